@@ -23,7 +23,10 @@ const retriable = new Set([
   'PREFERRED_LEADER_NOT_AVAILABLE', 'ELIGIBLE_LEADERS_NOT_AVAILABLE', 'CONCURRENT_TRANSACTIONS',
   'UNSTABLE_OFFSET_COMMIT', 'THROTTLING_QUOTA_EXCEEDED', 'UNKNOWN_TOPIC_ID', 'INCONSISTENT_TOPIC_ID',
   'FETCH_SESSION_TOPIC_ID_ERROR', 'OFFSET_MOVED_TO_TIERED_STORAGE', 'UNKNOWN_CONTROLLER_ID',
-  'BROKER_NOT_AVAILABLE', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'UNKNOWN_PRODUCER_ID',
+  'UNKNOWN_PRODUCER_ID',
+  // Ours: Kafka's Java client does not retry it, but in Kactus it means the target actor is not there
+  // yet (a node starting, a replica being created), which a retry resolves.
+  'BROKER_NOT_AVAILABLE',
 ]);
 
 const rows = readFileSync(tsvPath, 'utf8').trim().split('\n').slice(1).map((line) => {

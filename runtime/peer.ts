@@ -1,0 +1,245 @@
+/**
+ * One remote node as seen from this node: its links, its outbound queue, its
+ * liveness.
+ *
+ * Sending: envelopes are packed once (by the caller) and queued here; a flush
+ * on the next event-loop turn hands everything queued to the socket as few
+ * frames as possible (up to frameBytesTarget each), so many small messages
+ * share one frame and one ws.send. The queue is bounded by
+ * linkPendingBytesMax (a send over it is refused) and the socket by
+ * linkBufferedBytesMax (over it the flush waits for drain): a slow peer
+ * slows its senders instead of growing memory.
+ *
+ * Links: a peer with a listen URL is dialed (on first use) and re-dialed with
+ * capped exponential backoff while this node runs; a peer without one (a
+ * client) is reached over the link it opened to us. The outbound link is
+ * preferred when both exist. Each node sends on its own dialed link, so two
+ * nodes that dial each other at once need no tie-break.
+ *
+ * Liveness: every frame received is a sign of life for the failure detector.
+ */
+import { CloseCode, type Link } from './transport.ts';
+import type { RuntimeLimits } from './limits.ts';
+import { DeadlineFailureDetector, type PeerStatus } from './failure-detector.ts';
+import type { Logger } from './logger.ts';
+import type { FaultPlan } from './faults.ts';
+
+export type Connection = {
+  readonly link: Link;
+  readonly direction: 'inbound' | 'outbound';
+  /** Set once the hello exchange named the peer. */
+  peerId: string | undefined;
+  peerIncarnation: string | undefined;
+};
+
+export interface PeerHost {
+  readonly nodeId: string;
+  readonly limits: RuntimeLimits;
+  readonly log: Logger;
+  readonly faults: FaultPlan | undefined;
+  isStopping(): boolean;
+  monotonicMs(): number;
+  /** Dials and performs the hello exchange; resolves when the peer answered. */
+  dialPeer(peer: Peer): Promise<Connection>;
+}
+
+export class Peer {
+  url: string | undefined;
+  incarnation: string | undefined;
+  status: PeerStatus | 'unknown' = 'unknown';
+  detector: DeadlineFailureDetector | undefined;
+  outbound: Connection | undefined;
+  readonly inbound = new Set<Connection>();
+
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private waitingForDrain = false;
+  private dialing = false;
+  private reconnectDelayMs: number;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Frames handed to the socket, for benchmarks and tests. */
+  framesSent = 0;
+
+  constructor(readonly nodeId: string, private readonly host: PeerHost, url?: string) {
+    this.url = url;
+    this.reconnectDelayMs = host.limits.reconnectBackoffMsMin;
+  }
+
+  /** Starts liveness tracking (first contact): silence counts from now. */
+  track(nowMs: number): void {
+    if (this.detector === undefined) {
+      this.detector = new DeadlineFailureDetector(nowMs, this.host.limits.unreachableAfterMs, this.host.limits.downAfterMs);
+    }
+  }
+
+  heard(nowMs: number): void {
+    this.track(nowMs);
+    this.detector!.heartbeat(nowMs);
+  }
+
+  queuedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Queues one packed envelope. Returns false when the queue is full (the send is refused). */
+  enqueue(packed: Buffer): boolean {
+    if (this.pendingBytes + packed.length > this.host.limits.linkPendingBytesMax) return false;
+    this.pending.push(packed);
+    this.pendingBytes += packed.length;
+    this.scheduleFlush();
+    return true;
+  }
+
+  /** The connection to send on: the handshaked outbound one, else a handshaked inbound one. */
+  sendConnection(): Connection | undefined {
+    if (this.outbound?.peerId !== undefined) return this.outbound;
+    for (const connection of this.inbound) if (connection.peerId !== undefined) return connection;
+    return undefined;
+  }
+
+  scheduleFlush(): void {
+    if (this.flushScheduled || this.waitingForDrain) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const connection = this.sendConnection();
+    if (connection === undefined) {
+      this.ensureDialing();
+      return;
+    }
+    const { link } = connection;
+    const { frameBytesTarget, linkBufferedBytesMax } = this.host.limits;
+    let index = 0;
+    while (index < this.pending.length) {
+      if (link.bufferedBytes() >= linkBufferedBytesMax) {
+        this.waitForDrain(link);
+        break;
+      }
+      const first = index;
+      let frameBytes = 0;
+      while (index < this.pending.length && (index === first || frameBytes + this.pending[index]!.length <= frameBytesTarget)) {
+        frameBytes += this.pending[index]!.length;
+        index += 1;
+      }
+      const frame = index - first === 1 ? this.pending[first]! : Buffer.concat(this.pending.slice(first, index), frameBytes);
+      this.pendingBytes -= frameBytes;
+      this.sendFrame(link, frame);
+    }
+    this.pending = index === this.pending.length ? [] : this.pending.slice(index);
+  }
+
+  private sendFrame(link: Link, frame: Buffer): void {
+    const decision = this.host.faults?.decide(this.host.nodeId, this.nodeId);
+    if (decision === undefined) {
+      link.send(frame);
+      this.framesSent += 1;
+      return;
+    }
+    if (!decision.deliver) return;
+    const deliver = (): void => {
+      for (let copy = 0; copy < decision.copies; copy += 1) link.send(frame);
+      this.framesSent += 1;
+    };
+    if (decision.delayMs > 0) setTimeout(deliver, decision.delayMs);
+    else deliver();
+  }
+
+  private waitForDrain(link: Link): void {
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    const resume = (): void => {
+      if (!this.waitingForDrain) return;
+      this.waitingForDrain = false;
+      this.scheduleFlush();
+    };
+    link.onDrain(resume);
+    // A link that closes while we wait must not leave the queue stuck.
+    void link.closed.then(resume);
+  }
+
+  /** Sends directly on a connection, bypassing the queue (hello, link errors). */
+  sendNow(connection: Connection, packed: Buffer): void {
+    if (this.host.faults?.isCut(this.host.nodeId, this.nodeId)) return;
+    connection.link.send(packed);
+  }
+
+  attachOutbound(connection: Connection): void {
+    this.outbound = connection;
+    this.reconnectDelayMs = this.host.limits.reconnectBackoffMsMin;
+    void connection.link.closed.then(() => {
+      if (this.outbound === connection) this.outbound = undefined;
+      this.scheduleReconnect();
+    });
+    this.scheduleFlush();
+  }
+
+  attachInbound(connection: Connection): void {
+    this.inbound.add(connection);
+    void connection.link.closed.then(() => this.inbound.delete(connection));
+    this.scheduleFlush();
+  }
+
+  /** Dials when there is a URL and no outbound link (first use or after a close). */
+  ensureDialing(): void {
+    if (this.url === undefined || this.outbound !== undefined || this.dialing || this.reconnectTimer !== undefined) return;
+    if (this.host.isStopping()) return;
+    this.dialing = true;
+    this.host.dialPeer(this).then(
+      (connection) => {
+        this.dialing = false;
+        if (this.host.isStopping()) {
+          connection.link.close(CloseCode.goingAway, 'node stopping');
+          return;
+        }
+        this.attachOutbound(connection);
+      },
+      (err: unknown) => {
+        this.dialing = false;
+        this.host.log.debug({ peer: this.nodeId, url: this.url, err: (err as Error).message }, 'link.dial_failed');
+        this.scheduleReconnect();
+      },
+    );
+  }
+
+  private scheduleReconnect(): void {
+    if (this.host.isStopping() || this.url === undefined || this.reconnectTimer !== undefined) return;
+    const delayMs = this.reconnectDelayMs;
+    this.reconnectDelayMs = Math.min(this.host.limits.reconnectBackoffMsMax, this.reconnectDelayMs * 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.ensureDialing();
+    }, delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  /** Sends a heartbeat on every handshaked link, so both directions of silence are seen. */
+  heartbeatLinks(packedHeartbeat: Buffer): void {
+    if (this.host.faults?.isCut(this.host.nodeId, this.nodeId)) return;
+    if (this.outbound?.peerId !== undefined) this.outbound.link.send(packedHeartbeat);
+    for (const connection of this.inbound) if (connection.peerId !== undefined) connection.link.send(packedHeartbeat);
+  }
+
+  hasLinks(): boolean {
+    return this.outbound !== undefined || this.inbound.size > 0;
+  }
+
+  /** Forgets queued envelopes (a new incarnation: they were meant for the old one). */
+  dropQueue(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  close(reason: string): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.outbound?.link.close(CloseCode.goingAway, reason);
+    for (const connection of this.inbound) connection.link.close(CloseCode.goingAway, reason);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The transport boundary (nats.js style): a `Transport` dials and listens, a
+ * `Link` moves whole frames in both directions.
+ *
+ * Two implementations: `ws-transport.ts` (the real one, WebSocket) and
+ * `memory-transport.ts` (in-process, for fast deterministic tests). The node
+ * above never knows which it has. Incoming frames arrive through a callback
+ * rather than an AsyncIterable: a promise per frame costs more than it buys on
+ * a path that carries hundreds of thousands of messages a second.
+ *
+ * A link never refuses a send; the caller bounds what it hands over by
+ * watching `bufferedBytes()` and waiting for `onDrain`.
+ */
+export type LinkCloseReason = { code: number; reason: string };
+
+export interface Link {
+  /** The peer's network address, for logs. */
+  readonly remoteAddress: string;
+  send(frame: Uint8Array): void;
+  /** Bytes handed to the link that the network has not taken yet. */
+  bufferedBytes(): number;
+  onFrame(handler: (frame: Uint8Array) => void): void;
+  /** Called when buffered bytes have been written out. */
+  onDrain(handler: () => void): void;
+  close(code: number, reason: string): void;
+  /** Resolves once, when the link is closed by either side or fails. */
+  readonly closed: Promise<LinkCloseReason>;
+}
+
+export interface Listener {
+  /** The URL peers dial to reach this listener (e.g. ws://127.0.0.1:9191). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  listen(host: string, port: number, onLink: (link: Link) => void): Promise<Listener>;
+  dial(url: string): Promise<Link>;
+}
+
+/** WebSocket close codes used by the runtime. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  policyViolation: 1008,
+  tooBig: 1009,
+} as const;
