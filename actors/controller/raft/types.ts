@@ -1,0 +1,240 @@
+/**
+ * Raft types: the data that crosses the boundary of the pure Raft core
+ * (raft.ts). Messages between voters, log entries, the hard state the caller
+ * persists, snapshots of the metadata image, and the `Ready` batch of work the
+ * core hands to its caller.
+ *
+ * Owns: only type definitions and the configuration defaults with their
+ * asserted relationships. Imports nothing but runtime/assert.ts.
+ *
+ * Invariants and conventions:
+ * - Terms and indexes are plain `number`s (safe integers; a metadata log does
+ *   not approach 2^53 entries). Index 0 / term 0 mean "before the first entry".
+ * - Every message carries `from`, `to` and `term` (the sender's current term,
+ *   except a granted `PreVoteReply`, which echoes the pre-vote's future term).
+ * - Entry payloads are opaque `Uint8Array`s. A zero-length payload is the
+ *   no-op entry a new leader appends at the start of its term (Raft §5.4.2:
+ *   only entries of the current term are committed by counting replicas);
+ *   applications skip it. Proposals must therefore be non-empty.
+ * - Messages may hold references to entries and snapshot bytes the core keeps;
+ *   treat everything in a `Ready` as read-only.
+ */
+import { assert } from '../../../runtime/assert.ts';
+
+/** A voter's id: the broker id of the node that hosts it. */
+export type NodeId = number;
+
+export type Entry = {
+  readonly index: number;
+  readonly term: number;
+  /** Opaque to Raft. Empty = the leader's no-op entry at the start of a term. */
+  readonly data: Uint8Array;
+};
+
+/**
+ * What must be durable before any message of the same Ready is sent: a vote
+ * must survive a crash (or a restarted node could vote twice in one term), and
+ * so must the term. `commitIndex` is persisted so a restart re-applies exactly
+ * the committed prefix without waiting for the leader.
+ */
+export type HardState = {
+  readonly term: number;
+  readonly votedFor: NodeId | null;
+  readonly commitIndex: number;
+};
+
+/**
+ * The application's state (the metadata image) as of `index`, which has
+ * `term`. Entries up to and including `index` are discarded from the log once
+ * the snapshot exists. `voters` records the configuration it was taken under.
+ */
+export type Snapshot = {
+  readonly index: number;
+  readonly term: number;
+  readonly voters: readonly NodeId[];
+  readonly data: Uint8Array;
+};
+
+export type Role = 'Follower' | 'PreCandidate' | 'Candidate' | 'Leader';
+
+/** Volatile state, reported on change so the shell can log transitions. */
+export type SoftState = {
+  readonly role: Role;
+  readonly leaderId: NodeId | null;
+  readonly term: number;
+};
+
+// ---------------------------------------------------------------------------
+// Messages. One discriminated union on `type`. Requests are imperatives
+// (RequestVote), a reply is `<Request>Reply`.
+
+type Header = { readonly from: NodeId; readonly to: NodeId; readonly term: number };
+
+/** Candidate asks for a vote in `term`. Granted only to an up-to-date log. */
+export type RequestVote = Header & {
+  readonly type: 'RequestVote';
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+};
+export type RequestVoteReply = Header & { readonly type: 'RequestVoteReply'; readonly granted: boolean };
+
+/**
+ * Pre-vote (Raft thesis §9.6): "would you vote for me in `term`?", where
+ * `term` is the sender's term + 1. Neither side changes its term or vote, so a
+ * node that was partitioned away cannot disrupt a healthy leader by rejoining
+ * with an inflated term.
+ */
+export type PreVote = Header & {
+  readonly type: 'PreVote';
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+};
+/** A granted reply carries the pre-vote's term; a rejection the voter's own term. */
+export type PreVoteReply = Header & { readonly type: 'PreVoteReply'; readonly granted: boolean };
+
+/**
+ * Replicate `entries` after (`prevLogIndex`, `prevLogTerm`). `leaderCommit` is
+ * the leader's commit index; the follower commits up to
+ * min(leaderCommit, index of the last entry this message proved to match).
+ */
+export type AppendEntries = Header & {
+  readonly type: 'AppendEntries';
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: number;
+};
+
+/**
+ * Success: the follower's log matches the leader's up to `matchIndex`.
+ * Rejection: the follower has no entry (`rejectedIndex`, leader's prevLogTerm).
+ * (`hintIndex`, `hintTerm`) is the follower's last entry at or before
+ * min(rejectedIndex, its last index) whose term is <= the rejected prevLogTerm:
+ * the leader can skip a whole divergent term per round trip (fast
+ * backtracking) instead of one index.
+ */
+export type AppendEntriesReply =
+  | (Header & { readonly type: 'AppendEntriesReply'; readonly success: true; readonly matchIndex: number })
+  | (Header & {
+      readonly type: 'AppendEntriesReply';
+      readonly success: false;
+      readonly rejectedIndex: number;
+      readonly hintIndex: number;
+      readonly hintTerm: number;
+    });
+
+/**
+ * Leader's liveness signal, every `heartbeatTicks`. `commitIndex` is
+ * min(leader commit, the follower's known matchIndex) so it never asks a
+ * follower to commit an entry not known to match the leader's.
+ */
+export type Heartbeat = Header & { readonly type: 'Heartbeat'; readonly commitIndex: number };
+export type HeartbeatReply = Header & { readonly type: 'HeartbeatReply' };
+
+/** Sent when the follower needs entries the leader has compacted away. */
+export type InstallSnapshot = Header & { readonly type: 'InstallSnapshot'; readonly snapshot: Snapshot };
+/** `matchIndex`: the follower's log now matches the leader's up to here. */
+export type InstallSnapshotReply = Header & { readonly type: 'InstallSnapshotReply'; readonly matchIndex: number };
+
+export type Message =
+  | RequestVote
+  | RequestVoteReply
+  | PreVote
+  | PreVoteReply
+  | AppendEntries
+  | AppendEntriesReply
+  | Heartbeat
+  | HeartbeatReply
+  | InstallSnapshot
+  | InstallSnapshotReply;
+
+export type MessageType = Message['type'];
+
+// ---------------------------------------------------------------------------
+// Ready: the batch of work the core hands out. See raft.ts for the order in
+// which the caller must carry it out.
+
+export type Ready = {
+  /** Present when role, leader or term changed since the last Ready. Log it; never persist it. */
+  readonly softState?: SoftState;
+  /** Present when it changed since the last Ready. Persist before sending. */
+  readonly hardState?: HardState;
+  /** A snapshot received from the leader: persist it (replacing the whole log), restore the image from it. */
+  readonly snapshotToPersist?: Snapshot;
+  /**
+   * Append to the persisted log, first discarding any persisted entries at or
+   * after `entriesToPersist[0].index` (a conflicting suffix being replaced).
+   */
+  readonly entriesToPersist: readonly Entry[];
+  /** Send after everything above is durable. Delivery may fail, repeat or reorder. */
+  readonly messages: readonly Message[];
+  /** Apply to the state machine in order, after persisting. Skip empty (no-op) payloads. */
+  readonly committedEntries: readonly Entry[];
+};
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+export type RaftConfig = {
+  /** This node's id; must be one of `voters` for it to ever campaign. */
+  readonly id: NodeId;
+  /** The voter set, from configuration: 3 is the default cluster, 1 is for development. */
+  readonly voters: readonly NodeId[];
+  /**
+   * Ticks without hearing from a leader before a follower campaigns; the actual
+   * timeout is drawn uniformly from [electionTicks, 2 * electionTicks) on every
+   * reset so that split votes resolve. Also the leader's check-quorum period.
+   */
+  readonly electionTicks: number;
+  /** A leader sends heartbeats every `heartbeatTicks`. */
+  readonly heartbeatTicks: number;
+  /** Bound on the entries carried by one AppendEntries. */
+  readonly maxEntriesPerAppend: number;
+  /** Bound on unacknowledged AppendEntries per follower in the replicate state (flow control). */
+  readonly maxInflightAppends: number;
+  /** A leader refuses proposals while this many entries are appended but not committed. */
+  readonly maxUncommittedEntries: number;
+  /** Bound on the committed entries handed out in one Ready (the rest come in the next). */
+  readonly maxCommittedEntriesPerReady: number;
+  /** Run a pre-vote round before bumping the term (thesis §9.6). */
+  readonly preVote: boolean;
+  /**
+   * A leader steps down when it has not heard from a majority within an
+   * election timeout, and a follower that heard from a leader within the
+   * election timeout ignores vote requests (the leader lease).
+   */
+  readonly checkQuorum: boolean;
+};
+
+export const raftConfigDefaults = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxEntriesPerAppend: 64,
+  maxInflightAppends: 16,
+  maxUncommittedEntries: 1024,
+  maxCommittedEntriesPerReady: 1024,
+  preVote: true,
+  checkQuorum: true,
+} as const satisfies Omit<RaftConfig, 'id' | 'voters'>;
+
+export type RaftConfigInput = Pick<RaftConfig, 'id' | 'voters'> & Partial<Omit<RaftConfig, 'id' | 'voters'>>;
+
+/** Fills defaults and asserts the relationships between the bounds. */
+export function makeRaftConfig(input: RaftConfigInput): RaftConfig {
+  const config: RaftConfig = { ...raftConfigDefaults, ...input, voters: [...input.voters] };
+  assert(Number.isSafeInteger(config.id), 'raft: id must be an integer');
+  assert(config.voters.length >= 1, 'raft: at least one voter');
+  assert(new Set(config.voters).size === config.voters.length, 'raft: voters must be distinct');
+  assert(config.heartbeatTicks >= 1, 'raft: heartbeatTicks >= 1');
+  assert(config.electionTicks > config.heartbeatTicks, 'raft: electionTicks > heartbeatTicks');
+  assert(config.maxEntriesPerAppend >= 1, 'raft: maxEntriesPerAppend >= 1');
+  assert(config.maxInflightAppends >= 1, 'raft: maxInflightAppends >= 1');
+  assert(config.maxUncommittedEntries >= 1, 'raft: maxUncommittedEntries >= 1');
+  assert(config.maxCommittedEntriesPerReady >= 1, 'raft: maxCommittedEntriesPerReady >= 1');
+  return config;
+}
+
+/** Votes needed to win, and acknowledgements needed to commit: a strict majority. */
+export function quorumSize(voterCount: number): number {
+  return Math.floor(voterCount / 2) + 1;
+}
