@@ -1,0 +1,322 @@
+/**
+ * Topic configs: the typed schema, validation, and DescribeConfigs /
+ * (incremental) AlterConfigs.
+ *
+ * Owns: `topicConfigSchema` (Kafka's dotted names, types, defaults and bounds),
+ * `validateTopicConfigs`, `effectiveTopicConfig` (the one place dotted names map
+ * to our camelCase, units-last names), `generateDescribeConfigs`,
+ * `generateAlterConfigs`.
+ *
+ * Invariants:
+ * - An image holds only overrides that passed `validateConfigValue`; defaults
+ *   are never written as records, so changing a default here changes every
+ *   topic that did not override it (as in Kafka).
+ * - Values are kept as the strings the user gave (Kafka's wire form); typed
+ *   values are parsed on read by `effectiveTopicConfig`.
+ * - An unknown name or a bad value is an operating error (INVALID_CONFIG with a
+ *   message naming the key), never an assert.
+ *
+ * AlterConfigs follows Kafka's IncrementalAlterConfigs (SET / DELETE per key),
+ * which is what the modern admin client sends; DELETE reverts to the default.
+ * A SET to the value already in force writes nothing.
+ *
+ * Longs are validated exactly (BigInt) but read back as JS numbers: values
+ * above 2^53 (only Long.MAX_VALUE defaults, meaning "never") lose precision,
+ * which no caller can observe as a difference in behaviour.
+ */
+import { ErrorCode } from '../../../protocol/errors.ts';
+import { topicByName, type MetadataImage } from './image.ts';
+import type { ConfigEntry, ConfigRecord, ControlResult, ItemError } from './records.ts';
+
+type ConfigKind =
+  | { readonly kind: 'boolean' }
+  | { readonly kind: 'int'; readonly min: number }
+  | { readonly kind: 'long'; readonly min: bigint }
+  | { readonly kind: 'double'; readonly min: number; readonly max: number }
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  | { readonly kind: 'list'; readonly values: readonly string[] };
+
+interface ConfigDefinition {
+  readonly name: string;
+  readonly defaultValue: string;
+  readonly type: ConfigKind;
+  readonly doc: string;
+}
+
+const int32Max = 2_147_483_647;
+const int64Min = -(2n ** 63n);
+const int64Max = 2n ** 63n - 1n;
+const longMaxString = int64Max.toString();
+
+/** Kafka's topic-level configs we support, with Kafka's defaults and bounds. */
+export const topicConfigSchema: ReadonlyMap<string, ConfigDefinition> = new Map(
+  (
+    [
+      { name: 'cleanup.policy', defaultValue: 'delete', type: { kind: 'list', values: ['delete', 'compact'] }, doc: 'delete old segments, compact by key, or both' },
+      { name: 'compression.type', defaultValue: 'producer', type: { kind: 'enum', values: ['uncompressed', 'zstd', 'lz4', 'snappy', 'gzip', 'producer'] }, doc: 'final compression; producer keeps what the producer sent' },
+      { name: 'delete.retention.ms', defaultValue: '86400000', type: { kind: 'long', min: 0n }, doc: 'how long tombstones are kept for compacted topics' },
+      { name: 'file.delete.delay.ms', defaultValue: '60000', type: { kind: 'long', min: 0n }, doc: 'delay before a deleted segment file is removed' },
+      { name: 'index.interval.bytes', defaultValue: '4096', type: { kind: 'int', min: 0 }, doc: 'bytes between offset index entries' },
+      { name: 'max.compaction.lag.ms', defaultValue: longMaxString, type: { kind: 'long', min: 1n }, doc: 'longest time a record stays uncompacted' },
+      { name: 'max.message.bytes', defaultValue: '1048588', type: { kind: 'int', min: 0 }, doc: 'largest record batch accepted' },
+      { name: 'message.timestamp.type', defaultValue: 'CreateTime', type: { kind: 'enum', values: ['CreateTime', 'LogAppendTime'] }, doc: 'which timestamp records carry' },
+      { name: 'min.cleanable.dirty.ratio', defaultValue: '0.5', type: { kind: 'double', min: 0, max: 1 }, doc: 'dirty share of the log that triggers compaction' },
+      { name: 'min.compaction.lag.ms', defaultValue: '0', type: { kind: 'long', min: 0n }, doc: 'shortest time a record stays uncompacted' },
+      { name: 'min.insync.replicas', defaultValue: '1', type: { kind: 'int', min: 1 }, doc: 'ISR size an acks=all produce needs' },
+      { name: 'retention.bytes', defaultValue: '-1', type: { kind: 'long', min: int64Min }, doc: 'size a partition log may reach before old segments go; -1 unbounded' },
+      { name: 'retention.ms', defaultValue: '604800000', type: { kind: 'long', min: -1n }, doc: 'age after which segments go; -1 unbounded' },
+      { name: 'segment.bytes', defaultValue: '1073741824', type: { kind: 'int', min: 14 }, doc: 'segment size before rolling' },
+      { name: 'segment.index.bytes', defaultValue: '10485760', type: { kind: 'int', min: 4 }, doc: 'offset index size per segment' },
+      { name: 'segment.jitter.ms', defaultValue: '0', type: { kind: 'long', min: 0n }, doc: 'random jitter subtracted from segment.ms' },
+      { name: 'segment.ms', defaultValue: '604800000', type: { kind: 'long', min: 1n }, doc: 'segment age before rolling' },
+      { name: 'unclean.leader.election.enable', defaultValue: 'false', type: { kind: 'boolean' }, doc: 'elect an out-of-sync replica when no ISR member is alive (may lose data)' },
+    ] satisfies ConfigDefinition[]
+  ).map((d) => [d.name, Object.freeze(d)] as const),
+);
+
+/** Returns null when `value` is valid for config `name`, else a message naming the key. */
+export function validateConfigValue(name: string, value: string): string | null {
+  const definition = topicConfigSchema.get(name);
+  if (definition === undefined) return `Unknown topic config name: ${name}`;
+  const bad = (why: string) => `Invalid value ${JSON.stringify(value)} for configuration ${name}: ${why}`;
+  const type = definition.type;
+  switch (type.kind) {
+    case 'boolean':
+      return /^(true|false)$/i.test(value) ? null : bad('expected true or false');
+    case 'int': {
+      if (!/^-?\d+$/.test(value)) return bad('expected an integer');
+      const n = Number(value);
+      if (n > int32Max) return bad(`must be at most ${int32Max}`);
+      return n >= type.min ? null : bad(`must be at least ${type.min}`);
+    }
+    case 'long': {
+      if (!/^-?\d+$/.test(value)) return bad('expected an integer');
+      const n = BigInt(value);
+      if (n > int64Max || n < int64Min) return bad('out of the 64-bit range');
+      return n >= type.min ? null : bad(`must be at least ${type.min}`);
+    }
+    case 'double': {
+      if (!/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(value.trim())) return bad('expected a number');
+      const n = Number(value);
+      return n >= type.min && n <= type.max ? null : bad(`must be between ${type.min} and ${type.max}`);
+    }
+    case 'enum':
+      return type.values.includes(value) ? null : bad(`expected one of ${type.values.join(', ')}`);
+    case 'list': {
+      const items = value.split(',').map((s) => s.trim());
+      if (items.length === 0 || items.some((item) => !type.values.includes(item))) {
+        return bad(`expected a comma-separated list of ${type.values.join(', ')}`);
+      }
+      return null;
+    }
+  }
+}
+
+/** Validates a set of overrides (e.g. from CreateTopics): first problem as INVALID_CONFIG, else null. */
+export function validateTopicConfigs(entries: readonly ConfigEntry[]): ItemError | null {
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    if (seen.has(entry.name)) {
+      return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Duplicate topic config name: ${entry.name}` };
+    }
+    seen.add(entry.name);
+    const problem = validateConfigValue(entry.name, entry.value);
+    if (problem !== null) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: problem };
+  }
+  return null;
+}
+
+/** A topic's configs with defaults filled in, under our names (units last). */
+export interface TopicConfig {
+  readonly cleanupPolicy: readonly ('delete' | 'compact')[];
+  readonly compressionType: 'uncompressed' | 'zstd' | 'lz4' | 'snappy' | 'gzip' | 'producer';
+  readonly deleteRetentionMs: number;
+  readonly fileDeleteDelayMs: number;
+  readonly indexIntervalBytes: number;
+  readonly maxCompactionLagMs: number;
+  readonly maxMessageBytes: number;
+  readonly messageTimestampType: 'CreateTime' | 'LogAppendTime';
+  readonly minCleanableDirtyRatio: number;
+  readonly minCompactionLagMs: number;
+  readonly minInsyncReplicas: number;
+  readonly retentionBytes: number;
+  readonly retentionMs: number;
+  readonly segmentBytes: number;
+  readonly segmentIndexBytes: number;
+  readonly segmentJitterMs: number;
+  readonly segmentMs: number;
+  readonly uncleanLeaderElectionEnable: boolean;
+}
+
+/** The one mapping from Kafka's dotted names to ours. Overrides are assumed valid (they passed validation). */
+export function effectiveTopicConfig(overrides: ReadonlyMap<string, string>): TopicConfig {
+  const raw = (name: string): string => {
+    const value = overrides.get(name) ?? topicConfigSchema.get(name)?.defaultValue;
+    if (value === undefined) throw new Error(`no schema entry for ${name}`);
+    return value;
+  };
+  const num = (name: string): number => Number(raw(name));
+  return Object.freeze({
+    cleanupPolicy: Object.freeze(raw('cleanup.policy').split(',').map((s) => s.trim()) as ('delete' | 'compact')[]),
+    compressionType: raw('compression.type') as TopicConfig['compressionType'],
+    deleteRetentionMs: num('delete.retention.ms'),
+    fileDeleteDelayMs: num('file.delete.delay.ms'),
+    indexIntervalBytes: num('index.interval.bytes'),
+    maxCompactionLagMs: num('max.compaction.lag.ms'),
+    maxMessageBytes: num('max.message.bytes'),
+    messageTimestampType: raw('message.timestamp.type') as TopicConfig['messageTimestampType'],
+    minCleanableDirtyRatio: num('min.cleanable.dirty.ratio'),
+    minCompactionLagMs: num('min.compaction.lag.ms'),
+    minInsyncReplicas: num('min.insync.replicas'),
+    retentionBytes: num('retention.bytes'),
+    retentionMs: num('retention.ms'),
+    segmentBytes: num('segment.bytes'),
+    segmentIndexBytes: num('segment.index.bytes'),
+    segmentJitterMs: num('segment.jitter.ms'),
+    segmentMs: num('segment.ms'),
+    uncleanLeaderElectionEnable: raw('unclean.leader.election.enable').toLowerCase() === 'true',
+  });
+}
+
+// ---------------------------------------------------------------- DescribeConfigs
+
+export interface DescribeConfigsCommand {
+  readonly type: 'DescribeConfigs';
+  readonly resources: readonly {
+    readonly resourceType: 'topic';
+    readonly resourceName: string;
+    /** null = all configs. Unknown names are left out of the answer, as in Kafka. */
+    readonly configNames: readonly string[] | null;
+  }[];
+}
+
+export interface DescribedConfig {
+  readonly name: string;
+  readonly value: string;
+  readonly source: 'TOPIC_CONFIG' | 'DEFAULT_CONFIG';
+  readonly isDefault: boolean;
+  readonly readOnly: boolean;
+  readonly documentation: string;
+}
+
+export interface DescribeConfigsReply {
+  readonly type: 'DescribeConfigsReply';
+  readonly results: readonly (ItemError & {
+    readonly resourceType: 'topic';
+    readonly resourceName: string;
+    readonly configs: readonly DescribedConfig[];
+  })[];
+}
+
+/** Read-only: never produces records. */
+export function generateDescribeConfigs(
+  image: MetadataImage,
+  command: DescribeConfigsCommand,
+): ControlResult<DescribeConfigsReply> {
+  const results = command.resources.map((resource) => {
+    const topic = topicByName(image, resource.resourceName);
+    if (topic === undefined) {
+      return {
+        resourceType: 'topic' as const,
+        resourceName: resource.resourceName,
+        errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        errorMessage: `Topic ${resource.resourceName} does not exist`,
+        configs: [],
+      };
+    }
+    const wanted = resource.configNames === null ? null : new Set(resource.configNames);
+    const configs: DescribedConfig[] = [];
+    for (const definition of topicConfigSchema.values()) {
+      if (wanted !== null && !wanted.has(definition.name)) continue;
+      const override = topic.configs.get(definition.name);
+      configs.push({
+        name: definition.name,
+        value: override ?? definition.defaultValue,
+        source: override === undefined ? 'DEFAULT_CONFIG' : 'TOPIC_CONFIG',
+        isDefault: override === undefined,
+        readOnly: false,
+        documentation: definition.doc,
+      });
+    }
+    return { resourceType: 'topic' as const, resourceName: topic.name, errorCode: 0, errorMessage: null, configs };
+  });
+  return { records: [], reply: { type: 'DescribeConfigsReply', results } };
+}
+
+// ---------------------------------------------------------------- AlterConfigs
+
+export interface AlterConfigOp {
+  readonly name: string;
+  readonly op: 'SET' | 'DELETE';
+  /** Required for SET, ignored for DELETE. */
+  readonly value: string | null;
+}
+
+export interface AlterConfigsCommand {
+  readonly type: 'AlterConfigs';
+  readonly resources: readonly {
+    readonly resourceType: 'topic';
+    readonly resourceName: string;
+    readonly ops: readonly AlterConfigOp[];
+  }[];
+  /** Validate and answer, write nothing. */
+  readonly validateOnly: boolean;
+}
+
+export interface AlterConfigsReply {
+  readonly type: 'AlterConfigsReply';
+  readonly results: readonly (ItemError & { readonly resourceType: 'topic'; readonly resourceName: string })[];
+}
+
+/** Each resource succeeds or fails as a whole; a failed one writes nothing. */
+export function generateAlterConfigs(image: MetadataImage, command: AlterConfigsCommand): ControlResult<AlterConfigsReply> {
+  const records: ConfigRecord[] = [];
+  const nameCounts = countBy(command.resources.map((r) => r.resourceName));
+  const results = command.resources.map((resource) => {
+    const result = (errorCode: number, errorMessage: string | null) => ({
+      resourceType: 'topic' as const,
+      resourceName: resource.resourceName,
+      errorCode,
+      errorMessage,
+    });
+    if ((nameCounts.get(resource.resourceName) ?? 0) > 1) {
+      return result(ErrorCode.INVALID_REQUEST, `Topic ${resource.resourceName} appears more than once in the request`);
+    }
+    const topic = topicByName(image, resource.resourceName);
+    if (topic === undefined) {
+      return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic ${resource.resourceName} does not exist`);
+    }
+    const opCounts = countBy(resource.ops.map((op) => op.name));
+    const changes: ConfigRecord[] = [];
+    for (const op of resource.ops) {
+      if ((opCounts.get(op.name) ?? 0) > 1) {
+        return result(ErrorCode.INVALID_REQUEST, `Duplicate config name in request: ${op.name}`);
+      }
+      if (!topicConfigSchema.has(op.name)) {
+        return result(ErrorCode.INVALID_CONFIG, `Unknown topic config name: ${op.name}`);
+      }
+      const current = topic.configs.get(op.name);
+      if (op.op === 'DELETE') {
+        if (current !== undefined) changes.push(configRecord(topic.name, op.name, null));
+        continue;
+      }
+      if (op.value === null) return result(ErrorCode.INVALID_CONFIG, `Null value for configuration ${op.name}`);
+      const problem = validateConfigValue(op.name, op.value);
+      if (problem !== null) return result(ErrorCode.INVALID_CONFIG, problem);
+      if (current !== op.value) changes.push(configRecord(topic.name, op.name, op.value));
+    }
+    if (!command.validateOnly) records.push(...changes);
+    return result(0, null);
+  });
+  return { records, reply: { type: 'AlterConfigsReply', results } };
+}
+
+function configRecord(topic: string, name: string, value: string | null): ConfigRecord {
+  return { type: 'Config', resourceType: 'topic', resourceName: topic, name, value };
+}
+
+function countBy(keys: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return counts;
+}
