@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(bindings: Record<string, unknown> = {}, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: { pid: process.pid, ...bindings } });
+/** `destinationFd` 2 sends logs to stderr, for processes whose stdout is a data or control channel. */
+export function createLogger(bindings: Record<string, unknown> = {}, level = process.env.LOG_LEVEL ?? 'info', destinationFd: 1 | 2 = 1): Logger {
+  return pino({ level, base: { pid: process.pid, ...bindings } }, pino.destination({ fd: destinationFd, sync: false }));
 }

@@ -1,0 +1,61 @@
+/**
+ * The envelope codec: round trips of every kind, and random or truncated
+ * bytes that always give an error code, never a throw.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { isNativeAccelerationEnabled } from 'msgpackr';
+import { Kind, decodeFrame, encodeEnvelope, isDecodeFailure, validateEnvelope, type Envelope } from './envelope.ts';
+
+const path = fc.string({ minLength: 0, maxLength: 30 }).map((s) => `/${s}`);
+const id = fc.string({ minLength: 1, maxLength: 20 });
+const message = fc.oneof(fc.integer(), fc.string(), fc.constant(null), fc.uint8Array().map((a) => Buffer.from(a)), fc.dictionary(fc.string({ minLength: 1 }), fc.integer()));
+
+const envelope: fc.Arbitrary<Envelope> = fc.oneof(
+  fc.record({ kind: fc.constant(Kind.Hello), nodeId: id, incarnation: id, listenUrl: fc.option(id, { nil: null }) }),
+  fc.constant({ kind: Kind.Heartbeat }),
+  fc.record({ kind: fc.constant(Kind.Tell), targetPath: path, message }),
+  fc.record({ kind: fc.constant(Kind.Ask), targetPath: path, replyToPath: path, message }),
+  fc.record({ kind: fc.constant(Kind.ErrorReply), replyToPath: path, errorCode: fc.integer({ min: -1, max: 130 }), errorMessage: fc.string() }),
+  fc.record({ kind: fc.constant(Kind.Watch), watcherPath: path, targetPath: path }),
+  fc.record({ kind: fc.constant(Kind.Terminated), watcherPath: path, targetPath: path, reason: fc.constantFrom('stopped' as const, 'node-down' as const) }),
+  fc.record({ kind: fc.constant(Kind.LinkError), errorCode: fc.integer({ min: -1, max: 130 }), errorMessage: fc.string() }),
+) as fc.Arbitrary<Envelope>;
+
+describe('envelope codec', () => {
+  it('uses msgpackr native acceleration', () => {
+    expect(isNativeAccelerationEnabled).toBe(true);
+  });
+
+  it('round-trips frames of many envelopes', () => {
+    fc.assert(
+      fc.property(fc.array(envelope, { minLength: 1, maxLength: 20 }), (envelopes) => {
+        const frame = Buffer.concat(envelopes.map(encodeEnvelope));
+        const values = decodeFrame(frame);
+        expect(isDecodeFailure(values)).toBe(false);
+        const decoded = (values as unknown[]).map(validateEnvelope);
+        expect(decoded).toEqual(envelopes);
+      }),
+    );
+  });
+
+  it('never throws on random or truncated bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(envelope, { minLength: 1, maxLength: 3 }), fc.nat(), (noise, envelopes, cut) => {
+        const frames = [Buffer.from(noise), Buffer.concat(envelopes.map(encodeEnvelope))];
+        frames.push(frames[1]!.subarray(0, cut % frames[1]!.length));
+        for (const frame of frames) {
+          const values = decodeFrame(frame);
+          if (isDecodeFailure(values)) {
+            expect(values.errorCode).toBeGreaterThan(0);
+            continue;
+          }
+          for (const value of values) {
+            const result = validateEnvelope(value);
+            if (isDecodeFailure(result)) expect(result.errorCode).toBeGreaterThan(0);
+          }
+        }
+      }),
+    );
+  });
+});
