@@ -1,0 +1,576 @@
+/**
+ * A deterministic simulator for the Raft core (TigerBeetle's VOPR, etcd's
+ * `network`): N nodes (1, 3 or 5) over a seeded network that drops, delays,
+ * reorders and duplicates messages and partitions nodes; nodes crash (losing
+ * everything they had not persisted) and restart from what they persisted;
+ * clients propose; applications compact. Everything is driven by one seeded
+ * Rng, so a seed replays a run exactly.
+ *
+ * One step:
+ *   1. maybe inject a fault (partition, heal, crash, restart);
+ *   2. deliver the messages due now, in random order (subject to partitions);
+ *   3. tick each live node with some probability (clock skew);
+ *   4. maybe propose on a random live node;
+ *   5. run every live node's Ready loop in the documented order (persist,
+ *      send, apply, advance), sometimes crashing between persist and send;
+ *   6. maybe compact a node's log at (or a little behind) its applied index;
+ *   7. check the invariants.
+ *
+ * Invariants checked (SafetyChecker), failing with the seed:
+ * - Election Safety: at most one leader per term, ever.
+ * - State Machine Safety: the entry applied at an index (term and payload)
+ *   is the same on every node and on every restart; each node applies
+ *   indexes in order without gaps; a snapshot restores exactly the state
+ *   (digest of everything applied) the first applier reached at its index.
+ * - Leader Completeness: a node that becomes leader holds every entry any
+ *   node ever applied (a committed entry is never lost).
+ * - Terms of a node never go back, across restarts.
+ * - Liveness at the end: with the network healed and all nodes up, a leader
+ *   emerges, commits a new entry, and every node applies everything.
+ *
+ * "Committed" here means "applied by some node": that happens only after the
+ * Ready that carried it was persisted, so it is the externally visible act.
+ * (A single-node leader commits in memory before persisting; a crash then
+ * loses the entry, which is correct since nothing was acknowledged.)
+ *
+ * Must not import anything outside this folder but runtime/assert and rng.
+ */
+import { AssertionError } from '../../../runtime/assert.ts';
+import { seededRng, type Rng } from '../../../runtime/rng.ts';
+import { Raft } from './raft.ts';
+import { MemoryStorage, describeSoftState } from './testkit.ts';
+import type { Entry, Message, NodeId, RaftConfigInput, Ready, Snapshot } from './types.ts';
+
+export type SimulationOptions = {
+  readonly seed: number;
+  readonly steps: number;
+  /** Default: derived from the seed (1 in 10 runs has 1 node, the rest 3 or 5). */
+  readonly nodeCount?: number;
+};
+
+export type SimulationReport = {
+  readonly seed: number;
+  readonly nodeCount: number;
+  readonly steps: number;
+  readonly appliedEntryCount: number;
+  readonly highestTerm: number;
+  readonly crashCount: number;
+  readonly partitionCount: number;
+  readonly snapshotsInstalledCount: number;
+  readonly messagesDeliveredCount: number;
+  readonly livenessSteps: number;
+};
+
+export class SimulationFailure extends Error {
+  constructor(
+    readonly seed: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SimulationFailure';
+  }
+}
+
+/** The fault plan and knobs of one run, all drawn from the seed. */
+type SimulationParameters = {
+  nodeCount: number;
+  raft: Omit<RaftConfigInput, 'id' | 'voters'>;
+  dropRate: number;
+  duplicateRate: number;
+  maxDelaySteps: number;
+  /** Rare long holds: a message parked for many steps arrives far out of order. */
+  longDelayRate: number;
+  longDelayStepsMax: number;
+  tickRate: number;
+  proposeRate: number;
+  crashRate: number;
+  crashBetweenPersistAndSendRate: number;
+  downtimeStepsMax: number;
+  partitionRate: number;
+  healRate: number;
+  compactRate: number;
+  compactKeepEntriesMax: number;
+};
+
+function drawParameters(rng: Rng, nodeCountOverride: number | undefined, seed: number): SimulationParameters {
+  const nodeCount = nodeCountOverride ?? (seed % 10 === 0 ? 1 : seed % 2 === 0 ? 5 : 3);
+  const electionTicks = rng.int(5, 16);
+  return {
+    nodeCount,
+    raft: {
+      electionTicks,
+      heartbeatTicks: rng.int(1, Math.min(4, electionTicks)),
+      maxEntriesPerAppend: rng.int(1, 9),
+      maxInflightAppends: rng.int(1, 5),
+      maxUncommittedEntries: rng.int(4, 65),
+      maxCommittedEntriesPerReady: rng.int(1, 17),
+      // Mostly the production setting, sometimes each safety-neutral option off.
+      preVote: rng.next() < 0.75,
+      checkQuorum: rng.next() < 0.75,
+    },
+    dropRate: rng.next() * 0.2,
+    duplicateRate: rng.next() * 0.05,
+    maxDelaySteps: rng.int(0, 4),
+    longDelayRate: rng.next() * 0.01,
+    longDelayStepsMax: 40,
+    tickRate: 0.7 + rng.next() * 0.3,
+    proposeRate: 0.05 + rng.next() * 0.5,
+    crashRate: rng.next() * 0.01,
+    crashBetweenPersistAndSendRate: rng.next() * 0.002,
+    downtimeStepsMax: rng.int(1, 200),
+    partitionRate: rng.next() * 0.01,
+    healRate: 0.005 + rng.next() * 0.03,
+    compactRate: rng.next() * 0.05,
+    compactKeepEntriesMax: rng.int(0, 10),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The application: a digest of everything applied stands in for the metadata
+// image, so a snapshot is 8 bytes and still proves what state it carries.
+
+type AppState = { appliedIndex: number; digest: number };
+
+function mixDigest(digest: number, entry: Entry): number {
+  let hash = Math.imul(digest ^ entry.index, 0x01000193) >>> 0;
+  hash = Math.imul(hash ^ entry.term, 0x01000193) >>> 0;
+  hash = Math.imul(hash ^ payloadKey(entry.data), 0x01000193) >>> 0;
+  return hash;
+}
+
+function encodeAppState(state: AppState): Uint8Array {
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, state.appliedIndex);
+  view.setUint32(4, state.digest);
+  return bytes;
+}
+
+function decodeAppState(data: Uint8Array): AppState {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return { appliedIndex: view.getUint32(0), digest: view.getUint32(4) };
+}
+
+/** Proposals carry a unique 4-byte counter; the leader's no-op is empty (-1). */
+function payloadKey(data: Uint8Array): number {
+  if (data.length === 0) return -1;
+  return new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
+}
+
+function payload(counter: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, counter);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+
+/** The invariants, independent of the network so that they can be tested on their own. */
+export class SafetyChecker {
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** By index: the term, payload key and digest of the entry first applied there. */
+  private readonly committedTerms: number[] = [0];
+  private readonly committedKeys: number[] = [-1];
+  private readonly committedDigests: number[] = [0];
+
+  /** The highest index any node applied. */
+  committedIndex(): number {
+    return this.committedTerms.length - 1;
+  }
+
+  committedKeyAt(index: number): number | undefined {
+    return this.committedKeys[index];
+  }
+
+  observeLeader(term: number, id: NodeId): void {
+    const existing = this.leaderOfTerm.get(term);
+    if (existing !== undefined && existing !== id) {
+      throw new AssertionError(`election safety: nodes ${existing} and ${id} both leader in term ${term}`);
+    }
+    this.leaderOfTerm.set(term, id);
+  }
+
+  highestLeaderTerm(): number {
+    let highest = 0;
+    for (const term of this.leaderOfTerm.keys()) highest = Math.max(highest, term);
+    return highest;
+  }
+
+  /** Node `id` applies `entry` on top of `state`; returns the new state. */
+  observeApply(id: NodeId, state: AppState, entry: Entry): AppState {
+    if (entry.index !== state.appliedIndex + 1) {
+      throw new AssertionError(`node ${id} applied index ${entry.index} after ${state.appliedIndex} (gap or repeat)`);
+    }
+    const key = payloadKey(entry.data);
+    const digest = mixDigest(state.digest, entry);
+    const knownTerm = this.committedTerms[entry.index];
+    if (knownTerm === undefined) {
+      if (entry.index !== this.committedTerms.length) throw new AssertionError(`node ${id} applied index ${entry.index} beyond the known committed prefix`);
+      this.committedTerms.push(entry.term);
+      this.committedKeys.push(key);
+      this.committedDigests.push(digest);
+    } else if (knownTerm !== entry.term || this.committedKeys[entry.index] !== key) {
+      throw new AssertionError(
+        `state machine safety: node ${id} applied ${entry.index}/${entry.term} key=${key}, but ${entry.index}/${knownTerm} key=${this.committedKeys[entry.index]} was applied before`,
+      );
+    } else if (this.committedDigests[entry.index] !== digest) {
+      throw new AssertionError(`state machine safety: node ${id} reached a different state at index ${entry.index}`);
+    }
+    return { appliedIndex: entry.index, digest };
+  }
+
+  /** Node `id` restores its application from `snapshot`; returns the restored state. */
+  observeSnapshotRestore(id: NodeId, snapshot: Snapshot): AppState {
+    const state = decodeAppState(snapshot.data);
+    if (state.appliedIndex !== snapshot.index) throw new AssertionError(`node ${id}: snapshot at ${snapshot.index} holds state of ${state.appliedIndex}`);
+    if (this.committedTerms[snapshot.index] !== snapshot.term) {
+      throw new AssertionError(`node ${id}: snapshot ${snapshot.index}/${snapshot.term} disagrees with committed term ${this.committedTerms[snapshot.index]}`);
+    }
+    if (this.committedDigests[snapshot.index] !== state.digest) throw new AssertionError(`node ${id}: snapshot ${snapshot.index} carries a different state`);
+    return state;
+  }
+
+  /** Leader Completeness: a new leader's log holds every committed entry. */
+  observeNewLeaderLog(leader: Raft): void {
+    const committedIndex = this.committedIndex();
+    if (leader.lastIndex < committedIndex) {
+      throw new AssertionError(`leader completeness: leader ${leader.id} (term ${leader.term}) ends at ${leader.lastIndex}, but ${committedIndex} is committed`);
+    }
+    for (let index = leader.snapshotIndex + 1; index <= committedIndex; index++) {
+      if (leader.termAt(index) !== this.committedTerms[index]) {
+        throw new AssertionError(
+          `leader completeness: leader ${leader.id} (term ${leader.term}) has ${index}/${leader.termAt(index)}, committed ${index}/${this.committedTerms[index]}`,
+        );
+      }
+    }
+    if (leader.snapshotIndex > 0 && leader.snapshot!.term !== this.committedTerms[leader.snapshotIndex]) {
+      throw new AssertionError(`leader completeness: leader ${leader.id} snapshot ${leader.snapshotIndex} has the wrong term`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+type InFlight = { msg: Message; deliverAtStep: number };
+
+type SimNode = {
+  readonly id: NodeId;
+  raft: Raft | null; // null while crashed
+  readonly storage: MemoryStorage;
+  app: AppState;
+  incarnation: number;
+  restartAtStep: number;
+  highestTermSeen: number;
+};
+
+class Simulation {
+  private readonly rng: Rng;
+  private readonly params: SimulationParameters;
+  private readonly voters: NodeId[];
+  private readonly nodes: SimNode[];
+  private readonly checker = new SafetyChecker();
+  private inFlight: InFlight[] = [];
+  /** Partition group per node; nodes talk only within a group. All 0 = healed. */
+  private readonly groupOf = new Map<NodeId, number>();
+  private step = 0;
+  private proposalCounter = 0;
+  private readonly events: string[] = [];
+  private crashCount = 0;
+  private partitionCount = 0;
+  private snapshotsInstalledCount = 0;
+  private messagesDeliveredCount = 0;
+
+  constructor(
+    private readonly seed: number,
+    nodeCount: number | undefined,
+  ) {
+    this.rng = seededRng(seed);
+    this.params = drawParameters(this.rng, nodeCount, seed);
+    this.voters = Array.from({ length: this.params.nodeCount }, (_, i) => i + 1);
+    this.nodes = this.voters.map((id) => ({
+      id,
+      raft: null,
+      storage: new MemoryStorage(),
+      app: { appliedIndex: 0, digest: 0 },
+      incarnation: 0,
+      restartAtStep: 0,
+      highestTermSeen: 0,
+    }));
+    for (const node of this.nodes) {
+      this.groupOf.set(node.id, 0);
+      this.start(node);
+    }
+  }
+
+  describe(): string {
+    const p = this.params;
+    return `nodes=${p.nodeCount} ${JSON.stringify(p.raft)} drop=${p.dropRate.toFixed(3)} dup=${p.duplicateRate.toFixed(3)} delay<=${p.maxDelaySteps} crash=${p.crashRate.toFixed(4)} partition=${p.partitionRate.toFixed(4)}`;
+  }
+
+  recentEvents(): string[] {
+    return this.events.slice(-40);
+  }
+
+  currentStep(): number {
+    return this.step;
+  }
+
+  run(steps: number): SimulationReport {
+    for (; this.step < steps; this.step++) this.runStep(true);
+    const livenessSteps = this.checkLiveness();
+    return {
+      seed: this.seed,
+      nodeCount: this.params.nodeCount,
+      steps,
+      appliedEntryCount: this.checker.committedIndex(),
+      highestTerm: this.checker.highestLeaderTerm(),
+      crashCount: this.crashCount,
+      partitionCount: this.partitionCount,
+      snapshotsInstalledCount: this.snapshotsInstalledCount,
+      messagesDeliveredCount: this.messagesDeliveredCount,
+      livenessSteps,
+    };
+  }
+
+  private runStep(faulty: boolean): void {
+    if (faulty) this.injectFaults();
+    this.deliver(faulty);
+    for (const node of this.nodes) {
+      if (node.raft !== null && (!faulty || this.rng.next() < this.params.tickRate)) node.raft.tick();
+    }
+    if (faulty && this.rng.next() < this.params.proposeRate) {
+      const node = this.nodes[this.rng.int(0, this.nodes.length)]!;
+      if (node.raft !== null) node.raft.propose(payload(++this.proposalCounter));
+    }
+    for (const node of this.nodes) this.processReadies(node, faulty);
+    for (const node of this.nodes) this.maybeCompact(node);
+    for (const node of this.nodes) {
+      if (node.raft === null) continue;
+      if (node.raft.term < node.highestTermSeen) throw new AssertionError(`node ${node.id}: term went back from ${node.highestTermSeen} to ${node.raft.term}`);
+      node.highestTermSeen = node.raft.term;
+    }
+  }
+
+  // --- faults -------------------------------------------------------------
+
+  private injectFaults(): void {
+    const p = this.params;
+    for (const node of this.nodes) {
+      if (node.raft === null && this.step >= node.restartAtStep) this.start(node);
+    }
+    if (this.rng.next() < p.crashRate) {
+      const node = this.nodes[this.rng.int(0, this.nodes.length)]!;
+      if (node.raft !== null) this.crash(node, 'crash');
+    }
+    if (this.nodes.length > 1 && this.rng.next() < p.partitionRate) this.partition();
+    if (this.partitioned() && this.rng.next() < p.healRate) this.heal();
+  }
+
+  private partitioned(): boolean {
+    for (const group of this.groupOf.values()) if (group !== 0) return true;
+    return false;
+  }
+
+  private partition(): void {
+    this.partitionCount += 1;
+    const ids = [...this.voters];
+    shuffle(this.rng, ids);
+    const kind = this.rng.int(0, 3);
+    for (const id of ids) this.groupOf.set(id, 0);
+    if (kind === 0) {
+      // Isolate a random minority together.
+      const size = this.rng.int(1, Math.floor(ids.length / 2) + 1);
+      for (const id of ids.slice(0, size)) this.groupOf.set(id, 1);
+    } else if (kind === 1) {
+      // Isolate one node (possibly the leader).
+      this.groupOf.set(ids[0]!, 1);
+    } else {
+      // Split into three groups at random: possibly no majority anywhere.
+      for (const id of ids) this.groupOf.set(id, this.rng.int(0, 3));
+    }
+    this.events.push(`step ${this.step}: partition ${JSON.stringify([...this.groupOf])}`);
+  }
+
+  private heal(): void {
+    for (const id of this.voters) this.groupOf.set(id, 0);
+    this.events.push(`step ${this.step}: heal`);
+  }
+
+  private crash(node: SimNode, why: string): void {
+    node.raft = null;
+    node.restartAtStep = this.step + 1 + this.rng.int(0, this.params.downtimeStepsMax);
+    this.crashCount += 1;
+    this.events.push(`step ${this.step}: ${why} node ${node.id}`);
+  }
+
+  /** Boots (or reboots) a node from what it persisted: the application restores from the snapshot. */
+  private start(node: SimNode): void {
+    node.incarnation += 1;
+    const persisted = node.storage.persisted();
+    const config: RaftConfigInput = { ...this.params.raft, id: node.id, voters: this.voters };
+    const rng = seededRng((this.seed * 7919 + node.id * 104729 + node.incarnation * 15485863) >>> 0);
+    node.raft = Raft.restore(config, rng, persisted);
+    node.app = persisted.snapshot === null ? { appliedIndex: 0, digest: 0 } : this.checker.observeSnapshotRestore(node.id, persisted.snapshot);
+    node.highestTermSeen = Math.max(node.highestTermSeen, node.raft.term);
+    if (node.incarnation > 1) this.events.push(`step ${this.step}: restart node ${node.id} at term ${node.raft.term} commit ${node.raft.commitIndex}`);
+  }
+
+  // --- network ------------------------------------------------------------
+
+  private canTalk(from: NodeId, to: NodeId): boolean {
+    return this.groupOf.get(from) === this.groupOf.get(to);
+  }
+
+  private send(msg: Message, faulty: boolean): void {
+    const p = this.params;
+    if (!faulty) {
+      this.inFlight.push({ msg, deliverAtStep: this.step + 1 });
+      return;
+    }
+    if (!this.canTalk(msg.from, msg.to) || this.rng.next() < p.dropRate) return;
+    const copies = this.rng.next() < p.duplicateRate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const long = this.rng.next() < p.longDelayRate;
+      const delay = long ? this.rng.int(0, p.longDelayStepsMax) : this.rng.int(0, p.maxDelaySteps + 1);
+      this.inFlight.push({ msg, deliverAtStep: this.step + 1 + delay });
+    }
+  }
+
+  private deliver(faulty: boolean): void {
+    const due: Message[] = [];
+    const later: InFlight[] = [];
+    for (const item of this.inFlight) {
+      if (item.deliverAtStep <= this.step) due.push(item.msg);
+      else later.push(item);
+    }
+    this.inFlight = later;
+    if (faulty) shuffle(this.rng, due);
+    for (const msg of due) {
+      const target = this.nodes[msg.to - 1]!;
+      if (target.raft === null || !this.canTalk(msg.from, msg.to)) continue;
+      target.raft.step(msg);
+      this.messagesDeliveredCount += 1;
+    }
+  }
+
+  // --- the Ready loop -----------------------------------------------------
+
+  private processReadies(node: SimNode, faulty: boolean): void {
+    for (let round = 0; node.raft !== null && node.raft.hasReady(); round++) {
+      if (round >= 1000) throw new AssertionError(`node ${node.id}: Ready loop does not settle`);
+      const raft: Raft = node.raft;
+      const ready = raft.ready();
+      // 1. persist
+      node.storage.persist(ready);
+      if (faulty && this.rng.next() < this.params.crashBetweenPersistAndSendRate) {
+        this.crash(node, 'crash between persist and send of');
+        return;
+      }
+      // 2. send
+      for (const msg of ready.messages) this.send(msg, faulty);
+      // 3. apply
+      this.apply(node, raft, ready);
+      // 4. advance
+      raft.advance(ready);
+    }
+  }
+
+  private apply(node: SimNode, raft: Raft, ready: Ready): void {
+    if (ready.snapshotToPersist !== undefined) {
+      node.app = this.checker.observeSnapshotRestore(node.id, ready.snapshotToPersist);
+      this.snapshotsInstalledCount += 1;
+    }
+    for (const entry of ready.committedEntries) node.app = this.checker.observeApply(node.id, node.app, entry);
+    if (ready.softState !== undefined) {
+      const softState = ready.softState;
+      this.events.push(`step ${this.step}: ${describeSoftState(node.id, softState)}`);
+      if (softState.role === 'Leader') {
+        this.checker.observeLeader(softState.term, node.id);
+        this.checker.observeNewLeaderLog(raft);
+      }
+    }
+  }
+
+  private maybeCompact(node: SimNode): void {
+    const raft = node.raft;
+    if (raft === null || this.rng.next() >= this.params.compactRate) return;
+    const index = node.app.appliedIndex - this.rng.int(0, this.params.compactKeepEntriesMax + 1);
+    if (index <= raft.snapshotIndex) return;
+    if (index !== node.app.appliedIndex) return; // the app can only snapshot the state it has now
+    const snapshot = raft.compact(index, encodeAppState(node.app));
+    node.storage.saveCompaction(snapshot);
+  }
+
+  // --- liveness -----------------------------------------------------------
+
+  /** Heal everything, restart everyone, and require progress. Returns the steps it took. */
+  private checkLiveness(): number {
+    this.heal();
+    for (const node of this.nodes) if (node.raft === null) this.start(node);
+    const electionTicks = this.params.raft.electionTicks ?? 10;
+    const stepsMax = 60 * electionTicks + 400;
+    let markerIndex = 0;
+    let markerKey = 0;
+    const startStep = this.step;
+    for (let quietStep = 0; quietStep < stepsMax; quietStep++, this.step++) {
+      this.runStep(false);
+      const leaders = this.nodes.filter((node) => node.raft?.role === 'Leader');
+      const leader = leaders.length === 1 ? leaders[0]!.raft! : null;
+      if (leader === null) continue;
+      // Propose a marker entry once; propose again if it was lost with a leadership change.
+      if (markerIndex === 0 || (leader.commitIndex < markerIndex && leader.termAt(markerIndex) === undefined)) {
+        markerKey = ++this.proposalCounter;
+        const result = leader.propose(payload(markerKey));
+        markerIndex = result.type === 'Accepted' ? result.index : 0;
+        continue;
+      }
+      if (this.checker.committedKeyAt(markerIndex) !== undefined && this.checker.committedKeyAt(markerIndex) !== markerKey) {
+        markerIndex = 0; // overwritten before commit: propose again
+        continue;
+      }
+      const commitIndex = leader.commitIndex;
+      const caughtUp = this.nodes.every((node) => node.raft!.commitIndex === commitIndex && node.app.appliedIndex === commitIndex);
+      if (caughtUp && commitIndex >= markerIndex && this.checker.committedKeyAt(markerIndex) === markerKey) {
+        if (commitIndex !== this.checker.committedIndex()) {
+          throw new AssertionError(`liveness: all nodes applied ${commitIndex}, but ${this.checker.committedIndex()} was applied before`);
+        }
+        return this.step - startStep;
+      }
+    }
+    const states = this.nodes.map((node) => `${node.id}:${node.raft!.role}/t${node.raft!.term}/c${node.raft!.commitIndex}/a${node.app.appliedIndex}/l${node.raft!.lastIndex}`);
+    throw new AssertionError(`liveness: no stable progress within ${stepsMax} quiet steps after healing (${states.join(' ')})`);
+  }
+}
+
+function shuffle<T>(rng: Rng, items: T[]): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    const item = items[i]!;
+    items[i] = items[j]!;
+    items[j] = item;
+  }
+}
+
+export function replayCommand(seed: number, steps: number): string {
+  return `SEED=${seed} RAFT_SIM_STEPS=${steps} npx vitest run actors/controller/raft/sim.test.ts`;
+}
+
+/** Runs one seeded simulation; throws SimulationFailure (with the seed and how to replay) on any violation. */
+export function runSimulation(options: SimulationOptions): SimulationReport {
+  const simulation = new Simulation(options.seed, options.nodeCount);
+  try {
+    return simulation.run(options.steps);
+  } catch (error) {
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const message = [
+      `raft simulation failed: seed=${options.seed} step=${simulation.currentStep()} (${simulation.describe()})`,
+      reason,
+      `replay: ${replayCommand(options.seed, options.steps)}`,
+      'recent events:',
+      ...simulation.recentEvents().map((event) => `  ${event}`),
+    ].join('\n');
+    const failure = new SimulationFailure(options.seed, message);
+    if (error instanceof Error && error.stack !== undefined) failure.stack = `${message}\n${error.stack}`;
+    throw failure;
+  }
+}
