@@ -33,7 +33,8 @@
  * image is immutable, dropping the speculation is just `latestImage =
  * committedImage`.
  *
- * Invariants: when inactive, latestImage === committedImage; heartbeat times
+ * Invariants: when inactive, or active with no entry outstanding
+ * (`uncommittedEntryCount` 0), latestImage === committedImage; heartbeat times
  * exist only while active (a new active controller starts every session anew).
  */
 import { assert, assertNever } from '../../../runtime/assert.ts';
@@ -155,6 +156,8 @@ export interface ControllerState {
   readonly committedImage: MetadataImage;
   /** committedImage plus what this active controller proposed that has not committed yet. */
   readonly latestImage: MetadataImage;
+  /** Entries this controller proposed (one per command or tick with records) that have not committed yet. */
+  readonly uncommittedEntryCount: number;
   readonly lastHeartbeatMsByBroker: ReadonlyMap<number, number>;
 }
 
@@ -163,16 +166,29 @@ export function initialControllerState(
   image: MetadataImage = emptyImage,
 ): ControllerState {
   assert(config.sessionTimeoutMs > 0, 'controller: sessionTimeoutMs must be positive');
-  return Object.freeze({ config, active: false, committedImage: image, latestImage: image, lastHeartbeatMsByBroker: new Map() });
+  return Object.freeze({
+    config,
+    active: false,
+    committedImage: image,
+    latestImage: image,
+    uncommittedEntryCount: 0,
+    lastHeartbeatMsByBroker: new Map(),
+  });
 }
 
-/** Applies one committed entry. While active, our own proposals are already in latestImage. */
+/**
+ * Applies one committed entry. While active, our own proposals are already in
+ * latestImage; once none is outstanding, latestImage is the committed image
+ * again (which also carries the applied offset).
+ */
 export function applyCommitted(state: ControllerState, records: readonly MetadataRecord[], offset: number): ControllerState {
   const committedImage = replayBatch(state.committedImage, records, offset);
+  const uncommittedEntryCount = state.active ? Math.max(0, state.uncommittedEntryCount - 1) : 0;
   return Object.freeze({
     ...state,
     committedImage,
-    latestImage: state.active ? state.latestImage : committedImage,
+    uncommittedEntryCount,
+    latestImage: uncommittedEntryCount === 0 ? committedImage : state.latestImage,
   });
 }
 
@@ -182,12 +198,18 @@ export function becomeActive(state: ControllerState, nowMs: number): ControllerS
   for (const broker of state.committedImage.brokers.values()) {
     if (!broker.fenced) lastHeartbeatMsByBroker.set(broker.brokerId, nowMs);
   }
-  return Object.freeze({ ...state, active: true, latestImage: state.committedImage, lastHeartbeatMsByBroker });
+  return Object.freeze({ ...state, active: true, latestImage: state.committedImage, uncommittedEntryCount: 0, lastHeartbeatMsByBroker });
 }
 
 /** Leadership lost: drop the speculation and the sessions. */
 export function becomeInactive(state: ControllerState): ControllerState {
-  return Object.freeze({ ...state, active: false, latestImage: state.committedImage, lastHeartbeatMsByBroker: new Map() });
+  return Object.freeze({
+    ...state,
+    active: false,
+    latestImage: state.committedImage,
+    uncommittedEntryCount: 0,
+    lastHeartbeatMsByBroker: new Map(),
+  });
 }
 
 export interface CommandOutcome<R> extends ControlResult<R> {
@@ -201,9 +223,14 @@ export function handleCommand<C extends ControllerCommand>(
 ): CommandOutcome<ReplyFor<C>> {
   assert(state.active, `controller: ${command.type} handled while not active`);
   const { result, heartbeats } = generate(state, command, nowMs);
-  const latestImage = result.records.length === 0 ? state.latestImage : replayBatch(state.latestImage, result.records);
+  const proposed = result.records.length > 0;
   return {
-    state: Object.freeze({ ...state, latestImage, lastHeartbeatMsByBroker: heartbeats }),
+    state: Object.freeze({
+      ...state,
+      latestImage: proposed ? replayBatch(state.latestImage, result.records) : state.latestImage,
+      uncommittedEntryCount: state.uncommittedEntryCount + (proposed ? 1 : 0),
+      lastHeartbeatMsByBroker: heartbeats,
+    }),
     records: result.records,
     reply: result.reply as ReplyFor<C>,
   };
@@ -281,7 +308,12 @@ export function tick(state: ControllerState, nowMs: number): TickOutcome {
     image = replayBatch(image, result.records);
   }
   return {
-    state: Object.freeze({ ...state, latestImage: image, lastHeartbeatMsByBroker: heartbeats }),
+    state: Object.freeze({
+      ...state,
+      latestImage: image,
+      uncommittedEntryCount: state.uncommittedEntryCount + (records.length > 0 ? 1 : 0),
+      lastHeartbeatMsByBroker: heartbeats,
+    }),
     records,
     fencedBrokerIds,
   };
