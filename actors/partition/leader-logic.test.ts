@@ -1,0 +1,78 @@
+/**
+ * The leader's replication rules as tables: inputs in, state and effects out.
+ */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { becomeLeader, checkProduce, onAppended, onFollowerFetch, onPartitionChanged, onTick, resign, type LeaderState } from './leader-logic.ts';
+
+const client = { node: 'client', path: '/temp/1' };
+const leader = (overrides: Partial<Parameters<typeof becomeLeader>[0]> = {}): LeaderState =>
+  becomeLeader({ brokerId: 1, topic: 't', partition: 0, leaderEpoch: 3, partitionEpoch: 7, replicas: [1, 2, 3], isr: [1, 2, 3], minInsyncReplicas: 2, lagTimeMaxMs: 1_000, logEndOffset: 0, logStartOffset: 0, highWatermark: 0, nowMs: 0, ...overrides });
+
+const append = (state: LeaderState, count: number, acks = -1, nowMs = 0) =>
+  onAppended(state, { baseOffset: state.logEndOffset, lastOffset: state.logEndOffset + count - 1, logAppendTimeMs: nowMs, logEndOffset: state.logEndOffset + count, acks, deadlineMs: nowMs + 30_000, replyTo: client });
+
+describe('partition leader logic', () => {
+  it('acks=all waits for every ISR member, then answers with the base offset', () => {
+    let [state, effects] = append(leader(), 10);
+    expect(effects).toEqual([]);
+    [state, effects] = onFollowerFetch(state, 2, 10, 1);
+    expect(effects.filter((e) => e.type === 'Reply')).toEqual([]);
+    [state, effects] = onFollowerFetch(state, 3, 10, 1);
+    expect(state.highWatermark).toBe(10);
+    expect(effects).toContainEqual(expect.objectContaining({ type: 'Reply', reply: expect.objectContaining({ errorCode: 0, baseOffset: 0 }) }));
+    expect(state.parked).toEqual([]);
+  });
+
+  it('acks=1 answers after the append, acks=0 never', () => {
+    expect(append(leader(), 5, 1)[1]).toContainEqual(expect.objectContaining({ type: 'Reply' }));
+    expect(append(leader(), 5, 0)[1]).toEqual([]);
+  });
+
+  it('refuses acks=all before the append when the ISR is under min.insync.replicas', () => {
+    expect(checkProduce(leader({ isr: [1] }), -1)).toBe(ErrorCode.NOT_ENOUGH_REPLICAS);
+    expect(checkProduce(leader({ isr: [1] }), 1)).toBe(ErrorCode.NONE);
+  });
+
+  it('never moves the high watermark backwards, and holds it until every ISR member fetched', () => {
+    let state = leader({ logEndOffset: 20, highWatermark: 15 });
+    expect(state.highWatermark).toBe(15);
+    [state] = onFollowerFetch(state, 2, 12, 1); // behind the old HW: HW stays
+    expect(state.highWatermark).toBe(15);
+    [state] = onFollowerFetch(state, 3, 20, 1);
+    expect(state.highWatermark).toBe(15);
+    [state] = onFollowerFetch(state, 2, 20, 2);
+    expect(state.highWatermark).toBe(20);
+  });
+
+  it('shrinks a lagging follower out of the ISR and then answers parked requests NOT_ENOUGH_REPLICAS_AFTER_APPEND when under min ISR', () => {
+    let state = leader({ minInsyncReplicas: 3 });
+    let effects;
+    [state] = append(state, 1);
+    [state] = onFollowerFetch(state, 2, 1, 1_500);
+    [state, effects] = onTick(state, 2_000);
+    expect(effects).toContainEqual({ type: 'AlterPartition', isr: [1, 2], leaderEpoch: 3, partitionEpoch: 7 });
+    [state, effects] = onPartitionChanged(state, [1, 2], 8);
+    expect(state.highWatermark).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ type: 'Reply', reply: expect.objectContaining({ errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND }) }));
+  });
+
+  it('expands the ISR when a follower reaches the high watermark, counting it for the HW while pending', () => {
+    let state = leader({ isr: [1, 2] });
+    let effects;
+    [state] = append(state, 4);
+    [state] = onFollowerFetch(state, 2, 4, 1);
+    expect(state.highWatermark).toBe(4);
+    [state, effects] = onFollowerFetch(state, 3, 4, 2);
+    expect(effects).toContainEqual({ type: 'AlterPartition', isr: [1, 2, 3], leaderEpoch: 3, partitionEpoch: 7 });
+    expect(state.pendingIsr).toEqual([1, 2, 3]);
+  });
+
+  it('times out parked requests, and answers NOT_LEADER_OR_FOLLOWER on resignation', () => {
+    let [state] = append(leader(), 1);
+    const [, effects] = onTick(state, 30_001);
+    expect(effects).toContainEqual(expect.objectContaining({ reply: expect.objectContaining({ errorCode: ErrorCode.REQUEST_TIMED_OUT }) }));
+    [state] = append(leader(), 1);
+    expect(resign(state)).toContainEqual(expect.objectContaining({ reply: expect.objectContaining({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER }) }));
+  });
+});
