@@ -1,0 +1,223 @@
+/**
+ * A broker node's configuration: the one place where Kafka's dotted names
+ * (`replica.lag.time.max.ms`) map to our names (`replicaLagTimeMaxMs`), with
+ * every default. Unknown keys and bad values are refused with a message that
+ * names them; nothing here touches the network or the disk.
+ *
+ * Defaults follow Kafka, except where a one-machine cluster wants faster
+ * failure handling (broker.session.timeout.ms is 3 s here, as the controller
+ * issue asks).
+ */
+import { assert } from '../../runtime/assert.ts';
+
+export type BrokerConfig = {
+  /** node.id */
+  brokerId: number;
+  /** listeners: host and port this node listens on. */
+  listenHost: string;
+  listenPort: number;
+  /** advertised.listeners: the URL others dial (default: ws://listenHost:listenPort). */
+  advertiseUrl: string | null;
+  /** log.dirs: where partitions and the metadata log live. */
+  dataDir: string;
+  /** broker.rack */
+  rack: string | null;
+  /** controller.quorum.voters: broker id -> URL of the voter nodes. */
+  controllerQuorumVoters: ReadonlyMap<number, string>;
+  /** broker.session.timeout.ms */
+  brokerSessionTimeoutMs: number;
+  /** broker.heartbeat.interval.ms */
+  brokerHeartbeatIntervalMs: number;
+  /** replica.lag.time.max.ms */
+  replicaLagTimeMaxMs: number;
+  /** replica.fetch.wait.max.ms */
+  replicaFetchWaitMaxMs: number;
+  /** replica.fetch.max.bytes (per partition) */
+  replicaFetchMaxBytes: number;
+  /** replica.fetch.response.max.bytes */
+  replicaFetchResponseMaxBytes: number;
+  /** min.insync.replicas (topic default) */
+  minInsyncReplicas: number;
+  /** default.replication.factor */
+  defaultReplicationFactor: number;
+  /** num.partitions */
+  numPartitions: number;
+  /** auto.leader.rebalance.enable */
+  autoLeaderRebalanceEnable: boolean;
+  /** leader.imbalance.check.interval.seconds, in ms */
+  leaderImbalanceCheckIntervalMs: number;
+  /** unclean.leader.election.enable (topic default) */
+  uncleanLeaderElectionEnable: boolean;
+  /** auto.create.topics.enable */
+  autoCreateTopicsEnable: boolean;
+  /** offsets.topic.num.partitions */
+  offsetsTopicNumPartitions: number;
+  /** offsets.topic.replication.factor (capped by the live brokers) */
+  offsetsTopicReplicationFactor: number;
+  /** transaction.state.log.num.partitions */
+  transactionStateLogNumPartitions: number;
+  /** group.initial.rebalance.delay.ms */
+  groupInitialRebalanceDelayMs: number;
+  /** log.flush.interval.messages: fsync after this many messages (default: leave it to the OS). */
+  logFlushIntervalMessages: number;
+  /** log.segment.bytes */
+  logSegmentBytes: number;
+  /** log.retention.ms */
+  logRetentionMs: number;
+  /** message.max.bytes */
+  messageMaxBytes: number;
+  /** How often the controller's Raft core ticks (election and heartbeat timeouts count these). */
+  controllerTickMs: number;
+  /** Raft election timeout in ticks (randomised in [n, 2n)). */
+  controllerElectionTicks: number;
+  /** Raft heartbeat interval in ticks. */
+  controllerHeartbeatTicks: number;
+};
+
+type Field = {
+  key: keyof BrokerConfig;
+  kind: 'int' | 'bool' | 'string' | 'nullable-string';
+  min?: number;
+};
+
+/** Kafka name -> our field. The only such map in the code base. */
+const kafkaNames: Record<string, Field> = {
+  'node.id': { key: 'brokerId', kind: 'int', min: 0 },
+  'broker.rack': { key: 'rack', kind: 'nullable-string' },
+  'log.dirs': { key: 'dataDir', kind: 'string' },
+  'broker.session.timeout.ms': { key: 'brokerSessionTimeoutMs', kind: 'int', min: 100 },
+  'broker.heartbeat.interval.ms': { key: 'brokerHeartbeatIntervalMs', kind: 'int', min: 10 },
+  'replica.lag.time.max.ms': { key: 'replicaLagTimeMaxMs', kind: 'int', min: 100 },
+  'replica.fetch.wait.max.ms': { key: 'replicaFetchWaitMaxMs', kind: 'int', min: 1 },
+  'replica.fetch.max.bytes': { key: 'replicaFetchMaxBytes', kind: 'int', min: 1024 },
+  'replica.fetch.response.max.bytes': { key: 'replicaFetchResponseMaxBytes', kind: 'int', min: 1024 },
+  'min.insync.replicas': { key: 'minInsyncReplicas', kind: 'int', min: 1 },
+  'default.replication.factor': { key: 'defaultReplicationFactor', kind: 'int', min: 1 },
+  'num.partitions': { key: 'numPartitions', kind: 'int', min: 1 },
+  'auto.leader.rebalance.enable': { key: 'autoLeaderRebalanceEnable', kind: 'bool' },
+  'leader.imbalance.check.interval.ms': { key: 'leaderImbalanceCheckIntervalMs', kind: 'int', min: 100 },
+  'unclean.leader.election.enable': { key: 'uncleanLeaderElectionEnable', kind: 'bool' },
+  'auto.create.topics.enable': { key: 'autoCreateTopicsEnable', kind: 'bool' },
+  'offsets.topic.num.partitions': { key: 'offsetsTopicNumPartitions', kind: 'int', min: 1 },
+  'offsets.topic.replication.factor': { key: 'offsetsTopicReplicationFactor', kind: 'int', min: 1 },
+  'transaction.state.log.num.partitions': { key: 'transactionStateLogNumPartitions', kind: 'int', min: 1 },
+  'group.initial.rebalance.delay.ms': { key: 'groupInitialRebalanceDelayMs', kind: 'int', min: 0 },
+  'log.flush.interval.messages': { key: 'logFlushIntervalMessages', kind: 'int', min: 1 },
+  'log.segment.bytes': { key: 'logSegmentBytes', kind: 'int', min: 1024 },
+  'log.retention.ms': { key: 'logRetentionMs', kind: 'int', min: -1 },
+  'message.max.bytes': { key: 'messageMaxBytes', kind: 'int', min: 64 },
+  'controller.tick.ms': { key: 'controllerTickMs', kind: 'int', min: 5 },
+  'controller.election.ticks': { key: 'controllerElectionTicks', kind: 'int', min: 2 },
+  'controller.heartbeat.ticks': { key: 'controllerHeartbeatTicks', kind: 'int', min: 1 },
+};
+
+export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'> = {
+  advertiseUrl: null,
+  rack: null,
+  brokerSessionTimeoutMs: 3_000,
+  brokerHeartbeatIntervalMs: 500,
+  replicaLagTimeMaxMs: 30_000,
+  replicaFetchWaitMaxMs: 500,
+  replicaFetchMaxBytes: 1024 * 1024,
+  replicaFetchResponseMaxBytes: 10 * 1024 * 1024,
+  minInsyncReplicas: 1,
+  defaultReplicationFactor: 1,
+  numPartitions: 1,
+  autoLeaderRebalanceEnable: true,
+  leaderImbalanceCheckIntervalMs: 10_000,
+  uncleanLeaderElectionEnable: false,
+  autoCreateTopicsEnable: true,
+  offsetsTopicNumPartitions: 50,
+  offsetsTopicReplicationFactor: 3,
+  transactionStateLogNumPartitions: 50,
+  groupInitialRebalanceDelayMs: 3_000,
+  logFlushIntervalMessages: Number.MAX_SAFE_INTEGER,
+  logSegmentBytes: 1024 * 1024 * 1024,
+  logRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  messageMaxBytes: 1024 * 1024 + 12,
+  controllerTickMs: 50,
+  controllerElectionTicks: 10,
+  controllerHeartbeatTicks: 2,
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `1@host:port,2@host:port` (Kafka's controller.quorum.voters) into id -> ws URL. */
+export function parseQuorumVoters(text: string): Map<number, string> {
+  const voters = new Map<number, string>();
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d+)@(.+):(\d+)$/.exec(part);
+    if (!match) throw new ConfigError(`controller.quorum.voters: "${part}" is not id@host:port`);
+    const id = Number(match[1]);
+    if (voters.has(id)) throw new ConfigError(`controller.quorum.voters: voter ${id} is listed twice`);
+    voters.set(id, `ws://${match[2]}:${match[3]}`);
+  }
+  if (voters.size === 0) throw new ConfigError('controller.quorum.voters: at least one voter is needed');
+  return voters;
+}
+
+/** Applies Kafka-named settings (strings, as from a file, --set or the environment). */
+export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Record<string, string | number | boolean>>): BrokerConfig {
+  const next: Record<string, unknown> = { ...config };
+  for (const [name, raw] of Object.entries(settings)) {
+    if (name === 'controller.quorum.voters') {
+      next.controllerQuorumVoters = parseQuorumVoters(String(raw));
+      continue;
+    }
+    const field = kafkaNames[name];
+    if (field === undefined) throw new ConfigError(`unknown config "${name}"`);
+    const text = String(raw).trim();
+    switch (field.kind) {
+      case 'int': {
+        const value = Number(text);
+        if (!Number.isSafeInteger(value) || (field.min !== undefined && value < field.min)) {
+          throw new ConfigError(`config "${name}": "${text}" must be an integer${field.min !== undefined ? ` >= ${field.min}` : ''}`);
+        }
+        next[field.key] = value;
+        break;
+      }
+      case 'bool':
+        if (text !== 'true' && text !== 'false') throw new ConfigError(`config "${name}": "${text}" must be true or false`);
+        next[field.key] = text === 'true';
+        break;
+      case 'string':
+        if (text.length === 0) throw new ConfigError(`config "${name}" must not be empty`);
+        next[field.key] = text;
+        break;
+      case 'nullable-string':
+        next[field.key] = text.length === 0 ? null : text;
+        break;
+    }
+  }
+  return checkBrokerConfig(next as BrokerConfig);
+}
+
+export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
+  const fail = (why: string): never => {
+    throw new ConfigError(why);
+  };
+  if (config.brokerHeartbeatIntervalMs * 2 > config.brokerSessionTimeoutMs) fail('broker.heartbeat.interval.ms must be at most half of broker.session.timeout.ms');
+  if (config.controllerHeartbeatTicks >= config.controllerElectionTicks) fail('controller.heartbeat.ticks must be below controller.election.ticks');
+  if (config.replicaFetchWaitMaxMs >= config.replicaLagTimeMaxMs) fail('replica.fetch.wait.max.ms must be below replica.lag.time.max.ms');
+  return config;
+}
+
+export function kafkaConfigNames(): string[] {
+  return ['controller.quorum.voters', ...Object.keys(kafkaNames)];
+}
+
+export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {
+  const config: BrokerConfig = { ...brokerConfigDefault, ...required, ...overrides };
+  assert(Number.isInteger(config.brokerId) && config.brokerId >= 0, 'broker id must be a non-negative integer');
+  return checkBrokerConfig(config);
+}
+
+/** The runtime node id of a broker: its broker id as a string. */
+export function nodeIdOf(brokerId: number): string {
+  return String(brokerId);
+}
