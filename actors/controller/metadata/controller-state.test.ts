@@ -148,8 +148,9 @@ describe('ControllerLogic', () => {
 
 const names = ['a', 'b', 'c'] as const;
 const operation = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('start' as const), broker: fc.integer({ min: 1, max: 5 }) }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), broker: fc.integer({ min: 1, max: 5 }), wantFence: fc.boolean(), stale: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('start' as const), broker: fc.integer({ min: 1, max: 5 }), unfence: fc.boolean({ trueWeight: 9 }) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeatAll' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), broker: fc.integer({ min: 1, max: 5 }), wantFence: fc.boolean(), stale: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const), broker: fc.integer({ min: 1, max: 5 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('nodeDown' as const), broker: fc.integer({ min: 1, max: 5 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('tick' as const), advanceMs: fc.integer({ min: 0, max: 4_000 }) }) },
@@ -178,14 +179,21 @@ function step(h: Harness, running: Map<number, number>, op: Operation, incarnati
   h.nowMs += 100;
   switch (op.kind) {
     case 'start': {
+      // A broker process starts (or restarts: a new incarnation) and, usually, catches up at once.
       const reply = h.run({ type: 'RegisterBroker', brokerId: op.broker, incarnationId: `i${incarnation}`, host: 'h', port: op.broker, rack: null });
-      if (reply.errorCode === 0) running.set(op.broker, reply.brokerEpoch);
+      if (reply.errorCode !== 0) return;
+      running.set(op.broker, reply.brokerEpoch);
+      if (op.unfence) h.run({ type: 'BrokerHeartbeat', brokerId: op.broker, brokerEpoch: reply.brokerEpoch, wantFence: false });
       return;
     }
+    case 'heartbeatAll':
+      for (const [brokerId, brokerEpoch] of running) h.run({ type: 'BrokerHeartbeat', brokerId, brokerEpoch, wantFence: false });
+      return;
     case 'heartbeat': {
       const epoch = running.get(op.broker);
       if (epoch === undefined) return;
       h.run({ type: 'BrokerHeartbeat', brokerId: op.broker, brokerEpoch: op.stale ? epoch - 1 : epoch, wantFence: op.wantFence });
+      if (op.wantFence && !op.stale) running.delete(op.broker); // controlled shutdown
       return;
     }
     case 'crash':
@@ -293,7 +301,7 @@ function checkInvariants(previous: MetadataImage, image: MetadataImage): void {
 describe('ControllerLogic properties', () => {
   it('replay(generate(...)) never yields a leader outside the ISR or a fenced leader; epochs only grow; replay is deterministic', () => {
     fc.assert(
-      fc.property(fc.array(operation, { minLength: 1, maxLength: 80 }), (ops) => {
+      fc.property(fc.array(operation, { minLength: 20, maxLength: 120 }), (ops) => {
         const h = new Harness();
         const running = new Map<number, number>();
         let previous = h.image;
