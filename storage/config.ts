@@ -100,7 +100,6 @@ export function resolveLogConfig(overrides: Partial<LogConfig> = {}): LogConfig 
   assert(c.segmentBytesMax >= 64, 'segmentBytesMax must hold at least a batch header');
   assert(c.segmentBytesMax <= storageLimits.segmentBytesLimit, 'segmentBytesMax must fit in int32 positions');
   assert(c.messageBytesMax >= 61, 'messageBytesMax must hold a batch header');
-  assert(c.messageBytesMax <= c.segmentBytesMax, 'messageBytesMax must fit in a segment');
   assert(c.messageBytesMax <= storageLimits.recoveryBatchBytesMax, 'messageBytesMax must not exceed what recovery accepts');
   assert(c.indexIntervalBytes >= 1, 'indexIntervalBytes must be positive');
   assert(c.indexBytesMax >= 8, 'indexBytesMax must hold one entry');

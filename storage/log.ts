@@ -554,11 +554,9 @@ export class PartitionLog {
       return this.flushInflight.promise;
     }
     if (this.flushInflight === null && !this.isDirty()) return Promise.resolve();
-    if (this.flushQueued === null) {
-      this.flushQueued = deferred();
-      if (this.flushInflight === null) this.startFlushRound();
-    }
-    return this.flushQueued.promise;
+    const queued = this.flushQueued ?? (this.flushQueued = deferred());
+    if (this.flushInflight === null) this.startFlushRound();
+    return queued.promise;
   }
 
   private isDirty(): boolean {

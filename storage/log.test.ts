@@ -1,0 +1,303 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ErrorCode, KactusError } from '../protocol/errors.ts';
+import { decodeBatches } from '../protocol/record-batch/codec.ts';
+import { Compression, field } from '../protocol/record-batch/header.ts';
+import { crc32c } from '../protocol/crc32c.ts';
+import { ManualClock } from '../runtime/clock.ts';
+import { PartitionLog } from './log.ts';
+import { batchHeaders, faultyFileIo, makeBatch, makeTempDir, removeDir } from './testing.ts';
+
+let dir: string;
+const logs: PartitionLog[] = [];
+function open(options: Partial<Parameters<typeof PartitionLog.open>[0]> = {}): PartitionLog {
+  const log = PartitionLog.open({ dir, clock: new ManualClock(), ...options });
+  logs.push(log);
+  return log;
+}
+
+beforeEach(() => {
+  dir = makeTempDir();
+});
+afterEach(async () => {
+  for (const log of logs.splice(0)) await log.close().catch(() => {});
+  removeDir(dir);
+});
+
+function expectCode(fn: () => unknown, code: number): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(KactusError);
+    expect((err as KactusError).code).toBe(code);
+    return;
+  }
+  throw new Error(`expected error code ${code}`);
+}
+
+describe('partition log: append and read', () => {
+  it('assigns offsets, stamps the leader epoch, and reads whole batches back', () => {
+    const log = open();
+    expect(log.logEndOffset).toBe(0);
+    const a = log.append(makeBatch(3, { tag: 'a' }), { leaderEpoch: 4 });
+    const b = log.append(makeBatch(2, { tag: 'b' }), { leaderEpoch: 4 });
+    expect(a).toEqual({ baseOffset: 0, lastOffset: 2, logAppendTime: -1 });
+    expect(b).toEqual({ baseOffset: 3, lastOffset: 4, logAppendTime: -1 });
+    expect(log.logEndOffset).toBe(5);
+    const all = log.read(0, 1 << 20);
+    const decoded = decodeBatches(all);
+    if (!decoded.ok) throw new Error(decoded.message);
+    expect(decoded.value.map((x) => x.header.partitionLeaderEpoch)).toEqual([4, 4]);
+    expect(decoded.value.flatMap((x) => x.records.map((r) => `${r.offset}:${r.value}`))).toEqual(['0:a-0', '1:a-1', '2:a-2', '3:b-0', '4:b-1']);
+    // A read inside a batch starts at that batch; at the end it is empty.
+    expect(batchHeaders(log.read(4, 1)).map((h) => h.baseOffset)).toEqual([3]);
+    expect(log.read(5, 100).length).toBe(0);
+    expect(log.endOffsetForEpoch(4)).toEqual({ leaderEpoch: 4, endOffset: 5 });
+  });
+
+  it('returns at least one batch even when it is larger than maxBytes, and honours maxOffset', () => {
+    const log = open();
+    log.append(makeBatch(5, { valueBytes: 500 }), { leaderEpoch: 0 });
+    log.append(makeBatch(5, { valueBytes: 500 }), { leaderEpoch: 0 });
+    expect(batchHeaders(log.read(0, 10)).map((h) => h.baseOffset)).toEqual([0]);
+    expect(batchHeaders(log.read(0, 1 << 20)).map((h) => h.baseOffset)).toEqual([0, 5]);
+    expect(batchHeaders(log.read(0, 1 << 20, { maxOffset: 5 })).map((h) => h.baseOffset)).toEqual([0]);
+    expect(log.read(0, 1 << 20, { maxOffset: 3 }).length).toBe(0);
+  });
+
+  it('refuses offsets outside [logStart, logEnd] with OFFSET_OUT_OF_RANGE', () => {
+    const log = open();
+    log.append(makeBatch(2), { leaderEpoch: 0 });
+    expectCode(() => log.read(3, 100), ErrorCode.OFFSET_OUT_OF_RANGE);
+    expectCode(() => log.read(-1, 100), ErrorCode.OFFSET_OUT_OF_RANGE);
+  });
+
+  it('appends several batches given in one buffer as one write', () => {
+    const log = open();
+    const r = log.append(Buffer.concat([makeBatch(2), makeBatch(3), makeBatch(1, { compression: Compression.gzip })]), { leaderEpoch: 1 });
+    expect(r).toEqual({ baseOffset: 0, lastOffset: 5, logAppendTime: -1 });
+    expect(batchHeaders(log.read(0, 1 << 20)).map((h) => [h.baseOffset, h.lastOffset])).toEqual([[0, 1], [2, 4], [5, 5]]);
+  });
+
+  it('stamps LogAppendTime from the injected clock and keeps the CRC valid', () => {
+    const clock = new ManualClock(5_000_000);
+    const log = open({ clock, config: { messageTimestampType: 'LogAppendTime' } });
+    const r = log.append(makeBatch(2, { timestamp: 1 }), { leaderEpoch: 0 });
+    expect(r.logAppendTime).toBe(5_000_000);
+    const decoded = decodeBatches(log.read(0, 1 << 20));
+    if (!decoded.ok) throw new Error(decoded.message);
+    expect(decoded.value[0]!.records.map((x) => x.timestamp)).toEqual([5_000_000, 5_000_000]);
+  });
+
+  it('refuses bad CRC, wrong magic, lying length, oversize and unsupported codecs, appending nothing', () => {
+    const log = open({ config: { messageBytesMax: 2000 } });
+    log.append(makeBatch(1), { leaderEpoch: 0 });
+    const before = log.read(0, 1 << 20);
+    const badCrc = makeBatch(2);
+    badCrc[badCrc.length - 1] ^= 0xff;
+    expectCode(() => log.append(badCrc, { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
+    const badMagic = makeBatch(2);
+    badMagic[field.magic] = 1;
+    expectCode(() => log.append(badMagic, { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
+    const lying = makeBatch(2);
+    lying.writeInt32BE(lying.length + 100, field.batchLength);
+    expectCode(() => log.append(lying, { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
+    // A good batch followed by a bad one: the good one is not appended either.
+    expectCode(() => log.append(Buffer.concat([makeBatch(1), badCrc]), { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
+    expectCode(() => log.append(makeBatch(10, { valueBytes: 300 }), { leaderEpoch: 0 }), ErrorCode.MESSAGE_TOO_LARGE);
+    const snappy = makeBatch(1);
+    snappy.writeInt16BE(2, field.attributes);
+    snappy.writeUInt32BE(crc32c(snappy.subarray(field.attributes)), field.crc);
+    expectCode(() => log.append(snappy, { leaderEpoch: 0 }), ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+    expectCode(() => log.append(Buffer.alloc(0), { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
+    expect(log.logEndOffset).toBe(1);
+    expect(log.read(0, 1 << 20).equals(before)).toBe(true);
+    expect(log.isOffline).toBe(false);
+  });
+
+  it('appends as follower keeping offsets and epochs, and refuses offsets that go back', async () => {
+    const leader = open();
+    leader.append(makeBatch(2), { leaderEpoch: 1 });
+    leader.append(makeBatch(3), { leaderEpoch: 2 });
+    const fetched = leader.read(0, 1 << 20);
+    const followerDir = makeTempDir();
+    try {
+      const follower = PartitionLog.open({ dir: followerDir, clock: new ManualClock() });
+      expect(follower.appendAsFollower(Buffer.from(fetched))).toEqual({ baseOffset: 0, lastOffset: 4, logAppendTime: -1 });
+      expect(follower.leaderEpochCache.entries()).toEqual([
+        { leaderEpoch: 1, startOffset: 0 },
+        { leaderEpoch: 2, startOffset: 2 },
+      ]);
+      expect(follower.endOffsetForEpoch(1)).toEqual({ leaderEpoch: 1, endOffset: 2 });
+      expectCode(() => follower.appendAsFollower(Buffer.from(fetched)), ErrorCode.CORRUPT_MESSAGE);
+      expect(follower.logEndOffset).toBe(5);
+      await follower.close();
+    } finally {
+      removeDir(followerDir);
+    }
+  });
+
+  it('rolls by size and by segment.ms, naming files by 20-digit base offset', () => {
+    const clock = new ManualClock();
+    const log = open({ clock, config: { segmentBytesMax: 4096, segmentRollMs: 60_000 } });
+    for (let i = 0; i < 10; i++) log.append(makeBatch(4, { valueBytes: 200 }), { leaderEpoch: 0 });
+    expect(log.segmentCount).toBeGreaterThan(2);
+    for (const s of log.segmentSummaries()) expect(s.sizeBytes).toBeLessThanOrEqual(4096);
+    const before = log.segmentCount;
+    log.append(makeBatch(1), { leaderEpoch: 0 });
+    clock.advance(60_001);
+    log.append(makeBatch(1), { leaderEpoch: 0 });
+    expect(log.segmentCount).toBe(before + 1);
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.log'));
+    expect(files).toContain('00000000000000000000.log');
+    expect(files.every((f) => /^\d{20}\.log$/.test(f))).toBe(true);
+    // Reads across segments return one segment's batches at a time, in order.
+    const offsets: number[] = [];
+    let at = 0;
+    for (let guard = 0; at < log.logEndOffset && guard < 100; guard++) {
+      const hs = batchHeaders(log.read(at, 1 << 20));
+      offsets.push(...hs.map((h) => h.baseOffset));
+      at = hs[hs.length - 1]!.lastOffset + 1;
+    }
+    expect(at).toBe(log.logEndOffset);
+    expect(offsets).toEqual(Array.from({ length: 12 }, (_, i) => (i < 10 ? i * 4 : 40 + (i - 10))));
+  });
+
+  it('flush group-commits concurrent requests and moves the recovery point', async () => {
+    const log = open();
+    log.append(makeBatch(3), { leaderEpoch: 0 });
+    const flushes = [log.flush(), log.flush(), log.flush()];
+    log.append(makeBatch(3), { leaderEpoch: 0 });
+    const later = log.flush();
+    await Promise.all([...flushes, later]);
+    expect(log.recoveryPoint).toBe(6);
+    await log.flush(); // nothing dirty: resolves at once
+  });
+
+  it('finds offsets by timestamp through the time index', () => {
+    const log = open({ config: { indexIntervalBytes: 100 } });
+    for (let i = 0; i < 20; i++) log.append(makeBatch(3, { timestamp: 1000 + i * 10, valueBytes: 50 }), { leaderEpoch: 0 });
+    expect(log.offsetForTimestamp(0)).toEqual({ offset: 0, timestamp: 1000 });
+    expect(log.offsetForTimestamp(1055)).toEqual({ offset: 18, timestamp: 1060 });
+    expect(log.offsetForTimestamp(1190)).toEqual({ offset: 57, timestamp: 1190 });
+    expect(log.offsetForTimestamp(5000)).toBeNull();
+  });
+
+  it('truncates to an offset for a follower, dropping later segments and epochs', () => {
+    const log = open({ config: { segmentBytesMax: 2048 } });
+    for (let e = 0; e < 3; e++) for (let i = 0; i < 5; i++) log.append(makeBatch(2, { valueBytes: 100 }), { leaderEpoch: e });
+    expect(log.logEndOffset).toBe(30);
+    log.setHighWatermark(30);
+    log.truncateTo(13); // inside the batch [12, 13]: the whole batch goes
+    expect(log.logEndOffset).toBe(12);
+    expect(log.highWatermark).toBe(12);
+    expect(log.leaderEpochCache.entries()).toEqual([
+      { leaderEpoch: 0, startOffset: 0 },
+      { leaderEpoch: 1, startOffset: 10 },
+    ]);
+    const r = log.append(makeBatch(1), { leaderEpoch: 3 });
+    expect(r.baseOffset).toBe(12);
+    expect(batchHeaders(log.read(10, 1 << 20)).map((h) => h.baseOffset)).toContain(12);
+    log.truncateFullyAndStartAt(100);
+    expect([log.logStartOffset, log.logEndOffset]).toEqual([100, 100]);
+    expect(log.append(makeBatch(1), { leaderEpoch: 4 }).baseOffset).toBe(100);
+  });
+});
+
+describe('partition log: property test against a model', () => {
+  it('random appends, reads at random offsets, truncations and rolls agree with a list of batches', async () => {
+    type Op = { type: 'append'; count: number; valueBytes: number } | { type: 'read'; at: number; maxBytes: number } | { type: 'truncate'; at: number } | { type: 'reopen' };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 5, arbitrary: fc.record({ type: fc.constant('append' as const), count: fc.integer({ min: 1, max: 8 }), valueBytes: fc.integer({ min: 0, max: 200 }) }) },
+      { weight: 4, arbitrary: fc.record({ type: fc.constant('read' as const), at: fc.nat(), maxBytes: fc.integer({ min: 1, max: 3000 }) }) },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant('truncate' as const), at: fc.nat() }) },
+      { weight: 1, arbitrary: fc.constant({ type: 'reopen' as const }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 3 }), async (ops, sizeChoice) => {
+        const runDir = makeTempDir();
+        const config = { segmentBytesMax: [2048, 4096, 16384][sizeChoice - 1]!, indexIntervalBytes: 200 };
+        let log = PartitionLog.open({ dir: runDir, clock: new ManualClock(), config });
+        try {
+          // Model: batches as [baseOffset, lastOffset, bytes].
+          const model: { base: number; last: number; bytes: Buffer }[] = [];
+          let tag = 0;
+          for (const op of ops) {
+            if (op.type === 'append') {
+              const batch = makeBatch(op.count, { tag: `t${tag++}`, valueBytes: op.valueBytes });
+              const r = log.append(batch, { leaderEpoch: 0 });
+              const expectedBase = model.length === 0 ? 0 : model[model.length - 1]!.last + 1;
+              expect(r.baseOffset).toBe(expectedBase);
+              model.push({ base: r.baseOffset, last: r.lastOffset, bytes: Buffer.from(batch) });
+            } else if (op.type === 'read') {
+              const leo = model.length === 0 ? 0 : model[model.length - 1]!.last + 1;
+              expect(log.logEndOffset).toBe(leo);
+              const at = leo === 0 ? 0 : op.at % (leo + 1);
+              const got = log.read(at, op.maxBytes);
+              if (at === leo) {
+                expect(got.length).toBe(0);
+                continue;
+              }
+              const firstIndex = model.findIndex((b) => b.last >= at);
+              const hs = batchHeaders(got);
+              expect(hs.length).toBeGreaterThan(0);
+              expect(hs[0]!.baseOffset).toBe(model[firstIndex]!.base);
+              expect(got.subarray(0, hs[0]!.sizeBytes).equals(model[firstIndex]!.bytes)).toBe(true);
+              if (hs.length > 1) expect(got.length).toBeLessThanOrEqual(op.maxBytes);
+              hs.forEach((h, i) => expect(h.baseOffset).toBe(model[firstIndex + i]!.base));
+            } else if (op.type === 'truncate') {
+              const leo = log.logEndOffset;
+              const at = leo === 0 ? 0 : op.at % (leo + 1);
+              log.truncateTo(at);
+              while (model.length > 0 && model[model.length - 1]!.last >= at) model.pop();
+              expect(log.logEndOffset).toBe(model.length === 0 ? 0 : model[model.length - 1]!.last + 1);
+            } else {
+              await log.close();
+              log = PartitionLog.open({ dir: runDir, clock: new ManualClock(), config });
+              expect(log.logEndOffset).toBe(model.length === 0 ? 0 : model[model.length - 1]!.last + 1);
+            }
+          }
+        } finally {
+          await log.close().catch(() => {});
+          removeDir(runDir);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('partition log: I/O faults', () => {
+  it('a failed write (disk full) takes the log offline; nothing half-written is served, even after reopen', async () => {
+    const plan: { writeBytesBeforeFailure?: number } = {};
+    const log = open({ io: faultyFileIo(plan) });
+    log.append(makeBatch(3, { valueBytes: 100 }), { leaderEpoch: 0 });
+    await log.flush();
+    const good = Buffer.from(log.read(0, 1 << 20));
+    plan.writeBytesBeforeFailure = 0;
+    expectCode(() => log.append(makeBatch(3, { valueBytes: 100 }), { leaderEpoch: 0 }), ErrorCode.KAFKA_STORAGE_ERROR);
+    expect(log.isOffline).toBe(true);
+    expectCode(() => log.read(0, 100), ErrorCode.KAFKA_STORAGE_ERROR);
+    expectCode(() => log.append(makeBatch(1), { leaderEpoch: 0 }), ErrorCode.KAFKA_STORAGE_ERROR);
+    await expect(log.flush()).rejects.toMatchObject({ code: ErrorCode.KAFKA_STORAGE_ERROR });
+    await log.close();
+    // Simulate the worst case: the partial write reached the file anyway.
+    const segmentPath = path.join(dir, '00000000000000000000.log');
+    fs.appendFileSync(segmentPath, makeBatch(3, { valueBytes: 100 }).subarray(0, 90));
+    const reopened = open();
+    expect(reopened.logEndOffset).toBe(3);
+    expect(reopened.read(0, 1 << 20).equals(good)).toBe(true);
+    expect(reopened.openReport.truncatedBytes).toBe(90);
+  });
+
+  it('a failed fdatasync (EIO) takes the log offline and rejects the flush', async () => {
+    const plan: { failFdatasync?: boolean } = { failFdatasync: true };
+    const log = open({ io: faultyFileIo(plan) });
+    log.append(makeBatch(1), { leaderEpoch: 0 });
+    await expect(log.flush()).rejects.toMatchObject({ code: ErrorCode.KAFKA_STORAGE_ERROR });
+    expect(log.isOffline).toBe(true);
+    expect(log.recoveryPoint).toBe(0);
+  });
+});
