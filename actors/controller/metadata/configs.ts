@@ -25,6 +25,7 @@
  * which no caller can observe as a difference in behaviour.
  */
 import { ErrorCode } from '../../../protocol/errors.ts';
+import { assert } from '../../../runtime/assert.ts';
 import { topicByName, type MetadataImage } from './image.ts';
 import type { ConfigEntry, ConfigRecord, ControlResult, ItemError } from './records.ts';
 
@@ -152,7 +153,7 @@ export interface TopicConfig {
 export function effectiveTopicConfig(overrides: ReadonlyMap<string, string>): TopicConfig {
   const raw = (name: string): string => {
     const value = overrides.get(name) ?? topicConfigSchema.get(name)?.defaultValue;
-    if (value === undefined) throw new Error(`no schema entry for ${name}`);
+    assert(value !== undefined, `configs: no schema entry for ${name}`);
     return value;
   };
   const num = (name: string): number => Number(raw(name));

@@ -319,3 +319,22 @@ describe('ControllerLogic properties', () => {
     );
   });
 });
+
+describe('AlterConfigs through ControllerLogic', () => {
+  it('enabling unclean.leader.election.enable elects a live replica for a leaderless partition at once', () => {
+    const h = new Harness();
+    [1, 2].forEach((id) => h.start(id));
+    h.run({ type: 'CreateTopics', topics: [{ name: 't', numPartitions: 1, replicationFactor: 2, assignments: null, configs: [] }], validateOnly: false });
+    h.run({ type: 'FenceBroker', brokerId: 2, brokerEpoch: null });
+    h.run({ type: 'FenceBroker', brokerId: 1, brokerEpoch: null });
+    h.start(2, 'second-life');
+    expect(partitionOf(h.image, 't', 0)).toMatchObject({ leader: -1, isr: [1] });
+    const reply = h.run({
+      type: 'AlterConfigs',
+      resources: [{ resourceType: 'topic', resourceName: 't', ops: [{ name: 'unclean.leader.election.enable', op: 'SET', value: 'true' }] }],
+      validateOnly: false,
+    });
+    expect(reply.results[0]?.errorCode).toBe(0);
+    expect(partitionOf(h.image, 't', 0)).toMatchObject({ leader: 2, isr: [2] });
+  });
+});

@@ -58,11 +58,12 @@ import {
   type DescribeConfigsCommand,
   type DescribeConfigsReply,
 } from './configs.ts';
-import { emptyImage, replayBatch, type MetadataImage } from './image.ts';
+import { emptyImage, isBrokerActive, replayBatch, type MetadataImage } from './image.ts';
 import {
   generateAlterPartition,
   generateAutoRebalance,
   generateElectLeaders,
+  generateOfflineElections,
   type AlterPartitionCommand,
   type AlterPartitionReply,
   type AutoRebalanceReply,
@@ -268,8 +269,15 @@ function generate(
       return { result: generateCreatePartitions(image, command), heartbeats };
     case 'DescribeConfigs':
       return { result: generateDescribeConfigs(image, command), heartbeats };
-    case 'AlterConfigs':
-      return { result: generateAlterConfigs(image, command), heartbeats };
+    case 'AlterConfigs': {
+      // Turning unclean.leader.election.enable on must revive leaderless partitions that now
+      // qualify (Kafka does this on a timer): elect on the image as it will be after the change.
+      const result = generateAlterConfigs(image, command);
+      if (result.records.length === 0) return { result, heartbeats };
+      const after = replayBatch(image, result.records);
+      const elections = generateOfflineElections(after, (id) => isBrokerActive(after, id));
+      return { result: { records: [...result.records, ...elections], reply: result.reply }, heartbeats };
+    }
     case 'AlterPartition':
       return { result: generateAlterPartition(image, command), heartbeats };
     case 'ElectLeaders':
