@@ -129,6 +129,16 @@ describe('CreateTopics', () => {
     expect(partitionState(apply(image, result), 'm', 0)).toMatchObject({ replicas: [2, 3, 1], isr: [3, 1], leader: 3 });
   });
 
+  it('rack-aware when every broker has a rack: each partition spans three racks', () => {
+    const racks = new Map([[1, 'a'], [2, 'a'], [3, 'b'], [4, 'b'], [5, 'c'], [6, 'c']]);
+    const image = clusterImage([...racks].map(([brokerId, rack]) => ({ brokerId, rack })));
+    const after = apply(image, create(image, topic('r', 6, 3)));
+    for (let p = 0; p < 6; p++) {
+      const replicas = partitionState(after, 'r', p).replicas;
+      expect(new Set(replicas.map((id) => racks.get(id))).size).toBe(3);
+    }
+  });
+
   it('topic ids are never reused, even after a delete', () => {
     let image = withTopic(clusterImage([1]), 't', 1, 1);
     const firstId = topicByName(image, 't')?.topicId;
