@@ -153,6 +153,29 @@ describe('raft: pre-vote and check-quorum', () => {
     }
   });
 
+  /**
+   * Goal: the leader lease. A follower that heard from its leader within the
+   * election timeout ignores (pre-)vote requests with a higher term, even
+   * from an up-to-date node, so a node that merely lost contact for a while
+   * cannot force an election; once the lease runs out it answers normally.
+   */
+  it.each(['PreVote', 'RequestVote'] as const)('a follower in its leader lease ignores a higher-term %s', (type) => {
+    const cluster = new TestCluster([1, 2, 3]);
+    electByTicks(cluster, 1);
+    cluster.tickAll();
+    const follower = cluster.node(2);
+    const request = { type, from: 3, to: 2, term: 2, lastLogIndex: follower.lastIndex, lastLogTerm: follower.termAt(follower.lastIndex)! };
+    follower.step(request);
+    expect(follower.hasReady()).toBe(false);
+    expect(follower.term).toBe(1);
+    expect(follower.leaderId).toBe(1);
+    cluster.isolate(2);
+    for (let i = 0; i < electionTicks; i++) follower.tick(); // lease over (it may have begun its own pre-vote: no matter)
+    follower.step(request);
+    const replies = follower.ready().messages.filter((msg) => msg.to === 3);
+    expect(replies).toEqual([{ type: `${type}Reply`, from: 2, to: 3, term: 2, granted: true }]);
+  });
+
   it('a leader that cannot reach a majority steps down after an election timeout', () => {
     const cluster = new TestCluster([1, 2, 3]);
     electByTicks(cluster, 1);
@@ -252,6 +275,49 @@ describe('raft: replication', () => {
   });
 
   /**
+   * Goal: a follower commits only up to the last entry an append proved to
+   * match the leader, never a stale divergent entry after it, even when the
+   * leader's commit index is further ahead.
+   */
+  it('a follower does not commit its divergent entries past the end of an append', () => {
+    const follower = Raft.restore({ id: 2, voters: [1, 2, 3] }, seededRng(1), {
+      hardState: hardState(3, null, 1),
+      snapshot: null,
+      entries: [entry(1, 1), entry(2, 1), entry(3, 2, 'stale'), entry(4, 2, 'stale')],
+    });
+    // The term-3 leader's log is [1/1 2/1 3/3 4/3], committed to 4; it sends entry 2 only.
+    follower.step({ type: 'AppendEntries', from: 1, to: 2, term: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [entry(2, 1)], leaderCommit: 4 });
+    expect(follower.commitIndex).toBe(2);
+    expect(follower.termAt(3)).toBe(2); // untouched until the leader sends index 3
+    const ready = follower.ready();
+    expect(ready.committedEntries.map((e) => e.index)).toEqual([1, 2]);
+    expect(ready.messages).toEqual([{ type: 'AppendEntriesReply', from: 2, to: 1, term: 3, success: true, matchIndex: 2 }]);
+  });
+
+  it('a stale append (shorter than the log) truncates nothing', () => {
+    const follower = Raft.restore({ id: 2, voters: [1, 2, 3] }, seededRng(1), {
+      hardState: hardState(2, 1, 1),
+      snapshot: null,
+      entries: [entry(1, 1), entry(2, 2), entry(3, 2)],
+    });
+    follower.step({ type: 'AppendEntries', from: 1, to: 2, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [entry(2, 2)], leaderCommit: 1 });
+    expect(follower.lastIndex).toBe(3);
+  });
+
+  it('a rejection carries a hint that skips the divergent term', () => {
+    const follower = Raft.restore({ id: 2, voters: [1, 2, 3] }, seededRng(1), {
+      hardState: hardState(5, null, 1),
+      snapshot: null,
+      entries: [entry(1, 1), entry(2, 2), entry(3, 2), entry(4, 2), entry(5, 2)],
+    });
+    // The leader's log has term 4 from index 3 on: the follower says "try at or below 2/2".
+    follower.step({ type: 'AppendEntries', from: 1, to: 2, term: 5, prevLogIndex: 6, prevLogTerm: 4, entries: [], leaderCommit: 1 });
+    expect(follower.ready().messages).toEqual([
+      { type: 'AppendEntriesReply', from: 2, to: 1, term: 5, success: false, rejectedIndex: 6, hintIndex: 5, hintTerm: 2 },
+    ]);
+  });
+
+  /**
    * Goal: Figure 8 of the Raft paper. A leader must not commit an entry of an
    * earlier term by counting replicas: entry (2, term 2) reaches a majority
    * under the term-4 leader, but node 3 (last term 3) could still be elected
@@ -332,6 +398,26 @@ describe('raft: snapshots and restart', () => {
     expect(applied.snapshotIndex).toBe(7);
     expect(applied.entries.map((e) => text(e.data))).toEqual(['p6', 'p7', 'after']);
     expect(leader.progressOf(3)).toEqual({ state: 'Replicate', matchIndex: 10, nextIndex: 11 });
+  });
+
+  /**
+   * Goal: a delayed InstallSnapshot whose last entry the follower already
+   * holds must not wipe the entries after it: the follower may have
+   * acknowledged them to the leader, which counted them towards commit.
+   */
+  it('a snapshot the follower log already matches only advances commit', () => {
+    const follower = Raft.restore({ id: 2, voters: [1, 2, 3] }, seededRng(1), {
+      hardState: hardState(1, 1, 2),
+      snapshot: null,
+      entries: [entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1), entry(5, 1)],
+    });
+    const snapshot = { index: 3, term: 1, voters: [1, 2, 3], data: bytes('image@3') };
+    follower.step({ type: 'InstallSnapshot', from: 1, to: 2, term: 1, snapshot });
+    expect(follower.lastIndex).toBe(5);
+    expect(follower.commitIndex).toBe(3);
+    const ready = follower.ready();
+    expect(ready.snapshotToPersist).toBeUndefined();
+    expect(ready.messages).toEqual([{ type: 'InstallSnapshotReply', from: 2, to: 1, term: 1, matchIndex: 3 }]);
   });
 
   it('compaction is refused beyond the applied index', () => {
