@@ -805,6 +805,24 @@ export class PartitionLog {
   // ---- close ---------------------------------------------------------------
 
   /**
+   * Drops the log at once: no flush, no index files, no checkpoints, no
+   * clean-shutdown marker; background flush rounds stop. The files stay as
+   * the OS has them, exactly as after a process crash (used by crash tests,
+   * and by an owner that must let go of a failing disk without touching it).
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.segments) {
+      try {
+        s.close();
+      } catch {
+        // best effort
+      }
+    }
+  }
+
+  /**
    * Flushes everything, writes every index file and checkpoint, and leaves a
    * clean-shutdown marker so the next open trusts the files without a scan.
    * An offline log just releases its descriptors.
