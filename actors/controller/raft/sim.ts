@@ -341,10 +341,7 @@ class Simulation {
     for (const node of this.nodes) {
       if (node.raft !== null && (!faulty || this.rng.next() < this.params.tickRate)) node.raft.tick();
     }
-    if (faulty && this.rng.next() < this.params.proposeRate) {
-      const node = this.nodes[this.rng.int(0, this.nodes.length)]!;
-      if (node.raft !== null) node.raft.propose(payload(++this.proposalCounter));
-    }
+    if (faulty && this.rng.next() < this.params.proposeRate) this.propose();
     for (const node of this.nodes) this.processReadies(node, faulty);
     for (const node of this.nodes) this.maybeCompact(node);
     for (const node of this.nodes) {
@@ -352,6 +349,20 @@ class Simulation {
       if (node.raft.term < node.highestTermSeen) throw new AssertionError(`node ${node.id}: term went back from ${node.highestTermSeen} to ${node.raft.term}`);
       node.highestTermSeen = node.raft.term;
     }
+  }
+
+  /**
+   * Clients mostly find a node that believes it leads (possibly a deposed one
+   * in a minority partition, which builds the divergent uncommitted suffixes
+   * that log repair must overwrite), sometimes any node; proposals come in bursts.
+   */
+  private propose(): void {
+    const leaders = this.nodes.filter((node) => node.raft?.role === 'Leader');
+    const pool = leaders.length > 0 && this.rng.next() < 0.8 ? leaders : this.nodes;
+    const raft = pool[this.rng.int(0, pool.length)]!.raft;
+    if (raft === null) return;
+    const burst = this.rng.next() < 0.2 ? this.rng.int(2, 9) : 1;
+    for (let i = 0; i < burst; i++) raft.propose(payload(++this.proposalCounter));
   }
 
   // --- faults -------------------------------------------------------------
