@@ -82,6 +82,13 @@ describe('runtime node (in-memory transport)', () => {
     await expect(a.ask(silent, () => ({}), { timeoutMs: 50 })).rejects.toMatchObject({ type: 'REQUEST_TIMED_OUT' });
   });
 
+  it('refuses messages from the network to an actor that accepts only local ones', async () => {
+    const [a, b] = await pair();
+    const internal = b.spawn<null, { replyTo: Ref<string> }>('internal', { acceptsRemote: false, init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'ok'), s) });
+    expect(await b.ask<{ replyTo: Ref<string> }, string>(internal, (replyTo) => ({ replyTo }))).toBe('ok');
+    await expect(a.ask<{ replyTo: Ref<string> }, string>(internal, (replyTo) => ({ replyTo }))).rejects.toMatchObject({ type: 'INVALID_REQUEST' });
+  });
+
   it('refuses tells past the mailbox bound instead of queueing without end', async () => {
     const network = new MemoryNetwork();
     const node = await Node.start({ nodeId: 'solo', transport: network, limits: { mailboxDepthMax: 10 }, logger: quietLogger('solo') });

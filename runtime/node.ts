@@ -84,6 +84,12 @@ export interface Behaviour<S, M> {
   supervision?: SupervisionPolicy;
   /** Called once after the actor stopped. */
   stopped?(state: S | undefined, ctx: ActorContext<M>): void;
+  /**
+   * false: only actors of this node may message it; envelopes from the network
+   * addressed to it are refused (an internal actor never sees untrusted input).
+   * Default true.
+   */
+  acceptsRemote?: boolean;
 }
 
 export type NodeOptions = {
@@ -108,6 +114,7 @@ type LocalActor = {
   readonly nactRef: nact.Ref<unknown>;
   readonly ctx: ActorContext<unknown>;
   depth: number;
+  readonly acceptsRemote: boolean;
   /** Watchers of this actor, by refKey. */
   readonly watchers: Map<string, Ref<unknown>>;
   stopped: boolean;
@@ -303,7 +310,7 @@ export class Node implements PeerHost {
       },
     } as never) as nact.Ref<unknown>;
     // nact runs init inside spawn; register before it could receive anything.
-    this.actors.set(path, { path, nactRef, ctx: ctx as ActorContext<unknown>, depth: 0, watchers: new Map(), stopped: false });
+    this.actors.set(path, { path, nactRef, ctx: ctx as ActorContext<unknown>, depth: 0, acceptsRemote: behaviour.acceptsRemote ?? true, watchers: new Map(), stopped: false });
     return self;
   }
 
@@ -388,7 +395,7 @@ export class Node implements PeerHost {
     pending.reject(new KactusError(errorCode, errorMessage));
   }
 
-  private deliverLocal(path: string, message: unknown): number {
+  private deliverLocal(path: string, message: unknown, fromNetwork = false): number {
     if (isTempPath(path)) {
       const pending = this.pendingAsks.get(path);
       if (pending === undefined) {
@@ -406,6 +413,11 @@ export class Node implements PeerHost {
       this.stats.deadLetters += 1;
       this.log.debug({ target: path }, 'message.dead_letter');
       return ErrorCode.BROKER_NOT_AVAILABLE;
+    }
+    if (fromNetwork && !entry.acceptsRemote) {
+      this.stats.badInput += 1;
+      this.log.warn({ target: path }, 'message.remote_refused');
+      return ErrorCode.INVALID_REQUEST;
     }
     if (entry.depth >= this.limits.mailboxDepthMax) {
       this.stats.refusedMailboxFull += 1;
@@ -621,16 +633,21 @@ export class Node implements PeerHost {
       case Kind.Heartbeat:
         return;
       case Kind.Tell:
-        this.deliverLocal(envelope.targetPath, envelope.message);
+        this.deliverLocal(envelope.targetPath, envelope.message, true);
         return;
       case Kind.Ask: {
-        const refusal = this.deliverLocal(envelope.targetPath, envelope.message);
+        const refusal = this.deliverLocal(envelope.targetPath, envelope.message, true);
         if (refusal !== 0) {
           this.sendRemote(peerId!, {
             kind: Kind.ErrorReply,
             replyToPath: envelope.replyToPath,
             errorCode: refusal,
-            errorMessage: refusal === ErrorCode.BROKER_NOT_AVAILABLE ? `no actor at ${envelope.targetPath} on node ${this.nodeId}` : `${envelope.targetPath} on node ${this.nodeId} refused the message`,
+            errorMessage:
+              refusal === ErrorCode.BROKER_NOT_AVAILABLE
+                ? `no actor at ${envelope.targetPath} on node ${this.nodeId}`
+                : refusal === ErrorCode.INVALID_REQUEST
+                  ? `${envelope.targetPath} on node ${this.nodeId} takes no messages from the network`
+                  : `${envelope.targetPath} on node ${this.nodeId} refused the message (mailbox full)`,
           });
         }
         return;

@@ -98,7 +98,7 @@ export type FetchPartitionReply = {
   divergingEpoch: { epoch: number; endOffset: number } | null;
 };
 
-export type FetchReply = { type: 'FetchReply'; errorCode: number; partitions: FetchPartitionReply[] };
+export type FetchReply = { type: 'FetchReply'; errorCode: number; errorMessage?: string; partitions: FetchPartitionReply[] };
 
 export type ListOffsets = {
   type: 'ListOffsets';

@@ -1,0 +1,218 @@
+/**
+ * The follower fetcher: one per leader node, at `/fetchers/<leaderId>` on a
+ * follower node, pulling every partition this node follows on that leader in
+ * one long-poll Fetch at a time.
+ *
+ * Lifecycle of a partition here (KIP-101/279, then KIP-320):
+ *   Truncating: ask the leader for the end offset of our latest leader epoch
+ *   (OffsetForLeaderEpoch) and truncate our log to the divergence point, so a
+ *   replica that was a leader and appended what never replicated drops it.
+ *   Fetching: fetch from our log end offset with the epoch of our last batch;
+ *   the leader answers records or a `divergingEpoch` (truncate again).
+ * The fetcher is the only writer of a follower's log (registry.ts): before
+ * every append it checks, in the same synchronous step, that the partition's
+ * view still says follower of this leader in this epoch.
+ *
+ * Failures (leader node down, timeouts) back off with capped exponential
+ * delay; the metadata will soon move the partition to a new leader, and the
+ * broker actor removes it here and adds it to that leader's fetcher.
+ * A fault hook (`Pause`/`Resume`) stops fetching, for tests of ISR shrink.
+ */
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { Fetch, FetchReply, OffsetForLeaderEpoch, OffsetForLeaderEpochReply } from '../../protocol/apis/data.ts';
+import type { Behaviour, ActorContext } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
+
+export type FetcherMessage =
+  | { type: 'AddPartition'; topic: string; partition: number; leaderEpoch: number }
+  | { type: 'RemovePartition'; key: string }
+  | { type: 'Pause' }
+  | { type: 'Resume' }
+  | FetcherInternal;
+
+type FetcherInternal =
+  | { type: 'FetchAnswered'; reply: FetchReply; sentKeys: string[] }
+  | { type: 'TruncationAnswered'; reply: OffsetForLeaderEpochReply }
+  | { type: 'RequestFailed'; errorCode: number; reason: string }
+  | { type: 'Retry' };
+
+type Followed = { topic: string; partition: number; key: string; leaderEpoch: number; phase: 'Truncating' | 'Fetching' };
+
+type FetcherState = {
+  partitions: Map<string, Followed>;
+  inFlight: boolean;
+  paused: boolean;
+  retryScheduled: boolean;
+  backoffMs: number;
+};
+
+export type FetcherDeps = {
+  brokerId: number;
+  leaderId: number;
+  /** The leader node's fetch server. */
+  leaderFetchServer: Ref<unknown>;
+  registry: PartitionRegistry;
+  replicaFetchWaitMaxMs: number;
+  replicaFetchMaxBytes: number;
+  replicaFetchResponseMaxBytes: number;
+};
+
+export const fetcherBackoffMsMin = 50;
+export const fetcherBackoffMsMax = 1_000;
+
+export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, FetcherMessage> {
+  const { registry } = deps;
+
+  /** The view, if this fetcher may still write the partition. */
+  const writable = (followed: Followed): PartitionView | undefined => {
+    const view = registry.getByKey(followed.key);
+    if (view === undefined || view.role !== 'follower' || view.leaderId !== deps.leaderId || view.leaderEpoch !== followed.leaderEpoch) return undefined;
+    return view;
+  };
+
+  const send = (state: FetcherState, ctx: ActorContext<FetcherMessage>): FetcherState => {
+    if (state.inFlight || state.paused || state.retryScheduled || state.partitions.size === 0) return state;
+    const truncating = [...state.partitions.values()].filter((p) => p.phase === 'Truncating');
+    const timeoutMs = deps.replicaFetchWaitMaxMs + 5_000;
+    if (truncating.length > 0) {
+      const partitions = truncating.flatMap((p) => {
+        const view = writable(p);
+        return view ? [{ topic: p.topic, partition: p.partition, leaderEpoch: view.log.leaderEpochCache.latestEpoch() }] : [];
+      });
+      ctx.node
+        .ask<OffsetForLeaderEpoch, OffsetForLeaderEpochReply>(deps.leaderFetchServer as Ref<OffsetForLeaderEpoch>, (replyTo) => ({ type: 'OffsetForLeaderEpoch', partitions, replyTo }), { timeoutMs })
+        .then(
+          (reply) => ctx.node.tell(ctx.self, { type: 'TruncationAnswered', reply }),
+          (err: { code?: number; message?: string }) => ctx.node.tell(ctx.self, { type: 'RequestFailed', errorCode: err.code ?? ErrorCode.UNKNOWN_SERVER_ERROR, reason: err.message ?? String(err) }),
+        );
+      return { ...state, inFlight: true };
+    }
+    const sentKeys: string[] = [];
+    const partitions: Fetch['partitions'] = [];
+    for (const p of state.partitions.values()) {
+      const view = writable(p);
+      if (view === undefined) continue;
+      sentKeys.push(p.key);
+      partitions.push({
+        topic: p.topic,
+        partition: p.partition,
+        fetchOffset: view.log.logEndOffset,
+        partitionMaxBytes: deps.replicaFetchMaxBytes,
+        currentLeaderEpoch: p.leaderEpoch,
+        lastFetchedEpoch: view.log.leaderEpochCache.latestEpoch(),
+      });
+    }
+    if (partitions.length === 0) return state;
+    ctx.node
+      .ask<Fetch, FetchReply>(
+        deps.leaderFetchServer as Ref<Fetch>,
+        (replyTo) => ({ type: 'Fetch', replicaId: deps.brokerId, maxWaitMs: deps.replicaFetchWaitMaxMs, minBytes: 1, maxBytes: deps.replicaFetchResponseMaxBytes, isolationLevel: 0, partitions, replyTo }),
+        { timeoutMs },
+      )
+      .then(
+        (reply) => ctx.node.tell(ctx.self, { type: 'FetchAnswered', reply, sentKeys }),
+        (err: { code?: number; message?: string }) => ctx.node.tell(ctx.self, { type: 'RequestFailed', errorCode: err.code ?? ErrorCode.UNKNOWN_SERVER_ERROR, reason: err.message ?? String(err) }),
+      );
+    return { ...state, inFlight: true };
+  };
+
+  const backOff = (state: FetcherState, ctx: ActorContext<FetcherMessage>): FetcherState => {
+    if (state.retryScheduled) return state;
+    ctx.scheduleOnce(state.backoffMs, { type: 'Retry' });
+    return { ...state, retryScheduled: true, backoffMs: Math.min(fetcherBackoffMsMax, state.backoffMs * 2) };
+  };
+
+  return {
+    init: () => ({ partitions: new Map(), inFlight: false, paused: false, retryScheduled: false, backoffMs: fetcherBackoffMsMin }),
+    receive: (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'AddPartition': {
+          const key = partitionKey(msg.topic, msg.partition);
+          const partitions = new Map(state.partitions);
+          partitions.set(key, { topic: msg.topic, partition: msg.partition, key, leaderEpoch: msg.leaderEpoch, phase: 'Truncating' });
+          return send({ ...state, partitions }, ctx);
+        }
+        case 'RemovePartition': {
+          if (!state.partitions.has(msg.key)) return state;
+          const partitions = new Map(state.partitions);
+          partitions.delete(msg.key);
+          return { ...state, partitions };
+        }
+        case 'Pause':
+          ctx.log.warn({ leaderId: deps.leaderId }, 'fetcher.paused');
+          return { ...state, paused: true };
+        case 'Resume':
+          ctx.log.info({ leaderId: deps.leaderId }, 'fetcher.resumed');
+          return send({ ...state, paused: false }, ctx);
+        case 'Retry':
+          return send({ ...state, retryScheduled: false }, ctx);
+        case 'RequestFailed':
+          ctx.log.debug({ leaderId: deps.leaderId, errorCode: msg.errorCode, reason: msg.reason }, 'fetcher.request_failed');
+          return backOff({ ...state, inFlight: false }, ctx);
+
+        case 'TruncationAnswered': {
+          const partitions = new Map(state.partitions);
+          let failed = false;
+          for (const answer of msg.reply.partitions) {
+            const key = partitionKey(answer.topic, answer.partition);
+            const followed = partitions.get(key);
+            if (followed === undefined) continue;
+            const view = writable(followed);
+            if (view === undefined) continue;
+            if (answer.errorCode !== ErrorCode.NONE) {
+              failed = true;
+              continue;
+            }
+            const before = view.log.logEndOffset;
+            if (answer.endOffset >= 0 && answer.endOffset < before) {
+              view.log.truncateTo(answer.endOffset);
+              ctx.log.info({ partition: key, from: before, to: view.log.logEndOffset, leaderEpoch: answer.leaderEpoch }, 'fetcher.truncated');
+            }
+            partitions.set(key, { ...followed, phase: 'Fetching' });
+          }
+          const next = { ...state, partitions, inFlight: false };
+          return failed ? backOff(next, ctx) : send(next, ctx);
+        }
+
+        case 'FetchAnswered': {
+          let failed = false;
+          let progressed = false;
+          for (const answer of msg.reply.partitions) {
+            const key = partitionKey(answer.topic, answer.partition);
+            const followed = state.partitions.get(key);
+            if (followed === undefined || !msg.sentKeys.includes(key)) continue;
+            const view = writable(followed);
+            if (view === undefined) continue;
+            const log = view.log;
+            if (answer.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+              // Behind the leader's log start: start over there. Ahead of its end: truncate to its high watermark.
+              if (log.logEndOffset < answer.logStartOffset) log.truncateFullyAndStartAt(answer.logStartOffset);
+              else if (answer.highWatermark >= 0) log.truncateTo(answer.highWatermark);
+              continue;
+            }
+            if (answer.errorCode !== ErrorCode.NONE) {
+              failed = true;
+              continue;
+            }
+            if (answer.divergingEpoch !== null) {
+              const before = log.logEndOffset;
+              log.truncateTo(Math.min(answer.divergingEpoch.endOffset, before));
+              ctx.log.info({ partition: key, from: before, to: log.logEndOffset, leaderEpoch: answer.divergingEpoch.epoch }, 'fetcher.truncated_on_divergence');
+              progressed = true;
+              continue;
+            }
+            if (answer.records !== null && answer.records.length > 0) {
+              const records = Buffer.from(answer.records.buffer, answer.records.byteOffset, answer.records.byteLength);
+              log.appendAsFollower(records);
+              progressed = true;
+            }
+            log.setHighWatermark(Math.min(answer.highWatermark, log.logEndOffset));
+          }
+          const next = { ...state, inFlight: false, backoffMs: failed || !progressed ? state.backoffMs : fetcherBackoffMsMin };
+          return failed ? backOff(next, ctx) : send(next, ctx);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * The fetch server, one per broker node at `/fetch`: the read path for
+ * consumers and followers (Fetch), ListOffsets and OffsetForLeaderEpoch.
+ *
+ * Reads go straight to the partition logs through the registry (see
+ * registry.ts for why and for the single-writer discipline); answers carry
+ * the log's raw batch bytes, never decoded records. Consumers read up to the
+ * high watermark, followers up to the log end offset. A follower's fetch
+ * offset is its log end offset: it is reported to the leader's replica
+ * actor, which moves the high watermark.
+ *
+ * Long poll: a fetch that finds fewer than minBytes waits (parked) until a
+ * partition it asks for advances (`PartitionAdvanced` from the replica actor)
+ * or maxWaitMs passes, then answers with whatever is there. Parked fetches
+ * are bounded (parkedFetchesMax); past it a fetch is answered at once.
+ *
+ * Divergence (KIP-320): a follower sends the epoch of its last fetched batch;
+ * if the leader's log has that epoch ending before the follower's fetch
+ * offset, or does not have it, the answer carries `divergingEpoch` and no
+ * records, and the follower truncates.
+ */
+import { ErrorCode, KactusError } from '../../protocol/errors.ts';
+import {
+  earliestTimestamp,
+  latestTimestamp,
+  validateFetch,
+  validateListOffsets,
+  validateOffsetForLeaderEpoch,
+  type Fetch,
+  type FetchPartitionReply,
+  type FetchReply,
+  type ListOffsetsReply,
+  type OffsetForLeaderEpochReply,
+} from '../../protocol/apis/data.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import type { Behaviour, ActorContext } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
+
+export const fetchServerLimits = {
+  /** Fetches waiting for data at once; past it a fetch is answered immediately. */
+  parkedFetchesMax: 10_000,
+} as const;
+
+export type FetchServerMessage =
+  | { type: 'Fetch' }
+  | { type: 'ListOffsets' }
+  | { type: 'OffsetForLeaderEpoch' }
+  | { type: 'PartitionAdvanced'; key: string }
+  | { type: 'FetchExpired'; fetchId: number };
+
+type Parked = { fetchId: number; request: Fetch; keys: string[]; cancelTimer: () => void };
+
+type FetchServerState = {
+  nextFetchId: number;
+  parked: Map<number, Parked>;
+  /** Partition key -> ids of parked fetches that wait on it. */
+  waitingOn: Map<string, Set<number>>;
+};
+
+export type FetchServerDeps = {
+  registry: PartitionRegistry;
+  /** Where follower positions go: the replica actor of a partition. */
+  replicaRef: (key: string) => Ref<unknown>;
+};
+
+function partitionError(topic: string, partition: number, errorCode: number): FetchPartitionReply {
+  return { topic, partition, errorCode, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: null, divergingEpoch: null };
+}
+
+/** Checks that this node leads the partition in the epoch the requester expects. */
+function leaderCheck(view: PartitionView | undefined, currentLeaderEpoch: number): number {
+  if (view === undefined || view.role !== 'leader') return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+  if (view.log.isOffline) return ErrorCode.KAFKA_STORAGE_ERROR;
+  if (currentLeaderEpoch >= 0 && currentLeaderEpoch < view.leaderEpoch) return ErrorCode.FENCED_LEADER_EPOCH;
+  if (currentLeaderEpoch > view.leaderEpoch) return ErrorCode.UNKNOWN_LEADER_EPOCH;
+  return ErrorCode.NONE;
+}
+
+export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServerState, FetchServerMessage> {
+  const { registry } = deps;
+
+  /** Reads every partition of a fetch; returns the reply and how many record bytes it holds. */
+  const readFetch = (request: Fetch, reportPositions: boolean, ctx: ActorContext<FetchServerMessage>): { reply: FetchReply; bytes: number; anyError: boolean } => {
+    const isFollower = request.replicaId >= 0;
+    let remainingBytes = request.maxBytes;
+    let bytes = 0;
+    let anyError = false;
+    const partitions: FetchPartitionReply[] = [];
+    for (const p of request.partitions) {
+      const view = registry.get(p.topic, p.partition);
+      const errorCode = leaderCheck(view, p.currentLeaderEpoch);
+      if (errorCode !== ErrorCode.NONE || view === undefined) {
+        anyError = true;
+        partitions.push(partitionError(p.topic, p.partition, errorCode));
+        continue;
+      }
+      const log = view.log;
+      if (isFollower && reportPositions) ctx.node.tell(deps.replicaRef(view.key), { type: 'FollowerFetched', replicaId: request.replicaId, fetchOffset: p.fetchOffset });
+      if (isFollower && p.lastFetchedEpoch >= 0) {
+        const end = log.endOffsetForEpoch(p.lastFetchedEpoch);
+        if (end.leaderEpoch !== p.lastFetchedEpoch || end.endOffset < p.fetchOffset) {
+          anyError = true;
+          partitions.push({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.NONE, highWatermark: log.highWatermark, lastStableOffset: log.highWatermark, logStartOffset: log.logStartOffset, records: null, divergingEpoch: { epoch: end.leaderEpoch, endOffset: end.endOffset } });
+          continue;
+        }
+      }
+      const highWatermark = log.highWatermark;
+      const maxOffset = isFollower ? log.logEndOffset : highWatermark;
+      if (p.fetchOffset < log.logStartOffset || p.fetchOffset > log.logEndOffset) {
+        anyError = true;
+        partitions.push({ ...partitionError(p.topic, p.partition, ErrorCode.OFFSET_OUT_OF_RANGE), highWatermark, logStartOffset: log.logStartOffset });
+        continue;
+      }
+      let records: Buffer | null = null;
+      if (remainingBytes > 0 && p.fetchOffset < maxOffset) {
+        try {
+          records = log.read(p.fetchOffset, Math.min(p.partitionMaxBytes, remainingBytes), { maxOffset });
+        } catch (err) {
+          anyError = true;
+          partitions.push(partitionError(p.topic, p.partition, err instanceof KactusError ? err.code : ErrorCode.UNKNOWN_SERVER_ERROR));
+          continue;
+        }
+        remainingBytes -= records.length;
+        bytes += records.length;
+      }
+      partitions.push({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.NONE, highWatermark, lastStableOffset: highWatermark, logStartOffset: log.logStartOffset, records: records && records.length > 0 ? records : null, divergingEpoch: null });
+    }
+    return { reply: { type: 'FetchReply', errorCode: ErrorCode.NONE, partitions }, bytes, anyError };
+  };
+
+  const unpark = (state: FetchServerState, parked: Parked): void => {
+    state.parked.delete(parked.fetchId);
+    parked.cancelTimer();
+    for (const key of parked.keys) {
+      const waiting = state.waitingOn.get(key);
+      waiting?.delete(parked.fetchId);
+      if (waiting?.size === 0) state.waitingOn.delete(key);
+    }
+  };
+
+  return {
+    init: () => ({ nextFetchId: 1, parked: new Map(), waitingOn: new Map() }),
+    receive: (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'Fetch': {
+          const request = validateFetch(msg);
+          if (isInvalid(request)) {
+            const replyTo = (msg as { replyTo?: Ref<FetchReply> }).replyTo;
+            if (replyTo && typeof replyTo.node === 'string') ctx.node.tell(replyTo, { type: 'FetchReply', errorCode: request.errorCode, errorMessage: request.errorMessage, partitions: [] });
+            ctx.log.warn({ reason: request.errorMessage }, 'fetch.invalid_request');
+            return state;
+          }
+          const { reply, bytes, anyError } = readFetch(request, true, ctx);
+          if (anyError || bytes >= Math.max(1, request.minBytes) || request.maxWaitMs === 0 || state.parked.size >= fetchServerLimits.parkedFetchesMax) {
+            ctx.node.tell(request.replyTo, reply);
+            return state;
+          }
+          const fetchId = state.nextFetchId;
+          const keys = request.partitions.map((p) => partitionKey(p.topic, p.partition));
+          const cancelTimer = ctx.scheduleOnce(request.maxWaitMs, { type: 'FetchExpired', fetchId });
+          state.parked.set(fetchId, { fetchId, request, keys, cancelTimer });
+          for (const key of keys) {
+            const waiting = state.waitingOn.get(key) ?? new Set<number>();
+            waiting.add(fetchId);
+            state.waitingOn.set(key, waiting);
+          }
+          return { ...state, nextFetchId: fetchId + 1 };
+        }
+
+        case 'PartitionAdvanced': {
+          const waiting = state.waitingOn.get(msg.key);
+          if (waiting === undefined) return state;
+          for (const fetchId of [...waiting]) {
+            const parked = state.parked.get(fetchId);
+            if (parked === undefined) continue;
+            const { reply, bytes, anyError } = readFetch(parked.request, false, ctx);
+            if (anyError || bytes >= Math.max(1, parked.request.minBytes)) {
+              unpark(state, parked);
+              ctx.node.tell(parked.request.replyTo, reply);
+            }
+          }
+          return state;
+        }
+
+        case 'FetchExpired': {
+          const parked = state.parked.get(msg.fetchId);
+          if (parked === undefined) return state;
+          unpark(state, parked);
+          ctx.node.tell(parked.request.replyTo, readFetch(parked.request, false, ctx).reply);
+          return state;
+        }
+
+        case 'ListOffsets': {
+          const request = validateListOffsets(msg);
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'list_offsets.invalid_request');
+            return state;
+          }
+          const partitions: ListOffsetsReply['partitions'] = request.partitions.map((p) => {
+            const view = registry.get(p.topic, p.partition);
+            const errorCode = leaderCheck(view, -1);
+            if (errorCode !== ErrorCode.NONE || view === undefined) return { topic: p.topic, partition: p.partition, errorCode, offset: -1, timestamp: -1, leaderEpoch: -1 };
+            const log = view.log;
+            if (p.timestamp === earliestTimestamp) return { topic: p.topic, partition: p.partition, errorCode, offset: log.logStartOffset, timestamp: -1, leaderEpoch: view.leaderEpoch };
+            if (p.timestamp === latestTimestamp) return { topic: p.topic, partition: p.partition, errorCode, offset: log.highWatermark, timestamp: -1, leaderEpoch: view.leaderEpoch };
+            const found = log.offsetForTimestamp(p.timestamp);
+            if (found === null || found.offset >= log.highWatermark) return { topic: p.topic, partition: p.partition, errorCode, offset: -1, timestamp: -1, leaderEpoch: view.leaderEpoch };
+            return { topic: p.topic, partition: p.partition, errorCode, offset: found.offset, timestamp: found.timestamp, leaderEpoch: view.leaderEpoch };
+          });
+          ctx.node.tell(request.replyTo, { type: 'ListOffsetsReply', partitions });
+          return state;
+        }
+
+        case 'OffsetForLeaderEpoch': {
+          const request = validateOffsetForLeaderEpoch(msg);
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'offset_for_leader_epoch.invalid_request');
+            return state;
+          }
+          const partitions: OffsetForLeaderEpochReply['partitions'] = request.partitions.map((p) => {
+            const view = registry.get(p.topic, p.partition);
+            const errorCode = leaderCheck(view, -1);
+            if (errorCode !== ErrorCode.NONE || view === undefined) return { topic: p.topic, partition: p.partition, errorCode, leaderEpoch: -1, endOffset: -1 };
+            const end = view.log.endOffsetForEpoch(p.leaderEpoch);
+            return { topic: p.topic, partition: p.partition, errorCode, leaderEpoch: end.leaderEpoch, endOffset: end.endOffset };
+          });
+          ctx.node.tell(request.replyTo, { type: 'OffsetForLeaderEpochReply', partitions });
+          return state;
+        }
+
+        default:
+          // Anything else came from the network: log it, keep serving.
+          ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'fetch.unknown_message');
+          return state;
+      }
+    },
+  };
+}

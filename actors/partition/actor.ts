@@ -1,0 +1,267 @@
+/**
+ * The partition replica actor, one per hosted partition at
+ * `/replicas/<topic>-<partition>`: the nact shell around leader-logic.ts.
+ *
+ * As leader it appends produce batches (the log validates header and CRC and
+ * writes synchronously, so an append that returns is in the page cache),
+ * tracks followers from the fetch server's reports, moves the high watermark,
+ * answers parked acks=all requests, and asks the controller to change the ISR.
+ * As follower it does nothing on the hot path: the fetcher for its leader
+ * appends (single-writer rule in registry.ts). The broker actor tells it its
+ * role from the committed metadata.
+ *
+ * Effects run in this order: append (durable enough for acks=1), state
+ * change, replies, then high-watermark publication to the log and a wake-up
+ * of the fetch server's long polls.
+ *
+ * Supervision: a failed assert or unexpected error restarts the actor with
+ * backoff (restartWithBackoff); on restart it asks the broker for its role
+ * again (`ReplicaRestarted`). A storage error (KAFKA_STORAGE_ERROR) is not a
+ * crash: the log is offline, produce gets the code, and the broker is told.
+ */
+import { ErrorCode, KactusError, toErrorCode } from '../../protocol/errors.ts';
+import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
+import type { ActorContext, Behaviour } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { assertNever } from '../../runtime/assert.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import {
+  becomeLeader,
+  checkProduce,
+  onAlterPartitionFailed,
+  onAppended,
+  onFollowerFetch,
+  onPartitionChanged,
+  onTick,
+  resign,
+  type LeaderEffect,
+  type LeaderState,
+} from './leader-logic.ts';
+import type { PartitionView } from './registry.ts';
+
+export type BecomeLeaderCommand = {
+  type: 'BecomeLeader';
+  topicId: string;
+  leaderEpoch: number;
+  partitionEpoch: number;
+  replicas: readonly number[];
+  isr: readonly number[];
+  minInsyncReplicas: number;
+  brokerEpoch: number;
+};
+
+export type ReplicaMessage =
+  | Produce
+  | BecomeLeaderCommand
+  | { type: 'BecomeFollower'; leaderId: number; leaderEpoch: number }
+  | { type: 'FollowerFetched'; replicaId: number; fetchOffset: number }
+  | { type: 'StopReplica' }
+  | ReplicaInternal;
+
+/** Messages only this actor sends itself (timers, adapted replies). */
+type ReplicaInternal =
+  | { type: 'Tick' }
+  | { type: 'AlterPartitionReply'; errorCode: number; topics?: readonly { partitions: readonly { errorCode: number }[] }[] }
+  | { type: 'ControllerCallFailed'; errorCode: number; errorMessage: string };
+
+export type ReplicaDeps = {
+  brokerId: number;
+  view: PartitionView;
+  clock: Clock;
+  replicaLagTimeMaxMs: number;
+  /** The node's controller client: ControllerCall goes there. */
+  controllerClient: Ref<unknown>;
+  /** The node's fetch server: wake-ups for long polls. */
+  fetchServer: Ref<unknown>;
+  /** The broker actor: told when this actor restarted, so it re-sends the role. */
+  broker: Ref<unknown>;
+};
+
+type ReplicaState =
+  | { type: 'Idle' }
+  | { type: 'Follower'; leaderId: number; leaderEpoch: number }
+  | { type: 'Leader'; leader: LeaderState; topicId: string; brokerEpoch: number; tickScheduled: boolean };
+
+/** How often a leader checks follower lag and parked-request deadlines. */
+export const leaderTickMs = 100;
+
+export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, ReplicaMessage> {
+  const { view, clock } = deps;
+
+  const produceError = (msg: Produce, errorCode: number, errorMessage: string | null): ProduceReply => ({
+    type: 'ProduceReply',
+    topic: msg.topic,
+    partition: msg.partition,
+    errorCode,
+    errorMessage,
+    baseOffset: -1,
+    logAppendTimeMs: -1,
+    logStartOffset: -1,
+  });
+
+  const runEffects = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState & { type: 'Leader' }, effects: LeaderEffect[]): void => {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'Reply':
+          ctx.node.tell(effect.to, effect.reply);
+          break;
+        case 'HighWatermarkAdvanced':
+          view.log.setHighWatermark(effect.highWatermark);
+          ctx.node.tell(deps.fetchServer, { type: 'PartitionAdvanced', key: view.key });
+          break;
+        case 'AlterPartition':
+          ctx.node.tell(deps.controllerClient, {
+            type: 'ControllerCall',
+            command: {
+              type: 'AlterPartition',
+              brokerId: deps.brokerId,
+              brokerEpoch: state.brokerEpoch,
+              topics: [{ topicId: state.topicId, partitions: [{ partition: view.partition, leaderEpoch: effect.leaderEpoch, partitionEpoch: effect.partitionEpoch, newIsr: effect.isr.map((brokerId) => ({ brokerId, brokerEpoch: -1 })) }] }],
+            },
+            replyTo: ctx.self,
+          });
+          ctx.log.info({ isr: effect.isr, leaderEpoch: effect.leaderEpoch }, 'partition.isr_change_requested');
+          break;
+        default:
+          assertNever(effect, 'leader effect');
+      }
+    }
+  };
+
+  const scheduleTick = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState & { type: 'Leader' }): ReplicaState => {
+    if (state.tickScheduled) return state;
+    ctx.scheduleOnce(leaderTickMs, { type: 'Tick' });
+    return { ...state, tickScheduled: true };
+  };
+
+  const resignIfLeader = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState): void => {
+    if (state.type !== 'Leader') return;
+    for (const effect of resign(state.leader)) if (effect.type === 'Reply') ctx.node.tell(effect.to, effect.reply);
+  };
+
+  return {
+    init: (ctx) => {
+      // After a supervision restart the broker re-sends our role.
+      ctx.node.tell(deps.broker, { type: 'ReplicaRestarted', key: view.key });
+      return { type: 'Idle' };
+    },
+
+    receive: (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'Produce': {
+          if (state.type !== 'Leader' || view.role !== 'leader' || view.leaderEpoch !== state.leader.leaderEpoch) {
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`));
+            return state;
+          }
+          const refusal = checkProduce(state.leader, msg.acks);
+          if (refusal !== ErrorCode.NONE) {
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, refusal, `${view.key}: ISR ${state.leader.isr.join(',')} is smaller than min.insync.replicas ${state.leader.minInsyncReplicas}`));
+            return state;
+          }
+          let appended;
+          try {
+            appended = view.log.append(Buffer.from(msg.batch.buffer, msg.batch.byteOffset, msg.batch.byteLength), { leaderEpoch: state.leader.leaderEpoch });
+          } catch (err) {
+            const errorCode = toErrorCode(err);
+            if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) throw err; // a bug: let supervision handle it
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, errorCode, (err as KactusError).message));
+            if (errorCode === ErrorCode.KAFKA_STORAGE_ERROR) ctx.log.error({ err }, 'partition.log_offline');
+            return state;
+          }
+          const nowMs = clock.nowMs();
+          const [leader, effects] = onAppended(state.leader, {
+            baseOffset: appended.baseOffset,
+            lastOffset: appended.lastOffset,
+            logAppendTimeMs: appended.logAppendTime,
+            logEndOffset: view.log.logEndOffset,
+            acks: msg.acks,
+            deadlineMs: nowMs + msg.timeoutMs,
+            replyTo: msg.replyTo,
+          });
+          const next = { ...state, leader };
+          runEffects(ctx, next, effects);
+          // Followers long-poll on the log end offset too.
+          if (!effects.some((e) => e.type === 'HighWatermarkAdvanced')) ctx.node.tell(deps.fetchServer, { type: 'PartitionAdvanced', key: view.key });
+          return next;
+        }
+
+        case 'BecomeLeader': {
+          const nowMs = clock.nowMs();
+          if (state.type === 'Leader' && state.leader.leaderEpoch === msg.leaderEpoch) {
+            // Same epoch: an ISR change committed (ours or the controller's).
+            const [leader, effects] = onPartitionChanged(state.leader, msg.isr, msg.partitionEpoch);
+            const next = { ...state, leader: { ...leader, minInsyncReplicas: msg.minInsyncReplicas } };
+            runEffects(ctx, next, effects);
+            return next;
+          }
+          resignIfLeader(ctx, state);
+          const leader = becomeLeader({
+            brokerId: deps.brokerId,
+            topic: view.topic,
+            partition: view.partition,
+            leaderEpoch: msg.leaderEpoch,
+            partitionEpoch: msg.partitionEpoch,
+            replicas: msg.replicas,
+            isr: msg.isr,
+            minInsyncReplicas: msg.minInsyncReplicas,
+            lagTimeMaxMs: deps.replicaLagTimeMaxMs,
+            logEndOffset: view.log.logEndOffset,
+            logStartOffset: view.log.logStartOffset,
+            highWatermark: view.log.highWatermark,
+            nowMs,
+          });
+          ctx.log.info({ leaderEpoch: msg.leaderEpoch, isr: msg.isr, logEndOffset: leader.logEndOffset, highWatermark: leader.highWatermark }, 'partition.became_leader');
+          // With a single-member ISR the high watermark is the log end at once.
+          const [advanced, effects] = onPartitionChanged(leader, msg.isr, msg.partitionEpoch);
+          const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false });
+          runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
+          return next;
+        }
+
+        case 'BecomeFollower':
+          resignIfLeader(ctx, state);
+          if (state.type !== 'Follower' || state.leaderEpoch !== msg.leaderEpoch) {
+            ctx.log.info({ leaderId: msg.leaderId, leaderEpoch: msg.leaderEpoch }, 'partition.became_follower');
+          }
+          return { type: 'Follower', leaderId: msg.leaderId, leaderEpoch: msg.leaderEpoch };
+
+        case 'StopReplica':
+          resignIfLeader(ctx, state);
+          return { type: 'Idle' };
+
+        case 'FollowerFetched': {
+          if (state.type !== 'Leader') return state;
+          const [leader, effects] = onFollowerFetch(state.leader, msg.replicaId, msg.fetchOffset, clock.nowMs());
+          const next = { ...state, leader };
+          runEffects(ctx, next, effects);
+          return next;
+        }
+
+        case 'Tick': {
+          if (state.type !== 'Leader') return state;
+          view.log.maybeFlush();
+          const [leader, effects] = onTick(state.leader, clock.nowMs());
+          const next = { ...state, leader, tickScheduled: false };
+          runEffects(ctx, next, effects);
+          return scheduleTick(ctx, next);
+        }
+
+        case 'AlterPartitionReply': {
+          if (state.type !== 'Leader') return state;
+          const partitionError = msg.topics?.[0]?.partitions[0]?.errorCode ?? ErrorCode.NONE;
+          if (msg.errorCode === ErrorCode.NONE && partitionError === ErrorCode.NONE) return state; // takes effect with the metadata
+          ctx.log.warn({ errorCode: msg.errorCode, partitionError }, 'partition.isr_change_refused');
+          return { ...state, leader: onAlterPartitionFailed(state.leader) };
+        }
+
+        case 'ControllerCallFailed':
+          if (state.type !== 'Leader') return state;
+          ctx.log.warn({ errorCode: msg.errorCode, reason: msg.errorMessage }, 'partition.isr_change_failed');
+          return { ...state, leader: onAlterPartitionFailed(state.leader) };
+
+        default:
+          return assertNever(msg, 'replica message');
+      }
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The partitions hosted by one broker node: their logs on disk and a small
+ * shared view of each one's role, for the actors of this node only.
+ *
+ * Owns: opening/creating/deleting partition logs under `<dataDir>/<topic>-<p>`,
+ * and one `PartitionView` per hosted partition.
+ *
+ * Why a shared in-process view rather than messages: the read path (fetch
+ * server), the leader's write path (the replica actor) and the follower's
+ * write path (the fetcher) all touch the same log, as Kafka's Partition
+ * object is shared by its request handlers and fetcher threads. Asking the
+ * replica actor for every read would put every consumer fetch through one
+ * mailbox. The discipline that keeps this safe (JS runs one handler at a time):
+ * - Only the broker actor writes `role`, `leaderEpoch` and `leaderId`, when
+ *   it applies a metadata change, before it tells anyone about it.
+ * - A log has one writer at a time: the replica actor while `role` is
+ *   'leader', the fetcher while it is 'follower'. Each checks the view (role
+ *   and epoch) in the same synchronous step as its append, so a writer that
+ *   lost its role cannot append.
+ * - Readers read synchronously and keep nothing between messages.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PartitionLog } from '../../storage/log.ts';
+import type { LogConfig } from '../../storage/config.ts';
+import type { Clock } from '../../runtime/clock.ts';
+
+export type PartitionRole = 'leader' | 'follower' | 'offline';
+
+export type PartitionView = {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: string;
+  readonly log: PartitionLog;
+  role: PartitionRole;
+  leaderEpoch: number;
+  leaderId: number;
+};
+
+export function partitionKey(topic: string, partition: number): string {
+  return `${topic}-${partition}`;
+}
+
+export class PartitionRegistry {
+  private readonly views = new Map<string, PartitionView>();
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly clock: Clock,
+  ) {
+    mkdirSync(dataDir, { recursive: true });
+  }
+
+  get(topic: string, partition: number): PartitionView | undefined {
+    return this.views.get(partitionKey(topic, partition));
+  }
+
+  getByKey(key: string): PartitionView | undefined {
+    return this.views.get(key);
+  }
+
+  /** Opens (recovering) or creates the partition's log. */
+  open(topic: string, partition: number, config: Partial<LogConfig>): PartitionView {
+    const key = partitionKey(topic, partition);
+    const existing = this.views.get(key);
+    if (existing) return existing;
+    const log = PartitionLog.open({ dir: join(this.dataDir, key), config, clock: this.clock });
+    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1 };
+    this.views.set(key, view);
+    return view;
+  }
+
+  /** Closes the log; with `deleteData` removes its directory too (topic deleted or replica moved). */
+  async close(topic: string, partition: number, deleteData: boolean): Promise<void> {
+    const key = partitionKey(topic, partition);
+    const view = this.views.get(key);
+    if (view === undefined) return;
+    this.views.delete(key);
+    view.role = 'offline';
+    await view.log.close();
+    if (deleteData) rmSync(join(this.dataDir, key), { recursive: true, force: true });
+  }
+
+  all(): PartitionView[] {
+    return [...this.views.values()];
+  }
+
+  async closeAll(): Promise<void> {
+    const views = [...this.views.values()];
+    this.views.clear();
+    for (const view of views) {
+      view.role = 'offline';
+      await view.log.close().catch(() => undefined);
+    }
+  }
+}
