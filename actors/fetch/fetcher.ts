@@ -124,6 +124,7 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
   };
 
   return {
+    acceptsRemote: false,
     init: () => ({ partitions: new Map(), inFlight: false, paused: false, retryScheduled: false, backoffMs: fetcherBackoffMsMin }),
     receive: (state, msg, ctx) => {
       switch (msg.type) {

@@ -140,6 +140,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
   };
 
   return {
+    acceptsRemote: false,
     init: (ctx) => {
       // After a supervision restart the broker re-sends our role.
       ctx.node.tell(deps.broker, { type: 'ReplicaRestarted', key: view.key });

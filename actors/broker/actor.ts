@@ -1,0 +1,335 @@
+/**
+ * The broker actor, one per node at `/broker`: the request router for
+ * clients, and the one that turns committed metadata into replica roles.
+ *
+ * Requests it serves: Metadata (from the current image), Produce (validated,
+ * then forwarded unchanged to the partition's replica actor, which answers
+ * the client directly), and admin commands (CreateTopics, DeleteTopics,
+ * CreatePartitions, DescribeConfigs, AlterConfigs, ElectLeaders), forwarded
+ * to the active controller through the node's controller client. Reads
+ * (Fetch, ListOffsets, OffsetForLeaderEpoch) go to `/fetch` directly.
+ *
+ * Metadata: it subscribes to the controller client; for every new image it
+ * computes `diffForBroker` and applies each change in one handler, in this
+ * order: update the partition's shared view (so writers that lost their role
+ * stop at once, registry.ts), then tell the replica actor its role, then move
+ * the partition between fetchers. Replica actors live under `/replicas` and
+ * fetchers under `/fetchers`; their refs are kept here in state (nact copies
+ * an actor's children per message: `/replicas` and `/fetchers` handle none).
+ *
+ * Hot path cost: one validation and one local tell per produce batch.
+ */
+import { ErrorCode } from '../../protocol/errors.ts';
+import { validateProduce, type Produce, type ProduceReply } from '../../protocol/apis/data.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { array, object, optional, ref, string } from '../../protocol/validate.ts';
+import type { ActorContext, Behaviour } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { buildMetadataResponse, diffForBroker, effectiveTopicConfig, emptyImage, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
+import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
+import { partitionKey, type PartitionRegistry } from '../partition/registry.ts';
+import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
+import { nodeIdOf, type BrokerConfig } from './config.ts';
+import type { LogConfig } from '../../storage/config.ts';
+
+/** Admin commands a client may send; everything else is for brokers and controllers only. */
+export const clientAdminCommands = new Set(['CreateTopics', 'DeleteTopics', 'CreatePartitions', 'DescribeConfigs', 'AlterConfigs', 'ElectLeaders']);
+
+export type BrokerMessage =
+  | { type: 'Metadata'; topics: string[] | null; replyTo: Ref<unknown> }
+  | { type: 'Admin'; command: { type: string }; replyTo: Ref<unknown> }
+  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage }
+  | { type: 'ReplicaRestarted'; key: string }
+  | { type: 'PauseFetcher'; leaderId: number; replyTo?: Ref<unknown> }
+  | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
+  | { type: 'Housekeeping' }
+  | Produce
+  | { type: 'CreateTopicsReply' }
+  | { type: 'ControllerCallFailed' };
+
+type BrokerState = {
+  image: MetadataImage;
+  replicas: Map<string, Ref<ReplicaMessage>>;
+  fetchers: Map<number, Ref<FetcherMessage>>;
+  /** Partition key -> the leader whose fetcher has it. */
+  fetchingFrom: Map<string, number>;
+  /** Topics we asked the controller to create (auto-create), so we ask once. */
+  autoCreating: Set<string>;
+};
+
+export type BrokerDeps = {
+  config: BrokerConfig;
+  registry: PartitionRegistry;
+  clock: Clock;
+  controllerClient: Ref<unknown>;
+  fetchServer: Ref<unknown>;
+  replicasParent: Ref<unknown>;
+  fetchersParent: Ref<unknown>;
+};
+
+/** How often retention and compaction run over the hosted logs. */
+export const housekeepingIntervalMs = 30_000;
+
+const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), replyTo: ref });
+const validateAdmin = object({ command: object({ type: string(64) }), replyTo: ref });
+
+function logConfigFor(image: MetadataImage, topic: string, config: BrokerConfig): Partial<LogConfig> {
+  const topicImage = topicByName(image, topic);
+  const topicConfig = effectiveTopicConfig(topicImage?.configs ?? new Map());
+  const policy = topicConfig.cleanupPolicy;
+  return {
+    segmentBytesMax: topicImage?.configs.has('segment.bytes') ? topicConfig.segmentBytes : config.logSegmentBytes,
+    segmentRollMs: topicConfig.segmentMs,
+    retentionMs: topicImage?.configs.has('retention.ms') ? topicConfig.retentionMs : config.logRetentionMs,
+    retentionBytes: topicConfig.retentionBytes,
+    cleanupPolicy: policy.includes('compact') && policy.includes('delete') ? 'compact,delete' : policy.includes('compact') ? 'compact' : 'delete',
+    deleteRetentionMs: topicConfig.deleteRetentionMs,
+    messageBytesMax: topicImage?.configs.has('max.message.bytes') ? topicConfig.maxMessageBytes : config.messageMaxBytes,
+    indexIntervalBytes: topicConfig.indexIntervalBytes,
+    messageTimestampType: topicConfig.messageTimestampType,
+    minCleanableDirtyRatio: topicConfig.minCleanableDirtyRatio,
+    flushIntervalMessages: config.logFlushIntervalMessages >= Number.MAX_SAFE_INTEGER ? Infinity : config.logFlushIntervalMessages,
+  };
+}
+
+function minInsyncReplicasFor(image: MetadataImage, topic: string, config: BrokerConfig): number {
+  const topicImage = topicByName(image, topic);
+  if (topicImage?.configs.has('min.insync.replicas')) return effectiveTopicConfig(topicImage.configs).minInsyncReplicas;
+  return config.minInsyncReplicas;
+}
+
+export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, BrokerMessage> {
+  const { config, registry } = deps;
+  const brokerId = config.brokerId;
+
+  const ensureReplica = (state: BrokerState, ctx: ActorContext<BrokerMessage>, key: string): Ref<ReplicaMessage> => {
+    const existing = state.replicas.get(key);
+    if (existing) return existing;
+    const view = registry.getByKey(key)!;
+    const replicaRef = ctx.node.spawn(
+      key,
+      replicaBehaviour({
+        brokerId,
+        view,
+        clock: deps.clock,
+        replicaLagTimeMaxMs: config.replicaLagTimeMaxMs,
+        controllerClient: deps.controllerClient,
+        fetchServer: deps.fetchServer,
+        broker: ctx.self,
+      }),
+      deps.replicasParent,
+    );
+    state.replicas.set(key, replicaRef);
+    return replicaRef;
+  };
+
+  const ensureFetcher = (state: BrokerState, ctx: ActorContext<BrokerMessage>, leaderId: number): Ref<FetcherMessage> => {
+    const existing = state.fetchers.get(leaderId);
+    if (existing) return existing;
+    const leader = state.image.brokers.get(leaderId);
+    if (leader) ctx.node.addPeer(nodeIdOf(leaderId), `ws://${leader.host}:${leader.port}`);
+    const fetcherRef = ctx.node.spawn(
+      String(leaderId),
+      fetcherBehaviour({
+        brokerId,
+        leaderId,
+        leaderFetchServer: { node: nodeIdOf(leaderId), path: '/fetch' },
+        registry,
+        replicaFetchWaitMaxMs: config.replicaFetchWaitMaxMs,
+        replicaFetchMaxBytes: config.replicaFetchMaxBytes,
+        replicaFetchResponseMaxBytes: config.replicaFetchResponseMaxBytes,
+      }),
+      deps.fetchersParent,
+    );
+    state.fetchers.set(leaderId, fetcherRef);
+    return fetcherRef;
+  };
+
+  const stopFetching = (state: BrokerState, ctx: ActorContext<BrokerMessage>, key: string): void => {
+    const leaderId = state.fetchingFrom.get(key);
+    if (leaderId === undefined) return;
+    state.fetchingFrom.delete(key);
+    const fetcherRef = state.fetchers.get(leaderId);
+    if (fetcherRef) ctx.node.tell(fetcherRef, { type: 'RemovePartition', key });
+  };
+
+  const becomeLeaderMessage = (state: BrokerState, change: ReplicaChange): ReplicaMessage => ({
+    type: 'BecomeLeader',
+    topicId: change.topicId,
+    leaderEpoch: change.leaderEpoch,
+    partitionEpoch: change.partitionEpoch,
+    replicas: change.replicas,
+    isr: change.isr,
+    minInsyncReplicas: minInsyncReplicasFor(state.image, change.topic, config),
+    brokerEpoch: state.image.brokers.get(brokerId)?.brokerEpoch ?? -1,
+  });
+
+  const applyChange = async (state: BrokerState, ctx: ActorContext<BrokerMessage>, change: ReplicaChange): Promise<void> => {
+    const key = partitionKey(change.topic, change.partition);
+    switch (change.type) {
+      case 'StopReplica': {
+        stopFetching(state, ctx, key);
+        const replicaRef = state.replicas.get(key);
+        if (replicaRef) {
+          ctx.node.tell(replicaRef, { type: 'StopReplica' });
+          ctx.node.stopActor(replicaRef);
+          state.replicas.delete(key);
+        }
+        await registry.close(change.topic, change.partition, change.deleted);
+        ctx.log.info({ partition: key, deleted: change.deleted }, 'partition.stopped');
+        return;
+      }
+      case 'BecomeLeader': {
+        const view = registry.open(change.topic, change.partition, logConfigFor(state.image, change.topic, config));
+        stopFetching(state, ctx, key);
+        view.role = 'leader';
+        view.leaderEpoch = change.leaderEpoch;
+        view.leaderId = brokerId;
+        ctx.node.tell(ensureReplica(state, ctx, key), becomeLeaderMessage(state, change));
+        return;
+      }
+      case 'BecomeFollower': {
+        const view = registry.open(change.topic, change.partition, logConfigFor(state.image, change.topic, config));
+        view.role = change.leader >= 0 ? 'follower' : 'offline';
+        view.leaderEpoch = change.leaderEpoch;
+        view.leaderId = change.leader;
+        ctx.node.tell(ensureReplica(state, ctx, key), { type: 'BecomeFollower', leaderId: change.leader, leaderEpoch: change.leaderEpoch });
+        stopFetching(state, ctx, key);
+        if (change.leader >= 0) {
+          ctx.node.tell(ensureFetcher(state, ctx, change.leader), { type: 'AddPartition', topic: change.topic, partition: change.partition, leaderEpoch: change.leaderEpoch });
+          state.fetchingFrom.set(key, change.leader);
+        }
+        return;
+      }
+    }
+  };
+
+  const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
+    type: 'ProduceReply',
+    topic: msg.topic,
+    partition: msg.partition,
+    errorCode,
+    errorMessage,
+    baseOffset: -1,
+    logAppendTimeMs: -1,
+    logStartOffset: -1,
+  });
+
+  return {
+    init: (ctx) => {
+      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
+      ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
+      return { image: emptyImage, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set() };
+    },
+
+    receive: async (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'Produce': {
+          const produce = validateProduce(msg);
+          if (isInvalid(produce)) {
+            const replyTo = (msg as { replyTo?: Ref<ProduceReply> }).replyTo;
+            if (replyTo && typeof replyTo.node === 'string' && (msg as { acks?: unknown }).acks !== 0) ctx.node.tell(replyTo, produceError(msg, produce.errorCode, produce.errorMessage));
+            ctx.log.warn({ reason: produce.errorMessage }, 'produce.invalid_request');
+            return state;
+          }
+          const replicaRef = state.replicas.get(partitionKey(produce.topic, produce.partition));
+          if (replicaRef === undefined) {
+            const topic = topicByName(state.image, produce.topic);
+            const errorCode = topic === undefined || produce.partition >= topic.partitions.length ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.NOT_LEADER_OR_FOLLOWER;
+            if (produce.acks !== 0) ctx.node.tell(produce.replyTo, produceError(produce, errorCode, `broker ${brokerId} does not host ${produce.topic}-${produce.partition}`));
+            return state;
+          }
+          ctx.node.tell(replicaRef, produce);
+          return state;
+        }
+
+        case 'Metadata': {
+          const request = validateMetadata(msg, 'Metadata');
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'metadata.invalid_request');
+            return state;
+          }
+          const response = buildMetadataResponse(state.image, { topics: request.topics }, -1);
+          if (config.autoCreateTopicsEnable && request.topics !== null) {
+            const missing = response.topics.filter((t) => t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && !t.name.startsWith('__') && !state.autoCreating.has(t.name));
+            if (missing.length > 0) {
+              for (const t of missing) state.autoCreating.add(t.name);
+              ctx.node.tell(deps.controllerClient, {
+                type: 'ControllerCall',
+                command: { type: 'CreateTopics', validateOnly: false, topics: missing.map((t) => ({ name: t.name, numPartitions: config.numPartitions, replicationFactor: Math.min(config.defaultReplicationFactor, Math.max(1, state.image.brokers.size)), assignments: null, configs: [] })) },
+                replyTo: ctx.self,
+              });
+            }
+          }
+          ctx.node.tell(request.replyTo, { type: 'MetadataReply', ...response });
+          return state;
+        }
+
+        case 'Admin': {
+          const request = validateAdmin(msg, 'Admin');
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'admin.invalid_request');
+            return state;
+          }
+          if (!clientAdminCommands.has(request.command.type)) {
+            ctx.node.tell(request.replyTo, { type: 'AdminError', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `${request.command.type} is not an admin command` });
+            return state;
+          }
+          // The controller validates the command itself: it comes from the network either way.
+          ctx.node.tell(deps.controllerClient, { type: 'ControllerCall', command: (msg as { command: unknown }).command, replyTo: request.replyTo });
+          return state;
+        }
+
+        case 'MetadataImageUpdated': {
+          const previous = state.image;
+          state = { ...state, image: msg.image };
+          for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);
+          for (const name of state.autoCreating) if (topicByName(msg.image, name)) state.autoCreating.delete(name);
+          return state;
+        }
+
+        case 'ReplicaRestarted': {
+          const view = registry.getByKey(msg.key);
+          const replicaRef = state.replicas.get(msg.key);
+          if (view === undefined || replicaRef === undefined) return state;
+          const topic = topicByName(state.image, view.topic);
+          const partitionState = topic?.partitions[view.partition];
+          if (topic === undefined || partitionState === undefined) return state;
+          const change: ReplicaChange = { type: partitionState.leader === brokerId ? 'BecomeLeader' : 'BecomeFollower', topic: topic.name, topicId: topic.topicId, partition: view.partition, leader: partitionState.leader, leaderEpoch: partitionState.leaderEpoch, partitionEpoch: partitionState.partitionEpoch, replicas: partitionState.replicas, isr: partitionState.isr, deleted: false };
+          ctx.node.tell(replicaRef, change.type === 'BecomeLeader' ? becomeLeaderMessage(state, change) : { type: 'BecomeFollower', leaderId: change.leader, leaderEpoch: change.leaderEpoch });
+          return state;
+        }
+
+        case 'PauseFetcher':
+        case 'ResumeFetcher': {
+          const fetcherRef = state.fetchers.get(msg.leaderId);
+          if (fetcherRef) ctx.node.tell(fetcherRef, { type: msg.type === 'PauseFetcher' ? 'Pause' : 'Resume' });
+          if (msg.replyTo) ctx.node.tell(msg.replyTo, { type: `${msg.type}Reply`, found: fetcherRef !== undefined });
+          return state;
+        }
+
+        case 'Housekeeping': {
+          for (const view of registry.all()) {
+            try {
+              view.log.enforceRetention();
+              view.log.clean();
+            } catch (err) {
+              ctx.log.warn({ partition: view.key, err }, 'partition.housekeeping_failed');
+            }
+          }
+          ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
+          return state;
+        }
+
+        case 'CreateTopicsReply':
+        case 'ControllerCallFailed':
+          return state; // answers to auto-creation: the next metadata request sees the topic
+
+        default:
+          ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'broker.unknown_message');
+          return state;
+      }
+    },
+  };
+}
