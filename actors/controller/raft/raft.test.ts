@@ -65,6 +65,21 @@ describe('raft: election', () => {
     expect(cluster.storage.get(1)!.hardState).toEqual(hardState(1, 1, 2));
   });
 
+  it('mustSync: set for a new term, vote or entries; clear when only the commit index moved', () => {
+    const cluster = new TestCluster([1, 2, 3]);
+    const follower = cluster.node(2);
+    follower.step({ type: 'RequestVote', from: 1, to: 2, term: 1, lastLogIndex: 0, lastLogTerm: 0 });
+    expect(follower.ready()).toMatchObject({ mustSync: true, hardState: hardState(1, 1, 0) });
+    follower.advance({ entriesToPersist: [], messages: [], committedEntries: [], mustSync: true });
+    follower.step({ type: 'AppendEntries', from: 1, to: 2, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 1)], leaderCommit: 0 });
+    const withEntries = follower.ready();
+    expect(withEntries.mustSync).toBe(true);
+    follower.advance(withEntries);
+    follower.step({ type: 'Heartbeat', from: 1, to: 2, term: 1, commitIndex: 1 });
+    const commitOnly = follower.ready();
+    expect(commitOnly).toMatchObject({ mustSync: false, hardState: hardState(1, 1, 1) });
+  });
+
   it('three nodes: the first to time out wins, the others follow it at the same term', () => {
     const cluster = new TestCluster([1, 2, 3]);
     electByTicks(cluster, 1);

@@ -14,7 +14,7 @@
  *
  *   while (raft.hasReady()) {
  *     const rd = raft.ready();
- *     1. persist, durably (fsync), in this order or atomically:
+ *     1. persist, durably (fsync when rd.mustSync), in this order or atomically:
  *          rd.snapshotToPersist (replaces the whole persisted log),
  *          rd.entriesToPersist  (drop persisted entries at or after the first one's index, then append),
  *          rd.hardState;
@@ -357,7 +357,13 @@ export class Raft {
       entriesToPersist: this.log.unstableEntries(),
       messages: this.outbox,
       committedEntries: this.log.slice(firstToApply, this.log.commitIndex() + 1, this.config.maxCommittedEntriesPerReady),
+      mustSync: false,
     };
+    ready.mustSync =
+      ready.entriesToPersist.length > 0 ||
+      snapshotToPersist !== null ||
+      hardState.term !== this.previousHardState.term ||
+      hardState.votedFor !== this.previousHardState.votedFor;
     if (!sameSoftState(softState, this.previousSoftState)) ready.softState = softState;
     if (!sameHardState(hardState, this.previousHardState)) ready.hardState = hardState;
     if (snapshotToPersist !== null) ready.snapshotToPersist = snapshotToPersist;

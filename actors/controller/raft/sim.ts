@@ -475,8 +475,10 @@ class Simulation {
     for (let round = 0; round < readyRoundsPerStepMax && node.raft !== null && node.raft.hasReady(); round++) {
       const raft: Raft = node.raft;
       const ready = raft.ready();
-      // 1. persist
-      node.storage.persist(ready);
+      // 1. persist. Without mustSync only the commit index changed, which the
+      // shell may write lazily: sometimes we "lose" that write.
+      const lazyCommit = faulty && !ready.mustSync && ready.hardState !== undefined && this.rng.next() < 0.5;
+      node.storage.persist(lazyCommit ? { ...ready, hardState: undefined } : ready);
       if (faulty && this.rng.next() < this.params.crashBetweenPersistAndSendRate) {
         this.crash(node, 'crash between persist and send of');
         return;

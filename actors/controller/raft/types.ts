@@ -170,6 +170,13 @@ export type Ready = {
   readonly messages: readonly Message[];
   /** Apply to the state machine in order, after persisting. Skip empty (no-op) payloads. */
   readonly committedEntries: readonly Entry[];
+  /**
+   * Whether the persistence step needs an fsync before sending: true when the
+   * term or vote changed or entries or a snapshot are to be persisted. A change
+   * of commitIndex alone may be written lazily (a lower persisted commit index
+   * is always safe: it is re-learned from the leader).
+   */
+  readonly mustSync: boolean;
 };
 
 // ---------------------------------------------------------------------------
