@@ -1,0 +1,214 @@
+/**
+ * The metadata image as plain data, and back: for Raft snapshots (persisted
+ * and sent to lagging voters) and for FetchMetadata replies that carry a
+ * snapshot to a broker.
+ *
+ * Owns: `SerializedImage`, `serializeImage`, `deserializeImage`,
+ * `encodeImage`/`decodeImage` (msgpack bytes of the serialized form).
+ *
+ * Why explicit: `MetadataImage` holds Maps (numeric broker ids, topic names
+ * from users). The wire codec decodes msgpack maps as plain objects
+ * (useRecords: false), which would turn broker ids into strings and make a
+ * topic named `__proto__` dangerous. So every Map becomes an array of
+ * entries here, in a stable order, and `deserializeImage` validates the
+ * untrusted shape (a snapshot may come from a peer) before it rebuilds the
+ * frozen image. It checks the same partition invariants replay asserts, but
+ * reports a failure as `Invalid` (bad input), never as a throw.
+ *
+ * Imports: the metadata image types and protocol/validate.ts; no runtime.
+ */
+import { Packr } from 'msgpackr';
+import {
+  array,
+  boolean,
+  int,
+  invalid,
+  isInvalid,
+  nullable,
+  object,
+  string,
+  type Invalid,
+} from '../../protocol/validate.ts';
+import type { BrokerRegistration, MetadataImage, PartitionState, TopicImage } from './metadata/index.ts';
+import { noLeader } from './metadata/index.ts';
+
+/** Bounds on a serialized image (a snapshot from the network is untrusted). */
+export const imageLimits = {
+  brokersMax: 10_000,
+  topicsMax: 100_000,
+  partitionsPerTopicMax: 100_000,
+  replicasPerPartitionMax: 1_000,
+  configsPerTopicMax: 1_000,
+  nameCharsMax: 1_024,
+} as const;
+
+export type SerializedPartition = {
+  partition: number;
+  replicas: number[];
+  isr: number[];
+  leader: number;
+  leaderEpoch: number;
+  partitionEpoch: number;
+};
+
+export type SerializedTopic = {
+  name: string;
+  topicId: string;
+  partitions: SerializedPartition[];
+  /** [name, value] pairs, sorted by name. */
+  configs: [string, string][];
+};
+
+export type SerializedImage = {
+  appliedOffset: number;
+  brokerEpochMax: number;
+  topicsCreatedCount: number;
+  nextProducerId: number;
+  /** Sorted by broker id. */
+  brokers: BrokerRegistration[];
+  /** Sorted by topic id. */
+  topics: SerializedTopic[];
+};
+
+export function serializeImage(image: MetadataImage): SerializedImage {
+  const brokers = [...image.brokers.values()]
+    .sort((a, b) => a.brokerId - b.brokerId)
+    .map((b) => ({ brokerId: b.brokerId, incarnationId: b.incarnationId, brokerEpoch: b.brokerEpoch, host: b.host, port: b.port, rack: b.rack, fenced: b.fenced }));
+  const topics = [...image.topicsById.values()]
+    .sort((a, b) => (a.topicId < b.topicId ? -1 : a.topicId > b.topicId ? 1 : 0))
+    .map((t) => ({
+      name: t.name,
+      topicId: t.topicId,
+      partitions: t.partitions.map((p) => ({
+        partition: p.partition,
+        replicas: [...p.replicas],
+        isr: [...p.isr],
+        leader: p.leader,
+        leaderEpoch: p.leaderEpoch,
+        partitionEpoch: p.partitionEpoch,
+      })),
+      configs: [...t.configs.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    }));
+  return {
+    appliedOffset: image.appliedOffset,
+    brokerEpochMax: image.brokerEpochMax,
+    topicsCreatedCount: image.topicsCreatedCount,
+    nextProducerId: image.nextProducerId,
+    brokers,
+    topics,
+  };
+}
+
+const safeInt = int(-1, Number.MAX_SAFE_INTEGER);
+const nonNegative = int(0, Number.MAX_SAFE_INTEGER);
+const brokerIdValidator = int(0, 2 ** 31 - 1);
+const leaderValidator = int(noLeader, 2 ** 31 - 1);
+const name = string(imageLimits.nameCharsMax);
+
+const brokerValidator = object({
+  brokerId: brokerIdValidator,
+  incarnationId: name,
+  brokerEpoch: nonNegative,
+  host: name,
+  port: int(0, 65_535),
+  rack: nullable(name),
+  fenced: boolean,
+});
+
+const partitionValidator = object({
+  partition: nonNegative,
+  replicas: array(brokerIdValidator, imageLimits.replicasPerPartitionMax),
+  isr: array(brokerIdValidator, imageLimits.replicasPerPartitionMax),
+  leader: leaderValidator,
+  leaderEpoch: nonNegative,
+  partitionEpoch: nonNegative,
+});
+
+const configPairValidator = (value: unknown, path: string): [string, string] | Invalid => {
+  const pair = array(name, 2)(value, path);
+  if (isInvalid(pair)) return pair;
+  if (pair.length !== 2) return invalid(path, 'must be a [name, value] pair');
+  return [pair[0]!, pair[1]!];
+};
+
+const topicValidator = object({
+  name,
+  topicId: name,
+  partitions: array(partitionValidator, imageLimits.partitionsPerTopicMax),
+  configs: array(configPairValidator, imageLimits.configsPerTopicMax),
+});
+
+const imageValidator = object({
+  appliedOffset: safeInt,
+  brokerEpochMax: nonNegative,
+  topicsCreatedCount: nonNegative,
+  nextProducerId: nonNegative,
+  brokers: array(brokerValidator, imageLimits.brokersMax),
+  topics: array(topicValidator, imageLimits.topicsMax),
+});
+
+/** Validates an untrusted serialized image and rebuilds the frozen MetadataImage. */
+export function deserializeImage(value: unknown, path = 'image'): MetadataImage | Invalid {
+  const checked = imageValidator(value, path);
+  if (isInvalid(checked)) return checked;
+  const brokers = new Map<number, BrokerRegistration>();
+  for (const broker of checked.brokers) {
+    if (brokers.has(broker.brokerId)) return invalid(path, `broker ${broker.brokerId} listed twice`);
+    if (broker.brokerEpoch > checked.brokerEpochMax) return invalid(path, `broker ${broker.brokerId} epoch beyond brokerEpochMax`);
+    brokers.set(broker.brokerId, Object.freeze({ ...broker }));
+  }
+  const topicsById = new Map<string, TopicImage>();
+  const topicIdsByName = new Map<string, string>();
+  for (const topic of checked.topics) {
+    if (topicsById.has(topic.topicId)) return invalid(path, `topic id ${topic.topicId} listed twice`);
+    if (topicIdsByName.has(topic.name)) return invalid(path, `topic name ${topic.name} listed twice`);
+    const partitions: PartitionState[] = [];
+    for (const [i, p] of topic.partitions.entries()) {
+      const problem = partitionProblem(p, i);
+      if (problem !== null) return invalid(`${path}.${topic.name}-${i}`, problem);
+      partitions.push(Object.freeze({ ...p, replicas: Object.freeze([...p.replicas]), isr: Object.freeze([...p.isr]) }));
+    }
+    const configs = new Map<string, string>();
+    for (const [key, v] of topic.configs) configs.set(key, v);
+    topicsById.set(topic.topicId, Object.freeze({ name: topic.name, topicId: topic.topicId, partitions: Object.freeze(partitions), configs }));
+    topicIdsByName.set(topic.name, topic.topicId);
+  }
+  return Object.freeze({
+    appliedOffset: checked.appliedOffset,
+    brokers,
+    topicsById,
+    topicIdsByName,
+    brokerEpochMax: checked.brokerEpochMax,
+    topicsCreatedCount: checked.topicsCreatedCount,
+    nextProducerId: checked.nextProducerId,
+  });
+}
+
+function partitionProblem(p: SerializedPartition, expectedIndex: number): string | null {
+  if (p.partition !== expectedIndex) return `partition ${p.partition} at position ${expectedIndex}`;
+  if (p.replicas.length === 0) return 'no replicas';
+  if (new Set(p.replicas).size !== p.replicas.length) return 'duplicate replicas';
+  if (p.isr.length === 0) return 'empty ISR';
+  if (new Set(p.isr).size !== p.isr.length) return 'duplicate ISR members';
+  if (!p.isr.every((id) => p.replicas.includes(id))) return 'ISR member not a replica';
+  if (p.leader !== noLeader && !p.isr.includes(p.leader)) return 'leader not in ISR';
+  return null;
+}
+
+const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false });
+
+/** The msgpack bytes of an image (a Raft snapshot's data). A copy, never a view into a shared buffer. */
+export function encodeImage(image: MetadataImage): Uint8Array {
+  return new Uint8Array(packr.pack(serializeImage(image)));
+}
+
+/** Decodes snapshot bytes; malformed bytes are `Invalid`, never a throw. */
+export function decodeImage(bytes: Uint8Array): MetadataImage | Invalid {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (err) {
+    return invalid('image', `malformed msgpack: ${(err as Error).message}`);
+  }
+  return deserializeImage(value);
+}

@@ -1,0 +1,585 @@
+/**
+ * The public protocol of the metadata quorum's two actors, and validators for
+ * everything that can arrive from the network.
+ *
+ *   /controller          on voter nodes (actor.ts): the Raft member and, when
+ *                        it is the Raft leader, the active controller.
+ *   /controller-client   on every broker node (client.ts): finds the active
+ *                        controller, registers and heartbeats this broker,
+ *                        follows the committed metadata log into an image,
+ *                        and forwards controller calls with retries.
+ *
+ * Grammar (discriminated unions on `type`; every request carries `replyTo`):
+ *
+ *   /controller accepts
+ *     ControllerRequest { command: ControllerCommand, replyTo }
+ *       -> ReplyFor<command>       after the command's records commit
+ *        | NotController           this voter is not the active controller
+ *        | ControllerError         bad command (INVALID_REQUEST) or busy (retriable)
+ *     FetchMetadata { fromOffset, maxWaitMs, replyTo }
+ *       -> FetchMetadataReply      committed entries after fromOffset (or a
+ *                                  snapshot when fromOffset is compacted away),
+ *                                  as soon as there is something or maxWaitMs passed
+ *     RaftMessage { message: raft Message }     between the voters' /controller actors
+ *     DescribeQuorum { replyTo } -> DescribeQuorumReply           (read-only, for tools/tests)
+ *     GetMetadata { topics, replyTo } -> GetMetadataReply         (from the committed image)
+ *
+ *   /controller-client accepts
+ *     ControllerCall { command, replyTo }
+ *       -> ReplyFor<command> | ControllerCallFailed   (after retries, within requestTimeoutMs)
+ *     SubscribeMetadata { subscriber }
+ *       -> MetadataImageUpdated { image, previous } now and after every change
+ *     UnsubscribeMetadata { subscriber }
+ *     GetMetadata { topics, replyTo } -> GetMetadataReply         (from the client's image)
+ *
+ * Offsets are Raft log indexes: entry i of the metadata log has offset i (1-based;
+ * -1/0 mean "before everything"). Every committed Raft entry appears in a
+ * FetchMetadataReply, the leader's empty no-op entries as `records: []`, so a
+ * follower's position is simply the last offset it was given.
+ *
+ * Validation: `validateControllerMessage` and `validateClientMessage` turn an
+ * untrusted value into a typed message or an `Invalid` with a Kafka error code
+ * (INVALID_REQUEST); the actors answer an Invalid request with an error reply
+ * when it names a replyTo, and drop it otherwise. Binary fields of Raft
+ * messages are copied (a decoded binary is a view into the whole frame).
+ * Commands are checked for shape only; their meaning (topic names, replica
+ * counts) is the metadata logic's to judge, with its own error codes.
+ *
+ * Internal messages (timers, adapted I/O results) live in actor.ts/client.ts.
+ */
+import { ErrorCode } from '../../protocol/errors.ts';
+import {
+  array,
+  boolean,
+  bytes,
+  int,
+  invalid,
+  isInvalid,
+  nullable,
+  object,
+  oneOf,
+  ref,
+  string,
+  type Invalid,
+  type Validator,
+} from '../../protocol/validate.ts';
+import type { Terminated } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { deserializeImage, type SerializedImage } from './image-codec.ts';
+import type {
+  ControllerCommand,
+  ControllerReply,
+  MetadataImage,
+  MetadataRecord,
+  MetadataResponse,
+  ReplyFor,
+} from './metadata/index.ts';
+import type { Entry, Message as RaftProtocolMessage, Snapshot } from './raft/types.ts';
+
+// ---------------------------------------------------------------- bounds
+
+export const messageLimits = {
+  /** Items in any list of a command (topics, partitions, resources, ops). */
+  commandItemsMax: 10_000,
+  /** Characters of a name (topic, config, host) in a command; the logic enforces Kafka's tighter rules. */
+  nameCharsMax: 1_024,
+  /** Characters of a config value. */
+  configValueCharsMax: 64 * 1024,
+  /** Raft entries in one AppendEntries from a peer (the core sends at most maxEntriesPerAppend). */
+  raftEntriesPerMessageMax: 1_024,
+  /** Bytes of one Raft entry (a command's records). */
+  raftEntryBytesMax: 8 * 1024 * 1024,
+  /** Bytes of a snapshot in InstallSnapshot (also bounded by the runtime's frame size). */
+  raftSnapshotBytesMax: 64 * 1024 * 1024,
+  /** Voters named in a snapshot. */
+  votersMax: 64,
+  /** Entries in one FetchMetadataReply. */
+  fetchEntriesMax: 1_024,
+  /** Records in one metadata log entry. */
+  recordsPerEntryMax: 200_000,
+  /** A FetchMetadata long-poll waits at most this long, whatever it asks for. */
+  fetchWaitMsMax: 30_000,
+} as const;
+
+// ---------------------------------------------------------------- /controller
+
+/** A command for the active controller. Replied once its records commit. */
+export type ControllerRequest = {
+  readonly type: 'ControllerRequest';
+  readonly command: ControllerCommand;
+  readonly replyTo: Ref<ControllerRequestReply>;
+};
+
+/** This voter is not the active controller; `leaderId` is the Raft leader it knows of (a broker id), if any. */
+export type NotController = {
+  readonly type: 'NotController';
+  readonly errorCode: typeof ErrorCode.NOT_CONTROLLER;
+  readonly leaderId: number | null;
+};
+
+/** A request the controller refused: INVALID_REQUEST (bad shape) or a retriable code (busy, stopping). */
+export type ControllerError = {
+  readonly type: 'ControllerError';
+  readonly errorCode: number;
+  readonly errorMessage: string;
+};
+
+export type ControllerRequestReply = ControllerReply | NotController | ControllerError;
+
+/** Long-poll for committed metadata after `fromOffset`. */
+export type FetchMetadata = {
+  readonly type: 'FetchMetadata';
+  /** The last offset the caller has; -1 for none. */
+  readonly fromOffset: number;
+  /** Answer at once if there is something new, else after at most this long (capped at fetchWaitMsMax). */
+  readonly maxWaitMs: number;
+  readonly replyTo: Ref<FetchMetadataReply>;
+};
+
+export type MetadataLogEntry = { readonly offset: number; readonly records: readonly MetadataRecord[] };
+
+export type FetchMetadataReply = {
+  readonly type: 'FetchMetadataReply';
+  /** Committed entries after fromOffset (or after the snapshot), consecutive, at most fetchEntriesMax. */
+  readonly records: readonly MetadataLogEntry[];
+  /** Present when fromOffset is before the retained log: replace your image with this one first. */
+  readonly snapshot: { readonly offset: number; readonly image: SerializedImage } | null;
+  /** The last offset this voter has applied (committed); more may follow if it is beyond the last entry. */
+  readonly highWatermark: number;
+};
+
+/** A Raft message between the voters' /controller actors. */
+export type RaftMessage = { readonly type: 'RaftMessage'; readonly message: RaftProtocolMessage };
+
+/** Read-only state of this voter, for tools and tests. */
+export type DescribeQuorum = { readonly type: 'DescribeQuorum'; readonly replyTo: Ref<DescribeQuorumReply> };
+
+export type DescribeQuorumReply = {
+  readonly type: 'DescribeQuorumReply';
+  /** This voter's broker id. */
+  readonly brokerId: number;
+  readonly role: 'Follower' | 'PreCandidate' | 'Candidate' | 'Leader' | 'Opening';
+  /** The Raft leader this voter knows of (a broker id), or null. */
+  readonly leaderId: number | null;
+  /** True when this voter is the active controller (leader whose first entry committed). */
+  readonly active: boolean;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly snapshotIndex: number;
+  readonly lastIndex: number;
+  readonly voters: readonly number[];
+};
+
+/** A Metadata response (buildMetadataResponse) from the committed image. */
+export type GetMetadata = {
+  readonly type: 'GetMetadata';
+  /** null = all topics. */
+  readonly topics: readonly string[] | null;
+  readonly replyTo: Ref<GetMetadataReply>;
+};
+
+export type GetMetadataReply = {
+  readonly type: 'GetMetadataReply';
+  /** Offset of the last entry the image includes. */
+  readonly offset: number;
+  readonly response: MetadataResponse;
+  /** Every registered broker with its fence state (the response lists active ones only). */
+  readonly brokers: readonly { readonly brokerId: number; readonly brokerEpoch: number; readonly fenced: boolean }[];
+};
+
+export type ControllerMessage = ControllerRequest | FetchMetadata | RaftMessage | DescribeQuorum | GetMetadata | Terminated;
+
+// ---------------------------------------------------------------- /controller-client
+
+/** Forward a command to the active controller, retrying NOT_CONTROLLER and timeouts within requestTimeoutMs. */
+export type ControllerCall = {
+  readonly type: 'ControllerCall';
+  readonly command: ControllerCommand;
+  readonly replyTo: Ref<ControllerCallReply>;
+};
+
+export type ControllerCallFailed = {
+  readonly type: 'ControllerCallFailed';
+  readonly errorCode: number;
+  readonly errorMessage: string;
+};
+
+export type ControllerCallReply = ControllerReply | ControllerCallFailed;
+
+/** Typed helper: the reply a ControllerCall of command C gets. */
+export type ControllerCallReplyFor<C extends ControllerCommand> = ReplyFor<C> | ControllerCallFailed;
+
+/** Told to subscribers. In-process it is the image object itself (immutable, shared), never a copy. */
+export type MetadataImageUpdated = {
+  readonly type: 'MetadataImageUpdated';
+  readonly image: MetadataImage;
+  readonly previous: MetadataImage;
+};
+
+export type SubscribeMetadata = { readonly type: 'SubscribeMetadata'; readonly subscriber: Ref<MetadataImageUpdated> };
+export type UnsubscribeMetadata = { readonly type: 'UnsubscribeMetadata'; readonly subscriber: Ref<MetadataImageUpdated> };
+
+export type ControllerClientMessage = ControllerCall | SubscribeMetadata | UnsubscribeMetadata | GetMetadata;
+
+// ---------------------------------------------------------------- validators: commands
+
+const brokerId = int(0, 2 ** 31 - 1);
+const brokerEpoch = int(-1, Number.MAX_SAFE_INTEGER);
+const partitionIndex = int(0, 2 ** 31 - 1);
+const countOrDefault = int(-1, 2 ** 31 - 1);
+const nonNegative = int(0, Number.MAX_SAFE_INTEGER);
+const name = string(messageLimits.nameCharsMax);
+const list = <T>(item: Validator<T>): Validator<T[]> => array(item, messageLimits.commandItemsMax);
+const configValue = string(messageLimits.configValueCharsMax);
+const configEntry = object({ name, value: configValue });
+
+const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<ControllerCommand, { type: K }>> } = {
+  RegisterBroker: object({
+    type: oneOf('RegisterBroker'),
+    brokerId,
+    incarnationId: string(256),
+    host: name,
+    port: int(0, 65_535),
+    rack: nullable(name),
+  }),
+  BrokerHeartbeat: object({ type: oneOf('BrokerHeartbeat'), brokerId, brokerEpoch, wantFence: boolean }),
+  FenceBroker: object({ type: oneOf('FenceBroker'), brokerId, brokerEpoch: nullable(brokerEpoch) }),
+  CreateTopics: object({
+    type: oneOf('CreateTopics'),
+    topics: list(
+      object({
+        name,
+        numPartitions: countOrDefault,
+        replicationFactor: countOrDefault,
+        assignments: nullable(list(object({ partition: partitionIndex, brokerIds: list(brokerId) }))),
+        configs: list(configEntry),
+      }),
+    ),
+    validateOnly: boolean,
+  }),
+  DeleteTopics: object({ type: oneOf('DeleteTopics'), topics: list(name) }),
+  CreatePartitions: object({
+    type: oneOf('CreatePartitions'),
+    topics: list(object({ name, count: int(0, 2 ** 31 - 1), assignments: nullable(list(list(brokerId))) })),
+    validateOnly: boolean,
+  }),
+  DescribeConfigs: object({
+    type: oneOf('DescribeConfigs'),
+    resources: list(object({ resourceType: oneOf('topic'), resourceName: name, configNames: nullable(list(name)) })),
+  }),
+  AlterConfigs: object({
+    type: oneOf('AlterConfigs'),
+    resources: list(
+      object({
+        resourceType: oneOf('topic'),
+        resourceName: name,
+        ops: list(object({ name, op: oneOf('SET', 'DELETE'), value: nullable(configValue) })),
+      }),
+    ),
+    validateOnly: boolean,
+  }),
+  AlterPartition: object({
+    type: oneOf('AlterPartition'),
+    brokerId,
+    brokerEpoch,
+    topics: list(
+      object({
+        topicId: name,
+        partitions: list(
+          object({
+            partition: partitionIndex,
+            leaderEpoch: nonNegative,
+            partitionEpoch: nonNegative,
+            newIsr: list(object({ brokerId, brokerEpoch })),
+          }),
+        ),
+      }),
+    ),
+  }),
+  ElectLeaders: object({
+    type: oneOf('ElectLeaders'),
+    electionType: oneOf('PREFERRED', 'UNCLEAN'),
+    topicPartitions: nullable(list(object({ topic: name, partitions: list(partitionIndex) }))),
+  }),
+  AutoRebalance: object({ type: oneOf('AutoRebalance') }),
+  AllocateProducerIds: object({ type: oneOf('AllocateProducerIds'), brokerId, brokerEpoch }),
+};
+
+export const validateCommand: Validator<ControllerCommand> = (value, path) => {
+  if (typeof value !== 'object' || value === null) return invalid(path, 'must be a command');
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string' || !Object.hasOwn(commandValidators, type)) return invalid(`${path}.type`, `unknown command ${String(type).slice(0, 64)}`);
+  return commandValidators[type as ControllerCommand['type']](value, path) as ControllerCommand | Invalid;
+};
+
+// ---------------------------------------------------------------- validators: metadata records
+
+const topicId = name;
+const leader = int(-1, 2 ** 31 - 1);
+
+const recordValidators: { [K in MetadataRecord['type']]: Validator<Extract<MetadataRecord, { type: K }>> } = {
+  RegisterBroker: object({
+    type: oneOf('RegisterBroker'),
+    brokerId,
+    incarnationId: string(256),
+    brokerEpoch: nonNegative,
+    host: name,
+    port: int(0, 65_535),
+    rack: nullable(name),
+    fenced: boolean,
+  }),
+  FenceBroker: object({ type: oneOf('FenceBroker'), brokerId, brokerEpoch: nonNegative }),
+  UnfenceBroker: object({ type: oneOf('UnfenceBroker'), brokerId, brokerEpoch: nonNegative }),
+  Topic: object({ type: oneOf('Topic'), name, topicId, configs: list(configEntry) }),
+  Partition: object({
+    type: oneOf('Partition'),
+    topicId,
+    partition: partitionIndex,
+    replicas: list(brokerId),
+    isr: list(brokerId),
+    leader,
+    leaderEpoch: nonNegative,
+    partitionEpoch: nonNegative,
+  }),
+  // Optional fields must stay absent when absent (replay tests `=== undefined`).
+  PartitionChange: (value, path) => {
+    const base = object({ type: oneOf('PartitionChange'), topicId, partition: partitionIndex })(value, path);
+    if (isInvalid(base)) return base;
+    const source = value as { leader?: unknown; isr?: unknown };
+    const out: { type: 'PartitionChange'; topicId: string; partition: number; leader?: number; isr?: number[] } = { ...base };
+    if (source.leader !== undefined && source.leader !== null) {
+      const checked = leader(source.leader, `${path}.leader`);
+      if (isInvalid(checked)) return checked;
+      out.leader = checked;
+    }
+    if (source.isr !== undefined && source.isr !== null) {
+      const checked = list(brokerId)(source.isr, `${path}.isr`);
+      if (isInvalid(checked)) return checked;
+      out.isr = checked;
+    }
+    return out;
+  },
+  RemoveTopic: object({ type: oneOf('RemoveTopic'), topicId }),
+  Config: object({ type: oneOf('Config'), resourceType: oneOf('topic'), resourceName: name, name, value: nullable(configValue) }),
+  ProducerIds: object({ type: oneOf('ProducerIds'), brokerId, brokerEpoch: nonNegative, nextProducerId: nonNegative }),
+  NoOp: object({ type: oneOf('NoOp') }),
+};
+
+export const validateRecord: Validator<MetadataRecord> = (value, path) => {
+  if (typeof value !== 'object' || value === null) return invalid(path, 'must be a record');
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string' || !Object.hasOwn(recordValidators, type)) return invalid(`${path}.type`, `unknown record ${String(type).slice(0, 64)}`);
+  return recordValidators[type as MetadataRecord['type']](value, path) as MetadataRecord | Invalid;
+};
+
+export const validateRecords: Validator<MetadataRecord[]> = array(validateRecord, messageLimits.recordsPerEntryMax);
+
+// ---------------------------------------------------------------- validators: Raft messages
+
+const term = nonNegative;
+const index = nonNegative;
+const voterId = brokerId;
+
+/** Copies a binary field: a decoded one is a view into the whole received frame. */
+const ownedBytes = (maxBytes: number): Validator<Uint8Array> => (value, path) => {
+  const checked = bytes(maxBytes)(value, path);
+  return isInvalid(checked) ? checked : new Uint8Array(checked);
+};
+
+const entryValidator: Validator<Entry> = object({ index, term, data: ownedBytes(messageLimits.raftEntryBytesMax) });
+
+const snapshotValidator: Validator<Snapshot> = object({
+  index,
+  term,
+  voters: array(voterId, messageLimits.votersMax),
+  data: ownedBytes(messageLimits.raftSnapshotBytesMax),
+});
+
+const header = { from: voterId, to: voterId, term };
+
+const raftValidators: { [K in RaftProtocolMessage['type']]: Validator<RaftProtocolMessage> } = {
+  RequestVote: object({ type: oneOf('RequestVote'), ...header, lastLogIndex: index, lastLogTerm: term }),
+  PreVote: object({ type: oneOf('PreVote'), ...header, lastLogIndex: index, lastLogTerm: term }),
+  RequestVoteReply: object({ type: oneOf('RequestVoteReply'), ...header, granted: boolean }),
+  PreVoteReply: object({ type: oneOf('PreVoteReply'), ...header, granted: boolean }),
+  AppendEntries: (value, path) => {
+    const checked = object({
+      type: oneOf('AppendEntries'),
+      ...header,
+      prevLogIndex: index,
+      prevLogTerm: term,
+      entries: array(entryValidator, messageLimits.raftEntriesPerMessageMax),
+      leaderCommit: index,
+    })(value, path);
+    if (isInvalid(checked)) return checked;
+    // The core asserts contiguity; from the network it is input to check.
+    for (const [i, entry] of checked.entries.entries()) {
+      if (entry.index !== checked.prevLogIndex + 1 + i) return invalid(`${path}.entries[${i}]`, 'entries must follow prevLogIndex contiguously');
+      if (entry.term > checked.term) return invalid(`${path}.entries[${i}]`, 'entry term beyond the message term');
+      const previousTerm = i === 0 ? checked.prevLogTerm : checked.entries[i - 1]!.term;
+      if (entry.term < previousTerm) return invalid(`${path}.entries[${i}]`, 'entry terms must not decrease');
+    }
+    return checked;
+  },
+  AppendEntriesReply: (value, path) => {
+    const base = object({ type: oneOf('AppendEntriesReply'), ...header, success: boolean })(value, path);
+    if (isInvalid(base)) return base;
+    if (base.success) {
+      const checked = object({ matchIndex: index })(value, path);
+      return isInvalid(checked) ? checked : { ...base, success: true, matchIndex: checked.matchIndex };
+    }
+    const checked = object({ rejectedIndex: index, hintIndex: index, hintTerm: term })(value, path);
+    return isInvalid(checked) ? checked : { ...base, success: false, ...checked };
+  },
+  Heartbeat: object({ type: oneOf('Heartbeat'), ...header, commitIndex: index }),
+  HeartbeatReply: object({ type: oneOf('HeartbeatReply'), ...header }),
+  InstallSnapshot: object({ type: oneOf('InstallSnapshot'), ...header, snapshot: snapshotValidator }),
+  InstallSnapshotReply: object({ type: oneOf('InstallSnapshotReply'), ...header, matchIndex: index }),
+};
+
+export const validateRaftMessage: Validator<RaftProtocolMessage> = (value, path) => {
+  if (typeof value !== 'object' || value === null) return invalid(path, 'must be a raft message');
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string' || !Object.hasOwn(raftValidators, type)) return invalid(`${path}.type`, `unknown raft message ${String(type).slice(0, 64)}`);
+  return raftValidators[type as RaftProtocolMessage['type']](value, path);
+};
+
+// ---------------------------------------------------------------- validators: whole messages
+
+const replyTo = ref;
+const topicsFilter = nullable(array(name, messageLimits.commandItemsMax));
+const terminationReason = oneOf('stopped', 'node-down');
+
+/** What arrived at /controller, typed, or Invalid (with the replyTo, when one could be read, for the error reply). */
+export function validateControllerMessage(value: unknown): ControllerMessage | (Invalid & { replyTo: Ref<unknown> | null }) {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  const result = ((): ControllerMessage | Invalid => {
+    switch (type) {
+      case 'ControllerRequest': {
+        const checked = object({ type: oneOf('ControllerRequest'), command: validateCommand, replyTo })(value, '');
+        return checked as ControllerRequest | Invalid;
+      }
+      case 'FetchMetadata':
+        return object({ type: oneOf('FetchMetadata'), fromOffset: int(-1, Number.MAX_SAFE_INTEGER), maxWaitMs: int(0, 2 ** 31 - 1), replyTo })(value, '') as FetchMetadata | Invalid;
+      case 'RaftMessage':
+        return object({ type: oneOf('RaftMessage'), message: validateRaftMessage })(value, '') as RaftMessage | Invalid;
+      case 'DescribeQuorum':
+        return object({ type: oneOf('DescribeQuorum'), replyTo })(value, '') as DescribeQuorum | Invalid;
+      case 'GetMetadata':
+        return object({ type: oneOf('GetMetadata'), topics: topicsFilter, replyTo })(value, '') as GetMetadata | Invalid;
+      case 'Terminated':
+        return object({ type: oneOf('Terminated'), ref, reason: terminationReason })(value, '') as Terminated | Invalid;
+      default:
+        return invalid('type', `unknown message ${String(type).slice(0, 64)}`);
+    }
+  })();
+  if (!isInvalid(result)) return result;
+  return { ...result, replyTo: replyToOf(value) };
+}
+
+export function validateClientMessage(value: unknown): ControllerClientMessage | (Invalid & { replyTo: Ref<unknown> | null }) {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  const result = ((): ControllerClientMessage | Invalid => {
+    switch (type) {
+      case 'ControllerCall':
+        return object({ type: oneOf('ControllerCall'), command: validateCommand, replyTo })(value, '') as ControllerCall | Invalid;
+      case 'SubscribeMetadata':
+        return object({ type: oneOf('SubscribeMetadata'), subscriber: ref })(value, '') as SubscribeMetadata | Invalid;
+      case 'UnsubscribeMetadata':
+        return object({ type: oneOf('UnsubscribeMetadata'), subscriber: ref })(value, '') as UnsubscribeMetadata | Invalid;
+      case 'GetMetadata':
+        return object({ type: oneOf('GetMetadata'), topics: topicsFilter, replyTo })(value, '') as GetMetadata | Invalid;
+      default:
+        return invalid('type', `unknown message ${String(type).slice(0, 64)}`);
+    }
+  })();
+  if (!isInvalid(result)) return result;
+  return { ...result, replyTo: replyToOf(value) };
+}
+
+function replyToOf(value: unknown): Ref<unknown> | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const checked = ref((value as { replyTo?: unknown }).replyTo, 'replyTo');
+  return isInvalid(checked) ? null : checked;
+}
+
+// ---------------------------------------------------------------- validators: replies the client receives
+
+const logEntryValidator: Validator<MetadataLogEntry> = object({ offset: nonNegative, records: validateRecords });
+
+/** A FetchMetadataReply from a voter: validated in full, since the client replays it. The image is deserialized. */
+export function validateFetchMetadataReply(
+  value: unknown,
+): { records: MetadataLogEntry[]; snapshot: { offset: number; image: MetadataImage } | null; highWatermark: number } | Invalid {
+  const checked = object({
+    type: oneOf('FetchMetadataReply'),
+    records: array(logEntryValidator, messageLimits.fetchEntriesMax),
+    highWatermark: int(-1, Number.MAX_SAFE_INTEGER),
+  })(value, '');
+  if (isInvalid(checked)) return checked;
+  for (let i = 1; i < checked.records.length; i += 1) {
+    if (checked.records[i]!.offset !== checked.records[i - 1]!.offset + 1) return invalid(`records[${i}]`, 'offsets must be consecutive');
+  }
+  const rawSnapshot = (value as { snapshot?: unknown }).snapshot;
+  if (rawSnapshot === null || rawSnapshot === undefined) return { records: checked.records, snapshot: null, highWatermark: checked.highWatermark };
+  const offsetChecked = object({ offset: nonNegative })(rawSnapshot, 'snapshot');
+  if (isInvalid(offsetChecked)) return offsetChecked;
+  const image = deserializeImage((rawSnapshot as { image?: unknown }).image, 'snapshot.image');
+  if (isInvalid(image)) return image;
+  return { records: checked.records, snapshot: { offset: offsetChecked.offset, image }, highWatermark: checked.highWatermark };
+}
+
+const replyTypes: ReadonlySet<string> = new Set<string>([
+  'RegisterBrokerReply',
+  'BrokerHeartbeatReply',
+  'FenceBrokerReply',
+  'CreateTopicsReply',
+  'DeleteTopicsReply',
+  'CreatePartitionsReply',
+  'DescribeConfigsReply',
+  'AlterConfigsReply',
+  'AlterPartitionReply',
+  'ElectLeadersReply',
+  'AutoRebalanceReply',
+  'AllocateProducerIdsReply',
+]);
+
+/**
+ * A reply to a ControllerRequest. The envelope is checked (a known type; the
+ * error fields of NotController and ControllerError), and `<Command>Reply`
+ * must answer the command that was sent. The body of a command reply is
+ * passed on to the caller as the controller built it.
+ */
+export function validateControllerRequestReply(value: unknown, commandType: ControllerCommand['type']): ControllerRequestReply | Invalid {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid('reply', 'must be a map');
+  const type = (value as { type?: unknown }).type;
+  if (type === 'NotController') {
+    const checked = object({ type: oneOf('NotController'), leaderId: nullable(brokerId) })(value, 'reply');
+    return isInvalid(checked) ? checked : { type: 'NotController', errorCode: ErrorCode.NOT_CONTROLLER, leaderId: checked.leaderId };
+  }
+  if (type === 'ControllerError') {
+    return object({ type: oneOf('ControllerError'), errorCode: int(-1, 2 ** 15), errorMessage: string(4096) })(value, 'reply') as ControllerError | Invalid;
+  }
+  if (typeof type !== 'string' || !replyTypes.has(type)) return invalid('reply.type', `unknown reply ${String(type).slice(0, 64)}`);
+  if (type !== `${commandType}Reply`) return invalid('reply.type', `${type} does not answer ${commandType}`);
+  return value as ControllerReply;
+}
+
+const describeQuorumReplyValidator = object({
+  type: oneOf('DescribeQuorumReply'),
+  brokerId,
+  role: oneOf('Follower', 'PreCandidate', 'Candidate', 'Leader', 'Opening'),
+  leaderId: nullable(brokerId),
+  active: boolean,
+  term,
+  commitIndex: index,
+  appliedIndex: index,
+  snapshotIndex: index,
+  lastIndex: index,
+  voters: array(voterId, messageLimits.votersMax),
+});
+
+export function validateDescribeQuorumReply(value: unknown): DescribeQuorumReply | Invalid {
+  return describeQuorumReplyValidator(value, 'reply');
+}
