@@ -62,6 +62,20 @@ describe('metadata store', () => {
     expect(again.store.lastIndex).toBe(5);
   });
 
+  it('writes a commit index alone lazily (flushCommitIndex), a term or vote at once', async () => {
+    const dir = await freshDir();
+    const { store } = await openStore(dir);
+    const hardStatePath = join(dir, metadataDirName, hardStateFileName);
+    const durableCommitIndex = async () => Number((await readFile(hardStatePath)).readBigUInt64BE(24));
+    const durableTerm = async () => Number((await readFile(hardStatePath)).readBigUInt64BE(8));
+    await store.persist({ hardState: { term: 1, votedFor: 1, commitIndex: 0 }, entriesToPersist: entries(1, 3, 1) });
+    await store.persist({ hardState: { term: 1, votedFor: 1, commitIndex: 3 }, entriesToPersist: [] });
+    expect(await durableTerm()).toBe(1);
+    expect(await durableCommitIndex()).toBe(0);
+    await store.flushCommitIndex();
+    expect(await durableCommitIndex()).toBe(3);
+  });
+
   it('cuts a conflicting suffix and appends the replacement', async () => {
     const dir = await freshDir();
     const { store } = await openStore(dir);
@@ -103,7 +117,7 @@ describe('metadata store', () => {
     expect(summary(recovered.entries)).toEqual(summary(entries(1, 3, 1)));
     await s.close();
     const bytes = await readFile(logPath);
-    bytes[bytes.length - 1] ^= 0xff; // flip a data byte of entry 3
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff; // flip a data byte of entry 3
     await writeFile(logPath, bytes);
     ({ store: s, recovered } = await openStore(dir));
     expect(summary(recovered.entries)).toEqual(summary(entries(1, 2, 1)));
@@ -133,7 +147,7 @@ describe('metadata store', () => {
     await expect(stat(`${hardStatePath}.tmp`)).rejects.toThrow();
     await second.close();
     const bytes = await readFile(hardStatePath);
-    bytes[12] ^= 0x01;
+    bytes[12] = bytes[12]! ^ 0x01;
     await writeFile(hardStatePath, bytes);
     await expect(MetadataStore.open(dir)).rejects.toBeInstanceOf(StoreCorruptError);
   });

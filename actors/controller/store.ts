@@ -46,9 +46,12 @@
  *      frame in one gathered write, one fdatasync (group commit: everything
  *      the core produced while the previous Ready was being written goes in
  *      this one);
- *   4. a changed commit index (after its entries are durable: a crash between
- *      3 and 4 only leaves the durable commit index behind, which is safe; a
- *      commit index ahead of divergent entries on disk would not be).
+ *   4. the commit index is only remembered as safe to write (its entries are
+ *      now durable and, being committed, final). It is written lazily, by
+ *      `flushCommitIndex` (the caller's timer, and before close) or with the
+ *      next term or vote change: raft.ts allows it (Ready.mustSync), and it
+ *      keeps one atomic file replacement off every commit. Writing it any
+ *      earlier could leave a commit index ahead of divergent entries on disk.
  *
  * Recovery on open: read the log, stop at the first frame that is short, fails
  * its CRC, or does not continue the index sequence, and cut the file there (a
@@ -130,6 +133,8 @@ export class MetadataStore {
   private terms: number[];
   private endBytes: number;
   private durableHardState: HardState;
+  /** The highest commit index whose entries are durable (and, being committed, final): safe to write. */
+  private safeCommitIndex: number;
   private queue: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
   private closed = false;
@@ -151,6 +156,7 @@ export class MetadataStore {
     this.terms = state.terms;
     this.endBytes = state.endBytes;
     this.durableHardState = state.hardState;
+    this.safeCommitIndex = state.hardState.commitIndex;
   }
 
   /** Opens (creating if needed) the store under `<dataDir>/__cluster_metadata` and recovers what it holds. */
@@ -246,17 +252,31 @@ export class MetadataStore {
       const next = request.hardState;
       const previous = this.durableHardState;
       if (next !== undefined && (next.term !== previous.term || next.votedFor !== previous.votedFor)) {
-        await this.writeHardState({ term: next.term, votedFor: next.votedFor, commitIndex: previous.commitIndex });
+        await this.writeHardState({ term: next.term, votedFor: next.votedFor, commitIndex: this.safeCommitIndex });
       }
       if (request.snapshotToPersist !== undefined) {
         await this.writeSnapshot(request.snapshotToPersist);
         await this.rewriteLog(request.snapshotToPersist.index, request.snapshotToPersist.term, Buffer.alloc(0), [], []);
       }
       if (request.entriesToPersist.length > 0) await this.append(request.entriesToPersist);
-      if (next !== undefined && next.commitIndex !== this.durableHardState.commitIndex) {
+      // Every entry up to this Ready's commit index is now durable and final: the commit index may be written.
+      if (next !== undefined && next.commitIndex > this.safeCommitIndex) {
         assert(next.commitIndex <= this.lastIndex, 'store: commit index beyond the durable log');
-        await this.writeHardState(next);
+        this.safeCommitIndex = next.commitIndex;
       }
+    });
+  }
+
+  /**
+   * Writes the latest safe commit index if it moved (raft.ts: a commit index
+   * alone may be persisted lazily). The caller flushes on a timer and before
+   * closing; a restart with an older commit index re-learns it from the leader.
+   */
+  flushCommitIndex(): Promise<void> {
+    return this.enqueue(async () => {
+      const durable = this.durableHardState;
+      if (this.safeCommitIndex <= durable.commitIndex) return;
+      await this.writeHardState({ ...durable, commitIndex: this.safeCommitIndex });
     });
   }
 
@@ -279,9 +299,10 @@ export class MetadataStore {
     });
   }
 
-  /** Waits for queued operations and closes the log file. Idempotent. */
+  /** Flushes the commit index, waits for queued operations and closes the log file. Idempotent. */
   close(): Promise<void> {
     if (this.closed) return this.queue;
+    void this.flushCommitIndex().catch(() => undefined);
     this.closed = true;
     const closing = this.queue.then(
       () => this.log.close(),
@@ -315,7 +336,8 @@ export class MetadataStore {
     assert(first.index > this.baseIndex, 'store: append below the log base');
     assert(first.index <= this.lastIndex + 1, 'store: append leaves a gap');
     if (first.index <= this.lastIndex) {
-      // A conflicting suffix is being replaced: cut it first.
+      // A conflicting suffix is being replaced: cut it first. Never a committed entry.
+      assert(first.index > this.safeCommitIndex, 'store: truncation of committed entries');
       const keep = first.index - this.firstIndex;
       this.endBytes = this.positions[keep]!;
       this.positions.length = keep;
