@@ -96,7 +96,7 @@ describe('partition log: append and read', () => {
     log.append(makeBatch(1), { leaderEpoch: 0 });
     const before = log.read(0, 1 << 20);
     const badCrc = makeBatch(2);
-    badCrc[badCrc.length - 1] ^= 0xff;
+    badCrc[badCrc.length - 1] = badCrc[badCrc.length - 1]! ^ 0xff;
     expectCode(() => log.append(badCrc, { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
     const badMagic = makeBatch(2);
     badMagic[field.magic] = 1;
@@ -299,5 +299,52 @@ describe('partition log: I/O faults', () => {
     await expect(log.flush()).rejects.toMatchObject({ code: ErrorCode.KAFKA_STORAGE_ERROR });
     expect(log.isOffline).toBe(true);
     expect(log.recoveryPoint).toBe(0);
+  });
+});
+
+describe('partition log: flush policy, segment.ms, fencing', () => {
+  it('flush.messages starts fsyncs by itself and the recovery point follows', async () => {
+    const log = open({ config: { flushIntervalMessages: 5 } });
+    log.append(makeBatch(3), { leaderEpoch: 0 });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(log.recoveryPoint).toBe(0);
+    log.append(makeBatch(3), { leaderEpoch: 0 });
+    for (let i = 0; i < 100 && log.recoveryPoint < 6; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(log.recoveryPoint).toBe(6);
+  });
+
+  it('flush.ms is checked on append and by maybeFlush() with the injected clock', async () => {
+    const clock = new ManualClock();
+    const log = open({ clock, config: { flushIntervalMs: 1000 } });
+    log.append(makeBatch(1), { leaderEpoch: 0 });
+    log.maybeFlush();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log.recoveryPoint).toBe(0);
+    clock.advance(1000);
+    log.maybeFlush();
+    for (let i = 0; i < 100 && log.recoveryPoint < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(log.recoveryPoint).toBe(1);
+  });
+
+  it('maybeRoll() rolls a segment older than segment.ms without an append', () => {
+    const clock = new ManualClock();
+    const log = open({ clock, config: { segmentRollMs: 10_000 } });
+    log.maybeRoll();
+    expect(log.segmentCount).toBe(1); // an empty segment never rolls
+    log.append(makeBatch(2), { leaderEpoch: 0 });
+    clock.advance(10_001);
+    log.maybeRoll();
+    expect(log.segmentSummaries().map((s) => s.baseOffset)).toEqual([0, 2]);
+  });
+
+  it('refuses an append in an older leader epoch with FENCED_LEADER_EPOCH', () => {
+    const log = open();
+    log.append(makeBatch(1), { leaderEpoch: 5 });
+    expectCode(() => log.append(makeBatch(1), { leaderEpoch: 4 }), ErrorCode.FENCED_LEADER_EPOCH);
+    expect(log.append(makeBatch(1), { leaderEpoch: 6 }).baseOffset).toBe(1);
+    expect(log.leaderEpochCache.entries()).toEqual([
+      { leaderEpoch: 5, startOffset: 0 },
+      { leaderEpoch: 6, startOffset: 1 },
+    ]);
   });
 });

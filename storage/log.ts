@@ -41,7 +41,8 @@
  * partial write back, and anything left on disk is cut by recovery on the
  * next open. Bad input is refused before anything is written:
  * CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE,
- * RECORD_LIST_TOO_LARGE; the log stays online.
+ * RECORD_LIST_TOO_LARGE; an append in an epoch older than the log's latest is
+ * FENCED_LEADER_EPOCH. The log stays online.
  *
  * Time comes from the injected Clock (retention, segment.ms, compaction
  * horizons, LogAppendTime), so tests move time without waiting.
@@ -350,6 +351,10 @@ export class PartitionLog {
     return this.guard(() => {
       assert(Number.isInteger(options.leaderEpoch), 'leaderEpoch must be an integer');
       assert(options.leaderEpoch >= 0, 'leaderEpoch must be >= 0');
+      const latestEpoch = this.leaderEpochCache.latestEpoch();
+      if (options.leaderEpoch < latestEpoch) {
+        throw new KactusError(ErrorCode.FENCED_LEADER_EPOCH, `append in leader epoch ${options.leaderEpoch}, the log is at ${latestEpoch}`);
+      }
       const placements = this.validate(bytes, 'producer');
       const nowMs = this.clock.nowMs();
       const logAppendTime = this.config.messageTimestampType === 'LogAppendTime';

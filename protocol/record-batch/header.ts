@@ -129,7 +129,11 @@ export function readInt64(buf: Buffer, pos: number): number {
 
 export function writeInt64(buf: Buffer, pos: number, value: number): void {
   assert(Number.isSafeInteger(value), `int64 field must be a safe integer, got ${value}`);
-  buf.writeBigInt64BE(BigInt(value), pos);
+  if (value >= 0) {
+    // Fast path without a BigInt allocation (offsets on the append path).
+    buf.writeUInt32BE(Math.floor(value / 0x1_0000_0000), pos);
+    buf.writeUInt32BE(value >>> 0, pos + 4);
+  } else buf.writeBigInt64BE(BigInt(value), pos);
 }
 
 /** Reads the header of the batch at `pos`. The caller has checked that 61 bytes are there. */
