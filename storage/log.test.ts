@@ -348,3 +348,23 @@ describe('partition log: flush policy, segment.ms, fencing', () => {
     ]);
   });
 });
+
+describe('partition log: header walk', () => {
+  it('visits batch headers from an offset without decoding, across segments', () => {
+    const log = open({ config: { segmentBytesMax: 1024 } });
+    for (let i = 0; i < 12; i++) {
+      log.append(makeBatch(2, { valueBytes: 100, producerId: 70 + (i % 2), producerEpoch: 1, baseSequence: i * 2, isTransactional: i === 5 }), { leaderEpoch: 0 });
+    }
+    expect(log.segmentCount).toBeGreaterThan(2);
+    const seen: [number, number, number, boolean][] = [];
+    log.forEachBatchHeader(9, (h) => {
+      seen.push([h.baseOffset, h.producerId, h.baseSequence, h.isTransactional]);
+    });
+    expect(seen[0]).toEqual([8, 70, 8, false]); // the batch holding offset 9
+    expect(seen.length).toBe(8);
+    expect(seen.find((x) => x[0] === 10)).toEqual([10, 71, 10, true]);
+    let count = 0;
+    log.forEachBatchHeader(0, () => ++count < 3);
+    expect(count).toBe(3);
+  });
+});

@@ -62,6 +62,8 @@ import {
   validateBatch,
   baseOffsetAt,
   field,
+  readBatchHeader,
+  type BatchHeader,
 } from '../protocol/record-batch/header.ts';
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import { assert } from '../runtime/assert.ts';
@@ -73,6 +75,7 @@ import { type FileIo, fsyncDirectory, isIoError, nodeFileIo } from './file-io.ts
 import { type EpochEntry, LeaderEpochCache } from './leader-epoch-cache.ts';
 import { cleanShutdownFileName, loadSegments } from './recovery.ts';
 import { planRetention, type RetentionReason } from './retention.ts';
+import { scanBatches } from './scan.ts';
 import { LogSegment } from './segment.ts';
 
 export interface PartitionLogOptions {
@@ -521,6 +524,34 @@ export class PartitionLog {
       } else hi = mid - 1;
     }
     return found;
+  }
+
+  /**
+   * Visits the header of every batch from the one holding `fromOffset` to
+   * the log end, without decoding records: producer-state rebuild (producer
+   * id, epoch, base sequence, last offset, transactional/control flags) and
+   * transaction index rebuild read the log this way. Stop early by returning
+   * false. Reads a segment at a time in large chunks (synchronous).
+   */
+  forEachBatchHeader(fromOffset: number, visit: (header: BatchHeader) => boolean | void): void {
+    this.guard(() => {
+      const start = Math.max(fromOffset, this._logStartOffset);
+      for (let i = this.segmentIndexFor(start); i < this.segments.length; i++) {
+        const s = this.segments[i]!;
+        let stopped = false;
+        const from = s.offsetIndex.lookup(Math.max(start, s.baseOffset)).position;
+        scanBatches(this.io, s.fd, from, s.sizeBytes, { chunkBytes: storageLimits.scanChunkBytes, batchBytesMax: storageLimits.recoveryBatchBytesMax }, (buf, off) => {
+          const header = readBatchHeader(buf, off);
+          if (header.lastOffset < start) return true;
+          if (visit(header) === false) {
+            stopped = true;
+            return false;
+          }
+          return true;
+        });
+        if (stopped) return;
+      }
+    });
   }
 
   /** ListOffsets by time: the first record with timestamp >= `timestampMs`, or null. */
