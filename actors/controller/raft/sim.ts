@@ -264,6 +264,8 @@ type SimNode = {
   incarnation: number;
   restartAtStep: number;
   highestTermSeen: number;
+  /** The last term in which this node was seen as leader (its log was checked then). */
+  leaderTermChecked: number;
 };
 
 class Simulation {
@@ -298,6 +300,7 @@ class Simulation {
       incarnation: 0,
       restartAtStep: 0,
       highestTermSeen: 0,
+      leaderTermChecked: 0,
     }));
     for (const node of this.nodes) {
       this.groupOf.set(node.id, 0);
@@ -339,7 +342,10 @@ class Simulation {
     if (faulty) this.injectFaults();
     this.deliver(faulty);
     for (const node of this.nodes) {
-      if (node.raft !== null && (!faulty || this.rng.next() < this.params.tickRate)) node.raft.tick();
+      if (node.raft !== null && (!faulty || this.rng.next() < this.params.tickRate)) {
+        node.raft.tick();
+        this.observeRole(node);
+      }
     }
     if (faulty && this.rng.next() < this.params.proposeRate) this.propose();
     for (const node of this.nodes) this.processReadies(node, faulty);
@@ -463,6 +469,7 @@ class Simulation {
       const target = this.nodes[msg.to - 1]!;
       if (target.raft === null || !this.canTalk(msg.from, msg.to)) continue;
       target.raft.step(msg);
+      this.observeRole(target);
       this.messagesDeliveredCount += 1;
     }
   }
@@ -486,26 +493,32 @@ class Simulation {
       // 2. send
       for (const msg of ready.messages) this.send(msg, faulty);
       // 3. apply
-      this.apply(node, raft, ready);
+      this.apply(node, ready);
       // 4. advance
       raft.advance(ready);
     }
   }
 
-  private apply(node: SimNode, raft: Raft, ready: Ready): void {
+  private apply(node: SimNode, ready: Ready): void {
     if (ready.snapshotToPersist !== undefined) {
       node.app = this.checker.observeSnapshotRestore(node.id, ready.snapshotToPersist);
       this.snapshotsInstalledCount += 1;
     }
     for (const entry of ready.committedEntries) node.app = this.checker.observeApply(node.id, node.app, entry);
-    if (ready.softState !== undefined) {
-      const softState = ready.softState;
-      this.events.push(`step ${this.step}: ${describeSoftState(node.id, softState)}`);
-      if (softState.role === 'Leader') {
-        this.checker.observeLeader(softState.term, node.id);
-        this.checker.observeNewLeaderLog(raft);
-      }
-    }
+    if (ready.softState !== undefined) this.events.push(`step ${this.step}: ${describeSoftState(node.id, ready.softState)}`);
+  }
+
+  /**
+   * After every input to a node: a leadership, however brief (it may end
+   * before the next Ready), is checked for Election Safety and Leader
+   * Completeness the moment it begins.
+   */
+  private observeRole(node: SimNode): void {
+    const raft = node.raft;
+    if (raft === null || raft.role !== 'Leader' || node.leaderTermChecked === raft.term) return;
+    node.leaderTermChecked = raft.term;
+    this.checker.observeLeader(raft.term, node.id);
+    this.checker.observeNewLeaderLog(raft);
   }
 
   /** The application snapshots the state it has now (its applied index) once enough entries piled up. */
