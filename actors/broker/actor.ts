@@ -282,6 +282,9 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         }
 
         case 'MetadataImageUpdated': {
+          // Images only move forward: an older one arriving late must never undo a newer one
+          // (diffing backwards would stop, even delete, partitions that still exist).
+          if (msg.image.appliedOffset < state.image.appliedOffset) return state;
           const previous = state.image;
           state = { ...state, image: msg.image };
           for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);

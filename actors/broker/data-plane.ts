@@ -1,0 +1,38 @@
+/**
+ * Spawns a broker node's data plane: the partition registry, `/fetch` (read
+ * path), `/replicas` and `/fetchers` (supervisors that handle no messages
+ * themselves, so nact's per-message copy of their children costs nothing),
+ * and `/broker` (router and replica-role manager).
+ *
+ * The controller client at `/controller-client` must exist on the node (it
+ * gives metadata and carries ControllerCalls); in tests it may be a stand-in.
+ */
+import { join } from 'node:path';
+import type { Node } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { systemClock, type Clock } from '../../runtime/clock.ts';
+import { PartitionRegistry } from '../partition/registry.ts';
+import { fetchServerBehaviour } from '../fetch/server.ts';
+import { brokerBehaviour, type BrokerMessage } from './actor.ts';
+import type { BrokerConfig } from './config.ts';
+
+export type DataPlane = {
+  registry: PartitionRegistry;
+  broker: Ref<BrokerMessage>;
+  /** Closes every partition log (flushing it); call before the node stops. */
+  close(): Promise<void>;
+};
+
+const idle = { init: () => null, receive: (state: null) => state, acceptsRemote: false };
+
+export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock): DataPlane {
+  const registry = new PartitionRegistry(join(config.dataDir, 'partitions'), clock);
+  const replicasParent = node.spawn('replicas', idle);
+  const fetchersParent = node.spawn('fetchers', idle);
+  const fetchServer = node.spawn(
+    'fetch',
+    fetchServerBehaviour({ registry, replicaRef: (key) => ({ node: node.nodeId, path: `/replicas/${key}` }) }),
+  );
+  const broker = node.spawn('broker', brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent }));
+  return { registry, broker, close: () => registry.closeAll() };
+}

@@ -1,0 +1,148 @@
+/**
+ * The replication data path with three broker nodes in one process over real
+ * ws sockets, the controller replaced by FakeQuorum (commits at once): produce
+ * with acks=all/1, followers pulling, the high watermark, fetch long polls,
+ * ISR shrink when a follower stops pulling and rejoin when it resumes, and
+ * the error codes of the produce path. Method: drive the brokers with a client
+ * node that sends Produce/Fetch asks, exactly as the client library will.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Node } from '../runtime/node.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { makeBrokerConfig } from '../actors/broker/config.ts';
+import { startDataPlane, type DataPlane } from '../actors/broker/data-plane.ts';
+import { encodeBatch, decodeBatches } from '../protocol/record-batch/index.ts';
+import { ErrorCode } from '../protocol/errors.ts';
+import type { Fetch, FetchReply, Produce, ProduceReply } from '../protocol/apis/data.ts';
+import { FakeQuorum } from './support/fake-quorum.ts';
+import { until } from './support/processes.ts';
+import { topicByName } from '../actors/controller/metadata/index.ts';
+
+type Cluster = { quorum: FakeQuorum; nodes: Node[]; planes: DataPlane[]; client: Node; dir: string };
+let cluster: Cluster | undefined;
+
+afterEach(async () => {
+  if (!cluster) return;
+  await cluster.client.stop();
+  for (const plane of cluster.planes) await plane.close();
+  for (const node of cluster.nodes) await node.stop();
+  rmSync(cluster.dir, { recursive: true, force: true });
+  cluster = undefined;
+});
+
+async function startCluster(overrides: Record<string, number> = {}): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'kactus-repl-'));
+  const quorum = new FakeQuorum();
+  const nodes: Node[] = [];
+  const planes: DataPlane[] = [];
+  for (const brokerId of [1, 2, 3]) {
+    const node = await Node.start({ nodeId: String(brokerId), listen: { host: '127.0.0.1', port: 0 }, logger: createLogger({ node: brokerId }, process.env.LOG_LEVEL ?? 'silent') });
+    const config = makeBrokerConfig({ brokerId, listenHost: '127.0.0.1', listenPort: 0, dataDir: join(dir, `broker-${brokerId}`), controllerQuorumVoters: new Map() }, { replicaFetchWaitMaxMs: 100, ...overrides });
+    const controllerClient = quorum.attach(node);
+    planes.push(startDataPlane(node, config, controllerClient));
+    nodes.push(node);
+  }
+  for (const node of nodes) for (const other of nodes) if (other !== node) node.addPeer(other.nodeId, other.url!);
+  for (const node of nodes) quorum.registerBroker(Number(node.nodeId), node.url!);
+  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(nodes.map((n) => [n.nodeId, n.url!])) });
+  cluster = { quorum, nodes, planes, client, dir };
+  return cluster;
+}
+
+function createTopic(c: Cluster, name: string, partitions: number, replicationFactor: number, configs: { name: string; value: string }[] = []): void {
+  const reply = c.quorum.call({ type: 'CreateTopics', validateOnly: false, topics: [{ name, numPartitions: partitions, replicationFactor, assignments: null, configs }] }) as { topics: { errorCode: number }[] };
+  expect(reply.topics[0]!.errorCode).toBe(0);
+}
+
+const leaderOf = (c: Cluster, topic: string, partition: number): number => topicByName(c.quorum.image, topic)!.partitions[partition]!.leader;
+
+function batchOf(values: string[]): Buffer {
+  return encodeBatch({ records: values.map((v) => ({ key: null, value: Buffer.from(v), timestamp: Date.now() })) });
+}
+
+async function produce(c: Cluster, topic: string, partition: number, values: string[], acks: 0 | 1 | -1 = -1, timeoutMs = 5_000): Promise<ProduceReply> {
+  const leader = leaderOf(c, topic, partition);
+  return c.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs, batch: batchOf(values), replyTo }), { timeoutMs: timeoutMs + 2_000 });
+}
+
+async function fetchValues(c: Cluster, topic: string, partition: number, fromOffset: number, maxWaitMs = 0): Promise<{ reply: FetchReply; values: string[] }> {
+  const leader = leaderOf(c, topic, partition);
+  const reply = await c.client.ask<Fetch, FetchReply>({ node: String(leader), path: '/fetch' }, (replyTo) => ({
+    type: 'Fetch', replicaId: -1, maxWaitMs, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0,
+    partitions: [{ topic, partition, fetchOffset: fromOffset, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }], replyTo,
+  }), { timeoutMs: maxWaitMs + 3_000 });
+  const records = reply.partitions[0]?.records;
+  if (!records) return { reply, values: [] };
+  const decoded = decodeBatches(Buffer.from(records));
+  if (!decoded.ok) throw new Error(decoded.message);
+  return { reply, values: decoded.value.flatMap((b) => b.records.filter((r) => b.header.baseOffset + r.offsetDelta >= fromOffset).map((r) => Buffer.from(r.value!).toString())) };
+}
+
+describe('replication data path (three nodes in one process over ws)', () => {
+  it('acks=all is answered once every ISR member has the batch; consumers read up to the high watermark', async () => {
+    const c = await startCluster();
+    createTopic(c, 'orders', 3, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 3), 5_000, 'every broker to host 3 partitions');
+    const first = await produce(c, 'orders', 0, ['a', 'b', 'c']);
+    expect(first).toMatchObject({ errorCode: 0, baseOffset: 0 });
+    const second = await produce(c, 'orders', 0, ['d']);
+    expect(second).toMatchObject({ errorCode: 0, baseOffset: 3 });
+    // Every replica has all four records once acks=all answered.
+    for (const plane of c.planes) expect(plane.registry.get('orders', 0)!.log.logEndOffset).toBe(4);
+    const { reply, values } = await fetchValues(c, 'orders', 0, 0);
+    expect(reply.partitions[0]!.highWatermark).toBe(4);
+    expect(values).toEqual(['a', 'b', 'c', 'd']);
+    expect((await fetchValues(c, 'orders', 0, 2)).values).toEqual(['c', 'd']);
+  });
+
+  it('a long-poll fetch waits for data and returns as soon as it arrives', async () => {
+    const c = await startCluster();
+    createTopic(c, 'events', 1, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const started = Date.now();
+    const pending = fetchValues(c, 'events', 0, 0, 5_000);
+    await new Promise((r) => setTimeout(r, 200));
+    await produce(c, 'events', 0, ['late']);
+    const { values, reply } = await pending;
+    expect({ values, partition: reply.partitions[0] }).toMatchObject({ values: ['late'] });
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it('answers the produce errors a client relies on', async () => {
+    const c = await startCluster();
+    createTopic(c, 'strict', 1, 3, [{ name: 'min.insync.replicas', value: '3' }]);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const leader = leaderOf(c, 'strict', 0);
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    const ask = (node: number, message: Omit<Produce, 'replyTo'>) => c.client.ask<Produce, ProduceReply>({ node: String(node), path: '/broker' }, (replyTo) => ({ ...message, replyTo }));
+    expect(await ask(follower, { type: 'Produce', topic: 'strict', partition: 0, acks: -1, timeoutMs: 1_000, batch: batchOf(['x']) })).toMatchObject({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER });
+    expect(await ask(leader, { type: 'Produce', topic: 'nope', partition: 0, acks: -1, timeoutMs: 1_000, batch: batchOf(['x']) })).toMatchObject({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
+    const corrupt = batchOf(['x']);
+    corrupt[corrupt.length - 1] ^= 0xff;
+    expect(await ask(leader, { type: 'Produce', topic: 'strict', partition: 0, acks: -1, timeoutMs: 1_000, batch: corrupt })).toMatchObject({ errorCode: ErrorCode.CORRUPT_MESSAGE });
+    expect(await ask(leader, { type: 'Produce', topic: 'strict', partition: 0, acks: -1, timeoutMs: 1_000, batch: batchOf(['y'.repeat(2 * 1024 * 1024)]) })).toMatchObject({ errorCode: ErrorCode.MESSAGE_TOO_LARGE });
+    // Nothing of the refused batches was appended.
+    expect(c.planes.find((_, i) => i + 1 === leader)!.registry.get('strict', 0)!.log.logEndOffset).toBe(0);
+  });
+
+  it('a follower that stops pulling leaves the ISR after replica.lag.time.max.ms and rejoins when it resumes', async () => {
+    const c = await startCluster({ replicaLagTimeMaxMs: 1_000 });
+    createTopic(c, 'lag', 1, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const leader = leaderOf(c, 'lag', 0);
+    const laggard = [1, 2, 3].find((id) => id !== leader)!;
+    const laggardNode = c.nodes[laggard - 1]!;
+    laggardNode.tell({ node: laggardNode.nodeId, path: '/broker' }, { type: 'PauseFetcher', leaderId: leader });
+    await produce(c, 'lag', 0, ['while-paused'], 1);
+    const isr = () => topicByName(c.quorum.image, 'lag')!.partitions[0]!.isr;
+    await until(() => !isr().includes(laggard), 5_000, 'the paused follower to leave the ISR');
+    // acks=all still works with the two remaining (min.insync.replicas 1).
+    expect(await produce(c, 'lag', 0, ['two-in-isr'])).toMatchObject({ errorCode: 0 });
+    laggardNode.tell({ node: laggardNode.nodeId, path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
+    await until(() => isr().includes(laggard), 5_000, 'the follower to rejoin the ISR');
+    expect(c.planes[laggard - 1]!.registry.get('lag', 0)!.log.logEndOffset).toBe(2);
+  });
+});
