@@ -121,7 +121,7 @@ describe('replication data path (three nodes in one process over ws)', () => {
     expect(await ask(follower, { type: 'Produce', topic: 'strict', partition: 0, acks: -1, timeoutMs: 1_000, batch: batchOf(['x']) })).toMatchObject({ errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER });
     expect(await ask(leader, { type: 'Produce', topic: 'nope', partition: 0, acks: -1, timeoutMs: 1_000, batch: batchOf(['x']) })).toMatchObject({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
     const corrupt = batchOf(['x']);
-    corrupt[corrupt.length - 1] ^= 0xff;
+    corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 0xff;
     expect(await ask(leader, { type: 'Produce', topic: 'strict', partition: 0, acks: -1, timeoutMs: 1_000, batch: corrupt })).toMatchObject({ errorCode: ErrorCode.CORRUPT_MESSAGE });
     expect(await ask(leader, { type: 'Produce', topic: 'strict', partition: 0, acks: -1, timeoutMs: 1_000, batch: batchOf(['y'.repeat(2 * 1024 * 1024)]) })).toMatchObject({ errorCode: ErrorCode.MESSAGE_TOO_LARGE });
     // Nothing of the refused batches was appended.
