@@ -21,6 +21,11 @@
  * 5. After a clean shutdown (marker present) every segment is trusted the same
  *    way, so a restart does not re-read the active segment.
  *
+ * Limits of the checks: baseOffset and partitionLeaderEpoch sit outside the
+ * CRC in Kafka's format. Recovery checks that offsets increase and stay within
+ * int32 of the segment base, which catches torn and misplaced writes but not
+ * every bit flip in those 12 bytes.
+ *
  * The caller fsyncs whatever the scan touched before it moves the recovery
  * point to the new log end, so "below the recovery point" always means
  * durable.
