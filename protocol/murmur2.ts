@@ -34,16 +34,13 @@ export function murmur2(bytes: Uint8Array): number {
     h ^= k;
   }
   const tail = length & ~3;
-  switch (length & 3) {
-    case 3:
-      h ^= bytes[tail + 2]! << 16;
-    // falls through
-    case 2:
-      h ^= bytes[tail + 1]! << 8;
-    // falls through
-    case 1:
-      h ^= bytes[tail]!;
-      h = Math.imul(h, m);
+  const rest = length & 3;
+  // Kafka's switch falls through 3 -> 2 -> 1; written out as ifs.
+  if (rest === 3) h ^= bytes[tail + 2]! << 16;
+  if (rest >= 2) h ^= bytes[tail + 1]! << 8;
+  if (rest >= 1) {
+    h ^= bytes[tail]!;
+    h = Math.imul(h, m);
   }
   h ^= h >>> 13;
   h = Math.imul(h, m);

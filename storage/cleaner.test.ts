@@ -7,6 +7,10 @@ import { planCleaning } from './cleaner.ts';
 import { PartitionLog } from './log.ts';
 import { makeBatch, makeTempDir, removeDir } from './testing.ts';
 
+// Goal: compaction keeps the newest record per key, never moves offsets, and
+// drops tombstones only after delete.retention.ms. Method: real logs with a
+// ManualClock, table cases, and a fast-check run against a key -> newest model.
+
 let dir: string;
 beforeEach(() => {
   dir = makeTempDir();

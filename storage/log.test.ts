@@ -10,6 +10,10 @@ import { ManualClock } from '../runtime/clock.ts';
 import { PartitionLog } from './log.ts';
 import { batchHeaders, faultyFileIo, makeBatch, makeTempDir, removeDir } from './testing.ts';
 
+// Goal: the partition log's contract (offsets, reads of whole batches, refusals,
+// truncation, rolls, flush, faults). Method: real files in a temp dir, a
+// ManualClock, a model-based fast-check run, and a fault-injecting FileIo.
+
 let dir: string;
 const logs: PartitionLog[] = [];
 function open(options: Partial<Parameters<typeof PartitionLog.open>[0]> = {}): PartitionLog {

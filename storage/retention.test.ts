@@ -4,6 +4,9 @@ import { PartitionLog } from './log.ts';
 import { planRetention, type RetentionSegment } from './retention.ts';
 import { batchHeaders, makeBatch, makeTempDir, removeDir } from './testing.ts';
 
+// Goal: retention deletes only whole closed segments, oldest first, below the
+// high watermark. Method: planner tables, then real logs with a ManualClock.
+
 const seg = (baseOffset: number, nextBaseOffset: number, sizeBytes: number, largestTimestampMs: number): RetentionSegment => ({
   baseOffset,
   nextBaseOffset,
