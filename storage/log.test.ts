@@ -372,3 +372,47 @@ describe('partition log: header walk', () => {
     expect(count).toBe(3);
   });
 });
+
+describe('partition log: flushes racing with appends, truncation, rolls and retention', () => {
+  it('keeps recoveryPoint <= logEnd, resolves every flush, and ends durable and consistent', async () => {
+    type Op = 'append' | 'flush' | 'truncate' | 'tick' | 'retention';
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom<Op>('append', 'append', 'append', 'flush', 'flush', 'truncate', 'tick', 'retention'), fc.nat()), { minLength: 5, maxLength: 60 }), async (ops) => {
+        const runDir = makeTempDir();
+        const clock = new ManualClock();
+        const config = { segmentBytesMax: 2048, retentionBytes: 4096, retentionMs: -1 };
+        const log = PartitionLog.open({ dir: runDir, clock, config });
+        const pending: Promise<void>[] = [];
+        try {
+          for (const [op, n] of ops) {
+            if (op === 'append') log.append(makeBatch(1 + (n % 4), { valueBytes: 150 }), { leaderEpoch: 0 });
+            else if (op === 'flush') pending.push(log.flush());
+            else if (op === 'truncate') log.truncateTo(Math.max(log.logStartOffset, log.logEndOffset - (n % 6)));
+            else if (op === 'tick') await new Promise((r) => setImmediate(r));
+            else {
+              log.setHighWatermark(log.logEndOffset);
+              log.enforceRetention();
+            }
+            expect(log.recoveryPoint).toBeLessThanOrEqual(log.logEndOffset);
+            expect(log.highWatermark).toBeLessThanOrEqual(log.logEndOffset);
+            expect(log.logStartOffset).toBeLessThanOrEqual(log.logEndOffset);
+          }
+          await Promise.all(pending);
+          await log.flush();
+          expect(log.recoveryPoint).toBe(log.logEndOffset);
+          expect(log.isOffline).toBe(false);
+          const snapshot = log.logStartOffset < log.logEndOffset ? Buffer.from(log.read(log.logStartOffset, 1 << 20)) : Buffer.alloc(0);
+          const [start, end] = [log.logStartOffset, log.logEndOffset];
+          log.abandon();
+          const reopened = PartitionLog.open({ dir: runDir, clock, config });
+          expect([reopened.logStartOffset, reopened.logEndOffset]).toEqual([start, end]);
+          if (start < end) expect(reopened.read(start, 1 << 20).equals(snapshot)).toBe(true);
+          await reopened.close();
+        } finally {
+          removeDir(runDir);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
