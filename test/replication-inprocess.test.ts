@@ -128,6 +128,23 @@ describe('replication data path (three nodes in one process over ws)', () => {
     expect(c.planes.find((_, i) => i + 1 === leader)!.registry.get('strict', 0)!.log.logEndOffset).toBe(0);
   });
 
+  it('idempotent produce: a retried batch gets its original offsets and is not appended twice; a gap is refused', async () => {
+    const c = await startCluster();
+    createTopic(c, 'idem', 1, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const leader = leaderOf(c, 'idem', 0);
+    const init = await c.client.ask<unknown, { errorCode: number; producerId: number; producerEpoch: number }>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: 60_000, replyTo }));
+    expect(init).toMatchObject({ errorCode: 0, producerEpoch: 0 });
+    const idempotentBatch = (baseSequence: number, values: string[]) =>
+      encodeBatch({ records: values.map((v) => ({ key: null, value: Buffer.from(v), timestamp: Date.now() })), producerId: init.producerId, producerEpoch: init.producerEpoch, baseSequence });
+    const send = (batch: Buffer) => c.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic: 'idem', partition: 0, acks: -1, timeoutMs: 5_000, batch, replyTo }));
+    expect(await send(idempotentBatch(0, ['a', 'b']))).toMatchObject({ errorCode: 0, baseOffset: 0 });
+    expect(await send(idempotentBatch(2, ['c']))).toMatchObject({ errorCode: 0, baseOffset: 2 });
+    expect(await send(idempotentBatch(0, ['a', 'b']))).toMatchObject({ errorCode: 0, baseOffset: 0 });
+    expect(await send(idempotentBatch(5, ['gap']))).toMatchObject({ errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER });
+    expect((await fetchValues(c, 'idem', 0, 0)).values).toEqual(['a', 'b', 'c']);
+  });
+
   it('a follower that stops pulling leaves the ISR after replica.lag.time.max.ms and rejoins when it resumes', async () => {
     const c = await startCluster({ replicaLagTimeMaxMs: 1_000 });
     createTopic(c, 'lag', 1, 3);

@@ -45,8 +45,10 @@ export type BrokerMessage =
   | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'Housekeeping' }
   | Produce
+  | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
+  | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
   | { type: 'CreateTopicsReply' }
-  | { type: 'ControllerCallFailed' };
+  | { type: 'ControllerCallFailed'; errorCode?: number; errorMessage?: string };
 
 type BrokerState = {
   image: MetadataImage;
@@ -56,7 +58,15 @@ type BrokerState = {
   fetchingFrom: Map<string, number>;
   /** Topics we asked the controller to create (auto-create), so we ask once. */
   autoCreating: Set<string>;
+  /** The block of producer ids this broker hands out (from the controller), [next, end). */
+  producerIds: { next: number; end: number };
+  /** InitProducerId requests waiting for a block; bounded by initProducerIdWaitingMax. */
+  waitingForProducerIds: Ref<unknown>[];
+  allocatingProducerIds: boolean;
 };
+
+/** InitProducerId requests that may wait for a new block of ids. */
+export const initProducerIdWaitingMax = 10_000;
 
 export type BrokerDeps = {
   config: BrokerConfig;
@@ -220,7 +230,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     init: (ctx) => {
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
-      return { image: emptyImage, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set() };
+      return { image: emptyImage, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false };
     },
 
     receive: async (state, msg, ctx) => {
@@ -325,8 +335,55 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           return state;
         }
 
+        case 'InitProducerId': {
+          const replyTo = (msg as { replyTo?: unknown }).replyTo;
+          const checked = ref(replyTo, 'InitProducerId.replyTo');
+          if (isInvalid(checked)) return state;
+          if (msg.transactionalId !== null && msg.transactionalId !== undefined) {
+            ctx.node.tell(checked, { type: 'InitProducerIdReply', errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, errorMessage: 'transactions are not supported yet', producerId: -1, producerEpoch: -1 });
+            return state;
+          }
+          if (state.producerIds.next < state.producerIds.end) {
+            ctx.node.tell(checked, { type: 'InitProducerIdReply', errorCode: ErrorCode.NONE, producerId: state.producerIds.next, producerEpoch: 0 });
+            return { ...state, producerIds: { ...state.producerIds, next: state.producerIds.next + 1 } };
+          }
+          if (state.waitingForProducerIds.length >= initProducerIdWaitingMax) {
+            ctx.node.tell(checked, { type: 'InitProducerIdReply', errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'too many producers waiting for ids', producerId: -1, producerEpoch: -1 });
+            return state;
+          }
+          state.waitingForProducerIds.push(checked);
+          if (!state.allocatingProducerIds) {
+            ctx.node.tell(deps.controllerClient, { type: 'ControllerCall', command: { type: 'AllocateProducerIds', brokerId, brokerEpoch: state.image.brokers.get(brokerId)?.brokerEpoch ?? -1 }, replyTo: ctx.self });
+          }
+          return { ...state, allocatingProducerIds: true };
+        }
+
+        case 'AllocateProducerIdsReply': {
+          let { next, end } = state.producerIds;
+          if (msg.errorCode === ErrorCode.NONE) {
+            next = msg.producerIdStart;
+            end = msg.producerIdStart + msg.producerIdLength;
+          }
+          const waiting: Ref<unknown>[] = [];
+          for (const replyTo of state.waitingForProducerIds) {
+            if (next < end) ctx.node.tell(replyTo, { type: 'InitProducerIdReply', errorCode: ErrorCode.NONE, producerId: next++, producerEpoch: 0 });
+            else if (msg.errorCode !== ErrorCode.NONE) ctx.node.tell(replyTo, { type: 'InitProducerIdReply', errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `no producer ids: ${msg.errorCode}`, producerId: -1, producerEpoch: -1 });
+            else waiting.push(replyTo);
+          }
+          if (waiting.length > 0) ctx.node.tell(deps.controllerClient, { type: 'ControllerCall', command: { type: 'AllocateProducerIds', brokerId, brokerEpoch: state.image.brokers.get(brokerId)?.brokerEpoch ?? -1 }, replyTo: ctx.self });
+          return { ...state, producerIds: { next, end }, waitingForProducerIds: waiting, allocatingProducerIds: waiting.length > 0 };
+        }
+
+        case 'ControllerCallFailed': {
+          // The only calls the broker makes for itself: auto-creation (nothing to do) and producer ids.
+          if (!state.allocatingProducerIds) return state;
+          for (const replyTo of state.waitingForProducerIds) {
+            ctx.node.tell(replyTo, { type: 'InitProducerIdReply', errorCode: msg.errorCode ?? ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: msg.errorMessage ?? 'controller unavailable', producerId: -1, producerEpoch: -1 });
+          }
+          return { ...state, waitingForProducerIds: [], allocatingProducerIds: false };
+        }
+
         case 'CreateTopicsReply':
-        case 'ControllerCallFailed':
           return state; // answers to auto-creation: the next metadata request sees the topic
 
         default:

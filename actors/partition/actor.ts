@@ -38,6 +38,8 @@ import {
   type LeaderState,
 } from './leader-logic.ts';
 import type { PartitionView } from './registry.ts';
+import { checkBatch, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
+import { batchHeaderBytes, readBatchHeader } from '../../protocol/record-batch/header.ts';
 
 export type BecomeLeaderCommand = {
   type: 'BecomeLeader';
@@ -80,7 +82,10 @@ export type ReplicaDeps = {
 type ReplicaState =
   | { type: 'Idle' }
   | { type: 'Follower'; leaderId: number; leaderEpoch: number }
-  | { type: 'Leader'; leader: LeaderState; topicId: string; brokerEpoch: number; tickScheduled: boolean };
+  | { type: 'Leader'; leader: LeaderState; topicId: string; brokerEpoch: number; tickScheduled: boolean; producers: ProducerStates };
+
+/** Bytes read per step when a new leader rebuilds producer state from its log. */
+export const producerStateRebuildChunkBytes = 1024 * 1024;
 
 /** How often a leader checks follower lag and parked-request deadlines. */
 export const leaderTickMs = 100;
@@ -159,15 +164,36 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, refusal, `${view.key}: ISR ${state.leader.isr.join(',')} is smaller than min.insync.replicas ${state.leader.minInsyncReplicas}`));
             return state;
           }
-          let appended;
-          try {
-            appended = view.log.append(Buffer.from(msg.batch.buffer, msg.batch.byteOffset, msg.batch.byteLength), { leaderEpoch: state.leader.leaderEpoch });
-          } catch (err) {
-            const errorCode = toErrorCode(err);
-            if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) throw err; // a bug: let supervision handle it
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, errorCode, (err as KactusError).message));
-            if (errorCode === ErrorCode.KAFKA_STORAGE_ERROR) ctx.log.error({ err }, 'partition.log_offline');
+          const bytes = Buffer.from(msg.batch.buffer, msg.batch.byteOffset, msg.batch.byteLength);
+          if (bytes.length < batchHeaderBytes) {
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.CORRUPT_MESSAGE, `${view.key}: ${bytes.length} bytes is shorter than a batch header`));
             return state;
+          }
+          const header = readBatchHeader(bytes, 0);
+          if (header.sizeBytes !== bytes.length) {
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.INVALID_RECORD, `${view.key}: a produce request carries exactly one record batch`));
+            return state;
+          }
+          const check = checkBatch(state.producers, header);
+          if (check.type === 'Refuse') {
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, check.errorCode, `${view.key}: ${check.errorMessage}`));
+            return state;
+          }
+          let appended: { baseOffset: number; lastOffset: number; logAppendTime: number };
+          if (check.type === 'Duplicate') {
+            // A retry of a batch we have: answer with its original offsets once they are committed.
+            appended = { baseOffset: check.baseOffset, lastOffset: check.lastOffset, logAppendTime: -1 };
+          } else {
+            try {
+              appended = view.log.append(bytes, { leaderEpoch: state.leader.leaderEpoch });
+            } catch (err) {
+              const errorCode = toErrorCode(err);
+              if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) throw err; // a bug: let supervision handle it
+              if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, errorCode, (err as KactusError).message));
+              if (errorCode === ErrorCode.KAFKA_STORAGE_ERROR) ctx.log.error({ err }, 'partition.log_offline');
+              return state;
+            }
+            recordBatch(state.producers, header, appended.baseOffset, appended.lastOffset);
           }
           const nowMs = clock.nowMs();
           const [leader, effects] = onAppended(state.leader, {
@@ -214,7 +240,9 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           ctx.log.info({ leaderEpoch: msg.leaderEpoch, isr: msg.isr, logEndOffset: leader.logEndOffset, highWatermark: leader.highWatermark }, 'partition.became_leader');
           // With a single-member ISR the high watermark is the log end at once.
           const [advanced, effects] = onPartitionChanged(leader, msg.isr, msg.partitionEpoch);
-          const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false });
+          const log = view.log;
+          const producers = rebuildFromLog((from) => log.read(from, producerStateRebuildChunkBytes), log.logStartOffset, log.logEndOffset);
+          const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers });
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;
         }

@@ -1,0 +1,46 @@
+/**
+ * Idempotent producer state: duplicates, gaps, fencing by epoch, and the
+ * rebuild from log bytes a new leader does.
+ */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { encodeBatch, readBatchHeader } from '../../protocol/record-batch/index.ts';
+import { checkBatch, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
+
+const batch = (producerId: number, producerEpoch: number, baseSequence: number, count: number, baseOffset = 0) =>
+  encodeBatch({ records: Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`v${i}`), timestamp: 0 })), producerId, producerEpoch, baseSequence, baseOffset });
+const header = (bytes: Buffer) => readBatchHeader(bytes, 0);
+
+describe('producer state', () => {
+  it('appends in sequence, recognises a retried batch as a duplicate, refuses gaps', () => {
+    const states: ProducerStates = new Map();
+    const first = header(batch(7, 0, 0, 3));
+    expect(checkBatch(states, first)).toEqual({ type: 'Append' });
+    recordBatch(states, first, 0, 2);
+    expect(checkBatch(states, first)).toEqual({ type: 'Duplicate', baseOffset: 0, lastOffset: 2 });
+    expect(checkBatch(states, header(batch(7, 0, 3, 1)))).toEqual({ type: 'Append' });
+    expect(checkBatch(states, header(batch(7, 0, 5, 1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER });
+  });
+
+  it('fences an older epoch and wants a new epoch to start at 0', () => {
+    const states: ProducerStates = new Map();
+    recordBatch(states, header(batch(7, 2, 0, 1)), 0, 0);
+    expect(checkBatch(states, header(batch(7, 1, 1, 1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH });
+    expect(checkBatch(states, header(batch(7, 3, 4, 1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER });
+    expect(checkBatch(states, header(batch(7, 3, 0, 1)))).toEqual({ type: 'Append' });
+  });
+
+  it('remembers only the last five batches of a producer', () => {
+    const states: ProducerStates = new Map();
+    for (let i = 0; i < 7; i += 1) recordBatch(states, header(batch(1, 0, i, 1)), i, i);
+    expect(checkBatch(states, header(batch(1, 0, 6, 1)))).toMatchObject({ type: 'Duplicate' });
+    expect(checkBatch(states, header(batch(1, 0, 0, 1)))).toMatchObject({ type: 'Refuse' });
+  });
+
+  it('rebuilds from the log bytes what the appends built', () => {
+    const log = Buffer.concat([batch(1, 0, 0, 2, 0), batch(2, 0, 0, 1, 2), batch(1, 0, 2, 3, 3)]);
+    const rebuilt = rebuildFromLog((from) => (from === 0 ? log : Buffer.alloc(0)), 0, 6);
+    expect(checkBatch(rebuilt, header(batch(1, 0, 2, 3)))).toEqual({ type: 'Duplicate', baseOffset: 3, lastOffset: 5 });
+    expect(checkBatch(rebuilt, header(batch(2, 0, 1, 1)))).toEqual({ type: 'Append' });
+  });
+});
