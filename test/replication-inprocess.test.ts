@@ -145,6 +145,32 @@ describe('replication data path (three nodes in one process over ws)', () => {
     expect((await fetchValues(c, 'idem', 0, 0)).values).toEqual(['a', 'b', 'c']);
   });
 
+  it('a deposed leader truncates what never replicated and ends identical to the new leader (KIP-101/279)', async () => {
+    const c = await startCluster();
+    createTopic(c, 'diverge', 1, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const oldLeader = leaderOf(c, 'diverge', 0);
+    expect(await produce(c, 'diverge', 0, ['committed-1', 'committed-2'])).toMatchObject({ errorCode: 0 });
+    // Followers stop pulling; the leader takes acks=1 writes that never replicate.
+    for (const node of c.nodes) if (Number(node.nodeId) !== oldLeader) node.tell({ node: node.nodeId, path: '/broker' }, { type: 'PauseFetcher', leaderId: oldLeader });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await produce(c, 'diverge', 0, ['lost-1', 'lost-2', 'lost-3'], 1)).toMatchObject({ errorCode: 0, baseOffset: 2 });
+    const oldLog = () => c.planes[oldLeader - 1]!.registry.get('diverge', 0)!.log;
+    expect(oldLog().logEndOffset).toBe(5);
+    // The controller fences the old leader: a follower from the ISR takes over with a new leader epoch.
+    c.quorum.call({ type: 'FenceBroker', brokerId: oldLeader, brokerEpoch: null });
+    const newLeader = leaderOf(c, 'diverge', 0);
+    expect(newLeader).not.toBe(oldLeader);
+    await until(() => c.planes[newLeader - 1]!.registry.get('diverge', 0)!.role === 'leader', 5_000, 'the new leader');
+    expect(await produce(c, 'diverge', 0, ['new-epoch-1'])).toMatchObject({ errorCode: 0, baseOffset: 2 });
+    // The old leader comes back (a new registration): it follows, truncates to the divergence point, catches up.
+    c.quorum.registerBroker(oldLeader, c.nodes[oldLeader - 1]!.url!);
+    await until(() => oldLog().logEndOffset === 3 && c.planes[oldLeader - 1]!.registry.get('diverge', 0)!.role === 'follower', 10_000, 'the old leader to truncate and catch up');
+    const newLog = c.planes[newLeader - 1]!.registry.get('diverge', 0)!.log;
+    expect(oldLog().read(0, 1 << 20).equals(newLog.read(0, 1 << 20))).toBe(true);
+    expect((await fetchValues(c, 'diverge', 0, 0)).values).toEqual(['committed-1', 'committed-2', 'new-epoch-1']);
+  });
+
   it('a follower that stops pulling leaves the ISR after replica.lag.time.max.ms and rejoins when it resumes', async () => {
     const c = await startCluster({ replicaLagTimeMaxMs: 1_000 });
     createTopic(c, 'lag', 1, 3);
