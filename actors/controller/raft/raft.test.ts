@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../../runtime/rng.ts';
 import { Raft } from './raft.ts';
 import { TestCluster, describeMessage } from './testkit.ts';
-import type { Entry, HardState } from './types.ts';
+import type { Entry, HardState, Message } from './types.ts';
 
 const electionTicks = 10;
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -68,7 +68,7 @@ describe('raft: election', () => {
   it('mustSync: set for a new term, vote or entries; clear when only the commit index moved', () => {
     const cluster = new TestCluster([1, 2, 3]);
     const follower = cluster.node(2);
-    follower.step({ type: 'RequestVote', from: 1, to: 2, term: 1, lastLogIndex: 0, lastLogTerm: 0 });
+    follower.step({ type: 'RequestVote', from: 1, to: 2, term: 1, lastLogIndex: 0, lastLogTerm: 0, leadershipTransfer: false });
     expect(follower.ready()).toMatchObject({ mustSync: true, hardState: hardState(1, 1, 0) });
     follower.advance({ entriesToPersist: [], messages: [], committedEntries: [], mustSync: true });
     follower.step({ type: 'AppendEntries', from: 1, to: 2, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 1)], leaderCommit: 0 });
@@ -128,7 +128,7 @@ describe('raft: election', () => {
     expect(restarted.votedFor).toBe(1);
     // Node 3 campaigns in the same term 1 (as if it had not heard of term 1 yet) is impossible
     // here, so ask directly: a RequestVote at term 1 from 3 is refused.
-    restarted.step({ type: 'RequestVote', from: 3, to: 2, term: 1, lastLogIndex: 5, lastLogTerm: 1 });
+    restarted.step({ type: 'RequestVote', from: 3, to: 2, term: 1, lastLogIndex: 5, lastLogTerm: 1, leadershipTransfer: false });
     const ready = restarted.ready();
     expect(ready.messages).toEqual([{ type: 'RequestVoteReply', from: 2, to: 3, term: 1, granted: false }]);
   });
@@ -179,7 +179,8 @@ describe('raft: pre-vote and check-quorum', () => {
     electByTicks(cluster, 1);
     cluster.tickAll();
     const follower = cluster.node(2);
-    const request = { type, from: 3, to: 2, term: 2, lastLogIndex: follower.lastIndex, lastLogTerm: follower.termAt(follower.lastIndex)! };
+    const header = { from: 3, to: 2, term: 2, lastLogIndex: follower.lastIndex, lastLogTerm: follower.termAt(follower.lastIndex)! };
+    const request: Message = type === 'PreVote' ? { type, ...header } : { type, ...header, leadershipTransfer: false };
     follower.step(request);
     expect(follower.hasReady()).toBe(false);
     expect(follower.term).toBe(1);
@@ -233,6 +234,52 @@ describe('raft: pre-vote and check-quorum', () => {
     cluster.stabilize();
     expect(cluster.node(1).role).toBe('Follower');
     expect(cluster.node(1).term).toBe(2);
+  });
+});
+
+describe('raft: leadership transfer', () => {
+  it('to an up-to-date follower: it wins the next term at once, despite the lease', () => {
+    const cluster = new TestCluster([1, 2, 3]);
+    electByTicks(cluster, 1);
+    cluster.tickAll();
+    expect(cluster.node(1).transferLeadership(2)).toEqual({ type: 'Started', transferTarget: 2 });
+    expect(cluster.node(1).propose(bytes('x'))).toEqual({ type: 'LeadershipTransferInProgress', transferTarget: 2 });
+    cluster.stabilize();
+    expect(cluster.node(2).role).toBe('Leader');
+    expect(cluster.node(2).term).toBe(2);
+    expect(cluster.node(1).role).toBe('Follower');
+    expect(cluster.node(1).leaderId).toBe(2);
+  });
+
+  it('to a lagging follower: it is caught up first', () => {
+    const cluster = new TestCluster([1, 2, 3]);
+    electByTicks(cluster, 1);
+    cluster.tickAll();
+    cluster.cut(1, 3);
+    for (let i = 0; i < 3; i++) cluster.node(1).propose(bytes(`p${i}`));
+    cluster.stabilize();
+    expect(cluster.node(3).lastIndex).toBe(1);
+    cluster.heal();
+    cluster.node(1).transferLeadership(3);
+    cluster.stabilize();
+    expect(cluster.node(3).role).toBe('Leader');
+    cluster.tickAll();
+    for (const id of [1, 2, 3]) expect(appliedData(cluster, id)).toEqual(['p0', 'p1', 'p2']);
+  });
+
+  it('to an unreachable follower: abandoned after an election timeout, proposals resume', () => {
+    const cluster = new TestCluster([1, 2, 3]);
+    electByTicks(cluster, 1);
+    cluster.isolate(3);
+    const leader = cluster.node(1);
+    expect(leader.transferLeadership(3).type).toBe('Started');
+    expect(leader.transferLeadership(1)).toEqual({ type: 'AlreadyLeader' });
+    expect(leader.transferLeadership(9)).toEqual({ type: 'NotAVoter' });
+    expect(cluster.node(2).transferLeadership(3)).toEqual({ type: 'NotLeader', leaderId: 1 });
+    for (let i = 0; i < electionTicks; i++) cluster.tickAll();
+    expect(leader.role).toBe('Leader');
+    expect(leader.transferTarget).toBeNull();
+    expect(leader.propose(bytes('x')).type).toBe('Accepted');
   });
 });
 

@@ -58,6 +58,10 @@
  * - Proposals are refused (not queued) when not leader, or when
  *   maxUncommittedEntries are already waiting to commit. Forwarding to the
  *   leader is the controller actor's job, not the core's.
+ * - Leadership transfer (thesis §3.10): `transferLeadership(to)` stops
+ *   proposals, catches the target up, then sends it TimeoutNow; it campaigns
+ *   at once (no pre-vote) with `leadershipTransfer` set, which voters honour
+ *   despite the lease. Abandoned after an election timeout without success.
  * - Voters are fixed by configuration: no membership changes.
  */
 import { assert, assertNever } from '../../../runtime/assert.ts';
@@ -95,7 +99,14 @@ export type PersistedState = {
 export type ProposeResult =
   | { readonly type: 'Accepted'; readonly index: number; readonly term: number }
   | { readonly type: 'NotLeader'; readonly leaderId: NodeId | null }
-  | { readonly type: 'TooManyUncommitted'; readonly uncommittedCount: number };
+  | { readonly type: 'TooManyUncommitted'; readonly uncommittedCount: number }
+  | { readonly type: 'LeadershipTransferInProgress'; readonly transferTarget: NodeId };
+
+export type TransferLeadershipResult =
+  | { readonly type: 'Started'; readonly transferTarget: NodeId }
+  | { readonly type: 'NotLeader'; readonly leaderId: NodeId | null }
+  | { readonly type: 'NotAVoter' }
+  | { readonly type: 'AlreadyLeader' };
 
 /** A read-only view of a follower's progress, for tests and status pages. */
 export type ProgressView = { readonly state: ProgressState; readonly matchIndex: number; readonly nextIndex: number };
@@ -107,7 +118,10 @@ type RoleState =
   | { readonly type: 'Follower' }
   | { readonly type: 'PreCandidate'; readonly votes: VoteTally }
   | { readonly type: 'Candidate'; readonly votes: VoteTally }
-  | { readonly type: 'Leader'; readonly progress: Map<NodeId, Progress> };
+  | { readonly type: 'Leader'; readonly progress: Map<NodeId, Progress>; transfer: LeadershipTransfer | null };
+
+type LeadershipTransfer = { readonly target: NodeId; elapsedTicks: number };
+type LeaderState = Extract<RoleState, { type: 'Leader' }>;
 
 const emptyHardState: HardState = { term: 0, votedFor: null, commitIndex: 0 };
 const emptyPayload = new Uint8Array(0);
@@ -220,7 +234,7 @@ export class Raft {
 
   /** One unit of logical time. The caller ticks at a fixed rate (e.g. every 100 ms). */
   tick(): void {
-    if (this.roleState.type === 'Leader') this.tickLeader(this.roleState.progress);
+    if (this.roleState.type === 'Leader') this.tickLeader(this.roleState);
     else this.tickElection();
   }
 
@@ -234,11 +248,35 @@ export class Raft {
   propose(data: Uint8Array): ProposeResult {
     assert(data.length > 0, 'raft: empty proposals are reserved for the leader no-op');
     if (this.roleState.type !== 'Leader') return { type: 'NotLeader', leaderId: this.leaderIdValue };
+    // Proposals would keep the target's log behind and could be lost with the hand-over.
+    if (this.roleState.transfer !== null) return { type: 'LeadershipTransferInProgress', transferTarget: this.roleState.transfer.target };
     const uncommittedCount = this.log.lastIndex() - this.log.commitIndex();
     if (uncommittedCount >= this.config.maxUncommittedEntries) return { type: 'TooManyUncommitted', uncommittedCount };
     const entry = this.appendAsLeader(this.roleState.progress, data);
     this.broadcastAppend(this.roleState.progress);
     return { type: 'Accepted', index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Hand leadership to voter `to` (e.g. before a planned shutdown). Completes
+   * when `to` wins the election it starts; abandoned after an election timeout.
+   */
+  transferLeadership(to: NodeId): TransferLeadershipResult {
+    if (this.roleState.type !== 'Leader') return { type: 'NotLeader', leaderId: this.leaderIdValue };
+    if (to === this.config.id) return { type: 'AlreadyLeader' };
+    const follower = this.roleState.progress.get(to);
+    if (follower === undefined) return { type: 'NotAVoter' };
+    if (this.roleState.transfer?.target !== to) {
+      this.roleState.transfer = { target: to, elapsedTicks: 0 };
+      if (follower.matchIndex === this.log.lastIndex()) this.send({ type: 'TimeoutNow', from: this.config.id, to, term: this.termValue });
+      else this.sendAppend(this.roleState.progress, to, true);
+    }
+    return { type: 'Started', transferTarget: to };
+  }
+
+  /** The voter leadership is being handed to, if a transfer is in progress. */
+  get transferTarget(): NodeId | null {
+    return this.roleState.type === 'Leader' ? (this.roleState.transfer?.target ?? null) : null;
   }
 
   /**
@@ -263,9 +301,11 @@ export class Raft {
     if (msg.term > this.termValue) {
       if (msg.type === 'RequestVote' || msg.type === 'PreVote') {
         // Leader lease: we heard from a live leader within the minimum election
-        // timeout, so this candidate is the disruptive one; ignore it.
+        // timeout, so this candidate is the disruptive one; ignore it. Unless
+        // that leader itself asked the candidate to campaign.
         const inLease = this.config.checkQuorum && this.leaderIdValue !== null && this.electionElapsedTicks < this.config.electionTicks;
-        if (inLease) return;
+        const transfer = msg.type === 'RequestVote' && msg.leadershipTransfer;
+        if (inLease && !transfer) return;
       }
       if (msg.type === 'PreVote') {
         // Never change term in response to a pre-vote.
@@ -324,6 +364,11 @@ export class Raft {
         return;
       case 'HeartbeatReply':
         if (this.roleState.type === 'Leader') this.handleHeartbeatReply(this.roleState.progress, msg.from);
+        return;
+      case 'TimeoutNow':
+        // From the leader of our term: campaign now, skipping pre-vote (the
+        // leader vouches that it is stepping aside).
+        if (this.roleState.type === 'Follower' && this.isVoter) this.campaignAs('Candidate', true);
         return;
       default:
         assertNever(msg, 'raft message');
@@ -422,7 +467,7 @@ export class Raft {
     for (const voter of this.config.voters) {
       progress.set(voter, new Progress(0, nextIndex, this.config.maxInflightAppends));
     }
-    this.roleState = { type: 'Leader', progress };
+    this.roleState = { type: 'Leader', progress, transfer: null };
     this.leaderIdValue = this.config.id;
     this.resetTimers();
     const self = progress.get(this.config.id);
@@ -454,9 +499,14 @@ export class Raft {
     }
   }
 
-  private tickLeader(progress: Map<NodeId, Progress>): void {
+  private tickLeader(leader: LeaderState): void {
+    const progress = leader.progress;
     this.heartbeatElapsedTicks += 1;
     this.electionElapsedTicks += 1;
+    if (leader.transfer !== null) {
+      leader.transfer.elapsedTicks += 1;
+      if (leader.transfer.elapsedTicks >= this.config.electionTicks) leader.transfer = null; // give up, take proposals again
+    }
     for (const [id, follower] of progress) {
       if (id === this.config.id || follower.state !== 'Snapshot') continue;
       // No transport failure reports reach a pure core: presume a snapshot
@@ -494,7 +544,7 @@ export class Raft {
     else this.campaignAs('Candidate');
   }
 
-  private campaignAs(role: 'PreCandidate' | 'Candidate'): void {
+  private campaignAs(role: 'PreCandidate' | 'Candidate', leadershipTransfer = false): void {
     if (role === 'PreCandidate') this.becomePreCandidate();
     else this.becomeCandidate();
     assert(this.roleState.type === role, 'raft: campaign role mismatch');
@@ -505,15 +555,9 @@ export class Raft {
     const lastLogTerm = this.log.lastTerm();
     for (const voter of this.config.voters) {
       if (voter === this.config.id) continue;
-      const request: RequestVote | PreVote = {
-        type: role === 'PreCandidate' ? 'PreVote' : 'RequestVote',
-        from: this.config.id,
-        to: voter,
-        term: voteTerm,
-        lastLogIndex,
-        lastLogTerm,
-      };
-      this.send(request);
+      const header = { from: this.config.id, to: voter, term: voteTerm, lastLogIndex, lastLogTerm };
+      if (role === 'PreCandidate') this.send({ type: 'PreVote', ...header });
+      else this.send({ type: 'RequestVote', ...header, leadershipTransfer });
     }
   }
 
@@ -716,6 +760,10 @@ export class Raft {
     }
     // Stream as much as flow control allows.
     while (this.sendAppend(progress, from, false));
+    const transferTarget = this.roleState.type === 'Leader' ? this.roleState.transfer?.target : undefined;
+    if (transferTarget === from && follower.matchIndex === this.log.lastIndex()) {
+      this.send({ type: 'TimeoutNow', from: this.config.id, to: from, term: this.termValue });
+    }
   }
 
   private handleHeartbeatReply(progress: Map<NodeId, Progress>, from: NodeId): void {

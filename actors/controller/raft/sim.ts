@@ -10,7 +10,8 @@
  *   1. maybe inject a fault (partition, heal, crash, restart);
  *   2. deliver the messages due now, in random order (subject to partitions);
  *   3. tick each live node with some probability (clock skew);
- *   4. maybe propose on a random live node;
+ *   4. maybe propose (mostly on a node that believes it leads), maybe
+ *      transfer leadership;
  *   5. run every live node's Ready loop in the documented order (persist,
  *      send, apply, advance), sometimes crashing between persist and send;
  *   6. maybe compact a node's log at (or a little behind) its applied index;
@@ -57,6 +58,7 @@ export type SimulationReport = {
   readonly crashCount: number;
   readonly partitionCount: number;
   readonly snapshotsInstalledCount: number;
+  readonly transfersStartedCount: number;
   readonly messagesDeliveredCount: number;
   readonly livenessSteps: number;
 };
@@ -83,6 +85,7 @@ type SimulationParameters = {
   longDelayStepsMax: number;
   tickRate: number;
   proposeRate: number;
+  transferRate: number;
   crashRate: number;
   crashBetweenPersistAndSendRate: number;
   downtimeStepsMax: number;
@@ -116,6 +119,7 @@ function drawParameters(rng: Rng, nodeCountOverride: number | undefined, seed: n
     longDelayStepsMax: 40,
     tickRate: 0.7 + rng.next() * 0.3,
     proposeRate: 0.05 + rng.next() * 0.5,
+    transferRate: rng.next() * 0.005,
     crashRate: rng.next() * 0.01,
     crashBetweenPersistAndSendRate: rng.next() * 0.002,
     downtimeStepsMax: rng.int(1, 200),
@@ -283,6 +287,7 @@ class Simulation {
   private crashCount = 0;
   private partitionCount = 0;
   private snapshotsInstalledCount = 0;
+  private transfersStartedCount = 0;
   private messagesDeliveredCount = 0;
 
   constructor(
@@ -333,6 +338,7 @@ class Simulation {
       crashCount: this.crashCount,
       partitionCount: this.partitionCount,
       snapshotsInstalledCount: this.snapshotsInstalledCount,
+      transfersStartedCount: this.transfersStartedCount,
       messagesDeliveredCount: this.messagesDeliveredCount,
       livenessSteps,
     };
@@ -348,6 +354,7 @@ class Simulation {
       }
     }
     if (faulty && this.rng.next() < this.params.proposeRate) this.propose();
+    if (faulty && this.rng.next() < this.params.transferRate) this.transferLeadership();
     for (const node of this.nodes) this.processReadies(node, faulty);
     for (const node of this.nodes) this.maybeCompact(node);
     for (const node of this.nodes) {
@@ -369,6 +376,18 @@ class Simulation {
     if (raft === null) return;
     const burst = this.rng.next() < 0.2 ? this.rng.int(2, 9) : 1;
     for (let i = 0; i < burst; i++) raft.propose(payload(++this.proposalCounter));
+  }
+
+  /** An operator moves leadership to a random voter (a planned restart, say). */
+  private transferLeadership(): void {
+    const leaders = this.nodes.filter((node) => node.raft?.role === 'Leader');
+    const leader = leaders[this.rng.int(0, leaders.length)]?.raft;
+    if (leader === undefined || leader === null) return;
+    const target = this.voters[this.rng.int(0, this.voters.length)]!;
+    const result = leader.transferLeadership(target);
+    if (result.type !== 'Started') return;
+    this.transfersStartedCount += 1;
+    this.events.push(`step ${this.step}: transfer leadership ${leader.id} -> ${target}`);
   }
 
   // --- faults -------------------------------------------------------------

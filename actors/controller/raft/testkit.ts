@@ -217,6 +217,8 @@ export function describeMessage(msg: Message): string {
       return `${head} snapshot=${msg.snapshot.index}/${msg.snapshot.term}`;
     case 'InstallSnapshotReply':
       return `${head} match=${msg.matchIndex}`;
+    case 'TimeoutNow':
+      return head;
   }
 }
 

@@ -70,11 +70,16 @@ export type SoftState = {
 
 type Header = { readonly from: NodeId; readonly to: NodeId; readonly term: number };
 
-/** Candidate asks for a vote in `term`. Granted only to an up-to-date log. */
+/**
+ * Candidate asks for a vote in `term`. Granted only to an up-to-date log.
+ * `leadershipTransfer`: the candidate campaigns because the leader told it to
+ * (TimeoutNow), so voters answer even while they hold the old leader's lease.
+ */
 export type RequestVote = Header & {
   readonly type: 'RequestVote';
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  readonly leadershipTransfer: boolean;
 };
 export type RequestVoteReply = Header & { readonly type: 'RequestVoteReply'; readonly granted: boolean };
 
@@ -136,6 +141,12 @@ export type InstallSnapshot = Header & { readonly type: 'InstallSnapshot'; reado
 /** `matchIndex`: the follower's log now matches the leader's up to here. */
 export type InstallSnapshotReply = Header & { readonly type: 'InstallSnapshotReply'; readonly matchIndex: number };
 
+/**
+ * Leadership transfer (thesis §3.10): the leader, having brought the target's
+ * log up to date and stopped taking proposals, tells it to campaign at once.
+ */
+export type TimeoutNow = Header & { readonly type: 'TimeoutNow' };
+
 export type Message =
   | RequestVote
   | RequestVoteReply
@@ -146,7 +157,8 @@ export type Message =
   | Heartbeat
   | HeartbeatReply
   | InstallSnapshot
-  | InstallSnapshotReply;
+  | InstallSnapshotReply
+  | TimeoutNow;
 
 export type MessageType = Message['type'];
 
