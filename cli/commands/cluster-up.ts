@@ -1,0 +1,143 @@
+/**
+ * `kactus cluster up`: a local cluster of N broker processes on this machine,
+ * each a broker and a controller voter, ports base+1..base+N on 127.0.0.1,
+ * data under --data/broker-<id>.
+ *
+ * It supervises its brokers the OTP way: a broker that exits unexpectedly is
+ * restarted with exponential backoff (at most restartsMax within
+ * restartWindowMs, then the cluster gives up and stops). It prints the
+ * bootstrap addresses and a status line as brokers come up. On Ctrl-C
+ * (SIGINT) or SIGTERM it stops every broker with SIGTERM, waits for them
+ * (SIGKILL after stopTimeoutMs), and exits: nothing is left behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { UsageError, printError, printLine } from '../output.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tsxLoader = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+
+export const clusterUpLimits = {
+  brokersMax: 9,
+  restartsMax: 5,
+  restartWindowMs: 60_000,
+  restartBackoffMsMin: 500,
+  restartBackoffMsMax: 10_000,
+  stopTimeoutMs: 10_000,
+} as const;
+
+export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--set key=value ...]
+
+Starts a local cluster: N broker processes (each also a controller voter) on
+127.0.0.1, ports base+1..base+N, data under DIR/broker-<id>. Ctrl-C stops them all.
+A second run on the same data directory finds the topics and records of the first.`;
+
+type Broker = { id: number; port: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
+
+export async function clusterUp(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      brokers: { type: 'string', default: '3' },
+      data: { type: 'string', default: './data' },
+      'base-port': { type: 'string', default: '9190' },
+      set: { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    printLine(clusterUpHelp);
+    return 0;
+  }
+  const count = Number(values.brokers);
+  const basePort = Number(values['base-port']);
+  if (!Number.isInteger(count) || count < 1 || count > clusterUpLimits.brokersMax) throw new UsageError(`--brokers must be 1-${clusterUpLimits.brokersMax}, got "${values.brokers}"`);
+  if (!Number.isInteger(basePort) || basePort < 1024 || basePort + count > 65_535) throw new UsageError(`--base-port must be 1024-${65_535 - count}, got "${values['base-port']}"`);
+  const dataDir = resolve(values.data);
+  mkdirSync(dataDir, { recursive: true });
+  const brokers: Broker[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, port: basePort + i + 1, child: null, restarts: [], ready: false }));
+  const quorum = brokers.map((b) => `${b.id}@127.0.0.1:${b.port}`).join(',');
+  const bootstrap = brokers.map((b) => `ws://127.0.0.1:${b.port}`).join(',');
+  let stopping = false;
+
+  printLine(`kactus: starting ${count} broker${count > 1 ? 's' : ''}, data in ${dataDir}`);
+
+  const start = (broker: Broker): void => {
+    const args = ['--import', tsxLoader, join(repoRoot, 'actors', 'broker-main.ts'), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
+    for (const setting of values.set ?? []) args.push('--set', setting);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
+    broker.child = child;
+    broker.ready = false;
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      try {
+        const line = JSON.parse(text) as { event?: string };
+        if (line.event === 'ready') {
+          broker.ready = true;
+          const up = brokers.filter((b) => b.ready).length;
+          printLine(`kactus: broker ${broker.id} up on ws://127.0.0.1:${broker.port} (${up}/${count} up)`);
+          if (up === count) printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap})`);
+        }
+      } catch {
+        // not a control line
+      }
+    });
+    // Broker logs (pino JSON on stderr) go to our stderr, prefixed by nothing: pipe them to pino-pretty to read.
+    child.stderr!.pipe(process.stderr, { end: false });
+    child.once('exit', (code, signal) => {
+      broker.child = null;
+      broker.ready = false;
+      if (stopping) return;
+      const nowMs = Date.now();
+      broker.restarts = broker.restarts.filter((t) => nowMs - t < clusterUpLimits.restartWindowMs);
+      if (broker.restarts.length >= clusterUpLimits.restartsMax) {
+        printError(`broker ${broker.id} exited (${code ?? signal}) ${broker.restarts.length} times in ${clusterUpLimits.restartWindowMs / 1000} s; giving up`);
+        void stopAll(1);
+        return;
+      }
+      const delayMs = Math.min(clusterUpLimits.restartBackoffMsMax, clusterUpLimits.restartBackoffMsMin * 2 ** broker.restarts.length);
+      broker.restarts.push(nowMs);
+      printError(`broker ${broker.id} exited (${code ?? signal}); restarting in ${delayMs} ms`);
+      setTimeout(() => {
+        if (!stopping) start(broker);
+      }, delayMs);
+    });
+  };
+
+  let resolveDone: (code: number) => void = () => {};
+  const done = new Promise<number>((r) => {
+    resolveDone = r;
+  });
+
+  const stopAll = async (exitCode: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    printLine('kactus: stopping the cluster');
+    const running = brokers.filter((b) => b.child !== null).map((b) => b.child!);
+    await Promise.all(
+      running.map(
+        (child) =>
+          new Promise<void>((resolveExit) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolveExit();
+            const timer = setTimeout(() => child.kill('SIGKILL'), clusterUpLimits.stopTimeoutMs);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolveExit();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    printLine('kactus: cluster stopped');
+    resolveDone(exitCode);
+  };
+
+  process.once('SIGINT', () => void stopAll(0));
+  process.once('SIGTERM', () => void stopAll(0));
+  for (const broker of brokers) start(broker);
+  return done;
+}
