@@ -29,6 +29,18 @@
  * between `ready()` and `advance()`. Log the transitions in rd.softState
  * ("became leader at term N"): the core itself never logs.
  *
+ * Why the order is safe for the leader: it counts its own copy of an entry
+ * towards commit before persisting it, but no follower can acknowledge the
+ * entry before the Ready carrying it was persisted (its messages go out only
+ * after step 1), and a single-node leader applies it only after step 1.
+ *
+ * Proposals: `propose` returns the (index, term) the entry got. The caller
+ * learns the outcome from committedEntries: the entry committed at that index
+ * has that term (accepted), or another term (lost in a leader change: retry).
+ *
+ * Input is trusted: the shell validates decoded messages (protocol/) before
+ * `step`. A failed assert here is a bug in this module, not bad input.
+ *
  * Compaction: after applying up to index i, the application may call
  * `compact(i, imageBytes)`; it returns the Snapshot, which the caller persists
  * before discarding persisted entries <= i. A leader sends InstallSnapshot to
@@ -293,10 +305,13 @@ export class Raft {
     return snapshot;
   }
 
-  /** A message from a peer. Messages for another node are a routing bug. */
+  /**
+   * A message from a peer. Messages for another node are a routing bug;
+   * messages from outside the voter set (a misconfigured node) are dropped.
+   */
   step(msg: Message): void {
     assert(msg.to === this.config.id, 'raft: message routed to the wrong node');
-    if (msg.from === this.config.id) return;
+    if (msg.from === this.config.id || !this.config.voters.includes(msg.from)) return;
 
     if (msg.term > this.termValue) {
       if (msg.type === 'RequestVote' || msg.type === 'PreVote') {
