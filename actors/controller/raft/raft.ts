@@ -37,6 +37,8 @@
  * Proposals: `propose` returns the (index, term) the entry got. The caller
  * learns the outcome from committedEntries: the entry committed at that index
  * has that term (accepted), or another term (lost in a leader change: retry).
+ * A caller also needs a timeout: after a leader change nothing may be
+ * committed at that index until more entries are proposed.
  *
  * Input is trusted: the shell validates decoded messages (protocol/) before
  * `step`. A failed assert here is a bug in this module, not bad input.
