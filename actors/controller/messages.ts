@@ -30,6 +30,8 @@
  *     SubscribeMetadata { subscriber }
  *       -> MetadataImageUpdated { image, previous } now and after every change
  *     UnsubscribeMetadata { subscriber }
+ *     (subscribers are local actors: the image holds Maps and is shared, not copied;
+ *      a new subscriber's first update has `previous` = the empty image)
  *     GetMetadata { topics, replyTo } -> GetMetadataReply         (from the client's image)
  *
  * Offsets are Raft log indexes: entry i of the metadata log has offset i (1-based;
@@ -58,6 +60,7 @@ import {
   nullable,
   object,
   oneOf,
+  optional,
   ref,
   string,
   type Invalid,
@@ -220,7 +223,8 @@ export type MetadataImageUpdated = {
 export type SubscribeMetadata = { readonly type: 'SubscribeMetadata'; readonly subscriber: Ref<MetadataImageUpdated> };
 export type UnsubscribeMetadata = { readonly type: 'UnsubscribeMetadata'; readonly subscriber: Ref<MetadataImageUpdated> };
 
-export type ControllerClientMessage = ControllerCall | SubscribeMetadata | UnsubscribeMetadata | GetMetadata;
+/** Terminated: the client watches its subscribers and forgets those that stop. */
+export type ControllerClientMessage = ControllerCall | SubscribeMetadata | UnsubscribeMetadata | GetMetadata | Terminated;
 
 // ---------------------------------------------------------------- validators: commands
 
@@ -398,11 +402,15 @@ const snapshotValidator: Validator<Snapshot> = object({
 
 const header = { from: voterId, to: voterId, term };
 
-const raftValidators: { [K in RaftProtocolMessage['type']]: Validator<RaftProtocolMessage> } = {
-  RequestVote: object({ type: oneOf('RequestVote'), ...header, lastLogIndex: index, lastLogTerm: term }),
-  PreVote: object({ type: oneOf('PreVote'), ...header, lastLogIndex: index, lastLogTerm: term }),
-  RequestVoteReply: object({ type: oneOf('RequestVoteReply'), ...header, granted: boolean }),
-  PreVoteReply: object({ type: oneOf('PreVoteReply'), ...header, granted: boolean }),
+/** Widens one message's validator to the union (keyed by type below, so each checks its own shape). */
+const asRaft = (validator: Validator<unknown>): Validator<RaftProtocolMessage> => validator as Validator<RaftProtocolMessage>;
+
+const raftValidators: Record<string, Validator<RaftProtocolMessage>> = {
+  RequestVote: asRaft(object({ type: oneOf('RequestVote'), ...header, lastLogIndex: index, lastLogTerm: term, leadershipTransfer: optional(boolean, false) })),
+  PreVote: asRaft(object({ type: oneOf('PreVote'), ...header, lastLogIndex: index, lastLogTerm: term })),
+  RequestVoteReply: asRaft(object({ type: oneOf('RequestVoteReply'), ...header, granted: boolean })),
+  PreVoteReply: asRaft(object({ type: oneOf('PreVoteReply'), ...header, granted: boolean })),
+  TimeoutNow: asRaft(object({ type: oneOf('TimeoutNow'), ...header })),
   AppendEntries: (value, path) => {
     const checked = object({
       type: oneOf('AppendEntries'),
@@ -432,17 +440,17 @@ const raftValidators: { [K in RaftProtocolMessage['type']]: Validator<RaftProtoc
     const checked = object({ rejectedIndex: index, hintIndex: index, hintTerm: term })(value, path);
     return isInvalid(checked) ? checked : { ...base, success: false, ...checked };
   },
-  Heartbeat: object({ type: oneOf('Heartbeat'), ...header, commitIndex: index }),
-  HeartbeatReply: object({ type: oneOf('HeartbeatReply'), ...header }),
-  InstallSnapshot: object({ type: oneOf('InstallSnapshot'), ...header, snapshot: snapshotValidator }),
-  InstallSnapshotReply: object({ type: oneOf('InstallSnapshotReply'), ...header, matchIndex: index }),
+  Heartbeat: asRaft(object({ type: oneOf('Heartbeat'), ...header, commitIndex: index })),
+  HeartbeatReply: asRaft(object({ type: oneOf('HeartbeatReply'), ...header })),
+  InstallSnapshot: asRaft(object({ type: oneOf('InstallSnapshot'), ...header, snapshot: snapshotValidator })),
+  InstallSnapshotReply: asRaft(object({ type: oneOf('InstallSnapshotReply'), ...header, matchIndex: index })),
 };
 
 export const validateRaftMessage: Validator<RaftProtocolMessage> = (value, path) => {
   if (typeof value !== 'object' || value === null) return invalid(path, 'must be a raft message');
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string' || !Object.hasOwn(raftValidators, type)) return invalid(`${path}.type`, `unknown raft message ${String(type).slice(0, 64)}`);
-  return raftValidators[type as RaftProtocolMessage['type']](value, path);
+  return raftValidators[type]!(value, path);
 };
 
 // ---------------------------------------------------------------- validators: whole messages
@@ -490,6 +498,8 @@ export function validateClientMessage(value: unknown): ControllerClientMessage |
         return object({ type: oneOf('UnsubscribeMetadata'), subscriber: ref })(value, '') as UnsubscribeMetadata | Invalid;
       case 'GetMetadata':
         return object({ type: oneOf('GetMetadata'), topics: topicsFilter, replyTo })(value, '') as GetMetadata | Invalid;
+      case 'Terminated':
+        return object({ type: oneOf('Terminated'), ref, reason: terminationReason })(value, '') as Terminated | Invalid;
       default:
         return invalid('type', `unknown message ${String(type).slice(0, 64)}`);
     }

@@ -1,0 +1,95 @@
+/**
+ * A broker node: one process's runtime Node with the actors every broker runs.
+ *
+ * Owns: starting the Node (node id = nodeIdOf(brokerId), listening on
+ * listenHost:listenPort, advertising advertiseUrl or the listener's URL, the
+ * voters as known peers), spawning `/controller` when this broker id is one
+ * of controller.quorum.voters, then `/controller-client` (always), then the
+ * data path through the `extraActors` hook; and stopping it all.
+ *
+ * Order matters: the controller client must exist before the data path asks it
+ * for metadata, and on a voter the local /controller exists before the client
+ * long-polls it (a fetch that arrives while the store is still opening is
+ * parked, not refused).
+ *
+ * What it must not do: domain logic. The `kactus broker` CLI and
+ * actors/broker-main.ts both call `startBrokerNode`.
+ */
+import type { Clock } from '../runtime/clock.ts';
+import type { FaultPlan } from '../runtime/faults.ts';
+import type { RuntimeLimits } from '../runtime/limits.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { Node } from '../runtime/node.ts';
+import type { Ref } from '../runtime/ref.ts';
+import type { Transport } from '../runtime/transport.ts';
+import { nodeIdOf, type BrokerConfig } from './broker/config.ts';
+import { spawnController } from './controller/actor.ts';
+import { spawnControllerClient } from './controller/client.ts';
+import type { ControllerClientMessage, ControllerMessage } from './controller/messages.ts';
+
+export type BrokerNodeOptions = {
+  /** Runtime plumbing, for tests: the in-memory transport, fault plan, clock, limits, logger. */
+  transport?: Transport;
+  faults?: FaultPlan;
+  clock?: Clock;
+  limits?: Partial<RuntimeLimits>;
+  logger?: Logger;
+  /** Seed of the controller's Raft randomness (default: from the node's incarnation). */
+  seed?: number;
+  /** Total time a ControllerCall may take (default 30 s). */
+  requestTimeoutMs?: number;
+  /** A top-level actor gave up after its restarts (default: log only). broker-main exits the process. */
+  onGiveUp?: (path: string, error: unknown) => void;
+  /**
+   * HOOK FOR THE DATA PATH: spawn `/broker`, `/replicas`, `/fetchers` here.
+   * Called once, after `/controller` (on voters) and `/controller-client` exist.
+   * Use `controllerClient` for SubscribeMetadata and ControllerCall.
+   */
+  extraActors?: (node: Node, controllerClient: Ref<ControllerClientMessage>) => void;
+};
+
+export type BrokerNode = {
+  readonly node: Node;
+  readonly config: BrokerConfig;
+  /** `/controller` on voter nodes, else null. */
+  readonly controller: Ref<ControllerMessage> | null;
+  readonly controllerClient: Ref<ControllerClientMessage>;
+  /** Stops every actor and the listener. Idempotent. */
+  stop(): Promise<void>;
+};
+
+export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeOptions = {}): Promise<BrokerNode> {
+  const nodeId = nodeIdOf(config.brokerId);
+  const peers: Record<string, string> = {};
+  for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== config.brokerId) peers[nodeIdOf(voterId)] = url;
+  const node = await Node.start({
+    nodeId,
+    listen: { host: config.listenHost, port: config.listenPort },
+    ...(config.advertiseUrl !== null ? { advertiseUrl: config.advertiseUrl } : {}),
+    peers,
+    ...(options.transport ? { transport: options.transport } : {}),
+    ...(options.faults ? { faults: options.faults } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    onGiveUp: (path, error) => {
+      node.log.error({ path, err: error }, 'broker_node.actor_gave_up');
+      options.onGiveUp?.(path, error);
+    },
+  });
+  const isVoter = config.controllerQuorumVoters.has(config.brokerId);
+  const controller = isVoter ? spawnController(node, { config, ...(options.seed !== undefined ? { seed: options.seed } : {}) }) : null;
+  const controllerClient = spawnControllerClient(node, {
+    config,
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+  });
+  options.extraActors?.(node, controllerClient);
+  node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
+  return {
+    node,
+    config,
+    controller,
+    controllerClient,
+    stop: () => node.stop(),
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * The metadata quorum end to end inside one process: three broker nodes
+ * (controller + controller client each) over the in-memory transport with a
+ * shared, seeded FaultPlan. Goals: a leader is elected and becomes the active
+ * controller; a CreateTopics committed through one broker's client reaches
+ * every node's image (controllers and clients); when the active controller is
+ * partitioned away, another voter takes over, the cut-off one stops acting,
+ * and after healing it catches up. Method: drive everything through the
+ * actors' public messages with asks, and wait for conditions with bounded polls.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryNetwork } from '../../runtime/memory-transport.ts';
+import { FaultPlan } from '../../runtime/faults.ts';
+import { Node } from '../../runtime/node.ts';
+import { createLogger } from '../../runtime/logger.ts';
+import { makeBrokerConfig, nodeIdOf } from '../broker/config.ts';
+import { startBrokerNode, type BrokerNode } from '../broker-node.ts';
+import { controllerRef } from './actor.ts';
+import { controllerClientRef } from './client.ts';
+import type {
+  ControllerCallReply,
+  ControllerClientMessage,
+  ControllerMessage,
+  DescribeQuorumReply,
+  GetMetadataReply,
+  MetadataImageUpdated,
+} from './messages.ts';
+import type { CreateTopicsReply } from './metadata/index.ts';
+
+const fastLimits = { heartbeatIntervalMs: 20, unreachableAfterMs: 150, downAfterMs: 300, reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 50 };
+const quiet = (id: string) => createLogger({ node: id }, process.env.LOG_LEVEL ?? 'silent');
+
+const started: { brokers: BrokerNode[]; nodes: Node[]; dirs: string[] } = { brokers: [], nodes: [], dirs: [] };
+afterEach(async () => {
+  await Promise.all(started.brokers.splice(0).map((b) => b.stop()));
+  await Promise.all(started.nodes.splice(0).map((n) => n.stop()));
+  await new Promise((r) => setTimeout(r, 50));
+  await Promise.all(started.dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function cluster(seed: number): Promise<{ brokers: BrokerNode[]; faults: FaultPlan; network: MemoryNetwork; probe: Node }> {
+  const network = new MemoryNetwork();
+  const faults = new FaultPlan(seed);
+  const voters = new Map([1, 2, 3].map((id) => [id, `mem://broker-${id}:1`] as const));
+  const brokers: BrokerNode[] = [];
+  for (const brokerId of [1, 2, 3]) {
+    const dataDir = await mkdtemp(join(tmpdir(), `kactus-ctl-${brokerId}-`));
+    started.dirs.push(dataDir);
+    const config = makeBrokerConfig(
+      { brokerId, listenHost: `broker-${brokerId}`, listenPort: 1, dataDir, controllerQuorumVoters: voters },
+      { brokerSessionTimeoutMs: 1_000, brokerHeartbeatIntervalMs: 100, controllerTickMs: 20 },
+    );
+    const broker = await startBrokerNode(config, { transport: network, faults, limits: fastLimits, logger: quiet(nodeIdOf(brokerId)), seed: seed * 10 + brokerId });
+    brokers.push(broker);
+    started.brokers.push(broker);
+  }
+  // A client node for the test: it dials the brokers and owns the reply slots of its asks.
+  const probe = await Node.start({ nodeId: 'probe', transport: network, limits: fastLimits, logger: quiet('probe') });
+  for (const id of [1, 2, 3]) probe.addPeer(nodeIdOf(id), voters.get(id)!);
+  started.nodes.push(probe);
+  return { brokers, faults, network, probe };
+}
+
+const describeQuorum = (probe: Node, brokerId: number) =>
+  probe.ask<ControllerMessage, DescribeQuorumReply>(controllerRef(brokerId), (replyTo) => ({ type: 'DescribeQuorum', replyTo }), { timeoutMs: 500 });
+
+const clientMetadata = (probe: Node, brokerId: number) =>
+  probe.ask<ControllerClientMessage, GetMetadataReply>(controllerClientRef(brokerId), (replyTo) => ({ type: 'GetMetadata', topics: null, replyTo }), { timeoutMs: 500 });
+
+const controllerMetadata = (probe: Node, brokerId: number) =>
+  probe.ask<ControllerMessage, GetMetadataReply>(controllerRef(brokerId), (replyTo) => ({ type: 'GetMetadata', topics: null, replyTo }), { timeoutMs: 500 });
+
+async function activeController(probe: Node, among: number[]): Promise<number | undefined> {
+  const replies = await Promise.all(among.map((id) => describeQuorum(probe, id).catch(() => undefined)));
+  const active = replies.filter((r) => r?.active);
+  return active.length === 1 ? active[0]!.brokerId : undefined;
+}
+
+function createTopics(probe: Node, viaBrokerId: number, name: string, numPartitions: number, replicationFactor: number): Promise<ControllerCallReply> {
+  return probe.ask<ControllerClientMessage, ControllerCallReply>(
+    controllerClientRef(viaBrokerId),
+    (replyTo) => ({
+      type: 'ControllerCall',
+      command: { type: 'CreateTopics', topics: [{ name, numPartitions, replicationFactor, assignments: null, configs: [] }], validateOnly: false },
+      replyTo,
+    }),
+    { timeoutMs: 10_000 },
+  );
+}
+
+const hasTopic = (reply: GetMetadataReply | undefined, name: string) => reply?.response.topics.some((t) => t.name === name && t.errorCode === 0) === true;
+
+async function allBrokersUnfenced(probe: Node, viaBrokerId: number, count: number): Promise<true | undefined> {
+  const reply = await clientMetadata(probe, viaBrokerId).catch(() => undefined);
+  return reply !== undefined && reply.brokers.filter((b) => !b.fenced).length === count ? true : undefined;
+}
+
+describe('controller quorum (in-memory transport)', () => {
+  it('controller: 3 voters elect one active controller; CreateTopics commits and every image has it', async () => {
+    const { probe } = await cluster(1);
+    const leader = await until(() => activeController(probe, [1, 2, 3]), 5_000, 'an active controller');
+    await until(() => allBrokersUnfenced(probe, 1, 3), 5_000, 'three registered, unfenced brokers');
+
+    const reply = (await createTopics(probe, 2, 'orders', 3, 3)) as CreateTopicsReply;
+    expect(reply.type).toBe('CreateTopicsReply');
+    expect(reply.topics[0]).toMatchObject({ name: 'orders', errorCode: 0, numPartitions: 3, replicationFactor: 3 });
+
+    for (const id of [1, 2, 3]) {
+      await until(async () => (hasTopic(await clientMetadata(probe, id), 'orders') ? true : undefined), 3_000, `client ${id} image`);
+      await until(async () => (hasTopic(await controllerMetadata(probe, id), 'orders') ? true : undefined), 3_000, `controller ${id} image`);
+    }
+    const metadata = await clientMetadata(probe, 3);
+    const topic = metadata.response.topics.find((t) => t.name === 'orders')!;
+    expect(topic.partitions.map((p) => p.leader)).toEqual([1, 2, 3]);
+    expect(metadata.response.controllerId).toBe(leader);
+    const quorum = await describeQuorum(probe, leader);
+    expect(quorum).toMatchObject({ role: 'Leader', active: true, voters: [1, 2, 3] });
+  });
+
+  it('controller: a partitioned-away active controller is replaced; it catches up after the partition heals', async () => {
+    const { probe, faults } = await cluster(2);
+    const first = await until(() => activeController(probe, [1, 2, 3]), 5_000, 'an active controller');
+    await until(() => allBrokersUnfenced(probe, 1, 3), 5_000, 'three registered, unfenced brokers');
+    const others = [1, 2, 3].filter((id) => id !== first);
+
+    const cutAt = Date.now();
+    faults.partition([nodeIdOf(first)], [...others.map(nodeIdOf), 'probe']);
+    const second = await until(() => activeController(probe, others), 5_000, 'a new active controller among the majority');
+    const failoverMs = Date.now() - cutAt;
+    expect(second).not.toBe(first);
+
+    const reply = (await createTopics(probe, others[0]!, 'after-cut', 1, 2)) as CreateTopicsReply;
+    expect(reply.topics[0]).toMatchObject({ name: 'after-cut', errorCode: 0 });
+    // The cut-off broker is fenced by the new controller (death watch or session expiry).
+    await until(async () => {
+      const m = await clientMetadata(probe, others[0]!).catch(() => undefined);
+      return m?.brokers.find((b) => b.brokerId === first)?.fenced ? true : undefined;
+    }, 5_000, `broker ${first} fenced`);
+
+    faults.heal();
+    await until(async () => {
+      const q = await describeQuorum(probe, first).catch(() => undefined);
+      return q !== undefined && !q.active && q.leaderId === second ? true : undefined;
+    }, 5_000, `voter ${first} to follow ${second}`);
+    await until(async () => (hasTopic(await clientMetadata(probe, first).catch(() => undefined), 'after-cut') ? true : undefined), 5_000, `client ${first} to catch up`);
+    await until(() => allBrokersUnfenced(probe, second, 3), 5_000, `broker ${first} to rejoin unfenced`);
+    console.log(`in-memory failover after partitioning the active controller: ${failoverMs} ms`);
+  });
+
+  it('controller-client: a subscriber gets the current image at once and every committed change after', async () => {
+    const { brokers, probe } = await cluster(3);
+    await until(() => activeController(probe, [1, 2, 3]), 5_000, 'an active controller');
+    await until(() => allBrokersUnfenced(probe, 1, 3), 5_000, 'three registered, unfenced brokers');
+    const node = brokers[0]!.node;
+    const updates: MetadataImageUpdated[] = [];
+    const subscriber = node.spawn<null, MetadataImageUpdated>('test-subscriber', { init: () => null, receive: (s, m) => (updates.push(m), s) });
+    node.tell(brokers[0]!.controllerClient, { type: 'SubscribeMetadata', subscriber });
+    await until(() => (updates.length > 0 ? true : undefined), 2_000, 'the first update');
+    const created = (await createTopics(probe, 1, 'subscribed', 1, 1)) as CreateTopicsReply;
+    expect(created.topics[0]?.errorCode).toBe(0);
+    const update = await until(() => updates.find((u) => [...u.image.topicIdsByName.keys()].includes('subscribed')), 3_000, 'an update with the topic');
+    expect(update.previous).not.toBe(update.image);
+    expect(Object.isFrozen(update.image)).toBe(true);
+  });
+
+  it('controller: bad requests from the network get INVALID_REQUEST, bad Raft messages are dropped', async () => {
+    const { probe } = await cluster(4);
+    const leader = await until(() => activeController(probe, [1, 2, 3]), 5_000, 'an active controller');
+    const bad = await probe.ask<unknown, { type: string; errorCode: number }>(
+      controllerRef(leader),
+      (replyTo) => ({ type: 'ControllerRequest', command: { type: 'CreateTopics', topics: 'not a list', validateOnly: false }, replyTo }),
+      { timeoutMs: 1_000 },
+    );
+    expect(bad).toMatchObject({ type: 'ControllerError', errorCode: 42 });
+    const unknown = await probe.ask<unknown, { type: string; errorCode: number }>(
+      controllerClientRef(leader),
+      (replyTo) => ({ type: 'ControllerCall', command: { type: 'Reboot' }, replyTo }),
+      { timeoutMs: 1_000 },
+    );
+    expect(unknown).toMatchObject({ type: 'ControllerCallFailed', errorCode: 42 });
+    probe.tell(controllerRef(leader), { type: 'RaftMessage', message: { type: 'AppendEntries', from: 2, to: leader, term: 1e9, entries: 'x' } } as never);
+    probe.tell(controllerRef(leader), { type: 'RaftMessage', message: { type: 'Heartbeat', from: 99, to: leader, term: 1e9, commitIndex: 0 } } as never);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await activeController(probe, [1, 2, 3])).toBe(leader);
+  });
+});

@@ -1,0 +1,745 @@
+/**
+ * The controller actor (`/controller`, on voter nodes): the I/O shell around
+ * the pure Raft core (raft/raft.ts) and the pure metadata logic
+ * (metadata/controller-state.ts). KRaft's QuorumController, as one actor.
+ *
+ * Owns: this voter's Raft core and its durable store (store.ts), the
+ * committed metadata image, the active controller's speculative state, the
+ * replies waiting for their entries to commit, FetchMetadata long-polls, and
+ * the death watches on registered brokers.
+ *
+ * The Ready loop (raft.ts's order, never broken):
+ *   1. `raft.ready()`; the store persists hard state, snapshot and entries
+ *      (async, fdatasync; a commit-index-only Ready needs no sync and goes on
+ *      at once). Only one Ready is out at a time, so everything the core
+ *      produces meanwhile is persisted together by the next one (group commit).
+ *   2. `Persisted` comes back as a message: THEN the Ready's Raft messages go
+ *      to the other voters' /controller actors,
+ *   3. THEN committed entries are applied (a snapshot restores the image
+ *      first): each non-empty entry is a msgpack array of MetadataRecord,
+ *      replayed with `applyCommitted`; replies whose entry is now applied go
+ *      out; waiting fetches are answered,
+ *   4. THEN `raft.advance(ready)`, compaction when due, and the next Ready.
+ *
+ * Leadership: when the Raft core becomes leader, the actor proposes a NoOp
+ * record and calls `becomeActive` once that entry is applied (the committed
+ * image then holds everything earlier leaders wrote). Until then, and on any
+ * voter that is not active, commands get NotController with the Raft leader
+ * it knows. On losing leadership (role or term change) it calls
+ * `becomeInactive`, answers every waiting reply NotController, and drops its
+ * broker watches. State changes only by replaying committed records.
+ *
+ * Timers (ctx.scheduleOnce, carrying a generation so a restarted actor ignores
+ * its predecessor's): the Raft tick every `controllerTickMs`; on each tick the
+ * active controller also runs the session check (`tick`), and every
+ * `leaderImbalanceCheckIntervalMs` an AutoRebalance when enabled; the commit
+ * index is flushed to disk every `commitIndexFlushIntervalMs`.
+ *
+ * Death watch: the active controller watches `/controller-client` on the node
+ * of every registered, unfenced broker; a Terminated (node down, or the client
+ * stopped) issues FenceBroker for the epoch it watched, so a report about an
+ * old process never fences its successor.
+ *
+ * Compaction: once the log holds `logEntriesBeforeSnapshotMax` entries past
+ * the last snapshot, the committed image (msgpack, image-codec.ts) becomes a
+ * snapshot at the applied index and the store rewrites the log.
+ *
+ * Never awaits: store results and timers come back as messages; Raft sends are
+ * tells. Everything from the network is validated (messages.ts) first; a bad
+ * request is answered INVALID_REQUEST, a bad Raft message is dropped.
+ *
+ * Supervision (decision table): a failed assert or a store I/O error throws,
+ * and the actor restarts with backoff (restartWithBackoff): init closes the
+ * old store and recovers from disk, exactly like a process restart, which
+ * Raft is built to survive. After too many restarts it escalates; the node's
+ * onGiveUp decides (broker-main exits).
+ */
+import { Packr } from 'msgpackr';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { AssertionError, assert, assertNever } from '../../runtime/assert.ts';
+import type { ActorContext, Node, Terminated } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { seededRng } from '../../runtime/rng.ts';
+import { nodeIdOf, type BrokerConfig } from '../broker/config.ts';
+import { decodeImage, encodeImage, serializeImage, type SerializedImage } from './image-codec.ts';
+import {
+  messageLimits,
+  validateControllerMessage,
+  validateRecords,
+  type ControllerMessage,
+  type ControllerRequest,
+  type ControllerRequestReply,
+  type DescribeQuorumReply,
+  type FetchMetadata,
+  type FetchMetadataReply,
+  type GetMetadataReply,
+  type MetadataLogEntry,
+  type NotController,
+} from './messages.ts';
+import {
+  applyCommitted,
+  becomeActive,
+  becomeInactive,
+  buildMetadataResponse,
+  emptyImage,
+  handleCommand,
+  initialControllerState,
+  tick as tickSessions,
+  type ControllerCommand,
+  type ControllerConfig,
+  type ControllerReply,
+  type ControllerState,
+  type MetadataImage,
+  type MetadataRecord,
+} from './metadata/index.ts';
+import { Raft } from './raft/raft.ts';
+import type { Entry, Message as RaftProtocolMessage, Ready, Snapshot } from './raft/types.ts';
+import { MetadataStore } from './store.ts';
+
+export const controllerPath = '/controller';
+export const controllerActorName = 'controller';
+
+export const controllerLimits = {
+  /** Compact once the log holds this many entries past the last snapshot. */
+  logEntriesBeforeSnapshotMax: 1_000,
+  /** Entries appended but not committed; past it commands get THROTTLING_QUOTA_EXCEEDED (retriable). Below the core's maxUncommittedEntries, so a proposal is never refused after `handleCommand`. */
+  uncommittedEntriesMax: 512,
+  /** Replies waiting for their entry to commit. */
+  pendingRepliesMax: 4_096,
+  /** FetchMetadata long-polls parked at once; past it a fetch is answered at once (empty). */
+  fetchWaitersMax: 1_024,
+  /** How often a commit index that changed alone is written to disk. */
+  commitIndexFlushIntervalMs: 1_000,
+  /** Decoded entries kept to answer fetches without decoding again. */
+  decodedEntriesCachedMax: 2_048,
+} as const;
+
+assert(controllerLimits.uncommittedEntriesMax < 1_024, 'controller: uncommittedEntriesMax must stay below the Raft core maxUncommittedEntries');
+
+/** Stable event names for logs (STYLE rule 19). */
+export const controllerEvents = {
+  opened: 'controller.opened',
+  roleChanged: 'controller.role_changed',
+  activated: 'controller.activated',
+  deactivated: 'controller.deactivated',
+  brokerFenced: 'controller.broker_fenced',
+  brokerWatched: 'controller.broker_watched',
+  compacted: 'controller.compacted',
+  snapshotInstalled: 'controller.snapshot_installed',
+  badInput: 'controller.bad_input',
+} as const;
+
+export type ControllerOptions = {
+  config: BrokerConfig;
+  /** Seed of the Raft core's election-timeout randomness; default derived from the node's incarnation. */
+  seed?: number;
+};
+
+// ---------------------------------------------------------------- internal messages
+
+type Internal =
+  | { type: 'Opened'; generation: number; store: MetadataStore; raft: Raft; image: MetadataImage; appliedIndex: number }
+  | { type: 'OpenFailed'; generation: number; error: unknown }
+  | { type: 'Tick'; generation: number }
+  | { type: 'Persisted'; generation: number }
+  | { type: 'StoreFailed'; generation: number; error: unknown }
+  | { type: 'Compacted'; generation: number; index: number }
+  | { type: 'FetchWaitExpired'; generation: number; waiterId: number };
+
+type Incoming = ControllerMessage | Internal;
+
+const internalTypes: ReadonlySet<string> = new Set(['Opened', 'OpenFailed', 'Tick', 'Persisted', 'StoreFailed', 'Compacted', 'FetchWaitExpired']);
+
+type PendingReply = { index: number; replyTo: Ref<ControllerRequestReply> | null; reply: ControllerReply };
+type FetchWaiter = { id: number; fromOffset: number; replyTo: Ref<FetchMetadataReply>; cancel: () => void };
+
+type Running = {
+  raft: Raft;
+  store: MetadataStore;
+  logic: ControllerState;
+  /** Index of the last entry applied to `logic` (including empty no-ops). */
+  appliedIndex: number;
+  readyInFlight: Ready | null;
+  /** The NoOp this leader proposed to activate, until it is applied. */
+  activation: { index: number; term: number } | null;
+  activeTerm: number | null;
+  lastProposedIndex: number;
+  pendingReplies: PendingReply[];
+  watched: Map<number, number>;
+  compacting: boolean;
+  lastRebalanceMs: number;
+  lastFlushMs: number;
+  decoded: Map<number, readonly MetadataRecord[]>;
+  snapshotView: { index: number; image: SerializedImage } | null;
+};
+
+type State = {
+  generation: number;
+  running: Running | null;
+  fetchWaiters: Map<number, FetchWaiter>;
+  nextWaiterId: number;
+};
+
+const recordsPackr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false });
+
+export function encodeRecords(records: readonly MetadataRecord[]): Uint8Array {
+  return new Uint8Array(recordsPackr.pack(records));
+}
+
+/** Decodes a committed entry's records. A committed entry that is not records is corruption or a bug: it throws. */
+export function decodeRecords(data: Uint8Array, index: number): MetadataRecord[] {
+  let value: unknown;
+  try {
+    value = recordsPackr.unpack(data);
+  } catch (err) {
+    throw new AssertionError(`metadata entry ${index} is not msgpack: ${(err as Error).message}`);
+  }
+  const records = validateRecords(value, `entry[${index}]`);
+  if (isInvalid(records)) throw new AssertionError(`metadata entry ${index}: ${records.errorMessage}`);
+  return records;
+}
+
+export function controllerConfigOf(config: BrokerConfig): ControllerConfig {
+  return {
+    sessionTimeoutMs: config.brokerSessionTimeoutMs,
+    topicDefaults: { numPartitions: config.numPartitions, replicationFactor: config.defaultReplicationFactor },
+    autoLeaderRebalanceEnable: config.autoLeaderRebalanceEnable,
+  };
+}
+
+function seedOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/** Spawns `/controller` on a voter node. */
+export function spawnController(node: Node, options: ControllerOptions): Ref<ControllerMessage> {
+  const { config } = options;
+  const voters = [...config.controllerQuorumVoters.keys()].sort((a, b) => a - b);
+  const brokerId = config.brokerId;
+  assert(voters.includes(brokerId), `controller: broker ${brokerId} is not a voter (${voters.join(',')})`);
+  for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== brokerId) node.addPeer(nodeIdOf(voterId), url);
+  const controllerConfig = controllerConfigOf(config);
+  const rng = seededRng(options.seed ?? seedOf(`${node.incarnation}/${brokerId}`));
+  const raftConfig = {
+    id: brokerId,
+    voters,
+    electionTicks: config.controllerElectionTicks,
+    heartbeatTicks: config.controllerHeartbeatTicks,
+  };
+  let generation = 0;
+  let openStore: MetadataStore | undefined;
+
+  const now = (): number => node.clock.monotonicMs();
+
+  // ---------------------------------------------------------------- helpers
+
+  const notController = (run: Running | null): NotController => ({
+    type: 'NotController',
+    errorCode: ErrorCode.NOT_CONTROLLER,
+    leaderId: run?.raft.leaderId ?? null,
+  });
+
+  const sendRaft = (message: RaftProtocolMessage): void => {
+    node.tell<ControllerMessage>({ node: nodeIdOf(message.to), path: controllerPath }, { type: 'RaftMessage', message });
+  };
+
+  const recordsAt = (run: Running, index: number): readonly MetadataRecord[] => {
+    const cached = run.decoded.get(index);
+    if (cached !== undefined) return cached;
+    const entry = run.raft.entryAt(index);
+    assert(entry !== undefined, `controller: entry ${index} is not retained`);
+    const records = entry.data.length === 0 ? [] : decodeRecords(entry.data, index);
+    cache(run, index, records);
+    return records;
+  };
+
+  const cache = (run: Running, index: number, records: readonly MetadataRecord[]): void => {
+    run.decoded.set(index, records);
+    if (run.decoded.size > controllerLimits.decodedEntriesCachedMax) {
+      const oldest = run.decoded.keys().next().value;
+      if (oldest !== undefined) run.decoded.delete(oldest);
+    }
+  };
+
+  const snapshotView = (run: Running, snapshot: Snapshot): { index: number; image: SerializedImage } => {
+    if (run.snapshotView?.index === snapshot.index) return run.snapshotView;
+    const image = decodeImage(snapshot.data);
+    assert(!isInvalid(image), `controller: snapshot ${snapshot.index} does not decode`);
+    run.snapshotView = { index: snapshot.index, image: serializeImage(image) };
+    return run.snapshotView;
+  };
+
+  /** The reply for a fetch from `fromOffset`, or null when there is nothing new yet. */
+  const fetchReply = (run: Running, fromOffset: number): FetchMetadataReply | null => {
+    const applied = run.appliedIndex;
+    const snapshot = run.raft.snapshot;
+    let snapshotPart: FetchMetadataReply['snapshot'] = null;
+    let start = Math.max(fromOffset, 0) + 1;
+    if (snapshot !== null && start <= snapshot.index) {
+      snapshotPart = { offset: snapshot.index, image: snapshotView(run, snapshot).image };
+      start = snapshot.index + 1;
+    }
+    if (snapshotPart === null && start > applied) return null;
+    const records: MetadataLogEntry[] = [];
+    const end = Math.min(applied, start + messageLimits.fetchEntriesMax - 1);
+    for (let index = start; index <= end; index += 1) records.push({ offset: index, records: recordsAt(run, index) });
+    return { type: 'FetchMetadataReply', records, snapshot: snapshotPart, highWatermark: applied };
+  };
+
+  const answerWaiters = (state: State): void => {
+    const run = state.running;
+    if (run === null) return;
+    for (const waiter of state.fetchWaiters.values()) {
+      const reply = fetchReply(run, waiter.fromOffset);
+      if (reply === null) continue;
+      waiter.cancel();
+      state.fetchWaiters.delete(waiter.id);
+      node.tell(waiter.replyTo, reply);
+    }
+  };
+
+  // ---------------------------------------------------------------- leadership
+
+  const deactivate = (ctx: ActorContext<Incoming>, run: Running, why: string): void => {
+    const wasActive = run.logic.active;
+    run.activation = null;
+    run.activeTerm = null;
+    if (wasActive) {
+      run.logic = becomeInactive(run.logic);
+      ctx.log.info({ term: run.raft.term, leaderId: run.raft.leaderId, why }, controllerEvents.deactivated);
+    }
+    const refusal = notController(run);
+    for (const pending of run.pendingReplies.splice(0)) if (pending.replyTo !== null) node.tell(pending.replyTo, refusal);
+    for (const brokerId of run.watched.keys()) node.unwatch(ctx.self, { node: nodeIdOf(brokerId), path: clientPathOfBroker });
+    run.watched.clear();
+  };
+
+  /** After any input to the core: follow its role (activate through a NoOp, deactivate on loss). */
+  const checkRole = (ctx: ActorContext<Incoming>, run: Running): void => {
+    const raft = run.raft;
+    const leading = raft.role === 'Leader';
+    const engagedTerm = run.activeTerm ?? run.activation?.term ?? null;
+    if (engagedTerm !== null && (!leading || raft.term !== engagedTerm)) deactivate(ctx, run, 'leadership lost');
+    if (leading && run.activation === null && !run.logic.active) {
+      const result = raft.propose(encodeRecords([{ type: 'NoOp' }]));
+      if (result.type === 'Accepted') {
+        run.activation = { index: result.index, term: result.term };
+        run.lastProposedIndex = result.index;
+      }
+    }
+  };
+
+  const propose = (ctx: ActorContext<Incoming>, run: Running, records: readonly MetadataRecord[]): boolean => {
+    const result = run.raft.propose(encodeRecords(records));
+    if (result.type === 'Accepted') {
+      run.lastProposedIndex = result.index;
+      return true;
+    }
+    // Cannot happen while active (bounded below the core's limit); if it does, the speculation is void.
+    ctx.log.error({ result }, 'controller.proposal_refused');
+    deactivate(ctx, run, `proposal refused: ${result.type}`);
+    return false;
+  };
+
+  const busy = (run: Running): boolean =>
+    run.raft.lastIndex - run.raft.commitIndex >= controllerLimits.uncommittedEntriesMax ||
+    run.pendingReplies.length >= controllerLimits.pendingRepliesMax;
+
+  /** Runs a command on the active controller; the reply goes to `replyTo` once its entry (or the last proposed one) is applied. */
+  const runCommand = (ctx: ActorContext<Incoming>, run: Running, command: ControllerCommand, replyTo: Ref<ControllerRequestReply> | null): void => {
+    assert(run.logic.active, 'controller: command while not active');
+    const outcome = handleCommand(run.logic, command, now());
+    run.logic = outcome.state;
+    if (outcome.records.length > 0 && !propose(ctx, run, outcome.records)) {
+      if (replyTo !== null) node.tell(replyTo, notController(run));
+      return;
+    }
+    if (command.type === 'FenceBroker' && (outcome.reply as { fenced?: boolean }).fenced) {
+      ctx.log.info({ brokerId: command.brokerId, brokerEpoch: command.brokerEpoch }, controllerEvents.brokerFenced);
+    }
+    if (run.lastProposedIndex <= run.appliedIndex) {
+      if (replyTo !== null) node.tell(replyTo, outcome.reply);
+    } else {
+      run.pendingReplies.push({ index: run.lastProposedIndex, replyTo, reply: outcome.reply });
+    }
+  };
+
+  /** Watches the client of every registered, unfenced broker; forgets the rest. */
+  const reconcileWatches = (ctx: ActorContext<Incoming>, run: Running): void => {
+    if (!run.logic.active) return;
+    const image = run.logic.committedImage;
+    for (const broker of image.brokers.values()) {
+      if (broker.fenced || run.watched.get(broker.brokerId) === broker.brokerEpoch) continue;
+      run.watched.set(broker.brokerId, broker.brokerEpoch);
+      node.watch(ctx.self, { node: nodeIdOf(broker.brokerId), path: clientPathOfBroker });
+      ctx.log.debug({ brokerId: broker.brokerId, brokerEpoch: broker.brokerEpoch }, controllerEvents.brokerWatched);
+    }
+    for (const [brokerId] of run.watched) {
+      const broker = image.brokers.get(brokerId);
+      if (broker !== undefined && !broker.fenced) continue;
+      run.watched.delete(brokerId);
+      node.unwatch(ctx.self, { node: nodeIdOf(brokerId), path: clientPathOfBroker });
+    }
+  };
+
+  // ---------------------------------------------------------------- the Ready loop
+
+  const drive = (ctx: ActorContext<Incoming>, state: State): void => {
+    const run = state.running;
+    if (run === null || run.readyInFlight !== null || !run.raft.hasReady()) return;
+    const ready = run.raft.ready();
+    run.readyInFlight = ready;
+    if (ready.softState !== undefined) ctx.log.info({ ...ready.softState }, controllerEvents.roleChanged);
+    const gen = state.generation;
+    const persisted = run.store.persist(ready);
+    if (!ready.mustSync && ready.snapshotToPersist === undefined) {
+      // Nothing to make durable before sending (a commit index alone): go on now; the store orders its own writes.
+      persisted.catch((error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }));
+      onPersisted(ctx, state);
+      return;
+    }
+    persisted.then(
+      () => node.tell<Incoming>(ctx.self, { type: 'Persisted', generation: gen }),
+      (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }),
+    );
+  };
+
+  const onPersisted = (ctx: ActorContext<Incoming>, state: State): void => {
+    const run = state.running;
+    assert(run !== null && run.readyInFlight !== null, 'controller: Persisted without a Ready in flight');
+    const ready = run.readyInFlight;
+    // 2. send
+    for (const message of ready.messages) sendRaft(message);
+    // 3. apply
+    if (ready.snapshotToPersist !== undefined) installSnapshot(ctx, run, ready.snapshotToPersist);
+    for (const entry of ready.committedEntries) applyEntry(ctx, run, entry);
+    // 4. advance
+    run.readyInFlight = null;
+    run.raft.advance(ready);
+    settleReplies(run);
+    reconcileWatches(ctx, run);
+    answerWaiters(state);
+    maybeCompact(ctx, state);
+    checkRole(ctx, run);
+    drive(ctx, state);
+  };
+
+  const installSnapshot = (ctx: ActorContext<Incoming>, run: Running, snapshot: Snapshot): void => {
+    const image = decodeImage(snapshot.data);
+    assert(!isInvalid(image), `controller: snapshot ${snapshot.index} from the leader does not decode`);
+    if (run.logic.active) deactivate(ctx, run, 'snapshot installed');
+    run.logic = initialControllerState(controllerConfig, image);
+    run.appliedIndex = snapshot.index;
+    run.decoded.clear();
+    ctx.log.info({ index: snapshot.index, term: snapshot.term }, controllerEvents.snapshotInstalled);
+  };
+
+  const applyEntry = (ctx: ActorContext<Incoming>, run: Running, entry: Entry): void => {
+    if (entry.index <= run.appliedIndex) return;
+    assert(entry.index === run.appliedIndex + 1, `controller: applying ${entry.index} after ${run.appliedIndex}`);
+    if (entry.data.length > 0) {
+      const records = decodeRecords(entry.data, entry.index);
+      cache(run, entry.index, records);
+      run.logic = applyCommitted(run.logic, records, entry.index);
+    } else {
+      cache(run, entry.index, []);
+    }
+    run.appliedIndex = entry.index;
+    const activation = run.activation;
+    if (activation !== null && activation.index === entry.index) {
+      run.activation = null;
+      if (run.raft.role === 'Leader' && run.raft.term === activation.term) {
+        run.logic = becomeActive(run.logic, now());
+        run.activeTerm = activation.term;
+        run.lastRebalanceMs = now();
+        ctx.log.info({ term: activation.term, index: entry.index }, controllerEvents.activated);
+      }
+    }
+  };
+
+  const settleReplies = (run: Running): void => {
+    let settled = 0;
+    for (const pending of run.pendingReplies) {
+      if (pending.index > run.appliedIndex) break;
+      if (pending.replyTo !== null) node.tell(pending.replyTo, pending.reply);
+      settled += 1;
+    }
+    if (settled > 0) run.pendingReplies.splice(0, settled);
+  };
+
+  const maybeCompact = (ctx: ActorContext<Incoming>, state: State): void => {
+    const run = state.running!;
+    const raft = run.raft;
+    if (run.compacting || raft.appliedIndex - raft.snapshotIndex < controllerLimits.logEntriesBeforeSnapshotMax) return;
+    const index = raft.appliedIndex;
+    assert(index === run.appliedIndex, 'controller: the image must be as of the compaction index');
+    const snapshot = raft.compact(index, encodeImage(run.logic.committedImage));
+    for (const key of run.decoded.keys()) if (key <= index) run.decoded.delete(key);
+    run.compacting = true;
+    const gen = state.generation;
+    run.store.compact(snapshot).then(
+      () => node.tell<Incoming>(ctx.self, { type: 'Compacted', generation: gen, index }),
+      (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }),
+    );
+  };
+
+  // ---------------------------------------------------------------- handlers
+
+  const onRequest = (ctx: ActorContext<Incoming>, state: State, msg: ControllerRequest): void => {
+    const run = state.running;
+    if (run === null || !run.logic.active) {
+      node.tell(msg.replyTo, notController(run));
+      return;
+    }
+    if (busy(run)) {
+      node.tell(msg.replyTo, { type: 'ControllerError', errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, errorMessage: 'controller busy: too many uncommitted entries' });
+      return;
+    }
+    runCommand(ctx, run, msg.command, msg.replyTo);
+    drive(ctx, state);
+  };
+
+  const onFetch = (ctx: ActorContext<Incoming>, state: State, msg: FetchMetadata): void => {
+    const run = state.running;
+    const reply = run === null ? null : fetchReply(run, msg.fromOffset);
+    if (reply !== null) {
+      node.tell(msg.replyTo, reply);
+      return;
+    }
+    const waitMs = Math.min(msg.maxWaitMs, messageLimits.fetchWaitMsMax);
+    if (waitMs === 0 || state.fetchWaiters.size >= controllerLimits.fetchWaitersMax) {
+      node.tell(msg.replyTo, { type: 'FetchMetadataReply', records: [], snapshot: null, highWatermark: run?.appliedIndex ?? -1 });
+      return;
+    }
+    state.nextWaiterId += 1;
+    const id = state.nextWaiterId;
+    const cancel = ctx.scheduleOnce(waitMs, { type: 'FetchWaitExpired', generation: state.generation, waiterId: id });
+    state.fetchWaiters.set(id, { id, fromOffset: msg.fromOffset, replyTo: msg.replyTo, cancel });
+  };
+
+  const onTick = (ctx: ActorContext<Incoming>, state: State): void => {
+    ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: state.generation });
+    const run = state.running;
+    if (run === null) return;
+    run.raft.tick();
+    checkRole(ctx, run);
+    const nowMs = now();
+    if (run.logic.active && !busy(run)) {
+      const outcome = tickSessions(run.logic, nowMs);
+      run.logic = outcome.state;
+      if (outcome.records.length > 0 && propose(ctx, run, outcome.records)) {
+        ctx.log.info({ brokerIds: outcome.fencedBrokerIds, why: 'session expired' }, controllerEvents.brokerFenced);
+      }
+      if (run.logic.active && controllerConfig.autoLeaderRebalanceEnable && nowMs - run.lastRebalanceMs >= config.leaderImbalanceCheckIntervalMs) {
+        run.lastRebalanceMs = nowMs;
+        runCommand(ctx, run, { type: 'AutoRebalance' }, null);
+      }
+    }
+    if (nowMs - run.lastFlushMs >= controllerLimits.commitIndexFlushIntervalMs) {
+      run.lastFlushMs = nowMs;
+      const gen = state.generation;
+      run.store.flushCommitIndex().catch((error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }));
+    }
+    drive(ctx, state);
+  };
+
+  const onRaftMessage = (ctx: ActorContext<Incoming>, state: State, message: RaftProtocolMessage): void => {
+    const run = state.running;
+    if (run === null) return; // Raft tolerates loss: the sender retries.
+    if (message.to !== brokerId || message.from === brokerId || !voters.includes(message.from)) {
+      ctx.log.warn({ from: message.from, to: message.to, kind: message.type }, controllerEvents.badInput);
+      return;
+    }
+    run.raft.step(message);
+    checkRole(ctx, run);
+    drive(ctx, state);
+  };
+
+  const onTerminated = (ctx: ActorContext<Incoming>, state: State, msg: Terminated): void => {
+    const run = state.running;
+    if (run === null || !run.logic.active || msg.ref.path !== clientPathOfBroker) return;
+    const watchedBrokerId = Number(msg.ref.node);
+    const brokerEpoch = run.watched.get(watchedBrokerId);
+    if (brokerEpoch === undefined) return;
+    run.watched.delete(watchedBrokerId);
+    ctx.log.info({ brokerId: watchedBrokerId, brokerEpoch, reason: msg.reason }, 'controller.broker_terminated');
+    if (busy(run)) return; // the session timeout fences it instead
+    runCommand(ctx, run, { type: 'FenceBroker', brokerId: watchedBrokerId, brokerEpoch }, null);
+    drive(ctx, state);
+  };
+
+  const describe = (state: State): DescribeQuorumReply => {
+    const run = state.running;
+    if (run === null) {
+      return { type: 'DescribeQuorumReply', brokerId, role: 'Opening', leaderId: null, active: false, term: 0, commitIndex: 0, appliedIndex: 0, snapshotIndex: 0, lastIndex: 0, voters };
+    }
+    const raft = run.raft;
+    return {
+      type: 'DescribeQuorumReply',
+      brokerId,
+      role: raft.role,
+      leaderId: raft.leaderId,
+      active: run.logic.active,
+      term: raft.term,
+      commitIndex: raft.commitIndex,
+      appliedIndex: run.appliedIndex,
+      snapshotIndex: raft.snapshotIndex,
+      lastIndex: raft.lastIndex,
+      voters,
+    };
+  };
+
+  const metadata = (state: State, topics: readonly string[] | null): GetMetadataReply => {
+    const run = state.running;
+    const image = run?.logic.committedImage ?? emptyImage;
+    const controllerId = run === null ? -1 : run.logic.active ? brokerId : (run.raft.leaderId ?? -1);
+    return {
+      type: 'GetMetadataReply',
+      offset: run?.appliedIndex ?? -1,
+      response: buildMetadataResponse(image, { topics }, controllerId),
+      brokers: [...image.brokers.values()].map((b) => ({ brokerId: b.brokerId, brokerEpoch: b.brokerEpoch, fenced: b.fenced })),
+    };
+  };
+
+  // ---------------------------------------------------------------- behaviour
+
+  return node.spawn<State, Incoming>(controllerActorName, {
+    init: (ctx) => {
+      generation += 1;
+      const gen = generation;
+      const previous = openStore;
+      openStore = undefined;
+      const opening = (previous?.close() ?? Promise.resolve()).then(() => MetadataStore.open(config.dataDir, ctx.log));
+      opening.then(
+        ({ store, recovered }) => {
+          openStore = store;
+          const image = recovered.snapshot === null ? emptyImage : decodeImage(recovered.snapshot.data);
+          if (isInvalid(image)) {
+            node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error: new Error(`snapshot does not decode: ${image.errorMessage}`) });
+            return;
+          }
+          const raft = Raft.restore(raftConfig, rng, recovered);
+          ctx.log.info(
+            { term: recovered.hardState.term, commitIndex: recovered.hardState.commitIndex, entries: recovered.entries.length, snapshotIndex: recovered.snapshot?.index ?? 0, truncatedBytes: recovered.truncatedBytes },
+            controllerEvents.opened,
+          );
+          node.tell<Incoming>(ctx.self, { type: 'Opened', generation: gen, store, raft, image, appliedIndex: recovered.snapshot?.index ?? 0 });
+        },
+        (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error }),
+      );
+      ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: gen });
+      return { generation: gen, running: null, fetchWaiters: new Map(), nextWaiterId: 0 };
+    },
+
+    receive: (state, raw, ctx) => {
+      if (typeof raw === 'object' && raw !== null && internalTypes.has((raw as { type: string }).type) && 'generation' in raw) {
+        return onInternal(ctx, state, raw as Internal);
+      }
+      const msg = validateControllerMessage(raw);
+      if (isInvalid(msg)) {
+        ctx.log.warn({ errorCode: msg.errorCode }, `${controllerEvents.badInput}: ${msg.errorMessage}`);
+        if (msg.replyTo !== null) node.tell(msg.replyTo, { type: 'ControllerError', errorCode: msg.errorCode, errorMessage: msg.errorMessage });
+        return state;
+      }
+      switch (msg.type) {
+        case 'ControllerRequest':
+          onRequest(ctx, state, msg);
+          return state;
+        case 'FetchMetadata':
+          onFetch(ctx, state, msg);
+          return state;
+        case 'RaftMessage':
+          onRaftMessage(ctx, state, msg.message);
+          return state;
+        case 'DescribeQuorum':
+          node.tell(msg.replyTo, describe(state));
+          return state;
+        case 'GetMetadata':
+          node.tell(msg.replyTo, metadata(state, msg.topics));
+          return state;
+        case 'Terminated':
+          onTerminated(ctx, state, msg);
+          return state;
+        default:
+          return assertNever(msg, 'controller message');
+      }
+    },
+
+    stopped: (state) => {
+      for (const waiter of state?.fetchWaiters.values() ?? []) waiter.cancel();
+      const store = openStore;
+      openStore = undefined;
+      void store?.close();
+    },
+  });
+
+  function onInternal(ctx: ActorContext<Incoming>, state: State, msg: Internal): State {
+    if (msg.generation !== state.generation) {
+      if (msg.type === 'Opened') void msg.store.close();
+      return state;
+    }
+    switch (msg.type) {
+      case 'Opened':
+        state.running = {
+          raft: msg.raft,
+          store: msg.store,
+          logic: initialControllerState(controllerConfig, msg.image),
+          appliedIndex: msg.appliedIndex,
+          readyInFlight: null,
+          activation: null,
+          activeTerm: null,
+          lastProposedIndex: 0,
+          pendingReplies: [],
+          watched: new Map(),
+          compacting: false,
+          lastRebalanceMs: now(),
+          lastFlushMs: now(),
+          decoded: new Map(),
+          snapshotView: null,
+        };
+        drive(ctx, state);
+        answerWaiters(state);
+        return state;
+      case 'OpenFailed':
+        throw msg.error instanceof Error ? msg.error : new Error(String(msg.error));
+      case 'Tick':
+        onTick(ctx, state);
+        return state;
+      case 'Persisted':
+        onPersisted(ctx, state);
+        return state;
+      case 'StoreFailed':
+        throw new Error(`controller: metadata store failed: ${(msg.error as Error)?.message ?? String(msg.error)}`);
+      case 'Compacted': {
+        const run = state.running;
+        if (run !== null) {
+          run.compacting = false;
+          ctx.log.info({ index: msg.index }, controllerEvents.compacted);
+        }
+        return state;
+      }
+      case 'FetchWaitExpired': {
+        const waiter = state.fetchWaiters.get(msg.waiterId);
+        if (waiter === undefined) return state;
+        state.fetchWaiters.delete(msg.waiterId);
+        const run = state.running;
+        const reply = run === null ? null : fetchReply(run, waiter.fromOffset);
+        node.tell(waiter.replyTo, reply ?? { type: 'FetchMetadataReply', records: [], snapshot: null, highWatermark: run?.appliedIndex ?? -1 });
+        return state;
+      }
+      default:
+        return assertNever(msg, 'controller internal message');
+    }
+  }
+}
+
+/** Where the broker-side client lives on every broker node (the death watch target). */
+export const clientPathOfBroker = '/controller-client';
+
+/** The /controller of a voter. */
+export function controllerRef(brokerId: number): Ref<ControllerMessage> {
+  return { node: nodeIdOf(brokerId), path: controllerPath };
+}

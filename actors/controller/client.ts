@@ -1,0 +1,581 @@
+/**
+ * The controller client (`/controller-client`, on every broker node, voter or
+ * not): this broker's link to the metadata quorum. KRaft's
+ * BrokerLifecycleManager + BrokerMetadataListener + forwarding manager.
+ *
+ * Owns:
+ *  (a) which voter is the active controller (a guess: the last that answered,
+ *      or the leader a NotController named); unknown → voters in turn;
+ *  (b) this broker's registration (RegisterBroker with incarnation =
+ *      node.incarnation, the advertised host/port, rack) and its heartbeats
+ *      every brokerHeartbeatIntervalMs: wantFence until the image shows our own
+ *      registration (then the next heartbeat unfences us), re-registration when
+ *      the controller no longer knows our epoch (BROKER_ID_NOT_REGISTERED,
+ *      STALE_BROKER_EPOCH);
+ *  (c) the broker's metadata image: FetchMetadata long-polls to the local
+ *      /controller on a voter node (any voter otherwise, in turn on failure),
+ *      replayed with the same `replayBatch` the controller uses. Subscribers
+ *      (local actors) get `MetadataImageUpdated { image, previous }` after each
+ *      fetch reply that changed the image (at entry boundaries only), the image
+ *      object itself, never a copy; a new subscriber gets the current image at
+ *      once, with `previous` the empty image, so a diff names everything;
+ *  (d) ControllerCall forwarding: to the active controller, retrying
+ *      NOT_CONTROLLER (following the leader hint), timeouts, network errors and
+ *      retriable ControllerErrors with capped exponential backoff, until
+ *      requestTimeoutMs; then ControllerCallFailed to the caller.
+ *
+ * Bounds: calls in flight (callsInFlightMax), subscribers (subscribersMax),
+ * each attempt's ask timeout, the backoff range, the total time of a call.
+ *
+ * Never awaits: every ask is adapted into one of the actor's own messages.
+ * Everything that arrives is validated (messages.ts): a bad ControllerCall
+ * gets ControllerCallFailed(INVALID_REQUEST); a bad fetch reply is dropped
+ * (and the fetch retried elsewhere).
+ *
+ * Supervision: restartWithBackoff. A restart starts over from an empty image
+ * and registers again with the same incarnation, which the controller answers
+ * with the same epoch (a retried registration writes nothing).
+ */
+import { ErrorCode, errorInfo, isRetriable, toErrorCode } from '../../protocol/errors.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { assert, assertNever } from '../../runtime/assert.ts';
+import type { ActorContext, Node, Terminated } from '../../runtime/node.ts';
+import { refKey, sameRef, type Ref } from '../../runtime/ref.ts';
+import { nodeIdOf, type BrokerConfig } from '../broker/config.ts';
+import { clientPathOfBroker, controllerRef } from './actor.ts';
+import {
+  validateClientMessage,
+  validateControllerRequestReply,
+  validateFetchMetadataReply,
+  type ControllerCallFailed,
+  type ControllerCallReply,
+  type ControllerClientMessage,
+  type ControllerMessage,
+  type ControllerRequestReply,
+  type FetchMetadataReply,
+  type GetMetadataReply,
+  type MetadataImageUpdated,
+} from './messages.ts';
+import {
+  buildMetadataResponse,
+  emptyImage,
+  replayBatch,
+  type ControllerCommand,
+  type ControllerReply,
+  type MetadataImage,
+} from './metadata/index.ts';
+
+export const controllerClientName = 'controller-client';
+export { clientPathOfBroker as controllerClientPath };
+
+export const clientLimits = {
+  /** One try at one voter. */
+  attemptTimeoutMs: 2_000,
+  /** Backoff between retries: doubles from min to max. */
+  retryBackoffMsMin: 25,
+  retryBackoffMsMax: 1_000,
+  /** ControllerCalls forwarded at once; past it a call fails at once (THROTTLING_QUOTA_EXCEEDED, retriable). */
+  callsInFlightMax: 1_024,
+  /** requestTimeoutMs: total time a ControllerCall may take, retries included. */
+  requestTimeoutMsDefault: 30_000,
+  /** How long a FetchMetadata long-poll may wait at the voter. */
+  fetchMaxWaitMs: 5_000,
+  /** Extra ask time on top of the long-poll wait. */
+  fetchAskMarginMs: 2_000,
+  /** Local subscribers to image updates. */
+  subscribersMax: 256,
+} as const;
+
+assert(clientLimits.retryBackoffMsMin <= clientLimits.retryBackoffMsMax, 'client: backoff min must not exceed max');
+
+export const clientEvents = {
+  registered: 'controller_client.registered',
+  registrationFailed: 'controller_client.registration_failed',
+  unfenced: 'controller_client.unfenced',
+  controllerFound: 'controller_client.controller_found',
+  heartbeatFailed: 'controller_client.heartbeat_failed',
+  callFailed: 'controller_client.call_failed',
+  badInput: 'controller_client.bad_input',
+  snapshotLoaded: 'controller_client.snapshot_loaded',
+} as const;
+
+export type ControllerClientOptions = {
+  config: BrokerConfig;
+  /** Total time of a ControllerCall (default clientLimits.requestTimeoutMsDefault). */
+  requestTimeoutMs?: number;
+};
+
+// ---------------------------------------------------------------- internal messages
+
+type CallPurpose = 'external' | 'register' | 'heartbeat';
+
+type Internal =
+  | { type: 'Start'; generation: number }
+  | { type: 'CallReplied'; generation: number; callId: number; target: number; reply: unknown }
+  | { type: 'CallAttemptFailed'; generation: number; callId: number; target: number; errorCode: number; errorMessage: string }
+  | { type: 'RetryCall'; generation: number; callId: number }
+  | { type: 'HeartbeatDue'; generation: number }
+  | { type: 'RegisterDue'; generation: number }
+  | { type: 'FetchReplied'; generation: number; voter: number; reply: unknown }
+  | { type: 'FetchFailed'; generation: number; voter: number; errorCode: number; errorMessage: string }
+  | { type: 'FetchDue'; generation: number };
+
+type Incoming = ControllerClientMessage | Internal;
+
+const internalTypes: ReadonlySet<string> = new Set([
+  'Start',
+  'CallReplied',
+  'CallAttemptFailed',
+  'RetryCall',
+  'HeartbeatDue',
+  'RegisterDue',
+  'FetchReplied',
+  'FetchFailed',
+  'FetchDue',
+]);
+
+type Call = {
+  id: number;
+  purpose: CallPurpose;
+  command: ControllerCommand;
+  replyTo: Ref<ControllerCallReply> | null;
+  deadlineMs: number;
+  /** Attempt timeout for this call. */
+  attemptTimeoutMs: number;
+  attempts: number;
+  lastErrorCode: number;
+  lastErrorMessage: string;
+};
+
+type Registration =
+  | { phase: 'unregistered' }
+  | { phase: 'registering' }
+  | { phase: 'registered'; brokerEpoch: number; unfenced: boolean };
+
+type State = {
+  generation: number;
+  image: MetadataImage;
+  /** The last metadata log offset (Raft index) replayed into `image`; 0 before the first entry. */
+  position: number;
+  subscribers: Map<string, Ref<MetadataImageUpdated>>;
+  activeController: number | null;
+  voterCursor: number;
+  registration: Registration;
+  heartbeatInFlight: boolean;
+  calls: Map<number, Call>;
+  nextCallId: number;
+  fetchVoter: number;
+  fetchFailures: number;
+};
+
+function backoffMs(attempts: number): number {
+  return Math.min(clientLimits.retryBackoffMsMax, clientLimits.retryBackoffMsMin * 2 ** Math.max(0, attempts - 1));
+}
+
+/** Spawns `/controller-client` on a broker node. */
+export function spawnControllerClient(node: Node, options: ControllerClientOptions): Ref<ControllerClientMessage> {
+  const { config } = options;
+  const brokerId = config.brokerId;
+  const voters = [...config.controllerQuorumVoters.keys()].sort((a, b) => a - b);
+  assert(voters.length > 0, 'client: at least one voter');
+  for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== brokerId) node.addPeer(nodeIdOf(voterId), url);
+  const isVoter = voters.includes(brokerId);
+  const requestTimeoutMs = options.requestTimeoutMs ?? clientLimits.requestTimeoutMsDefault;
+  const advertised = new URL(node.url ?? config.advertiseUrl ?? `ws://${config.listenHost}:${config.listenPort}`);
+  const host = advertised.hostname;
+  const port = Number(advertised.port || (advertised.protocol === 'wss:' ? 443 : 80));
+  let generation = 0;
+
+  const now = (): number => node.clock.monotonicMs();
+
+  // ---------------------------------------------------------------- calls
+
+  const startCall = (
+    ctx: ActorContext<Incoming>,
+    state: State,
+    purpose: CallPurpose,
+    command: ControllerCommand,
+    replyTo: Ref<ControllerCallReply> | null,
+    totalMs: number,
+    attemptTimeoutMs: number,
+  ): void => {
+    state.nextCallId += 1;
+    const call: Call = {
+      id: state.nextCallId,
+      purpose,
+      command,
+      replyTo,
+      deadlineMs: now() + totalMs,
+      attemptTimeoutMs,
+      attempts: 0,
+      lastErrorCode: ErrorCode.REQUEST_TIMED_OUT,
+      lastErrorMessage: 'no attempt finished',
+    };
+    state.calls.set(call.id, call);
+    attempt(ctx, state, call);
+  };
+
+  const attempt = (ctx: ActorContext<Incoming>, state: State, call: Call): void => {
+    const remainingMs = call.deadlineMs - now();
+    if (remainingMs <= 0) {
+      finishCall(ctx, state, call, { type: 'ControllerCallFailed', errorCode: call.lastErrorCode, errorMessage: `${call.command.type} gave up after ${call.attempts} attempts: ${call.lastErrorMessage}` });
+      return;
+    }
+    call.attempts += 1;
+    const target = state.activeController ?? voters[state.voterCursor % voters.length]!;
+    const gen = state.generation;
+    node
+      .ask<ControllerMessage, ControllerRequestReply>(controllerRef(target), (replyTo) => ({ type: 'ControllerRequest', command: call.command, replyTo }), {
+        timeoutMs: Math.max(1, Math.min(call.attemptTimeoutMs, remainingMs)),
+      })
+      .then(
+        (reply) => node.tell<Incoming>(ctx.self, { type: 'CallReplied', generation: gen, callId: call.id, target, reply }),
+        (err: unknown) =>
+          node.tell<Incoming>(ctx.self, { type: 'CallAttemptFailed', generation: gen, callId: call.id, target, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) }),
+      );
+  };
+
+  const retryLater = (ctx: ActorContext<Incoming>, state: State, call: Call, errorCode: number, errorMessage: string, delayMs = backoffMs(call.attempts)): void => {
+    call.lastErrorCode = errorCode;
+    call.lastErrorMessage = errorMessage;
+    if (now() + delayMs >= call.deadlineMs) {
+      finishCall(ctx, state, call, { type: 'ControllerCallFailed', errorCode, errorMessage: `${call.command.type} gave up after ${call.attempts} attempts: ${errorMessage}` });
+      return;
+    }
+    ctx.scheduleOnce(delayMs, { type: 'RetryCall', generation: state.generation, callId: call.id });
+  };
+
+  const forgetController = (state: State, target: number): void => {
+    if (state.activeController === target) state.activeController = null;
+    if (voters[state.voterCursor % voters.length] === target) state.voterCursor += 1;
+  };
+
+  const onCallReplied = (ctx: ActorContext<Incoming>, state: State, msg: Extract<Internal, { type: 'CallReplied' }>): void => {
+    const call = state.calls.get(msg.callId);
+    if (call === undefined) return;
+    const reply = validateControllerRequestReply(msg.reply, call.command.type);
+    if (isInvalid(reply)) {
+      ctx.log.warn({ target: msg.target, errorCode: reply.errorCode }, `${clientEvents.badInput}: ${reply.errorMessage}`);
+      forgetController(state, msg.target);
+      retryLater(ctx, state, call, ErrorCode.UNKNOWN_SERVER_ERROR, reply.errorMessage);
+      return;
+    }
+    switch (reply.type) {
+      case 'NotController': {
+        const hint = reply.leaderId;
+        if (hint !== null && voters.includes(hint) && hint !== msg.target) {
+          state.activeController = hint;
+          retryLater(ctx, state, call, ErrorCode.NOT_CONTROLLER, `voter ${msg.target} is not the controller (leader ${hint})`, 0);
+        } else {
+          // No leader known, or the leader is not active yet: wait a little.
+          state.activeController = hint !== null && voters.includes(hint) ? hint : null;
+          if (hint === null) state.voterCursor += 1;
+          retryLater(ctx, state, call, ErrorCode.NOT_CONTROLLER, `voter ${msg.target} is not the controller (leader ${hint ?? 'unknown'})`);
+        }
+        return;
+      }
+      case 'ControllerError':
+        if (isRetriable(reply.errorCode)) {
+          retryLater(ctx, state, call, reply.errorCode, reply.errorMessage);
+        } else {
+          finishCall(ctx, state, call, { type: 'ControllerCallFailed', errorCode: reply.errorCode, errorMessage: reply.errorMessage });
+        }
+        return;
+      default:
+        if (state.activeController !== msg.target) ctx.log.info({ controllerId: msg.target }, clientEvents.controllerFound);
+        state.activeController = msg.target;
+        finishCall(ctx, state, call, reply);
+    }
+  };
+
+  const onCallAttemptFailed = (ctx: ActorContext<Incoming>, state: State, msg: Extract<Internal, { type: 'CallAttemptFailed' }>): void => {
+    const call = state.calls.get(msg.callId);
+    if (call === undefined) return;
+    forgetController(state, msg.target);
+    const code = msg.errorCode;
+    // Timeouts, network errors and missing actors are worth another voter; a bug (unknown server error) is not.
+    if (isRetriable(code) || code === ErrorCode.BROKER_NOT_AVAILABLE) retryLater(ctx, state, call, code, msg.errorMessage);
+    else finishCall(ctx, state, call, { type: 'ControllerCallFailed', errorCode: code, errorMessage: msg.errorMessage });
+  };
+
+  const finishCall = (ctx: ActorContext<Incoming>, state: State, call: Call, reply: ControllerReply | ControllerCallFailed): void => {
+    state.calls.delete(call.id);
+    switch (call.purpose) {
+      case 'external':
+        if (reply.type === 'ControllerCallFailed') ctx.log.warn({ command: call.command.type, errorCode: reply.errorCode }, `${clientEvents.callFailed}: ${reply.errorMessage}`);
+        if (call.replyTo !== null) node.tell(call.replyTo, reply);
+        return;
+      case 'register':
+        onRegisterReply(ctx, state, reply);
+        return;
+      case 'heartbeat':
+        onHeartbeatReply(ctx, state, reply);
+        return;
+      default:
+        assertNever(call.purpose, 'call purpose');
+    }
+  };
+
+  // ---------------------------------------------------------------- registration and heartbeats
+
+  const register = (ctx: ActorContext<Incoming>, state: State): void => {
+    state.registration = { phase: 'registering' };
+    startCall(
+      ctx,
+      state,
+      'register',
+      { type: 'RegisterBroker', brokerId, incarnationId: node.incarnation, host, port, rack: config.rack },
+      null,
+      requestTimeoutMs,
+      clientLimits.attemptTimeoutMs,
+    );
+  };
+
+  const onRegisterReply = (ctx: ActorContext<Incoming>, state: State, reply: ControllerReply | ControllerCallFailed): void => {
+    if (reply.type === 'RegisterBrokerReply' && reply.errorCode === 0) {
+      state.registration = { phase: 'registered', brokerEpoch: reply.brokerEpoch, unfenced: false };
+      ctx.log.info({ brokerEpoch: reply.brokerEpoch, controllerId: state.activeController }, clientEvents.registered);
+      sendHeartbeat(ctx, state);
+      return;
+    }
+    const errorCode = 'errorCode' in reply ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
+    const errorMessage = 'errorMessage' in reply ? reply.errorMessage : null;
+    ctx.log.warn({ errorCode, errorName: errorInfo(errorCode).name }, `${clientEvents.registrationFailed}: ${errorMessage ?? ''}`);
+    state.registration = { phase: 'unregistered' };
+    // DUPLICATE_BROKER_REGISTRATION: our previous incarnation's session has to expire first.
+    ctx.scheduleOnce(Math.min(config.brokerHeartbeatIntervalMs, clientLimits.retryBackoffMsMax), { type: 'RegisterDue', generation: state.generation });
+  };
+
+  /** wantFence until our image shows our own registration (we cannot lead before we have replayed the log up to it). */
+  const wantFence = (state: State, brokerEpoch: number): boolean => state.image.brokers.get(brokerId)?.brokerEpoch !== brokerEpoch;
+
+  const sendHeartbeat = (ctx: ActorContext<Incoming>, state: State): void => {
+    const registration = state.registration;
+    if (registration.phase !== 'registered' || state.heartbeatInFlight) return;
+    state.heartbeatInFlight = true;
+    const total = Math.max(config.brokerHeartbeatIntervalMs, config.brokerSessionTimeoutMs - config.brokerHeartbeatIntervalMs);
+    startCall(
+      ctx,
+      state,
+      'heartbeat',
+      { type: 'BrokerHeartbeat', brokerId, brokerEpoch: registration.brokerEpoch, wantFence: wantFence(state, registration.brokerEpoch) },
+      null,
+      total,
+      Math.min(clientLimits.attemptTimeoutMs, 2 * config.brokerHeartbeatIntervalMs),
+    );
+  };
+
+  const onHeartbeatReply = (ctx: ActorContext<Incoming>, state: State, reply: ControllerReply | ControllerCallFailed): void => {
+    state.heartbeatInFlight = false;
+    const registration = state.registration;
+    if (registration.phase !== 'registered') return;
+    if (reply.type === 'BrokerHeartbeatReply' && reply.errorCode === 0) {
+      if (!reply.isFenced && !registration.unfenced) ctx.log.info({ brokerEpoch: registration.brokerEpoch }, clientEvents.unfenced);
+      registration.unfenced = !reply.isFenced;
+      return;
+    }
+    const errorCode = 'errorCode' in reply ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
+    if (errorCode === ErrorCode.STALE_BROKER_EPOCH || errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED) {
+      ctx.log.warn({ errorCode, brokerEpoch: registration.brokerEpoch }, 'controller_client.reregistering');
+      register(ctx, state);
+      return;
+    }
+    ctx.log.warn({ errorCode, errorName: errorInfo(errorCode).name }, clientEvents.heartbeatFailed);
+  };
+
+  // ---------------------------------------------------------------- metadata log
+
+  const fetchTarget = (state: State): number => (isVoter ? brokerId : voters[state.fetchVoter % voters.length]!);
+
+  const fetch = (ctx: ActorContext<Incoming>, state: State): void => {
+    const voter = fetchTarget(state);
+    const gen = state.generation;
+    node
+      .ask<ControllerMessage, FetchMetadataReply>(
+        controllerRef(voter),
+        (replyTo) => ({ type: 'FetchMetadata', fromOffset: state.position, maxWaitMs: clientLimits.fetchMaxWaitMs, replyTo }),
+        { timeoutMs: clientLimits.fetchMaxWaitMs + clientLimits.fetchAskMarginMs },
+      )
+      .then(
+        (reply) => node.tell<Incoming>(ctx.self, { type: 'FetchReplied', generation: gen, voter, reply }),
+        (err: unknown) => node.tell<Incoming>(ctx.self, { type: 'FetchFailed', generation: gen, voter, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) }),
+      );
+  };
+
+  const onFetchReplied = (ctx: ActorContext<Incoming>, state: State, voter: number, raw: unknown): void => {
+    const reply = validateFetchMetadataReply(raw);
+    if (isInvalid(reply)) {
+      ctx.log.warn({ voter, errorCode: reply.errorCode }, `${clientEvents.badInput}: ${reply.errorMessage}`);
+      onFetchFailed(ctx, state);
+      return;
+    }
+    state.fetchFailures = 0;
+    const previous = state.image;
+    let image = state.image;
+    if (reply.snapshot !== null && reply.snapshot.offset > state.position) {
+      image = reply.snapshot.image;
+      state.position = reply.snapshot.offset;
+      ctx.log.info({ offset: reply.snapshot.offset, voter }, clientEvents.snapshotLoaded);
+    }
+    let gap = false;
+    for (const entry of reply.records) {
+      if (entry.offset <= state.position) continue;
+      if (entry.offset !== state.position + 1) {
+        ctx.log.warn({ voter, offset: entry.offset, position: state.position }, `${clientEvents.badInput}: gap in the metadata log`);
+        gap = true;
+        break;
+      }
+      if (entry.records.length > 0) image = replayBatch(image, entry.records, entry.offset);
+      state.position = entry.offset;
+    }
+    if (image !== previous) publish(ctx, state, image, previous);
+    if (gap) onFetchFailed(ctx, state);
+    else fetch(ctx, state);
+  };
+
+  const onFetchFailed = (ctx: ActorContext<Incoming>, state: State): void => {
+    state.fetchFailures += 1;
+    if (!isVoter) state.fetchVoter += 1;
+    ctx.scheduleOnce(backoffMs(state.fetchFailures), { type: 'FetchDue', generation: state.generation });
+  };
+
+  const publish = (ctx: ActorContext<Incoming>, state: State, image: MetadataImage, previous: MetadataImage): void => {
+    state.image = image;
+    const update: MetadataImageUpdated = { type: 'MetadataImageUpdated', image, previous };
+    for (const subscriber of state.subscribers.values()) node.tell(subscriber, update);
+    // Our registration just became visible: the next heartbeat may unfence us, so send it now.
+    const registration = state.registration;
+    if (registration.phase === 'registered' && !registration.unfenced && !wantFence(state, registration.brokerEpoch) && wantFence({ ...state, image: previous }, registration.brokerEpoch)) {
+      sendHeartbeat(ctx, state);
+    }
+  };
+
+  const metadata = (state: State, topics: readonly string[] | null): GetMetadataReply => ({
+    type: 'GetMetadataReply',
+    offset: state.position,
+    response: buildMetadataResponse(state.image, { topics }, state.activeController ?? -1),
+    brokers: [...state.image.brokers.values()].map((b) => ({ brokerId: b.brokerId, brokerEpoch: b.brokerEpoch, fenced: b.fenced })),
+  });
+
+  // ---------------------------------------------------------------- behaviour
+
+  const onInternal = (ctx: ActorContext<Incoming>, state: State, msg: Internal): State => {
+    if (msg.generation !== state.generation) return state;
+    switch (msg.type) {
+      case 'Start':
+        register(ctx, state);
+        fetch(ctx, state);
+        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, { type: 'HeartbeatDue', generation: state.generation });
+        return state;
+      case 'CallReplied':
+        onCallReplied(ctx, state, msg);
+        return state;
+      case 'CallAttemptFailed':
+        onCallAttemptFailed(ctx, state, msg);
+        return state;
+      case 'RetryCall': {
+        const call = state.calls.get(msg.callId);
+        if (call !== undefined) attempt(ctx, state, call);
+        return state;
+      }
+      case 'HeartbeatDue':
+        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, { type: 'HeartbeatDue', generation: state.generation });
+        sendHeartbeat(ctx, state);
+        return state;
+      case 'RegisterDue':
+        if (state.registration.phase === 'unregistered') register(ctx, state);
+        return state;
+      case 'FetchReplied':
+        onFetchReplied(ctx, state, msg.voter, msg.reply);
+        return state;
+      case 'FetchFailed':
+        ctx.log.debug({ voter: msg.voter, errorCode: msg.errorCode }, `controller_client.fetch_failed: ${msg.errorMessage}`);
+        onFetchFailed(ctx, state);
+        return state;
+      case 'FetchDue':
+        fetch(ctx, state);
+        return state;
+      default:
+        return assertNever(msg, 'client internal message');
+    }
+  };
+
+  return node.spawn<State, Incoming>(controllerClientName, {
+    init: (ctx) => {
+      generation += 1;
+      // Not a tell: init runs inside spawn, before the node has registered this actor.
+      ctx.scheduleOnce(0, { type: 'Start', generation });
+      return {
+        generation,
+        image: emptyImage,
+        position: 0,
+        subscribers: new Map(),
+        activeController: null,
+        voterCursor: voters.indexOf(brokerId) >= 0 ? voters.indexOf(brokerId) : 0,
+        registration: { phase: 'unregistered' },
+        heartbeatInFlight: false,
+        calls: new Map(),
+        nextCallId: 0,
+        fetchVoter: 0,
+        fetchFailures: 0,
+      };
+    },
+
+    receive: (state, raw, ctx) => {
+      if (typeof raw === 'object' && raw !== null && internalTypes.has((raw as { type: string }).type) && 'generation' in raw) {
+        return onInternal(ctx, state, raw as Internal);
+      }
+      const msg = validateClientMessage(raw);
+      if (isInvalid(msg)) {
+        ctx.log.warn({ errorCode: msg.errorCode }, `${clientEvents.badInput}: ${msg.errorMessage}`);
+        if (msg.replyTo !== null) node.tell(msg.replyTo, { type: 'ControllerCallFailed', errorCode: msg.errorCode, errorMessage: msg.errorMessage });
+        return state;
+      }
+      switch (msg.type) {
+        case 'ControllerCall':
+          if (state.calls.size >= clientLimits.callsInFlightMax) {
+            node.tell(msg.replyTo, { type: 'ControllerCallFailed', errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, errorMessage: `${state.calls.size} controller calls in flight` });
+            return state;
+          }
+          startCall(ctx, state, 'external', msg.command, msg.replyTo, requestTimeoutMs, clientLimits.attemptTimeoutMs);
+          return state;
+        case 'SubscribeMetadata': {
+          const subscriber = msg.subscriber;
+          if (subscriber.node !== node.nodeId) {
+            ctx.log.warn({ subscriber }, `${clientEvents.badInput}: subscribers must be local actors`);
+            return state;
+          }
+          const key = refKey(subscriber);
+          if (!state.subscribers.has(key)) {
+            if (state.subscribers.size >= clientLimits.subscribersMax) {
+              ctx.log.warn({ subscriber, subscribersMax: clientLimits.subscribersMax }, `${clientEvents.badInput}: too many subscribers`);
+              return state;
+            }
+            state.subscribers.set(key, subscriber);
+            node.watch(ctx.self, subscriber);
+          }
+          node.tell(subscriber, { type: 'MetadataImageUpdated', image: state.image, previous: emptyImage });
+          return state;
+        }
+        case 'UnsubscribeMetadata':
+          if (state.subscribers.delete(refKey(msg.subscriber))) node.unwatch(ctx.self, msg.subscriber);
+          return state;
+        case 'GetMetadata':
+          node.tell(msg.replyTo, metadata(state, msg.topics));
+          return state;
+        case 'Terminated':
+          for (const [key, subscriber] of state.subscribers) if (sameRef(subscriber, msg.ref)) state.subscribers.delete(key);
+          return state;
+        default:
+          return assertNever(msg as never, 'client message');
+      }
+    },
+  });
+}
+
+/** The /controller-client of a broker. */
+export function controllerClientRef(brokerId: number): Ref<ControllerClientMessage> {
+  return { node: nodeIdOf(brokerId), path: clientPathOfBroker };
+}
+
+export type { Terminated };
