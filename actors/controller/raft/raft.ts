@@ -106,7 +106,9 @@ import {
 /** What the caller persisted: the input of `Raft.restore`. */
 export type PersistedState = {
   readonly hardState: HardState;
-  readonly snapshot: Snapshot | null;
+  /** The latest persisted snapshot; absent if the log was never compacted. */
+  readonly snapshot?: Snapshot | null;
+  /** The persisted entries after the snapshot (entries it covers are ignored). */
   readonly entries: readonly Entry[];
 };
 
@@ -164,7 +166,7 @@ export class Raft {
 
   /** A node with nothing persisted yet. */
   static create(config: RaftConfigInput, rng: Rng): Raft {
-    return new Raft(makeRaftConfig(config), rng, { hardState: emptyHardState, snapshot: null, entries: [] });
+    return new Raft(makeRaftConfig(config), rng, { hardState: emptyHardState, entries: [] });
   }
 
   /** A node rebuilt from what the caller persisted (after a restart). */
@@ -177,7 +179,7 @@ export class Raft {
     this.rng = rng;
     this.quorum = quorumSize(config.voters.length);
     this.isVoter = config.voters.includes(config.id);
-    this.log = new RaftLog(persisted.snapshot, persisted.entries, persisted.hardState.commitIndex);
+    this.log = new RaftLog(persisted.snapshot ?? null, persisted.entries, persisted.hardState.commitIndex);
     this.termValue = persisted.hardState.term;
     this.votedForValue = persisted.hardState.votedFor;
     assert(this.log.lastTerm() <= this.termValue, 'raft: persisted log has a term beyond the persisted term');

@@ -446,10 +446,11 @@ class Simulation {
   private start(node: SimNode): void {
     node.incarnation += 1;
     const persisted = node.storage.persisted();
+    const snapshot = persisted.snapshot ?? null;
     const config: RaftConfigInput = { ...this.params.raft, id: node.id, voters: this.voters };
     const rng = seededRng((this.seed * 7919 + node.id * 104729 + node.incarnation * 15485863) >>> 0);
     node.raft = Raft.restore(config, rng, persisted);
-    node.app = persisted.snapshot === null ? { appliedIndex: 0, digest: 0 } : this.checker.observeSnapshotRestore(node.id, persisted.snapshot);
+    node.app = snapshot === null ? { appliedIndex: 0, digest: 0 } : this.checker.observeSnapshotRestore(node.id, snapshot);
     node.highestTermSeen = Math.max(node.highestTermSeen, node.raft.term);
     if (node.incarnation > 1) this.events.push(`step ${this.step}: restart node ${node.id} at term ${node.raft.term} commit ${node.raft.commitIndex}`);
   }

@@ -83,7 +83,7 @@ export class TestCluster {
   load(id: NodeId, persisted: PersistedState, seed = 1): void {
     const storage = new MemoryStorage();
     storage.hardState = persisted.hardState;
-    storage.snapshot = persisted.snapshot;
+    storage.snapshot = persisted.snapshot ?? null;
     storage.entries = [...persisted.entries];
     this.storage.set(id, storage);
     this.nodes.set(id, Raft.restore(this.configs.get(id)!, seededRng(seed * 1000 + id), persisted));
