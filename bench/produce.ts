@@ -1,0 +1,74 @@
+/**
+ * `npm run bench:produce`: a 3-broker multi-process cluster on this machine,
+ * one client node sending Produce requests of pre-encoded RecordBatch v2
+ * batches (100-byte records, 64 KiB batches) with many batches in flight.
+ * Prints one JSON line per configuration:
+ *   { config, records, recordsPerSec, MBps, p50Ms, p99Ms }
+ * for RF 3 acks=all, RF 3 acks=1 and RF 1 acks=1 (latency is per request).
+ * The broker treats batches as opaque bytes: it validates the header and CRC
+ * and writes them; it never decodes records.
+ */
+import { encodeBatch } from '../protocol/record-batch/index.ts';
+import type { Produce, ProduceReply } from '../protocol/apis/data.ts';
+import { percentile } from './support/child.ts';
+import { startProcessCluster, waitForLeaders } from './support/cluster.ts';
+
+const recordBytes = 100;
+const batchBytesTarget = 64 * 1024;
+const partitions = 6;
+const inFlightPerPartition = 4;
+const totalRecords = Number(process.env.BENCH_RECORDS ?? 2_000_000);
+
+const recordsPerBatch = Math.floor(batchBytesTarget / (recordBytes + 10));
+const value = Buffer.alloc(recordBytes, 'x');
+const batch = encodeBatch({ records: Array.from({ length: recordsPerBatch }, () => ({ key: null, value, timestamp: Date.now() })) });
+
+const cluster = await startProcessCluster(3);
+try {
+  const configs: { config: string; replicationFactor: number; acks: -1 | 1 }[] = [
+    { config: 'rf3-acks-all', replicationFactor: 3, acks: -1 },
+    { config: 'rf3-acks-1', replicationFactor: 3, acks: 1 },
+    { config: 'rf1-acks-1', replicationFactor: 1, acks: 1 },
+  ];
+  for (const { config, replicationFactor, acks } of configs) {
+    const topic = `bench-${config}`;
+    await cluster.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor, assignments: null, configs: [] }] });
+    const described = await waitForLeaders(cluster.client, topic, partitions, replicationFactor);
+    const leaders = described.partitions.map((p) => p.leader);
+    const batches = Math.ceil(totalRecords / recordsPerBatch);
+    const latenciesMs: number[] = [];
+    let sent = 0;
+    let failed = 0;
+    const startMs = performance.now();
+    await Promise.all(
+      leaders.map(async (leader, partition) => {
+        const lanes = Array.from({ length: inFlightPerPartition }, async () => {
+          while (sent < batches) {
+            sent += 1;
+            const t0 = performance.now();
+            const reply = await cluster.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs: 30_000, batch, replyTo }), { timeoutMs: 60_000 });
+            latenciesMs.push(performance.now() - t0);
+            if (reply.errorCode !== 0) failed += 1;
+          }
+        });
+        await Promise.all(lanes);
+      }),
+    );
+    const seconds = (performance.now() - startMs) / 1000;
+    latenciesMs.sort((a, b) => a - b);
+    const records = sent * recordsPerBatch;
+    process.stdout.write(
+      `${JSON.stringify({
+        config,
+        records,
+        failedBatches: failed,
+        recordsPerSec: Math.round(records / seconds),
+        MBps: Number(((sent * batch.length) / (1024 * 1024) / seconds).toFixed(1)),
+        p50Ms: Number(percentile(latenciesMs, 50).toFixed(2)),
+        p99Ms: Number(percentile(latenciesMs, 99).toFixed(2)),
+      })}\n`,
+    );
+  }
+} finally {
+  await cluster.stop();
+}

@@ -1,0 +1,85 @@
+/**
+ * A real multi-process cluster for benchmarks and tests: N broker processes
+ * (actors/broker-main.ts) on free 127.0.0.1 ports with data in a temp dir,
+ * and a client node to talk to them. Every process is killed by pid on stop
+ * or when this process exits.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Node } from '../../runtime/node.ts';
+import { createLogger } from '../../runtime/logger.ts';
+import { startScript } from './child.ts';
+import { freePortOnLoopback } from './ports.ts';
+
+export type ProcessCluster = {
+  client: Node;
+  brokers: { id: number; port: number; url: string; child: ChildProcess }[];
+  dataDir: string;
+  admin<R>(command: Record<string, unknown>): Promise<R>;
+  stop(): Promise<void>;
+};
+
+export async function startProcessCluster(count: number, settings: string[] = []): Promise<ProcessCluster> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kactus-cluster-'));
+  const ports: number[] = [];
+  for (let i = 0; i < count; i += 1) ports.push(await freePortOnLoopback());
+  const quorum = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  const brokers = await Promise.all(
+    ports.map(async (port, i) => {
+      const id = i + 1;
+      const args = ['--node-id', String(id), '--listen', `127.0.0.1:${port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
+      const { child } = await startScript('actors/broker-main.ts', args, 'ready', 30_000);
+      return { id, port, url: `ws://127.0.0.1:${port}`, child };
+    }),
+  );
+  const client = await Node.start({ nodeId: `bench-client-${process.pid}`, logger: createLogger({ node: 'bench-client' }, 'warn', 2), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  const admin = async <R>(command: Record<string, unknown>): Promise<R> => {
+    const deadlineMs = Date.now() + 30_000;
+    for (;;) {
+      const reply = await client.ask<unknown, R & { type: string; errorCode?: number }>({ node: '1', path: '/broker' }, (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: 30_000 });
+      if (reply.type !== 'ControllerCallFailed' || Date.now() > deadlineMs) return reply;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  return {
+    client,
+    brokers,
+    dataDir,
+    admin,
+    async stop() {
+      await client.stop();
+      await Promise.all(
+        brokers.map(
+          (b) =>
+            new Promise<void>((resolve) => {
+              if (b.child.exitCode !== null || b.child.signalCode !== null) return resolve();
+              b.child.once('exit', () => resolve());
+              b.child.kill('SIGKILL');
+            }),
+        ),
+      );
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+type MetadataPartition = { partition: number; leader: number; leaderEpoch: number; isr: number[]; replicas: number[]; errorCode: number };
+export type MetadataTopic = { name: string; errorCode: number; partitions: MetadataPartition[] };
+
+export async function metadata(client: Node, topics: string[] | null, brokerId = 1): Promise<{ brokers: { brokerId: number }[]; topics: MetadataTopic[] }> {
+  return client.ask({ node: String(brokerId), path: '/broker' }, (replyTo) => ({ type: 'Metadata', topics, replyTo }), { timeoutMs: 10_000 });
+}
+
+/** Waits until every partition of `topic` has a leader (and, optionally, a full ISR). */
+export async function waitForLeaders(client: Node, topic: string, partitions: number, fullIsr = 0, timeoutMs = 30_000): Promise<MetadataTopic> {
+  const deadlineMs = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = await metadata(client, [topic]).catch(() => undefined);
+    const found = answer?.topics.find((t) => t.name === topic);
+    if (found && found.errorCode === 0 && found.partitions.length === partitions && found.partitions.every((p) => p.leader >= 0 && p.isr.length >= fullIsr)) return found;
+    if (Date.now() > deadlineMs) throw new Error(`topic ${topic} has no leaders after ${timeoutMs} ms: ${JSON.stringify(found)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

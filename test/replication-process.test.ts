@@ -1,0 +1,140 @@
+/**
+ * Replication across real broker processes over ws: no acknowledged write is
+ * lost when a broker that leads partitions is SIGKILLed mid-stream (RF 3,
+ * min.insync.replicas 2, acks=all), the restarted broker catches up and
+ * rejoins the ISR, and with two of three brokers down acks=all is refused.
+ * Method: an idempotent mini-producer in this process (one request in flight
+ * per partition, retrying the same batch bytes through leader changes)
+ * records what was acknowledged at which offset; afterwards every partition
+ * is read back from offset 0 and compared.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeBatch, decodeBatches } from '../protocol/record-batch/index.ts';
+import { ErrorCode, isRetriable } from '../protocol/errors.ts';
+import type { Fetch, FetchReply, Produce, ProduceReply } from '../protocol/apis/data.ts';
+import { killAllChildren, until } from './support/processes.ts';
+import { startTestCluster, type TestCluster } from './support/cluster.ts';
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await killAllChildren();
+  await cluster?.cleanup();
+  cluster = undefined;
+});
+
+const topic = 'payments';
+const partitions = 6;
+
+async function leaderOf(c: TestCluster, partition: number): Promise<number> {
+  const answer = await c.metadata([topic]).catch(() => undefined);
+  return answer?.topics[0]?.partitions[partition]?.leader ?? -1;
+}
+
+/** Reads a whole partition from its leader, up to the high watermark: offset -> value. */
+async function readAll(c: TestCluster, partition: number): Promise<Map<number, string>> {
+  const values = new Map<number, string>();
+  let offset = 0;
+  for (let round = 0; round < 10_000; round += 1) {
+    const leader = await leaderOf(c, partition);
+    const reply = await c.client.ask<Fetch, FetchReply>({ node: String(leader), path: '/fetch' }, (replyTo) => ({
+      type: 'Fetch', replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 4 << 20, isolationLevel: 0,
+      partitions: [{ topic, partition, fetchOffset: offset, partitionMaxBytes: 4 << 20, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }], replyTo,
+    }), { timeoutMs: 5_000 });
+    const answer = reply.partitions[0]!;
+    expect(answer.errorCode).toBe(0);
+    if (answer.records === null) return values;
+    const decoded = decodeBatches(Buffer.from(answer.records));
+    if (!decoded.ok) throw new Error(decoded.message);
+    for (const batch of decoded.value) {
+      for (const record of batch.records) {
+        const at = batch.header.baseOffset + record.offsetDelta;
+        if (at >= offset) values.set(at, Buffer.from(record.value!).toString());
+      }
+      offset = batch.header.lastOffset + 1;
+    }
+  }
+  return values;
+}
+
+describe('replication across broker processes', () => {
+  it('loses no acknowledged write when a leader is SIGKILLed mid-stream; the broker returns, truncates, catches up and rejoins the ISR', async () => {
+    const c = (cluster = await startTestCluster(3, ['replica.lag.time.max.ms=5000']));
+    const created = await c.admin<{ topics: { errorCode: number }[] }>({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor: 3, assignments: null, configs: [{ name: 'min.insync.replicas', value: '2' }] }] });
+    expect(created.topics[0]!.errorCode).toBe(0);
+    await c.waitForLeaders(topic, partitions, 3);
+    const init = await c.client.ask<unknown, { errorCode: number; producerId: number; producerEpoch: number }>({ node: '1', path: '/broker' }, (replyTo) => ({ type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: 60_000, replyTo }), { timeoutMs: 10_000 });
+    expect(init.errorCode).toBe(0);
+
+    const recordsTotal = 20_000;
+    const recordsPerBatch = 50;
+    const batchesPerPartition = Math.ceil(recordsTotal / partitions / recordsPerBatch);
+    const acknowledged = new Map<string, { partition: number; offset: number }>();
+    let sentBatches = 0;
+    let victim = -1;
+    const deadlineMs = Date.now() + 90_000;
+
+    const runPartition = async (partition: number): Promise<void> => {
+      for (let b = 0; b < batchesPerPartition; b += 1) {
+        const values = Array.from({ length: recordsPerBatch }, (_, i) => `p${partition}-${b * recordsPerBatch + i}`);
+        const batch = encodeBatch({ records: values.map((v) => ({ key: null, value: Buffer.from(v), timestamp: Date.now() })), producerId: init.producerId, producerEpoch: init.producerEpoch, baseSequence: b * recordsPerBatch });
+        for (let attempt = 0; ; attempt += 1) {
+          if (Date.now() > deadlineMs) throw new Error(`partition ${partition} batch ${b}: no ack before the deadline`);
+          const leader = await leaderOf(c, partition);
+          const reply = leader < 0 ? undefined : await c.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks: -1, timeoutMs: 10_000, batch, replyTo }), { timeoutMs: 12_000 }).catch(() => undefined);
+          if (reply?.errorCode === ErrorCode.NONE) {
+            values.forEach((v, i) => acknowledged.set(v, { partition, offset: reply.baseOffset + i }));
+            break;
+          }
+          if (reply !== undefined && !isRetriable(reply.errorCode)) throw new Error(`partition ${partition}: ${reply.errorCode} ${reply.errorMessage}`);
+          await new Promise((r) => setTimeout(r, Math.min(500, 50 * 2 ** attempt)));
+        }
+        sentBatches += 1;
+      }
+    };
+
+    const killer = (async () => {
+      await until(() => sentBatches >= (partitions * batchesPerPartition) / 2, 60_000, 'half the batches');
+      victim = await leaderOf(c, 0);
+      await c.killBroker(victim);
+    })();
+    await Promise.all([...Array.from({ length: partitions }, (_, p) => runPartition(p)), killer]);
+    expect(acknowledged.size).toBe(recordsTotal);
+
+    // Every acknowledged record is at exactly its acknowledged offset, in order, and no value appears twice.
+    for (let partition = 0; partition < partitions; partition += 1) {
+      const stored = await readAll(c, partition);
+      const seen = new Set<string>();
+      for (const value of stored.values()) {
+        expect(seen.has(value)).toBe(false);
+        seen.add(value);
+      }
+      for (const [value, at] of acknowledged) if (at.partition === partition) expect(stored.get(at.offset)).toBe(value);
+    }
+
+    // The killed broker comes back, catches up and rejoins every ISR.
+    await c.startBroker(victim);
+    await c.waitForLeaders(topic, partitions, 3, 30_000);
+  }, 180_000);
+
+  it('with two of three brokers down, acks=all with min.insync.replicas 2 is refused: NOT_ENOUGH_REPLICAS', async () => {
+    // The controller quorum is broker 1 alone (allowed for development), so it survives the other two:
+    // it fences them and shrinks the ISR, and the leader on broker 1 then refuses acks=all.
+    const c = (cluster = await startTestCluster(3, ['replica.lag.time.max.ms=2000'], { voters: [1] }));
+    await c.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: 1, replicationFactor: 3, assignments: null, configs: [{ name: 'min.insync.replicas', value: '2' }] }] });
+    await c.waitForLeaders(topic, 1, 3);
+    expect(await leaderOf(c, 0)).toBe(1);
+    await c.killBroker(2);
+    await c.killBroker(3);
+    const batch = encodeBatch({ records: [{ key: null, value: Buffer.from('x'), timestamp: Date.now() }] });
+    const outcomes: number[] = [];
+    const deadlineMs = Date.now() + 30_000;
+    while (Date.now() < deadlineMs) {
+      const reply = await c.client.ask<Produce, ProduceReply>({ node: '1', path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition: 0, acks: -1, timeoutMs: 1_000, batch, replyTo }), { timeoutMs: 5_000 });
+      outcomes.push(reply.errorCode);
+      if (reply.errorCode === ErrorCode.NOT_ENOUGH_REPLICAS) break;
+    }
+    // Nothing was acknowledged: before the ISR shrank the writes timed out or were refused after the append.
+    expect(outcomes).not.toContain(ErrorCode.NONE);
+    expect(outcomes[outcomes.length - 1]).toBe(ErrorCode.NOT_ENOUGH_REPLICAS);
+  }, 90_000);
+});

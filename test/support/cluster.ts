@@ -1,0 +1,100 @@
+/**
+ * A real cluster of broker processes for multi-process tests: brokers are
+ * children started through processes.ts (so killAllChildren() in afterEach
+ * kills them), each with its own data dir under a temp dir, free ports on
+ * 127.0.0.1, plus a client node in the test process.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Node } from '../../runtime/node.ts';
+import { createLogger } from '../../runtime/logger.ts';
+import { freePort, startChild, type Child } from './processes.ts';
+
+export type TestBroker = { id: number; port: number; url: string; child: Child | null };
+
+export type TestCluster = {
+  client: Node;
+  brokers: TestBroker[];
+  dataDir: string;
+  quorum: string;
+  /** Starts (or restarts, same id, port and data dir) broker `id`. */
+  startBroker(id: number): Promise<void>;
+  /** SIGKILLs broker `id` and waits for it to exit. */
+  killBroker(id: number): Promise<void>;
+  admin<R>(command: Record<string, unknown>, viaBrokerId?: number): Promise<R>;
+  metadata(topics: string[] | null, viaBrokerId?: number): Promise<{ brokers: { brokerId: number }[]; controllerId: number; topics: TestTopic[] }>;
+  waitForLeaders(topic: string, partitions: number, isrSize?: number, timeoutMs?: number, excluding?: number[]): Promise<TestTopic>;
+  cleanup(): Promise<void>;
+};
+
+export type TestTopic = { name: string; errorCode: number; partitions: { partition: number; leader: number; leaderEpoch: number; isr: number[]; replicas: number[]; errorCode: number }[] };
+
+export async function startTestCluster(count: number, settings: string[] = [], options: { env?: Record<string, string>; voters?: number[] } = {}): Promise<TestCluster> {
+  const env = options.env ?? {};
+  const dataDir = mkdtempSync(join(tmpdir(), 'kactus-test-cluster-'));
+  const brokers: TestBroker[] = [];
+  for (let i = 1; i <= count; i += 1) {
+    const port = await freePort();
+    brokers.push({ id: i, port, url: `ws://127.0.0.1:${port}`, child: null });
+  }
+  const quorum = brokers.filter((b) => options.voters === undefined || options.voters.includes(b.id)).map((b) => `${b.id}@127.0.0.1:${b.port}`).join(',');
+  const byId = (id: number): TestBroker => {
+    const broker = brokers.find((b) => b.id === id);
+    if (!broker) throw new Error(`no broker ${id}`);
+    return broker;
+  };
+  const startBroker = async (id: number): Promise<void> => {
+    const broker = byId(id);
+    const args = ['--node-id', String(id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
+    broker.child = startChild('actors/broker-main.ts', args, env);
+    await broker.child.waitFor('ready', 30_000);
+  };
+  await Promise.all(brokers.map((b) => startBroker(b.id)));
+  const client = await Node.start({ nodeId: `test-client-${process.pid}-${Date.now()}`, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  const live = (): TestBroker[] => brokers.filter((b) => b.child !== null);
+
+  const cluster: TestCluster = {
+    client,
+    brokers,
+    dataDir,
+    quorum,
+    startBroker,
+    async killBroker(id) {
+      const broker = byId(id);
+      if (broker.child === null) return;
+      broker.child.process.kill('SIGKILL');
+      await broker.child.exited;
+      broker.child = null;
+    },
+    async admin<R>(command: Record<string, unknown>, viaBrokerId?: number): Promise<R> {
+      const deadlineMs = Date.now() + 30_000;
+      for (;;) {
+        const via = viaBrokerId ?? live()[0]!.id;
+        const reply = await client.ask<unknown, R & { type: string }>({ node: String(via), path: '/broker' }, (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: 30_000 }).catch((err: Error) => ({ type: 'ControllerCallFailed', err }) as unknown as R & { type: string });
+        if (reply.type !== 'ControllerCallFailed' || Date.now() > deadlineMs) return reply;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+    async metadata(topics, viaBrokerId) {
+      const via = viaBrokerId ?? live()[0]!.id;
+      return client.ask({ node: String(via), path: '/broker' }, (replyTo) => ({ type: 'Metadata', topics, replyTo }), { timeoutMs: 5_000 });
+    },
+    async waitForLeaders(topic, partitions, isrSize = 1, timeoutMs = 30_000, excluding = []) {
+      const deadlineMs = Date.now() + timeoutMs;
+      let last: TestTopic | undefined;
+      for (;;) {
+        const answer = await cluster.metadata([topic]).catch(() => undefined);
+        last = answer?.topics.find((t) => t.name === topic);
+        if (last && last.errorCode === 0 && last.partitions.length === partitions && last.partitions.every((p) => p.leader >= 0 && !excluding.includes(p.leader) && p.isr.length >= isrSize)) return last;
+        if (Date.now() > deadlineMs) throw new Error(`topic ${topic}: no leaders after ${timeoutMs} ms: ${JSON.stringify(last)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async cleanup() {
+      await client.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
