@@ -14,8 +14,10 @@
  * reads as missing; every caller falls back to a safe value (recovery point 0
  * means "recover everything").
  *
- * Writes are synchronous (about three fsyncs): they happen on roll, epoch
- * change, retention, cleaning and close, never per append.
+ * Writes are synchronous (about three fsyncs): they happen on open, close,
+ * truncation, epoch change, retention, cleaning, when a flush moves the
+ * recovery point into a later segment, and on the owner's checkpoint() tick;
+ * never per append.
  */
 import * as path from 'node:path';
 import { type FileIo, fsyncDirectory, writeFully } from './file-io.ts';
