@@ -1,0 +1,324 @@
+/**
+ * The admin client: topics, partitions, configs, cluster and offsets.
+ *
+ * Owns: `Admin` and the shapes of its arguments and results. Topic and
+ * config commands travel as `{ type: 'Admin', command }` to any broker's
+ * `/broker`, which forwards them to the active controller; the reply is the
+ * controller's (`<Command>Reply`) or `ControllerCallFailed` / `AdminError`
+ * with a code. Reads of the cluster come from Metadata; offsets from the
+ * partition leaders' `/fetch` (ListOffsets).
+ *
+ * Errors: each topic in a reply succeeds or fails alone (data, not an
+ * exception, on the wire). A call whose topics all succeeded resolves; one
+ * with a failure rejects with a PartitionError (a KactusError) for the first
+ * failed topic, whose message lists every failure. Retriable failures of the
+ * whole call (no controller, timeout, link down) are retried with backoff;
+ * note that a retried CreateTopics whose first attempt did commit answers
+ * TOPIC_ALREADY_EXISTS, as in Kafka.
+ *
+ * createTopics / createPartitions wait (by default) until metadata shows a
+ * leader for every new partition, so a producer started next finds them.
+ *
+ * Imports: connection.ts, metadata-cache.ts, retry.ts, errors.ts,
+ * topic-name.ts, protocol/apis/data.ts (types).
+ */
+import type { Ref } from '../runtime/ref.ts';
+import { earliestTimestamp, latestTimestamp, type ListOffsets, type ListOffsetsReply } from '../protocol/apis/data.ts';
+import { ErrorCode, KactusError, PartitionError, describePartition, errorInfo, partitionError } from './errors.ts';
+import type { Connection } from './connection.ts';
+import type { BrokerMetadata, MetadataCache, MetadataReply, PartitionMetadata } from './metadata-cache.ts';
+import { withRetry, type RetryPolicy } from './retry.ts';
+import { checkTopicName } from './topic-name.ts';
+
+export type ConfigEntries = Record<string, string> | readonly { name: string; value: string }[];
+
+export type NewTopic = {
+  topic: string;
+  /** Default: the broker's num.partitions (-1). */
+  numPartitions?: number;
+  /** Default: the broker's default.replication.factor (-1). */
+  replicationFactor?: number;
+  /** Manual placement: partition -> broker ids. Replaces numPartitions/replicationFactor. */
+  replicaAssignment?: readonly { partition: number; replicas: readonly number[] }[];
+  configs?: ConfigEntries;
+};
+
+export type CreatedTopic = { topic: string; topicId: string | null; numPartitions: number; replicationFactor: number };
+
+export type TopicDescription = {
+  name: string;
+  topicId: string;
+  isInternal: boolean;
+  partitions: {
+    partition: number;
+    leader: number;
+    leaderEpoch: number;
+    replicas: readonly number[];
+    isr: readonly number[];
+    offlineReplicas: readonly number[];
+    errorCode: number;
+  }[];
+};
+
+export type ClusterDescription = { brokers: BrokerMetadata[]; controllerId: number };
+
+export type ConfigDescription = {
+  type: 'topic';
+  name: string;
+  configs: { name: string; value: string; source: 'TOPIC_CONFIG' | 'DEFAULT_CONFIG'; isDefault: boolean; readOnly: boolean; documentation: string }[];
+};
+
+export type ConfigAlteration = {
+  type: 'topic';
+  name: string;
+  /** Configs to set: name -> value. */
+  set?: Record<string, string>;
+  /** Configs to revert to their defaults. */
+  delete?: readonly string[];
+};
+
+export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number };
+
+export type PartitionOffset = { partition: number; offset: number; timestamp: number; leaderEpoch: number };
+
+type AdminCommand =
+  | { type: 'CreateTopics'; topics: { name: string; numPartitions: number; replicationFactor: number; assignments: { partition: number; brokerIds: number[] }[] | null; configs: { name: string; value: string }[] }[]; validateOnly: boolean }
+  | { type: 'DeleteTopics'; topics: string[] }
+  | { type: 'CreatePartitions'; topics: { name: string; count: number; assignments: number[][] | null }[]; validateOnly: boolean }
+  | { type: 'DescribeConfigs'; resources: { resourceType: 'topic'; resourceName: string; configNames: string[] | null }[] }
+  | { type: 'AlterConfigs'; resources: { resourceType: 'topic'; resourceName: string; ops: { name: string; op: 'SET' | 'DELETE'; value: string | null }[] }[]; validateOnly: boolean }
+  | { type: 'ElectLeaders'; electionType: 'PREFERRED' | 'UNCLEAN'; topicPartitions: { topic: string; partitions: number[] }[] | null };
+
+type ItemError = { errorCode: number; errorMessage: string | null };
+type AdminReply =
+  | { type: 'CreateTopicsReply'; topics: (ItemError & { name: string; topicId: string | null; numPartitions: number; replicationFactor: number })[] }
+  | { type: 'DeleteTopicsReply'; topics: (ItemError & { name: string })[] }
+  | { type: 'CreatePartitionsReply'; topics: (ItemError & { name: string })[] }
+  | { type: 'DescribeConfigsReply'; results: (ItemError & { resourceName: string; configs: ConfigDescription['configs'] })[] }
+  | { type: 'AlterConfigsReply'; results: (ItemError & { resourceName: string })[] }
+  | { type: 'ElectLeadersReply'; results: { topic: string; partitions: (ItemError & { partition: number })[] }[] }
+  | { type: 'ControllerCallFailed' | 'AdminError'; errorCode: number; errorMessage: string };
+
+type AdminRequest = { type: 'Admin'; command: AdminCommand; replyTo: Ref<AdminReply> };
+
+export type AdminDeps = {
+  connection: () => Promise<{ connection: Connection; metadata: MetadataCache }>;
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+};
+
+/** How often createTopics polls metadata while waiting for leaders. */
+const leaderPollIntervalMs = 50;
+
+function toConfigList(configs: ConfigEntries | undefined, what: string): { name: string; value: string }[] {
+  if (configs === undefined) return [];
+  const list = Array.isArray(configs) ? (configs as { name: string; value: string }[]) : Object.entries(configs as Record<string, string>).map(([name, value]) => ({ name, value }));
+  for (const entry of list) {
+    if (typeof entry.name !== 'string' || typeof entry.value !== 'string') throw new KactusError(ErrorCode.INVALID_CONFIG, `${what}: config entries are name/value strings, got ${JSON.stringify(entry)}`);
+  }
+  return list;
+}
+
+function checkArray<T>(value: unknown, what: string): T[] {
+  if (!Array.isArray(value)) throw new KactusError(ErrorCode.INVALID_REQUEST, `${what} must be an array`);
+  return value as T[];
+}
+
+/** Throws for the first failed item, with every failure in the message; returns when none failed. */
+function throwFailures(items: readonly (ItemError & { name: string; partition?: number })[], operation: string): void {
+  const failed = items.filter((item) => item.errorCode !== 0);
+  if (failed.length === 0) return;
+  const first = failed[0]!;
+  const all = failed.map((f) => `${describePartition(f.name, f.partition ?? -1)}: ${errorInfo(f.errorCode).name} ${f.errorMessage ?? ''}`.trim()).join('; ');
+  throw new PartitionError(first.errorCode, first.name, first.partition ?? -1, `${operation} failed${failed.length > 1 ? ` for ${failed.length} items` : ''}: ${all}`);
+}
+
+export class Admin {
+  constructor(private readonly deps: AdminDeps) {}
+
+  private async command<R extends AdminReply>(command: AdminCommand): Promise<R> {
+    const { connection } = await this.deps.connection();
+    let avoid: number | undefined;
+    return withRetry(async () => {
+      const brokerId = connection.pickBroker(avoid);
+      avoid = brokerId;
+      const reply = await connection.ask<AdminRequest, AdminReply>(brokerId, '/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), this.deps.requestTimeoutMs);
+      if (reply.type === 'ControllerCallFailed' || reply.type === 'AdminError') {
+        throw new KactusError(reply.errorCode, `${command.type} via broker ${brokerId}: ${reply.errorMessage}`);
+      }
+      if (reply.type !== `${command.type}Reply`) throw new KactusError(ErrorCode.UNKNOWN_SERVER_ERROR, `${command.type}: unexpected reply ${reply.type}`);
+      return reply as R;
+    }, this.deps.retry);
+  }
+
+  /** Creates topics. Resolves when every topic was created (and, by default, has leaders). */
+  async createTopics(request: { topics: readonly NewTopic[]; validateOnly?: boolean; waitForLeaders?: boolean }): Promise<CreatedTopic[]> {
+    const topics = checkArray<NewTopic>(request?.topics, 'createTopics topics').map((t) => {
+      const name = checkTopicName(t.topic);
+      const assignment = t.replicaAssignment;
+      return {
+        name,
+        numPartitions: assignment ? -1 : (t.numPartitions ?? -1),
+        replicationFactor: assignment ? -1 : (t.replicationFactor ?? -1),
+        assignments: assignment ? assignment.map((a) => ({ partition: a.partition, brokerIds: [...a.replicas] })) : null,
+        configs: toConfigList(t.configs, `topic ${name}`),
+      };
+    });
+    const validateOnly = request.validateOnly ?? false;
+    const reply = await this.command<Extract<AdminReply, { type: 'CreateTopicsReply' }>>({ type: 'CreateTopics', topics, validateOnly });
+    throwFailures(reply.topics, 'createTopics');
+    if (!validateOnly && (request.waitForLeaders ?? true)) {
+      await this.waitFor(topics.map((t) => t.name), (p, meta) => meta !== undefined && p >= 0, 'leaders of new topics');
+    }
+    return reply.topics.map((t) => ({ topic: t.name, topicId: t.topicId, numPartitions: t.numPartitions, replicationFactor: t.replicationFactor }));
+  }
+
+  async deleteTopics(request: { topics: readonly string[] }): Promise<void> {
+    const names = checkArray<string>(request?.topics, 'deleteTopics topics').map(checkTopicName);
+    const reply = await this.command<Extract<AdminReply, { type: 'DeleteTopicsReply' }>>({ type: 'DeleteTopics', topics: names });
+    const { metadata } = await this.deps.connection();
+    for (const name of names) metadata.forget(name);
+    throwFailures(reply.topics, 'deleteTopics');
+  }
+
+  /** Names of every topic, internal ones left out unless asked for. */
+  async listTopics(options: { includeInternal?: boolean } = {}): Promise<string[]> {
+    const reply = await this.metadata(null);
+    return reply.topics.filter((t) => t.errorCode === 0 && (options.includeInternal || !t.isInternal)).map((t) => t.name);
+  }
+
+  /** Per partition: leader, leader epoch, replicas, ISR and offline replicas. Unknown topics reject. */
+  async describeTopics(request: { topics?: readonly string[] } = {}): Promise<TopicDescription[]> {
+    const names = request.topics === undefined ? null : checkArray<string>(request.topics, 'describeTopics topics').map(checkTopicName);
+    const reply = await this.metadata(names);
+    throwFailures(reply.topics.filter((t) => t.errorCode !== ErrorCode.LEADER_NOT_AVAILABLE), 'describeTopics');
+    return reply.topics.map((t) => ({
+      name: t.name,
+      topicId: t.topicId ?? '',
+      isInternal: t.isInternal,
+      partitions: t.partitions.map((p) => ({ partition: p.partition, leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr, offlineReplicas: p.offlineReplicas, errorCode: p.errorCode })),
+    }));
+  }
+
+  /** Active brokers and the active controller (-1 when the broker does not know it). */
+  async describeCluster(): Promise<ClusterDescription> {
+    const reply = await this.metadata([]);
+    return { brokers: reply.brokers.map((b) => ({ ...b })), controllerId: reply.controllerId };
+  }
+
+  /** Grows topics to `count` partitions in total. */
+  async createPartitions(request: { topicPartitions: readonly { topic: string; count: number; assignments?: readonly (readonly number[])[] }[]; validateOnly?: boolean; waitForLeaders?: boolean }): Promise<void> {
+    const topics = checkArray<{ topic: string; count: number; assignments?: readonly (readonly number[])[] }>(request?.topicPartitions, 'createPartitions topicPartitions').map((t) => ({
+      name: checkTopicName(t.topic),
+      count: t.count,
+      assignments: t.assignments ? t.assignments.map((a) => [...a]) : null,
+    }));
+    const validateOnly = request.validateOnly ?? false;
+    const reply = await this.command<Extract<AdminReply, { type: 'CreatePartitionsReply' }>>({ type: 'CreatePartitions', topics, validateOnly });
+    throwFailures(reply.topics, 'createPartitions');
+    if (!validateOnly && (request.waitForLeaders ?? true)) {
+      const wanted = new Map(topics.map((t) => [t.name, t.count]));
+      await this.waitFor([...wanted.keys()], (leader, meta, name) => meta !== undefined && meta.length >= wanted.get(name)! && leader >= 0, 'leaders of new partitions');
+    }
+  }
+
+  async describeConfigs(request: { resources: readonly { type: 'topic'; name: string; configNames?: readonly string[] }[] }): Promise<ConfigDescription[]> {
+    const resources = checkArray<{ type: 'topic'; name: string; configNames?: readonly string[] }>(request?.resources, 'describeConfigs resources').map((r) => {
+      if (r.type !== 'topic') throw new KactusError(ErrorCode.INVALID_REQUEST, `describeConfigs: resource type ${JSON.stringify(r.type)} is not supported (only 'topic')`);
+      return { resourceType: 'topic' as const, resourceName: checkTopicName(r.name), configNames: r.configNames ? [...r.configNames] : null };
+    });
+    const reply = await this.command<Extract<AdminReply, { type: 'DescribeConfigsReply' }>>({ type: 'DescribeConfigs', resources });
+    throwFailures(reply.results.map((r) => ({ ...r, name: r.resourceName })), 'describeConfigs');
+    return reply.results.map((r) => ({ type: 'topic', name: r.resourceName, configs: r.configs.map((c) => ({ ...c })) }));
+  }
+
+  /** Incremental: sets and deletes (reverts to default) the named configs; the rest are unchanged. */
+  async alterConfigs(request: { resources: readonly ConfigAlteration[]; validateOnly?: boolean }): Promise<void> {
+    const resources = checkArray<ConfigAlteration>(request?.resources, 'alterConfigs resources').map((r) => {
+      if (r.type !== 'topic') throw new KactusError(ErrorCode.INVALID_REQUEST, `alterConfigs: resource type ${JSON.stringify(r.type)} is not supported (only 'topic')`);
+      const name = checkTopicName(r.name);
+      const ops = [
+        ...toConfigList(r.set, `topic ${name}`).map((c) => ({ name: c.name, op: 'SET' as const, value: c.value })),
+        ...(r.delete ?? []).map((configName) => ({ name: configName, op: 'DELETE' as const, value: null })),
+      ];
+      return { resourceType: 'topic' as const, resourceName: name, ops };
+    });
+    const reply = await this.command<Extract<AdminReply, { type: 'AlterConfigsReply' }>>({ type: 'AlterConfigs', resources, validateOnly: request.validateOnly ?? false });
+    throwFailures(reply.results.map((r) => ({ ...r, name: r.resourceName })), 'alterConfigs');
+  }
+
+  /** Elects preferred (or, unclean, any) leaders; null topicPartitions = all. */
+  async electLeaders(request: { electionType?: 'PREFERRED' | 'UNCLEAN'; topicPartitions?: readonly { topic: string; partitions: readonly number[] }[] | null } = {}): Promise<void> {
+    const topicPartitions = request.topicPartitions ? request.topicPartitions.map((tp) => ({ topic: checkTopicName(tp.topic), partitions: [...tp.partitions] })) : null;
+    const reply = await this.command<Extract<AdminReply, { type: 'ElectLeadersReply' }>>({ type: 'ElectLeaders', electionType: request.electionType ?? 'PREFERRED', topicPartitions });
+    throwFailures(reply.results.flatMap((r) => r.partitions.filter((p) => p.errorCode !== ErrorCode.ELECTION_NOT_NEEDED).map((p) => ({ ...p, name: r.topic }))), 'electLeaders');
+  }
+
+  /**
+   * The offset of each partition of `topic` (all partitions unless named):
+   * earliest (log start), latest (high watermark), or the first offset whose
+   * timestamp is >= the given one (-1 when there is none).
+   */
+  async listOffsets(request: { topic: string; partitions?: readonly number[]; at?: OffsetSpec }): Promise<PartitionOffset[]> {
+    const topic = checkTopicName(request?.topic);
+    const at = request.at ?? 'latest';
+    const timestamp = at === 'earliest' ? earliestTimestamp : at === 'latest' ? latestTimestamp : at.timestamp;
+    if (!Number.isSafeInteger(timestamp) || timestamp < -2) throw new KactusError(ErrorCode.INVALID_REQUEST, `listOffsets: timestamp must be a non-negative integer, got ${String(timestamp)}`);
+    const { connection, metadata } = await this.deps.connection();
+    const meta = await withRetry(() => metadata.topic(topic), this.deps.retry);
+    const partitions = request.partitions ? [...request.partitions] : meta.partitions.map((p) => p.partition);
+    const results = new Map<number, PartitionOffset>();
+    await withRetry(
+      async () => {
+        const pending = partitions.filter((p) => !results.has(p));
+        const byLeader = new Map<number, number[]>();
+        for (const partition of pending) {
+          const { leader } = await metadata.leaderFor(topic, partition);
+          byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition]);
+        }
+        let retriable: KactusError | undefined;
+        await Promise.all(
+          [...byLeader].map(async ([leader, ps]) => {
+            const reply = await connection.ask<ListOffsets, ListOffsetsReply>(leader, '/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel: 0, partitions: ps.map((partition) => ({ topic, partition, timestamp })), replyTo }), this.deps.requestTimeoutMs);
+            for (const p of reply.partitions) {
+              if (p.errorCode === 0) {
+                results.set(p.partition, { partition: p.partition, offset: p.offset, timestamp: p.timestamp, leaderEpoch: p.leaderEpoch });
+                continue;
+              }
+              const error = partitionError(p.errorCode, topic, p.partition, `listOffsets from broker ${leader}`);
+              if (!error.retriable) throw error;
+              metadata.onError(topic, p.errorCode);
+              retriable = error;
+            }
+          }),
+        );
+        if (retriable) throw retriable;
+      },
+      this.deps.retry,
+      { onRetriable: () => metadata.refresh([topic]).then(() => undefined) },
+    );
+    return partitions.map((p) => results.get(p)!);
+  }
+
+  private async metadata(topics: string[] | null): Promise<MetadataReply> {
+    const { metadata } = await this.deps.connection();
+    return metadata.refresh(topics);
+  }
+
+  /** Polls metadata until `ready` holds for every partition of every topic, or requestTimeoutMs passes. */
+  private async waitFor(topics: readonly string[], ready: (leader: number, partitions: readonly PartitionMetadata[] | undefined, topic: string) => boolean, what: string): Promise<void> {
+    const { metadata } = await this.deps.connection();
+    const deadline = Date.now() + this.deps.requestTimeoutMs;
+    for (;;) {
+      const reply = await metadata.refresh([...topics]).catch(() => undefined);
+      const done = reply !== undefined && topics.every((name) => {
+        const t = reply.topics.find((x) => x.name === name);
+        if (t === undefined || t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) return false;
+        return ready(t.partitions.length > 0 ? 0 : -1, t.partitions, name) && t.partitions.every((p) => ready(p.leader, t.partitions, name));
+      });
+      if (done) return;
+      if (Date.now() > deadline) throw new KactusError(ErrorCode.REQUEST_TIMED_OUT, `waited ${this.deps.requestTimeoutMs} ms for ${what} (${topics.join(', ')})`);
+      await new Promise((resolve) => setTimeout(resolve, leaderPollIntervalMs));
+    }
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * The package's public surface (`import { Kactus } from 'kactus'`).
+ *
+ * Exported: `Kactus` (entry object), `Admin`, `Producer`, `KactusError`,
+ * `PartitionError`, `ErrorCode`, and the option/result types. Internal
+ * modules (connection, metadata cache, accumulator, sender) are not part of
+ * the API; the consumer (issue #7) reaches them through `Kactus.context()`.
+ */
+export { Kactus, type ClientContext, type Closeable } from './kactus.ts';
+export { Admin, type NewTopic, type CreatedTopic, type TopicDescription, type ClusterDescription, type ConfigDescription, type ConfigAlteration, type OffsetSpec, type PartitionOffset } from './admin.ts';
+export { Producer, type ProducerRecord, type ProducerMessage, type RecordMetadata } from './producer/producer.ts';
+export { KactusError, PartitionError, ErrorCode } from './errors.ts';
+export type { KactusOptions, ProducerOptions, AdminOptions, PartitionerFunction } from './options.ts';
+export type { TopicMetadata, PartitionMetadata, BrokerMetadata } from './metadata-cache.ts';

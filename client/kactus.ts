@@ -1,0 +1,124 @@
+/**
+ * `Kactus`: the entry object of the client library.
+ *
+ *   const kactus = new Kactus({ brokers: ['ws://127.0.0.1:9191'], clientId: 'app' });
+ *   const admin = kactus.admin();
+ *   const producer = kactus.producer({ acks: 'all' });
+ *   await kactus.close();
+ *
+ * Owns: the options (validated at construction: unknown keys and bad values
+ * throw a KactusError INVALID_CONFIG before anything connects), the lazily
+ * opened shared `ClientContext` (one client Node, one link per broker, one
+ * metadata cache) that admins, producers and (later) consumers share, and
+ * `close()`, which closes every producer (flushing it) and then the node.
+ *
+ * The connection opens on first use, not in the constructor (a constructor
+ * cannot await); a failed bootstrap is retried on the next use.
+ *
+ * Extension point for the consumer (issue #7): `context()` gives the
+ * connection, the metadata cache and the retry policy; `register()` ties a
+ * component's close() to the client's.
+ */
+import { ErrorCode, KactusError } from '../protocol/errors.ts';
+import { Admin } from './admin.ts';
+import { Connection } from './connection.ts';
+import { MetadataCache } from './metadata-cache.ts';
+import { adminOptionsSpec, parseKactusOptions, parseOptions, parseProducerOptions, type AdminOptions, type KactusConfig, type KactusOptions, type ProducerOptions } from './options.ts';
+import { retryPolicyDefault, type RetryPolicy } from './retry.ts';
+import { Producer } from './producer/producer.ts';
+import type { FaultPlan } from '../runtime/faults.ts';
+
+/** What every component of a client shares. */
+export type ClientContext = {
+  readonly connection: Connection;
+  readonly metadata: MetadataCache;
+  readonly config: KactusConfig;
+  readonly retry: RetryPolicy;
+};
+
+/** Something close() must close. */
+export interface Closeable {
+  close(): Promise<void>;
+}
+
+export class Kactus {
+  readonly config: KactusConfig;
+  readonly retry: RetryPolicy;
+  private opening: Promise<ClientContext> | undefined;
+  private readonly components = new Set<Closeable>();
+  private closed = false;
+  /** Testing: a runtime fault plan for the client node (set before first use). */
+  faultPlan: FaultPlan | undefined;
+
+  constructor(options: KactusOptions) {
+    this.config = parseKactusOptions(options);
+    this.retry = { ...retryPolicyDefault, retriesMax: this.config.retriesMax, backoffMsInitial: this.config.retryBackoffMs, backoffMsMax: this.config.retryBackoffMsMax };
+  }
+
+  /** The shared connection and metadata cache, opened on first call. */
+  context(): Promise<ClientContext> {
+    if (this.closed) return Promise.reject(new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the Kactus client is closed'));
+    if (this.opening === undefined) {
+      const opening = Connection.open({
+        brokers: this.config.brokers,
+        clientId: this.config.clientId,
+        connectTimeoutMs: this.config.connectTimeoutMs,
+        ...(this.config.logger ? { logger: this.config.logger } : {}),
+        ...(this.faultPlan ? { faults: this.faultPlan } : {}),
+      }).then((connection) => {
+        const metadata = new MetadataCache(connection, { requestTimeoutMs: this.config.requestTimeoutMs, metadataMaxAgeMs: this.config.metadataMaxAgeMs, retry: this.retry });
+        return { connection, metadata, config: this.config, retry: this.retry };
+      });
+      this.opening = opening;
+      opening.catch(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
+    }
+    return this.opening;
+  }
+
+  /** Ties a component's close() to this client's (consumers register here too). */
+  register<T extends Closeable>(component: T): T {
+    if (this.closed) throw new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the Kactus client is closed');
+    this.components.add(component);
+    return component;
+  }
+
+  unregister(component: Closeable): void {
+    this.components.delete(component);
+  }
+
+  admin(options: AdminOptions = {}): Admin {
+    const parsed = parseOptions('admin', options, adminOptionsSpec);
+    if (this.closed) throw new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the Kactus client is closed');
+    return new Admin({ connection: () => this.context(), requestTimeoutMs: parsed.requestTimeoutMs || this.config.requestTimeoutMs, retry: this.retry });
+  }
+
+  producer(options: ProducerOptions = {}): Producer {
+    const config = parseProducerOptions(options);
+    const producer = new Producer(config, () => this.context(), (p) => this.unregister(p));
+    return this.register(producer);
+  }
+
+  /** The consumer is issue #7: not here yet. */
+  consumer(_options: unknown = {}): never {
+    throw new KactusError(ErrorCode.UNSUPPORTED_VERSION, 'kactus.consumer() is not implemented yet (issue #7)');
+  }
+
+  /** Flushes and closes every producer (and other registered component), then the client node. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const results = await Promise.allSettled([...this.components].map((c) => c.close()));
+    this.components.clear();
+    const opening = this.opening;
+    this.opening = undefined;
+    if (opening) {
+      const context = await opening.catch(() => undefined);
+      context?.metadata.close();
+      await context?.connection.close();
+    }
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+}

@@ -1,0 +1,475 @@
+/**
+ * The producer: `send`, `sendBatch`, `flush`, `close`.
+ *
+ * Owns: checking and converting user records (before anything is sent),
+ * the FIFO of sends waiting for the producer id, topic metadata or buffer
+ * space, partition choice, handing records to the accumulator, the linger
+ * timer, the buffer bound, and InitProducerId.
+ *
+ * A send's life:
+ *   1. checked synchronously: topic names (INVALID_TOPIC_EXCEPTION), records
+ *      (INVALID_RECORD: values must be Buffer, string or null), sizes
+ *      (MESSAGE_TOO_LARGE over maxRequestSizeBytes), explicit partitions.
+ *      A bad send is refused whole and nothing of it is sent.
+ *   2. queued FIFO until the producer has an id (idempotence), the topics'
+ *      metadata is known, and the buffer has room (bufferBytesMax); waiting
+ *      past deliveryTimeoutMs fails it with REQUEST_TIMED_OUT. Later sends
+ *      never overtake earlier ones, so order per partition is send order.
+ *   3. each record gets a partition (explicit, keyed murmur2, or the
+ *      partitioner's) and joins that partition's open batch (accumulator.ts);
+ *      closed batches go to the sender (sender.ts).
+ *   4. it resolves with every record's { topic, partition, offset, timestamp }
+ *      once all its batches are acknowledged, or rejects with the first
+ *      failure (a KactusError naming the topic and partition).
+ *
+ * The buffer bound counts the estimated bytes of every record accepted and
+ * not yet acknowledged or failed.
+ */
+import type { Logger } from '../../runtime/logger.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import type { RecordHeader, RecordInput } from '../../protocol/record-batch/index.ts';
+import { ErrorCode, KactusError, PartitionError, asKactusError } from '../errors.ts';
+import type { ClientContext } from '../kactus.ts';
+import type { ProducerConfig } from '../options.ts';
+import { withRetry } from '../retry.ts';
+import { checkTopicName } from '../topic-name.ts';
+import { Accumulator, batchOverheadBytes, estimateRecordBytes, type ProducerBatch, type RecordOwner } from './accumulator.ts';
+import { IdempotenceState } from './idempotence.ts';
+import { createPartitioner, type Partitioner } from './partitioner.ts';
+import { Sender, type Delivery } from './sender.ts';
+
+export type MessageValue = Buffer | Uint8Array | string | null;
+
+export type ProducerMessage = {
+  key?: MessageValue;
+  value: MessageValue;
+  headers?: Record<string, MessageValue> | readonly { key: string; value: MessageValue }[];
+  /** Explicit partition; otherwise keyed murmur2 or the partitioner. */
+  partition?: number;
+  /** Create time in epoch ms; default: when send() was called. */
+  timestamp?: number;
+};
+
+export type ProducerRecord = { topic: string; messages: readonly ProducerMessage[] };
+
+export type RecordMetadata = { topic: string; partition: number; offset: number; timestamp: number };
+
+/** The InitProducerId exchange with `/broker` (being added broker-side). */
+type InitProducerId = { type: 'InitProducerId'; transactionalId: null; transactionTimeoutMs: number; replyTo: Ref<InitProducerIdReply> };
+type InitProducerIdReply = { type: 'InitProducerIdReply'; errorCode: number; errorMessage?: string | null; producerId: number; producerEpoch: number };
+
+/** transaction.timeout.ms sent with InitProducerId (unused without transactions). */
+const transactionTimeoutMsDefault = 60_000;
+/** Records in one send() call. */
+export const sendRecordsMax = 1_000_000;
+
+type Prepared = { topic: string; partition: number | undefined; record: RecordInput; sizeBytes: number };
+
+/** One send() call: its records' results, resolved when all are acknowledged. */
+class SendHandle implements RecordOwner {
+  readonly results: RecordMetadata[];
+  private remaining: number;
+  private settled = false;
+  readonly promise: Promise<RecordMetadata[]>;
+  private resolve!: (value: RecordMetadata[]) => void;
+  private reject!: (error: Error) => void;
+
+  constructor(
+    readonly prepared: Prepared[],
+    readonly totalBytes: number,
+    readonly acceptedAtMs: number,
+  ) {
+    this.results = new Array<RecordMetadata>(prepared.length);
+    this.remaining = prepared.length;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    if (this.remaining === 0) this.settle();
+  }
+
+  complete(index: number, topic: string, partition: number, offset: number, timestamp: number): void {
+    this.results[index] = { topic, partition, offset, timestamp };
+    this.remaining -= 1;
+    if (this.remaining === 0) this.settle();
+  }
+
+  fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(error);
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(this.results);
+  }
+}
+
+function toBuffer(value: unknown, what: string, topic: string): Buffer | null {
+  if (value === null) return null;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (Buffer.isBuffer(value)) return value;
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": ${what} must be a Buffer, a string or null, got ${value === undefined ? 'undefined' : Array.isArray(value) ? 'an array' : typeof value}`);
+}
+
+function toHeaders(value: ProducerMessage['headers'], topic: string, index: number): RecordHeader[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object') throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": messages[${index}].headers must be an object or an array of { key, value }`);
+  const entries: [string, unknown][] = Array.isArray(value) ? (value as { key: unknown; value: unknown }[]).map((h) => [h?.key as string, h?.value]) : Object.entries(value);
+  if (entries.length === 0) return undefined;
+  return entries.map(([key, v]) => {
+    if (typeof key !== 'string') throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": messages[${index}] has a header whose key is not a string`);
+    return { key, value: toBuffer(v, `messages[${index}].headers.${key}`, topic) };
+  });
+}
+
+export class Producer {
+  private readonly accumulator: Accumulator;
+  private readonly partitioner: Partitioner;
+  private readonly idempotence: IdempotenceState | undefined;
+  private readonly waiting: SendHandle[] = [];
+  private context: ClientContext | undefined;
+  private sender: Sender | undefined;
+  private starting: Promise<void> | undefined;
+  private startError: KactusError | undefined;
+  private bufferedBytes = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private lingerAtMs = Infinity;
+  private immediate: NodeJS.Immediate | undefined;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  /** Topics whose metadata is being fetched for waiting sends. */
+  private readonly fetching = new Set<string>();
+  private closing: Promise<void> | undefined;
+  private closed = false;
+  private log: Logger | undefined;
+
+  constructor(
+    readonly config: ProducerConfig,
+    private readonly openContext: () => Promise<ClientContext>,
+    private readonly onClosed: (producer: Producer) => void,
+  ) {
+    this.accumulator = new Accumulator(config.batchSizeBytes, config.lingerMs);
+    this.partitioner = createPartitioner(config.partitioner);
+    this.idempotence = config.idempotent ? new IdempotenceState() : undefined;
+  }
+
+  /** Counters for tests and benchmarks. */
+  get stats(): Sender['stats'] | undefined {
+    return this.sender?.stats;
+  }
+
+  /** The producer id and epoch (idempotence), -1 before InitProducerId or without idempotence. */
+  get producerId(): { producerId: number; producerEpoch: number } {
+    return { producerId: this.idempotence?.producerId ?? -1, producerEpoch: this.idempotence?.producerEpoch ?? -1 };
+  }
+
+  /** Sends records to one topic; resolves with each record's partition and offset, in the order given. */
+  send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    return this.accept([record]);
+  }
+
+  /** Sends records to several topics as one call. */
+  sendBatch(batch: { topicMessages: readonly ProducerRecord[] }): Promise<RecordMetadata[]> {
+    if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.topicMessages)) {
+      return Promise.reject(new KactusError(ErrorCode.INVALID_REQUEST, 'sendBatch takes { topicMessages: [{ topic, messages }] }'));
+    }
+    return this.accept(batch.topicMessages);
+  }
+
+  private accept(records: readonly ProducerRecord[]): Promise<RecordMetadata[]> {
+    if (this.closing || this.closed) return Promise.reject(new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the producer is closed'));
+    let handle: SendHandle;
+    try {
+      handle = this.prepare(records);
+    } catch (err) {
+      return Promise.reject(asKactusError(err, 'send'));
+    }
+    this.waiting.push(handle);
+    this.pump();
+    return handle.promise;
+  }
+
+  /** Step 1 of the module comment: check and convert everything, or throw. */
+  private prepare(records: readonly ProducerRecord[]): SendHandle {
+    const nowMs = Date.now();
+    const prepared: Prepared[] = [];
+    let totalBytes = 0;
+    const requestMax = this.config.maxRequestSizeBytes;
+    for (const topicRecord of records) {
+      if (typeof topicRecord !== 'object' || topicRecord === null) throw new KactusError(ErrorCode.INVALID_REQUEST, 'send takes { topic, messages: [...] }');
+      const topic = checkTopicName(topicRecord.topic);
+      const messages = topicRecord.messages;
+      if (!Array.isArray(messages)) throw new KactusError(ErrorCode.INVALID_REQUEST, `topic "${topic}": messages must be an array`);
+      if (prepared.length + messages.length > sendRecordsMax) throw new KactusError(ErrorCode.INVALID_REQUEST, `one send may carry at most ${sendRecordsMax} records`);
+      for (let i = 0; i < messages.length; i += 1) {
+        const m = messages[i] as ProducerMessage;
+        if (typeof m !== 'object' || m === null) throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": messages[${i}] must be an object { key?, value, headers?, partition?, timestamp? }`);
+        const value = toBuffer(m.value, `messages[${i}].value`, topic);
+        const key = m.key === undefined ? null : toBuffer(m.key, `messages[${i}].key`, topic);
+        const headers = toHeaders(m.headers, topic, i);
+        let partition = m.partition;
+        if (partition !== undefined && partition !== null) {
+          if (!Number.isInteger(partition) || partition < 0) throw new KactusError(ErrorCode.INVALID_PARTITIONS, `topic "${topic}": messages[${i}].partition must be a non-negative integer, got ${String(partition)}`);
+        } else partition = undefined;
+        const timestamp = m.timestamp ?? nowMs;
+        if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new KactusError(ErrorCode.INVALID_TIMESTAMP, `topic "${topic}": messages[${i}].timestamp must be epoch milliseconds, got ${String(timestamp)}`);
+        const sizeBytes = estimateRecordBytes(key, value, headers);
+        if (sizeBytes + batchOverheadBytes > requestMax) {
+          throw new PartitionError(ErrorCode.MESSAGE_TOO_LARGE, topic, partition ?? -1, `messages[${i}] is ${sizeBytes + batchOverheadBytes} bytes when encoded, over maxRequestSizeBytes ${requestMax}`);
+        }
+        const record: RecordInput = headers ? { key, value, headers, timestamp } : { key, value, timestamp };
+        prepared.push({ topic, partition, record, sizeBytes });
+        totalBytes += sizeBytes;
+      }
+    }
+    return new SendHandle(prepared, totalBytes, performance.now());
+  }
+
+  /** Opens the client context, the sender, and (idempotence) the producer id. Once. */
+  private start(): Promise<void> {
+    if (this.starting === undefined) {
+      this.starting = (async () => {
+        const context = await this.openContext();
+        this.context = context;
+        this.log = context.connection.log.child({ component: 'producer' });
+        this.sender = new Sender({
+          connection: context.connection,
+          metadata: context.metadata,
+          config: this.config,
+          idempotence: this.idempotence,
+          log: this.log,
+          nowMs: () => performance.now(),
+          random: Math.random,
+          onDone: (delivery) => this.onDelivered(delivery),
+          requestProducerId: () => {
+            this.initProducerId().then(
+              () => this.sender?.producerIdReady(),
+              (err: unknown) => this.failEverything(asKactusError(err, 'InitProducerId')),
+            );
+          },
+        });
+        if (this.idempotence) await this.initProducerId();
+      })();
+      this.starting.then(
+        () => this.pump(),
+        (err: unknown) => {
+          this.startError = asKactusError(err, 'producer start');
+          this.starting = undefined; // the next send tries again
+          for (const handle of this.waiting.splice(0)) handle.fail(this.startError);
+        },
+      );
+    }
+    return this.starting;
+  }
+
+  private async initProducerId(): Promise<void> {
+    const context = this.context!;
+    const { connection } = context;
+    const deadlineMs = Date.now() + this.config.deliveryTimeoutMs;
+    const reply = await withRetry(
+      async () => {
+        const brokerId = connection.pickBroker();
+        const answer = await connection.ask<InitProducerId, InitProducerIdReply>(brokerId, '/broker', (replyTo) => ({ type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: transactionTimeoutMsDefault, replyTo }), this.config.requestTimeoutMs);
+        if (answer.errorCode !== 0) throw new KactusError(answer.errorCode, `InitProducerId via broker ${brokerId}: ${answer.errorMessage ?? 'refused'}`);
+        return answer;
+      },
+      context.retry,
+      { deadlineMs },
+    );
+    this.idempotence!.reset(reply.producerId, reply.producerEpoch);
+    this.log?.info({ producerId: reply.producerId, producerEpoch: reply.producerEpoch }, 'producer.producer_id');
+  }
+
+  /** Moves waiting sends into the accumulator while they may go (step 2 of the module comment). */
+  private pump(): void {
+    if (this.waiting.length === 0) return;
+    if (this.sender === undefined || this.idempotence?.hasProducerId === false) {
+      void this.start().catch(() => undefined);
+      if (this.sender === undefined || this.idempotence?.hasProducerId === false) return;
+    }
+    const sender = this.sender;
+    const metadata = this.context!.metadata;
+    const nowMs = performance.now();
+    let appended = false;
+    while (this.waiting.length > 0) {
+      const handle = this.waiting[0]!;
+      if (nowMs - handle.acceptedAtMs >= this.config.deliveryTimeoutMs) {
+        this.waiting.shift();
+        handle.fail(new KactusError(ErrorCode.REQUEST_TIMED_OUT, `send waited ${Math.round(nowMs - handle.acceptedAtMs)} ms (deliveryTimeoutMs ${this.config.deliveryTimeoutMs}) for topic metadata or buffer space (topics: ${[...new Set(handle.prepared.map((p) => p.topic))].join(', ')})`));
+        continue;
+      }
+      let missing: string | undefined;
+      for (const p of handle.prepared) {
+        if (metadata.cached(p.topic) === undefined) {
+          missing = p.topic;
+          break;
+        }
+      }
+      if (missing !== undefined) {
+        this.fetchTopic(missing);
+        break;
+      }
+      if (this.bufferedBytes > 0 && this.bufferedBytes + handle.totalBytes > this.config.bufferBytesMax) {
+        this.schedulePump(this.config.deliveryTimeoutMs - (nowMs - handle.acceptedAtMs));
+        break;
+      }
+      this.waiting.shift();
+      try {
+        this.appendAll(handle, nowMs);
+        appended = true;
+      } catch (err) {
+        handle.fail(asKactusError(err, 'send'));
+      }
+    }
+    if (appended) {
+      this.scheduleLinger();
+      sender.run();
+    }
+  }
+
+  private appendAll(handle: SendHandle, nowMs: number): void {
+    const metadata = this.context!.metadata;
+    // Check explicit partitions against the partition counts before appending anything.
+    for (const p of handle.prepared) {
+      if (p.partition === undefined) continue;
+      const count = metadata.cached(p.topic)!.partitions.length;
+      if (p.partition >= count) throw new PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, p.topic, p.partition, `the topic has partitions 0..${count - 1}`);
+    }
+    this.bufferedBytes += handle.totalBytes;
+    const closed: ProducerBatch[] = [];
+    let topic = '';
+    let partitionCount = 0;
+    let available: number[] = [];
+    for (let i = 0; i < handle.prepared.length; i += 1) {
+      const p = handle.prepared[i]!;
+      if (p.topic !== topic) {
+        topic = p.topic;
+        const meta = metadata.cached(topic)!;
+        metadata.track(topic);
+        partitionCount = meta.partitions.length;
+        available = meta.partitions.filter((x) => x.leader >= 0).map((x) => x.partition);
+      }
+      const partition = p.partition ?? this.partitioner.partition(topic, p.record.key as Buffer | null, p.record.value as Buffer | null, partitionCount, available);
+      const batches = this.accumulator.append(topic, partition, p.record, p.sizeBytes, handle, i, nowMs);
+      for (const b of batches) {
+        this.partitioner.onBatchClosed(b.topic, b.partition);
+        closed.push(b);
+      }
+    }
+    if (closed.length > 0) this.sender!.enqueue(closed);
+  }
+
+  private fetchTopic(topic: string): void {
+    if (this.fetching.has(topic)) return;
+    this.fetching.add(topic);
+    const context = this.context!;
+    const oldest = this.waiting[0]?.acceptedAtMs ?? performance.now();
+    const deadlineMs = Date.now() + Math.max(0, this.config.deliveryTimeoutMs - (performance.now() - oldest));
+    withRetry(() => context.metadata.topic(topic), { ...context.retry, retriesMax: Number.MAX_SAFE_INTEGER }, { deadlineMs, cancelled: () => this.closed }).then(
+      () => {
+        this.fetching.delete(topic);
+        this.pump();
+      },
+      (err: unknown) => {
+        this.fetching.delete(topic);
+        const error = asKactusError(err, `metadata of topic ${topic}`);
+        // Fail the waiting sends that need this topic; the others go on.
+        for (let i = this.waiting.length - 1; i >= 0; i -= 1) {
+          const handle = this.waiting[i]!;
+          if (handle.prepared.some((p) => p.topic === topic)) {
+            this.waiting.splice(i, 1);
+            handle.fail(error);
+          }
+        }
+        this.pump();
+      },
+    );
+  }
+
+  private schedulePump(delayMs: number): void {
+    if (this.pumpTimer) return;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined;
+      this.pump();
+    }, Math.max(1, Math.min(delayMs, 1_000)));
+  }
+
+  private scheduleLinger(): void {
+    if (this.accumulator.openBatchCount === 0) return;
+    if (this.config.lingerMs === 0) {
+      this.immediate ??= setImmediate(() => {
+        this.immediate = undefined;
+        this.drain(false);
+      });
+      return;
+    }
+    const atMs = this.accumulator.nextLingerDeadlineMs()!;
+    if (this.lingerTimer !== undefined && this.lingerAtMs <= atMs) return;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerAtMs = atMs;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.lingerAtMs = Infinity;
+      this.drain(false);
+    }, Math.max(0, atMs - performance.now()));
+  }
+
+  private drain(all: boolean): void {
+    const batches = all ? this.accumulator.drainAll() : this.accumulator.drainExpired(performance.now());
+    for (const b of batches) this.partitioner.onBatchClosed(b.topic, b.partition);
+    if (batches.length > 0) {
+      this.sender!.enqueue(batches);
+      this.sender!.run();
+    }
+    this.scheduleLinger();
+  }
+
+  private onDelivered(delivery: Delivery): void {
+    const batch = delivery.batch;
+    this.bufferedBytes -= batch.sizeBytes - batchOverheadBytes;
+    if (this.waiting.length > 0) this.pump();
+  }
+
+  private failEverything(error: KactusError): void {
+    for (const handle of this.waiting.splice(0)) handle.fail(error);
+    for (const batch of this.accumulator.abortAll()) for (const owner of batch.owners) owner.fail(error);
+    this.sender?.abort(error);
+  }
+
+  /** Sends everything accepted so far now (ignoring linger) and resolves when all of it is acknowledged or failed. */
+  async flush(): Promise<void> {
+    for (;;) {
+      while (this.waiting.length > 0) {
+        if (this.startError && this.sender === undefined) return;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        this.pump();
+      }
+      if (this.sender === undefined) return;
+      this.drain(true);
+      await this.sender.whenIdle();
+      if (this.waiting.length === 0 && this.accumulator.openBatchCount === 0 && this.sender.pending === 0) return;
+    }
+  }
+
+  /** Flushes, then releases the producer. Further sends are refused. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.closing = (async () => {
+        try {
+          await this.flush();
+        } finally {
+          this.closed = true;
+          if (this.lingerTimer) clearTimeout(this.lingerTimer);
+          if (this.pumpTimer) clearTimeout(this.pumpTimer);
+          if (this.immediate) clearImmediate(this.immediate);
+          this.sender?.close();
+          this.onClosed(this);
+        }
+      })();
+    }
+    return this.closing;
+  }
+}

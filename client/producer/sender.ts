@@ -1,0 +1,418 @@
+/**
+ * The sender: turns closed batches into Produce requests to partition
+ * leaders, and their replies into completed or retried batches.
+ *
+ * Owns: `Delivery` (a batch on its way: encoded bytes, sequence, attempts,
+ * deadline) and `Sender` (per-partition queues, per-broker in-flight counts,
+ * retries, delivery timeouts, the fault hook).
+ *
+ * Encoding: a batch is encoded once, as RecordBatch v2, the first time it is
+ * sent; a retry sends the same bytes. With idempotence its sequence number is
+ * taken at that moment (so sequences follow the partition's batch order); if
+ * the producer id changed since (IdempotenceState.generation), the header is
+ * stamped again in place (idempotence.ts), never re-encoded.
+ *
+ * Bounds: at most `maxInFlightRequestsPerBroker` Produce requests per broker
+ * (one batch per request); per partition, that many with idempotence (the
+ * broker's sequence check keeps them in order) and one without (the only way
+ * a retry cannot overtake a later batch). Retries are bounded by retriesMax
+ * and by the delivery timeout, whichever comes first.
+ *
+ * Ordering within a partition, with retries (the numbered scenario):
+ *   1. Batches 1..5 of partition P are in flight; 2 fails retriably (say the
+ *      leader moved).
+ *   2. P becomes `recovering`: nothing more is sent for P until every in-flight
+ *      batch of P has answered. 3..5 fail too (the new leader, or the old one
+ *      answering OUT_OF_ORDER_SEQUENCE_NUMBER since 2 is missing) or succeed
+ *      if the broker did take them after 2 (impossible: a broker appends in
+ *      sequence order, so 3 cannot be taken while 2 is not).
+ *   3. Failed batches go back into P's queue sorted by their ordinal (their
+ *      order of creation), so the resend starts with 2, then 3, ... with the
+ *      same sequences, and the broker's dedupe answers any it already has with
+ *      the original offsets.
+ * Without idempotence one batch per partition is in flight, so step 2 cannot
+ * arise; a lost reply may then duplicate a batch (at-least-once), as in Kafka.
+ *
+ * Idempotence failures: a sequenced batch that fails for good (or
+ * UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH, or an OUT_OF_ORDER_SEQUENCE_NUMBER
+ * with no earlier batch pending) makes the sender pause, wait for its
+ * in-flight requests to end, and ask the producer for a new producer id;
+ * unacknowledged batches are then stamped again in order (idempotence.ts).
+ *
+ * Fault hook (tests): `faults.dropProduceResponses = n` discards the next n
+ * successful Produce answers as if the network lost them: the broker has the
+ * batch, the sender does not know, and retries it.
+ */
+import type { Logger } from '../../runtime/logger.ts';
+import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
+import { Compression, encodeBatch } from '../../protocol/record-batch/index.ts';
+import { ErrorCode, KactusError, partitionError } from '../errors.ts';
+import type { Connection } from '../connection.ts';
+import type { MetadataCache } from '../metadata-cache.ts';
+import type { ProducerConfig } from '../options.ts';
+import { backoffMs, retryPolicyDefault, type RetryPolicy } from '../retry.ts';
+import type { ProducerBatch } from './accumulator.ts';
+import { stampProducerState, type IdempotenceState } from './idempotence.ts';
+
+/** Extra time the client waits for a Produce answer beyond the broker's own timeout (network, queues). */
+export const produceAnswerSlackMs = 2_000;
+
+export class Delivery {
+  bytes: Buffer | undefined;
+  baseSequence = -1;
+  generation = -1;
+  attempts = 0;
+  readonly deadlineMs: number;
+  constructor(
+    readonly batch: ProducerBatch,
+    deliveryTimeoutMs: number,
+  ) {
+    this.deadlineMs = batch.createdAtMs + deliveryTimeoutMs;
+  }
+  get ordinal(): number {
+    return this.batch.ordinal;
+  }
+}
+
+class PartitionQueue {
+  readonly queue: Delivery[] = [];
+  readonly inFlight: Delivery[] = [];
+  recovering = false;
+  retryAtMs = 0;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly key: string,
+  ) {}
+
+  /** Puts a delivery back in creation order. */
+  requeue(delivery: Delivery): void {
+    let i = this.queue.length;
+    while (i > 0 && this.queue[i - 1]!.ordinal > delivery.ordinal) i -= 1;
+    this.queue.splice(i, 0, delivery);
+  }
+
+  hasEarlierThan(delivery: Delivery): boolean {
+    return this.queue.some((d) => d.ordinal < delivery.ordinal) || this.inFlight.some((d) => d.ordinal < delivery.ordinal);
+  }
+}
+
+export type SenderDeps = {
+  connection: Connection;
+  metadata: MetadataCache;
+  config: ProducerConfig;
+  /** Present when the producer is idempotent. */
+  idempotence: IdempotenceState | undefined;
+  log: Logger;
+  nowMs: () => number;
+  random: () => number;
+  /** A delivery ended (completed or failed): its bytes leave the buffer. */
+  onDone: (delivery: Delivery) => void;
+  /** The sender needs a new producer id; call `producerIdReady()` once it is set. */
+  requestProducerId: () => void;
+};
+
+type ReplyLike = { errorCode: number; errorMessage: string | null; baseOffset: number; logAppendTimeMs: number };
+
+export class Sender {
+  private readonly partitions = new Map<string, PartitionQueue>();
+  /** Partitions with queued batches, in service order. */
+  private readonly active = new Set<PartitionQueue>();
+  private readonly brokerInFlight = new Map<number, number>();
+  private readonly retry: RetryPolicy;
+  private readonly perPartitionInFlightMax: number;
+  private pendingCount = 0;
+  private inFlightCount = 0;
+  private running = false;
+  private rerun = false;
+  private paused = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAtMs = Infinity;
+  private idleWaiters: (() => void)[] = [];
+  private dropsLeft: number;
+  private closed = false;
+  /** Counters for tests and the benchmark. */
+  readonly stats = { requests: 0, retries: 0, droppedResponses: 0, producerIdResets: 0, encodedBytes: 0, encodeMs: 0 };
+
+  constructor(private readonly deps: SenderDeps) {
+    const c = deps.config;
+    this.retry = { ...retryPolicyDefault, retriesMax: c.retriesMax, backoffMsInitial: c.retryBackoffMs, backoffMsMax: c.retryBackoffMsMax };
+    this.perPartitionInFlightMax = deps.idempotence ? c.maxInFlightRequestsPerBroker : 1;
+    this.dropsLeft = c.faults.dropProduceResponses;
+  }
+
+  /** Batches queued or in flight. */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  /** Takes closed batches (in close order) and sends what it can. */
+  enqueue(batches: readonly ProducerBatch[]): void {
+    for (const batch of batches) {
+      const key = `${batch.topic}\u0000${batch.partition}`;
+      let pq = this.partitions.get(key);
+      if (pq === undefined) {
+        pq = new PartitionQueue(batch.topic, batch.partition, key);
+        this.partitions.set(key, pq);
+      }
+      pq.queue.push(new Delivery(batch, this.deps.config.deliveryTimeoutMs));
+      this.active.add(pq);
+      this.pendingCount += 1;
+    }
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  whenIdle(): Promise<void> {
+    if (this.pendingCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** The producer set a new producer id: stamp again and resume. */
+  producerIdReady(): void {
+    this.paused = false;
+    this.run();
+  }
+
+  /** Sends every batch that may be sent now. Re-entrant calls fold into the running one. */
+  run(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.rerun = false;
+        this.pass();
+      } while (this.rerun);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private pass(): void {
+    const nowMs = this.deps.nowMs();
+    if (this.paused) {
+      // Waiting for a new producer id; expire what has waited too long meanwhile.
+      for (const pq of this.active) this.expireQueued(pq, nowMs);
+      return;
+    }
+    const served: PartitionQueue[] = [];
+    for (const pq of this.active) {
+      this.expireQueued(pq, nowMs);
+      if (pq.queue.length === 0) {
+        this.active.delete(pq);
+        continue;
+      }
+      if (nowMs < pq.retryAtMs) {
+        this.wakeAt(pq.retryAtMs);
+        continue;
+      }
+      if (pq.recovering && pq.inFlight.length > 0) continue;
+      const leader = this.deps.metadata.leaderOf(pq.topic, pq.partition);
+      if (leader === undefined) {
+        pq.retryAtMs = nowMs + this.deps.config.retryBackoffMs;
+        this.wakeAt(pq.retryAtMs);
+        this.deps.metadata.refresh([pq.topic]).then(
+          () => this.run(),
+          () => undefined,
+        );
+        continue;
+      }
+      let sent = false;
+      while (pq.queue.length > 0 && pq.inFlight.length < this.perPartitionInFlightMax && (this.brokerInFlight.get(leader) ?? 0) < this.deps.config.maxInFlightRequestsPerBroker) {
+        const delivery = pq.queue.shift()!;
+        pq.recovering = false;
+        this.dispatch(pq, delivery, leader);
+        sent = true;
+        if (this.paused) return;
+      }
+      if (sent) served.push(pq);
+    }
+    // Rotate: partitions just served go to the back, so one busy partition cannot starve the others of broker slots.
+    for (const pq of served) {
+      if (this.active.delete(pq) && pq.queue.length > 0) this.active.add(pq);
+    }
+  }
+
+  private expireQueued(pq: PartitionQueue, nowMs: number): void {
+    while (pq.queue.length > 0 && pq.queue[0]!.deadlineMs <= nowMs) {
+      const delivery = pq.queue.shift()!;
+      this.fail(delivery, this.timeoutError(pq, delivery, nowMs, undefined));
+    }
+  }
+
+  private timeoutError(pq: PartitionQueue, delivery: Delivery, nowMs: number, last: KactusError | undefined): KactusError {
+    const waited = Math.round(nowMs - delivery.batch.createdAtMs);
+    return partitionError(ErrorCode.REQUEST_TIMED_OUT, pq.topic, pq.partition, `${delivery.batch.recordCount} record(s) expired: ${waited} ms passed since the batch was created (deliveryTimeoutMs ${this.deps.config.deliveryTimeoutMs}) after ${delivery.attempts} attempt(s)${last ? `; last error: ${last.message}` : ''}`, last);
+  }
+
+  private encode(pq: PartitionQueue, delivery: Delivery): Buffer {
+    const idempotence = this.deps.idempotence;
+    if (delivery.bytes === undefined) {
+      const batch = delivery.batch;
+      const startedMs = performance.now();
+      if (idempotence) {
+        delivery.baseSequence = idempotence.take(pq.key, batch.recordCount);
+        delivery.generation = idempotence.generation;
+      }
+      delivery.bytes = encodeBatch({
+        records: batch.records,
+        compression: this.deps.config.compression === 'gzip' ? Compression.gzip : Compression.none,
+        ...(idempotence ? { producerId: idempotence.producerId, producerEpoch: idempotence.producerEpoch, baseSequence: delivery.baseSequence } : {}),
+      });
+      this.stats.encodeMs += performance.now() - startedMs;
+      this.stats.encodedBytes += delivery.bytes.length;
+    } else if (idempotence && delivery.generation !== idempotence.generation) {
+      delivery.baseSequence = idempotence.take(pq.key, delivery.batch.recordCount);
+      delivery.generation = idempotence.generation;
+      stampProducerState(delivery.bytes, idempotence.producerId, idempotence.producerEpoch, delivery.baseSequence);
+    }
+    return delivery.bytes;
+  }
+
+  private dispatch(pq: PartitionQueue, delivery: Delivery, leader: number): void {
+    const config = this.deps.config;
+    const bytes = this.encode(pq, delivery);
+    delivery.attempts += 1;
+    if (delivery.attempts > 1) this.stats.retries += 1;
+    this.stats.requests += 1;
+    const { connection } = this.deps;
+    if (config.acks === 0) {
+      const replyTo = { node: connection.node.nodeId, path: '/temp/acks-0' };
+      const refusal = connection.tell<Produce>(leader, '/broker', { type: 'Produce', topic: pq.topic, partition: pq.partition, acks: 0, timeoutMs: config.requestTimeoutMs, batch: bytes, replyTo });
+      pq.inFlight.push(delivery);
+      this.onReply(pq, delivery, leader, refusal === 0 ? { errorCode: 0, errorMessage: null, baseOffset: -1, logAppendTimeMs: -1 } : { errorCode: refusal, errorMessage: 'the link to the broker refused the request', baseOffset: -1, logAppendTimeMs: -1 }, false);
+      return;
+    }
+    pq.inFlight.push(delivery);
+    this.brokerInFlight.set(leader, (this.brokerInFlight.get(leader) ?? 0) + 1);
+    this.inFlightCount += 1;
+    connection
+      .ask<Produce, ProduceReply>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, replyTo }), config.requestTimeoutMs + produceAnswerSlackMs)
+      .then(
+        (reply) => this.onReply(pq, delivery, leader, reply, true),
+        (err: unknown) => {
+          if (!(err instanceof KactusError)) {
+            this.afterInFlight(pq, delivery, leader, true);
+            this.fail(delivery, err instanceof Error ? err : new Error(String(err)));
+            this.run();
+            return;
+          }
+          this.onReply(pq, delivery, leader, { errorCode: err.code, errorMessage: err.message, baseOffset: -1, logAppendTimeMs: -1 }, true);
+        },
+      );
+  }
+
+  private afterInFlight(pq: PartitionQueue, delivery: Delivery, leader: number, counted: boolean): void {
+    const i = pq.inFlight.indexOf(delivery);
+    if (i >= 0) pq.inFlight.splice(i, 1);
+    if (counted) {
+      this.brokerInFlight.set(leader, (this.brokerInFlight.get(leader) ?? 1) - 1);
+      this.inFlightCount -= 1;
+    }
+  }
+
+  private onReply(pq: PartitionQueue, delivery: Delivery, leader: number, reply: ReplyLike, counted: boolean): void {
+    this.afterInFlight(pq, delivery, leader, counted);
+    let errorCode = reply.errorCode;
+    let errorMessage = reply.errorMessage;
+    if (errorCode === ErrorCode.NONE && this.dropsLeft > 0 && counted) {
+      this.dropsLeft -= 1;
+      this.stats.droppedResponses += 1;
+      errorCode = ErrorCode.NETWORK_EXCEPTION;
+      errorMessage = 'produce answer dropped by the fault hook';
+    }
+    if (errorCode === ErrorCode.NONE || (errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER && this.deps.idempotence)) {
+      this.complete(pq, delivery, reply.baseOffset, reply.logAppendTimeMs);
+    } else {
+      this.onError(pq, delivery, leader, errorCode, errorMessage);
+    }
+    if (this.paused && this.inFlightCount === 0 && !this.resetRequested) {
+      this.resetRequested = true;
+      this.deps.requestProducerId();
+    }
+    this.run();
+  }
+
+  private resetRequested = false;
+
+  private onError(pq: PartitionQueue, delivery: Delivery, leader: number, errorCode: number, errorMessage: string | null): void {
+    const error = partitionError(errorCode, pq.topic, pq.partition, `${errorMessage ?? ''} (broker ${leader}, attempt ${delivery.attempts})`.trim());
+    this.deps.metadata.onError(pq.topic, errorCode);
+    const idempotent = this.deps.idempotence !== undefined;
+    const nowMs = this.deps.nowMs();
+    let retriable = error.retriable;
+    if (idempotent) {
+      const sequenceBroken = errorCode === ErrorCode.UNKNOWN_PRODUCER_ID || errorCode === ErrorCode.INVALID_PRODUCER_EPOCH || (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER && !pq.hasEarlierThan(delivery));
+      if (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || errorCode === ErrorCode.INVALID_PRODUCER_EPOCH) retriable = true;
+      if (sequenceBroken) this.pauseForNewProducerId(`${error.message}`);
+    }
+    if (retriable && delivery.attempts <= this.retry.retriesMax && nowMs < delivery.deadlineMs && !this.closed) {
+      pq.requeue(delivery);
+      pq.recovering = true;
+      pq.retryAtMs = Math.max(pq.retryAtMs, nowMs + backoffMs(delivery.attempts - 1, this.retry, this.deps.random()));
+      this.active.add(pq);
+      this.deps.log.debug({ topic: pq.topic, partition: pq.partition, errorCode, attempt: delivery.attempts }, 'producer.batch_retry');
+      return;
+    }
+    const final = retriable && nowMs >= delivery.deadlineMs ? this.timeoutError(pq, delivery, nowMs, error) : error;
+    this.fail(delivery, final);
+    if (idempotent && delivery.generation >= 0) this.pauseForNewProducerId(`a sequenced batch failed: ${final.message}`);
+  }
+
+  private pauseForNewProducerId(reason: string): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.resetRequested = false;
+    this.stats.producerIdResets += 1;
+    this.deps.log.warn({ reason }, 'producer.producer_id_reset');
+    if (this.inFlightCount === 0) {
+      this.resetRequested = true;
+      queueMicrotask(() => this.deps.requestProducerId());
+    }
+  }
+
+  private complete(pq: PartitionQueue, delivery: Delivery, baseOffset: number, logAppendTimeMs: number): void {
+    const batch = delivery.batch;
+    for (let i = 0; i < batch.records.length; i += 1) {
+      const record = batch.records[i]!;
+      batch.owners[i]!.complete(batch.ownerIndexes[i]!, pq.topic, pq.partition, baseOffset < 0 ? -1 : baseOffset + i, logAppendTimeMs >= 0 ? logAppendTimeMs : record.timestamp);
+    }
+    this.finished(delivery);
+  }
+
+  private fail(delivery: Delivery, error: Error): void {
+    for (const owner of delivery.batch.owners) owner.fail(error);
+    this.finished(delivery);
+  }
+
+  private finished(delivery: Delivery): void {
+    this.pendingCount -= 1;
+    this.deps.onDone(delivery);
+    if (this.pendingCount === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private wakeAt(atMs: number): void {
+    if (atMs >= this.wakeAtMs || this.closed) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAtMs = atMs;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeAtMs = Infinity;
+      this.run();
+    }, Math.max(0, atMs - this.deps.nowMs()));
+  }
+
+  /** Fails everything still queued (after close gave up waiting) and stops. */
+  abort(error: KactusError): void {
+    for (const pq of this.partitions.values()) for (const delivery of pq.queue.splice(0)) this.fail(delivery, error);
+    this.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+  }
+}
