@@ -220,7 +220,7 @@ describe('partition log: property test against a model', () => {
       { weight: 1, arbitrary: fc.constant({ type: 'reopen' as const }) },
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 3 }), async (ops, sizeChoice) => {
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 3 }), async (ops, sizeChoice) => {
         const runDir = makeTempDir();
         const config = { segmentBytesMax: [2048, 4096, 16384][sizeChoice - 1]!, indexIntervalBytes: 200 };
         let log = PartitionLog.open({ dir: runDir, clock: new ManualClock(), config });
@@ -268,7 +268,7 @@ describe('partition log: property test against a model', () => {
           removeDir(runDir);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });
@@ -412,7 +412,7 @@ describe('partition log: flushes racing with appends, truncation, rolls and rete
           removeDir(runDir);
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 });

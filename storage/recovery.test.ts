@@ -96,7 +96,7 @@ describe('recovery', () => {
           removeDir(runDir);
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
