@@ -1,10 +1,11 @@
 /**
  * A deterministic simulator for the Raft core (TigerBeetle's VOPR, etcd's
  * `network`): N nodes (1, 3 or 5) over a seeded network that drops, delays,
- * reorders and duplicates messages and partitions nodes; nodes crash (losing
- * everything they had not persisted) and restart from what they persisted;
- * clients propose; applications compact. Everything is driven by one seeded
- * Rng, so a seed replays a run exactly.
+ * reorders and duplicates messages, partitions nodes and cuts links one way;
+ * nodes crash (losing everything they had not persisted) and restart from
+ * what they persisted; clients propose; operators transfer leadership;
+ * applications compact. Everything is driven by one seeded Rng, so a seed
+ * replays a run exactly.
  *
  * One step:
  *   1. maybe inject a fault (partition, heal, crash, restart);
@@ -281,6 +282,8 @@ class Simulation {
   private inFlight: InFlight[] = [];
   /** Partition group per node; nodes talk only within a group. All 0 = healed. */
   private readonly groupOf = new Map<NodeId, number>();
+  /** One-way cuts, as "from->to": the asymmetric faults that confuse failure detection. */
+  private readonly blockedLinks = new Set<string>();
   private step = 0;
   private proposalCounter = 0;
   private readonly events: string[] = [];
@@ -407,15 +410,16 @@ class Simulation {
 
   private partitioned(): boolean {
     for (const group of this.groupOf.values()) if (group !== 0) return true;
-    return false;
+    return this.blockedLinks.size > 0;
   }
 
   private partition(): void {
     this.partitionCount += 1;
     const ids = [...this.voters];
     shuffle(this.rng, ids);
-    const kind = this.rng.int(0, 3);
+    const kind = this.rng.int(0, 4);
     for (const id of ids) this.groupOf.set(id, 0);
+    this.blockedLinks.clear();
     if (kind === 0) {
       // Isolate a random minority together.
       const size = this.rng.int(1, Math.floor(ids.length / 2) + 1);
@@ -423,15 +427,24 @@ class Simulation {
     } else if (kind === 1) {
       // Isolate one node (possibly the leader).
       this.groupOf.set(ids[0]!, 1);
-    } else {
+    } else if (kind === 2) {
       // Split into three groups at random: possibly no majority anywhere.
       for (const id of ids) this.groupOf.set(id, this.rng.int(0, 3));
+    } else {
+      // Cut some links in one direction only (a node hears but is not heard, say).
+      const cutCount = this.rng.int(1, ids.length + 1);
+      for (let i = 0; i < cutCount; i++) {
+        const from = ids[this.rng.int(0, ids.length)]!;
+        const to = ids[this.rng.int(0, ids.length)]!;
+        if (from !== to) this.blockedLinks.add(`${from}->${to}`);
+      }
     }
-    this.events.push(`step ${this.step}: partition ${JSON.stringify([...this.groupOf])}`);
+    this.events.push(`step ${this.step}: partition ${JSON.stringify([...this.groupOf])} one-way cuts ${JSON.stringify([...this.blockedLinks])}`);
   }
 
   private heal(): void {
     for (const id of this.voters) this.groupOf.set(id, 0);
+    this.blockedLinks.clear();
     this.events.push(`step ${this.step}: heal`);
   }
 
@@ -458,7 +471,7 @@ class Simulation {
   // --- network ------------------------------------------------------------
 
   private canTalk(from: NodeId, to: NodeId): boolean {
-    return this.groupOf.get(from) === this.groupOf.get(to);
+    return this.groupOf.get(from) === this.groupOf.get(to) && !this.blockedLinks.has(`${from}->${to}`);
   }
 
   private send(msg: Message, faulty: boolean): void {
