@@ -761,7 +761,12 @@ export class PartitionLog {
     });
   }
 
-  /** Deletes closed segments past retention.ms / retention.bytes / the log start. Returns what went. */
+  /**
+   * Deletes closed segments past retention.ms / retention.bytes / the log
+   * start. Only segments wholly below the high watermark go, so an owner that
+   * never sets the high watermark (setHighWatermark) never loses data to
+   * retention. Returns what went.
+   */
   enforceRetention(): { deletedSegments: number; deletedBytes: number; reasons: RetentionReason[] } {
     return this.guard(() => {
       const closed = this.segments.slice(0, -1).map((s, i) => ({
