@@ -23,9 +23,12 @@ import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
 import { nodeIdOf, type BrokerConfig } from './broker/config.ts';
-import { spawnController } from './controller/actor.ts';
+import { controllerStopped, spawnController } from './controller/actor.ts';
 import { spawnControllerClient } from './controller/client.ts';
 import type { ControllerClientMessage, ControllerMessage } from './controller/messages.ts';
+
+/** How long stop() waits for the controller's store to close. */
+export const storeCloseWaitMsMax = 5_000;
 
 export type BrokerNodeOptions = {
   /** Runtime plumbing, for tests: the in-memory transport, fault plan, clock, limits, logger. */
@@ -36,6 +39,8 @@ export type BrokerNodeOptions = {
   logger?: Logger;
   /** Seed of the controller's Raft randomness (default: from the node's incarnation). */
   seed?: number;
+  /** Snapshot the metadata image after this many log entries (default: controllerLimits.logEntriesBeforeSnapshotMax). */
+  controllerLogEntriesBeforeSnapshotMax?: number;
   /** Total time a ControllerCall may take (default 30 s). */
   requestTimeoutMs?: number;
   /** A top-level actor gave up after its restarts (default: log only). broker-main exits the process. */
@@ -78,18 +83,38 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     },
   });
   const isVoter = config.controllerQuorumVoters.has(config.brokerId);
-  const controller = isVoter ? spawnController(node, { config, ...(options.seed !== undefined ? { seed: options.seed } : {}) }) : null;
+  const controller = isVoter
+    ? spawnController(node, {
+        config,
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        ...(options.controllerLogEntriesBeforeSnapshotMax !== undefined ? { logEntriesBeforeSnapshotMax: options.controllerLogEntriesBeforeSnapshotMax } : {}),
+      })
+    : null;
   const controllerClient = spawnControllerClient(node, {
     config,
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
   options.extraActors?.(node, controllerClient);
   node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
+  let stopping: Promise<void> | undefined;
+  const stopAll = async (): Promise<void> => {
+    // Node.stop() does not stop the actors (nact's system stop misses them), so stop every actor
+    // here, deepest first, while the links still work: watchers elsewhere get Terminated('stopped'),
+    // and the controller's death watch fences this broker at once instead of after a timeout.
+    const paths = node.actorPaths().sort((a, b) => b.split('/').length - a.split('/').length);
+    for (const path of paths) node.stopActor({ node: node.nodeId, path });
+    // The controller's store closes after its actor stopped: wait (bounded) so the data dir can be reopened at once.
+    if (isVoter) await Promise.race([controllerStopped(node), new Promise((resolve) => setTimeout(resolve, storeCloseWaitMsMax))]);
+    await node.stop();
+  };
   return {
     node,
     config,
     controller,
     controllerClient,
-    stop: () => node.stop(),
+    stop: async () => {
+      if (stopping === undefined) stopping = stopAll();
+      return stopping;
+    },
   };
 }

@@ -51,27 +51,56 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, tim
   }
 }
 
-async function cluster(seed: number): Promise<{ brokers: BrokerNode[]; faults: FaultPlan; network: MemoryNetwork; probe: Node }> {
+type Cluster = {
+  brokers: Map<number, BrokerNode>;
+  faults: FaultPlan;
+  network: MemoryNetwork;
+  probe: Node;
+  /** Starts broker `id` (again: same config, same data dir). */
+  start(id: number): Promise<BrokerNode>;
+  stop(id: number): Promise<void>;
+};
+
+async function cluster(seed: number, options: { brokerIds?: number[]; snapshotEvery?: number } = {}): Promise<Cluster> {
   const network = new MemoryNetwork();
   const faults = new FaultPlan(seed);
-  const voters = new Map([1, 2, 3].map((id) => [id, `mem://broker-${id}:1`] as const));
-  const brokers: BrokerNode[] = [];
-  for (const brokerId of [1, 2, 3]) {
-    const dataDir = await mkdtemp(join(tmpdir(), `kactus-ctl-${brokerId}-`));
-    started.dirs.push(dataDir);
+  const url = (id: number) => `mem://broker-${id}:1`;
+  const voters = new Map([1, 2, 3].map((id) => [id, url(id)] as const));
+  const brokers = new Map<number, BrokerNode>();
+  const dataDirs = new Map<number, string>();
+  const start = async (brokerId: number): Promise<BrokerNode> => {
+    let dataDir = dataDirs.get(brokerId);
+    if (dataDir === undefined) {
+      dataDir = await mkdtemp(join(tmpdir(), `kactus-ctl-${brokerId}-`));
+      started.dirs.push(dataDir);
+      dataDirs.set(brokerId, dataDir);
+    }
     const config = makeBrokerConfig(
       { brokerId, listenHost: `broker-${brokerId}`, listenPort: 1, dataDir, controllerQuorumVoters: voters },
       { brokerSessionTimeoutMs: 1_000, brokerHeartbeatIntervalMs: 100, controllerTickMs: 20 },
     );
-    const broker = await startBrokerNode(config, { transport: network, faults, limits: fastLimits, logger: quiet(nodeIdOf(brokerId)), seed: seed * 10 + brokerId });
-    brokers.push(broker);
+    const broker = await startBrokerNode(config, {
+      transport: network,
+      faults,
+      limits: fastLimits,
+      logger: quiet(nodeIdOf(brokerId)),
+      seed: seed * 10 + brokerId,
+      ...(options.snapshotEvery !== undefined ? { controllerLogEntriesBeforeSnapshotMax: options.snapshotEvery } : {}),
+    });
+    brokers.set(brokerId, broker);
     started.brokers.push(broker);
-  }
+    return broker;
+  };
+  const stop = async (brokerId: number): Promise<void> => {
+    await brokers.get(brokerId)?.stop();
+    brokers.delete(brokerId);
+  };
+  for (const brokerId of options.brokerIds ?? [1, 2, 3]) await start(brokerId);
   // A client node for the test: it dials the brokers and owns the reply slots of its asks.
   const probe = await Node.start({ nodeId: 'probe', transport: network, limits: fastLimits, logger: quiet('probe') });
-  for (const id of [1, 2, 3]) probe.addPeer(nodeIdOf(id), voters.get(id)!);
+  for (const id of [1, 2, 3, 4]) probe.addPeer(nodeIdOf(id), url(id));
   started.nodes.push(probe);
-  return { brokers, faults, network, probe };
+  return { brokers, faults, network, probe, start, stop };
 }
 
 const describeQuorum = (probe: Node, brokerId: number) =>
@@ -161,7 +190,8 @@ describe('controller quorum (in-memory transport)', () => {
   });
 
   it('controller-client: a subscriber gets the current image at once and every committed change after', async () => {
-    const { brokers, probe } = await cluster(3);
+    const { brokers: byId, probe } = await cluster(3);
+    const brokers = [...byId.values()];
     await until(() => activeController(probe, [1, 2, 3]), 5_000, 'an active controller');
     await until(() => allBrokersUnfenced(probe, 1, 3), 5_000, 'three registered, unfenced brokers');
     const node = brokers[0]!.node;
@@ -174,6 +204,52 @@ describe('controller quorum (in-memory transport)', () => {
     const update = await until(() => updates.find((u) => [...u.image.topicIdsByName.keys()].includes('subscribed')), 3_000, 'an update with the topic');
     expect(update.previous).not.toBe(update.image);
     expect(Object.isFrozen(update.image)).toBe(true);
+  });
+
+  it('controller: a restarted quorum recovers the committed metadata from disk', async () => {
+    const c = await cluster(5);
+    await until(() => activeController(c.probe, [1, 2, 3]), 5_000, 'an active controller');
+    await until(() => allBrokersUnfenced(c.probe, 1, 3), 5_000, 'three registered, unfenced brokers');
+    await createTopics(c.probe, 1, 'durable', 2, 3);
+    for (const id of [1, 2, 3]) await c.stop(id);
+    for (const id of [1, 2, 3]) await c.start(id);
+    await until(() => activeController(c.probe, [1, 2, 3]), 5_000, 'an active controller after the restart');
+    for (const id of [1, 2, 3]) {
+      await until(async () => (hasTopic(await clientMetadata(c.probe, id).catch(() => undefined), 'durable') ? true : undefined), 5_000, `client ${id} image after restart`);
+    }
+    // The old registrations are in the log; the new incarnations register again and get unfenced.
+    await until(() => allBrokersUnfenced(c.probe, 2, 3), 5_000, 'the restarted brokers to be unfenced');
+    const reply = (await createTopics(c.probe, 3, 'durable', 1, 1)) as CreateTopicsReply;
+    expect(reply.topics[0]?.errorCode).toBe(36); // TOPIC_ALREADY_EXISTS
+  });
+
+  it('controller: snapshots compact the log; a voter that was away installs one, a new broker starts from one', async () => {
+    const c = await cluster(6, { snapshotEvery: 5 });
+    const leader = await until(() => activeController(c.probe, [1, 2, 3]), 5_000, 'an active controller');
+    await until(() => allBrokersUnfenced(c.probe, 1, 3), 5_000, 'three registered, unfenced brokers');
+    const away = [1, 2, 3].find((id) => id !== leader)!;
+    const via = [1, 2, 3].find((id) => id !== leader && id !== away)!;
+    c.faults.partition([nodeIdOf(away)], [nodeIdOf(leader), nodeIdOf(via)]);
+    for (let i = 0; i < 12; i += 1) await createTopics(c.probe, via, `many-${i}`, 1, 1);
+    const compacted = await until(async () => {
+      const q = await describeQuorum(c.probe, leader);
+      return q.snapshotIndex > 0 && q.snapshotIndex > q.commitIndex - 12 ? q : undefined;
+    }, 5_000, 'the leader to compact');
+    expect(compacted.lastIndex - compacted.snapshotIndex).toBeLessThan(12);
+
+    c.faults.heal();
+    await until(async () => {
+      const q = await describeQuorum(c.probe, away).catch(() => undefined);
+      return q !== undefined && q.snapshotIndex > 0 && q.appliedIndex >= compacted.snapshotIndex ? true : undefined;
+    }, 5_000, `voter ${away} to install a snapshot`);
+    await until(async () => (hasTopic(await controllerMetadata(c.probe, away).catch(() => undefined), 'many-11') ? true : undefined), 5_000, `voter ${away} image`);
+
+    // Broker 4 is no voter: its client follows the log from a voter, starting from the snapshot.
+    await c.start(4);
+    await until(async () => {
+      const m = await clientMetadata(c.probe, 4).catch(() => undefined);
+      return m !== undefined && Array.from({ length: 12 }, (_, i) => `many-${i}`).every((name) => hasTopic(m, name)) && m.brokers.some((b) => b.brokerId === 4 && !b.fenced) ? true : undefined;
+    }, 5_000, 'broker 4 to load the snapshot, catch up and register');
   });
 
   it('controller: bad requests from the network get INVALID_REQUEST, bad Raft messages are dropped', async () => {

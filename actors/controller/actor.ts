@@ -134,7 +134,15 @@ export type ControllerOptions = {
   config: BrokerConfig;
   /** Seed of the Raft core's election-timeout randomness; default derived from the node's incarnation. */
   seed?: number;
+  /** Override of controllerLimits.logEntriesBeforeSnapshotMax (tests use a small one to exercise snapshots). */
+  logEntriesBeforeSnapshotMax?: number;
 };
+
+/** Resolves once the controller on `node` stopped and its store is closed (files flushed and released). */
+const storesClosed = new WeakMap<Node, Promise<void>>();
+export function controllerStopped(node: Node): Promise<void> {
+  return storesClosed.get(node) ?? Promise.resolve();
+}
 
 // ---------------------------------------------------------------- internal messages
 
@@ -229,8 +237,12 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     electionTicks: config.controllerElectionTicks,
     heartbeatTicks: config.controllerHeartbeatTicks,
   };
+  const logEntriesBeforeSnapshotMax = options.logEntriesBeforeSnapshotMax ?? controllerLimits.logEntriesBeforeSnapshotMax;
+  assert(logEntriesBeforeSnapshotMax >= 1, 'controller: logEntriesBeforeSnapshotMax must be positive');
   let generation = 0;
   let openStore: MetadataStore | undefined;
+  let markClosed: () => void = () => {};
+  storesClosed.set(node, new Promise<void>((resolve) => (markClosed = resolve)));
 
   const now = (): number => node.clock.monotonicMs();
 
@@ -473,7 +485,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   const maybeCompact = (ctx: ActorContext<Incoming>, state: State): void => {
     const run = state.running!;
     const raft = run.raft;
-    if (run.compacting || raft.appliedIndex - raft.snapshotIndex < controllerLimits.logEntriesBeforeSnapshotMax) return;
+    if (run.compacting || raft.appliedIndex - raft.snapshotIndex < logEntriesBeforeSnapshotMax) return;
     const index = raft.appliedIndex;
     assert(index === run.appliedIndex, 'controller: the image must be as of the compaction index');
     const snapshot = raft.compact(index, encodeImage(run.logic.committedImage));
@@ -672,7 +684,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
       for (const waiter of state?.fetchWaiters.values() ?? []) waiter.cancel();
       const store = openStore;
       openStore = undefined;
-      void store?.close();
+      void (store?.close() ?? Promise.resolve()).finally(markClosed);
     },
   });
 
