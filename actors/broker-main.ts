@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../runtime/logger.ts';
 import { applyKafkaSettings, makeBrokerConfig, parseQuorumVoters, ConfigError, type BrokerConfig } from './broker/config.ts';
 import { startBrokerNode } from './broker-node.ts';
+import { startDataPlane, type DataPlane } from './broker/data-plane.ts';
 
 function usage(problem: string): never {
   process.stderr.write(
@@ -71,8 +72,12 @@ try {
 }
 
 const logger = createLogger({ node: String(config.brokerId) }, process.env.LOG_LEVEL ?? 'info', 2);
+let dataPlane: DataPlane | undefined;
 const broker = await startBrokerNode(config, {
   logger,
+  extraActors: (node, controllerClient) => {
+    dataPlane = startDataPlane(node, config, controllerClient);
+  },
   onGiveUp: (path) => {
     logger.fatal({ path }, 'broker_main.actor_gave_up');
     process.exitCode = 1;
@@ -85,7 +90,12 @@ const stop = (signal: NodeJS.Signals): void => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'broker_main.stopping');
-  void broker.stop().finally(() => process.exit(0));
+  // Stop the actors first (no more appends), then close the logs cleanly (flush, clean-shutdown marker).
+  void broker
+    .stop()
+    .then(() => dataPlane?.close())
+    .catch((err: unknown) => logger.error({ err }, 'broker_main.stop_failed'))
+    .finally(() => process.exit(0));
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
