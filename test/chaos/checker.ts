@@ -1,0 +1,850 @@
+/**
+ * The chaos checker: `check(history) -> Report`, pure and linear-ish.
+ *
+ * Owns: the definition of every anomaly a chaos run can find, the operation
+ * counts, and the availability figures. It knows nothing of clusters,
+ * processes or files: the harness records a `History` (history.ts), saves
+ * it, and calls `check`. The same history always gives the same report.
+ *
+ * Terms. A *position* is (topic, partition, offset). A value is *acked* at a
+ * position when its `send-ok` says so. The *final log* of a partition is the
+ * union of its `final-read` records. *Observations* of a position are its
+ * ack, every `read` and every final record at it. A send's *outcome* is
+ * `ok`, `failed` (definite `send-fail`), or *indeterminate* (indefinite
+ * `send-fail`, or no completion by the end of the history).
+ *
+ * Anomalies (each: a count and up to `examplesMax` examples, in history
+ * order; the report is `ok` iff every count is 0):
+ *
+ * - `lost`: an acked value that is not in the final log at its acked
+ *   position. Counted once per value. The example says why: `missing` (not
+ *   in the final log anywhere), `moved` (in the final log, elsewhere), or
+ *   `no-final-read` (its partition was never read back: an unhealed cluster
+ *   is a finding too). This is also the issue's "acknowledged writes never
+ *   seen by the end": the final read-back *is* the end.
+ * - `duplicate`: one value at two or more distinct positions among reads and
+ *   final records (what the log held). Acks are left out on purpose: an ack
+ *   that disagrees with the log is `lost` (moved) and `inconsistent-offset`,
+ *   and counting it here too would report one fault three times. Counted
+ *   once per value.
+ * - `inconsistent-offset`: one position with two or more different values
+ *   among all its observations (ack, reads, final records). Kafka readers see
+ *   only up to the high watermark (read_uncommitted) or the last stable
+ *   offset (read_committed), so every observation is of committed data and
+ *   must agree forever; divergence means a truncated committed record or a
+ *   wrong ack. Counted once per position.
+ * - `non-monotonic`: for one producer (process, producerId) and one
+ *   partition, an acked send whose offset is not greater than the offset of
+ *   an acked send that producer invoked earlier. With idempotence
+ *   (max.in.flight <= 5) Kafka keeps a producer's order per partition.
+ *   Counted once per out-of-order send.
+ * - `unseen`: an acked value, present in the final log at its acked
+ *   position (else it is `lost`), that a consumer group should have delivered
+ *   and did not. Group g *should* deliver the record at offset o of
+ *   partition (t, p) when g consumed topic t (it read or committed in it),
+ *   and either g's highest committed offset for (t, p) (from `commit` and
+ *   `committed-fetch`) is above o (g claimed it processed the record: the
+ *   at-least-once promise), or `options.consumersDrained` is set (the harness
+ *   let consumers catch up to the end). A group that read anything
+ *   read_committed, or read nothing, is held only to non-transactional and
+ *   committed-transaction values. Counted once per (group, value). This
+ *   assumes groups start at the earliest offset (history.ts, convention 7).
+ * - `aborted-read`: a read_committed `read` of a value whose transaction
+ *   aborted (`txn-abort`), or that was sent in a transaction (`txnId`) that
+ *   has no `txn-commit` by the end of the history ("never committed").
+ *   Values of a `txn-unknown` transaction are not flagged: it may have
+ *   committed. Judged at the end, since a reader may see committed records
+ *   before the producer hears that its commit finished. Counted once per
+ *   value.
+ * - `committed-offset-regression`: for one (group, topic, partition), a
+ *   committed offset (a `commit`, or what a `committed-fetch` returned, taken
+ *   together in history order) lower than the highest one before it. Kafka
+ *   lets a group commit a lower offset only after an explicit reset (seek),
+ *   which our workload never does, so every decrease is flagged, whatever
+ *   the generations; a fetch of -1 (nothing committed) after a commit is a
+ *   regression too. Counted once per event.
+ * - `phantom` (an addition to the issue's list): a value a reader saw, or
+ *   that is in the final log, that was never sent, or whose send failed
+ *   definitely. "Definite" must mean the write did not happen; if it did,
+ *   the client's error classification is wrong, and the harness's
+ *   indeterminate counts lie. Counted once per value.
+ *
+ * Operations: `attempted` = invokes = `acknowledged` + `failed` +
+ * `indeterminate`. An indeterminate value in the final log anywhere is
+ * `indeterminateCommitted`, else `indeterminateLost`; neither is an anomaly
+ * (the client said it did not know).
+ *
+ * Availability:
+ * - `longestGapMs`: the longest interval inside the active window
+ *   [activeFromMs, activeToMs] with no `send-ok`, counting the stretches from
+ *   the window's start to the first ack and from the last ack to its end.
+ *   The window defaults to the first to the last send event (invoke, ok,
+ *   fail), so the final read-back after the workload stopped is not counted.
+ * - failovers: for each fault window [start, end] (end = end of history when
+ *   never healed), the partitions that *failed during it*: some send to the
+ *   partition failed (definitely or not) and its [invoke, fail] interval
+ *   overlaps the window. Its failover time is the time from the fault's
+ *   start to the first `send-ok` on that partition of a send invoked at or
+ *   after the start (a send in flight at the start may have completed on the
+ *   old leader before the fault took hold, so it proves nothing). Never
+ *   recovered: `recoveredAtMs` null. A keyed send without a partition is
+ *   attributed to the partition that acked its key; failed sends that cannot
+ *   be attributed are counted as `unattributedFailures`. Sends still in
+ *   flight at the end are not failures here.
+ *
+ * A history that breaks history.ts's conventions 1-3 (time going back, a
+ * value sent twice, a completion without an invoke, two completions, a value
+ * both committed and aborted, a fault healed that never started) is a
+ * harness bug: `check` throws `HistoryFormatError` naming the event.
+ *
+ * Cost: one pass over the events with Maps keyed by value and by offset
+ * (partitions are looked up through a topic -> partition Map, so no string is
+ * built per event), then passes over sends, groups and final logs. Sorting is
+ * avoided: events arrive in time order. Memory is a few small objects per
+ * distinct value and position.
+ *
+ * Must not import: anything that does I/O.
+ */
+import { assertNever } from '../../runtime/assert.ts';
+import {
+  HistoryFormatError,
+  type FaultKind,
+  type History,
+  type HistoryEvent,
+  type Read,
+  type SendInvoke,
+  type SendOk,
+} from './history.ts';
+
+/** How many examples each anomaly keeps by default; the counts are always exact. */
+export const EXAMPLES_MAX_DEFAULT = 10;
+
+export type CheckOptions = {
+  /** Examples kept per anomaly (default EXAMPLES_MAX_DEFAULT). */
+  examplesMax?: number;
+  /** Start of the active phase for `longestGapMs` (default: the first send event). */
+  activeFromMs?: number;
+  /** End of the active phase for `longestGapMs` (default: the last send event). */
+  activeToMs?: number;
+  /** The harness let every consumer group catch up to the end (see `unseen`). */
+  consumersDrained?: boolean;
+};
+
+export const ANOMALY_NAMES = [
+  'lost',
+  'duplicate',
+  'inconsistent-offset',
+  'non-monotonic',
+  'unseen',
+  'aborted-read',
+  'committed-offset-regression',
+  'phantom',
+] as const;
+export type AnomalyName = (typeof ANOMALY_NAMES)[number];
+
+export type Position = { topic: string; partition: number; offset: number };
+export type ObservationSource = 'ack' | 'read' | 'final-read';
+export type Observation = { value: string; source: ObservationSource; atMs: number; process: string };
+
+export type LostExample = Position & {
+  value: string;
+  ackAtMs: number;
+  process: string;
+  reason: 'missing' | 'moved' | 'no-final-read';
+  /** Where the final log has it instead (reason `moved`). */
+  foundAt: Position | null;
+};
+export type DuplicateExample = { value: string; positions: Position[] };
+export type InconsistentOffsetExample = Position & { observations: Observation[] };
+export type NonMonotonicExample = {
+  process: string;
+  producerId: string;
+  topic: string;
+  partition: number;
+  value: string;
+  offset: number;
+  previousValue: string;
+  previousOffset: number;
+};
+export type UnseenExample = Position & { group: string; value: string; committedOffset: number | null };
+export type AbortedReadExample = Position & {
+  value: string;
+  txnId: string | null;
+  status: 'aborted' | 'never-committed';
+  atMs: number;
+  process: string;
+  consumerGroup: string | null;
+};
+export type CommittedOffsetSource = 'commit' | 'committed-fetch';
+export type CommittedOffsetRegressionExample = {
+  group: string;
+  topic: string;
+  partition: number;
+  offset: number;
+  generation: number | null;
+  source: CommittedOffsetSource;
+  atMs: number;
+  previousOffset: number;
+  previousGeneration: number | null;
+  previousSource: CommittedOffsetSource;
+  previousAtMs: number;
+};
+export type PhantomExample = Position & {
+  value: string;
+  source: 'read' | 'final-read';
+  reason: 'never-sent' | 'definitely-failed';
+};
+
+export type AnomalyExamples = {
+  lost: LostExample;
+  duplicate: DuplicateExample;
+  'inconsistent-offset': InconsistentOffsetExample;
+  'non-monotonic': NonMonotonicExample;
+  unseen: UnseenExample;
+  'aborted-read': AbortedReadExample;
+  'committed-offset-regression': CommittedOffsetRegressionExample;
+  phantom: PhantomExample;
+};
+export type AnomalyResult<E> = { count: number; examples: E[] };
+export type Anomalies = { [K in AnomalyName]: AnomalyResult<AnomalyExamples[K]> };
+
+export type Operations = {
+  attempted: number;
+  acknowledged: number;
+  /** Definite failures: the write did not happen. */
+  failed: number;
+  /** Indefinite failures plus sends still in flight at the end. */
+  indeterminate: number;
+  indeterminateCommitted: number;
+  indeterminateLost: number;
+  /** Of `indeterminate`: sends with no completion at all. */
+  inFlightAtEnd: number;
+  reads: number;
+  finalRecords: number;
+  commits: number;
+  committedFetches: number;
+  transactions: { committed: number; aborted: number; unknown: number };
+};
+
+export type FaultWindow = { kind: FaultKind; target: string; detail: string | null; startMs: number; endMs: number | null };
+
+export type PartitionFailover = {
+  topic: string;
+  partition: number;
+  /** Failed sends to this partition overlapping the fault window. */
+  failures: number;
+  firstFailureAtMs: number;
+  recoveredAtMs: number | null;
+  failoverMs: number | null;
+};
+
+export type FaultFailover = FaultWindow & {
+  partitions: PartitionFailover[];
+  unattributedFailures: number;
+  /** The largest failover among this fault's partitions (null when none failed or none recovered). */
+  maxFailoverMs: number | null;
+  unrecovered: number;
+};
+
+export type Availability = {
+  activeFromMs: number;
+  activeToMs: number;
+  longestGapMs: number;
+  longestGapFromMs: number;
+  longestGapToMs: number;
+  failovers: FaultFailover[];
+  maxFailoverMs: number | null;
+  /** Partitions, over all faults, that never acked again after failing. */
+  unrecovered: number;
+};
+
+export type Report = {
+  ok: boolean;
+  anomalies: Anomalies;
+  operations: Operations;
+  availability: Availability;
+  faults: FaultWindow[];
+  events: number;
+  firstAtMs: number | null;
+  lastAtMs: number | null;
+};
+
+// ---------------------------------------------------------------------------
+// State built by the pass over the events.
+
+type SendStatus = 'pending' | 'ok' | 'failed' | 'indeterminate';
+
+type Send = {
+  invoke: SendInvoke;
+  status: SendStatus;
+  ok: SendOk | null;
+  failAtMs: number;
+};
+
+type PartitionState = {
+  topic: string;
+  partition: number;
+  /** First observation of each offset. */
+  positions: Map<number, Observation>;
+  /** Offsets with 2+ different values: every distinct-valued observation, first one first. */
+  conflicts: Map<number, Observation[]> | null;
+  /** The final log (union of final reads), or null when never read back. */
+  finalLog: Map<number, string> | null;
+  /** Acks in time order, as parallel arrays (ack time, invoke time of that send). */
+  ackAtMs: number[];
+  ackInvokeAtMs: number[];
+};
+
+type LogSighting = { part: PartitionState; offset: number; source: 'read' | 'final-read' };
+
+type CommittedMark = { offset: number; generation: number | null; source: CommittedOffsetSource; atMs: number };
+
+type GroupState = {
+  name: string;
+  topics: Set<string>;
+  readValues: Set<string>;
+  readCommitted: boolean;
+  readAny: boolean;
+  committed: Map<PartitionState, CommittedMark>;
+};
+
+type TxnStatus = { status: 'committed' | 'aborted' | 'unknown'; txnId: string };
+
+type Failure = { part: PartitionState | null; invokeAtMs: number; failAtMs: number };
+
+class Tally<E> {
+  count = 0;
+  readonly examples: E[] = [];
+  constructor(private readonly examplesMax: number) {}
+  add(make: () => E): void {
+    this.count++;
+    if (this.examples.length < this.examplesMax) this.examples.push(make());
+  }
+  result(): AnomalyResult<E> {
+    return { count: this.count, examples: this.examples };
+  }
+}
+
+function positionOf(part: PartitionState, offset: number): Position {
+  return { topic: part.topic, partition: part.partition, offset };
+}
+
+/** The first index in the sorted `xs` whose element is >= x. */
+function lowerBound(xs: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Checks a history. Pure: same history, same report. Throws HistoryFormatError on a broken history. */
+export function check(history: History, options: CheckOptions = {}): Report {
+  const examplesMax = options.examplesMax ?? EXAMPLES_MAX_DEFAULT;
+  const events = history.events;
+
+  const partitions = new Map<string, Map<number, PartitionState>>();
+  const partitionList: PartitionState[] = [];
+  const part = (topic: string, partition: number): PartitionState => {
+    let byNumber = partitions.get(topic);
+    if (byNumber === undefined) {
+      byNumber = new Map();
+      partitions.set(topic, byNumber);
+    }
+    let state = byNumber.get(partition);
+    if (state === undefined) {
+      state = { topic, partition, positions: new Map(), conflicts: null, finalLog: null, ackAtMs: [], ackInvokeAtMs: [] };
+      byNumber.set(partition, state);
+      partitionList.push(state);
+    }
+    return state;
+  };
+
+  const sends = new Map<string, Send>();
+  const sendOrder: Send[] = [];
+  const firstSighting = new Map<string, LogSighting>();
+  const duplicatePositions = new Map<string, LogSighting[]>();
+  const finalSighting = new Map<string, LogSighting>();
+  const conflictOrder: { part: PartitionState; offset: number }[] = [];
+  const firstCommittedRead = new Map<string, Read>();
+  const txnStatus = new Map<string, TxnStatus>();
+  const groups = new Map<string, GroupState>();
+  const faults: FaultWindow[] = [];
+  const openFaults = new Map<string, FaultWindow[]>();
+  const failures: Failure[] = [];
+  const regression = new Tally<CommittedOffsetRegressionExample>(examplesMax);
+  const counts = { reads: 0, finalRecords: 0, commits: 0, committedFetches: 0, txnCommitted: 0, txnAborted: 0, txnUnknown: 0 };
+  let firstSendAtMs = Infinity;
+  let lastSendAtMs = -Infinity;
+  const ackTimes: number[] = [];
+
+  const group = (name: string): GroupState => {
+    let state = groups.get(name);
+    if (state === undefined) {
+      state = { name, topics: new Set(), readValues: new Set(), readCommitted: false, readAny: false, committed: new Map() };
+      groups.set(name, state);
+    }
+    return state;
+  };
+
+  const observe = (p: PartitionState, offset: number, observation: Observation): void => {
+    const first = p.positions.get(offset);
+    if (first === undefined) {
+      p.positions.set(offset, observation);
+      return;
+    }
+    if (first.value === observation.value) return;
+    if (p.conflicts === null) p.conflicts = new Map();
+    const list = p.conflicts.get(offset);
+    if (list === undefined) {
+      p.conflicts.set(offset, [first, observation]);
+      conflictOrder.push({ part: p, offset });
+    } else if (!list.some((o) => o.value === observation.value)) {
+      list.push(observation);
+    }
+  };
+
+  const sightInLog = (value: string, p: PartitionState, offset: number, source: 'read' | 'final-read'): void => {
+    const first = firstSighting.get(value);
+    if (first === undefined) {
+      firstSighting.set(value, { part: p, offset, source });
+      return;
+    }
+    if (first.part === p && first.offset === offset) return;
+    const list = duplicatePositions.get(value);
+    if (list === undefined) duplicatePositions.set(value, [first, { part: p, offset, source }]);
+    else if (!list.some((s) => s.part === p && s.offset === offset)) list.push({ part: p, offset, source });
+  };
+
+  const commitMark = (
+    g: GroupState,
+    p: PartitionState,
+    mark: CommittedMark,
+  ): void => {
+    g.topics.add(p.topic);
+    const previous = g.committed.get(p);
+    if (previous === undefined || mark.offset >= previous.offset) {
+      g.committed.set(p, mark);
+      return;
+    }
+    regression.add(() => ({
+      group: g.name,
+      topic: p.topic,
+      partition: p.partition,
+      offset: mark.offset,
+      generation: mark.generation,
+      source: mark.source,
+      atMs: mark.atMs,
+      previousOffset: previous.offset,
+      previousGeneration: previous.generation,
+      previousSource: previous.source,
+      previousAtMs: previous.atMs,
+    }));
+  };
+
+  const setTxn = (values: readonly string[], status: TxnStatus['status'], txnId: string, index: number): void => {
+    for (const value of values) {
+      const previous = txnStatus.get(value);
+      if (previous !== undefined && previous.status !== status && previous.status !== 'unknown') {
+        if (status === 'unknown') continue; // a later unknown outcome does not undo a known one
+        throw new HistoryFormatError(`value ${value} is both ${previous.status} and ${status}`, index);
+      }
+      txnStatus.set(value, { status, txnId });
+    }
+  };
+
+  let lastAtMs = -Infinity;
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index] as HistoryEvent;
+    if (!(event.atMs >= lastAtMs)) throw new HistoryFormatError(`atMs ${event.atMs} goes back from ${lastAtMs}`, index);
+    lastAtMs = event.atMs;
+    switch (event.type) {
+      case 'send-invoke': {
+        if (sends.has(event.value)) throw new HistoryFormatError(`value ${event.value} sent twice`, index);
+        const send: Send = { invoke: event, status: 'pending', ok: null, failAtMs: 0 };
+        sends.set(event.value, send);
+        sendOrder.push(send);
+        if (event.atMs < firstSendAtMs) firstSendAtMs = event.atMs;
+        lastSendAtMs = event.atMs;
+        break;
+      }
+      case 'send-ok': {
+        const send = sends.get(event.value);
+        if (send === undefined) throw new HistoryFormatError(`send-ok for ${event.value}, never invoked`, index);
+        if (send.status !== 'pending') throw new HistoryFormatError(`second completion for ${event.value}`, index);
+        send.status = 'ok';
+        send.ok = event;
+        const p = part(event.topic, event.partition);
+        observe(p, event.offset, { value: event.value, source: 'ack', atMs: event.atMs, process: event.process });
+        p.ackAtMs.push(event.atMs);
+        p.ackInvokeAtMs.push(send.invoke.atMs);
+        ackTimes.push(event.atMs);
+        lastSendAtMs = event.atMs;
+        break;
+      }
+      case 'send-fail': {
+        const send = sends.get(event.value);
+        if (send === undefined) throw new HistoryFormatError(`send-fail for ${event.value}, never invoked`, index);
+        if (send.status !== 'pending') throw new HistoryFormatError(`second completion for ${event.value}`, index);
+        send.status = event.definite ? 'failed' : 'indeterminate';
+        send.failAtMs = event.atMs;
+        lastSendAtMs = event.atMs;
+        break;
+      }
+      case 'read': {
+        counts.reads++;
+        const p = part(event.topic, event.partition);
+        observe(p, event.offset, { value: event.value, source: 'read', atMs: event.atMs, process: event.process });
+        sightInLog(event.value, p, event.offset, 'read');
+        if (event.isolation === 'read_committed' && !firstCommittedRead.has(event.value)) {
+          firstCommittedRead.set(event.value, event);
+        }
+        if (event.consumerGroup !== undefined) {
+          const g = group(event.consumerGroup);
+          g.topics.add(event.topic);
+          g.readValues.add(event.value);
+          g.readAny = true;
+          if (event.isolation === 'read_committed') g.readCommitted = true;
+        }
+        break;
+      }
+      case 'final-read': {
+        const p = part(event.topic, event.partition);
+        if (p.finalLog === null) p.finalLog = new Map();
+        for (const record of event.records) {
+          counts.finalRecords++;
+          observe(p, record.offset, { value: record.value, source: 'final-read', atMs: event.atMs, process: event.process });
+          sightInLog(record.value, p, record.offset, 'final-read');
+          if (!p.finalLog.has(record.offset)) p.finalLog.set(record.offset, record.value);
+          if (!finalSighting.has(record.value)) finalSighting.set(record.value, { part: p, offset: record.offset, source: 'final-read' });
+        }
+        break;
+      }
+      case 'commit':
+        counts.commits++;
+        commitMark(group(event.group), part(event.topic, event.partition), {
+          offset: event.offset,
+          generation: event.generation,
+          source: 'commit',
+          atMs: event.atMs,
+        });
+        break;
+      case 'committed-fetch':
+        counts.committedFetches++;
+        commitMark(group(event.group), part(event.topic, event.partition), {
+          offset: event.offset,
+          generation: null,
+          source: 'committed-fetch',
+          atMs: event.atMs,
+        });
+        break;
+      case 'txn-commit':
+        counts.txnCommitted++;
+        setTxn(event.values, 'committed', event.txnId, index);
+        break;
+      case 'txn-abort':
+        counts.txnAborted++;
+        setTxn(event.values, 'aborted', event.txnId, index);
+        break;
+      case 'txn-unknown':
+        counts.txnUnknown++;
+        setTxn(event.values, 'unknown', event.txnId, index);
+        break;
+      case 'fault-start': {
+        const window: FaultWindow = {
+          kind: event.kind,
+          target: event.target,
+          detail: event.detail ?? null,
+          startMs: event.atMs,
+          endMs: null,
+        };
+        faults.push(window);
+        const key = `${event.kind}\u0000${event.target}`;
+        const open = openFaults.get(key);
+        if (open === undefined) openFaults.set(key, [window]);
+        else open.push(window);
+        break;
+      }
+      case 'fault-end': {
+        const window = openFaults.get(`${event.kind}\u0000${event.target}`)?.pop();
+        if (window === undefined) throw new HistoryFormatError(`fault-end ${event.kind} ${event.target} never started`, index);
+        window.endMs = event.atMs;
+        break;
+      }
+      default:
+        assertNever(event, 'history event');
+    }
+  }
+
+  // --- Per-send judgements: operations, lost, non-monotonic, key -> partition.
+  const lost = new Tally<LostExample>(examplesMax);
+  const nonMonotonic = new Tally<NonMonotonicExample>(examplesMax);
+  const operations: Operations = {
+    attempted: sendOrder.length,
+    acknowledged: 0,
+    failed: 0,
+    indeterminate: 0,
+    indeterminateCommitted: 0,
+    indeterminateLost: 0,
+    inFlightAtEnd: 0,
+    reads: counts.reads,
+    finalRecords: counts.finalRecords,
+    commits: counts.commits,
+    committedFetches: counts.committedFetches,
+    transactions: { committed: counts.txnCommitted, aborted: counts.txnAborted, unknown: counts.txnUnknown },
+  };
+  const producerLast = new Map<PartitionState, Map<string, { offset: number; value: string }>>();
+  const keyPartition = new Map<string, Map<string, PartitionState>>();
+  for (const send of sendOrder) {
+    const value = send.invoke.value;
+    switch (send.status) {
+      case 'ok': {
+        operations.acknowledged++;
+        const ok = send.ok as SendOk;
+        const p = part(ok.topic, ok.partition);
+        if (send.invoke.key !== null) {
+          let byKey = keyPartition.get(ok.topic);
+          if (byKey === undefined) keyPartition.set(ok.topic, (byKey = new Map()));
+          byKey.set(send.invoke.key, p);
+        }
+        if (p.finalLog === null || p.finalLog.get(ok.offset) !== value) {
+          const finalLog = p.finalLog;
+          lost.add(() => {
+            const elsewhere = finalSighting.get(value);
+            return {
+              topic: ok.topic,
+              partition: ok.partition,
+              offset: ok.offset,
+              value,
+              ackAtMs: ok.atMs,
+              process: ok.process,
+              reason: finalLog === null ? 'no-final-read' : elsewhere === undefined ? 'missing' : 'moved',
+              foundAt: elsewhere === undefined ? null : positionOf(elsewhere.part, elsewhere.offset),
+            };
+          });
+        }
+        const producerKey = `${send.invoke.process}\u0000${send.invoke.producerId}`;
+        let last = producerLast.get(p);
+        if (last === undefined) producerLast.set(p, (last = new Map()));
+        const previous = last.get(producerKey);
+        if (previous === undefined || ok.offset > previous.offset) {
+          last.set(producerKey, { offset: ok.offset, value });
+        } else {
+          nonMonotonic.add(() => ({
+            process: send.invoke.process,
+            producerId: send.invoke.producerId,
+            topic: ok.topic,
+            partition: ok.partition,
+            value,
+            offset: ok.offset,
+            previousValue: previous.value,
+            previousOffset: previous.offset,
+          }));
+        }
+        break;
+      }
+      case 'failed':
+        operations.failed++;
+        break;
+      case 'indeterminate':
+      case 'pending':
+        operations.indeterminate++;
+        if (send.status === 'pending') operations.inFlightAtEnd++;
+        if (finalSighting.has(value)) operations.indeterminateCommitted++;
+        else operations.indeterminateLost++;
+        break;
+      default:
+        assertNever(send.status, 'send status');
+    }
+  }
+
+  // --- Duplicates, in order of first sighting.
+  const duplicate = new Tally<DuplicateExample>(examplesMax);
+  for (const [value, sightings] of duplicatePositions) {
+    duplicate.add(() => ({ value, positions: sightings.slice(0, examplesMax).map((s) => positionOf(s.part, s.offset)) }));
+  }
+
+  // --- Inconsistent offsets.
+  const inconsistent = new Tally<InconsistentOffsetExample>(examplesMax);
+  for (const { part: p, offset } of conflictOrder) {
+    const observations = p.conflicts?.get(offset) ?? [];
+    inconsistent.add(() => ({ ...positionOf(p, offset), observations: observations.slice(0, examplesMax) }));
+  }
+
+  // --- Phantoms: in the log, but never sent or definitely failed.
+  const phantom = new Tally<PhantomExample>(examplesMax);
+  for (const [value, sighting] of firstSighting) {
+    const send = sends.get(value);
+    if (send !== undefined && send.status !== 'failed') continue;
+    phantom.add(() => ({
+      ...positionOf(sighting.part, sighting.offset),
+      value,
+      source: sighting.source,
+      reason: send === undefined ? 'never-sent' : 'definitely-failed',
+    }));
+  }
+
+  // --- Aborted reads: judged against the transactions' final outcomes.
+  const abortedRead = new Tally<AbortedReadExample>(examplesMax);
+  for (const [value, read] of firstCommittedRead) {
+    const txn = txnStatus.get(value);
+    const invokedTxnId = sends.get(value)?.invoke.txnId;
+    let status: AbortedReadExample['status'];
+    if (txn?.status === 'aborted') status = 'aborted';
+    else if (txn === undefined && invokedTxnId !== undefined) status = 'never-committed';
+    else continue;
+    abortedRead.add(() => ({
+      topic: read.topic,
+      partition: read.partition,
+      offset: read.offset,
+      value,
+      txnId: txn?.txnId ?? invokedTxnId ?? null,
+      status,
+      atMs: read.atMs,
+      process: read.process,
+      consumerGroup: read.consumerGroup ?? null,
+    }));
+  }
+
+  // --- Unseen: records a group should have delivered and did not.
+  const unseen = new Tally<UnseenExample>(examplesMax);
+  const consumersDrained = options.consumersDrained ?? false;
+  for (const g of groups.values()) {
+    const committedOnly = g.readCommitted || !g.readAny;
+    for (const p of partitionList) {
+      if (p.finalLog === null || !g.topics.has(p.topic)) continue;
+      const mark = g.committed.get(p);
+      const limit = consumersDrained ? Infinity : (mark?.offset ?? -1);
+      for (const [offset, value] of p.finalLog) {
+        if (offset >= limit || g.readValues.has(value)) continue;
+        const send = sends.get(value);
+        if (send === undefined || send.ok === null) continue; // not acked: no promise to keep
+        if (send.ok.topic !== p.topic || send.ok.partition !== p.partition || send.ok.offset !== offset) continue;
+        if (committedOnly) {
+          const txn = txnStatus.get(value);
+          const transactional = txn !== undefined || send.invoke.txnId !== undefined;
+          if (transactional && txn?.status !== 'committed') continue;
+        }
+        unseen.add(() => ({ ...positionOf(p, offset), group: g.name, value, committedOffset: mark?.offset ?? null }));
+      }
+    }
+  }
+
+  // --- Availability: the longest gap between acks in the active window.
+  const activeFromMs = options.activeFromMs ?? (Number.isFinite(firstSendAtMs) ? firstSendAtMs : 0);
+  const activeToMs = options.activeToMs ?? (Number.isFinite(lastSendAtMs) ? lastSendAtMs : activeFromMs);
+  let longestGapMs = 0;
+  let longestGapFromMs = activeFromMs;
+  let longestGapToMs = activeFromMs;
+  if (activeToMs > activeFromMs) {
+    let previous = activeFromMs;
+    const consider = (atMs: number): void => {
+      if (atMs - previous > longestGapMs) {
+        longestGapMs = atMs - previous;
+        longestGapFromMs = previous;
+        longestGapToMs = atMs;
+      }
+      previous = atMs;
+    };
+    for (let i = lowerBound(ackTimes, activeFromMs); i < ackTimes.length; i++) {
+      const atMs = ackTimes[i] as number;
+      if (atMs > activeToMs) break;
+      consider(atMs);
+    }
+    consider(activeToMs);
+  }
+
+  // --- Failovers.
+  let failLatencyMaxMs = 0;
+  for (const send of sendOrder) {
+    if (send.status !== 'failed' && send.status !== 'indeterminate') continue;
+    const invoke = send.invoke;
+    let p: PartitionState | null = null;
+    if (invoke.partition !== undefined) p = part(invoke.topic, invoke.partition);
+    else if (invoke.key !== null) p = keyPartition.get(invoke.topic)?.get(invoke.key) ?? null;
+    failures.push({ part: p, invokeAtMs: invoke.atMs, failAtMs: send.failAtMs });
+    failLatencyMaxMs = Math.max(failLatencyMaxMs, send.failAtMs - invoke.atMs);
+  }
+  failures.sort((a, b) => a.failAtMs - b.failAtMs); // nearly sorted already: sends complete in time order
+  const failAtMs = failures.map((f) => f.failAtMs);
+  const failovers: FaultFailover[] = [];
+  let maxFailoverMs: number | null = null;
+  let unrecoveredTotal = 0;
+  for (const fault of faults) {
+    const endMs = fault.endMs ?? Infinity;
+    const affected = new Map<PartitionState, { failures: number; firstFailureAtMs: number }>();
+    let unattributedFailures = 0;
+    for (let i = lowerBound(failAtMs, fault.startMs); i < failures.length; i++) {
+      const failure = failures[i] as Failure;
+      if (failure.failAtMs > endMs + failLatencyMaxMs) break;
+      if (failure.invokeAtMs > endMs) continue;
+      if (failure.part === null) {
+        unattributedFailures++;
+        continue;
+      }
+      const entry = affected.get(failure.part);
+      if (entry === undefined) affected.set(failure.part, { failures: 1, firstFailureAtMs: failure.failAtMs });
+      else entry.failures++;
+    }
+    const partitionFailovers: PartitionFailover[] = [];
+    let faultMax: number | null = null;
+    let unrecovered = 0;
+    for (const [p, entry] of affected) {
+      let recoveredAtMs: number | null = null;
+      for (let i = lowerBound(p.ackAtMs, fault.startMs); i < p.ackAtMs.length; i++) {
+        if ((p.ackInvokeAtMs[i] as number) >= fault.startMs) {
+          recoveredAtMs = p.ackAtMs[i] as number;
+          break;
+        }
+      }
+      const failoverMs = recoveredAtMs === null ? null : recoveredAtMs - fault.startMs;
+      if (failoverMs === null) unrecovered++;
+      else faultMax = Math.max(faultMax ?? 0, failoverMs);
+      partitionFailovers.push({ topic: p.topic, partition: p.partition, ...entry, recoveredAtMs, failoverMs });
+    }
+    partitionFailovers.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    if (faultMax !== null) maxFailoverMs = Math.max(maxFailoverMs ?? 0, faultMax);
+    unrecoveredTotal += unrecovered;
+    failovers.push({ ...fault, partitions: partitionFailovers, unattributedFailures, maxFailoverMs: faultMax, unrecovered });
+  }
+
+  const anomalies: Anomalies = {
+    lost: lost.result(),
+    duplicate: duplicate.result(),
+    'inconsistent-offset': inconsistent.result(),
+    'non-monotonic': nonMonotonic.result(),
+    unseen: unseen.result(),
+    'aborted-read': abortedRead.result(),
+    'committed-offset-regression': regression.result(),
+    phantom: phantom.result(),
+  };
+  const first = events[0];
+  const last = events[events.length - 1];
+  return {
+    ok: ANOMALY_NAMES.every((name) => anomalies[name].count === 0),
+    anomalies,
+    operations,
+    availability: {
+      activeFromMs,
+      activeToMs,
+      longestGapMs,
+      longestGapFromMs,
+      longestGapToMs,
+      failovers,
+      maxFailoverMs,
+      unrecovered: unrecoveredTotal,
+    },
+    faults,
+    events: events.length,
+    firstAtMs: first?.atMs ?? null,
+    lastAtMs: last?.atMs ?? null,
+  };
+}
+
+/** The anomaly names with a non-zero count, in ANOMALY_NAMES order. */
+export function anomaliesFound(report: Report): AnomalyName[] {
+  return ANOMALY_NAMES.filter((name) => report.anomalies[name].count > 0);
+}
