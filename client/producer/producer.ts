@@ -336,7 +336,7 @@ export class Producer {
     for (const p of handle.prepared) {
       if (p.partition === undefined) continue;
       const count = metadata.cached(p.topic)!.partitions.length;
-      if (p.partition >= count) throw new PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, p.topic, p.partition, `the topic has partitions 0..${count - 1}`);
+      if (p.partition >= count) throw new PartitionError(ErrorCode.INVALID_PARTITIONS, p.topic, p.partition, `out of range: the topic has partitions 0..${count - 1}`);
     }
     this.bufferedBytes += handle.totalBytes;
     const closed: ProducerBatch[] = [];
