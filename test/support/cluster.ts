@@ -96,5 +96,13 @@ export async function startTestCluster(count: number, settings: string[] = [], o
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  // Ready when every broker is registered and unfenced (a topic with RF = count can be created).
+  const readyDeadlineMs = Date.now() + 30_000;
+  for (;;) {
+    const answer = await cluster.metadata(null).catch(() => undefined);
+    if (answer !== undefined && answer.brokers.length === count) break;
+    if (Date.now() > readyDeadlineMs) throw new Error(`only ${answer?.brokers.length ?? 0} of ${count} brokers registered after 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return cluster;
 }
