@@ -12,6 +12,11 @@
  * long-polls it (a fetch that arrives while the store is still opening is
  * parked, not refused).
  *
+ * Stopping (graceful, SIGTERM): a voter that leads hands leadership to the
+ * most caught-up follower first; then every actor stops, deepest first, while
+ * the links still work (so the controller's death watch fences this broker at
+ * once), the controller's store closes, and the node stops.
+ *
  * What it must not do: domain logic. The `kactus broker` CLI and
  * actors/broker-main.ts both call `startBrokerNode`.
  */
@@ -23,7 +28,7 @@ import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
 import { nodeIdOf, type BrokerConfig } from './broker/config.ts';
-import { controllerStopped, spawnController } from './controller/actor.ts';
+import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
 import { spawnControllerClient } from './controller/client.ts';
 import type { ControllerClientMessage, ControllerMessage } from './controller/messages.ts';
 
@@ -98,6 +103,8 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
   let stopping: Promise<void> | undefined;
   const stopAll = async (): Promise<void> => {
+    // An active controller first hands its leadership over (TimeoutNow): the quorum need not wait an election timeout.
+    if (isVoter) await resignLeadership(node, 2 * config.controllerElectionTicks * config.controllerTickMs);
     // Node.stop() does not stop the actors (nact's system stop misses them), so stop every actor
     // here, deepest first, while the links still work: watchers elsewhere get Terminated('stopped'),
     // and the controller's death watch fences this broker at once instead of after a timeout.

@@ -18,7 +18,7 @@ import { Node } from '../../runtime/node.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { makeBrokerConfig, nodeIdOf } from '../broker/config.ts';
 import { startBrokerNode, type BrokerNode } from '../broker-node.ts';
-import { controllerRef } from './actor.ts';
+import { controllerRef, resignLeadership } from './actor.ts';
 import { controllerClientRef } from './client.ts';
 import type {
   ControllerCallReply,
@@ -250,6 +250,29 @@ describe('controller quorum (in-memory transport)', () => {
       const m = await clientMetadata(c.probe, 4).catch(() => undefined);
       return m !== undefined && Array.from({ length: 12 }, (_, i) => `many-${i}`).every((name) => hasTopic(m, name)) && m.brokers.some((b) => b.brokerId === 4 && !b.fenced) ? true : undefined;
     }, 5_000, 'broker 4 to load the snapshot, catch up and register');
+  });
+
+  it('controller: an active controller resigns by leadership transfer, and a stopped broker is fenced at once', async () => {
+    const c = await cluster(7);
+    const first = await until(() => activeController(c.probe, [1, 2, 3]), 5_000, 'an active controller');
+    await until(() => allBrokersUnfenced(c.probe, 1, 3), 5_000, 'three registered, unfenced brokers');
+    const others = [1, 2, 3].filter((id) => id !== first);
+    // Without a transfer nothing would move: the old leader stays up and keeps its lease.
+    const resignedAt = Date.now();
+    await resignLeadership(c.brokers.get(first)!.node, 2_000);
+    const second = await until(() => activeController(c.probe, others), 2_000, 'a new active controller');
+    console.log(`in-memory leadership transfer: ${Date.now() - resignedAt} ms`);
+    expect((await describeQuorum(c.probe, first)).role).toBe('Follower');
+
+    // stop() resigns (a no-op now) and stops the client while links work: the new controller fences it at once.
+    const stoppedAt = Date.now();
+    await c.stop(first);
+    await until(async () => {
+      const m = await clientMetadata(c.probe, second).catch(() => undefined);
+      return m?.brokers.find((b) => b.brokerId === first)?.fenced ? true : undefined;
+    }, 3_000, `broker ${first} fenced`);
+    // The session timeout is 1 s here; the death watch (Terminated 'stopped') is faster.
+    expect(Date.now() - stoppedAt).toBeLessThan(1_000);
   });
 
   it('controller: bad requests from the network get INVALID_REQUEST, bad Raft messages are dropped', async () => {

@@ -153,11 +153,21 @@ type Internal =
   | { type: 'Persisted'; generation: number }
   | { type: 'StoreFailed'; generation: number; error: unknown }
   | { type: 'Compacted'; generation: number; index: number }
-  | { type: 'FetchWaitExpired'; generation: number; waiterId: number };
+  | { type: 'FetchWaitExpired'; generation: number; waiterId: number }
+  | { type: 'Resign'; generation: number; done: () => void };
 
 type Incoming = ControllerMessage | Internal;
 
-const internalTypes: ReadonlySet<string> = new Set(['Opened', 'OpenFailed', 'Tick', 'Persisted', 'StoreFailed', 'Compacted', 'FetchWaitExpired']);
+/**
+ * Internal messages are recognised by identity, never by their `type`: a peer
+ * could send `{ type: 'StoreFailed' }` over the wire, but a decoded message is
+ * never an object this module created.
+ */
+const ownMessages = new WeakSet<object>();
+function own<M extends Internal>(message: M): M {
+  ownMessages.add(message);
+  return message;
+}
 
 type PendingReply = { index: number; replyTo: Ref<ControllerRequestReply> | null; reply: ControllerReply };
 type FetchWaiter = { id: number; fromOffset: number; replyTo: Ref<FetchMetadataReply>; cancel: () => void };
@@ -184,6 +194,8 @@ type Running = {
 
 type State = {
   generation: number;
+  /** Resign requests waiting for leadership to move away (graceful shutdown). */
+  resignations: (() => void)[];
   running: Running | null;
   fetchWaiters: Map<number, FetchWaiter>;
   nextWaiterId: number;
@@ -329,6 +341,44 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     run.watched.clear();
   };
 
+  /**
+   * Graceful shutdown: hand leadership to the most caught-up follower
+   * (raft's leadership transfer, TimeoutNow) so the quorum does not wait an
+   * election timeout. `done` runs once this voter leads no more, or at once
+   * when it does not lead; the caller bounds the wait.
+   */
+  const resign = (ctx: ActorContext<Incoming>, state: State, done: () => void): void => {
+    const run = state.running;
+    if (run === null || run.raft.role !== 'Leader') {
+      done();
+      return;
+    }
+    let target: number | null = null;
+    let bestMatchIndex = -1;
+    for (const voter of voters) {
+      if (voter === brokerId) continue;
+      const progress = run.raft.progressOf(voter);
+      if (progress !== undefined && progress.matchIndex > bestMatchIndex) {
+        bestMatchIndex = progress.matchIndex;
+        target = voter;
+      }
+    }
+    if (target === null) {
+      done();
+      return;
+    }
+    const result = run.raft.transferLeadership(target);
+    ctx.log.info({ target, result: result.type }, 'controller.resigning');
+    state.resignations.push(done);
+    checkRole(ctx, run);
+    drive(ctx, state);
+  };
+
+  const settleResignations = (state: State): void => {
+    if (state.running?.raft.role === 'Leader') return;
+    for (const done of state.resignations.splice(0)) done();
+  };
+
   /** After any input to the core: follow its role (activate through a NoOp, deactivate on loss). */
   const checkRole = (ctx: ActorContext<Incoming>, run: Running): void => {
     const raft = run.raft;
@@ -350,7 +400,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
       run.lastProposedIndex = result.index;
       return true;
     }
-    // Cannot happen while active (bounded below the core's limit); if it does, the speculation is void.
+    // Cannot happen while active (bounded below the core's limit, no proposals while a transfer runs);
+    // if it does, the speculation is void.
     ctx.log.error({ result }, 'controller.proposal_refused');
     deactivate(ctx, run, `proposal refused: ${result.type}`);
     return false;
@@ -379,10 +430,14 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     }
   };
 
-  /** Watches the client of every registered, unfenced broker; forgets the rest. */
+  /**
+   * Watches the client of every registered, unfenced broker; forgets the rest.
+   * Judged on the latest (speculative) image: a broker whose fence is proposed
+   * but not yet committed must not be watched again (its node is still down).
+   */
   const reconcileWatches = (ctx: ActorContext<Incoming>, run: Running): void => {
     if (!run.logic.active) return;
-    const image = run.logic.committedImage;
+    const image = run.logic.latestImage;
     for (const broker of image.brokers.values()) {
       if (broker.fenced || run.watched.get(broker.brokerId) === broker.brokerEpoch) continue;
       run.watched.set(broker.brokerId, broker.brokerEpoch);
@@ -409,13 +464,13 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     const persisted = run.store.persist(ready);
     if (!ready.mustSync && ready.snapshotToPersist === undefined) {
       // Nothing to make durable before sending (a commit index alone): go on now; the store orders its own writes.
-      persisted.catch((error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }));
+      persisted.catch((error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })));
       onPersisted(ctx, state);
       return;
     }
     persisted.then(
-      () => node.tell<Incoming>(ctx.self, { type: 'Persisted', generation: gen }),
-      (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }),
+      () => node.tell<Incoming>(ctx.self, own({ type: 'Persisted', generation: gen })),
+      (error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })),
     );
   };
 
@@ -493,8 +548,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     run.compacting = true;
     const gen = state.generation;
     run.store.compact(snapshot).then(
-      () => node.tell<Incoming>(ctx.self, { type: 'Compacted', generation: gen, index }),
-      (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }),
+      () => node.tell<Incoming>(ctx.self, own({ type: 'Compacted', generation: gen, index })),
+      (error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })),
     );
   };
 
@@ -504,6 +559,12 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     const run = state.running;
     if (run === null || !run.logic.active) {
       node.tell(msg.replyTo, notController(run));
+      return;
+    }
+    const transferTarget = run.raft.transferTarget;
+    if (transferTarget !== null) {
+      // Proposals are paused while leadership moves: send the caller to the next leader.
+      node.tell(msg.replyTo, { type: 'NotController', errorCode: ErrorCode.NOT_CONTROLLER, leaderId: transferTarget });
       return;
     }
     if (busy(run)) {
@@ -528,18 +589,19 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     }
     state.nextWaiterId += 1;
     const id = state.nextWaiterId;
-    const cancel = ctx.scheduleOnce(waitMs, { type: 'FetchWaitExpired', generation: state.generation, waiterId: id });
+    const cancel = ctx.scheduleOnce(waitMs, own({ type: 'FetchWaitExpired', generation: state.generation, waiterId: id }));
     state.fetchWaiters.set(id, { id, fromOffset: msg.fromOffset, replyTo: msg.replyTo, cancel });
   };
 
   const onTick = (ctx: ActorContext<Incoming>, state: State): void => {
-    ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: state.generation });
+    ctx.scheduleOnce(config.controllerTickMs, own({ type: 'Tick', generation: state.generation }));
     const run = state.running;
     if (run === null) return;
     run.raft.tick();
     checkRole(ctx, run);
+    settleResignations(state);
     const nowMs = now();
-    if (run.logic.active && !busy(run)) {
+    if (run.logic.active && !busy(run) && run.raft.transferTarget === null) {
       const outcome = tickSessions(run.logic, nowMs);
       run.logic = outcome.state;
       if (outcome.records.length > 0 && propose(ctx, run, outcome.records)) {
@@ -553,7 +615,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (nowMs - run.lastFlushMs >= controllerLimits.commitIndexFlushIntervalMs) {
       run.lastFlushMs = nowMs;
       const gen = state.generation;
-      run.store.flushCommitIndex().catch((error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }));
+      run.store.flushCommitIndex().catch((error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })));
     }
     drive(ctx, state);
   };
@@ -567,6 +629,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     }
     run.raft.step(message);
     checkRole(ctx, run);
+    settleResignations(state);
     drive(ctx, state);
   };
 
@@ -578,7 +641,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (brokerEpoch === undefined) return;
     run.watched.delete(watchedBrokerId);
     ctx.log.info({ brokerId: watchedBrokerId, brokerEpoch, reason: msg.reason }, 'controller.broker_terminated');
-    if (busy(run)) return; // the session timeout fences it instead
+    if (busy(run) || run.raft.transferTarget !== null) return; // the session timeout (of this or the next controller) fences it instead
     runCommand(ctx, run, { type: 'FenceBroker', brokerId: watchedBrokerId, brokerEpoch }, null);
     drive(ctx, state);
   };
@@ -630,7 +693,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
           openStore = store;
           const image = recovered.snapshot === null ? emptyImage : decodeImage(recovered.snapshot.data);
           if (isInvalid(image)) {
-            node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error: new Error(`snapshot does not decode: ${image.errorMessage}`) });
+            node.tell<Incoming>(ctx.self, own({ type: 'OpenFailed', generation: gen, error: new Error(`snapshot does not decode: ${image.errorMessage}`) }));
             return;
           }
           const raft = Raft.restore(raftConfig, rng, recovered);
@@ -638,18 +701,16 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
             { term: recovered.hardState.term, commitIndex: recovered.hardState.commitIndex, entries: recovered.entries.length, snapshotIndex: recovered.snapshot?.index ?? 0, truncatedBytes: recovered.truncatedBytes },
             controllerEvents.opened,
           );
-          node.tell<Incoming>(ctx.self, { type: 'Opened', generation: gen, store, raft, image, appliedIndex: recovered.snapshot?.index ?? 0 });
+          node.tell<Incoming>(ctx.self, own({ type: 'Opened', generation: gen, store, raft, image, appliedIndex: recovered.snapshot?.index ?? 0 }));
         },
-        (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error }),
+        (error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'OpenFailed', generation: gen, error })),
       );
-      ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: gen });
-      return { generation: gen, running: null, fetchWaiters: new Map(), nextWaiterId: 0 };
+      ctx.scheduleOnce(config.controllerTickMs, own({ type: 'Tick', generation: gen }));
+      return { generation: gen, resignations: [], running: null, fetchWaiters: new Map(), nextWaiterId: 0 };
     },
 
     receive: (state, raw, ctx) => {
-      if (typeof raw === 'object' && raw !== null && internalTypes.has((raw as { type: string }).type) && 'generation' in raw) {
-        return onInternal(ctx, state, raw as Internal);
-      }
+      if (typeof raw === 'object' && raw !== null && ownMessages.has(raw)) return onInternal(ctx, state, raw as Internal);
       const msg = validateControllerMessage(raw);
       if (isInvalid(msg)) {
         ctx.log.warn({ errorCode: msg.errorCode }, `${controllerEvents.badInput}: ${msg.errorMessage}`);
@@ -689,6 +750,10 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   });
 
   function onInternal(ctx: ActorContext<Incoming>, state: State, msg: Internal): State {
+    if (msg.type === 'Resign') {
+      resign(ctx, state, msg.done);
+      return state;
+    }
     if (msg.generation !== state.generation) {
       if (msg.type === 'Opened') void msg.store.close();
       return state;
@@ -746,6 +811,24 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
         return assertNever(msg, 'controller internal message');
     }
   }
+}
+
+/**
+ * Asks the local controller to hand its leadership to another voter (graceful
+ * shutdown). Resolves when it leads no more, at once if it did not lead, or
+ * after `timeoutMs` (an unfinished transfer is abandoned by the core).
+ */
+export function resignLeadership(node: Node, timeoutMs: number): Promise<void> {
+  if (!node.hasActor(controllerPath)) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const refusal = node.tell<Incoming>({ node: node.nodeId, path: controllerPath }, own({ type: 'Resign', generation: 0, done }));
+    if (refusal !== 0) done();
+  });
 }
 
 /** Where the broker-side client lives on every broker node (the death watch target). */

@@ -122,17 +122,12 @@ type Internal =
 
 type Incoming = ControllerClientMessage | Internal;
 
-const internalTypes: ReadonlySet<string> = new Set([
-  'Start',
-  'CallReplied',
-  'CallAttemptFailed',
-  'RetryCall',
-  'HeartbeatDue',
-  'RegisterDue',
-  'FetchReplied',
-  'FetchFailed',
-  'FetchDue',
-]);
+/** Internal messages are recognised by identity (a peer cannot forge one over the wire). */
+const ownMessages = new WeakSet<object>();
+function own<M extends Internal>(message: M): M {
+  ownMessages.add(message);
+  return message;
+}
 
 type Call = {
   id: number;
@@ -229,9 +224,9 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         timeoutMs: Math.max(1, Math.min(call.attemptTimeoutMs, remainingMs)),
       })
       .then(
-        (reply) => node.tell<Incoming>(ctx.self, { type: 'CallReplied', generation: gen, callId: call.id, target, reply }),
+        (reply) => node.tell<Incoming>(ctx.self, own({ type: 'CallReplied', generation: gen, callId: call.id, target, reply })),
         (err: unknown) =>
-          node.tell<Incoming>(ctx.self, { type: 'CallAttemptFailed', generation: gen, callId: call.id, target, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) }),
+          node.tell<Incoming>(ctx.self, own({ type: 'CallAttemptFailed', generation: gen, callId: call.id, target, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) })),
       );
   };
 
@@ -242,7 +237,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       finishCall(ctx, state, call, { type: 'ControllerCallFailed', errorCode, errorMessage: `${call.command.type} gave up after ${call.attempts} attempts: ${errorMessage}` });
       return;
     }
-    ctx.scheduleOnce(delayMs, { type: 'RetryCall', generation: state.generation, callId: call.id });
+    ctx.scheduleOnce(delayMs, own({ type: 'RetryCall', generation: state.generation, callId: call.id }));
   };
 
   const forgetController = (state: State, target: number): void => {
@@ -397,8 +392,8 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         { timeoutMs: clientLimits.fetchMaxWaitMs + clientLimits.fetchAskMarginMs },
       )
       .then(
-        (reply) => node.tell<Incoming>(ctx.self, { type: 'FetchReplied', generation: gen, voter, reply }),
-        (err: unknown) => node.tell<Incoming>(ctx.self, { type: 'FetchFailed', generation: gen, voter, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) }),
+        (reply) => node.tell<Incoming>(ctx.self, own({ type: 'FetchReplied', generation: gen, voter, reply })),
+        (err: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'FetchFailed', generation: gen, voter, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) })),
       );
   };
 
@@ -436,7 +431,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
   const onFetchFailed = (ctx: ActorContext<Incoming>, state: State): void => {
     state.fetchFailures += 1;
     if (!isVoter) state.fetchVoter += 1;
-    ctx.scheduleOnce(backoffMs(state.fetchFailures), { type: 'FetchDue', generation: state.generation });
+    ctx.scheduleOnce(backoffMs(state.fetchFailures), own({ type: 'FetchDue', generation: state.generation }));
   };
 
   const publish = (ctx: ActorContext<Incoming>, state: State, image: MetadataImage, previous: MetadataImage): void => {
@@ -465,7 +460,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       case 'Start':
         register(ctx, state);
         fetch(ctx, state);
-        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, { type: 'HeartbeatDue', generation: state.generation });
+        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, own({ type: 'HeartbeatDue', generation: state.generation }));
         return state;
       case 'CallReplied':
         onCallReplied(ctx, state, msg);
@@ -479,7 +474,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         return state;
       }
       case 'HeartbeatDue':
-        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, { type: 'HeartbeatDue', generation: state.generation });
+        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, own({ type: 'HeartbeatDue', generation: state.generation }));
         sendHeartbeat(ctx, state);
         return state;
       case 'RegisterDue':
@@ -504,7 +499,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     init: (ctx) => {
       generation += 1;
       // Not a tell: init runs inside spawn, before the node has registered this actor.
-      ctx.scheduleOnce(0, { type: 'Start', generation });
+      ctx.scheduleOnce(0, own({ type: 'Start', generation }));
       return {
         generation,
         image: emptyImage,
@@ -522,9 +517,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     },
 
     receive: (state, raw, ctx) => {
-      if (typeof raw === 'object' && raw !== null && internalTypes.has((raw as { type: string }).type) && 'generation' in raw) {
-        return onInternal(ctx, state, raw as Internal);
-      }
+      if (typeof raw === 'object' && raw !== null && ownMessages.has(raw)) return onInternal(ctx, state, raw as Internal);
       const msg = validateClientMessage(raw);
       if (isInvalid(msg)) {
         ctx.log.warn({ errorCode: msg.errorCode }, `${clientEvents.badInput}: ${msg.errorMessage}`);
