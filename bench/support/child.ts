@@ -15,8 +15,8 @@ process.once('exit', () => {
 });
 
 /** Starts a tsx script and resolves with its first stdout JSON line of `event`. */
-export function startScript(script: string, args: string[], event = 'ready', timeoutMs = 20_000): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_CHILD_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CHILD_PROF] : []), '--import', tsxLoader, join(repoRoot, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot });
+export function startScript(script: string, args: string[], event = 'ready', timeoutMs = 20_000, env: Record<string, string> = {}): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [...(process.env.BENCH_CHILD_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CHILD_PROF] : []), '--import', tsxLoader, join(repoRoot, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot, env: { ...process.env, ...env } });
   started.add(child);
   child.once('exit', () => started.delete(child));
   return new Promise((resolve, reject) => {

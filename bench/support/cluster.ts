@@ -30,7 +30,7 @@ export async function startProcessCluster(count: number, settings: string[] = []
     ports.map(async (port, i) => {
       const id = i + 1;
       const args = ['--node-id', String(id), '--listen', `127.0.0.1:${port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
-      const { child } = await startScript('actors/broker-main.ts', args, 'ready', 30_000);
+      const { child } = await startScript('actors/broker-main.ts', args, 'ready', 30_000, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
       return { id, port, url: `ws://127.0.0.1:${port}`, child };
     }),
   );
@@ -43,6 +43,13 @@ export async function startProcessCluster(count: number, settings: string[] = []
       await new Promise((r) => setTimeout(r, 200));
     }
   };
+  const readyDeadlineMs = Date.now() + 30_000;
+  for (;;) {
+    const answer = await metadata(client, null).catch(() => undefined);
+    if (answer !== undefined && answer.brokers.length === count) break;
+    if (Date.now() > readyDeadlineMs) throw new Error(`only ${answer?.brokers.length ?? 0} of ${count} brokers registered after 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return {
     client,
     brokers,
