@@ -111,6 +111,8 @@ export const controllerLimits = {
   fetchWaitersMax: 1_024,
   /** How often a commit index that changed alone is written to disk. */
   commitIndexFlushIntervalMs: 1_000,
+  /** A FetchMetadata reply stops adding entries past this many bytes (the runtime refuses frames over 16 MiB). */
+  fetchReplyBytesTarget: 4 * 1024 * 1024,
   /** Decoded entries kept to answer fetches without decoding again. */
   decodedEntriesCachedMax: 2_048,
 } as const;
@@ -257,6 +259,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   storesClosed.set(node, new Promise<void>((resolve) => (markClosed = resolve)));
 
   const now = (): number => node.clock.monotonicMs();
+  /** Brokers listen with the same transport as this node (ws:, or mem: in tests). */
+  const urlScheme = node.url === undefined ? 'ws:' : new URL(node.url).protocol;
 
   // ---------------------------------------------------------------- helpers
 
@@ -309,7 +313,13 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (snapshotPart === null && start > applied) return null;
     const records: MetadataLogEntry[] = [];
     const end = Math.min(applied, start + messageLimits.fetchEntriesMax - 1);
-    for (let index = start; index <= end; index += 1) records.push({ offset: index, records: recordsAt(run, index) });
+    let bytes = 0;
+    for (let index = start; index <= end; index += 1) {
+      // Bound the reply by its encoded size too (an entry re-encodes to about its stored bytes); at least one entry.
+      bytes += run.raft.entryAt(index)?.data.length ?? 0;
+      if (records.length > 0 && bytes > controllerLimits.fetchReplyBytesTarget) break;
+      records.push({ offset: index, records: recordsAt(run, index) });
+    }
     return { type: 'FetchMetadataReply', records, snapshot: snapshotPart, highWatermark: applied };
   };
 
@@ -441,6 +451,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     for (const broker of image.brokers.values()) {
       if (broker.fenced || run.watched.get(broker.brokerId) === broker.brokerEpoch) continue;
       run.watched.set(broker.brokerId, broker.brokerEpoch);
+      // So the watch can reach a broker that has not dialed us yet (a non-voter), dial its registered address.
+      if (broker.brokerId !== brokerId && !voters.includes(broker.brokerId)) node.addPeer(nodeIdOf(broker.brokerId), `${urlScheme}//${broker.host}:${broker.port}`);
       node.watch(ctx.self, { node: nodeIdOf(broker.brokerId), path: clientPathOfBroker });
       ctx.log.debug({ brokerId: broker.brokerId, brokerEpoch: broker.brokerEpoch }, controllerEvents.brokerWatched);
     }
