@@ -44,9 +44,16 @@
  * the last snapshot, the committed image (msgpack, image-codec.ts) becomes a
  * snapshot at the applied index and the store rewrites the log.
  *
+ * Graceful shutdown: `resignLeadership(node)` makes a leading voter hand its
+ * leadership to the most caught-up follower (the core's leadership transfer:
+ * proposals pause, the target is caught up and told TimeoutNow); commands
+ * meanwhile get NotController naming the target.
+ *
  * Never awaits: store results and timers come back as messages; Raft sends are
  * tells. Everything from the network is validated (messages.ts) first; a bad
- * request is answered INVALID_REQUEST, a bad Raft message is dropped.
+ * request is answered INVALID_REQUEST, a bad Raft message is dropped. Internal
+ * messages are recognised by object identity (a WeakSet), so a peer cannot
+ * forge a timer or a store result by sending its `type`.
  *
  * Supervision (decision table): a failed assert or a store I/O error throws,
  * and the actor restarts with backoff (restartWithBackoff): init closes the
