@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../runtime/logger.ts';
 import { applyKafkaSettings, makeBrokerConfig, parseQuorumVoters, ConfigError, type BrokerConfig } from './broker/config.ts';
-import { startBrokerNode } from './broker-node.ts';
+import { startBrokerNode, type BrokerNode } from './broker-node.ts';
 import { startDataPlane, type DataPlane } from './broker/data-plane.ts';
 
 function usage(problem: string): never {
@@ -73,7 +73,8 @@ try {
 
 const logger = createLogger({ node: String(config.brokerId) }, process.env.LOG_LEVEL ?? 'info', 2);
 let dataPlane: DataPlane | undefined;
-const broker = await startBrokerNode(config, {
+let started: BrokerNode | undefined;
+const broker: BrokerNode = await startBrokerNode(config, {
   logger,
   extraActors: (node, controllerClient) => {
     dataPlane = startDataPlane(node, config, controllerClient);
@@ -81,9 +82,11 @@ const broker = await startBrokerNode(config, {
   onGiveUp: (path) => {
     logger.fatal({ path }, 'broker_main.actor_gave_up');
     process.exitCode = 1;
-    void broker.stop().finally(() => process.exit(1));
+    // `started`, not `broker`: an actor may give up while startBrokerNode is still running.
+    void (started?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
   },
 });
+started = broker;
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals): void => {
