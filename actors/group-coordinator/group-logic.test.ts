@@ -370,17 +370,17 @@ describe('group: error codes', () => {
     ],
     [
       'commit, old generation',
-      (h: Harness, ids: string[]) => (h.reply(h.commit(ids[0]!, 0, [{ topic: 't', partition: 0, offset: 1 }])) as { results: { errorCode: number }[] }).results[0]!.errorCode,
+      (h: Harness, ids: string[]) => (h.reply(h.commit(ids[0]!, 0, [{ topic: 't', partition: 0, offset: 1 }])) as unknown as { results: readonly { errorCode: number }[] }).results[0]!.errorCode,
       ErrorCode.ILLEGAL_GENERATION,
     ],
     [
       'commit, unknown member',
-      (h: Harness) => (h.reply(h.commit('nobody', 1, [{ topic: 't', partition: 0, offset: 1 }])) as { results: { errorCode: number }[] }).results[0]!.errorCode,
+      (h: Harness) => (h.reply(h.commit('nobody', 1, [{ topic: 't', partition: 0, offset: 1 }])) as unknown as { results: readonly { errorCode: number }[] }).results[0]!.errorCode,
       ErrorCode.UNKNOWN_MEMBER_ID,
     ],
     [
       'standalone commit to a group with members',
-      (h: Harness) => (h.reply(h.commit('', -1, [{ topic: 't', partition: 0, offset: 1 }])) as { results: { errorCode: number }[] }).results[0]!.errorCode,
+      (h: Harness) => (h.reply(h.commit('', -1, [{ topic: 't', partition: 0, offset: 1 }])) as unknown as { results: readonly { errorCode: number }[] }).results[0]!.errorCode,
       ErrorCode.UNKNOWN_MEMBER_ID,
     ],
     [
