@@ -83,19 +83,24 @@
  * - failovers: for each fault window [start, end] (end = end of history when
  *   never healed), the partitions that *failed during it*: some send to the
  *   partition failed (definitely or not) and its [invoke, fail] interval
- *   overlaps the window. Its failover time is the time from the fault's
- *   start to the first `send-ok` on that partition of a send invoked at or
- *   after the start (a send in flight at the start may have completed on the
- *   old leader before the fault took hold, so it proves nothing). Never
+ *   overlaps the window. The partition is *failing from* the later of the
+ *   fault's start and the earliest invoke among those failed sends (the
+ *   invoke, not the failure: a send that times out after 30 s shows the
+ *   partition was down when it was sent, not 30 s later). Its failover time
+ *   is the time from the fault's start to the first `send-ok` on that
+ *   partition at or after it was failing from, of a send invoked at or after
+ *   the fault's start (a send in flight at the start may have completed on
+ *   the old leader before the fault took hold, so it proves nothing). Never
  *   recovered: `recoveredAtMs` null. A keyed send without a partition is
  *   attributed to the partition that acked its key; failed sends that cannot
  *   be attributed are counted as `unattributedFailures`. Sends still in
  *   flight at the end are not failures here.
  *
  * A history that breaks history.ts's conventions 1-3 (time going back, a
- * value sent twice, a completion without an invoke, two completions, a value
- * both committed and aborted, a fault healed that never started) is a
- * harness bug: `check` throws `HistoryFormatError` naming the event.
+ * value sent twice, a completion without an invoke, two completions, a
+ * transaction outcome listing a value not sent with a txnId, a value both
+ * committed and aborted, a fault healed that never started) is a harness
+ * bug: `check` throws `HistoryFormatError` naming the event.
  *
  * Cost: one pass over the events with Maps keyed by value and by offset
  * (partitions are looked up through a topic -> partition Map, so no string is
@@ -233,7 +238,8 @@ export type PartitionFailover = {
   partition: number;
   /** Failed sends to this partition overlapping the fault window. */
   failures: number;
-  firstFailureAtMs: number;
+  /** max(fault start, earliest invoke among those failed sends). */
+  failingFromMs: number;
   recoveredAtMs: number | null;
   failoverMs: number | null;
 };
@@ -274,20 +280,32 @@ export type Report = {
 
 type SendStatus = 'pending' | 'ok' | 'failed' | 'indeterminate';
 
+/**
+ * One send, with its first sightings kept inline rather than in Maps keyed
+ * by value: most values are sent, so this saves a Map entry and an object
+ * per value on the hot path.
+ */
 type Send = {
   invoke: SendInvoke;
   status: SendStatus;
   ok: SendOk | null;
   failAtMs: number;
+  /** First position a reader or the final read saw the value at. */
+  seen: PartitionState | null;
+  seenOffset: number;
+  seenSource: 'read' | 'final-read';
+  /** First position of the value in the final log. */
+  final: PartitionState | null;
+  finalOffset: number;
 };
 
 type PartitionState = {
   topic: string;
   partition: number;
-  /** First observation of each offset. */
-  positions: Map<number, Observation>;
-  /** Offsets with 2+ different values: every distinct-valued observation, first one first. */
-  conflicts: Map<number, Observation[]> | null;
+  /** The first value observed at each offset. */
+  positions: Map<number, string>;
+  /** Offsets with 2+ different values: the distinct values, first one first. */
+  conflicts: Map<number, string[]> | null;
   /** The final log (union of final reads), or null when never read back. */
   finalLog: Map<number, string> | null;
   /** Acks in time order, as parallel arrays (ack time, invoke time of that send). */
@@ -295,6 +313,7 @@ type PartitionState = {
   ackInvokeAtMs: number[];
 };
 
+/** Where a value was seen in the log (by a reader or the final read). */
 type LogSighting = { part: PartitionState; offset: number; source: 'read' | 'final-read' };
 
 type CommittedMark = { offset: number; generation: number | null; source: CommittedOffsetSource; atMs: number };
@@ -341,6 +360,45 @@ function lowerBound(xs: readonly number[], x: number): number {
   return lo;
 }
 
+/**
+ * Fills in where each conflicting value of the inconsistent-offset examples
+ * was first observed. Conflicts are rare, so this second pass over the
+ * events runs only when there are some, and keeps the first pass free of an
+ * object per position.
+ */
+function describeObservations(
+  events: readonly HistoryEvent[],
+  examples: InconsistentOffsetExample[],
+  part: (topic: string, partition: number) => PartitionState,
+): void {
+  if (examples.length === 0) return;
+  const wanted = new Map<PartitionState, Map<number, Map<string, Observation | null>>>();
+  for (const example of examples) {
+    const p = part(example.topic, example.partition);
+    let byOffset = wanted.get(p);
+    if (byOffset === undefined) wanted.set(p, (byOffset = new Map()));
+    byOffset.set(example.offset, new Map(example.observations.map((o) => [o.value, null])));
+  }
+  const note = (event: HistoryEvent, topic: string, partition: number, offset: number, value: string, source: ObservationSource): void => {
+    const byValue = wanted.get(part(topic, partition))?.get(offset);
+    if (byValue !== undefined && byValue.get(value) === null) {
+      byValue.set(value, { value, source, atMs: event.atMs, process: event.process });
+    }
+  };
+  for (const event of events) {
+    if (event.type === 'send-ok' || event.type === 'read') {
+      note(event, event.topic, event.partition, event.offset, event.value, event.type === 'read' ? 'read' : 'ack');
+    } else if (event.type === 'final-read') {
+      if (!wanted.has(part(event.topic, event.partition))) continue;
+      for (const record of event.records) note(event, event.topic, event.partition, record.offset, record.value, 'final-read');
+    }
+  }
+  for (const example of examples) {
+    const byValue = wanted.get(part(example.topic, example.partition))?.get(example.offset);
+    example.observations = example.observations.map((o) => byValue?.get(o.value) ?? o);
+  }
+}
+
 /** Checks a history. Pure: same history, same report. Throws HistoryFormatError on a broken history. */
 export function check(history: History, options: CheckOptions = {}): Report {
   const examplesMax = options.examplesMax ?? EXAMPLES_MAX_DEFAULT;
@@ -365,9 +423,8 @@ export function check(history: History, options: CheckOptions = {}): Report {
 
   const sends = new Map<string, Send>();
   const sendOrder: Send[] = [];
-  const firstSighting = new Map<string, LogSighting>();
+  const unsentSightings = new Map<string, LogSighting>();
   const duplicatePositions = new Map<string, LogSighting[]>();
-  const finalSighting = new Map<string, LogSighting>();
   const conflictOrder: { part: PartitionState; offset: number }[] = [];
   const firstCommittedRead = new Map<string, Read>();
   const txnStatus = new Map<string, TxnStatus>();
@@ -390,30 +447,48 @@ export function check(history: History, options: CheckOptions = {}): Report {
     return state;
   };
 
-  const observe = (p: PartitionState, offset: number, observation: Observation): void => {
+  const observe = (p: PartitionState, offset: number, value: string): void => {
     const first = p.positions.get(offset);
     if (first === undefined) {
-      p.positions.set(offset, observation);
+      p.positions.set(offset, value);
       return;
     }
-    if (first.value === observation.value) return;
+    if (first === value) return;
     if (p.conflicts === null) p.conflicts = new Map();
     const list = p.conflicts.get(offset);
     if (list === undefined) {
-      p.conflicts.set(offset, [first, observation]);
+      p.conflicts.set(offset, [first, value]);
       conflictOrder.push({ part: p, offset });
-    } else if (!list.some((o) => o.value === observation.value)) {
-      list.push(observation);
+    } else if (!list.includes(value)) {
+      list.push(value);
     }
   };
 
   const sightInLog = (value: string, p: PartitionState, offset: number, source: 'read' | 'final-read'): void => {
-    const first = firstSighting.get(value);
-    if (first === undefined) {
-      firstSighting.set(value, { part: p, offset, source });
-      return;
+    const send = sends.get(value);
+    let first: LogSighting;
+    if (send !== undefined) {
+      if (source === 'final-read' && send.final === null) {
+        send.final = p;
+        send.finalOffset = offset;
+      }
+      if (send.seen === null) {
+        send.seen = p;
+        send.seenOffset = offset;
+        send.seenSource = source;
+        return;
+      }
+      if (send.seen === p && send.seenOffset === offset) return;
+      first = { part: send.seen, offset: send.seenOffset, source: send.seenSource };
+    } else {
+      const unsent = unsentSightings.get(value);
+      if (unsent === undefined) {
+        unsentSightings.set(value, { part: p, offset, source });
+        return;
+      }
+      if (unsent.part === p && unsent.offset === offset) return;
+      first = unsent;
     }
-    if (first.part === p && first.offset === offset) return;
     const list = duplicatePositions.get(value);
     if (list === undefined) duplicatePositions.set(value, [first, { part: p, offset, source }]);
     else if (!list.some((s) => s.part === p && s.offset === offset)) list.push({ part: p, offset, source });
@@ -447,6 +522,9 @@ export function check(history: History, options: CheckOptions = {}): Report {
 
   const setTxn = (values: readonly string[], status: TxnStatus['status'], txnId: string, index: number): void => {
     for (const value of values) {
+      if (sends.get(value)?.invoke.txnId === undefined) {
+        throw new HistoryFormatError(`value ${value} in a transaction outcome was not sent earlier with a txnId`, index);
+      }
       const previous = txnStatus.get(value);
       if (previous !== undefined && previous.status !== status && previous.status !== 'unknown') {
         if (status === 'unknown') continue; // a later unknown outcome does not undo a known one
@@ -464,7 +542,17 @@ export function check(history: History, options: CheckOptions = {}): Report {
     switch (event.type) {
       case 'send-invoke': {
         if (sends.has(event.value)) throw new HistoryFormatError(`value ${event.value} sent twice`, index);
-        const send: Send = { invoke: event, status: 'pending', ok: null, failAtMs: 0 };
+        const send: Send = {
+          invoke: event,
+          status: 'pending',
+          ok: null,
+          failAtMs: 0,
+          seen: null,
+          seenOffset: 0,
+          seenSource: 'read',
+          final: null,
+          finalOffset: 0,
+        };
         sends.set(event.value, send);
         sendOrder.push(send);
         if (event.atMs < firstSendAtMs) firstSendAtMs = event.atMs;
@@ -478,7 +566,7 @@ export function check(history: History, options: CheckOptions = {}): Report {
         send.status = 'ok';
         send.ok = event;
         const p = part(event.topic, event.partition);
-        observe(p, event.offset, { value: event.value, source: 'ack', atMs: event.atMs, process: event.process });
+        observe(p, event.offset, event.value);
         p.ackAtMs.push(event.atMs);
         p.ackInvokeAtMs.push(send.invoke.atMs);
         ackTimes.push(event.atMs);
@@ -497,10 +585,12 @@ export function check(history: History, options: CheckOptions = {}): Report {
       case 'read': {
         counts.reads++;
         const p = part(event.topic, event.partition);
-        observe(p, event.offset, { value: event.value, source: 'read', atMs: event.atMs, process: event.process });
+        observe(p, event.offset, event.value);
         sightInLog(event.value, p, event.offset, 'read');
         if (event.isolation === 'read_committed' && !firstCommittedRead.has(event.value)) {
-          firstCommittedRead.set(event.value, event);
+          const send = sends.get(event.value);
+          // Only transactional values can be aborted reads (a value never sent is a phantom).
+          if (send !== undefined && send.invoke.txnId !== undefined) firstCommittedRead.set(event.value, event);
         }
         if (event.consumerGroup !== undefined) {
           const g = group(event.consumerGroup);
@@ -516,10 +606,9 @@ export function check(history: History, options: CheckOptions = {}): Report {
         if (p.finalLog === null) p.finalLog = new Map();
         for (const record of event.records) {
           counts.finalRecords++;
-          observe(p, record.offset, { value: record.value, source: 'final-read', atMs: event.atMs, process: event.process });
+          observe(p, record.offset, record.value);
           sightInLog(record.value, p, record.offset, 'final-read');
           if (!p.finalLog.has(record.offset)) p.finalLog.set(record.offset, record.value);
-          if (!finalSighting.has(record.value)) finalSighting.set(record.value, { part: p, offset: record.offset, source: 'final-read' });
         }
         break;
       }
@@ -613,7 +702,7 @@ export function check(history: History, options: CheckOptions = {}): Report {
         if (p.finalLog === null || p.finalLog.get(ok.offset) !== value) {
           const finalLog = p.finalLog;
           lost.add(() => {
-            const elsewhere = finalSighting.get(value);
+            const elsewhere = send.final;
             return {
               topic: ok.topic,
               partition: ok.partition,
@@ -621,8 +710,8 @@ export function check(history: History, options: CheckOptions = {}): Report {
               value,
               ackAtMs: ok.atMs,
               process: ok.process,
-              reason: finalLog === null ? 'no-final-read' : elsewhere === undefined ? 'missing' : 'moved',
-              foundAt: elsewhere === undefined ? null : positionOf(elsewhere.part, elsewhere.offset),
+              reason: finalLog === null ? 'no-final-read' : elsewhere === null ? 'missing' : 'moved',
+              foundAt: elsewhere === null ? null : positionOf(elsewhere, send.finalOffset),
             };
           });
         }
@@ -653,7 +742,7 @@ export function check(history: History, options: CheckOptions = {}): Report {
       case 'pending':
         operations.indeterminate++;
         if (send.status === 'pending') operations.inFlightAtEnd++;
-        if (finalSighting.has(value)) operations.indeterminateCommitted++;
+        if (send.final !== null) operations.indeterminateCommitted++;
         else operations.indeterminateLost++;
         break;
       default:
@@ -670,21 +759,25 @@ export function check(history: History, options: CheckOptions = {}): Report {
   // --- Inconsistent offsets.
   const inconsistent = new Tally<InconsistentOffsetExample>(examplesMax);
   for (const { part: p, offset } of conflictOrder) {
-    const observations = p.conflicts?.get(offset) ?? [];
-    inconsistent.add(() => ({ ...positionOf(p, offset), observations: observations.slice(0, examplesMax) }));
+    const values = p.conflicts?.get(offset) ?? [];
+    inconsistent.add(() => ({ ...positionOf(p, offset), observations: values.slice(0, examplesMax).map((value) => ({ value, source: 'ack', atMs: 0, process: '' })) }));
   }
+  describeObservations(events, inconsistent.examples, part);
 
   // --- Phantoms: in the log, but never sent or definitely failed.
   const phantom = new Tally<PhantomExample>(examplesMax);
-  for (const [value, sighting] of firstSighting) {
-    const send = sends.get(value);
-    if (send !== undefined && send.status !== 'failed') continue;
+  for (const send of sendOrder) {
+    const seen = send.seen;
+    if (send.status !== 'failed' || seen === null) continue;
     phantom.add(() => ({
-      ...positionOf(sighting.part, sighting.offset),
-      value,
-      source: sighting.source,
-      reason: send === undefined ? 'never-sent' : 'definitely-failed',
+      ...positionOf(seen, send.seenOffset),
+      value: send.invoke.value,
+      source: send.seenSource,
+      reason: 'definitely-failed',
     }));
+  }
+  for (const [value, sighting] of unsentSightings) {
+    phantom.add(() => ({ ...positionOf(sighting.part, sighting.offset), value, source: sighting.source, reason: 'never-sent' }));
   }
 
   // --- Aborted reads: judged against the transactions' final outcomes.
@@ -725,8 +818,7 @@ export function check(history: History, options: CheckOptions = {}): Report {
         if (send.ok.topic !== p.topic || send.ok.partition !== p.partition || send.ok.offset !== offset) continue;
         if (committedOnly) {
           const txn = txnStatus.get(value);
-          const transactional = txn !== undefined || send.invoke.txnId !== undefined;
-          if (transactional && txn?.status !== 'committed') continue;
+          if (send.invoke.txnId !== undefined && txn?.status !== 'committed') continue;
         }
         unseen.add(() => ({ ...positionOf(p, offset), group: g.name, value, committedOffset: mark?.offset ?? null }));
       }
@@ -775,7 +867,7 @@ export function check(history: History, options: CheckOptions = {}): Report {
   let unrecoveredTotal = 0;
   for (const fault of faults) {
     const endMs = fault.endMs ?? Infinity;
-    const affected = new Map<PartitionState, { failures: number; firstFailureAtMs: number }>();
+    const affected = new Map<PartitionState, { failures: number; failingFromMs: number }>();
     let unattributedFailures = 0;
     for (let i = lowerBound(failAtMs, fault.startMs); i < failures.length; i++) {
       const failure = failures[i] as Failure;
@@ -785,16 +877,21 @@ export function check(history: History, options: CheckOptions = {}): Report {
         unattributedFailures++;
         continue;
       }
+      const failingFromMs = Math.max(fault.startMs, failure.invokeAtMs);
       const entry = affected.get(failure.part);
-      if (entry === undefined) affected.set(failure.part, { failures: 1, firstFailureAtMs: failure.failAtMs });
-      else entry.failures++;
+      if (entry === undefined) {
+        affected.set(failure.part, { failures: 1, failingFromMs });
+      } else {
+        entry.failures++;
+        entry.failingFromMs = Math.min(entry.failingFromMs, failingFromMs);
+      }
     }
     const partitionFailovers: PartitionFailover[] = [];
     let faultMax: number | null = null;
     let unrecovered = 0;
     for (const [p, entry] of affected) {
       let recoveredAtMs: number | null = null;
-      for (let i = lowerBound(p.ackAtMs, fault.startMs); i < p.ackAtMs.length; i++) {
+      for (let i = lowerBound(p.ackAtMs, entry.failingFromMs); i < p.ackAtMs.length; i++) {
         if ((p.ackInvokeAtMs[i] as number) >= fault.startMs) {
           recoveredAtMs = p.ackAtMs[i] as number;
           break;

@@ -22,7 +22,9 @@
  *      acknowledgement and to what readers saw. One `send-invoke` per value,
  *      then at most one completion (`send-ok` or `send-fail`) after it. An
  *      invoke with no completion by the end is in flight: indeterminate.
- *   3. A value is in at most one of `txn-commit` / `txn-abort`.
+ *   3. A value listed in a transaction outcome (`txn-commit`, `txn-abort`,
+ *      `txn-unknown`) was sent earlier with a `txnId`, and is in at most one
+ *      of `txn-commit` / `txn-abort`.
  *   4. Offsets are JSON numbers (exact up to 2^53, far beyond any test log).
  *   5. `final-read` is a read_uncommitted read-back of the whole partition
  *      from offset 0 (or from the log start, if nothing was ever deleted)
