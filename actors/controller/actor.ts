@@ -178,7 +178,7 @@ function own<M extends Internal>(message: M): M {
   return message;
 }
 
-type PendingReply = { index: number; replyTo: Ref<ControllerRequestReply> | null; reply: ControllerReply };
+type PendingReply = { index: number; term: number; replyTo: Ref<ControllerRequestReply> | null; reply: ControllerReply };
 type FetchWaiter = { id: number; fromOffset: number; replyTo: Ref<FetchMetadataReply>; cancel: () => void };
 
 type Running = {
@@ -443,7 +443,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (run.lastProposedIndex <= run.appliedIndex) {
       if (replyTo !== null) node.tell(replyTo, outcome.reply);
     } else {
-      run.pendingReplies.push({ index: run.lastProposedIndex, replyTo, reply: outcome.reply });
+      run.pendingReplies.push({ index: run.lastProposedIndex, term: run.raft.term, replyTo, reply: outcome.reply });
     }
   };
 
@@ -550,7 +550,10 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     let settled = 0;
     for (const pending of run.pendingReplies) {
       if (pending.index > run.appliedIndex) break;
-      if (pending.replyTo !== null) node.tell(pending.replyTo, pending.reply);
+      // raft.ts: the entry committed at our index must have our term, else our proposal was lost.
+      const committedTerm = run.raft.termAt(pending.index);
+      const lost = committedTerm !== undefined && committedTerm !== pending.term;
+      if (pending.replyTo !== null) node.tell(pending.replyTo, lost ? notController(run) : pending.reply);
       settled += 1;
     }
     if (settled > 0) run.pendingReplies.splice(0, settled);
@@ -644,6 +647,13 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (run === null) return; // Raft tolerates loss: the sender retries.
     if (message.to !== brokerId || message.from === brokerId || !voters.includes(message.from)) {
       ctx.log.warn({ from: message.from, to: message.to, kind: message.type }, controllerEvents.badInput);
+      return;
+    }
+    // The core asserts what only a broken peer could send; check it here so a bad peer cannot crash us.
+    const claimedMatchIndex =
+      message.type === 'InstallSnapshotReply' || (message.type === 'AppendEntriesReply' && message.success) ? message.matchIndex : 0;
+    if (claimedMatchIndex > run.raft.lastIndex && message.term === run.raft.term) {
+      ctx.log.warn({ from: message.from, matchIndex: claimedMatchIndex, lastIndex: run.raft.lastIndex }, `${controllerEvents.badInput}: match beyond our log`);
       return;
     }
     run.raft.step(message);

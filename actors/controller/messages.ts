@@ -422,6 +422,7 @@ const raftValidators: Record<string, Validator<RaftProtocolMessage>> = {
     })(value, path);
     if (isInvalid(checked)) return checked;
     // The core asserts contiguity; from the network it is input to check.
+    if (checked.prevLogTerm > checked.term) return invalid(`${path}.prevLogTerm`, 'beyond the message term');
     for (const [i, entry] of checked.entries.entries()) {
       if (entry.index !== checked.prevLogIndex + 1 + i) return invalid(`${path}.entries[${i}]`, 'entries must follow prevLogIndex contiguously');
       if (entry.term > checked.term) return invalid(`${path}.entries[${i}]`, 'entry term beyond the message term');
@@ -442,7 +443,12 @@ const raftValidators: Record<string, Validator<RaftProtocolMessage>> = {
   },
   Heartbeat: asRaft(object({ type: oneOf('Heartbeat'), ...header, commitIndex: index })),
   HeartbeatReply: asRaft(object({ type: oneOf('HeartbeatReply'), ...header })),
-  InstallSnapshot: asRaft(object({ type: oneOf('InstallSnapshot'), ...header, snapshot: snapshotValidator })),
+  InstallSnapshot: (value, path) => {
+    const checked = object({ type: oneOf('InstallSnapshot'), ...header, snapshot: snapshotValidator })(value, path);
+    if (isInvalid(checked)) return checked;
+    if (checked.snapshot.term > checked.term) return invalid(`${path}.snapshot.term`, 'beyond the message term');
+    return checked;
+  },
   InstallSnapshotReply: asRaft(object({ type: oneOf('InstallSnapshotReply'), ...header, matchIndex: index })),
 };
 
