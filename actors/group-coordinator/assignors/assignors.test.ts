@@ -246,7 +246,7 @@ describe('cooperative-sticky: incremental rebalances', () => {
         const before = owners(initial);
         const joined = [
           ...s.members.map((m) => ({ ...m, ownedPartitions: initial.get(m.memberId)!, generationId: 1 })),
-          member('newcomer', topics),
+          member('newcomer', [...topics]),
         ];
         const { rounds } = converge(s.counts, joined);
         const final = rounds[rounds.length - 1]!;
