@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { ANOMALY_NAMES, anomaliesFound, check, EXAMPLES_MAX_DEFAULT, type Report } from './checker.ts';
 import { HistoryFormatError, makeHistory, parseHistory, type HistoryEvent } from './history.ts';
 import { buildRunReport, exitCodeFor, formatMs, summaryLine } from './report.ts';
-import { injectAnomaly, modelScriptArb, Recorder, runModel } from './simulated-run.ts';
+import { injectAnomaly, modelScriptArb, Recorder, runModel, type ModelStep } from './simulated-run.ts';
 
 function found(report: Report): string[] {
   return anomaliesFound(report);
@@ -596,6 +596,56 @@ describe('checker: properties over a simulated correct cluster', () => {
         expect(ops.indeterminateCommitted + ops.indeterminateLost).toBe(ops.indeterminate);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('every history of the correct model with drained consumers passes with consumersDrained', () => {
+    fc.assert(
+      fc.property(modelScriptArb, (script) => {
+        expect(found(check(runModel(script, { drainConsumers: true }), { consumersDrained: true }))).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('without the drain, consumersDrained finds the records the groups had not reached yet', () => {
+    const script: ModelStep[] = [
+      { kind: 'send', producer: 0, topic: 0, partition: 0, key: null, outcome: 'ok', latencyMs: 1 },
+      { kind: 'send', producer: 0, topic: 0, partition: 0, key: null, outcome: 'ok', latencyMs: 1 },
+      { kind: 'consume', group: 0, topic: 0, partition: 0, count: 1, commit: true },
+    ];
+    const report = check(runModel(script), { consumersDrained: true });
+    expect(found(report)).toEqual(['unseen']);
+    expect(report.anomalies.unseen.examples.map((e) => [e.group, e.value])).toEqual([['g-committed', 'v1']]);
+  });
+
+  it('the model covers every event type, indeterminate outcomes both ways, rebalances and faults', () => {
+    const types = new Set<string>();
+    const totals = { indeterminateCommitted: 0, indeterminateLost: 0, failovers: 0, regenerations: 0 };
+    for (const script of fc.sample(modelScriptArb, { numRuns: 200, seed: 1 })) {
+      const history = runModel(script);
+      for (const e of history.events) {
+        types.add(e.type);
+        if (e.type === 'read' && (e.generation ?? 1) > 1) totals.regenerations++;
+      }
+      const report = check(history);
+      totals.indeterminateCommitted += report.operations.indeterminateCommitted;
+      totals.indeterminateLost += report.operations.indeterminateLost;
+      totals.failovers += report.availability.failovers.filter((f) => f.partitions.length > 0).length;
+    }
+    expect([...types].sort()).toEqual(
+      ['commit', 'committed-fetch', 'fault-end', 'fault-start', 'final-read', 'read', 'send-fail', 'send-invoke', 'send-ok', 'txn-abort', 'txn-commit', 'txn-unknown'].sort(),
+    );
+    for (const [name, total] of Object.entries(totals)) expect(total, name).toBeGreaterThan(0);
+  });
+
+  it('checking is deterministic and survives a JSON round trip', () => {
+    fc.assert(
+      fc.property(modelScriptArb, fc.constantFrom(...ANOMALY_NAMES), fc.nat(), (script, kind, pick) => {
+        const history = injectAnomaly(runModel(script), kind, pick);
+        expect(check(parseHistory(JSON.parse(JSON.stringify(history))))).toEqual(check(history));
+      }),
+      { numRuns: 50 },
     );
   });
 

@@ -228,8 +228,12 @@ export const modelScriptArb = fc.array(modelStepArb, { maxLength: 150 });
 /** A log entry: a data record (value, and its transaction's true outcome if any) or a control marker. */
 type Entry = { value: string; txn: 'committed' | 'aborted' | null } | { marker: true };
 
-/** Runs the script on the model and returns its history, ending with healing and final reads. */
-export function runModel(script: readonly ModelStep[]): History {
+/**
+ * Runs the script on the model and returns its history, ending with healing
+ * and final reads. With `drainConsumers`, every group first reads every
+ * partition to its end (what the checker's `consumersDrained` assumes).
+ */
+export function runModel(script: readonly ModelStep[], options: { drainConsumers?: boolean } = {}): History {
   const r = new Recorder();
   const logs = new Map<string, Entry[]>();
   const log = (topic: number, partition: number): Entry[] => {
@@ -244,6 +248,32 @@ export function runModel(script: readonly ModelStep[]): History {
   const openFaults = new Set<string>();
   let seq = 0;
   let txnSeq = 0;
+
+  const consume = (group: number, topicIndex: number, partition: number, count: number, commit: boolean): void => {
+    const g = MODEL_GROUPS[group]!;
+    const topic = MODEL_TOPICS[topicIndex] as string;
+    const key = `${group}/${topicIndex}/${partition}`;
+    const entries = log(topicIndex, partition);
+    let next = position.get(key) ?? committed.get(key) ?? 0;
+    let delivered = 0;
+    while (next < entries.length && delivered < count) {
+      const entry = entries[next]!;
+      if (!('marker' in entry) && (g.isolation === 'read_uncommitted' || entry.txn !== 'aborted')) {
+        r.read(`c${group}`, topic, partition, next, entry.value, {
+          isolation: g.isolation,
+          group: g.name,
+          generation: generation[group]!,
+        });
+        delivered++;
+      }
+      next++;
+    }
+    position.set(key, next);
+    if (commit && next > (committed.get(key) ?? -1)) {
+      r.commit(`c${group}`, g.name, topic, partition, next, generation[group]!);
+      committed.set(key, next);
+    }
+  };
 
   for (const step of script) {
     switch (step.kind) {
@@ -284,32 +314,9 @@ export function runModel(script: readonly ModelStep[]): History {
         r.txn(process, event, txnId, values);
         break;
       }
-      case 'consume': {
-        const g = MODEL_GROUPS[step.group]!;
-        const topic = MODEL_TOPICS[step.topic] as string;
-        const key = `${step.group}/${step.topic}/${step.partition}`;
-        const entries = log(step.topic, step.partition);
-        let next = position.get(key) ?? committed.get(key) ?? 0;
-        let delivered = 0;
-        while (next < entries.length && delivered < step.count) {
-          const entry = entries[next]!;
-          if (!('marker' in entry) && (g.isolation === 'read_uncommitted' || entry.txn !== 'aborted')) {
-            r.read(`c${step.group}`, topic, step.partition, next, entry.value, {
-              isolation: g.isolation,
-              group: g.name,
-              generation: generation[step.group]!,
-            });
-            delivered++;
-          }
-          next++;
-        }
-        position.set(key, next);
-        if (step.commit && next > (committed.get(key) ?? -1)) {
-          r.commit(`c${step.group}`, g.name, topic, step.partition, next, generation[step.group]!);
-          committed.set(key, next);
-        }
+      case 'consume':
+        consume(step.group, step.topic, step.partition, step.count, step.commit);
         break;
-      }
       case 'rebalance': {
         generation[step.group]! += 1;
         for (const key of [...position.keys()]) if (key.startsWith(`${step.group}/`)) position.delete(key);
@@ -349,6 +356,13 @@ export function runModel(script: readonly ModelStep[]): History {
   for (const key of openFaults) {
     const [kind, target] = key.split('/') as [FaultKind, string];
     r.faultEnd(kind, target);
+  }
+  if (options.drainConsumers === true) {
+    for (let g = 0; g < MODEL_GROUPS.length; g++) {
+      for (let t = 0; t < MODEL_TOPICS.length; t++) {
+        for (let p = 0; p < MODEL_PARTITIONS; p++) consume(g, t, p, Number.MAX_SAFE_INTEGER, true);
+      }
+    }
   }
   for (let t = 0; t < MODEL_TOPICS.length; t++) {
     for (let p = 0; p < MODEL_PARTITIONS; p++) {
