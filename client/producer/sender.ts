@@ -132,7 +132,7 @@ export class Sender {
   private dropsLeft: number;
   private closed = false;
   /** Counters for tests and the benchmark. */
-  readonly stats = { requests: 0, retries: 0, droppedResponses: 0, producerIdResets: 0, encodedBytes: 0, encodeMs: 0 };
+  readonly stats = { requests: 0, retries: 0, droppedResponses: 0, producerIdResets: 0, encodedBytes: 0, encodeMs: 0, requestMsTotal: 0 };
 
   constructor(private readonly deps: SenderDeps) {
     const c = deps.config;
@@ -289,10 +289,14 @@ export class Sender {
     pq.inFlight.push(delivery);
     this.brokerInFlight.set(leader, (this.brokerInFlight.get(leader) ?? 0) + 1);
     this.inFlightCount += 1;
+    const sentAtMs = performance.now();
     connection
       .ask<Produce, ProduceReply>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, replyTo }), config.requestTimeoutMs + produceAnswerSlackMs)
       .then(
-        (reply) => this.onReply(pq, delivery, leader, reply, true),
+        (reply) => {
+          this.stats.requestMsTotal += performance.now() - sentAtMs;
+          this.onReply(pq, delivery, leader, reply, true);
+        },
         (err: unknown) => {
           if (!(err instanceof KactusError)) {
             this.afterInFlight(pq, delivery, leader, true);
