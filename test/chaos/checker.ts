@@ -399,55 +399,200 @@ function describeObservations(
   }
 }
 
-/** Checks a history. Pure: same history, same report. Throws HistoryFormatError on a broken history. */
-export function check(history: History, options: CheckOptions = {}): Report {
-  const examplesMax = options.examplesMax ?? EXAMPLES_MAX_DEFAULT;
-  const events = history.events;
+/**
+ * The one pass over the events: joins sends to their outcomes and
+ * sightings, and keeps per-partition, per-group and per-transaction state.
+ * Committed-offset regressions are judged here, in history order, because
+ * they are about order; every other anomaly is judged afterwards from this
+ * state by the functions below.
+ */
+class Scan {
+  readonly sends = new Map<string, Send>();
+  readonly sendOrder: Send[] = [];
+  readonly partitionList: PartitionState[] = [];
+  readonly unsentSightings = new Map<string, LogSighting>();
+  readonly duplicatePositions = new Map<string, LogSighting[]>();
+  readonly conflictOrder: { part: PartitionState; offset: number }[] = [];
+  /** First read_committed read of each transactional value. */
+  readonly firstCommittedRead = new Map<string, Read>();
+  readonly txnStatus = new Map<string, TxnStatus>();
+  readonly groups = new Map<string, GroupState>();
+  readonly faults: FaultWindow[] = [];
+  /** Ack times over all partitions, in time order. */
+  readonly ackTimes: number[] = [];
+  readonly regression: Tally<CommittedOffsetRegressionExample>;
+  readonly counts = { reads: 0, finalRecords: 0, commits: 0, committedFetches: 0, txnCommitted: 0, txnAborted: 0, txnUnknown: 0 };
+  firstSendAtMs = Infinity;
+  lastSendAtMs = -Infinity;
+  private readonly partitions = new Map<string, Map<number, PartitionState>>();
+  private readonly openFaults = new Map<string, FaultWindow[]>();
 
-  const partitions = new Map<string, Map<number, PartitionState>>();
-  const partitionList: PartitionState[] = [];
-  const part = (topic: string, partition: number): PartitionState => {
-    let byNumber = partitions.get(topic);
+  constructor(
+    readonly events: readonly HistoryEvent[],
+    examplesMax: number,
+  ) {
+    this.regression = new Tally(examplesMax);
+    let lastAtMs = -Infinity;
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index] as HistoryEvent;
+      if (!(event.atMs >= lastAtMs)) throw new HistoryFormatError(`atMs ${event.atMs} goes back from ${lastAtMs}`, index);
+      lastAtMs = event.atMs;
+      this.apply(event, index);
+    }
+  }
+
+  part(topic: string, partition: number): PartitionState {
+    let byNumber = this.partitions.get(topic);
     if (byNumber === undefined) {
       byNumber = new Map();
-      partitions.set(topic, byNumber);
+      this.partitions.set(topic, byNumber);
     }
     let state = byNumber.get(partition);
     if (state === undefined) {
       state = { topic, partition, positions: new Map(), conflicts: null, finalLog: null, ackAtMs: [], ackInvokeAtMs: [] };
       byNumber.set(partition, state);
-      partitionList.push(state);
+      this.partitionList.push(state);
     }
     return state;
-  };
+  }
 
-  const sends = new Map<string, Send>();
-  const sendOrder: Send[] = [];
-  const unsentSightings = new Map<string, LogSighting>();
-  const duplicatePositions = new Map<string, LogSighting[]>();
-  const conflictOrder: { part: PartitionState; offset: number }[] = [];
-  const firstCommittedRead = new Map<string, Read>();
-  const txnStatus = new Map<string, TxnStatus>();
-  const groups = new Map<string, GroupState>();
-  const faults: FaultWindow[] = [];
-  const openFaults = new Map<string, FaultWindow[]>();
-  const failures: Failure[] = [];
-  const regression = new Tally<CommittedOffsetRegressionExample>(examplesMax);
-  const counts = { reads: 0, finalRecords: 0, commits: 0, committedFetches: 0, txnCommitted: 0, txnAborted: 0, txnUnknown: 0 };
-  let firstSendAtMs = Infinity;
-  let lastSendAtMs = -Infinity;
-  const ackTimes: number[] = [];
+  private apply(event: HistoryEvent, index: number): void {
+    switch (event.type) {
+      case 'send-invoke': {
+        if (this.sends.has(event.value)) throw new HistoryFormatError(`value ${event.value} sent twice`, index);
+        const send: Send = {
+          invoke: event,
+          status: 'pending',
+          ok: null,
+          failAtMs: 0,
+          seen: null,
+          seenOffset: 0,
+          seenSource: 'read',
+          final: null,
+          finalOffset: 0,
+        };
+        this.sends.set(event.value, send);
+        this.sendOrder.push(send);
+        this.firstSendAtMs = Math.min(this.firstSendAtMs, event.atMs);
+        this.lastSendAtMs = event.atMs;
+        break;
+      }
+      case 'send-ok': {
+        const send = this.pendingSend(event.value, event.type, index);
+        send.status = 'ok';
+        send.ok = event;
+        const p = this.part(event.topic, event.partition);
+        this.observe(p, event.offset, event.value);
+        p.ackAtMs.push(event.atMs);
+        p.ackInvokeAtMs.push(send.invoke.atMs);
+        this.ackTimes.push(event.atMs);
+        this.lastSendAtMs = event.atMs;
+        break;
+      }
+      case 'send-fail': {
+        const send = this.pendingSend(event.value, event.type, index);
+        send.status = event.definite ? 'failed' : 'indeterminate';
+        send.failAtMs = event.atMs;
+        this.lastSendAtMs = event.atMs;
+        break;
+      }
+      case 'read': {
+        this.counts.reads++;
+        const p = this.part(event.topic, event.partition);
+        this.observe(p, event.offset, event.value);
+        const send = this.sightInLog(event.value, p, event.offset, 'read');
+        // Only transactional values can be aborted reads (a value never sent is a phantom).
+        if (event.isolation === 'read_committed' && send?.invoke.txnId !== undefined && !this.firstCommittedRead.has(event.value)) {
+          this.firstCommittedRead.set(event.value, event);
+        }
+        if (event.consumerGroup !== undefined) {
+          const g = this.group(event.consumerGroup);
+          g.topics.add(event.topic);
+          g.readValues.add(event.value);
+          g.readAny = true;
+          if (event.isolation === 'read_committed') g.readCommitted = true;
+        }
+        break;
+      }
+      case 'final-read': {
+        const p = this.part(event.topic, event.partition);
+        const finalLog = p.finalLog ?? (p.finalLog = new Map());
+        for (const record of event.records) {
+          this.counts.finalRecords++;
+          this.observe(p, record.offset, record.value);
+          this.sightInLog(record.value, p, record.offset, 'final-read');
+          if (!finalLog.has(record.offset)) finalLog.set(record.offset, record.value);
+        }
+        break;
+      }
+      case 'commit':
+        this.counts.commits++;
+        this.commitMark(this.group(event.group), this.part(event.topic, event.partition), {
+          offset: event.offset,
+          generation: event.generation,
+          source: 'commit',
+          atMs: event.atMs,
+        });
+        break;
+      case 'committed-fetch':
+        this.counts.committedFetches++;
+        this.commitMark(this.group(event.group), this.part(event.topic, event.partition), {
+          offset: event.offset,
+          generation: null,
+          source: 'committed-fetch',
+          atMs: event.atMs,
+        });
+        break;
+      case 'txn-commit':
+        this.counts.txnCommitted++;
+        this.setTxn(event.values, 'committed', event.txnId, index);
+        break;
+      case 'txn-abort':
+        this.counts.txnAborted++;
+        this.setTxn(event.values, 'aborted', event.txnId, index);
+        break;
+      case 'txn-unknown':
+        this.counts.txnUnknown++;
+        this.setTxn(event.values, 'unknown', event.txnId, index);
+        break;
+      case 'fault-start': {
+        const window: FaultWindow = { kind: event.kind, target: event.target, detail: event.detail ?? null, startMs: event.atMs, endMs: null };
+        this.faults.push(window);
+        const key = `${event.kind}\u0000${event.target}`;
+        const open = this.openFaults.get(key);
+        if (open === undefined) this.openFaults.set(key, [window]);
+        else open.push(window);
+        break;
+      }
+      case 'fault-end': {
+        const window = this.openFaults.get(`${event.kind}\u0000${event.target}`)?.pop();
+        if (window === undefined) throw new HistoryFormatError(`fault-end ${event.kind} ${event.target} never started`, index);
+        window.endMs = event.atMs;
+        break;
+      }
+      default:
+        assertNever(event, 'history event');
+    }
+  }
 
-  const group = (name: string): GroupState => {
-    let state = groups.get(name);
+  private pendingSend(value: string, type: string, index: number): Send {
+    const send = this.sends.get(value);
+    if (send === undefined) throw new HistoryFormatError(`${type} for ${value}, never invoked`, index);
+    if (send.status !== 'pending') throw new HistoryFormatError(`second completion for ${value}`, index);
+    return send;
+  }
+
+  private group(name: string): GroupState {
+    let state = this.groups.get(name);
     if (state === undefined) {
       state = { name, topics: new Set(), readValues: new Set(), readCommitted: false, readAny: false, committed: new Map() };
-      groups.set(name, state);
+      this.groups.set(name, state);
     }
     return state;
-  };
+  }
 
-  const observe = (p: PartitionState, offset: number, value: string): void => {
+  /** Records a value observed at an offset (ack, read or final record); a second value is a conflict. */
+  private observe(p: PartitionState, offset: number, value: string): void {
     const first = p.positions.get(offset);
     if (first === undefined) {
       p.positions.set(offset, value);
@@ -458,14 +603,15 @@ export function check(history: History, options: CheckOptions = {}): Report {
     const list = p.conflicts.get(offset);
     if (list === undefined) {
       p.conflicts.set(offset, [first, value]);
-      conflictOrder.push({ part: p, offset });
+      this.conflictOrder.push({ part: p, offset });
     } else if (!list.includes(value)) {
       list.push(value);
     }
-  };
+  }
 
-  const sightInLog = (value: string, p: PartitionState, offset: number, source: 'read' | 'final-read'): void => {
-    const send = sends.get(value);
+  /** Records a value seen in the log; a second position is a duplicate. Returns the value's send, if any. */
+  private sightInLog(value: string, p: PartitionState, offset: number, source: 'read' | 'final-read'): Send | undefined {
+    const send = this.sends.get(value);
     let first: LogSighting;
     if (send !== undefined) {
       if (source === 'final-read' && send.final === null) {
@@ -476,36 +622,34 @@ export function check(history: History, options: CheckOptions = {}): Report {
         send.seen = p;
         send.seenOffset = offset;
         send.seenSource = source;
-        return;
+        return send;
       }
-      if (send.seen === p && send.seenOffset === offset) return;
+      if (send.seen === p && send.seenOffset === offset) return send;
       first = { part: send.seen, offset: send.seenOffset, source: send.seenSource };
     } else {
-      const unsent = unsentSightings.get(value);
+      const unsent = this.unsentSightings.get(value);
       if (unsent === undefined) {
-        unsentSightings.set(value, { part: p, offset, source });
-        return;
+        this.unsentSightings.set(value, { part: p, offset, source });
+        return send;
       }
-      if (unsent.part === p && unsent.offset === offset) return;
+      if (unsent.part === p && unsent.offset === offset) return send;
       first = unsent;
     }
-    const list = duplicatePositions.get(value);
-    if (list === undefined) duplicatePositions.set(value, [first, { part: p, offset, source }]);
+    const list = this.duplicatePositions.get(value);
+    if (list === undefined) this.duplicatePositions.set(value, [first, { part: p, offset, source }]);
     else if (!list.some((s) => s.part === p && s.offset === offset)) list.push({ part: p, offset, source });
-  };
+    return send;
+  }
 
-  const commitMark = (
-    g: GroupState,
-    p: PartitionState,
-    mark: CommittedMark,
-  ): void => {
+  /** A committed offset seen (commit or OffsetFetch): lower than the highest so far is a regression. */
+  private commitMark(g: GroupState, p: PartitionState, mark: CommittedMark): void {
     g.topics.add(p.topic);
     const previous = g.committed.get(p);
     if (previous === undefined || mark.offset >= previous.offset) {
       g.committed.set(p, mark);
       return;
     }
-    regression.add(() => ({
+    this.regression.add(() => ({
       group: g.name,
       topic: p.topic,
       partition: p.partition,
@@ -518,161 +662,38 @@ export function check(history: History, options: CheckOptions = {}): Report {
       previousSource: previous.source,
       previousAtMs: previous.atMs,
     }));
-  };
+  }
 
-  const setTxn = (values: readonly string[], status: TxnStatus['status'], txnId: string, index: number): void => {
+  private setTxn(values: readonly string[], status: TxnStatus['status'], txnId: string, index: number): void {
     for (const value of values) {
-      if (sends.get(value)?.invoke.txnId === undefined) {
+      if (this.sends.get(value)?.invoke.txnId === undefined) {
         throw new HistoryFormatError(`value ${value} in a transaction outcome was not sent earlier with a txnId`, index);
       }
-      const previous = txnStatus.get(value);
+      const previous = this.txnStatus.get(value);
       if (previous !== undefined && previous.status !== status && previous.status !== 'unknown') {
         if (status === 'unknown') continue; // a later unknown outcome does not undo a known one
         throw new HistoryFormatError(`value ${value} is both ${previous.status} and ${status}`, index);
       }
-      txnStatus.set(value, { status, txnId });
-    }
-  };
-
-  let lastAtMs = -Infinity;
-  for (let index = 0; index < events.length; index++) {
-    const event = events[index] as HistoryEvent;
-    if (!(event.atMs >= lastAtMs)) throw new HistoryFormatError(`atMs ${event.atMs} goes back from ${lastAtMs}`, index);
-    lastAtMs = event.atMs;
-    switch (event.type) {
-      case 'send-invoke': {
-        if (sends.has(event.value)) throw new HistoryFormatError(`value ${event.value} sent twice`, index);
-        const send: Send = {
-          invoke: event,
-          status: 'pending',
-          ok: null,
-          failAtMs: 0,
-          seen: null,
-          seenOffset: 0,
-          seenSource: 'read',
-          final: null,
-          finalOffset: 0,
-        };
-        sends.set(event.value, send);
-        sendOrder.push(send);
-        if (event.atMs < firstSendAtMs) firstSendAtMs = event.atMs;
-        lastSendAtMs = event.atMs;
-        break;
-      }
-      case 'send-ok': {
-        const send = sends.get(event.value);
-        if (send === undefined) throw new HistoryFormatError(`send-ok for ${event.value}, never invoked`, index);
-        if (send.status !== 'pending') throw new HistoryFormatError(`second completion for ${event.value}`, index);
-        send.status = 'ok';
-        send.ok = event;
-        const p = part(event.topic, event.partition);
-        observe(p, event.offset, event.value);
-        p.ackAtMs.push(event.atMs);
-        p.ackInvokeAtMs.push(send.invoke.atMs);
-        ackTimes.push(event.atMs);
-        lastSendAtMs = event.atMs;
-        break;
-      }
-      case 'send-fail': {
-        const send = sends.get(event.value);
-        if (send === undefined) throw new HistoryFormatError(`send-fail for ${event.value}, never invoked`, index);
-        if (send.status !== 'pending') throw new HistoryFormatError(`second completion for ${event.value}`, index);
-        send.status = event.definite ? 'failed' : 'indeterminate';
-        send.failAtMs = event.atMs;
-        lastSendAtMs = event.atMs;
-        break;
-      }
-      case 'read': {
-        counts.reads++;
-        const p = part(event.topic, event.partition);
-        observe(p, event.offset, event.value);
-        sightInLog(event.value, p, event.offset, 'read');
-        if (event.isolation === 'read_committed' && !firstCommittedRead.has(event.value)) {
-          const send = sends.get(event.value);
-          // Only transactional values can be aborted reads (a value never sent is a phantom).
-          if (send !== undefined && send.invoke.txnId !== undefined) firstCommittedRead.set(event.value, event);
-        }
-        if (event.consumerGroup !== undefined) {
-          const g = group(event.consumerGroup);
-          g.topics.add(event.topic);
-          g.readValues.add(event.value);
-          g.readAny = true;
-          if (event.isolation === 'read_committed') g.readCommitted = true;
-        }
-        break;
-      }
-      case 'final-read': {
-        const p = part(event.topic, event.partition);
-        if (p.finalLog === null) p.finalLog = new Map();
-        for (const record of event.records) {
-          counts.finalRecords++;
-          observe(p, record.offset, record.value);
-          sightInLog(record.value, p, record.offset, 'final-read');
-          if (!p.finalLog.has(record.offset)) p.finalLog.set(record.offset, record.value);
-        }
-        break;
-      }
-      case 'commit':
-        counts.commits++;
-        commitMark(group(event.group), part(event.topic, event.partition), {
-          offset: event.offset,
-          generation: event.generation,
-          source: 'commit',
-          atMs: event.atMs,
-        });
-        break;
-      case 'committed-fetch':
-        counts.committedFetches++;
-        commitMark(group(event.group), part(event.topic, event.partition), {
-          offset: event.offset,
-          generation: null,
-          source: 'committed-fetch',
-          atMs: event.atMs,
-        });
-        break;
-      case 'txn-commit':
-        counts.txnCommitted++;
-        setTxn(event.values, 'committed', event.txnId, index);
-        break;
-      case 'txn-abort':
-        counts.txnAborted++;
-        setTxn(event.values, 'aborted', event.txnId, index);
-        break;
-      case 'txn-unknown':
-        counts.txnUnknown++;
-        setTxn(event.values, 'unknown', event.txnId, index);
-        break;
-      case 'fault-start': {
-        const window: FaultWindow = {
-          kind: event.kind,
-          target: event.target,
-          detail: event.detail ?? null,
-          startMs: event.atMs,
-          endMs: null,
-        };
-        faults.push(window);
-        const key = `${event.kind}\u0000${event.target}`;
-        const open = openFaults.get(key);
-        if (open === undefined) openFaults.set(key, [window]);
-        else open.push(window);
-        break;
-      }
-      case 'fault-end': {
-        const window = openFaults.get(`${event.kind}\u0000${event.target}`)?.pop();
-        if (window === undefined) throw new HistoryFormatError(`fault-end ${event.kind} ${event.target} never started`, index);
-        window.endMs = event.atMs;
-        break;
-      }
-      default:
-        assertNever(event, 'history event');
+      this.txnStatus.set(value, { status, txnId });
     }
   }
+}
 
-  // --- Per-send judgements: operations, lost, non-monotonic, key -> partition.
+type SendJudgement = {
+  operations: Operations;
+  lost: AnomalyResult<LostExample>;
+  nonMonotonic: AnomalyResult<NonMonotonicExample>;
+  /** topic -> key -> the partition that acked that key (to attribute keyed failures). */
+  keyPartition: Map<string, Map<string, PartitionState>>;
+};
+
+/** Per-send judgements in invoke order: operation counts, lost, non-monotonic. */
+function judgeSends(scan: Scan, examplesMax: number): SendJudgement {
   const lost = new Tally<LostExample>(examplesMax);
   const nonMonotonic = new Tally<NonMonotonicExample>(examplesMax);
+  const { counts } = scan;
   const operations: Operations = {
-    attempted: sendOrder.length,
+    attempted: scan.sendOrder.length,
     acknowledged: 0,
     failed: 0,
     indeterminate: 0,
@@ -685,35 +706,34 @@ export function check(history: History, options: CheckOptions = {}): Report {
     committedFetches: counts.committedFetches,
     transactions: { committed: counts.txnCommitted, aborted: counts.txnAborted, unknown: counts.txnUnknown },
   };
+  /** partition -> producer (process, producerId) -> its last acked offset there. */
   const producerLast = new Map<PartitionState, Map<string, { offset: number; value: string }>>();
   const keyPartition = new Map<string, Map<string, PartitionState>>();
-  for (const send of sendOrder) {
+  for (const send of scan.sendOrder) {
     const value = send.invoke.value;
     switch (send.status) {
       case 'ok': {
         operations.acknowledged++;
         const ok = send.ok as SendOk;
-        const p = part(ok.topic, ok.partition);
+        const p = scan.part(ok.topic, ok.partition);
         if (send.invoke.key !== null) {
           let byKey = keyPartition.get(ok.topic);
           if (byKey === undefined) keyPartition.set(ok.topic, (byKey = new Map()));
           byKey.set(send.invoke.key, p);
         }
-        if (p.finalLog === null || p.finalLog.get(ok.offset) !== value) {
-          const finalLog = p.finalLog;
-          lost.add(() => {
-            const elsewhere = send.final;
-            return {
-              topic: ok.topic,
-              partition: ok.partition,
-              offset: ok.offset,
-              value,
-              ackAtMs: ok.atMs,
-              process: ok.process,
-              reason: finalLog === null ? 'no-final-read' : elsewhere === null ? 'missing' : 'moved',
-              foundAt: elsewhere === null ? null : positionOf(elsewhere, send.finalOffset),
-            };
-          });
+        const finalLog = p.finalLog;
+        if (finalLog === null || finalLog.get(ok.offset) !== value) {
+          const elsewhere = send.final;
+          lost.add(() => ({
+            topic: ok.topic,
+            partition: ok.partition,
+            offset: ok.offset,
+            value,
+            ackAtMs: ok.atMs,
+            process: ok.process,
+            reason: finalLog === null ? 'no-final-read' : elsewhere === null ? 'missing' : 'moved',
+            foundAt: elsewhere === null ? null : positionOf(elsewhere, send.finalOffset),
+          }));
         }
         const producerKey = `${send.invoke.process}\u0000${send.invoke.producerId}`;
         let last = producerLast.get(p);
@@ -749,126 +769,138 @@ export function check(history: History, options: CheckOptions = {}): Report {
         assertNever(send.status, 'send status');
     }
   }
+  return { operations, lost: lost.result(), nonMonotonic: nonMonotonic.result(), keyPartition };
+}
 
-  // --- Duplicates, in order of first sighting.
+/** Values seen at two or more positions, in order of their second sighting. */
+function judgeDuplicates(scan: Scan, examplesMax: number): AnomalyResult<DuplicateExample> {
   const duplicate = new Tally<DuplicateExample>(examplesMax);
-  for (const [value, sightings] of duplicatePositions) {
+  for (const [value, sightings] of scan.duplicatePositions) {
     duplicate.add(() => ({ value, positions: sightings.slice(0, examplesMax).map((s) => positionOf(s.part, s.offset)) }));
   }
+  return duplicate.result();
+}
 
-  // --- Inconsistent offsets.
+/** Positions observed with two or more values. */
+function judgeInconsistentOffsets(scan: Scan, examplesMax: number): AnomalyResult<InconsistentOffsetExample> {
   const inconsistent = new Tally<InconsistentOffsetExample>(examplesMax);
-  for (const { part: p, offset } of conflictOrder) {
+  for (const { part: p, offset } of scan.conflictOrder) {
     const values = p.conflicts?.get(offset) ?? [];
-    inconsistent.add(() => ({ ...positionOf(p, offset), observations: values.slice(0, examplesMax).map((value) => ({ value, source: 'ack', atMs: 0, process: '' })) }));
-  }
-  describeObservations(events, inconsistent.examples, part);
-
-  // --- Phantoms: in the log, but never sent or definitely failed.
-  const phantom = new Tally<PhantomExample>(examplesMax);
-  for (const send of sendOrder) {
-    const seen = send.seen;
-    if (send.status !== 'failed' || seen === null) continue;
-    phantom.add(() => ({
-      ...positionOf(seen, send.seenOffset),
-      value: send.invoke.value,
-      source: send.seenSource,
-      reason: 'definitely-failed',
+    inconsistent.add(() => ({
+      ...positionOf(p, offset),
+      // Placeholders: describeObservations fills in where each value was first observed.
+      observations: values.slice(0, examplesMax).map((value) => ({ value, source: 'ack', atMs: 0, process: '' })),
     }));
   }
-  for (const [value, sighting] of unsentSightings) {
+  describeObservations(scan.events, inconsistent.examples, (topic, partition) => scan.part(topic, partition));
+  return inconsistent.result();
+}
+
+/** Values in the log that were never sent, or whose send failed definitely. */
+function judgePhantoms(scan: Scan, examplesMax: number): AnomalyResult<PhantomExample> {
+  const phantom = new Tally<PhantomExample>(examplesMax);
+  for (const send of scan.sendOrder) {
+    const seen = send.seen;
+    if (send.status !== 'failed' || seen === null) continue;
+    phantom.add(() => ({ ...positionOf(seen, send.seenOffset), value: send.invoke.value, source: send.seenSource, reason: 'definitely-failed' }));
+  }
+  for (const [value, sighting] of scan.unsentSightings) {
     phantom.add(() => ({ ...positionOf(sighting.part, sighting.offset), value, source: sighting.source, reason: 'never-sent' }));
   }
+  return phantom.result();
+}
 
-  // --- Aborted reads: judged against the transactions' final outcomes.
+/** read_committed reads of aborted or never-committed values, judged against the final outcomes. */
+function judgeAbortedReads(scan: Scan, examplesMax: number): AnomalyResult<AbortedReadExample> {
   const abortedRead = new Tally<AbortedReadExample>(examplesMax);
-  for (const [value, read] of firstCommittedRead) {
-    const txn = txnStatus.get(value);
-    const invokedTxnId = sends.get(value)?.invoke.txnId;
+  for (const [value, read] of scan.firstCommittedRead) {
+    const txn = scan.txnStatus.get(value);
     let status: AbortedReadExample['status'];
-    if (txn?.status === 'aborted') status = 'aborted';
-    else if (txn === undefined && invokedTxnId !== undefined) status = 'never-committed';
+    if (txn === undefined) status = 'never-committed';
+    else if (txn.status === 'aborted') status = 'aborted';
     else continue;
     abortedRead.add(() => ({
       topic: read.topic,
       partition: read.partition,
       offset: read.offset,
       value,
-      txnId: txn?.txnId ?? invokedTxnId ?? null,
+      txnId: txn?.txnId ?? scan.sends.get(value)?.invoke.txnId ?? null,
       status,
       atMs: read.atMs,
       process: read.process,
       consumerGroup: read.consumerGroup ?? null,
     }));
   }
+  return abortedRead.result();
+}
 
-  // --- Unseen: records a group should have delivered and did not.
+/** Acked records in the final log that a group owed and never delivered. */
+function judgeUnseen(scan: Scan, examplesMax: number, consumersDrained: boolean): AnomalyResult<UnseenExample> {
   const unseen = new Tally<UnseenExample>(examplesMax);
-  const consumersDrained = options.consumersDrained ?? false;
-  for (const g of groups.values()) {
+  for (const g of scan.groups.values()) {
     const committedOnly = g.readCommitted || !g.readAny;
-    for (const p of partitionList) {
+    for (const p of scan.partitionList) {
       if (p.finalLog === null || !g.topics.has(p.topic)) continue;
       const mark = g.committed.get(p);
       const limit = consumersDrained ? Infinity : (mark?.offset ?? -1);
       for (const [offset, value] of p.finalLog) {
         if (offset >= limit || g.readValues.has(value)) continue;
-        const send = sends.get(value);
-        if (send === undefined || send.ok === null) continue; // not acked: no promise to keep
-        if (send.ok.topic !== p.topic || send.ok.partition !== p.partition || send.ok.offset !== offset) continue;
-        if (committedOnly) {
-          const txn = txnStatus.get(value);
-          if (send.invoke.txnId !== undefined && txn?.status !== 'committed') continue;
-        }
+        const ok = scan.sends.get(value)?.ok;
+        if (ok === undefined || ok === null) continue; // not acked: no promise to keep
+        if (ok.topic !== p.topic || ok.partition !== p.partition || ok.offset !== offset) continue; // lost, not unseen
+        if (committedOnly && scan.sends.get(value)?.invoke.txnId !== undefined && scan.txnStatus.get(value)?.status !== 'committed') continue;
         unseen.add(() => ({ ...positionOf(p, offset), group: g.name, value, committedOffset: mark?.offset ?? null }));
       }
     }
   }
+  return unseen.result();
+}
 
-  // --- Availability: the longest gap between acks in the active window.
-  const activeFromMs = options.activeFromMs ?? (Number.isFinite(firstSendAtMs) ? firstSendAtMs : 0);
-  const activeToMs = options.activeToMs ?? (Number.isFinite(lastSendAtMs) ? lastSendAtMs : activeFromMs);
-  let longestGapMs = 0;
-  let longestGapFromMs = activeFromMs;
-  let longestGapToMs = activeFromMs;
-  if (activeToMs > activeFromMs) {
-    let previous = activeFromMs;
-    const consider = (atMs: number): void => {
-      if (atMs - previous > longestGapMs) {
-        longestGapMs = atMs - previous;
-        longestGapFromMs = previous;
-        longestGapToMs = atMs;
-      }
-      previous = atMs;
-    };
-    for (let i = lowerBound(ackTimes, activeFromMs); i < ackTimes.length; i++) {
-      const atMs = ackTimes[i] as number;
-      if (atMs > activeToMs) break;
-      consider(atMs);
+type Gap = { longestGapMs: number; longestGapFromMs: number; longestGapToMs: number };
+
+/** The longest stretch of [fromMs, toMs] with no ack, ends included. */
+function longestGap(ackTimes: readonly number[], fromMs: number, toMs: number): Gap {
+  const gap: Gap = { longestGapMs: 0, longestGapFromMs: fromMs, longestGapToMs: fromMs };
+  if (!(toMs > fromMs)) return gap;
+  let previous = fromMs;
+  const consider = (atMs: number): void => {
+    if (atMs - previous > gap.longestGapMs) {
+      gap.longestGapMs = atMs - previous;
+      gap.longestGapFromMs = previous;
+      gap.longestGapToMs = atMs;
     }
-    consider(activeToMs);
+    previous = atMs;
+  };
+  for (let i = lowerBound(ackTimes, fromMs); i < ackTimes.length; i++) {
+    const atMs = ackTimes[i] as number;
+    if (atMs > toMs) break;
+    consider(atMs);
   }
+  consider(toMs);
+  return gap;
+}
 
-  // --- Failovers.
+/** Failover figures for every fault window (see the module header for the definition). */
+function judgeFailovers(scan: Scan, keyPartition: Map<string, Map<string, PartitionState>>): FaultFailover[] {
+  const failures: Failure[] = [];
   let failLatencyMaxMs = 0;
-  for (const send of sendOrder) {
+  for (const send of scan.sendOrder) {
     if (send.status !== 'failed' && send.status !== 'indeterminate') continue;
     const invoke = send.invoke;
     let p: PartitionState | null = null;
-    if (invoke.partition !== undefined) p = part(invoke.topic, invoke.partition);
+    if (invoke.partition !== undefined) p = scan.part(invoke.topic, invoke.partition);
     else if (invoke.key !== null) p = keyPartition.get(invoke.topic)?.get(invoke.key) ?? null;
     failures.push({ part: p, invokeAtMs: invoke.atMs, failAtMs: send.failAtMs });
     failLatencyMaxMs = Math.max(failLatencyMaxMs, send.failAtMs - invoke.atMs);
   }
-  failures.sort((a, b) => a.failAtMs - b.failAtMs); // nearly sorted already: sends complete in time order
+  failures.sort((a, b) => a.failAtMs - b.failAtMs);
   const failAtMs = failures.map((f) => f.failAtMs);
-  const failovers: FaultFailover[] = [];
-  let maxFailoverMs: number | null = null;
-  let unrecoveredTotal = 0;
-  for (const fault of faults) {
+
+  return scan.faults.map((fault): FaultFailover => {
     const endMs = fault.endMs ?? Infinity;
     const affected = new Map<PartitionState, { failures: number; failingFromMs: number }>();
     let unattributedFailures = 0;
+    // Failures overlapping [start, end]: failed at or after the start, invoked by the end.
     for (let i = lowerBound(failAtMs, fault.startMs); i < failures.length; i++) {
       const failure = failures[i] as Failure;
       if (failure.failAtMs > endMs + failLatencyMaxMs) break;
@@ -886,8 +918,8 @@ export function check(history: History, options: CheckOptions = {}): Report {
         entry.failingFromMs = Math.min(entry.failingFromMs, failingFromMs);
       }
     }
-    const partitionFailovers: PartitionFailover[] = [];
-    let faultMax: number | null = null;
+    const partitions: PartitionFailover[] = [];
+    let maxFailoverMs: number | null = null;
     let unrecovered = 0;
     for (const [p, entry] of affected) {
       let recoveredAtMs: number | null = null;
@@ -899,45 +931,51 @@ export function check(history: History, options: CheckOptions = {}): Report {
       }
       const failoverMs = recoveredAtMs === null ? null : recoveredAtMs - fault.startMs;
       if (failoverMs === null) unrecovered++;
-      else faultMax = Math.max(faultMax ?? 0, failoverMs);
-      partitionFailovers.push({ topic: p.topic, partition: p.partition, ...entry, recoveredAtMs, failoverMs });
+      else maxFailoverMs = Math.max(maxFailoverMs ?? 0, failoverMs);
+      partitions.push({ topic: p.topic, partition: p.partition, ...entry, recoveredAtMs, failoverMs });
     }
-    partitionFailovers.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
-    if (faultMax !== null) maxFailoverMs = Math.max(maxFailoverMs ?? 0, faultMax);
-    unrecoveredTotal += unrecovered;
-    failovers.push({ ...fault, partitions: partitionFailovers, unattributedFailures, maxFailoverMs: faultMax, unrecovered });
-  }
+    partitions.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    return { ...fault, partitions, unattributedFailures, maxFailoverMs, unrecovered };
+  });
+}
 
+/** Checks a history. Pure: same history, same report. Throws HistoryFormatError on a broken history. */
+export function check(history: History, options: CheckOptions = {}): Report {
+  const examplesMax = options.examplesMax ?? EXAMPLES_MAX_DEFAULT;
+  const scan = new Scan(history.events, examplesMax);
+  const sends = judgeSends(scan, examplesMax);
   const anomalies: Anomalies = {
-    lost: lost.result(),
-    duplicate: duplicate.result(),
-    'inconsistent-offset': inconsistent.result(),
-    'non-monotonic': nonMonotonic.result(),
-    unseen: unseen.result(),
-    'aborted-read': abortedRead.result(),
-    'committed-offset-regression': regression.result(),
-    phantom: phantom.result(),
+    lost: sends.lost,
+    duplicate: judgeDuplicates(scan, examplesMax),
+    'inconsistent-offset': judgeInconsistentOffsets(scan, examplesMax),
+    'non-monotonic': sends.nonMonotonic,
+    unseen: judgeUnseen(scan, examplesMax, options.consumersDrained ?? false),
+    'aborted-read': judgeAbortedReads(scan, examplesMax),
+    'committed-offset-regression': scan.regression.result(),
+    phantom: judgePhantoms(scan, examplesMax),
   };
-  const first = events[0];
-  const last = events[events.length - 1];
+  const activeFromMs = options.activeFromMs ?? (Number.isFinite(scan.firstSendAtMs) ? scan.firstSendAtMs : 0);
+  const activeToMs = options.activeToMs ?? (Number.isFinite(scan.lastSendAtMs) ? scan.lastSendAtMs : activeFromMs);
+  const failovers = judgeFailovers(scan, sends.keyPartition);
+  let maxFailoverMs: number | null = null;
+  for (const f of failovers) if (f.maxFailoverMs !== null) maxFailoverMs = Math.max(maxFailoverMs ?? 0, f.maxFailoverMs);
+  const events = history.events;
   return {
     ok: ANOMALY_NAMES.every((name) => anomalies[name].count === 0),
     anomalies,
-    operations,
+    operations: sends.operations,
     availability: {
       activeFromMs,
       activeToMs,
-      longestGapMs,
-      longestGapFromMs,
-      longestGapToMs,
+      ...longestGap(scan.ackTimes, activeFromMs, activeToMs),
       failovers,
       maxFailoverMs,
-      unrecovered: unrecoveredTotal,
+      unrecovered: failovers.reduce((sum, f) => sum + f.unrecovered, 0),
     },
-    faults,
+    faults: scan.faults,
     events: events.length,
-    firstAtMs: first?.atMs ?? null,
-    lastAtMs: last?.atMs ?? null,
+    firstAtMs: events[0]?.atMs ?? null,
+    lastAtMs: events[events.length - 1]?.atMs ?? null,
   };
 }
 
