@@ -102,15 +102,19 @@
  * committed and aborted, a fault healed that never started) is a harness
  * bug: `check` throws `HistoryFormatError` naming the event.
  *
- * Cost: one pass over the events with Maps keyed by value and by offset
- * (partitions are looked up through a topic -> partition Map, so no string is
- * built per event), then passes over sends, groups and final logs. Sorting is
- * avoided: events arrive in time order. Memory is a few small objects per
- * distinct value and position.
+ * Cost: one pass over the events (`Scan`) with Maps keyed by value and by
+ * offset; partitions are found through a topic -> partition Map, so no string
+ * is built per event, and a value's first sightings live on its `Send`
+ * rather than in more Maps. Then one pass per judgement over sends, groups
+ * and final logs. Events arrive in time order, so ack times need no sort.
+ * Where each conflicting value was observed is found by a second pass over
+ * the events only when there are conflicts. Measured: 1e6 events (12
+ * partitions, one group, faults) in 2.7-4 s on this 2-core machine while
+ * shared at load average ~8; heap ~300 MB.
  *
  * Must not import: anything that does I/O.
  */
-import { assertNever } from '../../runtime/assert.ts';
+import { assert, assertNever } from '../../runtime/assert.ts';
 import {
   HistoryFormatError,
   type FaultKind,
@@ -942,6 +946,8 @@ function judgeFailovers(scan: Scan, keyPartition: Map<string, Map<string, Partit
 /** Checks a history. Pure: same history, same report. Throws HistoryFormatError on a broken history. */
 export function check(history: History, options: CheckOptions = {}): Report {
   const examplesMax = options.examplesMax ?? EXAMPLES_MAX_DEFAULT;
+  assert(Number.isSafeInteger(examplesMax), 'examplesMax must be an integer');
+  assert(examplesMax >= 0, 'examplesMax must not be negative');
   const scan = new Scan(history.events, examplesMax);
   const sends = judgeSends(scan, examplesMax);
   const anomalies: Anomalies = {

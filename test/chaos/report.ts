@@ -92,7 +92,7 @@ export function summaryLine(run: RunReport): string {
   const ops = run.operations;
   const parts = [
     `${ops.attempted} sends (${ops.acknowledged} ok, ${ops.failed} failed, ${ops.indeterminate} indeterminate)`,
-    `${run.faults.applied} faults`,
+    `${run.faults.applied} ${run.faults.applied === 1 ? 'fault' : 'faults'}`,
     `longest gap ${formatMs(run.availability.longestGapMs)}`,
     `max failover ${run.availability.maxFailoverMs === null ? 'n/a' : formatMs(run.availability.maxFailoverMs)}`,
   ];
