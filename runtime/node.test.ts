@@ -89,6 +89,28 @@ describe('runtime node (in-memory transport)', () => {
     await expect(a.ask<{ replyTo: Ref<string> }, string>(internal, (replyTo) => ({ replyTo }))).rejects.toMatchObject({ type: 'INVALID_REQUEST' });
   });
 
+  it('stopping a parent stops its children (watchers of a child hear of it), and init may tell itself', async () => {
+    const [a] = await pair();
+    const seen: Terminated[] = [];
+    const started: string[] = [];
+    const parent = a.spawn<null, string>('parent', {
+      init: (ctx) => {
+        ctx.node.tell(ctx.self, 'hello from init');
+        ctx.spawn('child', { init: () => null, receive: (s) => s });
+        return null;
+      },
+      receive: (state, msg) => (started.push(msg), state),
+    });
+    const watcher = a.spawn('watcher', watcherBehaviour(seen));
+    a.tell(watcher, { type: 'Watch', target: { node: 'a', path: '/parent/child' } });
+    await until(() => started.length === 1);
+    expect(started).toEqual(['hello from init']);
+    a.stopActor(parent);
+    await until(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ ref: { node: 'a', path: '/parent/child' }, reason: 'stopped' });
+    expect(a.hasActor('/parent/child')).toBe(false);
+  });
+
   it('refuses tells past the mailbox bound instead of queueing without end', async () => {
     const network = new MemoryNetwork();
     const node = await Node.start({ nodeId: 'solo', transport: network, limits: { mailboxDepthMax: 10 }, logger: quietLogger('solo') });

@@ -111,7 +111,9 @@ export type NodeOptions = {
 
 type LocalActor = {
   readonly path: string;
-  readonly nactRef: nact.Ref<unknown>;
+  /** Unset while nact runs the actor's init: messages sent then wait in `early`. */
+  nactRef: nact.Ref<unknown> | undefined;
+  early: unknown[];
   readonly ctx: ActorContext<unknown>;
   depth: number;
   readonly acceptsRemote: boolean;
@@ -298,6 +300,9 @@ export class Node implements PeerHost {
     };
 
     const nactParent = parentEntry?.nactRef ?? this.system;
+    // Registered before nact runs init, so init may tell itself (or be told) safely.
+    const entry: LocalActor = { path, nactRef: undefined, early: [], ctx: ctx as ActorContext<unknown>, depth: 0, acceptsRemote: behaviour.acceptsRemote ?? true, watchers: new Map(), stopped: false };
+    this.actors.set(path, entry);
     const nactRef = nact.spawn(nactParent as nact.Ref<unknown>, handler as never, name, {
       initialStateFunc: () => {
         lastState = behaviour.init(ctx);
@@ -309,22 +314,28 @@ export class Node implements PeerHost {
         node.actorStopped(path);
       },
     } as never) as nact.Ref<unknown>;
-    // nact runs init inside spawn; register before it could receive anything.
-    this.actors.set(path, { path, nactRef, ctx: ctx as ActorContext<unknown>, depth: 0, acceptsRemote: behaviour.acceptsRemote ?? true, watchers: new Map(), stopped: false });
+    entry.nactRef = nactRef;
+    for (const message of entry.early.splice(0)) nact.dispatch(nactRef, message as never);
     return self;
   }
 
-  /** Stops a local actor and its children. Watchers get Terminated('stopped'). */
+  /**
+   * Stops a local actor and its descendants, deepest first. Watchers get
+   * Terminated('stopped'). (nact's own stop does not reach children: it looks
+   * them up as references and finds nothing, so we stop each one ourselves.)
+   */
   stopActor(target: Ref<unknown>): void {
     assert(target.node === this.nodeId, 'stopActor takes a local ref');
-    const entry = this.actors.get(target.path);
-    if (entry && !entry.stopped) nact.stop(entry.nactRef);
+    const prefix = `${target.path}/`;
+    const doomed = [...this.actors.values()].filter((a) => a.path === target.path || a.path.startsWith(prefix));
+    doomed.sort((a, b) => b.path.split('/').length - a.path.split('/').length);
+    for (const entry of doomed) if (!entry.stopped && entry.nactRef) nact.stop(entry.nactRef);
   }
 
   /** Supervision fault injection: makes the actor's next handled message throw. */
   crashActor(path: string): boolean {
     const entry = this.actors.get(path);
-    if (entry === undefined || entry.stopped) return false;
+    if (entry === undefined || entry.stopped || entry.nactRef === undefined) return false;
     nact.dispatch(entry.nactRef, crashSentinel as never);
     return true;
   }
@@ -425,7 +436,8 @@ export class Node implements PeerHost {
       return ErrorCode.THROTTLING_QUOTA_EXCEEDED;
     }
     entry.depth += 1;
-    nact.dispatch(entry.nactRef, message as never);
+    if (entry.nactRef === undefined) entry.early.push(message);
+    else nact.dispatch(entry.nactRef, message as never);
     return 0;
   }
 
@@ -434,7 +446,8 @@ export class Node implements PeerHost {
     const entry = this.actors.get(path);
     if (entry === undefined || entry.stopped) return;
     entry.depth += 1;
-    nact.dispatch(entry.nactRef, message as never);
+    if (entry.nactRef === undefined) entry.early.push(message);
+    else nact.dispatch(entry.nactRef, message as never);
   }
 
   private sendRemote(nodeId: string, envelope: Envelope): number {
@@ -761,6 +774,9 @@ export class Node implements PeerHost {
     this.log.info('node.stopping');
     if (this.livenessTimer) clearInterval(this.livenessTimer);
     for (const [replyPath] of this.pendingAsks) this.failAsk(replyPath, ErrorCode.BROKER_NOT_AVAILABLE, `node ${this.nodeId} stopped`);
+    // Every actor, deepest first (nact's system stop does not reach them, see stopActor).
+    const all = [...this.actors.values()].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
+    for (const entry of all) if (!entry.stopped && entry.nactRef) nact.stop(entry.nactRef);
     nact.stop(this.system);
     // Let queued frames (replies, Terminated) go out before the links close.
     await new Promise((resolve) => setImmediate(resolve));
