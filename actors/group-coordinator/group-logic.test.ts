@@ -8,7 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { decodeSubscription, encodeAssignment, encodeSubscription } from './consumer-protocol.ts';
+import { assignForSync, assignorsByName } from './assignors/index.ts';
+import { partitionKey, type TopicPartition } from './assignors/types.ts';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from './consumer-protocol.ts';
 import {
   emptyGroup,
   groupConfigDefault,
@@ -23,6 +25,7 @@ import {
   type JoinGroupReply,
   type ProtocolOffer,
   type ReplyTarget,
+  type SyncGroupReply,
 } from './group-logic.ts';
 import { decodeRecord, encodeRecord, loadGroups, type OffsetsTopicRecord } from './offsets-records.ts';
 
@@ -618,5 +621,100 @@ describe('group: offsets', () => {
     // Members that never come back to the new coordinator expire.
     h2.tick(10_000 + sessionTimeoutMs);
     expect(h2.state.members.has(ids[0]!)).toBe(false);
+  });
+});
+
+describe('group + cooperative-sticky, end to end', () => {
+  /**
+   * Goal: the issue's test. Consumers speak the cooperative protocol against
+   * the coordinator: they report what they own, the leader assigns with
+   * cooperative-sticky, a consumer that lost partitions revokes them and
+   * rejoins. Adding a member must move only the partitions it takes, the
+   * others never being revoked, and no partition may have two owners.
+   */
+  type Consumer = { name: string; memberId: string; owned: TopicPartition[]; generationId: number };
+  const partitionCountByTopic = new Map([['orders', 6]]);
+  const sticky = assignorsByName.get('cooperative-sticky')!;
+  const offer = (c: Consumer): ProtocolOffer[] => [
+    { name: 'cooperative-sticky', metadata: encodeSubscription({ topics: ['orders'], userData: null, ownedPartitions: c.owned, generationId: c.generationId, rackId: null }) },
+  ];
+
+  function joinAs(h: Harness, c: Consumer): ReplyTarget {
+    const replyTo = h.target(`join-${c.name}`);
+    h.send({
+      type: 'JoinGroup', groupId: 'g', memberId: c.memberId, groupInstanceId: null, clientId: c.name, clientHost: 'h', sessionTimeoutMs,
+      rebalanceTimeoutMs, protocolType: 'consumer', protocols: offer(c), reason: null, memberIdSuffix: `u${c.name}`, replyTo,
+    });
+    return replyTo;
+  }
+
+  /** One generation: everyone (re)joins, the leader assigns, everyone syncs; returns whether someone revoked. */
+  function generation(h: Harness, consumers: Consumer[], ownersHistory: Map<string, string>[]): boolean {
+    const ownedAtJoin = new Map<string, string>();
+    for (const c of consumers) for (const p of c.owned) ownedAtJoin.set(partitionKey(p), c.name);
+    const joins = consumers.map((c) => {
+      if (c.memberId === '') {
+        c.memberId = h.reply<JoinGroupReply>(joinAs(h, c))!.memberId; // MEMBER_ID_REQUIRED
+      }
+      return joinAs(h, c);
+    });
+    if (h.state.phase === 'PreparingRebalance') h.tick(h.nowMs + config.initialRebalanceDelayMs);
+    if (h.state.phase === 'PreparingRebalance') h.tick(h.nowMs + config.initialRebalanceDelayMs);
+    expect(h.state.phase).toBe('CompletingRebalance');
+    const replies = joins.map((j) => h.reply<JoinGroupReply>(j)!);
+    const leaderReply = replies.find((r) => r.members.length > 0)!;
+    const { assignments } = assignForSync(sticky, leaderReply.members, partitionCountByTopic);
+    const syncs = consumers.map((c, i) => h.sync(c.memberId, replies[i]!.generationId, c.memberId === leaderReply.memberId ? assignments : []));
+    h.completePersists();
+    let revoked = false;
+    const owners = new Map<string, string>();
+    consumers.forEach((c, i) => {
+      const reply = h.reply<SyncGroupReply>(syncs[i]!)!;
+      expect(reply.errorCode).toBe(ErrorCode.NONE);
+      const decoded = decodeAssignment(reply.assignment);
+      expect(decoded.ok).toBe(true);
+      const assigned = decoded.ok ? [...decoded.value.assignedPartitions] : [];
+      for (const p of assigned) {
+        const previous = ownedAtJoin.get(partitionKey(p));
+        expect(previous === undefined || previous === c.name, `${partitionKey(p)} to ${c.name} while ${previous} owns it`).toBe(true);
+        owners.set(partitionKey(p), c.name);
+      }
+      if (c.owned.some((p) => !assigned.some((a) => partitionKey(a) === partitionKey(p)))) revoked = true;
+      c.owned = assigned;
+      c.generationId = replies[i]!.generationId;
+    });
+    ownersHistory.push(owners);
+    return revoked;
+  }
+
+  it('adding a member moves only the partitions it takes; the others are never revoked', () => {
+    const h = new Harness();
+    const consumers: Consumer[] = ['a', 'b', 'c'].map((name) => ({ name, memberId: '', owned: [], generationId: -1 }));
+    const history: Map<string, string>[] = [];
+    expect(generation(h, consumers, history)).toBe(false);
+    expect(consumers.map((c) => c.owned.length)).toEqual([2, 2, 2]);
+    const before = history[0]!;
+
+    // D arrives; the others learn of the rebalance from their heartbeats and rejoin with what they own.
+    const d: Consumer = { name: 'd', memberId: '', owned: [], generationId: -1 };
+    d.memberId = h.reply<JoinGroupReply>(joinAs(h, d))!.memberId;
+    const all = [...consumers, d];
+    for (let round = 0; round < 3; round++) {
+      const revoked = generation(h, all, history);
+      if (!revoked) break;
+    }
+    const after = history[history.length - 1]!;
+    expect(all.map((c) => c.owned.length).sort()).toEqual([1, 1, 2, 2]);
+    const moved = [...after].filter(([key, owner]) => before.get(key) !== owner);
+    expect(moved.map(([, owner]) => owner)).toEqual(['d']); // exactly one partition moved, to D
+    // No member other than the one that gave up a partition to D ever lost one, in any generation.
+    const giver = before.get(moved[0]![0])!;
+    for (const owners of history.slice(1)) {
+      for (const [key, owner] of before) {
+        if (key === moved[0]![0]) continue;
+        expect(owners.get(key)).toBe(owner);
+      }
+    }
+    expect(['a', 'b', 'c']).toContain(giver);
   });
 });

@@ -1262,6 +1262,14 @@ export function describe(g: GroupState): DescribeGroupReply {
   };
 }
 
+export type GroupListing = { readonly groupId: string; readonly protocolType: string; readonly state: GroupPhase };
+
+/** ListGroups' entry for this group; null for a group Kafka would not list (unknown or Dead). */
+export function listing(g: GroupState): GroupListing | null {
+  if (g.phase === 'Dead' || isUnknownGroup(g)) return null;
+  return { groupId: g.groupId, protocolType: g.protocolType ?? '', state: g.phase };
+}
+
 function handleDeleteGroup(c: Ctx, req: DeleteGroup): void {
   const g = c.g;
   const answer = (errorCode: number): void => reply(c, req.replyTo, { type: 'DeleteGroupReply', groupId: g.groupId, errorCode });
