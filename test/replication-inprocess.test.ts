@@ -98,6 +98,23 @@ describe('replication data path (three nodes in one process over ws)', () => {
     expect((await fetchValues(c, 'orders', 0, 2)).values).toEqual(['c', 'd']);
   });
 
+  it('ListOffsets answers earliest, latest (the high watermark) and by timestamp', async () => {
+    const c = await startCluster();
+    createTopic(c, 'times', 1, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const leader = leaderOf(c, 'times', 0);
+    const at = (ts: number) => encodeBatch({ records: [{ key: null, value: Buffer.from(`t${ts}`), timestamp: ts }] });
+    for (const ts of [1_000, 2_000, 3_000]) {
+      await c.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic: 'times', partition: 0, acks: -1, timeoutMs: 5_000, batch: at(ts), replyTo }));
+    }
+    const list = (timestamp: number) =>
+      c.client.ask<unknown, { partitions: { errorCode: number; offset: number; timestamp: number }[] }>({ node: String(leader), path: '/fetch' }, (replyTo) => ({ type: 'ListOffsets', isolationLevel: 0, partitions: [{ topic: 'times', partition: 0, timestamp }], replyTo }));
+    expect((await list(-2)).partitions[0]).toMatchObject({ errorCode: 0, offset: 0 });
+    expect((await list(-1)).partitions[0]).toMatchObject({ errorCode: 0, offset: 3 });
+    expect((await list(1_500)).partitions[0]).toMatchObject({ errorCode: 0, offset: 1, timestamp: 2_000 });
+    expect((await list(9_000)).partitions[0]).toMatchObject({ offset: -1 });
+  });
+
   it('a long-poll fetch waits for data and returns as soon as it arrives', async () => {
     const c = await startCluster();
     createTopic(c, 'events', 1, 3);

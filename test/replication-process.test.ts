@@ -116,6 +116,29 @@ describe('replication across broker processes', () => {
     await c.waitForLeaders(topic, partitions, 3, 30_000);
   }, 180_000);
 
+  it('followers truly pull: a follower whose fetcher is stopped leaves the ISR after replica.lag.time.max.ms, and rejoins when it resumes', async () => {
+    const c = (cluster = await startTestCluster(3, ['replica.lag.time.max.ms=1500']));
+    await c.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: 1, replicationFactor: 3, assignments: null, configs: [] }] });
+    await c.waitForLeaders(topic, 1, 3);
+    const leader = await leaderOf(c, 0);
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    const isr = async () => (await c.metadata([topic])).topics[0]!.partitions[0]!.isr;
+    // The fault hook: the follower's broker stops its fetcher for this leader.
+    c.client.tell({ node: String(follower), path: '/broker' }, { type: 'PauseFetcher', leaderId: leader });
+    const batch = encodeBatch({ records: [{ key: null, value: Buffer.from('x'), timestamp: Date.now() }] });
+    await c.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition: 0, acks: 1, timeoutMs: 5_000, batch, replyTo }));
+    const pausedAt = Date.now();
+    let current = await isr();
+    while (current.includes(follower) && Date.now() - pausedAt < 15_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      current = await isr();
+    }
+    expect(current).not.toContain(follower);
+    expect(Date.now() - pausedAt).toBeGreaterThanOrEqual(1_000);
+    c.client.tell({ node: String(follower), path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
+    await c.waitForLeaders(topic, 1, 3, 15_000);
+  }, 60_000);
+
   it('with two of three brokers down, acks=all with min.insync.replicas 2 is refused: NOT_ENOUGH_REPLICAS', async () => {
     // The controller quorum is broker 1 alone (allowed for development), so it survives the other two:
     // it fences them and shrinks the ISR, and the leader on broker 1 then refuses acks=all.
