@@ -16,7 +16,7 @@ import { startProcessCluster, waitForLeaders } from './support/cluster.ts';
 const recordBytes = 100;
 const batchBytesTarget = 64 * 1024;
 const partitions = 6;
-const inFlightPerPartition = 4;
+const inFlightPerPartition = Number(process.env.BENCH_INFLIGHT ?? 4);
 const totalRecords = Number(process.env.BENCH_RECORDS ?? 2_000_000);
 
 const recordsPerBatch = Math.floor(batchBytesTarget / (recordBytes + 10));
@@ -30,7 +30,8 @@ try {
     { config: 'rf3-acks-1', replicationFactor: 3, acks: 1 },
     { config: 'rf1-acks-1', replicationFactor: 1, acks: 1 },
   ];
-  for (const { config, replicationFactor, acks } of configs) {
+  const only = process.env.BENCH_CONFIGS?.split(',');
+  for (const { config, replicationFactor, acks } of configs.filter((c) => only === undefined || only.includes(c.config))) {
     const topic = `bench-${config}`;
     await cluster.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor, assignments: null, configs: [] }] });
     const described = await waitForLeaders(cluster.client, topic, partitions, replicationFactor);

@@ -62,8 +62,13 @@ export async function startProcessCluster(count: number, settings: string[] = []
           (b) =>
             new Promise<void>((resolve) => {
               if (b.child.exitCode !== null || b.child.signalCode !== null) return resolve();
-              b.child.once('exit', () => resolve());
-              b.child.kill('SIGKILL');
+              // Graceful first (logs closed cleanly, CPU profiles written), then by force.
+              const timer = setTimeout(() => b.child.kill('SIGKILL'), 5_000);
+              b.child.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              b.child.kill('SIGTERM');
             }),
         ),
       );
