@@ -17,7 +17,10 @@
  * TOPIC_ALREADY_EXISTS, as in Kafka.
  *
  * createTopics / createPartitions wait (by default) until metadata shows a
- * leader for every new partition, so a producer started next finds them.
+ * leader for every new partition, so a producer started next finds them;
+ * deleteTopics waits until metadata no longer lists the topics. (Brokers
+ * apply committed metadata asynchronously; without the wait a read right
+ * after the call may still see the old state, as in Kafka.)
  *
  * Imports: connection.ts, metadata-cache.ts, retry.ts, errors.ts,
  * topic-name.ts, protocol/apis/data.ts (types).
@@ -109,6 +112,8 @@ export type AdminDeps = {
 
 /** How often createTopics polls metadata while waiting for leaders. */
 const leaderPollIntervalMs = 50;
+/** Longest wait for one broker's metadata while polling every broker (a dead broker is skipped after it). */
+const everyBrokerTimeoutMs = 2_000;
 
 function toConfigList(configs: ConfigEntries | undefined, what: string): { name: string; value: string }[] {
   if (configs === undefined) return [];
@@ -117,6 +122,16 @@ function toConfigList(configs: ConfigEntries | undefined, what: string): { name:
     if (typeof entry.name !== 'string' || typeof entry.value !== 'string') throw new KactusError(ErrorCode.INVALID_CONFIG, `${what}: config entries are name/value strings, got ${JSON.stringify(entry)}`);
   }
   return list;
+}
+
+/** The reply restricted to `names` (in that order), missing ones as UNKNOWN_TOPIC_OR_PARTITION; null keeps all. */
+function onlyTopics(reply: MetadataReply, names: readonly string[] | null): MetadataReply {
+  if (names === null) return reply;
+  const byName = new Map(reply.topics.map((t) => [t.name, t]));
+  const topics = [...new Set(names)].map(
+    (name) => byName.get(name) ?? { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${name} does not exist`, name, topicId: null, isInternal: false, partitions: [] },
+  );
+  return { ...reply, topics };
 }
 
 function checkArray<T>(value: unknown, what: string): T[] {
@@ -173,12 +188,20 @@ export class Admin {
     return reply.topics.map((t) => ({ topic: t.name, topicId: t.topicId, numPartitions: t.numPartitions, replicationFactor: t.replicationFactor }));
   }
 
-  async deleteTopics(request: { topics: readonly string[] }): Promise<void> {
+  /** Deletes topics. Resolves when every topic was deleted (and, by default, metadata no longer lists it). */
+  async deleteTopics(request: { topics: readonly string[]; waitForMetadata?: boolean }): Promise<void> {
     const names = checkArray<string>(request?.topics, 'deleteTopics topics').map(checkTopicName);
     const reply = await this.command<Extract<AdminReply, { type: 'DeleteTopicsReply' }>>({ type: 'DeleteTopics', topics: names });
     const { metadata } = await this.deps.connection();
     for (const name of names) metadata.forget(name);
     throwFailures(reply.topics, 'deleteTopics');
+    if (request.waitForMetadata ?? true) {
+      await this.poll(async () => {
+        const answers = await this.everyBroker(names);
+        return answers.length > 0 && answers.every((answer) => names.every((name) => answer.topics.find((t) => t.name === name)?.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION));
+      }, `every broker's metadata to drop ${names.join(', ')}`);
+      for (const name of names) metadata.forget(name);
+    }
   }
 
   /** Names of every topic, internal ones left out unless asked for. */
@@ -265,8 +288,9 @@ export class Admin {
     const timestamp = at === 'earliest' ? earliestTimestamp : at === 'latest' ? latestTimestamp : at.timestamp;
     if (!Number.isSafeInteger(timestamp) || timestamp < -2) throw new KactusError(ErrorCode.INVALID_REQUEST, `listOffsets: timestamp must be a non-negative integer, got ${String(timestamp)}`);
     const { connection, metadata } = await this.deps.connection();
-    const meta = await withRetry(() => metadata.topic(topic), this.deps.retry);
-    const partitions = request.partitions ? [...request.partitions] : meta.partitions.map((p) => p.partition);
+    const [described] = (await this.metadata([topic])).topics;
+    throwFailures(described ? [described] : [], 'listOffsets');
+    const partitions = request.partitions ? [...request.partitions] : described!.partitions.map((p) => p.partition);
     const results = new Map<number, PartitionOffset>();
     await withRetry(
       async () => {
@@ -300,24 +324,46 @@ export class Admin {
     return partitions.map((p) => results.get(p)!);
   }
 
+  /**
+   * Metadata for admin reads: always of every topic (a request naming topics
+   * would make brokers auto-create missing ones, see metadata-cache.ts),
+   * filtered to `topics`, with UNKNOWN_TOPIC_OR_PARTITION for missing names.
+   */
   private async metadata(topics: string[] | null): Promise<MetadataReply> {
     const { metadata } = await this.deps.connection();
-    return metadata.refresh(topics);
+    return onlyTopics(await metadata.refresh(null), topics);
   }
 
   /** Polls metadata until `ready` holds for every partition of every topic, or requestTimeoutMs passes. */
   private async waitFor(topics: readonly string[], ready: (leader: number, partitions: readonly PartitionMetadata[] | undefined, topic: string) => boolean, what: string): Promise<void> {
-    const { metadata } = await this.deps.connection();
-    const deadline = Date.now() + this.deps.requestTimeoutMs;
-    for (;;) {
-      const reply = await metadata.refresh([...topics]).catch(() => undefined);
-      const done = reply !== undefined && topics.every((name) => {
+    await this.poll(async () => {
+      const answers = await this.everyBroker([...topics]);
+      return answers.length > 0 && answers.every((reply) => topics.every((name) => {
         const t = reply.topics.find((x) => x.name === name);
         if (t === undefined || t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) return false;
         return ready(t.partitions.length > 0 ? 0 : -1, t.partitions, name) && t.partitions.every((p) => ready(p.leader, t.partitions, name));
-      });
-      if (done) return;
-      if (Date.now() > deadline) throw new KactusError(ErrorCode.REQUEST_TIMED_OUT, `waited ${this.deps.requestTimeoutMs} ms for ${what} (${topics.join(', ')})`);
+      }));
+    }, `${what} on every broker (${topics.join(', ')})`);
+  }
+
+  /** Metadata of `topics` from every known broker that answers (a broker that does not answer is skipped). */
+  private async everyBroker(topics: string[]): Promise<MetadataReply[]> {
+    const { connection } = await this.deps.connection();
+    const timeoutMs = Math.min(this.deps.requestTimeoutMs, everyBrokerTimeoutMs);
+    const answers = await Promise.all(
+      connection.brokerIds().map((brokerId) =>
+        connection.ask<{ type: 'Metadata'; topics: null; replyTo: Ref<MetadataReply> }, MetadataReply>(brokerId, '/broker', (replyTo) => ({ type: 'Metadata', topics: null, replyTo }), timeoutMs).catch(() => undefined),
+      ),
+    );
+    return answers.filter((a): a is MetadataReply => a !== undefined).map((a) => onlyTopics(a, topics));
+  }
+
+  /** Brokers apply committed metadata asynchronously: poll until `done`, at most requestTimeoutMs. */
+  private async poll(done: () => Promise<boolean>, what: string): Promise<void> {
+    const deadline = Date.now() + this.deps.requestTimeoutMs;
+    for (;;) {
+      if (await done()) return;
+      if (Date.now() > deadline) throw new KactusError(ErrorCode.REQUEST_TIMED_OUT, `waited ${this.deps.requestTimeoutMs} ms for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, leaderPollIntervalMs));
     }
   }

@@ -17,6 +17,12 @@
  * requests that arrive meanwhile ride on the next one), so an error burst
  * from many batches costs one Metadata round trip, not hundreds.
  *
+ * Auto-creation: a broker with auto.create.topics.enable creates a topic
+ * that a Metadata request names (Kafka's producer behaviour, kept here for
+ * `topic()`). Admin reads must not create what they look at, and our
+ * Metadata request has no allow-auto-creation flag yet, so admin asks for
+ * every topic (`topics: null`, which never creates) and filters.
+ *
  * Merge rule: per partition, an answer with an older leader epoch than the
  * cached one is ignored (a broker whose image lags must not move the client
  * back to a deposed leader). A changed topic id (deleted and re-created)
@@ -193,12 +199,20 @@ export class MetadataCache {
       { cancelled: () => this.closed },
     );
     this.refreshCount += 1;
-    this.apply(reply);
+    this.apply(reply, topics === null);
     return reply;
   }
 
-  /** Merges a Metadata reply into the cache (also used by admin calls that fetched metadata themselves). */
-  apply(reply: MetadataReply): void {
+  /**
+   * Merges a Metadata reply into the cache (also used by admin calls that
+   * fetched metadata themselves). `complete`: the reply lists every topic, so
+   * cached topics missing from it were deleted.
+   */
+  apply(reply: MetadataReply, complete = false): void {
+    if (complete) {
+      const listed = new Set(reply.topics.map((t) => t.name));
+      for (const name of [...this.topics.keys()]) if (!listed.has(name)) this.topics.delete(name);
+    }
     if (reply.brokers.length > 0) {
       this.brokerMap = new Map(reply.brokers.map((b) => [b.brokerId, b]));
       this.connection.setBrokers(reply.brokers);

@@ -67,6 +67,8 @@ describe('admin against a 3-broker cluster', () => {
     const missing = await rejection(admin.describeTopics({ topics: ['audit'] }));
     expect(missing.type).toBe('UNKNOWN_TOPIC_OR_PARTITION');
     expect(missing.message).toContain('audit');
+    // Looking did not create it (brokers auto-create topics a Metadata request names).
+    expect(await admin.listTopics()).toEqual(['orders']);
   });
 
   it('answers TOPIC_ALREADY_EXISTS, INVALID_REPLICATION_FACTOR, INVALID_PARTITIONS and INVALID_CONFIG with the topic named', async () => {

@@ -9,14 +9,17 @@
  *    resolves with the offset where its record is. Without idempotence the
  *    same hook does duplicate records (at-least-once), which shows the hook
  *    really forces retries.
- * 2. Leader failover: while an idempotent producer streams keyed-by-partition
+ * 2. A batch refused for good (the broker's max.message.bytes) breaks the
+ *    partition's sequence: the producer takes a new producer id, and the
+ *    batches behind the refused one are stamped again and go through in order.
+ * 3. Leader failover: while an idempotent producer streams keyed-by-partition
  *    records with 5 requests in flight per broker, the broker leading some
  *    partitions is fenced and stopped. Afterwards every partition holds each
  *    acknowledged record exactly once, at its acknowledged offset, in send
  *    order.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Kactus, type RecordMetadata } from '../client/index.ts';
+import { Kactus, KactusError, type RecordMetadata } from '../client/index.ts';
 import { startTestCluster, type TestCluster } from './client-cluster.ts';
 import { readPartition } from './client-read.ts';
 
@@ -67,6 +70,27 @@ describe('producer under faults', () => {
     // One batch in flight per partition without idempotence: still in send order (duplicates are adjacent).
     const firstSeen = [...new Set(stored.map((s) => s.value))];
     expect(firstSeen).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`));
+  });
+
+  it('a batch refused for good: new producer id, the batches behind it stamped again and stored in order', async () => {
+    cluster = await startTestCluster();
+    kactus = new Kactus({ brokers: cluster.urls, clientId: 'faults-test', requestTimeoutMs: 5_000 });
+    await kactus.admin().createTopics({ topics: [{ topic: 'small', numPartitions: 1, replicationFactor: 3, configs: { 'max.message.bytes': '2000' } }] });
+    const producer = kactus.producer({ lingerMs: 0, batchSizeBytes: 1_000 });
+    await producer.send({ topic: 'small', messages: [{ value: 'before' }] });
+    const firstId = producer.producerId.producerId;
+    // The big record and the small ones behind it are in flight together: 5 per partition.
+    const big = producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(5_000) }] }).catch((e: unknown) => e);
+    const after = Array.from({ length: 20 }, (_, i) => producer.send({ topic: 'small', messages: [{ value: `after-${i}` }] }));
+    const refused = await big;
+    expect(refused).toBeInstanceOf(KactusError);
+    expect(refused).toMatchObject({ type: 'MESSAGE_TOO_LARGE', retriable: false, topic: 'small', partition: 0 });
+    const results = await Promise.all(after);
+    expect(producer.stats!.producerIdResets).toBeGreaterThanOrEqual(1);
+    expect(producer.producerId.producerId).not.toBe(firstId);
+    const stored = await readPartition(kactus, 'small', 0);
+    expect(stored.map((s) => s.value)).toEqual(['before', ...Array.from({ length: 20 }, (_, i) => `after-${i}`)]);
+    results.forEach((r, i) => expect(stored.find((s) => s.offset === r[0]!.offset)?.value).toBe(`after-${i}`));
   });
 
   it('leader failover during a stream of idempotent sends with 5 in flight: no duplicate, no reordering, every acknowledged record readable', async () => {
