@@ -76,7 +76,19 @@ export type BrokerDeps = {
   fetchServer: Ref<unknown>;
   replicasParent: Ref<unknown>;
   fetchersParent: Ref<unknown>;
+  /**
+   * The node's group coordinator (`/groups`), told when this broker starts or
+   * stops leading a partition of `__consumer_offsets`:
+   *   { type: 'OffsetsPartitionLed', partition, leaderEpoch }   (after the replica is leader)
+   *   { type: 'OffsetsPartitionResigned', partition }
+   * Likewise `/transactions` for `__transaction_state` (TxnStatePartitionLed/Resigned).
+   */
+  groupCoordinator?: Ref<unknown>;
+  transactionCoordinator?: Ref<unknown>;
 };
+
+export const offsetsTopicName = '__consumer_offsets';
+export const transactionStateTopicName = '__transaction_state';
 
 /** How often retention and compaction run over the hosted logs. */
 export const housekeepingIntervalMs = 30_000;
@@ -179,6 +191,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     const key = partitionKey(change.topic, change.partition);
     switch (change.type) {
       case 'StopReplica': {
+        notifyCoordinator(ctx, change, false);
         stopFetching(state, ctx, key);
         const replicaRef = state.replicas.get(key);
         if (replicaRef) {
@@ -197,6 +210,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         view.leaderEpoch = change.leaderEpoch;
         view.leaderId = brokerId;
         ctx.node.tell(ensureReplica(state, ctx, key), becomeLeaderMessage(state, change));
+        notifyCoordinator(ctx, change, true);
         return;
       }
       case 'BecomeFollower': {
@@ -205,6 +219,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         view.leaderEpoch = change.leaderEpoch;
         view.leaderId = change.leader;
         ctx.node.tell(ensureReplica(state, ctx, key), { type: 'BecomeFollower', leaderId: change.leader, leaderEpoch: change.leaderEpoch });
+        notifyCoordinator(ctx, change, false);
         stopFetching(state, ctx, key);
         if (change.leader >= 0) {
           ctx.node.tell(ensureFetcher(state, ctx, change.leader), { type: 'AddPartition', topic: change.topic, partition: change.partition, leaderEpoch: change.leaderEpoch });
@@ -213,6 +228,14 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         return;
       }
     }
+  };
+
+  /** Coordinators load their state from the internal topics' partitions this broker leads. */
+  const notifyCoordinator = (ctx: ActorContext<BrokerMessage>, change: ReplicaChange, leads: boolean): void => {
+    const target = change.topic === offsetsTopicName ? deps.groupCoordinator : change.topic === transactionStateTopicName ? deps.transactionCoordinator : undefined;
+    if (target === undefined) return;
+    const prefix = change.topic === offsetsTopicName ? 'OffsetsPartition' : 'TxnStatePartition';
+    ctx.node.tell(target, leads ? { type: `${prefix}Led`, partition: change.partition, leaderEpoch: change.leaderEpoch } : { type: `${prefix}Resigned`, partition: change.partition });
   };
 
   const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
