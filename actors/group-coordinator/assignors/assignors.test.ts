@@ -305,3 +305,35 @@ describe('cooperative-sticky: incremental rebalances', () => {
     );
   });
 });
+
+describe('cooperative-sticky: untrusted claims', () => {
+  /** Claims as a buggy or stale client might send them: duplicates, overlaps, unknown topics, mixed generations. */
+  const claimsArb = fc.array(
+    fc.record({
+      topic: fc.constantFrom(...topicNames, 'missing'),
+      partition: fc.integer({ min: 0, max: 12 }),
+    }),
+    { maxLength: 12 },
+  );
+
+  it('stays valid, and never gives a member a partition another member claims unless it owns it in the newest generation', () => {
+    fc.assert(
+      fc.property(generalArb, fc.array(fc.tuple(claimsArb, fc.integer({ min: -1, max: 3 })), { minLength: 7, maxLength: 7 }), (s, claims) => {
+        const members = s.members.map((m, i) => ({ ...m, ownedPartitions: claims[i]![0], generationId: claims[i]![1] }));
+        const out = assignCooperativeSticky(members, s.counts);
+        checkValid({ counts: s.counts, members }, out);
+        const newest = Math.max(...members.map((m) => m.generationId));
+        for (const [memberId, list] of out) {
+          const self = members.find((m) => m.memberId === memberId)!;
+          for (const p of list) {
+            const others = members.filter((m) => m.memberId !== memberId && m.ownedPartitions.some((o) => partitionKey(o) === partitionKey(p)));
+            if (others.length === 0) continue;
+            expect(self.generationId).toBe(newest);
+            expect(self.ownedPartitions.map(partitionKey)).toContain(partitionKey(p));
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

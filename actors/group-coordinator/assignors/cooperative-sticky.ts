@@ -31,7 +31,11 @@
  *    assignment. Its old owner, not finding it in its own assignment, revokes
  *    it and rejoins; in that next rebalance nobody claims it and it goes to
  *    its new owner. So a partition is never owned by two members at once, and
- *    partitions that do not move keep flowing during the rebalance.
+ *    partitions that do not move keep flowing during the rebalance. We go one
+ *    step further than Kafka: a partition that any other member claims, in any
+ *    generation, is held back from a member that does not validly own it (Kafka
+ *    trusts the generation filter, and a stale claim can then yield two owners
+ *    for a moment). The claimant revokes it and the next rebalance hands it on.
  *
  * Why keep the member-id order instead of Kafka's HashMap order: the result
  * must be deterministic and the same on every client.
@@ -286,6 +290,24 @@ export function assignCooperativeSticky(members: readonly AssignorMember[], part
     const target = result.assignment.get(memberId)!;
     const at = target.findIndex((tp) => partitionKey(tp) === key);
     if (at >= 0) target.splice(at, 1);
+  }
+  // And, stricter than Kafka: nothing another member still claims (in any generation) goes to a
+  // member that does not validly own it, so stale or conflicting claims never yield two owners.
+  const claimants = new Map<string, Set<string>>();
+  for (const member of sorted) {
+    for (const tp of member.ownedPartitions) {
+      const key = partitionKey(tp);
+      claimants.set(key, (claimants.get(key) ?? new Set()).add(member.memberId));
+    }
+  }
+  for (const [memberId, target] of result.assignment) {
+    const validlyOwned = new Set(claims.owned.get(memberId)!.map(partitionKey).filter((key) => !claims.multiplyClaimed.has(key)));
+    const kept = target.filter((tp) => {
+      const key = partitionKey(tp);
+      const others = [...(claimants.get(key) ?? [])].filter((m) => m !== memberId);
+      return others.length === 0 || validlyOwned.has(key);
+    });
+    result.assignment.set(memberId, kept);
   }
   return sortAssignment(result.assignment);
 }
