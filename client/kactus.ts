@@ -38,7 +38,7 @@ export type ClientContext = {
 
 /** Something close() must close. */
 export interface Closeable {
-  close(): Promise<void>;
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 export class Kactus {
@@ -105,11 +105,14 @@ export class Kactus {
     throw new KactusError(ErrorCode.UNSUPPORTED_VERSION, 'kactus.consumer() is not implemented yet (issue #7)');
   }
 
-  /** Flushes and closes every producer (and other registered component), then the client node. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Flushes and closes every producer (and other registered component), then
+   * the client node. Idempotent. `timeoutMs` bounds the flush (see Producer.close).
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const results = await Promise.allSettled([...this.components].map((c) => c.close()));
+    const results = await Promise.allSettled([...this.components].map((c) => c.close(options)));
     this.components.clear();
     const opening = this.opening;
     this.opening = undefined;

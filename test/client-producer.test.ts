@@ -167,6 +167,26 @@ describe('producer against a 3-broker cluster', () => {
     expect((await producer.send({ topic: 'lonely', messages: [{ value: 'y', partition: other }] }))[0]!.offset).toBe(0);
   });
 
+  it('close with a timeout fails what is not acknowledged by then; sends waiting past bufferBytesMax are refused', async () => {
+    const kactus = await setup([{ topic: 'stuck', numPartitions: 3, replicationFactor: 1 }]);
+    const [description] = await kactus.admin().describeTopics({ topics: ['stuck'] });
+    const partition = description!.partitions.find((p) => p.leader === 2)!.partition;
+    await cluster!.fenceAndStop(2);
+    const producer = kactus.producer({ lingerMs: 0 });
+    const pending = producer.send({ topic: 'stuck', messages: [{ value: 'x', partition }] }).catch((e: unknown) => e);
+    const started = Date.now();
+    await producer.close({ timeoutMs: 300 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await pending).toMatchObject({ type: 'REQUEST_TIMED_OUT' });
+
+    const small = kactus.producer({ bufferBytesMax: 4_000, maxRequestSizeBytes: 2_000, lingerMs: 0 });
+    // The first send waits for metadata of a new topic, so the ones behind it wait too, until the bound.
+    const sends = Array.from({ length: 40 }, (_, i) => small.send({ topic: 'autocreated', messages: [{ value: 'y'.repeat(150), key: `${i}` }] }).then(() => 'ok', (e: KactusError) => e.type));
+    const outcomes = await Promise.all(sends);
+    expect(outcomes).toContain('THROTTLING_QUOTA_EXCEEDED');
+    expect(outcomes[0]).toBe('ok');
+  });
+
   it('close flushes what was accepted, then refuses new sends; kactus.close releases everything', async () => {
     const kactus = await setup([{ topic: 'closing', numPartitions: 1, replicationFactor: 3 }]);
     const producer = kactus.producer({ lingerMs: 30_000, deliveryTimeoutMs: 100_000 });

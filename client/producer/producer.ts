@@ -22,8 +22,13 @@
  *      once all its batches are acknowledged, or rejects with the first
  *      failure (a KactusError naming the topic and partition).
  *
- * The buffer bound counts the estimated bytes of every record accepted and
- * not yet acknowledged or failed.
+ * Memory is bounded twice by bufferBytesMax: the estimated bytes of records
+ * in the accumulator and the sender (accepted, not yet acknowledged or
+ * failed), and the bytes of sends waiting to enter it. A send that would
+ * push the waiting sends past the bound is refused at once with
+ * THROTTLING_QUOTA_EXCEEDED (retriable): JavaScript cannot block the caller
+ * the way Kafka's send() blocks for max.block.ms, and an unbounded queue
+ * would grow without end under a caller that never awaits.
  */
 import type { Logger } from '../../runtime/logger.ts';
 import type { Ref } from '../../runtime/ref.ts';
@@ -107,6 +112,48 @@ class SendHandle implements RecordOwner {
   }
 }
 
+/** The FIFO of sends not yet in the accumulator, with their bytes (bounded by bufferBytesMax). */
+class SendQueue {
+  private readonly items: SendHandle[] = [];
+  private head = 0;
+  bytes = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  first(): SendHandle | undefined {
+    return this.items[this.head];
+  }
+  push(handle: SendHandle): void {
+    this.items.push(handle);
+    this.bytes += handle.totalBytes;
+  }
+  shift(): SendHandle | undefined {
+    const handle = this.items[this.head];
+    if (handle === undefined) return undefined;
+    this.head += 1;
+    this.bytes -= handle.totalBytes;
+    if (this.head > 1_024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    return handle;
+  }
+  /** Removes and returns the sends matching `predicate`, keeping the others in order. */
+  removeWhere(predicate: (handle: SendHandle) => boolean): SendHandle[] {
+    const kept: SendHandle[] = [];
+    const removed: SendHandle[] = [];
+    for (let i = this.head; i < this.items.length; i += 1) (predicate(this.items[i]!) ? removed : kept).push(this.items[i]!);
+    this.items.length = 0;
+    this.items.push(...kept);
+    this.head = 0;
+    this.bytes = kept.reduce((sum, h) => sum + h.totalBytes, 0);
+    return removed;
+  }
+  drain(): SendHandle[] {
+    return this.removeWhere(() => true);
+  }
+}
+
 function toBuffer(value: unknown, what: string, topic: string): Buffer | null {
   if (value === null) return null;
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
@@ -130,7 +177,7 @@ export class Producer {
   private readonly accumulator: Accumulator;
   private readonly partitioner: Partitioner;
   private readonly idempotence: IdempotenceState | undefined;
-  private readonly waiting: SendHandle[] = [];
+  private readonly waiting = new SendQueue();
   private context: ClientContext | undefined;
   private sender: Sender | undefined;
   private starting: Promise<void> | undefined;
@@ -186,6 +233,10 @@ export class Producer {
       handle = this.prepare(records);
     } catch (err) {
       return Promise.reject(asKactusError(err, 'send'));
+    }
+    if (this.waiting.length > 0 && this.waiting.bytes + handle.totalBytes > this.config.bufferBytesMax) {
+      // Sends already wait for buffer space (or metadata) with a full buffer's worth of records: refuse rather than grow.
+      return Promise.reject(new KactusError(ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${this.waiting.length} sends (${this.waiting.bytes} bytes) already wait for buffer space or metadata (bufferBytesMax ${this.config.bufferBytesMax}): await earlier sends before sending more`));
     }
     this.waiting.push(handle);
     this.pump();
@@ -258,7 +309,7 @@ export class Producer {
         (err: unknown) => {
           this.startError = asKactusError(err, 'producer start');
           this.starting = undefined; // the next send tries again
-          for (const handle of this.waiting.splice(0)) handle.fail(this.startError);
+          for (const handle of this.waiting.drain()) handle.fail(this.startError);
         },
       );
     }
@@ -295,7 +346,7 @@ export class Producer {
     const nowMs = performance.now();
     let appended = false;
     while (this.waiting.length > 0) {
-      const handle = this.waiting[0]!;
+      const handle = this.waiting.first()!;
       if (nowMs - handle.acceptedAtMs >= this.config.deliveryTimeoutMs) {
         this.waiting.shift();
         handle.fail(new KactusError(ErrorCode.REQUEST_TIMED_OUT, `send waited ${Math.round(nowMs - handle.acceptedAtMs)} ms (deliveryTimeoutMs ${this.config.deliveryTimeoutMs}) for topic metadata or buffer space (topics: ${[...new Set(handle.prepared.map((p) => p.topic))].join(', ')})`));
@@ -366,7 +417,7 @@ export class Producer {
     if (this.fetching.has(topic)) return;
     this.fetching.add(topic);
     const context = this.context!;
-    const oldest = this.waiting[0]?.acceptedAtMs ?? performance.now();
+    const oldest = this.waiting.first()?.acceptedAtMs ?? performance.now();
     const deadlineMs = Date.now() + Math.max(0, this.config.deliveryTimeoutMs - (performance.now() - oldest));
     withRetry(() => context.metadata.topic(topic), { ...context.retry, retriesMax: Number.MAX_SAFE_INTEGER }, { deadlineMs, cancelled: () => this.closed }).then(
       () => {
@@ -377,13 +428,7 @@ export class Producer {
         this.fetching.delete(topic);
         const error = asKactusError(err, `metadata of topic ${topic}`);
         // Fail the waiting sends that need this topic; the others go on.
-        for (let i = this.waiting.length - 1; i >= 0; i -= 1) {
-          const handle = this.waiting[i]!;
-          if (handle.prepared.some((p) => p.topic === topic)) {
-            this.waiting.splice(i, 1);
-            handle.fail(error);
-          }
-        }
+        for (const handle of this.waiting.removeWhere((h) => h.prepared.some((p) => p.topic === topic))) handle.fail(error);
         this.pump();
       },
     );
@@ -434,7 +479,7 @@ export class Producer {
   }
 
   private failEverything(error: KactusError): void {
-    for (const handle of this.waiting.splice(0)) handle.fail(error);
+    for (const handle of this.waiting.drain()) handle.fail(error);
     for (const batch of this.accumulator.abortAll()) for (const owner of batch.owners) owner.fail(error);
     this.sender?.abort(error);
   }
@@ -454,13 +499,21 @@ export class Producer {
     }
   }
 
-  /** Flushes, then releases the producer. Further sends are refused. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Flushes, then releases the producer. Further sends are refused.
+   * Idempotent. With `timeoutMs`, records not acknowledged by then fail with
+   * REQUEST_TIMED_OUT instead of waiting out their delivery timeout.
+   */
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.closing === undefined) {
       this.closing = (async () => {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          await this.flush();
+          const flushed = this.flush().then(() => true);
+          const timedOut = options.timeoutMs === undefined ? flushed : Promise.race([flushed, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)))]);
+          if (!(await timedOut)) this.failEverything(new KactusError(ErrorCode.REQUEST_TIMED_OUT, `the producer closed after ${options.timeoutMs} ms with records not yet acknowledged`));
         } finally {
+          if (timer) clearTimeout(timer);
           this.closed = true;
           if (this.lingerTimer) clearTimeout(this.lingerTimer);
           if (this.pumpTimer) clearTimeout(this.pumpTimer);

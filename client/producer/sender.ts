@@ -62,6 +62,8 @@ export class Delivery {
   baseSequence = -1;
   generation = -1;
   attempts = 0;
+  /** Completed or failed: a late answer (after abort) is ignored. */
+  done = false;
   readonly deadlineMs: number;
   constructor(
     readonly batch: ProducerBatch,
@@ -300,7 +302,7 @@ export class Sender {
         (err: unknown) => {
           if (!(err instanceof KactusError)) {
             this.afterInFlight(pq, delivery, leader, true);
-            this.fail(delivery, err instanceof Error ? err : new Error(String(err)));
+            if (!delivery.done) this.fail(delivery, err instanceof Error ? err : new Error(String(err)));
             this.run();
             return;
           }
@@ -320,6 +322,7 @@ export class Sender {
 
   private onReply(pq: PartitionQueue, delivery: Delivery, leader: number, reply: ReplyLike, counted: boolean): void {
     this.afterInFlight(pq, delivery, leader, counted);
+    if (delivery.done) return; // aborted while in flight
     let errorCode = reply.errorCode;
     let errorMessage = reply.errorMessage;
     if (errorCode === ErrorCode.NONE && this.dropsLeft > 0 && counted) {
@@ -393,6 +396,8 @@ export class Sender {
   }
 
   private finished(delivery: Delivery): void {
+    if (delivery.done) return;
+    delivery.done = true;
     this.pendingCount -= 1;
     this.deps.onDone(delivery);
     if (this.pendingCount === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -409,9 +414,12 @@ export class Sender {
     }, Math.max(0, atMs - this.deps.nowMs()));
   }
 
-  /** Fails everything still queued (after close gave up waiting) and stops. */
+  /** Fails everything queued or in flight (close gave up waiting) and stops; late answers are ignored. */
   abort(error: KactusError): void {
-    for (const pq of this.partitions.values()) for (const delivery of pq.queue.splice(0)) this.fail(delivery, error);
+    for (const pq of this.partitions.values()) {
+      for (const delivery of pq.queue.splice(0)) this.fail(delivery, error);
+      for (const delivery of pq.inFlight) this.fail(delivery, error);
+    }
     this.close();
   }
 
