@@ -217,3 +217,48 @@ describe('consumer protocol metadata', () => {
     expect(decodeAssignment(pack(['not', 'a', 'map']))).toMatchObject({ ok: false });
   });
 });
+
+describe('golden bytes (compaction needs keys to stay byte-identical across versions)', () => {
+  const hex = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('hex'));
+  const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
+  const ocKey = '9401a26731a66f726465727303';
+  const ocValue =
+    'de0005a17601a66f6666736574cd1092ab6c656164657245706f636807a86d65746164617461a16db1636f6d6d697454696d657374616d704d73cb4278bcfe56800000';
+  const gmKey = '9202a26731';
+  const gmValue =
+    'de0007a17601ac70726f746f636f6c54797065a8636f6e73756d6572ac67656e65726174696f6e496405a870726f746f636f6ca572616e6765a66c6561646572a3632d31' +
+    'b763757272656e74537461746554696d657374616d704d73cb4278bcfe56800000a76d656d6265727391de0008a86d656d6265724964a3632d31af67726f7570496e7374616e63654964c0' +
+    'a8636c69656e744964a163aa636c69656e74486f7374a831302e302e302e31b073657373696f6e54696d656f75744d73cd2710b2726562616c616e636554696d656f75744d73ce000493e0' +
+    'ac737562736372697074696f6ec4020102aa61737369676e6d656e74c40103';
+  const offsetCommit: OffsetsTopicRecord = {
+    key: { type: 'OffsetCommit', group: 'g1', topic: 'orders', partition: 3 },
+    value: { offset: 4242, leaderEpoch: 7, metadata: 'm', commitTimestampMs: 1_700_000_000_000 },
+  };
+  const groupMetadata: OffsetsTopicRecord = {
+    key: { type: 'GroupMetadata', group: 'g1' },
+    value: {
+      protocolType: 'consumer', generationId: 5, protocol: 'range', leader: 'c-1', currentStateTimestampMs: 1_700_000_000_000,
+      members: [{ memberId: 'c-1', groupInstanceId: null, clientId: 'c', clientHost: '10.0.0.1', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 300_000, subscription: new Uint8Array([1, 2]), assignment: new Uint8Array([3]) }],
+    },
+  };
+
+  it.each([
+    ['offset commit', offsetCommit, ocKey, ocValue],
+    ['group metadata', groupMetadata, gmKey, gmValue],
+  ] as const)('%s', (_name, record, key, value) => {
+    expect(hex(encodeRecord(record).key)).toBe(key);
+    expect(hex(encodeRecord(record).value)).toBe(value);
+    expect(decodeRecord(bytes(key), bytes(value))).toEqual({ ok: true, value: record });
+  });
+
+  it('subscription and assignment', () => {
+    const sub = 'de0006a17603a6746f7069637391a66f7264657273a87573657244617461c0af6f776e6564506172746974696f6e7391de0002a5746f706963a66f7264657273aa706172746974696f6e73920002ac67656e65726174696f6e496404a67261636b4964c0';
+    const subscription: Subscription = { topics: ['orders'], userData: null, ownedPartitions: [{ topic: 'orders', partition: 0 }, { topic: 'orders', partition: 2 }], generationId: 4, rackId: null };
+    expect(hex(encodeSubscription(subscription))).toBe(sub);
+    expect(decodeSubscription(bytes(sub))).toEqual({ ok: true, value: subscription });
+    const asg = 'de0003a17603b261737369676e6564506172746974696f6e7391de0002a5746f706963a66f7264657273aa706172746974696f6e739101a87573657244617461c40109';
+    const assignment = { assignedPartitions: [{ topic: 'orders', partition: 1 }], userData: new Uint8Array([9]) };
+    expect(hex(encodeAssignment(assignment))).toBe(asg);
+    expect(decodeAssignment(bytes(asg))).toEqual({ ok: true, value: assignment });
+  });
+});
