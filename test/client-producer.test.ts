@@ -87,6 +87,9 @@ describe('producer against a 3-broker cluster', () => {
     }
     expect(runs.length).toBeGreaterThanOrEqual(6);
     expect(Math.max(...runs)).toBeLessThanOrEqual(12);
+    // A record that does not fit closes the batch and starts the next partition's: no one-record leftovers.
+    expect(Math.min(...runs.slice(0, -1))).toBeGreaterThanOrEqual(6);
+    expect(new Set(runs.slice(0, -1)).size).toBe(1); // equal records, equal (full) batches
     expect(new Set(stickyResults.map((r) => r.partition)).size).toBeGreaterThanOrEqual(3);
 
     const rr = kactus.producer({ partitioner: 'round-robin', idempotent: false });

@@ -28,6 +28,20 @@ describe('accumulator', () => {
     expect(acc.openBatchCount).toBe(0);
   });
 
+  it('fits() tells whether a record joins the open batch; closeOpen() closes it early', () => {
+    const acc = new Accumulator(500, 5);
+    const r = record(100);
+    expect(acc.fits('t', 0, r.sizeBytes)).toBe(true);
+    for (let i = 0; i < 3; i += 1) acc.append('t', 0, r.record, r.sizeBytes, owner, i, 0);
+    expect(acc.fits('t', 0, r.sizeBytes)).toBe(false);
+    expect(acc.fits('t', 1, r.sizeBytes)).toBe(true);
+    const closed = acc.closeOpen('t', 0)!;
+    expect(closed.recordCount).toBe(3);
+    expect(acc.closeOpen('t', 0)).toBeUndefined();
+    expect(acc.fits('t', 0, r.sizeBytes)).toBe(true);
+    expect(acc.openBytes).toBe(0);
+  });
+
   it('closes batches at linger, oldest first, and all on flush', () => {
     const acc = new Accumulator(16_384, 5);
     const r = record(10);

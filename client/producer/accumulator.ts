@@ -110,6 +110,19 @@ export class Accumulator {
     return closed;
   }
 
+  /** False when appending `sizeBytes` to the partition's open batch would close it first (it is full for this record). */
+  fits(topic: string, partition: number, sizeBytes: number): boolean {
+    const open = this.slots.get(`${topic}\u0000${partition}`)?.open;
+    return open === undefined || open.recordCount === 0 || open.sizeBytes + sizeBytes <= this.batchSizeBytes;
+  }
+
+  /** Closes the partition's open batch, if any (the sticky partitioner moving on). */
+  closeOpen(topic: string, partition: number): ProducerBatch | undefined {
+    const slot = this.slots.get(`${topic}\u0000${partition}`);
+    if (slot?.open === undefined) return undefined;
+    return this.close(slot, slot.open);
+  }
+
   private close(slot: PartitionSlot, batch: ProducerBatch): ProducerBatch {
     batch.closed = true;
     if (slot.open === batch) slot.open = undefined;

@@ -34,6 +34,13 @@ export interface Partitioner {
   partition(topic: string, key: Buffer | null, value: Buffer | null, partitionCount: number, available: readonly number[]): number;
   /** A batch for (topic, partition) was closed: the sticky partitioner moves on if it was its partition. */
   onBatchClosed(topic: string, partition: number): void;
+  /**
+   * True for the sticky partitioner: a keyless record that would not fit in
+   * its partition's open batch closes that batch and is partitioned again
+   * (Kafka's abortOnNewBatch), so it starts the next partition's batch
+   * instead of leaving a one-record batch behind.
+   */
+  readonly repartitionsOnFullBatch: boolean;
 }
 
 /** Kafka's keyed choice: the same partition as the Java producer's default partitioner. */
@@ -56,6 +63,7 @@ function pickRandom(partitionCount: number, available: readonly number[], avoid:
 }
 
 export class StickyPartitioner implements Partitioner {
+  readonly repartitionsOnFullBatch = true;
   private readonly sticky = new Map<string, number>();
   /** Topics whose sticky partition must change before the next keyless record. */
   private readonly moveOn = new Set<string>();
@@ -77,6 +85,7 @@ export class StickyPartitioner implements Partitioner {
 }
 
 export class RoundRobinPartitioner implements Partitioner {
+  readonly repartitionsOnFullBatch = false;
   private readonly counters = new Map<string, number>();
 
   partition(topic: string, key: Buffer | null, _value: Buffer | null, partitionCount: number, available: readonly number[]): number {
@@ -91,6 +100,7 @@ export class RoundRobinPartitioner implements Partitioner {
 }
 
 export class CustomPartitioner implements Partitioner {
+  readonly repartitionsOnFullBatch = false;
   constructor(private readonly choose: Extract<PartitionerOption, (...args: never[]) => unknown>) {}
 
   partition(topic: string, key: Buffer | null, value: Buffer | null, partitionCount: number): number {

@@ -403,7 +403,13 @@ export class Producer {
         partitionCount = meta.partitions.length;
         available = meta.partitions.filter((x) => x.leader >= 0).map((x) => x.partition);
       }
-      const partition = p.partition ?? this.partitioner.partition(topic, p.record.key as Buffer | null, p.record.value as Buffer | null, partitionCount, available);
+      let partition = p.partition ?? this.partitioner.partition(topic, p.record.key as Buffer | null, p.record.value as Buffer | null, partitionCount, available);
+      if (p.partition === undefined && p.record.key === null && this.partitioner.repartitionsOnFullBatch && !this.accumulator.fits(topic, partition, p.sizeBytes)) {
+        const full = this.accumulator.closeOpen(topic, partition);
+        if (full) closed.push(full);
+        this.partitioner.onBatchClosed(topic, partition);
+        partition = this.partitioner.partition(topic, null, p.record.value as Buffer | null, partitionCount, available);
+      }
       const batches = this.accumulator.append(topic, partition, p.record, p.sizeBytes, handle, i, nowMs);
       for (const b of batches) {
         this.partitioner.onBatchClosed(b.topic, b.partition);
