@@ -86,6 +86,27 @@ type ReplicaState =
 
 /** Bytes read per step when a new leader rebuilds producer state from its log. */
 export const producerStateRebuildChunkBytes = 1024 * 1024;
+/**
+ * How much of the log's tail a new leader scans for producer state. Retries
+ * only matter within the delivery timeout, so the tail holds every batch a
+ * producer may still retry; a producer seen only before it is treated as new
+ * (any sequence accepted, as Kafka does after retention removed its batches).
+ */
+export const producerStateRebuildBytesMax = 256 * 1024 * 1024;
+
+/** The offset to start the rebuild from: the base of the oldest segment within the byte bound. */
+function rebuildStartOffset(log: PartitionView['log']): number {
+  const segments = log.segmentSummaries();
+  let bytes = 0;
+  let start = log.logStartOffset;
+  for (let i = segments.length - 1; i >= 0; i -= 1) {
+    const segment = segments[i]!;
+    bytes += segment.sizeBytes;
+    start = Math.max(segment.baseOffset, log.logStartOffset);
+    if (bytes >= producerStateRebuildBytesMax) break;
+  }
+  return start;
+}
 
 /** How often a leader checks follower lag and parked-request deadlines. */
 export const leaderTickMs = 100;
@@ -241,7 +262,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           // With a single-member ISR the high watermark is the log end at once.
           const [advanced, effects] = onPartitionChanged(leader, msg.isr, msg.partitionEpoch);
           const log = view.log;
-          const producers = rebuildFromLog((from) => log.read(from, producerStateRebuildChunkBytes), log.logStartOffset, log.logEndOffset);
+          const producers = rebuildFromLog((from) => log.read(from, producerStateRebuildChunkBytes), rebuildStartOffset(log), log.logEndOffset);
           const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers });
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;
