@@ -107,6 +107,8 @@ try {
       retries: stats.retries - statsBefore.retries,
       producerCpuCores: Number(producerCpuCores.toFixed(2)),
       encodeShareOfProducerCpu: Number(encodeShare.toFixed(3)),
+      /** Records the encoder would handle per second of one core: far above recordsPerSec means encoding is not the limit. */
+      encodeRecordsPerCoreSec: Math.round(records / Math.max(1e-9, (stats.encodeMs - statsBefore.encodeMs) / 1_000)),
       brokerCpuCores: brokerCpu.map((c) => Number(c.toFixed(2))),
     };
   };
