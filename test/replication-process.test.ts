@@ -58,7 +58,7 @@ async function readAll(c: TestCluster, partition: number): Promise<Map<number, s
 
 describe('replication across broker processes', () => {
   it('loses no acknowledged write when a leader is SIGKILLed mid-stream; the broker returns, truncates, catches up and rejoins the ISR', async () => {
-    const c = (cluster = await startTestCluster(3, ['replica.lag.time.max.ms=5000']));
+    const c = (cluster = await startTestCluster(3, ['replica.lag.time.max.ms=5000', 'leader.imbalance.check.interval.ms=1000']));
     const created = await c.admin<{ topics: { errorCode: number }[] }>({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor: 3, assignments: null, configs: [{ name: 'min.insync.replicas', value: '2' }] }] });
     expect(created.topics[0]!.errorCode).toBe(0);
     await c.waitForLeaders(topic, partitions, 3);
@@ -111,9 +111,18 @@ describe('replication across broker processes', () => {
       for (const [value, at] of acknowledged) if (at.partition === partition) expect(stored.get(at.offset)).toBe(value);
     }
 
-    // The killed broker comes back, catches up and rejoins every ISR.
+    // The killed broker comes back, catches up and rejoins every ISR; then preferred-leader
+    // election (auto.leader.rebalance.enable) moves leadership back to it.
     await c.startBroker(victim);
     await c.waitForLeaders(topic, partitions, 3, 30_000);
+    const rebalanceDeadlineMs = Date.now() + 30_000;
+    let balanced = false;
+    while (!balanced && Date.now() < rebalanceDeadlineMs) {
+      const described = (await c.metadata([topic])).topics[0]!;
+      balanced = described.partitions.every((p) => p.leader === p.replicas[0]);
+      if (!balanced) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(balanced).toBe(true);
   }, 180_000);
 
   it('followers truly pull: a follower whose fetcher is stopped leaves the ISR after replica.lag.time.max.ms, and rejoins when it resumes', async () => {
