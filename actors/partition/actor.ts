@@ -110,6 +110,8 @@ function rebuildStartOffset(log: PartitionView['log']): number {
 
 /** How often a leader checks follower lag and parked-request deadlines. */
 export const leaderTickMs = 100;
+/** acks=all requests waiting for the high watermark, per partition; past it a produce is refused (retriable). */
+export const parkedProducesMax = 10_000;
 
 export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, ReplicaMessage> {
   const { view, clock } = deps;
@@ -178,6 +180,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
         case 'Produce': {
           if (state.type !== 'Leader' || view.role !== 'leader' || view.leaderEpoch !== state.leader.leaderEpoch) {
             if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`));
+            return state;
+          }
+          if (msg.acks === -1 && state.leader.parked.length >= parkedProducesMax) {
+            ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${view.key}: ${parkedProducesMax} acks=all requests already wait for replication`));
             return state;
           }
           const refusal = checkProduce(state.leader, msg.acks);
