@@ -102,6 +102,14 @@ describe('producer against a 3-broker cluster', () => {
 
     const custom = kactus.producer({ partitioner: ({ partitionCount }) => partitionCount - 1 });
     expect((await custom.send({ topic: 'spread', messages: [{ value: 'c' }] }))[0]!.partition).toBe(3);
+    // A custom partitioner that answers out of range for one record refuses the whole send.
+    const broken = kactus.producer({ partitioner: ({ value }) => (value?.toString() === 'bad' ? 99 : 0) });
+    const before = (await kactus.admin().listOffsets({ topic: 'spread', partitions: [0] }))[0]!.offset;
+    const refused = await rejection(broken.send({ topic: 'spread', messages: [{ value: 'good' }, { value: 'bad' }] }));
+    expect(refused).toMatchObject({ type: 'INVALID_PARTITIONS' });
+    expect(refused.message).toContain('returned 99 for topic "spread"');
+    await broken.flush();
+    expect((await kactus.admin().listOffsets({ topic: 'spread', partitions: [0] }))[0]!.offset).toBe(before);
   });
 
   it('sendBatch across topics, gzip, acks 1 and 0, and flush ignoring a long linger', async () => {

@@ -389,6 +389,9 @@ export class Producer {
       const count = metadata.cached(p.topic)!.partitions.length;
       if (p.partition >= count) throw new PartitionError(ErrorCode.INVALID_PARTITIONS, p.topic, p.partition, `out of range: the topic has partitions 0..${count - 1}`);
     }
+    // Partitioners that cannot depend on batch state choose for every record first, so a custom
+    // function that throws or answers out of range refuses the whole send before any record is appended.
+    const chosen = this.partitioner.repartitionsOnFullBatch ? undefined : this.choosePartitions(handle);
     this.bufferedBytes += handle.totalBytes;
     const closed: ProducerBatch[] = [];
     let topic = '';
@@ -403,7 +406,7 @@ export class Producer {
         partitionCount = meta.partitions.length;
         available = meta.partitions.filter((x) => x.leader >= 0).map((x) => x.partition);
       }
-      let partition = p.partition ?? this.partitioner.partition(topic, p.record.key as Buffer | null, p.record.value as Buffer | null, partitionCount, available);
+      let partition = p.partition ?? chosen?.[i] ?? this.partitioner.partition(topic, p.record.key as Buffer | null, p.record.value as Buffer | null, partitionCount, available);
       if (p.partition === undefined && p.record.key === null && this.partitioner.repartitionsOnFullBatch && !this.accumulator.fits(topic, partition, p.sizeBytes)) {
         const full = this.accumulator.closeOpen(topic, partition);
         if (full) closed.push(full);
@@ -417,6 +420,21 @@ export class Producer {
       }
     }
     if (closed.length > 0) this.sender!.enqueue(closed);
+  }
+
+  private choosePartitions(handle: SendHandle): (number | undefined)[] {
+    const metadata = this.context!.metadata;
+    const byTopic = new Map<string, { count: number; available: number[] }>();
+    return handle.prepared.map((p) => {
+      if (p.partition !== undefined) return p.partition;
+      let topic = byTopic.get(p.topic);
+      if (topic === undefined) {
+        const meta = metadata.cached(p.topic)!;
+        topic = { count: meta.partitions.length, available: meta.partitions.filter((x) => x.leader >= 0).map((x) => x.partition) };
+        byTopic.set(p.topic, topic);
+      }
+      return this.partitioner.partition(p.topic, p.record.key as Buffer | null, p.record.value as Buffer | null, topic.count, topic.available);
+    });
   }
 
   private fetchTopic(topic: string): void {

@@ -1,0 +1,334 @@
+/**
+ * The fetch side of a consumer: positions per assigned partition, one
+ * long-poll Fetch in flight per partition leader, decoding, and the
+ * prefetch bound.
+ *
+ * Owns: `Fetcher`. For each assigned partition: its position (the next offset
+ * to fetch; null while it is being looked up), paused flag and `epoch`
+ * (bumped by assign, seek and reset, so an answer to a request sent before
+ * is dropped: a stale answer must never move a position or deliver records).
+ *
+ * Flow: `kick()` sends, for every leader with fetchable partitions and no
+ * fetch in flight, one Fetch to that leader's `/fetch` (maxWaitMs long poll,
+ * minBytes). An answer is decoded into one chunk per partition (records from
+ * the position on; control batches skipped), handed to `sink`, and the
+ * position moves past the last batch; then `kick()` again.
+ *
+ * The bound (bounded prefetch): `room()` (from the consumer) says how many
+ * bytes may still be buffered; at 0 nothing is fetched, so a slow subscriber
+ * slows the fetches and memory stays flat. A fetch asks for at most `room()`
+ * bytes, so the overshoot is at most one batch (a broker returns the first
+ * batch whole even when it is larger). The consumer calls `kick()` when
+ * finished records make room.
+ *
+ * Errors per partition: leader moved/unknown (NOT_LEADER_OR_FOLLOWER,
+ * FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION, ...): tell the metadata
+ * cache and retry after a backoff; OFFSET_OUT_OF_RANGE: reset the position by
+ * auto.offset.reset; 'none' and corrupt batches are fatal (`onFatal`, once).
+ * A request that fails (timeout, link down) is retried after a backoff.
+ *
+ * Imports: protocol (data APIs, record-batch, errors), ../retry.ts, ../errors.ts,
+ * ../kactus.ts (types), ./types.ts.
+ */
+import type { Fetch, FetchReply, ListOffsets, ListOffsetsReply } from '../../protocol/apis/data.ts';
+import { earliestTimestamp, latestTimestamp } from '../../protocol/apis/data.ts';
+import { decodeBatches, type DecodedRecord } from '../../protocol/record-batch/index.ts';
+import { ErrorCode, KactusError, isRetriable } from '../../protocol/errors.ts';
+import { partitionError } from '../errors.ts';
+import type { ClientContext } from '../kactus.ts';
+import { backoffMs } from '../retry.ts';
+import { tpKey } from './types.ts';
+
+export type OffsetResetPolicy = 'earliest' | 'latest' | 'none';
+
+export type FetcherConfig = {
+  readonly fetchMaxWaitMs: number;
+  readonly fetchMinBytes: number;
+  readonly fetchMaxBytes: number;
+  readonly partitionFetchMaxBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly autoOffsetReset: OffsetResetPolicy;
+  readonly isolationLevel: 0 | 1;
+};
+
+/** Records of one partition from one fetch answer, in offset order. */
+export type FetchedChunk = {
+  readonly key: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly epoch: number;
+  readonly records: DecodedRecord[];
+  /** Bytes of the batches these records came in (what they keep alive). */
+  readonly sizeBytes: number;
+  /** The position after this chunk (past skipped control batches too). */
+  readonly nextOffset: number;
+  readonly highWatermark: number;
+};
+
+type PartitionFetchState = {
+  readonly topic: string;
+  readonly partition: number;
+  position: number | null;
+  paused: boolean;
+  epoch: number;
+  /** Not before this time (after an error). */
+  retryAtMs: number;
+  failures: number;
+  resolving: boolean;
+};
+
+/** Backoff cap for a partition whose leader is unknown. */
+const leaderRetryMsMax = 1_000;
+
+export class Fetcher {
+  private readonly partitions = new Map<string, PartitionFetchState>();
+  private readonly inFlightLeaders = new Set<number>();
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private epochCounter = 0;
+  /** Fetch round trips made (tests, bench). */
+  fetchCount = 0;
+
+  constructor(
+    private readonly context: ClientContext,
+    private readonly config: FetcherConfig,
+    private readonly hooks: {
+      /** Bytes that may still be buffered (<= 0: do not fetch). */
+      room(): number;
+      sink(chunk: FetchedChunk): void;
+      onFatal(err: KactusError): void;
+    },
+  ) {}
+
+  /** Starts fetching `key` at `offset` (a committed offset), or, with -1, where auto.offset.reset says. */
+  assign(topic: string, partition: number, offset: number): void {
+    const key = tpKey(topic, partition);
+    this.context.metadata.track(topic);
+    const state: PartitionFetchState = { topic, partition, position: offset >= 0 ? offset : null, paused: false, epoch: ++this.epochCounter, retryAtMs: 0, failures: 0, resolving: false };
+    this.partitions.set(key, state);
+    if (state.position === null) this.resolve(key, state);
+    this.kick();
+  }
+
+  unassign(key: string): void {
+    this.partitions.delete(key);
+  }
+
+  isAssigned(key: string): boolean {
+    return this.partitions.has(key);
+  }
+
+  epochOf(key: string): number | undefined {
+    return this.partitions.get(key)?.epoch;
+  }
+
+  position(key: string): number | null | undefined {
+    return this.partitions.get(key)?.position;
+  }
+
+  seek(key: string, offset: number): void {
+    const state = this.partitions.get(key);
+    if (state === undefined) return;
+    state.epoch = ++this.epochCounter;
+    state.position = offset;
+    state.retryAtMs = 0;
+    this.kick();
+  }
+
+  setPaused(key: string, paused: boolean): void {
+    const state = this.partitions.get(key);
+    if (state === undefined) return;
+    state.paused = paused;
+    if (!paused) this.kick();
+  }
+
+  isPaused(key: string): boolean {
+    return this.partitions.get(key)?.paused ?? false;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+  }
+
+  /** Sends a fetch to every leader that has fetchable partitions and none in flight. */
+  kick(): void {
+    if (this.stopped) return;
+    const room = this.hooks.room();
+    if (room <= 0) return;
+    const nowMs = Date.now();
+    const byLeader = new Map<number, { key: string; state: PartitionFetchState }[]>();
+    let earliestRetryMs = Infinity;
+    for (const [key, state] of this.partitions) {
+      if (state.position === null || state.paused) continue;
+      if (state.retryAtMs > nowMs) {
+        earliestRetryMs = Math.min(earliestRetryMs, state.retryAtMs);
+        continue;
+      }
+      const leader = this.context.metadata.leaderOf(state.topic, state.partition);
+      if (leader === undefined) {
+        this.backoff(state, ErrorCode.LEADER_NOT_AVAILABLE);
+        earliestRetryMs = Math.min(earliestRetryMs, state.retryAtMs);
+        continue;
+      }
+      if (this.inFlightLeaders.has(leader)) continue;
+      const list = byLeader.get(leader) ?? [];
+      list.push({ key, state });
+      byLeader.set(leader, list);
+    }
+    for (const [leader, list] of byLeader) this.fetchFrom(leader, list, room);
+    if (earliestRetryMs !== Infinity && this.retryTimer === undefined) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.kick();
+      }, Math.max(1, earliestRetryMs - nowMs));
+    }
+  }
+
+  private fetchFrom(leader: number, list: { key: string; state: PartitionFetchState }[], room: number): void {
+    this.inFlightLeaders.add(leader);
+    this.fetchCount += 1;
+    const maxBytes = Math.max(1, Math.min(this.config.fetchMaxBytes, room));
+    const sent = list.map(({ key, state }) => ({ key, state, epoch: state.epoch, fetchOffset: state.position! }));
+    const request = this.context.connection.ask<Fetch, FetchReply>(
+      leader,
+      '/fetch',
+      (replyTo) => ({
+        type: 'Fetch',
+        replicaId: -1,
+        maxWaitMs: this.config.fetchMaxWaitMs,
+        minBytes: this.config.fetchMinBytes,
+        maxBytes,
+        isolationLevel: this.config.isolationLevel,
+        partitions: sent.map((s) => ({ topic: s.state.topic, partition: s.state.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: Math.max(1, Math.min(this.config.partitionFetchMaxBytes, maxBytes)), currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
+        replyTo,
+      }),
+      this.config.requestTimeoutMs + this.config.fetchMaxWaitMs,
+    );
+    request.then(
+      (reply) => {
+        this.inFlightLeaders.delete(leader);
+        if (!this.stopped) this.handleReply(reply, sent);
+        this.kick();
+      },
+      (err: unknown) => {
+        this.inFlightLeaders.delete(leader);
+        const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
+        for (const s of sent) {
+          if (s.state.epoch !== s.epoch) continue;
+          this.context.metadata.onError(s.state.topic, code);
+          this.backoff(s.state, code);
+        }
+        this.kick();
+      },
+    );
+  }
+
+  private handleReply(reply: FetchReply, sent: { key: string; state: PartitionFetchState; epoch: number; fetchOffset: number }[]): void {
+    const byKey = new Map(sent.map((s) => [s.key, s]));
+    if (reply.errorCode !== 0) {
+      for (const s of sent) {
+        this.context.metadata.onError(s.state.topic, reply.errorCode);
+        this.backoff(s.state, reply.errorCode);
+      }
+      return;
+    }
+    for (const p of reply.partitions) {
+      const key = tpKey(p.topic, p.partition);
+      const s = byKey.get(key);
+      const state = this.partitions.get(key);
+      if (s === undefined || state === undefined || state !== s.state || state.epoch !== s.epoch) continue; // stale: revoked, seeked or reset meanwhile
+      if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+        if (this.config.autoOffsetReset === 'none') {
+          this.hooks.onFatal(partitionError(ErrorCode.OFFSET_OUT_OF_RANGE, p.topic, p.partition, `offset ${s.fetchOffset} is out of range (log start ${p.logStartOffset}, high watermark ${p.highWatermark}) and autoOffsetReset is 'none'`));
+          continue;
+        }
+        state.position = null;
+        state.epoch = ++this.epochCounter;
+        this.resolve(key, state);
+        continue;
+      }
+      if (p.errorCode !== 0) {
+        this.context.metadata.onError(p.topic, p.errorCode);
+        if (!isRetriable(p.errorCode) && p.errorCode !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
+          this.hooks.onFatal(partitionError(p.errorCode, p.topic, p.partition, `fetch at offset ${s.fetchOffset} failed`));
+          continue;
+        }
+        this.backoff(state, p.errorCode);
+        continue;
+      }
+      state.failures = 0;
+      if (p.records === null || p.records.length === 0) continue;
+      const bytes = Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength);
+      const decoded = decodeBatches(bytes);
+      if (!decoded.ok) {
+        this.hooks.onFatal(partitionError(decoded.errorCode, p.topic, p.partition, `corrupt batch at offset ${s.fetchOffset}: ${decoded.message}`));
+        continue;
+      }
+      const records: DecodedRecord[] = [];
+      let nextOffset = s.fetchOffset;
+      let sizeBytes = 0;
+      for (const batch of decoded.value) {
+        if (batch.header.lastOffset < s.fetchOffset) continue;
+        sizeBytes += batch.header.sizeBytes;
+        if (batch.header.lastOffset + 1 > nextOffset) nextOffset = batch.header.lastOffset + 1;
+        if (batch.header.isControl) continue;
+        for (const r of batch.records) if (r.offset >= s.fetchOffset) records.push(r);
+      }
+      if (nextOffset === s.fetchOffset) continue;
+      state.position = nextOffset;
+      this.hooks.sink({ key, topic: p.topic, partition: p.partition, epoch: state.epoch, records, sizeBytes, nextOffset, highWatermark: p.highWatermark });
+    }
+  }
+
+  private backoff(state: PartitionFetchState, errorCode: number): void {
+    const delayMs = Math.min(leaderRetryMsMax, backoffMs(state.failures, this.context.retry, Math.random()));
+    state.failures += 1;
+    state.retryAtMs = Date.now() + delayMs;
+    if (errorCode === ErrorCode.LEADER_NOT_AVAILABLE || errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) this.context.metadata.refresh([state.topic]).catch(() => undefined);
+  }
+
+  /** Looks up the reset offset (auto.offset.reset) with ListOffsets on the leader. */
+  private resolve(key: string, state: PartitionFetchState): void {
+    if (state.resolving) return;
+    if (this.config.autoOffsetReset === 'none') {
+      this.hooks.onFatal(partitionError(ErrorCode.OFFSET_OUT_OF_RANGE, state.topic, state.partition, "no committed offset and autoOffsetReset is 'none'"));
+      return;
+    }
+    state.resolving = true;
+    const epoch = state.epoch;
+    const timestamp = this.config.autoOffsetReset === 'earliest' ? earliestTimestamp : latestTimestamp;
+    const attempt = async (): Promise<number> => {
+      const { leader } = await this.context.metadata.leaderFor(state.topic, state.partition);
+      const reply = await this.context.connection.ask<ListOffsets, ListOffsetsReply>(leader, '/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel: this.config.isolationLevel, partitions: [{ topic: state.topic, partition: state.partition, timestamp }], replyTo }), this.config.requestTimeoutMs);
+      const p = reply.partitions[0];
+      if (p === undefined) throw new KactusError(ErrorCode.UNKNOWN_SERVER_ERROR, 'empty ListOffsets answer');
+      if (p.errorCode !== 0) {
+        this.context.metadata.onError(state.topic, p.errorCode);
+        throw partitionError(p.errorCode, state.topic, state.partition, 'ListOffsets failed');
+      }
+      return p.offset;
+    };
+    const loop = async (): Promise<void> => {
+      for (let failures = 0; !this.stopped; failures++) {
+        if (this.partitions.get(key) !== state || state.epoch !== epoch) return;
+        try {
+          const offset = await attempt();
+          if (this.partitions.get(key) !== state || state.epoch !== epoch) return;
+          state.position = offset;
+          this.kick();
+          return;
+        } catch (err) {
+          if (!(err instanceof KactusError) || (!err.retriable && err.code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) {
+            this.hooks.onFatal(err instanceof KactusError ? err : new KactusError(ErrorCode.UNKNOWN_SERVER_ERROR, String(err)));
+            return;
+          }
+          await new Promise((r) => setTimeout(r, Math.min(leaderRetryMsMax, backoffMs(failures, this.context.retry, Math.random()))));
+        }
+      }
+    };
+    void loop().finally(() => {
+      state.resolving = false;
+    });
+  }
+}
