@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // The `kactus` command: registers tsx so the TypeScript sources run as they are
-// (no build step), then hands over to cli/main.ts.
+// (no build step), then hands over to cli/main.ts. It exits with main's code
+// once stdout has drained: a client's timers or sockets left behind must not
+// keep a finished command alive.
 import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+process.stdout.write('', () => process.exit(code));

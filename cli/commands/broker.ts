@@ -1,0 +1,79 @@
+/**
+ * `kactus broker`: one broker node in this process, for clusters across
+ * machines (each machine runs one, with the same --controller-quorum).
+ *
+ * Configuration, later sources winning: defaults (actors/broker/config.ts),
+ * --config FILE (a JSON object of Kafka names), KACTUS_* environment variables
+ * (KACTUS_MIN_INSYNC_REPLICAS=2 is min.insync.replicas), then --set key=value.
+ * Unknown keys and bad values are refused (exit 2) with a message naming them.
+ *
+ * It runs the same start-up as actors/broker-main.ts (actors/broker/start.ts):
+ * the ready JSON line on stdout, logs on stderr (LOG_LEVEL, default info),
+ * graceful stop on SIGTERM/SIGINT (exit 0), exit 1 if an actor gives up.
+ */
+import { parseArgs } from 'node:util';
+import { kafkaConfigNames } from '../../actors/broker/config.ts';
+import { brokerConfigFromSources, environmentPrefix, parseHostPort, runBroker } from '../../actors/broker/start.ts';
+import { UsageError, printLine } from '../output.ts';
+
+export const brokerHelp = `Usage: kactus broker --node-id N --listen HOST:PORT --controller-quorum 1@h1:p1,2@h2:p2,3@h3:p3 --data DIR
+                     [--advertise HOST:PORT] [--config FILE] [--rack R] [--set key=value ...]
+
+Runs one broker node (a controller voter too when its id is in --controller-quorum).
+  --node-id N             node.id
+  --listen HOST:PORT      where this node listens
+  --advertise HOST:PORT   what other nodes and clients dial (default: --listen)
+  --controller-quorum     controller.quorum.voters: id@host:port, comma-separated
+  --data DIR              log.dirs: partitions and the metadata log
+  --rack R                broker.rack
+  --config FILE           JSON object of Kafka config names, e.g. {"min.insync.replicas": 2}
+  --set key=value         one Kafka config (repeatable); beats the file and the environment
+Environment: ${environmentPrefix}<NAME> sets a config, dots as underscores (${environmentPrefix}MIN_INSYNC_REPLICAS=2).
+Prints {"event":"ready",...} on stdout once listening; Ctrl-C stops it gracefully.
+Configs: ${kafkaConfigNames().join(', ')}`;
+
+export async function broker(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'node-id': { type: 'string' },
+      listen: { type: 'string' },
+      advertise: { type: 'string' },
+      'controller-quorum': { type: 'string' },
+      data: { type: 'string' },
+      config: { type: 'string' },
+      rack: { type: 'string' },
+      set: { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    printLine(brokerHelp);
+    return 0;
+  }
+  const required = (name: 'node-id' | 'listen' | 'controller-quorum' | 'data'): string => {
+    const value = values[name];
+    if (value === undefined || value.length === 0) throw new UsageError(`broker: --${name} is required; see kactus broker --help`);
+    return value;
+  };
+  const nodeIdText = required('node-id');
+  const brokerId = Number(nodeIdText);
+  if (!/^\d+$/.test(nodeIdText) || !Number.isSafeInteger(brokerId)) throw new UsageError(`broker: --node-id "${nodeIdText}" is not a broker id (a non-negative integer)`);
+  const { host, port } = parseHostPort(required('listen'), '--listen');
+  const config = brokerConfigFromSources({
+    brokerId,
+    listenHost: host,
+    listenPort: port,
+    dataDir: required('data'),
+    controllerQuorum: required('controller-quorum'),
+    advertise: values.advertise,
+    rack: values.rack,
+    configFile: values.config,
+    environment: process.env,
+    settings: values.set ?? [],
+  });
+  const running = await runBroker(config);
+  return running.exited;
+}

@@ -1,0 +1,117 @@
+/**
+ * What every cluster command shares: argument parsing with the common flags
+ * (--bootstrap, --json, --help), the bootstrap list, and a client opened for
+ * the command's lifetime.
+ *
+ * Bootstrap: --bootstrap ws://HOST:PORT[,ws://HOST:PORT...], else the
+ * KACTUS_BOOTSTRAP environment variable, else ws://127.0.0.1:9191 (what
+ * `kactus cluster up` listens on by default).
+ *
+ * Bounded waits: a CLI run against an unreachable cluster must end with a
+ * one-line error in seconds, not hang, so the client's connect timeout and
+ * retries are smaller than the library's defaults (cliClientLimits).
+ *
+ * Imports: client/ (the public client and its internal connection through
+ * Kactus.context()), node:util.
+ */
+import { parseArgs } from 'node:util';
+import { Kactus, type ClientContext } from '../client/kactus.ts';
+import { UsageError, printLine } from './output.ts';
+
+export const bootstrapDefault = 'ws://127.0.0.1:9191';
+
+export const cliClientLimits = {
+  /** Time to open the first connection to a bootstrap broker. */
+  connectTimeoutMs: 5_000,
+  /** Time one admin or metadata request may take. */
+  requestTimeoutMs: 15_000,
+  /** Retries of a retriable admin failure (no controller, link down). */
+  retriesMax: 3,
+} as const;
+
+type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string; default?: string | boolean | string[] | boolean[] };
+
+export const commonOptions = {
+  bootstrap: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const satisfies Record<string, OptionSpec>;
+
+export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
+
+/**
+ * Parses `argv` against the command's options plus the common ones. Throws
+ * UsageError (exit 2) for unknown flags, missing values, or a positional
+ * count outside [positionalsMin, positionalsMax].
+ */
+export function parseCommand(command: string, argv: string[], options: Record<string, OptionSpec>, positionals: { min: number; max: number; names?: string } = { min: 0, max: 0 }): Parsed {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...options }, strict: true, allowPositionals: true }) as Parsed;
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]}; see kactus ${command} --help`);
+  }
+  if (parsed.values.help === true) return parsed;
+  const count = parsed.positionals.length;
+  if (count < positionals.min) throw new UsageError(`${command}: ${positionals.names ?? 'an argument'} is required; see kactus ${command} --help`);
+  if (count > positionals.max) throw new UsageError(`${command}: unexpected argument "${parsed.positionals[positionals.max]}"; see kactus ${command} --help`);
+  return parsed;
+}
+
+/** True (and prints the help) when --help was given. */
+export function helpRequested(parsed: Parsed, help: string): boolean {
+  if (parsed.values.help !== true) return false;
+  printLine(help);
+  return true;
+}
+
+/** The bootstrap URLs from --bootstrap, KACTUS_BOOTSTRAP or the default; UsageError when malformed. */
+export function bootstrapList(flag: unknown): string[] {
+  const text = typeof flag === 'string' ? flag : (process.env.KACTUS_BOOTSTRAP ?? bootstrapDefault);
+  const urls = text.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  if (urls.length === 0) throw new UsageError('--bootstrap needs at least one ws://HOST:PORT');
+  for (const url of urls) {
+    if (!/^wss?:\/\/[^/:\s]+(:\d+)?\/?$/.test(url) && !/^wss?:\/\/\[[0-9a-fA-F:.]+\](:\d+)?\/?$/.test(url)) throw new UsageError(`--bootstrap: "${url}" is not ws://HOST:PORT`);
+  }
+  return urls;
+}
+
+/** Integer flag in [min, max]; UsageError naming the flag otherwise. */
+export function integerFlag(value: unknown, flag: string, min: number, max: number, fallback?: number): number {
+  if (value === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${flag} is required`);
+    return fallback;
+  }
+  const text = String(value);
+  const number = Number(text);
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(number) || number < min || number > max) throw new UsageError(`--${flag} must be an integer in [${min}, ${max}], got "${text}"`);
+  return number;
+}
+
+/** `key=value` items into a record; UsageError naming the flag for an item without '='. */
+export function keyValues(items: unknown, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of (items as string[] | undefined) ?? []) {
+    const at = item.indexOf('=');
+    if (at <= 0) throw new UsageError(`--${flag} ${item} is not key=value`);
+    out[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return out;
+}
+
+/** A client for one command: opened (bootstrap reached) before `run`, closed after it whatever happens. */
+export async function withClient<T>(flags: Parsed['values'], run: (kactus: Kactus, context: ClientContext) => Promise<T>, options: { requestTimeoutMs?: number } = {}): Promise<T> {
+  const kactus = new Kactus({
+    brokers: bootstrapList(flags.bootstrap),
+    clientId: 'kactus-cli',
+    connectTimeoutMs: cliClientLimits.connectTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? cliClientLimits.requestTimeoutMs,
+    retriesMax: cliClientLimits.retriesMax,
+  });
+  try {
+    const context = await kactus.context();
+    return await run(kactus, context);
+  } finally {
+    await kactus.close({ timeoutMs: 5_000 }).catch(() => undefined);
+  }
+}
