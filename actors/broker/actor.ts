@@ -44,6 +44,7 @@ export type BrokerMessage =
   | { type: 'PauseFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'Housekeeping' }
+  | { type: 'CheckpointHighWatermarks' }
   | Produce
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
@@ -92,6 +93,8 @@ export const transactionStateTopicName = '__transaction_state';
 
 /** How often retention and compaction run over the hosted logs. */
 export const housekeepingIntervalMs = 30_000;
+/** replica.high.watermark.checkpoint.interval.ms: how often high watermarks (and log starts) are checkpointed. */
+export const highWatermarkCheckpointIntervalMs = 5_000;
 
 const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), replyTo: ref });
 const validateAdmin = object({ command: object({ type: string(64) }), replyTo: ref });
@@ -253,6 +256,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     init: (ctx) => {
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
+      ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks' });
       return { image: emptyImage, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false };
     },
 
@@ -355,6 +359,20 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             }
           }
           ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
+          return state;
+        }
+
+        case 'CheckpointHighWatermarks': {
+          // A restarted broker starts from these: its high watermark never goes back further than one interval.
+          for (const view of registry.all()) {
+            if (view.log.isOffline) continue;
+            try {
+              view.log.checkpoint();
+            } catch (err) {
+              ctx.log.warn({ partition: view.key, err }, 'partition.checkpoint_failed');
+            }
+          }
+          ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks' });
           return state;
         }
 
