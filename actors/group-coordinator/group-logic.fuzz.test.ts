@@ -39,6 +39,7 @@ type Action =
   | { kind: 'delete' }
   | { kind: 'advance'; ms: number }
   | { kind: 'persist'; errorCode: number }
+  | { kind: 'expire'; retentionMs: number }
   | { kind: 'unload' };
 
 const client = fc.integer({ min: 0, max: 4 });
@@ -59,6 +60,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
       errorCode: fc.constantFrom(ErrorCode.NONE, ErrorCode.NONE, ErrorCode.NONE, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.REQUEST_TIMED_OUT),
     }),
   },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('expire' as const), retentionMs: fc.integer({ min: 0, max: 3_000 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'unload' as const }) },
 );
 
@@ -184,6 +186,9 @@ class World {
         for (const p of batch) this.send({ type: 'PersistCompleted', persistId: p.persistId, errorCode: a.errorCode });
         return;
       }
+      case 'expire':
+        this.send({ type: 'ExpireOffsets', retentionMs: a.retentionMs });
+        return;
       case 'unload':
         this.send({ type: 'Unload' });
         return;

@@ -624,6 +624,69 @@ describe('group: offsets', () => {
   });
 });
 
+describe('group: offset retention (ExpireOffsets)', () => {
+  const retentionMs = 1_000;
+  const expire = (h: Harness): GroupEffect[] => h.send({ type: 'ExpireOffsets', retentionMs });
+
+  it('a standalone group: offsets expire retention after their commit, then the group is deleted', () => {
+    const h = new Harness();
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    h.completePersists();
+    h.nowMs = 500;
+    h.commit('', -1, [{ topic: 'orders', partition: 1, offset: 1 }]);
+    h.completePersists();
+    h.nowMs = 999;
+    expect(expire(h)).toEqual([]);
+    h.nowMs = 1_000;
+    expect(expire(h)).toMatchObject([{ type: 'PersistOffsets', records: [{ key: { partition: 0 }, value: null }] }]);
+    expect(h.state.phase).toBe('Empty');
+    h.nowMs = 1_500;
+    const effects = expire(h);
+    expect(effects).toMatchObject([{ type: 'PersistGroupMetadata', records: [{ key: { partition: 1 }, value: null }, { key: { type: 'GroupMetadata' }, value: null }] }]);
+    expect(h.state.phase).toBe('Dead');
+    h.completePersists();
+    expect(isDisposable(h.state)).toBe(true);
+  });
+
+  it('a Stable consumer group keeps the offsets of subscribed topics, whatever their age', () => {
+    const { h, ids } = stableGroupOfThree();
+    h.commit(ids[0]!, 1, [{ topic: 'orders', partition: 0, offset: 1 }, { topic: 'retired', partition: 0, offset: 1 }]);
+    h.completePersists();
+    h.nowMs = 10_000;
+    for (const id of ids) h.heartbeat(id, 1);
+    expect(expire(h)).toMatchObject([{ type: 'PersistOffsets', records: [{ key: { topic: 'retired' }, value: null }] }]);
+    expect([...h.state.offsets.keys()]).toEqual(['orders']);
+    expect(h.state.phase).toBe('Stable');
+  });
+
+  it('an Empty group: offsets expire retention after the group became Empty, not after their commit', () => {
+    const { h, ids } = stableGroupOfThree();
+    h.commit(ids[0]!, 1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    h.completePersists();
+    h.nowMs = 400;
+    h.send({ type: 'LeaveGroup', groupId: 'g', members: ids.map((memberId) => ({ memberId, groupInstanceId: null, reason: null })), replyTo: h.target('leave') });
+    expect(h.state.phase).toBe('Empty');
+    h.completePersists();
+    h.nowMs = 1_399;
+    expect(expire(h)).toEqual([]);
+    h.nowMs = 1_400;
+    expire(h);
+    expect(h.state.phase).toBe('Dead');
+    expect(h.state.offsets.size).toBe(0);
+  });
+
+  it('a partition whose commit is being written does not expire', () => {
+    const h = new Harness();
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    h.completePersists();
+    h.nowMs = 2_000;
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 2 }]);
+    expect(expire(h)).toEqual([]);
+    h.completePersists();
+    expect(h.state.offsets.get('orders')?.get(0)?.offset).toBe(2);
+  });
+});
+
 describe('group + cooperative-sticky, end to end', () => {
   /**
    * Goal: the issue's test. Consumers speak the cooperative protocol against

@@ -184,12 +184,15 @@ type PendingPersist =
     }
   | { readonly kind: 'EmptyGeneration' }
   | { readonly kind: 'OffsetCommit'; readonly replyTo: ReplyTarget; readonly results: readonly CommitResult[]; readonly writes: readonly CommitWrite[] }
-  | { readonly kind: 'DeleteGroup'; readonly replyTo: ReplyTarget };
+  | { readonly kind: 'DeleteGroup'; readonly replyTo: ReplyTarget }
+  | { readonly kind: 'Expire' };
 
 export type GroupState = {
   readonly groupId: string;
   readonly config: GroupConfig;
   readonly phase: GroupPhase;
+  /** When the group entered `phase` (Kafka's currentStateTimestamp); null if unknown (loaded from offsets only). */
+  readonly stateSinceMs: number | null;
   readonly generationId: number;
   readonly protocolType: string | null;
   readonly protocolName: string | null;
@@ -231,6 +234,7 @@ export function emptyGroup(groupId: string, config: GroupConfig = groupConfigDef
     groupId,
     config,
     phase: 'Empty',
+    stateSinceMs: null,
     generationId: 0,
     protocolType: null,
     protocolName: null,
@@ -362,6 +366,18 @@ export type OffsetFetch = {
 export type DescribeGroup = { readonly type: 'DescribeGroup'; readonly groupId: string; readonly replyTo: ReplyTarget };
 export type DeleteGroup = { readonly type: 'DeleteGroup'; readonly groupId: string; readonly replyTo: ReplyTarget };
 
+/**
+ * Periodic (offsets.retention.check.interval.ms): drop offsets older than
+ * offsets.retention.minutes, Kafka's cleanupGroupMetadata. An Empty group's
+ * offsets expire `retentionMs` after it became Empty; a Stable consumer
+ * group's offsets of topics no member subscribes to, and a standalone group's
+ * offsets, `retentionMs` after their commit. An Empty group left with no
+ * offsets is deleted (Dead, with a group tombstone). Partitions with a commit
+ * being written are kept. As in Kafka the removal is immediate and the
+ * tombstones are written after; nothing waits on them.
+ */
+export type ExpireOffsets = { readonly type: 'ExpireOffsets'; readonly retentionMs: number };
+
 /** Internal inputs from the shell: time passed, a write finished, the partition moved away. */
 export type Tick = { readonly type: 'Tick' };
 export type PersistCompleted = { readonly type: 'PersistCompleted'; readonly persistId: number; readonly errorCode: number };
@@ -376,6 +392,7 @@ export type GroupInput =
   | OffsetFetch
   | DescribeGroup
   | DeleteGroup
+  | ExpireOffsets
   | Tick
   | PersistCompleted
   | Unload;
@@ -504,6 +521,9 @@ export function step(state: GroupState, input: GroupInput, nowMs: number): [Grou
     case 'DeleteGroup':
       handleDeleteGroup(c, input);
       break;
+    case 'ExpireOffsets':
+      handleExpireOffsets(c, input);
+      break;
     case 'Tick':
       handleTick(c);
       break;
@@ -551,6 +571,11 @@ function checkInvariants(g: GroupState): void {
   }
   assert(staticCount === g.staticMembers.size, 'group: no stale static member entries');
   for (const pending of g.pendingMembers.keys()) assert(!g.members.has(pending), 'group: a pending member is not a member');
+}
+
+function transition(c: Ctx, phase: GroupPhase): void {
+  c.g.phase = phase;
+  c.g.stateSinceMs = c.nowMs;
 }
 
 function reply(c: Ctx, to: ReplyTarget, message: GroupReply): void {
@@ -887,7 +912,7 @@ function prepareRebalance(c: Ctx): void {
     g.initialDelay = null;
     g.rebalanceDeadlineMs = c.nowMs + timeoutMs;
   }
-  g.phase = 'PreparingRebalance';
+  transition(c, 'PreparingRebalance');
   maybeCompleteJoin(c);
 }
 
@@ -997,12 +1022,12 @@ function completeJoin(c: Ctx): void {
   if (g.members.size === 0) {
     g.protocolName = null;
     g.leaderId = null;
-    g.phase = 'Empty';
+    transition(c, 'Empty');
     persist(c, 'PersistGroupMetadata', [groupMetadataRecord(g, null, c.nowMs)], { kind: 'EmptyGeneration' });
     return;
   }
   g.protocolName = selectProtocol(g);
-  g.phase = 'CompletingRebalance';
+  transition(c, 'CompletingRebalance');
   const leaderId = g.leaderId!;
   for (const member of [...g.members.values()]) {
     if (member.joinReplyTo === null) continue; // a static member that did not rejoin
@@ -1286,9 +1311,74 @@ function handleDeleteGroup(c: Ctx, req: DeleteGroup): void {
     value: null,
   }));
   records.push({ key: { type: 'GroupMetadata', group: g.groupId }, value: null });
-  g.phase = 'Dead';
+  transition(c, 'Dead');
   g.pendingMembers.clear();
   persist(c, 'PersistGroupMetadata', records, { kind: 'DeleteGroup', replyTo: req.replyTo });
+}
+
+/** Topics the members subscribe to (consumer protocol), or null if any subscription does not decode. */
+function subscribedTopics(g: Draft): Set<string> | null {
+  const topics = new Set<string>();
+  for (const m of g.members.values()) {
+    const decoded = decodeSubscription(metadataFor(m, g.protocolName));
+    if (!decoded.ok) return null;
+    for (const t of decoded.value.topics) topics.add(t);
+  }
+  return topics;
+}
+
+function handleExpireOffsets(c: Ctx, input: ExpireOffsets): void {
+  const g = c.g;
+  if (g.phase === 'Dead' || isUnknownGroup(g)) return;
+  assert(Number.isFinite(input.retentionMs) && input.retentionMs >= 0, 'group: retentionMs is a non-negative number');
+  const writing = new Set<string>();
+  for (const p of g.pendingPersists.values()) {
+    if (p.kind === 'OffsetCommit') for (const w of p.writes) writing.add(`${w.topic}\u0000${w.partition}`);
+  }
+  let baseMs: ((v: CommittedOffset) => number) | null = null;
+  let keepTopics = new Set<string>();
+  if (g.protocolType !== null && g.phase === 'Empty') {
+    const since = g.stateSinceMs;
+    baseMs = (v) => since ?? v.commitTimestampMs;
+  } else if (g.protocolType === consumerProtocolType && g.phase === 'Stable') {
+    const topics = subscribedTopics(g);
+    if (topics !== null) {
+      baseMs = (v) => v.commitTimestampMs;
+      keepTopics = topics;
+    }
+  } else if (g.protocolType === null) {
+    baseMs = (v) => v.commitTimestampMs;
+  }
+  const expired: { topic: string; partition: number }[] = [];
+  if (baseMs !== null) {
+    for (const [topic, byPartition] of g.offsets) {
+      if (keepTopics.has(topic)) continue;
+      for (const [partition, v] of byPartition) {
+        if (writing.has(`${topic}\u0000${partition}`)) continue;
+        if (c.nowMs - baseMs(v) >= input.retentionMs) expired.push({ topic, partition });
+      }
+    }
+  }
+  const records: OffsetsTopicRecord[] = expired.map(({ topic, partition }) => ({
+    key: { type: 'OffsetCommit', group: g.groupId, topic, partition },
+    value: null,
+  }));
+  if (expired.length > 0) {
+    const offsets = new Map(g.offsets);
+    for (const { topic, partition } of expired) {
+      const byPartition = new Map(offsets.get(topic)!);
+      byPartition.delete(partition);
+      if (byPartition.size === 0) offsets.delete(topic);
+      else offsets.set(topic, byPartition);
+    }
+    g.offsets = offsets;
+  }
+  const groupGone = g.phase === 'Empty' && g.offsets.size === 0 && writing.size === 0 && g.pendingMembers.size === 0;
+  if (groupGone) {
+    records.push({ key: { type: 'GroupMetadata', group: g.groupId }, value: null });
+    transition(c, 'Dead');
+  }
+  if (records.length > 0) persist(c, groupGone ? 'PersistGroupMetadata' : 'PersistOffsets', records, { kind: 'Expire' });
 }
 
 // ---------------------------------------------------------------- persistence
@@ -1308,7 +1398,7 @@ function groupMetadataRecord(g: Draft, assignments: ReadonlyMap<string, Uint8Arr
     generationId: g.generationId,
     protocol: g.members.size > 0 ? g.protocolName : null,
     leader: g.members.size > 0 ? g.leaderId : null,
-    currentStateTimestampMs: nowMs,
+    currentStateTimestampMs: g.stateSinceMs ?? nowMs,
     members: [...g.members.values()].map((m) => ({
       memberId: m.memberId,
       groupInstanceId: m.groupInstanceId,
@@ -1386,7 +1476,7 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
           heartbeatDeadlineMs: member.syncReplyTo !== null ? c.nowMs + member.sessionTimeoutMs : member.heartbeatDeadlineMs,
         });
       }
-      g.phase = 'Stable';
+      transition(c, 'Stable');
       if (g.pendingSyncMembers.size === 0) g.syncDeadlineMs = null;
       return;
     }
@@ -1414,6 +1504,7 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
       return;
     }
     case 'EmptyGeneration':
+    case 'Expire':
       return; // nothing waits on it (Kafka logs a failure and moves on)
     case 'OffsetCommit': {
       if (ok) applyOffsets(g, pending.writes);
@@ -1429,7 +1520,7 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
         g.offsets = new Map();
         reply(c, pending.replyTo, { type: 'DeleteGroupReply', groupId: g.groupId, errorCode: ErrorCode.NONE });
       } else {
-        if (g.phase === 'Dead') g.phase = 'Empty';
+        if (g.phase === 'Dead') transition(c, 'Empty');
         reply(c, pending.replyTo, { type: 'DeleteGroupReply', groupId: g.groupId, errorCode: groupWriteError(input.errorCode) });
       }
       return;
@@ -1490,7 +1581,7 @@ function handleTick(c: Ctx): void {
       }
       if (g.members.size === 0) {
         // Nobody left: let the join phase complete into Empty.
-        g.phase = 'PreparingRebalance';
+        transition(c, 'PreparingRebalance');
         g.initialDelay = null;
         g.rebalanceDeadlineMs = now;
         maybeCompleteJoin(c);
@@ -1524,7 +1615,7 @@ function handleUnload(c: Ctx): void {
   g.rebalanceDeadlineMs = null;
   g.initialDelay = null;
   g.syncDeadlineMs = null;
-  g.phase = 'Dead';
+  transition(c, 'Dead');
 }
 
 // ---------------------------------------------------------------- loading
@@ -1569,6 +1660,7 @@ export function restoreGroup(
   const restored: GroupState = Object.freeze({
     ...base,
     phase: hasMembers ? 'Stable' : 'Empty',
+    stateSinceMs: metadata.currentStateTimestampMs,
     generationId: metadata.generationId,
     protocolType: metadata.protocolType,
     protocolName: hasMembers ? metadata.protocol : null,
