@@ -2,7 +2,9 @@
  * Spawns a broker node's data plane: the partition registry, `/fetch` (read
  * path), `/replicas` and `/fetchers` (supervisors that handle no messages
  * themselves, so nact's per-message copy of their children costs nothing),
- * and `/broker` (router and replica-role manager).
+ * `/groups` and `/groups-inbox` (the group coordinator, actors/group-coordinator/actor.ts),
+ * and `/broker` (router and replica-role manager; it tells `/groups-inbox`
+ * which `__consumer_offsets` partitions it leads).
  *
  * The controller client at `/controller-client` must exist on the node (it
  * gives metadata and carries ControllerCalls); in tests it may be a stand-in.
@@ -15,17 +17,26 @@ import { PartitionRegistry } from '../partition/registry.ts';
 import { fetchServerBehaviour } from '../fetch/server.ts';
 import { brokerBehaviour, type BrokerMessage } from './actor.ts';
 import type { BrokerConfig } from './config.ts';
+import { spawnGroupCoordinator } from '../group-coordinator/actor.ts';
+import type { GroupConfig } from '../group-coordinator/group-logic.ts';
 
 export type DataPlane = {
   registry: PartitionRegistry;
   broker: Ref<BrokerMessage>;
+  /** The group coordinator's public actor (`/groups`). */
+  groups: Ref<unknown>;
   /** Closes every partition log (flushing it); call before the node stops. */
   close(): Promise<void>;
 };
 
 const idle = { init: () => null, receive: (state: null) => state, acceptsRemote: false };
 
-export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock): DataPlane {
+export type DataPlaneOptions = {
+  /** Overrides of the group coordinator's group config (tests: short session timeouts). */
+  groupConfig?: Partial<GroupConfig>;
+};
+
+export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock, options: DataPlaneOptions = {}): DataPlane {
   const registry = new PartitionRegistry(join(config.dataDir, 'partitions'), clock);
   const replicasParent = node.spawn('replicas', idle);
   const fetchersParent = node.spawn('fetchers', idle);
@@ -33,6 +44,7 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
     'fetch',
     fetchServerBehaviour({ registry, replicaRef: (key) => ({ node: node.nodeId, path: `/replicas/${key}` }) }),
   );
-  const broker = node.spawn('broker', brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent }));
-  return { registry, broker, close: () => registry.closeAll() };
+  const groups = spawnGroupCoordinator(node, { config, registry, clock, controllerClient, ...(options.groupConfig ? { groupConfig: options.groupConfig } : {}) });
+  const broker = node.spawn('broker', brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.inbox }));
+  return { registry, broker, groups: groups.groups, close: () => registry.closeAll() };
 }

@@ -1,0 +1,709 @@
+/**
+ * The group coordinator's nact shell: `/groups` on every broker node, around
+ * the pure logic of group-logic.ts (one GroupState per group),
+ * coordinator-logic.ts (which `__consumer_offsets` partitions this broker
+ * leads and loads) and offsets-records.ts (the records).
+ *
+ * Owns: every GroupState of the groups whose offsets partition this broker
+ * leads; the loads of those partitions; the writes to them; FindCoordinator
+ * (from the metadata image, creating `__consumer_offsets` on first use).
+ *
+ * Structure (why one actor): every group lives in one Map in this actor's
+ * state, not in a child actor per group. nact copies an actor's children per
+ * message, a group's step is microseconds, and one mailbox gives a total order
+ * between a partition's load, its groups' requests and its resignation for
+ * free. The cost is that one slow group step delays the others; step is
+ * O(members of that group) and group.max.size bounds that.
+ *
+ * Two actors, one state: `/groups` takes the wire API (acceptsRemote, every
+ * message validated with actor-messages.ts) and `/groups-inbox` takes what
+ * this node's broker and controller client tell it (acceptsRemote false) and
+ * forwards it wrapped with a token object only this node holds. So a peer
+ * can never forge `OffsetsPartitionLed`, a metadata image, or a write's
+ * completion: those are accepted only with the token. Self-told messages
+ * (timers, adapted asks) carry the token too.
+ *
+ * The order the shell follows (group-logic.ts's header):
+ * 1. Route: `routeError` (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
+ *    INVALID_GROUP_ID); then the shell's own bounds (groupsMax,
+ *    persistsInFlightMax, parkedRequestsMax) answer COORDINATOR_NOT_AVAILABLE.
+ * 2. `step(state, input, nowMs)` with `clock.nowMs()`; a JoinGroup gets a fresh
+ *    `memberIdSuffix` (randomUUID).
+ * 3. Effects in order: `Reply` is told now; `Persist*` is encoded as ONE
+ *    record batch and sent as a Produce (acks -1) to the local replica actor
+ *    `/replicas/__consumer_offsets-<p>` by an ask (the runtime's correlation
+ *    ids); the answer is adapted into `PersistDone` and fed back as
+ *    `PersistCompleted` strictly in issue order per group (a reply that
+ *    arrives early waits for the ones issued before it). `ScheduleDeadline`
+ *    is covered by the tick below.
+ * 4. A state that `isDisposable` is dropped (a later request starts from
+ *    `emptyGroup`).
+ * Every persist completes: by the replica's answer, the ask's timeout, or the
+ * tick's sweep of writes older than persistGiveUpMs (REQUEST_TIMED_OUT).
+ *
+ * Time: a `Tick` every tickIntervalMs steps at most tickGroupsMax groups whose
+ * `nextDeadlineMs` has passed (if more are due, the next tick comes at once),
+ * sweeps overdue writes, and every reconcileIntervalMs compares the registry
+ * with what we lead.
+ *
+ * Loading: `OffsetsPartitionLed{partition, leaderEpoch}` (repeats for the same
+ * epoch are ignored) marks the partition Loading and reads its log through
+ * the registry, from the log start to the log end offset seen when the load
+ * began (the new leader's log holds every committed record; nothing else
+ * writes to it while it loads, since its groups answer
+ * COORDINATOR_LOAD_IN_PROGRESS), at most loadChunkBytesMax per message so
+ * other partitions' requests interleave; then `loadGroups`, install, Active.
+ * `OffsetsPartitionResigned` `Unload`s each group of the partition (parked
+ * requests get NOT_COORDINATOR) and drops them. The broker's messages are a
+ * fast path: the registry views (role 'leader' and leaderEpoch of
+ * `__consumer_offsets-*`) are the truth, re-read at start and every
+ * reconcileIntervalMs, so a restart or a lost message heals by itself.
+ *
+ * Supervision (restartWithBackoff, the default): a failed assert or bug
+ * restarts `/groups` with an empty state; it re-derives the partitions it
+ * leads from the registry and reloads them from the log (the committed state
+ * is there). Parked requests of the old incarnation are lost (clients time
+ * out and retry); late answers to its writes and its timers carry the old
+ * incarnation id and are ignored.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
+import type { ProduceReply, Produce } from '../../protocol/apis/data.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { decodeBatches, encodeBatch } from '../../protocol/record-batch/index.ts';
+import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { assert } from '../../runtime/assert.ts';
+import type { PartitionRegistry } from '../partition/registry.ts';
+import { emptyImage, topicByName, type MetadataImage } from '../controller/metadata/index.ts';
+import type { BrokerConfig } from '../broker/config.ts';
+import { becomeLeader, initialCoordinatorState, listGroups, loadCompleted, resign, routeError, type CoordinatorState } from './coordinator-logic.ts';
+import {
+  emptyGroup,
+  groupConfigDefault,
+  isDisposable,
+  nextDeadlineMs,
+  step,
+  type GroupConfig,
+  type GroupEffect,
+  type GroupInput,
+  type GroupState,
+} from './group-logic.ts';
+import { coordinatorPartitionFor, decodeRecord, encodeRecord, loadGroups, type OffsetsTopicRecord } from './offsets-records.ts';
+import { errorReplyFor, replyTargetOf, validateWireRequest, type FindCoordinatorReply, type GroupRequest, type WireReply, type WireRequest } from './actor-messages.ts';
+
+const MiB = 1024 * 1024;
+
+export const offsetsTopic = '__consumer_offsets';
+
+/** The shell's bounds and periods. */
+export const groupCoordinatorLimits = Object.freeze({
+  /** Groups held per broker; a request that would create one more gets COORDINATOR_NOT_AVAILABLE. */
+  groupsMax: 10_000,
+  /** Writes to __consumer_offsets in flight per broker; past it, requests that may write get COORDINATOR_NOT_AVAILABLE. */
+  persistsInFlightMax: 4_096,
+  /** Parked JoinGroup/SyncGroup requests per broker; past it, new ones get COORDINATOR_NOT_AVAILABLE. */
+  parkedRequestsMax: 20_000,
+  /** How often deadlines are checked. */
+  tickIntervalMs: 100,
+  /** Groups stepped with Tick per tick message. */
+  tickGroupsMax: 1_000,
+  /** How often the led partitions are compared with the registry. */
+  reconcileIntervalMs: 1_000,
+  /** Bytes of a partition's log read per load message. */
+  loadChunkBytesMax: 1 * MiB,
+  /** Wait before retrying a load that failed to read. */
+  loadRetryBackoffMs: 500,
+  /** Produce timeout (acks=all) of one write. */
+  persistTimeoutMs: 5_000,
+  /** Extra time the ask waits for the replica's answer beyond the produce timeout. */
+  persistReplySlackMs: 2_000,
+  /** A write unanswered for this long is completed with REQUEST_TIMED_OUT by the tick. */
+  persistGiveUpMs: 10_000,
+  /** The controller call that creates __consumer_offsets (the controller client retries within 30 s). */
+  createTopicAskTimeoutMs: 35_000,
+  /** segment.bytes of __consumer_offsets (Kafka's default for it). */
+  offsetsTopicSegmentBytes: 100 * MiB,
+});
+assert(groupCoordinatorLimits.persistGiveUpMs > groupCoordinatorLimits.persistTimeoutMs + groupCoordinatorLimits.persistReplySlackMs, 'a write is given up only after its ask timed out');
+assert(groupCoordinatorLimits.tickGroupsMax >= 1, 'a tick steps at least one group');
+
+export type GroupCoordinatorDeps = {
+  config: Pick<BrokerConfig, 'brokerId' | 'offsetsTopicNumPartitions' | 'offsetsTopicReplicationFactor' | 'groupInitialRebalanceDelayMs'>;
+  registry: PartitionRegistry;
+  clock: Clock;
+  controllerClient: Ref<unknown>;
+  /** Overrides of the group logic's config (tests use short session timeouts). */
+  groupConfig?: Partial<GroupConfig>;
+};
+
+/** What the broker and the controller client tell `/groups-inbox`. */
+export type GroupsInboxMessage =
+  | { type: 'OffsetsPartitionLed'; partition: number; leaderEpoch: number }
+  | { type: 'OffsetsPartitionResigned'; partition: number }
+  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage };
+
+/** Internal messages: from the inbox, timers and adapted asks; never from the network. */
+type Internal =
+  | GroupsInboxMessage
+  | { type: 'Tick'; incarnation: string }
+  | { type: 'LoadChunk'; partition: number; loadId: number }
+  | { type: 'PersistDone'; incarnation: string; groupId: string; entryId: number; persistId: number; errorCode: number }
+  | { type: 'OffsetsTopicCreated'; incarnation: string; errorCode: number; errorMessage: string };
+
+/** A token object only this node holds: internal messages carry it, so the network cannot forge them. */
+type InternalToken = { readonly brand: 'groups-internal' };
+type Wrapped = { type: 'GroupsInternal'; token: InternalToken; message: Internal };
+
+export type GroupsMessage = Wrapped | WireRequest;
+
+type GroupEntry = {
+  state: GroupState;
+  /** Unique within an incarnation: a late write answer for a dropped and re-created group is ignored. */
+  readonly entryId: number;
+  readonly partition: number;
+  /** Writes not yet fed back, in issue order. */
+  inflight: { persistId: number; issuedMs: number }[];
+  /** Answers that arrived before an earlier write's: persistId -> errorCode. */
+  early: Map<number, number>;
+  deadlineMs: number | null;
+  /** Parked JoinGroup/SyncGroup requests of this group. */
+  parked: number;
+};
+
+type LoadJob = { partition: number; leaderEpoch: number; loadId: number; nextOffset: number; endOffset: number; records: OffsetsTopicRecord[]; startedMs: number; skipped: number };
+
+type ShellState = {
+  readonly incarnation: string;
+  coordinator: CoordinatorState;
+  image: MetadataImage;
+  groups: Map<string, GroupEntry>;
+  loads: Map<number, LoadJob>;
+  /** `${entryId}:${persistId}` of writes whose answer has not been handled. */
+  persistsInFlight: Set<string>;
+  parkedRequests: number;
+  creatingOffsetsTopic: boolean;
+  nextEntryId: number;
+  nextLoadId: number;
+  lastReconcileMs: number;
+};
+
+/** Stable event names of this component's logs. */
+export const groupsEvents = Object.freeze({
+  loadStarted: 'groups.partition_load_started',
+  loaded: 'groups.partition_loaded',
+  loadFailed: 'groups.partition_load_failed',
+  unloaded: 'groups.partition_unloaded',
+  badRequest: 'groups.invalid_request',
+  createTopic: 'groups.offsets_topic_create',
+  persistGivenUp: 'groups.persist_given_up',
+  refusedBound: 'groups.refused_by_bound',
+});
+
+export type GroupCoordinatorRefs = { groups: Ref<GroupsMessage>; inbox: Ref<GroupsInboxMessage> };
+
+/** Spawns `/groups` and `/groups-inbox` (both top-level, no children). Give the broker `inbox`. */
+export function spawnGroupCoordinator(node: Node, deps: GroupCoordinatorDeps): GroupCoordinatorRefs {
+  const token: InternalToken = Object.freeze({ brand: 'groups-internal' });
+  const groups = node.spawn('groups', groupCoordinatorBehaviour(deps, token));
+  const inbox = node.spawn('groups-inbox', groupsInboxBehaviour(groups, token, deps.controllerClient));
+  return { groups, inbox };
+}
+
+/** `/groups-inbox`: local-only; wraps what it is told with the token and forwards it to `/groups`. */
+export function groupsInboxBehaviour(groups: Ref<GroupsMessage>, token: InternalToken, controllerClient: Ref<unknown>): Behaviour<null, GroupsInboxMessage> {
+  return {
+    acceptsRemote: false,
+    init: (ctx) => {
+      ctx.node.tell(controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
+      return null;
+    },
+    receive: (state, msg, ctx) => {
+      if (msg.type === 'OffsetsPartitionLed' || msg.type === 'OffsetsPartitionResigned' || msg.type === 'MetadataImageUpdated') {
+        // A refusal (full mailbox) is healed by /groups' reconciliation with the registry and the next image.
+        ctx.node.tell(groups, { type: 'GroupsInternal', token, message: msg });
+      } else {
+        ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'groups_inbox.unknown_message');
+      }
+      return state;
+    },
+  };
+}
+
+export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: InternalToken): Behaviour<ShellState, GroupsMessage> {
+  const { registry, clock, config } = deps;
+  const L = groupCoordinatorLimits;
+  const groupConfig: GroupConfig = { ...groupConfigDefault, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs, ...deps.groupConfig };
+
+  const internal = (message: Internal): Wrapped => ({ type: 'GroupsInternal', token, message });
+  const tellSelf = (ctx: ActorContext<GroupsMessage>, message: Internal): void => {
+    if (ctx.node.tell(ctx.self, internal(message)) !== 0) ctx.scheduleOnce(L.tickIntervalMs, internal(message));
+  };
+  const replicaRef = (ctx: ActorContext<GroupsMessage>, partition: number): Ref<Produce> => ({ node: ctx.node.nodeId, path: `/replicas/${offsetsTopic}-${partition}` });
+
+  // ------------------------------------------------------------ stepping a group
+
+  const countParked = (g: GroupState): number => {
+    let n = 0;
+    for (const m of g.members.values()) {
+      if (m.joinReplyTo !== null) n += 1;
+      if (m.syncReplyTo !== null) n += 1;
+    }
+    return n;
+  };
+
+  const runStep = (s: ShellState, ctx: ActorContext<GroupsMessage>, entry: GroupEntry, input: GroupInput): void => {
+    const nowMs = clock.nowMs();
+    const [next, effects] = step(entry.state, input, nowMs);
+    entry.state = next;
+    for (const effect of effects) runEffect(s, ctx, entry, effect, nowMs);
+    const parked = countParked(next);
+    s.parkedRequests += parked - entry.parked;
+    entry.parked = parked;
+    entry.deadlineMs = nextDeadlineMs(next);
+    const groupId = next.groupId;
+    if (isDisposable(next)) {
+      if (s.groups.get(groupId) === entry) {
+        s.groups.delete(groupId);
+        s.parkedRequests -= entry.parked;
+        entry.parked = 0;
+      }
+    } else if (!s.groups.has(groupId)) {
+      s.groups.set(groupId, entry);
+    }
+  };
+
+  const runEffect = (s: ShellState, ctx: ActorContext<GroupsMessage>, entry: GroupEntry, effect: GroupEffect, nowMs: number): void => {
+    switch (effect.type) {
+      case 'Reply':
+        ctx.node.tell(effect.to as Ref<unknown>, effect.reply);
+        return;
+      case 'PersistGroupMetadata':
+      case 'PersistOffsets':
+        persist(s, ctx, entry, effect.persistId, effect.records, nowMs);
+        return;
+      case 'ScheduleDeadline':
+        return; // the tick reads entry.deadlineMs
+    }
+  };
+
+  const persist = (s: ShellState, ctx: ActorContext<GroupsMessage>, entry: GroupEntry, persistId: number, records: readonly OffsetsTopicRecord[], nowMs: number): void => {
+    const batch = encodeBatch({
+      records: records.map((r) => {
+        const encoded = encodeRecord(r);
+        return { key: encoded.key, value: encoded.value, timestamp: nowMs };
+      }),
+    });
+    entry.inflight.push({ persistId, issuedMs: nowMs });
+    const key = `${entry.entryId}:${persistId}`;
+    s.persistsInFlight.add(key);
+    const { incarnation } = s;
+    const groupId = entry.state.groupId;
+    const entryId = entry.entryId;
+    const partition = entry.partition;
+    const done = (errorCode: number): void => tellSelf(ctx, { type: 'PersistDone', incarnation, groupId, entryId, persistId, errorCode });
+    ctx.node
+      .ask<Produce, ProduceReply>(
+        replicaRef(ctx, partition),
+        (replyTo) => ({ type: 'Produce', topic: offsetsTopic, partition, acks: -1, timeoutMs: L.persistTimeoutMs, batch, replyTo }),
+        { timeoutMs: L.persistTimeoutMs + L.persistReplySlackMs },
+      )
+      .then(
+        (reply) => done(typeof reply.errorCode === 'number' ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR),
+        // No replica actor here: this broker does not host (lead) the partition any more.
+        (err: unknown) => done(toErrorCode(err) === ErrorCode.BROKER_NOT_AVAILABLE ? ErrorCode.NOT_LEADER_OR_FOLLOWER : toErrorCode(err)),
+      );
+  };
+
+  /** Feeds the answers of `entry`'s writes back in issue order. */
+  const drainCompletions = (s: ShellState, ctx: ActorContext<GroupsMessage>, entry: GroupEntry): void => {
+    while (entry.inflight.length > 0) {
+      const head = entry.inflight[0]!;
+      const errorCode = entry.early.get(head.persistId);
+      if (errorCode === undefined) return;
+      entry.inflight.shift();
+      entry.early.delete(head.persistId);
+      s.persistsInFlight.delete(`${entry.entryId}:${head.persistId}`);
+      runStep(s, ctx, entry, { type: 'PersistCompleted', persistId: head.persistId, errorCode });
+    }
+  };
+
+  const newEntry = (s: ShellState, state: GroupState): GroupEntry => {
+    s.nextEntryId += 1;
+    return {
+      state,
+      entryId: s.nextEntryId,
+      partition: coordinatorPartitionFor(state.groupId, s.coordinator.partitionCount),
+      inflight: [],
+      early: new Map(),
+      deadlineMs: nextDeadlineMs(state),
+      parked: countParked(state),
+    };
+  };
+
+  // ------------------------------------------------------------ partitions
+
+  const unloadPartition = (s: ShellState, ctx: ActorContext<GroupsMessage>, partition: number): void => {
+    s.loads.delete(partition);
+    let count = 0;
+    for (const entry of [...s.groups.values()]) {
+      if (entry.partition !== partition) continue;
+      runStep(s, ctx, entry, { type: 'Unload' });
+      if (s.groups.get(entry.state.groupId) === entry) {
+        s.groups.delete(entry.state.groupId);
+        s.parkedRequests -= entry.parked;
+      }
+      for (const w of entry.inflight) s.persistsInFlight.delete(`${entry.entryId}:${w.persistId}`);
+      count += 1;
+    }
+    s.coordinator = resign(s.coordinator, partition);
+    ctx.log.info({ partition, groups: count }, groupsEvents.unloaded);
+  };
+
+  const startLoad = (s: ShellState, ctx: ActorContext<GroupsMessage>, partition: number, leaderEpoch: number): void => {
+    const current = s.coordinator.partitions.get(partition);
+    if (current !== undefined && current.leaderEpoch === leaderEpoch) return; // a repeat (ISR-only change)
+    if (current !== undefined) unloadPartition(s, ctx, partition);
+    s.coordinator = becomeLeader(s.coordinator, partition, leaderEpoch);
+    beginRead(s, ctx, partition, leaderEpoch, clock.monotonicMs());
+  };
+
+  const beginRead = (s: ShellState, ctx: ActorContext<GroupsMessage>, partition: number, leaderEpoch: number, startedMs: number): void => {
+    const view = registry.get(offsetsTopic, partition);
+    s.nextLoadId += 1;
+    const job: LoadJob = {
+      partition,
+      leaderEpoch,
+      loadId: s.nextLoadId,
+      nextOffset: view?.log.logStartOffset ?? 0,
+      endOffset: view?.log.logEndOffset ?? 0,
+      records: [],
+      startedMs,
+      skipped: 0,
+    };
+    s.loads.set(partition, job);
+    ctx.log.info({ partition, leaderEpoch, from: job.nextOffset, to: job.endOffset }, groupsEvents.loadStarted);
+    tellSelf(ctx, { type: 'LoadChunk', partition, loadId: job.loadId });
+  };
+
+  const loadChunk = (s: ShellState, ctx: ActorContext<GroupsMessage>, partition: number, loadId: number): void => {
+    const job = s.loads.get(partition);
+    if (job === undefined || job.loadId !== loadId) return;
+    const view = registry.get(offsetsTopic, partition);
+    if (view === undefined || view.role !== 'leader' || view.leaderEpoch !== job.leaderEpoch) {
+      // Leadership moved on: the broker's next message (or reconciliation) says what to do.
+      s.loads.delete(partition);
+      ctx.log.info({ partition, leaderEpoch: job.leaderEpoch }, `${groupsEvents.loadFailed}: no longer the leader at this epoch`);
+      return;
+    }
+    if (job.nextOffset < job.endOffset) {
+      let bytes: Buffer;
+      try {
+        bytes = view.log.read(job.nextOffset, L.loadChunkBytesMax, { maxOffset: job.endOffset });
+      } catch (err) {
+        ctx.log.warn({ partition, offset: job.nextOffset, err }, `${groupsEvents.loadFailed}: read failed, retrying`);
+        s.loads.delete(partition);
+        s.nextLoadId += 1;
+        const retryId = s.nextLoadId;
+        s.loads.set(partition, { ...job, loadId: retryId, nextOffset: view.log.logStartOffset, endOffset: view.log.logEndOffset, records: [], skipped: 0 });
+        ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', partition, loadId: retryId }));
+        return;
+      }
+      if (bytes.length > 0) {
+        const decoded = decodeBatches(bytes);
+        if (!decoded.ok) {
+          // Never serve groups from a log we cannot read: stay Loading (retriable for clients) and retry.
+          ctx.log.error({ partition, offset: job.nextOffset, reason: decoded.message }, `${groupsEvents.loadFailed}: undecodable batch`);
+          ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', partition, loadId }));
+          return;
+        }
+        for (const batch of decoded.value) {
+          if (!batch.header.isControl) {
+            for (const record of batch.records) {
+              if (record.offset < job.nextOffset || record.key === null) continue;
+              const parsed = decodeRecord(record.key, record.value);
+              if (parsed.ok) job.records.push(parsed.value);
+              else job.skipped += 1;
+            }
+          }
+          job.nextOffset = Math.max(job.nextOffset, batch.header.lastOffset + 1);
+        }
+        if (job.nextOffset < job.endOffset) {
+          tellSelf(ctx, { type: 'LoadChunk', partition, loadId });
+          return;
+        }
+      }
+    }
+    finishLoad(s, ctx, job);
+  };
+
+  const finishLoad = (s: ShellState, ctx: ActorContext<GroupsMessage>, job: LoadJob): void => {
+    s.loads.delete(job.partition);
+    const loaded = loadGroups(job.records, { nowMs: clock.nowMs(), config: groupConfig });
+    for (const [groupId, state] of loaded) {
+      const existing = s.groups.get(groupId);
+      if (existing !== undefined) s.parkedRequests -= existing.parked;
+      const entry = newEntry(s, state);
+      s.parkedRequests += entry.parked;
+      s.groups.set(groupId, entry);
+    }
+    s.coordinator = loadCompleted(s.coordinator, job.partition, job.leaderEpoch);
+    if (job.skipped > 0) ctx.log.warn({ partition: job.partition, skipped: job.skipped }, `${groupsEvents.loaded}: undecodable records skipped`);
+    ctx.log.info({ partition: job.partition, leaderEpoch: job.leaderEpoch, groups: loaded.size, records: job.records.length, durationMs: Math.round(clock.monotonicMs() - job.startedMs) }, groupsEvents.loaded);
+  };
+
+  /** The registry is the truth about which partitions this broker leads (see the header). */
+  const reconcile = (s: ShellState, ctx: ActorContext<GroupsMessage>, onlyPartition?: number): void => {
+    const leading = new Map<number, number>();
+    for (const view of registry.all()) {
+      if (view.topic !== offsetsTopic || view.role !== 'leader') continue;
+      if (onlyPartition !== undefined && view.partition !== onlyPartition) continue;
+      leading.set(view.partition, view.leaderEpoch);
+    }
+    for (const partition of [...s.coordinator.partitions.keys()]) {
+      if (onlyPartition !== undefined && partition !== onlyPartition) continue;
+      if (!leading.has(partition)) unloadPartition(s, ctx, partition);
+    }
+    for (const [partition, leaderEpoch] of leading) {
+      if (partition >= s.coordinator.partitionCount) continue;
+      const current = s.coordinator.partitions.get(partition);
+      if (current === undefined || current.leaderEpoch !== leaderEpoch) startLoad(s, ctx, partition, leaderEpoch);
+      else if (current.status === 'Loading' && !s.loads.has(partition)) beginRead(s, ctx, partition, leaderEpoch, clock.monotonicMs());
+    }
+  };
+
+  // ------------------------------------------------------------ time
+
+  const tick = (s: ShellState, ctx: ActorContext<GroupsMessage>): void => {
+    const nowMs = clock.nowMs();
+    const due: GroupEntry[] = [];
+    let more = false;
+    for (const entry of s.groups.values()) {
+      if (entry.inflight.length > 0 && nowMs - entry.inflight[0]!.issuedMs >= L.persistGiveUpMs) {
+        for (const w of entry.inflight) if (nowMs - w.issuedMs >= L.persistGiveUpMs && !entry.early.has(w.persistId)) entry.early.set(w.persistId, ErrorCode.REQUEST_TIMED_OUT);
+        ctx.log.warn({ group: entry.state.groupId, partition: entry.partition }, groupsEvents.persistGivenUp);
+        drainCompletions(s, ctx, entry);
+      }
+      if (entry.deadlineMs !== null && entry.deadlineMs <= nowMs) {
+        if (due.length < L.tickGroupsMax) due.push(entry);
+        else more = true;
+      }
+    }
+    for (const entry of due) {
+      if (s.groups.get(entry.state.groupId) !== entry) continue;
+      runStep(s, ctx, entry, { type: 'Tick' });
+    }
+    const monotonicMs = clock.monotonicMs();
+    if (monotonicMs - s.lastReconcileMs >= L.reconcileIntervalMs) {
+      s.lastReconcileMs = monotonicMs;
+      reconcile(s, ctx);
+    }
+    ctx.scheduleOnce(more ? 0 : L.tickIntervalMs, internal({ type: 'Tick', incarnation: s.incarnation }));
+  };
+
+  // ------------------------------------------------------------ requests
+
+  const answer = (ctx: ActorContext<GroupsMessage>, to: { node: string; path: string }, reply: WireReply): void => {
+    ctx.node.tell(to as Ref<unknown>, reply);
+  };
+
+  const offsetsPartitionCount = (s: ShellState): number => topicByName(s.image, offsetsTopic)?.partitions.length ?? config.offsetsTopicNumPartitions;
+
+  const findCoordinator = (s: ShellState, ctx: ActorContext<GroupsMessage>, key: string): FindCoordinatorReply => {
+    const fail = (errorCode: number, errorMessage: string): FindCoordinatorReply => ({ type: 'FindCoordinatorReply', errorCode, errorMessage, nodeId: -1, host: '', port: -1 });
+    const topic = topicByName(s.image, offsetsTopic);
+    if (topic === undefined) {
+      createOffsetsTopic(s, ctx);
+      return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${offsetsTopic} is being created`);
+    }
+    const partition = coordinatorPartitionFor(key, topic.partitions.length);
+    const leader = topic.partitions[partition]?.leader ?? -1;
+    const broker = leader >= 0 ? s.image.brokers.get(leader) : undefined;
+    if (broker === undefined || broker.fenced) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${offsetsTopic}-${partition} has no live leader`);
+    return { type: 'FindCoordinatorReply', errorCode: ErrorCode.NONE, errorMessage: null, nodeId: leader, host: broker.host, port: broker.port };
+  };
+
+  const createOffsetsTopic = (s: ShellState, ctx: ActorContext<GroupsMessage>): void => {
+    if (s.creatingOffsetsTopic) return;
+    const live = [...s.image.brokers.values()].filter((b) => !b.fenced).length;
+    if (live === 0) return; // no broker could host it yet; a later FindCoordinator asks again
+    s.creatingOffsetsTopic = true;
+    const replicationFactor = Math.min(config.offsetsTopicReplicationFactor, live);
+    ctx.log.info({ partitions: config.offsetsTopicNumPartitions, replicationFactor }, groupsEvents.createTopic);
+    const { incarnation } = s;
+    ctx.node
+      .ask<unknown, { type: string; errorCode?: number; errorMessage?: string; topics?: { errorCode: number; errorMessage?: string | null }[] }>(
+        deps.controllerClient,
+        (replyTo) => ({
+          type: 'ControllerCall',
+          command: {
+            type: 'CreateTopics',
+            validateOnly: false,
+            topics: [
+              {
+                name: offsetsTopic,
+                numPartitions: config.offsetsTopicNumPartitions,
+                replicationFactor,
+                assignments: null,
+                configs: [
+                  { name: 'cleanup.policy', value: 'compact' },
+                  { name: 'segment.bytes', value: String(L.offsetsTopicSegmentBytes) },
+                ],
+              },
+            ],
+          },
+          replyTo,
+        }),
+        { timeoutMs: L.createTopicAskTimeoutMs },
+      )
+      .then(
+        (reply) => {
+          const result = reply.type === 'CreateTopicsReply' ? reply.topics?.[0] : undefined;
+          const errorCode = result ? result.errorCode : (reply.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
+          tellSelf(ctx, { type: 'OffsetsTopicCreated', incarnation, errorCode, errorMessage: String(result?.errorMessage ?? reply.errorMessage ?? '') });
+        },
+        (err: unknown) => tellSelf(ctx, { type: 'OffsetsTopicCreated', incarnation, errorCode: toErrorCode(err), errorMessage: String((err as Error).message) }),
+      );
+  };
+
+  /** Writes may follow from these requests: they wait while too many writes are in flight. */
+  const mayWrite = new Set(['JoinGroup', 'SyncGroup', 'LeaveGroup', 'OffsetCommit', 'DeleteGroup']);
+  /** Requests that may park (be answered later). */
+  const mayPark = new Set(['JoinGroup', 'SyncGroup']);
+  /** Requests that may create a group. */
+  const mayCreate = new Set(['JoinGroup', 'OffsetCommit']);
+
+  const handleGroupRequest = (s: ShellState, ctx: ActorContext<GroupsMessage>, request: GroupRequest): void => {
+    const refuse = (errorCode: number, message: string): void => {
+      const reply = errorReplyFor(request.type, request, errorCode, message);
+      if (reply !== null) answer(ctx, request.replyTo, reply);
+    };
+    const routing = routeError(s.coordinator, request.groupId, request.type);
+    if (routing !== ErrorCode.NONE) return refuse(routing, `broker ${config.brokerId}: ${errorName(routing)} for group ${request.groupId}`);
+    let entry = s.groups.get(request.groupId);
+    if (entry === undefined && mayCreate.has(request.type) && s.groups.size >= L.groupsMax) {
+      ctx.log.warn({ groups: s.groups.size, groupsMax: L.groupsMax }, groupsEvents.refusedBound);
+      return refuse(ErrorCode.COORDINATOR_NOT_AVAILABLE, `broker ${config.brokerId} holds ${s.groups.size} groups (groupsMax)`);
+    }
+    if (mayWrite.has(request.type) && s.persistsInFlight.size >= L.persistsInFlightMax) {
+      return refuse(ErrorCode.COORDINATOR_NOT_AVAILABLE, `broker ${config.brokerId} has ${s.persistsInFlight.size} writes in flight (persistsInFlightMax)`);
+    }
+    if (mayPark.has(request.type) && s.parkedRequests >= L.parkedRequestsMax) {
+      return refuse(ErrorCode.COORDINATOR_NOT_AVAILABLE, `broker ${config.brokerId} has ${s.parkedRequests} parked requests (parkedRequestsMax)`);
+    }
+    entry ??= newEntry(s, emptyGroup(request.groupId, groupConfig));
+    const input: GroupInput = request.type === 'JoinGroup' ? { ...request, memberIdSuffix: randomUUID() } : request;
+    runStep(s, ctx, entry, input);
+  };
+
+  const handleWire = (s: ShellState, ctx: ActorContext<GroupsMessage>, raw: unknown): void => {
+    const request = validateWireRequest(raw);
+    if (isInvalid(request)) {
+      const type = typeof raw === 'object' && raw !== null ? String((raw as { type?: unknown }).type).slice(0, 64) : typeof raw;
+      ctx.log.warn({ type, reason: request.errorMessage }, groupsEvents.badRequest);
+      const to = replyTargetOf(raw);
+      const reply = to === null ? null : errorReplyFor(type, raw, request.errorCode, request.errorMessage);
+      if (to !== null && reply !== null) answer(ctx, to, reply);
+      return;
+    }
+    switch (request.type) {
+      case 'FindCoordinator':
+        answer(ctx, request.replyTo, findCoordinator(s, ctx, request.key));
+        return;
+      case 'ListGroups': {
+        const listed = listGroups(s.coordinator, [...s.groups.values()].map((e) => e.state));
+        answer(ctx, request.replyTo, { type: 'ListGroupsReply', errorCode: listed.errorCode, groups: listed.groups });
+        return;
+      }
+      default:
+        handleGroupRequest(s, ctx, request);
+    }
+  };
+
+  const handleInternal = (s: ShellState, ctx: ActorContext<GroupsMessage>, msg: Internal): void => {
+    switch (msg.type) {
+      case 'OffsetsPartitionLed':
+      case 'OffsetsPartitionResigned':
+        // A hint to look at the registry now: the view says whether and at which epoch we lead.
+        if (Number.isSafeInteger(msg.partition) && msg.partition >= 0) reconcile(s, ctx, msg.partition);
+        return;
+      case 'MetadataImageUpdated': {
+        if (msg.image.appliedOffset < s.image.appliedOffset) return; // images only move forward
+        s.image = msg.image;
+        const count = topicByName(msg.image, offsetsTopic)?.partitions.length;
+        if (count !== undefined) {
+          s.creatingOffsetsTopic = false;
+          if (count !== s.coordinator.partitionCount) {
+            ctx.log.warn({ configured: s.coordinator.partitionCount, actual: count }, `${offsetsTopic} has a partition count other than offsets.topic.num.partitions; using the topic's`);
+            for (const partition of [...s.coordinator.partitions.keys()]) unloadPartition(s, ctx, partition);
+            s.coordinator = initialCoordinatorState(count);
+            reconcile(s, ctx);
+          }
+        }
+        return;
+      }
+      case 'OffsetsTopicCreated':
+        if (msg.incarnation !== s.incarnation) return;
+        if (msg.errorCode !== ErrorCode.NONE && msg.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) {
+          ctx.log.warn({ errorCode: msg.errorCode, reason: msg.errorMessage }, `${groupsEvents.createTopic}: failed, a later FindCoordinator retries`);
+          s.creatingOffsetsTopic = false;
+        }
+        return;
+      case 'Tick':
+        if (msg.incarnation === s.incarnation) tick(s, ctx);
+        return;
+      case 'LoadChunk':
+        loadChunk(s, ctx, msg.partition, msg.loadId);
+        return;
+      case 'PersistDone': {
+        if (msg.incarnation !== s.incarnation) return;
+        const key = `${msg.entryId}:${msg.persistId}`;
+        const entry = s.groups.get(msg.groupId);
+        if (entry === undefined || entry.entryId !== msg.entryId || !entry.inflight.some((w) => w.persistId === msg.persistId)) {
+          s.persistsInFlight.delete(key);
+          return;
+        }
+        if (!entry.early.has(msg.persistId)) entry.early.set(msg.persistId, msg.errorCode);
+        drainCompletions(s, ctx, entry);
+        return;
+      }
+    }
+  };
+
+  return {
+    acceptsRemote: true,
+    init: (ctx) => {
+      const s: ShellState = {
+        incarnation: randomUUID(),
+        coordinator: initialCoordinatorState(config.offsetsTopicNumPartitions),
+        image: emptyImage,
+        groups: new Map(),
+        loads: new Map(),
+        persistsInFlight: new Set(),
+        parkedRequests: 0,
+        creatingOffsetsTopic: false,
+        nextEntryId: 0,
+        nextLoadId: 0,
+        lastReconcileMs: Number.NEGATIVE_INFINITY,
+      };
+      // The first tick reconciles with the registry at once: after a restart, the partitions we lead are reloaded.
+      ctx.node.tell(ctx.self, internal({ type: 'Tick', incarnation: s.incarnation }));
+      // After a restart the inbox is subscribed already; ask for the current image again (the client answers every subscribe).
+      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: { node: ctx.node.nodeId, path: '/groups-inbox' } });
+      return s;
+    },
+    receive: (s, msg, ctx) => {
+      if (typeof msg === 'object' && msg !== null && msg.type === 'GroupsInternal') {
+        if ((msg as Wrapped).token === token) handleInternal(s, ctx, (msg as Wrapped).message);
+        else ctx.log.warn(groupsEvents.badRequest + ': an internal message without the token (from the network?)');
+        return s;
+      }
+      handleWire(s, ctx, msg);
+      return s;
+    },
+  };
+}
+
+/** For tests and tools: the partition of `__consumer_offsets` that coordinates `groupId`. */
+export { coordinatorPartitionFor } from './offsets-records.ts';
