@@ -93,6 +93,7 @@ class World {
 
   private send(input: GroupInput): void {
     const [next, effects] = step(this.state, input, this.nowMs);
+    expect(next.generationId).toBeGreaterThanOrEqual(this.state.generationId); // generations never go back
     this.state = next;
     phasesSeen.add(next.phase);
     if (next.phase === 'Stable' && next.members.size > 1) phasesSeen.add('Stable with 2+ members');

@@ -39,6 +39,9 @@
  * 5. On losing the `__consumer_offsets` partition, `Unload`: parked requests
  *    get NOT_COORDINATOR. While loading, the shell answers
  *    COORDINATOR_LOAD_IN_PROGRESS itself, then `loadGroups` (offsets-records.ts).
+ * 6. Every offsets.retention.check.interval.ms, `ExpireOffsets{retentionMs}`
+ *    to each group: old offsets get tombstones, and an Empty group left with
+ *    none is deleted (Dead, then disposable), so groups do not pile up.
  *
  * Kafka rules kept (GroupCoordinator.scala / GroupMetadataManager.java):
  * - A JoinGroup without a member id gets MEMBER_ID_REQUIRED and a new id that
