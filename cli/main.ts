@@ -14,6 +14,8 @@ import { broker, brokerHelp } from './commands/broker.ts';
 import { clusterStatus, clusterStatusHelp } from './commands/cluster-status.ts';
 import { clusterUp, clusterUpHelp } from './commands/cluster-up.ts';
 import { topics, topicsHelp } from './commands/topics.ts';
+import { produce, produceHelp } from './commands/produce.ts';
+import { consume, consumeHelp } from './commands/consume.ts';
 import { UsageError, printError, printLine } from './output.ts';
 
 type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
@@ -23,6 +25,8 @@ const commands: Record<string, Command> = {
   'cluster status': { run: clusterStatus, help: clusterStatusHelp, summary: 'brokers, active controller, quorum, unhealthy partition counts' },
   broker: { run: broker, help: brokerHelp, summary: 'run one broker node (for clusters across machines)' },
   topics: { run: topics, help: topicsHelp, summary: 'create, list, describe, delete, alter, add-partitions' },
+  produce: { run: produce, help: produceHelp, summary: 'send one record per stdin line' },
+  consume: { run: consume, help: consumeHelp, summary: 'print records as they arrive' },
 };
 
 function help(): string {

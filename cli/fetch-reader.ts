@@ -1,0 +1,172 @@
+/**
+ * A group-less reader of one topic for the CLI (`consume` without --group,
+ * `perf consume`, `perf e2e`): it keeps a position per partition and pulls
+ * from each partition's leader with `/fetch` Fetch requests, decoding the
+ * record batches with protocol/record-batch.
+ *
+ * One poll sends one Fetch per leader (all of that leader's partitions in
+ * it), long-polling up to fetchWaitMsMax, and returns the records at or past
+ * each position, in offset order per partition. Bounds: fetchBytesMax per
+ * response, partitionFetchBytesMax per partition.
+ *
+ * What a reply's error means:
+ *   NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, FENCED/UNKNOWN_LEADER_EPOCH,
+ *   a link or timeout failure  -> refresh metadata, try again next poll
+ *   OFFSET_OUT_OF_RANGE        -> move to the earliest or latest offset (resetTo)
+ *   anything else              -> thrown (the command fails with it)
+ *
+ * A fetch may end with a partial batch (the size bound cut it): it is left
+ * for the next fetch. Control batches (transaction markers) are skipped.
+ * read_committed asks the broker to stop at the last stable offset; aborted
+ * records below it are not filtered out (FetchReply carries no aborted
+ * transaction list yet).
+ */
+import type { ClientContext } from '../client/kactus.ts';
+import type { Admin } from '../client/admin.ts';
+import { ErrorCode, KactusError, errorInfo } from '../protocol/errors.ts';
+import type { Fetch, FetchReply } from '../protocol/apis/data.ts';
+import { batchSizeAt, decodeBatch, logOverheadBytes, type DecodedRecord } from '../protocol/record-batch/index.ts';
+
+export const fetchReaderLimits = {
+  /** Longest long-poll of one Fetch. */
+  fetchWaitMsMax: 500,
+  /** Bytes of one Fetch response. */
+  fetchBytesMax: 16 * 1024 * 1024,
+  /** Bytes of one partition in a Fetch response. */
+  partitionFetchBytesMax: 4 * 1024 * 1024,
+  /** Time a Fetch may take beyond its long-poll before it counts as failed. */
+  fetchSlackMs: 5_000,
+} as const;
+
+export type ConsumedRecord = DecodedRecord & { partition: number };
+
+/** Errors after which the leader we fetched from is probably not the leader. */
+const refreshCodes: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+  ErrorCode.REPLICA_NOT_AVAILABLE,
+  ErrorCode.NOT_ENOUGH_REPLICAS,
+  ErrorCode.KAFKA_STORAGE_ERROR,
+]);
+
+export type StartAt = 'earliest' | 'latest' | number;
+
+export class FetchReader {
+  /** Next offset to read, per partition. */
+  readonly positions = new Map<number, number>();
+  /** High watermark seen in the last reply, per partition. */
+  readonly highWatermarks = new Map<number, number>();
+
+  constructor(
+    private readonly context: ClientContext,
+    private readonly admin: Admin,
+    readonly topic: string,
+    private readonly resetTo: 'earliest' | 'latest',
+    private readonly isolationLevel: 0 | 1 = 0,
+  ) {}
+
+  /** The topic's partitions (rejects when the topic does not exist; never creates it). */
+  async partitions(): Promise<number[]> {
+    const [described] = await this.admin.describeTopics({ topics: [this.topic] });
+    return described!.partitions.map((p) => p.partition).sort((a, b) => a - b);
+  }
+
+  /** Sets the positions of `partitions`: an offset as given, or the earliest/latest offset now. */
+  async seek(partitions: readonly number[], at: StartAt): Promise<void> {
+    if (typeof at === 'number') {
+      for (const p of partitions) this.positions.set(p, at);
+      return;
+    }
+    const offsets = await this.admin.listOffsets({ topic: this.topic, partitions, at });
+    for (const o of offsets) this.positions.set(o.partition, o.offset);
+  }
+
+  /** One round of fetches; the records past the positions (which advance past them). */
+  async poll(waitMs: number = fetchReaderLimits.fetchWaitMsMax): Promise<ConsumedRecord[]> {
+    const { connection, metadata } = this.context;
+    const byLeader = new Map<number, number[]>();
+    for (const partition of this.positions.keys()) {
+      const leader = metadata.leaderOf(this.topic, partition) ?? (await metadata.leaderFor(this.topic, partition)).leader;
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition]);
+    }
+    const out: ConsumedRecord[] = [];
+    const resets: number[] = [];
+    await Promise.all(
+      [...byLeader].map(async ([leader, partitions]) => {
+        let reply: FetchReply;
+        try {
+          reply = await connection.ask<Fetch, FetchReply>(
+            leader,
+            '/fetch',
+            (replyTo) => ({
+              type: 'Fetch',
+              replicaId: -1,
+              maxWaitMs: waitMs,
+              minBytes: 1,
+              maxBytes: fetchReaderLimits.fetchBytesMax,
+              isolationLevel: this.isolationLevel,
+              partitions: partitions.map((partition) => ({ topic: this.topic, partition, fetchOffset: this.positions.get(partition)!, partitionMaxBytes: fetchReaderLimits.partitionFetchBytesMax, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
+              replyTo,
+            }),
+            waitMs + fetchReaderLimits.fetchSlackMs,
+          );
+        } catch (err) {
+          if (err instanceof KactusError && err.retriable) {
+            metadata.onError(this.topic, ErrorCode.NETWORK_EXCEPTION);
+            return;
+          }
+          throw err;
+        }
+        if (reply.errorCode !== 0) {
+          if (errorInfo(reply.errorCode).retriable || refreshCodes.has(reply.errorCode)) {
+            metadata.onError(this.topic, reply.errorCode);
+            return;
+          }
+          throw new KactusError(reply.errorCode, `fetch from broker ${leader}: ${reply.errorMessage ?? ''}`);
+        }
+        for (const p of reply.partitions) {
+          if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+            resets.push(p.partition);
+            continue;
+          }
+          if (p.errorCode !== 0) {
+            if (refreshCodes.has(p.errorCode) || errorInfo(p.errorCode).retriable) {
+              metadata.onError(this.topic, p.errorCode);
+              continue;
+            }
+            throw new KactusError(p.errorCode, `fetch of topic "${this.topic}" partition ${p.partition} from broker ${leader}`);
+          }
+          this.highWatermarks.set(p.partition, p.highWatermark);
+          if (p.records === null || p.records.byteLength === 0) continue;
+          const position = this.positions.get(p.partition)!;
+          const next = this.decode(Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength), p.partition, position, out);
+          this.positions.set(p.partition, next);
+        }
+      }),
+    );
+    if (resets.length > 0) await this.seek(resets, this.resetTo);
+    return out;
+  }
+
+  /** Appends the records at or past `position` to `out`; returns the next position. */
+  private decode(bytes: Buffer, partition: number, position: number, out: ConsumedRecord[]): number {
+    let pos = 0;
+    let next = position;
+    while (pos + logOverheadBytes <= bytes.length) {
+      const sizeBytes = batchSizeAt(bytes, pos);
+      if (pos + sizeBytes > bytes.length) break; // a partial batch at the end: the next fetch brings it whole
+      const decoded = decodeBatch(bytes, pos);
+      if (!decoded.ok) throw new KactusError(decoded.errorCode, `topic "${this.topic}" partition ${partition} at byte ${pos}: ${decoded.message}`);
+      const { header, records } = decoded.value;
+      if (!header.isControl) {
+        for (const record of records) if (record.offset >= next) out.push({ ...record, partition });
+      }
+      next = Math.max(next, header.lastOffset + 1);
+      pos += sizeBytes;
+    }
+    return next;
+  }
+}
