@@ -12,3 +12,7 @@ export { Producer, type ProducerRecord, type ProducerMessage, type RecordMetadat
 export { KactusError, PartitionError, ErrorCode } from './errors.ts';
 export type { KactusOptions, ProducerOptions, AdminOptions, PartitionerFunction } from './options.ts';
 export type { TopicMetadata, PartitionMetadata, BrokerMetadata } from './metadata-cache.ts';
+export { Consumer, type ConsumerBatch, type RunOptions, type EachMessagePayload, type EachBatchPayload } from './consumer/consumer.ts';
+export { commitAfter, processPartitionsInParallel, type Ackable } from './consumer/operators.ts';
+export type { ConsumerOptions } from './consumer/options.ts';
+export type { ConsumerRecord, AssignmentEvent, TopicPartition, RecordHeader } from './consumer/types.ts';

@@ -26,6 +26,8 @@ import { MetadataCache } from './metadata-cache.ts';
 import { adminOptionsSpec, parseKactusOptions, parseOptions, parseProducerOptions, type AdminOptions, type KactusConfig, type KactusOptions, type ProducerOptions } from './options.ts';
 import { retryPolicyDefault, type RetryPolicy } from './retry.ts';
 import { Producer } from './producer/producer.ts';
+import { Consumer } from './consumer/consumer.ts';
+import { parseConsumerOptions, type ConsumerOptions } from './consumer/options.ts';
 import type { FaultPlan } from '../runtime/faults.ts';
 
 /** What every component of a client shares. */
@@ -100,9 +102,11 @@ export class Kactus {
     return this.register(producer);
   }
 
-  /** The consumer is issue #7: not here yet. */
-  consumer(_options: unknown = {}): never {
-    throw new KactusError(ErrorCode.UNSUPPORTED_VERSION, 'kactus.consumer() is not implemented yet (issue #7)');
+  /** A group consumer (client/consumer/consumer.ts); options are checked now (INVALID_CONFIG). */
+  consumer(options: ConsumerOptions): Consumer {
+    const config = parseConsumerOptions(options);
+    const consumer = new Consumer(config, () => this.context(), (c) => this.unregister(c));
+    return this.register(consumer);
   }
 
   /**

@@ -152,10 +152,6 @@ export class GroupMember {
     return this.owned;
   }
 
-  get isLeaderOfCooperative(): boolean {
-    return this.protocolName !== null && (assignorsByName.get(this.protocolName)?.supportedProtocols.includes('cooperative') ?? false);
-  }
-
   start(): void {
     this.mainDone = this.mainLoop();
     this.heartbeatDone = this.heartbeatLoop();

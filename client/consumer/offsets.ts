@@ -33,7 +33,7 @@ export class PartitionProgress {
   private offsets: number[] = [];
   private finished: boolean[] = [];
   private head = 0;
-  /** The offset after the last delivered record (the consume position as far as commits go). */
+  /** The offset after the last delivered record (the consume position as far as commits go); -1: unknown, nothing to commit. */
   private nextOffset: number;
   /** Last offset committed (or known committed at assignment); -1 when none. */
   committedOffset: number;
@@ -41,7 +41,7 @@ export class PartitionProgress {
   resetCount = 0;
 
   constructor(startOffset: number, committedOffset = -1) {
-    assert(Number.isSafeInteger(startOffset) && startOffset >= 0, 'progress: start offset is a non-negative integer');
+    assert(Number.isSafeInteger(startOffset) && startOffset >= -1, 'progress: start offset is an offset or -1 (unknown until the first record)');
     this.nextOffset = startOffset;
     this.committedOffset = committedOffset;
   }

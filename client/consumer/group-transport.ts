@@ -1,0 +1,54 @@
+/**
+ * The real `GroupTransport`: FindCoordinator to `/groups` on any broker,
+ * group requests to `/groups` on the coordinator, partition counts from the
+ * client's metadata cache.
+ *
+ * FindCoordinator answers COORDINATOR_NOT_AVAILABLE while the offsets topic
+ * has no leader (retriable: the member retries with backoff). The answer
+ * names the coordinator's host and port; a broker the client has not heard
+ * of yet is added to the node's peers so the next request can reach it.
+ *
+ * Imports: runtime ref type, protocol/errors.ts, ../kactus.ts (types), ./group-member.ts (types).
+ */
+import { ErrorCode, KactusError } from '../../protocol/errors.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import type { ClientContext } from '../kactus.ts';
+import { brokerUrl } from '../connection.ts';
+import type { GroupRequestBody, GroupTransport } from './group-member.ts';
+
+type FindCoordinator = { type: 'FindCoordinator'; key: string; keyType: 0; replyTo: Ref<FindCoordinatorReply> };
+type FindCoordinatorReply = { type: 'FindCoordinatorReply'; errorCode: number; errorMessage: string | null; nodeId: number; host: string; port: number };
+
+export const groupsPath = '/groups';
+
+export function groupTransport(context: ClientContext): GroupTransport {
+  const { connection, metadata, config } = context;
+  let lastBroker: number | undefined;
+  return {
+    async findCoordinator(groupId) {
+      const via = connection.pickBroker(lastBroker);
+      lastBroker = via;
+      const reply = await connection.node.ask<FindCoordinator, FindCoordinatorReply>({ node: String(via), path: groupsPath }, (replyTo) => ({ type: 'FindCoordinator', key: groupId, keyType: 0, replyTo }), { timeoutMs: config.requestTimeoutMs });
+      if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `FindCoordinator for group ${groupId}: ${reply.errorMessage ?? 'failed'}`);
+      if (connection.node.peerStatus(String(reply.nodeId)) === 'unknown') connection.node.addPeer(String(reply.nodeId), brokerUrl(reply));
+      return reply.nodeId;
+    },
+    request<R>(coordinatorId: number, body: GroupRequestBody, timeoutMs: number): Promise<R> {
+      return connection.node.ask<unknown, R>({ node: String(coordinatorId), path: groupsPath }, (replyTo) => ({ ...body, replyTo }), { timeoutMs });
+    },
+    async partitionCounts(topics) {
+      const counts = new Map<string, number>();
+      await Promise.all(
+        topics.map(async (topic) => {
+          try {
+            const meta = await metadata.topic(topic);
+            counts.set(topic, meta.partitions.length);
+          } catch (err) {
+            if (!(err instanceof KactusError) || err.code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) throw err;
+          }
+        }),
+      );
+      return counts;
+    },
+  };
+}
