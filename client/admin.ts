@@ -32,6 +32,7 @@ import type { Connection } from './connection.ts';
 import type { BrokerMetadata, MetadataCache, MetadataReply, PartitionMetadata } from './metadata-cache.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { checkTopicName } from './topic-name.ts';
+import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, metadataReplyValidator } from './replies.ts';
 
 export type ConfigEntries = Record<string, string> | readonly { name: string; value: string }[];
 
@@ -157,7 +158,9 @@ export class Admin {
     return withRetry(async () => {
       const brokerId = connection.pickBroker(avoid);
       avoid = brokerId;
-      const reply = await connection.ask<AdminRequest, AdminReply>(brokerId, '/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), this.deps.requestTimeoutMs);
+      const raw = await connection.ask<AdminRequest, unknown>(brokerId, '/broker', (replyTo) => ({ type: 'Admin', command, replyTo: replyTo as Ref<AdminReply> }), this.deps.requestTimeoutMs);
+      checkReply(adminReplyEnvelopeValidator, raw, `${command.type} reply from broker ${brokerId}`);
+      const reply = raw as AdminReply;
       if (reply.type === 'ControllerCallFailed' || reply.type === 'AdminError') {
         throw new KactusError(reply.errorCode, `${command.type} via broker ${brokerId}: ${reply.errorMessage}`);
       }
@@ -303,7 +306,8 @@ export class Admin {
         let retriable: KactusError | undefined;
         await Promise.all(
           [...byLeader].map(async ([leader, ps]) => {
-            const reply = await connection.ask<ListOffsets, ListOffsetsReply>(leader, '/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel: 0, partitions: ps.map((partition) => ({ topic, partition, timestamp })), replyTo }), this.deps.requestTimeoutMs);
+            const raw = await connection.ask<ListOffsets, unknown>(leader, '/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel: 0, partitions: ps.map((partition) => ({ topic, partition, timestamp })), replyTo: replyTo as Ref<ListOffsetsReply> }), this.deps.requestTimeoutMs);
+            const reply = checkReply(listOffsetsReplyValidator, raw, `ListOffsets reply from broker ${leader}`);
             for (const p of reply.partitions) {
               if (p.errorCode === 0) {
                 results.set(p.partition, { partition: p.partition, offset: p.offset, timestamp: p.timestamp, leaderEpoch: p.leaderEpoch });
@@ -352,7 +356,10 @@ export class Admin {
     const timeoutMs = Math.min(this.deps.requestTimeoutMs, everyBrokerTimeoutMs);
     const answers = await Promise.all(
       connection.brokerIds().map((brokerId) =>
-        connection.ask<{ type: 'Metadata'; topics: null; replyTo: Ref<MetadataReply> }, MetadataReply>(brokerId, '/broker', (replyTo) => ({ type: 'Metadata', topics: null, replyTo }), timeoutMs).catch(() => undefined),
+        connection
+          .ask<{ type: 'Metadata'; topics: null; replyTo: Ref<unknown> }, unknown>(brokerId, '/broker', (replyTo) => ({ type: 'Metadata', topics: null, replyTo }), timeoutMs)
+          .then((raw): MetadataReply => ({ type: 'MetadataReply', ...checkReply(metadataReplyValidator, raw, `Metadata reply from broker ${brokerId}`) }))
+          .catch(() => undefined),
       ),
     );
     return answers.filter((a): a is MetadataReply => a !== undefined).map((a) => onlyTopics(a, topics));

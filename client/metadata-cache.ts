@@ -34,6 +34,7 @@ import type { Ref } from '../runtime/ref.ts';
 import { ErrorCode, KactusError, PartitionError, partitionError } from './errors.ts';
 import type { Connection } from './connection.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
+import { checkReply, metadataReplyValidator } from './replies.ts';
 
 export type PartitionMetadata = {
   readonly partition: number;
@@ -63,7 +64,7 @@ export type MetadataReply = {
   topics: { errorCode: number; errorMessage: string | null; name: string; topicId: string | null; isInternal: boolean; partitions: PartitionMetadata[] }[];
 };
 
-type MetadataRequest = { type: 'Metadata'; topics: string[] | null; replyTo: Ref<MetadataReply> };
+type MetadataRequest = { type: 'Metadata'; topics: string[] | null; replyTo: Ref<unknown> };
 
 /** Errors after which the cached leader of a partition is probably wrong. */
 export const refreshingErrorCodes: ReadonlySet<number> = new Set([
@@ -190,10 +191,11 @@ export class MetadataCache {
   private async request(topics: string[] | null): Promise<MetadataReply> {
     let lastBroker: number | undefined;
     const reply = await withRetry(
-      () => {
+      async () => {
         const brokerId = this.connection.pickBroker(lastBroker);
         lastBroker = brokerId;
-        return this.connection.ask<MetadataRequest, MetadataReply>(brokerId, '/broker', (replyTo) => ({ type: 'Metadata', topics, replyTo }), this.options.requestTimeoutMs);
+        const raw = await this.connection.ask<MetadataRequest, unknown>(brokerId, '/broker', (replyTo) => ({ type: 'Metadata', topics, replyTo }), this.options.requestTimeoutMs);
+        return { type: 'MetadataReply' as const, ...checkReply(metadataReplyValidator, raw, `Metadata reply from broker ${brokerId}`) };
       },
       this.options.retry,
       { cancelled: () => this.closed },

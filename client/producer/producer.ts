@@ -37,6 +37,7 @@ import { ErrorCode, KactusError, PartitionError, asKactusError } from '../errors
 import type { ClientContext } from '../kactus.ts';
 import type { ProducerConfig } from '../options.ts';
 import { withRetry } from '../retry.ts';
+import { checkReply, initProducerIdReplyValidator } from '../replies.ts';
 import { checkTopicName } from '../topic-name.ts';
 import { Accumulator, batchOverheadBytes, estimateRecordBytes, type ProducerBatch, type RecordOwner } from './accumulator.ts';
 import { IdempotenceState } from './idempotence.ts';
@@ -323,7 +324,8 @@ export class Producer {
     const reply = await withRetry(
       async () => {
         const brokerId = connection.pickBroker();
-        const answer = await connection.ask<InitProducerId, InitProducerIdReply>(brokerId, '/broker', (replyTo) => ({ type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: transactionTimeoutMsDefault, replyTo }), this.config.requestTimeoutMs);
+        const raw = await connection.ask<InitProducerId, unknown>(brokerId, '/broker', (replyTo) => ({ type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: transactionTimeoutMsDefault, replyTo: replyTo as Ref<InitProducerIdReply> }), this.config.requestTimeoutMs);
+        const answer = checkReply(initProducerIdReplyValidator, raw, `InitProducerId reply from broker ${brokerId}`);
         if (answer.errorCode !== 0) throw new KactusError(answer.errorCode, `InitProducerId via broker ${brokerId}: ${answer.errorMessage ?? 'refused'}`);
         return answer;
       },

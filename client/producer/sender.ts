@@ -44,6 +44,9 @@
  * batch, the sender does not know, and retries it.
  */
 import type { Logger } from '../../runtime/logger.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { produceReplyValidator } from '../replies.ts';
 import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
 import { Compression, encodeBatch } from '../../protocol/record-batch/index.ts';
 import { ErrorCode, KactusError, partitionError } from '../errors.ts';
@@ -293,11 +296,13 @@ export class Sender {
     this.inFlightCount += 1;
     const sentAtMs = performance.now();
     connection
-      .ask<Produce, ProduceReply>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, replyTo }), config.requestTimeoutMs + produceAnswerSlackMs)
+      .ask<Produce, unknown>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, replyTo: replyTo as Ref<ProduceReply> }), config.requestTimeoutMs + produceAnswerSlackMs)
       .then(
-        (reply) => {
+        (raw) => {
           this.stats.requestMsTotal += performance.now() - sentAtMs;
-          this.onReply(pq, delivery, leader, reply, true);
+          const reply = produceReplyValidator(raw, 'ProduceReply');
+          if (isInvalid(reply)) this.onReply(pq, delivery, leader, { errorCode: ErrorCode.CORRUPT_MESSAGE, errorMessage: `malformed answer: ${reply.errorMessage}`, baseOffset: -1, logAppendTimeMs: -1 }, true);
+          else this.onReply(pq, delivery, leader, reply, true);
         },
         (err: unknown) => {
           if (!(err instanceof KactusError)) {
