@@ -23,6 +23,7 @@ import { ErrorCode } from '../protocol/errors.ts';
 import { decodeBatches } from '../protocol/record-batch/index.ts';
 import { topicByName } from '../actors/controller/metadata/index.ts';
 import { coordinatorPartitionFor, decodeRecord } from '../actors/group-coordinator/offsets-records.ts';
+import { encodeSubscription } from '../actors/group-coordinator/consumer-protocol.ts';
 import { FakeQuorum } from './support/fake-quorum.ts';
 import { until } from './support/processes.ts';
 import { askCoordinator, askGroups, findCoordinator, heartbeat, joinAndSync, sleep, type JoinedMember, type Reply } from './group-coordinator-support.ts';
@@ -175,6 +176,50 @@ describe('group coordinator (three brokers in one process over ws)', () => {
     }
   });
 
+  it('a crash of /groups restarts it: it re-learns the partitions it leads from the registry and reloads them from the log', async () => {
+    const c = await startCluster();
+    const groupId = 'restarters';
+    const offsets = [{ topic: 'orders', partition: 0, offset: 7, leaderEpoch: 0, metadata: 'x' }];
+    const commit = await askCoordinator<Reply & { results: unknown[] }>(c.client, groupId, { type: 'OffsetCommit', memberId: '', groupInstanceId: null, generationId: -1, offsets }, brokerIds);
+    expect(commit.results).toEqual([{ topic: 'orders', partition: 0, errorCode: 0 }]);
+    const coordinator = (await findCoordinator(c.client, groupId, brokerIds)).nodeId;
+    expect(c.nodes[coordinator - 1]!.crashActor('/groups')).toBe(true);
+    await sleep(50);
+    const fetched = await askCoordinator<Reply & { offsets: unknown[] }>(c.client, groupId, { type: 'OffsetFetch', partitions: null }, brokerIds);
+    expect(fetched).toMatchObject({ errorCode: 0, offsets: [{ ...offsets[0], errorCode: 0 }] });
+    expect(c.nodes[coordinator - 1]!.hasActor('/groups')).toBe(true);
+  });
+
+  it('losing the offsets partition answers parked requests NOT_COORDINATOR; the new leader loads the group and serves it', async () => {
+    const c = await startCluster();
+    const groupId = 'movers';
+    const options = { topics: ['orders'], partitionCounts: new Map([['orders', 4]]), sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000 };
+    await askCoordinator(c.client, groupId, { type: 'DescribeGroup' }, brokerIds);
+    const coordinator = (await findCoordinator(c.client, groupId, brokerIds)).nodeId;
+    const first = await joinAndSync(c.client, coordinator, groupId, { ...options, clientId: 'first' });
+    // A second member's join parks: the group waits (up to the rebalance timeout) for the first to rejoin.
+    const required = await askGroups<Reply & { memberId: string }>(c.client, coordinator, joinRequest(groupId, '', options));
+    expect(required.errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+    const parked = askGroups<Reply>(c.client, coordinator, joinRequest(groupId, required.memberId, options), 15_000);
+    const deadlineMs = Date.now() + 5_000;
+    for (;;) {
+      const d = await askGroups<Reply & { state: string }>(c.client, coordinator, { type: 'DescribeGroup', groupId });
+      if (d.state === 'PreparingRebalance' || Date.now() > deadlineMs) break;
+      await sleep(20);
+    }
+    // Fence the coordinator: the controller moves the partition's leadership to another replica.
+    const epoch = c.quorum.image.brokers.get(coordinator)!.brokerEpoch;
+    c.quorum.call({ type: 'FenceBroker', brokerId: coordinator, brokerEpoch: epoch });
+    expect(await parked).toMatchObject({ type: 'JoinGroupReply', errorCode: ErrorCode.NOT_COORDINATOR });
+    const moved = await findCoordinator(c.client, groupId, brokerIds);
+    expect(moved.nodeId).not.toBe(coordinator);
+    expect(await askGroups(c.client, coordinator, { type: 'Heartbeat', groupId, memberId: first.memberId, groupInstanceId: null, generationId: first.generationId })).toMatchObject({ errorCode: ErrorCode.NOT_COORDINATOR });
+    const described = await askCoordinator<Reply & { state: string; members: { memberId: string }[] }>(c.client, groupId, { type: 'DescribeGroup' }, brokerIds);
+    expect(described).toMatchObject({ errorCode: 0, state: 'Stable' });
+    expect(described.members.map((m) => m.memberId)).toEqual([first.memberId]);
+    expect(await heartbeat(c.client, moved.nodeId, groupId, first)).toBe(ErrorCode.NONE);
+  }, 30_000);
+
   it('bad input gets typed error codes, never a crash', async () => {
     const c = await startCluster();
     createTopic(c, 'orders', 1);
@@ -214,3 +259,11 @@ describe('group coordinator (three brokers in one process over ws)', () => {
 });
 
 const groupsRef = (brokerId: number): { node: string; path: string } => ({ node: String(brokerId), path: '/groups' });
+
+function joinRequest(groupId: string, memberId: string, options: { topics: string[]; sessionTimeoutMs: number; rebalanceTimeoutMs: number }): Record<string, unknown> {
+  return {
+    type: 'JoinGroup', groupId, memberId, groupInstanceId: null, clientId: 'second', clientHost: '127.0.0.1',
+    sessionTimeoutMs: options.sessionTimeoutMs, rebalanceTimeoutMs: options.rebalanceTimeoutMs, protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: encodeSubscription({ topics: options.topics, userData: null, ownedPartitions: [], generationId: -1, rackId: null }) }], reason: null,
+  };
+}
