@@ -10,23 +10,19 @@
  * `groups`) dispatches them itself.
  */
 import { ConfigError } from '../actors/broker/config.ts';
-import { broker, brokerHelp } from './commands/broker.ts';
-import { clusterStatus, clusterStatusHelp } from './commands/cluster-status.ts';
-import { clusterUp, clusterUpHelp } from './commands/cluster-up.ts';
-import { topics, topicsHelp } from './commands/topics.ts';
-import { produce, produceHelp } from './commands/produce.ts';
-import { consume, consumeHelp } from './commands/consume.ts';
 import { UsageError, printError, printLine } from './output.ts';
 
-type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
+type Run = (argv: string[]) => Promise<number>;
+/** A command's module is loaded only when it runs: `--help` and bad arguments stay quick (each module pulls in the client or the broker). */
+type Command = { load: () => Promise<Run>; summary: string };
 
 const commands: Record<string, Command> = {
-  'cluster up': { run: clusterUp, help: clusterUpHelp, summary: 'start a local cluster of broker processes (what npm start runs)' },
-  'cluster status': { run: clusterStatus, help: clusterStatusHelp, summary: 'brokers, active controller, quorum, unhealthy partition counts' },
-  broker: { run: broker, help: brokerHelp, summary: 'run one broker node (for clusters across machines)' },
-  topics: { run: topics, help: topicsHelp, summary: 'create, list, describe, delete, alter, add-partitions' },
-  produce: { run: produce, help: produceHelp, summary: 'send one record per stdin line' },
-  consume: { run: consume, help: consumeHelp, summary: 'print records as they arrive' },
+  'cluster up': { load: async () => (await import('./commands/cluster-up.ts')).clusterUp, summary: 'start a local cluster of broker processes (what npm start runs)' },
+  'cluster status': { load: async () => (await import('./commands/cluster-status.ts')).clusterStatus, summary: 'brokers, active controller, quorum, unhealthy partition counts' },
+  broker: { load: async () => (await import('./commands/broker.ts')).broker, summary: 'run one broker node (for clusters across machines)' },
+  topics: { load: async () => (await import('./commands/topics.ts')).topics, summary: 'create, list, describe, delete, alter, add-partitions' },
+  produce: { load: async () => (await import('./commands/produce.ts')).produce, summary: 'send one record per stdin line' },
+  consume: { load: async () => (await import('./commands/consume.ts')).consume, summary: 'print records as they arrive' },
 };
 
 function help(): string {
@@ -66,7 +62,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const rest = argv.slice(name.split(' ').length);
   try {
-    return await command.run(rest);
+    const run = await command.load();
+    return await run(rest);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (err instanceof UsageError || err instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {

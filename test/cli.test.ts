@@ -1,0 +1,283 @@
+/**
+ * The `kactus` CLI end to end: a real 3-broker cluster (test/support/cluster.ts)
+ * and the CLI run as child processes (`node cli/kactus.mjs ...`), as a user
+ * runs it. Checks outputs and exit codes: topics create/describe/list/alter/
+ * add-partitions/delete, produce from stdin, consume (from the beginning, by
+ * partition and offset), cluster status; bad arguments exit 2 with one line
+ * on stderr; an unreachable cluster exits 1 with one line, in bounded time;
+ * `kactus cluster up` (what npm start runs) then SIGINT leaves no broker
+ * process behind.
+ *
+ * Every wait is bounded; every CLI child is SIGKILLed in afterEach (by pid),
+ * the cluster's brokers in afterAll.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from './support/cluster.ts';
+import { freePort, killAllChildren, repoRoot } from './support/processes.ts';
+
+const cliPath = join(repoRoot, 'cli', 'kactus.mjs');
+/** Longest one CLI run may take in these tests (the machine may be busy). */
+const runTimeoutMs = 30_000;
+
+type Run = { code: number | null; stdout: string; stderr: string; elapsedMs: number };
+
+const running = new Set<ChildProcess>();
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+/** Runs the CLI with `args`, feeding `input` on stdin; resolves when it exits (SIGKILL after timeoutMs). */
+function kactus(args: string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
+  const startedMs = Date.now();
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? runTimeoutMs);
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve({ code, stdout, stderr, elapsedMs: Date.now() - startedMs });
+    });
+  });
+}
+
+/** Runs every argument list through the CLI, at most `parallel` at once (the machine has 2 cores). */
+async function kactusAll(cases: string[][], parallel = 3): Promise<Run[]> {
+  const results: Run[] = new Array(cases.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < cases.length) {
+        const i = next++;
+        results[i] = await kactus(cases[i]!);
+      }
+    }),
+  );
+  return results;
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l.length > 0);
+}
+
+let cluster: TestCluster;
+let bootstrap: string;
+
+beforeAll(async () => {
+  cluster = await startTestCluster(3, [], { env: { LOG_LEVEL: 'warn' } });
+  bootstrap = cluster.brokers.map((b) => b.url).join(',');
+}, 60_000);
+
+afterEach(async () => {
+  await Promise.all([...running].map(kill));
+});
+
+afterAll(async () => {
+  await killAllChildren();
+  await cluster?.cleanup();
+}, 30_000);
+
+describe('kactus CLI', () => {
+  it('help lists every command, and each command has --help', async () => {
+    const top = await kactus(['--help']);
+    expect(top.code).toBe(0);
+    for (const command of ['cluster up', 'cluster status', 'broker', 'topics', 'produce', 'consume']) expect(top.stdout).toContain(command);
+    const helps = await kactusAll([['topics', '--help'], ['produce', '--help'], ['consume', '--help'], ['cluster', 'status', '--help'], ['broker', '--help']]);
+    for (const run of helps) {
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^Usage: kactus /);
+    }
+  }, 60_000);
+
+  it('bad arguments exit 2 with one line on stderr', async () => {
+    const cases = [
+      ['frobnicate'],
+      [],
+      ['topics'],
+      ['topics', 'create', 'x', '--partitions', 'zero', '--replication-factor', '1'],
+      ['topics', 'list', '--no-such-flag'],
+      ['produce'],
+      ['produce', 't', '--acks', '2'],
+      ['consume', 't', '--format', 'xml'],
+      ['topics', 'list', '--bootstrap', 'http://x'],
+      ['broker', '--node-id', '1', '--listen', '127.0.0.1:1', '--controller-quorum', '1@127.0.0.1:1', '--data', '/nonexistent', '--set', 'no.such.config=1'],
+    ];
+    const runs = await kactusAll(cases);
+    runs.forEach((run, i) => {
+      expect({ args: cases[i], code: run.code }).toEqual({ args: cases[i], code: 2 });
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toMatch(/^kactus: /);
+    });
+    expect(runs.at(-1)!.stderr).toContain('no.such.config');
+  }, 60_000);
+
+  it('an unreachable cluster exits 1 with one line, in bounded time', async () => {
+    const port = await freePort();
+    const runs = await Promise.all([kactus(['topics', 'list', '--bootstrap', `ws://127.0.0.1:${port}`]), kactus(['cluster', 'status'], { env: { KACTUS_BOOTSTRAP: `ws://127.0.0.1:${port}` } })]);
+    for (const run of runs) {
+      expect(run.code).toBe(1);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain('could not reach');
+      expect(run.elapsedMs).toBeLessThan(20_000);
+    }
+  }, 60_000);
+
+  it('topics create, describe, list; produce from stdin; consume; cluster status', async () => {
+    const created = await kactus(['topics', 'create', 'cli-orders', '--partitions', '3', '--replication-factor', '3', '--config', 'min.insync.replicas=2', '--bootstrap', bootstrap]);
+    expect(created).toMatchObject({ code: 0, stdout: 'Created topic cli-orders.\n' });
+    const again = await kactus(['topics', 'create', 'cli-orders', '--partitions', '3', '--replication-factor', '3', '--bootstrap', bootstrap]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('TOPIC_ALREADY_EXISTS');
+
+    const [described, describedJson, listed, underReplicated] = await Promise.all([
+      kactus(['topics', 'describe', 'cli-orders', '--bootstrap', bootstrap]),
+      kactus(['topics', 'describe', 'cli-orders', '--json', '--bootstrap', bootstrap]),
+      kactus(['topics', 'list', '--bootstrap', bootstrap]),
+      kactus(['topics', 'describe', '--under-replicated', '--bootstrap', bootstrap]),
+    ]);
+    expect(described.code).toBe(0);
+    const describedLines = lines(described.stdout);
+    expect(describedLines[0]).toMatch(/^Topic: cli-orders\tTopicId: \S+\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: min.insync.replicas=2$/);
+    expect(describedLines.slice(1)).toHaveLength(3);
+    for (const line of describedLines.slice(1)) expect(line).toMatch(/^\tTopic: cli-orders\tPartition: \d\tLeader: [123]\tReplicas: [123],[123],[123]\tIsr: [123],[123],[123]$/);
+    const [topic] = JSON.parse(describedJson.stdout) as { topic: string; partitions: { partition: number; leader: number; replicas: number[]; isr: number[] }[] }[];
+    expect(topic!.partitions.map((p) => p.partition)).toEqual([0, 1, 2]);
+    for (const p of topic!.partitions) {
+      expect(p.replicas).toHaveLength(3);
+      expect(p.replicas).toContain(p.leader);
+    }
+    expect(lines(listed.stdout)).toContain('cli-orders');
+    expect(underReplicated).toMatchObject({ code: 0, stdout: '' });
+
+    const input = Array.from({ length: 30 }, (_, i) => `key-${i % 5}:value-${i}`).join('\n') + '\n';
+    const produced = await kactus(['produce', 'cli-orders', '--key-separator', ':', '--header', 'source=cli-test', '--json', '--bootstrap', bootstrap], { input });
+    expect(produced.stderr).toBe('');
+    expect(produced.code).toBe(0);
+    expect(JSON.parse(produced.stdout)).toMatchObject({ topic: 'cli-orders', records: 30 });
+
+    const consumed = await kactus(['consume', 'cli-orders', '--from-beginning', '--max-messages', '30', '--format', 'json', '--bootstrap', bootstrap]);
+    expect(consumed.code).toBe(0);
+    const records = lines(consumed.stdout).map((l) => JSON.parse(l) as { partition: number; offset: number; key: string; value: string; headers: Record<string, string> });
+    expect(records).toHaveLength(30);
+    expect(records.map((r) => r.value).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `value-${i}`).sort());
+    for (const r of records) {
+      expect(r.headers).toEqual({ source: 'cli-test' });
+      expect(Number(r.value.slice(6)) % 5).toBe(Number(r.key.slice(4)));
+    }
+    // Same key, same partition, in the order produced.
+    for (let k = 0; k < 5; k += 1) {
+      const mine = records.filter((r) => r.key === `key-${k}`);
+      expect(new Set(mine.map((r) => r.partition)).size).toBe(1);
+      expect(mine.map((r) => Number(r.value.slice(6)))).toEqual([...mine.map((r) => Number(r.value.slice(6)))].sort((a, b) => a - b));
+    }
+
+    const first = records.find((r) => r.offset === 1)!;
+    const [byOffset, status, quiet] = await Promise.all([
+      kactus(['consume', 'cli-orders', '--partition', String(first.partition), '--offset', '1', '--max-messages', '1', '--bootstrap', bootstrap]),
+      kactus(['cluster', 'status', '--json', '--bootstrap', bootstrap]),
+      kactus(['consume', 'cli-orders', '--timeout-ms', '1000', '--bootstrap', bootstrap]),
+    ]);
+    expect(byOffset).toMatchObject({ code: 0, stdout: `${first.value}\n` });
+    expect(status.code).toBe(0);
+    const statusJson = JSON.parse(status.stdout) as { brokers: { brokerId: number }[]; controllerId: number; quorum: { voters: { role: string }[] }; underReplicated: number; underMinIsr: number; offline: number };
+    expect(statusJson.brokers.map((b) => b.brokerId)).toEqual([1, 2, 3]);
+    expect([1, 2, 3]).toContain(statusJson.controllerId);
+    expect(statusJson.quorum.voters.filter((v) => v.role === 'Leader')).toHaveLength(1);
+    expect(statusJson).toMatchObject({ underReplicated: 0, underMinIsr: 0, offline: 0 });
+    expect(quiet).toMatchObject({ code: 0, stdout: '' });
+
+    const altered = await kactus(['topics', 'alter', 'cli-orders', '--config', 'retention.ms=86400000', '--bootstrap', bootstrap]);
+    expect(altered.code).toBe(0);
+    const grown = await kactus(['topics', 'add-partitions', 'cli-orders', '--partitions', '4', '--bootstrap', bootstrap]);
+    expect(grown.code).toBe(0);
+    const after = await kactus(['topics', 'describe', 'cli-orders', '--bootstrap', bootstrap]);
+    expect(lines(after.stdout)[0]).toContain('PartitionCount: 4');
+    expect(lines(after.stdout)[0]).toContain('retention.ms=86400000');
+    const deleted = await kactus(['topics', 'delete', 'cli-orders', '--bootstrap', bootstrap]);
+    expect(deleted).toMatchObject({ code: 0, stdout: 'Deleted topic cli-orders.\n' });
+    const gone = await kactus(['topics', 'describe', 'cli-orders', '--bootstrap', bootstrap]);
+    expect(gone.code).toBe(1);
+    expect(lines(gone.stderr)).toHaveLength(1);
+  }, 90_000);
+});
+
+/** Is `port` on 127.0.0.1 free right now? */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Pids of the direct children of `pid` (from /proc). */
+function childPids(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text.length === 0 ? [] : text.split(/\s+/).map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('kactus cluster up (npm start)', () => {
+  it('Ctrl-C (SIGINT) stops every broker: no process left behind', async () => {
+    let basePort = 0;
+    for (let attempt = 0; attempt < 20 && basePort === 0; attempt += 1) {
+      const candidate = 20_000 + Math.floor(Math.random() * 30_000);
+      const free = await Promise.all([1, 2, 3].map((i) => portFree(candidate + i)));
+      if (free.every(Boolean)) basePort = candidate;
+    }
+    expect(basePort).toBeGreaterThan(0);
+    const dataDir = mkdtempSync(join(tmpdir(), 'kactus-cli-up-'));
+    const child = spawn(process.execPath, [cliPath, 'cluster', 'up', '--data', dataDir, '--base-port', String(basePort)], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let brokerPids: number[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('cluster up: not ready within 45 s')), 45_000);
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if (line.includes('cluster ready')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        void exited.then((code) => reject(new Error(`cluster up exited (${code}) before ready`)));
+      });
+      brokerPids = childPids(child.pid!);
+      expect(brokerPids).toHaveLength(3);
+      child.kill('SIGINT');
+      const deadlineMs = Date.now() + 25_000;
+      const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 25_000))]);
+      expect(code).toBe(0);
+      while (brokerPids.some(alive) && Date.now() < deadlineMs) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(brokerPids.filter(alive)).toEqual([]);
+    } finally {
+      for (const pid of brokerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
