@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Node } from '../runtime/node.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { makeBrokerConfig } from '../actors/broker/config.ts';
-import { startDataPlane, type DataPlane } from '../actors/broker/data-plane.ts';
+import { startDataPlane, type DataPlane, type DataPlaneOptions } from '../actors/broker/data-plane.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { decodeBatches } from '../protocol/record-batch/index.ts';
 import { topicByName } from '../actors/controller/metadata/index.ts';
@@ -43,7 +43,7 @@ afterEach(async () => {
 const brokerIds = [1, 2, 3];
 const offsetsPartitions = 3;
 
-async function startCluster(): Promise<Cluster> {
+async function startCluster(options: DataPlaneOptions = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'kactus-groups-'));
   const quorum = new FakeQuorum();
   const nodes: Node[] = [];
@@ -54,7 +54,7 @@ async function startCluster(): Promise<Cluster> {
       { brokerId, listenHost: '127.0.0.1', listenPort: 0, dataDir: join(dir, `broker-${brokerId}`), controllerQuorumVoters: new Map() },
       { replicaFetchWaitMaxMs: 50, offsetsTopicNumPartitions: offsetsPartitions, groupInitialRebalanceDelayMs: 300 },
     );
-    planes.push(startDataPlane(node, config, quorum.attach(node), undefined, { groupConfig: { sessionTimeoutMsMin: 200 } }));
+    planes.push(startDataPlane(node, config, quorum.attach(node), undefined, { groupConfig: { sessionTimeoutMsMin: 200 }, ...options }));
     nodes.push(node);
   }
   for (const node of nodes) for (const other of nodes) if (other !== node) node.addPeer(other.nodeId, other.url!);
@@ -219,6 +219,28 @@ describe('group coordinator (three brokers in one process over ws)', () => {
     expect(described.members.map((m) => m.memberId)).toEqual([first.memberId]);
     expect(await heartbeat(c.client, moved.nodeId, groupId, first)).toBe(ErrorCode.NONE);
   }, 30_000);
+
+  it('offsets past their retention expire: OffsetFetch no longer returns them and a tombstone is written', async () => {
+    const c = await startCluster({ offsetsRetention: { retentionMs: 300, checkIntervalMs: 200 } });
+    const groupId = 'forgetful';
+    const commit = await askCoordinator<Reply & { results: unknown[] }>(c.client, groupId, {
+      type: 'OffsetCommit', memberId: '', groupInstanceId: null, generationId: -1, offsets: [{ topic: 'orders', partition: 0, offset: 5, metadata: null }],
+    }, brokerIds);
+    expect(commit.results).toEqual([{ topic: 'orders', partition: 0, errorCode: 0 }]);
+    const coordinator = (await findCoordinator(c.client, groupId, brokerIds)).nodeId;
+    const deadlineMs = Date.now() + 5_000;
+    let offsets: unknown[] = [1];
+    while (offsets.length > 0 && Date.now() < deadlineMs) {
+      await sleep(100);
+      offsets = (await askGroups<Reply & { offsets: unknown[] }>(c.client, coordinator, { type: 'OffsetFetch', groupId, partitions: null })).offsets;
+    }
+    expect(offsets).toEqual([]);
+    const log = c.planes[coordinator - 1]!.registry.get('__consumer_offsets', coordinatorPartitionFor(groupId, offsetsPartitions))!.log;
+    await until(() => log.highWatermark === log.logEndOffset, 5_000, 'the tombstone to be replicated');
+    const decoded = decodeBatches(log.read(log.logStartOffset, 1 << 20));
+    const records = decoded.ok ? decoded.value.flatMap((batch) => batch.records.map((r) => decodeRecord(r.key!, r.value))) : [];
+    expect(records.some((r) => r.ok && r.value.key.type === 'OffsetCommit' && r.value.key.group === groupId && r.value.value === null)).toBe(true);
+  });
 
   it('bad input gets typed error codes, never a crash', async () => {
     const c = await startCluster();

@@ -17,7 +17,7 @@ import { PartitionRegistry } from '../partition/registry.ts';
 import { fetchServerBehaviour } from '../fetch/server.ts';
 import { brokerBehaviour, type BrokerMessage } from './actor.ts';
 import type { BrokerConfig } from './config.ts';
-import { spawnGroupCoordinator } from '../group-coordinator/actor.ts';
+import { spawnGroupCoordinator, type GroupCoordinatorDeps } from '../group-coordinator/actor.ts';
 import type { GroupConfig } from '../group-coordinator/group-logic.ts';
 
 export type DataPlane = {
@@ -34,6 +34,8 @@ const idle = { init: () => null, receive: (state: null) => state, acceptsRemote:
 export type DataPlaneOptions = {
   /** Overrides of the group coordinator's group config (tests: short session timeouts). */
   groupConfig?: Partial<GroupConfig>;
+  /** Offsets retention of the group coordinator (tests: short). */
+  offsetsRetention?: GroupCoordinatorDeps['offsetsRetention'];
 };
 
 export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock, options: DataPlaneOptions = {}): DataPlane {
@@ -44,7 +46,14 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
     'fetch',
     fetchServerBehaviour({ registry, replicaRef: (key) => ({ node: node.nodeId, path: `/replicas/${key}` }) }),
   );
-  const groups = spawnGroupCoordinator(node, { config, registry, clock, controllerClient, ...(options.groupConfig ? { groupConfig: options.groupConfig } : {}) });
+  const groups = spawnGroupCoordinator(node, {
+    config,
+    registry,
+    clock,
+    controllerClient,
+    ...(options.groupConfig ? { groupConfig: options.groupConfig } : {}),
+    ...(options.offsetsRetention ? { offsetsRetention: options.offsetsRetention } : {}),
+  });
   const broker = node.spawn('broker', brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.inbox }));
   return { registry, broker, groups: groups.groups, close: () => registry.closeAll() };
 }

@@ -42,9 +42,10 @@
  * tick's sweep of writes older than persistGiveUpMs (REQUEST_TIMED_OUT).
  *
  * Time: a `Tick` every tickIntervalMs steps at most tickGroupsMax groups whose
- * `nextDeadlineMs` has passed (if more are due, the next tick comes at once),
- * sweeps overdue writes, and every reconcileIntervalMs compares the registry
- * with what we lead.
+ * `nextDeadlineMs` has passed or whose offsets retention check is due (every
+ * offsetsRetentionCheckIntervalMs, `ExpireOffsets` for each group, spread over
+ * ticks; if more work is due, the next tick comes at once), sweeps overdue
+ * writes, and every reconcileIntervalMs compares the registry with what we lead.
  *
  * Loading: `OffsetsPartitionLed{partition, leaderEpoch}` (repeats for the same
  * epoch are ignored) marks the partition Loading and reads its log through
@@ -123,6 +124,10 @@ export const groupCoordinatorLimits = Object.freeze({
   persistGiveUpMs: 10_000,
   /** The controller call that creates __consumer_offsets (the controller client retries within 30 s). */
   createTopicAskTimeoutMs: 35_000,
+  /** offsets.retention.minutes (Kafka's default, 7 days), in ms: ExpireOffsets' retention. */
+  offsetsRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  /** offsets.retention.check.interval.ms: how often every group is stepped with ExpireOffsets. */
+  offsetsRetentionCheckIntervalMs: 600_000,
   /** segment.bytes of __consumer_offsets (Kafka's default for it). */
   offsetsTopicSegmentBytes: 100 * MiB,
 });
@@ -136,6 +141,8 @@ export type GroupCoordinatorDeps = {
   controllerClient: Ref<unknown>;
   /** Overrides of the group logic's config (tests use short session timeouts). */
   groupConfig?: Partial<GroupConfig>;
+  /** Overrides of offsets retention (tests): defaults groupCoordinatorLimits.offsetsRetention*. */
+  offsetsRetention?: { retentionMs: number; checkIntervalMs: number };
 };
 
 /** What the broker and the controller client tell `/groups-inbox`. */
@@ -187,6 +194,9 @@ type ShellState = {
   nextEntryId: number;
   nextLoadId: number;
   lastReconcileMs: number;
+  lastExpiryMs: number;
+  /** Groups still to be stepped with ExpireOffsets in this retention check (a few per tick). */
+  expiring: string[];
 };
 
 /** Stable event names of this component's logs. */
@@ -235,6 +245,8 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
   const { registry, clock, config } = deps;
   const L = groupCoordinatorLimits;
   const groupConfig: GroupConfig = { ...groupConfigDefault, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs, ...deps.groupConfig };
+  const retention = deps.offsetsRetention ?? { retentionMs: L.offsetsRetentionMs, checkIntervalMs: L.offsetsRetentionCheckIntervalMs };
+  assert(retention.retentionMs >= 0 && retention.checkIntervalMs > 0, 'offsets retention: non-negative retention, positive check interval');
 
   const internal = (message: Internal): Wrapped => ({ type: 'GroupsInternal', token, message });
   const tellSelf = (ctx: ActorContext<GroupsMessage>, message: Internal): void => {
@@ -495,6 +507,19 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
       runStep(s, ctx, entry, { type: 'Tick' });
     }
     const monotonicMs = clock.monotonicMs();
+    // Offsets retention: every group once per check interval, at most the rest of this tick's budget.
+    if (s.expiring.length === 0 && monotonicMs - s.lastExpiryMs >= retention.checkIntervalMs) {
+      s.lastExpiryMs = monotonicMs;
+      s.expiring = [...s.groups.keys()];
+    }
+    let budget = L.tickGroupsMax - due.length;
+    while (s.expiring.length > 0 && budget > 0) {
+      budget -= 1;
+      const entry = s.groups.get(s.expiring.pop()!);
+      if (entry === undefined || s.coordinator.partitions.get(entry.partition)?.status !== 'Active') continue;
+      runStep(s, ctx, entry, { type: 'ExpireOffsets', retentionMs: retention.retentionMs });
+    }
+    if (s.expiring.length > 0) more = true;
     if (monotonicMs - s.lastReconcileMs >= L.reconcileIntervalMs) {
       s.lastReconcileMs = monotonicMs;
       reconcile(s, ctx);
@@ -686,6 +711,8 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         nextEntryId: 0,
         nextLoadId: 0,
         lastReconcileMs: Number.NEGATIVE_INFINITY,
+        lastExpiryMs: clock.monotonicMs(),
+        expiring: [],
       };
       // The first tick reconciles with the registry at once: after a restart, the partitions we lead are reloaded.
       ctx.node.tell(ctx.self, internal({ type: 'Tick', incarnation: s.incarnation }));
