@@ -162,6 +162,15 @@ describe('producer against a 3-broker cluster', () => {
     expect(() => kactus.producer({ batchSize: 10, linger: 1 } as unknown as ProducerOptions)).toThrow(/unknown producer options: batchSize, linger/);
   });
 
+  it('a send to a partition added after the producer cached the topic finds it (one metadata refresh)', async () => {
+    const kactus = await setup([{ topic: 'growing', numPartitions: 1, replicationFactor: 3 }]);
+    const producer = kactus.producer();
+    await producer.send({ topic: 'growing', messages: [{ value: 'p0' }] });
+    await kactus.admin().createPartitions({ topicPartitions: [{ topic: 'growing', count: 3 }] });
+    expect((await producer.send({ topic: 'growing', messages: [{ value: 'p2', partition: 2 }] }))[0]).toMatchObject({ partition: 2, offset: 0 });
+    expect((await rejection(producer.send({ topic: 'growing', messages: [{ value: 'p7', partition: 7 }] }))).type).toBe('INVALID_PARTITIONS');
+  });
+
   it('a send to a partition without a leader fails after the delivery timeout with an error naming it', async () => {
     const kactus = await setup([{ topic: 'lonely', numPartitions: 3, replicationFactor: 1 }]);
     const [description] = await kactus.admin().describeTopics({ topics: ['lonely'] });

@@ -76,6 +76,8 @@ class SendHandle implements RecordOwner {
   readonly results: RecordMetadata[];
   private remaining: number;
   private settled = false;
+  /** Metadata was refreshed once because an explicit partition was beyond the cached count. */
+  refreshedForPartition = false;
   readonly promise: Promise<RecordMetadata[]>;
   private resolve!: (value: RecordMetadata[]) => void;
   private reject!: (error: Error) => void;
@@ -355,14 +357,26 @@ export class Producer {
         continue;
       }
       let missing: string | undefined;
+      let beyond: string | undefined;
       for (const p of handle.prepared) {
-        if (metadata.cached(p.topic) === undefined) {
+        const meta = metadata.cached(p.topic);
+        if (meta === undefined) {
           missing = p.topic;
           break;
         }
+        if (p.partition !== undefined && p.partition >= meta.partitions.length) beyond = p.topic;
       }
       if (missing !== undefined) {
         this.fetchTopic(missing);
+        break;
+      }
+      if (beyond !== undefined && !handle.refreshedForPartition) {
+        // The topic may have grown since the cache was filled (createPartitions): look once before refusing.
+        handle.refreshedForPartition = true;
+        metadata.refresh([beyond]).then(
+          () => this.pump(),
+          () => this.pump(),
+        );
         break;
       }
       if (this.bufferedBytes > 0 && this.bufferedBytes + handle.totalBytes > this.config.bufferBytesMax) {
