@@ -47,6 +47,18 @@ function cpuSecondsOf(pid: number): number {
   }
 }
 
+/** Busy and total CPU time of the whole machine, from /proc/stat (Linux), in clock ticks. */
+function machineCpuTicks(): { busy: number; total: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
 const cluster = await startProcessCluster(3);
 const kactus = new Kactus({ brokers: cluster.brokers.map((b) => b.url), clientId: 'bench-producer' });
 try {
@@ -79,6 +91,7 @@ try {
     const statsBefore = { ...producer.stats! };
     const cpuBefore = process.cpuUsage();
     const brokerCpuBefore = cluster.brokers.map((b) => cpuSecondsOf(b.child.pid!));
+    const machineBefore = machineCpuTicks();
     measuring = true;
     const startMs = performance.now();
     await new Promise((r) => setTimeout(r, seconds * 1_000));
@@ -86,6 +99,8 @@ try {
     const elapsedS = (performance.now() - startMs) / 1_000;
     const cpu = process.cpuUsage(cpuBefore);
     const brokerCpu = cluster.brokers.map((b, i) => (cpuSecondsOf(b.child.pid!) - brokerCpuBefore[i]!) / elapsedS);
+    const machineAfter = machineCpuTicks();
+    const machineBusy = (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total);
     const stats = producer.stats!;
     stop = true;
     await Promise.all(running);
@@ -110,6 +125,8 @@ try {
       /** Records the encoder would handle per second of one core: far above recordsPerSec means encoding is not the limit. */
       encodeRecordsPerCoreSec: Math.round(records / Math.max(1e-9, (stats.encodeMs - statsBefore.encodeMs) / 1_000)),
       brokerCpuCores: brokerCpu.map((c) => Number(c.toFixed(2))),
+      /** Share of the whole machine's CPU that was busy (all processes, ours and others'). */
+      machineCpuBusy: Number(machineBusy.toFixed(2)),
     };
   };
 
@@ -121,7 +138,11 @@ try {
     const busiestBroker = Math.max(...r.brokerCpuCores);
     if (r.producerCpuCores >= 0.9 && r.producerCpuCores >= busiestBroker) return `producer process CPU (${r.producerCpuCores} cores; encoding ${Math.round(r.encodeShareOfProducerCpu * 100)}% of it)`;
     if (busiestBroker >= 0.9) return `broker process CPU (busiest ${busiestBroker} cores)`;
-    if (r.producerCpuCores + r.brokerCpuCores.reduce((a, b) => a + b, 0) < 0.8 * cpus().length) {
+    const ours = r.producerCpuCores + r.brokerCpuCores.reduce((a, b) => a + b, 0);
+    if (r.machineCpuBusy >= 0.9 && ours < 0.8 * cpus().length) {
+      return `machine CPU saturated by other work (${Math.round(r.machineCpuBusy * 100)}% busy, of which this benchmark's 4 processes ${ours.toFixed(2)} of ${cpus().length} cores): rerun on an idle machine`;
+    }
+    if (ours < 0.8 * cpus().length) {
       return `acks=all round trip on the brokers (${r.meanRequestMs} ms per Produce request with CPU idle: producer ${r.producerCpuCores}, brokers ${r.brokerCpuCores.join('/')} cores; throughput = bytes in flight / round trip)`;
     }
     return `machine CPU shared by ${cluster.brokers.length + 1} processes on ${cpus().length} cores (producer ${r.producerCpuCores}, brokers ${r.brokerCpuCores.join('/')})`;
