@@ -155,7 +155,7 @@ export type GroupsInboxMessage =
 type Internal =
   | GroupsInboxMessage
   | { type: 'Tick'; incarnation: string }
-  | { type: 'LoadChunk'; partition: number; loadId: number }
+  | { type: 'LoadChunk'; incarnation: string; partition: number; loadId: number }
   | { type: 'PersistDone'; incarnation: string; groupId: string; entryId: number; persistId: number; errorCode: number }
   | { type: 'OffsetsTopicCreated'; incarnation: string; errorCode: number; errorMessage: string };
 
@@ -396,7 +396,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
     };
     s.loads.set(partition, job);
     ctx.log.info({ partition, leaderEpoch, from: job.nextOffset, to: job.endOffset }, groupsEvents.loadStarted);
-    tellSelf(ctx, { type: 'LoadChunk', partition, loadId: job.loadId });
+    tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: job.loadId });
   };
 
   const loadChunk = (s: ShellState, ctx: ActorContext<GroupsMessage>, partition: number, loadId: number): void => {
@@ -419,7 +419,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         s.nextLoadId += 1;
         const retryId = s.nextLoadId;
         s.loads.set(partition, { ...job, loadId: retryId, nextOffset: view.log.logStartOffset, endOffset: view.log.logEndOffset, records: [], skipped: 0 });
-        ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', partition, loadId: retryId }));
+        ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: retryId }));
         return;
       }
       if (bytes.length > 0) {
@@ -427,7 +427,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         if (!decoded.ok) {
           // Never serve groups from a log we cannot read: stay Loading (retriable for clients) and retry.
           ctx.log.error({ partition, offset: job.nextOffset, reason: decoded.message }, `${groupsEvents.loadFailed}: undecodable batch`);
-          ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', partition, loadId }));
+          ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId }));
           return;
         }
         for (const batch of decoded.value) {
@@ -442,7 +442,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
           job.nextOffset = Math.max(job.nextOffset, batch.header.lastOffset + 1);
         }
         if (job.nextOffset < job.endOffset) {
-          tellSelf(ctx, { type: 'LoadChunk', partition, loadId });
+          tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
           return;
         }
       }
@@ -679,7 +679,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         if (msg.incarnation === s.incarnation) tick(s, ctx);
         return;
       case 'LoadChunk':
-        loadChunk(s, ctx, msg.partition, msg.loadId);
+        if (msg.incarnation === s.incarnation) loadChunk(s, ctx, msg.partition, msg.loadId);
         return;
       case 'PersistDone': {
         if (msg.incarnation !== s.incarnation) return;
