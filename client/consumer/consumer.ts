@@ -50,6 +50,8 @@ import { tpKey, type AssignmentEvent, type ConsumerRecord, type RecordHeader, ty
 const emitPerTurnMax = 512;
 /** How often a pattern subscription is matched against the cluster's topics. */
 const patternRefreshMs = 5_000;
+/** Record size assumed before the first fetch answer (the smallest a v2 record with a tiny value takes in a batch). */
+const assumedRecordBytesMin = 16;
 /** Poll step while a revocation waits for delivered records to finish. */
 const revokePollMs = 5;
 
@@ -120,6 +122,8 @@ class Session {
   private fetchedCount = 0;
   private fetchedBytes = 0;
   private deliveredUnfinished = 0;
+  /** Moving average of fetched bytes per record (0 until the first chunk). */
+  private averageRecordBytes = 0;
   private lastProgressMs = Date.now();
   private emitScheduled = false;
   private closed = false;
@@ -191,9 +195,17 @@ class Session {
 
   // ------------------------------------------------------------ accounting
 
+  /**
+   * Bytes a fetch may bring: what is left of maxBufferedBytes, and of
+   * maxBufferedRecords at the average record size seen so far (so the record
+   * bound holds to about one batch too).
+   */
   private room(): number {
     if (this.fetchedCount >= this.config.maxBufferedRecords) return 0;
-    return this.config.maxBufferedBytes - this.fetchedBytes;
+    const bytesLeft = this.config.maxBufferedBytes - this.fetchedBytes;
+    // Until a record size is known, assume small records so the first answer cannot overshoot the record bound much.
+    if (this.averageRecordBytes === 0) return Math.min(bytesLeft, (this.config.maxBufferedRecords - this.fetchedCount) * assumedRecordBytesMin);
+    return Math.min(bytesLeft, Math.ceil((this.config.maxBufferedRecords - this.fetchedCount) * this.averageRecordBytes));
   }
 
   finish(lease: Lease, offset: number, sizeBytes: number): void {
@@ -229,6 +241,7 @@ class Session {
     const lease = this.leases.get(chunk.key);
     if (lease === undefined || !lease.active || this.fetcher.epochOf(chunk.key) !== chunk.epoch) return;
     const recordBytes = chunk.records.length === 0 ? 0 : Math.ceil(chunk.sizeBytes / chunk.records.length);
+    if (recordBytes > 0) this.averageRecordBytes = this.averageRecordBytes === 0 ? recordBytes : 0.8 * this.averageRecordBytes + 0.2 * recordBytes;
     lease.chunks.push({ chunk, next: 0, recordBytes });
     lease.pendingCount += chunk.records.length;
     lease.pendingBytes += recordBytes * chunk.records.length;
@@ -254,7 +267,7 @@ class Session {
       if (!lease.active || lease.chunks.length === 0 || this.fetcher.isPaused(lease.key)) continue;
       const share = Math.max(1, Math.ceil(budget / Math.max(1, this.leases.size)));
       let sent = 0;
-      while (lease.active && lease.chunks.length > 0 && sent < share && budget > 0 && !this.closed) {
+      while (lease.active && lease.chunks.length > 0 && sent < share && budget > 0 && !this.closed && !this.fetcher.isPaused(lease.key)) {
         const head = lease.chunks[0]!;
         const { chunk } = head;
         if (head.next >= chunk.records.length) {
@@ -283,7 +296,7 @@ class Session {
         this.deliver.subscriber.next(record);
         if (this.config.ackMode === 'onDelivery') record.ack();
       }
-      if (lease.chunks.length > 0) more = true;
+      if (lease.chunks.length > 0 && !this.fetcher.isPaused(lease.key)) more = true;
       if (budget <= 0) break;
     }
     if (more || budget <= 0) this.scheduleEmit();

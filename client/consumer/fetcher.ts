@@ -16,9 +16,11 @@
  *
  * The bound (bounded prefetch): `room()` (from the consumer) says how many
  * bytes may still be buffered; at 0 nothing is fetched, so a slow subscriber
- * slows the fetches and memory stays flat. A fetch asks for at most `room()`
- * bytes, so the overshoot is at most one batch (a broker returns the first
- * batch whole even when it is larger). The consumer calls `kick()` when
+ * slows the fetches and memory stays flat. The room is shared: fetches in
+ * flight hold what they asked for, and one kick splits what is left between
+ * the leaders it fetches from. A fetch asks for at most its share, so the overshoot is at most one batch per partition in the answer
+ * (a broker never splits a batch: it returns a partition's first batch whole
+ * even when it is larger than what is left). The consumer calls `kick()` when
  * finished records make room.
  *
  * Errors per partition: leader moved/unknown (NOT_LEADER_OR_FOLLOWER,
@@ -83,6 +85,8 @@ const leaderRetryMsMax = 1_000;
 export class Fetcher {
   private readonly partitions = new Map<string, PartitionFetchState>();
   private readonly inFlightLeaders = new Set<number>();
+  /** maxBytes of the fetches in flight: room they may still fill. */
+  private reservedBytes = 0;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private epochCounter = 0;
@@ -154,7 +158,8 @@ export class Fetcher {
   /** Sends a fetch to every leader that has fetchable partitions and none in flight. */
   kick(): void {
     if (this.stopped) return;
-    const room = this.hooks.room();
+    // Fetches in flight may still bring what they asked for: that room is taken.
+    const room = this.hooks.room() - this.reservedBytes;
     if (room <= 0) return;
     const nowMs = Date.now();
     const byLeader = new Map<number, { key: string; state: PartitionFetchState }[]>();
@@ -176,7 +181,7 @@ export class Fetcher {
       list.push({ key, state });
       byLeader.set(leader, list);
     }
-    for (const [leader, list] of byLeader) this.fetchFrom(leader, list, room);
+    for (const [leader, list] of byLeader) this.fetchFrom(leader, list, Math.max(1, Math.floor(room / byLeader.size)));
     if (earliestRetryMs !== Infinity && this.retryTimer === undefined) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
@@ -189,6 +194,7 @@ export class Fetcher {
     this.inFlightLeaders.add(leader);
     this.fetchCount += 1;
     const maxBytes = Math.max(1, Math.min(this.config.fetchMaxBytes, room));
+    this.reservedBytes += maxBytes;
     const sent = list.map(({ key, state }) => ({ key, state, epoch: state.epoch, fetchOffset: state.position! }));
     const request = this.context.connection.ask<Fetch, FetchReply>(
       leader,
@@ -208,11 +214,13 @@ export class Fetcher {
     request.then(
       (reply) => {
         this.inFlightLeaders.delete(leader);
+        this.reservedBytes -= maxBytes;
         if (!this.stopped) this.handleReply(reply, sent);
         this.kick();
       },
       (err: unknown) => {
         this.inFlightLeaders.delete(leader);
+        this.reservedBytes -= maxBytes;
         const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
         for (const s of sent) {
           if (s.state.epoch !== s.epoch) continue;

@@ -1,0 +1,186 @@
+/**
+ * Consumer features on an in-process 3-broker cluster: cooperative-sticky
+ * moves only what a new member takes; the prefetch bound holds while the
+ * subscriber does not finish records; pause/resume/seek; run() with
+ * eachMessage and eachBatch; auto.offset.reset latest and none; a handler
+ * stuck past maxPollIntervalMs makes the member leave.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Subscription } from 'rxjs';
+import { Kactus, KactusError, ErrorCode, commitAfter, type AssignmentEvent, type ConsumerRecord } from '../client/index.ts';
+import { startConsumerTestCluster, type ConsumerTestCluster } from './fixtures/consumer-cluster.ts';
+
+let cluster: ConsumerTestCluster;
+let kactus: Kactus;
+const fast = { sessionTimeoutMs: 3_000, heartbeatIntervalMs: 300, autoOffsetReset: 'earliest' as const, fetchMaxWaitMs: 100 };
+const subs: Subscription[] = [];
+
+async function produce(topic: string, count: number, partitions: number, prefix = 'v', batchSizeBytes = 16_384): Promise<void> {
+  const producer = kactus.producer({ lingerMs: 1, batchSizeBytes });
+  await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ value: `${prefix}${i}`, partition: i % partitions })) });
+  await producer.close();
+}
+
+function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadlineMs = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (condition()) return resolve();
+      if (Date.now() > deadlineMs) return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  cluster = await startConsumerTestCluster();
+  kactus = new Kactus({ brokers: cluster.urls, clientId: 'consumer-features', requestTimeoutMs: 5_000 });
+  await kactus.admin().createTopics({
+    topics: [
+      { topic: 'f-coop', numPartitions: 6, replicationFactor: 3 },
+      { topic: 'f-bound', numPartitions: 3, replicationFactor: 3 },
+      { topic: 'f-one', numPartitions: 1, replicationFactor: 3 },
+      { topic: 'f-run', numPartitions: 4, replicationFactor: 3 },
+      { topic: 'f-reset', numPartitions: 2, replicationFactor: 3 },
+      { topic: 'f-stuck', numPartitions: 2, replicationFactor: 3 },
+    ],
+  });
+}, 30_000);
+
+afterAll(async () => {
+  subs.forEach((s) => s.unsubscribe());
+  await kactus?.close().catch(() => undefined);
+  await cluster?.stop();
+}, 30_000);
+
+describe('consumer features', () => {
+  it('cooperative-sticky: a new member takes half and the first member gives up only those', async () => {
+    const a = kactus.consumer({ groupId: 'g-coop', ...fast }).subscribe('f-coop');
+    const aEvents: AssignmentEvent[] = [];
+    a.assignments$.subscribe((e) => aEvents.push(e));
+    subs.push(a.messages$.pipe(commitAfter(async (r: ConsumerRecord) => r)).subscribe());
+    await waitUntil(() => a.assignment().length === 6, 15_000, 'a owns six');
+    const b = kactus.consumer({ groupId: 'g-coop', ...fast }).subscribe('f-coop');
+    subs.push(b.messages$.pipe(commitAfter(async (r: ConsumerRecord) => r)).subscribe());
+    await waitUntil(() => a.assignment().length === 3 && b.assignment().length === 3, 20_000, 'three each');
+    const revoked = aEvents.filter((e) => e.type === 'revoked').flatMap((e) => e.partitions.map((p) => p.partition));
+    const kept = a.assignment().map((p) => p.partition);
+    expect(revoked.sort()).toEqual(b.assignment().map((p) => p.partition).sort());
+    expect(revoked.some((p) => kept.includes(p))).toBe(false);
+    expect(aEvents.some((e) => e.type === 'lost')).toBe(false);
+    expect(a.member()!.protocolName).toBe('cooperative-sticky');
+    await Promise.all([a.close(), b.close()]);
+  }, 40_000);
+
+  it('bounded prefetch: fetching stops at maxBufferedRecords while records are unfinished, and resumes as they finish', async () => {
+    await produce('f-bound', 6_000, 3, 'v', 1_024); // batches of about 80 records
+    const consumer = kactus.consumer({ groupId: 'g-bound', ...fast, maxBufferedRecords: 300 }).subscribe('f-bound');
+    const held: ConsumerRecord[] = [];
+    subs.push(consumer.messages$.subscribe((r) => held.push(r)));
+    await waitUntil(() => held.length > 0, 15_000, 'first records');
+    await sleep(1_000);
+    const stats = consumer.stats()!;
+    // At the bound: an answer may overshoot by at most one batch per partition (a batch is never split).
+    expect(stats.fetchedCount).toBeLessThanOrEqual(300 + 3 * 100);
+    expect(held.length).toBe(stats.fetchedCount);
+    const fetchesAtBound = stats.fetchCount;
+    await sleep(500);
+    expect(consumer.stats()!.fetchCount).toBe(fetchesAtBound);
+    // Finish everything as it comes: the rest arrives.
+    let acked = 0;
+    const ackAll = (): void => {
+      for (; acked < held.length; acked++) held[acked]!.ack();
+    };
+    const timer = setInterval(ackAll, 5);
+    await waitUntil(() => held.length >= 6_000, 20_000, 'all records once finished');
+    clearInterval(timer);
+    ackAll();
+    expect(consumer.stats()!.fetchedCount).toBe(0);
+    await consumer.close();
+  }, 40_000);
+
+  it('pause holds a partition, resume continues, seek re-delivers from the offset', async () => {
+    await produce('f-one', 200, 1);
+    const consumer = kactus.consumer({ groupId: 'g-one', ...fast }).subscribe('f-one');
+    const seen: number[] = [];
+    subs.push(
+      consumer.messages$.subscribe((r) => {
+        seen.push(r.offset);
+        r.ack();
+        if (seen.length === 10) consumer.pause([{ topic: 'f-one', partition: 0 }]);
+      }),
+    );
+    await waitUntil(() => seen.length >= 10, 15_000, 'ten records');
+    await sleep(400);
+    expect(seen).toHaveLength(10);
+    consumer.resume([{ topic: 'f-one', partition: 0 }]);
+    await waitUntil(() => seen.length >= 200, 15_000, 'the rest after resume');
+    expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    consumer.seek({ topic: 'f-one', partition: 0, offset: 150 });
+    await waitUntil(() => seen.length >= 250, 15_000, 'records again after seek');
+    expect(seen.slice(200)).toEqual(Array.from({ length: 50 }, (_, i) => 150 + i));
+    expect(() => consumer.seek({ topic: 'nope', partition: 0, offset: 1 })).toThrow(KactusError);
+    await consumer.close();
+  }, 40_000);
+
+  it('run({ eachMessage }) and run({ eachBatch }) process everything, per partition in order', async () => {
+    await produce('f-run', 400, 4);
+    const viaMessage = kactus.consumer({ groupId: 'g-run-m', ...fast }).subscribe('f-run');
+    const got: [number, number][] = [];
+    await viaMessage.run({ partitionsConsumedConcurrently: 4, eachMessage: async ({ partition, message }) => void got.push([partition, message.offset]) });
+    await waitUntil(() => got.length >= 400, 15_000, 'eachMessage saw 400');
+    for (let p = 0; p < 4; p++) expect(got.filter(([q]) => q === p).map(([, o]) => o)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    await viaMessage.close();
+
+    const viaBatch = kactus.consumer({ groupId: 'g-run-b', ...fast }).subscribe('f-run');
+    let batchRecords = 0;
+    await viaBatch.run({ eachBatch: async ({ batch }) => void (batchRecords += batch.records.length) });
+    await waitUntil(() => batchRecords >= 400, 15_000, 'eachBatch saw 400');
+    await viaBatch.close();
+    // Both committed: a new member of g-run-m finds nothing left to read.
+    const again = kactus.consumer({ groupId: 'g-run-m', ...fast }).subscribe('f-run');
+    const extra: number[] = [];
+    subs.push(again.messages$.subscribe((r) => extra.push(r.offset)));
+    await waitUntil(() => again.assignment().length === 4, 15_000, 'reassigned');
+    await sleep(500);
+    expect(extra).toEqual([]);
+    await again.close();
+  }, 50_000);
+
+  it("auto.offset.reset: 'latest' skips what exists, 'none' fails with a typed error", async () => {
+    await produce('f-reset', 20, 2, 'old');
+    const latest = kactus.consumer({ groupId: 'g-latest', ...fast, autoOffsetReset: 'latest' }).subscribe('f-reset');
+    const values: string[] = [];
+    subs.push(latest.messages$.subscribe((r) => (values.push(r.value!.toString()), r.ack())));
+    await waitUntil(() => latest.assignment().length === 2, 15_000, 'assigned');
+    await sleep(500);
+    await produce('f-reset', 4, 2, 'new');
+    await waitUntil(() => values.length >= 4, 15_000, 'new records');
+    expect(values.every((v) => v.startsWith('new'))).toBe(true);
+    await latest.close();
+
+    const none = kactus.consumer({ groupId: 'g-none', ...fast, autoOffsetReset: 'none' }).subscribe('f-reset');
+    const err = await new Promise<unknown>((resolve) => subs.push(none.messages$.subscribe({ error: resolve })));
+    expect(err).toBeInstanceOf(KactusError);
+    expect((err as KactusError).code).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
+    await none.close();
+  }, 40_000);
+
+  it('a handler stuck past maxPollIntervalMs makes the member leave; another member takes over', async () => {
+    await produce('f-stuck', 50, 2);
+    const stuck = kactus.consumer({ groupId: 'g-stuck', ...fast, maxPollIntervalMs: 1_500 }).subscribe('f-stuck');
+    const events: AssignmentEvent[] = [];
+    stuck.assignments$.subscribe((e) => events.push(e));
+    subs.push(stuck.messages$.subscribe(() => undefined)); // never acks
+    await waitUntil(() => stuck.assignment().length === 2, 15_000, 'stuck member assigned');
+    const other = kactus.consumer({ groupId: 'g-stuck', ...fast }).subscribe('f-stuck');
+    const seen: number[] = [];
+    subs.push(other.messages$.pipe(commitAfter(async (r: ConsumerRecord) => seen.push(r.offset))).subscribe());
+    await waitUntil(() => events.some((e) => e.type === 'lost'), 15_000, 'the stuck member left');
+    await waitUntil(() => seen.length >= 50, 15_000, 'the other member read everything');
+    await Promise.all([stuck.close(), other.close()]);
+  }, 40_000);
+});
