@@ -12,7 +12,10 @@
  *    8) in 10 ms ticks (lingerMs 1, acks=all); each record carries its send
  *    time as its timestamp, and the consumer (already assigned, at the end of
  *    the log) measures now - timestamp when the record reaches its
- *    subscriber. Same clock: one process.
+ *    subscriber. Same clock: one process. The producer's own share (send to
+ *    ack, acks=all) and the consumer's (ack to delivery: negative when the
+ *    consumer saw the records before the producer saw the ack) are reported
+ *    beside it, so a slow end-to-end number names its side.
  *
  * Prints one JSON line: throughput records/s and MB/s (values), fetch round
  * trips, and latency p50/p99/p999 in ms.
@@ -54,10 +57,12 @@ async function main(): Promise<void> {
     let count = 0;
     let bytes = 0;
     let endMs = 0;
+    let firstMs = 0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`read only ${count} of ${records} records in ${readTimeoutMs} ms`)), readTimeoutMs);
       const sub = consumer.messages$.subscribe({
         next: (r: ConsumerRecord) => {
+          if (count === 0) firstMs = performance.now();
           bytes += r.value?.length ?? 0;
           r.ack();
           count += 1;
@@ -73,13 +78,18 @@ async function main(): Promise<void> {
     });
     const fetchCount = consumer.stats()?.fetchCount ?? 0;
     await consumer.close();
-    const seconds = (endMs - startMs) / 1_000;
+    // From the first record: the group join and offset lookup are reported apart.
+    const seconds = (endMs - firstMs) / 1_000;
+    const joinMs = Math.round(firstMs - startMs);
 
     // 2. Latency at a fixed rate.
     const latencyConsumer = kactus.consumer({ groupId: 'bench-latency-group', autoOffsetReset: 'latest', fetchMaxWaitMs: 500 }).subscribe('bench-latency');
     const latenciesMs: number[] = [];
+    const deliveredAt: [number, number][] = [];
     const latencySub = latencyConsumer.messages$.subscribe((r: ConsumerRecord) => {
-      latenciesMs.push(Date.now() - r.timestamp);
+      const nowMs = Date.now();
+      latenciesMs.push(nowMs - r.timestamp);
+      deliveredAt.push([r.timestamp, nowMs]);
       r.ack();
     });
     const assignedDeadlineMs = Date.now() + 30_000;
@@ -92,13 +102,19 @@ async function main(): Promise<void> {
     const perTick = Math.max(1, Math.round((ratePerSec * tickMs) / 1_000));
     const ticks = Math.round((latencySeconds * 1_000) / tickMs);
     const sends: Promise<unknown>[] = [];
+    const ackLatenciesMs: number[] = [];
+    /** send time (the records' timestamp) -> when the producer saw the ack (the records are committed by then). */
+    const ackedAt = new Map<number, number>();
     const beginMs = Date.now();
     for (let t = 0; t < ticks; t++) {
       const dueMs = beginMs + t * tickMs;
       const waitMs = dueMs - Date.now();
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       const nowMs = Date.now();
-      sends.push(latencyProducer.send({ topic: 'bench-latency', messages: Array.from({ length: perTick }, () => ({ value, timestamp: nowMs })) }));
+      sends.push(latencyProducer.send({ topic: 'bench-latency', messages: Array.from({ length: perTick }, () => ({ value, timestamp: nowMs })) }).then(() => {
+        ackLatenciesMs.push(Date.now() - nowMs);
+        ackedAt.set(nowMs, Date.now());
+      }));
     }
     await Promise.all(sends);
     const expected = perTick * ticks;
@@ -109,6 +125,7 @@ async function main(): Promise<void> {
     await latencyProducer.close();
     await producer.close();
     const sorted = [...latenciesMs].sort((a, b) => a - b);
+    const sinceAck = deliveredAt.filter(([sentMs]) => ackedAt.has(sentMs)).map(([sentMs, atMs]) => atMs - ackedAt.get(sentMs)!).sort((a, b) => a - b);
 
     process.stdout.write(
       `${JSON.stringify({
@@ -117,8 +134,8 @@ async function main(): Promise<void> {
         replicationFactor: 3,
         partitions,
         recordBytes,
-        throughput: { records: count, seconds: Number(seconds.toFixed(2)), recordsPerSec: Math.round(count / seconds), mbPerSec: Number((bytes / seconds / 1e6).toFixed(1)), fetches: fetchCount },
-        latency: { ratePerSec: Math.round(expected / latencySeconds), sent: expected, received: latenciesMs.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), p999Ms: percentile(sorted, 99.9) },
+        throughput: { records: count, seconds: Number(seconds.toFixed(2)), recordsPerSec: Math.round(count / seconds), mbPerSec: Number((bytes / seconds / 1e6).toFixed(1)), fetches: fetchCount, firstRecordAfterMs: joinMs },
+        latency: { ratePerSec: Math.round(expected / latencySeconds), sent: expected, received: latenciesMs.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), p999Ms: percentile(sorted, 99.9), producerAckP50Ms: percentile([...ackLatenciesMs].sort((a, b) => a - b), 50), producerAckP99Ms: percentile([...ackLatenciesMs].sort((a, b) => a - b), 99), deliveredAfterAckP50Ms: percentile(sinceAck, 50), deliveredAfterAckP99Ms: percentile(sinceAck, 99) },
       })}\n`,
     );
   } finally {
