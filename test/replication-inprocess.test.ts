@@ -14,7 +14,7 @@ import { Node } from '../runtime/node.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { makeBrokerConfig } from '../actors/broker/config.ts';
 import { startDataPlane, type DataPlane } from '../actors/broker/data-plane.ts';
-import { encodeBatch, decodeBatches } from '../protocol/record-batch/index.ts';
+import { encodeBatch, decodeBatches, encodeEndTxnMarker } from '../protocol/record-batch/index.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import type { Fetch, FetchReply, Produce, ProduceReply } from '../protocol/apis/data.ts';
 import { FakeQuorum } from './support/fake-quorum.ts';
@@ -113,6 +113,43 @@ describe('replication data path (three nodes in one process over ws)', () => {
     expect((await list(-1)).partitions[0]).toMatchObject({ errorCode: 0, offset: 3 });
     expect((await list(1_500)).partitions[0]).toMatchObject({ errorCode: 0, offset: 1, timestamp: 2_000 });
     expect((await list(9_000)).partitions[0]).toMatchObject({ offset: -1 });
+  });
+
+  it('transactions on a partition: read_committed stops at the LSO, markers release it, aborted transactions are listed', async () => {
+    const c = await startCluster();
+    createTopic(c, 'txns', 1, 3);
+    await until(() => c.planes.every((p) => p.registry.all().length === 1), 5_000, 'partitions');
+    const leader = leaderOf(c, 'txns', 0);
+    const txnBatch = (producerId: number, baseSequence: number, values: string[]) =>
+      encodeBatch({ records: values.map((v) => ({ key: null, value: Buffer.from(v), timestamp: Date.now() })), producerId, producerEpoch: 0, baseSequence, isTransactional: true });
+    const send = (batch: Buffer) => c.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic: 'txns', partition: 0, acks: -1, timeoutMs: 5_000, batch, replyTo }));
+    const mark = (producerId: number, result: 'commit' | 'abort') =>
+      c.client.ask<unknown, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'WriteTxnMarker', topic: 'txns', partition: 0, producerId, producerEpoch: 0, result, coordinatorEpoch: 0, timeoutMs: 5_000, replyTo }));
+    const read = async (isolationLevel: 0 | 1) => {
+      const reply = await c.client.ask<Fetch, FetchReply>({ node: String(leader), path: '/fetch' }, (replyTo) => ({
+        type: 'Fetch', replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel,
+        partitions: [{ topic: 'txns', partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }], replyTo,
+      }));
+      const answer = reply.partitions[0]!;
+      const decoded = answer.records ? decodeBatches(Buffer.from(answer.records)) : { ok: true as const, value: [] };
+      if (!decoded.ok) throw new Error(decoded.message);
+      const values = decoded.value.filter((b) => !b.header.isControl).flatMap((b) => b.records.map((r) => Buffer.from(r.value!).toString()));
+      return { answer, values };
+    };
+    expect(await send(txnBatch(100, 0, ['a1', 'a2']))).toMatchObject({ errorCode: 0, baseOffset: 0 });
+    expect((await read(1)).values).toEqual([]);
+    expect((await read(1)).answer.lastStableOffset).toBe(0);
+    expect((await read(0)).values).toEqual(['a1', 'a2']);
+    expect(await mark(100, 'commit')).toMatchObject({ errorCode: 0 });
+    expect((await read(1)).values).toEqual(['a1', 'a2']);
+    expect(await send(txnBatch(200, 0, ['b1']))).toMatchObject({ errorCode: 0, baseOffset: 3 });
+    expect(await mark(200, 'abort')).toMatchObject({ errorCode: 0 });
+    const committed = await read(1);
+    expect(committed.answer.abortedTransactions).toEqual([{ producerId: 200, firstOffset: 3 }]);
+    expect(committed.answer.lastStableOffset).toBe(5);
+    // A producer may not write markers itself.
+    const forged = encodeEndTxnMarker({ producerId: 300, producerEpoch: 0, type: 'commit', coordinatorEpoch: 0, timestamp: Date.now() });
+    expect(await send(forged)).toMatchObject({ errorCode: ErrorCode.INVALID_RECORD });
   });
 
   it('a long-poll fetch waits for data and returns as soon as it arrives', async () => {

@@ -20,7 +20,7 @@
  * Hot path cost: one validation and one local tell per produce batch.
  */
 import { ErrorCode } from '../../protocol/errors.ts';
-import { validateProduce, type Produce, type ProduceReply } from '../../protocol/apis/data.ts';
+import { validateProduce, validateWriteTxnMarker, type Produce, type ProduceReply, type WriteTxnMarker } from '../../protocol/apis/data.ts';
 import { isInvalid } from '../../protocol/validate.ts';
 import { array, object, optional, ref, string } from '../../protocol/validate.ts';
 import type { ActorContext, Behaviour } from '../../runtime/node.ts';
@@ -46,6 +46,7 @@ export type BrokerMessage =
   | { type: 'Housekeeping' }
   | { type: 'CheckpointHighWatermarks' }
   | Produce
+  | WriteTxnMarker
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
   | { type: 'CreateTopicsReply' }
@@ -278,6 +279,21 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             return state;
           }
           ctx.node.tell(replicaRef, produce);
+          return state;
+        }
+
+        case 'WriteTxnMarker': {
+          const marker = validateWriteTxnMarker(msg);
+          if (isInvalid(marker)) {
+            ctx.log.warn({ reason: marker.errorMessage }, 'txn_marker.invalid_request');
+            return state;
+          }
+          const replicaRef = state.replicas.get(partitionKey(marker.topic, marker.partition));
+          if (replicaRef === undefined) {
+            ctx.node.tell(marker.replyTo, { type: 'ProduceReply', topic: marker.topic, partition: marker.partition, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, errorMessage: `broker ${brokerId} does not host ${marker.topic}-${marker.partition}`, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
+            return state;
+          }
+          ctx.node.tell(replicaRef, marker);
           return state;
         }
 

@@ -36,6 +36,7 @@ import { isInvalid } from '../../protocol/validate.ts';
 import type { Behaviour, ActorContext } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
+import { abortedBetween, lastStableOffset } from '../partition/txn-index.ts';
 
 export const fetchServerLimits = {
   /** Fetches waiting for data at once; past it a fetch is answered immediately. */
@@ -106,7 +107,9 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         }
       }
       const highWatermark = log.highWatermark;
-      const maxOffset = isFollower ? log.logEndOffset : highWatermark;
+      const stableOffset = lastStableOffset(view.txns, highWatermark);
+      const readCommitted = !isFollower && request.isolationLevel === 1;
+      const maxOffset = isFollower ? log.logEndOffset : readCommitted ? stableOffset : highWatermark;
       if (p.fetchOffset < log.logStartOffset || p.fetchOffset > log.logEndOffset) {
         anyError = true;
         partitions.push({ ...partitionError(p.topic, p.partition, ErrorCode.OFFSET_OUT_OF_RANGE), highWatermark, logStartOffset: log.logStartOffset });
@@ -124,7 +127,9 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         remainingBytes -= records.length;
         bytes += records.length;
       }
-      partitions.push({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.NONE, highWatermark, lastStableOffset: highWatermark, logStartOffset: log.logStartOffset, records: records && records.length > 0 ? records : null, divergingEpoch: null });
+      const returned = records && records.length > 0 ? records : null;
+      const abortedTransactions = readCommitted && returned !== null ? abortedBetween(view.txns, p.fetchOffset, maxOffset) : null;
+      partitions.push({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.NONE, highWatermark, lastStableOffset: stableOffset, logStartOffset: log.logStartOffset, records: returned, divergingEpoch: null, abortedTransactions });
     }
     return { reply: { type: 'FetchReply', errorCode: ErrorCode.NONE, partitions }, bytes, anyError };
   };
@@ -203,7 +208,10 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
             if (errorCode !== ErrorCode.NONE || view === undefined) return { topic: p.topic, partition: p.partition, errorCode, offset: -1, timestamp: -1, leaderEpoch: -1 };
             const log = view.log;
             if (p.timestamp === earliestTimestamp) return { topic: p.topic, partition: p.partition, errorCode, offset: log.logStartOffset, timestamp: -1, leaderEpoch: view.leaderEpoch };
-            if (p.timestamp === latestTimestamp) return { topic: p.topic, partition: p.partition, errorCode, offset: log.highWatermark, timestamp: -1, leaderEpoch: view.leaderEpoch };
+            if (p.timestamp === latestTimestamp) {
+              const latest = request.isolationLevel === 1 ? lastStableOffset(view.txns, log.highWatermark) : log.highWatermark;
+              return { topic: p.topic, partition: p.partition, errorCode, offset: latest, timestamp: -1, leaderEpoch: view.leaderEpoch };
+            }
             const found = log.offsetForTimestamp(p.timestamp);
             if (found === null || found.offset >= log.highWatermark) return { topic: p.topic, partition: p.partition, errorCode, offset: -1, timestamp: -1, leaderEpoch: view.leaderEpoch };
             return { topic: p.topic, partition: p.partition, errorCode, offset: found.offset, timestamp: found.timestamp, leaderEpoch: view.leaderEpoch };

@@ -20,7 +20,9 @@
  * crash: the log is offline, produce gets the code, and the broker is told.
  */
 import { ErrorCode, KactusError, toErrorCode } from '../../protocol/errors.ts';
-import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
+import type { Produce, ProduceReply, WriteTxnMarker } from '../../protocol/apis/data.ts';
+import { encodeEndTxnMarker } from '../../protocol/record-batch/control.ts';
+import { rebuildTxnIndex, recordBatch as recordTxnBatch } from './txn-index.ts';
 import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { assertNever } from '../../runtime/assert.ts';
@@ -54,6 +56,7 @@ export type BecomeLeaderCommand = {
 
 export type ReplicaMessage =
   | Produce
+  | WriteTxnMarker
   | BecomeLeaderCommand
   | { type: 'BecomeFollower'; leaderId: number; leaderEpoch: number }
   | { type: 'FollowerFetched'; replicaId: number; fetchOffset: number }
@@ -201,6 +204,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.INVALID_RECORD, `${view.key}: a produce request carries exactly one record batch`));
             return state;
           }
+          if (header.isControl) {
+            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.INVALID_RECORD, `${view.key}: producers may not write control batches`));
+            return state;
+          }
           const check = checkBatch(state.producers, header);
           if (check.type === 'Refuse') {
             if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, check.errorCode, `${view.key}: ${check.errorMessage}`));
@@ -221,6 +228,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
               return state;
             }
             recordBatch(state.producers, header, appended.baseOffset, appended.lastOffset);
+            recordTxnBatch(view.txns, header, appended.baseOffset, appended.lastOffset, null);
           }
           const nowMs = clock.nowMs();
           const [leader, effects] = onAppended(state.leader, {
@@ -236,6 +244,45 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           runEffects(ctx, next, effects);
           // Followers long-poll on the log end offset too.
           if (!effects.some((e) => e.type === 'HighWatermarkAdvanced')) ctx.node.tell(deps.fetchServer, { type: 'PartitionAdvanced', key: view.key });
+          return next;
+        }
+
+        case 'WriteTxnMarker': {
+          const reply = (errorCode: number, errorMessage: string | null): void => {
+            ctx.node.tell(msg.replyTo, { type: 'ProduceReply', topic: msg.topic, partition: msg.partition, errorCode, errorMessage, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
+          };
+          if (state.type !== 'Leader' || view.role !== 'leader' || view.leaderEpoch !== state.leader.leaderEpoch) {
+            reply(ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`);
+            return state;
+          }
+          const known = state.producers.get(msg.producerId);
+          if (known !== undefined && msg.producerEpoch < known.producerEpoch) {
+            reply(ErrorCode.INVALID_PRODUCER_EPOCH, `${view.key}: marker epoch ${msg.producerEpoch} is older than ${known.producerEpoch}`);
+            return state;
+          }
+          const bytes = encodeEndTxnMarker({ producerId: msg.producerId, producerEpoch: msg.producerEpoch, type: msg.result, coordinatorEpoch: msg.coordinatorEpoch, timestamp: clock.nowMs() });
+          let appended;
+          try {
+            appended = view.log.append(bytes, { leaderEpoch: state.leader.leaderEpoch });
+          } catch (err) {
+            const errorCode = toErrorCode(err);
+            if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) throw err;
+            reply(errorCode, (err as KactusError).message);
+            return state;
+          }
+          recordTxnBatch(view.txns, readBatchHeader(bytes, 0), appended.baseOffset, appended.lastOffset, msg.result);
+          const [leader, effects] = onAppended(state.leader, {
+            baseOffset: appended.baseOffset,
+            lastOffset: appended.lastOffset,
+            logAppendTimeMs: appended.logAppendTime,
+            logEndOffset: view.log.logEndOffset,
+            acks: -1,
+            deadlineMs: clock.nowMs() + msg.timeoutMs,
+            replyTo: msg.replyTo,
+          });
+          const next = { ...state, leader };
+          runEffects(ctx, next, effects);
+          ctx.node.tell(deps.fetchServer, { type: 'PartitionAdvanced', key: view.key });
           return next;
         }
 
@@ -269,6 +316,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           const [advanced, effects] = onPartitionChanged(leader, msg.isr, msg.partitionEpoch);
           const log = view.log;
           const producers = rebuildFromLog((from) => log.read(from, producerStateRebuildChunkBytes), rebuildStartOffset(log), log.logEndOffset);
+          view.txns = rebuildTxnIndex((from) => log.read(from, producerStateRebuildChunkBytes), log.logStartOffset, log.logEndOffset);
           const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers });
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;

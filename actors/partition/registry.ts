@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { PartitionLog } from '../../storage/log.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import type { Clock } from '../../runtime/clock.ts';
+import { emptyTxnIndex, type TxnIndex } from './txn-index.ts';
 
 export type PartitionRole = 'leader' | 'follower' | 'offline';
 
@@ -35,6 +36,8 @@ export type PartitionView = {
   role: PartitionRole;
   leaderEpoch: number;
   leaderId: number;
+  /** Open and aborted transactions; maintained by the replica actor while it leads (txn-index.ts). */
+  txns: TxnIndex;
 };
 
 export function partitionKey(topic: string, partition: number): string {
@@ -65,7 +68,7 @@ export class PartitionRegistry {
     const existing = this.views.get(key);
     if (existing) return existing;
     const log = PartitionLog.open({ dir: join(this.dataDir, key), config, clock: this.clock });
-    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1 };
+    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex() };
     this.views.set(key, view);
     return view;
   }

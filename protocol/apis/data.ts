@@ -96,6 +96,25 @@ export type FetchPartitionReply = {
   records: Uint8Array | null;
   /** Set for a follower whose log diverged from the leader's (KIP-320): truncate to endOffset. */
   divergingEpoch: { epoch: number; endOffset: number } | null;
+  /** read_committed: aborted transactions overlapping the records returned (drop their records). */
+  abortedTransactions?: { producerId: number; firstOffset: number }[] | null;
+};
+
+/**
+ * A transaction marker for one partition, from a transaction coordinator to
+ * the partition leader's `/broker` (Kafka's WriteTxnMarkers, one partition per
+ * message). Answered with a ProduceReply once the marker is replicated.
+ */
+export type WriteTxnMarker = {
+  type: 'WriteTxnMarker';
+  topic: string;
+  partition: number;
+  producerId: number;
+  producerEpoch: number;
+  result: 'commit' | 'abort';
+  coordinatorEpoch: number;
+  timeoutMs: number;
+  replyTo: Ref<ProduceReply>;
 };
 
 export type FetchReply = { type: 'FetchReply'; errorCode: number; errorMessage?: string; partitions: FetchPartitionReply[] };
@@ -138,6 +157,22 @@ const validateProduceShape = object({
 export function validateProduce(value: unknown): Produce | Invalid {
   const checked = validateProduceShape(value, 'Produce');
   return isInvalid(checked) ? checked : { type: 'Produce', ...checked };
+}
+
+const validateWriteTxnMarkerShape = object({
+  topic: topicField,
+  partition: partitionField,
+  producerId: int(0, Number.MAX_SAFE_INTEGER),
+  producerEpoch: int(0, 32_767),
+  result: oneOf<'commit' | 'abort'>('commit', 'abort'),
+  coordinatorEpoch: int32,
+  timeoutMs: optional(int(0, dataLimits.produceTimeoutMsMax), dataLimits.produceTimeoutMsDefault),
+  replyTo: ref,
+});
+
+export function validateWriteTxnMarker(value: unknown): WriteTxnMarker | Invalid {
+  const checked = validateWriteTxnMarkerShape(value, 'WriteTxnMarker');
+  return isInvalid(checked) ? checked : { type: 'WriteTxnMarker', ...checked };
 }
 
 const validateFetchShape = object({
