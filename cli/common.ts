@@ -16,6 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Kactus, type ClientContext } from '../client/kactus.ts';
+import { createLogger } from '../runtime/logger.ts';
 import { UsageError, printLine } from './output.ts';
 
 export const bootstrapDefault = 'ws://127.0.0.1:9191';
@@ -107,6 +108,8 @@ export async function withClient<T>(flags: Parsed['values'], run: (kactus: Kactu
     connectTimeoutMs: cliClientLimits.connectTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs ?? cliClientLimits.requestTimeoutMs,
     retriesMax: cliClientLimits.retriesMax,
+    // The client's own logs (link warnings) would break the one-line-error rule: silent unless LOG_LEVEL asks.
+    logger: createLogger({ client: 'kactus-cli' }, process.env.LOG_LEVEL ?? 'silent', 2),
   });
   try {
     const context = await kactus.context();

@@ -23,6 +23,7 @@ const commands: Record<string, Command> = {
   topics: { load: async () => (await import('./commands/topics.ts')).topics, summary: 'create, list, describe, delete, alter, add-partitions' },
   produce: { load: async () => (await import('./commands/produce.ts')).produce, summary: 'send one record per stdin line' },
   consume: { load: async () => (await import('./commands/consume.ts')).consume, summary: 'print records as they arrive' },
+  groups: { load: async () => (await import('./commands/groups.ts')).groups, summary: 'list, describe (offsets, lag, members), reset-offsets, delete' },
   'perf produce': { load: async () => (await import('./commands/perf.ts')).perfCommand('produce'), summary: 'producer load test: records/s, MB/s, latency percentiles' },
   'perf consume': { load: async () => (await import('./commands/perf.ts')).perfCommand('consume'), summary: 'consumer load test (from the earliest offsets)' },
   'perf e2e': { load: async () => (await import('./commands/perf.ts')).perfCommand('e2e'), summary: 'end-to-end latency at a fixed rate' },

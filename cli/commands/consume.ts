@@ -7,8 +7,13 @@
  * earliest with --from-beginning, or --offset O (a number, earliest or
  * latest) with --partition. Nothing is committed.
  *
- * With --group it needs the client's consumer (issue #7), which is not in
- * the client yet: the command refuses --group with a clear error (exit 1).
+ * With --group G it is a member of consumer group G through the client's
+ * consumer (client/consumer): the group assigns the partitions, reading
+ * starts at the group's committed offsets (else the earliest with
+ * --from-beginning, else the latest), and a record's offset is committed
+ * only once it was printed (explicit ack: records fetched past
+ * --max-messages are not committed, the next member reads them). Stopping
+ * commits and leaves the group.
  *
  * It stops after --max-messages N records, after --timeout-ms T without a
  * record, or on Ctrl-C (SIGINT/SIGTERM), with exit code 0. Output: --format
@@ -16,8 +21,10 @@
  * --format json (or --json) prints one JSON object per record: topic,
  * partition, offset, timestamp, key, value (UTF-8 text) and headers.
  */
+import type { Subscription } from 'rxjs';
+import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import { UsageError, printLine } from '../output.ts';
-import { helpRequested, integerFlag, parseCommand, withClient } from '../common.ts';
+import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
 import { FetchReader, type ConsumedRecord, type StartAt } from '../fetch-reader.ts';
 
 export const consumeHelp = `Usage: kactus consume TOPIC [--group G] [--from-beginning] [--max-messages N] [--partition P --offset O]
@@ -27,8 +34,15 @@ export const consumeHelp = `Usage: kactus consume TOPIC [--group G] [--from-begi
 Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of silence, or Ctrl-C.
   --from-beginning     start at the earliest offset (default: the latest)
   --partition P        read only partition P; --offset O starts it at O (a number, earliest or latest)
-  --group G            consume as a member of group G (needs the client's consumer: not available yet)
+  --group G            consume as a member of group G (committed offsets; printed records are committed)
   --format json        one JSON object per record (same as --json)`;
+
+/** With --group and --timeout-ms: longest wait for the group's first assignment, on top of the timeout. */
+const groupJoinWaitMsMax = 30_000;
+
+/** With --group: how often a feed that failed with REBALANCE_IN_PROGRESS is started again, and after what pause. */
+const groupFeedRestartsMax = 5;
+const groupFeedRestartDelayMs = 1_000;
 
 /** Largest --max-messages accepted. */
 const messagesMax = Number.MAX_SAFE_INTEGER;
@@ -43,6 +57,82 @@ export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 
   }
   const value = utf8(r.value) ?? 'null';
   return printKey ? `${utf8(r.key) ?? 'null'}${keySeparator}${value}` : value;
+}
+
+/** Waits until `stop` is called or a signal arrives; resolves with nothing. */
+function stopSignal(): { stopped: Promise<void>; stop: () => void; dispose: () => void } {
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return { stopped, stop, dispose: () => (process.off('SIGINT', stop), process.off('SIGTERM', stop)) };
+}
+
+async function consumeInGroup(v: Parsed['values'], topic: string, groupId: string, format: 'text' | 'json', maxMessages: number, timeoutMs: number | undefined, isolation: 'read_uncommitted' | 'read_committed'): Promise<number> {
+  return withClient(v, async (kactus) => {
+    // The topic must exist: subscribing to a missing topic would wait for it forever.
+    await kactus.admin().describeTopics({ topics: [topic] });
+    const consumer = kactus.consumer({ groupId, autoOffsetReset: v['from-beginning'] ? 'earliest' : 'latest', isolationLevel: isolation, ackMode: 'explicit' }).subscribe([topic]);
+    const signal = stopSignal();
+    let printed = 0;
+    let failure: unknown;
+    let stopRequested = false;
+    void signal.stopped.then(() => (stopRequested = true));
+    // --timeout-ms counts silence once the group has assigned partitions; joining may take a rebalance first.
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = (delayMs: number | undefined): void => {
+      if (delayMs === undefined) return;
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(signal.stop, delayMs);
+    };
+    armIdle(timeoutMs === undefined ? undefined : timeoutMs + groupJoinWaitMsMax);
+    const assignments = consumer.assignments$.subscribe((event) => {
+      if (event.type === 'assigned') armIdle(timeoutMs);
+    });
+    // The group member reports REBALANCE_IN_PROGRESS (a join raced a rebalance) as fatal to the feed; a
+    // fresh feed rejoins from the committed offsets (only printed records are committed), a bounded number of times.
+    let feedRestarts = 0;
+    let subscription: Subscription | undefined;
+    const subscribeFeed = (): void => {
+      subscription = consumer.messages$.subscribe({
+        next: (record) => {
+          if (printed >= maxMessages) return;
+          printLine(formatRecord(topic, { partition: record.partition, offset: record.offset, offsetDelta: 0, timestamp: record.timestamp, key: record.key, value: record.value, headers: [...record.headers] }, format, v['print-key'] === true, v['key-separator'] as string));
+          record.ack();
+          printed += 1;
+          armIdle(timeoutMs);
+          if (printed >= maxMessages) signal.stop();
+        },
+        error: (err: unknown) => {
+          if (stopRequested) return signal.stop(); // an error while leaving (a join cut short) is not the user's failure
+          if (err instanceof KactusError && err.code === ErrorCode.REBALANCE_IN_PROGRESS && feedRestarts < groupFeedRestartsMax) {
+            feedRestarts += 1;
+            setTimeout(() => {
+              if (!stopRequested) subscribeFeed();
+            }, groupFeedRestartDelayMs);
+            return;
+          }
+          failure = err;
+          signal.stop();
+        },
+        complete: () => signal.stop(),
+      });
+    };
+    subscribeFeed();
+    try {
+      await signal.stopped;
+    } finally {
+      clearTimeout(idleTimer);
+      signal.dispose();
+      assignments.unsubscribe();
+      subscription?.unsubscribe(); // commits what was printed and leaves the group
+      await consumer.close();
+    }
+    if (failure !== undefined) throw failure;
+    return 0;
+  });
 }
 
 export async function consume(argv: string[]): Promise<number> {
@@ -82,7 +172,8 @@ export async function consume(argv: string[]): Promise<number> {
   else if (offsetText !== undefined) start = integerFlag(offsetText, 'offset', 0, Number.MAX_SAFE_INTEGER);
   if (v.group !== undefined) {
     if (partition !== undefined) throw new UsageError('consume: --group and --partition exclude each other (the group assigns partitions)');
-    throw new Error(`consume --group: not available yet (the client's group consumer, issue #7, is not in this build); consume without --group reads every partition`);
+    if ((v.group as string).length === 0) throw new UsageError('consume: --group must not be empty');
+    return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation);
   }
 
   return withClient(v, async (kactus, context) => {
