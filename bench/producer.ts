@@ -108,7 +108,7 @@ try {
     latenciesMs.sort((a, b) => a - b);
     const requests = stats.requests - statsBefore.requests;
     const producerCpuCores = (cpu.user + cpu.system) / 1e6 / elapsedS;
-    const encodeShare = (stats.encodeMs - statsBefore.encodeMs) / 1_000 / elapsedS / Math.max(producerCpuCores, 1e-9);
+    const encodeShare = (stats.encodeCpuMs - statsBefore.encodeCpuMs) / 1_000 / elapsedS / Math.max(producerCpuCores, 1e-9);
     const recordWireBytes = recordBytes + (keyed ? keys[0]!.length : 0);
     return {
       records,
@@ -121,9 +121,11 @@ try {
       meanRequestMs: Number(((stats.requestMsTotal - statsBefore.requestMsTotal) / Math.max(1, requests)).toFixed(1)),
       retries: stats.retries - statsBefore.retries,
       producerCpuCores: Number(producerCpuCores.toFixed(2)),
+      /** CPU time of the whole producer process per record (client node, ws, msgpack included): 1e6 / this = its ceiling on one core. */
+      producerCpuUsPerRecord: Number(((cpu.user + cpu.system) / Math.max(1, records)).toFixed(2)),
       encodeShareOfProducerCpu: Number(encodeShare.toFixed(3)),
-      /** Records the encoder would handle per second of one core: far above recordsPerSec means encoding is not the limit. */
-      encodeRecordsPerCoreSec: Math.round(records / Math.max(1e-9, (stats.encodeMs - statsBefore.encodeMs) / 1_000)),
+      /** Records the encoder handles per CPU-second: far above recordsPerSec means encoding is not the limit. */
+      encodeRecordsPerCoreSec: Math.round(records / Math.max(1e-9, (stats.encodeCpuMs - statsBefore.encodeCpuMs) / 1_000)),
       brokerCpuCores: brokerCpu.map((c) => Number(c.toFixed(2))),
       /** Share of the whole machine's CPU that was busy (all processes, ours and others'). */
       machineCpuBusy: Number(machineBusy.toFixed(2)),
