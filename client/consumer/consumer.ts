@@ -146,7 +146,7 @@ class Session {
     this.fetcher = new Fetcher(
       context,
       { ...config, isolationLevel: config.isolationLevel === 'read_committed' ? 1 : 0 },
-      { room: () => this.room(), sink: (chunk) => this.onChunk(chunk), onFatal: (err) => this.fail(err) },
+      { room: () => this.room(), sink: (chunk) => this.onChunk(chunk), pendingOf: (key) => this.leases.get(key)?.pendingCount ?? 0, onFatal: (err) => this.fail(err) },
     );
     this.member = new GroupMember(
       {

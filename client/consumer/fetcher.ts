@@ -18,7 +18,11 @@
  * bytes may still be buffered; at 0 nothing is fetched, so a slow subscriber
  * slows the fetches and memory stays flat. The room is shared: fetches in
  * flight hold what they asked for, and one kick splits what is left between
- * the leaders it fetches from. A fetch asks for at most its share, so the overshoot is at most one batch per partition in the answer
+ * the leaders it fetches from; within a fetch each partition asks for an
+ * equal share, and partitions with the fewest unfinished records go first
+ * (the broker fills partitions in request order), so a full buffer still
+ * holds data of every partition and parallel processing stays parallel.
+ * A fetch asks for at most its share, so the overshoot is at most one batch per partition in the answer
  * (a broker never splits a batch: it returns a partition's first batch whole
  * even when it is larger than what is left). The consumer calls `kick()` when
  * finished records make room.
@@ -87,6 +91,7 @@ export class Fetcher {
   private readonly inFlightLeaders = new Set<number>();
   /** maxBytes of the fetches in flight: room they may still fill. */
   private reservedBytes = 0;
+  private rotation = 0;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private epochCounter = 0;
@@ -100,6 +105,8 @@ export class Fetcher {
       /** Bytes that may still be buffered (<= 0: do not fetch). */
       room(): number;
       sink(chunk: FetchedChunk): void;
+      /** Records of this partition fetched and not yet finished. */
+      pendingOf(key: string): number;
       onFatal(err: KactusError): void;
     },
   ) {}
@@ -181,7 +188,14 @@ export class Fetcher {
       list.push({ key, state });
       byLeader.set(leader, list);
     }
-    for (const [leader, list] of byLeader) this.fetchFrom(leader, list, Math.max(1, Math.floor(room / byLeader.size)));
+    for (const [leader, list] of byLeader) {
+      // Starving partitions first: a broker fills partitions in request order and stops when the bytes run out,
+      // so with a small room only the first ones get data. Ties rotate.
+      this.rotation += 1;
+      const rotated = list.map((entry, i) => ({ entry, pending: this.hooks.pendingOf(entry.key), tie: (i + this.rotation) % list.length }));
+      rotated.sort((x, y) => x.pending - y.pending || x.tie - y.tie);
+      this.fetchFrom(leader, rotated.map((r) => r.entry), Math.max(1, Math.floor(room / byLeader.size)));
+    }
     if (earliestRetryMs !== Infinity && this.retryTimer === undefined) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
@@ -206,7 +220,7 @@ export class Fetcher {
         minBytes: this.config.fetchMinBytes,
         maxBytes,
         isolationLevel: this.config.isolationLevel,
-        partitions: sent.map((s) => ({ topic: s.state.topic, partition: s.state.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: Math.max(1, Math.min(this.config.partitionFetchMaxBytes, maxBytes)), currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
+        partitions: sent.map((s) => ({ topic: s.state.topic, partition: s.state.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: Math.max(1, Math.min(this.config.partitionFetchMaxBytes, Math.floor(maxBytes / sent.length))), currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
         replyTo,
       }),
       this.config.requestTimeoutMs + this.config.fetchMaxWaitMs,
