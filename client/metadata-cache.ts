@@ -90,6 +90,13 @@ export function mergeTopic(cached: TopicMetadata | undefined, fresh: TopicMetada
   return { ...fresh, partitions };
 }
 
+/**
+ * metadata.max.idle.ms: a topic not used for this long leaves the interval
+ * refresh (a named Metadata request makes brokers auto-create the topic, so a
+ * deleted topic must not be asked for forever).
+ */
+export const metadataMaxIdleMs = 300_000;
+
 export type MetadataCacheOptions = {
   requestTimeoutMs: number;
   metadataMaxAgeMs: number;
@@ -100,8 +107,8 @@ export class MetadataCache {
   private readonly topics = new Map<string, TopicMetadata>();
   private brokerMap = new Map<number, BrokerMetadata>();
   private controller = -1;
-  /** Topics in use: refreshed on the interval. */
-  private readonly interest = new Set<string>();
+  /** Topics in use -> when last used (ms): refreshed on the interval until idle for metadataMaxIdleMs. */
+  private readonly interest = new Map<string, number>();
   private inFlight: Promise<MetadataReply> | undefined;
   private inFlightTopics: ReadonlySet<string> | null = new Set();
   private queued: { topics: Set<string> | null; promise: Promise<MetadataReply> } | undefined;
@@ -115,7 +122,9 @@ export class MetadataCache {
     private readonly options: MetadataCacheOptions,
   ) {
     this.timer = setInterval(() => {
-      if (this.interest.size > 0) this.refresh([...this.interest]).catch(() => undefined);
+      const nowMs = Date.now();
+      for (const [topic, lastUsedMs] of this.interest) if (nowMs - lastUsedMs > metadataMaxIdleMs) this.interest.delete(topic);
+      if (this.interest.size > 0) this.refresh([...this.interest.keys()]).catch(() => undefined);
     }, options.metadataMaxAgeMs);
     this.timer.unref();
   }
@@ -132,9 +141,9 @@ export class MetadataCache {
     return this.topics.get(topic);
   }
 
-  /** Marks a topic as in use: kept fresh by the interval refresh. */
-  track(topic: string): void {
-    this.interest.add(topic);
+  /** Marks a topic as in use now: kept fresh by the interval refresh until idle for metadataMaxIdleMs. */
+  track(topic: string, nowMs: number = Date.now()): void {
+    this.interest.set(topic, nowMs);
   }
 
   untrack(topic: string): void {

@@ -409,6 +409,7 @@ export class Producer {
     // function that throws or answers out of range refuses the whole send before any record is appended.
     const chosen = this.partitioner.repartitionsOnFullBatch ? undefined : this.choosePartitions(handle);
     this.bufferedBytes += handle.totalBytes;
+    const nowWallMs = Date.now();
     const closed: ProducerBatch[] = [];
     let topic = '';
     let partitionCount = 0;
@@ -418,7 +419,7 @@ export class Producer {
       if (p.topic !== topic) {
         topic = p.topic;
         const meta = metadata.cached(topic)!;
-        metadata.track(topic);
+        metadata.track(topic, nowWallMs);
         partitionCount = meta.partitions.length;
         available = meta.partitions.filter((x) => x.leader >= 0).map((x) => x.partition);
       }
