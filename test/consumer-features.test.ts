@@ -46,6 +46,8 @@ beforeAll(async () => {
       { topic: 'f-run', numPartitions: 4, replicationFactor: 3 },
       { topic: 'f-reset', numPartitions: 2, replicationFactor: 3 },
       { topic: 'f-stuck', numPartitions: 2, replicationFactor: 3 },
+      { topic: 'f-re-a', numPartitions: 1, replicationFactor: 3 },
+      { topic: 'f-re-b', numPartitions: 1, replicationFactor: 3 },
     ],
   });
 }, 30_000);
@@ -167,6 +169,26 @@ describe('consumer features', () => {
     expect(err).toBeInstanceOf(KactusError);
     expect((err as KactusError).code).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
     await none.close();
+  }, 40_000);
+
+  it('a RegExp subscription reads every matching topic, and close() ends the feed (complete) after committing', async () => {
+    await produce('f-re-a', 5, 1, 'a');
+    await produce('f-re-b', 5, 1, 'b');
+    const consumer = kactus.consumer({ groupId: 'g-re', ...fast }).subscribe(/^f-re-/);
+    const values: string[] = [];
+    let completed = false;
+    consumer.messages$.subscribe({ next: (r) => (values.push(r.value!.toString()), r.ack()), complete: () => (completed = true) });
+    await waitUntil(() => values.length >= 10, 15_000, 'records of both topics');
+    expect(values.sort()).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4']);
+    await consumer.close();
+    expect(completed).toBe(true);
+    const again = kactus.consumer({ groupId: 'g-re', ...fast }).subscribe(/^f-re-/);
+    const extra: string[] = [];
+    subs.push(again.messages$.subscribe((r) => extra.push(r.value!.toString())));
+    await waitUntil(() => again.assignment().length === 2, 15_000, 'reassigned');
+    await sleep(400);
+    expect(extra).toEqual([]);
+    await again.close();
   }, 40_000);
 
   it('a handler stuck past maxPollIntervalMs makes the member leave; another member takes over', async () => {

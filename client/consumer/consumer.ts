@@ -389,6 +389,11 @@ class Session {
     return this.committer.commit();
   }
 
+  /** Ends the feed from our side (close()): the subscriber completes, and its teardown stops the session. */
+  complete(): void {
+    if (!this.closed) this.deliver.subscriber.complete();
+  }
+
   private fail(err: KactusError): void {
     if (this.closed) return;
     this.deliver.subscriber.error(err);
@@ -591,6 +596,7 @@ export class Consumer implements Closeable {
     if (this.closed) return;
     this.closed = true;
     await this.stop();
+    this.session?.complete();
     await this.stopping;
     this.assignmentEvents.complete();
     this.onClose(this);
