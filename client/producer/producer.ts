@@ -193,6 +193,8 @@ export class Producer {
   /** Topics whose metadata is being fetched for waiting sends. */
   private readonly fetching = new Set<string>();
   private closing: Promise<void> | undefined;
+  /** Set when the producer can no longer send (a new producer id could not be had): every send is refused with it. */
+  private fatalError: KactusError | undefined;
   private closed = false;
   private log: Logger | undefined;
 
@@ -231,6 +233,7 @@ export class Producer {
 
   private accept(records: readonly ProducerRecord[]): Promise<RecordMetadata[]> {
     if (this.closing || this.closed) return Promise.reject(new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the producer is closed'));
+    if (this.fatalError) return Promise.reject(new KactusError(this.fatalError.code, `the producer failed and must be closed: ${this.fatalError.message}`, { cause: this.fatalError }));
     let handle: SendHandle;
     try {
       handle = this.prepare(records);
@@ -519,7 +522,9 @@ export class Producer {
     if (this.waiting.length > 0) this.pump();
   }
 
+  /** Fails everything pending and makes the producer refuse further sends (its sender is stopped). */
   private failEverything(error: KactusError): void {
+    this.fatalError ??= error;
     for (const handle of this.waiting.drain()) handle.fail(error);
     for (const batch of this.accumulator.abortAll()) for (const owner of batch.owners) owner.fail(error);
     this.sender?.abort(error);
