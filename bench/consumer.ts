@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       });
     });
     const fetchCount = consumer.stats()?.fetchCount ?? 0;
+    const fetchMsMean = consumer.stats()?.fetchMsMean ?? 0;
     await consumer.close();
     // From the first record: the group join and offset lookup are reported apart.
     const seconds = (endMs - firstMs) / 1_000;
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
         replicationFactor: 3,
         partitions,
         recordBytes,
-        throughput: { records: count, seconds: Number(seconds.toFixed(2)), recordsPerSec: Math.round(count / seconds), mbPerSec: Number((bytes / seconds / 1e6).toFixed(1)), fetches: fetchCount, firstRecordAfterMs: joinMs },
+        throughput: { records: count, seconds: Number(seconds.toFixed(2)), recordsPerSec: Math.round(count / seconds), mbPerSec: Number((bytes / seconds / 1e6).toFixed(1)), fetches: fetchCount, fetchMsMean, firstRecordAfterMs: joinMs },
         latency: { ratePerSec: Math.round(expected / latencySeconds), sent: expected, received: latenciesMs.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), p999Ms: percentile(sorted, 99.9), producerAckP50Ms: percentile([...ackLatenciesMs].sort((a, b) => a - b), 50), producerAckP99Ms: percentile([...ackLatenciesMs].sort((a, b) => a - b), 99), deliveredAfterAckP50Ms: percentile(sinceAck, 50), deliveredAfterAckP99Ms: percentile(sinceAck, 99) },
       })}\n`,
     );

@@ -17,7 +17,8 @@
  * (what finished, commits). Records are "fetched" (counted against
  * maxBufferedRecords / maxBufferedBytes) from the moment their fetch answer
  * arrives until they are finished (ack), revoked or lost; while the count is
- * at the bound no fetch is sent. So a slow subscriber slows the fetches, and
+ * at the bound no fetch is sent (and none until it falls to 3/4 of it, so
+ * fetches stay large). So a slow subscriber slows the fetches, and
  * records parked in the subscriber's own operators (a concatMap queue) are
  * counted too: memory stays flat whatever the pipeline does.
  *
@@ -50,6 +51,8 @@ import { tpKey, type AssignmentEvent, type ConsumerRecord, type RecordHeader, ty
 const emitPerTurnMax = 512;
 /** How often a pattern subscription is matched against the cluster's topics. */
 const patternRefreshMs = 5_000;
+/** Fetching resumes once fetched-and-unfinished records fall to this share of the bound. */
+const refillRatio = 0.75;
 /** Record size assumed before the first fetch answer (the smallest a v2 record with a tiny value takes in a batch). */
 const assumedRecordBytesMin = 16;
 /** Poll step while a revocation waits for delivered records to finish. */
@@ -126,6 +129,7 @@ class Session {
   private averageRecordBytes = 0;
   private lastProgressMs = Date.now();
   private emitScheduled = false;
+  private kickScheduled = false;
   private closed = false;
   private patternTimer: NodeJS.Timeout | undefined;
   private topics: string[] = [];
@@ -201,7 +205,9 @@ class Session {
    * bound holds to about one batch too).
    */
   private room(): number {
-    if (this.fetchedCount >= this.config.maxBufferedRecords) return 0;
+    // Refill below the low-water mark only, so fetches are large rather than one batch each.
+    if (this.fetchedCount > this.config.maxBufferedRecords * refillRatio) return 0;
+    if (this.fetchedBytes > this.config.maxBufferedBytes * refillRatio) return 0;
     const bytesLeft = this.config.maxBufferedBytes - this.fetchedBytes;
     // Until a record size is known, assume small records so the first answer cannot overshoot the record bound much.
     if (this.averageRecordBytes === 0) return Math.min(bytesLeft, (this.config.maxBufferedRecords - this.fetchedCount) * assumedRecordBytesMin);
@@ -216,7 +222,14 @@ class Session {
     this.fetchedBytes -= sizeBytes;
     this.deliveredUnfinished -= 1;
     this.lastProgressMs = Date.now();
-    if (this.fetchedCount < this.config.maxBufferedRecords && this.fetchedBytes < this.config.maxBufferedBytes) this.fetcher.kick();
+    if (!this.kickScheduled && this.room() > 0) {
+      // One kick per event-loop turn, not per ack: acks of a turn add up to one larger fetch.
+      this.kickScheduled = true;
+      setImmediate(() => {
+        this.kickScheduled = false;
+        this.fetcher.kick();
+      });
+    }
   }
 
   private release(lease: Lease): void {
@@ -554,8 +567,9 @@ export class Consumer implements Closeable {
   }
 
   /** Accounting of the active feed (tests, bench): records/bytes fetched and not yet finished. */
-  stats(): { fetchedCount: number; fetchedBytes: number; deliveredUnfinished: number; fetchCount: number } | undefined {
-    return this.session ? { ...this.session.stats, fetchCount: this.session.fetcher.fetchCount } : undefined;
+  stats(): { fetchedCount: number; fetchedBytes: number; deliveredUnfinished: number; fetchCount: number; fetchMsMean: number } | undefined {
+    const f = this.session?.fetcher;
+    return this.session && f ? { ...this.session.stats, fetchCount: f.fetchCount, fetchMsMean: f.fetchCount === 0 ? 0 : Number((f.fetchMsTotal / f.fetchCount).toFixed(2)) } : undefined;
   }
 
   /** The group member of the active feed (tests). */

@@ -95,8 +95,9 @@ export class Fetcher {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private epochCounter = 0;
-  /** Fetch round trips made (tests, bench). */
+  /** Fetch round trips made, and their summed duration (tests, bench). */
   fetchCount = 0;
+  fetchMsTotal = 0;
 
   constructor(
     private readonly context: ClientContext,
@@ -210,6 +211,7 @@ export class Fetcher {
     const maxBytes = Math.max(1, Math.min(this.config.fetchMaxBytes, room));
     this.reservedBytes += maxBytes;
     const sent = list.map(({ key, state }) => ({ key, state, epoch: state.epoch, fetchOffset: state.position! }));
+    const sentAtMs = performance.now();
     const request = this.context.connection.ask<Fetch, FetchReply>(
       leader,
       '/fetch',
@@ -227,6 +229,7 @@ export class Fetcher {
     );
     request.then(
       (reply) => {
+        this.fetchMsTotal += performance.now() - sentAtMs;
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         if (!this.stopped) this.handleReply(reply, sent);
