@@ -38,7 +38,7 @@ function kill(child: ChildProcess): Promise<void> {
 }
 
 /** Runs the CLI with `args`, feeding `input` on stdin; resolves when it exits (SIGKILL after timeoutMs). */
-function kactus(args: string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
+function kactus(args: string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number; started?: (child: ChildProcess) => void } = {}): Promise<Run> {
   const startedMs = Date.now();
   const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
@@ -48,6 +48,7 @@ function kactus(args: string[], options: { input?: string; env?: Record<string, 
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin!.on('error', () => undefined);
   child.stdin!.end(options.input ?? '');
+  options.started?.(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? runTimeoutMs);
   return new Promise((resolve) => {
     child.once('close', (code) => {
@@ -81,7 +82,8 @@ let cluster: TestCluster;
 let bootstrap: string;
 
 beforeAll(async () => {
-  cluster = await startTestCluster(3, [], { env: { LOG_LEVEL: 'warn' } });
+  // A small offsets topic and no initial rebalance delay keep the group tests quick.
+  cluster = await startTestCluster(3, ['offsets.topic.num.partitions=3', 'group.initial.rebalance.delay.ms=0'], { env: { LOG_LEVEL: 'warn' } });
   bootstrap = cluster.brokers.map((b) => b.url).join(',');
 }, 60_000);
 
@@ -98,7 +100,7 @@ describe('kactus CLI', () => {
   it('help lists every command, and each command has --help', async () => {
     const top = await kactus(['--help']);
     expect(top.code).toBe(0);
-    for (const command of ['cluster up', 'cluster status', 'broker', 'topics', 'produce', 'consume', 'perf produce', 'perf consume', 'perf e2e']) expect(top.stdout).toContain(command);
+    for (const command of ['cluster up', 'cluster status', 'broker', 'topics', 'produce', 'consume', 'groups', 'perf produce', 'perf consume', 'perf e2e']) expect(top.stdout).toContain(command);
     const helps = await kactusAll([['topics', '--help'], ['consume', '--help'], ['perf', 'e2e', '--help']]);
     for (const run of helps) {
       expect(run.code).toBe(0);
@@ -215,7 +217,7 @@ describe('kactus CLI', () => {
     const gone = await kactus(['topics', 'describe', 'cli-orders', '--bootstrap', bootstrap]);
     expect(gone.code).toBe(1);
     expect(lines(gone.stderr)).toHaveLength(1);
-  }, 90_000);
+  }, 150_000);
 });
 
 /** Is `port` on 127.0.0.1 free right now? */
@@ -241,6 +243,80 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+describe('kactus groups', () => {
+  type Described = { group: string; state: string; members: number; partitions: { topic: string; partition: number; currentOffset: number | null; logEndOffset: number | null; lag: number | null; memberId: string | null }[] };
+  const describeGroup = async (group: string): Promise<Described> => {
+    const run = await kactus(['groups', 'describe', group, '--json', '--bootstrap', bootstrap]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    return JSON.parse(run.stdout) as Described;
+  };
+
+  it('consume --group commits what it printed; describe shows lag; reset-offsets dry run, execute, refused while active; delete', async () => {
+    expect((await kactus(['topics', 'create', 'cli-groups', '--partitions', '2', '--replication-factor', '3', '--bootstrap', bootstrap])).code).toBe(0);
+    const input = Array.from({ length: 20 }, (_, i) => `k${i % 2}:v${i}`).join('\n') + '\n';
+    expect((await kactus(['produce', 'cli-groups', '--key-separator', ':', '--bootstrap', bootstrap], { input })).code).toBe(0);
+
+    const consumed = await kactus(['consume', 'cli-groups', '--group', 'cli-g', '--from-beginning', '--max-messages', '8', '--bootstrap', bootstrap]);
+    expect(consumed.stderr).toBe('');
+    expect(consumed.code).toBe(0);
+    expect(lines(consumed.stdout)).toHaveLength(8);
+
+    const [dryRun, text, listed] = await kactusAll([
+      ['groups', 'reset-offsets', 'cli-g', '--topic', 'cli-groups', '--to-earliest', '--json', '--bootstrap', bootstrap],
+      ['groups', 'describe', 'cli-g', '--bootstrap', bootstrap],
+      ['groups', 'list', '--bootstrap', bootstrap],
+    ]);
+    expect(dryRun!.code).toBe(0);
+    expect(JSON.parse(dryRun!.stdout)).toMatchObject({ executed: false, partitions: [{ partition: 0, newOffset: 0 }, { partition: 1, newOffset: 0 }] });
+    expect(lines(text!.stdout)[1]).toMatch(/^GROUP\s+TOPIC\s+PARTITION\s+CURRENT-OFFSET\s+LOG-END-OFFSET\s+LAG\s+CONSUMER-ID\s+HOST\s+CLIENT-ID$/);
+    expect(lines(listed!.stdout)).toContain('cli-g');
+
+    // After the dry run: still the 8 offsets the consumer committed, and lag = log end - committed.
+    const before = await describeGroup('cli-g');
+    expect(before.members).toBe(0);
+    expect(before.partitions.reduce((sum, p) => sum + (p.currentOffset ?? 0), 0)).toBe(8);
+    for (const p of before.partitions) {
+      expect(p.logEndOffset).not.toBeNull();
+      if (p.currentOffset !== null) expect(p.lag).toBe(p.logEndOffset! - p.currentOffset);
+    }
+
+    const executed = await kactus(['groups', 'reset-offsets', 'cli-g', '--topic', 'cli-groups', '--to-offset', '3', '--execute', '--bootstrap', bootstrap]);
+    expect(executed.code).toBe(0);
+    const after = await describeGroup('cli-g');
+    // --to-offset is clamped into each partition's [earliest, latest].
+    expect(after.partitions.map((p) => [p.partition, p.currentOffset, p.lag])).toEqual(after.partitions.map((p) => [p.partition, Math.min(3, p.logEndOffset!), p.logEndOffset! - Math.min(3, p.logEndOffset!)]));
+    const unread = after.partitions.reduce((sum, p) => sum + p.lag!, 0);
+
+    // A member joins (it prints once it has its partitions): resetting is refused while it is there.
+    let member: ChildProcess | undefined;
+    let printedByMember = '';
+    const memberRun = kactus(['consume', 'cli-groups', '--group', 'cli-g', '--bootstrap', bootstrap], {
+      timeoutMs: 60_000,
+      started: (child) => {
+        member = child;
+        child.stdout!.on('data', (chunk: Buffer) => (printedByMember += chunk.toString()));
+      },
+    });
+    const deadlineMs = Date.now() + 40_000;
+    while (printedByMember.length === 0 && Date.now() < deadlineMs) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(printedByMember.length).toBeGreaterThan(0);
+    const refused = await kactus(['groups', 'reset-offsets', 'cli-g', '--topic', 'cli-groups', '--to-latest', '--execute', '--bootstrap', bootstrap]);
+    expect(refused.code).toBe(1);
+    expect(lines(refused.stderr)).toHaveLength(1);
+    expect(refused.stderr).toContain('active');
+    member!.kill('SIGINT');
+    const memberDone = await memberRun;
+    expect(memberDone.code).toBe(0);
+    expect(lines(memberDone.stdout)).toHaveLength(unread); // from the reset offsets to the end
+
+    const deleted = await kactus(['groups', 'delete', 'cli-g', '--bootstrap', bootstrap]);
+    expect(deleted).toMatchObject({ code: 0, stdout: 'Deleted group cli-g.\n' });
+    const gone = await kactus(['groups', 'describe', 'cli-g', '--bootstrap', bootstrap]);
+    expect(gone.code).toBe(1);
+  }, 150_000);
+});
 
 describe('kactus perf', () => {
   it('perf produce then perf consume report records/s, MB/s and latency percentiles', async () => {
