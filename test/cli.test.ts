@@ -12,7 +12,7 @@
  * the cluster's brokers in afterAll.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -335,6 +335,58 @@ describe('kactus perf', () => {
     const text = await kactus(['perf', 'consume', '--topic', 'cli-perf', '--records', '10', '--bootstrap', bootstrap]);
     expect(text.stdout).toMatch(/^10 records received in [\d.]+ s: [\d.]+ records\/s \([\d.]+ MB\/s\)\nlatency \(fetch round trip\) ms: p50 [\d.]+, p95 [\d.]+, p99 [\d.]+, p99.9 [\d.]+/);
   }, 60_000);
+});
+
+describe('kactus broker', () => {
+  it('runs one node with --config FILE, KACTUS_* environment, --advertise and --rack; Ctrl-C stops it', async () => {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'kactus-cli-broker-'));
+    const configFile = join(dataDir, 'broker.json');
+    writeFileSync(configFile, JSON.stringify({ 'default.replication.factor': 1, 'offsets.topic.replication.factor': 1 }));
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'broker', '--node-id', '1', '--listen', `127.0.0.1:${port}`, '--advertise', `localhost:${port}`, '--rack', 'rack-a', '--controller-quorum', `1@127.0.0.1:${port}`, '--data', join(dataDir, 'data'), '--config', configFile],
+      { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent', KACTUS_NUM_PARTITIONS: '2' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    running.add(child);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('kactus broker: no ready line within 30 s')), 30_000);
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = JSON.parse(line) as Record<string, unknown>;
+          } catch {
+            return; // not a control line
+          }
+          if (parsed.event === 'ready') {
+            clearTimeout(timer);
+            resolve(parsed);
+          }
+        });
+        void exited.then((code) => reject(new Error(`kactus broker exited (${code}) before ready`)));
+      });
+      expect(ready).toMatchObject({ event: 'ready', brokerId: 1, url: `ws://localhost:${port}` });
+      const single = `ws://127.0.0.1:${port}`;
+      // Auto-created by the producer's metadata request: num.partitions (from KACTUS_NUM_PARTITIONS) partitions.
+      const deadlineMs = Date.now() + 30_000;
+      let produced = await kactus(['produce', 'auto-topic', '--bootstrap', single], { input: 'one\n' });
+      while (produced.code !== 0 && Date.now() < deadlineMs) produced = await kactus(['produce', 'auto-topic', '--bootstrap', single], { input: 'one\n' });
+      expect(produced.code).toBe(0);
+      const [status, described] = await kactusAll([
+        ['cluster', 'status', '--json', '--bootstrap', single],
+        ['topics', 'describe', 'auto-topic', '--json', '--bootstrap', single],
+      ]);
+      expect(JSON.parse(status!.stdout)).toMatchObject({ brokers: [{ brokerId: 1, host: 'localhost', port, rack: 'rack-a' }], controllerId: 1 });
+      expect(JSON.parse(described!.stdout)).toMatchObject([{ topic: 'auto-topic', partitionCount: 2, replicationFactor: 1 }]);
+      child.kill('SIGINT');
+      expect(await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 20_000))])).toBe(0);
+    } finally {
+      await kill(child);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
 
 describe('kactus cluster up (npm start)', () => {
