@@ -22,7 +22,7 @@
 import { ErrorCode } from '../../protocol/errors.ts';
 import { validateProduce, validateWriteTxnMarker, type Produce, type ProduceReply, type WriteTxnMarker } from '../../protocol/apis/data.ts';
 import { isInvalid } from '../../protocol/validate.ts';
-import { array, object, optional, ref, string } from '../../protocol/validate.ts';
+import { array, boolean, object, optional, ref, string } from '../../protocol/validate.ts';
 import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { Clock } from '../../runtime/clock.ts';
@@ -37,9 +37,9 @@ import type { LogConfig } from '../../storage/config.ts';
 export const clientAdminCommands = new Set(['CreateTopics', 'DeleteTopics', 'CreatePartitions', 'DescribeConfigs', 'AlterConfigs', 'ElectLeaders']);
 
 export type BrokerMessage =
-  | { type: 'Metadata'; topics: string[] | null; replyTo: Ref<unknown> }
+  | { type: 'Metadata'; topics: string[] | null; allowAutoTopicCreation?: boolean; replyTo: Ref<unknown> }
   | { type: 'Admin'; command: { type: string }; replyTo: Ref<unknown> }
-  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage }
+  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage; activeControllerId?: number }
   | { type: 'ReplicaRestarted'; key: string }
   | { type: 'PauseFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
@@ -54,6 +54,8 @@ export type BrokerMessage =
 
 type BrokerState = {
   image: MetadataImage;
+  /** The active controller as the controller client last reported it; -1 unknown. */
+  activeControllerId: number;
   replicas: Map<string, Ref<ReplicaMessage>>;
   fetchers: Map<number, Ref<FetcherMessage>>;
   /** Partition key -> the leader whose fetcher has it. */
@@ -97,7 +99,7 @@ export const housekeepingIntervalMs = 30_000;
 /** replica.high.watermark.checkpoint.interval.ms: how often high watermarks (and log starts) are checkpointed. */
 export const highWatermarkCheckpointIntervalMs = 5_000;
 
-const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), replyTo: ref });
+const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), allowAutoTopicCreation: optional(boolean, true), replyTo: ref });
 const validateAdmin = object({ command: object({ type: string(64) }), replyTo: ref });
 
 function logConfigFor(image: MetadataImage, topic: string, config: BrokerConfig): Partial<LogConfig> {
@@ -258,7 +260,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
       ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks' });
-      return { image: emptyImage, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false };
+      return { image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false };
     },
 
     receive: async (state, msg, ctx) => {
@@ -303,8 +305,8 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             ctx.log.warn({ reason: request.errorMessage }, 'metadata.invalid_request');
             return state;
           }
-          const response = buildMetadataResponse(state.image, { topics: request.topics }, -1);
-          if (config.autoCreateTopicsEnable && request.topics !== null) {
+          const response = buildMetadataResponse(state.image, { topics: request.topics }, state.activeControllerId);
+          if (config.autoCreateTopicsEnable && request.allowAutoTopicCreation && request.topics !== null) {
             const missing = response.topics.filter((t) => t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && !t.name.startsWith('__') && !state.autoCreating.has(t.name));
             if (missing.length > 0) {
               for (const t of missing) state.autoCreating.add(t.name);
@@ -339,7 +341,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           // (diffing backwards would stop, even delete, partitions that still exist).
           if (msg.image.appliedOffset < state.image.appliedOffset) return state;
           const previous = state.image;
-          state = { ...state, image: msg.image };
+          state = { ...state, image: msg.image, activeControllerId: msg.activeControllerId ?? state.activeControllerId };
           for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);
           for (const name of state.autoCreating) if (topicByName(msg.image, name)) state.autoCreating.delete(name);
           return state;

@@ -436,7 +436,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
 
   const publish = (ctx: ActorContext<Incoming>, state: State, image: MetadataImage, previous: MetadataImage): void => {
     state.image = image;
-    const update: MetadataImageUpdated = { type: 'MetadataImageUpdated', image, previous };
+    const update: MetadataImageUpdated = { type: 'MetadataImageUpdated', image, previous, activeControllerId: state.activeController ?? -1 };
     for (const subscriber of state.subscribers.values()) node.tell(subscriber, update);
     // Our registration just became visible: the next heartbeat may unfence us, so send it now.
     const registration = state.registration;
@@ -547,7 +547,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
             state.subscribers.set(key, subscriber);
             node.watch(ctx.self, subscriber);
           }
-          node.tell(subscriber, { type: 'MetadataImageUpdated', image: state.image, previous: emptyImage });
+          node.tell(subscriber, { type: 'MetadataImageUpdated', image: state.image, previous: emptyImage, activeControllerId: state.activeController ?? -1 });
           return state;
         }
         case 'UnsubscribeMetadata':

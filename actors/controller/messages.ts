@@ -218,6 +218,8 @@ export type MetadataImageUpdated = {
   readonly type: 'MetadataImageUpdated';
   readonly image: MetadataImage;
   readonly previous: MetadataImage;
+  /** The active controller as this client last knew it (-1: not known), for Metadata answers. */
+  readonly activeControllerId?: number;
 };
 
 export type SubscribeMetadata = { readonly type: 'SubscribeMetadata'; readonly subscriber: Ref<MetadataImageUpdated> };
