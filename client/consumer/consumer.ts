@@ -183,11 +183,7 @@ class Session {
     if (this.consumer.pattern !== null) {
       this.patternTimer = setInterval(() => {
         this.consumer.resolveTopics(this.context).then(
-          (topics) => {
-            if (topics.join('\u0000') === this.topics.join('\u0000')) return;
-            this.topics = topics;
-            this.member.requestRejoin('the subscription pattern matches other topics');
-          },
+          (topics) => this.setTopics(topics),
           () => undefined,
         );
       }, Math.min(patternRefreshMs, this.context.config.metadataMaxAgeMs));
@@ -195,6 +191,13 @@ class Session {
     }
     this.committer.start();
     this.member.start();
+  }
+
+  /** A new subscription on the active feed: rejoin with it. */
+  setTopics(topics: string[]): void {
+    if (topics.join('\u0000') === this.topics.join('\u0000')) return;
+    this.topics = topics;
+    this.member.requestRejoin('the subscription changed');
   }
 
   // ------------------------------------------------------------ accounting
@@ -324,12 +327,12 @@ class Session {
   private async onAssigned(partitions: readonly TopicPartition[], generationId: number): Promise<void> {
     let committed: Map<string, number>;
     try {
+      // Retries coordinator moves and timeouts itself (bounded); what still fails ends the feed.
       committed = await this.member.fetchOffsets(partitions);
     } catch (err) {
-      // Without committed offsets we cannot start at the right place: rejoin and try again.
-      this.context.connection.log.warn({ err: String(err), groupId: this.config.groupId }, 'consumer.offset_fetch_failed');
-      committed = new Map();
-      if (!this.closed) throw err;
+      // Without committed offsets the consumer cannot start at the right place (at-least-once).
+      this.fail(err instanceof KactusError ? err : new KactusError(ErrorCode.UNKNOWN_SERVER_ERROR, `offset fetch failed: ${String(err)}`));
+      return;
     }
     if (this.closed) return;
     for (const p of partitions) {
@@ -478,7 +481,7 @@ export class Consumer implements Closeable {
     }
     if (this.session !== undefined) {
       const session = this.session;
-      void this.resolveTopics(session.context).then(() => session.member.requestRejoin('subscription changed'), () => undefined);
+      void this.resolveTopics(session.context).then((resolved) => session.setTopics(resolved), () => undefined);
     }
     return this;
   }

@@ -115,6 +115,8 @@ export type GroupMemberConfig = {
 
 /** Extra time a parked JoinGroup/SyncGroup may take beyond the rebalance timeout. */
 const joinTimeoutMsSlack = 5_000;
+/** How long stop() waits for the loops (a parked JoinGroup) before leaving anyway. */
+const stopWaitMs = 2_000;
 /** Coordinator lookups in a row before the member gives up on a request (each waits a backoff). */
 const coordinatorAttemptsMax = 50;
 
@@ -215,7 +217,11 @@ export class GroupMember {
     this.stopping = true;
     this.wakeMain?.();
     this.wakeHeartbeat?.();
-    await Promise.all([this.mainDone, this.heartbeatDone]);
+    // A JoinGroup may be parked at the coordinator for up to the rebalance timeout: do not wait
+    // for it; the LeaveGroup below answers it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([this.mainDone, this.heartbeatDone]), new Promise((r) => (timer = setTimeout(r, stopWaitMs)))]);
+    clearTimeout(timer);
     await this.leave('consumer stopped');
     this.phase = 'stopped';
     for (const w of this.stableWaiters.splice(0)) w();
