@@ -338,6 +338,21 @@ describe('EndTxn', () => {
     expect(errorOf(add(d, { producerId: 1_001, producerEpoch: 0 }, [p1]))).toBe(ErrorCode.NONE);
   });
 
+  it('after a rotation, a producer fenced on the old id is not mistaken for a retry of a later transaction at the same epoch number (fuzz regression)', () => {
+    const d = new Driver('tx-1', { ...txnConfigDefault, producerEpochMax: 4 });
+    const fenced = init(d); // 1000/0, fenced by the next inits
+    init(d);
+    const p = init(d); // 1000/2
+    add(d, p, [p0]);
+    end(d, p, false); // rotates: 1001/0, previous 1000
+    const next = { producerId: 1_001, producerEpoch: 0 };
+    add(d, next, [p0]);
+    end(d, next, true); // 1001/1, lastProducerEpoch 0
+    expect(d.state.meta).toMatchObject({ state: 'CompleteCommit', producerId: 1_001, producerEpoch: 1, previousProducerId: 1_000, lastProducerEpoch: 0 });
+    rejects(d, { type: 'EndTxn', ...fenced, committed: true }, ErrorCode.INVALID_PRODUCER_ID_MAPPING);
+    expect(end(d, next, true)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, producerId: 1_001, producerEpoch: 1 });
+  });
+
   it('while the rotating Prepare* is written, the producer already on the next id gets CONCURRENT_TRANSACTIONS', () => {
     const d = new Driver('tx-1', { ...txnConfigDefault, producerEpochMax: 4 });
     init(d);

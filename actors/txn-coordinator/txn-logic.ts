@@ -746,11 +746,21 @@ function handleEndTxn(c: Ctx, input: EndTxn): void {
   }
 }
 
-/** The EndTxn of a transaction the client already ended (its reply may have been lost): same producer, the epoch before the end bump. */
+/**
+ * The EndTxn of a transaction the client already ended (its reply may have
+ * been lost): the producer id and epoch that transaction ran under. Prepare*
+ * still holds that id with the epoch bumped; Complete* holds it too unless the
+ * completion rotated the id (epoch 0, the old id kept as previousProducerId).
+ * Matching only `previousProducerId` would be wrong: a producer fenced on the
+ * old id at the same epoch number would pass for a retry (the fuzz test found
+ * that one).
+ */
 function isEndTxnRetry(meta: TxnValue, input: EndTxn): boolean {
   if (meta.state === 'Empty' || meta.state === 'Ongoing') return false;
   if (meta.lastProducerEpoch < 0 || input.producerEpoch !== meta.lastProducerEpoch) return false;
-  return input.producerId === meta.producerId || (meta.previousProducerId !== -1 && input.producerId === meta.previousProducerId);
+  const preparing = meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort';
+  const rotated = !preparing && meta.producerEpoch !== meta.lastProducerEpoch + 1;
+  return input.producerId === (rotated ? meta.previousProducerId : meta.producerId);
 }
 
 /** What the producer uses after an EndTxn whose Prepare* is written. */
