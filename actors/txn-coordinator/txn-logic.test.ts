@@ -86,6 +86,19 @@ describe('InitProducerId', () => {
     expect(r).toMatchObject({ errorCode: ErrorCode.NONE, producerId: p.producerId, producerEpoch: 2 });
   });
 
+  it('KIP-360: the producer whose transaction timed out re-inits with the epoch it had and gets a bump', () => {
+    const d = new Driver();
+    d.nowMs = 0;
+    const p = init(d, 5_000);
+    add(d, p, [p0]);
+    d.tick(5_000);
+    expect(d.state.meta).toMatchObject({ state: 'CompleteAbort', producerEpoch: p.producerEpoch + 1 });
+    const r = d.request({ type: 'InitProducerId', transactionTimeoutMs: 5_000, ...p });
+    expect(r).toMatchObject({ errorCode: ErrorCode.NONE, producerId: p.producerId, producerEpoch: p.producerEpoch + 2 });
+    // Two epochs back is still fenced.
+    rejects(d, { type: 'InitProducerId', transactionTimeoutMs: 5_000, ...p }, ErrorCode.PRODUCER_FENCED);
+  });
+
   it('while a write is in flight: CONCURRENT_TRANSACTIONS', () => {
     const d = new Driver();
     d.autoPersist = false;

@@ -63,7 +63,10 @@
  *   written, and its retry bumps once more (Kafka does the same, so the epoch
  *   used by the abort is never handed to a producer). Prepare*:
  *   CONCURRENT_TRANSACTIONS. A KIP-360 init that names its producer id and
- *   epoch must match them (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED).
+ *   epoch must match them (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED),
+ *   except that the producer whose transaction the coordinator aborted
+ *   (timeout or fence) may name the epoch it had before that abort, so it
+ *   recovers without a restart (KIP-360's purpose).
  * - Producer checks on AddPartitions/AddOffsets/EndTxn: unknown transactional
  *   id or another producer id: INVALID_PRODUCER_ID_MAPPING (this is what a
  *   producer that never called InitProducerId gets); an older epoch:
@@ -572,7 +575,10 @@ function handleInitProducerId(c: Ctx, input: InitProducerId): void {
   }
   if (input.producerId !== -1) {
     if (input.producerId !== meta.producerId) return answer(ErrorCode.INVALID_PRODUCER_ID_MAPPING);
-    if (input.producerEpoch !== -1 && input.producerEpoch !== meta.producerEpoch) return answer(ErrorCode.PRODUCER_FENCED);
+    // KIP-360: the producer whose transaction the coordinator aborted (timeout, fence) may re-init with the epoch it had.
+    const coordinatorAborted = (meta.state === 'PrepareAbort' || meta.state === 'CompleteAbort') && meta.lastProducerEpoch === -1;
+    const epochBeforeAbort = coordinatorAborted && input.producerEpoch === meta.producerEpoch - 1;
+    if (input.producerEpoch !== -1 && input.producerEpoch !== meta.producerEpoch && !epochBeforeAbort) return answer(ErrorCode.PRODUCER_FENCED);
   }
   switch (meta.state) {
     case 'PrepareCommit':
