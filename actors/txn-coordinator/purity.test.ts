@@ -16,7 +16,7 @@ const allowedOutside = new Set([
   resolve(folder, '../group-coordinator/offsets-records.ts'),
 ]);
 
-const pureModules = ['txn-logic.ts', 'txn-records.ts'];
+const pureModules = ['txn-logic.ts', 'txn-records.ts', 'txn-offsets.ts'];
 
 describe('txn coordinator purity', () => {
   it.each(pureModules)('%s imports only what it may, and no clock, randomness or timers', (name) => {
