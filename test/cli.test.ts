@@ -337,6 +337,44 @@ describe('kactus perf', () => {
   }, 60_000);
 });
 
+describe('kactus with a broker down', () => {
+  // Runs last against the shared cluster: it SIGKILLs broker 3.
+  it('describe --under-replicated / --under-min-isr / --unavailable and cluster status count the damage', async () => {
+    const created = await kactusAll([
+      ['topics', 'create', 'cli-strict', '--partitions', '3', '--replication-factor', '3', '--config', 'min.insync.replicas=3', '--bootstrap', bootstrap],
+      ['topics', 'create', 'cli-single', '--partitions', '3', '--replication-factor', '1', '--bootstrap', bootstrap],
+    ]);
+    for (const run of created) expect(run.code).toBe(0);
+    const single = await cluster.waitForLeaders('cli-single', 3);
+    const onBroker3 = single.partitions.filter((p) => p.replicas[0] === 3).map((p) => p.partition);
+    expect(onBroker3.length).toBeGreaterThan(0);
+    await cluster.killBroker(3);
+    const live = `${cluster.brokers[0]!.url},${cluster.brokers[1]!.url}`;
+    // The controller fences broker 3 after the session timeout, then shrinks the ISRs.
+    type Status = { brokers: unknown[]; underReplicated: number; underMinIsr: number; offline: number };
+    const deadlineMs = Date.now() + 30_000;
+    let status: Status | undefined;
+    for (;;) {
+      const run = await kactus(['cluster', 'status', '--json', '--bootstrap', live]);
+      status = run.code === 0 ? (JSON.parse(run.stdout) as Status) : undefined;
+      if ((status !== undefined && status.brokers.length === 2 && status.offline >= onBroker3.length && status.underMinIsr >= 3) || Date.now() > deadlineMs) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(status!.brokers).toHaveLength(2);
+    expect(status!.offline).toBeGreaterThanOrEqual(onBroker3.length); // other RF 1 topics of earlier tests may sit on broker 3 too
+    expect(status!.underReplicated).toBeGreaterThanOrEqual(3);
+    expect(status!.underMinIsr).toBeGreaterThanOrEqual(3);
+    const [underReplicated, underMinIsr, unavailable] = await kactusAll([
+      ['topics', 'describe', '--under-replicated', '--bootstrap', live],
+      ['topics', 'describe', '--under-min-isr', '--bootstrap', live],
+      ['topics', 'describe', '--unavailable', '--bootstrap', live],
+    ]);
+    expect(lines(underReplicated!.stdout).filter((l) => l.includes('Topic: cli-strict\t'))).toHaveLength(3);
+    expect(lines(underMinIsr!.stdout).filter((l) => l.includes('Topic: cli-strict\t'))).toHaveLength(3);
+    expect(lines(unavailable!.stdout).filter((l) => l.includes('Topic: cli-single\t')).map((l) => l.split('\t').slice(1, 4).join(' '))).toEqual(onBroker3.map((p) => `Topic: cli-single Partition: ${p} Leader: none`));
+  }, 90_000);
+});
+
 describe('kactus broker', () => {
   it('runs one node with --config FILE, KACTUS_* environment, --advertise and --rack; Ctrl-C stops it', async () => {
     const port = await freePort();
