@@ -102,7 +102,9 @@
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import { assert, assertNever } from '../../runtime/assert.ts';
-import { coordinatorPartitionFor, producerEpochLimit, valueProblem } from './txn-records.ts';
+// txn-records.ts imports this module (loadTransactions -> restoreTxn): use its functions only inside
+// functions, never while this module initialises, or whichever loads first sees them uninitialised.
+import { coordinatorPartitionFor, valueProblem } from './txn-records.ts';
 import type { TopicPartition, TxnRecord, TxnRecordState, TxnValue } from './txn-records.ts';
 
 // ---------------------------------------------------------------- config
@@ -124,6 +126,8 @@ export type TxnConfig = {
 };
 
 export const consumerOffsetsTopic = '__consumer_offsets';
+/** Short.MAX_VALUE: the producer epoch is an int16 on the wire (txn-records.ts checks the same bound). */
+const producerEpochInt16Max = 32_767;
 
 export const txnConfigDefault: TxnConfig = Object.freeze({
   transactionTimeoutMsMax: 900_000,
@@ -131,7 +135,7 @@ export const txnConfigDefault: TxnConfig = Object.freeze({
   retryBackoffMs: 100,
   retryBackoffMsMax: 10_000,
   partitionsPerTxnMax: 10_000,
-  producerEpochMax: producerEpochLimit,
+  producerEpochMax: producerEpochInt16Max,
   offsetsTopicPartitionCount: 50,
 });
 
@@ -146,7 +150,7 @@ function checkConfig(config: TxnConfig): void {
   assert(config.retryBackoffMs <= config.retryBackoffMsMax, 'txn config: backoff bounds ordered');
   assert(config.partitionsPerTxnMax >= 1, 'txn config: partitionsPerTxnMax >= 1');
   assert(config.producerEpochMax >= 2, 'txn config: producerEpochMax >= 2 (a bump and a fence)');
-  assert(config.producerEpochMax <= producerEpochLimit, 'txn config: producerEpochMax fits an int16');
+  assert(config.producerEpochMax <= producerEpochInt16Max, 'txn config: producerEpochMax fits an int16');
   assert(config.offsetsTopicPartitionCount >= 1, 'txn config: offsetsTopicPartitionCount >= 1');
 }
 checkConfig(txnConfigDefault);

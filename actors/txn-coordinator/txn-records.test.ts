@@ -120,6 +120,14 @@ describe('txn records: encode/decode', () => {
     expect(decodeRecord(key, null)).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE });
   });
 
+  it('golden bytes: the layout does not drift (a change here needs a new value version)', () => {
+    const encoded = encodeRecord({ key: { transactionalId: 'tx-1' }, value: good });
+    expect(Buffer.from(encoded.key).toString('hex')).toBe('9201a474782d31');
+    expect(Buffer.from(encoded.value!).toString('hex')).toBe(
+      'de000ba17601aa70726f6475636572496407b270726576696f757350726f64756365724964ffae6e65787450726f64756365724964ffad70726f647563657245706f636803b16c61737450726f647563657245706f636802a974696d656f75744d73cdea60a57374617465ad50726570617265436f6d6d6974aa706172746974696f6e739292a66f72646572730092a66f726465727301aa74786e53746172744d73cd03e8ac6c6173745570646174654d73cd07d0',
+    );
+  });
+
   it('encoding a record that breaks an invariant is a bug (assert)', () => {
     expect(() => encodeRecord({ key: { transactionalId: 'tx' }, value: { ...good, partitions: [] } })).toThrow(/without partitions/);
   });
