@@ -319,7 +319,7 @@ describe('kactus groups', () => {
 });
 
 describe('kactus perf', () => {
-  it('perf produce then perf consume report records/s, MB/s and latency percentiles', async () => {
+  it('perf produce, then perf consume and perf e2e, report records/s, MB/s and latency percentiles', async () => {
     const produced = await kactus(['perf', 'produce', '--topic', 'cli-perf', '--records', '2000', '--record-size', '100', '--keys', '10', '--json', '--bootstrap', bootstrap]);
     expect(produced.stderr).toBe('');
     expect(produced.code).toBe(0);
@@ -329,9 +329,17 @@ describe('kactus perf', () => {
     expect(Object.keys(p.latencyMs)).toEqual(['p50', 'p95', 'p99', 'p999', 'max', 'mean']);
     expect(p.latencyMs.p50!).toBeLessThanOrEqual(p.latencyMs.p999!);
     expect(p.latencyMs.p999!).toBeLessThanOrEqual(p.latencyMs.max!);
-    const consumed = await kactus(['perf', 'consume', '--topic', 'cli-perf', '--records', '2000', '--json', '--bootstrap', bootstrap]);
-    expect(consumed.code).toBe(0);
-    expect(JSON.parse(consumed.stdout)).toMatchObject({ test: 'consume', records: 2000 });
+    const [consumed, e2e] = await kactusAll([
+      ['perf', 'consume', '--topic', 'cli-perf', '--records', '2000', '--json', '--bootstrap', bootstrap],
+      ['perf', 'e2e', '--topic', 'cli-e2e', '--rate', '200', '--seconds', '2', '--json', '--bootstrap', bootstrap],
+    ]);
+    expect(consumed!.code).toBe(0);
+    expect(JSON.parse(consumed!.stdout)).toMatchObject({ test: 'consume', records: 2000 });
+    expect(e2e!.stderr).toBe('');
+    expect(e2e!.code).toBe(0);
+    const end = JSON.parse(e2e!.stdout) as { test: string; records: number; latencyMs: { p50: number; max: number } };
+    expect(end).toMatchObject({ test: 'e2e', records: 400 });
+    expect(end.latencyMs.p50).toBeLessThanOrEqual(end.latencyMs.max);
     const text = await kactus(['perf', 'consume', '--topic', 'cli-perf', '--records', '10', '--bootstrap', bootstrap]);
     expect(text.stdout).toMatch(/^10 records received in [\d.]+ s: [\d.]+ records\/s \([\d.]+ MB\/s\)\nlatency \(fetch round trip\) ms: p50 [\d.]+, p95 [\d.]+, p99 [\d.]+, p99.9 [\d.]+/);
   }, 60_000);
