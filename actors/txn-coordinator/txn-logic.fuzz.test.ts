@@ -39,7 +39,8 @@ type Command =
   | { kind: 'markers'; mask: number }
   | { kind: 'failMarkers' }
   | { kind: 'tick'; advanceMs: number }
-  | { kind: 'crash'; landed: boolean };
+  | { kind: 'crash'; landed: boolean }
+  | { kind: 'moveAndBack' };
 
 const who = fc.constantFrom<0 | 1>(0, 1);
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
@@ -55,6 +56,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('failMarkers' as const) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('tick' as const), advanceMs: fc.integer({ min: 0, max: 3_000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), landed: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('moveAndBack' as const) }) },
 );
 
 type Producer = { producerId: number; producerEpoch: number };
@@ -166,6 +168,13 @@ function run(commands: readonly Command[], producerEpochMax: number): void {
         if (d.state.markers !== null) reached.resumedAfterCrash += 1;
         break;
       }
+      case 'moveAndBack':
+        // The partition moves away (Unload answers the parked request NOT_COORDINATOR), then comes back: reload.
+        d.apply({ type: 'Unload' });
+        learn();
+        d.failover();
+        parkedEnd.fill(null);
+        break;
     }
     learn();
   }
