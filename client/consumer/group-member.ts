@@ -251,7 +251,11 @@ export class GroupMember {
         failures = 0;
       } catch (err) {
         if (this.stopping) break;
-        if (!(err instanceof KactusError) || !err.retriable) {
+        // REBALANCE_IN_PROGRESS is not retriable in Kafka's table (the member must rejoin, not retry
+        // the same request), which is exactly what this loop does next: it is never fatal here.
+        const rejoin = err instanceof KactusError && err.code === ErrorCode.REBALANCE_IN_PROGRESS;
+        if (rejoin && this.rejoinReason === null) this.rejoinReason = err.message;
+        if (!rejoin && (!(err instanceof KactusError) || !err.retriable)) {
           const fatal = err instanceof KactusError ? err : new KactusError(ErrorCode.UNKNOWN_SERVER_ERROR, `group ${this.config.groupId}: ${String(err)}`, { cause: err });
           this.stopping = true;
           this.phase = 'stopped';
