@@ -14,7 +14,7 @@ import type { ClientContext } from '../client/kactus.ts';
 import { brokerUrl } from '../client/connection.ts';
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import type { Ref } from '../runtime/ref.ts';
-import { decodeAssignment } from '../actors/group-coordinator/consumer-protocol.ts';
+import { decodeAssignment } from '../protocol/consumer/consumer-protocol.ts';
 import type { DeleteGroupReply, DescribeGroupReply, OffsetCommitReply, OffsetFetchReply } from '../actors/group-coordinator/group-logic.ts';
 
 export const groupsPath = '/groups';

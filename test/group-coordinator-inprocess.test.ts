@@ -23,7 +23,7 @@ import { ErrorCode } from '../protocol/errors.ts';
 import { decodeBatches } from '../protocol/record-batch/index.ts';
 import { topicByName } from '../actors/controller/metadata/index.ts';
 import { coordinatorPartitionFor, decodeRecord } from '../actors/group-coordinator/offsets-records.ts';
-import { encodeSubscription } from '../actors/group-coordinator/consumer-protocol.ts';
+import { encodeSubscription } from '../protocol/consumer/consumer-protocol.ts';
 import { FakeQuorum } from './support/fake-quorum.ts';
 import { until } from './support/processes.ts';
 import { askCoordinator, askGroups, findCoordinator, heartbeat, joinAndSync, sleep, type JoinedMember, type Reply } from './group-coordinator-support.ts';

@@ -6,8 +6,8 @@
  */
 import type { Node } from '../runtime/node.ts';
 import { ErrorCode, isRetriable } from '../protocol/errors.ts';
-import { assignForSync, assignorsByName } from '../actors/group-coordinator/assignors/index.ts';
-import { consumerProtocolType, decodeAssignment, encodeSubscription } from '../actors/group-coordinator/consumer-protocol.ts';
+import { assignForSync, assignorsByName } from '../protocol/consumer/assignors/index.ts';
+import { consumerProtocolType, decodeAssignment, encodeSubscription } from '../protocol/consumer/consumer-protocol.ts';
 import type { FindCoordinatorReply } from '../actors/group-coordinator/actor-messages.ts';
 import type { HeartbeatReply, JoinGroupReply, SyncGroupReply } from '../actors/group-coordinator/group-logic.ts';
 

@@ -11,7 +11,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { encodeSubscription } from './consumer-protocol.ts';
+import { encodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
 import {
   emptyGroup,
   groupConfigDefault,

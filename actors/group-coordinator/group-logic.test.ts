@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { assignForSync, assignorsByName } from './assignors/index.ts';
-import { partitionKey, type TopicPartition } from './assignors/types.ts';
-import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from './consumer-protocol.ts';
+import { assignForSync, assignorsByName } from '../../protocol/consumer/assignors/index.ts';
+import { partitionKey, type TopicPartition } from '../../protocol/consumer/assignors/types.ts';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
 import {
   emptyGroup,
   groupConfigDefault,

@@ -97,7 +97,7 @@
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import { assert, assertNever } from '../../runtime/assert.ts';
-import { consumerProtocolType, decodeSubscription } from './consumer-protocol.ts';
+import { consumerProtocolType, decodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
 import type { GroupMetadataRecord, GroupMetadataValue, OffsetCommitValue, OffsetsTopicRecord } from './offsets-records.ts';
 
 // ---------------------------------------------------------------- config

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, type Subscription } from './consumer-protocol.ts';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, type Subscription } from '../../protocol/consumer/consumer-protocol.ts';
 import {
   coordinatorPartitionFor,
   decodeRecord,

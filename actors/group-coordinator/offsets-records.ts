@@ -28,7 +28,7 @@
 import { pack, unpack } from 'msgpackr';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { assert } from '../../runtime/assert.ts';
-import type { Decoded } from './consumer-protocol.ts';
+import type { Decoded } from '../../protocol/consumer/consumer-protocol.ts';
 import { restoreGroup } from './group-logic.ts';
 import type { GroupConfig, GroupState } from './group-logic.ts';
 

@@ -50,8 +50,8 @@
  * else from actors/), ./types.ts.
  */
 import { ErrorCode, KactusError, errorInfo } from '../../protocol/errors.ts';
-import { consumerProtocolType, decodeAssignment, decodeSubscription, encodeSubscription } from '../../actors/group-coordinator/consumer-protocol.ts';
-import { assignForSync, assignorsByName } from '../../actors/group-coordinator/assignors/index.ts';
+import { consumerProtocolType, decodeAssignment, decodeSubscription, encodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
+import { assignForSync, assignorsByName } from '../../protocol/consumer/assignors/index.ts';
 import { backoffMs, type RetryPolicy } from '../retry.ts';
 import { compareTp, tpKey, type TopicPartition } from './types.ts';
 
