@@ -49,7 +49,7 @@ export type BrokerMessage =
   | WriteTxnMarker
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
-  | { type: 'CreateTopicsReply' }
+  | { type: 'CreateTopicsReply'; topics?: readonly { name: string; errorCode: number }[] }
   | { type: 'ControllerCallFailed'; errorCode?: number; errorMessage?: string };
 
 type BrokerState = {
@@ -434,7 +434,9 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         }
 
         case 'ControllerCallFailed': {
-          // The only calls the broker makes for itself: auto-creation (nothing to do) and producer ids.
+          // The only calls the broker makes for itself: auto-creation and producer ids. Auto-creation
+          // may be asked for again by the next Metadata request.
+          state.autoCreating.clear();
           if (!state.allocatingProducerIds) return state;
           for (const replyTo of state.waitingForProducerIds) {
             ctx.node.tell(replyTo, { type: 'InitProducerIdReply', errorCode: msg.errorCode ?? ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: msg.errorMessage ?? 'controller unavailable', producerId: -1, producerEpoch: -1 });
@@ -442,8 +444,13 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           return { ...state, waitingForProducerIds: [], allocatingProducerIds: false };
         }
 
-        case 'CreateTopicsReply':
-          return state; // answers to auto-creation: the next metadata request sees the topic
+        case 'CreateTopicsReply': {
+          // Answers to auto-creation. A refused name (say, no unfenced broker yet) may be asked for
+          // again by the next Metadata request; a created one shows up in the next image.
+          const topics = (msg as { topics?: readonly { name: string; errorCode: number }[] }).topics ?? [];
+          for (const topic of topics) if (topic.errorCode !== ErrorCode.NONE) state.autoCreating.delete(topic.name);
+          return state;
+        }
 
         default:
           ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'broker.unknown_message');
