@@ -9,14 +9,11 @@
  * epochs), then its node stops, so clients see their links drop and must
  * find the new leaders through metadata.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Node } from '../runtime/node.ts';
-import { createLogger } from '../runtime/logger.ts';
-import { makeBrokerConfig } from '../actors/broker/config.ts';
-import { startDataPlane, type DataPlane } from '../actors/broker/data-plane.ts';
-import { FakeQuorum } from './support/fake-quorum.ts';
+import type { Node } from '../runtime/node.ts';
+import type { DataPlane } from '../actors/broker/data-plane.ts';
+import type { BrokerConfig } from '../actors/broker/config.ts';
+import type { FakeQuorum } from './support/fake-quorum.ts';
+import { startInProcessCluster } from './support/inprocess-cluster.ts';
 
 export type TestCluster = {
   quorum: FakeQuorum;
@@ -29,42 +26,17 @@ export type TestCluster = {
 };
 
 export async function startTestCluster(options: { brokers?: number; config?: Record<string, number | boolean> } = {}): Promise<TestCluster> {
-  const count = options.brokers ?? 3;
-  const dir = mkdtempSync(join(tmpdir(), 'kactus-client-'));
-  const quorum = new FakeQuorum();
-  const nodes: Node[] = [];
-  const planes: DataPlane[] = [];
-  for (let brokerId = 1; brokerId <= count; brokerId += 1) {
-    const node = await Node.start({ nodeId: String(brokerId), listen: { host: '127.0.0.1', port: 0 }, logger: createLogger({ node: brokerId }, process.env.LOG_LEVEL ?? 'silent', 2) });
-    const config = makeBrokerConfig(
-      { brokerId, listenHost: '127.0.0.1', listenPort: 0, dataDir: join(dir, `broker-${brokerId}`), controllerQuorumVoters: new Map() },
-      { replicaFetchWaitMaxMs: 100, ...(options.config ?? {}) } as never,
-    );
-    planes.push(startDataPlane(node, config, quorum.attach(node)));
-    nodes.push(node);
-  }
-  for (const node of nodes) for (const other of nodes) if (other !== node) node.addPeer(other.nodeId, other.url!);
-  for (const node of nodes) quorum.registerBroker(Number(node.nodeId), node.url!);
-  const stopped = new Set<number>();
-  const stopBroker = async (brokerId: number): Promise<void> => {
-    if (stopped.has(brokerId)) return;
-    stopped.add(brokerId);
-    await planes[brokerId - 1]!.close().catch(() => undefined);
-    await nodes[brokerId - 1]!.stop();
-  };
+  const cluster = await startInProcessCluster({
+    brokers: options.brokers ?? 3,
+    dirPrefix: 'kactus-client-',
+    config: { replicaFetchWaitMaxMs: 100, ...(options.config ?? {}) } as Partial<BrokerConfig>,
+    logToStderr: true,
+  });
   return {
-    quorum,
-    nodes,
-    planes,
-    urls: nodes.map((n) => n.url!),
-    dir,
+    ...cluster,
     async fenceAndStop(brokerId) {
-      quorum.call({ type: 'FenceBroker', brokerId, brokerEpoch: null });
-      await stopBroker(brokerId);
-    },
-    async stop() {
-      for (let id = 1; id <= count; id += 1) await stopBroker(id);
-      rmSync(dir, { recursive: true, force: true });
+      cluster.quorum.call({ type: 'FenceBroker', brokerId, brokerEpoch: null });
+      await cluster.stopBroker(brokerId);
     },
   };
 }

@@ -7,48 +7,29 @@
  * node that sends Produce/Fetch asks, exactly as the client library will.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Node } from '../runtime/node.ts';
+import { startInProcessCluster, type InProcessCluster } from './support/inprocess-cluster.ts';
 import { createLogger } from '../runtime/logger.ts';
-import { makeBrokerConfig } from '../actors/broker/config.ts';
-import { startDataPlane, type DataPlane } from '../actors/broker/data-plane.ts';
 import { encodeBatch, decodeBatches, encodeEndTxnMarker } from '../protocol/record-batch/index.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import type { Fetch, FetchReply, Produce, ProduceReply } from '../protocol/apis/data.ts';
-import { FakeQuorum } from './support/fake-quorum.ts';
 import { until } from './support/processes.ts';
 import { topicByName } from '../actors/controller/metadata/index.ts';
 
-type Cluster = { quorum: FakeQuorum; nodes: Node[]; planes: DataPlane[]; client: Node; dir: string };
+type Cluster = InProcessCluster & { client: Node };
 let cluster: Cluster | undefined;
 
 afterEach(async () => {
   if (!cluster) return;
   await cluster.client.stop();
-  for (const plane of cluster.planes) await plane.close();
-  for (const node of cluster.nodes) await node.stop();
-  rmSync(cluster.dir, { recursive: true, force: true });
+  await cluster.stop();
   cluster = undefined;
 });
 
 async function startCluster(overrides: Record<string, number> = {}): Promise<Cluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'kactus-repl-'));
-  const quorum = new FakeQuorum();
-  const nodes: Node[] = [];
-  const planes: DataPlane[] = [];
-  for (const brokerId of [1, 2, 3]) {
-    const node = await Node.start({ nodeId: String(brokerId), listen: { host: '127.0.0.1', port: 0 }, logger: createLogger({ node: brokerId }, process.env.LOG_LEVEL ?? 'silent') });
-    const config = makeBrokerConfig({ brokerId, listenHost: '127.0.0.1', listenPort: 0, dataDir: join(dir, `broker-${brokerId}`), controllerQuorumVoters: new Map() }, { replicaFetchWaitMaxMs: 100, ...overrides });
-    const controllerClient = quorum.attach(node);
-    planes.push(startDataPlane(node, config, controllerClient));
-    nodes.push(node);
-  }
-  for (const node of nodes) for (const other of nodes) if (other !== node) node.addPeer(other.nodeId, other.url!);
-  for (const node of nodes) quorum.registerBroker(Number(node.nodeId), node.url!);
-  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(nodes.map((n) => [n.nodeId, n.url!])) });
-  cluster = { quorum, nodes, planes, client, dir };
+  const brokers = await startInProcessCluster({ dirPrefix: 'kactus-repl-', config: { replicaFetchWaitMaxMs: 100, ...overrides } });
+  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
+  cluster = { ...brokers, client };
   return cluster;
 }
 
