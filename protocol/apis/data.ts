@@ -5,7 +5,7 @@
  * partial failure is data.
  *
  * Grammar (msgpack maps; Kafka's field names, camelCase):
- *   Produce        { topic, partition, acks (0 | 1 | -1), timeoutMs, batch: bin (ONE RecordBatch v2), replyTo }
+ *   Produce        { topic, partition, acks (0 | 1 | -1), timeoutMs, batch: bin (ONE RecordBatch v2), transactionalId?, replyTo }
  *   ProduceReply   { topic, partition, errorCode, errorMessage?, baseOffset, logAppendTimeMs, logStartOffset }
  *   Fetch          { replicaId (-1 for consumers, else the follower's broker id), maxWaitMs, minBytes, maxBytes,
  *                    isolationLevel (0 read_uncommitted | 1 read_committed), partitions: [FetchPartition], replyTo }
@@ -19,7 +19,7 @@
  * appended as bytes; fetch answers are the log's bytes.
  */
 import { ErrorCode } from '../errors.ts';
-import { array, bytes, int, int32, isInvalid, nonNegativeInt32, object, offset, oneOf, optional, ref, string, type Invalid } from '../validate.ts';
+import { array, bytes, int, int32, isInvalid, nonNegativeInt32, nullable, object, offset, oneOf, optional, ref, string, type Invalid } from '../validate.ts';
 import type { Ref } from '../../runtime/ref.ts';
 
 const KiB = 1024;
@@ -52,6 +52,8 @@ export type Produce = {
   acks: Acks;
   timeoutMs: number;
   batch: Uint8Array;
+  /** The producer's transactional id when the batch is transactional (the leader verifies it with the coordinator); null otherwise. */
+  transactionalId?: string | null;
   replyTo: Ref<ProduceReply>;
 };
 
@@ -151,6 +153,7 @@ const validateProduceShape = object({
   acks: oneOf<Acks>(0, 1, -1),
   timeoutMs: optional(int(0, dataLimits.produceTimeoutMsMax), dataLimits.produceTimeoutMsDefault),
   batch: bytes(dataLimits.produceBatchBytesMax, ErrorCode.MESSAGE_TOO_LARGE),
+  transactionalId: nullable(string(1_024)),
   replyTo: ref,
 });
 

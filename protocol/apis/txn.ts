@@ -1,0 +1,142 @@
+/**
+ * The transaction APIs on the wire: what a transactional producer sends to
+ * its transaction coordinator (`/transactions` on the broker that leads the
+ * transactional id's `__transaction_state` partition), what a partition
+ * leader asks it (verification, KIP-890 part 1), and TxnOffsetCommit, which
+ * goes to the group coordinator (`/groups`).
+ *
+ * Grammar (msgpack maps; Kafka's field names, camelCase; every request carries replyTo):
+ *   FindTxnCoordinator   { transactionalId }                          -> FindCoordinatorReply (as /groups answers it)
+ *   InitProducerId       { transactionalId, transactionTimeoutMs, producerId (-1 new), producerEpoch (-1 new) }
+ *                                                                     -> InitProducerIdReply { errorCode, errorMessage, producerId, producerEpoch }
+ *   AddPartitionsToTxn   { transactionalId, producerId, producerEpoch, partitions: [{ topic, partition }] }
+ *                                                                     -> AddPartitionsToTxnReply { results: [{ topic, partition, errorCode }] }
+ *   VerifyPartitionsInTxn (same fields; broker to coordinator only)  -> VerifyPartitionsInTxnReply { results }
+ *   AddOffsetsToTxn      { transactionalId, producerId, producerEpoch, groupId } -> AddOffsetsToTxnReply { errorCode, errorMessage }
+ *   EndTxn               { transactionalId, producerId, producerEpoch, committed }
+ *                                                                     -> EndTxnReply { errorCode, errorMessage, producerId, producerEpoch }
+ *                        (KIP-890: the reply names the epoch the producer uses from now on)
+ *   TxnOffsetCommit (to /groups) { transactionalId, groupId, producerId, producerEpoch, memberId, groupInstanceId,
+ *                        generationId, offsets: [{ topic, partition, offset, metadata }] }
+ *                                                                     -> TxnOffsetCommitReply { errorCode, errorMessage, results: [{ topic, partition, errorCode }] }
+ *
+ * Errors are Kafka's codes: NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS /
+ * COORDINATOR_NOT_AVAILABLE (find the coordinator again), CONCURRENT_TRANSACTIONS
+ * (retry), PRODUCER_FENCED, INVALID_PRODUCER_ID_MAPPING, INVALID_PRODUCER_EPOCH,
+ * INVALID_TXN_STATE, INVALID_TRANSACTION_TIMEOUT, TRANSACTIONAL_ID_AUTHORIZATION_FAILED is never used.
+ */
+import { ErrorCode } from '../errors.ts';
+import { array, boolean, int, int32, invalid, isInvalid, nonNegativeInt32, nullable, object, offset, ref, string, type Invalid } from '../validate.ts';
+import type { Ref } from '../../runtime/ref.ts';
+
+export const txnApiLimits = Object.freeze({
+  /** transactional.id length (Kafka has no bound; we name one). */
+  transactionalIdCharsMax: 1_024,
+  groupIdCharsMax: 1_024,
+  /** Partitions in one AddPartitionsToTxn / TxnOffsetCommit. */
+  partitionsPerRequestMax: 10_000,
+  /** transaction.max.timeout.ms (the coordinator checks its own, smaller or equal, bound). */
+  transactionTimeoutMsMax: 900_000,
+  offsetMetadataCharsMax: 64 * 1024,
+});
+
+export type TopicPartitionRef = { topic: string; partition: number };
+export type TxnPartitionResult = { topic: string; partition: number; errorCode: number };
+
+export type FindTxnCoordinator = { type: 'FindTxnCoordinator'; transactionalId: string; replyTo: Ref<unknown> };
+export type TxnCoordinatorReply = { type: 'FindCoordinatorReply'; errorCode: number; errorMessage: string | null; nodeId: number; host: string; port: number };
+
+export type TxnInitProducerId = {
+  type: 'InitProducerId';
+  transactionalId: string;
+  transactionTimeoutMs: number;
+  producerId: number;
+  producerEpoch: number;
+  replyTo: Ref<unknown>;
+};
+export type TxnInitProducerIdReply = { type: 'InitProducerIdReply'; errorCode: number; errorMessage: string | null; producerId: number; producerEpoch: number };
+
+export type AddPartitionsToTxnRequest = {
+  type: 'AddPartitionsToTxn';
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  partitions: TopicPartitionRef[];
+  replyTo: Ref<unknown>;
+};
+export type AddPartitionsToTxnResponse = { type: 'AddPartitionsToTxnReply'; errorMessage?: string | null; results: TxnPartitionResult[] };
+
+export type VerifyPartitionsInTxnRequest = Omit<AddPartitionsToTxnRequest, 'type'> & { type: 'VerifyPartitionsInTxn' };
+export type VerifyPartitionsInTxnResponse = { type: 'VerifyPartitionsInTxnReply'; results: TxnPartitionResult[] };
+
+export type AddOffsetsToTxnRequest = { type: 'AddOffsetsToTxn'; transactionalId: string; producerId: number; producerEpoch: number; groupId: string; replyTo: Ref<unknown> };
+export type AddOffsetsToTxnResponse = { type: 'AddOffsetsToTxnReply'; errorCode: number; errorMessage?: string | null };
+
+export type EndTxnRequest = { type: 'EndTxn'; transactionalId: string; producerId: number; producerEpoch: number; committed: boolean; replyTo: Ref<unknown> };
+export type EndTxnResponse = { type: 'EndTxnReply'; errorCode: number; errorMessage?: string | null; producerId: number; producerEpoch: number };
+
+export type TxnOffsetCommitRequest = {
+  type: 'TxnOffsetCommit';
+  transactionalId: string;
+  groupId: string;
+  producerId: number;
+  producerEpoch: number;
+  /** '' and -1 for a producer that is not a group member (Kafka allows it; no generation check then). */
+  memberId: string;
+  groupInstanceId: string | null;
+  generationId: number;
+  offsets: { topic: string; partition: number; offset: number; metadata: string | null }[];
+  replyTo: Ref<unknown>;
+};
+export type TxnOffsetCommitResponse = { type: 'TxnOffsetCommitReply'; errorCode: number; errorMessage: string | null; results: TxnPartitionResult[] };
+
+/** Requests `/transactions` takes from the network. */
+export type TxnCoordinatorRequest = FindTxnCoordinator | TxnInitProducerId | AddPartitionsToTxnRequest | VerifyPartitionsInTxnRequest | AddOffsetsToTxnRequest | EndTxnRequest;
+
+const L = txnApiLimits;
+const transactionalIdField = string(L.transactionalIdCharsMax);
+const producerIdField = int(-1, Number.MAX_SAFE_INTEGER);
+const producerEpochField = int(-1, 32_767);
+const partitionsField = array(object({ topic: string(249), partition: nonNegativeInt32 }), L.partitionsPerRequestMax);
+
+const shapes = {
+  FindTxnCoordinator: object({ transactionalId: transactionalIdField, replyTo: ref }),
+  InitProducerId: object({
+    transactionalId: transactionalIdField,
+    transactionTimeoutMs: int(0, 2 ** 31 - 1),
+    producerId: producerIdField,
+    producerEpoch: producerEpochField,
+    replyTo: ref,
+  }),
+  AddPartitionsToTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, partitions: partitionsField, replyTo: ref }),
+  VerifyPartitionsInTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, partitions: partitionsField, replyTo: ref }),
+  AddOffsetsToTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, groupId: string(L.groupIdCharsMax), replyTo: ref }),
+  EndTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, committed: boolean, replyTo: ref }),
+} as const;
+
+export const txnOffsetCommitShape = object({
+  transactionalId: transactionalIdField,
+  groupId: string(L.groupIdCharsMax),
+  producerId: producerIdField,
+  producerEpoch: producerEpochField,
+  memberId: string(L.groupIdCharsMax),
+  groupInstanceId: nullable(string(L.groupIdCharsMax)),
+  generationId: int32,
+  offsets: array(object({ topic: string(249), partition: nonNegativeInt32, offset, metadata: nullable(string(L.offsetMetadataCharsMax)) }), L.partitionsPerRequestMax),
+  replyTo: ref,
+});
+
+/** Validates a request for `/transactions`; an Invalid names the field. */
+export function validateTxnCoordinatorRequest(value: unknown): TxnCoordinatorRequest | Invalid {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  if (typeof type !== 'string' || !Object.hasOwn(shapes, type)) {
+    return invalid('type', `unknown transaction request type ${String(type).slice(0, 64)}`, ErrorCode.INVALID_REQUEST);
+  }
+  const checked = shapes[type as keyof typeof shapes](value, type);
+  return isInvalid(checked) ? checked : ({ type, ...checked } as TxnCoordinatorRequest);
+}
+
+export function validateTxnOffsetCommit(value: unknown): TxnOffsetCommitRequest | Invalid {
+  const checked = txnOffsetCommitShape(value, 'TxnOffsetCommit');
+  return isInvalid(checked) ? checked : { type: 'TxnOffsetCommit', ...checked };
+}
