@@ -270,7 +270,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             reply(errorCode, (err as KactusError).message);
             return state;
           }
-          recordTxnBatch(view.txns, readBatchHeader(bytes, 0), appended.baseOffset, appended.lastOffset, msg.result);
+          const markerHeader = readBatchHeader(bytes, 0);
+          recordTxnBatch(view.txns, markerHeader, appended.baseOffset, appended.lastOffset, msg.result);
+          // KIP-890: the marker's epoch is the producer's from now on; a delayed batch of the ended transaction is refused.
+          recordBatch(state.producers, markerHeader, appended.baseOffset, appended.lastOffset);
           const [leader, effects] = onAppended(state.leader, {
             baseOffset: appended.baseOffset,
             lastOffset: appended.lastOffset,

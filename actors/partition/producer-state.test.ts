@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { encodeBatch, readBatchHeader } from '../../protocol/record-batch/index.ts';
+import { encodeEndTxnMarker } from '../../protocol/record-batch/control.ts';
 import { checkBatch, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
 
 const batch = (producerId: number, producerEpoch: number, baseSequence: number, count: number, baseOffset = 0) =>
@@ -42,5 +43,28 @@ describe('producer state', () => {
     const rebuilt = rebuildFromLog((from) => (from === 0 ? log : Buffer.alloc(0)), 0, 6);
     expect(checkBatch(rebuilt, header(batch(1, 0, 2, 3)))).toEqual({ type: 'Duplicate', baseOffset: 3, lastOffset: 5 });
     expect(checkBatch(rebuilt, header(batch(2, 0, 1, 1)))).toEqual({ type: 'Append' });
+  });
+
+  it('a transaction marker raises the epoch (KIP-890): the ended transaction\'s delayed batch is refused, the next starts at 0', () => {
+    const states: ProducerStates = new Map();
+    const txnBatch = (epoch: number, sequence: number) =>
+      encodeBatch({ records: [{ key: null, value: Buffer.from('x'), timestamp: 0 }], producerId: 9, producerEpoch: epoch, baseSequence: sequence, isTransactional: true });
+    recordBatch(states, header(txnBatch(4, 0)), 0, 0);
+    recordBatch(states, header(encodeEndTxnMarker({ producerId: 9, producerEpoch: 5, type: 'commit', coordinatorEpoch: 0, timestamp: 0 })), 1, 1);
+    expect(checkBatch(states, header(txnBatch(4, 1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH });
+    expect(checkBatch(states, header(txnBatch(5, 0)))).toEqual({ type: 'Append' });
+    const rebuilt = rebuildFromLog((from) => (from === 0 ? Buffer.concat([txnBatch(4, 0), encodeEndTxnMarker({ producerId: 9, producerEpoch: 5, type: 'abort', coordinatorEpoch: 0, timestamp: 0 })]) : Buffer.alloc(0)), 0, 2);
+    expect(checkBatch(rebuilt, header(txnBatch(4, 1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH });
+  });
+
+  it('a coordinator\'s write for a producer (sequence -1) is checked by epoch only and not remembered', () => {
+    const states: ProducerStates = new Map();
+    recordBatch(states, header(batch(3, 2, 0, 2)), 0, 1);
+    const coordinatorWrite = (epoch: number) =>
+      encodeBatch({ records: [{ key: Buffer.from('k'), value: Buffer.from('v'), timestamp: 0 }], producerId: 3, producerEpoch: epoch, baseSequence: -1, isTransactional: true });
+    expect(checkBatch(states, header(coordinatorWrite(2)))).toEqual({ type: 'Append' });
+    expect(checkBatch(states, header(coordinatorWrite(1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH });
+    recordBatch(states, header(coordinatorWrite(2)), 2, 2);
+    expect(checkBatch(states, header(batch(3, 2, 2, 1)))).toEqual({ type: 'Append' });
   });
 });

@@ -19,7 +19,12 @@
  *   `batchesRememberedMax` is a duplicate.
  * - Otherwise its first sequence must follow the last one's (wrapping at
  *   2^31 - 1), else OUT_OF_ORDER_SEQUENCE_NUMBER.
- * Control batches (transaction markers) carry no sequence and are skipped.
+ * - Transactions (KIP-890, transaction version 2): a marker carries the epoch
+ *   the producer uses next, so it raises the producer's epoch here; a delayed
+ *   batch of the ended transaction (the old epoch) is then refused.
+ * - A transactional batch with sequence -1 (NO_SEQUENCE) is written by a
+ *   coordinator on the producer's behalf (TxnOffsetCommit into
+ *   __consumer_offsets): only its epoch is checked, and it is not remembered.
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import { readBatchHeader, type BatchHeader } from '../../protocol/record-batch/header.ts';
@@ -43,6 +48,13 @@ function lastSequenceOf(header: BatchHeader): number {
   return (header.baseSequence + header.lastOffsetDelta) % (sequenceMax + 1);
 }
 
+/** Kafka's RecordBatch.NO_SEQUENCE: a batch written by a coordinator for a producer. */
+export const noSequence = -1;
+
+function isCoordinatorWrite(header: BatchHeader): boolean {
+  return header.isTransactional && header.baseSequence === noSequence;
+}
+
 export function checkBatch(states: ProducerStates, header: BatchHeader): BatchCheck {
   if (header.producerId < 0 || header.isControl) return append;
   const entry = states.get(header.producerId);
@@ -50,6 +62,7 @@ export function checkBatch(states: ProducerStates, header: BatchHeader): BatchCh
   if (header.producerEpoch < entry.producerEpoch) {
     return { type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH, errorMessage: `producer ${header.producerId} epoch ${header.producerEpoch} is older than ${entry.producerEpoch}` };
   }
+  if (isCoordinatorWrite(header)) return append;
   if (header.producerEpoch > entry.producerEpoch) {
     if (header.baseSequence === 0) return append;
     return { type: 'Refuse', errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, errorMessage: `producer ${header.producerId} began epoch ${header.producerEpoch} at sequence ${header.baseSequence}, not 0` };
@@ -71,12 +84,15 @@ export function checkBatch(states: ProducerStates, header: BatchHeader): BatchCh
 
 /** Remembers a batch that was appended at [baseOffset, lastOffset]. */
 export function recordBatch(states: ProducerStates, header: BatchHeader, baseOffset: number, lastOffset: number): void {
-  if (header.producerId < 0 || header.isControl) return;
+  if (header.producerId < 0) return;
+  if (header.isControl && !header.isTransactional) return;
   let entry = states.get(header.producerId);
   if (entry === undefined || header.producerEpoch > entry.producerEpoch) {
     entry = { producerEpoch: header.producerEpoch, batches: [] };
     states.set(header.producerId, entry);
   }
+  // A marker or a coordinator's write moves the epoch (above) but is no batch of the producer's sequence.
+  if (header.isControl || isCoordinatorWrite(header)) return;
   entry.batches.push({ firstSequence: header.baseSequence, lastSequence: lastSequenceOf(header), baseOffset, lastOffset });
   if (entry.batches.length > batchesRememberedMax) entry.batches.shift();
 }
