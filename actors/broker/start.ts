@@ -20,6 +20,8 @@
  * config problem here is a ConfigError that names the key.
  */
 import { readFileSync } from 'node:fs';
+import { spawnFaultControl } from '../../runtime/fault-control.ts';
+import { FaultPlan } from '../../runtime/faults.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { startBrokerNode, type BrokerNode } from '../broker-node.ts';
 import { applyKafkaSettings, ConfigError, kafkaConfigNames, makeBrokerConfig, parseQuorumVoters, type BrokerConfig } from './config.ts';
@@ -31,8 +33,16 @@ export const configFileBytesMax = 1024 * 1024;
 /** Prefix of environment variables that carry Kafka configs: KACTUS_MIN_INSYNC_REPLICAS -> min.insync.replicas. */
 export const environmentPrefix = 'KACTUS_';
 
+/**
+ * KACTUS_FAULT_INJECTION=1 (test clusters only, e.g. the chaos harness in
+ * test/chaos/): the node gets a FaultPlan (seeded with the broker id) and a
+ * `/fault-control` actor (runtime/fault-control.ts) that cuts links and crashes
+ * actors on command from the network. Never set it on a real cluster.
+ */
+export const faultInjectionVariable = 'KACTUS_FAULT_INJECTION';
+
 /** Environment variables with the prefix that are not broker configs (client and tool settings). */
-const environmentNotConfig = new Set(['KACTUS_BOOTSTRAP']);
+const environmentNotConfig = new Set(['KACTUS_BOOTSTRAP', faultInjectionVariable]);
 
 export type BrokerSources = {
   brokerId: number;
@@ -154,10 +164,13 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
   };
   let dataPlane: DataPlane | undefined;
   let started: BrokerNode | undefined;
+  const faultInjection = process.env[faultInjectionVariable] === '1';
   const broker: BrokerNode = await startBrokerNode(config, {
     logger,
+    ...(faultInjection ? { faults: new FaultPlan(config.brokerId) } : {}),
     extraActors: (node, controllerClient) => {
       dataPlane = startDataPlane(node, config, controllerClient);
+      if (faultInjection) spawnFaultControl(node);
     },
     onGiveUp: (path) => {
       logger.fatal({ path }, 'broker_main.actor_gave_up');
@@ -183,6 +196,6 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 
-  process.stdout.write(`${JSON.stringify({ event: 'ready', brokerId: config.brokerId, url: broker.node.url ?? null, incarnation: broker.node.incarnation })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', brokerId: config.brokerId, url: broker.node.url ?? null, incarnation: broker.node.incarnation, ...(faultInjection ? { faultInjection } : {}) })}\n`);
   return { broker, exited };
 }
