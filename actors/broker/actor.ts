@@ -17,9 +17,19 @@
  * fetchers under `/fetchers`; their refs are kept here in state (nact copies
  * an actor's children per message: `/replicas` and `/fetchers` handle none).
  *
- * Hot path cost: one validation and one local tell per produce batch.
+ * Transactions: InitProducerId with a transactional id goes to the local
+ * `/transactions`; a transactional batch whose producer has no open
+ * transaction in the partition yet waits while the producer's coordinator
+ * confirms the partition is in the transaction (KIP-890 part 1,
+ * VerifyPartitionsInTxn), so a stray or late write cannot open a transaction
+ * nobody will end; WriteTxnMarker goes to the replica, and for
+ * `__consumer_offsets` the group coordinator is told once the marker is
+ * written (the transaction's offsets become visible or are dropped).
+ *
+ * Hot path cost: one validation and one local tell per produce batch
+ * (transactional ones: a header read and a map lookup more).
  */
-import { ErrorCode } from '../../protocol/errors.ts';
+import { ErrorCode, errorName } from '../../protocol/errors.ts';
 import { validateProduce, validateWriteTxnMarker, type Produce, type ProduceReply, type WriteTxnMarker } from '../../protocol/apis/data.ts';
 import { isInvalid } from '../../protocol/validate.ts';
 import { array, boolean, object, optional, ref, string } from '../../protocol/validate.ts';
@@ -31,6 +41,9 @@ import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
 import { partitionKey, type PartitionRegistry } from '../partition/registry.ts';
 import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
 import { nodeIdOf, type BrokerConfig } from './config.ts';
+import { readBatchHeader, batchHeaderBytes } from '../../protocol/record-batch/header.ts';
+import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
+import type { VerifyPartitionsInTxnRequest, VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
 import type { LogConfig } from '../../storage/config.ts';
 
 /** Admin commands a client may send; everything else is for brokers and controllers only. */
@@ -50,7 +63,8 @@ export type BrokerMessage =
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
   | { type: 'CreateTopicsReply'; topics?: readonly { name: string; errorCode: number }[] }
-  | { type: 'ControllerCallFailed'; errorCode?: number; errorMessage?: string };
+  | { type: 'ControllerCallFailed'; errorCode?: number; errorMessage?: string }
+  | { type: 'TxnVerified'; key: string; errorCode: number; errorMessage: string };
 
 type BrokerState = {
   image: MetadataImage;
@@ -67,7 +81,29 @@ type BrokerState = {
   /** InitProducerId requests waiting for a block; bounded by initProducerIdWaitingMax. */
   waitingForProducerIds: Ref<unknown>[];
   allocatingProducerIds: boolean;
+  /**
+   * Transactional produces waiting for the coordinator to confirm their partition is in the
+   * transaction (KIP-890 part 1), per `${partition key}:${producerId}`, in arrival order (a
+   * producer's batches to one partition stay in order). Bounded by txnVerificationsWaitingMax.
+   */
+  verifying: Map<string, Produce[]>;
+  verifyingCount: number;
 };
+
+/** Transactional produces that may wait for verification with their coordinator. */
+export const txnVerificationsWaitingMax = 10_000;
+/** How long a verification may take before the produce is answered with a retriable error. */
+export const txnVerificationTimeoutMs = 5_000;
+/** Coordinator errors a producer should retry: answered as NOT_ENOUGH_REPLICAS (retriable), as Kafka does for KIP-890. */
+const retriableVerificationErrors = new Set<number>([
+  ErrorCode.NOT_COORDINATOR,
+  ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+  ErrorCode.CONCURRENT_TRANSACTIONS,
+  ErrorCode.REQUEST_TIMED_OUT,
+  ErrorCode.BROKER_NOT_AVAILABLE,
+  ErrorCode.NETWORK_EXCEPTION,
+]);
 
 /** InitProducerId requests that may wait for a new block of ids. */
 export const initProducerIdWaitingMax = 10_000;
@@ -244,6 +280,68 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     ctx.node.tell(target, leads ? { type: `${prefix}Led`, partition: change.partition, leaderEpoch: change.leaderEpoch } : { type: `${prefix}Resigned`, partition: change.partition });
   };
 
+  /** A transactional data batch whose producer has no open transaction in this partition yet. */
+  const needsVerification = (produce: Produce): boolean => {
+    const bytes = produce.batch;
+    if (bytes.byteLength < batchHeaderBytes) return false; // the replica refuses it
+    const header = readBatchHeader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+    if (!header.isTransactional || header.isControl || header.producerId < 0) return false;
+    const view = registry.get(produce.topic, produce.partition);
+    if (view === undefined || view.role !== 'leader') return false; // the replica answers NOT_LEADER_OR_FOLLOWER
+    return !view.txns.ongoing.has(header.producerId);
+  };
+
+  const verifyThenProduce = (state: BrokerState, ctx: ActorContext<BrokerMessage>, produce: Produce): void => {
+    const bytes = produce.batch;
+    const header = readBatchHeader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+    const key = `${partitionKey(produce.topic, produce.partition)}:${header.producerId}`;
+    const waiting = state.verifying.get(key);
+    if (waiting !== undefined) {
+      // Behind a verification of the same producer and partition: keep the order.
+      if (state.verifyingCount >= txnVerificationsWaitingMax) {
+        if (produce.acks !== 0) ctx.node.tell(produce.replyTo, produceError(produce, ErrorCode.THROTTLING_QUOTA_EXCEEDED, `broker ${brokerId}: ${txnVerificationsWaitingMax} transactional produces wait for verification`));
+        return;
+      }
+      waiting.push(produce);
+      state.verifyingCount += 1;
+      return;
+    }
+    const transactionalId = produce.transactionalId as string;
+    const txnTopic = topicByName(state.image, transactionStateTopicName);
+    const coordinatorId = txnTopic === undefined ? -1 : (txnTopic.partitions[coordinatorPartitionFor(transactionalId, txnTopic.partitions.length)]?.leader ?? -1);
+    const coordinator = coordinatorId >= 0 ? state.image.brokers.get(coordinatorId) : undefined;
+    if (coordinator === undefined || coordinator.fenced || state.verifyingCount >= txnVerificationsWaitingMax) {
+      if (produce.acks !== 0) ctx.node.tell(produce.replyTo, produceError(produce, ErrorCode.NOT_ENOUGH_REPLICAS, `${produce.topic}-${produce.partition}: the transaction coordinator of ${transactionalId} is not available to verify the write`));
+      return;
+    }
+    state.verifying.set(key, [produce]);
+    state.verifyingCount += 1;
+    if (coordinatorId !== brokerId) ctx.node.addPeer(nodeIdOf(coordinatorId), `ws://${coordinator.host}:${coordinator.port}`);
+    const done = (errorCode: number, errorMessage: string): void => {
+      ctx.node.tell(ctx.self, { type: 'TxnVerified', key, errorCode, errorMessage });
+    };
+    ctx.node
+      .ask<VerifyPartitionsInTxnRequest, VerifyPartitionsInTxnResponse>(
+        { node: nodeIdOf(coordinatorId), path: '/transactions' },
+        (replyTo) => ({
+          type: 'VerifyPartitionsInTxn',
+          transactionalId,
+          producerId: header.producerId,
+          producerEpoch: header.producerEpoch,
+          partitions: [{ topic: produce.topic, partition: produce.partition }],
+          replyTo,
+        }),
+        { timeoutMs: txnVerificationTimeoutMs },
+      )
+      .then(
+        (reply) => {
+          const errorCode = reply.results?.[0]?.errorCode;
+          done(typeof errorCode === 'number' ? errorCode : ErrorCode.UNKNOWN_SERVER_ERROR, typeof errorCode === 'number' ? `coordinator ${coordinatorId} answered ${errorName(errorCode)}` : 'malformed answer');
+        },
+        (err: unknown) => done(ErrorCode.REQUEST_TIMED_OUT, String((err as Error).message)),
+      );
+  };
+
   const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
     type: 'ProduceReply',
     topic: msg.topic,
@@ -260,7 +358,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
       ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks' });
-      return { image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false };
+      return { image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false, verifying: new Map(), verifyingCount: 0 };
     },
 
     receive: async (state, msg, ctx) => {
@@ -280,7 +378,28 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             if (produce.acks !== 0) ctx.node.tell(produce.replyTo, produceError(produce, errorCode, `broker ${brokerId} does not host ${produce.topic}-${produce.partition}`));
             return state;
           }
+          if (typeof produce.transactionalId === 'string' && needsVerification(produce)) {
+            verifyThenProduce(state, ctx, produce);
+            return state;
+          }
           ctx.node.tell(replicaRef, produce);
+          return state;
+        }
+
+        case 'TxnVerified': {
+          const waiting = state.verifying.get(msg.key);
+          if (waiting === undefined) return state;
+          state.verifying.delete(msg.key);
+          state.verifyingCount -= waiting.length;
+          for (const produce of waiting) {
+            const replicaRef = state.replicas.get(partitionKey(produce.topic, produce.partition));
+            if (msg.errorCode === ErrorCode.NONE && replicaRef !== undefined) {
+              ctx.node.tell(replicaRef, produce);
+            } else if (produce.acks !== 0) {
+              const errorCode = msg.errorCode === ErrorCode.NONE ? ErrorCode.NOT_LEADER_OR_FOLLOWER : retriableVerificationErrors.has(msg.errorCode) ? ErrorCode.NOT_ENOUGH_REPLICAS : msg.errorCode;
+              ctx.node.tell(produce.replyTo, produceError(produce, errorCode, `${produce.topic}-${produce.partition}: transaction verification: ${msg.errorMessage}`));
+            }
+          }
           return state;
         }
 
@@ -293,6 +412,23 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           const replicaRef = state.replicas.get(partitionKey(marker.topic, marker.partition));
           if (replicaRef === undefined) {
             ctx.node.tell(marker.replyTo, { type: 'ProduceReply', topic: marker.topic, partition: marker.partition, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, errorMessage: `broker ${brokerId} does not host ${marker.topic}-${marker.partition}`, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
+            return state;
+          }
+          if (marker.topic === offsetsTopicName && deps.groupCoordinator !== undefined) {
+            // The group coordinator makes the transaction's offsets visible (or drops them) once the marker is written.
+            const groups = deps.groupCoordinator;
+            const original = marker.replyTo;
+            ctx.node
+              .ask<WriteTxnMarker, ProduceReply>(replicaRef as Ref<WriteTxnMarker>, (replyTo) => ({ ...marker, replyTo }), { timeoutMs: marker.timeoutMs + 2_000 })
+              .then(
+                (reply) => {
+                  if (reply.errorCode === ErrorCode.NONE) {
+                    ctx.node.tell(groups, { type: 'TxnMarkerWritten', partition: marker.partition, producerId: marker.producerId, producerEpoch: marker.producerEpoch, result: marker.result });
+                  }
+                  ctx.node.tell(original, reply);
+                },
+                (err: unknown) => ctx.node.tell(original, { type: 'ProduceReply', topic: marker.topic, partition: marker.partition, errorCode: ErrorCode.REQUEST_TIMED_OUT, errorMessage: `marker write: ${String((err as Error).message)}`, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 }),
+              );
             return state;
           }
           ctx.node.tell(replicaRef, marker);
@@ -399,7 +535,8 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           const checked = ref(replyTo, 'InitProducerId.replyTo');
           if (isInvalid(checked)) return state;
           if (msg.transactionalId !== null && msg.transactionalId !== undefined) {
-            ctx.node.tell(checked, { type: 'InitProducerIdReply', errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, errorMessage: 'transactions are not supported yet', producerId: -1, producerEpoch: -1 });
+            // The transaction coordinator answers (NOT_COORDINATOR when it is on another broker: FindTxnCoordinator first).
+            ctx.node.tell({ node: ctx.node.nodeId, path: '/transactions' }, { type: 'InitProducerId', transactionalId: msg.transactionalId, transactionTimeoutMs: msg.transactionTimeoutMs, producerId: -1, producerEpoch: -1, replyTo: checked });
             return state;
           }
           if (state.producerIds.next < state.producerIds.end) {

@@ -3,7 +3,8 @@
  * path), `/replicas` and `/fetchers` (supervisors that handle no messages
  * themselves, so nact's per-message copy of their children costs nothing),
  * `/groups` and `/groups-inbox` (the group coordinator, actors/group-coordinator/actor.ts),
- * and `/broker` (router and replica-role manager; it tells `/groups-inbox`
+ * `/transactions` and `/transactions-inbox` (the transaction coordinator,
+ * actors/txn-coordinator/actor.ts), and `/broker` (router and replica-role manager; it tells `/groups-inbox`
  * which `__consumer_offsets` partitions it leads).
  *
  * The controller client at `/controller-client` must exist on the node (it
@@ -19,12 +20,16 @@ import { brokerBehaviour, type BrokerMessage } from './actor.ts';
 import type { BrokerConfig } from './config.ts';
 import { spawnGroupCoordinator, type GroupCoordinatorDeps } from '../group-coordinator/actor.ts';
 import type { GroupConfig } from '../group-coordinator/group-logic.ts';
+import { spawnTxnCoordinator } from '../txn-coordinator/actor.ts';
+import type { TxnConfig } from '../txn-coordinator/txn-logic.ts';
 
 export type DataPlane = {
   registry: PartitionRegistry;
   broker: Ref<BrokerMessage>;
   /** The group coordinator's public actor (`/groups`). */
   groups: Ref<unknown>;
+  /** The transaction coordinator's public actor (`/transactions`). */
+  transactions: Ref<unknown>;
   /** Closes every partition log (flushing it); call before the node stops. */
   close(): Promise<void>;
 };
@@ -36,6 +41,8 @@ export type DataPlaneOptions = {
   groupConfig?: Partial<GroupConfig>;
   /** Offsets retention of the group coordinator (tests: short). */
   offsetsRetention?: GroupCoordinatorDeps['offsetsRetention'];
+  /** Overrides of the transaction coordinator's config (tests: short expiry). */
+  txnConfig?: Partial<TxnConfig>;
 };
 
 export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock, options: DataPlaneOptions = {}): DataPlane {
@@ -54,6 +61,11 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
     ...(options.groupConfig ? { groupConfig: options.groupConfig } : {}),
     ...(options.offsetsRetention ? { offsetsRetention: options.offsetsRetention } : {}),
   });
-  const broker = node.spawn('broker', brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.inbox }));
-  return { registry, broker, groups: groups.groups, close: () => registry.closeAll() };
+  const brokerRef = { node: node.nodeId, path: '/broker' };
+  const transactions = spawnTxnCoordinator(node, { config, registry, clock, controllerClient, broker: brokerRef, ...(options.txnConfig ? { txnConfig: options.txnConfig } : {}) });
+  const broker = node.spawn(
+    'broker',
+    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.inbox, transactionCoordinator: transactions.inbox }),
+  );
+  return { registry, broker, groups: groups.groups, transactions: transactions.transactions, close: () => registry.closeAll() };
 }

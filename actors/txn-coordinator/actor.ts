@@ -1,0 +1,705 @@
+/**
+ * The transaction coordinator's nact shell: `/transactions` on every broker
+ * node, around the pure per-transactional-id logic of txn-logic.ts and the
+ * `__transaction_state` records of txn-records.ts.
+ *
+ * Owns: the TxnState of every transactional id whose `__transaction_state`
+ * partition this broker leads; the loads of those partitions; the writes to
+ * them; the marker writes to partition leaders; a small pool of producer ids
+ * (taken one at a time from the local `/broker`, which holds the block the
+ * controller handed out); FindTxnCoordinator (creating `__transaction_state`
+ * on first use).
+ *
+ * Structure: like `/groups` (actors/group-coordinator/actor.ts), one actor
+ * holds every id in a Map (a step is microseconds; one mailbox orders loads,
+ * requests and resignations), and `/transactions-inbox` (local only) forwards
+ * what this node's broker and controller client say, wrapped with a token the
+ * network cannot forge.
+ *
+ * The loop (txn-logic.ts's header): route (NOT_COORDINATOR,
+ * COORDINATOR_LOAD_IN_PROGRESS), `step`, then the effects in order:
+ * `Reply` now; `PersistTxnState` as one record batch Produce (acks -1) to the
+ * local replica of our partition, answered by `PersistCompleted`;
+ * `WriteTxnMarkers` as one WriteTxnMarker per partition to its leader's
+ * `/broker`, answered by `MarkersWritten` / `MarkersFailed`;
+ * `ProducerIdTaken` pops the pool. A tick every tickIntervalMs steps ids whose
+ * deadline passed (transaction timeouts, marker retries, expiry) and
+ * reconciles the partitions we lead with the registry.
+ *
+ * Failover: a new leader of a `__transaction_state` partition replays it
+ * (`loadTransactions`) and ticks every id once, so an id found in
+ * PrepareCommit/PrepareAbort writes its markers again (markers are idempotent
+ * at the partitions) and completes: a transaction is never left split.
+ *
+ * Supervision (restartWithBackoff): a bug restarts `/transactions` empty; it
+ * reloads what it leads from the registry. Late answers of the old
+ * incarnation carry its id and are ignored; clients retry.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
+import type { Produce, ProduceReply, WriteTxnMarker } from '../../protocol/apis/data.ts';
+import { validateTxnCoordinatorRequest, type TxnCoordinatorReply, type TxnCoordinatorRequest } from '../../protocol/apis/txn.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { decodeBatches, encodeBatch } from '../../protocol/record-batch/index.ts';
+import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
+import type { Ref } from '../../runtime/ref.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { assert } from '../../runtime/assert.ts';
+import type { PartitionRegistry } from '../partition/registry.ts';
+import { emptyImage, topicByName, type MetadataImage } from '../controller/metadata/index.ts';
+import { nodeIdOf, type BrokerConfig } from '../broker/config.ts';
+import { becomeLeader, initialCoordinatorState, loadCompleted, resign, type CoordinatorState } from '../group-coordinator/coordinator-logic.ts';
+import { emptyTxn, isDisposable, nextDeadlineMs, step, txnConfigDefault, type TxnConfig, type TxnEffect, type TxnInput, type TxnState } from './txn-logic.ts';
+import { coordinatorPartitionFor, decodeRecord, encodeRecord, loadTransactions, transactionStateTopic, type TopicPartition, type TxnRecord } from './txn-records.ts';
+
+const MiB = 1024 * 1024;
+
+/** The shell's bounds and periods. */
+export const txnCoordinatorLimits = Object.freeze({
+  /** Transactional ids held per broker; a request that would add one more gets COORDINATOR_NOT_AVAILABLE. */
+  txnsMax: 100_000,
+  /** Requests waiting for a producer id from `/broker`; past it, COORDINATOR_NOT_AVAILABLE. */
+  waitingForIdsMax: 10_000,
+  /** Producer ids kept ready (each InitProducerId of a new id takes one). */
+  producerIdPoolTarget: 16,
+  /** How often deadlines are checked. */
+  tickIntervalMs: 100,
+  /** How often the led partitions are compared with the registry. */
+  reconcileIntervalMs: 1_000,
+  /** Bytes of a partition's log read per load message. */
+  loadChunkBytesMax: 1 * MiB,
+  loadRetryBackoffMs: 500,
+  /** Produce timeout (acks=all) of one state write, and of one marker write. */
+  writeTimeoutMs: 5_000,
+  /** Extra time an ask waits beyond the write's own timeout. */
+  replySlackMs: 2_000,
+  /** The controller call that creates __transaction_state. */
+  createTopicAskTimeoutMs: 35_000,
+  /** segment.bytes of __transaction_state (Kafka's default for it). */
+  topicSegmentBytes: 100 * MiB,
+  /** transaction.state.log.replication.factor (Kafka's default), capped by the live brokers. */
+  topicReplicationFactor: 3,
+});
+
+export type TxnCoordinatorDeps = {
+  config: Pick<BrokerConfig, 'brokerId' | 'transactionStateLogNumPartitions' | 'offsetsTopicNumPartitions'>;
+  registry: PartitionRegistry;
+  clock: Clock;
+  controllerClient: Ref<unknown>;
+  /** The local `/broker`: hands out producer ids from the controller's blocks. */
+  broker: Ref<unknown>;
+  /** Overrides of the logic's config (tests: short expiry, small epochs). */
+  txnConfig?: Partial<TxnConfig>;
+};
+
+/** What the broker and the controller client tell `/transactions-inbox`. */
+export type TxnInboxMessage =
+  | { type: 'TxnStatePartitionLed'; partition: number; leaderEpoch: number }
+  | { type: 'TxnStatePartitionResigned'; partition: number }
+  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage };
+
+type Internal =
+  | TxnInboxMessage
+  | { type: 'Tick'; incarnation: string }
+  | { type: 'LoadChunk'; incarnation: string; partition: number; loadId: number }
+  | { type: 'PersistDone'; incarnation: string; transactionalId: string; entryId: number; persistId: number; errorCode: number }
+  | { type: 'MarkerDone'; incarnation: string; transactionalId: string; entryId: number; producerId: number; producerEpoch: number; result: 'COMMIT' | 'ABORT'; partition: TopicPartition; errorCode: number }
+  | { type: 'ProducerIdArrived'; incarnation: string; producerId: number; errorCode: number }
+  | { type: 'TopicCreated'; incarnation: string; errorCode: number; errorMessage: string };
+
+type InternalToken = { readonly brand: 'transactions-internal' };
+type Wrapped = { type: 'TxnInternal'; token: InternalToken; message: Internal };
+export type TxnCoordinatorMessage = Wrapped | TxnCoordinatorRequest;
+
+type Entry = { state: TxnState; readonly entryId: number; readonly partition: number; deadlineMs: number | null };
+type LoadJob = { partition: number; leaderEpoch: number; loadId: number; nextOffset: number; endOffset: number; records: TxnRecord[]; skipped: number; startedMs: number };
+/** A request that needs a fresh producer id and waits for the pool. */
+type WaitingForId = Extract<TxnCoordinatorRequest, { type: 'InitProducerId' | 'EndTxn' }>;
+
+type ShellState = {
+  readonly incarnation: string;
+  coordinator: CoordinatorState;
+  image: MetadataImage;
+  txns: Map<string, Entry>;
+  loads: Map<number, LoadJob>;
+  producerIdPool: number[];
+  idsRequested: number;
+  waitingForIds: WaitingForId[];
+  creatingTopic: boolean;
+  nextEntryId: number;
+  nextLoadId: number;
+  lastReconcileMs: number;
+};
+
+export const txnEvents = Object.freeze({
+  loadStarted: 'transactions.partition_load_started',
+  loaded: 'transactions.partition_loaded',
+  loadFailed: 'transactions.partition_load_failed',
+  unloaded: 'transactions.partition_unloaded',
+  badRequest: 'transactions.invalid_request',
+  createTopic: 'transactions.state_topic_create',
+  markerFailed: 'transactions.marker_failed',
+  refusedBound: 'transactions.refused_by_bound',
+});
+
+export type TxnCoordinatorRefs = { transactions: Ref<TxnCoordinatorMessage>; inbox: Ref<TxnInboxMessage> };
+
+/** Spawns `/transactions` and `/transactions-inbox`. Give the broker `inbox`. */
+export function spawnTxnCoordinator(node: Node, deps: TxnCoordinatorDeps): TxnCoordinatorRefs {
+  const token: InternalToken = Object.freeze({ brand: 'transactions-internal' });
+  const transactions = node.spawn('transactions', txnCoordinatorBehaviour(deps, token));
+  const inbox = node.spawn('transactions-inbox', txnInboxBehaviour(transactions, token, deps.controllerClient));
+  return { transactions, inbox };
+}
+
+function txnInboxBehaviour(transactions: Ref<TxnCoordinatorMessage>, token: InternalToken, controllerClient: Ref<unknown>): Behaviour<null, TxnInboxMessage> {
+  return {
+    acceptsRemote: false,
+    init: (ctx) => {
+      ctx.node.tell(controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
+      return null;
+    },
+    receive: (state, msg, ctx) => {
+      if (msg.type === 'TxnStatePartitionLed' || msg.type === 'TxnStatePartitionResigned' || msg.type === 'MetadataImageUpdated') {
+        ctx.node.tell(transactions, { type: 'TxnInternal', token, message: msg });
+      } else {
+        ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'transactions_inbox.unknown_message');
+      }
+      return state;
+    },
+  };
+}
+
+/** The reply a refused request gets (routing, bounds, bad input). */
+function refusal(request: { type: string; partitions?: readonly TopicPartition[] }, errorCode: number, errorMessage: string): Record<string, unknown> | null {
+  switch (request.type) {
+    case 'FindTxnCoordinator':
+      return { type: 'FindCoordinatorReply', errorCode, errorMessage, nodeId: -1, host: '', port: -1 };
+    case 'InitProducerId':
+      return { type: 'InitProducerIdReply', errorCode, errorMessage, producerId: -1, producerEpoch: -1 };
+    case 'AddPartitionsToTxn':
+    case 'VerifyPartitionsInTxn': {
+      const partitions = Array.isArray(request.partitions) ? request.partitions.slice(0, 10_000) : [];
+      return { type: `${request.type}Reply`, errorMessage, results: partitions.map((p) => ({ topic: String(p?.topic), partition: Number(p?.partition), errorCode })) };
+    }
+    case 'AddOffsetsToTxn':
+      return { type: 'AddOffsetsToTxnReply', errorCode, errorMessage };
+    case 'EndTxn':
+      return { type: 'EndTxnReply', errorCode, errorMessage, producerId: -1, producerEpoch: -1 };
+    default:
+      return null;
+  }
+}
+
+function replyTargetOf(raw: unknown): Ref<unknown> | null {
+  const to = typeof raw === 'object' && raw !== null ? (raw as { replyTo?: unknown }).replyTo : undefined;
+  if (typeof to !== 'object' || to === null) return null;
+  const { node, path } = to as { node?: unknown; path?: unknown };
+  return typeof node === 'string' && typeof path === 'string' ? { node, path } : null;
+}
+
+export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: InternalToken): Behaviour<ShellState, TxnCoordinatorMessage> {
+  const { registry, clock, config } = deps;
+  const L = txnCoordinatorLimits;
+  // AddOffsetsToTxn names the group's __consumer_offsets partition: the count must be the brokers'.
+  const txnConfig: TxnConfig = { ...txnConfigDefault, offsetsTopicPartitionCount: config.offsetsTopicNumPartitions, ...deps.txnConfig };
+
+  const internal = (message: Internal): Wrapped => ({ type: 'TxnInternal', token, message });
+  const tellSelf = (ctx: ActorContext<TxnCoordinatorMessage>, message: Internal): void => {
+    if (ctx.node.tell(ctx.self, internal(message)) !== 0) ctx.scheduleOnce(L.tickIntervalMs, internal(message));
+  };
+
+  // ------------------------------------------------------------ stepping an id
+
+  const runStep = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, entry: Entry, input: TxnInput): void => {
+    const nowMs = clock.nowMs();
+    const [next, effects] = step(entry.state, input, nowMs);
+    entry.state = next;
+    for (const effect of effects) runEffect(s, ctx, entry, effect, nowMs);
+    entry.deadlineMs = nextDeadlineMs(next);
+    const id = next.transactionalId;
+    if (isDisposable(next)) {
+      if (s.txns.get(id) === entry) s.txns.delete(id);
+    } else if (!s.txns.has(id)) {
+      s.txns.set(id, entry);
+    }
+  };
+
+  const runEffect = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, entry: Entry, effect: TxnEffect, nowMs: number): void => {
+    switch (effect.type) {
+      case 'Reply':
+        ctx.node.tell(effect.to as Ref<unknown>, { errorMessage: null, ...effect.reply });
+        return;
+      case 'PersistTxnState':
+        persist(s, ctx, entry, effect.persistId, effect.record, nowMs);
+        return;
+      case 'WriteTxnMarkers':
+        for (const partition of effect.partitions) writeMarker(s, ctx, entry, effect.producerId, effect.producerEpoch, effect.result, partition);
+        return;
+      case 'ProducerIdTaken': {
+        const at = s.producerIdPool.indexOf(effect.producerId);
+        if (at >= 0) s.producerIdPool.splice(at, 1);
+        refillProducerIds(s, ctx);
+        return;
+      }
+      case 'ScheduleDeadline':
+        return; // the tick reads entry.deadlineMs
+    }
+  };
+
+  const persist = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, entry: Entry, persistId: number, record: TxnRecord, nowMs: number): void => {
+    const encoded = encodeRecord(record);
+    const batch = encodeBatch({ records: [{ key: encoded.key, value: encoded.value, timestamp: nowMs }] });
+    const { incarnation } = s;
+    const transactionalId = entry.state.transactionalId;
+    const entryId = entry.entryId;
+    const partition = entry.partition;
+    const done = (errorCode: number): void => tellSelf(ctx, { type: 'PersistDone', incarnation, transactionalId, entryId, persistId, errorCode });
+    ctx.node
+      .ask<Produce, ProduceReply>(
+        { node: ctx.node.nodeId, path: `/replicas/${transactionStateTopic}-${partition}` },
+        (replyTo) => ({ type: 'Produce', topic: transactionStateTopic, partition, acks: -1, timeoutMs: L.writeTimeoutMs, batch, replyTo }),
+        { timeoutMs: L.writeTimeoutMs + L.replySlackMs },
+      )
+      .then(
+        (reply) => done(typeof reply.errorCode === 'number' ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR),
+        (err: unknown) => done(toErrorCode(err) === ErrorCode.BROKER_NOT_AVAILABLE ? ErrorCode.NOT_LEADER_OR_FOLLOWER : toErrorCode(err)),
+      );
+  };
+
+  const writeMarker = (
+    s: ShellState,
+    ctx: ActorContext<TxnCoordinatorMessage>,
+    entry: Entry,
+    producerId: number,
+    producerEpoch: number,
+    result: 'COMMIT' | 'ABORT',
+    partition: TopicPartition,
+  ): void => {
+    const { incarnation } = s;
+    const transactionalId = entry.state.transactionalId;
+    const entryId = entry.entryId;
+    const done = (errorCode: number): void =>
+      tellSelf(ctx, { type: 'MarkerDone', incarnation, transactionalId, entryId, producerId, producerEpoch, result, partition, errorCode });
+    const topic = topicByName(s.image, partition.topic);
+    if (topic === undefined || partition.partition >= topic.partitions.length) {
+      // The topic was deleted: nobody can read the transaction there any more (Kafka drops such partitions too).
+      done(ErrorCode.NONE);
+      return;
+    }
+    const leaderId = topic.partitions[partition.partition]?.leader ?? -1;
+    const leader = leaderId >= 0 ? s.image.brokers.get(leaderId) : undefined;
+    if (leader === undefined || leader.fenced) {
+      done(ErrorCode.LEADER_NOT_AVAILABLE);
+      return;
+    }
+    if (leaderId !== config.brokerId) ctx.node.addPeer(nodeIdOf(leaderId), `ws://${leader.host}:${leader.port}`);
+    const coordinatorEpoch = s.coordinator.partitions.get(entry.partition)?.leaderEpoch ?? -1;
+    ctx.node
+      .ask<WriteTxnMarker, ProduceReply>(
+        { node: nodeIdOf(leaderId), path: '/broker' },
+        (replyTo) => ({
+          type: 'WriteTxnMarker',
+          topic: partition.topic,
+          partition: partition.partition,
+          producerId,
+          producerEpoch,
+          result: result === 'COMMIT' ? 'commit' : 'abort',
+          coordinatorEpoch,
+          timeoutMs: L.writeTimeoutMs,
+          replyTo,
+        }),
+        { timeoutMs: L.writeTimeoutMs + L.replySlackMs },
+      )
+      .then(
+        (reply) => done(typeof reply.errorCode === 'number' ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR),
+        (err: unknown) => done(toErrorCode(err)),
+      );
+  };
+
+  const newEntry = (s: ShellState, state: TxnState): Entry => {
+    s.nextEntryId += 1;
+    return { state, entryId: s.nextEntryId, partition: coordinatorPartitionFor(state.transactionalId, s.coordinator.partitionCount), deadlineMs: nextDeadlineMs(state) };
+  };
+
+  // ------------------------------------------------------------ producer ids
+
+  const refillProducerIds = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>): void => {
+    const { incarnation } = s;
+    while (s.producerIdPool.length + s.idsRequested < L.producerIdPoolTarget) {
+      s.idsRequested += 1;
+      ctx.node
+        .ask<unknown, { errorCode?: number; producerId?: number }>(deps.broker, (replyTo) => ({ type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: 0, replyTo }), { timeoutMs: 35_000 })
+        .then(
+          (reply) => tellSelf(ctx, { type: 'ProducerIdArrived', incarnation, producerId: typeof reply.producerId === 'number' ? reply.producerId : -1, errorCode: reply.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR }),
+          (err: unknown) => tellSelf(ctx, { type: 'ProducerIdArrived', incarnation, producerId: -1, errorCode: toErrorCode(err) }),
+        );
+    }
+  };
+
+  // ------------------------------------------------------------ partitions
+
+  const unloadPartition = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, partition: number): void => {
+    s.loads.delete(partition);
+    let count = 0;
+    for (const entry of [...s.txns.values()]) {
+      if (entry.partition !== partition) continue;
+      runStep(s, ctx, entry, { type: 'Unload' });
+      if (s.txns.get(entry.state.transactionalId) === entry) s.txns.delete(entry.state.transactionalId);
+      count += 1;
+    }
+    s.coordinator = resign(s.coordinator, partition);
+    ctx.log.info({ partition, transactionalIds: count }, txnEvents.unloaded);
+  };
+
+  const startLoad = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, partition: number, leaderEpoch: number): void => {
+    const current = s.coordinator.partitions.get(partition);
+    if (current !== undefined && current.leaderEpoch === leaderEpoch) return;
+    if (current !== undefined) unloadPartition(s, ctx, partition);
+    s.coordinator = becomeLeader(s.coordinator, partition, leaderEpoch);
+    beginRead(s, ctx, partition, leaderEpoch);
+  };
+
+  const beginRead = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, partition: number, leaderEpoch: number): void => {
+    const view = registry.get(transactionStateTopic, partition);
+    s.nextLoadId += 1;
+    const job: LoadJob = {
+      partition,
+      leaderEpoch,
+      loadId: s.nextLoadId,
+      nextOffset: view?.log.logStartOffset ?? 0,
+      endOffset: view?.log.logEndOffset ?? 0,
+      records: [],
+      skipped: 0,
+      startedMs: clock.monotonicMs(),
+    };
+    s.loads.set(partition, job);
+    ctx.log.info({ partition, leaderEpoch, from: job.nextOffset, to: job.endOffset }, txnEvents.loadStarted);
+    tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: job.loadId });
+  };
+
+  const loadChunk = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, partition: number, loadId: number): void => {
+    const job = s.loads.get(partition);
+    if (job === undefined || job.loadId !== loadId) return;
+    const view = registry.get(transactionStateTopic, partition);
+    if (view === undefined || view.role !== 'leader' || view.leaderEpoch !== job.leaderEpoch) {
+      s.loads.delete(partition);
+      ctx.log.info({ partition, leaderEpoch: job.leaderEpoch }, `${txnEvents.loadFailed}: no longer the leader at this epoch`);
+      return;
+    }
+    const retry = (reason: string): void => {
+      ctx.log.warn({ partition, offset: job.nextOffset, reason }, `${txnEvents.loadFailed}: retrying`);
+      s.loads.delete(partition);
+      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'TxnStatePartitionLed', partition, leaderEpoch: job.leaderEpoch }));
+      s.coordinator = resign(s.coordinator, partition);
+    };
+    if (job.nextOffset < job.endOffset) {
+      let bytes: Buffer;
+      try {
+        bytes = view.log.read(job.nextOffset, L.loadChunkBytesMax, { maxOffset: job.endOffset });
+      } catch (err) {
+        retry(String((err as Error).message));
+        return;
+      }
+      if (bytes.length > 0) {
+        const decoded = decodeBatches(bytes);
+        if (!decoded.ok) {
+          // Never coordinate from a log we cannot read: stay Loading (retriable for clients).
+          retry(decoded.message);
+          return;
+        }
+        for (const batch of decoded.value) {
+          if (!batch.header.isControl) {
+            for (const record of batch.records) {
+              if (record.offset < job.nextOffset || record.key === null) continue;
+              const parsed = decodeRecord(record.key, record.value);
+              if (parsed.ok) job.records.push(parsed.value);
+              else job.skipped += 1;
+            }
+          }
+          job.nextOffset = Math.max(job.nextOffset, batch.header.lastOffset + 1);
+        }
+        if (job.nextOffset < job.endOffset) {
+          tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
+          return;
+        }
+      }
+    }
+    finishLoad(s, ctx, job);
+  };
+
+  const finishLoad = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, job: LoadJob): void => {
+    s.loads.delete(job.partition);
+    const loaded = loadTransactions(job.records, { nowMs: clock.nowMs(), config: txnConfig });
+    const entries: Entry[] = [];
+    for (const [transactionalId, state] of loaded) {
+      const entry = newEntry(s, state);
+      s.txns.set(transactionalId, entry);
+      entries.push(entry);
+    }
+    s.coordinator = loadCompleted(s.coordinator, job.partition, job.leaderEpoch);
+    if (job.skipped > 0) ctx.log.warn({ partition: job.partition, skipped: job.skipped }, `${txnEvents.loaded}: undecodable records skipped`);
+    ctx.log.info({ partition: job.partition, leaderEpoch: job.leaderEpoch, transactionalIds: loaded.size, records: job.records.length, durationMs: Math.round(clock.monotonicMs() - job.startedMs) }, txnEvents.loaded);
+    // A Prepare* id writes its markers again now: what the previous coordinator started is finished.
+    for (const entry of entries) if (s.txns.get(entry.state.transactionalId) === entry) runStep(s, ctx, entry, { type: 'Tick' });
+  };
+
+  const reconcile = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, onlyPartition?: number): void => {
+    const leading = new Map<number, number>();
+    for (const view of registry.all()) {
+      if (view.topic !== transactionStateTopic || view.role !== 'leader') continue;
+      if (onlyPartition !== undefined && view.partition !== onlyPartition) continue;
+      leading.set(view.partition, view.leaderEpoch);
+    }
+    for (const partition of [...s.coordinator.partitions.keys()]) {
+      if (onlyPartition !== undefined && partition !== onlyPartition) continue;
+      if (!leading.has(partition)) unloadPartition(s, ctx, partition);
+    }
+    for (const [partition, leaderEpoch] of leading) {
+      if (partition >= s.coordinator.partitionCount) continue;
+      const current = s.coordinator.partitions.get(partition);
+      if (current === undefined || current.leaderEpoch !== leaderEpoch) startLoad(s, ctx, partition, leaderEpoch);
+      else if (current.status === 'Loading' && !s.loads.has(partition)) beginRead(s, ctx, partition, leaderEpoch);
+    }
+  };
+
+  // ------------------------------------------------------------ time
+
+  const tick = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>): void => {
+    const nowMs = clock.nowMs();
+    const due: Entry[] = [];
+    for (const entry of s.txns.values()) if (entry.deadlineMs !== null && entry.deadlineMs <= nowMs) due.push(entry);
+    for (const entry of due) if (s.txns.get(entry.state.transactionalId) === entry) runStep(s, ctx, entry, { type: 'Tick' });
+    const monotonicMs = clock.monotonicMs();
+    if (monotonicMs - s.lastReconcileMs >= L.reconcileIntervalMs) {
+      s.lastReconcileMs = monotonicMs;
+      reconcile(s, ctx);
+    }
+    ctx.scheduleOnce(L.tickIntervalMs, internal({ type: 'Tick', incarnation: s.incarnation }));
+  };
+
+  // ------------------------------------------------------------ requests
+
+  const partitionCountOf = (s: ShellState): number => topicByName(s.image, transactionStateTopic)?.partitions.length ?? config.transactionStateLogNumPartitions;
+
+  const findCoordinator = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, transactionalId: string): TxnCoordinatorReply => {
+    const fail = (errorCode: number, errorMessage: string): TxnCoordinatorReply => ({ type: 'FindCoordinatorReply', errorCode, errorMessage, nodeId: -1, host: '', port: -1 });
+    const topic = topicByName(s.image, transactionStateTopic);
+    if (topic === undefined) {
+      createTopic(s, ctx);
+      return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${transactionStateTopic} is being created`);
+    }
+    const partition = coordinatorPartitionFor(transactionalId, topic.partitions.length);
+    const leader = topic.partitions[partition]?.leader ?? -1;
+    const broker = leader >= 0 ? s.image.brokers.get(leader) : undefined;
+    if (broker === undefined || broker.fenced) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${transactionStateTopic}-${partition} has no live leader`);
+    return { type: 'FindCoordinatorReply', errorCode: ErrorCode.NONE, errorMessage: null, nodeId: leader, host: broker.host, port: broker.port };
+  };
+
+  const createTopic = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>): void => {
+    if (s.creatingTopic) return;
+    const live = [...s.image.brokers.values()].filter((b) => !b.fenced).length;
+    if (live === 0) return;
+    s.creatingTopic = true;
+    const replicationFactor = Math.min(L.topicReplicationFactor, live);
+    ctx.log.info({ partitions: config.transactionStateLogNumPartitions, replicationFactor }, txnEvents.createTopic);
+    const { incarnation } = s;
+    ctx.node
+      .ask<unknown, { type: string; errorCode?: number; errorMessage?: string; topics?: { errorCode: number; errorMessage?: string | null }[] }>(
+        deps.controllerClient,
+        (replyTo) => ({
+          type: 'ControllerCall',
+          command: {
+            type: 'CreateTopics',
+            validateOnly: false,
+            topics: [
+              {
+                name: transactionStateTopic,
+                numPartitions: config.transactionStateLogNumPartitions,
+                replicationFactor,
+                assignments: null,
+                configs: [
+                  { name: 'cleanup.policy', value: 'compact' },
+                  { name: 'segment.bytes', value: String(L.topicSegmentBytes) },
+                  // Kafka's transaction.state.log.min.isr default: a state write survives one broker's loss.
+                  { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
+                ],
+              },
+            ],
+          },
+          replyTo,
+        }),
+        { timeoutMs: L.createTopicAskTimeoutMs },
+      )
+      .then(
+        (reply) => {
+          const result = reply.type === 'CreateTopicsReply' ? reply.topics?.[0] : undefined;
+          const errorCode = result ? result.errorCode : (reply.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
+          tellSelf(ctx, { type: 'TopicCreated', incarnation, errorCode, errorMessage: String(result?.errorMessage ?? reply.errorMessage ?? '') });
+        },
+        (err: unknown) => tellSelf(ctx, { type: 'TopicCreated', incarnation, errorCode: toErrorCode(err), errorMessage: String((err as Error).message) }),
+      );
+  };
+
+  const routeError = (s: ShellState, transactionalId: string): number => {
+    if (transactionalId.length === 0) return ErrorCode.INVALID_REQUEST;
+    const load = s.coordinator.partitions.get(coordinatorPartitionFor(transactionalId, s.coordinator.partitionCount));
+    if (load === undefined) return ErrorCode.NOT_COORDINATOR;
+    if (load.status === 'Loading') return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+    return ErrorCode.NONE;
+  };
+
+  const handleRequest = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, request: Exclude<TxnCoordinatorRequest, { type: 'FindTxnCoordinator' }>): void => {
+    const refuse = (errorCode: number, message: string): void => {
+      const reply = refusal(request, errorCode, message);
+      if (reply !== null) ctx.node.tell(request.replyTo, reply);
+    };
+    const routing = routeError(s, request.transactionalId);
+    if (routing !== ErrorCode.NONE) return refuse(routing, `broker ${config.brokerId}: ${errorName(routing)} for transactional id ${request.transactionalId}`);
+    let entry = s.txns.get(request.transactionalId);
+    if (entry === undefined && s.txns.size >= L.txnsMax) {
+      ctx.log.warn({ txns: s.txns.size, txnsMax: L.txnsMax }, txnEvents.refusedBound);
+      return refuse(ErrorCode.COORDINATOR_NOT_AVAILABLE, `broker ${config.brokerId} holds ${s.txns.size} transactional ids (txnsMax)`);
+    }
+    if (request.type === 'InitProducerId' || request.type === 'EndTxn') {
+      const freshProducerId = s.producerIdPool[0];
+      if (freshProducerId === undefined) {
+        if (s.waitingForIds.length >= L.waitingForIdsMax) return refuse(ErrorCode.COORDINATOR_NOT_AVAILABLE, `broker ${config.brokerId}: ${L.waitingForIdsMax} requests wait for producer ids`);
+        s.waitingForIds.push(request);
+        refillProducerIds(s, ctx);
+        return;
+      }
+      entry ??= newEntry(s, emptyTxn(request.transactionalId, txnConfig));
+      runStep(s, ctx, entry, { ...request, freshProducerId });
+      return;
+    }
+    entry ??= newEntry(s, emptyTxn(request.transactionalId, txnConfig));
+    runStep(s, ctx, entry, request);
+  };
+
+  const handleWire = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, raw: unknown): void => {
+    const request = validateTxnCoordinatorRequest(raw);
+    if (isInvalid(request)) {
+      const type = typeof raw === 'object' && raw !== null ? String((raw as { type?: unknown }).type).slice(0, 64) : typeof raw;
+      ctx.log.warn({ type, reason: request.errorMessage }, txnEvents.badRequest);
+      const to = replyTargetOf(raw);
+      const reply = to === null ? null : refusal({ type, partitions: (raw as { partitions?: TopicPartition[] }).partitions ?? [] }, request.errorCode, request.errorMessage);
+      if (to !== null && reply !== null) ctx.node.tell(to, reply);
+      return;
+    }
+    if (request.type === 'FindTxnCoordinator') {
+      ctx.node.tell(request.replyTo, findCoordinator(s, ctx, request.transactionalId));
+      return;
+    }
+    handleRequest(s, ctx, request);
+  };
+
+  const handleInternal = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, msg: Internal): void => {
+    switch (msg.type) {
+      case 'TxnStatePartitionLed':
+      case 'TxnStatePartitionResigned':
+        if (Number.isSafeInteger(msg.partition) && msg.partition >= 0) reconcile(s, ctx, msg.partition);
+        return;
+      case 'MetadataImageUpdated': {
+        if (msg.image.appliedOffset < s.image.appliedOffset) return;
+        s.image = msg.image;
+        const count = topicByName(msg.image, transactionStateTopic)?.partitions.length;
+        if (count !== undefined) {
+          s.creatingTopic = false;
+          if (count !== s.coordinator.partitionCount) {
+            ctx.log.warn({ configured: s.coordinator.partitionCount, actual: count }, `${transactionStateTopic} has a partition count other than transaction.state.log.num.partitions; using the topic's`);
+            for (const partition of [...s.coordinator.partitions.keys()]) unloadPartition(s, ctx, partition);
+            s.coordinator = initialCoordinatorState(count);
+            reconcile(s, ctx);
+          }
+        }
+        return;
+      }
+      case 'TopicCreated':
+        if (msg.incarnation !== s.incarnation) return;
+        if (msg.errorCode !== ErrorCode.NONE && msg.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) {
+          ctx.log.warn({ errorCode: msg.errorCode, reason: msg.errorMessage }, `${txnEvents.createTopic}: failed, a later FindTxnCoordinator retries`);
+          s.creatingTopic = false;
+        }
+        return;
+      case 'Tick':
+        if (msg.incarnation === s.incarnation) tick(s, ctx);
+        return;
+      case 'LoadChunk':
+        if (msg.incarnation === s.incarnation) loadChunk(s, ctx, msg.partition, msg.loadId);
+        return;
+      case 'PersistDone': {
+        if (msg.incarnation !== s.incarnation) return;
+        const entry = s.txns.get(msg.transactionalId);
+        if (entry === undefined || entry.entryId !== msg.entryId || entry.state.pending?.persistId !== msg.persistId) return;
+        runStep(s, ctx, entry, { type: 'PersistCompleted', persistId: msg.persistId, errorCode: msg.errorCode });
+        return;
+      }
+      case 'MarkerDone': {
+        if (msg.incarnation !== s.incarnation) return;
+        const entry = s.txns.get(msg.transactionalId);
+        if (entry === undefined || entry.entryId !== msg.entryId) return;
+        const job = entry.state.markers;
+        if (job === null || job.producerId !== msg.producerId || job.producerEpoch !== msg.producerEpoch || job.result !== msg.result) return;
+        // A partition that already holds a newer epoch of this producer has seen the end of this transaction.
+        const written = msg.errorCode === ErrorCode.NONE || msg.errorCode === ErrorCode.INVALID_PRODUCER_EPOCH;
+        if (!written) ctx.log.info({ transactionalId: msg.transactionalId, topic: msg.partition.topic, partition: msg.partition.partition, error: errorName(msg.errorCode) }, txnEvents.markerFailed);
+        const base = { producerId: msg.producerId, producerEpoch: msg.producerEpoch, result: msg.result, partitions: [msg.partition] };
+        runStep(s, ctx, entry, written ? { type: 'MarkersWritten', ...base } : { type: 'MarkersFailed', ...base, errorCode: msg.errorCode });
+        return;
+      }
+      case 'ProducerIdArrived': {
+        if (msg.incarnation !== s.incarnation) return;
+        s.idsRequested = Math.max(0, s.idsRequested - 1);
+        if (msg.errorCode === ErrorCode.NONE && msg.producerId >= 0) s.producerIdPool.push(msg.producerId);
+        else {
+          ctx.log.warn({ error: errorName(msg.errorCode) }, 'transactions.producer_id_unavailable');
+          const waiting = s.waitingForIds.splice(0);
+          for (const request of waiting) {
+            const reply = refusal(request, ErrorCode.COORDINATOR_NOT_AVAILABLE, `no producer ids: ${errorName(msg.errorCode)}`);
+            if (reply !== null) ctx.node.tell(request.replyTo, reply);
+          }
+          return;
+        }
+        const waiting = s.waitingForIds.splice(0);
+        for (const request of waiting) handleRequest(s, ctx, request);
+        return;
+      }
+    }
+  };
+
+  return {
+    acceptsRemote: true,
+    init: (ctx) => {
+      assert(config.transactionStateLogNumPartitions >= 1, 'transaction.state.log.num.partitions >= 1');
+      const s: ShellState = {
+        incarnation: randomUUID(),
+        coordinator: initialCoordinatorState(config.transactionStateLogNumPartitions),
+        image: emptyImage,
+        txns: new Map(),
+        loads: new Map(),
+        producerIdPool: [],
+        idsRequested: 0,
+        waitingForIds: [],
+        creatingTopic: false,
+        nextEntryId: 0,
+        nextLoadId: 0,
+        lastReconcileMs: Number.NEGATIVE_INFINITY,
+      };
+      ctx.node.tell(ctx.self, internal({ type: 'Tick', incarnation: s.incarnation }));
+      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: { node: ctx.node.nodeId, path: '/transactions-inbox' } });
+      return s;
+    },
+    receive: (s, msg, ctx) => {
+      if (typeof msg === 'object' && msg !== null && msg.type === 'TxnInternal') {
+        if ((msg as Wrapped).token === token) handleInternal(s, ctx, (msg as Wrapped).message);
+        else ctx.log.warn(`${txnEvents.badRequest}: an internal message without the token (from the network?)`);
+        return s;
+      }
+      handleWire(s, ctx, msg);
+      return s;
+    },
+  };
+}
+
+export { coordinatorPartitionFor, transactionStateTopic } from './txn-records.ts';
