@@ -46,17 +46,50 @@ export type Parsed = { values: Record<string, string | boolean | string[] | unde
  * count outside [positionalsMin, positionalsMax].
  */
 export function parseCommand(command: string, argv: string[], options: Record<string, OptionSpec>, positionals: { min: number; max: number; names?: string } = { min: 0, max: 0 }): Parsed {
+  return parseFlags(command, argv, { ...commonOptions, ...options }, positionals);
+}
+
+/**
+ * Parses `argv` against exactly `options` (commands that do not talk to a
+ * cluster: `cluster up`, `broker`). Errors name the command, as
+ * parseCommand's do. A negative number after a string flag is its value
+ * (`--throughput -1`), not an unknown option.
+ */
+export function parseFlags(command: string, argv: string[], options: Record<string, OptionSpec>, positionals: { min: number; max: number; names?: string } = { min: 0, max: 0 }): Parsed {
   let parsed: Parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...options }, strict: true, allowPositionals: true }) as Parsed;
+    parsed = parseArgs({ args: negativeValuesJoined(argv, options), options, strict: true, allowPositionals: true }) as Parsed;
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]}; see kactus ${command} --help`);
+    // parseArgs' message, without its advice about '--' (no command here takes a positional starting with '-').
+    const message = (err as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument.*$/, '').replace(/\.$/, '');
+    throw new UsageError(`${command}: ${message}; see kactus ${command} --help`);
   }
   if (parsed.values.help === true) return parsed;
   const count = parsed.positionals.length;
   if (count < positionals.min) throw new UsageError(`${command}: ${positionals.names ?? 'an argument'} is required; see kactus ${command} --help`);
   if (count > positionals.max) throw new UsageError(`${command}: unexpected argument "${parsed.positionals[positionals.max]}"; see kactus ${command} --help`);
   return parsed;
+}
+
+/** `--flag -1` -> `--flag=-1` for string flags: node's parseArgs would take "-1" for an option. */
+function negativeValuesJoined(argv: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d+(\.\d+)?$/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i += 1;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 /** True (and prints the help) when --help was given. */

@@ -29,7 +29,7 @@ const commands: Record<string, Command> = {
   'perf e2e': { load: async () => (await import('./commands/perf.ts')).perfCommand('e2e'), summary: 'end-to-end latency at a fixed rate' },
 };
 
-function help(): string {
+export function help(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));
   return `Usage: kactus <command> [options]
 
@@ -40,6 +40,16 @@ Every command takes --help. Commands that talk to a cluster take
 --bootstrap ws://HOST:PORT[,...] (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191)
 and --json where they print data.
 Exit codes: 0 success, 1 failure (cluster unreachable or an error from it), 2 bad arguments.`;
+}
+
+/** Help of a two-word family (`cluster`, `perf`): its commands; each has its own --help. */
+function familyHelp(family: string, names: string[]): string {
+  const width = Math.max(...names.map((n) => n.length));
+  return `Usage: kactus ${family} <${names.map((n) => n.split(' ')[1]).join('|')}> [options]
+
+${names.map((n) => `  ${n.padEnd(width)}  ${commands[n]!.summary}`).join('\n')}
+
+Each takes --help: kactus ${names[0]} --help`;
 }
 
 /** One line: the first line of a message, whitespace collapsed. */
@@ -61,7 +71,17 @@ export async function main(argv: string[]): Promise<number> {
   const command = commands[name];
   if (command === undefined) {
     const family = Object.keys(commands).filter((n) => n.startsWith(`${argv[0]} `));
-    printError(family.length > 0 ? `${argv[0]}: a subcommand is required (${family.map((n) => n.split(' ')[1]).join(', ')}); see kactus --help` : `unknown command "${argv[0]}"; see kactus --help`);
+    if (family.length === 0) {
+      printError(`unknown command "${argv[0]}"; see kactus --help`);
+      return 2;
+    }
+    // `kactus perf --help`, `kactus cluster --help`: the family's commands.
+    if (argv[1] === '--help' || argv[1] === '-h') {
+      printLine(familyHelp(argv[0]!, family));
+      return 0;
+    }
+    const names = family.map((n) => n.split(' ')[1]).join(', ');
+    printError(argv[1] === undefined || argv[1].startsWith('-') ? `${argv[0]}: a subcommand is required (${names}); see kactus ${argv[0]} --help` : `${argv[0]}: unknown subcommand "${argv[1]}" (${names}); see kactus ${argv[0]} --help`);
     return 2;
   }
   const rest = argv.slice(name.split(' ').length);

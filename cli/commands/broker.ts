@@ -11,10 +11,10 @@
  * the ready JSON line on stdout, logs on stderr (LOG_LEVEL, default info),
  * graceful stop on SIGTERM/SIGINT (exit 0), exit 1 if an actor gives up.
  */
-import { parseArgs } from 'node:util';
 import { kafkaConfigNames } from '../../actors/broker/config.ts';
 import { brokerConfigFromSources, environmentPrefix, parseHostPort, runBroker } from '../../actors/broker/start.ts';
 import { UsageError, printLine } from '../output.ts';
+import { parseFlags } from '../common.ts';
 
 export const brokerHelp = `Usage: kactus broker --node-id N --listen HOST:PORT --controller-quorum 1@h1:p1,2@h2:p2,3@h3:p3 --data DIR
                      [--advertise HOST:PORT] [--config FILE] [--rack R] [--set key=value ...]
@@ -33,22 +33,18 @@ Prints {"event":"ready",...} on stdout once listening; Ctrl-C stops it gracefull
 Configs: ${kafkaConfigNames().join(', ')}`;
 
 export async function broker(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'node-id': { type: 'string' },
-      listen: { type: 'string' },
-      advertise: { type: 'string' },
-      'controller-quorum': { type: 'string' },
-      data: { type: 'string' },
-      config: { type: 'string' },
-      rack: { type: 'string' },
-      set: { type: 'string', multiple: true, default: [] },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values: flags } = parseFlags('broker', argv, {
+    'node-id': { type: 'string' },
+    listen: { type: 'string' },
+    advertise: { type: 'string' },
+    'controller-quorum': { type: 'string' },
+    data: { type: 'string' },
+    config: { type: 'string' },
+    rack: { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
+    help: { type: 'boolean', default: false },
   });
+  const values = flags as { [name in 'node-id' | 'listen' | 'advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; help: boolean };
   if (values.help) {
     printLine(brokerHelp);
     return 0;

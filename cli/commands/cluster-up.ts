@@ -15,8 +15,8 @@ import { mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { UsageError, printError, printLine } from '../output.ts';
+import { parseFlags } from '../common.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tsxLoader = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
@@ -39,17 +39,14 @@ A second run on the same data directory finds the topics and records of the firs
 type Broker = { id: number; port: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
 
 export async function clusterUp(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      brokers: { type: 'string', default: '3' },
-      data: { type: 'string', default: './data' },
-      'base-port': { type: 'string', default: '9190' },
-      set: { type: 'string', multiple: true, default: [] },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
+  const { values: flags } = parseFlags('cluster up', argv, {
+    brokers: { type: 'string', default: '3' },
+    data: { type: 'string', default: './data' },
+    'base-port': { type: 'string', default: '9190' },
+    set: { type: 'string', multiple: true, default: [] },
+    help: { type: 'boolean', default: false },
   });
+  const values = flags as { brokers: string; data: string; 'base-port': string; set: string[]; help: boolean };
   if (values.help) {
     printLine(clusterUpHelp);
     return 0;

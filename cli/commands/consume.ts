@@ -35,7 +35,11 @@ Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of si
   --from-beginning     start at the earliest offset (default: the latest)
   --partition P        read only partition P; --offset O starts it at O (a number, earliest or latest)
   --group G            consume as a member of group G (committed offsets; printed records are committed)
-  --format json        one JSON object per record (same as --json)`;
+  --max-messages N     stop after N records
+  --timeout-ms T       stop after T ms without a record
+  --isolation-level    read_committed: only records of committed transactions (default read_uncommitted)
+  --format json        one JSON object per record: topic, partition, offset, timestamp, key, value, headers (same as --json)
+  --print-key          text format: print KEY<separator>VALUE (--key-separator, default a tab)`;
 
 /** With --group and --timeout-ms: longest wait for the group's first assignment, on top of the timeout. */
 const groupJoinWaitMsMax = 30_000;

@@ -1,0 +1,167 @@
+/**
+ * The README's generated sections: the CLI reference (every command's real
+ * --help text) and the broker configuration table (every config of
+ * actors/broker/config.ts with its Kafka name, default and meaning). They are
+ * generated so they cannot drift from the code: test/cli.test.ts fails when
+ * README.md differs from what this module prints.
+ *
+ *   npx tsx cli/reference.ts --check   exit 1 when README.md is out of date
+ *   npx tsx cli/reference.ts --write   rewrite the generated sections in place
+ *
+ * A section lives between `<!-- generated:NAME -->` and
+ * `<!-- /generated:NAME -->` lines. The configs' names and defaults come
+ * from the code (kafkaConfigNames, brokerConfigDefault, and the name -> field
+ * map read from config.ts's source, which does not export it); their
+ * meanings are written here, one sentence each, and a config without one
+ * fails the check, so a new config cannot reach the README undocumented.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brokerConfigDefault, kafkaConfigNames } from '../actors/broker/config.ts';
+import { brokerHelp } from './commands/broker.ts';
+import { clusterStatusHelp } from './commands/cluster-status.ts';
+import { clusterUpHelp } from './commands/cluster-up.ts';
+import { consumeHelp } from './commands/consume.ts';
+import { groupsHelp } from './commands/groups.ts';
+import { perfHelp } from './commands/perf.ts';
+import { produceHelp } from './commands/produce.ts';
+import { topicsHelp } from './commands/topics.ts';
+import { help } from './main.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const readmePath = join(repoRoot, 'README.md');
+const configSourcePath = join(repoRoot, 'actors', 'broker', 'config.ts');
+
+/** What each config means, by Kafka name. Names and defaults come from the code; this is the prose. */
+const meanings: Record<string, string> = {
+  'controller.quorum.voters': 'the controller quorum, `id@host:port,...` (`--controller-quorum`); a broker whose id is listed is also a voter',
+  'node.id': 'this broker\'s id (`--node-id`)',
+  'broker.rack': 'the broker\'s rack, reported in metadata (`--rack`)',
+  'log.dirs': 'where partitions and the metadata log live (`--data`)',
+  'broker.session.timeout.ms': 'a broker that has not heartbeated to the controller for this long is fenced and its partitions get new leaders (Kafka: 9000)',
+  'broker.heartbeat.interval.ms': 'how often a broker heartbeats to the active controller (at most half the session timeout; Kafka: 2000)',
+  'replica.lag.time.max.ms': 'a follower that has not caught up with the leader for this long leaves the ISR',
+  'replica.fetch.wait.max.ms': 'longest a follower\'s fetch waits at the leader for new data (below replica.lag.time.max.ms)',
+  'replica.fetch.max.bytes': 'bytes per partition in one follower fetch',
+  'replica.fetch.response.max.bytes': 'bytes in one follower fetch response, all partitions together',
+  'min.insync.replicas': 'topic default: an acks=all write is refused (NOT_ENOUGH_REPLICAS) while the ISR is smaller',
+  'default.replication.factor': 'replication factor of auto-created topics',
+  'num.partitions': 'partitions of auto-created topics',
+  'auto.leader.rebalance.enable': 'the controller moves leadership back to each partition\'s preferred (first) replica',
+  'leader.imbalance.check.interval.ms': 'how often it checks (Kafka names it leader.imbalance.check.interval.seconds)',
+  'unclean.leader.election.enable': 'topic default: when no ISR member is alive, may a replica outside the ISR lead (availability over acknowledged records)',
+  'auto.create.topics.enable': 'a metadata request for an unknown topic (from a producer or consumer) creates it',
+  'offsets.topic.num.partitions': 'partitions of `__consumer_offsets` (committed offsets; a group\'s coordinator leads partition hash(group) mod N)',
+  'offsets.topic.replication.factor': 'replication factor of `__consumer_offsets` (capped by the live brokers)',
+  'transaction.state.log.num.partitions': 'partitions of `__transaction_state` (transaction coordinators)',
+  'group.initial.rebalance.delay.ms': 'an empty group waits this long for more members before its first rebalance',
+  'log.flush.interval.messages': 'fsync a partition after this many messages; the default never does, leaving it to the OS (replication is the durability)',
+  'log.segment.bytes': 'a partition\'s log rolls to a new segment file at this size',
+  'log.retention.ms': 'topic default: closed segments older than this are deleted (-1: keep forever)',
+  'message.max.bytes': 'largest record batch a broker accepts',
+  'controller.tick.ms': 'the controller\'s Raft tick; election and heartbeat timeouts count ticks (Kactus only)',
+  'controller.election.ticks': 'Raft election timeout in ticks, randomised in [n, 2n) (Kactus only)',
+  'controller.heartbeat.ticks': 'Raft leader heartbeat interval in ticks (Kactus only)',
+};
+
+/** Configs given by a required flag: no default. */
+const requiredFlags: Record<string, string> = {
+  'controller.quorum.voters': '(required)',
+  'node.id': '(required)',
+  'log.dirs': '(required)',
+};
+
+/** Kafka name -> our field name, read from config.ts (the `kafkaNames` map, which the module keeps private). */
+export function configFields(): Map<string, string> {
+  const source = readFileSync(configSourcePath, 'utf8');
+  const fields = new Map<string, string>();
+  for (const match of source.matchAll(/^\s*'([a-z.]+)': \{ key: '(\w+)'/gm)) fields.set(match[1]!, match[2]!);
+  return fields;
+}
+
+function formatDefault(name: string, value: unknown): string {
+  if (requiredFlags[name] !== undefined) return requiredFlags[name]!;
+  if (value === null || value === undefined) return 'none';
+  if (value === Number.MAX_SAFE_INTEGER) return 'never';
+  if (typeof value === 'number' && value >= 1024 * 1024 && value % (1024 * 1024) === 0) return `${value} (${value / (1024 * 1024) >= 1024 ? `${value / 1024 ** 3} GiB` : `${value / (1024 * 1024)} MiB`})`;
+  if (typeof value === 'number' && name.endsWith('.ms') && value >= 60 * 60 * 1000 && value % (60 * 60 * 1000) === 0) return `${value} (${value / 3_600_000 >= 24 ? `${value / 86_400_000} days` : `${value / 3_600_000} h`})`;
+  return String(value);
+}
+
+/** Problems that make the config table wrong: a config without a meaning or a field. */
+export function configProblems(): string[] {
+  const fields = configFields();
+  const problems: string[] = [];
+  for (const name of kafkaConfigNames()) {
+    if (meanings[name] === undefined) problems.push(`config ${name} has no meaning in cli/reference.ts`);
+    if (name !== 'controller.quorum.voters' && !fields.has(name)) problems.push(`config ${name}: its field was not found in actors/broker/config.ts`);
+  }
+  for (const name of Object.keys(meanings)) if (!kafkaConfigNames().includes(name)) problems.push(`cli/reference.ts describes ${name}, which the broker does not know`);
+  return problems;
+}
+
+export function configTable(): string {
+  const fields = configFields();
+  const defaults = brokerConfigDefault as Record<string, unknown>;
+  const rows = kafkaConfigNames().map((name) => {
+    const field = name === 'controller.quorum.voters' ? 'controllerQuorumVoters' : fields.get(name) ?? '?';
+    return `| \`${name}\` | \`${field}\` | ${formatDefault(name, defaults[field])} | ${meanings[name] ?? '?'} |`;
+  });
+  return ['| Kafka name | in the code | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+export function cliReference(): string {
+  const sections: [string, string][] = [
+    ['kactus --help', help()],
+    ['kactus cluster up --help', clusterUpHelp],
+    ['kactus cluster status --help', clusterStatusHelp],
+    ['kactus broker --help', brokerHelp],
+    ['kactus topics --help', topicsHelp],
+    ['kactus produce --help', produceHelp],
+    ['kactus consume --help', consumeHelp],
+    ['kactus groups --help', groupsHelp],
+    ['kactus perf --help  (the same text for perf produce|consume|e2e --help)', perfHelp],
+  ];
+  return sections.map(([command, text]) => `\`\`\`text\n$ ${command}\n${text}\n\`\`\``).join('\n\n');
+}
+
+export const generatedSections = { cli: cliReference, configs: configTable } as const;
+
+/** README text with every generated section replaced by what the code prints now. */
+export function regenerated(readme: string): string {
+  let text = readme;
+  for (const [name, generate] of Object.entries(generatedSections)) {
+    const begin = `<!-- generated:${name} -->`;
+    const end = `<!-- /generated:${name} -->`;
+    const from = text.indexOf(begin);
+    const to = text.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`README.md has no ${begin} ... ${end} section`);
+    text = `${text.slice(0, from + begin.length)}\n${generate()}\n${text.slice(to)}`;
+  }
+  return text;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const mode = process.argv[2];
+  const problems = configProblems();
+  if (problems.length > 0) {
+    process.stderr.write(`${problems.join('\n')}\n`);
+    process.exit(1);
+  }
+  const readme = readFileSync(readmePath, 'utf8');
+  const next = regenerated(readme);
+  if (mode === '--write') {
+    if (next !== readme) writeFileSync(readmePath, next);
+    process.stdout.write(next === readme ? 'README.md is up to date\n' : 'README.md updated\n');
+  } else if (mode === '--check') {
+    if (next !== readme) {
+      process.stderr.write('README.md is out of date: run npx tsx cli/reference.ts --write\n');
+      process.exit(1);
+    }
+    process.stdout.write('README.md is up to date\n');
+  } else {
+    process.stderr.write('Usage: npx tsx cli/reference.ts --check | --write\n');
+    process.exit(2);
+  }
+}
