@@ -15,7 +15,12 @@
  *   LeaveGroup  { groupId, members: [{ memberId, groupInstanceId | null, reason | null }], replyTo } -> LeaveGroupReply
  *   OffsetCommit { groupId, memberId, groupInstanceId | null, generationId,
  *                  offsets: [{ topic, partition, offset, leaderEpoch?, metadata | null }], replyTo } -> OffsetCommitReply
- *   OffsetFetch { groupId, partitions: [{ topic, partition }] | null, replyTo } -> OffsetFetchReply
+ *   OffsetFetch { groupId, partitions: [{ topic, partition }] | null, requireStable?, replyTo } -> OffsetFetchReply
+ *               (requireStable, KIP-447: UNSTABLE_OFFSET_COMMIT for a partition a transaction has an undecided offset for)
+ *   TxnOffsetCommit { transactionalId, groupId, producerId, producerEpoch, memberId ('' none), groupInstanceId | null,
+ *                 generationId (-1 none), offsets: [{ topic, partition, offset, metadata | null }], replyTo }
+ *                 -> TxnOffsetCommitReply { errorCode, errorMessage, results: [{ topic, partition, errorCode }] }
+ *                 (the shape and validator are protocol/apis/txn.ts's)
  *   DescribeGroup { groupId, replyTo } -> DescribeGroupReply
  *   DeleteGroup { groupId, replyTo }   -> DeleteGroupReply
  *   ListGroups  { replyTo }            -> ListGroupsReply { errorCode, groups: [{ groupId, protocolType, state }] }
@@ -33,6 +38,7 @@
  */
 import {
   array,
+  boolean,
   bytes,
   int,
   int32,
@@ -61,7 +67,9 @@ import type {
   OffsetFetch,
   ReplyTarget,
   SyncGroup,
+  TxnOffsetCommit,
 } from './group-logic.ts';
+import { validateTxnOffsetCommit } from '../../protocol/apis/txn.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -101,7 +109,16 @@ export type ListGroups = { readonly type: 'ListGroups'; readonly replyTo: ReplyT
 export type ListGroupsReply = { readonly type: 'ListGroupsReply'; readonly errorCode: number; readonly groups: readonly GroupListing[] };
 
 /** A group request as it arrives (a JoinGroup has no memberIdSuffix yet: the shell adds it). */
-export type GroupRequest = Omit<JoinGroup, 'memberIdSuffix'> | SyncGroup | Heartbeat | LeaveGroup | OffsetCommit | OffsetFetch | DescribeGroup | DeleteGroup;
+export type GroupRequest =
+  | Omit<JoinGroup, 'memberIdSuffix'>
+  | SyncGroup
+  | Heartbeat
+  | LeaveGroup
+  | OffsetCommit
+  | OffsetFetch
+  | TxnOffsetCommit
+  | DescribeGroup
+  | DeleteGroup;
 export type GroupApiName = GroupRequest['type'];
 
 export type WireRequest = FindCoordinator | ListGroups | GroupRequest;
@@ -116,6 +133,7 @@ export const wireRequestTypes: ReadonlySet<string> = new Set([
   'LeaveGroup',
   'OffsetCommit',
   'OffsetFetch',
+  'TxnOffsetCommit',
   'DescribeGroup',
   'DeleteGroup',
 ]);
@@ -186,8 +204,11 @@ const validators: { [K in WireRequest['type']]: Validator<Extract<WireRequest, {
     type: oneOf('OffsetFetch'),
     groupId,
     partitions: nullable(array(object({ topic, partition: nonNegativeInt32 }), L.partitionsPerRequestMax)),
+    requireStable: optional(boolean, false),
     replyTo: ref,
   }),
+  // protocol/apis/txn.ts owns the shape (the transaction coordinator's clients build it).
+  TxnOffsetCommit: (value) => validateTxnOffsetCommit(value),
   DescribeGroup: object({ type: oneOf('DescribeGroup'), groupId, replyTo: ref }),
   DeleteGroup: object({ type: oneOf('DeleteGroup'), groupId, replyTo: ref }),
 };
@@ -250,6 +271,13 @@ export function errorReplyFor(type: string, raw: unknown, errorCode: number, err
     }
     case 'OffsetFetch':
       return { type: 'OffsetFetchReply', errorCode, errorMessage, offsets: [] };
+    case 'TxnOffsetCommit': {
+      const offsets = Array.isArray(source.offsets) ? source.offsets.slice(0, L.partitionsPerRequestMax) : [];
+      const results = offsets
+        .filter((o): o is { topic: string; partition: number } => typeof o === 'object' && o !== null && typeof o.topic === 'string' && Number.isInteger(o.partition))
+        .map((o) => ({ topic: o.topic.slice(0, L.topicCharsMax), partition: o.partition, errorCode }));
+      return { type: 'TxnOffsetCommitReply', errorCode, errorMessage, results };
+    }
     case 'DescribeGroup':
       return { type: 'DescribeGroupReply', errorCode, errorMessage, groupId: text(source.groupId), state: 'Dead', protocolType: '', protocol: '', members: [] };
     case 'DeleteGroup':

@@ -60,6 +60,21 @@
  * `__consumer_offsets-*`) are the truth, re-read at start and every
  * reconcileIntervalMs, so a restart or a lost message heals by itself.
  *
+ * Transactions (Kafka's storeOffsets with a producer id, handleTxnCompletion):
+ * a TxnOffsetCommit's offsets are written as ONE transactional batch of the
+ * request's producer id and epoch with base sequence -1 (a coordinator's
+ * write: the partition checks only the epoch) and staged in the group once
+ * written (group-logic.ts). When the transaction coordinator's marker is
+ * written into a partition this broker leads, the broker tells
+ * `/groups-inbox` `TxnMarkerWritten{partition, producerId, producerEpoch,
+ * result}`; every group of that partition then gets `CompleteTxnOffsets`
+ * (commit: the staged offsets become committed, with no write; abort: they
+ * are dropped). A load replays transactional batches and control batches
+ * with offsets-records.ts `replayOffsetsLog`; markers told while the
+ * partition loads are kept (at most loadMarkersMax) and applied after it,
+ * except those the load read from the log itself (matched by producer id,
+ * epoch and result), so no marker is applied twice.
+ *
  * Supervision (restartWithBackoff, the default): a failed assert or bug
  * restarts `/groups` with an empty state; it re-derives the partitions it
  * leads from the registry and reloads them from the log (the committed state
@@ -71,7 +86,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
 import type { ProduceReply, Produce } from '../../protocol/apis/data.ts';
 import { isInvalid } from '../../protocol/validate.ts';
-import { decodeBatches, encodeBatch } from '../../protocol/record-batch/index.ts';
+import { decodeBatches, decodeControlRecord, encodeBatch, noSequence } from '../../protocol/record-batch/index.ts';
 import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { Clock } from '../../runtime/clock.ts';
@@ -91,7 +106,7 @@ import {
   type GroupInput,
   type GroupState,
 } from './group-logic.ts';
-import { coordinatorPartitionFor, decodeRecord, encodeRecord, loadGroups, type OffsetsTopicRecord } from './offsets-records.ts';
+import { coordinatorPartitionFor, decodeRecord, encodeRecord, replayOffsetsLog, type OffsetsLogEntry, type OffsetsTopicRecord } from './offsets-records.ts';
 import { errorReplyFor, replyTargetOf, validateWireRequest, type FindCoordinatorReply, type GroupRequest, type WireReply, type WireRequest } from './actor-messages.ts';
 
 const MiB = 1024 * 1024;
@@ -130,6 +145,8 @@ export const groupCoordinatorLimits = Object.freeze({
   offsetsRetentionCheckIntervalMs: 600_000,
   /** segment.bytes of __consumer_offsets (Kafka's default for it). */
   offsetsTopicSegmentBytes: 100 * MiB,
+  /** Transaction markers told while one partition loads, kept to apply after it; past it the load restarts (the log holds them). */
+  loadMarkersMax: 10_000,
 });
 assert(groupCoordinatorLimits.persistGiveUpMs > groupCoordinatorLimits.persistTimeoutMs + groupCoordinatorLimits.persistReplySlackMs, 'a write is given up only after its ask timed out');
 assert(groupCoordinatorLimits.tickGroupsMax >= 1, 'a tick steps at least one group');
@@ -149,7 +166,11 @@ export type GroupCoordinatorDeps = {
 export type GroupsInboxMessage =
   | { type: 'OffsetsPartitionLed'; partition: number; leaderEpoch: number }
   | { type: 'OffsetsPartitionResigned'; partition: number }
-  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage };
+  | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage }
+  /** A transaction's end marker was written into `__consumer_offsets-<partition>`, which this broker leads. */
+  | { type: 'TxnMarkerWritten'; partition: number; producerId: number; producerEpoch: number; result: 'commit' | 'abort' };
+
+type TxnMarker = Extract<GroupsInboxMessage, { type: 'TxnMarkerWritten' }>;
 
 /** Internal messages: from the inbox, timers and adapted asks; never from the network. */
 type Internal =
@@ -179,7 +200,20 @@ type GroupEntry = {
   parked: number;
 };
 
-type LoadJob = { partition: number; leaderEpoch: number; loadId: number; nextOffset: number; endOffset: number; records: OffsetsTopicRecord[]; startedMs: number; skipped: number };
+type LoadJob = {
+  partition: number;
+  leaderEpoch: number;
+  loadId: number;
+  nextOffset: number;
+  endOffset: number;
+  entries: OffsetsLogEntry[];
+  /** `${producerId}:${producerEpoch}:${result}` of the markers this load read from the log. */
+  markersRead: Set<string>;
+  startedMs: number;
+  skipped: number;
+};
+
+const markerKey = (m: { producerId: number; producerEpoch: number; result: 'commit' | 'abort' }): string => `${m.producerId}:${m.producerEpoch}:${m.result}`;
 
 type ShellState = {
   readonly incarnation: string;
@@ -187,6 +221,8 @@ type ShellState = {
   image: MetadataImage;
   groups: Map<string, GroupEntry>;
   loads: Map<number, LoadJob>;
+  /** Per loading partition: the transaction markers told during its load, applied after it. */
+  markersWhileLoading: Map<number, TxnMarker[]>;
   /** `${entryId}:${persistId}` of writes whose answer has not been handled. */
   persistsInFlight: Set<string>;
   parkedRequests: number;
@@ -230,7 +266,7 @@ export function groupsInboxBehaviour(groups: Ref<GroupsMessage>, token: Internal
       return null;
     },
     receive: (state, msg, ctx) => {
-      if (msg.type === 'OffsetsPartitionLed' || msg.type === 'OffsetsPartitionResigned' || msg.type === 'MetadataImageUpdated') {
+      if (msg.type === 'OffsetsPartitionLed' || msg.type === 'OffsetsPartitionResigned' || msg.type === 'MetadataImageUpdated' || msg.type === 'TxnMarkerWritten') {
         // A refusal (full mailbox) is healed by /groups' reconciliation with the registry and the next image.
         ctx.node.tell(groups, { type: 'GroupsInternal', token, message: msg });
       } else {
@@ -293,19 +329,32 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         return;
       case 'PersistGroupMetadata':
       case 'PersistOffsets':
-        persist(s, ctx, entry, effect.persistId, effect.records, nowMs);
+        persist(s, ctx, entry, effect.persistId, effect.records, nowMs, null);
+        return;
+      case 'PersistTxnOffsets':
+        persist(s, ctx, entry, effect.persistId, effect.records, nowMs, { producerId: effect.producerId, producerEpoch: effect.producerEpoch });
         return;
       case 'ScheduleDeadline':
         return; // the tick reads entry.deadlineMs
     }
   };
 
-  const persist = (s: ShellState, ctx: ActorContext<GroupsMessage>, entry: GroupEntry, persistId: number, records: readonly OffsetsTopicRecord[], nowMs: number): void => {
+  /** `txn`: a transactional batch of that producer (TxnOffsetCommit), base sequence -1 (the partition checks only the epoch). */
+  const persist = (
+    s: ShellState,
+    ctx: ActorContext<GroupsMessage>,
+    entry: GroupEntry,
+    persistId: number,
+    records: readonly OffsetsTopicRecord[],
+    nowMs: number,
+    txn: { producerId: number; producerEpoch: number } | null,
+  ): void => {
     const batch = encodeBatch({
       records: records.map((r) => {
         const encoded = encodeRecord(r);
         return { key: encoded.key, value: encoded.value, timestamp: nowMs };
       }),
+      ...(txn === null ? {} : { isTransactional: true, producerId: txn.producerId, producerEpoch: txn.producerEpoch, baseSequence: noSequence }),
     });
     entry.inflight.push({ persistId, issuedMs: nowMs });
     const key = `${entry.entryId}:${persistId}`;
@@ -358,6 +407,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
 
   const unloadPartition = (s: ShellState, ctx: ActorContext<GroupsMessage>, partition: number): void => {
     s.loads.delete(partition);
+    s.markersWhileLoading.delete(partition);
     let count = 0;
     for (const entry of [...s.groups.values()]) {
       if (entry.partition !== partition) continue;
@@ -390,7 +440,8 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
       loadId: s.nextLoadId,
       nextOffset: view?.log.logStartOffset ?? 0,
       endOffset: view?.log.logEndOffset ?? 0,
-      records: [],
+      entries: [],
+      markersRead: new Set(),
       startedMs,
       skipped: 0,
     };
@@ -418,7 +469,15 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         s.loads.delete(partition);
         s.nextLoadId += 1;
         const retryId = s.nextLoadId;
-        s.loads.set(partition, { ...job, loadId: retryId, nextOffset: view.log.logStartOffset, endOffset: view.log.logEndOffset, records: [], skipped: 0 });
+        s.loads.set(partition, {
+          ...job,
+          loadId: retryId,
+          nextOffset: view.log.logStartOffset,
+          endOffset: view.log.logEndOffset,
+          entries: [],
+          markersRead: new Set(),
+          skipped: 0,
+        });
         ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: retryId }));
         return;
       }
@@ -431,15 +490,35 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
           return;
         }
         for (const batch of decoded.value) {
-          if (!batch.header.isControl) {
+          const header = batch.header;
+          if (header.isControl) {
+            // A transaction's end marker (one record); other control records are not ours.
+            const record = batch.records[0];
+            if (header.isTransactional && record !== undefined && record.offset >= job.nextOffset) {
+              const marker = decodeControlRecord(record);
+              if (marker.ok) {
+                const m = { type: 'TxnMarker', producerId: header.producerId, producerEpoch: header.producerEpoch, result: marker.value.type } as const;
+                job.entries.push(m);
+                job.markersRead.add(markerKey(m));
+              } else {
+                job.skipped += 1;
+              }
+            }
+          } else {
+            const records: OffsetsTopicRecord[] = [];
             for (const record of batch.records) {
               if (record.offset < job.nextOffset || record.key === null) continue;
               const parsed = decodeRecord(record.key, record.value);
-              if (parsed.ok) job.records.push(parsed.value);
+              if (parsed.ok) records.push(parsed.value);
               else job.skipped += 1;
             }
+            if (header.isTransactional) {
+              if (records.length > 0) job.entries.push({ type: 'TxnOffsets', producerId: header.producerId, producerEpoch: header.producerEpoch, records });
+            } else {
+              for (const record of records) job.entries.push({ type: 'Record', record });
+            }
           }
-          job.nextOffset = Math.max(job.nextOffset, batch.header.lastOffset + 1);
+          job.nextOffset = Math.max(job.nextOffset, header.lastOffset + 1);
         }
         if (job.nextOffset < job.endOffset) {
           tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
@@ -452,7 +531,9 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
 
   const finishLoad = (s: ShellState, ctx: ActorContext<GroupsMessage>, job: LoadJob): void => {
     s.loads.delete(job.partition);
-    const loaded = loadGroups(job.records, { nowMs: clock.nowMs(), config: groupConfig });
+    const replayed = replayOffsetsLog(job.entries, { nowMs: clock.nowMs(), config: groupConfig });
+    const loaded = replayed.groups;
+    job.skipped += replayed.skipped;
     for (const [groupId, state] of loaded) {
       const existing = s.groups.get(groupId);
       if (existing !== undefined) s.parkedRequests -= existing.parked;
@@ -461,8 +542,51 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
       s.groups.set(groupId, entry);
     }
     s.coordinator = loadCompleted(s.coordinator, job.partition, job.leaderEpoch);
+    // Markers written while the load read the log: those past what it read decide the staged offsets now.
+    const told = s.markersWhileLoading.get(job.partition) ?? [];
+    s.markersWhileLoading.delete(job.partition);
+    for (const marker of told) if (!job.markersRead.has(markerKey(marker))) completeTxn(s, ctx, marker);
     if (job.skipped > 0) ctx.log.warn({ partition: job.partition, skipped: job.skipped }, `${groupsEvents.loaded}: undecodable records skipped`);
-    ctx.log.info({ partition: job.partition, leaderEpoch: job.leaderEpoch, groups: loaded.size, records: job.records.length, durationMs: Math.round(clock.monotonicMs() - job.startedMs) }, groupsEvents.loaded);
+    ctx.log.info({ partition: job.partition, leaderEpoch: job.leaderEpoch, groups: loaded.size, entries: job.entries.length, durationMs: Math.round(clock.monotonicMs() - job.startedMs) }, groupsEvents.loaded);
+  };
+
+  /** A transaction's marker is in `marker.partition`'s log: every group there with its offsets staged or in flight learns the result. */
+  const completeTxn = (s: ShellState, ctx: ActorContext<GroupsMessage>, marker: TxnMarker): void => {
+    for (const entry of [...s.groups.values()]) {
+      if (entry.partition !== marker.partition) continue;
+      if (!entry.state.stagedTxnOffsets.has(marker.producerId) && entry.state.pendingPersists.size === 0) continue;
+      if (s.groups.get(entry.state.groupId) !== entry) continue;
+      runStep(s, ctx, entry, { type: 'CompleteTxnOffsets', producerId: marker.producerId, producerEpoch: marker.producerEpoch, result: marker.result });
+    }
+  };
+
+  const txnMarkerWritten = (s: ShellState, ctx: ActorContext<GroupsMessage>, marker: TxnMarker): void => {
+    const valid =
+      Number.isSafeInteger(marker.partition) &&
+      marker.partition >= 0 &&
+      Number.isSafeInteger(marker.producerId) &&
+      marker.producerId >= 0 &&
+      Number.isSafeInteger(marker.producerEpoch) &&
+      marker.producerEpoch >= 0 &&
+      (marker.result === 'commit' || marker.result === 'abort');
+    if (!valid) {
+      ctx.log.warn({ partition: marker.partition, producerId: marker.producerId }, `${groupsEvents.badRequest}: a malformed TxnMarkerWritten`);
+      return;
+    }
+    const status = s.coordinator.partitions.get(marker.partition)?.status;
+    if (status === 'Active') return completeTxn(s, ctx, marker);
+    // Not ours (the load of a later leadership reads the marker from the log) or loading (keep it for the end of the load).
+    if (status !== 'Loading') return;
+    const told = s.markersWhileLoading.get(marker.partition) ?? [];
+    s.markersWhileLoading.set(marker.partition, told);
+    told.push(marker);
+    if (told.length > L.loadMarkersMax) {
+      // Too many to keep: read the log again to its new end, which holds them all.
+      ctx.log.warn({ partition: marker.partition, markers: told.length }, `${groupsEvents.loadStarted}: markers piled up while loading, reloading`);
+      s.markersWhileLoading.delete(marker.partition);
+      const current = s.coordinator.partitions.get(marker.partition)!;
+      beginRead(s, ctx, marker.partition, current.leaderEpoch, clock.monotonicMs());
+    }
   };
 
   /** The registry is the truth about which partitions this broker leads (see the header). */
@@ -593,11 +717,11 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
   };
 
   /** Writes may follow from these requests: they wait while too many writes are in flight. */
-  const mayWrite = new Set(['JoinGroup', 'SyncGroup', 'LeaveGroup', 'OffsetCommit', 'DeleteGroup']);
+  const mayWrite = new Set(['JoinGroup', 'SyncGroup', 'LeaveGroup', 'OffsetCommit', 'TxnOffsetCommit', 'DeleteGroup']);
   /** Requests that may park (be answered later). */
   const mayPark = new Set(['JoinGroup', 'SyncGroup']);
   /** Requests that may create a group. */
-  const mayCreate = new Set(['JoinGroup', 'OffsetCommit']);
+  const mayCreate = new Set(['JoinGroup', 'OffsetCommit', 'TxnOffsetCommit']);
 
   const handleGroupRequest = (s: ShellState, ctx: ActorContext<GroupsMessage>, request: GroupRequest): void => {
     const refuse = (errorCode: number, message: string): void => {
@@ -668,6 +792,9 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         }
         return;
       }
+      case 'TxnMarkerWritten':
+        txnMarkerWritten(s, ctx, msg);
+        return;
       case 'OffsetsTopicCreated':
         if (msg.incarnation !== s.incarnation) return;
         if (msg.errorCode !== ErrorCode.NONE && msg.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) {
@@ -705,6 +832,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         image: emptyImage,
         groups: new Map(),
         loads: new Map(),
+        markersWhileLoading: new Map(),
         persistsInFlight: new Set(),
         parkedRequests: 0,
         creatingOffsetsTopic: false,

@@ -86,18 +86,46 @@
  *   written.
  * - DeleteGroup only when Empty (NON_EMPTY_GROUP otherwise): tombstones for
  *   the group and every offset, then Dead.
+ * - Transactional offset commits (Kafka's storeOffsets with a producer id,
+ *   GroupMetadata.pendingTransactionalOffsetCommits, handleTxnCompletion):
+ *   `TxnOffsetCommit` checks the member and generation only when they are
+ *   given (memberId '' and generation -1: a producer that is no member, any
+ *   group phase, as Kafka allows), validates each partition as OffsetCommit
+ *   does, refuses a fenced epoch (PRODUCER_FENCED, from
+ *   actors/txn-coordinator/txn-offsets.ts) before writing, then
+ *   `PersistTxnOffsets` (one transactional batch of that producer id and
+ *   epoch). Once written the offsets are staged per producer id
+ *   (`stagedTxnOffsets`) and the reply is NONE; a failed write stages
+ *   nothing. Staged offsets are invisible to OffsetFetch (with requireStable
+ *   a partition with one answers UNSTABLE_OFFSET_COMMIT, KIP-447).
+ *   `CompleteTxnOffsets` (the transaction's marker is in the partition's log)
+ *   makes them committed on COMMIT (no write: the records are in the log
+ *   already) and drops them on ABORT. A marker that arrives while that
+ *   producer's write is still in flight is remembered on the write and
+ *   applied when it completes (the write is in the log before the marker:
+ *   the partition fences a write older than the marker's epoch). Committed
+ *   offsets take effect at the marker's place in the log, in memory and on a
+ *   reload alike (Kafka orders by the commit record's offset instead; the two
+ *   differ only for a plain and a transactional commit of the same partition
+ *   racing each other, which Kafka's clients never do).
+ * - DeleteGroup with staged transactional offsets or a transactional write
+ *   in flight: NON_EMPTY_GROUP (Kafka would drop them, but their commit
+ *   marker, after the tombstones in the log, would bring them back on a
+ *   reload); retention does not delete such a group either.
  *
  * Invariants (asserted after every step): Empty and Dead-by-delete groups
  * have no members; Stable and CompletingRebalance groups have members, a
  * leader among them and a protocol; `staticMembers` is exactly the instance
  * ids of the members; a pending member id is never a member id.
  *
- * Imports: protocol/errors.ts, runtime/assert.ts and this folder only. No I/O,
+ * Imports: protocol/errors.ts, runtime/assert.ts, this folder and the pure
+ * actors/txn-coordinator/txn-offsets.ts only. No I/O,
  * no timers, no clock, no randomness.
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import { assert, assertNever } from '../../runtime/assert.ts';
 import { consumerProtocolType, decodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
+import { completeTxnOffsets, hasPendingOffset, noStagedTxnOffsets, stageTxnOffsets, type StagedTxnOffsets, type TxnOffset } from '../txn-coordinator/txn-offsets.ts';
 import type { GroupMetadataRecord, GroupMetadataValue, OffsetCommitValue, OffsetsTopicRecord } from './offsets-records.ts';
 
 // ---------------------------------------------------------------- config
@@ -188,7 +216,17 @@ type PendingPersist =
   | { readonly kind: 'EmptyGeneration' }
   | { readonly kind: 'OffsetCommit'; readonly replyTo: ReplyTarget; readonly results: readonly CommitResult[]; readonly writes: readonly CommitWrite[] }
   | { readonly kind: 'DeleteGroup'; readonly replyTo: ReplyTarget }
-  | { readonly kind: 'Expire' };
+  | { readonly kind: 'Expire' }
+  | {
+      readonly kind: 'TxnOffsetCommit';
+      readonly replyTo: ReplyTarget;
+      readonly results: readonly CommitResult[];
+      readonly producerId: number;
+      readonly producerEpoch: number;
+      readonly offsets: readonly TxnOffset[];
+      /** The producer's marker reached the log while this write was in flight: applied when it completes. */
+      readonly marker: 'commit' | 'abort' | null;
+    };
 
 export type GroupState = {
   readonly groupId: string;
@@ -217,6 +255,8 @@ export type GroupState = {
   readonly syncDeadlineMs: number | null;
   /** topic -> partition -> committed offset (written ones only). */
   readonly offsets: ReadonlyMap<string, ReadonlyMap<number, CommittedOffset>>;
+  /** Transactional offsets written but not yet decided by their transaction's marker, per producer id. */
+  readonly stagedTxnOffsets: StagedTxnOffsets;
   readonly pendingPersists: ReadonlyMap<number, PendingPersist>;
   readonly nextPersistId: number;
 };
@@ -251,6 +291,7 @@ export function emptyGroup(groupId: string, config: GroupConfig = groupConfigDef
     newMemberAdded: false,
     syncDeadlineMs: null,
     offsets: new Map(),
+    stagedTxnOffsets: noStagedTxnOffsets,
     pendingPersists: new Map(),
     nextPersistId: 1,
   };
@@ -266,6 +307,7 @@ export function isUnknownGroup(g: GroupState): boolean {
     g.members.size === 0 &&
     g.pendingMembers.size === 0 &&
     g.offsets.size === 0 &&
+    g.stagedTxnOffsets.size === 0 &&
     g.pendingPersists.size === 0
   );
 }
@@ -363,8 +405,32 @@ export type OffsetFetch = {
   readonly groupId: string;
   /** null: every committed offset of the group. */
   readonly partitions: readonly { readonly topic: string; readonly partition: number }[] | null;
+  /** KIP-447: a partition with an undecided transactional offset answers UNSTABLE_OFFSET_COMMIT (absent: false). */
+  readonly requireStable?: boolean;
   readonly replyTo: ReplyTarget;
 };
+
+/** TxnOffsetCommit (protocol/apis/txn.ts): offsets of a transaction, visible once it commits. */
+export type TxnOffsetCommit = {
+  readonly type: 'TxnOffsetCommit';
+  readonly transactionalId: string;
+  readonly groupId: string;
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  /** '' and generation -1 for a producer that is not a group member: no member check then. */
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
+  readonly generationId: number;
+  readonly offsets: readonly { readonly topic: string; readonly partition: number; readonly offset: number; readonly metadata: string | null }[];
+  readonly replyTo: ReplyTarget;
+};
+
+/**
+ * The marker (producerId, producerEpoch, result) of a transaction is in this
+ * group's `__consumer_offsets` partition: its staged offsets become committed
+ * (commit) or vanish (abort). Nothing is written.
+ */
+export type CompleteTxnOffsets = { readonly type: 'CompleteTxnOffsets'; readonly producerId: number; readonly producerEpoch: number; readonly result: 'commit' | 'abort' };
 
 export type DescribeGroup = { readonly type: 'DescribeGroup'; readonly groupId: string; readonly replyTo: ReplyTarget };
 export type DeleteGroup = { readonly type: 'DeleteGroup'; readonly groupId: string; readonly replyTo: ReplyTarget };
@@ -393,6 +459,8 @@ export type GroupInput =
   | LeaveGroup
   | OffsetCommit
   | OffsetFetch
+  | TxnOffsetCommit
+  | CompleteTxnOffsets
   | DescribeGroup
   | DeleteGroup
   | ExpireOffsets
@@ -471,6 +539,14 @@ export type DescribeGroupReply = {
 
 export type DeleteGroupReply = { readonly type: 'DeleteGroupReply'; readonly groupId: string; readonly errorCode: number };
 
+/** As protocol/apis/txn.ts TxnOffsetCommitResponse: `errorCode` is the group-level error (NONE when it got to the partitions). */
+export type TxnOffsetCommitReply = {
+  readonly type: 'TxnOffsetCommitReply';
+  readonly errorCode: number;
+  readonly errorMessage: string | null;
+  readonly results: readonly { readonly topic: string; readonly partition: number; readonly errorCode: number }[];
+};
+
 export type GroupReply =
   | JoinGroupReply
   | SyncGroupReply
@@ -478,6 +554,7 @@ export type GroupReply =
   | LeaveGroupReply
   | OffsetCommitReply
   | OffsetFetchReply
+  | TxnOffsetCommitReply
   | DescribeGroupReply
   | DeleteGroupReply;
 
@@ -486,6 +563,15 @@ export type GroupEffect =
   /** Append `records` to __consumer_offsets, then feed PersistCompleted{persistId}. */
   | { readonly type: 'PersistGroupMetadata'; readonly persistId: number; readonly groupId: string; readonly records: readonly OffsetsTopicRecord[] }
   | { readonly type: 'PersistOffsets'; readonly persistId: number; readonly groupId: string; readonly records: readonly OffsetsTopicRecord[] }
+  /** As PersistOffsets, as ONE transactional batch of (producerId, producerEpoch), base sequence -1. */
+  | {
+      readonly type: 'PersistTxnOffsets';
+      readonly persistId: number;
+      readonly groupId: string;
+      readonly records: readonly OffsetsTopicRecord[];
+      readonly producerId: number;
+      readonly producerEpoch: number;
+    }
   /** The next deadline changed: Tick at `atMs` (optional if the shell ticks on an interval). */
   | { readonly type: 'ScheduleDeadline'; readonly atMs: number };
 
@@ -517,6 +603,12 @@ export function step(state: GroupState, input: GroupInput, nowMs: number): [Grou
       break;
     case 'OffsetFetch':
       handleOffsetFetch(c, input);
+      break;
+    case 'TxnOffsetCommit':
+      handleTxnOffsetCommit(c, input);
+      break;
+    case 'CompleteTxnOffsets':
+      handleCompleteTxnOffsets(c, input);
       break;
     case 'DescribeGroup':
       handleDescribeGroup(c, input);
@@ -1215,6 +1307,7 @@ function handleOffsetCommit(c: Ctx, req: OffsetCommit): void {
 function handleOffsetFetch(c: Ctx, req: OffsetFetch): void {
   const g = c.g;
   const notCommitted = { offset: -1, leaderEpoch: -1, metadata: '' };
+  const unstable = (topic: string, partition: number): boolean => req.requireStable === true && hasPendingOffset(g.stagedTxnOffsets, topic, partition);
   let offsets: OffsetFetchReply['offsets'];
   if (req.partitions === null) {
     offsets = [...g.offsets.entries()]
@@ -1222,13 +1315,18 @@ function handleOffsetFetch(c: Ctx, req: OffsetFetch): void {
       .flatMap(([topic, byPartition]) =>
         [...byPartition.entries()]
           .sort(([a], [b]) => a - b)
-          .map(([partition, v]) => ({ topic, partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, errorCode: ErrorCode.NONE })),
+          .map(([partition, v]) =>
+            unstable(topic, partition)
+              ? { topic, partition, ...notCommitted, errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT }
+              : { topic, partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, errorCode: ErrorCode.NONE },
+          ),
       );
   } else {
     offsets = req.partitions.map(({ topic, partition }) => {
       if (typeof topic !== 'string' || topic.length === 0 || !isInt(partition, 0, 2_147_483_647)) {
         return { topic, partition, ...notCommitted, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
       }
+      if (unstable(topic, partition)) return { topic, partition, ...notCommitted, errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT };
       const v = g.offsets.get(topic)?.get(partition);
       return v === undefined
         ? { topic, partition, ...notCommitted, errorCode: ErrorCode.NONE }
@@ -1249,6 +1347,111 @@ function applyOffsets(g: Draft, writes: readonly CommitWrite[]): void {
     (offsets.get(w.topic) as Map<number, CommittedOffset>).set(w.partition, w.value);
   }
   g.offsets = offsets;
+}
+
+// ---------------------------------------------------------------- transactional offsets
+
+/** Kafka's validateOffsetCommit with isTransactional: the member is checked only when one is named. */
+function txnCommitGroupError(g: Draft, req: TxnOffsetCommit): number {
+  if (g.phase === 'Dead') return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+  if (isUnknownGroup(g) && req.generationId >= 0) return ErrorCode.ILLEGAL_GENERATION;
+  if (req.generationId >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
+    const memberError = validateCurrentMember(g, req.memberId, req.groupInstanceId);
+    if (memberError !== ErrorCode.NONE) return memberError;
+    if (req.generationId !== g.generationId) return ErrorCode.ILLEGAL_GENERATION;
+  }
+  return ErrorCode.NONE;
+}
+
+function txnReply(c: Ctx, to: ReplyTarget, errorCode: number, results: readonly CommitResult[]): void {
+  reply(c, to, { type: 'TxnOffsetCommitReply', errorCode, errorMessage: null, results: results.map((r) => ({ topic: r.topic, partition: r.partition, errorCode: r.errorCode })) });
+}
+
+function handleTxnOffsetCommit(c: Ctx, req: TxnOffsetCommit): void {
+  const g = c.g;
+  const groupError = txnCommitGroupError(g, req);
+  if (groupError !== ErrorCode.NONE) {
+    return txnReply(c, req.replyTo, groupError, req.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: groupError })));
+  }
+  const producerError = !isInt(req.producerId, 0, Number.MAX_SAFE_INTEGER)
+    ? ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    : !isInt(req.producerEpoch, 0, 32_767)
+      ? ErrorCode.INVALID_PRODUCER_EPOCH
+      : ErrorCode.NONE;
+  if (producerError !== ErrorCode.NONE) {
+    return txnReply(c, req.replyTo, producerError, req.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: producerError })));
+  }
+  if (g.members.has(req.memberId)) touch(c, req.memberId);
+  const results: CommitResult[] = [];
+  const offsets: TxnOffset[] = [];
+  for (const entry of req.offsets) {
+    const errorCode = validateCommitEntry(g, { ...entry, leaderEpoch: -1 });
+    results.push({ topic: entry.topic, partition: entry.partition, errorCode });
+    if (errorCode === ErrorCode.NONE) {
+      offsets.push({ topic: entry.topic, partition: entry.partition, offset: entry.offset, leaderEpoch: -1, metadata: entry.metadata ?? '', commitTimestampMs: c.nowMs });
+    }
+  }
+  if (offsets.length === 0) return txnReply(c, req.replyTo, ErrorCode.NONE, results);
+  // Refuse what staging would refuse (a fenced epoch, too many partitions) before writing anything.
+  const trial = stageTxnOffsets(g.stagedTxnOffsets, req.producerId, req.producerEpoch, offsets);
+  if (trial.results.some((r) => r.errorCode !== ErrorCode.NONE)) {
+    const refused = new Map(trial.results.map((r) => [`${r.topic}\u0000${r.partition}`, r.errorCode]));
+    return txnReply(
+      c,
+      req.replyTo,
+      ErrorCode.NONE,
+      results.map((r) => (r.errorCode === ErrorCode.NONE ? { ...r, errorCode: refused.get(`${r.topic}\u0000${r.partition}`) ?? ErrorCode.UNKNOWN_SERVER_ERROR } : r)),
+    );
+  }
+  const records: OffsetsTopicRecord[] = offsets.map((o) => ({
+    key: { type: 'OffsetCommit', group: g.groupId, topic: o.topic, partition: o.partition },
+    value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: o.commitTimestampMs },
+  }));
+  const persistId = g.nextPersistId;
+  g.nextPersistId += 1;
+  g.pendingPersists.set(persistId, {
+    kind: 'TxnOffsetCommit',
+    replyTo: req.replyTo,
+    results,
+    producerId: req.producerId,
+    producerEpoch: req.producerEpoch,
+    offsets,
+    marker: null,
+  });
+  c.fx.push({ type: 'PersistTxnOffsets', persistId, groupId: g.groupId, records, producerId: req.producerId, producerEpoch: req.producerEpoch });
+}
+
+function commitTxnOffsets(g: Draft, committed: readonly TxnOffset[]): void {
+  if (committed.length === 0) return;
+  applyOffsets(
+    g,
+    committed.map((o) => ({
+      topic: o.topic,
+      partition: o.partition,
+      value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: o.commitTimestampMs },
+    })),
+  );
+}
+
+function handleCompleteTxnOffsets(c: Ctx, input: CompleteTxnOffsets): void {
+  const g = c.g;
+  if (g.phase === 'Dead') return;
+  assert(input.result === 'commit' || input.result === 'abort', 'group: a marker is commit or abort');
+  const done = completeTxnOffsets(g.stagedTxnOffsets, input.producerId, input.producerEpoch, input.result === 'commit' ? 'COMMIT' : 'ABORT');
+  g.stagedTxnOffsets = done.staged;
+  commitTxnOffsets(g, done.committed);
+  // Writes of this producer still in flight are in the log before the marker: they get its result when they complete.
+  for (const [persistId, p] of g.pendingPersists) {
+    if (p.kind === 'TxnOffsetCommit' && p.producerId === input.producerId && p.producerEpoch <= input.producerEpoch && p.marker === null) {
+      g.pendingPersists.set(persistId, { ...p, marker: input.result });
+    }
+  }
+}
+
+function hasTxnOffsets(g: Draft): boolean {
+  if (g.stagedTxnOffsets.size > 0) return true;
+  for (const p of g.pendingPersists.values()) if (p.kind === 'TxnOffsetCommit') return true;
+  return false;
 }
 
 // ---------------------------------------------------------------- describe, delete
@@ -1303,6 +1506,7 @@ function handleDeleteGroup(c: Ctx, req: DeleteGroup): void {
   const answer = (errorCode: number): void => reply(c, req.replyTo, { type: 'DeleteGroupReply', groupId: g.groupId, errorCode });
   if (g.phase === 'Dead' || isUnknownGroup(g)) return answer(ErrorCode.GROUP_ID_NOT_FOUND);
   if (g.phase !== 'Empty') return answer(ErrorCode.NON_EMPTY_GROUP);
+  if (hasTxnOffsets(g)) return answer(ErrorCode.NON_EMPTY_GROUP); // see the header: a transaction still holds offsets of it
   // Tombstones for every offset, committed or being written (those writes land first), then the group.
   const partitions = new Map<string, { topic: string; partition: number }>();
   for (const [topic, byPartition] of g.offsets) for (const partition of byPartition.keys()) partitions.set(`${topic}\u0000${partition}`, { topic, partition });
@@ -1376,7 +1580,7 @@ function handleExpireOffsets(c: Ctx, input: ExpireOffsets): void {
     }
     g.offsets = offsets;
   }
-  const groupGone = g.phase === 'Empty' && g.offsets.size === 0 && writing.size === 0 && g.pendingMembers.size === 0;
+  const groupGone = g.phase === 'Empty' && g.offsets.size === 0 && writing.size === 0 && g.pendingMembers.size === 0 && !hasTxnOffsets(g);
   if (groupGone) {
     records.push({ key: { type: 'GroupMetadata', group: g.groupId }, value: null });
     transition(c, 'Dead');
@@ -1518,6 +1722,24 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
       });
       return;
     }
+    case 'TxnOffsetCommit': {
+      let results = pending.results;
+      if (!ok) {
+        const written = offsetWriteError(input.errorCode);
+        results = results.map((r) => (r.errorCode === ErrorCode.NONE ? { ...r, errorCode: written } : r));
+      } else if (pending.marker !== null) {
+        // The transaction ended while this write was in flight (see handleCompleteTxnOffsets).
+        if (pending.marker === 'commit') commitTxnOffsets(g, pending.offsets);
+      } else {
+        const staged = stageTxnOffsets(g.stagedTxnOffsets, pending.producerId, pending.producerEpoch, pending.offsets);
+        g.stagedTxnOffsets = staged.staged;
+        // A newer epoch staged meanwhile fences this one (a reload of the log decides the same way).
+        const byKey = new Map(staged.results.map((r) => [`${r.topic}\u0000${r.partition}`, r.errorCode]));
+        results = results.map((r) => (r.errorCode === ErrorCode.NONE ? { ...r, errorCode: byKey.get(`${r.topic}\u0000${r.partition}`) ?? ErrorCode.NONE } : r));
+      }
+      txnReply(c, pending.replyTo, ErrorCode.NONE, results);
+      return;
+    }
     case 'DeleteGroup': {
       if (ok) {
         g.offsets = new Map();
@@ -1608,11 +1830,19 @@ function handleUnload(c: Ctx): void {
         type: 'OffsetCommitReply',
         results: pending.results.map((r) => ({ topic: r.topic, partition: r.partition, errorCode: r.errorCode === ErrorCode.NONE ? ErrorCode.NOT_COORDINATOR : r.errorCode })),
       });
+    } else if (pending.kind === 'TxnOffsetCommit') {
+      txnReply(
+        c,
+        pending.replyTo,
+        ErrorCode.NONE,
+        pending.results.map((r) => ({ ...r, errorCode: r.errorCode === ErrorCode.NONE ? ErrorCode.NOT_COORDINATOR : r.errorCode })),
+      );
     } else if (pending.kind === 'DeleteGroup') {
       reply(c, pending.replyTo, { type: 'DeleteGroupReply', groupId: g.groupId, errorCode: ErrorCode.NOT_COORDINATOR });
     }
   }
   g.pendingPersists.clear();
+  g.stagedTxnOffsets = noStagedTxnOffsets;
   g.pendingMembers.clear();
   g.pendingSyncMembers.clear();
   g.rebalanceDeadlineMs = null;
@@ -1627,7 +1857,8 @@ function handleUnload(c: Ctx): void {
  * Rebuilds a group from what `__consumer_offsets` holds for it (see
  * offsets-records.ts `loadGroups`): Stable with its members if the last
  * metadata record has members (each gets a fresh session from `nowMs`), Empty
- * otherwise. Parked requests and pending ids do not survive a failover; the
+ * otherwise; `stagedTxnOffsets` are the transactional offsets whose marker the
+ * log does not hold yet. Parked requests and pending ids do not survive a failover; the
  * members find out through their next heartbeat or commit. A group over
  * groupSizeMax rebalances at once, as in Kafka.
  */
@@ -1637,8 +1868,9 @@ export function restoreGroup(
   offsets: ReadonlyMap<string, ReadonlyMap<number, CommittedOffset>>,
   nowMs: number,
   config: GroupConfig = groupConfigDefault,
+  stagedTxnOffsets: StagedTxnOffsets = noStagedTxnOffsets,
 ): GroupState {
-  const base = emptyGroup(groupId, config);
+  const base = { ...emptyGroup(groupId, config), stagedTxnOffsets };
   if (metadata === null) return Object.freeze({ ...base, offsets });
   const members = new Map<string, GroupMember>();
   const staticMembers = new Map<string, string>();

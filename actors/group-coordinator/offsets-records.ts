@@ -23,7 +23,13 @@
  *
  * `loadGroups` replays a partition's records into group states (what a new
  * coordinator does while it answers COORDINATOR_LOAD_IN_PROGRESS); the state
- * itself is built by group-logic.ts `restoreGroup`.
+ * itself is built by group-logic.ts `restoreGroup`. `replayOffsetsLog` does
+ * the same from the log's batches, transactions included: the offset records
+ * of a transactional batch (TxnOffsetCommit) are staged per producer id with
+ * actors/txn-coordinator/txn-offsets.ts, exactly as the live coordinator
+ * stages them, until that producer's control batch: COMMIT applies them at
+ * the marker's place in the log, ABORT drops them. Those still open at the
+ * end of the log stay staged in the group (a later marker decides them).
  */
 import { pack, unpack } from 'msgpackr';
 import { ErrorCode } from '../../protocol/errors.ts';
@@ -31,6 +37,7 @@ import { assert } from '../../runtime/assert.ts';
 import type { Decoded } from '../../protocol/consumer/consumer-protocol.ts';
 import { restoreGroup } from './group-logic.ts';
 import type { GroupConfig, GroupState } from './group-logic.ts';
+import { completeTxnOffsets, noStagedTxnOffsets, stageTxnOffsets, type StagedTxnOffsets, type TxnOffset } from '../txn-coordinator/txn-offsets.ts';
 
 export const offsetCommitKeyVersion = 1;
 export const groupMetadataKeyVersion = 2;
@@ -242,6 +249,17 @@ export function coordinatorPartitionFor(groupId: string, partitionCount: number)
 }
 
 /**
+ * What the loader takes from one `__consumer_offsets` partition, in log order:
+ * the records of a plain batch, the offset records of one transactional batch
+ * (one TxnOffsetCommit write of producer `producerId` at `producerEpoch`), and
+ * the end-transaction markers of control batches.
+ */
+export type OffsetsLogEntry =
+  | { readonly type: 'Record'; readonly record: OffsetsTopicRecord }
+  | { readonly type: 'TxnOffsets'; readonly producerId: number; readonly producerEpoch: number; readonly records: readonly OffsetsTopicRecord[] }
+  | { readonly type: 'TxnMarker'; readonly producerId: number; readonly producerEpoch: number; readonly result: 'commit' | 'abort' };
+
+/**
  * Rebuilds every group of one `__consumer_offsets` partition from its records,
  * in log order (what a new coordinator does while it answers
  * COORDINATOR_LOAD_IN_PROGRESS). The last record per key wins; a tombstone
@@ -251,14 +269,42 @@ export function loadGroups(
   records: Iterable<OffsetsTopicRecord>,
   options: { readonly nowMs: number; readonly config?: GroupConfig },
 ): Map<string, GroupState> {
+  const entries: OffsetsLogEntry[] = [];
+  for (const record of records) entries.push({ type: 'Record', record });
+  return replayOffsetsLog(entries, options).groups;
+}
+
+/**
+ * `loadGroups` over the log's entries, transactions included (see the
+ * header). `skipped` counts transactional records that staging refused (a
+ * fenced epoch, a tombstone or group record in a transactional batch, more
+ * than stagedOffsetsPerProducerMax partitions): the live coordinator never
+ * writes those, so they are ignored as it would have ignored them.
+ */
+export function replayOffsetsLog(
+  entries: Iterable<OffsetsLogEntry>,
+  options: { readonly nowMs: number; readonly config?: GroupConfig },
+): { readonly groups: Map<string, GroupState>; readonly skipped: number } {
   const metadataByGroup = new Map<string, GroupMetadataValue>();
   const offsetsByGroup = new Map<string, Map<string, Map<number, OffsetCommitValue>>>();
-  for (const record of records) {
+  const stagedByGroup = new Map<string, StagedTxnOffsets>();
+  /** producer id -> the groups that hold staged offsets of it. */
+  const groupsByProducer = new Map<number, Set<string>>();
+  let skipped = 0;
+
+  const setOffset = (group: string, topic: string, partition: number, value: OffsetCommitValue): void => {
+    const byTopic = offsetsByGroup.get(group) ?? new Map<string, Map<number, OffsetCommitValue>>();
+    offsetsByGroup.set(group, byTopic);
+    const byPartition = byTopic.get(topic) ?? new Map<number, OffsetCommitValue>();
+    byTopic.set(topic, byPartition);
+    byPartition.set(partition, value);
+  };
+  const apply = (record: OffsetsTopicRecord): void => {
     const group = record.key.group;
     if (record.key.type === 'GroupMetadata') {
       if (record.value === null) metadataByGroup.delete(group);
       else metadataByGroup.set(group, record.value as GroupMetadataValue);
-      continue;
+      return;
     }
     const { topic, partition } = record.key;
     if (record.value === null) {
@@ -267,20 +313,72 @@ export function loadGroups(
       byPartition?.delete(partition);
       if (byPartition?.size === 0) byTopic!.delete(topic);
       if (byTopic?.size === 0) offsetsByGroup.delete(group);
-      continue;
+      return;
     }
-    const byTopic = offsetsByGroup.get(group) ?? new Map<string, Map<number, OffsetCommitValue>>();
-    offsetsByGroup.set(group, byTopic);
-    const byPartition = byTopic.get(topic) ?? new Map<number, OffsetCommitValue>();
-    byTopic.set(topic, byPartition);
-    byPartition.set(partition, record.value as OffsetCommitValue);
+    setOffset(group, topic, partition, record.value as OffsetCommitValue);
+  };
+
+  for (const entry of entries) {
+    switch (entry.type) {
+      case 'Record':
+        apply(entry.record);
+        break;
+      case 'TxnOffsets': {
+        const byGroup = new Map<string, TxnOffset[]>();
+        for (const record of entry.records) {
+          if (record.key.type !== 'OffsetCommit' || record.value === null) {
+            skipped += 1;
+            continue;
+          }
+          const key = record.key;
+          const v = record.value as OffsetCommitValue;
+          const list = byGroup.get(key.group) ?? [];
+          byGroup.set(key.group, list);
+          list.push({ topic: key.topic, partition: key.partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, commitTimestampMs: v.commitTimestampMs });
+        }
+        for (const [group, offsets] of byGroup) {
+          const staged = stageTxnOffsets(stagedByGroup.get(group) ?? noStagedTxnOffsets, entry.producerId, entry.producerEpoch, offsets);
+          if (staged.results.some((r) => r.errorCode !== ErrorCode.NONE)) {
+            skipped += offsets.length;
+            continue;
+          }
+          stagedByGroup.set(group, staged.staged);
+          const groups = groupsByProducer.get(entry.producerId) ?? new Set<string>();
+          groupsByProducer.set(entry.producerId, groups);
+          groups.add(group);
+        }
+        break;
+      }
+      case 'TxnMarker': {
+        const groups = groupsByProducer.get(entry.producerId);
+        if (groups === undefined) break;
+        for (const group of [...groups]) {
+          const done = completeTxnOffsets(stagedByGroup.get(group)!, entry.producerId, entry.producerEpoch, entry.result === 'commit' ? 'COMMIT' : 'ABORT');
+          for (const o of done.committed) {
+            setOffset(group, o.topic, o.partition, { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: o.commitTimestampMs });
+          }
+          stagedByGroup.set(group, done.staged);
+          if (!done.staged.has(entry.producerId)) groups.delete(group);
+        }
+        if (groups.size === 0) groupsByProducer.delete(entry.producerId);
+        break;
+      }
+    }
   }
   const groups = new Map<string, GroupState>();
-  for (const groupId of new Set([...metadataByGroup.keys(), ...offsetsByGroup.keys()])) {
+  const withStaged = [...stagedByGroup].filter(([, staged]) => staged.size > 0).map(([group]) => group);
+  for (const groupId of new Set([...metadataByGroup.keys(), ...offsetsByGroup.keys(), ...withStaged])) {
     groups.set(
       groupId,
-      restoreGroup(groupId, metadataByGroup.get(groupId) ?? null, offsetsByGroup.get(groupId) ?? new Map(), options.nowMs, options.config),
+      restoreGroup(
+        groupId,
+        metadataByGroup.get(groupId) ?? null,
+        offsetsByGroup.get(groupId) ?? new Map(),
+        options.nowMs,
+        options.config,
+        stagedByGroup.get(groupId) ?? noStagedTxnOffsets,
+      ),
     );
   }
-  return groups;
+  return { groups, skipped };
 }
