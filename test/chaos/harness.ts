@@ -1,0 +1,272 @@
+/**
+ * The chaos harness: `runChaos(options) -> ChaosResult`.
+ *
+ * One run, in order (every step bounded in time):
+ *   1. start a real 3-broker cluster of processes (actors/broker-main.ts via
+ *      test/support/cluster.ts: free ports on 127.0.0.1, one data dir each,
+ *      every broker a controller voter, KACTUS_FAULT_INJECTION=1 so each
+ *      has `/fault-control`);
+ *   2. create the topic: `partitions` (6+) partitions, RF 3,
+ *      min.insync.replicas 2;
+ *   3. start the workloads (workloads.ts): idempotent acks=all producers
+ *      writing unique values to keyed records, a consumer group reading and
+ *      committing everything, an observer of the group's committed offsets;
+ *   4. for `durationMs`: quiet, fault, hold, heal, repeat (nemeses.ts), one
+ *      fault at a time, drawn from the seeded Rng; each enabled nemesis comes
+ *      once (in a seeded order) before any comes twice;
+ *   5. heal everything, stop the producers (pending sends get a bounded
+ *      wait, then count as indeterminate), let the cluster settle (every
+ *      partition led, ISR 3);
+ *   6. read every partition back (final-read), let the consumers drain to the
+ *      end, close them (final commit), fetch the committed offsets once more;
+ *   7. check the history (checker.ts) and write the JSON report (report.ts)
+ *      plus the harness's own findings (`harness`), and the history itself
+ *      next to it, so the run can be re-checked or shrunk later.
+ *
+ * Exit code: non-zero on any anomaly (report.ts), and also on a harness
+ * finding that is a failure of the system under test: a crashed actor that
+ * supervision did not bring back, a broker that would not restart, a
+ * partition that could not be read back, a cluster that did not settle.
+ *
+ * Processes: the brokers are children of this process (processes.ts); every
+ * one is SIGKILLed by its handle in `finally`, whatever happened.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kactus } from '../../client/index.ts';
+import { seededRng } from '../../runtime/rng.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { killAllChildren } from '../support/processes.ts';
+import { check, type Report } from './checker.ts';
+import { FAULT_KINDS, type FaultKind } from './history.ts';
+import { ChaosContext, NEMESES, type ActiveFault, type ControllerFailover, type CrashCheck } from './nemeses.ts';
+import { LiveRecorder } from './recorder.ts';
+import { buildRunReport, exitCodeFor, summaryLine, type RunReport } from './report.ts';
+import { ConsumerWorker, OffsetsObserver, ProducerWorker, clientLogger, finalRead } from './workloads.ts';
+
+export type ChaosOptions = {
+  seed: number;
+  durationMs: number;
+  nemeses: readonly FaultKind[];
+  /** Partitions of the workload topic (at least 6). */
+  partitions?: number;
+  producers?: number;
+  consumers?: number;
+  /** Sends per second per producer. */
+  ratePerSecond?: number;
+  /** Sends pending per producer. */
+  inFlightMax?: number;
+  /** Quiet time between faults, drawn from [min, max] ms. */
+  quietMs?: readonly [number, number];
+  /** How long a fault holds before it is healed, drawn from [min, max] ms. */
+  holdMs?: readonly [number, number];
+  /** Where to write the report (JSON); the history goes to `<report>.history.json`. Null: write nothing. */
+  reportPath?: string | null;
+  /** Broker processes' LOG_LEVEL (their logs go to their stderr, kept in memory). */
+  brokerLogLevel?: string;
+  log?: (line: string) => void;
+};
+
+export type HarnessFindings = {
+  wallMs: number;
+  clusterStartMs: number;
+  settleMs: number | null;
+  consumersDrained: boolean;
+  crashChecks: CrashCheck[];
+  controllerFailovers: ControllerFailover[];
+  restarts: { broker: number; attempts: number; ok: boolean }[];
+  producers: { name: string; invoked: number; ok: number; failed: number; replaced: number }[];
+  consumers: { name: string; reads: number; resubscribes: number; errors: number }[];
+  offsetsObserver: { fetches: number; failures: number };
+  finalRead: { records: number; unread: number[] };
+  /** Failures of the system under test that are not history anomalies (see the module comment). */
+  problems: string[];
+};
+
+export type ChaosRunReport = RunReport & { harness: HarnessFindings };
+
+export type ChaosResult = { report: ChaosRunReport; checked: Report; exitCode: 0 | 1; summary: string; reportPath: string | null; historyPath: string | null };
+
+export const partitionsMin = 6;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Broker settings for chaos: small internal topics, no rebalance delay, min ISR 2 by default. */
+export const chaosBrokerSettings = [
+  'offsets.topic.num.partitions=3',
+  'transaction.state.log.num.partitions=3',
+  'group.initial.rebalance.delay.ms=0',
+  'min.insync.replicas=2',
+  'default.replication.factor=3',
+  // A follower that stops fetching leaves the ISR after this (Kafka: 30 s): faults hold for seconds.
+  'replica.lag.time.max.ms=10000',
+];
+
+function draw(rng: { int(a: number, b: number): number }, range: readonly [number, number]): number {
+  return range[0] >= range[1] ? range[0] : rng.int(range[0], range[1] + 1);
+}
+
+/** The order faults come in: every enabled nemesis once (seeded shuffle), then seeded picks. */
+export function nemesisOrder(rng: { int(a: number, b: number): number }, enabled: readonly FaultKind[], count: number): FaultKind[] {
+  const first = [...enabled];
+  for (let i = first.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    [first[i], first[j]] = [first[j]!, first[i]!];
+  }
+  const order = first.slice(0, count);
+  while (order.length < count) order.push(enabled[rng.int(0, enabled.length)]!);
+  return order;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const wallStartMs = Date.now();
+  const log = options.log ?? ((line: string) => process.stderr.write(`[chaos] ${line}\n`));
+  const partitions = Math.max(partitionsMin, options.partitions ?? 6);
+  const nemeses = [...new Set(options.nemeses)];
+  for (const kind of nemeses) if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown nemesis ${kind}`);
+  const quietMs = options.quietMs ?? [2_000, 6_000];
+  const holdMs = options.holdMs ?? [3_000, 8_000];
+  const rng = seededRng(options.seed);
+  const recorder = new LiveRecorder();
+  const topic = 'chaos';
+  const group = 'chaos-group';
+  const problems: string[] = [];
+
+  let cluster: TestCluster | undefined;
+  const producers: ProducerWorker[] = [];
+  const consumers: ConsumerWorker[] = [];
+  let observer: OffsetsObserver | undefined;
+  try {
+    log(`seed ${options.seed}, ${options.durationMs} ms, nemeses ${nemeses.join(',') || '(none)'}: starting 3 brokers`);
+    cluster = await startTestCluster(3, chaosBrokerSettings, { env: { KACTUS_FAULT_INJECTION: '1', LOG_LEVEL: options.brokerLogLevel ?? process.env.CHAOS_BROKER_LOG_LEVEL ?? 'warn' } });
+    const clusterStartMs = Date.now() - wallStartMs;
+    for (const b of cluster.brokers) {
+      const ready = b.child?.lines.find((l) => l.event === 'ready');
+      if (ready?.faultInjection !== true) throw new Error(`broker ${b.id} started without fault injection (ready line: ${JSON.stringify(ready)})`);
+    }
+    const brokers = cluster.brokers.map((b) => b.url);
+    const ctx = new ChaosContext(cluster, recorder, rng, topic, group, log);
+
+    const admin = new Kactus({ brokers, clientId: 'chaos-admin', requestTimeoutMs: 10_000, logger: clientLogger('admin') });
+    try {
+      await admin.admin().createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }] });
+    } finally {
+      await admin.close({ timeoutMs: 1_000 }).catch(() => undefined);
+    }
+    await cluster.waitForLeaders(topic, partitions, 3, 60_000);
+    log(`topic ${topic}: ${partitions} partitions, RF 3, min.insync.replicas 2; cluster up in ${clusterStartMs} ms`);
+
+    const seen = new Set<string>();
+    for (let i = 0; i < (options.consumers ?? 2); i++) consumers.push(new ConsumerWorker({ name: `c${i}`, brokers, topic, group, recorder, seen, log }));
+    observer = new OffsetsObserver({ brokers, topic, partitions, group, intervalMs: 2_000, recorder });
+    for (let i = 0; i < (options.producers ?? 2); i++) {
+      producers.push(new ProducerWorker({ name: `p${i}`, brokers, topic, keys: 60, ratePerSecond: options.ratePerSecond ?? 50, inFlightMax: options.inFlightMax ?? 20, seed: options.seed * 1_000 + i, recorder, log }));
+    }
+    for (const c of consumers) c.start();
+    observer.start();
+    const activeFromMs = recorder.nowMs();
+    for (const p of producers) p.start();
+
+    // The fault schedule.
+    const endAtMs = Date.now() + options.durationMs;
+    const faultsMax = Math.max(nemeses.length, Math.ceil(options.durationMs / 1_000));
+    const order = nemeses.length === 0 ? [] : nemesisOrder(rng, nemeses, faultsMax);
+    let active: ActiveFault | null = null;
+    for (const kind of order) {
+      const quiet = Math.min(draw(rng, quietMs), Math.max(0, endAtMs - Date.now()));
+      await sleep(quiet);
+      if (Date.now() >= endAtMs) break;
+      active = await NEMESES[kind].start(ctx).catch((err: unknown) => {
+        log(`nemesis ${kind} failed to start: ${String(err)}`);
+        return null;
+      });
+      if (active === null) continue;
+      await sleep(draw(rng, holdMs));
+      await active.heal().catch((err: unknown) => log(`nemesis ${kind} failed to heal: ${String(err)}`));
+      active = null;
+    }
+    const remaining = endAtMs - Date.now();
+    if (remaining > 0) await sleep(remaining);
+
+    // Heal, stop the producers, settle.
+    log('healing everything');
+    await ctx.healAll();
+    await Promise.all(producers.map((p) => p.stop(25_000)));
+    const activeToMs = recorder.nowMs();
+    const settleStart = Date.now();
+    let settleMs: number | null = null;
+    try {
+      await cluster.waitForLeaders(topic, partitions, 3, 60_000);
+      settleMs = Date.now() - settleStart;
+    } catch (err) {
+      problems.push(`the cluster did not settle (every partition led, ISR 3) within 60 s: ${String(err).slice(0, 300)}`);
+    }
+    log(`settled in ${settleMs ?? 'never'} ms; reading back`);
+
+    const read = await finalRead({ brokers, topic, partitions, recorder, log });
+    if (read.unread.length > 0) problems.push(`partitions never read back: ${read.unread.join(',')}`);
+
+    // Let the group catch up to the end, then close it (final commit) and fetch its offsets once more.
+    const finalValues = new Set<string>();
+    for (const e of recorder.events) if (e.type === 'final-read') for (const r of e.records) finalValues.add(r.value);
+    const drainDeadline = Date.now() + 60_000;
+    let consumersDrained = false;
+    while (Date.now() < drainDeadline) {
+      let missing = 0;
+      for (const v of finalValues) if (!seen.has(v)) missing += 1;
+      if (missing === 0) {
+        consumersDrained = true;
+        break;
+      }
+      await sleep(250);
+    }
+    if (!consumersDrained) log('the consumer group did not drain within 60 s (unseen is then judged on committed offsets only)');
+    await Promise.all(consumers.map((c) => c.close(10_000)));
+    await observer.stop();
+    for (let attempt = 0; attempt < 10 && !(await observer.fetchOnce()); attempt++) await sleep(500);
+
+    for (const check of ctx.crashChecks) if (check.existed && check.cameBack === false) problems.push(`crashed actor ${check.path} on broker ${check.node} did not come back`);
+    for (const restart of ctx.restarts) if (!restart.ok) problems.push(`broker ${restart.broker} did not restart`);
+
+    // Judge and report.
+    const history = recorder.history();
+    const checked = check(history, { consumersDrained, activeFromMs, activeToMs });
+    const runReport = buildRunReport(checked, { seed: options.seed, durationMs: options.durationMs, clusterSize: 3, nemeses });
+    const report: ChaosRunReport = {
+      ...runReport,
+      harness: {
+        wallMs: Date.now() - wallStartMs,
+        clusterStartMs,
+        settleMs,
+        consumersDrained,
+        crashChecks: ctx.crashChecks,
+        controllerFailovers: ctx.controllerFailovers,
+        restarts: ctx.restarts,
+        producers: producers.map((p, i) => ({ name: `p${i}`, ...p.stats })),
+        consumers: consumers.map((c, i) => ({ name: `c${i}`, ...c.stats })),
+        offsetsObserver: { ...observer.stats },
+        finalRead: read,
+        problems,
+      },
+    };
+    const exitCode: 0 | 1 = exitCodeFor(runReport) === 0 && problems.length === 0 ? 0 : 1;
+    let summary = summaryLine(runReport);
+    if (problems.length > 0) summary += `; harness problems: ${problems.join('; ')}`;
+    let reportPath: string | null = null;
+    let historyPath: string | null = null;
+    if (options.reportPath) {
+      reportPath = options.reportPath;
+      historyPath = reportPath.replace(/\.json$/, '') + '.history.json';
+      mkdirSync(dirname(reportPath), { recursive: true });
+      writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+      writeFileSync(historyPath, JSON.stringify(history));
+    }
+    log(summary);
+    return { report, checked, exitCode, summary, reportPath, historyPath };
+  } finally {
+    await Promise.all(producers.map((p) => p.close()));
+    await Promise.all(consumers.map((c) => c.close(2_000)));
+    await observer?.close();
+    await killAllChildren();
+    await cluster?.cleanup().catch(() => undefined);
+  }
+}

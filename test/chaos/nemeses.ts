@@ -1,0 +1,354 @@
+/**
+ * The nemeses: the faults a chaos run applies to a real multi-process
+ * cluster, each as `start() -> heal()`, recording `fault-start` when the fault
+ * takes effect and `fault-end` once it is healed (for kill: once the broker
+ * is back and ready).
+ *
+ * - kill:        SIGKILL a broker; heal = start it again (same node id, port, data dir).
+ * - pause:       SIGSTOP a broker; heal = SIGCONT.
+ * - partition:   cut one broker from the other brokers through its
+ *                `/fault-control` (runtime/fault-control.ts): both ways, or
+ *                only what it sends ('out') or only what it receives ('in');
+ *                heal = Heal. The harness's own client links are never cut.
+ * - crash-actor: make a partition replica, a fetcher, the group coordinator
+ *                or the controller throw (Node.crashActor through
+ *                `/fault-control`), then check that supervision brought it
+ *                back (`/fault-control` ActorStatus), recorded in `crashChecks`.
+ * - controller:  SIGKILL the active controller; heal = start it again. The
+ *                time until another controller is active is recorded.
+ *
+ * One fault at a time, targets drawn from the run's seeded Rng: the promise
+ * under test is "one broker of three may fail" (DESIGN.md). Every wait is
+ * bounded; the harness heals whatever is left at the end (`healAll`).
+ *
+ * Processes: only the brokers this run started (TestCluster children), by
+ * their Child handle, never by name.
+ */
+import type { FaultControlReply } from '../../runtime/fault-control.ts';
+import { faultControlPath } from '../../runtime/fault-control.ts';
+import type { Rng } from '../../runtime/rng.ts';
+import type { TestCluster } from '../support/cluster.ts';
+import type { FaultKind } from './history.ts';
+import type { LiveRecorder } from './recorder.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Attempts at restarting a killed broker (a port still held, a slow start). */
+export const restartAttemptsMax = 5;
+/** How long a crashed actor has to come back before the check fails. */
+export const crashRecoveryWaitMs = 10_000;
+/** How long to look for a new active controller after killing one. */
+export const controllerFailoverWaitMs = 30_000;
+
+export type CrashCheck = { node: number; path: string; role: string; existed: boolean; cameBack: boolean | null; atMs: number };
+export type ControllerFailover = { killed: number; newController: number | null; failoverMs: number | null; atMs: number };
+
+/** What the nemeses share: the cluster, the recorder, which brokers are impaired now. */
+export class ChaosContext {
+  /** Brokers killed or paused right now (not to be used as a metadata source). */
+  readonly impaired = new Set<number>();
+  /** Brokers paused right now (healAll sends SIGCONT). */
+  readonly paused = new Set<number>();
+  /** Brokers with links cut right now (healAll sends Heal). */
+  readonly cut = new Set<number>();
+  readonly crashChecks: CrashCheck[] = [];
+  readonly controllerFailovers: ControllerFailover[] = [];
+  readonly restarts: { broker: number; attempts: number; ok: boolean }[] = [];
+  /** crash-actor takes the roles in turn from a seeded start (0: not chosen yet), so a short run covers each. */
+  crashRoleIndex = 0;
+
+  constructor(
+    readonly cluster: TestCluster,
+    readonly recorder: LiveRecorder,
+    readonly rng: Rng,
+    readonly topic: string,
+    readonly group: string,
+    readonly log: (line: string) => void,
+  ) {}
+
+  brokerIds(): number[] {
+    return this.cluster.brokers.map((b) => b.id);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error('nothing to pick from');
+    return items[this.rng.int(0, items.length)]!;
+  }
+
+  /** A broker that is up and not impaired, to ask things through. */
+  healthyBroker(): number | undefined {
+    const ids = this.cluster.brokers.filter((b) => b.child !== null && !this.impaired.has(b.id)).map((b) => b.id);
+    return ids.length === 0 ? undefined : ids[0];
+  }
+
+  /** The active controller as the metadata of a healthy broker says (-1: none known), or undefined when no answer. */
+  async controllerId(): Promise<number | undefined> {
+    const via = this.healthyBroker();
+    if (via === undefined) return undefined;
+    const answer = await this.cluster.metadata(null, via).catch(() => undefined);
+    return answer?.controllerId;
+  }
+
+  async faultControl(broker: number, command: Record<string, unknown>, timeoutMs = 10_000): Promise<FaultControlReply> {
+    const reply = await this.cluster.client.ask<unknown, FaultControlReply>({ node: String(broker), path: faultControlPath }, (replyTo) => ({ ...command, replyTo }), { timeoutMs });
+    if (reply.errorCode !== 0) throw new Error(`fault-control on broker ${broker} refused ${String(command['type'])}: ${reply.errorMessage ?? reply.errorCode}`);
+    return reply;
+  }
+
+  start(kind: FaultKind, target: string, detail?: string): void {
+    this.recorder.add('nemesis', { type: 'fault-start', kind, target, ...(detail === undefined ? {} : { detail }) });
+    this.log(`fault ${kind} ${target}${detail === undefined ? '' : ` (${detail})`}`);
+  }
+
+  end(kind: FaultKind, target: string): void {
+    this.recorder.add('nemesis', { type: 'fault-end', kind, target });
+    this.log(`healed ${kind} ${target}`);
+  }
+
+  async kill(broker: number): Promise<void> {
+    this.impaired.add(broker);
+    await this.cluster.killBroker(broker);
+  }
+
+  /** Starts a killed broker again (bounded attempts); it stays impaired if it never comes back. */
+  async restart(broker: number): Promise<boolean> {
+    for (let attempt = 1; attempt <= restartAttemptsMax; attempt++) {
+      try {
+        await this.cluster.startBroker(broker);
+        this.impaired.delete(broker);
+        this.restarts.push({ broker, attempts: attempt, ok: true });
+        return true;
+      } catch (err) {
+        this.log(`restart of broker ${broker}, attempt ${attempt}: ${String(err).slice(0, 500)}`);
+        await this.cluster.killBroker(broker).catch(() => undefined);
+        await sleep(1_000);
+      }
+    }
+    this.restarts.push({ broker, attempts: restartAttemptsMax, ok: false });
+    return false;
+  }
+
+  pause(broker: number): void {
+    const child = this.cluster.brokers.find((b) => b.id === broker)?.child;
+    if (!child) return;
+    this.impaired.add(broker);
+    this.paused.add(broker);
+    child.process.kill('SIGSTOP');
+  }
+
+  resume(broker: number): void {
+    const child = this.cluster.brokers.find((b) => b.id === broker)?.child;
+    this.paused.delete(broker);
+    this.impaired.delete(broker);
+    child?.process.kill('SIGCONT');
+  }
+
+  /** Ends every fault still in effect: resumes paused brokers, starts killed ones, heals every cut. */
+  async healAll(): Promise<void> {
+    for (const broker of [...this.paused]) this.resume(broker);
+    for (const b of this.cluster.brokers) if (b.child === null) await this.restart(b.id);
+    for (const broker of this.brokerIds()) {
+      await this.faultControl(broker, { type: 'Heal' }).catch((err: unknown) => this.log(`heal of broker ${broker}: ${String(err)}`));
+    }
+    this.cut.clear();
+  }
+}
+
+/** A fault in effect; `heal` ends it and records `fault-end`. */
+export type ActiveFault = { heal(): Promise<void> };
+
+export type Nemesis = { kind: FaultKind; start(ctx: ChaosContext): Promise<ActiveFault | null> };
+
+const kill: Nemesis = {
+  kind: 'kill',
+  async start(ctx) {
+    const candidates = ctx.cluster.brokers.filter((b) => b.child !== null && !ctx.impaired.has(b.id)).map((b) => b.id);
+    if (candidates.length === 0) return null;
+    const broker = ctx.pick(candidates);
+    const target = `n${broker}`;
+    ctx.start('kill', target);
+    await ctx.kill(broker);
+    return {
+      async heal() {
+        await ctx.restart(broker);
+        ctx.end('kill', target);
+      },
+    };
+  },
+};
+
+const pause: Nemesis = {
+  kind: 'pause',
+  async start(ctx) {
+    const candidates = ctx.cluster.brokers.filter((b) => b.child !== null && !ctx.impaired.has(b.id)).map((b) => b.id);
+    if (candidates.length === 0) return null;
+    const broker = ctx.pick(candidates);
+    const target = `n${broker}`;
+    ctx.start('pause', target);
+    ctx.pause(broker);
+    return {
+      async heal() {
+        ctx.resume(broker);
+        ctx.end('pause', target);
+      },
+    };
+  },
+};
+
+const partition: Nemesis = {
+  kind: 'partition',
+  async start(ctx) {
+    const candidates = ctx.cluster.brokers.filter((b) => b.child !== null && !ctx.impaired.has(b.id)).map((b) => b.id);
+    if (candidates.length === 0) return null;
+    const broker = ctx.pick(candidates);
+    const others = ctx.brokerIds().filter((id) => id !== broker);
+    const roll = ctx.rng.next();
+    const direction = roll < 0.6 ? 'both' : roll < 0.8 ? 'in' : 'out';
+    const target = `${broker}|${others.join(',')}`;
+    try {
+      await ctx.faultControl(broker, { type: 'Cut', peers: others.map(String), direction });
+    } catch (err) {
+      ctx.log(`partition: cut on broker ${broker} failed: ${String(err)}`);
+      return null;
+    }
+    ctx.cut.add(broker);
+    ctx.start('partition', target, direction);
+    return {
+      async heal() {
+        for (let attempt = 1; attempt <= 5; attempt++) {
+          try {
+            await ctx.faultControl(broker, { type: 'Heal' });
+            break;
+          } catch (err) {
+            ctx.log(`partition: heal on broker ${broker}, attempt ${attempt}: ${String(err)}`);
+            await sleep(500);
+          }
+        }
+        ctx.cut.delete(broker);
+        ctx.end('partition', target);
+      },
+    };
+  },
+};
+
+type CrashRole = 'replica' | 'fetcher' | 'group-coordinator' | 'controller';
+const crashRoles: readonly CrashRole[] = ['replica', 'fetcher', 'group-coordinator', 'controller'];
+
+/** Chooses the node and actor path of a crash target of `role`; undefined when none exists now. */
+async function crashTarget(ctx: ChaosContext, role: CrashRole): Promise<{ node: number; path: string } | undefined> {
+  const healthy = ctx.cluster.brokers.filter((b) => b.child !== null && !ctx.impaired.has(b.id)).map((b) => b.id);
+  if (healthy.length === 0) return undefined;
+  switch (role) {
+    case 'replica':
+    case 'fetcher': {
+      const prefix = role === 'replica' ? `/replicas/${ctx.topic}-` : '/fetchers/';
+      const node = ctx.pick(healthy);
+      const paths = (await ctx.faultControl(node, { type: 'ListActors', prefix }).catch(() => undefined))?.paths ?? [];
+      return paths.length === 0 ? undefined : { node, path: ctx.pick(paths) };
+    }
+    case 'group-coordinator':
+      return { node: ctx.pick(healthy), path: '/groups' };
+    case 'controller': {
+      // The active controller's, when it is known and healthy; else any voter's.
+      const active = await ctx.controllerId();
+      const node = active !== undefined && healthy.includes(active) && ctx.rng.next() < 0.7 ? active : ctx.pick(healthy);
+      return { node, path: '/controller' };
+    }
+  }
+}
+
+const crashActor: Nemesis = {
+  kind: 'crash-actor',
+  async start(ctx) {
+    if (ctx.crashRoleIndex === 0) ctx.crashRoleIndex = ctx.rng.int(0, crashRoles.length) + 1;
+    let chosen: { node: number; path: string; role: CrashRole } | undefined;
+    for (let tries = 0; tries < crashRoles.length && chosen === undefined; tries++) {
+      const role = crashRoles[ctx.crashRoleIndex++ % crashRoles.length]!;
+      const found = await crashTarget(ctx, role);
+      if (found) chosen = { ...found, role };
+    }
+    if (chosen === undefined) return null;
+    const { node, path, role } = chosen;
+    const target = `n${node}:${path}`;
+    const reply = await ctx.faultControl(node, { type: 'CrashActor', path }).catch((err: unknown) => {
+      ctx.log(`crash-actor: ${target}: ${String(err)}`);
+      return undefined;
+    });
+    if (reply === undefined) return null;
+    ctx.start('crash-actor', target, role);
+    const check: CrashCheck = { node, path, role, existed: reply.existed === true, cameBack: null, atMs: ctx.recorder.nowMs() };
+    ctx.crashChecks.push(check);
+    return {
+      async heal() {
+        if (check.existed) {
+          // Supervision restarts at once or after a backoff; a stop or a give-up leaves no actor (or no process).
+          const deadline = Date.now() + crashRecoveryWaitMs;
+          await sleep(500);
+          for (;;) {
+            const status = await ctx.faultControl(node, { type: 'ActorStatus', path }, 3_000).catch(() => undefined);
+            if (status?.existed === true) {
+              check.cameBack = true;
+              break;
+            }
+            if (Date.now() > deadline) {
+              check.cameBack = false;
+              ctx.log(`crash-actor: ${target} did not come back within ${crashRecoveryWaitMs} ms`);
+              break;
+            }
+            await sleep(250);
+          }
+        }
+        ctx.end('crash-actor', target);
+      },
+    };
+  },
+};
+
+const controller: Nemesis = {
+  kind: 'controller',
+  async start(ctx) {
+    let active: number | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const id = await ctx.controllerId();
+      if (id !== undefined && id >= 0 && !ctx.impaired.has(id) && ctx.cluster.brokers.some((b) => b.id === id && b.child !== null)) {
+        active = id;
+        break;
+      }
+      await sleep(200);
+    }
+    if (active === undefined) {
+      ctx.log('controller: no active controller found to kill');
+      return null;
+    }
+    const broker = active;
+    const target = `n${broker}`;
+    ctx.start('controller', target, 'active controller');
+    const killedAt = Date.now();
+    await ctx.kill(broker);
+    const failover: ControllerFailover = { killed: broker, newController: null, failoverMs: null, atMs: ctx.recorder.nowMs() };
+    ctx.controllerFailovers.push(failover);
+    // Watch for the new controller in the background while the fault holds.
+    const watching = (async () => {
+      while (Date.now() - killedAt < controllerFailoverWaitMs) {
+        const id = await ctx.controllerId();
+        if (id !== undefined && id >= 0 && id !== broker) {
+          failover.newController = id;
+          failover.failoverMs = Date.now() - killedAt;
+          return;
+        }
+        await sleep(100);
+      }
+    })();
+    return {
+      async heal() {
+        await watching;
+        await ctx.restart(broker);
+        ctx.end('controller', target);
+      },
+    };
+  },
+};
+
+export const NEMESES: Record<FaultKind, Nemesis> = { kill, pause, partition, 'crash-actor': crashActor, controller };
+
