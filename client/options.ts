@@ -17,6 +17,7 @@
  *   max.request.size -> maxRequestSizeBytes buffer.memory -> bufferBytesMax
  *   max.in.flight.requests.per.connection -> maxInFlightRequestsPerBroker
  *   partitioner.class -> partitioner
+ *   transactional.id -> transactionalId     transaction.timeout.ms -> transactionTimeoutMs
  *
  * Every failure is a KactusError with INVALID_CONFIG (not retriable) and a
  * message naming the option and what it must be.
@@ -172,6 +173,12 @@ const faultsOption: Check<{ dropProduceResponses: number }> = (value, name) => {
   return parsed;
 };
 
+const transactionalIdOption: Check<string | null> = (value, name) => {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 1_024) throw bad(name, `must be a non-empty string of at most 1024 characters, got ${JSON.stringify(value)}`);
+  return value;
+};
+
 export const producerOptionsSpec = {
   /** acks: 0 (no answer), 1 (leader appended), 'all' / -1 (every ISR member has it). */
   acks: acksOption,
@@ -198,6 +205,10 @@ export const producerOptionsSpec = {
   /** buffer.memory: bytes of records accepted but not yet acknowledged; send waits past it. */
   bufferBytesMax: integer(1, 4096 * MiB, 32 * MiB),
   partitioner: partitionerOption,
+  /** transactional.id: makes the producer transactional (producer.transaction()); requires idempotence. */
+  transactionalId: transactionalIdOption,
+  /** transaction.timeout.ms: the coordinator aborts a transaction left open this long (sent with InitProducerId). */
+  transactionTimeoutMs: integer(1, 900_000, 60_000),
   /** Testing only: fault injection on the client side. */
   faults: faultsOption,
 } satisfies Spec;
@@ -217,6 +228,9 @@ export type ProducerOptions = {
   maxRequestSizeBytes?: number;
   bufferBytesMax?: number;
   partitioner?: 'default' | 'sticky' | 'round-robin' | PartitionerFunction;
+  /** Makes the producer transactional: sends go through producer.transaction(). */
+  transactionalId?: string | null;
+  transactionTimeoutMs?: number;
   faults?: { dropProduceResponses?: number };
 };
 
@@ -228,6 +242,10 @@ export const idempotentInFlightMax = 5;
 export function parseProducerOptions(value: unknown): ProducerConfig {
   const parsed = parseOptions('producer', value, producerOptionsSpec);
   const explicit = parsed.idempotent;
+  if (parsed.transactionalId !== null && explicit === false) throw bad('producer.transactionalId', 'requires idempotence (idempotent must not be false)');
+  if (parsed.transactionalId !== null && parsed.acks !== -1) throw bad('producer.transactionalId', `requires acks 'all' (got acks ${parsed.acks})`);
+  if (parsed.transactionalId !== null && parsed.maxInFlightRequestsPerBroker > idempotentInFlightMax) throw bad('producer.transactionalId', `requires maxInFlightRequestsPerBroker <= ${idempotentInFlightMax} (got ${parsed.maxInFlightRequestsPerBroker})`);
+  if (parsed.transactionalId !== null && parsed.retriesMax === 0) throw bad('producer.transactionalId', 'requires retriesMax > 0');
   if (explicit === true && parsed.acks !== -1) throw bad('producer.idempotent', `requires acks 'all' (got acks ${parsed.acks})`);
   if (explicit === true && parsed.maxInFlightRequestsPerBroker > idempotentInFlightMax) {
     throw bad('producer.idempotent', `requires maxInFlightRequestsPerBroker <= ${idempotentInFlightMax} (got ${parsed.maxInFlightRequestsPerBroker})`);

@@ -11,7 +11,8 @@
  * Flow: `kick()` sends, for every leader with fetchable partitions and no
  * fetch in flight, one Fetch to that leader's `/fetch` (maxWaitMs long poll,
  * minBytes). An answer is decoded into one chunk per partition (records from
- * the position on; control batches skipped), handed to `sink`, and the
+ * the position on; control batches skipped; with read_committed, records of
+ * aborted transactions dropped: read-committed.ts), handed to `sink`, and the
  * position moves past the last batch; then `kick()` again.
  *
  * The bound (bounded prefetch): `room()` (from the consumer) says how many
@@ -34,7 +35,7 @@
  * A request that fails (timeout, link down) is retried after a backoff.
  *
  * Imports: protocol (data APIs, record-batch, errors), ../retry.ts, ../errors.ts,
- * ../kactus.ts (types), ./types.ts.
+ * ../kactus.ts (types), ./read-committed.ts, ./types.ts.
  */
 import type { Fetch, FetchReply, ListOffsets, ListOffsetsReply } from '../../protocol/apis/data.ts';
 import { earliestTimestamp, latestTimestamp } from '../../protocol/apis/data.ts';
@@ -43,6 +44,7 @@ import { ErrorCode, KactusError, isRetriable } from '../../protocol/errors.ts';
 import { partitionError } from '../errors.ts';
 import type { ClientContext } from '../kactus.ts';
 import { backoffMs } from '../retry.ts';
+import { filterFetchedBatches } from './read-committed.ts';
 import { tpKey } from './types.ts';
 
 export type OffsetResetPolicy = 'earliest' | 'latest' | 'none';
@@ -290,16 +292,8 @@ export class Fetcher {
         this.hooks.onFatal(partitionError(decoded.errorCode, p.topic, p.partition, `corrupt batch at offset ${s.fetchOffset}: ${decoded.message}`));
         continue;
       }
-      const records: DecodedRecord[] = [];
-      let nextOffset = s.fetchOffset;
-      let sizeBytes = 0;
-      for (const batch of decoded.value) {
-        if (batch.header.lastOffset < s.fetchOffset) continue;
-        sizeBytes += batch.header.sizeBytes;
-        if (batch.header.lastOffset + 1 > nextOffset) nextOffset = batch.header.lastOffset + 1;
-        if (batch.header.isControl) continue;
-        for (const r of batch.records) if (r.offset >= s.fetchOffset) records.push(r);
-      }
+      // Control batches never reach users; read_committed also drops aborted transactions' records (read-committed.ts).
+      const { records, nextOffset, sizeBytes } = filterFetchedBatches(decoded.value, { fetchOffset: s.fetchOffset, readCommitted: this.config.isolationLevel === 1, abortedTransactions: p.abortedTransactions ?? null });
       if (nextOffset === s.fetchOffset) continue;
       state.position = nextOffset;
       this.hooks.sink({ key, topic: p.topic, partition: p.partition, epoch: state.epoch, records, sizeBytes, nextOffset, highWatermark: p.highWatermark });

@@ -1,5 +1,7 @@
 /**
- * The producer: `send`, `sendBatch`, `flush`, `close`.
+ * The producer: `send`, `sendBatch`, `flush`, `close`, and for a producer
+ * with a `transactionalId`: `initTransactions` and `transaction()` (the
+ * transaction's requests and states live in transaction.ts).
  *
  * Owns: checking and converting user records (before anything is sent),
  * the FIFO of sends waiting for the producer id, topic metadata or buffer
@@ -29,6 +31,11 @@
  * THROTTLING_QUOTA_EXCEEDED (retriable): JavaScript cannot block the caller
  * the way Kafka's send() blocks for max.block.ms, and an unbounded queue
  * would grow without end under a caller that never awaits.
+ *
+ * A transactional producer sends only inside a transaction: `send` is
+ * refused with INVALID_TXN_STATE when none is open (and with PRODUCER_FENCED
+ * once fenced); while one is open, `send` and the transaction's `send` are
+ * the same thing. Its InitProducerId goes to the transaction coordinator.
  */
 import type { Logger } from '../../runtime/logger.ts';
 import type { Ref } from '../../runtime/ref.ts';
@@ -43,6 +50,8 @@ import { Accumulator, batchOverheadBytes, estimateRecordBytes, type ProducerBatc
 import { IdempotenceState } from './idempotence.ts';
 import { createPartitioner, type Partitioner } from './partitioner.ts';
 import { Sender, type Delivery } from './sender.ts';
+import { TransactionManager, type Transaction } from './transaction.ts';
+import { fatalTxnCodes } from './transaction-state.ts';
 
 export type MessageValue = Buffer | Uint8Array | string | null;
 
@@ -197,6 +206,8 @@ export class Producer {
   private fatalError: KactusError | undefined;
   private closed = false;
   private log: Logger | undefined;
+  /** Present when config.transactionalId is set (created with the client context). */
+  private txn: TransactionManager | undefined;
 
   constructor(
     readonly config: ProducerConfig,
@@ -220,6 +231,7 @@ export class Producer {
 
   /** Sends records to one topic; resolves with each record's partition and offset, in the order given. */
   send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    if (this.config.transactionalId !== null) return this.sendInTransaction(this.txn?.txnSeq ?? -1, [record]);
     return this.accept([record]);
   }
 
@@ -228,7 +240,51 @@ export class Producer {
     if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.topicMessages)) {
       return Promise.reject(new KactusError(ErrorCode.INVALID_REQUEST, 'sendBatch takes { topicMessages: [{ topic, messages }] }'));
     }
+    if (this.config.transactionalId !== null) return this.sendInTransaction(this.txn?.txnSeq ?? -1, batch.topicMessages);
     return this.accept(batch.topicMessages);
+  }
+
+  /**
+   * Transactional producers: finds the transaction coordinator and gets the
+   * producer id (fencing any older producer with the same transactional id,
+   * and finishing its open transaction). transaction() does it when needed;
+   * call it first to fence zombies before consuming (exactly-once pipelines).
+   */
+  async initTransactions(): Promise<void> {
+    if (this.config.transactionalId === null) throw new KactusError(ErrorCode.INVALID_CONFIG, 'initTransactions() needs a transactional producer: kactus.producer({ transactionalId })');
+    if (this.closing || this.closed) throw new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the producer is closed');
+    const fatal = this.txn?.fatalError;
+    if (fatal) throw fatal;
+    await this.start();
+    const after = this.txn?.fatalError;
+    if (after) throw after;
+  }
+
+  /**
+   * Opens a transaction: `{ send, sendOffsets, commit, abort }`. One at a
+   * time per producer (a second is refused with INVALID_TXN_STATE until the
+   * first ends). See transaction.ts for what each step sends.
+   */
+  async transaction(): Promise<Transaction<ProducerRecord>> {
+    if (this.config.transactionalId === null) {
+      throw new KactusError(ErrorCode.INVALID_CONFIG, 'transaction() needs a transactional producer: create it with kactus.producer({ transactionalId: "..." })');
+    }
+    await this.initTransactions();
+    return this.txn!.begin<ProducerRecord>((txnSeq, record) => this.sendInTransaction(txnSeq, [record]));
+  }
+
+  private sendInTransaction(txnSeq: number, records: readonly ProducerRecord[]): Promise<RecordMetadata[]> {
+    const txn = this.txn;
+    if (txn === undefined) return Promise.reject(new KactusError(ErrorCode.INVALID_TXN_STATE, 'a transactional producer sends inside a transaction: await producer.transaction() first'));
+    const refusal = txn.check({ type: 'send', txnSeq });
+    if (refusal) return Promise.reject(refusal);
+    const promise = this.accept(records);
+    // The transaction learns of a failed send here (so commit refuses); the caller's promise is marked handled,
+    // because commit() reports the failure even when the caller never awaits the send.
+    promise.catch((err: unknown) => {
+      if (txn.txnSeq === txnSeq) txn.abortable(asKactusError(err, 'transactional send'));
+    });
+    return promise;
   }
 
   private accept(records: readonly ProducerRecord[]): Promise<RecordMetadata[]> {
@@ -292,6 +348,28 @@ export class Producer {
         const context = await this.openContext();
         this.context = context;
         this.log = context.connection.log.child({ component: 'producer' });
+        const transactionalId = this.config.transactionalId;
+        if (transactionalId !== null && this.txn === undefined) {
+          this.txn = new TransactionManager({
+            transactionalId,
+            transactionTimeoutMs: this.config.transactionTimeoutMs,
+            connection: context.connection,
+            retry: { ...context.retry, backoffMsInitial: this.config.retryBackoffMs, backoffMsMax: this.config.retryBackoffMsMax },
+            requestTimeoutMs: this.config.requestTimeoutMs,
+            deliveryTimeoutMs: this.config.deliveryTimeoutMs,
+            idempotence: this.idempotence!,
+            log: this.log,
+            hooks: {
+              dropUnsent: (error) => this.dropUnsent(error),
+              flush: () => this.flush(),
+              whenIdle: () => this.sender?.whenIdle() ?? Promise.resolve(),
+              failEverything: (error) => this.failEverything(error),
+              resumeSender: () => this.sender?.producerIdReady(),
+              runSender: () => this.sender?.run(),
+            },
+          });
+        }
+        const txn = this.txn;
         this.sender = new Sender({
           connection: context.connection,
           metadata: context.metadata,
@@ -301,14 +379,29 @@ export class Producer {
           nowMs: () => performance.now(),
           random: Math.random,
           onDone: (delivery) => this.onDelivered(delivery),
+          ...(txn
+            ? {
+                transactional: {
+                  transactionalId: transactionalId!,
+                  partitionGate: (topic: string, partition: number) => txn.refusal(topic, partition) ?? (txn.partitionReady(topic, partition) ? 'ready' : 'wait'),
+                  onFatal: (error: KactusError) => void txn.fail(error.code, error.message),
+                  fatalCodes: fatalTxnCodes,
+                },
+              }
+            : {}),
           requestProducerId: () => {
+            if (txn) {
+              txn.onSequenceBroken('a sequenced batch failed for good');
+              return;
+            }
             this.initProducerId().then(
               () => this.sender?.producerIdReady(),
               (err: unknown) => this.failEverything(asKactusError(err, 'InitProducerId')),
             );
           },
         });
-        if (this.idempotence) await this.initProducerId();
+        if (txn) await txn.initProducerId();
+        else if (this.idempotence) await this.initProducerId();
       })();
       this.starting.then(
         () => this.pump(),
@@ -522,6 +615,16 @@ export class Producer {
     if (this.waiting.length > 0) this.pump();
   }
 
+  /** A transaction abort: fails every send not yet on the wire; what is in flight finishes as it will. */
+  private dropUnsent(error: KactusError): void {
+    for (const handle of this.waiting.drain()) handle.fail(error);
+    for (const batch of this.accumulator.abortAll()) {
+      this.bufferedBytes -= batch.sizeBytes - batchOverheadBytes;
+      for (const owner of batch.owners) owner.fail(error);
+    }
+    this.sender?.dropQueued(error);
+  }
+
   /** Fails everything pending and makes the producer refuse further sends (its sender is stopped). */
   private failEverything(error: KactusError): void {
     this.fatalError ??= error;
@@ -565,6 +668,7 @@ export class Producer {
           if (this.pumpTimer) clearTimeout(this.pumpTimer);
           if (this.immediate) clearImmediate(this.immediate);
           this.sender?.close();
+          this.txn?.close();
           this.onClosed(this);
         }
       })();

@@ -39,6 +39,15 @@
  * in-flight requests to end, and ask the producer for a new producer id;
  * unacknowledged batches are then stamped again in order (idempotence.ts).
  *
+ * Transactions (transaction.ts): with `transactional` set, batches are
+ * encoded with the transactional attribute and Produce carries the
+ * transactional id; `partitionGate` is asked before a partition's batches go
+ * ('wait': they stay queued, in order, until the partition is in the
+ * transaction and `run()` is called; an error: they fail with it);
+ * PRODUCER_FENCED / INVALID_PRODUCER_EPOCH fail the batch and call `onFatal`
+ * (no retry, no new producer id: the producer is fenced). `dropQueued` fails
+ * every batch not on the wire (an abort).
+ *
  * Fault hook (tests): `faults.dropProduceResponses = n` discards the next n
  * successful Produce answers as if the network lost them: the broker has the
  * batch, the sender does not know, and retries it.
@@ -115,6 +124,13 @@ export type SenderDeps = {
   onDone: (delivery: Delivery) => void;
   /** The sender needs a new producer id; call `producerIdReady()` once it is set. */
   requestProducerId: () => void;
+  /** Transactional producers only (see the module comment). */
+  transactional?: {
+    transactionalId: string;
+    partitionGate: (topic: string, partition: number) => 'ready' | 'wait' | KactusError;
+    onFatal: (error: KactusError) => void;
+    fatalCodes: ReadonlySet<number>;
+  };
 };
 
 type ReplyLike = { errorCode: number; errorMessage: string | null; baseOffset: number; logAppendTimeMs: number };
@@ -215,6 +231,12 @@ export class Sender {
         continue;
       }
       if (pq.recovering && pq.inFlight.length > 0) continue;
+      const gate = this.deps.transactional?.partitionGate(pq.topic, pq.partition) ?? 'ready';
+      if (gate === 'wait') continue;
+      if (gate !== 'ready') {
+        for (const delivery of pq.queue.splice(0)) this.fail(delivery, partitionError(gate.code, pq.topic, pq.partition, gate.message, gate));
+        continue;
+      }
       const leader = this.deps.metadata.leaderOf(pq.topic, pq.partition);
       if (leader === undefined) {
         pq.retryAtMs = nowMs + this.deps.config.retryBackoffMs;
@@ -267,6 +289,7 @@ export class Sender {
         records: batch.records,
         compression: this.deps.config.compression === 'gzip' ? Compression.gzip : Compression.none,
         ...(idempotence ? { producerId: idempotence.producerId, producerEpoch: idempotence.producerEpoch, baseSequence: delivery.baseSequence } : {}),
+        ...(this.deps.transactional ? { isTransactional: true } : {}),
       });
       const cpu = process.cpuUsage(cpuBefore);
       this.stats.encodeCpuMs += (cpu.user + cpu.system) / 1_000;
@@ -298,7 +321,7 @@ export class Sender {
     this.inFlightCount += 1;
     const sentAtMs = performance.now();
     connection
-      .ask<Produce, unknown>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, replyTo: replyTo as Ref<ProduceReply> }), config.requestTimeoutMs + produceAnswerSlackMs)
+      .ask<Produce, unknown>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, ...(this.deps.transactional ? { transactionalId: this.deps.transactional.transactionalId } : {}), replyTo: replyTo as Ref<ProduceReply> }), config.requestTimeoutMs + produceAnswerSlackMs)
       .then(
         (raw) => {
           this.stats.requestMsTotal += performance.now() - sentAtMs;
@@ -356,6 +379,13 @@ export class Sender {
     const error = partitionError(errorCode, pq.topic, pq.partition, `${errorMessage ?? ''} (broker ${leader}, attempt ${delivery.attempts})`.trim());
     this.deps.metadata.onError(pq.topic, errorCode);
     const idempotent = this.deps.idempotence !== undefined;
+    const transactional = this.deps.transactional;
+    if (transactional !== undefined && transactional.fatalCodes.has(errorCode)) {
+      // Fenced: another producer has our transactional id with a newer epoch. Never retried, never re-stamped.
+      this.fail(delivery, error);
+      transactional.onFatal(error);
+      return;
+    }
     const nowMs = this.deps.nowMs();
     let retriable = error.retriable;
     if (idempotent) {
@@ -419,6 +449,15 @@ export class Sender {
       this.wakeAtMs = Infinity;
       this.run();
     }, Math.max(0, atMs - this.deps.nowMs()));
+  }
+
+  /** Fails every batch not yet on the wire (a transaction abort); batches in flight finish as they will. */
+  dropQueued(error: KactusError): void {
+    for (const pq of this.partitions.values()) {
+      for (const delivery of pq.queue.splice(0)) this.fail(delivery, partitionError(error.code, pq.topic, pq.partition, error.message, error));
+      pq.recovering = false;
+      pq.retryAtMs = 0;
+    }
   }
 
   /** Fails everything queued or in flight (close gave up waiting) and stops; late answers are ignored. */
