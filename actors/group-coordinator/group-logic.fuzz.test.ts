@@ -1,6 +1,7 @@
 /**
  * Group logic under random traffic: clients join, sync (as leader or not),
- * heartbeat, leave, commit (good and bad offsets), fetch, describe, delete;
+ * heartbeat, leave, commit (good and bad offsets), fetch, describe, delete,
+ * commit inside transactions (members or not, zombie epochs) and end them;
  * time jumps; writes succeed or fail; the partition is unloaded.
  * Goal: nothing throws (the logic asserts its invariants after every step),
  * no request is answered twice, and once writes complete and time runs out
@@ -34,6 +35,8 @@ type Action =
   | { kind: 'heartbeat'; client: number; staleGeneration: boolean }
   | { kind: 'leave'; client: number; byInstance: boolean }
   | { kind: 'commit'; client: number; standalone: boolean; offset: number }
+  | { kind: 'txnCommit'; client: number; producer: number; asMember: boolean; epochDelta: number; offset: number }
+  | { kind: 'txnMarker'; producer: number; commit: boolean }
   | { kind: 'fetch' }
   | { kind: 'describe' }
   | { kind: 'delete' }
@@ -49,6 +52,18 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 9, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), client, staleGeneration: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('leave' as const), client, byInstance: fc.boolean() }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('commit' as const), client, standalone: fc.boolean(), offset: fc.integer({ min: -2, max: 100 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('txnCommit' as const),
+      client,
+      producer: fc.integer({ min: 0, max: 1 }),
+      asMember: fc.boolean(),
+      epochDelta: fc.constantFrom(0, 0, 0, -1),
+      offset: fc.integer({ min: -1, max: 100 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('txnMarker' as const), producer: fc.integer({ min: 0, max: 1 }), commit: fc.boolean() }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'fetch' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'describe' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'delete' as const }) },
@@ -74,6 +89,8 @@ class World {
   nowMs = 0;
   seq = 0;
   outstanding: { persistId: number }[] = [];
+  /** Each transactional producer's epoch (KIP-890: bumped by each marker). */
+  readonly producerEpochs = [0, 0];
   readonly asked = new Set<string>();
   readonly answered = new Map<string, number>();
   readonly clients: Client[] = Array.from({ length: 5 }, (_, i) => ({
@@ -101,7 +118,7 @@ class World {
   }
 
   private observe(e: GroupEffect): void {
-    if (e.type === 'PersistGroupMetadata' || e.type === 'PersistOffsets') this.outstanding.push({ persistId: e.persistId });
+    if (e.type === 'PersistGroupMetadata' || e.type === 'PersistOffsets' || e.type === 'PersistTxnOffsets') this.outstanding.push({ persistId: e.persistId });
     if (e.type !== 'Reply') return;
     expect(this.asked.has(e.to.path)).toBe(true);
     this.answered.set(e.to.path, (this.answered.get(e.to.path) ?? 0) + 1);
@@ -168,8 +185,22 @@ class World {
         });
         return;
       }
+      case 'txnCommit': {
+        const c = this.clients[a.client]!;
+        this.send({
+          type: 'TxnOffsetCommit', transactionalId: `tx${a.producer}`, groupId, producerId: 10 + a.producer,
+          producerEpoch: Math.max(0, this.producerEpochs[a.producer]! + a.epochDelta),
+          memberId: a.asMember ? c.memberId : '', groupInstanceId: a.asMember ? c.instance : null, generationId: a.asMember ? c.generationId : -1,
+          offsets: [{ topic: 't1', partition: a.client, offset: a.offset, metadata: null }], replyTo: this.target('txn', a.client),
+        });
+        return;
+      }
+      case 'txnMarker':
+        this.producerEpochs[a.producer]! += 1;
+        this.send({ type: 'CompleteTxnOffsets', producerId: 10 + a.producer, producerEpoch: this.producerEpochs[a.producer]!, result: a.commit ? 'commit' : 'abort' });
+        return;
       case 'fetch':
-        this.send({ type: 'OffsetFetch', groupId, partitions: null, replyTo: this.target('fetch', null) });
+        this.send({ type: 'OffsetFetch', groupId, partitions: null, requireStable: this.seq % 2 === 0, replyTo: this.target('fetch', null) });
         return;
       case 'describe':
         this.send({ type: 'DescribeGroup', groupId, replyTo: this.target('describe', null) });

@@ -6,8 +6,11 @@
  * them the group's committed offsets, an ABORT marker drops them. This is
  * Kafka's GroupMetadata pendingTransactionalOffsetCommits; the group
  * coordinator (actors/group-coordinator/) holds one `StagedTxnOffsets` per
- * group and calls these functions; it lives here, beside the coordinator that
- * writes the markers, because the two must agree on producer ids and epochs.
+ * group and calls these functions (group-logic.ts on each request and marker,
+ * offsets-records.ts `replayOffsetsLog` when it replays the log, so a reload
+ * decides exactly as the live coordinator did); it lives here, beside the
+ * coordinator that writes the markers, because the two must agree on
+ * producer ids and epochs.
  *
  * Rules:
  * - A stage from an epoch older than the one staged for the producer id is a
