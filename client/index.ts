@@ -14,5 +14,7 @@ export type { KactusOptions, ProducerOptions, AdminOptions, PartitionerFunction 
 export type { TopicMetadata, PartitionMetadata, BrokerMetadata } from './metadata-cache.ts';
 export { Consumer, type ConsumerBatch, type RunOptions, type EachMessagePayload, type EachBatchPayload } from './consumer/consumer.ts';
 export { commitAfter, processPartitionsInParallel, type Ackable } from './consumer/operators.ts';
+export { exactlyOnce, type ExactlyOnceOptions, type ExactlyOnceCommit } from './consumer/exactly-once.ts';
+export { Transaction, type SendOffsetsArgs, type TxnOffset, type ConsumerGroupMetadata } from './producer/transaction.ts';
 export type { ConsumerOptions } from './consumer/options.ts';
 export type { ConsumerRecord, AssignmentEvent, TopicPartition, RecordHeader } from './consumer/types.ts';

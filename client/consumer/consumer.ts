@@ -142,7 +142,8 @@ class Session {
     private readonly deliver: Deliver,
     transport: GroupTransport,
   ) {
-    this.committer = new OffsetCommitter((offsets) => this.member.commitOffsets(offsets), {
+    // Offsets committed by transactions (exactly-once): the consumer's own commits are no-ops.
+    this.committer = new OffsetCommitter((offsets) => (consumer.transactionalOffsets ? Promise.resolve() : this.member.commitOffsets(offsets)), {
       autoCommit: config.autoCommit,
       autoCommitIntervalMs: config.autoCommitIntervalMs,
       onAutoCommitError: (err) => context.connection.log.warn({ err: String(err), groupId: config.groupId }, 'consumer.auto_commit_failed'),
@@ -164,6 +165,7 @@ class Session {
         requestTimeoutMs: config.requestTimeoutMs,
         assignors: config.assignors,
         retry: context.retry,
+        requireStable: config.isolationLevel === 'read_committed',
       },
       transport,
       {
@@ -568,6 +570,35 @@ export class Consumer implements Closeable {
   commit(): Promise<void> {
     return this.active().commit();
   }
+
+  /**
+   * The member's identity in its group now: what a transactional producer's
+   * sendOffsets takes, so the group coordinator refuses offsets from a member
+   * of an older generation (a zombie after a rebalance).
+   */
+  groupMetadata(): { groupId: string; memberId: string; generationId: number; groupInstanceId: string | null } {
+    const member = this.active().member;
+    return { groupId: this.config.groupId, memberId: member.memberId, generationId: member.generationId, groupInstanceId: this.config.groupInstanceId };
+  }
+
+  /** The group's committed offsets (-1: none) of these partitions; read_committed waits for undecided transactional ones. */
+  async committed(partitions: readonly TopicPartition[]): Promise<{ topic: string; partition: number; offset: number }[]> {
+    const offsets = await this.active().member.fetchOffsets(partitions);
+    return partitions.map((p) => ({ topic: p.topic, partition: p.partition, offset: offsets.get(tpKey(p.topic, p.partition)) ?? -1 }));
+  }
+
+  /**
+   * Offsets of this consumer are committed by transactions (a transactional
+   * producer's sendOffsets, as exactlyOnce() does): the consumer itself never
+   * commits from now on (not on its timer, on revoke, or on stop), so it can
+   * never write an offset over a transaction's. Called before the feed starts.
+   */
+  commitOffsetsInTransactions(): void {
+    this.transactionalOffsets = true;
+  }
+
+  /** @internal */
+  transactionalOffsets = false;
 
   /** Accounting of the active feed (tests, bench): records/bytes fetched and not yet finished. */
   stats(): { fetchedCount: number; fetchedBytes: number; deliveredUnfinished: number; fetchCount: number; fetchMsMean: number } | undefined {

@@ -65,7 +65,7 @@ export type GroupRequest =
   | { type: 'Heartbeat'; groupId: string; memberId: string; groupInstanceId: string | null; generationId: number; replyTo: ReplyTo }
   | { type: 'LeaveGroup'; groupId: string; members: { memberId: string; groupInstanceId: string | null; reason: string | null }[]; replyTo: ReplyTo }
   | { type: 'OffsetCommit'; groupId: string; memberId: string; groupInstanceId: string | null; generationId: number; offsets: { topic: string; partition: number; offset: number; leaderEpoch: number; metadata: string | null }[]; replyTo: ReplyTo }
-  | { type: 'OffsetFetch'; groupId: string; partitions: { topic: string; partition: number }[] | null; replyTo: ReplyTo };
+  | { type: 'OffsetFetch'; groupId: string; partitions: { topic: string; partition: number }[] | null; requireStable?: boolean; replyTo: ReplyTo };
 
 export type JoinGroupReply = { type: 'JoinGroupReply'; errorCode: number; generationId: number; protocolType: string | null; protocolName: string | null; leader: string; skipAssignment: boolean; memberId: string; members: { memberId: string; groupInstanceId: string | null; metadata: Uint8Array }[] };
 export type SyncGroupReply = { type: 'SyncGroupReply'; errorCode: number; protocolType: string | null; protocolName: string | null; assignment: Uint8Array };
@@ -111,12 +111,16 @@ export type GroupMemberConfig = {
   /** Assignor names in order of preference. */
   readonly assignors: readonly string[];
   readonly retry: RetryPolicy;
+  /** read_committed: OffsetFetch waits for offsets of undecided transactions (KIP-447). */
+  readonly requireStable?: boolean;
 };
 
 /** Extra time a parked JoinGroup/SyncGroup may take beyond the rebalance timeout. */
 const joinTimeoutMsSlack = 5_000;
 /** How long stop() waits for the loops (a parked JoinGroup) before leaving anyway. */
 const stopWaitMs = 2_000;
+/** OffsetFetch attempts while a transaction's offsets are undecided (UNSTABLE_OFFSET_COMMIT), each after a backoff. */
+const unstableAttemptsMax = 100;
 /** Coordinator lookups in a row before the member gives up on a request (each waits a backoff). */
 const coordinatorAttemptsMax = 50;
 
@@ -198,13 +202,27 @@ export class GroupMember {
     throw new KactusError(failed.errorCode, `group ${this.config.groupId}: commit of topic "${failed.topic}" partition ${failed.partition} failed`);
   }
 
-  /** Committed offsets (-1: none) of these partitions. */
+  /**
+   * Committed offsets (-1: none) of these partitions. With `requireStable`
+   * (read_committed, KIP-447) a partition whose offset a transaction has not
+   * decided yet answers UNSTABLE_OFFSET_COMMIT: asked again after a backoff
+   * (at most unstableAttemptsMax times), so a consumer never starts before an
+   * offset a committing transaction is about to make visible.
+   */
   async fetchOffsets(partitions: readonly TopicPartition[]): Promise<Map<string, number>> {
-    const reply = await this.coordinatorRequest<OffsetFetchReply>(
-      { type: 'OffsetFetch', groupId: this.config.groupId, partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition })) },
-      this.config.requestTimeoutMs,
-      (r) => (r.errorCode !== 0 ? r.errorCode : (r.offsets.find((o) => o.errorCode !== 0)?.errorCode ?? 0)),
-    );
+    const requireStable = this.config.requireStable === true;
+    let reply: OffsetFetchReply;
+    for (let attempt = 0; ; attempt += 1) {
+      reply = await this.coordinatorRequest<OffsetFetchReply>(
+        { type: 'OffsetFetch', groupId: this.config.groupId, partitions: partitions.map((p) => ({ topic: p.topic, partition: p.partition })), ...(requireStable ? { requireStable } : {}) },
+        this.config.requestTimeoutMs,
+        (r) => (r.errorCode !== 0 ? r.errorCode : (r.offsets.find((o) => o.errorCode !== 0)?.errorCode ?? 0)),
+      );
+      const unstable = reply.errorCode === ErrorCode.UNSTABLE_OFFSET_COMMIT || reply.offsets.some((o) => o.errorCode === ErrorCode.UNSTABLE_OFFSET_COMMIT);
+      if (!unstable) break;
+      if (attempt + 1 >= unstableAttemptsMax || this.stopping) throw new KactusError(ErrorCode.UNSTABLE_OFFSET_COMMIT, `group ${this.config.groupId}: committed offsets still undecided by a transaction after ${attempt + 1} attempts`);
+      await new Promise((r) => setTimeout(r, backoffMs(attempt, this.config.retry, Math.random())));
+    }
     const out = new Map<string, number>();
     for (const p of partitions) out.set(tpKey(p.topic, p.partition), -1);
     for (const o of reply.offsets) if (o.errorCode === 0) out.set(tpKey(o.topic, o.partition), o.offset);
