@@ -144,7 +144,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (ready?.faultInjection !== true) throw new Error(`broker ${b.id} started without fault injection (ready line: ${JSON.stringify(ready)})`);
     }
     const brokers = cluster.brokers.map((b) => b.url);
-    const ctx = new ChaosContext(cluster, recorder, rng, topic, group, log);
+    const logDir = options.reportPath ? `${options.reportPath.replace(/\.json$/, '')}.logs` : null;
+    const ctx = new ChaosContext(cluster, recorder, rng, topic, group, log, logDir);
 
     const admin = new Kactus({ brokers, clientId: 'chaos-admin', requestTimeoutMs: 10_000, logger: clientLogger('admin') });
     try {
@@ -198,7 +199,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       await cluster.waitForLeaders(topic, partitions, 3, 60_000);
       settleMs = Date.now() - settleStart;
     } catch (err) {
-      problems.push(`the cluster did not settle (every partition led, ISR 3) within 60 s: ${String(err).slice(0, 300)}`);
+      const meta = await cluster.metadata([topic]).catch(() => undefined);
+      const state = meta?.topics[0]?.partitions.map((p) => `${p.partition}: leader ${p.leader} epoch ${p.leaderEpoch} isr [${p.isr.join(',')}]`).join('; ');
+      problems.push(`the cluster did not settle (every partition led, ISR 3) within 60 s: ${state ?? String(err).slice(0, 300)}`);
     }
     log(`settled in ${settleMs ?? 'never'} ms; reading back`);
 

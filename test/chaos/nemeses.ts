@@ -24,6 +24,8 @@
  * Processes: only the brokers this run started (TestCluster children), by
  * their Child handle, never by name.
  */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FaultControlReply } from '../../runtime/fault-control.ts';
 import { faultControlPath } from '../../runtime/fault-control.ts';
 import type { Rng } from '../../runtime/rng.ts';
@@ -64,7 +66,21 @@ export class ChaosContext {
     readonly topic: string,
     readonly group: string,
     readonly log: (line: string) => void,
-  ) {}
+    /** Where broker stderr (their JSON logs) is appended, one file per broker; null: not kept. */
+    readonly logDir: string | null = null,
+  ) {
+    if (logDir !== null) mkdirSync(logDir, { recursive: true });
+    for (const b of cluster.brokers) this.attachLogs(b.id);
+  }
+
+  /** Appends the broker's current process's stderr to its log file (called after every start). */
+  attachLogs(broker: number): void {
+    const child = this.cluster.brokers.find((b) => b.id === broker)?.child;
+    if (this.logDir === null || !child) return;
+    const file = join(this.logDir, `broker-${broker}.log`);
+    appendFileSync(file, `${JSON.stringify({ chaos: 'process-started', broker, pid: child.pid, atMs: this.recorder.nowMs() })}\n`);
+    child.process.stderr?.on('data', (chunk: Buffer) => appendFileSync(file, chunk));
+  }
 
   brokerIds(): number[] {
     return this.cluster.brokers.map((b) => b.id);
@@ -115,6 +131,7 @@ export class ChaosContext {
     for (let attempt = 1; attempt <= restartAttemptsMax; attempt++) {
       try {
         await this.cluster.startBroker(broker);
+        this.attachLogs(broker);
         this.impaired.delete(broker);
         this.restarts.push({ broker, attempts: attempt, ok: true });
         return true;
