@@ -5,9 +5,11 @@
  * What it shows: with replication factor 3, min.insync.replicas=2 and
  * acks=all, a record the cluster acknowledged is on at least two brokers, so
  * SIGKILLing one broker (no clean shutdown, no flush) loses none of them. The
- * controller fences the dead broker, a surviving in-sync replica takes over
- * each partition it led, and the producer (idempotent) retries its
- * in-flight sends against the new leaders without writing duplicates.
+ * controller fences the dead broker and a surviving in-sync replica takes
+ * over each partition it led. Sends that were in flight when the broker died
+ * are retried by the (idempotent) producer, or fail after deliveryTimeoutMs:
+ * those were never acknowledged, and the demo counts them apart (some of
+ * their records may still have been written; none is written twice).
  *
  * How: the demo starts its OWN 3-broker cluster (`kactus broker` x3 as child
  * processes, free ports, a temp data dir), because it must only ever kill a
