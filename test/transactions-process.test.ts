@@ -189,7 +189,7 @@ describe('transactions through the client (real processes)', () => {
       return child;
     };
     const committedBy = (c: Child): number => Number(c.lines.filter((l) => l.event === 'committed').at(-1)?.count ?? 0);
-    const errorsOf = (c: Child): unknown[] => c.lines.filter((l) => l.event === 'error');
+    const errorsOf = (c: Child): unknown[] => c.lines.filter((l) => l.event === 'error').map((l) => ({ ...l, stderr: c.stderrTail().slice(-3_000) }));
 
     // The reader counts B's committed records the whole time.
     const counts = new Map<string, number>();

@@ -148,7 +148,7 @@ export function exactlyOnce(options: ExactlyOnceOptions): Observable<ExactlyOnce
           try {
             await txn.abort();
           } catch (abortError) {
-            if (isFatal(abortError)) throw abortError;
+            if (isFatal(abortError)) throw new KactusError((abortError as KactusError).code, `exactlyOnce: the transaction failed (${String(err)}) and its abort found: ${(abortError as KactusError).message}`, { cause: abortError });
             throw new KactusError(abortError instanceof KactusError ? abortError.code : ErrorCode.UNKNOWN_SERVER_ERROR, `exactlyOnce: abort after a failed transaction failed: ${String(abortError)}`, { cause: err });
           }
         }
