@@ -1694,15 +1694,23 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
         if (stillReplaced && member.joinReplyTo !== null && g.phase === 'Stable' && g.generationId === pending.generationId) {
           // The old leader id stays in the reply so the restarted member does not think it must assign.
           reply(c, member.joinReplyTo, joinSuccess(g, member.memberId, pending.leaderIdBefore ?? '', false));
-          updateMember(g, member.memberId, { joinReplyTo: null });
+          // The parked join kept it alive (a Tick may have cleared its deadline): its session starts again now.
+          updateMember(g, member.memberId, { joinReplyTo: null, heartbeatDeadlineMs: c.nowMs + member.sessionTimeoutMs });
         }
         return;
       }
       if (!stillReplaced) return;
       if (member.joinReplyTo !== null) reply(c, member.joinReplyTo, joinError(groupWriteError(input.errorCode), member.memberId));
+      // A SyncGroup the new incarnation parked meanwhile is answered too: that member id is gone.
+      if (member.syncReplyTo !== null) reply(c, member.syncReplyTo, syncReply(g, groupWriteError(input.errorCode), noBytes));
       // Revert: the old incarnation is the member again.
       g.members.delete(pending.newMemberId);
-      g.members.set(pending.oldMember.memberId, { ...pending.oldMember, joinReplyTo: null, syncReplyTo: null, heartbeatDeadlineMs: member.heartbeatDeadlineMs });
+      g.members.set(pending.oldMember.memberId, {
+        ...pending.oldMember,
+        joinReplyTo: null,
+        syncReplyTo: null,
+        heartbeatDeadlineMs: member.heartbeatDeadlineMs ?? c.nowMs + pending.oldMember.sessionTimeoutMs,
+      });
       g.staticMembers.set(pending.groupInstanceId, pending.oldMember.memberId);
       if (g.leaderId === pending.newMemberId) g.leaderId = pending.oldMember.memberId;
       if (g.pendingSyncMembers.delete(pending.newMemberId) || pending.wasPendingSync) {
