@@ -54,8 +54,8 @@ export type ChaosOptions = {
   consumers?: number;
   /** Sends per second per producer. */
   ratePerSecond?: number;
-  /** Sends pending per producer. */
-  inFlightMax?: number;
+  /** Sends pending per producer and partition. */
+  inFlightPerPartitionMax?: number;
   /** Quiet time between faults, drawn from [min, max] ms. */
   quietMs?: readonly [number, number];
   /** How long a fault holds before it is healed, drawn from [min, max] ms. */
@@ -160,7 +160,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (let i = 0; i < (options.consumers ?? 2); i++) consumers.push(new ConsumerWorker({ name: `c${i}`, brokers, topic, group, recorder, seen, log }));
     observer = new OffsetsObserver({ brokers, topic, partitions, group, intervalMs: 2_000, recorder });
     for (let i = 0; i < (options.producers ?? 2); i++) {
-      producers.push(new ProducerWorker({ name: `p${i}`, brokers, topic, keys: 60, ratePerSecond: options.ratePerSecond ?? 50, inFlightMax: options.inFlightMax ?? 20, seed: options.seed * 1_000 + i, recorder, log }));
+      producers.push(new ProducerWorker({ name: `p${i}`, brokers, topic, keys: 60, partitions, ratePerSecond: options.ratePerSecond ?? 50, inFlightPerPartitionMax: options.inFlightPerPartitionMax ?? 5, seed: options.seed * 1_000 + i, recorder, log }));
     }
     for (const c of consumers) c.start();
     observer.start();

@@ -4,8 +4,10 @@
  *
  * - `ProducerWorker`: one idempotent acks=all producer (its own Kactus
  *   client, so its own links) writing unique values `<name>-<seq>` to keyed
- *   records, paced at `ratePerSecond` with at most `inFlightMax` sends
- *   pending. Every send is `send-invoke`, then `send-ok` (partition and
+ *   records, paced at `ratePerSecond` with at most `inFlightPerPartitionMax`
+ *   sends pending per partition (keys are drawn among those whose partition
+ *   has room, so one partition that is down does not stall the others and
+ *   the longest gap without acks measures the cluster, not the window). Every send is `send-invoke`, then `send-ok` (partition and
  *   offset from the broker's acknowledgement) or `send-fail`. Failures are
  *   recorded as indefinite: the client cannot tell us whether a timed-out or
  *   retried-out batch was appended, so counting any as definite would let a
@@ -31,6 +33,7 @@
 import { Kactus, KactusError, type Consumer, type Producer } from '../../client/index.ts';
 import { groupTransport } from '../../client/consumer/group-transport.ts';
 import type { OffsetFetchReply } from '../../client/consumer/group-member.ts';
+import { partitionForKey } from '../../protocol/murmur2.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
 import { seededRng, type Rng } from '../../runtime/rng.ts';
 import { readPartition } from '../client-read.ts';
@@ -49,8 +52,11 @@ export type ProducerWorkerOptions = {
   topic: string;
   /** Distinct keys (spread over the partitions by murmur2). */
   keys: number;
+  /** The topic's partition count, to know where a key goes (Kafka's murmur2, as the client's partitioner). */
+  partitions: number;
   ratePerSecond: number;
-  inFlightMax: number;
+  /** Sends pending per partition: a partition that is down must not stall the others. */
+  inFlightPerPartitionMax: number;
   seed: number;
   recorder: LiveRecorder;
   log: (line: string) => void;
@@ -67,6 +73,8 @@ export class ProducerWorker {
   private generation = 0;
   private seq = 0;
   private inFlight = 0;
+  private readonly inFlightByPartition: number[];
+  private readonly keyPartition: number[];
   private running = false;
   private loop: Promise<void> | undefined;
   private lastReplaceMs = 0;
@@ -77,6 +85,8 @@ export class ProducerWorker {
     this.kactus = new Kactus({ brokers: options.brokers, clientId: `chaos-${options.name}`, requestTimeoutMs: 5_000, logger: clientLogger(options.name) });
     this.producer = this.newProducer();
     this.rng = seededRng(options.seed);
+    this.inFlightByPartition = new Array<number>(options.partitions).fill(0);
+    this.keyPartition = Array.from({ length: options.keys }, (_, k) => partitionForKey(Buffer.from(`k${k}`), options.partitions));
   }
 
   private newProducer(): Producer {
@@ -100,23 +110,31 @@ export class ProducerWorker {
       const due = Math.floor(((Date.now() - startMs) * this.options.ratePerSecond) / 1_000);
       // After a stall (full in-flight window, a slow event loop) catch up by a few sends at most, never a burst.
       if (due - paced > 5) paced = due - 5;
-      while (paced < due && this.inFlight < this.options.inFlightMax && this.running && !this.options.recorder.full) {
-        this.sendOne();
+      while (paced < due && this.running && !this.options.recorder.full) {
+        // A key whose partition has room (a few draws); none: this tick's send is skipped.
+        let key = -1;
+        for (let draw = 0; draw < 8 && key < 0; draw++) {
+          const k = this.rng.int(0, this.options.keys);
+          if (this.inFlightByPartition[this.keyPartition[k]!]! < this.options.inFlightPerPartitionMax) key = k;
+        }
         paced += 1;
+        if (key >= 0) this.sendOne(key);
       }
       await sleep(Math.max(1, intervalMs));
     }
   }
 
-  private sendOne(): void {
+  private sendOne(keyIndex: number): void {
     const { name, topic, recorder } = this.options;
     const value = `${name}-${this.seq++}`;
-    const key = `k${this.rng.int(0, this.options.keys)}`;
+    const key = `k${keyIndex}`;
+    const partition = this.keyPartition[keyIndex]!;
     const producer = this.producer;
     const producerId = this.label;
     recorder.add(name, { type: 'send-invoke', topic, key, value, producerId });
     this.stats.invoked += 1;
     this.inFlight += 1;
+    this.inFlightByPartition[partition]! += 1;
     let sending: Promise<{ partition: number; offset: number }[]>;
     try {
       sending = producer.send({ topic, messages: [{ key, value }] });
@@ -126,6 +144,7 @@ export class ProducerWorker {
     sending.then(
       (results) => {
         const result = results[0]!;
+        if (result.partition !== partition) this.options.log(`${name}: key ${key} went to partition ${result.partition}, expected ${partition}`);
         recorder.add(name, { type: 'send-ok', value, topic, partition: result.partition, offset: result.offset });
         this.stats.ok += 1;
       },
@@ -138,6 +157,7 @@ export class ProducerWorker {
       },
     ).finally(() => {
       this.inFlight -= 1;
+      this.inFlightByPartition[partition]! -= 1;
     });
   }
 
