@@ -539,7 +539,12 @@ export type DescribeGroupReply = {
 
 export type DeleteGroupReply = { readonly type: 'DeleteGroupReply'; readonly groupId: string; readonly errorCode: number };
 
-/** As protocol/apis/txn.ts TxnOffsetCommitResponse: `errorCode` is the group-level error (NONE when it got to the partitions). */
+/**
+ * As protocol/apis/txn.ts TxnOffsetCommitResponse. As in Kafka's response every
+ * error of the logic is per partition (member and generation errors too) and
+ * `errorCode` is NONE; the shell's own refusals (routing, validation, bounds)
+ * set `errorCode` as well.
+ */
 export type TxnOffsetCommitReply = {
   readonly type: 'TxnOffsetCommitReply';
   readonly errorCode: number;
@@ -1371,7 +1376,7 @@ function handleTxnOffsetCommit(c: Ctx, req: TxnOffsetCommit): void {
   const g = c.g;
   const groupError = txnCommitGroupError(g, req);
   if (groupError !== ErrorCode.NONE) {
-    return txnReply(c, req.replyTo, groupError, req.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: groupError })));
+    return txnReply(c, req.replyTo, ErrorCode.NONE, req.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: groupError })));
   }
   const producerError = !isInt(req.producerId, 0, Number.MAX_SAFE_INTEGER)
     ? ErrorCode.INVALID_PRODUCER_ID_MAPPING
@@ -1379,7 +1384,7 @@ function handleTxnOffsetCommit(c: Ctx, req: TxnOffsetCommit): void {
       ? ErrorCode.INVALID_PRODUCER_EPOCH
       : ErrorCode.NONE;
   if (producerError !== ErrorCode.NONE) {
-    return txnReply(c, req.replyTo, producerError, req.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: producerError })));
+    return txnReply(c, req.replyTo, ErrorCode.NONE, req.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: producerError })));
   }
   if (g.members.has(req.memberId)) touch(c, req.memberId);
   const results: CommitResult[] = [];
