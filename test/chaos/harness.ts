@@ -68,6 +68,8 @@ export type ChaosOptions = {
 };
 
 export type HarnessFindings = {
+  /** Epoch ms of the run's time 0 (history atMs 0), to line the broker logs (pino `time`) up with the history. */
+  startedAtEpochMs: number;
   wallMs: number;
   clusterStartMs: number;
   settleMs: number | null;
@@ -127,6 +129,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const holdMs = options.holdMs ?? [3_000, 8_000];
   const rng = seededRng(options.seed);
   const recorder = new LiveRecorder();
+  const startedAtEpochMs = Date.now();
   const topic = 'chaos';
   const group = 'chaos-group';
   const problems: string[] = [];
@@ -237,6 +240,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const report: ChaosRunReport = {
       ...runReport,
       harness: {
+        startedAtEpochMs,
         wallMs: Date.now() - wallStartMs,
         clusterStartMs,
         settleMs,

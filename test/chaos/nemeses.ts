@@ -78,7 +78,7 @@ export class ChaosContext {
     const child = this.cluster.brokers.find((b) => b.id === broker)?.child;
     if (this.logDir === null || !child) return;
     const file = join(this.logDir, `broker-${broker}.log`);
-    appendFileSync(file, `${JSON.stringify({ chaos: 'process-started', broker, pid: child.pid, atMs: this.recorder.nowMs() })}\n`);
+    appendFileSync(file, `${JSON.stringify({ chaos: 'process-started', broker, pid: child.pid, atMs: this.recorder.nowMs(), time: Date.now() })}\n`);
     child.process.stderr?.on('data', (chunk: Buffer) => appendFileSync(file, chunk));
   }
 

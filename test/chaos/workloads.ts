@@ -90,7 +90,7 @@ export class ProducerWorker {
   }
 
   private newProducer(): Producer {
-    return this.kactus.producer({ acks: 'all', idempotent: true, lingerMs: 5, requestTimeoutMs: 5_000, deliveryTimeoutMs: 20_000, retryBackoffMs: 100, retryBackoffMsMax: 1_000 });
+    return this.kactus.producer({ acks: 'all', idempotent: true, lingerMs: 5, requestTimeoutMs: 3_000, deliveryTimeoutMs: 8_000, retryBackoffMs: 100, retryBackoffMsMax: 1_000 });
   }
 
   private get label(): string {
