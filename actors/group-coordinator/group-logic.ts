@@ -100,10 +100,12 @@
  *   a partition with one answers UNSTABLE_OFFSET_COMMIT, KIP-447).
  *   `CompleteTxnOffsets` (the transaction's marker is in the partition's log)
  *   makes them committed on COMMIT (no write: the records are in the log
- *   already) and drops them on ABORT. A marker that arrives while that
- *   producer's write is still in flight is remembered on the write and
- *   applied when it completes (the write is in the log before the marker:
- *   the partition fences a write older than the marker's epoch). Committed
+ *   already) and drops them on ABORT; only a marker above the staged epoch
+ *   decides them (txn-offsets.ts: KIP-890 markers carry epoch + 1). A marker
+ *   that arrives while that producer's write is still in flight is
+ *   remembered on the write and applied when it completes (the write is in
+ *   the log before the marker: the partition fences a write older than the
+ *   marker's epoch). Committed
  *   offsets take effect at the marker's place in the log, in memory and on a
  *   reload alike (Kafka orders by the commit record's offset instead; the two
  *   differ only for a plain and a transactional commit of the same partition
@@ -1447,7 +1449,7 @@ function handleCompleteTxnOffsets(c: Ctx, input: CompleteTxnOffsets): void {
   commitTxnOffsets(g, done.committed);
   // Writes of this producer still in flight are in the log before the marker: they get its result when they complete.
   for (const [persistId, p] of g.pendingPersists) {
-    if (p.kind === 'TxnOffsetCommit' && p.producerId === input.producerId && p.producerEpoch <= input.producerEpoch && p.marker === null) {
+    if (p.kind === 'TxnOffsetCommit' && p.producerId === input.producerId && p.producerEpoch < input.producerEpoch && p.marker === null) {
       g.pendingPersists.set(persistId, { ...p, marker: input.result });
     }
   }

@@ -35,6 +35,17 @@ describe('transactional offsets', () => {
     expect(completeTxnOffsets(staged, 7, 2, 'COMMIT')).toEqual({ staged, committed: [] });
   });
 
+  it('a marker at the staged epoch is the previous transaction\'s (KIP-890: it ended at this epoch) and does not decide this one', () => {
+    // Transaction 1 ran at epoch 3; its marker (epoch 4) came; transaction 2 runs at epoch 4.
+    const first = stageTxnOffsets(noStagedTxnOffsets, 7, 3, [o(0, 10)]).staged;
+    const afterFirst = completeTxnOffsets(first, 7, 4, 'COMMIT');
+    expect(afterFirst.committed).toEqual([o(0, 10)]);
+    const second = stageTxnOffsets(afterFirst.staged, 7, 4, [o(0, 20)]).staged;
+    // The first marker told again (late, or during a reload): nothing happens.
+    expect(completeTxnOffsets(second, 7, 4, 'COMMIT')).toEqual({ staged: second, committed: [] });
+    expect(completeTxnOffsets(second, 7, 5, 'ABORT')).toEqual({ staged: new Map(), committed: [] });
+  });
+
   it('an older epoch is fenced; a newer one replaces what the older staged', () => {
     const { staged } = stageTxnOffsets(noStagedTxnOffsets, 7, 3, [o(0, 10)]);
     const fenced = stageTxnOffsets(staged, 7, 2, [o(1, 5)]);

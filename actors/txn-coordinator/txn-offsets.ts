@@ -17,8 +17,12 @@
  *   zombie: PRODUCER_FENCED, nothing staged. A newer epoch replaces what an
  *   older one staged (that transaction ended without reaching this group;
  *   its marker, if it comes, is older than the stage and is ignored).
- * - A marker ends the producer's staged offsets only if its epoch is at least
- *   the staged one (with KIP-890 the marker carries the stage epoch + 1).
+ * - A marker ends the producer's staged offsets only if its epoch is above the
+ *   staged one: with KIP-890 (the only transaction version Kactus speaks) the
+ *   marker carries the transaction's epoch + 1 and the next transaction runs
+ *   at that epoch, so a marker AT the staged epoch is the previous
+ *   transaction's, told late (or told again while the partition reloaded),
+ *   and must not decide the new transaction's offsets.
  * - Per partition: offset a safe integer >= 0, else INVALID_COMMIT_OFFSET_SIZE,
  *   and then nothing of that request is staged (no partial effects).
  * - `hasPendingOffset` tells OffsetFetch(requireStable) to answer
@@ -85,7 +89,7 @@ export function completeTxnOffsets(
 ): { readonly staged: StagedTxnOffsets; readonly committed: readonly TxnOffset[] } {
   assert(Number.isInteger(markerProducerEpoch), 'txn offsets: marker epoch is an integer');
   const current = staged.get(producerId);
-  if (current === undefined || markerProducerEpoch < current.producerEpoch) return { staged, committed: [] };
+  if (current === undefined || markerProducerEpoch <= current.producerEpoch) return { staged, committed: [] };
   const next = new Map(staged);
   next.delete(producerId);
   return { staged: next, committed: result === 'COMMIT' ? [...current.offsets.values()] : [] };
