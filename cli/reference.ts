@@ -121,7 +121,7 @@ export function cliReference(): string {
     ['kactus produce --help', produceHelp],
     ['kactus consume --help', consumeHelp],
     ['kactus groups --help', groupsHelp],
-    ['kactus perf --help  (the same text for perf produce|consume|e2e --help)', perfHelp],
+    ['kactus perf produce --help  (perf consume --help and perf e2e --help print the same)', perfHelp],
   ];
   return sections.map(([command, text]) => `\`\`\`text\n$ ${command}\n${text}\n\`\`\``).join('\n\n');
 }
