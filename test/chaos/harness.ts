@@ -26,7 +26,9 @@
  * Exit code: non-zero on any anomaly (report.ts), and also on a harness
  * finding that is a failure of the system under test: a crashed actor that
  * supervision did not bring back, a broker that would not restart, a
- * partition that could not be read back, a cluster that did not settle.
+ * partition that could not be read back, a cluster that did not settle, an
+ * exception thrown out of client code (recorded, so the run still ends with
+ * a report instead of a dead process).
  *
  * Processes: the brokers are children of this process (processes.ts); every
  * one is SIGKILLed by its handle in `finally`, whatever happened.
@@ -134,6 +136,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const group = 'chaos-group';
   const problems: string[] = [];
 
+  // A client bug that throws out of a timer would end the process and lose the run: record it as a problem instead.
+  let uncaught = 0;
+  const onUncaught = (err: unknown): void => {
+    uncaught += 1;
+    if (uncaught <= 5) {
+      const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      problems.push(`uncaught exception in the harness process (client code) at ${Math.round(recorder.nowMs())} ms: ${text.slice(0, 1_500)}`);
+      log(`uncaught exception: ${text.slice(0, 1_500)}`);
+    }
+  };
+  process.on('uncaughtException', onUncaught);
+
   let cluster: TestCluster | undefined;
   const producers: ProducerWorker[] = [];
   const consumers: ConsumerWorker[] = [];
@@ -230,6 +244,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await observer.stop();
     for (let attempt = 0; attempt < 10 && !(await observer.fetchOnce()); attempt++) await sleep(500);
 
+    if (uncaught > 5) problems.push(`${uncaught} uncaught exceptions in all (the first 5 are listed)`);
     for (const check of ctx.crashChecks) if (check.existed && check.cameBack === false) problems.push(`crashed actor ${check.path} on broker ${check.node} did not come back`);
     for (const restart of ctx.restarts) if (!restart.ok) problems.push(`broker ${restart.broker} did not restart`);
 
@@ -270,6 +285,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     log(summary);
     return { report, checked, exitCode, summary, reportPath, historyPath };
   } finally {
+    process.off('uncaughtException', onUncaught);
     await Promise.all(producers.map((p) => p.close()));
     await Promise.all(consumers.map((c) => c.close(2_000)));
     await observer?.close();
