@@ -239,10 +239,12 @@ describe('transactions through the client (real processes)', () => {
       readerSub.unsubscribe();
       await readerClient.close({ timeoutMs: 5_000 }).catch(() => undefined);
     }
+    // Evidence that the kills interrupted transactions whose records were already in B: read_uncommitted sees them.
+    const uncommitted = await read(output, 'read_uncommitted', (r) => r.length >= total, 60_000, 2_000);
     const duplicated = [...counts].filter(([, n]) => n > 1);
     const missing: string[] = [];
     for (let i = 0; i < total; i += 1) if (!counts.has(`a-${i}`)) missing.push(`a-${i}`);
-    process.stdout.write(`${JSON.stringify({ test: 'txn-exactly-once-pipeline', total, inB: counts.size, duplicated: duplicated.length, missing: missing.length, totalMs: Date.now() - startedMs, events })}\n`);
+    process.stdout.write(`${JSON.stringify({ test: 'txn-exactly-once-pipeline', total, inB: counts.size, duplicated: duplicated.length, missing: missing.length, abortedRecordsInB: uncommitted.length - total, totalMs: Date.now() - startedMs, events })}\n`);
     expect(missing.slice(0, 10)).toEqual([]);
     expect(duplicated.slice(0, 10)).toEqual([]);
     expect(counts.size).toBe(total);
