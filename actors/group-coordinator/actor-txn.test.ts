@@ -6,7 +6,9 @@
  * batch and telling `/groups-inbox` `TxnMarkerWritten`, as the broker does.
  * Goal: offsets are invisible until the commit marker, dropped by an abort,
  * and a restarted `/groups` rebuilds from the log the same committed offsets
- * and the still-open transaction (which a later marker commits). Method:
+ * and the still-open transaction (which a later marker commits); a marker
+ * written while a long log loads is applied after the load, and an old
+ * marker told again during a reload decides nothing. Method:
  * local asks to `/groups` with the wire messages a client sends.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +23,8 @@ import { PartitionRegistry } from '../partition/registry.ts';
 import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { FakeQuorum } from '../../test/support/fake-quorum.ts';
-import { decodeBatches, encodeEndTxnMarker } from '../../protocol/record-batch/index.ts';
+import { decodeBatches, encodeBatch, encodeEndTxnMarker } from '../../protocol/record-batch/index.ts';
+import { encodeRecord } from './offsets-records.ts';
 import { offsetsTopic, spawnGroupCoordinator, type GroupsInboxMessage } from './actor.ts';
 
 type Setup = { node: Node; registry: PartitionRegistry; dir: string; groups: Ref<unknown>; inbox: Ref<GroupsInboxMessage> };
@@ -96,7 +99,11 @@ const txnCommit = (groupId: string, producerId: number, producerEpoch: number, o
 async function askUntilServed<R extends { errorCode?: number }>(node: Node, groups: Ref<unknown>, message: Record<string, unknown>): Promise<R> {
   const deadlineMs = Date.now() + 5_000;
   for (;;) {
-    const reply = await node.ask<unknown, R>(groups, (replyTo) => ({ ...message, replyTo }), { timeoutMs: 2_000 });
+    // While /groups restarts (supervision backoff) an ask is refused: ask again.
+    const reply = await node.ask<unknown, R>(groups, (replyTo) => ({ ...message, replyTo }), { timeoutMs: 2_000 }).catch((err: unknown) => {
+      if (Date.now() > deadlineMs) throw err;
+      return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS } as R;
+    });
     if (reply.errorCode !== ErrorCode.COORDINATOR_LOAD_IN_PROGRESS && reply.errorCode !== ErrorCode.NOT_COORDINATOR) return reply;
     if (Date.now() > deadlineMs) return reply;
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -149,6 +156,62 @@ describe('group coordinator shell: TxnOffsetCommit', () => {
     // The open transaction's marker reaches the reloaded coordinator.
     writeMarker(s, 7, 5, 'commit');
     await expect.poll(() => fetchAll(s, 'h'), { timeout: 3_000 }).toEqual([['t', 2, 42]]);
+  });
+
+  it('a marker told while /groups reloads the partition is applied once the load ends; an old marker told again decides nothing', async () => {
+    const s = await start();
+    await askUntilServed(s.node, s.groups, { type: 'OffsetFetch', groupId: 'g', partitions: null });
+    // Producer 7's first transaction (epoch 3) commits; its second (epoch 4, the marker's) stays open.
+    await askUntilServed<TxnReply>(s.node, s.groups, txnCommit('g', 7, 3, [['t', 0, 1]]));
+    writeMarker(s, 7, 4, 'commit');
+    await expect.poll(() => fetchAll(s, 'g'), { timeout: 3_000 }).toEqual([['t', 0, 1]]);
+    let epoch = 4;
+    let previous: [string, number, number] = ['t', 0, 1];
+    // Four crashes in all: supervision allows five restarts a minute.
+    for (const delayMs of [0, 3]) {
+      expect((await askUntilServed<TxnReply>(s.node, s.groups, txnCommit('g', 7, epoch, [['t', 0, 100 + delayMs]]))).results[0]!.errorCode).toBe(0);
+      const pause = (): Promise<unknown> => (delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)) : Promise.resolve());
+      // The previous marker again (epoch = the open transaction's), told at some point of a reload: it decides nothing.
+      expect(s.node.crashActor('/groups')).toBe(true);
+      await pause();
+      s.node.tell(s.inbox, { type: 'TxnMarkerWritten', partition: 0, producerId: 7, producerEpoch: epoch, result: 'commit' });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await fetchAll(s, 'g')).toEqual([previous]);
+      // The open transaction's marker, written and told at some point of another reload: applied once.
+      expect(s.node.crashActor('/groups')).toBe(true);
+      await pause();
+      writeMarker(s, 7, epoch + 1, 'commit');
+      await expect.poll(() => fetchAll(s, 'g'), { timeout: 3_000 }).toEqual([['t', 0, 100 + delayMs]]);
+      previous = ['t', 0, 100 + delayMs];
+      epoch += 1;
+    }
+  });
+
+  it('a marker written while a long log is loading (several chunks) is kept and applied when the load ends', async () => {
+    const s = await start();
+    await askUntilServed(s.node, s.groups, { type: 'OffsetFetch', groupId: 'g', partitions: null });
+    // About 4 MiB of plain commits of another group, so the load takes several loadChunkBytesMax reads.
+    const view = s.registry.get(offsetsTopic, 0)!;
+    const metadata = 'x'.repeat(4_096);
+    for (let batch = 0; batch < 10; batch += 1) {
+      const records = Array.from({ length: 100 }, (_, i) => {
+        const encoded = encodeRecord({ key: { type: 'OffsetCommit', group: 'bulk', topic: 'b', partition: batch * 100 + i }, value: { offset: 1, leaderEpoch: -1, metadata, commitTimestampMs: 1 } });
+        return { key: encoded.key, value: encoded.value, timestamp: Date.now() };
+      });
+      view.log.append(encodeBatch({ records }), { leaderEpoch: 0 });
+    }
+    view.log.setHighWatermark(view.log.logEndOffset);
+    expect((await askUntilServed<TxnReply>(s.node, s.groups, txnCommit('g', 9, 0, [['t', 0, 5]]))).results[0]!.errorCode).toBe(0);
+    expect(s.node.crashActor('/groups')).toBe(true);
+    // Wait until it loads, then write the marker past the end the load reads to.
+    const deadlineMs = Date.now() + 5_000;
+    for (;;) {
+      const reply = await s.node.ask<unknown, FetchReply>(s.groups, (replyTo) => ({ type: 'OffsetFetch', groupId: 'g', partitions: null, replyTo }), { timeoutMs: 1_000 }).catch(() => null);
+      if (reply?.errorCode === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS || Date.now() > deadlineMs) break;
+    }
+    writeMarker(s, 9, 1, 'commit');
+    await expect.poll(() => fetchAll(s, 'g'), { timeout: 5_000 }).toEqual([['t', 0, 5]]);
+    expect((await fetchAll(s, 'bulk')).length).toBe(1_000);
   });
 
   it('bad input gets a TxnOffsetCommitReply with INVALID_REQUEST; a zombie epoch gets PRODUCER_FENCED and writes nothing', async () => {
