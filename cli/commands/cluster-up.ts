@@ -5,8 +5,9 @@
  *
  * It supervises its brokers the OTP way: a broker that exits unexpectedly is
  * restarted with exponential backoff (at most restartsMax within
- * restartWindowMs, then the cluster gives up and stops). It prints the
- * bootstrap addresses and a status line as brokers come up. On Ctrl-C
+ * restartWindowMs, then the cluster gives up and stops). It prints a
+ * status line as each broker listens, then "cluster ready" with the
+ * bootstrap addresses once the controller has registered them all. On Ctrl-C
  * (SIGINT) or SIGTERM it stops every broker with SIGTERM, waits for them
  * (SIGKILL after stopTimeoutMs), and exits: nothing is left behind.
  */
@@ -28,7 +29,31 @@ export const clusterUpLimits = {
   restartBackoffMsMin: 500,
   restartBackoffMsMax: 10_000,
   stopTimeoutMs: 10_000,
+  /** Longest wait, once every broker listens, for all of them to be registered and unfenced. */
+  registrationWaitMsMax: 30_000,
+  /** Pause between two metadata reads while waiting. */
+  registrationPollMs: 250,
 } as const;
+
+/** How many brokers the cluster's metadata lists (registered, unfenced), polled until `count`, `giveUp()` or the bound. */
+async function registeredBrokers(bootstrap: string, count: number, giveUp: () => boolean): Promise<number> {
+  // Loaded here: `cluster up --help` and bad arguments stay quick.
+  const { Kactus } = await import('../../client/kactus.ts');
+  const { createLogger } = await import('../../runtime/logger.ts');
+  const kactus = new Kactus({ brokers: bootstrap.split(','), clientId: 'kactus-cluster-up', connectTimeoutMs: 5_000, requestTimeoutMs: 5_000, retriesMax: 1, logger: createLogger({ client: 'kactus-cluster-up' }, 'silent', 2) });
+  let registered = 0;
+  try {
+    const deadlineMs = Date.now() + clusterUpLimits.registrationWaitMsMax;
+    while (!giveUp() && Date.now() < deadlineMs) {
+      registered = await kactus.admin().describeCluster().then((c) => c.brokers.length, () => registered);
+      if (registered >= count) break;
+      await new Promise((resolve) => setTimeout(resolve, clusterUpLimits.registrationPollMs));
+    }
+  } finally {
+    await kactus.close({ timeoutMs: 2_000 }).catch(() => undefined);
+  }
+  return registered;
+}
 
 export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--set key=value ...]
 
@@ -77,7 +102,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
           broker.ready = true;
           const up = brokers.filter((b) => b.ready).length;
           printLine(`kactus: broker ${broker.id} up on ws://127.0.0.1:${broker.port} (${up}/${count} up)`);
-          if (up === count) printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap})`);
+          if (up === count) void announceReady();
         }
       } catch {
         // not a control line
@@ -103,6 +128,24 @@ export async function clusterUp(argv: string[]): Promise<number> {
         if (!stopping) start(broker);
       }, delayMs);
     });
+  };
+
+  /**
+   * Listening is not yet serving: a broker must also register with the
+   * controller and be unfenced before topics can be placed on it (a
+   * replication factor 3 topic created earlier is refused). "cluster ready"
+   * is printed once the metadata lists every broker, at most
+   * registrationWaitMsMax after the last one listened.
+   */
+  let announcing = false;
+  const announceReady = async (): Promise<void> => {
+    if (announcing) return;
+    announcing = true;
+    const registered = await registeredBrokers(bootstrap, count, () => stopping || brokers.some((b) => !b.ready)).catch(() => 0);
+    announcing = false;
+    if (stopping || brokers.some((b) => !b.ready)) return;
+    if (registered < count) printError(`only ${registered} of ${count} brokers registered with the controller after ${clusterUpLimits.registrationWaitMsMax / 1000} s; see the broker logs above`);
+    printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap})`);
   };
 
   let resolveDone: (code: number) => void = () => {};
