@@ -267,8 +267,10 @@ export function groupsInboxBehaviour(groups: Ref<GroupsMessage>, token: Internal
     },
     receive: (state, msg, ctx) => {
       if (msg.type === 'OffsetsPartitionLed' || msg.type === 'OffsetsPartitionResigned' || msg.type === 'MetadataImageUpdated' || msg.type === 'TxnMarkerWritten') {
-        // A refusal (full mailbox) is healed by /groups' reconciliation with the registry and the next image.
-        ctx.node.tell(groups, { type: 'GroupsInternal', token, message: msg });
+        // A refusal (full mailbox) is healed by /groups' reconciliation with the registry and the next image; a
+        // refused TxnMarkerWritten leaves that transaction's offsets staged until the partition is loaded again.
+        const refused = ctx.node.tell(groups, { type: 'GroupsInternal', token, message: msg });
+        if (refused !== 0 && msg.type === 'TxnMarkerWritten') ctx.log.warn({ partition: msg.partition, producerId: msg.producerId, result: msg.result, refused }, 'groups_inbox.txn_marker_refused');
       } else {
         ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'groups_inbox.unknown_message');
       }
