@@ -16,9 +16,11 @@
  * (c) Exactly-once pipeline under faults. Goal: B read with read_committed
  *     holds every record of A exactly once. Method: 20,000 records in A (3
  *     partitions); a pipeline child (test/fixtures/eos-pipeline.ts, exactlyOnce())
- *     copies A to B; it is SIGKILLed and restarted twice and one broker is
- *     SIGKILLed once (and restarted) while it runs; a read_committed reader in
- *     this process counts B's records.
+ *     copies A to B; it is SIGKILLed and restarted twice, each time right
+ *     after a transaction's output reached B and before its commit, and one
+ *     broker is SIGKILLed once (and restarted) while it runs; a read_committed
+ *     reader in this process counts B's records; read_uncommitted shows the
+ *     aborted leftovers the kills made.
  * Every wait is bounded; afterAll kills every child this file started.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -184,11 +186,19 @@ describe('transactions through the client (real processes)', () => {
 
     const brokers = cluster.brokers.map((b) => b.url).join(',');
     const startPipeline = (): Child => {
-      const child = startChild('test/fixtures/eos-pipeline.ts', ['--brokers', brokers, '--input', input, '--output', output, '--group', 'eos-group', '--txn-id', 'eos-pipeline-0', '--instance', 'eos-member-0']);
+      const child = startChild('test/fixtures/eos-pipeline.ts', ['--brokers', brokers, '--input', input, '--output', output, '--group', 'eos-group', '--txn-id', 'eos-pipeline-0', '--instance', 'eos-member-0', '--pause-ms', '40']);
       pipelineChildren.push(child);
       return child;
     };
     const committedBy = (c: Child): number => Number(c.lines.filter((l) => l.event === 'committed').at(-1)?.count ?? 0);
+    const sentBy = (c: Child): number => c.lines.filter((l) => l.event === 'sent').length;
+    /** SIGKILLs the pipeline right after it reports a transaction's output acknowledged and not yet committed. */
+    const killMidTransaction = async (c: Child): Promise<void> => {
+      const sent = sentBy(c);
+      await until(() => sentBy(c) > sent || errorsOf(c).length > 0, 30_000, 'a transaction with its output written');
+      c.process.kill('SIGKILL');
+      await c.exited;
+    };
     const errorsOf = (c: Child): unknown[] => c.lines.filter((l) => l.event === 'error').map((l) => ({ ...l, stderr: c.stderrTail().slice(-3_000) }));
 
     // The reader counts B's committed records the whole time.
@@ -204,8 +214,7 @@ describe('transactions through the client (real processes)', () => {
       await pipeline.waitFor('ready', 30_000);
       await until(() => committedBy(pipeline) >= 3_000 || errorsOf(pipeline).length > 0, 60_000, 'pipeline run 1 commits 3,000 records');
       expect(errorsOf(pipeline)).toEqual([]);
-      pipeline.process.kill('SIGKILL');
-      await pipeline.exited;
+      await killMidTransaction(pipeline);
       events.push({ killedPipeline: 1, committedByRun: committedBy(pipeline), inB: counts.size, atMs: Date.now() - startedMs });
 
       // Run 2: a broker is SIGKILLed while it copies, then restarted.
@@ -221,8 +230,7 @@ describe('transactions through the client (real processes)', () => {
       await cluster.startBroker(victim);
       events.push({ restartedBroker: victim, atMs: Date.now() - startedMs });
       await until(() => committedBy(pipeline) >= before + 4_000 || errorsOf(pipeline).length > 0, 90_000, 'pipeline run 2 goes on after the broker is back');
-      pipeline.process.kill('SIGKILL');
-      await pipeline.exited;
+      await killMidTransaction(pipeline);
       events.push({ killedPipeline: 2, committedByRun: committedBy(pipeline), inB: counts.size, atMs: Date.now() - startedMs });
 
       // Run 3: to the end.

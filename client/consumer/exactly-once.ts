@@ -32,6 +32,11 @@
  *   (the coordinator answers a repeated EndTxn); after commitAttemptsMax the
  *   Observable errors.
  *
+ * - A partition revoked or lost: batches of it delivered before are skipped
+ *   and acked (the next owner starts at the committed offset; processing them
+ *   here would write their output twice; the ack only lets the revocation
+ *   go on, since this consumer commits nothing itself).
+ *
  * Emits one `ExactlyOnceCommit` per committed transaction.
  *
  * Imports: rxjs, protocol/errors.ts, ../producer (types and the fatal codes), ./consumer.ts, ./types.ts.
@@ -54,6 +59,8 @@ export type ExactlyOnceOptions = {
   failuresInARowMax?: number;
   /** Backoff after a failed transaction: base, doubled per failure in a row up to 16x (default 200 ms). */
   retryBackoffMs?: number;
+  /** Called once a batch's output and offsets are acknowledged, just before its commit (metrics, tests); throwing aborts it. */
+  beforeCommit?: (batch: ConsumerBatch) => void | Promise<void>;
 };
 
 export type ExactlyOnceCommit = {
@@ -97,12 +104,18 @@ export function exactlyOnce(options: ExactlyOnceOptions): Observable<ExactlyOnce
     let failuresInARow = 0;
     let inner: Subscription | undefined;
     let stopped = false;
+    // Revoked or lost partitions: what was delivered before is stale (the same rule as a rewind).
+    const assignments = consumer.assignments$.subscribe((event) => {
+      if (event.type === 'assigned') return;
+      for (const p of event.partitions) rewinds.set(tpKey(p.topic, p.partition), (rewinds.get(tpKey(p.topic, p.partition)) ?? 0) + 1);
+    });
+    const owned = (topic: string, partition: number): boolean => consumer.assignment().some((p) => p.topic === topic && p.partition === partition);
 
     const rewind = async (batch: ConsumerBatch): Promise<void> => {
       const key = tpKey(batch.topic, batch.partition);
       rewinds.set(key, (rewinds.get(key) ?? 0) + 1);
       const tp = { topic: batch.topic, partition: batch.partition };
-      if (!consumer.assignment().some((p) => p.topic === tp.topic && p.partition === tp.partition)) return; // revoked: the next owner starts at the committed offset
+      if (!owned(tp.topic, tp.partition)) return; // revoked: the next owner starts at the committed offset
       const [committed] = await consumer.committed([tp]);
       const offset = committed !== undefined && committed.offset >= 0 ? committed.offset : (firstSeen.get(key) ?? batch.records[0]!.offset);
       try {
@@ -126,7 +139,12 @@ export function exactlyOnce(options: ExactlyOnceOptions): Observable<ExactlyOnce
 
     const process = async (batch: ConsumerBatch, rewindSeen: number): Promise<ExactlyOnceCommit | null> => {
       const key = tpKey(batch.topic, batch.partition);
-      if ((rewinds.get(key) ?? 0) !== rewindSeen || stopped) return null; // delivered before a rewind of its partition
+      if ((rewinds.get(key) ?? 0) !== rewindSeen || stopped || !owned(batch.topic, batch.partition)) {
+        // Delivered before a rewind or revocation of its partition: skipped. The ack only frees the consumer's
+        // accounting (a revocation waits for delivered records); the consumer commits nothing itself.
+        batch.ack();
+        return null;
+      }
       if (batch.records.length === 0) return null;
       if (!firstSeen.has(key)) firstSeen.set(key, batch.records[0]!.offset);
       const first = batch.records[0]!;
@@ -141,6 +159,7 @@ export function exactlyOnce(options: ExactlyOnceOptions): Observable<ExactlyOnce
         });
         const offsets = txn.sendOffsets({ groupMetadata: consumer.groupMetadata(), offsets: [{ topic: batch.topic, partition: batch.partition, offset: last.offset + 1 }] });
         await Promise.all([...sends, offsets]);
+        await options.beforeCommit?.(batch);
         await commitWithRetry(txn);
       } catch (err) {
         if (isFatal(err)) throw err;
@@ -179,6 +198,7 @@ export function exactlyOnce(options: ExactlyOnceOptions): Observable<ExactlyOnce
     );
     return () => {
       stopped = true;
+      assignments.unsubscribe();
       inner?.unsubscribe();
     };
   });
