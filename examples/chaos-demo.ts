@@ -37,7 +37,12 @@ import { Kactus } from '../client/index.ts'; // in your app: from 'kactus'
 const topic = 'chaos-demo';
 const partitions = 3;
 const secondsArg = process.argv.indexOf('--seconds');
-const produceMs = 1_000 * (secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 6);
+const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 6;
+if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600) {
+  console.error('usage: npx tsx examples/chaos-demo.ts [--seconds 2..600]');
+  process.exit(2);
+}
+const produceMs = 1_000 * seconds;
 /** The broker is killed this far into the produce phase. */
 const killAtMs = Math.floor(produceMs / 3);
 /** Records per send, and sends awaiting acknowledgement at once. */

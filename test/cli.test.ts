@@ -539,3 +539,31 @@ describe('README', () => {
     expect(regenerated(readme)).toBe(readme);
   });
 });
+
+describe('examples/chaos-demo.ts', () => {
+  // Runs the demo as a user does (it starts and stops its own three brokers): it must exit 0, report lost 0, and leave no broker behind.
+  it('kills a broker mid-stream and reports nothing acknowledged lost', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'chaos-demo.ts'), '--seconds', '3'], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let brokers: number[] = [];
+    const watcher = setInterval(() => {
+      const now = descendantPids(child.pid!).filter((pid) => commandLine(pid).includes(' broker '));
+      if (now.length > brokers.length) brokers = now;
+    }, 200);
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    clearInterval(watcher);
+    running.delete(child);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const summary = /acknowledged: (\d+)\s+read back: (\d+) of (\d+)\s+lost: (\d+)/.exec(stdout);
+    expect(summary).not.toBeNull();
+    expect(Number(summary![1])).toBeGreaterThan(0);
+    expect(Number(summary![4])).toBe(0);
+    expect(stdout).toMatch(/SIGKILL broker \d/);
+    expect(brokers.length).toBeGreaterThan(0);
+    expect(brokers.filter(alive)).toEqual([]);
+  }, 150_000);
+});
