@@ -86,7 +86,8 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
 import type { ProduceReply, Produce } from '../../protocol/apis/data.ts';
 import { isInvalid } from '../../protocol/validate.ts';
-import { decodeBatches, decodeControlRecord, encodeBatch, noSequence } from '../../protocol/record-batch/index.ts';
+import { decodeControlRecord, encodeBatch, noSequence } from '../../protocol/record-batch/index.ts';
+import { askCreateInternalTopic, coordinatorFor, liveBrokerCount, planLeadership, readLoadChunk } from '../coordinator-shell.ts';
 import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { Clock } from '../../runtime/clock.ts';
@@ -462,70 +463,65 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
       ctx.log.info({ partition, leaderEpoch: job.leaderEpoch }, `${groupsEvents.loadFailed}: no longer the leader at this epoch`);
       return;
     }
-    if (job.nextOffset < job.endOffset) {
-      let bytes: Buffer;
-      try {
-        bytes = view.log.read(job.nextOffset, L.loadChunkBytesMax, { maxOffset: job.endOffset });
-      } catch (err) {
-        ctx.log.warn({ partition, offset: job.nextOffset, err }, `${groupsEvents.loadFailed}: read failed, retrying`);
-        s.loads.delete(partition);
-        s.nextLoadId += 1;
-        const retryId = s.nextLoadId;
-        s.loads.set(partition, {
-          ...job,
-          loadId: retryId,
-          nextOffset: view.log.logStartOffset,
-          endOffset: view.log.logEndOffset,
-          entries: [],
-          markersRead: new Set(),
-          skipped: 0,
-        });
-        ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: retryId }));
-        return;
-      }
-      if (bytes.length > 0) {
-        const decoded = decodeBatches(bytes);
-        if (!decoded.ok) {
-          // Never serve groups from a log we cannot read: stay Loading (retriable for clients) and retry.
-          ctx.log.error({ partition, offset: job.nextOffset, reason: decoded.message }, `${groupsEvents.loadFailed}: undecodable batch`);
-          ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId }));
-          return;
-        }
-        for (const batch of decoded.value) {
-          const header = batch.header;
-          if (header.isControl) {
-            // A transaction's end marker (one record); other control records are not ours.
-            const record = batch.records[0];
-            if (header.isTransactional && record !== undefined && record.offset >= job.nextOffset) {
-              const marker = decodeControlRecord(record);
-              if (marker.ok) {
-                const m = { type: 'TxnMarker', producerId: header.producerId, producerEpoch: header.producerEpoch, result: marker.value.type } as const;
-                job.entries.push(m);
-                job.markersRead.add(markerKey(m));
-              } else {
-                job.skipped += 1;
-              }
-            }
-          } else {
-            const records: OffsetsTopicRecord[] = [];
-            for (const record of batch.records) {
-              if (record.offset < job.nextOffset || record.key === null) continue;
-              const parsed = decodeRecord(record.key, record.value);
-              if (parsed.ok) records.push(parsed.value);
-              else job.skipped += 1;
-            }
-            if (header.isTransactional) {
-              if (records.length > 0) job.entries.push({ type: 'TxnOffsets', producerId: header.producerId, producerEpoch: header.producerEpoch, records });
+    const chunk = readLoadChunk(view, job.nextOffset, job.endOffset, L.loadChunkBytesMax);
+    if (chunk.type === 'ReadFailed') {
+      ctx.log.warn({ partition, offset: job.nextOffset, reason: chunk.reason }, `${groupsEvents.loadFailed}: read failed, retrying`);
+      s.loads.delete(partition);
+      s.nextLoadId += 1;
+      const retryId = s.nextLoadId;
+      s.loads.set(partition, {
+        ...job,
+        loadId: retryId,
+        nextOffset: view.log.logStartOffset,
+        endOffset: view.log.logEndOffset,
+        entries: [],
+        markersRead: new Set(),
+        skipped: 0,
+      });
+      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: retryId }));
+      return;
+    }
+    if (chunk.type === 'Undecodable') {
+      // Never serve groups from a log we cannot read: stay Loading (retriable for clients) and retry.
+      ctx.log.error({ partition, offset: job.nextOffset, reason: chunk.reason }, `${groupsEvents.loadFailed}: undecodable batch`);
+      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId }));
+      return;
+    }
+    if (chunk.type === 'Batches') {
+      for (const batch of chunk.batches) {
+        const header = batch.header;
+        if (header.isControl) {
+          // A transaction's end marker (one record); other control records are not ours.
+          const record = batch.records[0];
+          if (header.isTransactional && record !== undefined && record.offset >= job.nextOffset) {
+            const marker = decodeControlRecord(record);
+            if (marker.ok) {
+              const m = { type: 'TxnMarker', producerId: header.producerId, producerEpoch: header.producerEpoch, result: marker.value.type } as const;
+              job.entries.push(m);
+              job.markersRead.add(markerKey(m));
             } else {
-              for (const record of records) job.entries.push({ type: 'Record', record });
+              job.skipped += 1;
             }
           }
-          job.nextOffset = Math.max(job.nextOffset, header.lastOffset + 1);
+        } else {
+          const records: OffsetsTopicRecord[] = [];
+          for (const record of batch.records) {
+            if (record.offset < job.nextOffset || record.key === null) continue;
+            const parsed = decodeRecord(record.key, record.value);
+            if (parsed.ok) records.push(parsed.value);
+            else job.skipped += 1;
+          }
+          if (header.isTransactional) {
+            if (records.length > 0) job.entries.push({ type: 'TxnOffsets', producerId: header.producerId, producerEpoch: header.producerEpoch, records });
+          } else {
+            for (const record of records) job.entries.push({ type: 'Record', record });
+          }
         }
-        if (job.nextOffset < job.endOffset) {
-          tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
-          return;
-        }
+        job.nextOffset = Math.max(job.nextOffset, header.lastOffset + 1);
+      }
+      if (job.nextOffset < job.endOffset) {
+        tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
+        return;
       }
     }
     finishLoad(s, ctx, job);
@@ -593,22 +589,10 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
 
   /** The registry is the truth about which partitions this broker leads (see the header). */
   const reconcile = (s: ShellState, ctx: ActorContext<GroupsMessage>, onlyPartition?: number): void => {
-    const leading = new Map<number, number>();
-    for (const view of registry.all()) {
-      if (view.topic !== offsetsTopic || view.role !== 'leader') continue;
-      if (onlyPartition !== undefined && view.partition !== onlyPartition) continue;
-      leading.set(view.partition, view.leaderEpoch);
-    }
-    for (const partition of [...s.coordinator.partitions.keys()]) {
-      if (onlyPartition !== undefined && partition !== onlyPartition) continue;
-      if (!leading.has(partition)) unloadPartition(s, ctx, partition);
-    }
-    for (const [partition, leaderEpoch] of leading) {
-      if (partition >= s.coordinator.partitionCount) continue;
-      const current = s.coordinator.partitions.get(partition);
-      if (current === undefined || current.leaderEpoch !== leaderEpoch) startLoad(s, ctx, partition, leaderEpoch);
-      else if (current.status === 'Loading' && !s.loads.has(partition)) beginRead(s, ctx, partition, leaderEpoch, clock.monotonicMs());
-    }
+    const plan = planLeadership(registry, offsetsTopic, s.coordinator, s.loads, onlyPartition);
+    for (const partition of plan.unload) unloadPartition(s, ctx, partition);
+    for (const { partition, leaderEpoch } of plan.load) startLoad(s, ctx, partition, leaderEpoch);
+    for (const { partition, leaderEpoch } of plan.resume) beginRead(s, ctx, partition, leaderEpoch, clock.monotonicMs());
   };
 
   // ------------------------------------------------------------ time
@@ -662,60 +646,25 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
   const offsetsPartitionCount = (s: ShellState): number => topicByName(s.image, offsetsTopic)?.partitions.length ?? config.offsetsTopicNumPartitions;
 
   const findCoordinator = (s: ShellState, ctx: ActorContext<GroupsMessage>, key: string): FindCoordinatorReply => {
-    const fail = (errorCode: number, errorMessage: string): FindCoordinatorReply => ({ type: 'FindCoordinatorReply', errorCode, errorMessage, nodeId: -1, host: '', port: -1 });
-    const topic = topicByName(s.image, offsetsTopic);
-    if (topic === undefined) {
-      createOffsetsTopic(s, ctx);
-      return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${offsetsTopic} is being created`);
-    }
-    const partition = coordinatorPartitionFor(key, topic.partitions.length);
-    const leader = topic.partitions[partition]?.leader ?? -1;
-    const broker = leader >= 0 ? s.image.brokers.get(leader) : undefined;
-    if (broker === undefined || broker.fenced) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${offsetsTopic}-${partition} has no live leader`);
-    return { type: 'FindCoordinatorReply', errorCode: ErrorCode.NONE, errorMessage: null, nodeId: leader, host: broker.host, port: broker.port };
+    const { answer, missing } = coordinatorFor(s.image, offsetsTopic, key, coordinatorPartitionFor);
+    if (missing) createOffsetsTopic(s, ctx);
+    return answer;
   };
 
   const createOffsetsTopic = (s: ShellState, ctx: ActorContext<GroupsMessage>): void => {
-    if (s.creatingOffsetsTopic) return;
-    const live = [...s.image.brokers.values()].filter((b) => !b.fenced).length;
-    if (live === 0) return; // no broker could host it yet; a later FindCoordinator asks again
+    const live = liveBrokerCount(s.image);
+    if (s.creatingOffsetsTopic || live === 0) return; // with no live broker yet, a later FindCoordinator asks again
     s.creatingOffsetsTopic = true;
     const replicationFactor = Math.min(config.offsetsTopicReplicationFactor, live);
     ctx.log.info({ partitions: config.offsetsTopicNumPartitions, replicationFactor }, groupsEvents.createTopic);
     const { incarnation } = s;
-    ctx.node
-      .ask<unknown, { type: string; errorCode?: number; errorMessage?: string; topics?: { errorCode: number; errorMessage?: string | null }[] }>(
-        deps.controllerClient,
-        (replyTo) => ({
-          type: 'ControllerCall',
-          command: {
-            type: 'CreateTopics',
-            validateOnly: false,
-            topics: [
-              {
-                name: offsetsTopic,
-                numPartitions: config.offsetsTopicNumPartitions,
-                replicationFactor,
-                assignments: null,
-                configs: [
-                  { name: 'cleanup.policy', value: 'compact' },
-                  { name: 'segment.bytes', value: String(L.offsetsTopicSegmentBytes) },
-                ],
-              },
-            ],
-          },
-          replyTo,
-        }),
-        { timeoutMs: L.createTopicAskTimeoutMs },
-      )
-      .then(
-        (reply) => {
-          const result = reply.type === 'CreateTopicsReply' ? reply.topics?.[0] : undefined;
-          const errorCode = result ? result.errorCode : (reply.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
-          tellSelf(ctx, { type: 'OffsetsTopicCreated', incarnation, errorCode, errorMessage: String(result?.errorMessage ?? reply.errorMessage ?? '') });
-        },
-        (err: unknown) => tellSelf(ctx, { type: 'OffsetsTopicCreated', incarnation, errorCode: toErrorCode(err), errorMessage: String((err as Error).message) }),
-      );
+    const configs = [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'segment.bytes', value: String(L.offsetsTopicSegmentBytes) },
+    ];
+    void askCreateInternalTopic(ctx.node, deps.controllerClient, { name: offsetsTopic, partitions: config.offsetsTopicNumPartitions, replicationFactor, configs }, L.createTopicAskTimeoutMs).then(
+      ({ errorCode, errorMessage }) => tellSelf(ctx, { type: 'OffsetsTopicCreated', incarnation, errorCode, errorMessage }),
+    );
   };
 
   /** Writes may follow from these requests: they wait while too many writes are in flight. */

@@ -40,7 +40,7 @@ import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
 import type { Produce, ProduceReply, WriteTxnMarker } from '../../protocol/apis/data.ts';
 import { validateTxnCoordinatorRequest, type TxnCoordinatorReply, type TxnCoordinatorRequest } from '../../protocol/apis/txn.ts';
 import { isInvalid } from '../../protocol/validate.ts';
-import { decodeBatches, encodeBatch } from '../../protocol/record-batch/index.ts';
+import { encodeBatch } from '../../protocol/record-batch/index.ts';
 import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { Clock } from '../../runtime/clock.ts';
@@ -49,6 +49,7 @@ import type { PartitionRegistry } from '../partition/registry.ts';
 import { emptyImage, topicByName, type MetadataImage } from '../controller/metadata/index.ts';
 import { nodeIdOf, type BrokerConfig } from '../broker/config.ts';
 import { becomeLeader, initialCoordinatorState, loadCompleted, resign, type CoordinatorState } from '../group-coordinator/coordinator-logic.ts';
+import { askCreateInternalTopic, coordinatorFor, liveBrokerCount, planLeadership, readLoadChunk } from '../coordinator-shell.ts';
 import { emptyTxn, isDisposable, nextDeadlineMs, step, txnConfigDefault, type TxnConfig, type TxnEffect, type TxnInput, type TxnState } from './txn-logic.ts';
 import { coordinatorPartitionFor, decodeRecord, encodeRecord, loadTransactions, transactionStateTopic, type TopicPartition, type TxnRecord } from './txn-records.ts';
 
@@ -387,42 +388,30 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
       ctx.log.info({ partition, leaderEpoch: job.leaderEpoch }, `${txnEvents.loadFailed}: no longer the leader at this epoch`);
       return;
     }
-    const retry = (reason: string): void => {
-      ctx.log.warn({ partition, offset: job.nextOffset, reason }, `${txnEvents.loadFailed}: retrying`);
+    const chunk = readLoadChunk(view, job.nextOffset, job.endOffset, L.loadChunkBytesMax);
+    if (chunk.type === 'ReadFailed' || chunk.type === 'Undecodable') {
+      // Never coordinate from a log we cannot read: stay Loading (retriable for clients) and read it again later.
+      ctx.log.warn({ partition, offset: job.nextOffset, reason: chunk.reason }, `${txnEvents.loadFailed}: retrying`);
       s.loads.delete(partition);
-      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'TxnStatePartitionLed', partition, leaderEpoch: job.leaderEpoch }));
       s.coordinator = resign(s.coordinator, partition);
-    };
-    if (job.nextOffset < job.endOffset) {
-      let bytes: Buffer;
-      try {
-        bytes = view.log.read(job.nextOffset, L.loadChunkBytesMax, { maxOffset: job.endOffset });
-      } catch (err) {
-        retry(String((err as Error).message));
-        return;
-      }
-      if (bytes.length > 0) {
-        const decoded = decodeBatches(bytes);
-        if (!decoded.ok) {
-          // Never coordinate from a log we cannot read: stay Loading (retriable for clients).
-          retry(decoded.message);
-          return;
-        }
-        for (const batch of decoded.value) {
-          if (!batch.header.isControl) {
-            for (const record of batch.records) {
-              if (record.offset < job.nextOffset || record.key === null) continue;
-              const parsed = decodeRecord(record.key, record.value);
-              if (parsed.ok) job.records.push(parsed.value);
-              else job.skipped += 1;
-            }
+      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'TxnStatePartitionLed', partition, leaderEpoch: job.leaderEpoch }));
+      return;
+    }
+    if (chunk.type === 'Batches') {
+      for (const batch of chunk.batches) {
+        if (!batch.header.isControl) {
+          for (const record of batch.records) {
+            if (record.offset < job.nextOffset || record.key === null) continue;
+            const parsed = decodeRecord(record.key, record.value);
+            if (parsed.ok) job.records.push(parsed.value);
+            else job.skipped += 1;
           }
-          job.nextOffset = Math.max(job.nextOffset, batch.header.lastOffset + 1);
         }
-        if (job.nextOffset < job.endOffset) {
-          tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
-          return;
-        }
+        job.nextOffset = Math.max(job.nextOffset, batch.header.lastOffset + 1);
+      }
+      if (job.nextOffset < job.endOffset) {
+        tellSelf(ctx, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
+        return;
       }
     }
     finishLoad(s, ctx, job);
@@ -445,22 +434,10 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
   };
 
   const reconcile = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, onlyPartition?: number): void => {
-    const leading = new Map<number, number>();
-    for (const view of registry.all()) {
-      if (view.topic !== transactionStateTopic || view.role !== 'leader') continue;
-      if (onlyPartition !== undefined && view.partition !== onlyPartition) continue;
-      leading.set(view.partition, view.leaderEpoch);
-    }
-    for (const partition of [...s.coordinator.partitions.keys()]) {
-      if (onlyPartition !== undefined && partition !== onlyPartition) continue;
-      if (!leading.has(partition)) unloadPartition(s, ctx, partition);
-    }
-    for (const [partition, leaderEpoch] of leading) {
-      if (partition >= s.coordinator.partitionCount) continue;
-      const current = s.coordinator.partitions.get(partition);
-      if (current === undefined || current.leaderEpoch !== leaderEpoch) startLoad(s, ctx, partition, leaderEpoch);
-      else if (current.status === 'Loading' && !s.loads.has(partition)) beginRead(s, ctx, partition, leaderEpoch);
-    }
+    const plan = planLeadership(registry, transactionStateTopic, s.coordinator, s.loads, onlyPartition);
+    for (const partition of plan.unload) unloadPartition(s, ctx, partition);
+    for (const { partition, leaderEpoch } of plan.load) startLoad(s, ctx, partition, leaderEpoch);
+    for (const { partition, leaderEpoch } of plan.resume) beginRead(s, ctx, partition, leaderEpoch);
   };
 
   // ------------------------------------------------------------ time
@@ -480,65 +457,28 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
 
   // ------------------------------------------------------------ requests
 
-  const partitionCountOf = (s: ShellState): number => topicByName(s.image, transactionStateTopic)?.partitions.length ?? config.transactionStateLogNumPartitions;
-
   const findCoordinator = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, transactionalId: string): TxnCoordinatorReply => {
-    const fail = (errorCode: number, errorMessage: string): TxnCoordinatorReply => ({ type: 'FindCoordinatorReply', errorCode, errorMessage, nodeId: -1, host: '', port: -1 });
-    const topic = topicByName(s.image, transactionStateTopic);
-    if (topic === undefined) {
-      createTopic(s, ctx);
-      return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${transactionStateTopic} is being created`);
-    }
-    const partition = coordinatorPartitionFor(transactionalId, topic.partitions.length);
-    const leader = topic.partitions[partition]?.leader ?? -1;
-    const broker = leader >= 0 ? s.image.brokers.get(leader) : undefined;
-    if (broker === undefined || broker.fenced) return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${transactionStateTopic}-${partition} has no live leader`);
-    return { type: 'FindCoordinatorReply', errorCode: ErrorCode.NONE, errorMessage: null, nodeId: leader, host: broker.host, port: broker.port };
+    const { answer, missing } = coordinatorFor(s.image, transactionStateTopic, transactionalId, coordinatorPartitionFor);
+    if (missing) createTopic(s, ctx);
+    return answer;
   };
 
   const createTopic = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>): void => {
-    if (s.creatingTopic) return;
-    const live = [...s.image.brokers.values()].filter((b) => !b.fenced).length;
-    if (live === 0) return;
+    const live = liveBrokerCount(s.image);
+    if (s.creatingTopic || live === 0) return; // with no live broker yet, a later FindTxnCoordinator asks again
     s.creatingTopic = true;
     const replicationFactor = Math.min(L.topicReplicationFactor, live);
     ctx.log.info({ partitions: config.transactionStateLogNumPartitions, replicationFactor }, txnEvents.createTopic);
     const { incarnation } = s;
-    ctx.node
-      .ask<unknown, { type: string; errorCode?: number; errorMessage?: string; topics?: { errorCode: number; errorMessage?: string | null }[] }>(
-        deps.controllerClient,
-        (replyTo) => ({
-          type: 'ControllerCall',
-          command: {
-            type: 'CreateTopics',
-            validateOnly: false,
-            topics: [
-              {
-                name: transactionStateTopic,
-                numPartitions: config.transactionStateLogNumPartitions,
-                replicationFactor,
-                assignments: null,
-                configs: [
-                  { name: 'cleanup.policy', value: 'compact' },
-                  { name: 'segment.bytes', value: String(L.topicSegmentBytes) },
-                  // Kafka's transaction.state.log.min.isr default: a state write survives one broker's loss.
-                  { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
-                ],
-              },
-            ],
-          },
-          replyTo,
-        }),
-        { timeoutMs: L.createTopicAskTimeoutMs },
-      )
-      .then(
-        (reply) => {
-          const result = reply.type === 'CreateTopicsReply' ? reply.topics?.[0] : undefined;
-          const errorCode = result ? result.errorCode : (reply.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
-          tellSelf(ctx, { type: 'TopicCreated', incarnation, errorCode, errorMessage: String(result?.errorMessage ?? reply.errorMessage ?? '') });
-        },
-        (err: unknown) => tellSelf(ctx, { type: 'TopicCreated', incarnation, errorCode: toErrorCode(err), errorMessage: String((err as Error).message) }),
-      );
+    const configs = [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'segment.bytes', value: String(L.topicSegmentBytes) },
+      // Kafka's transaction.state.log.min.isr default: a state write survives one broker's loss.
+      { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
+    ];
+    void askCreateInternalTopic(ctx.node, deps.controllerClient, { name: transactionStateTopic, partitions: config.transactionStateLogNumPartitions, replicationFactor, configs }, L.createTopicAskTimeoutMs).then(
+      ({ errorCode, errorMessage }) => tellSelf(ctx, { type: 'TopicCreated', incarnation, errorCode, errorMessage }),
+    );
   };
 
   const routeError = (s: ShellState, transactionalId: string): number => {
