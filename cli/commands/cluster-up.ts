@@ -35,6 +35,17 @@ export const clusterUpLimits = {
   registrationPollMs: 250,
 } as const;
 
+/** A broker's log line saying a client's link went unreachable or down (the client closed): routine, not a warning. */
+export function isClientDeparture(line: string): boolean {
+  if (!line.includes('"peer":"client-')) return false;
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; peer?: unknown };
+    return typeof entry.peer === 'string' && entry.peer.startsWith('client-') && (entry.msg === 'peer.unreachable' || entry.msg === 'peer.down');
+  } catch {
+    return false;
+  }
+}
+
 /** How many brokers the cluster's metadata lists (registered, unfenced), polled until `count`, `giveUp()` or the bound. */
 async function registeredBrokers(bootstrap: string, count: number, giveUp: () => boolean): Promise<number> {
   // Loaded here: `cluster up --help` and bad arguments stay quick.
@@ -109,7 +120,12 @@ export async function clusterUp(argv: string[]): Promise<number> {
       }
     });
     // Broker logs (pino JSON on stderr) go to our stderr, prefixed by nothing: pipe them to pino-pretty to read.
-    child.stderr!.pipe(process.stderr, { end: false });
+    // Except a client going away (every `kactus` command, every example): the runtime logs its link
+    // becoming unreachable, then down, at warn, which here would be two lines per command in npm start's terminal.
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (isClientDeparture(line)) return;
+      process.stderr.write(`${line}\n`);
+    });
     child.once('exit', (code, signal) => {
       broker.child = null;
       broker.ready = false;
