@@ -259,6 +259,11 @@ export class MetadataCache {
     throw partitionError(code, topic, -1, answer?.errorMessage ?? `topic ${topic} does not exist`);
   }
 
+  /** The leader epoch of a partition per the cache, -1 when unknown (a fetch then skips the epoch check). */
+  leaderEpochOf(topic: string, partition: number): number {
+    return this.topics.get(topic)?.partitions[partition]?.leaderEpoch ?? -1;
+  }
+
   /** The leader of a partition per the cache, or undefined when unknown or leaderless. */
   leaderOf(topic: string, partition: number): number | undefined {
     const p = this.topics.get(topic)?.partitions[partition];

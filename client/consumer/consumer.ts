@@ -256,8 +256,16 @@ class Session {
   // ------------------------------------------------------------ fetch side
 
   private onChunk(chunk: FetchedChunk): void {
-    const lease = this.leases.get(chunk.key);
+    let lease = this.leases.get(chunk.key);
     if (lease === undefined || !lease.active || this.fetcher.epochOf(chunk.key) !== chunk.epoch) return;
+    if (lease.fetchEpoch !== chunk.epoch) {
+      // The fetcher reset the position by itself (OFFSET_OUT_OF_RANGE, autoOffsetReset): as after a seek,
+      // the partition's progress restarts where these records do, under a new lease.
+      this.release(lease);
+      lease.progress.reset(chunk.records[0]?.offset ?? chunk.nextOffset);
+      lease = new Lease(lease.key, lease.topic, lease.partition, lease.progress, chunk.epoch, lease.progress.resetCount);
+      this.leases.set(chunk.key, lease);
+    }
     const recordBytes = chunk.records.length === 0 ? 0 : Math.ceil(chunk.sizeBytes / chunk.records.length);
     if (recordBytes > 0) this.averageRecordBytes = this.averageRecordBytes === 0 ? recordBytes : 0.8 * this.averageRecordBytes + 0.2 * recordBytes;
     lease.chunks.push({ chunk, next: 0, recordBytes });

@@ -224,7 +224,16 @@ export class Fetcher {
         minBytes: this.config.fetchMinBytes,
         maxBytes,
         isolationLevel: this.config.isolationLevel,
-        partitions: sent.map((s) => ({ topic: s.state.topic, partition: s.state.partition, fetchOffset: s.fetchOffset, partitionMaxBytes: Math.max(1, Math.min(this.config.partitionFetchMaxBytes, Math.floor(maxBytes / sent.length))), currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
+        partitions: sent.map((s) => ({
+          topic: s.state.topic,
+          partition: s.state.partition,
+          fetchOffset: s.fetchOffset,
+          partitionMaxBytes: Math.max(1, Math.min(this.config.partitionFetchMaxBytes, Math.floor(maxBytes / sent.length))),
+          // KIP-320: a broker that still thinks it leads (cut off, deposed) answers
+          // UNKNOWN_LEADER_EPOCH instead of serving a stale log (whose end may be below our position).
+          currentLeaderEpoch: this.context.metadata.leaderEpochOf(s.state.topic, s.state.partition),
+          lastFetchedEpoch: -1,
+        })),
         replyTo,
       }),
       this.config.requestTimeoutMs + this.config.fetchMaxWaitMs,
