@@ -118,6 +118,10 @@ export function exactlyOnce(options: ExactlyOnceOptions): Observable<ExactlyOnce
       if (!owned(tp.topic, tp.partition)) return; // revoked: the next owner starts at the committed offset
       const [committed] = await consumer.committed([tp]);
       const offset = committed !== undefined && committed.offset >= 0 ? committed.offset : (firstSeen.get(key) ?? batch.records[0]!.offset);
+      // Batches delivered while the committed offset was looked up still come from the old position: stale too.
+      // The seek is synchronous (it drops the old position's buffered records), so everything tagged after
+      // this bump comes from the new position.
+      rewinds.set(key, (rewinds.get(key) ?? 0) + 1);
       try {
         consumer.seek({ ...tp, offset });
       } catch {
