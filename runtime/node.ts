@@ -722,6 +722,11 @@ export class Node implements PeerHost {
       this.fireRemoteWatches(hello.nodeId, 'node-down');
       this.dropWatchesFrom(hello.nodeId);
       peer.dropQueue();
+      // Asks pending on that node can never be answered now (the old incarnation is gone, and the
+      // requests still queued were just dropped): fail them at once (NETWORK_EXCEPTION, retriable)
+      // instead of letting callers wait out their timeouts. Found by the chaos harness: the first
+      // ask to a restarted broker used to wait its whole timeout (runtime/node-restart.test.ts).
+      this.failAsksTo(hello.nodeId);
     }
     peer.incarnation = hello.incarnation;
     peer.heard(this.clock.monotonicMs());

@@ -58,6 +58,11 @@ export type ChaosOptions = {
   ratePerSecond?: number;
   /** Sends pending per producer and partition. */
   inFlightPerPartitionMax?: number;
+  /**
+   * The producers' delivery timeout (default 8 s): short, so faults show as
+   * failed (indeterminate) sends, failover times, and producer id resets.
+   */
+  deliveryTimeoutMs?: number;
   /** Quiet time between faults, drawn from [min, max] ms. */
   quietMs?: readonly [number, number];
   /** How long a fault holds before it is healed, drawn from [min, max] ms. */
@@ -177,7 +182,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (let i = 0; i < (options.consumers ?? 2); i++) consumers.push(new ConsumerWorker({ name: `c${i}`, brokers, topic, group, recorder, seen, log }));
     observer = new OffsetsObserver({ brokers, topic, partitions, group, intervalMs: 2_000, recorder });
     for (let i = 0; i < (options.producers ?? 2); i++) {
-      producers.push(new ProducerWorker({ name: `p${i}`, brokers, topic, keys: 60, partitions, ratePerSecond: options.ratePerSecond ?? 50, inFlightPerPartitionMax: options.inFlightPerPartitionMax ?? 5, seed: options.seed * 1_000 + i, recorder, log }));
+      producers.push(new ProducerWorker({ name: `p${i}`, brokers, topic, keys: 60, partitions, ratePerSecond: options.ratePerSecond ?? 50, inFlightPerPartitionMax: options.inFlightPerPartitionMax ?? 5, deliveryTimeoutMs: options.deliveryTimeoutMs ?? 8_000, seed: options.seed * 1_000 + i, recorder, log }));
     }
     for (const c of consumers) c.start();
     observer.start();

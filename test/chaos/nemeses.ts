@@ -28,6 +28,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FaultControlReply } from '../../runtime/fault-control.ts';
 import { faultControlPath } from '../../runtime/fault-control.ts';
+import { KactusError } from '../../protocol/errors.ts';
 import type { Rng } from '../../runtime/rng.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import type { FaultKind } from './history.ts';
@@ -35,6 +36,8 @@ import type { LiveRecorder } from './recorder.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Attempts at one fault-control command when the link fails retriably. */
+export const faultControlAttemptsMax = 3;
 /** Attempts at restarting a killed broker (a port still held, a slow start). */
 export const restartAttemptsMax = 5;
 /** How long a crashed actor has to come back before the check fails. */
@@ -105,10 +108,18 @@ export class ChaosContext {
     return answer?.controllerId;
   }
 
+  /** Asks a broker's `/fault-control`; retries a retriable failure (a link to a restarted broker) a few times. */
   async faultControl(broker: number, command: Record<string, unknown>, timeoutMs = 10_000): Promise<FaultControlReply> {
-    const reply = await this.cluster.client.ask<unknown, FaultControlReply>({ node: String(broker), path: faultControlPath }, (replyTo) => ({ ...command, replyTo }), { timeoutMs });
-    if (reply.errorCode !== 0) throw new Error(`fault-control on broker ${broker} refused ${String(command['type'])}: ${reply.errorMessage ?? reply.errorCode}`);
-    return reply;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const reply = await this.cluster.client.ask<unknown, FaultControlReply>({ node: String(broker), path: faultControlPath }, (replyTo) => ({ ...command, replyTo }), { timeoutMs });
+        if (reply.errorCode !== 0) throw new Error(`fault-control on broker ${broker} refused ${String(command['type'])}: ${reply.errorMessage ?? reply.errorCode}`);
+        return reply;
+      } catch (err) {
+        if (!(err instanceof KactusError) || !err.retriable || attempt >= faultControlAttemptsMax) throw err;
+        await sleep(200);
+      }
+    }
   }
 
   start(kind: FaultKind, target: string, detail?: string): void {

@@ -57,6 +57,8 @@ export type ProducerWorkerOptions = {
   ratePerSecond: number;
   /** Sends pending per partition: a partition that is down must not stall the others. */
   inFlightPerPartitionMax: number;
+  /** The producer's deliveryTimeoutMs: how long a send may take before it fails (indeterminate). */
+  deliveryTimeoutMs: number;
   seed: number;
   recorder: LiveRecorder;
   log: (line: string) => void;
@@ -90,7 +92,7 @@ export class ProducerWorker {
   }
 
   private newProducer(): Producer {
-    return this.kactus.producer({ acks: 'all', idempotent: true, lingerMs: 5, requestTimeoutMs: 3_000, deliveryTimeoutMs: 8_000, retryBackoffMs: 100, retryBackoffMsMax: 1_000 });
+    return this.kactus.producer({ acks: 'all', idempotent: true, lingerMs: 5, requestTimeoutMs: 3_000, deliveryTimeoutMs: this.options.deliveryTimeoutMs, retryBackoffMs: 100, retryBackoffMsMax: 1_000 });
   }
 
   private get label(): string {
