@@ -62,6 +62,11 @@ export const consumerOptionsSpec = {
   partitionFetchMaxBytes: integer(1, 64 * MiB, MiB),
   maxBufferedRecords: integer(1, 10_000_000, 10_000),
   maxBufferedBytes: integer(1, 4096 * MiB, 16 * MiB),
+  /**
+   * 'read_committed': records only up to the last stable offset, records of aborted transactions dropped
+   * (read-committed.ts), and committed offsets undecided by a transaction waited for (OffsetFetch requireStable).
+   * Transaction markers are never delivered at either level.
+   */
   isolationLevel: oneOf(['read_uncommitted', 'read_committed'] as const, 'read_uncommitted'),
   requestTimeoutMs: integer(1, 300_000, 30_000),
   /** How long a revocation waits for delivered records of the revoked partitions to finish before committing. */
