@@ -338,7 +338,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     ctx.log.warn({ errorCode, errorName: errorInfo(errorCode).name }, `${clientEvents.registrationFailed}: ${errorMessage ?? ''}`);
     state.registration = { phase: 'unregistered' };
     // DUPLICATE_BROKER_REGISTRATION: our previous incarnation's session has to expire first.
-    ctx.scheduleOnce(Math.min(config.brokerHeartbeatIntervalMs, clientLimits.retryBackoffMsMax), { type: 'RegisterDue', generation: state.generation });
+    ctx.scheduleOnce(Math.min(config.brokerHeartbeatIntervalMs, clientLimits.retryBackoffMsMax), own({ type: 'RegisterDue', generation: state.generation }));
   };
 
   /** wantFence until our image shows our own registration (we cannot lead before we have replayed the log up to it). */
