@@ -13,7 +13,8 @@
  *      committing everything, an observer of the group's committed offsets;
  *   4. for `durationMs`: quiet, fault, hold, heal, repeat (nemeses.ts), one
  *      fault at a time, drawn from the seeded Rng; each enabled nemesis comes
- *      once (in a seeded order) before any comes twice;
+ *      once (in a seeded order) before any comes twice, and the schedule
+ *      runs past `durationMs` (at most 60 s) until each has struck once;
  *   5. heal everything, stop the producers (pending sends get a bounded
  *      wait, then count as indeterminate), let the cluster settle (every
  *      partition led, ISR 3);
@@ -193,16 +194,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const endAtMs = Date.now() + options.durationMs;
     const faultsMax = Math.max(nemeses.length, Math.ceil(options.durationMs / 1_000));
     const order = nemeses.length === 0 ? [] : nemesisOrder(rng, nemeses, faultsMax);
+    // Every enabled nemesis strikes at least once: past the end, the schedule goes on (at most
+    // coverGraceMs more) only while some nemesis has not struck yet.
+    const coverGraceMs = 60_000;
+    const struck = new Set<FaultKind>();
     let active: ActiveFault | null = null;
-    for (const kind of order) {
-      const quiet = Math.min(draw(rng, quietMs), Math.max(0, endAtMs - Date.now()));
-      await sleep(quiet);
-      if (Date.now() >= endAtMs) break;
+    for (const planned of order) {
+      const covered = nemeses.every((n) => struck.has(n));
+      const stopAtMs = covered ? endAtMs : endAtMs + coverGraceMs;
+      if (Date.now() >= stopAtMs) break;
+      if (covered || Date.now() < endAtMs) await sleep(Math.min(draw(rng, quietMs), Math.max(0, stopAtMs - Date.now())));
+      if (Date.now() >= stopAtMs) break;
+      const kind = Date.now() >= endAtMs ? (nemeses.find((n) => !struck.has(n)) ?? planned) : planned;
       active = await NEMESES[kind].start(ctx).catch((err: unknown) => {
         log(`nemesis ${kind} failed to start: ${String(err)}`);
         return null;
       });
-      if (active === null) continue;
+      if (active === null) {
+        await sleep(500);
+        continue;
+      }
+      struck.add(kind);
       await sleep(draw(rng, holdMs));
       await active.heal().catch((err: unknown) => log(`nemesis ${kind} failed to heal: ${String(err)}`));
       active = null;
