@@ -301,6 +301,16 @@ export class PartitionLog {
     this._highWatermark = Math.min(Math.max(offset, this._logStartOffset), this.logEndOffset);
   }
 
+  /**
+   * A new leader's epoch starts at the log end (Kafka's maybeAssignEpochStartOffset on
+   * becoming leader), before it appends anything: a follower whose last epoch this leader
+   * never wrote in then learns where to truncate, instead of an undefined answer.
+   */
+  assignLeaderEpochStart(leaderEpoch: number): void {
+    this.checkOnline();
+    if (leaderEpoch > this.leaderEpochCache.latestEpoch()) this.leaderEpochCache.assign(leaderEpoch, this.logEndOffset);
+  }
+
   /** OffsetsForLeaderEpoch for this log. */
   endOffsetForEpoch(leaderEpoch: number): { leaderEpoch: number; endOffset: number } {
     return this.leaderEpochCache.endOffsetFor(leaderEpoch, this.logEndOffset);

@@ -198,6 +198,13 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
             }
             if (answer.divergingEpoch !== null) {
               const before = log.logEndOffset;
+              if (answer.divergingEpoch.endOffset < 0) {
+                // The leader knows no end for our epoch (Kafka's fallback): keep what is committed, fetch again after a backoff.
+                log.truncateTo(Math.max(log.logStartOffset, Math.min(log.highWatermark, before)));
+                ctx.log.warn({ partition: key, from: before, to: log.logEndOffset }, 'fetcher.truncated_to_high_watermark');
+                failed = true;
+                continue;
+              }
               log.truncateTo(Math.min(answer.divergingEpoch.endOffset, before));
               ctx.log.info({ partition: key, from: before, to: log.logEndOffset, leaderEpoch: answer.divergingEpoch.epoch }, 'fetcher.truncated_on_divergence');
               progressed = true;

@@ -315,6 +315,11 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             nowMs,
           });
           ctx.log.info({ leaderEpoch: msg.leaderEpoch, isr: msg.isr, logEndOffset: leader.logEndOffset, highWatermark: leader.highWatermark }, 'partition.became_leader');
+          try {
+            view.log.assignLeaderEpochStart(msg.leaderEpoch);
+          } catch (err) {
+            ctx.log.error({ err }, 'partition.epoch_start_not_recorded');
+          }
           // With a single-member ISR the high watermark is the log end at once.
           const [advanced, effects] = onPartitionChanged(leader, msg.isr, msg.partitionEpoch);
           const log = view.log;
