@@ -54,6 +54,7 @@ export type BrokerMessage =
   | { type: 'Admin'; command: { type: string }; replyTo: Ref<unknown> }
   | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage; activeControllerId?: number }
   | { type: 'ReplicaRestarted'; key: string }
+  | { type: 'FetcherRestarted'; leaderId: number }
   | { type: 'PauseFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'Housekeeping' }
@@ -203,6 +204,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         replicaFetchWaitMaxMs: config.replicaFetchWaitMaxMs,
         replicaFetchMaxBytes: config.replicaFetchMaxBytes,
         replicaFetchResponseMaxBytes: config.replicaFetchResponseMaxBytes,
+        broker: ctx.self,
       }),
       deps.fetchersParent,
     );
@@ -492,6 +494,19 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           if (topic === undefined || partitionState === undefined) return state;
           const change: ReplicaChange = { type: partitionState.leader === brokerId ? 'BecomeLeader' : 'BecomeFollower', topic: topic.name, topicId: topic.topicId, partition: view.partition, leader: partitionState.leader, leaderEpoch: partitionState.leaderEpoch, partitionEpoch: partitionState.partitionEpoch, replicas: partitionState.replicas, isr: partitionState.isr, deleted: false };
           ctx.node.tell(replicaRef, change.type === 'BecomeLeader' ? becomeLeaderMessage(state, change) : { type: 'BecomeFollower', leaderId: change.leader, leaderEpoch: change.leaderEpoch });
+          return state;
+        }
+
+        case 'FetcherRestarted': {
+          const fetcherRef = state.fetchers.get(msg.leaderId);
+          if (fetcherRef === undefined) return state;
+          for (const [key, leaderId] of state.fetchingFrom) {
+            if (leaderId !== msg.leaderId) continue;
+            const view = registry.getByKey(key);
+            const partitionState = view === undefined ? undefined : topicByName(state.image, view.topic)?.partitions[view.partition];
+            if (view === undefined || partitionState === undefined) continue;
+            ctx.node.tell(fetcherRef, { type: 'AddPartition', topic: view.topic, partition: view.partition, leaderEpoch: partitionState.leaderEpoch });
+          }
           return state;
         }
 

@@ -56,6 +56,8 @@ export type FetcherDeps = {
   replicaFetchWaitMaxMs: number;
   replicaFetchMaxBytes: number;
   replicaFetchResponseMaxBytes: number;
+  /** The broker actor: told `FetcherRestarted` on every start, it re-sends the partitions this fetcher pulls. */
+  broker?: Ref<unknown>;
 };
 
 export const fetcherBackoffMsMin = 50;
@@ -125,7 +127,11 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
 
   return {
     acceptsRemote: false,
-    init: () => ({ partitions: new Map(), inFlight: false, paused: false, retryScheduled: false, backoffMs: fetcherBackoffMsMin }),
+    init: (ctx) => {
+      // After a supervision restart the partitions are gone from our state: the broker knows them.
+      if (deps.broker !== undefined) ctx.node.tell(deps.broker, { type: 'FetcherRestarted', leaderId: deps.leaderId });
+      return { partitions: new Map(), inFlight: false, paused: false, retryScheduled: false, backoffMs: fetcherBackoffMsMin };
+    },
     receive: (state, msg, ctx) => {
       switch (msg.type) {
         case 'AddPartition': {

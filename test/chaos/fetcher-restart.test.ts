@@ -18,10 +18,8 @@
  * producing for 4 s, and expect every follower still in the ISR with the
  * leader's records.
  *
- * KNOWN BUG, reported to the owners of actors/fetch and actors/broker (not
- * ours to edit): the test asserts the correct behaviour and is marked
- * `it.fails`, so the suite stays green while the bug lives and this test turns
- * red the day it is fixed: then change `it.fails` to `it`.
+ * Fixed: a fetcher tells the broker `FetcherRestarted` from its init, and
+ * the broker re-sends every partition it follows from that leader.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kactus } from '../../client/index.ts';
@@ -42,7 +40,7 @@ afterEach(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('supervision restart of a follower fetcher', () => {
-  it.fails('the follower keeps replicating and stays in the ISR after its fetcher is crashed (KNOWN BUG: it does not)', async () => {
+  it('the follower keeps replicating and stays in the ISR after its fetcher is crashed', async () => {
     cluster = await startTestCluster({ config: { replicaLagTimeMaxMs: 1_500 } });
     kactus = new Kactus({ brokers: cluster.urls, clientId: 'fetcher-restart', requestTimeoutMs: 5_000, logger: clientLogger('fetcher-restart') });
     const topic = 'fetcher-restart';
