@@ -20,7 +20,9 @@
  *   id (a new "generation": `reset`), all sequences restart at 0, and every
  *   batch not yet acknowledged is stamped again before it is next sent
  *   (KIP-360's epoch bump, done with a fresh id because our InitProducerId
- *   carries no previous id).
+ *   carries no previous id) — except a batch in doubt (an attempt got no
+ *   definite answer: the leader may hold it), which is resent under its old
+ *   id and sequence instead (sender.ts): under a new id it could be stored twice.
  */
 import { computeBatchCrc, field } from '../../protocol/record-batch/index.ts';
 

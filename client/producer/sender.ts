@@ -37,7 +37,11 @@
  * UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH, or an OUT_OF_ORDER_SEQUENCE_NUMBER
  * with no earlier batch pending) makes the sender pause, wait for its
  * in-flight requests to end, and ask the producer for a new producer id;
- * unacknowledged batches are then stamped again in order (idempotence.ts).
+ * unacknowledged batches are then stamped again in order (idempotence.ts),
+ * except those in doubt (`Delivery.inDoubt`: an attempt got no definite
+ * answer), which are resent under their old id and sequence, so a leader
+ * that holds one answers it as a duplicate, until a resend shows the leader
+ * does not (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID).
  *
  * Transactions (transaction.ts): with `transactional` set, batches are
  * encoded with the transactional attribute and Produce carries the
@@ -69,11 +73,38 @@ import { stampProducerState, type IdempotenceState } from './idempotence.ts';
 /** Extra time the client waits for a Produce answer beyond the broker's own timeout (network, queues). */
 export const produceAnswerSlackMs = 2_000;
 
+/** Answers that say the leader did not append the batch (anything else leaves it in doubt). */
+const definiteRefusals = new Set<number>([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.NOT_ENOUGH_REPLICAS,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+  ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+  ErrorCode.UNKNOWN_PRODUCER_ID,
+  ErrorCode.INVALID_PRODUCER_EPOCH,
+  ErrorCode.PRODUCER_FENCED,
+  ErrorCode.INVALID_TXN_STATE,
+  ErrorCode.MESSAGE_TOO_LARGE,
+  ErrorCode.RECORD_LIST_TOO_LARGE,
+  ErrorCode.CORRUPT_MESSAGE,
+  ErrorCode.INVALID_RECORD,
+  ErrorCode.THROTTLING_QUOTA_EXCEEDED,
+  ErrorCode.KAFKA_STORAGE_ERROR,
+]);
+
 export class Delivery {
   bytes: Buffer | undefined;
   baseSequence = -1;
   generation = -1;
   attempts = 0;
+  /**
+   * An attempt ended without a definite answer (a timeout, a lost link): the leader may hold
+   * the batch. It is resent under its own producer id and sequence (the leader then answers a
+   * copy it holds as a duplicate), never stamped again under a new one (it would be stored twice).
+   */
+  inDoubt = false;
   /** Completed or failed: a late answer (after abort) is ignored. */
   done = false;
   readonly deadlineMs: number;
@@ -294,7 +325,8 @@ export class Sender {
       const cpu = process.cpuUsage(cpuBefore);
       this.stats.encodeCpuMs += (cpu.user + cpu.system) / 1_000;
       this.stats.encodedBytes += delivery.bytes.length;
-    } else if (idempotence && delivery.generation !== idempotence.generation) {
+    } else if (idempotence && delivery.generation !== idempotence.generation && !delivery.inDoubt) {
+      // A batch in doubt keeps its old producer id and sequence: the leader answers a copy it holds as a duplicate.
       delivery.baseSequence = idempotence.take(pq.key, delivery.batch.recordCount);
       delivery.generation = idempotence.generation;
       stampProducerState(delivery.bytes, idempotence.producerId, idempotence.producerEpoch, delivery.baseSequence);
@@ -377,6 +409,13 @@ export class Sender {
 
   private onError(pq: PartitionQueue, delivery: Delivery, leader: number, errorCode: number, errorMessage: string | null): void {
     const error = partitionError(errorCode, pq.topic, pq.partition, `${errorMessage ?? ''} (broker ${leader}, attempt ${delivery.attempts})`.trim());
+    const staleGeneration = this.deps.idempotence !== undefined && delivery.generation >= 0 && delivery.generation !== this.deps.idempotence.generation;
+    if (staleGeneration && (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || errorCode === ErrorCode.UNKNOWN_PRODUCER_ID)) {
+      // The resend of a batch in doubt under its old id: the leader does not hold it. Stamp it under the new id now.
+      delivery.inDoubt = false;
+    } else if (!definiteRefusals.has(errorCode)) {
+      delivery.inDoubt = true;
+    }
     this.deps.metadata.onError(pq.topic, errorCode);
     const idempotent = this.deps.idempotence !== undefined;
     const transactional = this.deps.transactional;
@@ -389,8 +428,9 @@ export class Sender {
     const nowMs = this.deps.nowMs();
     let retriable = error.retriable;
     if (idempotent) {
-      const sequenceBroken = errorCode === ErrorCode.UNKNOWN_PRODUCER_ID || errorCode === ErrorCode.INVALID_PRODUCER_EPOCH || (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER && !pq.hasEarlierThan(delivery));
+      const sequenceBroken = !staleGeneration && (errorCode === ErrorCode.UNKNOWN_PRODUCER_ID || errorCode === ErrorCode.INVALID_PRODUCER_EPOCH || (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER && !pq.hasEarlierThan(delivery)));
       if (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || errorCode === ErrorCode.INVALID_PRODUCER_EPOCH) retriable = true;
+      if (staleGeneration && errorCode === ErrorCode.UNKNOWN_PRODUCER_ID) retriable = true;
       if (sequenceBroken) this.pauseForNewProducerId(`${error.message}`);
     }
     if (retriable && delivery.attempts <= this.retry.retriesMax && nowMs < delivery.deadlineMs && !this.closed) {
@@ -403,7 +443,8 @@ export class Sender {
     }
     const final = retriable && nowMs >= delivery.deadlineMs ? this.timeoutError(pq, delivery, nowMs, error) : error;
     this.fail(delivery, final);
-    if (idempotent && delivery.generation >= 0) this.pauseForNewProducerId(`a sequenced batch failed: ${final.message}`);
+    // A batch of an older producer id failing says nothing about the current id's sequences.
+    if (idempotent && delivery.generation >= 0 && !staleGeneration) this.pauseForNewProducerId(`a sequenced batch failed: ${final.message}`);
   }
 
   private pauseForNewProducerId(reason: string): void {

@@ -25,8 +25,9 @@
  * (MESSAGE_TOO_LARGE, not retriable), which resets the producer id; resume
  * the fetchers; A must be stored once.
  *
- * KNOWN BUG, reported to the owners of client/ (not ours to edit): marked
- * `it.fails` (green while the bug lives, red once fixed: then make it `it`).
+ * Fixed in client/producer/sender.ts: a batch whose attempt got no definite
+ * answer is in doubt and is failed (indeterminate, REQUEST_TIMED_OUT) rather
+ * than stamped again under the new producer id.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kactus, KactusError } from '../../client/index.ts';
@@ -47,7 +48,7 @@ afterEach(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('idempotent producer: a producer id reset with a batch in doubt', () => {
-  it.fails('stores the in-doubt batch once (KNOWN BUG: it is re-stamped under the new producer id and stored twice)', async () => {
+  it('stores the in-doubt batch once (it used to be re-stamped under the new producer id and stored twice)', async () => {
     cluster = await startTestCluster({ config: { replicaLagTimeMaxMs: 60_000 } });
     kactus = new Kactus({ brokers: cluster.urls, clientId: 'restamp', requestTimeoutMs: 5_000, logger: clientLogger('restamp') });
     await kactus.admin().createTopics({
