@@ -704,7 +704,13 @@ export class PartitionLog {
     this.guard(() => {
       assert(Number.isSafeInteger(offset), 'truncateTo: offset must be an integer');
       assert(offset >= 0, 'truncateTo: offset must be >= 0');
-      if (offset >= this.logEndOffset) return;
+      if (offset >= this.logEndOffset) {
+        // An epoch entry may start at the log end with nothing appended in it (we led that epoch, wrote
+        // nothing, and lost leadership): drop it, or a follower keeps naming an epoch the leader never had
+        // and loops on divergence (Kafka's UnifiedLog.truncateTo does the same).
+        this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
+        return;
+      }
       if (offset < this._logStartOffset) {
         this.truncateFullyAndStartAtUnguarded(offset);
         return;

@@ -20,14 +20,13 @@
  * append any entries before another leader was elected"): when the target
  * is at or past the log end it still calls
  * leaderEpochCache.truncateFromEnd(logEndOffset). storage/log.ts should do
- * the same (storage/log.ts is being changed by another session right now,
- * so the fix is theirs; this pins it).
+ * the same.
  *
  * Goal: truncating to the log end drops an epoch entry that starts there.
  * Method: a partition log with records in epoch 0, epoch 1 assigned at the
  * log end with no records, then truncateTo(log end).
  *
- * KNOWN BUG: `it.fails` (green while the bug lives, red once fixed: then `it`).
+ * Fixed in storage/log.ts truncateTo.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../runtime/clock.ts';
@@ -42,7 +41,7 @@ afterEach(async () => {
 });
 
 describe('leader epoch cache: truncation to the log end', () => {
-  it.fails('drops an epoch entry that starts at the log end (KNOWN BUG: it is kept, and the follower loops on divergence)', () => {
+  it('drops an epoch entry that starts at the log end (it was kept, and the follower looped on divergence)', () => {
     const dir = makeTempDir();
     dirs.push(dir);
     const log = PartitionLog.open({ dir, clock: new ManualClock() });
