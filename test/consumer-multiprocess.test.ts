@@ -58,7 +58,7 @@ describe('consumer group across processes', () => {
     await Promise.all(members.map((m) => m.waitFor('ready', 20_000)));
     await until(() => members.every((m) => lastAssignment(m).length === 2), 25_000, 'two partitions per member');
 
-    await until(() => processed(members[0]!).length > 50, 10_000, 'member 0 processing');
+    await until(() => processed(members[0]!).length > 50, 30_000, 'member 0 processing');
     const killedAtMs = Date.now();
     members[0]!.process.kill('SIGKILL');
     await members[0]!.exited;
