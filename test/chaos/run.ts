@@ -2,6 +2,7 @@
  * The chaos CLI:
  *   npm run chaos -- --seed 1 --duration 300 --nemesis kill,pause,partition,crash-actor,controller
  *     [--report PATH] [--partitions 6] [--producers 2] [--consumers 2] [--rate 50]
+ *     [--quiet-ms 2000,6000] [--hold-ms 3000,8000]
  *
  * Runs one chaos run (harness.ts), prints the one-line summary, writes the
  * JSON report (default: $TMPDIR/kactus-chaos/seed-<S>-<time>.json) and the
@@ -18,7 +19,7 @@ import { runChaos } from './harness.ts';
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: npm run chaos -- --seed S --duration SECONDS --nemesis ${FAULT_KINDS.join(',')} [--report PATH] [--partitions N] [--producers N] [--consumers N] [--rate SENDS_PER_S]\n`,
+    `${problem}\nusage: npm run chaos -- --seed S --duration SECONDS --nemesis ${FAULT_KINDS.join(',')} [--report PATH] [--partitions N] [--producers N] [--consumers N] [--rate SENDS_PER_S] [--quiet-ms MIN,MAX] [--hold-ms MIN,MAX]\n`,
   );
   process.exit(2);
 }
@@ -43,6 +44,8 @@ try {
       producers: { type: 'string' },
       consumers: { type: 'string' },
       rate: { type: 'string' },
+      'quiet-ms': { type: 'string' },
+      'hold-ms': { type: 'string' },
     },
     strict: true,
   }));
@@ -58,6 +61,14 @@ const nemeses = (str('nemesis') ?? FAULT_KINDS.join(','))
   .map((s) => s.trim())
   .filter((s) => s.length > 0);
 for (const n of nemeses) if (!(FAULT_KINDS as readonly string[]).includes(n)) usage(`unknown nemesis ${n} (known: ${FAULT_KINDS.join(', ')})`);
+function range(text: string | undefined, name: string): [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map(Number);
+  if (parts.length !== 2 || !parts.every((n) => Number.isSafeInteger(n) && n >= 0) || parts[0]! > parts[1]!) usage(`--${name} must be MIN,MAX milliseconds, got ${text}`);
+  return [parts[0]!, parts[1]!];
+}
+const quietMs = range(str('quiet-ms'), 'quiet-ms');
+const holdMs = range(str('hold-ms'), 'hold-ms');
 const reportPath = str('report') ?? join(tmpdir(), 'kactus-chaos', `seed-${seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 
 const interrupted = (signal: NodeJS.Signals): void => {
@@ -77,6 +88,8 @@ try {
     consumers: positiveInt(str('consumers'), 'consumers', 2, 32),
     ratePerSecond: Math.max(1, positiveInt(str('rate'), 'rate', 50, 10_000)),
     reportPath,
+    ...(quietMs ? { quietMs } : {}),
+    ...(holdMs ? { holdMs } : {}),
   });
   process.stdout.write(`${result.summary}\nreport: ${result.reportPath}\nhistory: ${result.historyPath}\n`);
   process.exit(result.exitCode);
