@@ -649,7 +649,8 @@ export class Producer {
   }
 
   /**
-   * Flushes, then releases the producer. Further sends are refused.
+   * Aborts an open transaction (transactional producers), flushes, then
+   * releases the producer. Further sends are refused.
    * Idempotent. With `timeoutMs`, records not acknowledged by then fail with
    * REQUEST_TIMED_OUT instead of waiting out their delivery timeout.
    */
@@ -658,7 +659,7 @@ export class Producer {
       this.closing = (async () => {
         let timer: NodeJS.Timeout | undefined;
         try {
-          const flushed = this.flush().then(() => true);
+          const flushed = (this.txn === undefined ? Promise.resolve() : this.txn.abortIfOpen()).then(() => this.flush()).then(() => true);
           const timedOut = options.timeoutMs === undefined ? flushed : Promise.race([flushed, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)))]);
           if (!(await timedOut)) this.failEverything(new KactusError(ErrorCode.REQUEST_TIMED_OUT, `the producer closed after ${options.timeoutMs} ms with records not yet acknowledged`));
         } finally {

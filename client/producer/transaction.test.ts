@@ -155,6 +155,20 @@ describe('transaction manager', () => {
     expect(t.sent.length).toBe(before);
   });
 
+  it('closing with a transaction open aborts it (EndTxn abort), as Kafka\'s producer does; nothing open: nothing sent', async () => {
+    const t = setup(coordinator());
+    await t.manager.initProducerId();
+    t.manager.begin(async () => []);
+    t.manager.partitionReady('out', 0);
+    await settle();
+    await t.manager.abortIfOpen();
+    expect(t.sent.at(-1)!.body).toMatchObject({ type: 'EndTxn', committed: false, producerId: 7, producerEpoch: 0 });
+    expect(t.manager.phase).toBe('ready');
+    const before = t.sent.length;
+    await t.manager.abortIfOpen();
+    expect(t.sent.length).toBe(before);
+  });
+
   it('a transaction that reached no coordinator ends locally, keeping the epoch', async () => {
     const t = setup(coordinator());
     await t.manager.initProducerId();

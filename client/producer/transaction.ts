@@ -453,6 +453,22 @@ export class TransactionManager {
     this.deps.hooks.resumeSender();
   }
 
+  /**
+   * Aborts the open transaction, if any (Kafka's producer does so when it is closed): its
+   * partitions are unblocked for read_committed readers now, not after transaction.timeout.ms.
+   * Best effort: a failure is logged, the coordinator's timeout remains the backstop.
+   */
+  async abortIfOpen(): Promise<void> {
+    const phase = this.state.phase;
+    if (this.closed || (phase !== 'open' && phase !== 'abortable' && phase !== 'abortRetry')) return;
+    try {
+      this.deps.log.info({ transactionalId: this.deps.transactionalId }, 'producer.txn_aborted_on_close');
+      await this.abort(this.state.txnSeq);
+    } catch (err) {
+      this.deps.log.warn({ transactionalId: this.deps.transactionalId, err }, 'producer.txn_abort_on_close_failed');
+    }
+  }
+
   close(): void {
     this.closed = true;
   }
