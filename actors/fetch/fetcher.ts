@@ -75,13 +75,12 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
 
   const send = (state: FetcherState, ctx: ActorContext<FetcherMessage>): FetcherState => {
     if (state.inFlight || state.paused || state.retryScheduled || state.partitions.size === 0) return state;
-    const truncating = [...state.partitions.values()].filter((p) => p.phase === 'Truncating');
+    // Only partitions we may still write: one whose role or epoch moved on (its new AddPartition or
+    // RemovePartition is on its way) must not hold the others back, nor be asked about in a loop.
+    const truncating = [...state.partitions.values()].filter((p) => p.phase === 'Truncating' && writable(p) !== undefined);
     const timeoutMs = deps.replicaFetchWaitMaxMs + 5_000;
     if (truncating.length > 0) {
-      const partitions = truncating.flatMap((p) => {
-        const view = writable(p);
-        return view ? [{ topic: p.topic, partition: p.partition, leaderEpoch: view.log.leaderEpochCache.latestEpoch() }] : [];
-      });
+      const partitions = truncating.map((p) => ({ topic: p.topic, partition: p.partition, leaderEpoch: writable(p)!.log.leaderEpochCache.latestEpoch() }));
       ctx.node
         .ask<OffsetForLeaderEpoch, OffsetForLeaderEpochReply>(deps.leaderFetchServer as Ref<OffsetForLeaderEpoch>, (replyTo) => ({ type: 'OffsetForLeaderEpoch', partitions, replyTo }), { timeoutMs })
         .then(
