@@ -566,7 +566,7 @@ describe('report', () => {
     });
     expect(exitCodeFor(run)).toBe(0);
     expect(summaryLine(run)).toBe(
-      'PASS seed=42 2m05s: 8 sends (6 ok, 1 failed, 1 indeterminate), 1 fault, longest gap 6ms, max failover 10ms',
+      'PASS seed=42 2m05s: 8 sends (6 ok, 1 failed, 1 indeterminate), 3 txns (1 committed, 1 aborted, 1 unknown), 1 fault, longest gap 6ms, max failover 10ms',
     );
     expect(JSON.parse(JSON.stringify(run))).toEqual(run);
   });

@@ -8,9 +8,12 @@
  *      has `/fault-control`);
  *   2. create the topic: `partitions` (6+) partitions, RF 3,
  *      min.insync.replicas 2;
- *   3. start the workloads (workloads.ts): idempotent acks=all producers
+ *   3. start the workloads (`workloads`, default producers and consumers;
+ *      workloads.ts, txn-workload.ts): idempotent acks=all producers
  *      writing unique values to keyed records, a consumer group reading and
  *      committing everything, an observer of the group's committed offsets;
+ *      opt-in `txn`: a transactional producer committing and aborting, and a
+ *      read_committed consumer group;
  *   4. for `durationMs`: quiet, fault, hold, heal, repeat (nemeses.ts), one
  *      fault at a time, drawn from the seeded Rng; each enabled nemesis comes
  *      once (in a seeded order) before any comes twice, and the schedule
@@ -45,6 +48,7 @@ import { FAULT_KINDS, type FaultKind } from './history.ts';
 import { ChaosContext, NEMESES, type ActiveFault, type ControllerFailover, type CrashCheck } from './nemeses.ts';
 import { LiveRecorder } from './recorder.ts';
 import { buildRunReport, exitCodeFor, summaryLine, type RunReport } from './report.ts';
+import { DEFAULT_WORKLOADS, TxnProducerWorker, readCommittedExpected, type WorkloadName } from './txn-workload.ts';
 import { ConsumerWorker, OffsetsObserver, ProducerWorker, clientLogger, finalRead } from './workloads.ts';
 
 export type ChaosOptions = {
@@ -57,6 +61,14 @@ export type ChaosOptions = {
   consumers?: number;
   /** Sends per second per producer. */
   ratePerSecond?: number;
+  /**
+   * Which workloads run (default DEFAULT_WORKLOADS: producers and consumers).
+   * `txn` adds a transactional producer and a read_committed consumer group
+   * (txn-workload.ts).
+   */
+  workloads?: readonly WorkloadName[];
+  /** Transactions per second the transactional producer starts at most (default 5). */
+  txnPerSecond?: number;
   /** Sends pending per producer and partition. */
   inFlightPerPartitionMax?: number;
   /**
@@ -88,6 +100,9 @@ export type HarnessFindings = {
   producers: { name: string; invoked: number; ok: number; failed: number; replaced: number }[];
   consumers: { name: string; reads: number; resubscribes: number; errors: number }[];
   offsetsObserver: { fetches: number; failures: number };
+  workloads: WorkloadName[];
+  /** The transactional workload (`txn`): its producer's counts and its read_committed group's. */
+  txn: { producer: TxnProducerWorker['stats']; reader: { reads: number; resubscribes: number; errors: number }; readerDrained: boolean } | null;
   finalRead: { records: number; unread: number[] };
   /** Failures of the system under test that are not history anomalies (see the module comment). */
   problems: string[];
@@ -140,6 +155,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const startedAtEpochMs = Date.now();
   const topic = 'chaos';
   const group = 'chaos-group';
+  const txnGroup = 'chaos-txn-readers';
+  const workloads = [...new Set(options.workloads ?? DEFAULT_WORKLOADS)];
+  const withTxn = workloads.includes('txn');
   const problems: string[] = [];
 
   // A client bug that throws out of a timer would end the process and lose the run: record it as a problem instead.
@@ -158,8 +176,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const producers: ProducerWorker[] = [];
   const consumers: ConsumerWorker[] = [];
   let observer: OffsetsObserver | undefined;
+  let txnProducer: TxnProducerWorker | undefined;
+  let txnReader: ConsumerWorker | undefined;
   try {
-    log(`seed ${options.seed}, ${options.durationMs} ms, nemeses ${nemeses.join(',') || '(none)'}: starting 3 brokers`);
+    log(`seed ${options.seed}, ${options.durationMs} ms, nemeses ${nemeses.join(',') || '(none)'}, workloads ${workloads.join(',')}: starting 3 brokers`);
     cluster = await startTestCluster(3, chaosBrokerSettings, { env: { KACTUS_FAULT_INJECTION: '1', LOG_LEVEL: options.brokerLogLevel ?? process.env.CHAOS_BROKER_LOG_LEVEL ?? 'warn' } });
     const clusterStartMs = Date.now() - wallStartMs;
     for (const b of cluster.brokers) {
@@ -180,15 +200,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     log(`topic ${topic}: ${partitions} partitions, RF 3, min.insync.replicas 2; cluster up in ${clusterStartMs} ms`);
 
     const seen = new Set<string>();
-    for (let i = 0; i < (options.consumers ?? 2); i++) consumers.push(new ConsumerWorker({ name: `c${i}`, brokers, topic, group, recorder, seen, log }));
-    observer = new OffsetsObserver({ brokers, topic, partitions, group, intervalMs: 2_000, recorder });
-    for (let i = 0; i < (options.producers ?? 2); i++) {
+    const consumerCount = workloads.includes('consumers') ? (options.consumers ?? 2) : 0;
+    for (let i = 0; i < consumerCount; i++) consumers.push(new ConsumerWorker({ name: `c${i}`, brokers, topic, group, recorder, seen, log }));
+    if (consumerCount > 0) observer = new OffsetsObserver({ brokers, topic, partitions, group, intervalMs: 2_000, recorder });
+    const txnSeen = new Set<string>();
+    if (withTxn) {
+      txnReader = new ConsumerWorker({ name: 'rc0', brokers, topic, group: txnGroup, recorder, seen: txnSeen, isolation: 'read_committed', log });
+      txnProducer = new TxnProducerWorker({ name: 't0', brokers, topic, partitions, txnPerSecond: options.txnPerSecond ?? 5, deliveryTimeoutMs: options.deliveryTimeoutMs ?? 8_000, transactionTimeoutMs: 15_000, seed: options.seed * 1_000 + 999, recorder, log });
+    }
+    const producerCount = workloads.includes('producers') ? (options.producers ?? 2) : 0;
+    for (let i = 0; i < producerCount; i++) {
       producers.push(new ProducerWorker({ name: `p${i}`, brokers, topic, keys: 60, partitions, ratePerSecond: options.ratePerSecond ?? 50, inFlightPerPartitionMax: options.inFlightPerPartitionMax ?? 5, deliveryTimeoutMs: options.deliveryTimeoutMs ?? 8_000, seed: options.seed * 1_000 + i, recorder, log }));
     }
     for (const c of consumers) c.start();
-    observer.start();
+    txnReader?.start();
+    observer?.start();
     const activeFromMs = recorder.nowMs();
     for (const p of producers) p.start();
+    txnProducer?.start();
 
     // The fault schedule.
     const endAtMs = Date.now() + options.durationMs;
@@ -225,7 +254,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Heal, stop the producers, settle.
     log('healing everything');
     await ctx.healAll();
-    await Promise.all(producers.map((p) => p.stop(25_000)));
+    await Promise.all([...producers.map((p) => p.stop(25_000)), txnProducer?.stop(25_000)]);
     const activeToMs = recorder.nowMs();
     const settleStart = Date.now();
     let settleMs: number | null = null;
@@ -245,21 +274,33 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Let the group catch up to the end, then close it (final commit) and fetch its offsets once more.
     const finalValues = new Set<string>();
     for (const e of recorder.events) if (e.type === 'final-read') for (const r of e.records) finalValues.add(r.value);
+    // The read_committed group owes every non-transactional and committed-transaction value of the final log.
+    const txnExpected = withTxn ? readCommittedExpected(recorder.events, topic) : new Set<string>();
     const drainDeadline = Date.now() + 60_000;
-    let consumersDrained = false;
-    while (Date.now() < drainDeadline) {
-      let missing = 0;
-      for (const v of finalValues) if (!seen.has(v)) missing += 1;
-      if (missing === 0) {
-        consumersDrained = true;
-        break;
-      }
-      await sleep(250);
+    let groupDrained = consumers.length === 0;
+    let txnReaderDrained = !withTxn;
+    const missingOf = (expected: Set<string>, delivered: Set<string>): string[] => {
+      const missing: string[] = [];
+      for (const v of expected) if (!delivered.has(v)) missing.push(v);
+      return missing;
+    };
+    while (Date.now() < drainDeadline && !(groupDrained && txnReaderDrained)) {
+      if (!groupDrained) groupDrained = missingOf(finalValues, seen).length === 0;
+      if (!txnReaderDrained) txnReaderDrained = missingOf(txnExpected, txnSeen).length === 0;
+      if (!(groupDrained && txnReaderDrained)) await sleep(250);
     }
-    if (!consumersDrained) log('the consumer group did not drain within 60 s (unseen is then judged on committed offsets only)');
-    await Promise.all(consumers.map((c) => c.close(10_000)));
-    await observer.stop();
-    for (let attempt = 0; attempt < 10 && !(await observer.fetchOnce()); attempt++) await sleep(500);
+    const consumersDrained = groupDrained && txnReaderDrained;
+    if (!groupDrained) log('the consumer group did not drain within 60 s (unseen is then judged on committed offsets only)');
+    if (!txnReaderDrained) {
+      const missing = missingOf(txnExpected, txnSeen);
+      // Committed data a read_committed reader cannot reach a minute after settling: a stuck last stable offset or a reader bug.
+      problems.push(`the read_committed group ${txnGroup} did not deliver ${missing.length} of ${txnExpected.size} committed or non-transactional values within 60 s (e.g. ${missing.slice(0, 5).join(', ')})`);
+    }
+    await Promise.all([...consumers.map((c) => c.close(10_000)), txnReader?.close(10_000)]);
+    if (observer) {
+      await observer.stop();
+      for (let attempt = 0; attempt < 10 && !(await observer.fetchOnce()); attempt++) await sleep(500);
+    }
 
     if (uncaught > 5) problems.push(`${uncaught} uncaught exceptions in all (the first 5 are listed)`);
     for (const check of ctx.crashChecks) if (check.existed && check.cameBack === false) problems.push(`crashed actor ${check.path} on broker ${check.node} did not come back`);
@@ -282,7 +323,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         restarts: ctx.restarts,
         producers: producers.map((p, i) => ({ name: `p${i}`, ...p.stats })),
         consumers: consumers.map((c, i) => ({ name: `c${i}`, ...c.stats })),
-        offsetsObserver: { ...observer.stats },
+        offsetsObserver: observer ? { ...observer.stats } : { fetches: 0, failures: 0 },
+        workloads,
+        txn: txnProducer && txnReader ? { producer: { ...txnProducer.stats }, reader: { ...txnReader.stats }, readerDrained: txnReaderDrained } : null,
         finalRead: read,
         problems,
       },
@@ -303,8 +346,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     return { report, checked, exitCode, summary, reportPath, historyPath };
   } finally {
     process.off('uncaughtException', onUncaught);
-    await Promise.all(producers.map((p) => p.close()));
-    await Promise.all(consumers.map((c) => c.close(2_000)));
+    await Promise.all([...producers.map((p) => p.close()), txnProducer?.close()]);
+    await Promise.all([...consumers.map((c) => c.close(2_000)), txnReader?.close(2_000)]);
     await observer?.close();
     await killAllChildren();
     await cluster?.cleanup().catch(() => undefined);

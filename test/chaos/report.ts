@@ -96,6 +96,8 @@ export function summaryLine(run: RunReport): string {
     `longest gap ${formatMs(run.availability.longestGapMs)}`,
     `max failover ${run.availability.maxFailoverMs === null ? 'n/a' : formatMs(run.availability.maxFailoverMs)}`,
   ];
+  const txns = ops.transactions;
+  if (txns.committed + txns.aborted + txns.unknown > 0) parts.splice(1, 0, `${txns.committed + txns.aborted + txns.unknown} txns (${txns.committed} committed, ${txns.aborted} aborted, ${txns.unknown} unknown)`);
   if (run.availability.unrecovered > 0) parts.push(`${run.availability.unrecovered} partitions never recovered`);
   const head = `${run.ok ? 'PASS' : 'FAIL'} seed=${run.seed} ${formatMs(run.durationMs)}`;
   const found = ANOMALY_NAMES.filter((name) => run.anomalies[name].count > 0).map(

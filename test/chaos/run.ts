@@ -3,6 +3,7 @@
  *   npm run chaos -- --seed 1 --duration 300 --nemesis kill,pause,partition,crash-actor,controller
  *     [--report PATH] [--partitions 6] [--producers 2] [--consumers 2] [--rate 50]
  *     [--quiet-ms 2000,6000] [--hold-ms 3000,8000]
+ *     [--workloads producers,consumers[,txn]] [--txn-rate TXNS_PER_S]
  *
  * Runs one chaos run (harness.ts), prints the one-line summary, writes the
  * JSON report (default: $TMPDIR/kactus-chaos/seed-<S>-<time>.json) and the
@@ -16,10 +17,11 @@ import { parseArgs } from 'node:util';
 import { killAllChildren } from '../support/processes.ts';
 import { FAULT_KINDS, type FaultKind } from './history.ts';
 import { runChaos } from './harness.ts';
+import { WORKLOAD_NAMES, parseWorkloads, type WorkloadName } from './txn-workload.ts';
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: npm run chaos -- --seed S --duration SECONDS --nemesis ${FAULT_KINDS.join(',')} [--report PATH] [--partitions N] [--producers N] [--consumers N] [--rate SENDS_PER_S] [--quiet-ms MIN,MAX] [--hold-ms MIN,MAX]\n`,
+    `${problem}\nusage: npm run chaos -- --seed S --duration SECONDS --nemesis ${FAULT_KINDS.join(',')} [--report PATH] [--partitions N] [--producers N] [--consumers N] [--rate SENDS_PER_S] [--quiet-ms MIN,MAX] [--hold-ms MIN,MAX] [--workloads ${WORKLOAD_NAMES.join(',')}] [--txn-rate TXNS_PER_S]\n`,
   );
   process.exit(2);
 }
@@ -46,6 +48,8 @@ try {
       rate: { type: 'string' },
       'quiet-ms': { type: 'string' },
       'hold-ms': { type: 'string' },
+      workloads: { type: 'string' },
+      'txn-rate': { type: 'string' },
     },
     strict: true,
   }));
@@ -67,6 +71,12 @@ function range(text: string | undefined, name: string): [number, number] | undef
   if (parts.length !== 2 || !parts.every((n) => Number.isSafeInteger(n) && n >= 0) || parts[0]! > parts[1]!) usage(`--${name} must be MIN,MAX milliseconds, got ${text}`);
   return [parts[0]!, parts[1]!];
 }
+let workloads: WorkloadName[] = [];
+try {
+  workloads = parseWorkloads(str('workloads'));
+} catch (err) {
+  usage((err as Error).message);
+}
 const quietMs = range(str('quiet-ms'), 'quiet-ms');
 const holdMs = range(str('hold-ms'), 'hold-ms');
 const reportPath = str('report') ?? join(tmpdir(), 'kactus-chaos', `seed-${seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -87,6 +97,8 @@ try {
     producers: positiveInt(str('producers'), 'producers', 2, 32),
     consumers: positiveInt(str('consumers'), 'consumers', 2, 32),
     ratePerSecond: Math.max(1, positiveInt(str('rate'), 'rate', 50, 10_000)),
+    workloads,
+    txnPerSecond: Math.max(1, positiveInt(str('txn-rate'), 'txn-rate', 5, 1_000)),
     reportPath,
     ...(quietMs ? { quietMs } : {}),
     ...(holdMs ? { holdMs } : {}),

@@ -16,7 +16,8 @@
  *   own `producerId` label, because Kafka's per-partition order holds per
  *   producer id only.
  * - `ConsumerWorker`: one member of a consumer group (earliest reset,
- *   auto-commit), recording a `read` for every record delivered and then
+ *   auto-commit, read_uncommitted unless `isolation` says otherwise),
+ *   recording a `read` for every record delivered and then
  *   acking it, so a committed offset never claims an undelivered record. A
  *   feed that errors is subscribed again (bounded).
  * - `OffsetsObserver`: asks the group coordinator (OffsetFetch) for the
@@ -25,7 +26,7 @@
  *   coordinator's answer is what survives failover, and a consumer's own view
  *   of "what I committed" races with rebalances.
  * - `finalRead`: the read-back of every partition after healing (history.ts
- *   convention 5), through test/client-read.ts.
+ *   convention 5), through `readPartitionData` (transaction markers skipped).
  *
  * Bounds: rates, in-flight sends, resubscriptions, producer replacements and
  * every wait are capped by the options below.
@@ -36,7 +37,9 @@ import type { OffsetFetchReply } from '../../client/consumer/group-member.ts';
 import { partitionForKey } from '../../protocol/murmur2.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
 import { seededRng, type Rng } from '../../runtime/rng.ts';
-import { readPartition } from '../client-read.ts';
+import type { Fetch, FetchReply } from '../../protocol/apis/data.ts';
+import { decodeBatches } from '../../protocol/record-batch/index.ts';
+import type { Isolation } from './history.ts';
 import type { LiveRecorder } from './recorder.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -197,6 +200,8 @@ export type ConsumerWorkerOptions = {
   recorder: LiveRecorder;
   /** Values this group has delivered (shared by the group's workers), to know when it drained. */
   seen: Set<string>;
+  /** The consumer's isolation level, recorded on every read (default read_uncommitted). */
+  isolation?: Isolation;
   log: (line: string) => void;
 };
 
@@ -225,6 +230,7 @@ export class ConsumerWorker {
       fetchMaxWaitMs: 200,
       requestTimeoutMs: 5_000,
       maxBufferedRecords: 2_000,
+      isolationLevel: this.options.isolation ?? 'read_uncommitted',
     });
     consumer.subscribe([topic]);
     this.consumer = consumer;
@@ -237,7 +243,7 @@ export class ConsumerWorker {
           partition: record.partition,
           offset: record.offset,
           value,
-          isolation: 'read_uncommitted',
+          isolation: this.options.isolation ?? 'read_uncommitted',
           consumerGroup: group,
           generation: consumer.member()?.generationId ?? -1,
         });
@@ -334,6 +340,55 @@ export class OffsetsObserver {
 }
 
 /**
+ * Reads a partition from offset 0 to its high watermark (read_uncommitted),
+ * from its leader through the client's own connection, and returns its data
+ * records: records of control batches (transaction markers) are skipped, as
+ * every consumer skips them, since they are not values anyone sent. (Like
+ * test/client-read.ts's readPartition, which returns markers too.)
+ */
+export async function readPartitionData(kactus: Kactus, topic: string, partition: number): Promise<{ offset: number; value: string | null }[]> {
+  const { connection, metadata } = await kactus.context();
+  const out: { offset: number; value: string | null }[] = [];
+  let fetchOffset = 0;
+  for (let round = 0; round < 100_000; round += 1) {
+    await metadata.refresh([topic]);
+    const { leader } = await metadata.leaderFor(topic, partition);
+    const reply = await connection.ask<Fetch, FetchReply>(
+      leader,
+      '/fetch',
+      (replyTo) => ({
+        type: 'Fetch',
+        replicaId: -1,
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 8 << 20,
+        isolationLevel: 0,
+        partitions: [{ topic, partition, fetchOffset, partitionMaxBytes: 8 << 20, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }],
+        replyTo,
+      }),
+      5_000,
+    );
+    const p = reply.partitions[0]!;
+    if (p.errorCode !== 0) throw new Error(`fetch ${topic}-${partition} at ${fetchOffset}: error ${p.errorCode}`);
+    if (p.records === null) return out;
+    const decoded = decodeBatches(Buffer.from(p.records));
+    if (!decoded.ok) throw new Error(decoded.message);
+    const before = fetchOffset;
+    for (const batch of decoded.value) {
+      for (const r of batch.records) {
+        if (r.offset < fetchOffset) continue;
+        if (!batch.header.isControl) out.push({ offset: r.offset, value: r.value?.toString() ?? null });
+        fetchOffset = r.offset + 1;
+      }
+      if (batch.header.lastOffset + 1 > fetchOffset) fetchOffset = batch.header.lastOffset + 1;
+    }
+    if (fetchOffset >= p.highWatermark) return out;
+    if (fetchOffset === before) throw new Error(`fetch ${topic}-${partition} at ${fetchOffset}: no progress below the high watermark ${p.highWatermark}`);
+  }
+  return out;
+}
+
+/**
  * Reads every partition back from offset 0 and records one `final-read` per
  * partition. Each partition is tried up to `attemptsMax` times (a leader may
  * still be moving); a partition that cannot be read is left out (the checker
@@ -349,7 +404,7 @@ export async function finalRead(options: { brokers: string[]; topic: string; par
       let done = false;
       for (let attempt = 1; attempt <= attemptsMax && !done; attempt++) {
         try {
-          const records = await readPartition(kactus, options.topic, partition);
+          const records = await readPartitionData(kactus, options.topic, partition);
           options.recorder.add('final', {
             type: 'final-read',
             topic: options.topic,
