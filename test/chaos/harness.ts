@@ -5,7 +5,8 @@
  *   1. start a real 3-broker cluster of processes (actors/broker-main.ts via
  *      test/support/cluster.ts: free ports on 127.0.0.1, one data dir each,
  *      every broker a controller voter, KACTUS_FAULT_INJECTION=1 so each
- *      has `/fault-control`);
+ *      has `/fault-control`); with `net: 'netns'` (opt-in, root) each broker
+ *      in its own network namespace instead (netns.ts), torn down in `finally`;
  *   2. create the topic: `partitions` (6+) partitions, RF 3,
  *      min.insync.replicas 2;
  *   3. start the workloads (`workloads`, default producers and consumers;
@@ -50,6 +51,7 @@ import { LiveRecorder } from './recorder.ts';
 import { buildRunReport, exitCodeFor, summaryLine, type RunReport } from './report.ts';
 import { DEFAULT_WORKLOADS, TxnProducerWorker, readCommittedExpected, type WorkloadName } from './txn-workload.ts';
 import { ConsumerWorker, OffsetsObserver, ProducerWorker, clientLogger, finalRead } from './workloads.ts';
+import { NetnsNetwork, killNetnsChildren, startNetnsCluster, type NetMode } from './netns.ts';
 
 export type ChaosOptions = {
   seed: number;
@@ -84,6 +86,12 @@ export type ChaosOptions = {
   reportPath?: string | null;
   /** Broker processes' LOG_LEVEL (their logs go to their stderr, kept in memory). */
   brokerLogLevel?: string;
+  /**
+   * 'loopback' (default): brokers on 127.0.0.1, partitions through
+   * `/fault-control`. 'netns' (opt-in, root): each broker in its own network
+   * namespace, partitions cut on real links with tc (netns.ts).
+   */
+  net?: NetMode;
   log?: (line: string) => void;
 };
 
@@ -101,6 +109,8 @@ export type HarnessFindings = {
   consumers: { name: string; reads: number; resubscribes: number; errors: number }[];
   offsetsObserver: { fetches: number; failures: number };
   workloads: WorkloadName[];
+  /** Where the brokers ran: 127.0.0.1, or one network namespace each (`--net netns`). */
+  net: NetMode;
   /** The transactional workload (`txn`): its producer's counts and its read_committed group's. */
   txn: { producer: TxnProducerWorker['stats']; reader: { reads: number; resubscribes: number; errors: number }; readerDrained: boolean } | null;
   finalRead: { records: number; unread: number[] };
@@ -173,6 +183,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   process.on('uncaughtException', onUncaught);
 
   let cluster: TestCluster | undefined;
+  const net: NetMode = options.net ?? 'loopback';
+  let network: NetnsNetwork | null = null;
   const producers: ProducerWorker[] = [];
   const consumers: ConsumerWorker[] = [];
   let observer: OffsetsObserver | undefined;
@@ -180,7 +192,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let txnReader: ConsumerWorker | undefined;
   try {
     log(`seed ${options.seed}, ${options.durationMs} ms, nemeses ${nemeses.join(',') || '(none)'}, workloads ${workloads.join(',')}: starting 3 brokers`);
-    cluster = await startTestCluster(3, chaosBrokerSettings, { env: { KACTUS_FAULT_INJECTION: '1', LOG_LEVEL: options.brokerLogLevel ?? process.env.CHAOS_BROKER_LOG_LEVEL ?? 'warn' } });
+    const brokerEnv = { KACTUS_FAULT_INJECTION: '1', LOG_LEVEL: options.brokerLogLevel ?? process.env.CHAOS_BROKER_LOG_LEVEL ?? 'warn' };
+    if (net === 'netns') {
+      network = await NetnsNetwork.setUp(options.seed, 3);
+      log(`net netns: bridge ${network.plan.bridge} ${network.plan.bridgeAddress}/24, namespaces ${network.plan.brokers.map((b) => `${b.ns} ${b.address}`).join(', ')}`);
+      cluster = await startNetnsCluster(network, chaosBrokerSettings, { env: brokerEnv });
+    } else {
+      cluster = await startTestCluster(3, chaosBrokerSettings, { env: brokerEnv });
+    }
     const clusterStartMs = Date.now() - wallStartMs;
     for (const b of cluster.brokers) {
       const ready = b.child?.lines.find((l) => l.event === 'ready');
@@ -188,7 +207,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
     const brokers = cluster.brokers.map((b) => b.url);
     const logDir = options.reportPath ? `${options.reportPath.replace(/\.json$/, '')}.logs` : null;
-    const ctx = new ChaosContext(cluster, recorder, rng, topic, group, log, logDir);
+    const ctx = new ChaosContext(cluster, recorder, rng, topic, group, log, logDir, network);
 
     const admin = new Kactus({ brokers, clientId: 'chaos-admin', requestTimeoutMs: 10_000, logger: clientLogger('admin') });
     try {
@@ -325,6 +344,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         consumers: consumers.map((c, i) => ({ name: `c${i}`, ...c.stats })),
         offsetsObserver: observer ? { ...observer.stats } : { fetches: 0, failures: 0 },
         workloads,
+        net,
         txn: txnProducer && txnReader ? { producer: { ...txnProducer.stats }, reader: { ...txnReader.stats }, readerDrained: txnReaderDrained } : null,
         finalRead: read,
         problems,
@@ -350,6 +370,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await Promise.all([...consumers.map((c) => c.close(2_000)), txnReader?.close(2_000)]);
     await observer?.close();
     await killAllChildren();
+    if (net === 'netns') await killNetnsChildren();
     await cluster?.cleanup().catch(() => undefined);
+    if (network !== null) {
+      await network.heal().catch(() => undefined);
+      await network.tearDown();
+      log(`net netns: deleted ${network.created.map((r) => r.name).join(', ')}`);
+    }
   }
 }

@@ -10,6 +10,9 @@
  *                `/fault-control` (runtime/fault-control.ts): both ways, or
  *                only what it sends ('out') or only what it receives ('in');
  *                heal = Heal. The harness's own client links are never cut.
+ *                With `--net netns` (ctx.network) the same choice is cut on
+ *                real links with tc in the brokers' namespaces (netns.ts);
+ *                heal = delete those qdiscs.
  * - crash-actor: make a partition replica, a fetcher, the group coordinator
  *                or the controller throw (Node.crashActor through
  *                `/fault-control`), then check that supervision brought it
@@ -33,6 +36,7 @@ import type { Rng } from '../../runtime/rng.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import type { FaultKind } from './history.ts';
 import type { LiveRecorder } from './recorder.ts';
+import type { NetnsNetwork } from './netns.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -71,6 +75,8 @@ export class ChaosContext {
     readonly log: (line: string) => void,
     /** Where broker stderr (their JSON logs) is appended, one file per broker; null: not kept. */
     readonly logDir: string | null = null,
+    /** `--net netns`: the namespaces; partitions are then cut with tc on real links, not through `/fault-control`. */
+    readonly network: NetnsNetwork | null = null,
   ) {
     if (logDir !== null) mkdirSync(logDir, { recursive: true });
     for (const b of cluster.brokers) this.attachLogs(b.id);
@@ -175,6 +181,11 @@ export class ChaosContext {
   async healAll(): Promise<void> {
     for (const broker of [...this.paused]) this.resume(broker);
     for (const b of this.cluster.brokers) if (b.child === null) await this.restart(b.id);
+    if (this.network !== null) {
+      await this.network.heal().catch((err: unknown) => this.log(`heal of the tc cuts: ${String(err)}`));
+      this.cut.clear();
+      return;
+    }
     for (const broker of this.brokerIds()) {
       await this.faultControl(broker, { type: 'Heal' }).catch((err: unknown) => this.log(`heal of broker ${broker}: ${String(err)}`));
     }
@@ -233,6 +244,35 @@ const partition: Nemesis = {
     const roll = ctx.rng.next();
     const direction = roll < 0.6 ? 'both' : roll < 0.8 ? 'in' : 'out';
     const target = `${broker}|${others.join(',')}`;
+    const network = ctx.network;
+    if (network !== null) {
+      // Real links: tc drops in the namespaces (netns.ts); the harness's links are not touched.
+      try {
+        await network.cut(broker, others, direction);
+      } catch (err) {
+        ctx.log(`partition: tc cut of broker ${broker} failed: ${String(err)}`);
+        await network.heal().catch(() => undefined);
+        return null;
+      }
+      ctx.cut.add(broker);
+      ctx.start('partition', target, `${direction} (tc)`);
+      return {
+        async heal() {
+          for (let attempt = 1; attempt <= 5; attempt++) {
+            try {
+              const dropped = await network.heal();
+              ctx.log(`partition: tc dropped ${dropped} packets of broker links during the cut`);
+              break;
+            } catch (err) {
+              ctx.log(`partition: tc heal, attempt ${attempt}: ${String(err)}`);
+              await sleep(500);
+            }
+          }
+          ctx.cut.delete(broker);
+          ctx.end('partition', target);
+        },
+      };
+    }
     try {
       await ctx.faultControl(broker, { type: 'Cut', peers: others.map(String), direction });
     } catch (err) {

@@ -4,6 +4,7 @@
  *     [--report PATH] [--partitions 6] [--producers 2] [--consumers 2] [--rate 50]
  *     [--quiet-ms 2000,6000] [--hold-ms 3000,8000]
  *     [--workloads producers,consumers[,txn]] [--txn-rate TXNS_PER_S]
+ *     [--net loopback|netns]
  *
  * Runs one chaos run (harness.ts), prints the one-line summary, writes the
  * JSON report (default: $TMPDIR/kactus-chaos/seed-<S>-<time>.json) and the
@@ -18,10 +19,11 @@ import { killAllChildren } from '../support/processes.ts';
 import { FAULT_KINDS, type FaultKind } from './history.ts';
 import { runChaos } from './harness.ts';
 import { WORKLOAD_NAMES, parseWorkloads, type WorkloadName } from './txn-workload.ts';
+import { NET_MODES, NetnsSetupError, killNetnsChildren, netnsPreflight, tearDownAllNetnsSync, type NetMode } from './netns.ts';
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: npm run chaos -- --seed S --duration SECONDS --nemesis ${FAULT_KINDS.join(',')} [--report PATH] [--partitions N] [--producers N] [--consumers N] [--rate SENDS_PER_S] [--quiet-ms MIN,MAX] [--hold-ms MIN,MAX] [--workloads ${WORKLOAD_NAMES.join(',')}] [--txn-rate TXNS_PER_S]\n`,
+    `${problem}\nusage: npm run chaos -- --seed S --duration SECONDS --nemesis ${FAULT_KINDS.join(',')} [--report PATH] [--partitions N] [--producers N] [--consumers N] [--rate SENDS_PER_S] [--quiet-ms MIN,MAX] [--hold-ms MIN,MAX] [--workloads ${WORKLOAD_NAMES.join(',')}] [--txn-rate TXNS_PER_S] [--net ${NET_MODES.join('|')}]\n`,
   );
   process.exit(2);
 }
@@ -50,6 +52,7 @@ try {
       'hold-ms': { type: 'string' },
       workloads: { type: 'string' },
       'txn-rate': { type: 'string' },
+      net: { type: 'string' },
     },
     strict: true,
   }));
@@ -77,12 +80,30 @@ try {
 } catch (err) {
   usage((err as Error).message);
 }
+const net = (str('net') ?? 'loopback') as NetMode;
+if (!NET_MODES.includes(net)) usage(`--net must be one of ${NET_MODES.join(', ')}, got ${net}`);
+if (net === 'netns') {
+  try {
+    netnsPreflight();
+  } catch (err) {
+    if (!(err instanceof NetnsSetupError)) throw err;
+    process.stderr.write(`[chaos] ${err.message}\n`);
+    process.exit(1);
+  }
+}
 const quietMs = range(str('quiet-ms'), 'quiet-ms');
 const holdMs = range(str('hold-ms'), 'hold-ms');
 const reportPath = str('report') ?? join(tmpdir(), 'kactus-chaos', `seed-${seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 
 const interrupted = (signal: NodeJS.Signals): void => {
   process.stderr.write(`[chaos] ${signal}: killing the brokers of this run\n`);
+  if (net === 'netns') {
+    // The brokers, then the namespaces, veths and bridge this run created (also done by netns.ts's exit hook).
+    void Promise.all([killAllChildren(), killNetnsChildren()])
+      .then(() => tearDownAllNetnsSync())
+      .finally(() => process.exit(130));
+    return;
+  }
   void killAllChildren().finally(() => process.exit(130));
 };
 process.once('SIGINT', interrupted);
@@ -102,11 +123,13 @@ try {
     reportPath,
     ...(quietMs ? { quietMs } : {}),
     ...(holdMs ? { holdMs } : {}),
+    ...(net === 'netns' ? { net } : {}),
   });
   process.stdout.write(`${result.summary}\nreport: ${result.reportPath}\nhistory: ${result.historyPath}\n`);
   process.exit(result.exitCode);
 } catch (err) {
-  process.stderr.write(`[chaos] the run failed: ${(err as Error).stack ?? String(err)}\n`);
+  if (err instanceof NetnsSetupError) process.stderr.write(`[chaos] ${err.message}\n`);
+  else process.stderr.write(`[chaos] the run failed: ${(err as Error).stack ?? String(err)}\n`);
   await killAllChildren();
   process.exit(1);
 }
