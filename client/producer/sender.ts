@@ -40,8 +40,9 @@
  * unacknowledged batches are then stamped again in order (idempotence.ts),
  * except those in doubt (`Delivery.inDoubt`: an attempt got no definite
  * answer), which are resent under their old id and sequence, so a leader
- * that holds one answers it as a duplicate, until a resend shows the leader
- * does not (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID).
+ * that holds one answers it as a duplicate; UNKNOWN_PRODUCER_ID shows the
+ * leader holds nothing of that id (stamp anew), OUT_OF_ORDER_SEQUENCE_NUMBER
+ * leaves it undecidable (the batch fails, indeterminate).
  *
  * Transactions (transaction.ts): with `transactional` set, batches are
  * encoded with the transactional attribute and Produce carries the
@@ -410,8 +411,24 @@ export class Sender {
   private onError(pq: PartitionQueue, delivery: Delivery, leader: number, errorCode: number, errorMessage: string | null): void {
     const error = partitionError(errorCode, pq.topic, pq.partition, `${errorMessage ?? ''} (broker ${leader}, attempt ${delivery.attempts})`.trim());
     const staleGeneration = this.deps.idempotence !== undefined && delivery.generation >= 0 && delivery.generation !== this.deps.idempotence.generation;
-    if (staleGeneration && (errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || errorCode === ErrorCode.UNKNOWN_PRODUCER_ID)) {
-      // The resend of a batch in doubt under its old id: the leader does not hold it. Stamp it under the new id now.
+    if (staleGeneration && delivery.inDoubt && errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER) {
+      // The resend of a batch in doubt under its old id, refused as out of order: either a batch before it is
+      // missing, or it was written and later batches of that id pushed it out of the five the leader remembers
+      // (the chaos run of seed 5 stored three records twice that way). Which one cannot be told: fail it as
+      // indeterminate rather than stamp it under the new id, which would store it twice in the second case.
+      this.fail(
+        delivery,
+        partitionError(
+          ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+          pq.topic,
+          pq.partition,
+          `${delivery.batch.recordCount} record(s) may or may not have been written: an attempt got no definite answer and the leader cannot tell any more (broker ${leader}, attempt ${delivery.attempts})`,
+        ),
+      );
+      return;
+    }
+    if (staleGeneration && errorCode === ErrorCode.UNKNOWN_PRODUCER_ID) {
+      // The resend of a batch in doubt under its old id: the leader holds nothing of that id. Stamp it under the new id now.
       delivery.inDoubt = false;
     } else if (!definiteRefusals.has(errorCode)) {
       delivery.inDoubt = true;
