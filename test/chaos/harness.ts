@@ -51,7 +51,7 @@ import { LiveRecorder } from './recorder.ts';
 import { buildRunReport, exitCodeFor, summaryLine, type RunReport } from './report.ts';
 import { DEFAULT_WORKLOADS, TxnProducerWorker, readCommittedExpected, type WorkloadName } from './txn-workload.ts';
 import { ConsumerWorker, OffsetsObserver, ProducerWorker, clientLogger, finalRead } from './workloads.ts';
-import { NetnsNetwork, killNetnsChildren, startNetnsCluster, type NetMode } from './netns.ts';
+import { NetnsNetwork, startNetnsCluster, type NetMode } from './netns.ts';
 
 export type ChaosOptions = {
   seed: number;
@@ -370,7 +370,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await Promise.all([...consumers.map((c) => c.close(2_000)), txnReader?.close(2_000)]);
     await observer?.close();
     await killAllChildren();
-    if (net === 'netns') await killNetnsChildren();
     await cluster?.cleanup().catch(() => undefined);
     if (network !== null) {
       await network.heal().catch(() => undefined);

@@ -27,15 +27,14 @@
  * SIGINT/SIGTERM into an exit), so a SIGKILLed harness is the only way to
  * leave them behind.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { createLogger } from '../../runtime/logger.ts';
 import { Node } from '../../runtime/node.ts';
 import type { TestBroker, TestCluster, TestTopic } from '../support/cluster.ts';
-import { repoRoot, type Child } from '../support/processes.ts';
+import { startChild, type Child } from '../support/processes.ts';
 
 export type NetMode = 'loopback' | 'netns';
 export const NET_MODES: readonly NetMode[] = ['loopback', 'netns'];
@@ -295,84 +294,14 @@ export function netnsPreflight(): void {
 
 // ---- broker processes inside the namespaces ----
 
-const tsxLoader = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
-const nsChildren = new Set<ChildProcess>();
 
-/**
- * Like processes.ts startChild, but `ip netns exec <ns> node --import tsx
- * <script>`: `ip netns exec` execs, so the child's pid is node's. Killed by
- * killNetnsChildren (and on process exit).
- */
+/** startChild inside namespace `ns` (`ip netns exec` execs node, so the pid is node's); killAllChildren kills it. */
 export function startNsChild(ns: string, script: string, args: string[] = [], env: Record<string, string> = {}): Child {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', tsxLoader, join(repoRoot, script), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  nsChildren.add(child);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { event: string; resolve: (line: Record<string, unknown>) => void }[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-8_000);
-  });
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: Record<string, unknown>;
-    try {
-      line = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    lines.push(line);
-    for (const waiter of waiters.splice(0)) {
-      if (waiter.event === line.event) waiter.resolve(line);
-      else waiters.push(waiter);
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      nsChildren.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return {
-    process: child,
-    pid: child.pid!,
-    lines,
-    exited,
-    stderrTail: () => stderr,
-    waitFor(event, timeoutMs = 20_000) {
-      const seen = lines.find((l) => l.event === event);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child ${child.pid} (netns ${ns}) did not report ${event} within ${timeoutMs} ms; stderr: ${stderr.slice(-2_000)}`)), timeoutMs);
-        waiters.push({ event, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-        void exited.then(({ code, signal }) => {
-          clearTimeout(timer);
-          reject(new Error(`child ${child.pid} (netns ${ns}) exited (${code ?? signal}) before ${event}; stderr: ${stderr.slice(-2_000)}`));
-        });
-      });
-    },
-  };
+  return startChild(script, args, env, { commandPrefix: ['ip', 'netns', 'exec', ns] });
 }
 
-/** SIGKILLs every broker started by startNsChild that still runs, and waits for them. */
-export async function killNetnsChildren(): Promise<void> {
-  await Promise.all(
-    [...nsChildren].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-}
-
-/** Synchronous last resort (process exit, signals): kill the brokers, delete every network still set up. */
+/** Synchronous last resort (process exit, signals): delete every network still set up (processes.ts kills the brokers). */
 export function tearDownAllNetnsSync(): void {
-  for (const child of nsChildren) child.kill('SIGKILL');
   for (const net of [...activeNetworks]) net.tearDownSync();
 }
 

@@ -19,7 +19,7 @@ import { killAllChildren } from '../support/processes.ts';
 import { FAULT_KINDS, type FaultKind } from './history.ts';
 import { runChaos } from './harness.ts';
 import { WORKLOAD_NAMES, parseWorkloads, type WorkloadName } from './txn-workload.ts';
-import { NET_MODES, NetnsSetupError, killNetnsChildren, netnsPreflight, tearDownAllNetnsSync, type NetMode } from './netns.ts';
+import { NET_MODES, NetnsSetupError, netnsPreflight, tearDownAllNetnsSync, type NetMode } from './netns.ts';
 
 function usage(problem: string): never {
   process.stderr.write(
@@ -99,7 +99,7 @@ const interrupted = (signal: NodeJS.Signals): void => {
   process.stderr.write(`[chaos] ${signal}: killing the brokers of this run\n`);
   if (net === 'netns') {
     // The brokers, then the namespaces, veths and bridge this run created (also done by netns.ts's exit hook).
-    void Promise.all([killAllChildren(), killNetnsChildren()])
+    void killAllChildren()
       .then(() => tearDownAllNetnsSync())
       .finally(() => process.exit(130));
     return;

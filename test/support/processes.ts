@@ -39,9 +39,14 @@ export type Child = {
 
 const children = new Set<ChildProcess>();
 
-/** Starts `script` (a .ts file under the repo) with tsx. Its stdout must be JSON lines. */
-export function startChild(script: string, args: string[] = [], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, ['--import', tsxLoader, join(repoRoot, script), ...args], {
+/**
+ * Starts `script` (a .ts file under the repo) with tsx. Its stdout must be JSON lines.
+ * `commandPrefix` runs node through another command that execs it (e.g. `ip netns exec NS`),
+ * so the child's pid is still node's.
+ */
+export function startChild(script: string, args: string[] = [], env: Record<string, string> = {}, options: { commandPrefix?: readonly string[] } = {}): Child {
+  const command = [...(options.commandPrefix ?? []), process.execPath, '--import', tsxLoader, join(repoRoot, script), ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
