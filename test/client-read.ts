@@ -8,7 +8,7 @@ import type { Fetch, FetchReply } from '../protocol/apis/data.ts';
 import { decodeBatches } from '../protocol/record-batch/index.ts';
 import type { Kactus } from '../client/index.ts';
 
-export type StoredRecord = { offset: number; key: string | null; value: string | null; headers: Record<string, string | null>; timestamp: number; producerId: number; baseSequence: number };
+export type StoredRecord = { offset: number; key: string | null; value: string | null; headers: Record<string, string | null>; timestamp: number; producerId: number; producerEpoch: number; baseSequence: number };
 
 export async function readPartition(kactus: Kactus, topic: string, partition: number): Promise<StoredRecord[]> {
   const { connection, metadata } = await kactus.context();
@@ -36,6 +36,7 @@ export async function readPartition(kactus: Kactus, topic: string, partition: nu
           headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString()])),
           timestamp: r.timestamp,
           producerId: batch.header.producerId,
+          producerEpoch: batch.header.producerEpoch,
           baseSequence: batch.header.baseSequence,
         });
         fetchOffset = r.offset + 1;

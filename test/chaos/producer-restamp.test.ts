@@ -34,6 +34,9 @@ import { Kactus, KactusError } from '../../client/index.ts';
 import { startTestCluster, type TestCluster } from '../client-cluster.ts';
 import { readPartition } from '../client-read.ts';
 import { clientLogger } from './workloads.ts';
+import { encodeBatch } from '../../protocol/record-batch/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
 
 let cluster: TestCluster | undefined;
 let kactus: Kactus | undefined;
@@ -77,5 +80,62 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     const stored = await readPartition(kactus, 'stalled', 0);
     expect(stored.find((r) => r.offset === meta!.offset)?.value).toBe('in-doubt');
     expect(stored.filter((r) => r.value === 'in-doubt').length).toBe(1);
+  }, 30_000);
+
+  /*
+   * Found by the chaos harness (seed 5, 300 s, txn workloads): values at
+   * partition 4 offsets 4349-4353 stored again at 4460-4462. Batch A's
+   * attempt got no answer (in doubt) while five later batches of the same
+   * producer id were acknowledged, pushing A out of the five batches the
+   * leader remembers. A's resend was then refused as OUT_OF_ORDER_SEQUENCE_NUMBER,
+   * the producer took a new id, resent A under its old id (in doubt), got
+   * OUT_OF_ORDER_SEQUENCE_NUMBER again and took that to mean "not written":
+   * A was stamped under the new id and stored a second time.
+   *
+   * Method: the fault hook drops A's (successful) answer; while A waits out
+   * its retry backoff, five batches with A's producer id and the next five
+   * sequences are written over the wire, as the producer's own later batches
+   * would have been. A must fail as indeterminate and be stored once.
+   */
+  it('fails an in-doubt batch the leader no longer remembers as indeterminate instead of storing it again under a new producer id', async () => {
+    cluster = await startTestCluster();
+    kactus = new Kactus({ brokers: cluster.urls, clientId: 'restamp-window', requestTimeoutMs: 5_000, logger: clientLogger('restamp-window') });
+    await kactus.admin().createTopics({ topics: [{ topic: 'window', numPartitions: 1, replicationFactor: 3 }] });
+    const producer = kactus.producer({ lingerMs: 0, retryBackoffMs: 3_000, retryBackoffMsMax: 3_000, deliveryTimeoutMs: 30_000, faults: { dropProduceResponses: 1 } });
+    const inDoubt = producer.send({ topic: 'window', messages: [{ value: 'in-doubt' }] }).then(
+      (meta) => ({ ok: true as const, meta }),
+      (err: unknown) => ({ ok: false as const, err }),
+    );
+    // A is written and its answer dropped: the producer waits 3 s before resending it.
+    let stored = await readPartition(kactus, 'window', 0);
+    for (let i = 0; i < 50 && (stored.length === 0 || producer.stats!.droppedResponses === 0); i += 1) {
+      await sleep(50);
+      stored = await readPartition(kactus, 'window', 0);
+    }
+    expect(producer.stats!.droppedResponses).toBe(1);
+    const a = stored[0]!;
+    expect(a.value).toBe('in-doubt');
+
+    const { connection, metadata } = await kactus.context();
+    const { leader } = await metadata.leaderFor('window', 0);
+    for (let sequence = a.baseSequence + 1; sequence <= a.baseSequence + 5; sequence += 1) {
+      const batch = encodeBatch({ records: [{ key: null, value: Buffer.from(`later-${sequence}`), timestamp: Date.now() }], producerId: a.producerId, producerEpoch: a.producerEpoch, baseSequence: sequence });
+      const reply = await connection.ask<Produce, ProduceReply>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: 'window', partition: 0, acks: -1, timeoutMs: 5_000, batch, replyTo }), 10_000);
+      expect(reply.errorCode).toBe(ErrorCode.NONE);
+    }
+
+    const outcome = await inDoubt;
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) {
+      expect(outcome.err).toBeInstanceOf(KactusError);
+      expect((outcome.err as KactusError).code).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
+      expect((outcome.err as KactusError).message).toMatch(/may or may not have been written/);
+    }
+    stored = await readPartition(kactus, 'window', 0);
+    expect(stored.filter((r) => r.value === 'in-doubt').length).toBe(1);
+    expect(stored.map((r) => r.value)).toEqual(['in-doubt', 'later-1', 'later-2', 'later-3', 'later-4', 'later-5']);
+    // The producer goes on under its new id.
+    await producer.send({ topic: 'window', messages: [{ value: 'after' }] });
+    expect((await readPartition(kactus, 'window', 0)).at(-1)?.value).toBe('after');
   }, 30_000);
 });
