@@ -97,7 +97,6 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         continue;
       }
       const log = view.log;
-      if (isFollower && reportPositions) ctx.node.tell(deps.replicaRef(view.key), { type: 'FollowerFetched', replicaId: request.replicaId, fetchOffset: p.fetchOffset });
       if (isFollower && p.lastFetchedEpoch >= 0) {
         const end = log.endOffsetForEpoch(p.lastFetchedEpoch);
         if (end.leaderEpoch !== p.lastFetchedEpoch || end.endOffset < p.fetchOffset) {
@@ -115,6 +114,10 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         partitions.push({ ...partitionError(p.topic, p.partition, ErrorCode.OFFSET_OUT_OF_RANGE), highWatermark, logStartOffset: log.logStartOffset });
         continue;
       }
+      // Only now is fetchOffset a position in our log: a diverging or out-of-range follower holds other
+      // records there, and counting them would move the high watermark or the ISR over data it lacks (Kafka
+      // does not update a follower's state on either).
+      if (isFollower && reportPositions) ctx.node.tell(deps.replicaRef(view.key), { type: 'FollowerFetched', replicaId: request.replicaId, fetchOffset: p.fetchOffset });
       let records: Buffer | null = null;
       if (remainingBytes > 0 && p.fetchOffset < maxOffset) {
         try {
