@@ -7,6 +7,8 @@
  * to fetch; null while it is being looked up), paused flag and `epoch`
  * (bumped by assign, seek and reset, so an answer to a request sent before
  * is dropped: a stale answer must never move a position or deliver records).
+ * An answer for a position the partition has left (another fetch answered
+ * first, e.g. one to its new leader) is stale as well.
  *
  * Flow: `kick()` sends, for every leader with fetchable partitions and no
  * fetch in flight, one Fetch to that leader's `/fetch` (maxWaitMs long poll,
@@ -274,6 +276,12 @@ export class Fetcher {
       const s = byKey.get(key);
       const state = this.partitions.get(key);
       if (s === undefined || state === undefined || state !== s.state || state.epoch !== s.epoch) continue; // stale: revoked, seeked or reset meanwhile
+      // Stale too: another fetch of this partition answered first and moved the position. A partition may have
+      // two fetches in flight when its leader moves (the new leader is asked at once, not after the old one's
+      // long poll or timeout); both answers start at the same offset and only the first may count, or the
+      // records would be delivered twice and the position moved back (chaos seed 4: the consumer's
+      // "delivered offsets increase" assertion threw in the user's process).
+      if (state.position !== s.fetchOffset) continue;
       if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         if (this.config.autoOffsetReset === 'none') {
           this.hooks.onFatal(partitionError(ErrorCode.OFFSET_OUT_OF_RANGE, p.topic, p.partition, `offset ${s.fetchOffset} is out of range (log start ${p.logStartOffset}, high watermark ${p.highWatermark}) and autoOffsetReset is 'none'`));
