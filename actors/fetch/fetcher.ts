@@ -60,6 +60,29 @@ export type FetcherDeps = {
   broker?: Ref<unknown>;
 };
 
+/**
+ * Where a follower truncates once the leader told it `leader`: the largest
+ * epoch the leader has at or below the follower's latest, and where that
+ * epoch ends in the leader's log (Kafka's getOffsetTruncationState). The
+ * follower's own end of that epoch bounds it too: a follower that led a
+ * later epoch the leader never had holds records of it from that end on,
+ * at offsets where the leader has other records, and must drop them even
+ * when the leader's epoch ends past our log end. When the follower does not
+ * know the leader's epoch, it truncates to the end of its own largest epoch
+ * below it and asks again (`complete` false).
+ */
+export function followerTruncation(
+  log: { logEndOffset: number; endOffsetForEpoch(epoch: number): { leaderEpoch: number; endOffset: number } },
+  leader: { leaderEpoch: number; endOffset: number },
+): { offset: number; complete: boolean } {
+  const logEnd = log.logEndOffset;
+  if (leader.leaderEpoch < 0) return { offset: Math.min(leader.endOffset, logEnd), complete: true };
+  const local = log.endOffsetForEpoch(leader.leaderEpoch);
+  if (local.leaderEpoch < 0 || local.endOffset < 0) return { offset: Math.min(leader.endOffset, logEnd), complete: true };
+  if (local.leaderEpoch !== leader.leaderEpoch) return { offset: Math.min(local.endOffset, logEnd), complete: false };
+  return { offset: Math.min(local.endOffset, leader.endOffset, logEnd), complete: true };
+}
+
 export const fetcherBackoffMsMin = 50;
 export const fetcherBackoffMsMax = 1_000;
 
@@ -171,11 +194,18 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
               continue;
             }
             const before = view.log.logEndOffset;
-            if (answer.endOffset >= 0 && answer.endOffset < before) {
-              view.log.truncateTo(answer.endOffset);
-              ctx.log.info({ partition: key, from: before, to: view.log.logEndOffset, leaderEpoch: answer.leaderEpoch }, 'fetcher.truncated');
+            if (answer.endOffset < 0) {
+              // The leader knows no end for our epoch: the divergence check of the first fetch decides.
+              partitions.set(key, { ...followed, phase: 'Fetching' });
+              continue;
             }
-            partitions.set(key, { ...followed, phase: 'Fetching' });
+            const target = followerTruncation(view.log, answer);
+            view.log.truncateTo(target.offset);
+            if (view.log.logEndOffset !== before) {
+              ctx.log.info({ partition: key, from: before, to: view.log.logEndOffset, leaderEpoch: answer.leaderEpoch, complete: target.complete }, 'fetcher.truncated');
+            }
+            // Incomplete: we did not know the leader's epoch; ask again with our new latest epoch.
+            if (target.complete) partitions.set(key, { ...followed, phase: 'Fetching' });
           }
           const next = { ...state, partitions, inFlight: false };
           return failed ? backOff(next, ctx) : send(next, ctx);
@@ -210,7 +240,15 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
                 failed = true;
                 continue;
               }
-              log.truncateTo(Math.min(answer.divergingEpoch.endOffset, before));
+              const epochBefore = log.leaderEpochCache.latestEpoch();
+              const target = followerTruncation(log, { leaderEpoch: answer.divergingEpoch.epoch, endOffset: answer.divergingEpoch.endOffset });
+              log.truncateTo(target.offset);
+              if (log.logEndOffset === before && log.leaderEpochCache.latestEpoch() === epochBefore) {
+                // Nothing changed, so the next fetch would diverge the same way: back off instead of spinning.
+                ctx.log.warn({ partition: key, logEndOffset: before, lastFetchedEpoch: epochBefore, divergingEpoch: answer.divergingEpoch }, 'fetcher.divergence_not_resolved');
+                failed = true;
+                continue;
+              }
               ctx.log.info({ partition: key, from: before, to: log.logEndOffset, leaderEpoch: answer.divergingEpoch.epoch }, 'fetcher.truncated_on_divergence');
               progressed = true;
               continue;
