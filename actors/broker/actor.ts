@@ -36,7 +36,7 @@ import { array, boolean, object, optional, ref, string } from '../../protocol/va
 import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { buildMetadataResponse, diffForBroker, effectiveTopicConfig, emptyImage, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
+import { buildMetadataResponse, diffForBroker, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
 import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
 import { partitionKey, type PartitionRegistry } from '../partition/registry.ts';
 import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
@@ -167,6 +167,9 @@ function minInsyncReplicasFor(image: MetadataImage, topic: string, config: Broke
 export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, BrokerMessage> {
   const { config, registry } = deps;
   const brokerId = config.brokerId;
+  // The newest image this actor applied, for the replicas' ISR eligibility check (read on their turn, not copied).
+  let latestImage: MetadataImage = emptyImage;
+  const isrEligible = (id: number): boolean => isBrokerActive(latestImage, id);
 
   const ensureReplica = (state: BrokerState, ctx: ActorContext<BrokerMessage>, key: string): Ref<ReplicaMessage> => {
     const existing = state.replicas.get(key);
@@ -182,6 +185,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         controllerClient: deps.controllerClient,
         fetchServer: deps.fetchServer,
         broker: ctx.self,
+        isrEligible,
       }),
       deps.replicasParent,
     );
@@ -480,6 +484,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           if (msg.image.appliedOffset < state.image.appliedOffset) return state;
           const previous = state.image;
           state = { ...state, image: msg.image, activeControllerId: msg.activeControllerId ?? state.activeControllerId };
+          latestImage = msg.image;
           for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);
           for (const name of state.autoCreating) if (topicByName(msg.image, name)) state.autoCreating.delete(name);
           return state;

@@ -80,6 +80,8 @@ export type ReplicaDeps = {
   fetchServer: Ref<unknown>;
   /** The broker actor: told when this actor restarted, so it re-sends the role. */
   broker: Ref<unknown>;
+  /** Whether a broker may join an ISR now (registered, not fenced, in the broker's latest metadata). */
+  isrEligible?: (brokerId: number) => boolean;
 };
 
 type ReplicaState =
@@ -343,7 +345,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
 
         case 'FollowerFetched': {
           if (state.type !== 'Leader') return state;
-          const [leader, effects] = onFollowerFetch(state.leader, msg.replicaId, msg.fetchOffset, clock.nowMs());
+          const [leader, effects] = onFollowerFetch(state.leader, msg.replicaId, msg.fetchOffset, clock.nowMs(), deps.isrEligible?.(msg.replicaId) ?? true);
           const next = { ...state, leader };
           runEffects(ctx, next, effects);
           return next;

@@ -68,6 +68,19 @@ describe('partition leader logic', () => {
     expect(state.pendingIsr).toEqual([1, 2, 3]);
   });
 
+  it('does not ask to add a follower its metadata shows fenced (the controller would refuse it INELIGIBLE_REPLICA on every fetch)', () => {
+    let state = leader({ isr: [1, 2] });
+    let effects;
+    [state] = append(state, 4);
+    [state] = onFollowerFetch(state, 2, 4, 1);
+    [state, effects] = onFollowerFetch(state, 3, 4, 2, false);
+    expect(effects.filter((e) => e.type === 'AlterPartition')).toEqual([]);
+    expect(state.pendingIsr).toBeNull();
+    // Once unfenced, the next fetch asks.
+    [state, effects] = onFollowerFetch(state, 3, 4, 3, true);
+    expect(effects).toContainEqual({ type: 'AlterPartition', isr: [1, 2, 3], leaderEpoch: 3, partitionEpoch: 7 });
+  });
+
   it('times out parked requests, and answers NOT_LEADER_OR_FOLLOWER on resignation', () => {
     let [state] = append(leader(), 1);
     const [, effects] = onTick(state, 30_001);

@@ -220,8 +220,13 @@ export function onAppended(state: LeaderState, input: AppendedInput): [LeaderSta
   return [advance(next, effects), effects];
 }
 
-/** A follower fetched from `fetchOffset`: it has everything before it. */
-export function onFollowerFetch(state: LeaderState, replicaId: number, fetchOffset: number, nowMs: number): [LeaderState, LeaderEffect[]] {
+/**
+ * A follower fetched from `fetchOffset`: it has everything before it.
+ * `isrEligible`: the follower is registered and not fenced in this broker's
+ * metadata (KIP-841: the controller refuses such an ISR member with
+ * INELIGIBLE_REPLICA, so asking would only be refused again on every fetch).
+ */
+export function onFollowerFetch(state: LeaderState, replicaId: number, fetchOffset: number, nowMs: number, isrEligible = true): [LeaderState, LeaderEffect[]] {
   const previous = state.followers.get(replicaId);
   if (previous === undefined) return [state, []]; // not a replica of this partition
   const caughtUpNow = fetchOffset >= state.logEndOffset;
@@ -236,7 +241,7 @@ export function onFollowerFetch(state: LeaderState, replicaId: number, fetchOffs
   followers.set(replicaId, position);
   const effects: LeaderEffect[] = [];
   let next = advance({ ...state, followers }, effects);
-  next = maybeExpandIsr(next, replicaId, effects);
+  if (isrEligible) next = maybeExpandIsr(next, replicaId, effects);
   return [next, effects];
 }
 
