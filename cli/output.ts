@@ -1,7 +1,31 @@
 /**
  * What the CLI prints: data on stdout (text, or JSON with --json), one-line
  * errors on stderr, and a usage error type that makes main() exit with 2.
+ *
+ * These print to the process's streams, unless called inside withOutput():
+ * then to its sink. Tests use that to run main() in-process for --help and
+ * bad arguments (a child process per case costs ~0.7 s of tsx start-up);
+ * AsyncLocalStorage, not a global, so concurrent runs cannot see each
+ * other's output. (A few commands write progress or notes to process.stderr
+ * directly; those bypass the sink.)
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+export type OutputSink = { stdout: (text: string) => void; stderr: (text: string) => void };
+
+const sinks = new AsyncLocalStorage<OutputSink>();
+
+/** Runs `run` with everything printLine/printJson/printError print sent to `sink`. */
+export function withOutput<T>(sink: OutputSink, run: () => T): T {
+  return sinks.run(sink, run);
+}
+
+function write(stream: 'stdout' | 'stderr', text: string): void {
+  const sink = sinks.getStore();
+  if (sink !== undefined) sink[stream](text);
+  else process[stream].write(text);
+}
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -10,15 +34,15 @@ export class UsageError extends Error {
 }
 
 export function printLine(text: string): void {
-  process.stdout.write(`${text}\n`);
+  write('stdout', `${text}\n`);
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  write('stdout', `${JSON.stringify(value)}\n`);
 }
 
 export function printError(text: string): void {
-  process.stderr.write(`kactus: ${text}\n`);
+  write('stderr', `kactus: ${text}\n`);
 }
 
 /** A table with aligned columns, like kafka-topics prints. */
