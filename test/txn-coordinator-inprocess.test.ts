@@ -16,7 +16,8 @@ import { createLogger } from '../runtime/logger.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { topicByName } from '../actors/controller/metadata/index.ts';
 import { startInProcessCluster, type InProcessCluster } from './support/inprocess-cluster.ts';
-import { askActor, askTxn as askTxnWire, eventually, produceTxn, readPartition, type PartitionRead, type Reply, type TxnWire } from './support/txn-wire.ts';
+import { askActor, askTxn as askTxnWire, eventually, findTxnCoordinator, produceTxn, readPartition, type PartitionRead, type Reply, type TxnWire } from './support/txn-wire.ts';
+import { coordinatorPartitionFor, transactionStateTopic } from '../actors/txn-coordinator/txn-records.ts';
 
 type Cluster = InProcessCluster & { client: Node };
 
@@ -132,6 +133,61 @@ describe('transaction coordinator (three brokers in one process over ws)', () =>
     });
     expect(read.aborted).toEqual([{ producerId: a.producerId, firstOffset: 0 }]);
   });
+
+  /*
+   * Found by the chaos harness (seed 1, 300 s, txn workloads): a read_committed
+   * consumer read a record of an aborted transaction. The coordinator (broker
+   * 3) was SIGSTOPped while writing the markers of transaction 57; broker 1
+   * took over and finished 57 (markers with coordinator epoch 1), and the
+   * producer began transaction 58 in the same partition. When broker 3 woke,
+   * it retried its timed-out marker of 57 with coordinator epoch 0 and the
+   * bumped producer epoch, which is transaction 58's (KIP-890): the partition
+   * accepted it, ended 58 there as committed, and its records became readable
+   * before 58 was aborted. Kafka refuses a marker whose coordinator epoch is
+   * older than the last one the partition saw for that producer
+   * (TRANSACTION_COORDINATOR_FENCED).
+   */
+  it('a marker from a replaced coordinator (older coordinator epoch) cannot end the producer\'s next transaction', async () => {
+    const c = await startCluster();
+    const id = 'tx-zombie';
+    const init = await askTxn(c, id, { type: 'InitProducerId', transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1 });
+    expect(init.errorCode).toBe(0);
+    const producerId = init.producerId as number;
+    let epoch = init.producerEpoch as number;
+    expect(await askTxn(c, id, { type: 'AddPartitionsToTxn', producerId, producerEpoch: epoch, partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ results: [{ errorCode: 0 }] });
+    expect(await produce(c, 0, id, producerId, epoch, 0, ['first'])).toMatchObject({ errorCode: 0 });
+
+    // The coordinator is replaced before the commit: the controller moves its __transaction_state partition.
+    const oldCoordinator = await findTxnCoordinator(wire(c), id);
+    const statePartition = coordinatorPartitionFor(id, topicByName(c.quorum.image, transactionStateTopic)!.partitions.length);
+    const oldCoordinatorEpoch = topicByName(c.quorum.image, transactionStateTopic)!.partitions[statePartition]!.leaderEpoch;
+    c.quorum.call({ type: 'FenceBroker', brokerId: oldCoordinator, brokerEpoch: c.quorum.image.brokers.get(oldCoordinator)!.brokerEpoch });
+    await until('a new coordinator', async () => ((await findTxnCoordinator(wire(c), id)) !== oldCoordinator ? true : undefined));
+    const committed = await askTxn(c, id, { type: 'EndTxn', producerId, producerEpoch: epoch, committed: true });
+    expect(committed).toMatchObject({ errorCode: 0 });
+    epoch = committed.producerEpoch as number;
+    await until('the commit marker', async () => ((await fetchPartition(c, 0, 1)).values.length === 1 ? true : undefined));
+
+    // The next transaction writes to the same partition.
+    expect(await askTxn(c, id, { type: 'AddPartitionsToTxn', producerId, producerEpoch: epoch, partitions: [{ topic: 't', partition: 0 }] })).toMatchObject({ results: [{ errorCode: 0 }] });
+    expect(await produce(c, 0, id, producerId, epoch, 0, ['second'])).toMatchObject({ errorCode: 0 });
+
+    // The old coordinator's late marker of the first transaction: the producer's current epoch, the old coordinator epoch.
+    const leader = wire(c).leaderOf('t', 0) as number;
+    const late = await ask(c, leader, '/broker', { type: 'WriteTxnMarker', topic: 't', partition: 0, producerId, producerEpoch: epoch, result: 'commit', coordinatorEpoch: oldCoordinatorEpoch, timeoutMs: 5_000 });
+    expect(late).toMatchObject({ errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED });
+    // The second transaction is still open here: read_committed stops before it.
+    const open = await fetchPartition(c, 0, 1);
+    expect(open.values).toEqual(['first']);
+    expect(open.lastStableOffset).toBeLessThan(open.highWatermark);
+
+    expect(await askTxn(c, id, { type: 'EndTxn', producerId, producerEpoch: epoch, committed: false })).toMatchObject({ errorCode: 0 });
+    const after = await until('the abort marker', async () => {
+      const r = await fetchPartition(c, 0, 1);
+      return r.aborted.length === 1 && r.lastStableOffset === r.highWatermark ? r : undefined;
+    });
+    expect(after.values).toEqual(['first']);
+  }, 30_000);
 
   it('bad input gets a typed error and never a crash', async () => {
     const c = await startCluster();

@@ -40,7 +40,7 @@ import {
   type LeaderState,
 } from './leader-logic.ts';
 import type { PartitionView } from './registry.ts';
-import { checkBatch, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
+import { checkBatch, checkMarker, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
 import { batchHeaderBytes, readBatchHeader } from '../../protocol/record-batch/header.ts';
 
 export type BecomeLeaderCommand = {
@@ -257,9 +257,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             reply(ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`);
             return state;
           }
-          const known = state.producers.get(msg.producerId);
-          if (known !== undefined && msg.producerEpoch < known.producerEpoch) {
-            reply(ErrorCode.INVALID_PRODUCER_EPOCH, `${view.key}: marker epoch ${msg.producerEpoch} is older than ${known.producerEpoch}`);
+          const markerCheck = checkMarker(state.producers, msg.producerId, msg.producerEpoch, msg.coordinatorEpoch);
+          if (markerCheck.type === 'Refuse') {
+            reply(markerCheck.errorCode, `${view.key}: ${markerCheck.errorMessage}`);
+            if (markerCheck.errorCode === ErrorCode.TRANSACTION_COORDINATOR_FENCED) ctx.log.warn({ producerId: msg.producerId, coordinatorEpoch: msg.coordinatorEpoch }, 'partition.marker_from_fenced_coordinator');
             return state;
           }
           const bytes = encodeEndTxnMarker({ producerId: msg.producerId, producerEpoch: msg.producerEpoch, type: msg.result, coordinatorEpoch: msg.coordinatorEpoch, timestamp: clock.nowMs() });
@@ -275,7 +276,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           const markerHeader = readBatchHeader(bytes, 0);
           recordTxnBatch(view.txns, markerHeader, appended.baseOffset, appended.lastOffset, msg.result);
           // KIP-890: the marker's epoch is the producer's from now on; a delayed batch of the ended transaction is refused.
-          recordBatch(state.producers, markerHeader, appended.baseOffset, appended.lastOffset);
+          recordBatch(state.producers, markerHeader, appended.baseOffset, appended.lastOffset, msg.coordinatorEpoch);
           const [leader, effects] = onAppended(state.leader, {
             baseOffset: appended.baseOffset,
             lastOffset: appended.lastOffset,

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { encodeBatch, readBatchHeader } from '../../protocol/record-batch/index.ts';
 import { encodeEndTxnMarker } from '../../protocol/record-batch/control.ts';
-import { checkBatch, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
+import { checkBatch, checkMarker, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
 
 const batch = (producerId: number, producerEpoch: number, baseSequence: number, count: number, baseOffset = 0) =>
   encodeBatch({ records: Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`v${i}`), timestamp: 0 })), producerId, producerEpoch, baseSequence, baseOffset });
@@ -66,5 +66,25 @@ describe('producer state', () => {
     expect(checkBatch(states, header(coordinatorWrite(1)))).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH });
     recordBatch(states, header(coordinatorWrite(2)), 2, 2);
     expect(checkBatch(states, header(batch(3, 2, 2, 1)))).toEqual({ type: 'Append' });
+  });
+
+  it('a marker from an older coordinator epoch is fenced, across producer epochs and after a rebuild from the log', () => {
+    const marker = (producerEpoch: number, coordinatorEpoch: number) => encodeEndTxnMarker({ producerId: 9, producerEpoch, type: 'commit', coordinatorEpoch, timestamp: 0 });
+    const states: ProducerStates = new Map();
+    expect(checkMarker(states, 9, 5, 0)).toEqual({ type: 'Append' }); // unknown producer
+    recordBatch(states, header(marker(5, 3)), 0, 0, 3);
+    // The next transaction's epoch (KIP-890: the marker carried it), from the same coordinator epoch or a newer one: fine.
+    expect(checkMarker(states, 9, 5, 3)).toEqual({ type: 'Append' });
+    expect(checkMarker(states, 9, 6, 4)).toEqual({ type: 'Append' });
+    // A replaced coordinator's late marker: the producer's epoch, an older coordinator epoch.
+    expect(checkMarker(states, 9, 5, 2)).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED });
+    expect(checkMarker(states, 9, 4, 3)).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH });
+    // A data batch of a newer producer epoch keeps the coordinator epoch.
+    recordBatch(states, header(encodeBatch({ records: [{ key: null, value: Buffer.from('x'), timestamp: 0 }], producerId: 9, producerEpoch: 6, baseSequence: 0, isTransactional: true })), 1, 1);
+    expect(checkMarker(states, 9, 6, 2)).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED });
+    // A new leader rebuilds the coordinator epoch from the markers' values.
+    const rebuilt = rebuildFromLog((from) => (from === 0 ? Buffer.concat([marker(5, 3)]) : Buffer.alloc(0)), 0, 1);
+    expect(checkMarker(rebuilt, 9, 5, 2)).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED });
+    expect(checkMarker(rebuilt, 9, 5, 3)).toEqual({ type: 'Append' });
   });
 });

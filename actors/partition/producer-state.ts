@@ -7,7 +7,8 @@
  * Owns: `ProducerStates` (a Map, mutated only by the replica actor that owns
  * the partition), `checkBatch` (what to do with an incoming batch),
  * `recordBatch` (remember an appended batch) and `rebuildFromLog` (replay the
- * batch headers of a log, as a new leader does; no record is decoded).
+ * batch headers of a log, as a new leader does; only markers' records are
+ * decoded, for their coordinator epoch).
  *
  * Rules (Kafka's ProducerAppendInfo):
  * - A batch with producerId -1 is not idempotent: always appended.
@@ -22,19 +23,37 @@
  * - Transactions (KIP-890, transaction version 2): a marker carries the epoch
  *   the producer uses next, so it raises the producer's epoch here; a delayed
  *   batch of the ended transaction (the old epoch) is then refused.
+ * - Markers (`checkMarker`): an epoch older than the producer's is refused
+ *   (INVALID_PRODUCER_EPOCH), and so is a coordinator epoch older than the
+ *   last marker's (TRANSACTION_COORDINATOR_FENCED, Kafka's
+ *   checkCoordinatorEpoch). The second matters because a marker carries the
+ *   epoch of the producer's NEXT transaction: a coordinator that was paused
+ *   and replaced, retrying a marker of a transaction its successor already
+ *   finished, would otherwise pass the epoch check and end the producer's
+ *   next transaction in this partition (chaos seed 1: a read_committed
+ *   consumer read an aborted record that way). The coordinator epoch is kept
+ *   across producer epochs, and recovered from the markers' values when a new
+ *   leader rebuilds the state.
  * - A transactional batch with sequence -1 (NO_SEQUENCE) is written by a
  *   coordinator on the producer's behalf (TxnOffsetCommit into
  *   __consumer_offsets): only its epoch is checked, and it is not remembered.
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import { readBatchHeader, type BatchHeader } from '../../protocol/record-batch/header.ts';
+import { decodeBatch } from '../../protocol/record-batch/codec.ts';
+import { decodeControlRecord } from '../../protocol/record-batch/control.ts';
 
 /** Kafka keeps the last five batches per producer: the most a producer has in flight. */
 export const batchesRememberedMax = 5;
 const sequenceMax = 2 ** 31 - 1;
 
 export type RememberedBatch = { firstSequence: number; lastSequence: number; baseOffset: number; lastOffset: number };
-export type ProducerEntry = { producerEpoch: number; batches: RememberedBatch[] };
+export type ProducerEntry = {
+  producerEpoch: number;
+  batches: RememberedBatch[];
+  /** The coordinator epoch of the last marker written for this producer; -1 before any. */
+  coordinatorEpoch: number;
+};
 export type ProducerStates = Map<number, ProducerEntry>;
 
 export type BatchCheck =
@@ -82,19 +101,46 @@ export function checkBatch(states: ProducerStates, header: BatchHeader): BatchCh
   return append;
 }
 
-/** Remembers a batch that was appended at [baseOffset, lastOffset]. */
-export function recordBatch(states: ProducerStates, header: BatchHeader, baseOffset: number, lastOffset: number): void {
+/** Whether a transaction marker may be written for this producer (see the module comment). */
+export function checkMarker(states: ProducerStates, producerId: number, producerEpoch: number, coordinatorEpoch: number): BatchCheck {
+  const entry = states.get(producerId);
+  if (entry === undefined) return append;
+  if (producerEpoch < entry.producerEpoch) {
+    return { type: 'Refuse', errorCode: ErrorCode.INVALID_PRODUCER_EPOCH, errorMessage: `marker epoch ${producerEpoch} of producer ${producerId} is older than ${entry.producerEpoch}` };
+  }
+  if (coordinatorEpoch < entry.coordinatorEpoch) {
+    return { type: 'Refuse', errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED, errorMessage: `marker of producer ${producerId} from coordinator epoch ${coordinatorEpoch}, older than ${entry.coordinatorEpoch}` };
+  }
+  return append;
+}
+
+/**
+ * Remembers a batch that was appended at [baseOffset, lastOffset];
+ * `coordinatorEpoch` is the marker's for a control batch (-1 otherwise).
+ */
+export function recordBatch(states: ProducerStates, header: BatchHeader, baseOffset: number, lastOffset: number, coordinatorEpoch = -1): void {
   if (header.producerId < 0) return;
   if (header.isControl && !header.isTransactional) return;
   let entry = states.get(header.producerId);
   if (entry === undefined || header.producerEpoch > entry.producerEpoch) {
-    entry = { producerEpoch: header.producerEpoch, batches: [] };
+    entry = { producerEpoch: header.producerEpoch, batches: [], coordinatorEpoch: entry?.coordinatorEpoch ?? -1 };
     states.set(header.producerId, entry);
   }
+  if (header.isControl) entry.coordinatorEpoch = Math.max(entry.coordinatorEpoch, coordinatorEpoch);
   // A marker or a coordinator's write moves the epoch (above) but is no batch of the producer's sequence.
   if (header.isControl || isCoordinatorWrite(header)) return;
   entry.batches.push({ firstSequence: header.baseSequence, lastSequence: lastSequenceOf(header), baseOffset, lastOffset });
   if (entry.batches.length > batchesRememberedMax) entry.batches.shift();
+}
+
+/** The coordinator epoch in the control batch at `position` (-1 if it cannot be read). */
+function markerCoordinatorEpochAt(bytes: Buffer, position: number): number {
+  const decoded = decodeBatch(bytes, position);
+  if (!decoded.ok) return -1;
+  const record = decoded.value.records[0];
+  if (record === undefined) return -1;
+  const marker = decodeControlRecord(record);
+  return marker.ok ? marker.value.coordinatorEpoch : -1;
 }
 
 /**
@@ -112,7 +158,7 @@ export function rebuildFromLog(readChunk: (fromOffset: number) => Buffer, logSta
     while (position + 61 <= bytes.length) {
       const header = readBatchHeader(bytes, position);
       if (header.sizeBytes <= 0 || position + header.sizeBytes > bytes.length) break;
-      recordBatch(states, header, header.baseOffset, header.lastOffset);
+      recordBatch(states, header, header.baseOffset, header.lastOffset, header.isControl ? markerCoordinatorEpochAt(bytes, position) : -1);
       offset = header.lastOffset + 1;
       position += header.sizeBytes;
     }
