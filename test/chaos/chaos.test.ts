@@ -23,13 +23,15 @@ afterAll(async () => {
 
 describe('chaos (CI, bounded)', () => {
   it(
-    'seed 1: every nemesis once or more, zero anomalies, every crashed actor back',
+    'seed 1: every nemesis once or more, every workload (txn too), zero anomalies, every crashed actor back',
     async () => {
       const startedMs = Date.now();
       const result = await runChaos({
         seed: 1,
         durationMs: 45_000,
         nemeses: FAULT_KINDS,
+        // The transactional workload too: aborted reads and lost commits are checked under the same faults.
+        workloads: ['producers', 'consumers', 'txn'],
         ratePerSecond: 25,
         quietMs: [1_000, 2_500],
         holdMs: [2_000, 4_000],
@@ -44,6 +46,7 @@ describe('chaos (CI, bounded)', () => {
       for (const kind of FAULT_KINDS) expect(report.faults.byKind[kind] ?? 0, `faults of kind ${kind}`).toBeGreaterThanOrEqual(1);
       expect(report.operations.acknowledged).toBeGreaterThan(0);
       expect(report.harness.finalRead.unread).toEqual([]);
+      expect(report.operations.transactions.committed, 'committed transactions').toBeGreaterThan(0);
       expect(result.exitCode).toBe(0);
     },
     170_000,
