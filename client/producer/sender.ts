@@ -74,9 +74,13 @@ import { stampProducerState, type IdempotenceState } from './idempotence.ts';
 /** Extra time the client waits for a Produce answer beyond the broker's own timeout (network, queues). */
 export const produceAnswerSlackMs = 2_000;
 
-/** Answers that say the leader did not append the batch (anything else leaves it in doubt). */
+/**
+ * Answers that say the leader did not append the batch (anything else leaves it in doubt).
+ * NOT_LEADER_OR_FOLLOWER is not one: a leader that resigns answers its parked acks=all requests with it,
+ * and those batches are in its log and may be in the new leader's (chaos seed 4: such a batch, stamped
+ * again after a producer-id reset, was stored twice, at adjacent offsets).
+ */
 const definiteRefusals = new Set<number>([
-  ErrorCode.NOT_LEADER_OR_FOLLOWER,
   ErrorCode.LEADER_NOT_AVAILABLE,
   ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
   ErrorCode.NOT_ENOUGH_REPLICAS,

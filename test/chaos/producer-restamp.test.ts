@@ -32,6 +32,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kactus, KactusError } from '../../client/index.ts';
 import { startTestCluster, type TestCluster } from '../client-cluster.ts';
+import { topicByName } from '../../actors/controller/metadata/index.ts';
 import { readPartition } from '../client-read.ts';
 import { clientLogger } from './workloads.ts';
 import { encodeBatch } from '../../protocol/record-batch/index.ts';
@@ -49,6 +50,7 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const topicLeader = (c: TestCluster, topic: string): number => topicByName(c.quorum.image, topic)!.partitions[0]!.leader;
 
 describe('idempotent producer: a producer id reset with a batch in doubt', () => {
   it('stores the in-doubt batch once (it used to be re-stamped under the new producer id and stored twice)', async () => {
@@ -137,5 +139,60 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     // The producer goes on under its new id.
     await producer.send({ topic: 'window', messages: [{ value: 'after' }] });
     expect((await readPartition(kactus, 'window', 0)).at(-1)?.value).toBe('after');
+  }, 30_000);
+
+  /*
+   * Found by the chaos harness (seed 4, 300 s, txn workloads, at cf040ea):
+   * value p1-2509 stored at chaos-3 offsets 680 and 681. Leader 3 appended it
+   * (680, replicated to broker 1, high watermark not yet past it) and parked
+   * the acks=all request; the controller moved leadership to broker 1 (the
+   * preferred replica, back after a restart), and leader 3, resigning,
+   * answered the parked request NOT_LEADER_OR_FOLLOWER, which the producer
+   * took to mean "not appended". Before its retry went out, five old batches
+   * failed for good, the producer took a new id and stamped the batch under
+   * it: broker 1 appended it again at 681.
+   *
+   * Method: pause the fetcher of the second follower only, so the first
+   * follower (the one the controller elects next) replicates A while the
+   * high watermark waits; a record too large for topic `small` fails for
+   * good (the producer takes a new id once A's request is answered); fence
+   * the leader: A's request is answered NOT_LEADER_OR_FOLLOWER, the id is
+   * reset, A is sent again. A must be stored once.
+   */
+  it('stores once a batch whose resigning leader answered NOT_LEADER_OR_FOLLOWER after appending it, across a producer-id reset', async () => {
+    cluster = await startTestCluster({ config: { replicaLagTimeMaxMs: 60_000 } });
+    kactus = new Kactus({ brokers: cluster.urls, clientId: 'restamp-resign', requestTimeoutMs: 5_000, logger: clientLogger('restamp-resign') });
+    await kactus.admin().createTopics({
+      topics: [
+        { topic: 'resign', numPartitions: 1, replicationFactor: 3 },
+        { topic: 'small', numPartitions: 1, replicationFactor: 3, configs: { 'max.message.bytes': '2000' } },
+      ],
+    });
+    const producer = kactus.producer({ lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 30_000, retryBackoffMs: 3_000, retryBackoffMsMax: 3_000 });
+    await producer.send({ topic: 'resign', messages: [{ value: 'before' }] });
+    await producer.send({ topic: 'small', messages: [{ value: 'before' }] });
+    const [described] = await kactus.admin().describeTopics({ topics: ['resign'] });
+    const leader = described!.partitions[0]!.leader;
+    const [nextLeader, paused] = described!.partitions[0]!.replicas.filter((id) => id !== leader) as [number, number];
+    const pausedNode = cluster.nodes.find((n) => Number(n.nodeId) === paused)!;
+    pausedNode.tell({ node: pausedNode.nodeId, path: '/broker' }, { type: 'PauseFetcher', leaderId: leader });
+
+    const inDoubt = producer.send({ topic: 'resign', messages: [{ value: 'in-doubt' }] });
+    // A is appended by the leader and replicated to nextLeader; the high watermark waits for the paused follower.
+    const nextLog = () => cluster!.planes[nextLeader - 1]!.registry.get('resign', 0)!.log;
+    for (let i = 0; i < 100 && nextLog().logEndOffset < 2; i += 1) await sleep(20);
+    expect(nextLog().logEndOffset).toBe(2);
+    // A batch fails for good: the producer will take a new id once A's request is answered.
+    const refused = await producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(5_000) }] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(KactusError);
+    // The leader is fenced and resigns: A's parked request is answered NOT_LEADER_OR_FOLLOWER.
+    cluster.quorum.call({ type: 'FenceBroker', brokerId: leader, brokerEpoch: null });
+    expect(topicLeader(cluster, 'resign')).toBe(nextLeader);
+    await sleep(300);
+    pausedNode.tell({ node: pausedNode.nodeId, path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
+    const [meta] = await inDoubt;
+    const stored = await readPartition(kactus, 'resign', 0);
+    expect(stored.filter((r) => r.value === 'in-doubt').length).toBe(1);
+    expect(stored.find((r) => r.offset === meta!.offset)?.value).toBe('in-doubt');
   }, 30_000);
 });
