@@ -28,13 +28,10 @@
  * leave them behind.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../../runtime/logger.ts';
-import { Node } from '../../runtime/node.ts';
-import type { TestBroker, TestCluster, TestTopic } from '../support/cluster.ts';
-import { startChild, type Child } from '../support/processes.ts';
+import { launchCluster, type TestCluster } from '../support/cluster.ts';
 
 export type NetMode = 'loopback' | 'netns';
 export const NET_MODES: readonly NetMode[] = ['loopback', 'netns'];
@@ -295,9 +292,9 @@ export function netnsPreflight(): void {
 // ---- broker processes inside the namespaces ----
 
 
-/** startChild inside namespace `ns` (`ip netns exec` execs node, so the pid is node's); killAllChildren kills it. */
-export function startNsChild(ns: string, script: string, args: string[] = [], env: Record<string, string> = {}): Child {
-  return startChild(script, args, env, { commandPrefix: ['ip', 'netns', 'exec', ns] });
+/** The command prefix that runs a child inside namespace `ns` (`ip netns exec` execs node, so the pid is node's). */
+export function netnsExecPrefix(ns: string): readonly string[] {
+  return ['ip', 'netns', 'exec', ns];
 }
 
 /** Synchronous last resort (process exit, signals): delete every network still set up (processes.ts kills the brokers). */
@@ -314,81 +311,13 @@ process.once('exit', tearDownAllNetnsSync);
  * `network.ns(id)` listening and advertising on `network.address(id)`:9092.
  */
 export async function startNetnsCluster(network: NetnsNetwork, settings: string[], options: { env?: Record<string, string> } = {}): Promise<TestCluster> {
-  const env = options.env ?? {};
-  const dataDir = mkdtempSync(join(tmpdir(), 'kactus-chaos-netns-'));
-  const brokers: TestBroker[] = network.plan.brokers.map((b) => ({ id: b.id, port: brokerPort, url: `ws://${b.address}:${brokerPort}`, child: null }));
-  const count = brokers.length;
-  const quorum = network.plan.brokers.map((b) => `${b.id}@${b.address}:${brokerPort}`).join(',');
-  const byId = (id: number): TestBroker => {
-    const broker = brokers.find((b) => b.id === id);
-    if (!broker) throw new Error(`no broker ${id}`);
-    return broker;
-  };
-  const startBroker = async (id: number): Promise<void> => {
-    const broker = byId(id);
-    const args = ['--node-id', String(id), '--listen', `${network.address(id)}:${brokerPort}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
-    broker.child = startNsChild(network.ns(id), 'actors/broker-main.ts', args, env);
-    await broker.child.waitFor('ready', 30_000);
-  };
-  try {
-    await Promise.all(brokers.map((b) => startBroker(b.id)));
-  } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-  const client = await Node.start({ nodeId: `chaos-netns-client-${process.pid}-${Date.now()}`, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
-  const live = (): TestBroker[] => brokers.filter((b) => b.child !== null);
-  const cluster: TestCluster = {
-    client,
-    brokers,
-    dataDir,
-    quorum,
-    startBroker,
-    async killBroker(id) {
-      const broker = byId(id);
-      if (broker.child === null) return;
-      broker.child.process.kill('SIGKILL');
-      await broker.child.exited;
-      broker.child = null;
-    },
-    async admin<R>(command: Record<string, unknown>, viaBrokerId?: number): Promise<R> {
-      const deadlineMs = Date.now() + 30_000;
-      for (;;) {
-        const via = viaBrokerId ?? live()[0]!.id;
-        const reply = await client.ask<unknown, R & { type: string }>({ node: String(via), path: '/broker' }, (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: 30_000 }).catch((err: Error) => ({ type: 'ControllerCallFailed', err }) as unknown as R & { type: string });
-        if (reply.type !== 'ControllerCallFailed' || Date.now() > deadlineMs) return reply;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    },
-    async metadata(topics, viaBrokerId) {
-      const via = viaBrokerId ?? live()[0]!.id;
-      return client.ask({ node: String(via), path: '/broker' }, (replyTo) => ({ type: 'Metadata', topics, replyTo }), { timeoutMs: 5_000 });
-    },
-    async waitForLeaders(topic, partitions, isrSize = 1, timeoutMs = 30_000, excluding = []) {
-      const deadlineMs = Date.now() + timeoutMs;
-      let last: TestTopic | undefined;
-      for (;;) {
-        const answer = await cluster.metadata([topic]).catch(() => undefined);
-        last = answer?.topics.find((t) => t.name === topic);
-        if (last && last.errorCode === 0 && last.partitions.length === partitions && last.partitions.every((p) => p.leader >= 0 && !excluding.includes(p.leader) && p.isr.length >= isrSize)) return last;
-        if (Date.now() > deadlineMs) throw new Error(`topic ${topic}: no leaders after ${timeoutMs} ms: ${JSON.stringify(last)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-    async cleanup() {
-      await client.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-  const readyDeadlineMs = Date.now() + 30_000;
-  for (;;) {
-    const answer = await cluster.metadata(null).catch(() => undefined);
-    if (answer !== undefined && answer.brokers.length === count) break;
-    if (Date.now() > readyDeadlineMs) {
-      await client.stop().catch(() => undefined);
-      throw new Error(`only ${answer?.brokers.length ?? 0} of ${count} brokers registered after 30 s`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return cluster;
+  return launchCluster({
+    brokers: network.plan.brokers.map((b) => ({ id: b.id, port: brokerPort, url: `ws://${b.address}:${brokerPort}`, child: null })),
+    hostOf: (id) => network.address(id),
+    dataDir: mkdtempSync(join(tmpdir(), 'kactus-chaos-netns-')),
+    settings,
+    env: options.env ?? {},
+    commandPrefixOf: (id) => netnsExecPrefix(network.ns(id)),
+    clientNodeId: `chaos-netns-client-${process.pid}-${Date.now()}`,
+  });
 }

@@ -31,14 +31,50 @@ export type TestCluster = {
 export type TestTopic = { name: string; errorCode: number; partitions: { partition: number; leader: number; leaderEpoch: number; isr: number[]; replicas: number[]; errorCode: number }[] };
 
 export async function startTestCluster(count: number, settings: string[] = [], options: { env?: Record<string, string>; voters?: number[] } = {}): Promise<TestCluster> {
-  const env = options.env ?? {};
-  const dataDir = mkdtempSync(join(tmpdir(), 'kactus-test-cluster-'));
   const brokers: TestBroker[] = [];
   for (let i = 1; i <= count; i += 1) {
     const port = await freePort();
     brokers.push({ id: i, port, url: `ws://127.0.0.1:${port}`, child: null });
   }
-  const quorum = brokers.filter((b) => options.voters === undefined || options.voters.includes(b.id)).map((b) => `${b.id}@127.0.0.1:${b.port}`).join(',');
+  return launchCluster({
+    brokers,
+    hostOf: () => '127.0.0.1',
+    voters: options.voters,
+    dataDir: mkdtempSync(join(tmpdir(), 'kactus-test-cluster-')),
+    settings,
+    env: options.env ?? {},
+    clientNodeId: `test-client-${process.pid}-${Date.now()}`,
+  });
+}
+
+export type ClusterSpec = {
+  /** Ids, ports and URLs chosen; `child` null. */
+  brokers: TestBroker[];
+  /** The address broker `id` listens on and the quorum names it by. */
+  hostOf: (id: number) => string;
+  /** The controller voters (default: every broker). */
+  voters?: readonly number[];
+  /** Removed by cleanup(), and if the brokers do not start. */
+  dataDir: string;
+  settings: string[];
+  env: Record<string, string>;
+  /** A command broker `id` is started through (e.g. `ip netns exec NS`); none by default. */
+  commandPrefixOf?: (id: number) => readonly string[];
+  clientNodeId: string;
+};
+
+/**
+ * Starts the brokers of `spec` as children (processes.ts, so killAllChildren() kills them), a client node in
+ * this process, and returns once every broker is registered: the part shared by startTestCluster and the
+ * chaos harness's network-namespace cluster (test/chaos/netns.ts), which differ in addresses and launch.
+ */
+export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
+  const { brokers, dataDir, settings, env } = spec;
+  const count = brokers.length;
+  const quorum = brokers
+    .filter((b) => spec.voters === undefined || spec.voters.includes(b.id))
+    .map((b) => `${b.id}@${spec.hostOf(b.id)}:${b.port}`)
+    .join(',');
   const byId = (id: number): TestBroker => {
     const broker = brokers.find((b) => b.id === id);
     if (!broker) throw new Error(`no broker ${id}`);
@@ -46,12 +82,17 @@ export async function startTestCluster(count: number, settings: string[] = [], o
   };
   const startBroker = async (id: number): Promise<void> => {
     const broker = byId(id);
-    const args = ['--node-id', String(id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
-    broker.child = startChild('actors/broker-main.ts', args, env);
+    const args = ['--node-id', String(id), '--listen', `${spec.hostOf(id)}:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
+    broker.child = startChild('actors/broker-main.ts', args, env, { commandPrefix: spec.commandPrefixOf?.(id) });
     await broker.child.waitFor('ready', 30_000);
   };
-  await Promise.all(brokers.map((b) => startBroker(b.id)));
-  const client = await Node.start({ nodeId: `test-client-${process.pid}-${Date.now()}`, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  try {
+    await Promise.all(brokers.map((b) => startBroker(b.id)));
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const client = await Node.start({ nodeId: spec.clientNodeId, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
   const live = (): TestBroker[] => brokers.filter((b) => b.child !== null);
 
   const cluster: TestCluster = {
@@ -101,7 +142,10 @@ export async function startTestCluster(count: number, settings: string[] = [], o
   for (;;) {
     const answer = await cluster.metadata(null).catch(() => undefined);
     if (answer !== undefined && answer.brokers.length === count) break;
-    if (Date.now() > readyDeadlineMs) throw new Error(`only ${answer?.brokers.length ?? 0} of ${count} brokers registered after 30 s`);
+    if (Date.now() > readyDeadlineMs) {
+      await client.stop().catch(() => undefined);
+      throw new Error(`only ${answer?.brokers.length ?? 0} of ${count} brokers registered after 30 s`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return cluster;
