@@ -100,12 +100,14 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
     if (state.inFlight || state.paused || state.retryScheduled || state.partitions.size === 0) return state;
     // Only partitions we may still write: one whose role or epoch moved on (its new AddPartition or
     // RemovePartition is on its way) must not hold the others back, nor be asked about in a loop.
-    const truncating = [...state.partitions.values()].filter((p) => p.phase === 'Truncating' && writable(p) !== undefined);
+    const truncating = [...state.partitions.values()].flatMap((p) => {
+      const view = p.phase === 'Truncating' ? writable(p) : undefined;
+      return view === undefined ? [] : [{ topic: p.topic, partition: p.partition, leaderEpoch: view.log.leaderEpochCache.latestEpoch() }];
+    });
     const timeoutMs = deps.replicaFetchWaitMaxMs + 5_000;
     if (truncating.length > 0) {
-      const partitions = truncating.map((p) => ({ topic: p.topic, partition: p.partition, leaderEpoch: writable(p)!.log.leaderEpochCache.latestEpoch() }));
       ctx.node
-        .ask<OffsetForLeaderEpoch, OffsetForLeaderEpochReply>(deps.leaderFetchServer as Ref<OffsetForLeaderEpoch>, (replyTo) => ({ type: 'OffsetForLeaderEpoch', partitions, replyTo }), { timeoutMs })
+        .ask<OffsetForLeaderEpoch, OffsetForLeaderEpochReply>(deps.leaderFetchServer as Ref<OffsetForLeaderEpoch>, (replyTo) => ({ type: 'OffsetForLeaderEpoch', partitions: truncating, replyTo }), { timeoutMs })
         .then(
           (reply) => ctx.node.tell(ctx.self, { type: 'TruncationAnswered', reply }),
           (err: { code?: number; message?: string }) => ctx.node.tell(ctx.self, { type: 'RequestFailed', errorCode: err.code ?? ErrorCode.UNKNOWN_SERVER_ERROR, reason: err.message ?? String(err) }),

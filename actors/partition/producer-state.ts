@@ -40,8 +40,7 @@
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import { readBatchHeader, type BatchHeader } from '../../protocol/record-batch/header.ts';
-import { decodeBatch } from '../../protocol/record-batch/codec.ts';
-import { decodeControlRecord } from '../../protocol/record-batch/control.ts';
+import { markerAt } from '../../protocol/record-batch/control.ts';
 
 /** Kafka keeps the last five batches per producer: the most a producer has in flight. */
 export const batchesRememberedMax = 5;
@@ -133,16 +132,6 @@ export function recordBatch(states: ProducerStates, header: BatchHeader, baseOff
   if (entry.batches.length > batchesRememberedMax) entry.batches.shift();
 }
 
-/** The coordinator epoch in the control batch at `position` (-1 if it cannot be read). */
-function markerCoordinatorEpochAt(bytes: Buffer, position: number): number {
-  const decoded = decodeBatch(bytes, position);
-  if (!decoded.ok) return -1;
-  const record = decoded.value.records[0];
-  if (record === undefined) return -1;
-  const marker = decodeControlRecord(record);
-  return marker.ok ? marker.value.coordinatorEpoch : -1;
-}
-
 /**
  * Rebuilds the states from raw log bytes, read in chunks by `readChunk(from)`
  * (whole batches from an offset; empty at the end). Header-only: the cost is
@@ -158,7 +147,7 @@ export function rebuildFromLog(readChunk: (fromOffset: number) => Buffer, logSta
     while (position + 61 <= bytes.length) {
       const header = readBatchHeader(bytes, position);
       if (header.sizeBytes <= 0 || position + header.sizeBytes > bytes.length) break;
-      recordBatch(states, header, header.baseOffset, header.lastOffset, header.isControl ? markerCoordinatorEpochAt(bytes, position) : -1);
+      recordBatch(states, header, header.baseOffset, header.lastOffset, header.isControl ? (markerAt(bytes, position)?.coordinatorEpoch ?? -1) : -1);
       offset = header.lastOffset + 1;
       position += header.sizeBytes;
     }

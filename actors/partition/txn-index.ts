@@ -21,8 +21,7 @@
  * The aborted index is bounded (abortedTxnsMax, oldest dropped first) and
  * rebuilt from the whole log when leadership moves (no .txnindex files yet).
  */
-import { decodeBatch } from '../../protocol/record-batch/codec.ts';
-import { decodeControlRecord } from '../../protocol/record-batch/control.ts';
+import { markerAt } from '../../protocol/record-batch/control.ts';
 import { readBatchHeader, type BatchHeader } from '../../protocol/record-batch/header.ts';
 
 export type AbortedTxn = { producerId: number; firstOffset: number; lastOffset: number };
@@ -37,12 +36,7 @@ export function emptyTxnIndex(): TxnIndex {
 
 /** The marker of a control batch at `position` in `bytes`, or null when it is not one we can read. */
 export function markerTypeAt(bytes: Buffer, position: number): 'commit' | 'abort' | null {
-  const decoded = decodeBatch(bytes, position);
-  if (!decoded.ok) return null;
-  const record = decoded.value.records[0];
-  if (record === undefined) return null;
-  const marker = decodeControlRecord(record);
-  return marker.ok ? marker.value.type : null;
+  return markerAt(bytes, position)?.type ?? null;
 }
 
 export function recordBatch(index: TxnIndex, header: BatchHeader, baseOffset: number, lastOffset: number, marker: 'commit' | 'abort' | null): void {

@@ -2,7 +2,7 @@
  * Control batches: the commit and abort markers a transaction coordinator
  * writes into each partition a transaction touched.
  *
- * Owns: `encodeEndTxnMarker` and `decodeControlRecord`. A control batch has
+ * Owns: `encodeEndTxnMarker`, `decodeControlRecord` and `markerAt`. A control batch has
  * attributes transactional + control, the producer id and epoch of the
  * transaction, baseSequence -1, and exactly one record:
  *
@@ -13,7 +13,7 @@
  * aborted data. Unknown control types decode as an error, not a throw.
  */
 import { ErrorCode } from '../errors.ts';
-import { encodeBatch, type Decoded } from './codec.ts';
+import { decodeBatch, encodeBatch, type Decoded } from './codec.ts';
 import type { DecodedRecord } from './records.ts';
 
 export const ControlType = { abort: 0, commit: 1 } as const;
@@ -66,4 +66,14 @@ export function decodeControlRecord(record: DecodedRecord): Decoded<EndTxnMarker
     return { ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE, message: 'end transaction marker value too short' };
   }
   return { ok: true, value: { type: type === ControlType.commit ? 'commit' : 'abort', coordinatorEpoch: value.readInt32BE(2) } };
+}
+
+/** The marker of the control batch at `position` in `bytes`, or null when it is not one we can read. */
+export function markerAt(bytes: Buffer, position: number): EndTxnMarker | null {
+  const decoded = decodeBatch(bytes, position);
+  if (!decoded.ok) return null;
+  const record = decoded.value.records[0];
+  if (record === undefined) return null;
+  const marker = decodeControlRecord(record);
+  return marker.ok ? marker.value : null;
 }
