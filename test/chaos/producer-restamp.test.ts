@@ -50,18 +50,26 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A cluster, a client and one-partition RF-3 topics: `topic`, and with `small` also `small`, whose
+ * max.message.bytes refuses a large record for good (MESSAGE_TOO_LARGE: the producer takes a new id).
+ * A long replica.lag.time.max.ms keeps a follower whose fetcher is paused in the ISR.
+ */
+async function start(clientId: string, topic: string, options: { small: boolean; lagTimeMaxMs?: number }): Promise<{ cluster: TestCluster; kactus: Kactus }> {
+  cluster = await startTestCluster(options.lagTimeMaxMs === undefined ? {} : { config: { replicaLagTimeMaxMs: options.lagTimeMaxMs } });
+  kactus = new Kactus({ brokers: cluster.urls, clientId, requestTimeoutMs: 5_000, logger: clientLogger(clientId) });
+  const topics: { topic: string; numPartitions: number; replicationFactor: number; configs?: Record<string, string> }[] = [{ topic, numPartitions: 1, replicationFactor: 3 }];
+  if (options.small) topics.push({ topic: 'small', numPartitions: 1, replicationFactor: 3, configs: { 'max.message.bytes': '2000' } });
+  await kactus.admin().createTopics({ topics });
+  return { cluster, kactus };
+}
+
 const topicLeader = (c: TestCluster, topic: string): number => topicByName(c.quorum.image, topic)!.partitions[0]!.leader;
 
 describe('idempotent producer: a producer id reset with a batch in doubt', () => {
   it('stores the in-doubt batch once (it used to be re-stamped under the new producer id and stored twice)', async () => {
-    cluster = await startTestCluster({ config: { replicaLagTimeMaxMs: 60_000 } });
-    kactus = new Kactus({ brokers: cluster.urls, clientId: 'restamp', requestTimeoutMs: 5_000, logger: clientLogger('restamp') });
-    await kactus.admin().createTopics({
-      topics: [
-        { topic: 'stalled', numPartitions: 1, replicationFactor: 3 },
-        { topic: 'small', numPartitions: 1, replicationFactor: 3, configs: { 'max.message.bytes': '2000' } },
-      ],
-    });
+    const { cluster, kactus } = await start('restamp', 'stalled', { small: true, lagTimeMaxMs: 60_000 });
     const producer = kactus.producer({ lingerMs: 0, requestTimeoutMs: 1_000, deliveryTimeoutMs: 30_000, retryBackoffMs: 50, retryBackoffMsMax: 200 });
     await producer.send({ topic: 'stalled', messages: [{ value: 'before' }] });
     await producer.send({ topic: 'small', messages: [{ value: 'before' }] });
@@ -100,9 +108,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
    * would have been. A must fail as indeterminate and be stored once.
    */
   it('fails an in-doubt batch the leader no longer remembers as indeterminate instead of storing it again under a new producer id', async () => {
-    cluster = await startTestCluster();
-    kactus = new Kactus({ brokers: cluster.urls, clientId: 'restamp-window', requestTimeoutMs: 5_000, logger: clientLogger('restamp-window') });
-    await kactus.admin().createTopics({ topics: [{ topic: 'window', numPartitions: 1, replicationFactor: 3 }] });
+    const { kactus } = await start('restamp-window', 'window', { small: false });
     const producer = kactus.producer({ lingerMs: 0, retryBackoffMs: 3_000, retryBackoffMsMax: 3_000, deliveryTimeoutMs: 30_000, faults: { dropProduceResponses: 1 } });
     const inDoubt = producer.send({ topic: 'window', messages: [{ value: 'in-doubt' }] }).then(
       (meta) => ({ ok: true as const, meta }),
@@ -160,14 +166,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
    * reset, A is sent again. A must be stored once.
    */
   it('stores once a batch whose resigning leader answered NOT_LEADER_OR_FOLLOWER after appending it, across a producer-id reset', async () => {
-    cluster = await startTestCluster({ config: { replicaLagTimeMaxMs: 60_000 } });
-    kactus = new Kactus({ brokers: cluster.urls, clientId: 'restamp-resign', requestTimeoutMs: 5_000, logger: clientLogger('restamp-resign') });
-    await kactus.admin().createTopics({
-      topics: [
-        { topic: 'resign', numPartitions: 1, replicationFactor: 3 },
-        { topic: 'small', numPartitions: 1, replicationFactor: 3, configs: { 'max.message.bytes': '2000' } },
-      ],
-    });
+    const { cluster, kactus } = await start('restamp-resign', 'resign', { small: true, lagTimeMaxMs: 60_000 });
     const producer = kactus.producer({ lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 30_000, retryBackoffMs: 3_000, retryBackoffMsMax: 3_000 });
     await producer.send({ topic: 'resign', messages: [{ value: 'before' }] });
     await producer.send({ topic: 'small', messages: [{ value: 'before' }] });
@@ -179,7 +178,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
 
     const inDoubt = producer.send({ topic: 'resign', messages: [{ value: 'in-doubt' }] });
     // A is appended by the leader and replicated to nextLeader; the high watermark waits for the paused follower.
-    const nextLog = () => cluster!.planes[nextLeader - 1]!.registry.get('resign', 0)!.log;
+    const nextLog = () => cluster.planes[nextLeader - 1]!.registry.get('resign', 0)!.log;
     for (let i = 0; i < 100 && nextLog().logEndOffset < 2; i += 1) await sleep(20);
     expect(nextLog().logEndOffset).toBe(2);
     // A batch fails for good: the producer will take a new id once A's request is answered.
