@@ -1,17 +1,18 @@
 #!/usr/bin/env node
-// The `kactus` command: registers tsx so the TypeScript sources run as they are
-// (no build step), then hands over to cli/main.ts. It exits with main's code
-// once stdout has drained: a client's timers or sockets left behind must not
-// keep a finished command alive. A closed stdout pipe (EPIPE) ends it quietly.
-import { register } from 'tsx/esm/api';
+// The `kactus` command (package.json "bin"). Two modes, chosen by what sits
+// beside this file:
+//   - in the repository, the TypeScript sources: register tsx and run
+//     cli/bin.ts as it is (no build step);
+//   - in an installed package (package.json "files" ships dist/ and this
+//     file, no sources): run the compiled dist/cli/bin.js with plain node.
+// The processes it spawns (`cluster up`'s brokers) follow the same mode
+// (cli/broker-process.ts).
+import { existsSync } from 'node:fs';
 
-register();
-// A reader that went away (`kactus consume t | head -1`) is not an error: stop quietly.
-process.stdout.on('error', (err) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
-const { main } = await import('./main.ts');
-const code = await main(process.argv.slice(2));
-process.exitCode = code;
-process.stdout.write('', () => process.exit(code));
+if (existsSync(new URL('./bin.ts', import.meta.url))) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./bin.ts');
+} else {
+  await import('../dist/cli/bin.js');
+}

@@ -11,6 +11,7 @@
  */
 import { ConfigError } from '../actors/broker/config.ts';
 import { UsageError, printError, printLine } from './output.ts';
+import { version } from '../client/version.ts';
 
 type Run = (argv: string[]) => Promise<number>;
 /** A command's module is loaded only when it runs: `--help` and bad arguments stay quick (each module pulls in the client or the broker). */
@@ -38,7 +39,7 @@ ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summ
 
 Every command takes --help. Commands that talk to a cluster take
 --bootstrap ws://HOST:PORT[,...] (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191)
-and --json where they print data.
+and --json where they print data. kactus --version prints the version.
 Exit codes: 0 success, 1 failure (cluster unreachable or an error from it), 2 bad arguments.`;
 }
 
@@ -64,6 +65,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     printLine(help());
+    return 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    printLine(version);
     return 0;
   }
   const twoWords = `${argv[0]} ${argv[1] ?? ''}`;

@@ -29,6 +29,7 @@ import { Producer } from './producer/producer.ts';
 import { Consumer } from './consumer/consumer.ts';
 import { parseConsumerOptions, type ConsumerOptions } from './consumer/options.ts';
 import type { FaultPlan } from '../runtime/faults.ts';
+import { version } from './version.ts';
 
 /** What every component of a client shares. */
 export type ClientContext = {
@@ -44,6 +45,8 @@ export interface Closeable {
 }
 
 export class Kactus {
+  /** The package's version (package.json's), e.g. '0.1.0'. */
+  static readonly version: string = version;
   readonly config: KactusConfig;
   readonly retry: RetryPolicy;
   private opening: Promise<ClientContext> | undefined;

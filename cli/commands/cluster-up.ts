@@ -14,13 +14,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { UsageError, printError, printLine } from '../output.ts';
 import { parseFlags } from '../common.ts';
-
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tsxLoader = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+import { brokerProcessArgs } from '../broker-process.ts';
 
 export const clusterUpLimits = {
   brokersMax: 9,
@@ -101,7 +98,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
   printLine(`kactus: starting ${count} broker${count > 1 ? 's' : ''}, data in ${dataDir}`);
 
   const start = (broker: Broker): void => {
-    const args = ['--import', tsxLoader, join(repoRoot, 'actors', 'broker-main.ts'), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
+    const args = [...brokerProcessArgs(), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
     for (const setting of values.set ?? []) args.push('--set', setting);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
     broker.child = child;
