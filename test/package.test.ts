@@ -25,6 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -292,15 +293,23 @@ describe('an app using the installed package against `kactus cluster up`', () =>
   let cluster: Service | null = null;
   let bootstrap = '';
 
-  /** Three consecutive free ports after a base: cluster up takes base+1..base+3. */
+  /** Can we listen on 127.0.0.1:`port`? */
+  function portFree(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  }
+
+  /** A base port with base+1..base+3 free (cluster up takes those). */
   async function freeBase(): Promise<number> {
     for (let tries = 0; tries < 20; tries += 1) {
       const base = (await freePort()) - 1;
       if (base < 1024 || base + 3 > 65_535) continue;
-      const ports = await Promise.all([1, 2, 3].map(() => freePort()));
-      if (!ports.includes(base + 2) && !ports.includes(base + 3)) return base;
+      if ((await portFree(base + 2)) && (await portFree(base + 3))) return base;
     }
-    throw new Error('no three free ports');
+    throw new Error('no three consecutive free ports');
   }
 
   async function clusterUp(): Promise<string> {
