@@ -396,6 +396,20 @@ describe('deploy: three brokers from the installed package, one per (network) ma
     await network?.tearDown();
   });
 
+  it('its systemd unit passes systemd-analyze verify (the installed bin in place of /opt/kactus)', async (context) => {
+    const unit = readFileSync(join(repoRoot, 'deploy', 'kactus-broker.service'), 'utf8').replaceAll('/opt/kactus/node_modules/.bin/kactus', installedBin);
+    const path = join(work, 'unit', 'kactus-broker.service');
+    mkdirSync(join(work, 'unit'), { recursive: true });
+    writeFileSync(path, unit);
+    const result = await run('systemd-analyze', ['verify', path], { cwd: work }).catch((err: Error) => err);
+    if (result instanceof Error) {
+      process.stderr.write(`package test (deploy): systemd-analyze not available (${result.message}); the unit is not verified\n`);
+      context.skip();
+      return;
+    }
+    expect({ code: result.code, output: (result.stdout + result.stderr).trim() }).toEqual({ code: 0, output: '' });
+  });
+
   it('starts each with the systemd unit\'s command line and broker.env, and an app produces and consumes across them', async () => {
     let where = '';
     try {
