@@ -1,0 +1,67 @@
+/**
+ * Found by the native fuzzer (seed 1, `npm test`'s bounded run, before its
+ * topic pools left the internal topics out of writes): a client, with no
+ * cluster secret, may delete or repartition `__consumer_offsets` through
+ * `/broker` Admin, and produce arbitrary records to it. The fuzz run's
+ * well-behaved consumer group then had 1,034 of 1,961 records delivered twice
+ * (its committed offsets were gone with the topic). Kafka refuses both:
+ * DeleteTopics / CreatePartitions of an internal topic, and a Produce to one
+ * from anything but the broker itself (ReplicaManager's
+ * internalTopicsAllowed).
+ *
+ * Goal: each case is refused and the topic is unchanged. Method: a raw ws
+ * client with a client hello against 3 broker processes. Marked `it.fails`
+ * until the broker's protocol (actors/broker/actor.ts brokerProtocol: the
+ * Admin and Produce guards) refuses them; turn it into `it` with the fix.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBatch } from '../../protocol/record-batch/codec.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { killAllChildren } from '../support/processes.ts';
+import { rawClient, type RawClient } from '../support/raw-client.ts';
+
+let cluster: TestCluster;
+let raw: RawClient;
+
+beforeAll(async () => {
+  cluster = await startTestCluster(3, ['offsets.topic.num.partitions=3']);
+  raw = await rawClient(cluster.brokers[0]!.url);
+  await raw.helloAsClient();
+  // Creates __consumer_offsets (on first use) and waits until it is led.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const reply = (await raw.ask('/groups', (replyTo) => ({ type: 'FindCoordinator', key: 'g', keyType: 0, replyTo }))) as { errorCode?: number } | undefined;
+    if (reply?.errorCode === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await cluster.waitForLeaders('__consumer_offsets', 3, 3);
+}, 60_000);
+
+afterAll(async () => {
+  raw?.close();
+  await killAllChildren();
+  await cluster?.cleanup();
+});
+
+const admin = (command: Record<string, unknown>): Promise<unknown> => raw.ask('/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), 10_000);
+
+describe('internal topics are not a client\'s to change', () => {
+  it.fails('a client Produce to __consumer_offsets is refused', async () => {
+    const meta = await cluster.metadata(['__consumer_offsets']);
+    const partition = meta.topics[0]!.partitions.find((p) => p.leader === 1)!.partition;
+    const batch = encodeBatch({ records: [{ key: Buffer.from([0, 1, 2, 3]), value: Buffer.from('not an offset record'), timestamp: 0, headers: [] }] });
+    const reply = (await raw.ask('/broker', (replyTo) => ({ type: 'Produce', topic: '__consumer_offsets', partition, acks: -1, timeoutMs: 5_000, batch, replyTo }), 10_000)) as { errorCode?: number };
+    expect(reply.errorCode).not.toBe(0);
+  });
+
+  it.fails('a client CreatePartitions of __consumer_offsets is refused and the count stays', async () => {
+    await admin({ type: 'CreatePartitions', topics: [{ name: '__consumer_offsets', count: 5, assignments: null }], validateOnly: false });
+    const meta = await cluster.metadata(['__consumer_offsets']);
+    expect(meta.topics[0]!.partitions.length).toBe(3);
+  });
+
+  it.fails('a client DeleteTopics of __consumer_offsets is refused and the topic stays', async () => {
+    await admin({ type: 'DeleteTopics', topics: ['__consumer_offsets'] });
+    const meta = await cluster.metadata(['__consumer_offsets']);
+    expect(meta.topics[0]!.errorCode).toBe(0);
+  });
+});
