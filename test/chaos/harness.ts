@@ -52,6 +52,7 @@ import { buildRunReport, exitCodeFor, summaryLine, type RunReport } from './repo
 import { DEFAULT_WORKLOADS, TxnProducerWorker, readCommittedExpected, type WorkloadName } from './txn-workload.ts';
 import { ConsumerWorker, OffsetsObserver, ProducerWorker, clientLogger, finalRead } from './workloads.ts';
 import { NetnsNetwork, startNetnsCluster, type NetMode } from './netns.ts';
+import type { HostileStats } from './hostile.ts';
 
 export type ChaosOptions = {
   seed: number;
@@ -111,6 +112,8 @@ export type HarnessFindings = {
   workloads: WorkloadName[];
   /** Where the brokers ran: 127.0.0.1, or one network namespace each (`--net netns`). */
   net: NetMode;
+  /** The hostile nemesis (`hostile`): what it sent over all its faults (null when it was not enabled). */
+  hostile: HostileStats | null;
   /** The transactional workload (`txn`): its producer's counts and its read_committed group's. */
   txn: { producer: TxnProducerWorker['stats']; reader: { reads: number; resubscribes: number; errors: number }; readerDrained: boolean } | null;
   finalRead: { records: number; unread: number[] };
@@ -208,6 +211,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const brokers = cluster.brokers.map((b) => b.url);
     const logDir = options.reportPath ? `${options.reportPath.replace(/\.json$/, '')}.logs` : null;
     const ctx = new ChaosContext(cluster, recorder, rng, topic, group, log, logDir, network);
+    ctx.partitions = partitions;
 
     const admin = new Kactus({ brokers, clientId: 'chaos-admin', requestTimeoutMs: 10_000, logger: clientLogger('admin') });
     try {
@@ -324,6 +328,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (uncaught > 5) problems.push(`${uncaught} uncaught exceptions in all (the first 5 are listed)`);
     for (const check of ctx.crashChecks) if (check.existed && check.cameBack === false) problems.push(`crashed actor ${check.path} on broker ${check.node} did not come back`);
     for (const restart of ctx.restarts) if (!restart.ok) problems.push(`broker ${restart.broker} did not restart`);
+    problems.push(...ctx.hostileProblems);
 
     // Judge and report.
     const history = recorder.history();
@@ -345,6 +350,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         offsetsObserver: observer ? { ...observer.stats } : { fetches: 0, failures: 0 },
         workloads,
         net,
+        hostile: nemeses.includes('hostile') ? { ...ctx.hostile } : null,
         txn: txnProducer && txnReader ? { producer: { ...txnProducer.stats }, reader: { ...txnReader.stats }, readerDrained: txnReaderDrained } : null,
         finalRead: read,
         problems,
@@ -352,6 +358,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     const exitCode: 0 | 1 = exitCodeFor(runReport) === 0 && problems.length === 0 ? 0 : 1;
     let summary = summaryLine(runReport);
+    if (nemeses.includes('hostile')) summary += `; hostile: ${ctx.hostile.frames} frames (${ctx.hostile.forged} forged internal messages, ${ctx.hostile.forgedHellos} forged hellos) in ${ctx.hostile.faults} faults, ${ctx.hostile.sessions} sessions`;
     if (problems.length > 0) summary += `; harness problems: ${problems.join('; ')}`;
     let reportPath: string | null = null;
     let historyPath: string | null = null;

@@ -19,6 +19,10 @@
  *                back (`/fault-control` ActorStatus), recorded in `crashChecks`.
  * - controller:  SIGKILL the active controller; heal = start it again. The
  *                time until another controller is active is recorded.
+ * - hostile:     a client without the cluster secret sends fuzzed frames and
+ *                forged internal messages to random brokers (hostile.ts);
+ *                heal = stop it. What it sent is counted in `hostile`; a
+ *                broker process that exits meanwhile is a problem.
  *
  * One fault at a time, targets drawn from the run's seeded Rng: the promise
  * under test is "one broker of three may fail" (DESIGN.md). Every wait is
@@ -37,6 +41,7 @@ import type { TestCluster } from '../support/cluster.ts';
 import type { FaultKind } from './history.ts';
 import type { LiveRecorder } from './recorder.ts';
 import type { NetnsNetwork } from './netns.ts';
+import { HostileClient, emptyHostileStats, type HostileStats } from './hostile.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,6 +70,12 @@ export class ChaosContext {
   readonly restarts: { broker: number; attempts: number; ok: boolean }[] = [];
   /** crash-actor takes the roles in turn from a seeded start (0: not chosen yet), so a short run covers each. */
   crashRoleIndex = 0;
+  /** Partitions of the workload topic (the hostile nemesis aims forged messages at them). */
+  partitions = 6;
+  /** What the hostile nemesis sent, over all its faults. */
+  readonly hostile: HostileStats = emptyHostileStats();
+  /** Failures the hostile nemesis saw (a broker process that exited while it held). */
+  readonly hostileProblems: string[] = [];
 
   constructor(
     readonly cluster: TestCluster,
@@ -418,5 +429,31 @@ const controller: Nemesis = {
   },
 };
 
-export const NEMESES: Record<FaultKind, Nemesis> = { kill, pause, partition, 'crash-actor': crashActor, controller };
+const hostile: Nemesis = {
+  kind: 'hostile',
+  async start(ctx) {
+    // Brokers up now (faults come one at a time: none is killed or paused while this one holds).
+    const targets = (): { id: number; url: string }[] => ctx.cluster.brokers.filter((b) => b.child !== null).map((b) => ({ id: b.id, url: b.url }));
+    if (targets().length === 0) return null;
+    const alive = new Map(ctx.cluster.brokers.filter((b) => b.child !== null).map((b) => [b.id, b.child!] as const));
+    const client = new HostileClient(targets, ctx.rng.int(0, 2 ** 31), ctx.hostile.faults, ctx.hostile, { topic: ctx.topic, partitions: ctx.partitions });
+    const target = targets().map((t) => `n${t.id}`).join(',');
+    const before = { frames: ctx.hostile.frames, forged: ctx.hostile.forged };
+    ctx.start('hostile', target, 'fuzzed frames and forged internal messages');
+    client.start();
+    return {
+      async heal() {
+        await client.stop();
+        for (const [id, child] of alive) {
+          // The same process still running (not killed by another nemesis: faults come one at a time).
+          if (child.process.exitCode !== null || child.process.signalCode !== null) ctx.hostileProblems.push(`broker ${id} exited (${child.process.exitCode ?? child.process.signalCode}) while the hostile client was sending`);
+        }
+        ctx.log(`hostile: sent ${ctx.hostile.frames - before.frames} frames, ${ctx.hostile.forged - before.forged} of them forged internal messages`);
+        ctx.end('hostile', target);
+      },
+    };
+  },
+};
+
+export const NEMESES: Record<FaultKind, Nemesis> = { kill, pause, partition, 'crash-actor': crashActor, controller, hostile };
 
