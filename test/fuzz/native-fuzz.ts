@@ -24,8 +24,13 @@
  *      producer, let the consumer drain, read `wb` back and check: every
  *      acknowledged value at its acknowledged offset, none twice in the log,
  *      offsets in send order per partition, every one delivered to the
- *      group exactly once; every broker registered and every `wb` partition
- *      with a leader and an ISR of 3; no broker exit.
+ *      group exactly once; exactly brokers 1-3 registered, every `wb`
+ *      partition with a leader and an ISR of 3, and the same leaders, leader
+ *      epochs and active controller as before the fuzz (no fault is injected,
+ *      so a forged Terminated, FenceBroker, AlterPartition or Raft message
+ *      that took effect shows here even if no record was lost); no broker
+ *      exit. What the brokers answered (ErrorReply and LinkError codes,
+ *      replies) is counted, as evidence the frames reached the refusals.
  *
  * On a failure the result has `problems` (one sentence each), and for a
  * broker exit the last frames sent to that broker (hex, with the seed and
@@ -36,7 +41,8 @@
  */
 import { WebSocket } from 'ws';
 import { Kactus, KactusError, type Producer } from '../../client/index.ts';
-import { Kind, protocolVersion } from '../../runtime/envelope.ts';
+import { Kind, decodeFrame, protocolVersion } from '../../runtime/envelope.ts';
+import { errorName } from '../../protocol/errors.ts';
 import { proofBytes } from '../../runtime/peer-auth.ts';
 import { seededRng, type Rng } from '../../runtime/rng.ts';
 import type { RemoteProtocol } from '../../runtime/protocol.ts';
@@ -112,6 +118,10 @@ export type NativeFuzzResult = {
   /** Sessions the broker closed (link closed by the server before our session ended). */
   closedByBroker: number;
   framesReceived: number;
+  /** What the brokers answered, by envelope kind and error name. */
+  answers: Record<string, number>;
+  /** Leadership of `wb` and the active controller, before and after the fuzz (no fault is injected: both should stay). */
+  leadership: { before: string; after: string; controllerBefore: number; controllerAfter: number };
   messageTypesKnown: number;
   exits: { broker: number; code: number | null; signal: string | null; atMs: number; recent: RecentFrame[]; stderr: string }[];
   brokersRegistered: number;
@@ -202,6 +212,12 @@ class FuzzState {
   readonly sessionsByMode: Record<string, number> = {};
   readonly framesByStrategy: Record<string, number> = {};
   readonly recentByBroker = new Map<number, RecentFrame[]>();
+  /** What came back, by envelope kind and error name ('Tell' for replies, 'ErrorReply CLUSTER_AUTHORIZATION_FAILED', ...). */
+  readonly answers: Record<string, number> = {};
+
+  countAnswer(key: string): void {
+    this.answers[key] = (this.answers[key] ?? 0) + 1;
+  }
 
   remember(broker: number, frame: RecentFrame): void {
     let ring = this.recentByBroker.get(broker);
@@ -221,8 +237,18 @@ class FuzzSocket {
 
   constructor(url: string, state: FuzzState) {
     this.socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, handshakeTimeout: 5_000 });
-    this.socket.on('message', () => {
+    this.socket.on('message', (data: Buffer) => {
       state.framesReceived += 1;
+      const values = decodeFrame(data);
+      if (!Array.isArray(values)) return state.countAnswer('undecodable');
+      for (const value of values) {
+        if (!Array.isArray(value)) continue;
+        const kind = value[1];
+        if (kind === Kind.ErrorReply) state.countAnswer(`ErrorReply ${errorName(Number(value[3]))}`);
+        else if (kind === Kind.LinkError) state.countAnswer(`LinkError ${errorName(Number(value[2]))}`);
+        else if (kind === Kind.Tell) state.countAnswer('reply (Tell to a reply slot)');
+        else if (kind === Kind.Hello) state.countAnswer('Hello');
+      }
     });
     this.socket.on('error', () => undefined);
     this.done = new Promise((resolve) =>
@@ -512,7 +538,13 @@ export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeF
     const brokerIds = running.brokers.map((b) => b.id);
     wb = new WellBehavedClient(brokerUrls, topic, options.wellBehavedRate ?? 100);
     await wb.kactus.admin().createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }] });
+    const leadershipOf = async (): Promise<{ text: string; controllerId: number }> => {
+      const meta = await running.metadata([topic]).catch(() => undefined);
+      const parts = meta?.topics[0]?.partitions.map((p) => `${p.partition}:leader ${p.leader} epoch ${p.leaderEpoch} isr [${[...p.isr].sort().join(',')}]`) ?? ['unknown'];
+      return { text: parts.sort().join('; '), controllerId: meta?.controllerId ?? -1 };
+    };
     await running.waitForLeaders(topic, partitions, 3, 60_000);
+    const leadershipBefore = await leadershipOf();
     wb.startConsumer();
     wb.startProducer();
 
@@ -587,11 +619,18 @@ export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeF
     const undelivered = acked.filter((r) => !seen.has(r.value)).length;
     const deliveredTwice = [...seen.values()].filter((n) => n > 1).length;
 
-    // The cluster: every broker registered, every wb partition led with an ISR of 3.
+    // The cluster: exactly brokers 1-3 registered, every wb partition led with an ISR of 3, and (no fault was
+    // injected) the same leaders, leader epochs and controller as before: a forged message that fenced a broker,
+    // moved a leader or forced an election shows here even when it lost no record.
     const meta = await running.metadata(null).catch(() => undefined);
-    const brokersRegistered = meta?.brokers.length ?? 0;
-    if (brokersRegistered !== 3) problems.push(`${brokersRegistered} of 3 brokers registered after the fuzz`);
+    const registered = (meta?.brokers.map((b) => b.brokerId) ?? []).sort();
+    const brokersRegistered = registered.length;
+    if (registered.join(',') !== brokerIds.join(',')) problems.push(`brokers registered after the fuzz: [${registered.join(',')}], expected [${brokerIds.join(',')}]`);
     await running.waitForLeaders(topic, partitions, 3, 30_000).catch((err: unknown) => problems.push(`after the fuzz: ${String(err).slice(0, 600)}`));
+    const leadershipAfter = await leadershipOf();
+    const leadership = { before: leadershipBefore.text, after: leadershipAfter.text, controllerBefore: leadershipBefore.controllerId, controllerAfter: leadershipAfter.controllerId };
+    if (leadership.before !== leadership.after) problems.push(`leadership of ${topic} changed during the fuzz (no fault was injected): before ${leadership.before}; after ${leadership.after}`);
+    if (leadership.controllerBefore !== leadership.controllerAfter) problems.push(`the active controller changed during the fuzz (no fault was injected): ${leadership.controllerBefore} -> ${leadership.controllerAfter}`);
 
     if (exits.length > 0) for (const e of exits) problems.push(`broker ${e.broker} exited (code ${e.code}, signal ${e.signal}) at ${e.atMs} ms`);
     if (lost.length > 0) problems.push(`${lost.length} acknowledged records lost, e.g. ${lost.slice(0, 3).join('; ')}`);
@@ -616,6 +655,8 @@ export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeF
       framesByStrategy: state.framesByStrategy,
       closedByBroker: state.closedByBroker,
       framesReceived: state.framesReceived,
+      answers: state.answers,
+      leadership,
       messageTypesKnown: gen.types.length,
       exits,
       brokersRegistered,
@@ -637,6 +678,8 @@ export function describeResult(result: NativeFuzzResult): string {
   const lines = [
     `${result.problems.length === 0 ? 'PASS' : 'FAIL'} seed=${result.seed}: ${result.frames} frames (${(result.bytes / 1e6).toFixed(1)} MB) in ${result.seconds.toFixed(1)} s = ${Math.round(result.framesPerSecond)} frames/s (1,000,000 in ${result.secondsPerMillion.toFixed(0)} s); ${result.sessions} sessions ${JSON.stringify(result.sessionsByMode)}, ${result.closedByBroker} closed by the broker; exits ${result.exits.length}; brokers registered ${result.brokersRegistered}`,
     `  strategies ${JSON.stringify(result.framesByStrategy)}; ${result.messageTypesKnown} message types known; ${result.framesReceived} frames received`,
+    `  answers ${JSON.stringify(result.answers)}`,
+    `  leadership of wb unchanged: ${result.leadership.before === result.leadership.after} (${result.leadership.after}); controller ${result.leadership.controllerBefore} -> ${result.leadership.controllerAfter}`,
     `  well-behaved: sent ${result.wellBehaved.sent}, acked ${result.wellBehaved.acked}, failed ${result.wellBehaved.failed}, delivered ${result.wellBehaved.delivered}, longest ack gap ${result.wellBehaved.longestAckGapMs} ms, log ${result.wellBehaved.finalLogRecords}; lost ${result.wellBehaved.lost.length}, duplicates ${result.wellBehaved.duplicatesInLog.length}, out of order ${result.wellBehaved.outOfOrder.length}, undelivered ${result.wellBehaved.undelivered}, delivered twice ${result.wellBehaved.deliveredTwice}`,
     `  broker log (warn+ of interest): ${Object.values(result.brokerLog).map((f) => `${f.msg} x${f.count}`).join(', ') || 'none'}`,
   ];
