@@ -39,6 +39,7 @@
  * Processes: only the brokers this run started, by their Child handle
  * (killAllChildren), in `finally`, also on failure.
  */
+import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { Kactus, KactusError, type Producer } from '../../client/index.ts';
 import { Kind, decodeFrame, protocolVersion } from '../../runtime/envelope.ts';
@@ -70,6 +71,20 @@ export const recentFramesKept = 48;
 export const frameHexBytesMax = 512;
 /** The longest the well-behaved producer may go without an acknowledgement while the fuzz runs. */
 export const servedGapMsMax = 20_000;
+/** A broker's resident memory past this during the fuzz is a problem (issue 15: under 500 MB through every exhaustion case). */
+export const brokerRssBytesMax = 500 * 1024 * 1024;
+/** How often the brokers' RSS is sampled. */
+export const rssSampleIntervalMs = 2_000;
+
+/** A process's resident set size in bytes (Linux /proc), or null when it cannot be read. */
+function rssBytesOf(pid: number): number | null {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Kinds of session: `client` (a client hello, then frames that keep the link, then often one that
@@ -120,6 +135,8 @@ export type NativeFuzzResult = {
   framesReceived: number;
   /** What the brokers answered, by envelope kind and error name. */
   answers: Record<string, number>;
+  /** Each broker's resident memory (MB): at the start of the fuzz, the most seen, at the end. */
+  rssMb: Record<string, { start: number; max: number; end: number }>;
   /** Leadership of `wb` and the active controller, before and after the fuzz (no fault is injected: both should stay). */
   leadership: { before: string; after: string; controllerBefore: number; controllerAfter: number };
   messageTypesKnown: number;
@@ -549,6 +566,20 @@ export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeF
     wb.startProducer();
 
     const base: Omit<FrameContext, 'selfNodeId'> = { brokerIds: brokerIds.map(String), extraPaths: extraPathsOf(brokerIds.map(String)), clientTypes: clientTypesByPath(brokerIds) };
+    const rss: Record<string, { start: number; max: number; end: number }> = {};
+    const sampleRss = (): void => {
+      for (const b of running.brokers) {
+        const bytes = b.child ? rssBytesOf(b.child.pid) : null;
+        if (bytes === null) continue;
+        const mb = Math.round(bytes / (1024 * 1024));
+        const entry = (rss[String(b.id)] ??= { start: mb, max: mb, end: mb });
+        entry.max = Math.max(entry.max, mb);
+        entry.end = mb;
+      }
+    };
+    sampleRss();
+    const rssTimer = setInterval(sampleRss, rssSampleIntervalMs);
+    rssTimer.unref();
     const fuzzStartMs = Date.now();
     const deadlineMs = fuzzStartMs + options.seconds * 1_000;
     state.frameBudget = options.frames;
@@ -568,6 +599,9 @@ export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeF
       }
     });
     await Promise.all(workers);
+    clearInterval(rssTimer);
+    sampleRss();
+    for (const [id, r] of Object.entries(rss)) if (r.max * 1024 * 1024 > brokerRssBytesMax) problems.push(`broker ${id} reached ${r.max} MB resident during the fuzz (bound ${brokerRssBytesMax / (1024 * 1024)} MB)`);
     fuzzSeconds = (Date.now() - fuzzStartMs) / 1_000;
     log(`fuzz done: ${state.frames} frames in ${fuzzSeconds.toFixed(1)} s; checking the cluster and the well-behaved client`);
 
@@ -656,6 +690,7 @@ export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeF
       closedByBroker: state.closedByBroker,
       framesReceived: state.framesReceived,
       answers: state.answers,
+      rssMb: rss,
       leadership,
       messageTypesKnown: gen.types.length,
       exits,
@@ -679,6 +714,7 @@ export function describeResult(result: NativeFuzzResult): string {
     `${result.problems.length === 0 ? 'PASS' : 'FAIL'} seed=${result.seed}: ${result.frames} frames (${(result.bytes / 1e6).toFixed(1)} MB) in ${result.seconds.toFixed(1)} s = ${Math.round(result.framesPerSecond)} frames/s (1,000,000 in ${result.secondsPerMillion.toFixed(0)} s); ${result.sessions} sessions ${JSON.stringify(result.sessionsByMode)}, ${result.closedByBroker} closed by the broker; exits ${result.exits.length}; brokers registered ${result.brokersRegistered}`,
     `  strategies ${JSON.stringify(result.framesByStrategy)}; ${result.messageTypesKnown} message types known; ${result.framesReceived} frames received`,
     `  answers ${JSON.stringify(result.answers)}`,
+    `  broker RSS MB (start/max/end): ${Object.entries(result.rssMb).map(([id, r]) => `${id}: ${r.start}/${r.max}/${r.end}`).join(', ')}`,
     `  leadership of wb unchanged: ${result.leadership.before === result.leadership.after} (${result.leadership.after}); controller ${result.leadership.controllerBefore} -> ${result.leadership.controllerAfter}`,
     `  well-behaved: sent ${result.wellBehaved.sent}, acked ${result.wellBehaved.acked}, failed ${result.wellBehaved.failed}, delivered ${result.wellBehaved.delivered}, longest ack gap ${result.wellBehaved.longestAckGapMs} ms, log ${result.wellBehaved.finalLogRecords}; lost ${result.wellBehaved.lost.length}, duplicates ${result.wellBehaved.duplicatesInLog.length}, out of order ${result.wellBehaved.outOfOrder.length}, undelivered ${result.wellBehaved.undelivered}, delivered twice ${result.wellBehaved.deliveredTwice}`,
     `  broker log (warn+ of interest): ${Object.values(result.brokerLog).map((f) => `${f.msg} x${f.count}`).join(', ') || 'none'}`,
