@@ -9,5 +9,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // The cluster secret of every broker a test starts (actors/broker/cluster-secret.ts), in process
+    // or as a child (children inherit it); test harness nodes that act as peers use it too
+    // (test/support/secret.ts). Kactus client nodes never have it: they are clients.
+    env: { KACTUS_CLUSTER_SECRET: 'kactus-test-cluster-secret-7f3a9c1e5b' },
   },
 });

@@ -28,6 +28,7 @@ import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
 import { nodeIdOf, type BrokerConfig } from './broker/config.ts';
+import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
 import { spawnControllerClient } from './controller/client.ts';
 import type { ControllerClientMessage, ControllerMessage } from './controller/messages.ts';
@@ -48,6 +49,8 @@ export type BrokerNodeOptions = {
   controllerLogEntriesBeforeSnapshotMax?: number;
   /** Total time a ControllerCall may take (default 30 s). */
   requestTimeoutMs?: number;
+  /** The cluster secret (default: resolveClusterSecret: environment, cluster.secret.file, the data dir). */
+  clusterSecret?: Uint8Array;
   /** A top-level actor gave up after its restarts (default: log only). broker-main exits the process. */
   onGiveUp?: (path: string, error: unknown) => void;
   /**
@@ -72,8 +75,10 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   const nodeId = nodeIdOf(config.brokerId);
   const peers: Record<string, string> = {};
   for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== config.brokerId) peers[nodeIdOf(voterId)] = url;
+  const clusterSecret = options.clusterSecret ?? resolveClusterSecret(config);
   const node = await Node.start({
     nodeId,
+    clusterSecret,
     listen: { host: config.listenHost, port: config.listenPort },
     ...(config.advertiseUrl !== null ? { advertiseUrl: config.advertiseUrl } : {}),
     peers,

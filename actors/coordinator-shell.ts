@@ -59,7 +59,9 @@ export async function askCreateInternalTopic(node: Node, controllerClient: Ref<u
     );
     const result = reply.type === 'CreateTopicsReply' ? reply.topics?.[0] : undefined;
     const errorCode = result ? result.errorCode : (reply.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
-    return { errorCode, errorMessage: String(result?.errorMessage ?? reply.errorMessage ?? '') };
+    // The reply body comes from the controller as it built it: read its fields by type, never convert them.
+    const errorMessage = result?.errorMessage ?? reply.errorMessage;
+    return { errorCode: typeof errorCode === 'number' ? errorCode : ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: typeof errorMessage === 'string' ? errorMessage : '' };
   } catch (err) {
     return { errorCode: toErrorCode(err), errorMessage: String((err as Error).message) };
   }

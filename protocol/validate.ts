@@ -16,6 +16,31 @@ export function invalid(path: string, problem: string, errorCode: number = Error
   return { invalid: true, errorCode, errorMessage: `${path}: ${problem}` };
 }
 
+/**
+ * A short printable form of an untrusted value, for error messages and logs.
+ * Never calls into the value: `String(x)` or a template of an object runs its
+ * `toString`/`valueOf` (a decoded `{ toString: 0 }` throws, a deep array
+ * overflows the stack), so objects are named by their kind only.
+ */
+export function printable(value: unknown, maxChars = 64): string {
+  switch (typeof value) {
+    case 'string':
+      return value.length > maxChars ? `${value.slice(0, maxChars)}...` : value;
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+    case 'undefined':
+      return `${value}`;
+    case 'object':
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return '<array>';
+      if (value instanceof Uint8Array) return '<binary>';
+      return '<map>';
+    default:
+      return `<${typeof value}>`;
+  }
+}
+
 export function isInvalid(value: unknown): value is Invalid {
   return typeof value === 'object' && value !== null && (value as { invalid?: unknown }).invalid === true;
 }

@@ -9,10 +9,20 @@ import { Kind, decodeFrame, encodeEnvelope, isDecodeFailure, validateEnvelope, t
 
 const path = fc.string({ minLength: 0, maxLength: 30 }).map((s) => `/${s}`);
 const id = fc.string({ minLength: 1, maxLength: 20 });
+const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((a) => Buffer.from(a));
 const message = fc.oneof(fc.integer(), fc.string(), fc.constant(null), fc.uint8Array().map((a) => Buffer.from(a)), fc.dictionary(fc.string({ minLength: 1 }), fc.integer()));
 
 const envelope: fc.Arbitrary<Envelope> = fc.oneof(
-  fc.record({ kind: fc.constant(Kind.Hello), nodeId: id, incarnation: id, listenUrl: fc.option(id, { nil: null }) }),
+  fc.record({
+    kind: fc.constant(Kind.Hello),
+    nodeId: id.filter((s) => !s.includes('/')),
+    incarnation: id,
+    listenUrl: fc.option(id, { nil: null }),
+    role: fc.constantFrom('peer' as const, 'client' as const),
+    challenge: bytes32,
+    proof: fc.option(bytes32, { nil: null }),
+  }),
+  fc.record({ kind: fc.constant(Kind.Auth), proof: bytes32 }),
   fc.constant({ kind: Kind.Heartbeat }),
   fc.record({ kind: fc.constant(Kind.Tell), targetPath: path, message }),
   fc.record({ kind: fc.constant(Kind.Ask), targetPath: path, replyToPath: path, message }),

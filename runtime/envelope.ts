@@ -6,7 +6,8 @@
  * during an event-loop turn as one frame (no re-encoding, one ws.send).
  * Envelopes are arrays, positional for compactness:
  *
- *   [version, Kind.Hello, nodeId, incarnation, listenUrl | null]
+ *   [version, Kind.Hello, nodeId, incarnation, listenUrl | null, role, challenge, proof | null]
+ *   [version, Kind.Auth, proof]
  *   [version, Kind.Heartbeat]
  *   [version, Kind.Tell, targetPath, message]
  *   [version, Kind.Ask, targetPath, replyToPath, message]
@@ -17,8 +18,15 @@
  *   [version, Kind.LinkError, errorCode, errorMessage]
  *
  * The sender's node id is not repeated: a link knows its peer from the hello.
+ * The hello's role, challenge and proof, and the Auth envelope, are the peer
+ * authentication of peer-auth.ts.
+ *
  * Decoding is `unknown` until `validateEnvelope` says otherwise; bad input is
- * a `DecodeFailure` carrying a Kafka error code, never an exception.
+ * a `DecodeFailure` carrying a Kafka error code, never an exception. Nothing
+ * untrusted is turned into a string by calling into it (`String(x)` runs a
+ * hostile `toString`, or recurses through a deep array): values are checked
+ * with `typeof` and described by `describeValue`. A message nested deeper
+ * than `messageDepthMax` is refused before any actor walks it.
  *
  * msgpackr choices (DESIGN.md traps): records (shared structures) are off so
  * the two ends never need the same structure set; a decoded binary field is a
@@ -27,8 +35,12 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode } from '../protocol/errors.ts';
+import { challengeBytes, proofBytes } from './peer-auth.ts';
 
-export const protocolVersion = 1;
+export const protocolVersion = 2;
+
+/** Deepest nesting of maps and arrays a message may have (the runtime's own messages stay under 10). */
+export const messageDepthMax = 32;
 
 export const Kind = {
   Hello: 0,
@@ -40,12 +52,16 @@ export const Kind = {
   Unwatch: 6,
   Terminated: 7,
   LinkError: 8,
+  Auth: 9,
 } as const;
+
+export type LinkRole = 'peer' | 'client';
 
 export type TerminationReason = 'stopped' | 'node-down';
 
 export type Envelope =
-  | { kind: typeof Kind.Hello; nodeId: string; incarnation: string; listenUrl: string | null }
+  | { kind: typeof Kind.Hello; nodeId: string; incarnation: string; listenUrl: string | null; role: LinkRole; challenge: Uint8Array; proof: Uint8Array | null }
+  | { kind: typeof Kind.Auth; proof: Uint8Array }
   | { kind: typeof Kind.Heartbeat }
   | { kind: typeof Kind.Tell; targetPath: string; message: unknown }
   | { kind: typeof Kind.Ask; targetPath: string; replyToPath: string; message: unknown }
@@ -55,6 +71,8 @@ export type Envelope =
   | { kind: typeof Kind.Terminated; watcherPath: string; targetPath: string; reason: TerminationReason }
   | { kind: typeof Kind.LinkError; errorCode: number; errorMessage: string };
 
+export type HelloEnvelope = Extract<Envelope, { kind: typeof Kind.Hello }>;
+
 export type DecodeFailure = { errorCode: number; errorMessage: string; fatal: boolean };
 
 const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false });
@@ -62,7 +80,9 @@ const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: fa
 export function encodeEnvelope(envelope: Envelope): Buffer {
   switch (envelope.kind) {
     case Kind.Hello:
-      return packr.pack([protocolVersion, envelope.kind, envelope.nodeId, envelope.incarnation, envelope.listenUrl]);
+      return packr.pack([protocolVersion, envelope.kind, envelope.nodeId, envelope.incarnation, envelope.listenUrl, envelope.role, envelope.challenge, envelope.proof]);
+    case Kind.Auth:
+      return packr.pack([protocolVersion, envelope.kind, envelope.proof]);
     case Kind.Heartbeat:
       return packr.pack([protocolVersion, envelope.kind]);
     case Kind.Tell:
@@ -87,12 +107,54 @@ export function decodeFrame(frame: Uint8Array): unknown[] | DecodeFailure {
     const values = packr.unpackMultiple(frame as Buffer) as unknown[] | undefined;
     return values ?? [];
   } catch (err) {
-    return { errorCode: ErrorCode.CORRUPT_MESSAGE, errorMessage: `malformed msgpack frame: ${(err as Error).message}`, fatal: true };
+    const reason = err instanceof Error && typeof err.message === 'string' ? err.message.slice(0, 200) : 'undecodable';
+    return { errorCode: ErrorCode.CORRUPT_MESSAGE, errorMessage: `malformed msgpack frame: ${reason}`, fatal: true };
   }
+}
+
+/** A short, safe description of an untrusted value for an error message or a log line. */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${value.toString()}`;
+    case 'string':
+      return `string "${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
+    case 'undefined':
+      return 'undefined';
+    case 'object':
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `array of ${value.length}`;
+      if (value instanceof Uint8Array) return `binary of ${value.length} bytes`;
+      return 'map';
+    default:
+      return typeof value;
+  }
+}
+
+/** True when `value` nests maps and arrays no deeper than `depthMax`; iterative, so depth cannot overflow the stack. */
+export function withinDepth(value: unknown, depthMax: number): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (depth > depthMax) return false;
+    if (Array.isArray(item)) {
+      for (const child of item) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    } else if (!(item instanceof Uint8Array)) {
+      for (const key in item as Record<string, unknown>) {
+        const child = (item as Record<string, unknown>)[key];
+        if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return true;
 }
 
 const isPath = (v: unknown): v is string => typeof v === 'string' && v.startsWith('/') && v.length <= 1024;
 const isShortString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+const isBinary = (v: unknown, bytes: number): v is Uint8Array => v instanceof Uint8Array && v.length === bytes;
 
 /** Turns one decoded value into an envelope, or says what is wrong with it. */
 export function validateEnvelope(value: unknown): Envelope | DecodeFailure {
@@ -101,31 +163,42 @@ export function validateEnvelope(value: unknown): Envelope | DecodeFailure {
   }
   const [version, kind] = value as [unknown, unknown];
   if (version !== protocolVersion) {
-    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: `protocol version ${String(version)} is not supported (this node speaks ${protocolVersion})`, fatal: true };
+    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: `protocol version ${describeValue(version)} is not supported (this node speaks ${protocolVersion})`, fatal: true };
   }
   const bad = (what: string): DecodeFailure => ({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `malformed ${what} envelope`, fatal: false });
   switch (kind) {
     case Kind.Hello: {
-      const [, , nodeId, incarnation, listenUrl] = value;
-      if (!isShortString(nodeId) || !isShortString(incarnation)) return bad('hello');
+      const [, , nodeId, incarnation, listenUrl, role, challenge, proof] = value;
+      if (!isShortString(nodeId) || !isShortString(incarnation) || value.length !== 8) return bad('hello');
+      if (nodeId.includes('/')) return bad('hello');
       if (listenUrl !== null && !isShortString(listenUrl)) return bad('hello');
-      return { kind, nodeId, incarnation, listenUrl };
+      if (role !== 'peer' && role !== 'client') return bad('hello');
+      if (!isBinary(challenge, challengeBytes)) return bad('hello');
+      if (proof !== null && !isBinary(proof, proofBytes)) return bad('hello');
+      return { kind, nodeId, incarnation, listenUrl, role, challenge, proof };
+    }
+    case Kind.Auth: {
+      const [, , proof] = value;
+      if (!isBinary(proof, proofBytes) || value.length !== 3) return bad('auth');
+      return { kind, proof };
     }
     case Kind.Heartbeat:
       return { kind };
     case Kind.Tell: {
       const [, , targetPath, message] = value;
       if (!isPath(targetPath) || value.length !== 4) return bad('tell');
+      if (!withinDepth(message, messageDepthMax)) return bad('tell (nested too deep)');
       return { kind, targetPath, message };
     }
     case Kind.Ask: {
       const [, , targetPath, replyToPath, message] = value;
       if (!isPath(targetPath) || !isPath(replyToPath) || value.length !== 5) return bad('ask');
+      if (!withinDepth(message, messageDepthMax)) return bad('ask (nested too deep)');
       return { kind, targetPath, replyToPath, message };
     }
     case Kind.ErrorReply: {
       const [, , replyToPath, errorCode, errorMessage] = value;
-      if (!isPath(replyToPath) || typeof errorCode !== 'number' || typeof errorMessage !== 'string') return bad('error reply');
+      if (!isPath(replyToPath) || !Number.isInteger(errorCode) || typeof errorMessage !== 'string') return bad('error reply');
       return { kind, replyToPath, errorCode, errorMessage };
     }
     case Kind.Watch:
@@ -141,14 +214,14 @@ export function validateEnvelope(value: unknown): Envelope | DecodeFailure {
     }
     case Kind.LinkError: {
       const [, , errorCode, errorMessage] = value;
-      if (typeof errorCode !== 'number' || typeof errorMessage !== 'string') return bad('link error');
+      if (!Number.isInteger(errorCode) || typeof errorMessage !== 'string') return bad('link error');
       return { kind, errorCode, errorMessage };
     }
     default:
-      return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown envelope kind ${JSON.stringify(kind)}`, fatal: false };
+      return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown envelope kind (${describeValue(kind)})`, fatal: false };
   }
 }
 
 export function isDecodeFailure(value: unknown): value is DecodeFailure {
-  return typeof value === 'object' && value !== null && 'errorCode' in value && 'fatal' in value;
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && 'errorCode' in value && 'fatal' in value;
 }

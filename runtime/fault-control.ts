@@ -41,6 +41,7 @@ import { assert } from './assert.ts';
 import type { FaultPlan } from './faults.ts';
 import type { Behaviour, Node } from './node.ts';
 import { asRef, isTempPath, type Ref } from './ref.ts';
+import type { RemoteProtocol } from './protocol.ts';
 
 export const faultControlPath = '/fault-control';
 export const faultControlName = 'fault-control';
@@ -140,6 +141,7 @@ function cutLinks(plan: FaultPlan, self: string, peers: Iterable<string>): strin
 
 export function faultControlBehaviour(node: Node, plan: FaultPlan): Behaviour<Set<string>, unknown> {
   return {
+    accepts: faultControlProtocol,
     // The peers ever named in a Cut, to report what is cut (FaultPlan keeps no list).
     init: () => new Set<string>(),
     receive(named, message, ctx) {
@@ -197,6 +199,9 @@ export function faultControlBehaviour(node: Node, plan: FaultPlan): Behaviour<Se
     },
   };
 }
+
+/** Only peers (the test harness holds the cluster secret) may inject faults: never a client. */
+export const faultControlProtocol: RemoteProtocol = { peer: { Cut: true, Heal: true, CrashActor: true, ActorStatus: true, ListActors: true } };
 
 /** Spawns `/fault-control` on a node started with a fault plan. */
 export function spawnFaultControl(node: Node): Ref<FaultControlCommand> {

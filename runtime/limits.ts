@@ -37,6 +37,26 @@ export const runtimeLimitsDefault = {
   reconnectBackoffMsMax: 2_000,
   /** Time allowed for the hello exchange on a new link. */
   handshakeTimeoutMs: 5_000,
+  /** Time allowed for a TCP connection to complete its HTTP upgrade to WebSocket; past it the socket is destroyed. */
+  upgradeTimeoutMs: 10_000,
+  /** Open connections (TCP, any state) a listener holds; past it new ones are closed at once. */
+  connectionsMax: 4_096,
+  /** Open connections from one IP address (Kafka's max.connections.per.ip). */
+  connectionsPerAddressMax: 1_024,
+  /** Bytes waiting for one client (queued and in the socket) past which it is muted: its requests are not read. */
+  clientMuteBytes: 16 * MiB,
+  /** Bytes queued for one client past which it is disconnected and its queue dropped. */
+  clientPendingBytesMax: 64 * MiB,
+  /** How long a client may stay muted (not reading its replies) before it is disconnected. */
+  clientMutedMsMax: 30_000,
+  /** Asks one client may have unanswered; past it a new ask is refused (THROTTLING_QUOTA_EXCEEDED). */
+  clientAsksInFlightMax: 1_024,
+  /** An unanswered ask older than this no longer counts against clientAsksInFlightMax. */
+  clientAskAgeMsMax: 120_000,
+  /** Distinct refusals logged per link (one line each); past it they are only counted. */
+  refusalLogKeysPerLinkMax: 32,
+  /** Characters of a peer's error message kept (logs, rejected asks). */
+  errorMessageCharsMax: 512,
 } as const;
 
 export type RuntimeLimits = { -readonly [K in keyof typeof runtimeLimitsDefault]: number };
@@ -55,6 +75,10 @@ export function assertLimits(limits: RuntimeLimits): void {
   assert(limits.unreachableAfterMs <= limits.downAfterMs, 'a peer is suspected before it is declared down');
   assert(limits.downAfterMs >= 2 * limits.heartbeatIntervalMs, 'down needs at least two missed heartbeats');
   assert(limits.reconnectBackoffMsMin <= limits.reconnectBackoffMsMax, 'backoff min must not exceed max');
+  assert(limits.frameBytesMax <= limits.clientPendingBytesMax, 'a whole frame must fit in a client\'s queue');
+  assert(limits.clientMuteBytes < limits.clientPendingBytesMax, 'a client is muted before it is disconnected');
+  assert(limits.connectionsPerAddressMax <= limits.connectionsMax, 'per-address connections are part of all connections');
+  assert(limits.clientAsksInFlightMax > 0, 'a client may have an ask in flight');
 }
 
 assertLimits(runtimeLimitsDefault);

@@ -18,6 +18,7 @@ class MemoryLink implements Link {
   private frameHandler: (frame: Uint8Array) => void = () => {};
   private readonly inbox: Uint8Array[] = [];
   private draining = false;
+  private paused = false;
 
   constructor(readonly remoteAddress: string) {
     this.closed = new Promise((resolve) => {
@@ -32,13 +33,27 @@ class MemoryLink implements Link {
 
   private enqueue(frame: Uint8Array): void {
     this.inbox.push(frame);
-    if (this.draining) return;
+    this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (this.draining || this.paused) return;
     this.draining = true;
     setImmediate(() => {
       this.draining = false;
+      if (this.paused) return;
       const frames = this.inbox.splice(0, this.inbox.length);
       for (const f of frames) if (!this.isClosed) this.frameHandler(f);
     });
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.inbox.length > 0) this.scheduleDrain();
   }
 
   bufferedBytes(): number {

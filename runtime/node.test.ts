@@ -12,6 +12,8 @@ import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import { createLogger } from './logger.ts';
 
 const quietLogger = (nodeId: string) => createLogger({ node: nodeId }, process.env.LOG_LEVEL ?? 'silent');
+/** Both nodes of a pair hold this secret: they are peers of each other. */
+const secret = Buffer.from('node-test-cluster-secret-0123456789');
 const fastLimits = { heartbeatIntervalMs: 20, unreachableAfterMs: 100, downAfterMs: 200, reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 50 };
 
 const started: Node[] = [];
@@ -20,8 +22,8 @@ afterEach(async () => {
 });
 
 async function pair(network = new MemoryNetwork(), limits = fastLimits): Promise<[Node, Node]> {
-  const a = await Node.start({ nodeId: 'a', listen: { host: 'a', port: 1 }, transport: network, limits, logger: quietLogger('a') });
-  const b = await Node.start({ nodeId: 'b', listen: { host: 'b', port: 1 }, transport: network, limits, logger: quietLogger('b'), peers: { a: a.url! } });
+  const a = await Node.start({ nodeId: 'a', listen: { host: 'a', port: 1 }, transport: network, limits, logger: quietLogger('a'), clusterSecret: secret });
+  const b = await Node.start({ nodeId: 'b', listen: { host: 'b', port: 1 }, transport: network, limits, logger: quietLogger('b'), peers: { a: a.url! }, clusterSecret: secret });
   a.addPeer('b', b.url!);
   started.push(a, b);
   return [a, b];
@@ -29,6 +31,7 @@ async function pair(network = new MemoryNetwork(), limits = fastLimits): Promise
 
 type EchoMsg = { type: 'Echo'; text: string; replyTo: Ref<string> } | { type: 'Boom' };
 const echo: Behaviour<number, EchoMsg> = {
+  accepts: { peer: { Echo: true, Boom: true } },
   init: () => 0,
   receive: (count, msg, ctx) => {
     if (msg.type === 'Boom') throw new Error('boom');
@@ -68,25 +71,26 @@ describe('runtime node (in-memory transport)', () => {
   it('keeps per-sender order for many tells and batches them into few frames', async () => {
     const [a, b] = await pair();
     const received: number[] = [];
-    const sink = b.spawn<null, number>('sink', { init: () => null, receive: (s, n) => (received.push(n), s) });
-    for (let i = 0; i < 5_000; i += 1) expect(a.tell(sink, i)).toBe(0);
+    const sink = b.spawn<null, { type: 'N'; n: number }>('sink', { accepts: { peer: { N: true } }, init: () => null, receive: (s, m) => (received.push(m.n), s) });
+    for (let i = 0; i < 5_000; i += 1) expect(a.tell(sink, { type: 'N', n: i })).toBe(0);
     await until(() => received.length === 5_000);
     expect(received).toEqual([...Array(5_000).keys()]);
   });
 
   it('rejects an ask to a missing actor with a retriable error, and times out a silent one', async () => {
     const [a, b] = await pair();
-    const missing = a.ask({ node: 'b', path: '/nobody' }, () => ({}), { timeoutMs: 1_000 });
+    const missing = a.ask({ node: 'b', path: '/nobody' }, () => ({ type: 'Anything' }), { timeoutMs: 1_000 });
     await expect(missing).rejects.toMatchObject({ type: 'BROKER_NOT_AVAILABLE', retriable: true });
-    const silent = b.spawn<null, unknown>('silent', { init: () => null, receive: (s) => s });
-    await expect(a.ask(silent, () => ({}), { timeoutMs: 50 })).rejects.toMatchObject({ type: 'REQUEST_TIMED_OUT' });
+    const silent = b.spawn<null, unknown>('silent', { accepts: { peer: { Anything: true } }, init: () => null, receive: (s) => s });
+    await expect(a.ask(silent, () => ({ type: 'Anything' }), { timeoutMs: 50 })).rejects.toMatchObject({ type: 'REQUEST_TIMED_OUT' });
   });
 
   it('refuses messages from the network to an actor that accepts only local ones', async () => {
     const [a, b] = await pair();
-    const internal = b.spawn<null, { replyTo: Ref<string> }>('internal', { acceptsRemote: false, init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'ok'), s) });
-    expect(await b.ask<{ replyTo: Ref<string> }, string>(internal, (replyTo) => ({ replyTo }))).toBe('ok');
-    await expect(a.ask<{ replyTo: Ref<string> }, string>(internal, (replyTo) => ({ replyTo }))).rejects.toMatchObject({ type: 'INVALID_REQUEST' });
+    type Ping = { type: 'Ping'; replyTo: Ref<string> };
+    const internal = b.spawn<null, Ping>('internal', { init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'ok'), s) });
+    expect(await b.ask<Ping, string>(internal, (replyTo) => ({ type: 'Ping', replyTo }))).toBe('ok');
+    await expect(a.ask<Ping, string>(internal, (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ type: 'CLUSTER_AUTHORIZATION_FAILED' });
   });
 
   it('stopping a parent stops its children (watchers of a child hear of it), and init may tell itself', async () => {

@@ -28,7 +28,26 @@
  * Bad input from a peer (malformed msgpack, an unknown envelope kind, a wrong
  * protocol version, an oversized frame, a message for an actor that is not
  * there) is logged with the peer's address and answered with a Kafka error
- * code or the link is closed; the node goes on serving every other peer.
+ * code or the link is closed; the node goes on serving every other peer. The
+ * frame handler is guarded: a bug it trips over costs that link, never the
+ * process.
+ *
+ * The trust boundary (protocol.ts): every delivery has an origin. A link is a
+ * `peer` only after the hello proved the cluster secret (peer-auth.ts), else a
+ * `client`. A client never takes a broker's id (all-digit ids and ids of
+ * authenticated peers are refused), its listen URL is never dialled, and only
+ * an authenticated link can announce a new incarnation of a peer. A message
+ * from the network reaches an actor only if that actor's `accepts` lets its
+ * origin send its type; a reply reaches a pending ask only from the node that
+ * was asked (or from an authenticated peer: brokers forward); Watch comes from
+ * peers only.
+ *
+ * Bounds per client (limits.ts): bytes queued for it (a client that does not
+ * read is muted: its frames are not read while clientMuteBytes are waiting for
+ * it; muted past clientMutedMsMax, or over clientPendingBytesMax, it is
+ * disconnected, as Kafka mutes a channel), asks it may have unanswered
+ * (clientAsksInFlightMax); a peer without links or URL is forgotten after
+ * downAfterMs of silence, so fresh ids cannot grow the peer table.
  *
  * nact's sharp edges handled here: one message per actor per turn and awaited
  * handlers (actors must not await peers: use ask(...).then(tell self)); the
@@ -48,6 +67,7 @@ import {
   isDecodeFailure,
   validateEnvelope,
   type Envelope,
+  type HelloEnvelope,
   type TerminationReason,
 } from './envelope.ts';
 import type { FaultPlan } from './faults.ts';
@@ -55,6 +75,8 @@ import type { PeerStatus } from './failure-detector.ts';
 import { resolveLimits, type RuntimeLimits } from './limits.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Peer, type Connection, type PeerHost } from './peer.ts';
+import { newChallenge, proofFor, proofMatches, clusterSecretBytesMin } from './peer-auth.ts';
+import { admit, describeType, localOrigin, protocolProblems, type Origin, type RemoteOrigin, type RemoteProtocol } from './protocol.ts';
 import { isTempPath, refKey, tempPathPrefix, type Ref } from './ref.ts';
 import { RestartWindow, restartWithBackoff, type SupervisionPolicy } from './supervision.ts';
 import { CloseCode, type Link, type Listener, type Transport } from './transport.ts';
@@ -85,11 +107,10 @@ export interface Behaviour<S, M> {
   /** Called once after the actor stopped. */
   stopped?(state: S | undefined, ctx: ActorContext<M>): void;
   /**
-   * false: only actors of this node may message it; envelopes from the network
-   * addressed to it are refused (an internal actor never sees untrusted input).
-   * Default true.
+   * What this actor takes from the network, per origin (protocol.ts). Omitted:
+   * nothing; only this node's own code may message it.
    */
-  acceptsRemote?: boolean;
+  accepts?: RemoteProtocol;
 }
 
 export type NodeOptions = {
@@ -105,6 +126,12 @@ export type NodeOptions = {
   clock?: Clock;
   logger?: Logger;
   faults?: FaultPlan;
+  /**
+   * The shared cluster secret (at least 16 bytes). With it, this node proves
+   * membership to peers and takes links that prove it as peers; without it,
+   * every link is a client link (a client node).
+   */
+  clusterSecret?: Uint8Array;
   /** Called when a top-level actor gave up (its supervision escalated). */
   onGiveUp?: (path: string, error: unknown) => void;
 };
@@ -116,7 +143,7 @@ type LocalActor = {
   early: unknown[];
   readonly ctx: ActorContext<unknown>;
   depth: number;
-  readonly acceptsRemote: boolean;
+  readonly accepts: RemoteProtocol | undefined;
   /** Watchers of this actor, by refKey. */
   readonly watchers: Map<string, Ref<unknown>>;
   stopped: boolean;
@@ -162,9 +189,10 @@ export class Node implements PeerHost {
   private askCounter = 0;
   private stopping = false;
   private readonly connections = new Set<Connection>();
+  private readonly clusterSecret: Uint8Array | undefined;
 
   /** Counters for tests and benchmarks. */
-  readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0 };
+  readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, authFailures: 0, peersPruned: 0, clientsDisconnected: 0 };
 
   private constructor(options: NodeOptions) {
     assert(options.nodeId.length > 0 && options.nodeId.length <= 256, 'node id must be 1-256 characters');
@@ -175,7 +203,9 @@ export class Node implements PeerHost {
     this.log = options.logger ?? createLogger({ node: options.nodeId });
     this.faults = options.faults;
     this.onGiveUp = options.onGiveUp;
-    this.transport = options.transport ?? new WsTransport(this.limits.frameBytesMax);
+    assert(options.clusterSecret === undefined || options.clusterSecret.length >= clusterSecretBytesMin, `a cluster secret has at least ${clusterSecretBytesMin} bytes`);
+    this.clusterSecret = options.clusterSecret;
+    this.transport = options.transport ?? new WsTransport(this.limits);
     this.system = nact.start({ name: `${options.nodeId}-${this.incarnation}` } as never);
     for (const [peerId, url] of Object.entries(options.peers ?? {})) this.addPeer(peerId, url);
   }
@@ -230,7 +260,7 @@ export class Node implements PeerHost {
     const connection = await this.dialAndHello(url, undefined);
     const peerId = connection.peerId!;
     const peer = this.peerFor(peerId);
-    peer.url = url;
+    peer.url ??= url;
     if (peer.outbound === undefined) peer.attachOutbound(connection);
     else connection.link.close(CloseCode.normal, 'duplicate link');
     return peerId;
@@ -245,6 +275,8 @@ export class Node implements PeerHost {
     assert(parent === undefined || parentEntry !== undefined, `parent ${parent?.path} is not a live local actor`);
     const path = `${parentEntry?.path ?? ''}/${name}`;
     assert(!this.actors.has(path), `an actor already exists at ${path}`);
+    const problems = protocolProblems(behaviour.accepts);
+    assert(problems.length === 0, `${path}: ${problems.join('; ')}`);
 
     const self: Ref<M> = { node: this.nodeId, path };
     const node = this;
@@ -301,7 +333,7 @@ export class Node implements PeerHost {
 
     const nactParent = parentEntry?.nactRef ?? this.system;
     // Registered before nact runs init, so init may tell itself (or be told) safely.
-    const entry: LocalActor = { path, nactRef: undefined, early: [], ctx: ctx as ActorContext<unknown>, depth: 0, acceptsRemote: behaviour.acceptsRemote ?? true, watchers: new Map(), stopped: false };
+    const entry: LocalActor = { path, nactRef: undefined, early: [], ctx: ctx as ActorContext<unknown>, depth: 0, accepts: behaviour.accepts, watchers: new Map(), stopped: false };
     this.actors.set(path, entry);
     const nactRef = nact.spawn(nactParent as nact.Ref<unknown>, handler as never, name, {
       initialStateFunc: () => {
@@ -406,7 +438,49 @@ export class Node implements PeerHost {
     pending.reject(new KactusError(errorCode, errorMessage));
   }
 
-  private deliverLocal(path: string, message: unknown, fromNetwork = false): number {
+  /**
+   * Delivers a message that came over `connection`: a reply to a pending ask
+   * only from the node asked (or an authenticated peer), a message to an actor
+   * only if its protocol admits it from this origin. Returns null, or the
+   * refusal to answer with.
+   */
+  private deliverFromNetwork(connection: Connection, targetPath: string, message: unknown): { errorCode: number; errorMessage: string } | null {
+    const origin: RemoteOrigin = { kind: connection.role === 'peer' ? 'peer' : 'client', nodeId: connection.peerId! };
+    if (isTempPath(targetPath)) {
+      const pending = this.pendingAsks.get(targetPath);
+      if (pending !== undefined && pending.target.node !== origin.nodeId && origin.kind !== 'peer') {
+        this.refuseOnce(connection, 'reply', `a reply for ${targetPath} from ${origin.nodeId}, which was not asked`);
+        return null;
+      }
+      this.deliverLocal(targetPath, message);
+      return null;
+    }
+    const entry = this.actors.get(targetPath);
+    if (entry === undefined || entry.stopped) {
+      this.stats.deadLetters += 1;
+      this.log.debug({ target: targetPath }, 'message.dead_letter');
+      return { errorCode: ErrorCode.BROKER_NOT_AVAILABLE, errorMessage: `no actor at ${targetPath} on node ${this.nodeId}` };
+    }
+    const admission = admit(entry.accepts, message, origin, targetPath);
+    if (!admission.admitted) {
+      this.stats.refusedByProtocol += 1;
+      this.refuseOnce(connection, `${targetPath}:${admission.type}`, admission.why);
+      return { errorCode: admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: admission.why };
+    }
+    const refusal = this.deliverLocal(targetPath, message);
+    if (refusal === 0) return null;
+    return { errorCode: refusal, errorMessage: `${targetPath} on node ${this.nodeId} refused the message (mailbox full)` };
+  }
+
+  /** One warning per link and kind of refusal (bounded), then only the counter. */
+  private refuseOnce(connection: Connection, key: string, why: string): void {
+    this.stats.badInput += 1;
+    if (connection.refusalsLogged.has(key) || connection.refusalsLogged.size >= this.limits.refusalLogKeysPerLinkMax) return;
+    connection.refusalsLogged.add(key);
+    this.log.warn({ peer: connection.peerId ?? null, role: connection.role, address: connection.link.remoteAddress, what: key }, `message.refused: ${why}`);
+  }
+
+  private deliverLocal(path: string, message: unknown): number {
     if (isTempPath(path)) {
       const pending = this.pendingAsks.get(path);
       if (pending === undefined) {
@@ -424,11 +498,6 @@ export class Node implements PeerHost {
       this.stats.deadLetters += 1;
       this.log.debug({ target: path }, 'message.dead_letter');
       return ErrorCode.BROKER_NOT_AVAILABLE;
-    }
-    if (fromNetwork && !entry.acceptsRemote) {
-      this.stats.badInput += 1;
-      this.log.warn({ target: path }, 'message.remote_refused');
-      return ErrorCode.INVALID_REQUEST;
     }
     if (entry.depth >= this.limits.mailboxDepthMax) {
       this.stats.refusedMailboxFull += 1;
@@ -461,6 +530,8 @@ export class Node implements PeerHost {
     if (packed.length > this.limits.frameBytesMax) return ErrorCode.MESSAGE_TOO_LARGE;
     const peer = this.peerFor(nodeId);
     peer.track(this.clock.monotonicMs());
+    if (envelope.kind === Kind.Tell && isTempPath(envelope.targetPath)) peer.answered(envelope.targetPath);
+    else if (envelope.kind === Kind.ErrorReply) peer.answered(envelope.replyToPath);
     if (!peer.enqueue(packed)) {
       this.stats.refusedLinkFull += 1;
       if (this.stats.refusedLinkFull % 1000 === 1) this.log.warn({ peer: nodeId, queuedBytes: peer.queuedBytes() }, 'link.queue_full');
@@ -550,13 +621,48 @@ export class Node implements PeerHost {
       link.close(CloseCode.goingAway, 'node stopping');
       return;
     }
-    const connection: Connection = { link, direction: 'inbound', peerId: undefined, peerIncarnation: undefined };
-    this.trackConnection(connection);
+    const connection = this.newConnection(link, 'inbound');
     const handshakeTimer = setTimeout(() => {
-      if (connection.peerId === undefined) link.close(CloseCode.policyViolation, 'no hello in time');
+      if (connection.role === 'pending') link.close(CloseCode.policyViolation, 'no hello in time');
     }, this.limits.handshakeTimeoutMs);
     handshakeTimer.unref();
     link.onFrame((frame) => this.onFrame(connection, frame));
+  }
+
+  private newConnection(link: Link, direction: 'inbound' | 'outbound'): Connection {
+    const connection: Connection = {
+      link,
+      direction,
+      peerId: undefined,
+      peerIncarnation: undefined,
+      role: 'pending',
+      challenge: newChallenge(),
+      awaitingAuth: undefined,
+      refusalsLogged: new Set(),
+    };
+    this.connections.add(connection);
+    void link.closed.then(() => this.connections.delete(connection));
+    return connection;
+  }
+
+  private ourHello(connection: Connection, answering?: HelloEnvelope): Envelope {
+    const proof =
+      this.clusterSecret !== undefined && answering !== undefined
+        ? proofFor(this.clusterSecret, 'acceptor', answering.challenge, this.identity(), { nodeId: answering.nodeId, incarnation: answering.incarnation })
+        : null;
+    return {
+      kind: Kind.Hello,
+      nodeId: this.nodeId,
+      incarnation: this.incarnation,
+      listenUrl: this.advertiseUrl ?? null,
+      role: this.clusterSecret !== undefined ? 'peer' : 'client',
+      challenge: connection.challenge,
+      proof,
+    };
+  }
+
+  private identity(): { nodeId: string; incarnation: string } {
+    return { nodeId: this.nodeId, incarnation: this.incarnation };
   }
 
   dialPeer(peer: Peer): Promise<Connection> {
@@ -564,11 +670,10 @@ export class Node implements PeerHost {
     return this.dialAndHello(peer.url, peer.nodeId);
   }
 
-  /** Dials, sends our hello, and resolves once the peer's hello arrived (with the expected id, if given). */
+  /** Dials, sends our hello, and resolves once the peer's hello arrived (with the expected id, if given) and, between peers, proved the secret. */
   private async dialAndHello(url: string, expectedNodeId: string | undefined): Promise<Connection> {
     const link = await this.transport.dial(url);
-    const connection: Connection = { link, direction: 'outbound', peerId: undefined, peerIncarnation: undefined };
-    this.trackConnection(connection);
+    const connection = this.newConnection(link, 'outbound');
     return new Promise<Connection>((resolve, reject) => {
       const timer = setTimeout(() => {
         link.close(CloseCode.policyViolation, 'no hello in time');
@@ -579,13 +684,9 @@ export class Node implements PeerHost {
         reject(new KactusError(ErrorCode.NETWORK_EXCEPTION, `link to ${url} closed during hello: ${why.code} ${why.reason}`));
       });
       link.onFrame((frame) => {
-        if (connection.peerId !== undefined) {
-          this.onFrame(connection, frame);
-          return;
-        }
-        // Until the hello arrives, only a hello is acceptable.
+        const wasPending = connection.role === 'pending';
         this.onFrame(connection, frame);
-        if (connection.peerId === undefined) return;
+        if (!wasPending || connection.role === 'pending') return;
         clearTimeout(timer);
         if (expectedNodeId !== undefined && connection.peerId !== expectedNodeId) {
           link.close(CloseCode.policyViolation, `expected node ${expectedNodeId}`);
@@ -594,18 +695,22 @@ export class Node implements PeerHost {
         }
         resolve(connection);
       });
-      if (!this.faults?.isCut(this.nodeId, expectedNodeId ?? '')) {
-        link.send(encodeEnvelope({ kind: Kind.Hello, nodeId: this.nodeId, incarnation: this.incarnation, listenUrl: this.advertiseUrl ?? null }));
-      }
+      if (!this.faults?.isCut(this.nodeId, expectedNodeId ?? '')) link.send(encodeEnvelope(this.ourHello(connection)));
     });
   }
 
-  private trackConnection(connection: Connection): void {
-    this.connections.add(connection);
-    void connection.link.closed.then(() => this.connections.delete(connection));
+  private onFrame(connection: Connection, frame: Uint8Array): void {
+    try {
+      this.onFrameUnguarded(connection, frame);
+    } catch (err) {
+      // A bug tripped over by input: it costs this link, never the process.
+      this.stats.badInput += 1;
+      this.log.error({ err, peer: connection.peerId ?? null, address: connection.link.remoteAddress }, 'input.handler_failed');
+      connection.link.close(CloseCode.internalError, 'internal error handling a frame');
+    }
   }
 
-  private onFrame(connection: Connection, frame: Uint8Array): void {
+  private onFrameUnguarded(connection: Connection, frame: Uint8Array): void {
     const peerId = connection.peerId;
     // A cut link drops what arrives too, so a one-process test partitions both ways.
     if (peerId !== undefined && this.faults?.isCut(peerId, this.nodeId)) return;
@@ -614,7 +719,7 @@ export class Node implements PeerHost {
       this.rejectInput(connection, values.errorCode, values.errorMessage, true);
       return;
     }
-    if (peerId !== undefined) this.peers.get(peerId)?.heard(this.clock.monotonicMs());
+    if (peerId !== undefined && connection.role !== 'pending') this.peers.get(peerId)?.heard(this.clock.monotonicMs());
     for (const value of values) {
       const envelope = validateEnvelope(value);
       if (isDecodeFailure(envelope)) {
@@ -622,62 +727,90 @@ export class Node implements PeerHost {
         if (envelope.fatal) return;
         continue;
       }
-      if (connection.peerId === undefined && envelope.kind !== Kind.Hello) {
-        this.rejectInput(connection, ErrorCode.INVALID_REQUEST, 'the first envelope on a link must be a hello', true);
-        return;
+      if (connection.role === 'pending') {
+        // Until the link is established only the handshake is acceptable: a hello, then (a peer dialing us) its Auth.
+        const handshake = connection.awaitingAuth === undefined ? envelope.kind === Kind.Hello : envelope.kind === Kind.Auth;
+        if (!handshake) {
+          this.rejectInput(connection, ErrorCode.INVALID_REQUEST, connection.awaitingAuth === undefined ? 'the first envelope on a link must be a hello' : 'a peer must authenticate before anything else', true);
+          return;
+        }
+        if (envelope.kind === Kind.Hello) this.onHello(connection, envelope);
+        else if (envelope.kind === Kind.Auth) this.onAuth(connection, envelope.proof);
+        if (isClosed(connection)) return;
+        continue;
       }
+      if (isClosed(connection)) return;
       this.onEnvelope(connection, envelope);
     }
   }
 
   private rejectInput(connection: Connection, errorCode: number, errorMessage: string, closeLink: boolean): void {
     this.stats.badInput += 1;
-    this.log.warn({ peer: connection.peerId ?? null, address: connection.link.remoteAddress, errorCode, closeLink }, `input.rejected: ${errorMessage}`);
+    const key = `input:${errorCode}:${errorMessage.slice(0, 40)}`;
+    if (!connection.refusalsLogged.has(key) && connection.refusalsLogged.size < this.limits.refusalLogKeysPerLinkMax) {
+      connection.refusalsLogged.add(key);
+      this.log.warn({ peer: connection.peerId ?? null, address: connection.link.remoteAddress, errorCode, closeLink }, `input.rejected: ${errorMessage}`);
+    }
     connection.link.send(encodeEnvelope({ kind: Kind.LinkError, errorCode, errorMessage }));
-    if (closeLink) connection.link.close(errorCode === ErrorCode.UNSUPPORTED_VERSION ? CloseCode.protocolError : CloseCode.policyViolation, errorMessage);
+    if (closeLink) {
+      connection.role = 'closed';
+      connection.link.close(errorCode === ErrorCode.UNSUPPORTED_VERSION ? CloseCode.protocolError : CloseCode.policyViolation, errorMessage);
+    }
   }
 
   private onEnvelope(connection: Connection, envelope: Envelope): void {
-    const peerId = connection.peerId;
+    const peerId = connection.peerId!;
     switch (envelope.kind) {
       case Kind.Hello:
-        this.onHello(connection, envelope);
+        if (connection.peerId !== envelope.nodeId || connection.peerIncarnation !== envelope.incarnation) {
+          this.rejectInput(connection, ErrorCode.INVALID_REQUEST, 'a link cannot change its node', true);
+        }
+        return;
+      case Kind.Auth:
         return;
       case Kind.Heartbeat:
         return;
-      case Kind.Tell:
-        this.deliverLocal(envelope.targetPath, envelope.message, true);
-        return;
-      case Kind.Ask: {
-        const refusal = this.deliverLocal(envelope.targetPath, envelope.message, true);
-        if (refusal !== 0) {
-          this.sendRemote(peerId!, {
-            kind: Kind.ErrorReply,
-            replyToPath: envelope.replyToPath,
-            errorCode: refusal,
-            errorMessage:
-              refusal === ErrorCode.BROKER_NOT_AVAILABLE
-                ? `no actor at ${envelope.targetPath} on node ${this.nodeId}`
-                : refusal === ErrorCode.INVALID_REQUEST
-                  ? `${envelope.targetPath} on node ${this.nodeId} takes no messages from the network`
-                  : `${envelope.targetPath} on node ${this.nodeId} refused the message (mailbox full)`,
-          });
-        }
+      case Kind.Tell: {
+        const refusal = this.deliverFromNetwork(connection, envelope.targetPath, envelope.message);
+        // A refused tell that names a reply slot of the sender gets the error there (its ask fails at once).
+        const replyTo = refusal === null ? undefined : replySlotOf(envelope.message, peerId);
+        if (refusal !== null && replyTo !== undefined) this.sendRemote(peerId, { kind: Kind.ErrorReply, replyToPath: replyTo, ...refusal });
         return;
       }
-      case Kind.ErrorReply:
-        this.failAsk(envelope.replyToPath, envelope.errorCode, envelope.errorMessage);
+      case Kind.Ask: {
+        const peer = this.peers.get(peerId);
+        if (connection.role === 'client' && peer !== undefined && !peer.admitAsk(envelope.replyToPath, this.clock.monotonicMs())) {
+          this.refuseOnce(connection, 'asks-in-flight', `more than ${this.limits.clientAsksInFlightMax} asks unanswered`);
+          this.sendRemote(peerId, { kind: Kind.ErrorReply, replyToPath: envelope.replyToPath, errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, errorMessage: `more than ${this.limits.clientAsksInFlightMax} requests in flight on this link` });
+          return;
+        }
+        const refusal = this.deliverFromNetwork(connection, envelope.targetPath, envelope.message);
+        if (refusal !== null) this.sendRemote(peerId, { kind: Kind.ErrorReply, replyToPath: envelope.replyToPath, ...refusal });
         return;
+      }
+      case Kind.ErrorReply: {
+        const pending = this.pendingAsks.get(envelope.replyToPath);
+        if (pending !== undefined && pending.target.node !== peerId && connection.role !== 'peer') {
+          this.refuseOnce(connection, 'error-reply', `an error reply for ${envelope.replyToPath} from ${peerId}, which was not asked`);
+          return;
+        }
+        this.failAsk(envelope.replyToPath, envelope.errorCode, envelope.errorMessage.slice(0, this.limits.errorMessageCharsMax));
+        return;
+      }
       case Kind.Watch: {
-        const watcher: Ref<unknown> = { node: peerId!, path: envelope.watcherPath };
+        if (connection.role !== 'peer') {
+          this.refuseOnce(connection, 'watch', 'only peers may watch actors');
+          return;
+        }
+        const watcher: Ref<unknown> = { node: peerId, path: envelope.watcherPath };
         this.watchFromRemote(watcher, envelope.targetPath);
         return;
       }
       case Kind.Unwatch:
-        this.actors.get(envelope.targetPath)?.watchers.delete(refKey({ node: peerId!, path: envelope.watcherPath }));
+        this.actors.get(envelope.targetPath)?.watchers.delete(refKey({ node: peerId, path: envelope.watcherPath }));
         return;
       case Kind.Terminated: {
-        const target: Ref<unknown> = { node: peerId!, path: envelope.targetPath };
+        const target: Ref<unknown> = { node: peerId, path: envelope.targetPath };
         const key = refKey(target);
         const watch = this.remoteWatches.get(key);
         if (watch === undefined || !watch.watcherPaths.delete(envelope.watcherPath)) return;
@@ -686,7 +819,7 @@ export class Node implements PeerHost {
         return;
       }
       case Kind.LinkError:
-        this.log.warn({ peer: peerId ?? null, errorCode: envelope.errorCode }, `link.error_from_peer: ${envelope.errorMessage}`);
+        this.refuseOnce(connection, `link-error:${envelope.errorCode}`, `the peer reported an error: ${envelope.errorMessage.slice(0, this.limits.errorMessageCharsMax)}`);
         return;
     }
   }
@@ -700,21 +833,98 @@ export class Node implements PeerHost {
     entry.watchers.set(refKey(watcher), watcher);
   }
 
-  private onHello(connection: Connection, hello: Extract<Envelope, { kind: typeof Kind.Hello }>): void {
-    if (connection.peerId !== undefined) {
-      if (connection.peerId !== hello.nodeId || connection.peerIncarnation !== hello.incarnation) {
-        this.rejectInput(connection, ErrorCode.INVALID_REQUEST, 'a link cannot change its node', true);
-      }
-      return;
-    }
+  /**
+   * The first hello on a link. The acceptor answers with its own (and, having
+   * the secret, its proof); a peer dialing us must then prove the secret with
+   * Auth before anything else. The dialer checks the acceptor's proof when it
+   * has the secret itself.
+   */
+  private onHello(connection: Connection, hello: HelloEnvelope): void {
     if (hello.nodeId === this.nodeId) {
       this.rejectInput(connection, ErrorCode.DUPLICATE_BROKER_REGISTRATION, `node id ${hello.nodeId} is this node's own id`, true);
       return;
     }
+    const them = { nodeId: hello.nodeId, incarnation: hello.incarnation };
+    if (connection.direction === 'inbound') {
+      if (hello.role === 'peer') {
+        if (this.clusterSecret === undefined) {
+          this.rejectInput(connection, ErrorCode.SASL_AUTHENTICATION_FAILED, `node ${this.nodeId} has no cluster secret: it takes no peers`, true);
+          return;
+        }
+        connection.awaitingAuth = hello;
+        this.sendHandshake(connection, hello.nodeId, this.ourHello(connection, hello));
+        return;
+      }
+      const refusal = this.clientIdRefusal(hello);
+      if (refusal !== null) {
+        this.rejectInput(connection, ErrorCode.DUPLICATE_BROKER_REGISTRATION, refusal, true);
+        return;
+      }
+      this.sendHandshake(connection, hello.nodeId, this.ourHello(connection, hello));
+      this.establish(connection, hello, 'client');
+      return;
+    }
+    // Outbound: we dialed. A node with the secret believes only a proven peer.
+    if (this.clusterSecret === undefined) {
+      this.establish(connection, hello, 'client');
+      return;
+    }
+    const expected = proofFor(this.clusterSecret, 'acceptor', connection.challenge, them, this.identity());
+    if (hello.role !== 'peer' || !proofMatches(expected, hello.proof)) {
+      this.stats.authFailures += 1;
+      this.log.warn({ peer: hello.nodeId, address: connection.link.remoteAddress }, 'peer.auth_failed: the node we dialed did not prove the cluster secret (a different cluster.secret?)');
+      connection.role = 'closed';
+      connection.link.close(CloseCode.policyViolation, 'peer authentication failed');
+      return;
+    }
+    this.sendHandshake(connection, hello.nodeId, { kind: Kind.Auth, proof: proofFor(this.clusterSecret, 'dialer', hello.challenge, this.identity(), them) });
+    this.establish(connection, hello, 'peer');
+  }
+
+  private onAuth(connection: Connection, proof: Uint8Array): void {
+    const hello = connection.awaitingAuth!;
+    const expected = proofFor(this.clusterSecret!, 'dialer', connection.challenge, { nodeId: hello.nodeId, incarnation: hello.incarnation }, this.identity());
+    if (!proofMatches(expected, proof)) {
+      this.stats.authFailures += 1;
+      this.log.warn({ claimed: hello.nodeId, address: connection.link.remoteAddress }, 'peer.auth_failed: a link claiming to be a peer did not prove the cluster secret');
+      this.rejectInput(connection, ErrorCode.SASL_AUTHENTICATION_FAILED, 'peer authentication failed', true);
+      return;
+    }
+    connection.awaitingAuth = undefined;
+    this.establish(connection, hello, 'peer');
+  }
+
+  /** Handshake envelopes bypass the queue (the link is not attached yet); a cut link drops them as it drops the rest. */
+  private sendHandshake(connection: Connection, peerId: string, envelope: Envelope): void {
+    if (this.faults?.isCut(this.nodeId, peerId)) return;
+    connection.link.send(encodeEnvelope(envelope));
+  }
+
+  /** Why a client may not use the id its hello claims, or null. */
+  private clientIdRefusal(hello: HelloEnvelope): string | null {
+    if (/^[0-9]+$/.test(hello.nodeId)) return `node id ${hello.nodeId} is a broker id: a client cannot take it`;
+    const known = this.peers.get(hello.nodeId);
+    if (known === undefined) return null;
+    if (known.kind === 'peer' || known.url !== undefined) return `node id ${hello.nodeId} belongs to a peer`;
+    if (known.hasLinks() && known.incarnation !== undefined && known.incarnation !== hello.incarnation) return `node id ${hello.nodeId} is connected already`;
+    return null;
+  }
+
+  /** The link is a peer's or a client's from now on. */
+  private establish(connection: Connection, hello: HelloEnvelope, role: 'peer' | 'client'): void {
+    const peer = this.peerFor(hello.nodeId);
+    if (role === 'peer' && peer.kind === 'client') {
+      // An id a client used before is a peer's now (the client left): its links go.
+      for (const other of peer.inbound) other.link.close(CloseCode.policyViolation, 'node id taken by a peer');
+    }
+    connection.role = role;
     connection.peerId = hello.nodeId;
     connection.peerIncarnation = hello.incarnation;
-    const peer = this.peerFor(hello.nodeId);
-    if (hello.listenUrl !== null && peer.url === undefined) peer.url = hello.listenUrl;
+    // An unproven link is a client when it dialed us, a server we chose to dial when we dialed it (a client node's brokers).
+    if (role === 'peer') peer.kind = 'peer';
+    else peer.kind ??= connection.direction === 'inbound' ? 'client' : 'server';
+    // Only a proven peer says where it listens: a client's URL is never dialled.
+    if (role === 'peer' && hello.listenUrl !== null && peer.url === undefined) peer.url = hello.listenUrl;
     if (peer.incarnation !== undefined && peer.incarnation !== hello.incarnation) {
       this.log.info({ peer: hello.nodeId, previous: peer.incarnation, incarnation: hello.incarnation }, 'peer.new_incarnation');
       // The old incarnation is gone: its actors are dead, its watches on us are void.
@@ -731,10 +941,7 @@ export class Node implements PeerHost {
     peer.incarnation = hello.incarnation;
     peer.heard(this.clock.monotonicMs());
     this.setStatus(peer, 'up');
-    if (connection.direction === 'inbound') {
-      peer.sendNow(connection, encodeEnvelope({ kind: Kind.Hello, nodeId: this.nodeId, incarnation: this.incarnation, listenUrl: this.advertiseUrl ?? null }));
-      peer.attachInbound(connection);
-    }
+    if (connection.direction === 'inbound') peer.attachInbound(connection);
   }
 
   private setStatus(peer: Peer, status: PeerStatus): void {
@@ -749,6 +956,15 @@ export class Node implements PeerHost {
   private checkLiveness(): void {
     const nowMs = this.clock.monotonicMs();
     for (const peer of this.peers.values()) {
+      if (peer.url === undefined && !peer.hasLinks() && (peer.detector === undefined || peer.detector.status(nowMs) === 'down')) {
+        this.prunePeer(peer);
+        continue;
+      }
+      if (peer.mutedTooLong(nowMs)) {
+        this.stats.clientsDisconnected += 1;
+        this.log.warn({ peer: peer.nodeId, queuedBytes: peer.queuedBytes() }, 'link.client_not_reading: muted too long, disconnected');
+        peer.disconnect('not reading its replies');
+      }
       peer.heartbeatLinks(this.heartbeatPacked);
       if (peer.detector === undefined) continue;
       const status = peer.detector.status(nowMs);
@@ -761,6 +977,22 @@ export class Node implements PeerHost {
       }
       if (status !== 'up') peer.ensureDialing();
     }
+  }
+
+  /** Forgets a peer that has no links and no URL and has been silent past downAfterMs (a client that left). */
+  private prunePeer(peer: Peer): void {
+    this.peers.delete(peer.nodeId);
+    this.stats.peersPruned += 1;
+    this.fireRemoteWatches(peer.nodeId, 'node-down');
+    this.dropWatchesFrom(peer.nodeId);
+    this.failAsksTo(peer.nodeId);
+    peer.close('forgotten');
+    this.log.debug({ peer: peer.nodeId }, 'peer.forgotten');
+  }
+
+  /** Peers in the table (tests: the table is bounded by pruning). */
+  peerCount(): number {
+    return this.peers.size;
   }
 
   /** Asks to a node declared down fail now rather than at their timeout. */
@@ -800,6 +1032,19 @@ export class Node implements PeerHost {
     process.once('SIGTERM', handler);
     process.once('SIGINT', handler);
   }
+}
+
+/** Re-reads the role after a call that may have closed the link (TypeScript keeps the narrowed one). */
+function isClosed(connection: Connection): boolean {
+  return connection.role === 'closed';
+}
+
+/** The reply slot a message names on `nodeId`, if it names one (the refused tell of an ask-like request). */
+function replySlotOf(message: unknown, nodeId: string): string | undefined {
+  if (typeof message !== 'object' || message === null || !Object.hasOwn(message, 'replyTo')) return undefined;
+  const replyTo = (message as { replyTo?: unknown }).replyTo as { node?: unknown; path?: unknown } | null | undefined;
+  if (typeof replyTo !== 'object' || replyTo === null) return undefined;
+  return replyTo.node === nodeId && typeof replyTo.path === 'string' && isTempPath(replyTo.path) && replyTo.path.length <= 1024 ? replyTo.path : undefined;
 }
 
 type NactSupervisionContext = {

@@ -17,12 +17,21 @@
  * nodes that dial each other at once need no tie-break.
  *
  * Liveness: every frame received is a sign of life for the failure detector.
+ *
+ * Clients (links that did not prove the cluster secret) are bounded harder:
+ * bytes waiting for a client past clientMuteBytes mute it (its links are not
+ * read, so it cannot ask for more) until they drain to half; a client muted
+ * past clientMutedMsMax, or whose queue would pass clientPendingBytesMax, is
+ * disconnected and its queue dropped. Asks a client has unanswered are
+ * bounded by clientAsksInFlightMax (an answer, or clientAskAgeMsMax, frees a
+ * slot).
  */
 import { CloseCode, type Link } from './transport.ts';
 import type { RuntimeLimits } from './limits.ts';
 import { DeadlineFailureDetector, type PeerStatus } from './failure-detector.ts';
 import type { Logger } from './logger.ts';
 import type { FaultPlan } from './faults.ts';
+import type { HelloEnvelope } from './envelope.ts';
 
 export type Connection = {
   readonly link: Link;
@@ -30,6 +39,14 @@ export type Connection = {
   /** Set once the hello exchange named the peer. */
   peerId: string | undefined;
   peerIncarnation: string | undefined;
+  /** pending until the handshake is done; then peer (proved the cluster secret) or client (anything unproven); closed once refused. */
+  role: 'pending' | 'peer' | 'client' | 'closed';
+  /** The challenge this node sent on the link (peer-auth.ts). */
+  readonly challenge: Buffer;
+  /** Inbound, role pending: the hello of a dialer that claims to be a peer, until its Auth. */
+  awaitingAuth: HelloEnvelope | undefined;
+  /** Refusals already logged on this link (one line per kind, bounded). */
+  readonly refusalsLogged: Set<string>;
 };
 
 export interface PeerHost {
@@ -47,6 +64,8 @@ export class Peer {
   url: string | undefined;
   incarnation: string | undefined;
   status: PeerStatus | 'unknown' = 'unknown';
+  /** Set by the first established link: a proven peer, a client that dialed us, or a server we dialed without a secret. */
+  kind: 'peer' | 'client' | 'server' | undefined;
   detector: DeadlineFailureDetector | undefined;
   outbound: Connection | undefined;
   readonly inbound = new Set<Connection>();
@@ -60,6 +79,9 @@ export class Peer {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Frames handed to the socket, for benchmarks and tests. */
   framesSent = 0;
+  /** A client's unanswered asks: reply path -> when asked (monotonic ms). */
+  private readonly asksInFlight = new Map<string, number>();
+  private mutedSinceMs: number | undefined;
 
   constructor(readonly nodeId: string, private readonly host: PeerHost, url?: string) {
     this.url = url;
@@ -84,17 +106,80 @@ export class Peer {
 
   /** Queues one packed envelope. Returns false when the queue is full (the send is refused). */
   enqueue(packed: Buffer): boolean {
-    if (this.pendingBytes + packed.length > this.host.limits.linkPendingBytesMax) return false;
+    const isClient = this.kind === 'client';
+    const bytesMax = isClient ? this.host.limits.clientPendingBytesMax : this.host.limits.linkPendingBytesMax;
+    if (this.pendingBytes + packed.length > bytesMax) {
+      if (isClient && this.hasLinks()) {
+        this.host.log.warn({ peer: this.nodeId, queuedBytes: this.pendingBytes }, 'link.client_not_reading: queue full, disconnected');
+        this.disconnect('not reading its replies');
+      }
+      return false;
+    }
     this.pending.push(packed);
     this.pendingBytes += packed.length;
     this.scheduleFlush();
+    if (isClient) this.updateMute();
     return true;
+  }
+
+  /** A client's ask arrives: false when it has too many unanswered already (expired ones are forgotten first). */
+  admitAsk(replyPath: string, nowMs: number): boolean {
+    const { clientAsksInFlightMax, clientAskAgeMsMax } = this.host.limits;
+    if (this.asksInFlight.size >= clientAsksInFlightMax) {
+      for (const [path, askedMs] of this.asksInFlight) if (nowMs - askedMs > clientAskAgeMsMax) this.asksInFlight.delete(path);
+      if (this.asksInFlight.size >= clientAsksInFlightMax) return false;
+    }
+    this.asksInFlight.set(replyPath, nowMs);
+    return true;
+  }
+
+  /** Something was sent to the reply slot `replyPath`: that ask is answered. */
+  answered(replyPath: string): void {
+    if (this.asksInFlight.size > 0) this.asksInFlight.delete(replyPath);
+  }
+
+  /** Mutes a client whose waiting bytes passed clientMuteBytes; unmutes it below half of that. */
+  private updateMute(): void {
+    if (this.kind !== 'client') return;
+    const connection = this.sendConnection();
+    const waitingBytes = this.pendingBytes + (connection?.link.bufferedBytes() ?? 0);
+    const { clientMuteBytes } = this.host.limits;
+    if (this.mutedSinceMs === undefined && waitingBytes > clientMuteBytes) {
+      this.mutedSinceMs = this.host.monotonicMs();
+      for (const link of this.links()) link.pause();
+      this.host.log.debug({ peer: this.nodeId, waitingBytes }, 'link.client_muted');
+    } else if (this.mutedSinceMs !== undefined && waitingBytes <= clientMuteBytes / 2) {
+      this.mutedSinceMs = undefined;
+      for (const link of this.links()) link.resume();
+      this.host.log.debug({ peer: this.nodeId, waitingBytes }, 'link.client_unmuted');
+    }
+  }
+
+  mutedTooLong(nowMs: number): boolean {
+    if (this.mutedSinceMs === undefined) return false;
+    this.updateMute();
+    return this.mutedSinceMs !== undefined && nowMs - this.mutedSinceMs > this.host.limits.clientMutedMsMax;
+  }
+
+  /** Drops what is queued for this peer and closes its links (a client that does not read). */
+  disconnect(reason: string): void {
+    this.dropQueue();
+    this.asksInFlight.clear();
+    this.mutedSinceMs = undefined;
+    for (const link of this.links()) link.close(CloseCode.policyViolation, reason);
+  }
+
+  private links(): Link[] {
+    const links: Link[] = [];
+    if (this.outbound) links.push(this.outbound.link);
+    for (const connection of this.inbound) links.push(connection.link);
+    return links;
   }
 
   /** The connection to send on: the handshaked outbound one, else a handshaked inbound one. */
   sendConnection(): Connection | undefined {
-    if (this.outbound?.peerId !== undefined) return this.outbound;
-    for (const connection of this.inbound) if (connection.peerId !== undefined) return connection;
+    if (this.outbound !== undefined && isEstablished(this.outbound)) return this.outbound;
+    for (const connection of this.inbound) if (isEstablished(connection)) return connection;
     return undefined;
   }
 
@@ -133,6 +218,7 @@ export class Peer {
       this.sendFrame(link, frame);
     }
     this.pending = index === this.pending.length ? [] : this.pending.slice(index);
+    if (this.kind === 'client') this.updateMute();
   }
 
   private sendFrame(link: Link, frame: Buffer): void {
@@ -162,12 +248,6 @@ export class Peer {
     link.onDrain(resume);
     // A link that closes while we wait must not leave the queue stuck.
     void link.closed.then(resume);
-  }
-
-  /** Sends directly on a connection, bypassing the queue (hello, link errors). */
-  sendNow(connection: Connection, packed: Buffer): void {
-    if (this.host.faults?.isCut(this.host.nodeId, this.nodeId)) return;
-    connection.link.send(packed);
   }
 
   attachOutbound(connection: Connection): void {
@@ -222,8 +302,8 @@ export class Peer {
   /** Sends a heartbeat on every handshaked link, so both directions of silence are seen. */
   heartbeatLinks(packedHeartbeat: Buffer): void {
     if (this.host.faults?.isCut(this.host.nodeId, this.nodeId)) return;
-    if (this.outbound?.peerId !== undefined) this.outbound.link.send(packedHeartbeat);
-    for (const connection of this.inbound) if (connection.peerId !== undefined) connection.link.send(packedHeartbeat);
+    if (this.outbound !== undefined && isEstablished(this.outbound)) this.outbound.link.send(packedHeartbeat);
+    for (const connection of this.inbound) if (isEstablished(connection)) connection.link.send(packedHeartbeat);
   }
 
   hasLinks(): boolean {
@@ -236,10 +316,19 @@ export class Peer {
     this.pendingBytes = 0;
   }
 
+  /** Forgets the unanswered asks of a client (its old incarnation is gone). */
+  forgetAsks(): void {
+    this.asksInFlight.clear();
+  }
+
   close(reason: string): void {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.outbound?.link.close(CloseCode.goingAway, reason);
     for (const connection of this.inbound) connection.link.close(CloseCode.goingAway, reason);
   }
+}
+
+function isEstablished(connection: Connection): boolean {
+  return connection.role === 'peer' || connection.role === 'client';
 }

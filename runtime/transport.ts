@@ -22,6 +22,9 @@ export interface Link {
   onFrame(handler: (frame: Uint8Array) => void): void;
   /** Called when buffered bytes have been written out. */
   onDrain(handler: () => void): void;
+  /** Stops reading frames from the peer (mute) until resume(); frames already read may still arrive. */
+  pause(): void;
+  resume(): void;
   close(code: number, reason: string): void;
   /** Resolves once, when the link is closed by either side or fails. */
   readonly closed: Promise<LinkCloseReason>;
@@ -45,4 +48,13 @@ export const CloseCode = {
   protocolError: 1002,
   policyViolation: 1008,
   tooBig: 1009,
+  internalError: 1011,
 } as const;
+
+/** WebSocket allows 123 bytes of close reason: cut by bytes, on a character boundary. */
+export function closeReasonBytes(reason: string, bytesMax = 123): string {
+  if (Buffer.byteLength(reason) <= bytesMax) return reason;
+  let cut = reason.slice(0, bytesMax);
+  while (Buffer.byteLength(cut) > bytesMax) cut = cut.slice(0, -1);
+  return cut;
+}

@@ -11,9 +11,19 @@
  *   and masking cost the sender half its throughput in the prototype.
  * - `bufferutil` (installed) gives ws native masking/unmasking anyway.
  * - Drain comes from the underlying socket's 'drain' event: ws has none.
+ * - The listener owns its HTTP server, so it bounds the raw TCP side before
+ *   ws sees anything: connectionsMax in all and connectionsPerAddressMax per
+ *   IP (past them a socket is destroyed at once), and upgradeTimeoutMs for a
+ *   connection to finish its HTTP upgrade (a socket that sends nothing, or a
+ *   slow header, is destroyed). Plain HTTP requests get 426.
+ * - Every handler that sees network input is guarded: a throw costs that
+ *   connection (closed 1011), never the process.
  */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { Link, LinkCloseReason, Listener, Transport } from './transport.ts';
+import type { RuntimeLimits } from './limits.ts';
+import { CloseCode, closeReasonBytes, type Link, type LinkCloseReason, type Listener, type Transport } from './transport.ts';
 
 const zeroMask = (mask: Buffer): void => {
   mask.fill(0);
@@ -43,7 +53,12 @@ class WsLink implements Link {
         socket.close(1003, 'text frames are not accepted');
         return;
       }
-      this.frameHandler(toBuffer(data));
+      try {
+        this.frameHandler(toBuffer(data));
+      } catch {
+        // The node guards its own handler; this is the last line, so a frame can never end the process.
+        this.close(CloseCode.internalError, 'internal error');
+      }
     });
     const raw = (socket as unknown as { _socket?: NodeJS.EventEmitter })._socket;
     raw?.on('drain', () => this.drainHandler());
@@ -66,42 +81,108 @@ class WsLink implements Link {
     this.drainHandler = handler;
   }
 
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   close(code: number, reason: string): void {
     if (this.socket.readyState === WebSocket.CLOSED) return;
     if (this.socket.readyState === WebSocket.CONNECTING) {
       this.socket.terminate();
       return;
     }
-    this.socket.close(code, reason.slice(0, 120));
+    this.socket.close(code, closeReasonBytes(reason));
     // A peer that does not answer the close handshake is cut off.
     const timer = setTimeout(() => this.socket.terminate(), 2_000);
     timer.unref();
   }
 }
 
+export type WsTransportLimits = Pick<RuntimeLimits, 'frameBytesMax' | 'upgradeTimeoutMs' | 'connectionsMax' | 'connectionsPerAddressMax'>;
+
 export class WsTransport implements Transport {
-  constructor(private readonly frameBytesMax: number) {}
+  private readonly limits: WsTransportLimits;
+  /** Connections refused by a cap, and sockets destroyed for not upgrading in time (tests). */
+  readonly stats = { refusedConnections: 0, upgradeTimeouts: 0 };
+
+  constructor(limits: WsTransportLimits | number) {
+    this.limits = typeof limits === 'number' ? { frameBytesMax: limits, upgradeTimeoutMs: 10_000, connectionsMax: 4_096, connectionsPerAddressMax: 1_024 } : limits;
+  }
+
+  private get frameBytesMax(): number {
+    return this.limits.frameBytesMax;
+  }
 
   listen(host: string, port: number, onLink: (link: Link) => void): Promise<Listener> {
     return new Promise((resolve, reject) => {
-      const server = new WebSocketServer({ host, port, maxPayload: this.frameBytesMax, perMessageDeflate: false });
-      server.once('error', reject);
-      server.on('connection', (socket, request) => {
-        const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
-        socket.binaryType = 'nodebuffer';
-        onLink(new WsLink(socket, address));
+      const { upgradeTimeoutMs, connectionsMax, connectionsPerAddressMax } = this.limits;
+      const http = createServer((_request, response) => {
+        response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('this port speaks WebSocket (kactus native protocol)\n');
       });
-      server.once('listening', () => {
-        server.off('error', reject);
-        server.on('error', () => {});
-        const bound = server.address();
+      http.headersTimeout = upgradeTimeoutMs;
+      http.requestTimeout = upgradeTimeoutMs;
+      const wss = new WebSocketServer({ noServer: true, maxPayload: this.frameBytesMax, perMessageDeflate: false });
+      const sockets = new Set<Socket>();
+      const perAddress = new Map<string, number>();
+      http.on('connection', (socket: Socket) => {
+        const address = socket.remoteAddress ?? '?';
+        const fromAddress = perAddress.get(address) ?? 0;
+        if (sockets.size >= connectionsMax || fromAddress >= connectionsPerAddressMax) {
+          this.stats.refusedConnections += 1;
+          socket.destroy();
+          return;
+        }
+        sockets.add(socket);
+        perAddress.set(address, fromAddress + 1);
+        socket.once('close', () => {
+          sockets.delete(socket);
+          const left = (perAddress.get(address) ?? 1) - 1;
+          if (left <= 0) perAddress.delete(address);
+          else perAddress.set(address, left);
+        });
+        socket.on('error', () => {});
+        // Until the upgrade completes the socket must not stay open for free.
+        const timer = setTimeout(() => {
+          if (!upgraded.has(socket)) {
+            this.stats.upgradeTimeouts += 1;
+            socket.destroy();
+          }
+        }, upgradeTimeoutMs);
+        timer.unref();
+        socket.once('close', () => clearTimeout(timer));
+      });
+      const upgraded = new WeakSet<Socket>();
+      http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+        try {
+          wss.handleUpgrade(request, socket, head, (ws) => {
+            upgraded.add(socket);
+            const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+            ws.binaryType = 'nodebuffer';
+            onLink(new WsLink(ws, address));
+          });
+        } catch {
+          socket.destroy();
+        }
+      });
+      http.on('clientError', (_err, socket) => socket.destroy());
+      http.once('error', reject);
+      http.listen(port, host, () => {
+        http.off('error', reject);
+        http.on('error', () => {});
+        const bound = http.address();
         const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
         resolve({
           url: `ws://${host}:${boundPort}`,
           close: () =>
             new Promise<void>((done) => {
-              for (const client of server.clients) client.terminate();
-              server.close(() => done());
+              for (const client of wss.clients) client.terminate();
+              for (const socket of sockets) socket.destroy();
+              wss.close();
+              http.close(() => done());
             }),
         });
       });

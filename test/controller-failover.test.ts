@@ -11,6 +11,7 @@
  * `/controller` (DescribeQuorum, GetMetadata) and `/controller-client`
  * (ControllerCall, GetMetadata) on the brokers; the measured times are printed.
  */
+import { testClusterSecret } from './support/secret.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -55,7 +56,7 @@ async function startCluster(): Promise<Cluster> {
     children.set(id, startChild('actors/broker-main.ts', args, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }));
   }
   await Promise.all([...children.values()].map((child) => child.waitFor('ready', 30_000)));
-  const client = await Node.start({ nodeId: 'failover-test', logger: createLogger({ node: 'failover-test' }, process.env.LOG_LEVEL ?? 'silent') });
+  const client = await Node.start({ clusterSecret: testClusterSecret(), nodeId: 'failover-test', logger: createLogger({ node: 'failover-test' }, process.env.LOG_LEVEL ?? 'silent') });
   cleanup.nodes.push(client);
   for (const id of brokerIds) client.addPeer(nodeIdOf(id), `ws://127.0.0.1:${ports.get(id)}`);
   return { children, client };

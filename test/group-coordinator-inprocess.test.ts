@@ -11,6 +11,7 @@
  * (test/group-coordinator-support.ts); group timeouts are shortened through
  * the data plane's groupConfig option.
  */
+import { testClusterSecret } from './support/secret.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../runtime/node.ts';
 import { startInProcessCluster, type InProcessCluster } from './support/inprocess-cluster.ts';
@@ -44,7 +45,7 @@ async function startCluster(options: DataPlaneOptions = {}): Promise<Cluster> {
     config: { replicaFetchWaitMaxMs: 50, offsetsTopicNumPartitions: offsetsPartitions, groupInitialRebalanceDelayMs: 300 },
     dataPlane: { groupConfig: { sessionTimeoutMsMin: 200 }, ...options },
   });
-  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
+  const client = await Node.start({ clusterSecret: testClusterSecret(), nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
   cluster = { ...brokers, client };
   return cluster;
 }

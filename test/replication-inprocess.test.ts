@@ -6,6 +6,7 @@
  * the error codes of the produce path. Method: drive the brokers with a client
  * node that sends Produce/Fetch asks, exactly as the client library will.
  */
+import { testClusterSecret } from './support/secret.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../runtime/node.ts';
 import { startInProcessCluster, type InProcessCluster } from './support/inprocess-cluster.ts';
@@ -28,7 +29,7 @@ afterEach(async () => {
 
 async function startCluster(overrides: Record<string, number> = {}): Promise<Cluster> {
   const brokers = await startInProcessCluster({ dirPrefix: 'kactus-repl-', config: { replicaFetchWaitMaxMs: 100, ...overrides } });
-  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
+  const client = await Node.start({ clusterSecret: testClusterSecret(), nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
   cluster = { ...brokers, client };
   return cluster;
 }

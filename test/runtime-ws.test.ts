@@ -121,11 +121,14 @@ function envelopeOf(value: unknown): Envelope {
   const [, kind, a, b, c] = value as [number, number, unknown, unknown, unknown];
   if (kind === Kind.LinkError) return { kind, errorCode: a as number, errorMessage: b as string };
   if (kind === Kind.ErrorReply) return { kind, replyToPath: a as string, errorCode: b as number, errorMessage: c as string };
-  if (kind === Kind.Hello) return { kind, nodeId: a as string, incarnation: b as string, listenUrl: c as string | null };
+  if (kind === Kind.Hello) {
+    const [, , , , , role, challenge, proof] = value as unknown[];
+    return { kind, nodeId: a as string, incarnation: b as string, listenUrl: c as string | null, role: role as 'peer' | 'client', challenge: challenge as Uint8Array, proof: proof as Uint8Array | null };
+  }
   return { kind: Kind.Heartbeat };
 }
 
-const hello = encodeEnvelope({ kind: Kind.Hello, nodeId: 'raw', incarnation: 'raw-1', listenUrl: null });
+const hello = encodeEnvelope({ kind: Kind.Hello, nodeId: 'raw', incarnation: 'raw-1', listenUrl: null, role: 'client', challenge: Buffer.alloc(32, 7), proof: null });
 
 describe('bad input from the network never takes a node down', () => {
   let server: Node;

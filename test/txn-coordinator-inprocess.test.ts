@@ -10,6 +10,7 @@
  * second InitProducerId fences the first producer. Method: a client node
  * speaking the wire API (protocol/apis/txn.ts, data.ts) directly.
  */
+import { testClusterSecret } from './support/secret.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../runtime/node.ts';
 import { createLogger } from '../runtime/logger.ts';
@@ -37,7 +38,7 @@ async function startCluster(): Promise<Cluster> {
     dirPrefix: 'kactus-txn-',
     config: { replicaFetchWaitMaxMs: 50, offsetsTopicNumPartitions: 3, transactionStateLogNumPartitions: 3 },
   });
-  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
+  const client = await Node.start({ clusterSecret: testClusterSecret(), nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
   cluster = { ...brokers, client };
   const reply = cluster.quorum.call({ type: 'CreateTopics', validateOnly: false, topics: [{ name: 't', numPartitions: 2, replicationFactor: 3, assignments: null, configs: [] }] }) as { topics: { errorCode: number }[] };
   expect(reply.topics[0]!.errorCode).toBe(0);

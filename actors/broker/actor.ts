@@ -28,6 +28,23 @@
  *
  * Hot path cost: one validation and one local tell per produce batch
  * (transactional ones: a header read and a map lookup more).
+ *
+ * Who may send what: the network only brokerProtocol; the runtime refuses
+ * every other type from a remote origin before this actor runs. The local
+ * messages (images, adapted controller replies, timers) are still checked
+ * for shape where it is cheap (a malformed one is logged and dropped), so a
+ * bug elsewhere costs that message, not a restart.
+ *
+ * Supervision (restartWithBackoff, the default): a restart starts from an
+ * empty state while `/replicas/<key>` and `/fetchers/<leaderId>` (children
+ * of the idle supervisors, not of `/broker`) live on. So init adopts them:
+ * it tells every existing fetcher to drop its partitions (the next image
+ * adds back those it should pull), `ensureReplica` / `ensureFetcher` take a
+ * live actor at the path instead of spawning, and once the first image after
+ * the restart is applied, the adopted replicas and fetchers it did not claim
+ * are stopped (and their logs closed, not deleted). Timers carry the
+ * incarnation of the init that scheduled them: a restarted actor ignores its
+ * predecessor's chain instead of running two.
  */
 import { ErrorCode, errorName } from '../../protocol/errors.ts';
 import { validateProduce, validateWriteTxnMarker, type Produce, type ProduceReply, type WriteTxnMarker } from '../../protocol/apis/data.ts';
@@ -35,6 +52,7 @@ import { isInvalid } from '../../protocol/validate.ts';
 import { array, boolean, object, optional, ref, string } from '../../protocol/validate.ts';
 import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { buildMetadataResponse, diffForBroker, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
 import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
@@ -49,6 +67,27 @@ import type { LogConfig } from '../../storage/config.ts';
 /** Admin commands a client may send; everything else is for brokers and controllers only. */
 export const clientAdminCommands = new Set(['CreateTopics', 'DeleteTopics', 'CreatePartitions', 'DescribeConfigs', 'AlterConfigs', 'ElectLeaders']);
 
+/**
+ * What the network may send `/broker` (runtime/protocol.ts); every other message type (metadata
+ * images, adapted controller replies, timers) is this node's own. Admin carries only the commands
+ * of clientAdminCommands, from anyone: the one allow-list for admin calls. Peers (other brokers'
+ * transaction coordinators, and operator tools holding the cluster secret) may also write
+ * transaction markers and pause or resume a fetcher (fault injection in tests).
+ */
+export const brokerProtocol: RemoteProtocol = {
+  client: {
+    Metadata: true,
+    Produce: true,
+    InitProducerId: true,
+    Admin: (message) => {
+      const command = message.command as { type?: unknown } | null | undefined;
+      if (typeof command !== 'object' || command === null || typeof command.type !== 'string') return 'Admin needs a command with a type';
+      return clientAdminCommands.has(command.type) ? null : `${command.type.slice(0, 64)} is not an admin command`;
+    },
+  },
+  peer: { WriteTxnMarker: true, PauseFetcher: true, ResumeFetcher: true },
+};
+
 export type BrokerMessage =
   | { type: 'Metadata'; topics: string[] | null; allowAutoTopicCreation?: boolean; replyTo: Ref<unknown> }
   | { type: 'Admin'; command: { type: string }; replyTo: Ref<unknown> }
@@ -57,8 +96,8 @@ export type BrokerMessage =
   | { type: 'FetcherRestarted'; leaderId: number }
   | { type: 'PauseFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
-  | { type: 'Housekeeping' }
-  | { type: 'CheckpointHighWatermarks' }
+  | { type: 'Housekeeping'; incarnation: number }
+  | { type: 'CheckpointHighWatermarks'; incarnation: number }
   | Produce
   | WriteTxnMarker
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
@@ -68,6 +107,13 @@ export type BrokerMessage =
   | { type: 'TxnVerified'; key: string; errorCode: number; errorMessage: string };
 
 type BrokerState = {
+  /** Which init made this state (1, 2, ... per restart): timers carry it, so a predecessor's timer chain dies out. */
+  incarnation: number;
+  /**
+   * After a restart: the replica and fetcher paths that were alive when init ran, not yet claimed by an
+   * image. Once the first image is applied, the unclaimed ones are stopped. Null when there is nothing to adopt.
+   */
+  adoptable: Set<string> | null;
   image: MetadataImage;
   /** The active controller as the controller client last reported it; -1 unknown. */
   activeControllerId: number;
@@ -123,6 +169,7 @@ export type BrokerDeps = {
    *   { type: 'OffsetsPartitionLed', partition, leaderEpoch }   (after the replica is leader)
    *   { type: 'OffsetsPartitionResigned', partition }
    * Likewise `/transactions` for `__transaction_state` (TxnStatePartitionLed/Resigned).
+   * Told directly: those types are local-only in groupsProtocol / transactionsProtocol.
    */
   groupCoordinator?: Ref<unknown>;
   transactionCoordinator?: Ref<unknown>;
@@ -135,6 +182,29 @@ export const transactionStateTopicName = '__transaction_state';
 export const housekeepingIntervalMs = 30_000;
 /** replica.high.watermark.checkpoint.interval.ms: how often high watermarks (and log starts) are checkpointed. */
 export const highWatermarkCheckpointIntervalMs = 5_000;
+
+/** A local message's image: the cheap shape checks (the controller client builds it; a bug must not crash us). */
+function isImage(value: unknown): value is MetadataImage {
+  if (typeof value !== 'object' || value === null) return false;
+  const image = value as Partial<Record<keyof MetadataImage, unknown>>;
+  return typeof image.appliedOffset === 'number' && image.brokers instanceof Map && image.topicsById instanceof Map && image.topicIdsByName instanceof Map;
+}
+
+const isErrorCode = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+
+/** The topics of a CreateTopicsReply that the controller refused, or null when the reply is malformed. */
+function refusedTopics(value: unknown): string[] | null {
+  const topics = value === undefined ? [] : value;
+  if (!Array.isArray(topics)) return null;
+  const refused: string[] = [];
+  for (const topic of topics) {
+    if (typeof topic !== 'object' || topic === null) return null;
+    const { name, errorCode } = topic as { name?: unknown; errorCode?: unknown };
+    if (typeof name !== 'string' || !isErrorCode(errorCode)) return null;
+    if (errorCode !== ErrorCode.NONE) refused.push(name);
+  }
+  return refused;
+}
 
 const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), allowAutoTopicCreation: optional(boolean, true), replyTo: ref });
 const validateAdmin = object({ command: object({ type: string(64) }), replyTo: ref });
@@ -169,11 +239,22 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
   const brokerId = config.brokerId;
   // The newest image this actor applied, for the replicas' ISR eligibility check (read on their turn, not copied).
   let latestImage: MetadataImage = emptyImage;
+  /** Counts inits (the first start and every restart): the incarnation timers carry. */
+  let incarnation = 0;
   const isrEligible = (id: number): boolean => isBrokerActive(latestImage, id);
 
   const ensureReplica = (state: BrokerState, ctx: ActorContext<BrokerMessage>, key: string): Ref<ReplicaMessage> => {
     const existing = state.replicas.get(key);
     if (existing) return existing;
+    const path = `${deps.replicasParent.path}/${key}`;
+    if (ctx.node.hasActor(path)) {
+      // Alive from before this actor's restart: adopt it (the role we tell it next is idempotent).
+      const adopted: Ref<ReplicaMessage> = { node: ctx.node.nodeId, path };
+      state.adoptable?.delete(path);
+      state.replicas.set(key, adopted);
+      ctx.log.info({ partition: key }, 'partition.replica_adopted');
+      return adopted;
+    }
     const view = registry.getByKey(key)!;
     const replicaRef = ctx.node.spawn(
       key,
@@ -198,6 +279,15 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     if (existing) return existing;
     const leader = state.image.brokers.get(leaderId);
     if (leader) ctx.node.addPeer(nodeIdOf(leaderId), `ws://${leader.host}:${leader.port}`);
+    const path = `${deps.fetchersParent.path}/${leaderId}`;
+    if (ctx.node.hasActor(path)) {
+      // Alive from before this actor's restart, emptied by init: adopt it.
+      const adopted: Ref<FetcherMessage> = { node: ctx.node.nodeId, path };
+      state.adoptable?.delete(path);
+      state.fetchers.set(leaderId, adopted);
+      ctx.log.info({ leaderId }, 'fetcher.adopted');
+      return adopted;
+    }
     const fetcherRef = ctx.node.spawn(
       String(leaderId),
       fetcherBehaviour({
@@ -248,6 +338,8 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           state.replicas.delete(key);
         }
         await registry.close(change.topic, change.partition, change.deleted);
+        // nact finishes a stop on the next turn (setImmediate): wait for it, so a later change of this diff may spawn the path again.
+        await new Promise((resolve) => setImmediate(resolve));
         ctx.log.info({ partition: key, deleted: change.deleted }, 'partition.stopped');
         return;
       }
@@ -359,12 +451,42 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     logStartOffset: -1,
   });
 
+  /** The live children of a supervisor (`/replicas`, `/fetchers`): what a restarted broker may adopt. */
+  const childrenOf = (ctx: ActorContext<BrokerMessage>, parent: Ref<unknown>): string[] => {
+    const prefix = `${parent.path}/`;
+    return ctx.node.actorPaths().filter((path) => path.startsWith(prefix) && !path.slice(prefix.length).includes('/'));
+  };
+
+  /** After the first image since a restart: stop the adopted replicas and fetchers that image did not claim. */
+  const releaseUnclaimed = async (state: BrokerState, ctx: ActorContext<BrokerMessage>): Promise<void> => {
+    const unclaimed = state.adoptable;
+    state.adoptable = null;
+    if (unclaimed === null || unclaimed.size === 0) return;
+    const replicaPrefix = `${deps.replicasParent.path}/`;
+    for (const path of unclaimed) {
+      ctx.node.stopActor({ node: ctx.node.nodeId, path });
+      if (!path.startsWith(replicaPrefix)) continue;
+      const view = registry.getByKey(path.slice(replicaPrefix.length));
+      if (view !== undefined) await registry.close(view.topic, view.partition, false);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    ctx.log.info({ stopped: [...unclaimed] }, 'broker.unclaimed_children_stopped');
+  };
+
   return {
+    accepts: brokerProtocol,
     init: (ctx) => {
+      incarnation += 1;
+      // After a restart the replicas and fetchers of the previous incarnation are still alive: adopt them (see the header).
+      const replicaPaths = childrenOf(ctx, deps.replicasParent);
+      const fetcherPaths = childrenOf(ctx, deps.fetchersParent);
+      for (const path of fetcherPaths) ctx.node.tell<FetcherMessage>({ node: ctx.node.nodeId, path }, { type: 'RemoveAllPartitions' });
+      const adoptable = replicaPaths.length + fetcherPaths.length > 0 ? new Set([...replicaPaths, ...fetcherPaths]) : null;
+      if (adoptable !== null) ctx.log.info({ replicas: replicaPaths.length, fetchers: fetcherPaths.length, incarnation }, 'broker.adopting_children');
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
-      ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
-      ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks' });
-      return { image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false, verifying: new Map(), verifyingCount: 0 };
+      ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping', incarnation });
+      ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks', incarnation });
+      return { incarnation, adoptable, image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false, verifying: new Map(), verifyingCount: 0 };
     },
 
     receive: async (state, msg, ctx) => {
@@ -479,6 +601,10 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         }
 
         case 'MetadataImageUpdated': {
+          if (!isImage(msg.image) || (msg.activeControllerId !== undefined && !isErrorCode(msg.activeControllerId))) {
+            ctx.log.warn('broker.malformed_image_update');
+            return state;
+          }
           // Images only move forward: an older one arriving late must never undo a newer one
           // (diffing backwards would stop, even delete, partitions that still exist).
           if (msg.image.appliedOffset < state.image.appliedOffset) return state;
@@ -487,6 +613,8 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           latestImage = msg.image;
           for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);
           for (const name of state.autoCreating) if (topicByName(msg.image, name)) state.autoCreating.delete(name);
+          // The empty image (a controller client that has not fetched yet) claims nothing: wait for a real one.
+          if (state.adoptable !== null && msg.image.appliedOffset >= 0) await releaseUnclaimed(state, ctx);
           return state;
         }
 
@@ -524,6 +652,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         }
 
         case 'Housekeeping': {
+          if (msg.incarnation !== state.incarnation) return state; // a timer of an earlier incarnation: its chain ends here
           for (const view of registry.all()) {
             try {
               view.log.enforceRetention();
@@ -532,11 +661,12 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
               ctx.log.warn({ partition: view.key, err }, 'partition.housekeeping_failed');
             }
           }
-          ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping' });
+          ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping', incarnation: state.incarnation });
           return state;
         }
 
         case 'CheckpointHighWatermarks': {
+          if (msg.incarnation !== state.incarnation) return state;
           // A restarted broker starts from these: its high watermark never goes back further than one interval.
           for (const view of registry.all()) {
             if (view.log.isOffline) continue;
@@ -546,7 +676,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
               ctx.log.warn({ partition: view.key, err }, 'partition.checkpoint_failed');
             }
           }
-          ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks' });
+          ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks', incarnation: state.incarnation });
           return state;
         }
 
@@ -575,6 +705,15 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         }
 
         case 'AllocateProducerIdsReply': {
+          // Only the answer to our own call (one at a time) may change the block.
+          if (!state.allocatingProducerIds) return state;
+          const wellFormed =
+            isErrorCode(msg.errorCode) &&
+            (msg.errorCode !== ErrorCode.NONE || (Number.isSafeInteger(msg.producerIdStart) && msg.producerIdStart >= 0 && Number.isSafeInteger(msg.producerIdLength) && msg.producerIdLength >= 1 && Number.isSafeInteger(msg.producerIdStart + msg.producerIdLength)));
+          if (!wellFormed) {
+            ctx.log.warn('broker.malformed_producer_ids_reply');
+            msg = { type: 'AllocateProducerIdsReply', errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, producerIdStart: -1, producerIdLength: 0 };
+          }
           let { next, end } = state.producerIds;
           if (msg.errorCode === ErrorCode.NONE) {
             next = msg.producerIdStart;
@@ -595,8 +734,10 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           // may be asked for again by the next Metadata request.
           state.autoCreating.clear();
           if (!state.allocatingProducerIds) return state;
+          const errorCode = isErrorCode(msg.errorCode) ? msg.errorCode : ErrorCode.COORDINATOR_NOT_AVAILABLE;
+          const errorMessage = typeof msg.errorMessage === 'string' ? msg.errorMessage : 'controller unavailable';
           for (const replyTo of state.waitingForProducerIds) {
-            ctx.node.tell(replyTo, { type: 'InitProducerIdReply', errorCode: msg.errorCode ?? ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: msg.errorMessage ?? 'controller unavailable', producerId: -1, producerEpoch: -1 });
+            ctx.node.tell(replyTo, { type: 'InitProducerIdReply', errorCode, errorMessage, producerId: -1, producerEpoch: -1 });
           }
           return { ...state, waitingForProducerIds: [], allocatingProducerIds: false };
         }
@@ -604,13 +745,19 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         case 'CreateTopicsReply': {
           // Answers to auto-creation. A refused name (say, no unfenced broker yet) may be asked for
           // again by the next Metadata request; a created one shows up in the next image.
-          const topics = (msg as { topics?: readonly { name: string; errorCode: number }[] }).topics ?? [];
-          for (const topic of topics) if (topic.errorCode !== ErrorCode.NONE) state.autoCreating.delete(topic.name);
+          const refused = refusedTopics((msg as { topics?: unknown }).topics);
+          if (refused === null) {
+            // Malformed: forget every pending auto-creation; the next Metadata request may ask again.
+            ctx.log.warn('broker.malformed_create_topics_reply');
+            state.autoCreating.clear();
+            return state;
+          }
+          for (const name of refused) state.autoCreating.delete(name);
           return state;
         }
 
         default:
-          ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'broker.unknown_message');
+          ctx.log.warn({ type: describeType(msg) }, 'broker.unknown_message');
           return state;
       }
     },

@@ -72,6 +72,11 @@ export type BrokerConfig = {
   controllerElectionTicks: number;
   /** Raft heartbeat interval in ticks. */
   controllerHeartbeatTicks: number;
+  /**
+   * cluster.secret.file: the file holding the secret every broker of the cluster shares (peer
+   * authentication, runtime/peer-auth.ts). Default: `<log.dirs>/cluster.secret`. See cluster-secret.ts.
+   */
+  clusterSecretFile: string | null;
 };
 
 type Field = {
@@ -109,6 +114,7 @@ const kafkaNames: Record<string, Field> = {
   'controller.tick.ms': { key: 'controllerTickMs', kind: 'int', min: 5 },
   'controller.election.ticks': { key: 'controllerElectionTicks', kind: 'int', min: 2 },
   'controller.heartbeat.ticks': { key: 'controllerHeartbeatTicks', kind: 'int', min: 1 },
+  'cluster.secret.file': { key: 'clusterSecretFile', kind: 'nullable-string' },
 };
 
 export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'> = {
@@ -138,6 +144,7 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   controllerTickMs: 50,
   controllerElectionTicks: 10,
   controllerHeartbeatTicks: 2,
+  clusterSecretFile: null,
 };
 
 export class ConfigError extends Error {

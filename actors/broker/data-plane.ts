@@ -2,10 +2,12 @@
  * Spawns a broker node's data plane: the partition registry, `/fetch` (read
  * path), `/replicas` and `/fetchers` (supervisors that handle no messages
  * themselves, so nact's per-message copy of their children costs nothing),
- * `/groups` and `/groups-inbox` (the group coordinator, actors/group-coordinator/actor.ts),
- * `/transactions` and `/transactions-inbox` (the transaction coordinator,
- * actors/txn-coordinator/actor.ts), and `/broker` (router and replica-role manager; it tells `/groups-inbox`
- * which `__consumer_offsets` partitions it leads).
+ * `/groups` (the group coordinator, actors/group-coordinator/actor.ts),
+ * `/transactions` (the transaction coordinator, actors/txn-coordinator/actor.ts),
+ * and `/broker` (router and replica-role manager; it tells `/groups` which
+ * `__consumer_offsets` partitions it leads, and `/transactions` which
+ * `__transaction_state` ones). The coordinators take their local messages by
+ * type: their declared protocols keep those types local-only.
  *
  * The controller client at `/controller-client` must exist on the node (it
  * gives metadata and carries ControllerCalls); in tests it may be a stand-in.
@@ -34,7 +36,7 @@ export type DataPlane = {
   close(): Promise<void>;
 };
 
-const idle = { init: () => null, receive: (state: null) => state, acceptsRemote: false };
+const idle = { init: () => null, receive: (state: null) => state };
 
 export type DataPlaneOptions = {
   /** Overrides of the group coordinator's group config (tests: short session timeouts). */
@@ -65,7 +67,7 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
   const transactions = spawnTxnCoordinator(node, { config, registry, clock, controllerClient, broker: brokerRef, ...(options.txnConfig ? { txnConfig: options.txnConfig } : {}) });
   const broker = node.spawn(
     'broker',
-    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.inbox, transactionCoordinator: transactions.inbox }),
+    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions }),
   );
   return { registry, broker, groups: groups.groups, transactions: transactions.transactions, close: () => registry.closeAll() };
 }

@@ -26,6 +26,7 @@ import { createLogger } from '../../runtime/logger.ts';
 import { startBrokerNode, type BrokerNode } from '../broker-node.ts';
 import { applyKafkaSettings, ConfigError, kafkaConfigNames, makeBrokerConfig, parseQuorumVoters, type BrokerConfig } from './config.ts';
 import { startDataPlane, type DataPlane } from './data-plane.ts';
+import { clusterSecretVariable } from './cluster-secret.ts';
 
 /** Largest --config file read (a broker config is a few KiB). */
 export const configFileBytesMax = 1024 * 1024;
@@ -42,7 +43,7 @@ export const environmentPrefix = 'KACTUS_';
 export const faultInjectionVariable = 'KACTUS_FAULT_INJECTION';
 
 /** Environment variables with the prefix that are not broker configs (client and tool settings). */
-const environmentNotConfig = new Set(['KACTUS_BOOTSTRAP', faultInjectionVariable]);
+const environmentNotConfig = new Set(['KACTUS_BOOTSTRAP', faultInjectionVariable, clusterSecretVariable]);
 
 export type BrokerSources = {
   brokerId: number;

@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryNetwork } from '../../runtime/memory-transport.ts';
+import { testClusterSecret } from '../../test/support/secret.ts';
 import { FaultPlan } from '../../runtime/faults.ts';
 import { Node } from '../../runtime/node.ts';
 import { createLogger } from '../../runtime/logger.ts';
@@ -97,7 +98,8 @@ async function cluster(seed: number, options: { brokerIds?: number[]; snapshotEv
   };
   for (const brokerId of options.brokerIds ?? [1, 2, 3]) await start(brokerId);
   // A client node for the test: it dials the brokers and owns the reply slots of its asks.
-  const probe = await Node.start({ nodeId: 'probe', transport: network, limits: fastLimits, logger: quiet('probe') });
+  // It holds the cluster secret: a peer, as the brokers are to each other (test/support/secret.ts).
+  const probe = await Node.start({ nodeId: 'probe', transport: network, limits: fastLimits, logger: quiet('probe'), clusterSecret: testClusterSecret() });
   for (const id of [1, 2, 3, 4]) probe.addPeer(nodeIdOf(id), url(id));
   started.nodes.push(probe);
   return { brokers, faults, network, probe, start, stop };

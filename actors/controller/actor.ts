@@ -17,8 +17,9 @@
  *      to the other voters' /controller actors,
  *   3. THEN committed entries are applied (a snapshot restores the image
  *      first): each non-empty entry is a msgpack array of MetadataRecord,
- *      replayed with `applyCommitted`; replies whose entry is now applied go
- *      out; waiting fetches are answered,
+ *      replayed with `applyCommittedEntry`, which skips (and this actor logs
+ *      and counts) a record that does not apply instead of asserting; replies
+ *      whose entry is now applied go out; waiting fetches are answered,
  *   4. THEN `raft.advance(ready)`, compaction when due, and the next Ready.
  *
  * Leadership: when the Raft core becomes leader, the actor proposes a NoOp
@@ -49,11 +50,18 @@
  * proposals pause, the target is caught up and told TimeoutNow); commands
  * meanwhile get NotController naming the target.
  *
+ * What enters the metadata log is checked where it enters: the active
+ * controller generates the records (metadata/*.ts), and a follower refuses an
+ * AppendEntries whose entries do not validate (validateRecords) or an
+ * InstallSnapshot whose image does not decode, before stepping the core, so
+ * before anything is persisted (refuseToPersist).
+ *
  * Never awaits: store results and timers come back as messages; Raft sends are
  * tells. Everything from the network is validated (messages.ts) first; a bad
- * request is answered INVALID_REQUEST, a bad Raft message is dropped. Internal
- * messages are recognised by object identity (a WeakSet), so a peer cannot
- * forge a timer or a store result by sending its `type`.
+ * request is answered INVALID_REQUEST, a bad Raft message is dropped. What
+ * the network may send at all is controllerProtocol (the runtime refuses the
+ * rest before this actor runs): internal messages (timers, store results) are
+ * recognised by their type, which no remote origin may send.
  *
  * Supervision (decision table): a failed assert or a store I/O error throws,
  * and the actor restarts with backoff (restartWithBackoff): init closes the
@@ -63,10 +71,11 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { isInvalid } from '../../protocol/validate.ts';
+import { invalid, isInvalid, type Invalid } from '../../protocol/validate.ts';
 import { AssertionError, assert, assertNever } from '../../runtime/assert.ts';
 import type { ActorContext, Node, Terminated } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import type { RemoteProtocol } from '../../runtime/protocol.ts';
 import { seededRng } from '../../runtime/rng.ts';
 import { nodeIdOf, type BrokerConfig } from '../broker/config.ts';
 import { decodeImage, encodeImage, serializeImage, type SerializedImage } from './image-codec.ts';
@@ -85,7 +94,7 @@ import {
   type NotController,
 } from './messages.ts';
 import {
-  applyCommitted,
+  applyCommittedEntry,
   becomeActive,
   becomeInactive,
   buildMetadataResponse,
@@ -137,6 +146,10 @@ export const controllerEvents = {
   compacted: 'controller.compacted',
   snapshotInstalled: 'controller.snapshot_installed',
   badInput: 'controller.bad_input',
+  /** A follower refused an AppendEntries or InstallSnapshot whose entries (or image) do not validate. */
+  entriesRefused: 'controller.entries_refused',
+  /** Replay skipped committed records that did not apply (replayCommitted), or an entry that is not records. */
+  recordsSkipped: 'controller.records_skipped',
 } as const;
 
 export type ControllerOptions = {
@@ -168,14 +181,13 @@ type Internal =
 type Incoming = ControllerMessage | Internal;
 
 /**
- * Internal messages are recognised by identity, never by their `type`: a peer
- * could send `{ type: 'StoreFailed' }` over the wire, but a decoded message is
- * never an object this module created.
+ * Internal messages are recognised by their type: none of these types is in
+ * controllerProtocol, so the runtime refuses them from the network before this
+ * actor runs (runtime/protocol.ts); only this node's own code can send them.
  */
-const ownMessages = new WeakSet<object>();
-function own<M extends Internal>(message: M): M {
-  ownMessages.add(message);
-  return message;
+const internalTypes: ReadonlySet<string> = new Set<Internal['type']>(['Opened', 'OpenFailed', 'Tick', 'Persisted', 'StoreFailed', 'Compacted', 'FetchWaitExpired', 'Resign']);
+function isInternal(message: unknown): message is Internal {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
 }
 
 type PendingReply = { index: number; term: number; replyTo: Ref<ControllerRequestReply> | null; reply: ControllerReply };
@@ -216,17 +228,68 @@ export function encodeRecords(records: readonly MetadataRecord[]): Uint8Array {
   return new Uint8Array(recordsPackr.pack(records));
 }
 
-/** Decodes a committed entry's records. A committed entry that is not records is corruption or a bug: it throws. */
-export function decodeRecords(data: Uint8Array, index: number): MetadataRecord[] {
+/** Decodes an entry's records, or says why they are not records (never throws: entries arrive over the network). */
+export function checkRecords(data: Uint8Array, index: number): MetadataRecord[] | Invalid {
   let value: unknown;
   try {
     value = recordsPackr.unpack(data);
-  } catch (err) {
-    throw new AssertionError(`metadata entry ${index} is not msgpack: ${(err as Error).message}`);
+  } catch {
+    return invalid(`entry[${index}]`, 'is not msgpack');
   }
-  const records = validateRecords(value, `entry[${index}]`);
+  return validateRecords(value, `entry[${index}]`);
+}
+
+/** Decodes a committed entry's records. A committed entry that is not records is corruption or a bug: it throws. */
+export function decodeRecords(data: Uint8Array, index: number): MetadataRecord[] {
+  const records = checkRecords(data, index);
   if (isInvalid(records)) throw new AssertionError(`metadata entry ${index}: ${records.errorMessage}`);
   return records;
+}
+
+/**
+ * Why a Raft message must not be stepped (its entries would be persisted), or
+ * null: every AppendEntries entry must decode to valid records (validateRecords,
+ * the same check as a committed entry's), and an InstallSnapshot's image must
+ * decode. Pure; exported for tests.
+ */
+export function refuseToPersist(message: RaftProtocolMessage): string | null {
+  if (message.type === 'AppendEntries') {
+    for (const entry of message.entries) {
+      if (entry.data.length === 0) continue;
+      const records = checkRecords(entry.data, entry.index);
+      if (isInvalid(records)) return records.errorMessage;
+    }
+    return null;
+  }
+  if (message.type === 'InstallSnapshot') {
+    const image = decodeImage(message.snapshot.data);
+    return isInvalid(image) ? `snapshot ${message.snapshot.index}: ${image.errorMessage}` : null;
+  }
+  return null;
+}
+
+/**
+ * What the network may send `/controller` (runtime/protocol.ts): Raft only from the voter it claims
+ * to be (its `from`), on that voter's own authenticated link; controller requests and metadata
+ * fetches from brokers (authenticated peers); DescribeQuorum, read-only, from anyone (the CLI's
+ * `cluster status`). Timers and store results are this node's own.
+ */
+export function controllerProtocol(voters: readonly number[]): RemoteProtocol {
+  const voterIds = new Set(voters.map(nodeIdOf));
+  return {
+    client: { DescribeQuorum: true },
+    peer: {
+      ControllerRequest: true,
+      FetchMetadata: true,
+      GetMetadata: true,
+      RaftMessage: (message, origin) => {
+        const raft = message.message as { from?: unknown } | null | undefined;
+        if (typeof raft !== 'object' || raft === null || typeof raft.from !== 'number') return 'RaftMessage needs a message with a from';
+        if (!voterIds.has(origin.nodeId)) return `node ${origin.nodeId} is not a voter`;
+        return nodeIdOf(raft.from) === origin.nodeId ? null : `a Raft message from ${origin.nodeId} cannot claim to be from ${raft.from}`;
+      },
+    },
+  };
 }
 
 export function controllerConfigOf(config: BrokerConfig): ControllerConfig {
@@ -286,7 +349,9 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (cached !== undefined) return cached;
     const entry = run.raft.entryAt(index);
     assert(entry !== undefined, `controller: entry ${index} is not retained`);
-    const records = entry.data.length === 0 ? [] : decodeRecords(entry.data, index);
+    const checked = entry.data.length === 0 ? [] : checkRecords(entry.data, index);
+    // An entry that is not records was skipped when applied (applyEntry); followers of this log skip it as empty.
+    const records = isInvalid(checked) ? [] : checked;
     cache(run, index, records);
     return records;
   };
@@ -483,13 +548,13 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     const persisted = run.store.persist(ready);
     if (!ready.mustSync && ready.snapshotToPersist === undefined) {
       // Nothing to make durable before sending (a commit index alone): go on now; the store orders its own writes.
-      persisted.catch((error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })));
+      persisted.catch((error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }));
       onPersisted(ctx, state);
       return;
     }
     persisted.then(
-      () => node.tell<Incoming>(ctx.self, own({ type: 'Persisted', generation: gen })),
-      (error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })),
+      () => node.tell<Incoming>(ctx.self, { type: 'Persisted', generation: gen }),
+      (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }),
     );
   };
 
@@ -515,6 +580,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
 
   const installSnapshot = (ctx: ActorContext<Incoming>, run: Running, snapshot: Snapshot): void => {
     const image = decodeImage(snapshot.data);
+    // onRaftMessage refused an InstallSnapshot whose image does not decode, so this one was checked before it was persisted.
     assert(!isInvalid(image), `controller: snapshot ${snapshot.index} from the leader does not decode`);
     if (run.logic.active) deactivate(ctx, run, 'snapshot installed');
     run.logic = initialControllerState(controllerConfig, image);
@@ -526,12 +592,21 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   const applyEntry = (ctx: ActorContext<Incoming>, run: Running, entry: Entry): void => {
     if (entry.index <= run.appliedIndex) return;
     assert(entry.index === run.appliedIndex + 1, `controller: applying ${entry.index} after ${run.appliedIndex}`);
-    if (entry.data.length > 0) {
-      const records = decodeRecords(entry.data, entry.index);
-      cache(run, entry.index, records);
-      run.logic = applyCommitted(run.logic, records, entry.index);
-    } else {
-      cache(run, entry.index, []);
+    const checked = entry.data.length === 0 ? [] : checkRecords(entry.data, entry.index);
+    if (isInvalid(checked)) {
+      // Followers refuse such entries before persisting them (onRaftMessage); one can only be in the log from an
+      // older version or a corrupt disk. Skip it as empty, as replay skips a record it cannot apply: never crash-loop on it.
+      ctx.log.error({ index: entry.index, reason: checked.errorMessage }, controllerEvents.recordsSkipped);
+    }
+    const records = isInvalid(checked) ? [] : checked;
+    cache(run, entry.index, records);
+    const applied = applyCommittedEntry(run.logic, records, entry.index);
+    run.logic = applied.state;
+    if (applied.skipped.length > 0) {
+      ctx.log.warn(
+        { index: entry.index, skipped: applied.skipped.length, recordsSkippedCount: run.logic.recordsSkippedCount, first: applied.skipped.slice(0, 3) },
+        controllerEvents.recordsSkipped,
+      );
     }
     run.appliedIndex = entry.index;
     const activation = run.activation;
@@ -570,8 +645,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     run.compacting = true;
     const gen = state.generation;
     run.store.compact(snapshot).then(
-      () => node.tell<Incoming>(ctx.self, own({ type: 'Compacted', generation: gen, index })),
-      (error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })),
+      () => node.tell<Incoming>(ctx.self, { type: 'Compacted', generation: gen, index }),
+      (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }),
     );
   };
 
@@ -611,12 +686,12 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     }
     state.nextWaiterId += 1;
     const id = state.nextWaiterId;
-    const cancel = ctx.scheduleOnce(waitMs, own({ type: 'FetchWaitExpired', generation: state.generation, waiterId: id }));
+    const cancel = ctx.scheduleOnce(waitMs, { type: 'FetchWaitExpired', generation: state.generation, waiterId: id });
     state.fetchWaiters.set(id, { id, fromOffset: msg.fromOffset, replyTo: msg.replyTo, cancel });
   };
 
   const onTick = (ctx: ActorContext<Incoming>, state: State): void => {
-    ctx.scheduleOnce(config.controllerTickMs, own({ type: 'Tick', generation: state.generation }));
+    ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: state.generation });
     const run = state.running;
     if (run === null) return;
     run.raft.tick();
@@ -637,7 +712,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (nowMs - run.lastFlushMs >= controllerLimits.commitIndexFlushIntervalMs) {
       run.lastFlushMs = nowMs;
       const gen = state.generation;
-      run.store.flushCommitIndex().catch((error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'StoreFailed', generation: gen, error })));
+      run.store.flushCommitIndex().catch((error: unknown) => node.tell<Incoming>(ctx.self, { type: 'StoreFailed', generation: gen, error }));
     }
     drive(ctx, state);
   };
@@ -655,6 +730,13 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (claimedMatchIndex > run.raft.lastIndex && message.term === run.raft.term) {
       ctx.log.warn({ from: message.from, matchIndex: claimedMatchIndex, lastIndex: run.raft.lastIndex }, `${controllerEvents.badInput}: match beyond our log`);
       return;
+    }
+    // A follower checks what it is asked to persist: entries must be metadata records and a snapshot an image, so
+    // nothing shape-invalid ever enters this log (replay then only has to skip records that do not apply).
+    const refusal = refuseToPersist(message);
+    if (refusal !== null) {
+      ctx.log.warn({ from: message.from, kind: message.type, term: message.term, reason: refusal }, controllerEvents.entriesRefused);
+      return; // dropped: the leader retries, and a hostile or broken one never gets it into our log
     }
     run.raft.step(message);
     checkRole(ctx, run);
@@ -711,6 +793,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   // ---------------------------------------------------------------- behaviour
 
   return node.spawn<State, Incoming>(controllerActorName, {
+    accepts: controllerProtocol(voters),
     init: (ctx) => {
       generation += 1;
       const gen = generation;
@@ -722,7 +805,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
           openStore = store;
           const image = recovered.snapshot === null ? emptyImage : decodeImage(recovered.snapshot.data);
           if (isInvalid(image)) {
-            node.tell<Incoming>(ctx.self, own({ type: 'OpenFailed', generation: gen, error: new Error(`snapshot does not decode: ${image.errorMessage}`) }));
+            node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error: new Error(`snapshot does not decode: ${image.errorMessage}`) });
             return;
           }
           const raft = Raft.restore(raftConfig, rng, recovered);
@@ -730,16 +813,16 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
             { term: recovered.hardState.term, commitIndex: recovered.hardState.commitIndex, entries: recovered.entries.length, snapshotIndex: recovered.snapshot?.index ?? 0, truncatedBytes: recovered.truncatedBytes },
             controllerEvents.opened,
           );
-          node.tell<Incoming>(ctx.self, own({ type: 'Opened', generation: gen, store, raft, image, appliedIndex: recovered.snapshot?.index ?? 0 }));
+          node.tell<Incoming>(ctx.self, { type: 'Opened', generation: gen, store, raft, image, appliedIndex: recovered.snapshot?.index ?? 0 });
         },
-        (error: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'OpenFailed', generation: gen, error })),
+        (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error }),
       );
-      ctx.scheduleOnce(config.controllerTickMs, own({ type: 'Tick', generation: gen }));
+      ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: gen });
       return { generation: gen, resignations: [], running: null, fetchWaiters: new Map(), nextWaiterId: 0 };
     },
 
     receive: (state, raw, ctx) => {
-      if (typeof raw === 'object' && raw !== null && ownMessages.has(raw)) return onInternal(ctx, state, raw as Internal);
+      if (isInternal(raw)) return onInternal(ctx, state, raw);
       const msg = validateControllerMessage(raw);
       if (isInvalid(msg)) {
         ctx.log.warn({ errorCode: msg.errorCode }, `${controllerEvents.badInput}: ${msg.errorMessage}`);
@@ -855,7 +938,7 @@ export function resignLeadership(node: Node, timeoutMs: number): Promise<void> {
       clearTimeout(timer);
       resolve();
     };
-    const refusal = node.tell<Incoming>({ node: node.nodeId, path: controllerPath }, own({ type: 'Resign', generation: 0, done }));
+    const refusal = node.tell<Incoming>({ node: node.nodeId, path: controllerPath }, { type: 'Resign', generation: 0, done });
     if (refusal !== 0) done();
   });
 }

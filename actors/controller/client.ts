@@ -14,7 +14,9 @@
  *      STALE_BROKER_EPOCH);
  *  (c) the broker's metadata image: FetchMetadata long-polls to the local
  *      /controller on a voter node (any voter otherwise, in turn on failure),
- *      replayed with the same `replayBatch` the controller uses. Subscribers
+ *      replayed with the same `replayCommitted` the controller uses (a record
+ *      that does not apply is skipped, logged and counted, never asserted on,
+ *      exactly as the voters skip it). Subscribers
  *      (local actors) get `MetadataImageUpdated { image, previous }` after each
  *      fetch reply that changed the image (at entry boundaries only), the image
  *      object itself, never a copy; a new subscriber gets the current image at
@@ -28,9 +30,12 @@
  * each attempt's ask timeout, the backoff range, the total time of a call.
  *
  * Never awaits: every ask is adapted into one of the actor's own messages.
- * Everything that arrives is validated (messages.ts): a bad ControllerCall
- * gets ControllerCallFailed(INVALID_REQUEST); a bad fetch reply is dropped
- * (and the fetch retried elsewhere).
+ * Local only: it declares no `accepts`, so the runtime refuses every message
+ * from the network (runtime/protocol.ts); its internal messages (timers,
+ * adapted replies) are recognised by their type. Everything that arrives is
+ * still validated (messages.ts): a bad ControllerCall gets
+ * ControllerCallFailed(INVALID_REQUEST); a bad fetch reply (a voter's answer)
+ * is dropped (and the fetch retried elsewhere).
  *
  * Supervision: restartWithBackoff. A restart starts over from an empty image
  * and registers again with the same incarnation, which the controller answers
@@ -59,7 +64,7 @@ import {
 import {
   buildMetadataResponse,
   emptyImage,
-  replayBatch,
+  replayCommitted,
   type ControllerCommand,
   type ControllerReply,
   type MetadataImage,
@@ -97,6 +102,7 @@ export const clientEvents = {
   callFailed: 'controller_client.call_failed',
   badInput: 'controller_client.bad_input',
   snapshotLoaded: 'controller_client.snapshot_loaded',
+  recordsSkipped: 'controller_client.records_skipped',
 } as const;
 
 export type ControllerClientOptions = {
@@ -122,11 +128,14 @@ type Internal =
 
 type Incoming = ControllerClientMessage | Internal;
 
-/** Internal messages are recognised by identity (a peer cannot forge one over the wire). */
-const ownMessages = new WeakSet<object>();
-function own<M extends Internal>(message: M): M {
-  ownMessages.add(message);
-  return message;
+/**
+ * Internal messages are recognised by their type: `/controller-client` declares
+ * no `accepts`, so the runtime delivers it nothing from the network
+ * (runtime/protocol.ts); only this node's own code can send these types.
+ */
+const internalTypes: ReadonlySet<string> = new Set<Internal['type']>(['Start', 'CallReplied', 'CallAttemptFailed', 'RetryCall', 'HeartbeatDue', 'RegisterDue', 'FetchReplied', 'FetchFailed', 'FetchDue']);
+function isInternal(message: unknown): message is Internal {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
 }
 
 type Call = {
@@ -161,6 +170,8 @@ type State = {
   nextCallId: number;
   fetchVoter: number;
   fetchFailures: number;
+  /** Committed records replay skipped (they did not apply to the image), since this actor started. */
+  recordsSkippedCount: number;
 };
 
 function backoffMs(attempts: number): number {
@@ -224,9 +235,9 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         timeoutMs: Math.max(1, Math.min(call.attemptTimeoutMs, remainingMs)),
       })
       .then(
-        (reply) => node.tell<Incoming>(ctx.self, own({ type: 'CallReplied', generation: gen, callId: call.id, target, reply })),
+        (reply) => node.tell<Incoming>(ctx.self, { type: 'CallReplied', generation: gen, callId: call.id, target, reply }),
         (err: unknown) =>
-          node.tell<Incoming>(ctx.self, own({ type: 'CallAttemptFailed', generation: gen, callId: call.id, target, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) })),
+          node.tell<Incoming>(ctx.self, { type: 'CallAttemptFailed', generation: gen, callId: call.id, target, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) }),
       );
   };
 
@@ -237,7 +248,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       finishCall(ctx, state, call, { type: 'ControllerCallFailed', errorCode, errorMessage: `${call.command.type} gave up after ${call.attempts} attempts: ${errorMessage}` });
       return;
     }
-    ctx.scheduleOnce(delayMs, own({ type: 'RetryCall', generation: state.generation, callId: call.id }));
+    ctx.scheduleOnce(delayMs, { type: 'RetryCall', generation: state.generation, callId: call.id });
   };
 
   const forgetController = (state: State, target: number): void => {
@@ -338,7 +349,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     ctx.log.warn({ errorCode, errorName: errorInfo(errorCode).name }, `${clientEvents.registrationFailed}: ${errorMessage ?? ''}`);
     state.registration = { phase: 'unregistered' };
     // DUPLICATE_BROKER_REGISTRATION: our previous incarnation's session has to expire first.
-    ctx.scheduleOnce(Math.min(config.brokerHeartbeatIntervalMs, clientLimits.retryBackoffMsMax), own({ type: 'RegisterDue', generation: state.generation }));
+    ctx.scheduleOnce(Math.min(config.brokerHeartbeatIntervalMs, clientLimits.retryBackoffMsMax), { type: 'RegisterDue', generation: state.generation });
   };
 
   /** wantFence until our image shows our own registration (we cannot lead before we have replayed the log up to it). */
@@ -392,8 +403,8 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         { timeoutMs: clientLimits.fetchMaxWaitMs + clientLimits.fetchAskMarginMs },
       )
       .then(
-        (reply) => node.tell<Incoming>(ctx.self, own({ type: 'FetchReplied', generation: gen, voter, reply })),
-        (err: unknown) => node.tell<Incoming>(ctx.self, own({ type: 'FetchFailed', generation: gen, voter, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) })),
+        (reply) => node.tell<Incoming>(ctx.self, { type: 'FetchReplied', generation: gen, voter, reply }),
+        (err: unknown) => node.tell<Incoming>(ctx.self, { type: 'FetchFailed', generation: gen, voter, errorCode: toErrorCode(err), errorMessage: (err as Error)?.message ?? String(err) }),
       );
   };
 
@@ -420,7 +431,14 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         gap = true;
         break;
       }
-      if (entry.records.length > 0) image = replayBatch(image, entry.records, entry.offset);
+      if (entry.records.length > 0) {
+        const replayed = replayCommitted(image, entry.records, entry.offset);
+        image = replayed.image;
+        if (replayed.skipped.length > 0) {
+          state.recordsSkippedCount += replayed.skipped.length;
+          ctx.log.warn({ voter, offset: entry.offset, skipped: replayed.skipped.length, recordsSkippedCount: state.recordsSkippedCount, first: replayed.skipped.slice(0, 3) }, clientEvents.recordsSkipped);
+        }
+      }
       state.position = entry.offset;
     }
     if (image !== previous) publish(ctx, state, image, previous);
@@ -431,7 +449,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
   const onFetchFailed = (ctx: ActorContext<Incoming>, state: State): void => {
     state.fetchFailures += 1;
     if (!isVoter) state.fetchVoter += 1;
-    ctx.scheduleOnce(backoffMs(state.fetchFailures), own({ type: 'FetchDue', generation: state.generation }));
+    ctx.scheduleOnce(backoffMs(state.fetchFailures), { type: 'FetchDue', generation: state.generation });
   };
 
   const publish = (ctx: ActorContext<Incoming>, state: State, image: MetadataImage, previous: MetadataImage): void => {
@@ -460,7 +478,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       case 'Start':
         register(ctx, state);
         fetch(ctx, state);
-        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, own({ type: 'HeartbeatDue', generation: state.generation }));
+        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, { type: 'HeartbeatDue', generation: state.generation });
         return state;
       case 'CallReplied':
         onCallReplied(ctx, state, msg);
@@ -474,7 +492,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         return state;
       }
       case 'HeartbeatDue':
-        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, own({ type: 'HeartbeatDue', generation: state.generation }));
+        ctx.scheduleOnce(config.brokerHeartbeatIntervalMs, { type: 'HeartbeatDue', generation: state.generation });
         sendHeartbeat(ctx, state);
         return state;
       case 'RegisterDue':
@@ -496,10 +514,13 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
   };
 
   return node.spawn<State, Incoming>(controllerClientName, {
+    // Peers (operator tools and tests holding the cluster secret) may call the controller through
+    // this broker and read its image; a client may not (admin calls go through /broker's allow-list).
+    accepts: { peer: { ControllerCall: true, GetMetadata: true } },
     init: (ctx) => {
       generation += 1;
       // Not a tell: init runs inside spawn, before the node has registered this actor.
-      ctx.scheduleOnce(0, own({ type: 'Start', generation }));
+      ctx.scheduleOnce(0, { type: 'Start', generation });
       return {
         generation,
         image: emptyImage,
@@ -513,11 +534,12 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         nextCallId: 0,
         fetchVoter: 0,
         fetchFailures: 0,
+        recordsSkippedCount: 0,
       };
     },
 
     receive: (state, raw, ctx) => {
-      if (typeof raw === 'object' && raw !== null && ownMessages.has(raw)) return onInternal(ctx, state, raw as Internal);
+      if (isInternal(raw)) return onInternal(ctx, state, raw);
       const msg = validateClientMessage(raw);
       if (isInvalid(msg)) {
         ctx.log.warn({ errorCode: msg.errorCode }, `${clientEvents.badInput}: ${msg.errorMessage}`);

@@ -61,6 +61,7 @@ import {
   object,
   oneOf,
   optional,
+  printable,
   ref,
   string,
   type Invalid,
@@ -315,7 +316,7 @@ const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<C
 export const validateCommand: Validator<ControllerCommand> = (value, path) => {
   if (typeof value !== 'object' || value === null) return invalid(path, 'must be a command');
   const type = (value as { type?: unknown }).type;
-  if (typeof type !== 'string' || !Object.hasOwn(commandValidators, type)) return invalid(`${path}.type`, `unknown command ${String(type).slice(0, 64)}`);
+  if (typeof type !== 'string' || !Object.hasOwn(commandValidators, type)) return invalid(`${path}.type`, `unknown command ${printable(type)}`);
   return commandValidators[type as ControllerCommand['type']](value, path) as ControllerCommand | Invalid;
 };
 
@@ -375,7 +376,7 @@ const recordValidators: { [K in MetadataRecord['type']]: Validator<Extract<Metad
 export const validateRecord: Validator<MetadataRecord> = (value, path) => {
   if (typeof value !== 'object' || value === null) return invalid(path, 'must be a record');
   const type = (value as { type?: unknown }).type;
-  if (typeof type !== 'string' || !Object.hasOwn(recordValidators, type)) return invalid(`${path}.type`, `unknown record ${String(type).slice(0, 64)}`);
+  if (typeof type !== 'string' || !Object.hasOwn(recordValidators, type)) return invalid(`${path}.type`, `unknown record ${printable(type)}`);
   return recordValidators[type as MetadataRecord['type']](value, path) as MetadataRecord | Invalid;
 };
 
@@ -457,7 +458,7 @@ const raftValidators: Record<string, Validator<RaftProtocolMessage>> = {
 export const validateRaftMessage: Validator<RaftProtocolMessage> = (value, path) => {
   if (typeof value !== 'object' || value === null) return invalid(path, 'must be a raft message');
   const type = (value as { type?: unknown }).type;
-  if (typeof type !== 'string' || !Object.hasOwn(raftValidators, type)) return invalid(`${path}.type`, `unknown raft message ${String(type).slice(0, 64)}`);
+  if (typeof type !== 'string' || !Object.hasOwn(raftValidators, type)) return invalid(`${path}.type`, `unknown raft message ${printable(type)}`);
   return raftValidators[type]!(value, path);
 };
 
@@ -487,7 +488,7 @@ export function validateControllerMessage(value: unknown): ControllerMessage | (
       case 'Terminated':
         return object({ type: oneOf('Terminated'), ref, reason: terminationReason })(value, '') as Terminated | Invalid;
       default:
-        return invalid('type', `unknown message ${String(type).slice(0, 64)}`);
+        return invalid('type', `unknown message ${printable(type)}`);
     }
   })();
   if (!isInvalid(result)) return result;
@@ -509,7 +510,7 @@ export function validateClientMessage(value: unknown): ControllerClientMessage |
       case 'Terminated':
         return object({ type: oneOf('Terminated'), ref, reason: terminationReason })(value, '') as Terminated | Invalid;
       default:
-        return invalid('type', `unknown message ${String(type).slice(0, 64)}`);
+        return invalid('type', `unknown message ${printable(type)}`);
     }
   })();
   if (!isInvalid(result)) return result;
@@ -579,7 +580,7 @@ export function validateControllerRequestReply(value: unknown, commandType: Cont
   if (type === 'ControllerError') {
     return object({ type: oneOf('ControllerError'), errorCode: int(-1, 2 ** 15), errorMessage: string(4096) })(value, 'reply') as ControllerError | Invalid;
   }
-  if (typeof type !== 'string' || !replyTypes.has(type)) return invalid('reply.type', `unknown reply ${String(type).slice(0, 64)}`);
+  if (typeof type !== 'string' || !replyTypes.has(type)) return invalid('reply.type', `unknown reply ${printable(type)}`);
   if (type !== `${commandType}Reply`) return invalid('reply.type', `${type} does not answer ${commandType}`);
   return value as ControllerReply;
 }

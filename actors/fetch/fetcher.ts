@@ -22,11 +22,14 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import type { Fetch, FetchReply, OffsetForLeaderEpoch, OffsetForLeaderEpochReply } from '../../protocol/apis/data.ts';
 import type { Behaviour, ActorContext } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import { describeType } from '../../runtime/protocol.ts';
 import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
 
 export type FetcherMessage =
   | { type: 'AddPartition'; topic: string; partition: number; leaderEpoch: number }
   | { type: 'RemovePartition'; key: string }
+  /** From a restarted broker adopting this fetcher: forget every partition; the broker adds back those it should pull. */
+  | { type: 'RemoveAllPartitions' }
   | { type: 'Pause' }
   | { type: 'Resume' }
   | FetcherInternal;
@@ -150,7 +153,6 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
   };
 
   return {
-    acceptsRemote: false,
     init: (ctx) => {
       // After a supervision restart the partitions are gone from our state: the broker knows them.
       if (deps.broker !== undefined) ctx.node.tell(deps.broker, { type: 'FetcherRestarted', leaderId: deps.leaderId });
@@ -170,6 +172,8 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
           partitions.delete(msg.key);
           return { ...state, partitions };
         }
+        case 'RemoveAllPartitions':
+          return state.partitions.size === 0 ? state : { ...state, partitions: new Map() };
         case 'Pause':
           ctx.log.warn({ leaderId: deps.leaderId }, 'fetcher.paused');
           return { ...state, paused: true };
@@ -265,6 +269,11 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
           const next = { ...state, inFlight: false, backoffMs: failed || !progressed ? state.backoffMs : fetcherBackoffMsMin };
           return failed ? backOff(next, ctx) : send(next, ctx);
         }
+
+        default:
+          // Local only (no `accepts`): an unknown message is a bug elsewhere; log it without reading into it, keep fetching.
+          ctx.log.warn({ type: describeType(msg) }, 'fetcher.unknown_message');
+          return state;
       }
     },
   };

@@ -35,6 +35,7 @@ import {
 import { isInvalid } from '../../protocol/validate.ts';
 import type { Behaviour, ActorContext } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
 import { abortedBetween, lastStableOffset } from '../partition/txn-index.ts';
 
@@ -77,6 +78,25 @@ function leaderCheck(view: PartitionView | undefined, currentLeaderEpoch: number
   if (currentLeaderEpoch > view.leaderEpoch) return ErrorCode.UNKNOWN_LEADER_EPOCH;
   return ErrorCode.NONE;
 }
+
+/**
+ * What the network may send `/fetch` (runtime/protocol.ts). A Fetch with replicaId >= 0 is a
+ * follower's: it moves that follower's position, the ISR and the high watermark, so only broker N's
+ * own authenticated link may send it for replicaId N. Consumers (replicaId < 0) may come from anyone.
+ * PartitionAdvanced and FetchExpired are this node's own.
+ */
+export const fetchServerProtocol: RemoteProtocol = {
+  client: {
+    Fetch: (message, origin) => {
+      const replicaId = message.replicaId;
+      if (typeof replicaId !== 'number' || !Number.isInteger(replicaId)) return 'Fetch needs an integer replicaId';
+      if (replicaId < 0) return null;
+      return origin.kind === 'peer' && origin.nodeId === String(replicaId) ? null : `a follower fetch for replica ${replicaId} comes only from broker ${replicaId}'s own link`;
+    },
+    ListOffsets: true,
+    OffsetForLeaderEpoch: true,
+  },
+};
 
 export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServerState, FetchServerMessage> {
   const { registry } = deps;
@@ -148,6 +168,7 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
   };
 
   return {
+    accepts: fetchServerProtocol,
     init: () => ({ nextFetchId: 1, parked: new Map(), waitingOn: new Map() }),
     receive: (state, msg, ctx) => {
       switch (msg.type) {
@@ -241,8 +262,8 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         }
 
         default:
-          // Anything else came from the network: log it, keep serving.
-          ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'fetch.unknown_message');
+          // The runtime admits only fetchServerProtocol from the network; anything else is a local bug: log it, keep serving.
+          ctx.log.warn({ type: describeType(msg) }, 'fetch.unknown_message');
           return state;
       }
     },

@@ -50,6 +50,7 @@ import {
   object,
   oneOf,
   optional,
+  printable,
   ref,
   string,
   type Invalid,
@@ -217,7 +218,7 @@ const validators: { [K in WireRequest['type']]: Validator<Extract<WireRequest, {
 export function validateWireRequest(value: unknown): WireRequest | Invalid {
   if (typeof value !== 'object' || value === null) return invalid('', 'must be a map');
   const type = (value as { type?: unknown }).type;
-  if (typeof type !== 'string' || !wireRequestTypes.has(type)) return invalid('type', `unknown request type ${String(type).slice(0, 64)}`);
+  if (typeof type !== 'string' || !wireRequestTypes.has(type)) return invalid('type', `unknown request type ${printable(type)}`);
   return (validators[type as WireRequest['type']] as Validator<WireRequest>)(value, type);
 }
 

@@ -3,7 +3,7 @@
  * replica appends each write to the real `__consumer_offsets-0` log (and
  * checks the batch is transactional, of the request's producer, sequence
  * -1), the test plays the transaction coordinator by appending the control
- * batch and telling `/groups-inbox` `TxnMarkerWritten`, as the broker does.
+ * batch and telling `/groups` `TxnMarkerWritten`, as the broker does.
  * Goal: offsets are invisible until the commit marker, dropped by an abort,
  * and a restarted `/groups` rebuilds from the log the same committed offsets
  * and the still-open transaction (which a later marker commits); a marker
@@ -25,9 +25,9 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import { FakeQuorum } from '../../test/support/fake-quorum.ts';
 import { decodeBatches, encodeBatch, encodeEndTxnMarker } from '../../protocol/record-batch/index.ts';
 import { encodeRecord } from './offsets-records.ts';
-import { offsetsTopic, spawnGroupCoordinator, type GroupsInboxMessage } from './actor.ts';
+import { offsetsTopic, spawnGroupCoordinator, type GroupsLocalMessage } from './actor.ts';
 
-type Setup = { node: Node; registry: PartitionRegistry; dir: string; groups: Ref<unknown>; inbox: Ref<GroupsInboxMessage> };
+type Setup = { node: Node; registry: PartitionRegistry; dir: string; groups: Ref<unknown>; local: Ref<GroupsLocalMessage> };
 let setup: Setup | undefined;
 
 afterEach(async () => {
@@ -41,7 +41,6 @@ afterEach(async () => {
 /** Appends each write in order and acknowledges it; records the header fields of every batch. */
 function appendingReplica(registry: PartitionRegistry, headers: { isTransactional: boolean; producerId: number; producerEpoch: number; baseSequence: number }[]): Behaviour<null, Produce> {
   return {
-    acceptsRemote: false,
     init: () => null,
     receive: (state, msg, ctx) => {
       const view = registry.get(offsetsTopic, 0)!;
@@ -69,15 +68,15 @@ async function start(): Promise<Setup & { headers: { isTransactional: boolean; p
   quorum.call({ type: 'CreateTopics', validateOnly: false, topics: [{ name: offsetsTopic, numPartitions: 1, replicationFactor: 1, assignments: null, configs: [] }] });
   const controllerClient = quorum.attach(node);
   const headers: { isTransactional: boolean; producerId: number; producerEpoch: number; baseSequence: number }[] = [];
-  const replicas = node.spawn('replicas', { init: () => null, receive: (s: null) => s, acceptsRemote: false });
+  const replicas = node.spawn('replicas', { init: () => null, receive: (s: null) => s });
   node.spawn(`${offsetsTopic}-0`, appendingReplica(registry, headers), replicas);
-  const { groups, inbox } = spawnGroupCoordinator(node, {
+  const { groups } = spawnGroupCoordinator(node, {
     config: { brokerId: 1, offsetsTopicNumPartitions: 1, offsetsTopicReplicationFactor: 1, groupInitialRebalanceDelayMs: 0 },
     registry,
     clock: systemClock,
     controllerClient,
   });
-  setup = { node, registry, dir, groups, inbox };
+  setup = { node, registry, dir, groups, local: groups };
   return { ...setup, headers };
 }
 
@@ -110,12 +109,12 @@ async function askUntilServed<R extends { errorCode?: number }>(node: Node, grou
   }
 }
 
-/** What the transaction coordinator and the broker do: the marker goes into the log, then `/groups-inbox` hears of it. */
+/** What the transaction coordinator and the broker do: the marker goes into the log, then `/groups` hears of it. */
 function writeMarker(s: Setup, producerId: number, producerEpoch: number, result: 'commit' | 'abort'): void {
   const view = s.registry.get(offsetsTopic, 0)!;
   view.log.append(encodeEndTxnMarker({ type: result, coordinatorEpoch: 0, producerId, producerEpoch, timestamp: Date.now() }), { leaderEpoch: 0 });
   view.log.setHighWatermark(view.log.logEndOffset);
-  s.node.tell(s.inbox, { type: 'TxnMarkerWritten', partition: 0, producerId, producerEpoch, result });
+  s.node.tell(s.local, { type: 'TxnMarkerWritten', partition: 0, producerId, producerEpoch, result });
 }
 
 const fetchAll = (s: Setup, groupId: string, requireStable = false) =>
@@ -174,7 +173,7 @@ describe('group coordinator shell: TxnOffsetCommit', () => {
       // The previous marker again (epoch = the open transaction's), told at some point of a reload: it decides nothing.
       expect(s.node.crashActor('/groups')).toBe(true);
       await pause();
-      s.node.tell(s.inbox, { type: 'TxnMarkerWritten', partition: 0, producerId: 7, producerEpoch: epoch, result: 'commit' });
+      s.node.tell(s.local, { type: 'TxnMarkerWritten', partition: 0, producerId: 7, producerEpoch: epoch, result: 'commit' });
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(await fetchAll(s, 'g')).toEqual([previous]);
       // The open transaction's marker, written and told at some point of another reload: applied once.

@@ -36,7 +36,6 @@ afterEach(async () => {
 /** Holds produce requests until `batchSize` arrived, then appends them in order and answers them last first. */
 function reversingReplica(registry: PartitionRegistry, produced: number[], batchSize: number): Behaviour<Produce[], Produce> {
   return {
-    acceptsRemote: false,
     init: () => [],
     receive: (held, msg, ctx) => {
       held.push(msg);
@@ -67,7 +66,7 @@ async function start(batchSize: number): Promise<Setup & { groups: Ref<unknown> 
   quorum.call({ type: 'CreateTopics', validateOnly: false, topics: [{ name: offsetsTopic, numPartitions: 1, replicationFactor: 1, assignments: null, configs: [] }] });
   const controllerClient = quorum.attach(node);
   const produced: number[] = [];
-  const replicas = node.spawn('replicas', { init: () => null, receive: (s: null) => s, acceptsRemote: false });
+  const replicas = node.spawn('replicas', { init: () => null, receive: (s: null) => s });
   node.spawn(`${offsetsTopic}-0`, reversingReplica(registry, produced, batchSize), replicas);
   const { groups } = spawnGroupCoordinator(node, {
     config: { brokerId: 1, offsetsTopicNumPartitions: 1, offsetsTopicReplicationFactor: 1, groupInitialRebalanceDelayMs: 0 },
@@ -120,7 +119,7 @@ describe('group coordinator shell', () => {
     expect(served.errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
     registry.get(offsetsTopic, 0)!.role = 'follower';
     // A hint (what the broker sends) makes it look now; reconciliation would find it within reconcileIntervalMs anyway.
-    node.tell({ node: '1', path: '/groups-inbox' }, { type: 'OffsetsPartitionResigned', partition: 0 });
+    node.tell({ node: '1', path: '/groups' }, { type: 'OffsetsPartitionResigned', partition: 0 });
     const deadlineMs = Date.now() + 3_000;
     let code = -2;
     while (code !== ErrorCode.NOT_COORDINATOR && Date.now() < deadlineMs) {

@@ -15,13 +15,13 @@
  * free. The cost is that one slow group step delays the others; step is
  * O(members of that group) and group.max.size bounds that.
  *
- * Two actors, one state: `/groups` takes the wire API (acceptsRemote, every
- * message validated with actor-messages.ts) and `/groups-inbox` takes what
- * this node's broker and controller client tell it (acceptsRemote false) and
- * forwards it wrapped with a token object only this node holds. So a peer
- * can never forge `OffsetsPartitionLed`, a metadata image, or a write's
- * completion: those are accepted only with the token. Self-told messages
- * (timers, adapted asks) carry the token too.
+ * Who may send what: the network only the wire API (groupsProtocol, every
+ * request validated with actor-messages.ts); the runtime refuses every other
+ * type from a remote origin before this actor runs (runtime/protocol.ts). So
+ * the local messages (`OffsetsPartitionLed` and the rest of
+ * GroupsLocalMessage from this node's broker and controller client, timers,
+ * adapted asks) are recognised by their type: a peer can never forge
+ * `OffsetsPartitionLed`, a metadata image, or a write's completion.
  *
  * The order the shell follows (group-logic.ts's header):
  * 1. Route: `routeError` (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
@@ -66,7 +66,7 @@
  * write: the partition checks only the epoch) and staged in the group once
  * written (group-logic.ts). When the transaction coordinator's marker is
  * written into a partition this broker leads, the broker tells
- * `/groups-inbox` `TxnMarkerWritten{partition, producerId, producerEpoch,
+ * `/groups` `TxnMarkerWritten{partition, producerId, producerEpoch,
  * result}`; every group of that partition then gets `CompleteTxnOffsets`
  * (commit: the staged offsets become committed, with no write; abort: they
  * are dropped). A load replays transactional batches and control batches
@@ -85,11 +85,12 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
 import type { ProduceReply, Produce } from '../../protocol/apis/data.ts';
-import { isInvalid } from '../../protocol/validate.ts';
+import { isInvalid, printable } from '../../protocol/validate.ts';
 import { decodeControlRecord, encodeBatch, noSequence } from '../../protocol/record-batch/index.ts';
 import { askCreateInternalTopic, coordinatorFor, liveBrokerCount, planLeadership, readLoadChunk } from '../coordinator-shell.ts';
 import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import type { RemoteProtocol } from '../../runtime/protocol.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { assert } from '../../runtime/assert.ts';
 import type { PartitionRegistry } from '../partition/registry.ts';
@@ -108,7 +109,7 @@ import {
   type GroupState,
 } from './group-logic.ts';
 import { coordinatorPartitionFor, decodeRecord, encodeRecord, replayOffsetsLog, type OffsetsLogEntry, type OffsetsTopicRecord } from './offsets-records.ts';
-import { errorReplyFor, replyTargetOf, validateWireRequest, type FindCoordinatorReply, type GroupRequest, type WireReply, type WireRequest } from './actor-messages.ts';
+import { errorReplyFor, replyTargetOf, validateWireRequest, wireRequestTypes, type FindCoordinatorReply, type GroupRequest, type WireReply, type WireRequest } from './actor-messages.ts';
 
 const MiB = 1024 * 1024;
 
@@ -163,29 +164,41 @@ export type GroupCoordinatorDeps = {
   offsetsRetention?: { retentionMs: number; checkIntervalMs: number };
 };
 
-/** What the broker and the controller client tell `/groups-inbox`. */
-export type GroupsInboxMessage =
+/** What the broker and the controller client tell `/groups` (local only: not in groupsProtocol). */
+export type GroupsLocalMessage =
   | { type: 'OffsetsPartitionLed'; partition: number; leaderEpoch: number }
   | { type: 'OffsetsPartitionResigned'; partition: number }
   | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage }
   /** A transaction's end marker was written into `__consumer_offsets-<partition>`, which this broker leads. */
   | { type: 'TxnMarkerWritten'; partition: number; producerId: number; producerEpoch: number; result: 'commit' | 'abort' };
 
-type TxnMarker = Extract<GroupsInboxMessage, { type: 'TxnMarkerWritten' }>;
+type TxnMarker = Extract<GroupsLocalMessage, { type: 'TxnMarkerWritten' }>;
 
-/** Internal messages: from the inbox, timers and adapted asks; never from the network. */
+/** Internal messages: from this node's broker and controller client, timers and adapted asks; never from the network. */
 type Internal =
-  | GroupsInboxMessage
+  | GroupsLocalMessage
   | { type: 'Tick'; incarnation: string }
   | { type: 'LoadChunk'; incarnation: string; partition: number; loadId: number }
   | { type: 'PersistDone'; incarnation: string; groupId: string; entryId: number; persistId: number; errorCode: number }
   | { type: 'OffsetsTopicCreated'; incarnation: string; errorCode: number; errorMessage: string };
 
-/** A token object only this node holds: internal messages carry it, so the network cannot forge them. */
-type InternalToken = { readonly brand: 'groups-internal' };
-type Wrapped = { type: 'GroupsInternal'; token: InternalToken; message: Internal };
+/** The types of Internal: none is in groupsProtocol, so only this node's own code can send them. */
+const internalTypes: ReadonlySet<string> = new Set<Internal['type']>([
+  'OffsetsPartitionLed',
+  'OffsetsPartitionResigned',
+  'MetadataImageUpdated',
+  'TxnMarkerWritten',
+  'Tick',
+  'LoadChunk',
+  'PersistDone',
+  'OffsetsTopicCreated',
+]);
 
-export type GroupsMessage = Wrapped | WireRequest;
+function isInternal(message: unknown): message is Internal {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
+}
+
+export type GroupsMessage = Internal | WireRequest;
 
 type GroupEntry = {
   state: GroupState;
@@ -248,48 +261,25 @@ export const groupsEvents = Object.freeze({
   refusedBound: 'groups.refused_by_bound',
 });
 
-export type GroupCoordinatorRefs = { groups: Ref<GroupsMessage>; inbox: Ref<GroupsInboxMessage> };
+export type GroupCoordinatorRefs = { groups: Ref<GroupsMessage> };
 
-/** Spawns `/groups` and `/groups-inbox` (both top-level, no children). Give the broker `inbox`. */
+/** What the network may send `/groups`: the wire API, from clients and peers alike (runtime/protocol.ts). */
+export const groupsProtocol: RemoteProtocol = { client: Object.fromEntries([...wireRequestTypes].map((type) => [type, true] as const)) };
+
+/** Spawns `/groups` (top-level, no children). Give the broker its ref: it tells it GroupsLocalMessage. */
 export function spawnGroupCoordinator(node: Node, deps: GroupCoordinatorDeps): GroupCoordinatorRefs {
-  const token: InternalToken = Object.freeze({ brand: 'groups-internal' });
-  const groups = node.spawn('groups', groupCoordinatorBehaviour(deps, token));
-  const inbox = node.spawn('groups-inbox', groupsInboxBehaviour(groups, token, deps.controllerClient));
-  return { groups, inbox };
+  return { groups: node.spawn('groups', groupCoordinatorBehaviour(deps)) };
 }
 
-/** `/groups-inbox`: local-only; wraps what it is told with the token and forwards it to `/groups`. */
-export function groupsInboxBehaviour(groups: Ref<GroupsMessage>, token: InternalToken, controllerClient: Ref<unknown>): Behaviour<null, GroupsInboxMessage> {
-  return {
-    acceptsRemote: false,
-    init: (ctx) => {
-      ctx.node.tell(controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
-      return null;
-    },
-    receive: (state, msg, ctx) => {
-      if (msg.type === 'OffsetsPartitionLed' || msg.type === 'OffsetsPartitionResigned' || msg.type === 'MetadataImageUpdated' || msg.type === 'TxnMarkerWritten') {
-        // A refusal (full mailbox) is healed by /groups' reconciliation with the registry and the next image; a
-        // refused TxnMarkerWritten leaves that transaction's offsets staged until the partition is loaded again.
-        const refused = ctx.node.tell(groups, { type: 'GroupsInternal', token, message: msg });
-        if (refused !== 0 && msg.type === 'TxnMarkerWritten') ctx.log.warn({ partition: msg.partition, producerId: msg.producerId, result: msg.result, refused }, 'groups_inbox.txn_marker_refused');
-      } else {
-        ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'groups_inbox.unknown_message');
-      }
-      return state;
-    },
-  };
-}
-
-export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: InternalToken): Behaviour<ShellState, GroupsMessage> {
+export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps): Behaviour<ShellState, GroupsMessage> {
   const { registry, clock, config } = deps;
   const L = groupCoordinatorLimits;
   const groupConfig: GroupConfig = { ...groupConfigDefault, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs, ...deps.groupConfig };
   const retention = deps.offsetsRetention ?? { retentionMs: L.offsetsRetentionMs, checkIntervalMs: L.offsetsRetentionCheckIntervalMs };
   assert(retention.retentionMs >= 0 && retention.checkIntervalMs > 0, 'offsets retention: non-negative retention, positive check interval');
 
-  const internal = (message: Internal): Wrapped => ({ type: 'GroupsInternal', token, message });
   const tellSelf = (ctx: ActorContext<GroupsMessage>, message: Internal): void => {
-    if (ctx.node.tell(ctx.self, internal(message)) !== 0) ctx.scheduleOnce(L.tickIntervalMs, internal(message));
+    if (ctx.node.tell(ctx.self, message) !== 0) ctx.scheduleOnce(L.tickIntervalMs, message);
   };
   const replicaRef = (ctx: ActorContext<GroupsMessage>, partition: number): Ref<Produce> => ({ node: ctx.node.nodeId, path: `/replicas/${offsetsTopic}-${partition}` });
 
@@ -478,13 +468,13 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         markersRead: new Set(),
         skipped: 0,
       });
-      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: retryId }));
+      ctx.scheduleOnce(L.loadRetryBackoffMs, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId: retryId });
       return;
     }
     if (chunk.type === 'Undecodable') {
       // Never serve groups from a log we cannot read: stay Loading (retriable for clients) and retry.
       ctx.log.error({ partition, offset: job.nextOffset, reason: chunk.reason }, `${groupsEvents.loadFailed}: undecodable batch`);
-      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'LoadChunk', incarnation: s.incarnation, partition, loadId }));
+      ctx.scheduleOnce(L.loadRetryBackoffMs, { type: 'LoadChunk', incarnation: s.incarnation, partition, loadId });
       return;
     }
     if (chunk.type === 'Batches') {
@@ -634,7 +624,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
       s.lastReconcileMs = monotonicMs;
       reconcile(s, ctx);
     }
-    ctx.scheduleOnce(more ? 0 : L.tickIntervalMs, internal({ type: 'Tick', incarnation: s.incarnation }));
+    ctx.scheduleOnce(more ? 0 : L.tickIntervalMs, { type: 'Tick', incarnation: s.incarnation });
   };
 
   // ------------------------------------------------------------ requests
@@ -700,7 +690,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
   const handleWire = (s: ShellState, ctx: ActorContext<GroupsMessage>, raw: unknown): void => {
     const request = validateWireRequest(raw);
     if (isInvalid(request)) {
-      const type = typeof raw === 'object' && raw !== null ? String((raw as { type?: unknown }).type).slice(0, 64) : typeof raw;
+      const type = typeof raw === 'object' && raw !== null ? printable((raw as { type?: unknown }).type) : printable(raw);
       ctx.log.warn({ type, reason: request.errorMessage }, groupsEvents.badRequest);
       const to = replyTargetOf(raw);
       const reply = to === null ? null : errorReplyFor(type, raw, request.errorCode, request.errorMessage);
@@ -775,7 +765,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
   };
 
   return {
-    acceptsRemote: true,
+    accepts: groupsProtocol,
     init: (ctx) => {
       const s: ShellState = {
         incarnation: randomUUID(),
@@ -794,15 +784,14 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps, token: Int
         expiring: [],
       };
       // The first tick reconciles with the registry at once: after a restart, the partitions we lead are reloaded.
-      ctx.node.tell(ctx.self, internal({ type: 'Tick', incarnation: s.incarnation }));
-      // After a restart the inbox is subscribed already; ask for the current image again (the client answers every subscribe).
-      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: { node: ctx.node.nodeId, path: '/groups-inbox' } });
+      ctx.node.tell(ctx.self, { type: 'Tick', incarnation: s.incarnation });
+      // Also after a restart: the client answers every subscribe with its current image (and keeps one subscription per ref).
+      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       return s;
     },
     receive: (s, msg, ctx) => {
-      if (typeof msg === 'object' && msg !== null && msg.type === 'GroupsInternal') {
-        if ((msg as Wrapped).token === token) handleInternal(s, ctx, (msg as Wrapped).message);
-        else ctx.log.warn(groupsEvents.badRequest + ': an internal message without the token (from the network?)');
+      if (isInternal(msg)) {
+        handleInternal(s, ctx, msg);
         return s;
       }
       handleWire(s, ctx, msg);

@@ -157,6 +157,17 @@ function bytes(x: unknown, what: string): Uint8Array {
   return copyBytes(x);
 }
 
+/**
+ * A decoded value, printable in an error message without calling into it (String() of `{ toString: 0 }` throws).
+ * Like protocol/validate.ts printable, kept here so the pure modules import nothing more.
+ */
+export function printableValue(value: unknown): string {
+  if (typeof value === 'string') return value.slice(0, 64);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return `${value}`;
+  if (value === null) return 'null';
+  return Array.isArray(value) ? '<array>' : `<${typeof value}>`;
+}
+
 function decodeKey(keyBytes: Uint8Array): OffsetCommitKey | GroupMetadataKey {
   const raw: unknown = unpack(keyBytes);
   if (!Array.isArray(raw)) fail('key is not an array');
@@ -168,7 +179,7 @@ function decodeKey(keyBytes: Uint8Array): OffsetCommitKey | GroupMetadataKey {
     return { type: 'OffsetCommit', group, topic, partition: int(raw[3], 'key.partition', 0) };
   }
   if (version === groupMetadataKeyVersion && raw.length === 2) return { type: 'GroupMetadata', group: str(raw[1], 'key.group') };
-  return fail(`unknown key version ${String(version)}`);
+  return fail(`unknown key version ${printableValue(version)}`);
 }
 
 function decodeOffsetValue(raw: unknown): OffsetCommitValue {

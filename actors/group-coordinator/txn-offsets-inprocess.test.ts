@@ -3,13 +3,14 @@
  * (FakeQuorum as controller): the real `/transactions` coordinator, the real
  * `__consumer_offsets` partition leader (producer state: the group
  * coordinator's transactional batch has sequence -1 and is checked by epoch
- * only) and the broker's WriteTxnMarker path that tells `/groups-inbox`.
+ * only) and the broker's WriteTxnMarker path that tells `/groups`.
  * Goal: offsets sent in a transaction are invisible (UNSTABLE_OFFSET_COMMIT
  * with requireStable) until EndTxn(commit), then visible; an aborted
  * transaction's offsets never show; a restarted `/groups` replays the
  * partition (transactional and control batches) to the same offsets. Method: a client node speaking the wire API
  * (protocol/apis/txn.ts, the group API) directly.
  */
+import { testClusterSecret } from '../../test/support/secret.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../../runtime/node.ts';
 import { createLogger } from '../../runtime/logger.ts';
@@ -37,7 +38,7 @@ async function startCluster(): Promise<Cluster> {
     dirPrefix: 'kactus-groups-txn-',
     config: { replicaFetchWaitMaxMs: 50, offsetsTopicNumPartitions: 3, transactionStateLogNumPartitions: 3 },
   });
-  const client = await Node.start({ nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
+  const client = await Node.start({ clusterSecret: testClusterSecret(), nodeId: 'client', logger: createLogger({ node: 'client' }, 'silent'), peers: Object.fromEntries(brokers.nodes.map((n) => [n.nodeId, n.url!])) });
   cluster = { ...brokers, client };
   return cluster;
 }

@@ -25,6 +25,7 @@ import { encodeEndTxnMarker } from '../../protocol/record-batch/control.ts';
 import { rebuildTxnIndex, recordBatch as recordTxnBatch } from './txn-index.ts';
 import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import { describeType } from '../../runtime/protocol.ts';
 import { assertNever } from '../../runtime/assert.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import {
@@ -173,7 +174,6 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
   };
 
   return {
-    acceptsRemote: false,
     init: (ctx) => {
       // After a supervision restart the broker re-sends our role.
       ctx.node.tell(deps.broker, { type: 'ReplicaRestarted', key: view.key });
@@ -375,7 +375,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           return { ...state, leader: onAlterPartitionFailed(state.leader) };
 
         default:
-          return assertNever(msg, 'replica message');
+          // Local only (no `accepts`): an unknown message is a bug elsewhere; log it without reading into it (assertNever
+          // would JSON.stringify it), keep serving.
+          ctx.log.warn({ type: describeType(msg) }, 'partition.unknown_message');
+          return state;
       }
     },
   };

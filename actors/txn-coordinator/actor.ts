@@ -12,9 +12,11 @@
  *
  * Structure: like `/groups` (actors/group-coordinator/actor.ts), one actor
  * holds every id in a Map (a step is microseconds; one mailbox orders loads,
- * requests and resignations), and `/transactions-inbox` (local only) forwards
- * what this node's broker and controller client say, wrapped with a token the
- * network cannot forge.
+ * requests and resignations). The network may send it only
+ * transactionsProtocol (the runtime refuses every other type from a remote
+ * origin before this actor runs), so what this node's broker and controller
+ * client say (TxnLocalMessage), timers and adapted asks are recognised by
+ * their type: the network cannot forge them.
  *
  * The loop (txn-logic.ts's header): route (NOT_COORDINATOR,
  * COORDINATOR_LOAD_IN_PROGRESS), `step`, then the effects in order:
@@ -39,10 +41,11 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
 import type { Produce, ProduceReply, WriteTxnMarker } from '../../protocol/apis/data.ts';
 import { validateTxnCoordinatorRequest, type TxnCoordinatorReply, type TxnCoordinatorRequest } from '../../protocol/apis/txn.ts';
-import { isInvalid } from '../../protocol/validate.ts';
+import { isInvalid, printable } from '../../protocol/validate.ts';
 import { encodeBatch } from '../../protocol/record-batch/index.ts';
 import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
+import type { RemoteProtocol } from '../../runtime/protocol.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { assert } from '../../runtime/assert.ts';
 import type { PartitionRegistry } from '../partition/registry.ts';
@@ -93,14 +96,14 @@ export type TxnCoordinatorDeps = {
   txnConfig?: Partial<TxnConfig>;
 };
 
-/** What the broker and the controller client tell `/transactions-inbox`. */
-export type TxnInboxMessage =
+/** What the broker and the controller client tell `/transactions` (local only: not in transactionsProtocol). */
+export type TxnLocalMessage =
   | { type: 'TxnStatePartitionLed'; partition: number; leaderEpoch: number }
   | { type: 'TxnStatePartitionResigned'; partition: number }
   | { type: 'MetadataImageUpdated'; image: MetadataImage; previous: MetadataImage };
 
 type Internal =
-  | TxnInboxMessage
+  | TxnLocalMessage
   | { type: 'Tick'; incarnation: string }
   | { type: 'LoadChunk'; incarnation: string; partition: number; loadId: number }
   | { type: 'PersistDone'; incarnation: string; transactionalId: string; entryId: number; persistId: number; errorCode: number }
@@ -108,9 +111,24 @@ type Internal =
   | { type: 'ProducerIdArrived'; incarnation: string; producerId: number; errorCode: number }
   | { type: 'TopicCreated'; incarnation: string; errorCode: number; errorMessage: string };
 
-type InternalToken = { readonly brand: 'transactions-internal' };
-type Wrapped = { type: 'TxnInternal'; token: InternalToken; message: Internal };
-export type TxnCoordinatorMessage = Wrapped | TxnCoordinatorRequest;
+/** The types of Internal: none is in transactionsProtocol, so only this node's own code can send them. */
+const internalTypes: ReadonlySet<string> = new Set<Internal['type']>([
+  'TxnStatePartitionLed',
+  'TxnStatePartitionResigned',
+  'MetadataImageUpdated',
+  'Tick',
+  'LoadChunk',
+  'PersistDone',
+  'MarkerDone',
+  'ProducerIdArrived',
+  'TopicCreated',
+]);
+
+function isInternal(message: unknown): message is Internal {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
+}
+
+export type TxnCoordinatorMessage = Internal | TxnCoordinatorRequest;
 
 type Entry = { state: TxnState; readonly entryId: number; readonly partition: number; deadlineMs: number | null };
 type LoadJob = { partition: number; leaderEpoch: number; loadId: number; nextOffset: number; endOffset: number; records: TxnRecord[]; skipped: number; startedMs: number };
@@ -143,32 +161,20 @@ export const txnEvents = Object.freeze({
   refusedBound: 'transactions.refused_by_bound',
 });
 
-export type TxnCoordinatorRefs = { transactions: Ref<TxnCoordinatorMessage>; inbox: Ref<TxnInboxMessage> };
+export type TxnCoordinatorRefs = { transactions: Ref<TxnCoordinatorMessage> };
 
-/** Spawns `/transactions` and `/transactions-inbox`. Give the broker `inbox`. */
+/**
+ * What the network may send `/transactions` (runtime/protocol.ts): the producer's API from anyone;
+ * VerifyPartitionsInTxn only from brokers (a partition leader checking a transactional write, KIP-890).
+ */
+export const transactionsProtocol: RemoteProtocol = {
+  client: { FindTxnCoordinator: true, InitProducerId: true, AddPartitionsToTxn: true, AddOffsetsToTxn: true, EndTxn: true },
+  peer: { VerifyPartitionsInTxn: true },
+};
+
+/** Spawns `/transactions` (top-level, no children). Give the broker its ref: it tells it TxnLocalMessage. */
 export function spawnTxnCoordinator(node: Node, deps: TxnCoordinatorDeps): TxnCoordinatorRefs {
-  const token: InternalToken = Object.freeze({ brand: 'transactions-internal' });
-  const transactions = node.spawn('transactions', txnCoordinatorBehaviour(deps, token));
-  const inbox = node.spawn('transactions-inbox', txnInboxBehaviour(transactions, token, deps.controllerClient));
-  return { transactions, inbox };
-}
-
-function txnInboxBehaviour(transactions: Ref<TxnCoordinatorMessage>, token: InternalToken, controllerClient: Ref<unknown>): Behaviour<null, TxnInboxMessage> {
-  return {
-    acceptsRemote: false,
-    init: (ctx) => {
-      ctx.node.tell(controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
-      return null;
-    },
-    receive: (state, msg, ctx) => {
-      if (msg.type === 'TxnStatePartitionLed' || msg.type === 'TxnStatePartitionResigned' || msg.type === 'MetadataImageUpdated') {
-        ctx.node.tell(transactions, { type: 'TxnInternal', token, message: msg });
-      } else {
-        ctx.log.warn({ type: (msg as { type?: unknown }).type }, 'transactions_inbox.unknown_message');
-      }
-      return state;
-    },
-  };
+  return { transactions: node.spawn('transactions', txnCoordinatorBehaviour(deps)) };
 }
 
 /** The reply a refused request gets (routing, bounds, bad input). */
@@ -181,7 +187,7 @@ function refusal(request: { type: string; partitions?: readonly TopicPartition[]
     case 'AddPartitionsToTxn':
     case 'VerifyPartitionsInTxn': {
       const partitions = Array.isArray(request.partitions) ? request.partitions.slice(0, 10_000) : [];
-      return { type: `${request.type}Reply`, errorMessage, results: partitions.map((p) => ({ topic: String(p?.topic), partition: Number(p?.partition), errorCode })) };
+      return { type: `${request.type}Reply`, errorMessage, results: partitions.map((p: unknown) => partitionOf(p, errorCode)) };
     }
     case 'AddOffsetsToTxn':
       return { type: 'AddOffsetsToTxnReply', errorCode, errorMessage };
@@ -192,6 +198,12 @@ function refusal(request: { type: string; partitions?: readonly TopicPartition[]
   }
 }
 
+/** One partition of an untrusted request, as a refusal names it: never converted with String()/Number() (a `{ toString: 0 }` throws). */
+function partitionOf(p: unknown, errorCode: number): { topic: string; partition: number; errorCode: number } {
+  const { topic, partition } = typeof p === 'object' && p !== null ? (p as { topic?: unknown; partition?: unknown }) : {};
+  return { topic: typeof topic === 'string' ? topic.slice(0, 249) : '', partition: typeof partition === 'number' && Number.isInteger(partition) ? partition : -1, errorCode };
+}
+
 function replyTargetOf(raw: unknown): Ref<unknown> | null {
   const to = typeof raw === 'object' && raw !== null ? (raw as { replyTo?: unknown }).replyTo : undefined;
   if (typeof to !== 'object' || to === null) return null;
@@ -199,15 +211,14 @@ function replyTargetOf(raw: unknown): Ref<unknown> | null {
   return typeof node === 'string' && typeof path === 'string' ? { node, path } : null;
 }
 
-export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: InternalToken): Behaviour<ShellState, TxnCoordinatorMessage> {
+export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps): Behaviour<ShellState, TxnCoordinatorMessage> {
   const { registry, clock, config } = deps;
   const L = txnCoordinatorLimits;
   // AddOffsetsToTxn names the group's __consumer_offsets partition: the count must be the brokers'.
   const txnConfig: TxnConfig = { ...txnConfigDefault, offsetsTopicPartitionCount: config.offsetsTopicNumPartitions, ...deps.txnConfig };
 
-  const internal = (message: Internal): Wrapped => ({ type: 'TxnInternal', token, message });
   const tellSelf = (ctx: ActorContext<TxnCoordinatorMessage>, message: Internal): void => {
-    if (ctx.node.tell(ctx.self, internal(message)) !== 0) ctx.scheduleOnce(L.tickIntervalMs, internal(message));
+    if (ctx.node.tell(ctx.self, message) !== 0) ctx.scheduleOnce(L.tickIntervalMs, message);
   };
 
   // ------------------------------------------------------------ stepping an id
@@ -394,7 +405,7 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
       ctx.log.warn({ partition, offset: job.nextOffset, reason: chunk.reason }, `${txnEvents.loadFailed}: retrying`);
       s.loads.delete(partition);
       s.coordinator = resign(s.coordinator, partition);
-      ctx.scheduleOnce(L.loadRetryBackoffMs, internal({ type: 'TxnStatePartitionLed', partition, leaderEpoch: job.leaderEpoch }));
+      ctx.scheduleOnce(L.loadRetryBackoffMs, { type: 'TxnStatePartitionLed', partition, leaderEpoch: job.leaderEpoch });
       return;
     }
     if (chunk.type === 'Batches') {
@@ -452,7 +463,7 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
       s.lastReconcileMs = monotonicMs;
       reconcile(s, ctx);
     }
-    ctx.scheduleOnce(L.tickIntervalMs, internal({ type: 'Tick', incarnation: s.incarnation }));
+    ctx.scheduleOnce(L.tickIntervalMs, { type: 'Tick', incarnation: s.incarnation });
   };
 
   // ------------------------------------------------------------ requests
@@ -520,7 +531,7 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
   const handleWire = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, raw: unknown): void => {
     const request = validateTxnCoordinatorRequest(raw);
     if (isInvalid(request)) {
-      const type = typeof raw === 'object' && raw !== null ? String((raw as { type?: unknown }).type).slice(0, 64) : typeof raw;
+      const type = typeof raw === 'object' && raw !== null ? printable((raw as { type?: unknown }).type) : printable(raw);
       ctx.log.warn({ type, reason: request.errorMessage }, txnEvents.badRequest);
       const to = replyTargetOf(raw);
       const reply = to === null ? null : refusal({ type, partitions: (raw as { partitions?: TopicPartition[] }).partitions ?? [] }, request.errorCode, request.errorMessage);
@@ -609,7 +620,7 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
   };
 
   return {
-    acceptsRemote: true,
+    accepts: transactionsProtocol,
     init: (ctx) => {
       assert(config.transactionStateLogNumPartitions >= 1, 'transaction.state.log.num.partitions >= 1');
       const s: ShellState = {
@@ -626,14 +637,14 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps, token: Interna
         nextLoadId: 0,
         lastReconcileMs: Number.NEGATIVE_INFINITY,
       };
-      ctx.node.tell(ctx.self, internal({ type: 'Tick', incarnation: s.incarnation }));
-      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: { node: ctx.node.nodeId, path: '/transactions-inbox' } });
+      ctx.node.tell(ctx.self, { type: 'Tick', incarnation: s.incarnation });
+      // Also after a restart: the client answers every subscribe with its current image (and keeps one subscription per ref).
+      ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       return s;
     },
     receive: (s, msg, ctx) => {
-      if (typeof msg === 'object' && msg !== null && msg.type === 'TxnInternal') {
-        if ((msg as Wrapped).token === token) handleInternal(s, ctx, (msg as Wrapped).message);
-        else ctx.log.warn(`${txnEvents.badRequest}: an internal message without the token (from the network?)`);
+      if (isInternal(msg)) {
+        handleInternal(s, ctx, msg);
         return s;
       }
       handleWire(s, ctx, msg);

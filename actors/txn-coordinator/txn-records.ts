@@ -42,7 +42,7 @@
 import { pack, unpack } from 'msgpackr';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { assert } from '../../runtime/assert.ts';
-import { javaStringHashCode, kafkaAbs } from '../group-coordinator/offsets-records.ts';
+import { javaStringHashCode, kafkaAbs, printableValue } from '../group-coordinator/offsets-records.ts';
 import { restoreTxn, txnConfigDefault } from './txn-logic.ts';
 import type { TxnConfig, TxnState } from './txn-logic.ts';
 
@@ -107,7 +107,7 @@ export function valueProblem(v: TxnValue): string | null {
   if (!intIn(v.producerEpoch, 0, producerEpochLimit)) return 'producerEpoch is not in [0, 32767]';
   if (!intIn(v.lastProducerEpoch, -1, producerEpochLimit)) return 'lastProducerEpoch is not in [-1, 32767]';
   if (!intIn(v.timeoutMs, 1, Number.MAX_SAFE_INTEGER)) return 'timeoutMs is not an integer >= 1';
-  if (!recordStates.includes(v.state)) return `unknown state ${String(v.state)}`;
+  if (!recordStates.includes(v.state)) return `unknown state ${printableValue(v.state)}`;
   if (!intIn(v.txnStartMs, -1, Number.MAX_SAFE_INTEGER)) return 'txnStartMs is not an integer >= -1';
   if (!intIn(v.lastUpdateMs, 0, Number.MAX_SAFE_INTEGER)) return 'lastUpdateMs is not an integer >= 0';
   const seen = new Set<string>();
@@ -163,7 +163,7 @@ function num(x: unknown, what: string): number {
 function decodeKey(keyBytes: Uint8Array): TxnKey {
   const raw: unknown = unpack(keyBytes);
   if (!Array.isArray(raw)) fail('key is not an array');
-  if (raw[0] !== txnKeyVersion || raw.length !== 2) fail(`unknown key version ${String(raw[0])}`);
+  if (raw[0] !== txnKeyVersion || raw.length !== 2) fail(`unknown key version ${printableValue(raw[0])}`);
   const transactionalId: unknown = raw[1];
   if (typeof transactionalId !== 'string' || transactionalId.length === 0) fail('key.transactionalId is not a non-empty string');
   return { transactionalId };
@@ -171,7 +171,7 @@ function decodeKey(keyBytes: Uint8Array): TxnKey {
 
 function decodeValue(raw: unknown): TxnValue {
   if (!isRecord(raw)) fail('value is not a map');
-  if (raw.v !== valueVersion) fail(`unknown value version ${String(raw.v)}`);
+  if (raw.v !== valueVersion) fail(`unknown value version ${printableValue(raw.v)}`);
   if (!Array.isArray(raw.partitions)) fail('partitions is not an array');
   const partitions = raw.partitions.map((p: unknown): TopicPartition => {
     if (!Array.isArray(p) || p.length !== 2) fail('a partition is not [topic, partition]');

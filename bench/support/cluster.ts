@@ -4,6 +4,7 @@
  * and a client node to talk to them. Every process is killed by pid on stop
  * or when this process exits.
  */
+import { testClusterSecret } from '../../test/support/secret.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ export type ProcessCluster = {
 
 export async function startProcessCluster(count: number, settings: string[] = []): Promise<ProcessCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kactus-cluster-'));
+  // The brokers' shared secret, in this process's environment so the children inherit it; the bench client holds it too.
+  const secret = testClusterSecret();
   const ports: number[] = [];
   for (let i = 0; i < count; i += 1) ports.push(await freePortOnLoopback());
   const quorum = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
@@ -34,7 +37,7 @@ export async function startProcessCluster(count: number, settings: string[] = []
       return { id, port, url: `ws://127.0.0.1:${port}`, child };
     }),
   );
-  const client = await Node.start({ nodeId: `bench-client-${process.pid}`, logger: createLogger({ node: 'bench-client' }, 'warn', 2), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  const client = await Node.start({ nodeId: `bench-client-${process.pid}`, clusterSecret: secret, logger: createLogger({ node: 'bench-client' }, 'warn', 2), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
   const admin = async <R>(command: Record<string, unknown>): Promise<R> => {
     const deadlineMs = Date.now() + 30_000;
     for (;;) {

@@ -96,9 +96,13 @@ export async function clusterUp(argv: string[]): Promise<number> {
   let stopping = false;
 
   printLine(`kactus: starting ${count} broker${count > 1 ? 's' : ''}, data in ${dataDir}`);
+  // The brokers' shared secret (peer authentication): made once, kept with the data, so a second run finds it.
+  const { ensureClusterSecretFile, clusterSecretFileName } = await import('../../actors/broker/cluster-secret.ts');
+  const secretFile = ensureClusterSecretFile(join(dataDir, clusterSecretFileName));
 
   const start = (broker: Broker): void => {
     const args = [...brokerProcessArgs(), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
+    args.push('--set', `cluster.secret.file=${secretFile}`);
     for (const setting of values.set ?? []) args.push('--set', setting);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
     broker.child = child;

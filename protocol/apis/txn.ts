@@ -26,7 +26,7 @@
  * INVALID_TXN_STATE, INVALID_TRANSACTION_TIMEOUT, TRANSACTIONAL_ID_AUTHORIZATION_FAILED is never used.
  */
 import { ErrorCode } from '../errors.ts';
-import { array, boolean, int, int32, invalid, isInvalid, nonNegativeInt32, nullable, object, offset, ref, string, type Invalid } from '../validate.ts';
+import { array, boolean, int, int32, invalid, isInvalid, nonNegativeInt32, nullable, object, offset, printable, ref, string, type Invalid } from '../validate.ts';
 import type { Ref } from '../../runtime/ref.ts';
 
 export const txnApiLimits = Object.freeze({
@@ -130,7 +130,7 @@ export const txnOffsetCommitShape = object({
 export function validateTxnCoordinatorRequest(value: unknown): TxnCoordinatorRequest | Invalid {
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
   if (typeof type !== 'string' || !Object.hasOwn(shapes, type)) {
-    return invalid('type', `unknown transaction request type ${String(type).slice(0, 64)}`, ErrorCode.INVALID_REQUEST);
+    return invalid('type', `unknown transaction request type ${printable(type)}`, ErrorCode.INVALID_REQUEST);
   }
   const checked = shapes[type as keyof typeof shapes](value, type);
   return isInvalid(checked) ? checked : ({ type, ...checked } as TxnCoordinatorRequest);

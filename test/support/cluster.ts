@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Node } from '../../runtime/node.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { freePort, startChild, type Child } from './processes.ts';
+import { testClusterSecret } from './secret.ts';
 
 export type TestBroker = { id: number; port: number; url: string; child: Child | null };
 
@@ -69,7 +70,10 @@ export type ClusterSpec = {
  * chaos harness's network-namespace cluster (test/chaos/netns.ts), which differ in addresses and launch.
  */
 export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
-  const { brokers, dataDir, settings, env } = spec;
+  const { brokers, dataDir, settings } = spec;
+  // The brokers' shared secret, also in a file as a real deployment has it; the test client holds it too, so it is a peer.
+  const secret = testClusterSecret();
+  const env = { ...spec.env, KACTUS_CLUSTER_SECRET: secret.toString('utf8') };
   const count = brokers.length;
   const quorum = brokers
     .filter((b) => spec.voters === undefined || spec.voters.includes(b.id))
@@ -92,7 +96,7 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
-  const client = await Node.start({ nodeId: spec.clientNodeId, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  const client = await Node.start({ nodeId: spec.clientNodeId, clusterSecret: secret, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
   const live = (): TestBroker[] => brokers.filter((b) => b.child !== null);
 
   const cluster: TestCluster = {

@@ -5,6 +5,7 @@
  * controller. The one place that starts and stops such a cluster; test files
  * and helpers (client-cluster.ts, fixtures/consumer-cluster.ts) build on it.
  */
+import { testClusterSecret } from './secret.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +44,7 @@ export async function startInProcessCluster(options: InProcessClusterOptions = {
   const nodes: Node[] = [];
   const planes: DataPlane[] = [];
   for (let brokerId = 1; brokerId <= count; brokerId += 1) {
-    const node = await Node.start({ nodeId: String(brokerId), listen: { host: '127.0.0.1', port: 0 }, logger: createLogger({ node: brokerId }, process.env.LOG_LEVEL ?? 'silent', options.logToStderr ? 2 : 1) });
+    const node = await Node.start({ nodeId: String(brokerId), listen: { host: '127.0.0.1', port: 0 }, clusterSecret: testClusterSecret(), logger: createLogger({ node: brokerId }, process.env.LOG_LEVEL ?? 'silent', options.logToStderr ? 2 : 1) });
     const config = makeBrokerConfig({ brokerId, listenHost: '127.0.0.1', listenPort: 0, dataDir: join(dir, `broker-${brokerId}`), controllerQuorumVoters: new Map() }, options.config);
     planes.push(startDataPlane(node, config, quorum.attach(node), undefined, options.dataPlane));
     nodes.push(node);

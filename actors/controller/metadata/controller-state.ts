@@ -58,7 +58,7 @@ import {
   type DescribeConfigsCommand,
   type DescribeConfigsReply,
 } from './configs.ts';
-import { emptyImage, isBrokerActive, replayBatch, type MetadataImage } from './image.ts';
+import { emptyImage, isBrokerActive, replayBatch, replayCommitted, type MetadataImage, type SkippedRecord } from './image.ts';
 import {
   generateAlterPartition,
   generateAutoRebalance,
@@ -160,6 +160,8 @@ export interface ControllerState {
   /** Entries this controller proposed (one per command or tick with records) that have not committed yet. */
   readonly uncommittedEntryCount: number;
   readonly lastHeartbeatMsByBroker: ReadonlyMap<number, number>;
+  /** Committed records replay skipped since this state was made (replayCommitted): they did not apply. */
+  readonly recordsSkippedCount: number;
 }
 
 export function initialControllerState(
@@ -174,6 +176,7 @@ export function initialControllerState(
     latestImage: image,
     uncommittedEntryCount: 0,
     lastHeartbeatMsByBroker: new Map(),
+    recordsSkippedCount: 0,
   });
 }
 
@@ -183,14 +186,30 @@ export function initialControllerState(
  * again (which also carries the applied offset).
  */
 export function applyCommitted(state: ControllerState, records: readonly MetadataRecord[], offset: number): ControllerState {
-  const committedImage = replayBatch(state.committedImage, records, offset);
+  return applyCommittedEntry(state, records, offset).state;
+}
+
+/**
+ * `applyCommitted`, also saying which records replay skipped (they did not
+ * apply to the committed image: replayCommitted) so the caller can log them.
+ */
+export function applyCommittedEntry(
+  state: ControllerState,
+  records: readonly MetadataRecord[],
+  offset: number,
+): { readonly state: ControllerState; readonly skipped: readonly SkippedRecord[] } {
+  const { image: committedImage, skipped } = replayCommitted(state.committedImage, records, offset);
   const uncommittedEntryCount = state.active ? Math.max(0, state.uncommittedEntryCount - 1) : 0;
-  return Object.freeze({
-    ...state,
-    committedImage,
-    uncommittedEntryCount,
-    latestImage: uncommittedEntryCount === 0 ? committedImage : state.latestImage,
-  });
+  return {
+    state: Object.freeze({
+      ...state,
+      committedImage,
+      uncommittedEntryCount,
+      latestImage: uncommittedEntryCount === 0 ? committedImage : state.latestImage,
+      recordsSkippedCount: state.recordsSkippedCount + skipped.length,
+    }),
+    skipped,
+  };
 }
 
 /** Call once this node's first entry as Raft leader has committed. Every active broker gets a fresh session. */

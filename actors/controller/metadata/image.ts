@@ -13,7 +13,14 @@
  * second command sees the first one's effects; on losing leadership it drops
  * that image and goes back to the committed one. Immutability makes both cheap.
  *
- * Invariants (asserted on every replay; a failure is a bug, never bad input):
+ * Two ways in, one set of rules (`applyRecord`): `replay`/`replayBatch`
+ * assert, for the records this controller just generated (a record that does
+ * not apply is a bug here); `replayCommitted` skips a committed record that
+ * does not apply, with the reason, for the callers to log and count: records
+ * arrive over the network (a leader's AppendEntries, a voter's fetch reply),
+ * and a replay that asserted on one would crash every node on every restart.
+ *
+ * Invariants (kept by every replay: checked before a record is applied):
  * - An image is never mutated after it is returned: every object and array in
  *   it is frozen; a change copies the path to the root (structural sharing).
  * - A partition's `isr` is a non-empty subset of its `replicas`, with no
@@ -32,7 +39,7 @@
  *
  * Imports: records.ts and runtime/assert.ts only.
  */
-import { assert, assertNever } from '../../../runtime/assert.ts';
+import { AssertionError, assert } from '../../../runtime/assert.ts';
 import {
   noLeader,
   type ConfigEntry,
@@ -96,26 +103,29 @@ export const emptyImage: MetadataImage = Object.freeze({
 
 // ---------------------------------------------------------------- replay
 
-/** Applies one record. Pure: returns a new image, or the same one when nothing changed. */
-export function replay(image: MetadataImage, record: MetadataRecord): MetadataImage {
+/**
+ * Applies one record: the new image (the same one when nothing changed), or
+ * why the record cannot apply to this image (an unknown topic id, a partition
+ * that does not exist, an epoch that goes back, a result that would break an
+ * invariant). Pure; the one place the rules live, for both `replay` (which
+ * asserts) and `replayCommitted` (which skips).
+ */
+export function applyRecord(image: MetadataImage, record: MetadataRecord): MetadataImage | string {
   switch (record.type) {
     case 'RegisterBroker':
       return replayRegisterBroker(image, record);
     case 'FenceBroker':
     case 'UnfenceBroker': {
       const broker = image.brokers.get(record.brokerId);
-      assert(broker !== undefined, `${record.type}: broker ${record.brokerId} is not registered`);
-      assert(
-        broker.brokerEpoch === record.brokerEpoch,
-        `${record.type}: broker ${record.brokerId} epoch ${record.brokerEpoch} != registered ${broker.brokerEpoch}`,
-      );
+      if (broker === undefined) return `${record.type}: broker ${record.brokerId} is not registered`;
+      if (broker.brokerEpoch !== record.brokerEpoch) return `${record.type}: broker ${record.brokerId} epoch ${record.brokerEpoch} != registered ${broker.brokerEpoch}`;
       const fenced = record.type === 'FenceBroker';
       if (broker.fenced === fenced) return image;
       return Object.freeze({ ...image, brokers: mapWith(image.brokers, broker.brokerId, Object.freeze({ ...broker, fenced })) });
     }
     case 'Topic': {
-      assert(!image.topicIdsByName.has(record.name), `Topic: name ${record.name} already exists`);
-      assert(!image.topicsById.has(record.topicId), `Topic: id ${record.topicId} already exists`);
+      if (image.topicIdsByName.has(record.name)) return `Topic: name ${record.name} already exists`;
+      if (image.topicsById.has(record.topicId)) return `Topic: id ${record.topicId} already exists`;
       const topic: TopicImage = Object.freeze({
         name: record.name,
         topicId: record.topicId,
@@ -135,7 +145,7 @@ export function replay(image: MetadataImage, record: MetadataRecord): MetadataIm
       return replayPartitionChange(image, record);
     case 'RemoveTopic': {
       const topic = image.topicsById.get(record.topicId);
-      assert(topic !== undefined, `RemoveTopic: unknown topic id ${record.topicId}`);
+      if (topic === undefined) return `RemoveTopic: unknown topic id ${record.topicId}`;
       return Object.freeze({
         ...image,
         topicsById: mapWithout(image.topicsById, record.topicId),
@@ -144,9 +154,9 @@ export function replay(image: MetadataImage, record: MetadataRecord): MetadataIm
     }
     case 'Config': {
       const topicId = image.topicIdsByName.get(record.resourceName);
-      assert(topicId !== undefined, `Config: unknown topic ${record.resourceName}`);
+      if (topicId === undefined) return `Config: unknown topic ${record.resourceName}`;
       const topic = image.topicsById.get(topicId);
-      assert(topic !== undefined, `Config: topic id ${topicId} missing`);
+      if (topic === undefined) return `Config: topic id ${topicId} missing`;
       const configs =
         record.value === null
           ? mapWithout(topic.configs, record.name)
@@ -154,23 +164,32 @@ export function replay(image: MetadataImage, record: MetadataRecord): MetadataIm
       return withTopic(image, Object.freeze({ ...topic, configs }));
     }
     case 'ProducerIds': {
-      assert(
-        record.nextProducerId > image.nextProducerId,
-        `ProducerIds: next ${record.nextProducerId} does not exceed ${image.nextProducerId}`,
-      );
-      assert(Number.isSafeInteger(record.nextProducerId), `ProducerIds: ${record.nextProducerId} is not a safe integer`);
+      if (!Number.isSafeInteger(record.nextProducerId)) return `ProducerIds: ${record.nextProducerId} is not a safe integer`;
+      if (record.nextProducerId <= image.nextProducerId) return `ProducerIds: next ${record.nextProducerId} does not exceed ${image.nextProducerId}`;
       return Object.freeze({ ...image, nextProducerId: record.nextProducerId });
     }
     case 'NoOp':
       return image;
     default:
-      return assertNever(record, 'metadata record');
+      // Records are validated where they enter the log (messages.ts validateRecords); never read into an unknown one.
+      return 'unknown record type';
   }
 }
 
 /**
- * Applies the records of one committed log entry (or one command, speculatively).
+ * Applies one record this controller generated (or a test built): a record
+ * that does not apply is a bug here, so it asserts.
+ */
+export function replay(image: MetadataImage, record: MetadataRecord): MetadataImage {
+  const next = applyRecord(image, record);
+  if (typeof next === 'string') throw new AssertionError(next);
+  return next;
+}
+
+/**
+ * Applies the records of one command (speculatively, or in tests).
  * With `offset`, also records it as the applied offset, which must increase.
+ * Asserts like `replay`; committed entries go through `replayCommitted`.
  */
 export function replayBatch(image: MetadataImage, records: readonly MetadataRecord[], offset?: number): MetadataImage {
   let next = image;
@@ -180,13 +199,42 @@ export function replayBatch(image: MetadataImage, records: readonly MetadataReco
   return Object.freeze({ ...next, appliedOffset: offset });
 }
 
-function replayRegisterBroker(image: MetadataImage, record: RegisterBrokerRecord): MetadataImage {
+/** A committed record replay could not apply, and skipped. */
+export type SkippedRecord = { readonly offset: number; readonly index: number; readonly type: string; readonly problem: string };
+
+/**
+ * Applies one committed entry (offset `offset`), skipping each record that
+ * does not apply (Kafka's replay ignores what it cannot apply): the image
+ * stays consistent, every node skips the same records of the same log, and a
+ * record that came over the network (a buggy or hostile leader's) can never
+ * make replay assert and so brick the metadata on every restart. Callers log
+ * and count what was skipped. An offset that does not increase is skipped
+ * whole (the image keeps its applied offset).
+ */
+export function replayCommitted(
+  image: MetadataImage,
+  records: readonly MetadataRecord[],
+  offset: number,
+): { readonly image: MetadataImage; readonly skipped: readonly SkippedRecord[] } {
+  if (!(offset > image.appliedOffset)) {
+    return { image, skipped: records.map((record, index) => ({ offset, index, type: record.type, problem: `offset ${offset} <= applied ${image.appliedOffset}` })) };
+  }
+  let next = image;
+  const skipped: SkippedRecord[] = [];
+  for (const [index, record] of records.entries()) {
+    const applied = applyRecord(next, record);
+    if (typeof applied === 'string') skipped.push({ offset, index, type: record.type, problem: applied });
+    else next = applied;
+  }
+  return { image: Object.freeze({ ...next, appliedOffset: offset }), skipped };
+}
+
+function replayRegisterBroker(image: MetadataImage, record: RegisterBrokerRecord): MetadataImage | string {
   const previous = image.brokers.get(record.brokerId);
-  assert(
-    previous === undefined || record.brokerEpoch > previous.brokerEpoch,
-    `RegisterBroker: broker ${record.brokerId} epoch ${record.brokerEpoch} does not exceed ${previous?.brokerEpoch}`,
-  );
-  assert(Number.isInteger(record.brokerId) && record.brokerId >= 0, `RegisterBroker: bad broker id ${record.brokerId}`);
+  if (previous !== undefined && !(record.brokerEpoch > previous.brokerEpoch)) {
+    return `RegisterBroker: broker ${record.brokerId} epoch ${record.brokerEpoch} does not exceed ${previous.brokerEpoch}`;
+  }
+  if (!Number.isInteger(record.brokerId) || record.brokerId < 0) return `RegisterBroker: bad broker id ${record.brokerId}`;
   const broker: BrokerRegistration = Object.freeze({
     brokerId: record.brokerId,
     incarnationId: record.incarnationId,
@@ -203,13 +251,10 @@ function replayRegisterBroker(image: MetadataImage, record: RegisterBrokerRecord
   });
 }
 
-function replayPartition(image: MetadataImage, record: PartitionRecord): MetadataImage {
+function replayPartition(image: MetadataImage, record: PartitionRecord): MetadataImage | string {
   const topic = image.topicsById.get(record.topicId);
-  assert(topic !== undefined, `Partition: unknown topic id ${record.topicId}`);
-  assert(
-    record.partition === topic.partitions.length,
-    `Partition: ${topic.name}-${record.partition} is not the next partition (${topic.partitions.length})`,
-  );
+  if (topic === undefined) return `Partition: unknown topic id ${record.topicId}`;
+  if (record.partition !== topic.partitions.length) return `Partition: ${topic.name}-${record.partition} is not the next partition (${topic.partitions.length})`;
   const state: PartitionState = Object.freeze({
     partition: record.partition,
     replicas: Object.freeze([...record.replicas]),
@@ -218,15 +263,16 @@ function replayPartition(image: MetadataImage, record: PartitionRecord): Metadat
     leaderEpoch: record.leaderEpoch,
     partitionEpoch: record.partitionEpoch,
   });
-  assertPartitionValid(topic.name, state);
+  const problem = partitionProblem(topic.name, state);
+  if (problem !== null) return problem;
   return withTopic(image, Object.freeze({ ...topic, partitions: Object.freeze([...topic.partitions, state]) }));
 }
 
-function replayPartitionChange(image: MetadataImage, record: PartitionChangeRecord): MetadataImage {
+function replayPartitionChange(image: MetadataImage, record: PartitionChangeRecord): MetadataImage | string {
   const topic = image.topicsById.get(record.topicId);
-  assert(topic !== undefined, `PartitionChange: unknown topic id ${record.topicId}`);
-  const current = topic.partitions[record.partition];
-  assert(current !== undefined, `PartitionChange: unknown partition ${topic.name}-${record.partition}`);
+  if (topic === undefined) return `PartitionChange: unknown topic id ${record.topicId}`;
+  const current = Object.hasOwn(topic.partitions, record.partition) ? topic.partitions[record.partition] : undefined;
+  if (current === undefined) return `PartitionChange: unknown partition ${topic.name}-${record.partition}`;
   const next: PartitionState = Object.freeze({
     ...current,
     isr: record.isr === undefined ? current.isr : Object.freeze([...record.isr]),
@@ -234,22 +280,25 @@ function replayPartitionChange(image: MetadataImage, record: PartitionChangeReco
     leaderEpoch: record.leader === undefined ? current.leaderEpoch : current.leaderEpoch + 1,
     partitionEpoch: current.partitionEpoch + 1,
   });
-  assertPartitionValid(topic.name, next);
+  const problem = partitionProblem(topic.name, next);
+  if (problem !== null) return problem;
   const partitions = topic.partitions.slice();
   partitions[record.partition] = next;
   return withTopic(image, Object.freeze({ ...topic, partitions: Object.freeze(partitions) }));
 }
 
-function assertPartitionValid(topicName: string, p: PartitionState): void {
+/** Why `p` breaks a partition invariant (see the header), or null. */
+function partitionProblem(topicName: string, p: PartitionState): string | null {
   const name = `${topicName}-${p.partition}`;
-  assert(p.replicas.length > 0, `${name}: no replicas`);
-  assert(new Set(p.replicas).size === p.replicas.length, `${name}: duplicate replicas ${p.replicas}`);
-  assert(p.isr.length > 0, `${name}: empty ISR`);
-  assert(new Set(p.isr).size === p.isr.length, `${name}: duplicate ISR members ${p.isr}`);
-  for (const member of p.isr) assert(p.replicas.includes(member), `${name}: ISR member ${member} is not a replica`);
-  assert(p.leader === noLeader || p.isr.includes(p.leader), `${name}: leader ${p.leader} is not in ISR ${p.isr}`);
-  assert(p.leaderEpoch >= 0, `${name}: negative leader epoch`);
-  assert(p.partitionEpoch >= 0, `${name}: negative partition epoch`);
+  if (p.replicas.length === 0) return `${name}: no replicas`;
+  if (new Set(p.replicas).size !== p.replicas.length) return `${name}: duplicate replicas ${p.replicas.join(',')}`;
+  if (p.isr.length === 0) return `${name}: empty ISR`;
+  if (new Set(p.isr).size !== p.isr.length) return `${name}: duplicate ISR members ${p.isr.join(',')}`;
+  for (const member of p.isr) if (!p.replicas.includes(member)) return `${name}: ISR member ${member} is not a replica`;
+  if (p.leader !== noLeader && !p.isr.includes(p.leader)) return `${name}: leader ${p.leader} is not in ISR ${p.isr.join(',')}`;
+  if (p.leaderEpoch < 0) return `${name}: negative leader epoch`;
+  if (p.partitionEpoch < 0) return `${name}: negative partition epoch`;
+  return null;
 }
 
 function withTopic(image: MetadataImage, topic: TopicImage): MetadataImage {
