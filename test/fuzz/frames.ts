@@ -80,9 +80,14 @@ export type GeneratedFrame = { readonly bytes: Uint8Array; readonly strategy: St
 // The fuzzer's own encoder: the wire's settings (no records), and able to encode what the runtime would refuse to.
 const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false, variableMapSize: true });
 
+/** Encodes into a buffer of its own: msgpackr's result is a view into a shared buffer that the next pack overwrites. */
+function packCopy(value: unknown): Buffer {
+  return Buffer.from(packr.pack(value));
+}
+
 function safePack(value: unknown): Buffer | undefined {
   try {
-    return packr.pack(value);
+    return packCopy(value);
   } catch {
     return undefined;
   }
@@ -268,21 +273,21 @@ export class FrameGenerator {
         const inner = Buffer.concat([Buffer.alloc(depth, 0x91), Buffer.from([0xc0])]);
         bytes = chance(rng, 0.5)
           ? Buffer.concat([Buffer.from([0x92]), inner, Buffer.from([Kind.Heartbeat])])
-          : Buffer.concat([Buffer.from([0x94, protocolVersion, Kind.Tell]), packr.pack('/broker'), inner]);
+          : Buffer.concat([Buffer.from([0x94, protocolVersion, Kind.Tell]), packCopy('/broker'), inner]);
         break;
       }
       case 'version':
-        bytes = packr.pack([pick(rng, [0, 1, 3, -1, 2.5, '2', null, 2 ** 40, [2]]), Kind.Heartbeat]);
+        bytes = packCopy([pick(rng, [0, 1, 3, -1, 2.5, '2', null, 2 ** 40, [2]]), Kind.Heartbeat]);
         break;
       case 'empty':
         bytes = Buffer.alloc(0);
         break;
       case 'toString-version':
-        bytes = packr.pack([{ toString: 0 }, 0]);
+        bytes = packCopy([{ toString: 0 }, 0]);
         break;
       case 'long-reason':
         // A version whose description is long and multi-byte: the close reason must be cut by bytes.
-        bytes = packr.pack([pick(rng, ['é'.repeat(60), '💥'.repeat(100), 'x'.repeat(5_000)]), 0]);
+        bytes = packCopy([pick(rng, ['é'.repeat(60), '💥'.repeat(100), 'x'.repeat(5_000)]), 0]);
         break;
       case 'truncated-int':
         bytes = Buffer.from([0x92, 0xcf, 0x00, 0x01]);
@@ -331,7 +336,7 @@ export class FrameGenerator {
           currentLeaderEpoch: smallInt(),
           lastFetchedEpoch: smallInt(),
           leaderEpoch: smallInt(),
-          timestamp: pick(rng, [-1, -2, -3, 0, Date.now()]),
+          timestamp: pick(rng, [-1, -2, -3, 0, 1_700_000_000_000]),
           partitions: this.arrayOf(rng, () => rng.int(-1, 4)),
         }));
       case 'replicaId':
@@ -480,9 +485,9 @@ export class FrameGenerator {
     return pick(rng, nonsensePaths);
   }
 
-  /** Encodes a value with the fuzzer's encoder (throws on what msgpack cannot hold). */
+  /** Encodes a value with the fuzzer's encoder into a buffer of its own (throws on what msgpack cannot hold). */
   pack(value: unknown): Buffer {
-    return packr.pack(value);
+    return packCopy(value);
   }
 
   schemasKnown(): readonly MessageSchema[] {

@@ -65,6 +65,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export const fuzzBufferedBytesMax = 2 << 20;
 /** Frames a fuzz connection sends between yields to the event loop (the well-behaved client shares this process). */
 export const framesPerYield = 32;
+/** Frames of one client session, drawn from [min, max]. */
+export const sessionFramesDefault: readonly [number, number] = [100, 4_000];
 /** Frames kept per broker for the failure report. */
 export const recentFramesKept = 48;
 /** Bytes of a frame printed (hex) in a failure report. */
@@ -312,26 +314,16 @@ export function sessionPlan(seed: number, connection: number, session: number, b
   return { connection, session, broker, mode, nodeId, frames, rng };
 }
 
-/** Sends one session's frames to `url` (see the module comment); returns when the session ends. */
-async function runSession(plan: SessionPlan, url: string, gen: FrameGenerator, base: Omit<FrameContext, 'selfNodeId'>, state: FuzzState): Promise<void> {
+export type ScriptItem = { kind: 'frame'; bytes: Uint8Array; strategy: Strategy | 'handshake'; label: string } | { kind: 'sleep'; ms: number };
+
+/**
+ * What a session sends, in order, as if its link stayed open: a pure function of the plan (its Rng), so
+ * `--print C/S` shows exactly the frames session S of connection C sends with the same seed. A session whose
+ * link the broker closes sends a prefix of its script.
+ */
+export function* sessionScript(plan: SessionPlan, gen: FrameGenerator, base: Omit<FrameContext, 'selfNodeId'>): Generator<ScriptItem> {
   const { rng, mode } = plan;
   const ctx: FrameContext = { ...base, selfNodeId: plan.nodeId };
-  const socket = new FuzzSocket(url, state);
-  if (!(await socket.opened)) {
-    await sleep(100);
-    return;
-  }
-  state.sessions += 1;
-  state.sessionsByMode[mode] = (state.sessionsByMode[mode] ?? 0) + 1;
-  let index = 0;
-  const sendFrame = (bytes: Uint8Array, strategy: Strategy | 'handshake', label: string): void => {
-    socket.send(bytes);
-    state.frames += 1;
-    state.bytes += bytes.length;
-    state.framesByStrategy[strategy] = (state.framesByStrategy[strategy] ?? 0) + 1;
-    state.remember(plan.broker, { connection: plan.connection, session: plan.session, index, mode, strategy, label, bytes: bytes.length, hex: hexOf(bytes) });
-    index += 1;
-  };
   const packValue = (value: unknown): Buffer => {
     try {
       return Buffer.from(gen.pack(value));
@@ -339,60 +331,99 @@ async function runSession(plan: SessionPlan, url: string, gen: FrameGenerator, b
       return Buffer.from([0xc0]);
     }
   };
+  const handshake = (value: unknown, label: string): ScriptItem => ({ kind: 'frame', bytes: packValue(value), strategy: 'handshake', label });
   // Mid-session a frame that would close the link is drawn again (bounded); the session's last frame may be one.
-  const stream = async (count: number, keepLink = true): Promise<void> => {
-    for (let i = 0; i < count && socket.isOpen() && !state.stopped; i++) {
+  function* stream(count: number, keepLink = true): Generator<ScriptItem> {
+    for (let i = 0; i < count; i++) {
       let frame: GeneratedFrame = gen.frame(rng, ctx);
       for (let draw = 0; keepLink && draw < 5 && frame.strategy !== 'admitted' && frame.strategy !== 'forged' && isFatalFrame(frame.bytes); draw++) frame = gen.frame(rng, ctx);
-      sendFrame(frame.bytes, frame.strategy, frame.label);
-      if (i % framesPerYield === framesPerYield - 1) {
+      yield { kind: 'frame', bytes: frame.bytes, strategy: frame.strategy, label: frame.label };
+    }
+  }
+  switch (mode) {
+    case 'client':
+    case 'garbage': {
+      yield handshake(helloEnvelope(rng, plan.nodeId, 'client'), 'client hello');
+      yield* stream(mode === 'client' ? plan.frames : rng.int(0, 20));
+      if (mode === 'garbage' || rng.next() < terminalFrameChance) {
+        const last = gen.frame(rng, ctx, terminalStrategies);
+        yield { kind: 'frame', bytes: last.bytes, strategy: last.strategy, label: last.label };
+      }
+      break;
+    }
+    case 'pre-hello':
+      // Anything before the hello ends the link; a few frames in case the first is itself a hello.
+      yield* stream(rng.int(1, 4), false);
+      break;
+    case 'bad-hello':
+      yield handshake(badHelloEnvelope(rng, gen, ctx), 'malformed hello');
+      yield* stream(rng.int(0, 20), false);
+      break;
+    case 'broker-id-client':
+      // A client claiming to be a broker: refused, and the broker it names stays up.
+      yield handshake(helloEnvelope(rng, String(base.brokerIds[rng.int(0, base.brokerIds.length)]), 'client'), 'client hello with a broker id');
+      yield* stream(rng.int(0, 50), false);
+      break;
+    case 'forged-peer': {
+      // A peer hello without the secret: claims a broker's id (or a new id), then proves nothing.
+      const claimed = rng.next() < 0.7 ? String(base.brokerIds[rng.int(0, base.brokerIds.length)]) : `${plan.nodeId}-peer`;
+      yield handshake(helloEnvelope(rng, claimed, 'peer'), `peer hello claiming ${claimed}`);
+      const next = rng.int(0, 4);
+      if (next === 0) yield handshake([protocolVersion, Kind.Auth, Buffer.from(Array.from({ length: proofBytes }, () => rng.int(0, 256)))], 'forged auth (random proof)');
+      else if (next === 1) yield* stream(rng.int(1, 30), false);
+      else if (next === 2) yield handshake([protocolVersion, Kind.Auth, Buffer.alloc(proofBytes)], 'forged auth (zero proof)');
+      else yield { kind: 'sleep', ms: rng.int(10, 200) };
+      yield* stream(rng.int(0, 10), false);
+      break;
+    }
+  }
+  if (rng.next() < 0.3) yield { kind: 'sleep', ms: rng.int(1, 50) };
+}
+
+/** Sends one session's script to `url` (see the module comment); returns when the script ends or the link closes. */
+async function runSession(plan: SessionPlan, url: string, gen: FrameGenerator, base: Omit<FrameContext, 'selfNodeId'>, state: FuzzState): Promise<void> {
+  const socket = new FuzzSocket(url, state);
+  if (!(await socket.opened)) {
+    await sleep(100);
+    return;
+  }
+  state.sessions += 1;
+  state.sessionsByMode[plan.mode] = (state.sessionsByMode[plan.mode] ?? 0) + 1;
+  let index = 0;
+  try {
+    for (const item of sessionScript(plan, gen, base)) {
+      if (!socket.isOpen() || state.stopped) break;
+      if (item.kind === 'sleep') {
+        await sleep(item.ms);
+        continue;
+      }
+      socket.send(item.bytes);
+      state.frames += 1;
+      state.bytes += item.bytes.length;
+      state.framesByStrategy[item.strategy] = (state.framesByStrategy[item.strategy] ?? 0) + 1;
+      state.remember(plan.broker, { connection: plan.connection, session: plan.session, index, mode: plan.mode, strategy: item.strategy, label: item.label, bytes: item.bytes.length, hex: hexOf(item.bytes) });
+      index += 1;
+      if (index % framesPerYield === 0) {
         await socket.drained();
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
-  };
-  try {
-    switch (mode) {
-      case 'client':
-      case 'garbage': {
-        sendFrame(packValue(helloEnvelope(rng, plan.nodeId, 'client')), 'handshake', 'client hello');
-        await stream(mode === 'client' ? plan.frames : rng.int(0, 20));
-        if (mode === 'garbage' || rng.next() < terminalFrameChance) {
-          const last = gen.frame(rng, ctx, terminalStrategies);
-          if (socket.isOpen() && !state.stopped) sendFrame(last.bytes, last.strategy, last.label);
-        }
-        break;
-      }
-      case 'pre-hello':
-        // Anything before the hello ends the link; a few frames in case the first is itself a hello.
-        await stream(rng.int(1, 4), false);
-        break;
-      case 'bad-hello':
-        sendFrame(packValue(badHelloEnvelope(rng, gen, ctx)), 'handshake', 'malformed hello');
-        await stream(rng.int(0, 20), false);
-        break;
-      case 'broker-id-client':
-        // A client claiming to be a broker: refused, and the broker it names stays up.
-        sendFrame(packValue(helloEnvelope(rng, String(base.brokerIds[rng.int(0, base.brokerIds.length)]), 'client')), 'handshake', 'client hello with a broker id');
-        await stream(rng.int(0, 50), false);
-        break;
-      case 'forged-peer': {
-        // A peer hello without the secret: claims a broker's id (or a new id), then proves nothing.
-        const claimed = rng.next() < 0.7 ? String(base.brokerIds[rng.int(0, base.brokerIds.length)]) : `${plan.nodeId}-peer`;
-        sendFrame(packValue(helloEnvelope(rng, claimed, 'peer')), 'handshake', `peer hello claiming ${claimed}`);
-        const next = rng.int(0, 4);
-        if (next === 0) sendFrame(packValue([protocolVersion, Kind.Auth, Buffer.from(Array.from({ length: proofBytes }, () => rng.int(0, 256)))]), 'handshake', 'forged auth (random proof)');
-        else if (next === 1) await stream(rng.int(1, 30), false);
-        else if (next === 2) sendFrame(packValue([protocolVersion, Kind.Auth, Buffer.alloc(proofBytes)]), 'handshake', 'forged auth (zero proof)');
-        else await sleep(rng.int(10, 200));
-        await stream(rng.int(0, 10), false);
-        break;
-      }
-    }
-    if (socket.isOpen() && rng.next() < 0.3) await sleep(rng.int(1, 50));
   } finally {
     if (socket.closedByPeer) state.closedByBroker += 1;
     await socket.close();
+  }
+}
+
+/** Prints session `session` of connection `connection` for `seed` (a 3-broker cluster's ids), one frame a line, hex. */
+export function printSession(seed: number, connection: number, session: number, write: (line: string) => void, sessionFrames: readonly [number, number] = sessionFramesDefault): void {
+  const brokerIds = [1, 2, 3];
+  const plan = sessionPlan(seed, connection, session, brokerIds, sessionFrames);
+  const base: Omit<FrameContext, 'selfNodeId'> = { brokerIds: brokerIds.map(String), extraPaths: extraPathsOf(brokerIds.map(String)), clientTypes: clientTypesByPath(brokerIds) };
+  write(`seed ${seed} connection ${connection} session ${session}: ${plan.mode} to broker ${plan.broker} as ${plan.nodeId}`);
+  let index = 0;
+  for (const item of sessionScript(plan, new FrameGenerator(), base)) {
+    if (item.kind === 'sleep') write(`  (sleep ${item.ms} ms)`);
+    else write(`  #${index++} ${item.strategy} ${item.label} (${item.bytes.length} B): ${hexOf(item.bytes)}`);
   }
 }
 
@@ -525,7 +556,7 @@ function watchBrokerLog(cluster: TestCluster, findings: Record<string, BrokerLog
 export async function runNativeFuzz(options: NativeFuzzOptions): Promise<NativeFuzzResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[fuzz] ${line}\n`));
   const connections = options.connections ?? 6;
-  const sessionFrames = options.sessionFrames ?? [100, 4_000];
+  const sessionFrames = options.sessionFrames ?? sessionFramesDefault;
   const state = new FuzzState();
   const problems: string[] = [];
   const exits: NativeFuzzResult['exits'] = [];

@@ -10,20 +10,25 @@
  * then every problem; on a broker exit the frames last sent to it (hex).
  * `--json PATH` also writes the whole result. Exit code 0 on PASS, 1 on FAIL,
  * 2 on bad arguments. Ctrl-C kills the brokers of the run (by pid).
+ *
+ *   npm run fuzz:native -- --seed 1 --print 3/17
+ *
+ * starts nothing and prints the frames session 17 of connection 3 sends with
+ * seed 1 (the coordinates a failure report gives), one a line, in hex.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { killAllChildren } from '../support/processes.ts';
-import { describeResult, runNativeFuzz } from './native-fuzz.ts';
+import { describeResult, printSession, runNativeFuzz } from './native-fuzz.ts';
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: npm run fuzz:native -- --seed S --frames N --seconds T [--connections C] [--json PATH]\n`);
+  process.stderr.write(`${problem}\nusage: npm run fuzz:native -- --seed S --frames N --seconds T [--connections C] [--json PATH] | --seed S --print CONNECTION/SESSION\n`);
   process.exit(2);
 }
 
 let values: Record<string, string | boolean | undefined>;
 try {
-  ({ values } = parseArgs({ args: process.argv.slice(2), options: { seed: { type: 'string' }, frames: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' } }, strict: true }));
+  ({ values } = parseArgs({ args: process.argv.slice(2), options: { seed: { type: 'string' }, frames: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' }, print: { type: 'string' } }, strict: true }));
 } catch (err) {
   usage((err as Error).message);
 }
@@ -38,6 +43,13 @@ const seed = int('seed', 1, 2 ** 31 - 1);
 const frames = int('frames', 1_000_000, 1e9);
 const seconds = int('seconds', 600, 24 * 3600);
 const connections = int('connections', 6, 64);
+
+if (typeof values.print === 'string') {
+  const match = /^(\d+)\/(\d+)$/.exec(values.print);
+  if (!match) usage(`--print must be CONNECTION/SESSION, got ${values.print}`);
+  printSession(seed, Number(match[1]), Number(match[2]), (line) => process.stdout.write(`${line}\n`));
+  process.exit(0);
+}
 
 const interrupted = (signal: NodeJS.Signals): void => {
   process.stderr.write(`[fuzz] ${signal}: killing the brokers of this run\n`);
