@@ -16,7 +16,8 @@
  *      opt-in `txn`: a transactional producer committing and aborting, and a
  *      read_committed consumer group;
  *   4. for `durationMs`: quiet, fault, hold, heal, repeat (nemeses.ts), one
- *      fault at a time, drawn from the seeded Rng; each enabled nemesis comes
+ *      fault at a time (with `hostile` on, a slow hostile client also sends
+ *      through the whole schedule, hostile.ts), drawn from the seeded Rng; each enabled nemesis comes
  *      once (in a seeded order) before any comes twice, and the schedule
  *      runs past `durationMs` (at most 60 s) until each has struck once;
  *   5. heal everything, stop the producers (pending sends get a bounded
@@ -52,7 +53,7 @@ import { buildRunReport, exitCodeFor, summaryLine, type RunReport } from './repo
 import { DEFAULT_WORKLOADS, TxnProducerWorker, readCommittedExpected, type WorkloadName } from './txn-workload.ts';
 import { ConsumerWorker, OffsetsObserver, ProducerWorker, clientLogger, finalRead } from './workloads.ts';
 import { NetnsNetwork, startNetnsCluster, type NetMode } from './netns.ts';
-import type { HostileStats } from './hostile.ts';
+import { HostileClient, hostileBackgroundFramesPerSecond, type HostileStats } from './hostile.ts';
 
 export type ChaosOptions = {
   seed: number;
@@ -112,8 +113,11 @@ export type HarnessFindings = {
   workloads: WorkloadName[];
   /** Where the brokers ran: 127.0.0.1, or one network namespace each (`--net netns`). */
   net: NetMode;
-  /** The hostile nemesis (`hostile`): what it sent over all its faults (null when it was not enabled). */
-  hostile: HostileStats | null;
+  /**
+   * The hostile nemesis (`hostile`): what it sent over all its faults, and (`background`) what its slow
+   * companion sent through the whole schedule, during the other faults too (null when it was not enabled).
+   */
+  hostile: (HostileStats & { background: HostileStats }) | null;
   /** The transactional workload (`txn`): its producer's counts and its read_committed group's. */
   txn: { producer: TxnProducerWorker['stats']; reader: { reads: number; resubscribes: number; errors: number }; readerDrained: boolean } | null;
   finalRead: { records: number; unread: number[] };
@@ -193,6 +197,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let observer: OffsetsObserver | undefined;
   let txnProducer: TxnProducerWorker | undefined;
   let txnReader: ConsumerWorker | undefined;
+  let hostileBackground: HostileClient | undefined;
   try {
     log(`seed ${options.seed}, ${options.durationMs} ms, nemeses ${nemeses.join(',') || '(none)'}, workloads ${workloads.join(',')}: starting 3 brokers`);
     const brokerEnv = { KACTUS_FAULT_INJECTION: '1', LOG_LEVEL: options.brokerLogLevel ?? process.env.CHAOS_BROKER_LOG_LEVEL ?? 'warn' };
@@ -240,6 +245,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     observer?.start();
     const activeFromMs = recorder.nowMs();
     for (const p of producers) p.start();
+    // With `hostile` on, a slow hostile client also runs through the whole fault schedule, so forged messages
+    // arrive during kills, pauses, partitions and failovers too, not only in the hostile nemesis's own turns.
+    hostileBackground = nemeses.includes('hostile')
+      ? new HostileClient(() => cluster!.brokers.filter((b) => b.child !== null).map((b) => ({ id: b.id, url: b.url })), options.seed * 7_919 + 1, 1_000_000, ctx.hostileBackground, { topic, partitions }, hostileBackgroundFramesPerSecond)
+      : undefined;
+    hostileBackground?.start();
     txnProducer?.start();
 
     // The fault schedule.
@@ -276,6 +287,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
     // Heal, stop the producers, settle.
     log('healing everything');
+    await hostileBackground?.stop();
     await ctx.healAll();
     await Promise.all([...producers.map((p) => p.stop(25_000)), txnProducer?.stop(25_000)]);
     const activeToMs = recorder.nowMs();
@@ -350,7 +362,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         offsetsObserver: observer ? { ...observer.stats } : { fetches: 0, failures: 0 },
         workloads,
         net,
-        hostile: nemeses.includes('hostile') ? { ...ctx.hostile } : null,
+        hostile: nemeses.includes('hostile') ? { ...ctx.hostile, background: { ...ctx.hostileBackground } } : null,
         txn: txnProducer && txnReader ? { producer: { ...txnProducer.stats }, reader: { ...txnReader.stats }, readerDrained: txnReaderDrained } : null,
         finalRead: read,
         problems,
@@ -358,7 +370,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     const exitCode: 0 | 1 = exitCodeFor(runReport) === 0 && problems.length === 0 ? 0 : 1;
     let summary = summaryLine(runReport);
-    if (nemeses.includes('hostile')) summary += `; hostile: ${ctx.hostile.frames} frames (${ctx.hostile.forged} forged internal messages, ${ctx.hostile.forgedHellos} forged hellos) in ${ctx.hostile.faults} faults, ${ctx.hostile.sessions} sessions`;
+    if (nemeses.includes('hostile')) summary += `; hostile: ${ctx.hostile.frames} frames (${ctx.hostile.forged} forged internal messages, ${ctx.hostile.forgedHellos} forged hellos) in ${ctx.hostile.faults} faults, ${ctx.hostile.sessions} sessions, and ${ctx.hostileBackground.frames} (${ctx.hostileBackground.forged} forged) in the background`;
     if (problems.length > 0) summary += `; harness problems: ${problems.join('; ')}`;
     let reportPath: string | null = null;
     let historyPath: string | null = null;
@@ -373,6 +385,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     return { report, checked, exitCode, summary, reportPath, historyPath };
   } finally {
     process.off('uncaughtException', onUncaught);
+    await hostileBackground?.stop();
     await Promise.all([...producers.map((p) => p.close()), txnProducer?.close()]);
     await Promise.all([...consumers.map((c) => c.close(2_000)), txnReader?.close(2_000)]);
     await observer?.close();

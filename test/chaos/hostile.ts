@@ -34,8 +34,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Connections the hostile client keeps open at once. */
 export const hostileConnections = 3;
-/** Frames per second the hostile client sends in all (default). */
+/** Frames per second the hostile client sends in all (default; a target, the pacing is by timer). */
 export const hostileFramesPerSecondDefault = 1_500;
+/** Frames per second of the slow hostile client that runs through a whole chaos run when `hostile` is on. */
+export const hostileBackgroundFramesPerSecond = 100;
 /** Frames in one hostile session before it reconnects (to another random broker). */
 export const hostileSessionFramesMax = 400;
 /** Share of a session's frames that are forged internal messages (the rest fuzzed frames). */

@@ -74,6 +74,8 @@ export class ChaosContext {
   partitions = 6;
   /** What the hostile nemesis sent, over all its faults. */
   readonly hostile: HostileStats = emptyHostileStats();
+  /** What the slow background hostile client sent through the whole schedule (harness.ts). */
+  readonly hostileBackground: HostileStats = emptyHostileStats();
   /** Failures the hostile nemesis saw (a broker process that exited while it held). */
   readonly hostileProblems: string[] = [];
 

@@ -4,10 +4,11 @@
  * cluster secret, may delete or repartition `__consumer_offsets` through
  * `/broker` Admin, and produce arbitrary records to it. The fuzz run's
  * well-behaved consumer group then had 1,034 of 1,961 records delivered twice
- * (its committed offsets were gone with the topic). Kafka refuses both:
- * DeleteTopics / CreatePartitions of an internal topic, and a Produce to one
- * from anything but the broker itself (ReplicaManager's
- * internalTopicsAllowed).
+ * (its committed offsets were gone with the topic). Kafka refuses a client's
+ * Produce to an internal topic (ReplicaManager: InvalidTopicException "Cannot
+ * append to internal topic" unless internalTopicsAllowed) and its tools refuse
+ * to delete one; here one Admin call from an anonymous client removes every
+ * group's committed offsets.
  *
  * Goal: each case is refused and the topic is unchanged. Method: a raw ws
  * client with a client hello against 3 broker processes. Marked `it.fails`
