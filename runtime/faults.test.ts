@@ -11,6 +11,9 @@ import { Node } from './node.ts';
 import { createLogger } from './logger.ts';
 import type { Ref } from './ref.ts';
 
+/** Both nodes hold it: they are peers, and their actors take peer messages. */
+const secret = Buffer.from('faults-test-cluster-secret-0123456789');
+
 const nodes: Node[] = [];
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()));
@@ -19,8 +22,8 @@ afterEach(async () => {
 async function twoNodes(faults: FaultPlan, limits: Record<string, number>): Promise<[Node, Node]> {
   const network = new MemoryNetwork();
   const quiet = (id: string) => createLogger({ node: id }, 'silent');
-  const a = await Node.start({ nodeId: 'a', listen: { host: 'a', port: 1 }, transport: network, faults, limits, logger: quiet('a') });
-  const b = await Node.start({ nodeId: 'b', listen: { host: 'b', port: 1 }, transport: network, faults, limits, logger: quiet('b') });
+  const a = await Node.start({ nodeId: 'a', listen: { host: 'a', port: 1 }, transport: network, faults, limits, logger: quiet('a'), clusterSecret: secret });
+  const b = await Node.start({ nodeId: 'b', listen: { host: 'b', port: 1 }, transport: network, faults, limits, logger: quiet('b'), clusterSecret: secret });
   a.addPeer('b', b.url!);
   b.addPeer('a', a.url!);
   nodes.push(a, b);
@@ -36,12 +39,13 @@ async function deliveredSequence(seed: number): Promise<number[]> {
   const faults = new FaultPlan(seed);
   const [a, b] = await twoNodes(faults, quietLimits);
   const received: number[] = [];
-  const sink = b.spawn<null, number>('sink', { init: () => null, receive: (s, n) => (received.push(n), s) });
+  type N = { type: 'N'; n: number };
+  const sink = b.spawn<null, N>('sink', { accepts: { peer: { N: true } }, init: () => null, receive: (s, m) => (received.push(m.n), s) });
   // Connect without faults, then turn them on: the hello exchange is not part of the sequence.
-  await a.ask({ node: 'b', path: '/sink' }, () => -1, { timeoutMs: 50 }).catch(() => undefined);
+  await a.ask({ node: 'b', path: '/sink' }, (): N => ({ type: 'N', n: -1 }), { timeoutMs: 50 }).catch(() => undefined);
   faults.set('a', 'b', { dropRate: 0.3, duplicateRate: 0.2 });
   for (let i = 0; i < 300; i += 1) {
-    a.tell(sink as Ref<number>, i);
+    a.tell(sink as Ref<N>, { type: 'N', n: i });
     await turn();
     await turn();
   }
@@ -65,18 +69,19 @@ describe('fault plan over the in-memory transport', () => {
   it('a partition makes both sides see each other down; a heal brings them back', async () => {
     const faults = new FaultPlan(1);
     const [a, b] = await twoNodes(faults, { heartbeatIntervalMs: 20, unreachableAfterMs: 100, downAfterMs: 200, reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 50 });
-    b.spawn<null, { replyTo: Ref<string> }>('echo', { init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'pong'), s) });
-    expect(await a.ask({ node: 'b', path: '/echo' }, (replyTo: Ref<string>) => ({ replyTo }))).toBe('pong');
+    type Ping = { type: 'Ping'; replyTo: Ref<string> };
+    b.spawn<null, Ping>('echo', { accepts: { peer: { Ping: true } }, init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'pong'), s) });
+    expect(await a.ask({ node: 'b', path: '/echo' }, (replyTo: Ref<string>): Ping => ({ type: 'Ping', replyTo }))).toBe('pong');
 
     const aSeesDown = firstValueFrom(a.statusChanges.pipe(filter((e) => e.nodeId === 'b' && e.status === 'down')));
     const bSeesDown = firstValueFrom(b.statusChanges.pipe(filter((e) => e.nodeId === 'a' && e.status === 'down')));
     faults.partition(['a'], ['b']);
     await Promise.all([aSeesDown, bSeesDown]);
-    await expect(a.ask({ node: 'b', path: '/echo' }, (replyTo: Ref<string>) => ({ replyTo }), { timeoutMs: 100 })).rejects.toMatchObject({ type: 'REQUEST_TIMED_OUT' });
+    await expect(a.ask({ node: 'b', path: '/echo' }, (replyTo: Ref<string>): Ping => ({ type: 'Ping', replyTo }), { timeoutMs: 100 })).rejects.toMatchObject({ type: 'REQUEST_TIMED_OUT' });
 
     const aSeesUp = firstValueFrom(a.statusChanges.pipe(filter((e) => e.nodeId === 'b' && e.status === 'up')));
     faults.heal();
     await aSeesUp;
-    expect(await a.ask({ node: 'b', path: '/echo' }, (replyTo: Ref<string>) => ({ replyTo }))).toBe('pong');
+    expect(await a.ask({ node: 'b', path: '/echo' }, (replyTo: Ref<string>): Ping => ({ type: 'Ping', replyTo }))).toBe('pong');
   });
 });
