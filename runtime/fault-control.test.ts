@@ -18,6 +18,11 @@ import { Node, type Behaviour } from './node.ts';
 import type { Ref } from './ref.ts';
 
 const quietLogger = (nodeId: string) => createLogger({ node: nodeId }, process.env.LOG_LEVEL ?? 'silent');
+/**
+ * Every node of the trio holds it: fault control takes commands from peers only,
+ * so the harness must prove the secret, and the test actors take peer messages.
+ */
+const secret = Buffer.from('fault-control-test-cluster-secret-012');
 const fastLimits = { heartbeatIntervalMs: 20, unreachableAfterMs: 100, downAfterMs: 200, reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 50 };
 
 const started: Node[] = [];
@@ -25,12 +30,12 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((n) => n.stop()));
 });
 
-type Trio = { h: Node; b1: Node; b2: Node; control: Ref<unknown> };
+type Trio = { network: MemoryNetwork; h: Node; b1: Node; b2: Node; control: Ref<unknown> };
 
 async function trio(): Promise<Trio> {
   const network = new MemoryNetwork();
   const start = (nodeId: string, faults?: FaultPlan) =>
-    Node.start({ nodeId, listen: { host: nodeId, port: 1 }, transport: network, limits: fastLimits, logger: quietLogger(nodeId), ...(faults ? { faults } : {}) });
+    Node.start({ nodeId, listen: { host: nodeId, port: 1 }, transport: network, limits: fastLimits, logger: quietLogger(nodeId), clusterSecret: secret, ...(faults ? { faults } : {}) });
   const b1 = await start('b1', new FaultPlan(7));
   const b2 = await start('b2');
   const h = await start('h');
@@ -43,7 +48,7 @@ async function trio(): Promise<Trio> {
     for (const other of others) node.addPeer(other.nodeId, other.url!);
   }
   const control = spawnFaultControl(b1);
-  return { h, b1, b2, control };
+  return { network, h, b1, b2, control };
 }
 
 const ask = (t: Trio, message: Record<string, unknown>): Promise<FaultControlReply> =>
@@ -51,11 +56,12 @@ const ask = (t: Trio, message: Record<string, unknown>): Promise<FaultControlRep
 
 type Recorded = { type: 'Note'; text: string };
 function recorder(seen: string[]): Behaviour<null, Recorded> {
-  return { init: () => null, receive: (state, msg) => (seen.push(msg.text), state) };
+  return { accepts: { peer: { Note: true } }, init: () => null, receive: (state, msg) => (seen.push(msg.text), state) };
 }
 
 type CountMsg = { type: 'Count'; replyTo: Ref<number> };
 const counter: Behaviour<number, CountMsg> = {
+  accepts: { peer: { Count: true } },
   init: () => 0,
   receive: (count, msg, ctx) => {
     ctx.node.tell(msg.replyTo, count);
@@ -142,6 +148,22 @@ describe('fault control: commands', () => {
     expect((await ask(t, { type: 'ListActors', prefix: '' })).paths).toEqual(['/counter', '/fault-control']);
   });
 
+  it('takes no command from a client (a node without the cluster secret)', async () => {
+    const t = await trio();
+    const client = await Node.start({ nodeId: 'app', transport: t.network, limits: fastLimits, logger: quietLogger('app'), peers: { b1: t.b1.url! } });
+    started.push(client);
+    const counterRef = t.b1.spawn('counter', counter);
+    const count = () => t.h.ask<CountMsg, number>(counterRef, (replyTo) => ({ type: 'Count', replyTo }), { timeoutMs: 2_000 });
+    expect(await count()).toBe(0);
+    for (const message of [{ type: 'Cut', peers: ['b2'], direction: 'both' }, { type: 'Heal' }, { type: 'CrashActor', path: '/counter' }, { type: 'ListActors', prefix: '' }]) {
+      const answer = client.ask<unknown, FaultControlReply>({ node: 'b1', path: faultControlPath }, (replyTo) => ({ ...message, replyTo }), { timeoutMs: 2_000 });
+      await expect(answer, message.type).rejects.toMatchObject({ code: ErrorCode.CLUSTER_AUTHORIZATION_FAILED });
+    }
+    expect(t.b1.faults!.isCut('b1', 'b2')).toBe(false);
+    // The CrashActor did not reach /counter: it was not restarted, it counts on.
+    expect(await count()).toBe(1);
+  });
+
   it('answers bad commands with INVALID_REQUEST, drops those it cannot answer, and keeps serving', async () => {
     const t = await trio();
     const bad: Record<string, unknown>[] = [
@@ -156,19 +178,25 @@ describe('fault control: commands', () => {
       { type: 'CrashActor' },
       { type: 'ActorStatus', path: 7 },
       { type: 'ListActors' },
-      { type: 'Reboot' },
-      {},
     ];
     for (const message of bad) {
       const answer = await ask(t, message);
       expect(answer.errorCode, JSON.stringify(message)).toBe(ErrorCode.INVALID_REQUEST);
       expect(answer.errorMessage).toBeTypeOf('string');
     }
+    // A type the protocol does not list, or no type at all, is refused by the runtime before the
+    // actor runs (protocol.ts): the ask fails with the refusal's code and a reason.
+    const refusedBefore = t.b1.stats.refusedByProtocol;
+    await expect(ask(t, { type: 'Reboot' })).rejects.toMatchObject({ code: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, message: expect.stringContaining('Reboot') });
+    await expect(ask(t, {})).rejects.toMatchObject({ code: ErrorCode.INVALID_REQUEST });
+    expect(t.b1.stats.refusedByProtocol - refusedBefore).toBe(2);
     // Unanswerable input: no replyTo, not an object. Nothing to reply to; the actor survives.
+    // All but { type: 'Heal' } (which the actor drops) are refused by the runtime already.
     for (const message of [null, 3, 'Heal', [1, 2], { type: 'Heal' }, { type: 'Heal', replyTo: { node: '', path: 'x' } }]) {
       t.h.tell({ node: 'b1', path: faultControlPath }, message);
     }
     expect(await ask(t, { type: 'Heal' })).toMatchObject({ errorCode: 0 });
+    expect(t.b1.stats.refusedByProtocol - refusedBefore).toBe(2 + 5);
     expect(t.b1.hasActor(faultControlPath)).toBe(true);
   });
 });

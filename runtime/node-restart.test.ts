@@ -30,6 +30,8 @@ import { Node, type Behaviour } from './node.ts';
 import type { Ref } from './ref.ts';
 
 const quietLogger = (nodeId: string) => createLogger({ node: nodeId }, process.env.LOG_LEVEL ?? 'silent');
+/** a and b are peers: both hold the cluster secret. */
+const secret = Buffer.from('node-restart-test-cluster-secret-0123');
 const fastLimits = { heartbeatIntervalMs: 20, unreachableAfterMs: 100, downAfterMs: 200, reconnectBackoffMsMin: 10, reconnectBackoffMsMax: 50 };
 
 const started: Node[] = [];
@@ -39,6 +41,7 @@ afterEach(async () => {
 
 type Ping = { type: 'Ping'; replyTo: Ref<string> };
 const ponger = (name: string): Behaviour<null, Ping> => ({
+  accepts: { peer: { Ping: true } },
   init: () => null,
   receive: (state, msg, ctx) => (ctx.node.tell(msg.replyTo, name), state),
 });
@@ -47,11 +50,11 @@ describe('asks to a node that restarts', () => {
   it('settle at once when the node comes back as a new incarnation (no wait for the timeout)', async () => {
     const network = new MemoryNetwork();
     const startB = async (): Promise<Node> => {
-      const b = await Node.start({ nodeId: 'b', listen: { host: 'b', port: 1 }, transport: network, limits: fastLimits, logger: quietLogger('b') });
+      const b = await Node.start({ nodeId: 'b', listen: { host: 'b', port: 1 }, transport: network, limits: fastLimits, logger: quietLogger('b'), clusterSecret: secret });
       started.push(b);
       return b;
     };
-    const a = await Node.start({ nodeId: 'a', transport: network, limits: fastLimits, logger: quietLogger('a'), peers: { b: 'mem://b:1' } });
+    const a = await Node.start({ nodeId: 'a', transport: network, limits: fastLimits, logger: quietLogger('a'), peers: { b: 'mem://b:1' }, clusterSecret: secret });
     started.push(a);
     const b1 = await startB();
     b1.spawn('pong', ponger('first'));
