@@ -4,19 +4,25 @@
  * input from the network that never takes a node down.
  * Method: this test process runs one Node; the peers are child processes
  * (test/fixtures/runtime-peer.ts) or raw ws clients that misbehave on purpose.
+ * This node and the children share the test cluster secret (they are peers);
+ * the raw clients and the healthy client of the bad-input section hold none.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { pack } from 'msgpackr';
 import { Node, type Terminated } from '../runtime/node.ts';
 import { createLogger } from '../runtime/logger.ts';
-import { Kind, decodeFrame, encodeEnvelope, type Envelope } from '../runtime/envelope.ts';
+import { Kind, decodeFrame, encodeEnvelope, protocolVersion, type Envelope } from '../runtime/envelope.ts';
+import type { ProtocolRules } from '../runtime/protocol.ts';
 import type { Ref } from '../runtime/ref.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { freePort, killAllChildren, startChild, until, type Child } from './support/processes.ts';
+import { testClusterSecret } from './support/secret.ts';
 
 const logger = (id: string) => createLogger({ node: id }, process.env.LOG_LEVEL ?? 'silent');
 const nodes: Node[] = [];
+/** The test cluster's secret (vitest.config.ts): this node and the children prove it to each other. */
+const secret = testClusterSecret();
 
 afterEach(async () => {
   await killAllChildren();
@@ -24,20 +30,21 @@ afterEach(async () => {
 });
 
 async function localNode(nodeId: string, limits = {}): Promise<Node> {
-  const node = await Node.start({ nodeId, listen: { host: '127.0.0.1', port: 0 }, logger: logger(nodeId), limits });
+  const node = await Node.start({ nodeId, listen: { host: '127.0.0.1', port: 0 }, logger: logger(nodeId), limits, clusterSecret: secret });
   nodes.push(node);
   return node;
 }
 
 async function startPeer(nodeId: string, port: number): Promise<{ child: Child; url: string; incarnation: string }> {
-  const child = startChild('test/fixtures/runtime-peer.ts', [nodeId, String(port)]);
+  const child = startChild('test/fixtures/runtime-peer.ts', [nodeId, String(port)], { KACTUS_CLUSTER_SECRET: secret.toString('utf8') });
   const ready = await child.waitFor('ready');
   return { child, url: ready.url as string, incarnation: ready.incarnation as string };
 }
 
-function collector<T>(node: Node, name: string): { ref: Ref<T>; received: T[] } {
+/** Keeps what it receives; `peer` lists the types it takes from peers (none: local messages only, as Terminated). */
+function collector<T>(node: Node, name: string, peer?: ProtocolRules): { ref: Ref<T>; received: T[] } {
   const received: T[] = [];
-  const ref = node.spawn<null, T>(name, { init: () => null, receive: (s, m) => (received.push(m), s) });
+  const ref = node.spawn<null, T>(name, { ...(peer ? { accepts: { peer } } : {}), init: () => null, receive: (s, m) => (received.push(m), s) });
   return { ref, received };
 }
 
@@ -52,10 +59,10 @@ describe('runtime over ws between processes', () => {
 
     // Below the mailbox bound (a burst past it would be refused, by design).
     const count = a.limits.mailboxDepthMax - 1;
-    const sink = collector<number>(a, 'sink');
+    const sink = collector<{ type: 'N'; n: number }>(a, 'sink', { N: true });
     a.tell({ node: 'b', path: '/forwarder' }, { type: 'Forward', to: sink.ref, count });
     await until(() => sink.received.length === count, 15_000, 'tells from the other process');
-    expect(sink.received.every((n, i) => n === i)).toBe(true);
+    expect(sink.received.every((m, i) => m.type === 'N' && m.n === i)).toBe(true);
     expect(a.stats.refusedMailboxFull).toBe(0);
   });
 
@@ -121,6 +128,7 @@ function envelopeOf(value: unknown): Envelope {
   const [, kind, a, b, c] = value as [number, number, unknown, unknown, unknown];
   if (kind === Kind.LinkError) return { kind, errorCode: a as number, errorMessage: b as string };
   if (kind === Kind.ErrorReply) return { kind, replyToPath: a as string, errorCode: b as number, errorMessage: c as string };
+  if (kind === Kind.Tell) return { kind, targetPath: a as string, message: b };
   if (kind === Kind.Hello) {
     const [, , , , , role, challenge, proof] = value as unknown[];
     return { kind, nodeId: a as string, incarnation: b as string, listenUrl: c as string | null, role: role as 'peer' | 'client', challenge: challenge as Uint8Array, proof: proof as Uint8Array | null };
@@ -130,19 +138,22 @@ function envelopeOf(value: unknown): Envelope {
 
 const hello = encodeEnvelope({ kind: Kind.Hello, nodeId: 'raw', incarnation: 'raw-1', listenUrl: null, role: 'client', challenge: Buffer.alloc(32, 7), proof: null });
 
+type Ping = { type: 'Ping'; replyTo: Ref<string> };
+
 describe('bad input from the network never takes a node down', () => {
   let server: Node;
   let healthyPeer: Node;
 
   async function setup(): Promise<void> {
     server = await localNode('server', { frameBytesMax: 1024 * 1024, frameBytesTarget: 256 * 1024 });
-    server.spawn<null, { replyTo: Ref<string> }>('echo', { init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'ok'), s) });
+    // Clients may ping it: the healthy client (no secret) and the raw ones.
+    server.spawn<null, Ping>('echo', { accepts: { client: { Ping: true } }, init: () => null, receive: (s, m, ctx) => (ctx.node.tell(m.replyTo, 'ok'), s) });
     healthyPeer = await Node.start({ nodeId: 'healthy', logger: logger('healthy'), peers: { server: server.url! } });
     nodes.push(healthyPeer);
   }
 
   async function stillServing(): Promise<void> {
-    const reply = await healthyPeer.ask<{ replyTo: Ref<string> }, string>({ node: 'server', path: '/echo' }, (replyTo) => ({ replyTo }), { timeoutMs: 3_000 });
+    const reply = await healthyPeer.ask<Ping, string>({ node: 'server', path: '/echo' }, (replyTo) => ({ type: 'Ping', replyTo }), { timeoutMs: 3_000 });
     expect(reply).toBe('ok');
   }
 
@@ -161,10 +172,12 @@ describe('bad input from the network never takes a node down', () => {
     await setup();
     const raw = await rawClient(server.url!);
     raw.socket.send(hello);
-    raw.socket.send(pack([1, 99, 'what']));
-    raw.socket.send(encodeEnvelope({ kind: Kind.Ask, targetPath: '/echo', replyToPath: '/temp/1', message: { replyTo: { node: 'raw', path: '/temp/1' } } }));
+    raw.socket.send(pack([protocolVersion, 99, 'what']));
+    raw.socket.send(encodeEnvelope({ kind: Kind.Ask, targetPath: '/echo', replyToPath: '/temp/1', message: { type: 'Ping', replyTo: { node: 'raw', path: '/temp/1' } } }));
     await until(() => raw.frames.some((f) => f.kind === Kind.LinkError), 3_000, 'an error frame');
     expect(raw.frames.find((f) => f.kind === Kind.LinkError)).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST });
+    // The link is kept: the ask after the bad envelope is answered on it.
+    await until(() => raw.frames.some((f) => f.kind === Kind.Tell && f.targetPath === '/temp/1' && f.message === 'ok'), 3_000, 'the reply to the ask');
     expect(raw.socket.readyState).toBe(WebSocket.OPEN);
     raw.socket.close();
     await stillServing();
