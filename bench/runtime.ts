@@ -1,14 +1,18 @@
 /**
  * `npm run bench:runtime`: the runtime between two processes over ws on
  * 127.0.0.1. Prints one JSON line:
- *   tellPerSec           small tells (a number each) to one actor, flow-controlled by
+ *   tellPerSec           small tells ({ type: 'N', n } each) to one actor, flow-controlled by
  *                        acks so the far mailbox never overflows (no message refused)
  *   askRoundTripsPerSec  asks one at a time
  *   askP50Ms, askP99Ms   their round-trip latency
- *   payloadMBps          1 MiB Buffer tells, flow-controlled the same way
+ *   payloadMBps          tells of a 1 MiB Buffer ({ type: 'Blob', bytes }), flow-controlled the same way
  * Flow control: send a window, then an Ack ask that is answered after the
  * window was handled (mailboxes are FIFO); two windows in flight.
+ * The two nodes are peers: they share a cluster secret (KACTUS_CLUSTER_SECRET
+ * if set, else a fresh one passed to the child), and the far actors take their
+ * messages from peers (runtime/protocol.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { Node } from '../runtime/node.ts';
 import { createLogger } from '../runtime/logger.ts';
 import type { Ref } from '../runtime/ref.ts';
@@ -16,13 +20,17 @@ import { percentile, startScript } from './support/child.ts';
 import { freePortOnLoopback } from './support/ports.ts';
 
 type Ack = { type: 'Ack'; replyTo: Ref<number> };
+type N = { type: 'N'; n: number };
+type Blob = { type: 'Blob'; bytes: Uint8Array };
+type Ping = { type: 'Ping'; replyTo: Ref<number> };
 
+const secretText = process.env.KACTUS_CLUSTER_SECRET?.trim() || randomBytes(24).toString('hex');
 const port = await freePortOnLoopback();
-const { child } = await startScript('bench/support/runtime-peer.ts', [String(port)]);
-const node = await Node.start({ nodeId: 'bench', logger: createLogger({ node: 'bench' }, 'warn', 2), peers: { 'bench-peer': `ws://127.0.0.1:${port}` } });
-const sink: Ref<number | Ack> = { node: 'bench-peer', path: '/sink' };
-const blob: Ref<Uint8Array | Ack> = { node: 'bench-peer', path: '/blob' };
-const echo: Ref<{ replyTo: Ref<number> }> = { node: 'bench-peer', path: '/echo' };
+const { child } = await startScript('bench/support/runtime-peer.ts', [String(port)], 'ready', 20_000, { KACTUS_CLUSTER_SECRET: secretText });
+const node = await Node.start({ nodeId: 'bench', logger: createLogger({ node: 'bench' }, 'warn', 2), peers: { 'bench-peer': `ws://127.0.0.1:${port}` }, clusterSecret: Buffer.from(secretText, 'utf8') });
+const sink: Ref<N | Ack> = { node: 'bench-peer', path: '/sink' };
+const blob: Ref<Blob | Ack> = { node: 'bench-peer', path: '/blob' };
+const echo: Ref<Ping> = { node: 'bench-peer', path: '/echo' };
 
 async function windowed<M>(target: Ref<M | Ack>, windows: number, windowSize: number, makeMessage: () => M, windowsInFlight = 2): Promise<number> {
   const startMs = performance.now();
@@ -40,11 +48,12 @@ async function windowed<M>(target: Ref<M | Ack>, windows: number, windowSize: nu
 }
 
 // Warm up the link and JIT.
-await windowed(sink, 20, 2_000, () => 1);
+const one: N = { type: 'N', n: 1 };
+await windowed(sink, 20, 2_000, () => one);
 
 const tellWindows = 250;
 const tellWindowSize = 4_000;
-const tellSeconds = await windowed(sink, tellWindows, tellWindowSize, () => 1);
+const tellSeconds = await windowed(sink, tellWindows, tellWindowSize, () => one);
 const tellPerSec = Math.round((tellWindows * tellWindowSize) / tellSeconds);
 
 const askCount = 10_000;
@@ -52,7 +61,7 @@ const latenciesMs: number[] = [];
 const askStartMs = performance.now();
 for (let i = 0; i < askCount; i += 1) {
   const t0 = performance.now();
-  await node.ask(echo, (replyTo: Ref<number>) => ({ replyTo }));
+  await node.ask(echo, (replyTo: Ref<number>): Ping => ({ type: 'Ping', replyTo }));
   latenciesMs.push(performance.now() - t0);
 }
 const askSeconds = (performance.now() - askStartMs) / 1000;
@@ -61,7 +70,8 @@ latenciesMs.sort((a, b) => a - b);
 const payload = Buffer.alloc(1024 * 1024, 7);
 const payloadWindows = 100;
 const payloadWindowSize = 8;
-const payloadSeconds = await windowed(blob, payloadWindows, payloadWindowSize, () => payload, 2);
+const blobMessage: Blob = { type: 'Blob', bytes: payload };
+const payloadSeconds = await windowed(blob, payloadWindows, payloadWindowSize, () => blobMessage, 2);
 const payloadMBps = (payloadWindows * payloadWindowSize * payload.length) / (1024 * 1024) / payloadSeconds;
 
 process.stdout.write(
