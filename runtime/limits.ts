@@ -44,11 +44,11 @@ export const runtimeLimitsDefault = {
   /** Open connections from one IP address (Kafka's max.connections.per.ip). */
   connectionsPerAddressMax: 1_024,
   /** Bytes waiting for one client (queued and in the socket) past which it is muted: its requests are not read. */
-  clientMuteBytes: 16 * MiB,
+  clientMuteBytes: 2 * MiB,
   /** Bytes queued for one client past which it is disconnected and its queue dropped. */
-  clientPendingBytesMax: 64 * MiB,
+  clientPendingBytesMax: 16 * MiB,
   /** How long a client may stay muted (not reading its replies) before it is disconnected. */
-  clientMutedMsMax: 30_000,
+  clientMutedMsMax: 15_000,
   /** Asks one client may have unanswered; past it a new ask is refused (THROTTLING_QUOTA_EXCEEDED). */
   clientAsksInFlightMax: 1_024,
   /** An unanswered ask older than this no longer counts against clientAsksInFlightMax. */

@@ -465,7 +465,7 @@ export class Node implements PeerHost {
     if (!admission.admitted) {
       this.stats.refusedByProtocol += 1;
       this.refuseOnce(connection, `${targetPath}:${admission.type}`, admission.why);
-      return { errorCode: admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: admission.why };
+      return { errorCode: admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED), errorMessage: admission.why };
     }
     const refusal = this.deliverLocal(targetPath, message);
     if (refusal === 0) return null;
@@ -547,6 +547,17 @@ export class Node implements PeerHost {
       this.peers.set(nodeId, peer);
     }
     return peer;
+  }
+
+  /**
+   * Bytes a reply to `nodeId` may still take before its link refuses it: for a client, what is left
+   * of clientPendingBytesMax after what waits for it (queued and in the socket); for anyone else,
+   * Infinity. Actors that build large replies (fetches) read no more than this.
+   */
+  sendBudgetBytes(nodeId: string): number {
+    const peer = this.peers.get(nodeId);
+    if (peer === undefined || peer.kind !== 'client') return Number.POSITIVE_INFINITY;
+    return this.limits.clientPendingBytesMax - peer.waitingBytes();
   }
 
   /** Bytes queued for a peer and not yet handed to its socket (benchmarks, backpressure). */

@@ -138,11 +138,15 @@ export class Peer {
     if (this.asksInFlight.size > 0) this.asksInFlight.delete(replyPath);
   }
 
+  /** Bytes waiting for this peer: queued here and held by its socket. */
+  waitingBytes(): number {
+    return this.pendingBytes + (this.sendConnection()?.link.bufferedBytes() ?? 0);
+  }
+
   /** Mutes a client whose waiting bytes passed clientMuteBytes; unmutes it below half of that. */
   private updateMute(): void {
     if (this.kind !== 'client') return;
-    const connection = this.sendConnection();
-    const waitingBytes = this.pendingBytes + (connection?.link.bufferedBytes() ?? 0);
+    const waitingBytes = this.waitingBytes();
     const { clientMuteBytes } = this.host.limits;
     if (this.mutedSinceMs === undefined && waitingBytes > clientMuteBytes) {
       this.mutedSinceMs = this.host.monotonicMs();

@@ -36,8 +36,11 @@ export type Origin = { readonly kind: 'local' } | RemoteOrigin;
 
 export const localOrigin: Origin = Object.freeze({ kind: 'local' });
 
-/** Returns null when the message may pass, else why not (one short sentence, for the error reply). */
-export type MessageGuard = (message: Readonly<Record<string, unknown>>, origin: RemoteOrigin) => string | null;
+/**
+ * Returns null when the message may pass, else why not (one short sentence, for the error reply),
+ * with the error code to answer if it is not CLUSTER_AUTHORIZATION_FAILED.
+ */
+export type MessageGuard = (message: Readonly<Record<string, unknown>>, origin: RemoteOrigin) => string | { readonly errorCode: number; readonly why: string } | null;
 
 export type ProtocolRules = Readonly<Record<string, true | MessageGuard>>;
 
@@ -52,7 +55,7 @@ export const systemMessageTypes: ReadonlySet<string> = new Set(['Terminated']);
 
 export type Admission =
   | { readonly admitted: true }
-  | { readonly admitted: false; readonly reason: 'malformed' | 'forbidden'; readonly type: string; readonly why: string };
+  | { readonly admitted: false; readonly reason: 'malformed' | 'forbidden'; readonly type: string; readonly why: string; readonly errorCode?: number };
 
 const typeNameMax = 64;
 
@@ -94,8 +97,9 @@ export function admit(protocol: RemoteProtocol | undefined, message: unknown, or
     if (origin.kind === 'client' && !isTempPath(replyTo.path)) return { admitted: false, reason: 'forbidden', type, why: 'a client\'s replyTo must be a reply slot (/temp/...)' };
   }
   if (rule !== true) {
-    const why = rule(message, origin);
-    if (why !== null) return { admitted: false, reason: 'forbidden', type, why };
+    const refusal = rule(message, origin);
+    if (typeof refusal === 'string') return { admitted: false, reason: 'forbidden', type, why: refusal };
+    if (refusal !== null) return { admitted: false, reason: 'forbidden', type, why: refusal.why, errorCode: refusal.errorCode };
   }
   return { admitted: true };
 }

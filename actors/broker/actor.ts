@@ -77,16 +77,32 @@ export const clientAdminCommands = new Set(['CreateTopics', 'DeleteTopics', 'Cre
 export const brokerProtocol: RemoteProtocol = {
   client: {
     Metadata: true,
-    Produce: true,
+    // Kafka: "Cannot append to internal topic" (only the coordinators, on this node, write them).
+    Produce: (message) =>
+      typeof message.topic === 'string' && internalTopics.has(message.topic) ? { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, why: `a client cannot produce to the internal topic ${message.topic}` } : null,
     InitProducerId: true,
     Admin: (message) => {
       const command = message.command as { type?: unknown } | null | undefined;
       if (typeof command !== 'object' || command === null || typeof command.type !== 'string') return 'Admin needs a command with a type';
-      return clientAdminCommands.has(command.type) ? null : `${command.type.slice(0, 64)} is not an admin command`;
+      if (!clientAdminCommands.has(command.type)) return `${command.type.slice(0, 64)} is not an admin command`;
+      const internal = internalTopicNamed(command as Record<string, unknown>);
+      return internal === null || command.type === 'DescribeConfigs' ? null : { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, why: `${command.type} may not change the internal topic ${internal}` };
     },
   },
-  peer: { WriteTxnMarker: true, PauseFetcher: true, ResumeFetcher: true },
+  peer: { Produce: true, WriteTxnMarker: true, PauseFetcher: true, ResumeFetcher: true },
 };
+
+/** The topics only the coordinators write, and no client deletes, repartitions or reconfigures. */
+export const internalTopics: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state']);
+
+/** The first internal topic an admin command names (topics, topics[].name, resources[].resourceName), or null. */
+function internalTopicNamed(command: Record<string, unknown>): string | null {
+  const names: unknown[] = [];
+  for (const item of Array.isArray(command.topics) ? command.topics : []) names.push(typeof item === 'object' && item !== null ? (item as { name?: unknown }).name : item);
+  for (const item of Array.isArray(command.resources) ? command.resources : []) if (typeof item === 'object' && item !== null) names.push((item as { resourceName?: unknown }).resourceName);
+  for (const name of names) if (typeof name === 'string' && internalTopics.has(name)) return name;
+  return null;
+}
 
 export type BrokerMessage =
   | { type: 'Metadata'; topics: string[] | null; allowAutoTopicCreation?: boolean; replyTo: Ref<unknown> }

@@ -11,9 +11,9 @@
  * group's committed offsets.
  *
  * Goal: each case is refused and the topic is unchanged. Method: a raw ws
- * client with a client hello against 3 broker processes. Marked `it.fails`
- * until the broker's protocol (actors/broker/actor.ts brokerProtocol: the
- * Admin and Produce guards) refuses them; turn it into `it` with the fix.
+ * client with a client hello against 3 broker processes; refused by the
+ * broker's protocol (actors/broker/actor.ts brokerProtocol: the
+ * Admin and Produce guards) with INVALID_TOPIC_EXCEPTION.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../protocol/record-batch/codec.ts';
@@ -46,7 +46,7 @@ afterAll(async () => {
 const admin = (command: Record<string, unknown>): Promise<unknown> => raw.ask('/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), 10_000);
 
 describe('internal topics are not a client\'s to change', () => {
-  it.fails('a client Produce to __consumer_offsets is refused', async () => {
+  it('a client Produce to __consumer_offsets is refused', async () => {
     const meta = await cluster.metadata(['__consumer_offsets']);
     const partition = meta.topics[0]!.partitions.find((p) => p.leader === 1)!.partition;
     const batch = encodeBatch({ records: [{ key: Buffer.from([0, 1, 2, 3]), value: Buffer.from('not an offset record'), timestamp: 0, headers: [] }] });
@@ -54,13 +54,13 @@ describe('internal topics are not a client\'s to change', () => {
     expect(reply.errorCode).not.toBe(0);
   });
 
-  it.fails('a client CreatePartitions of __consumer_offsets is refused and the count stays', async () => {
+  it('a client CreatePartitions of __consumer_offsets is refused and the count stays', async () => {
     await admin({ type: 'CreatePartitions', topics: [{ name: '__consumer_offsets', count: 5, assignments: null }], validateOnly: false });
     const meta = await cluster.metadata(['__consumer_offsets']);
     expect(meta.topics[0]!.partitions.length).toBe(3);
   });
 
-  it.fails('a client DeleteTopics of __consumer_offsets is refused and the topic stays', async () => {
+  it('a client DeleteTopics of __consumer_offsets is refused and the topic stays', async () => {
     await admin({ type: 'DeleteTopics', topics: ['__consumer_offsets'] });
     const meta = await cluster.metadata(['__consumer_offsets']);
     expect(meta.topics[0]!.errorCode).toBe(0);
