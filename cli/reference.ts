@@ -63,6 +63,7 @@ const meanings: Record<string, string> = {
   'controller.tick.ms': 'the controller\'s Raft tick; election and heartbeat timeouts count ticks (Kactus only)',
   'controller.election.ticks': 'Raft election timeout in ticks, randomised in [n, 2n) (Kactus only)',
   'controller.heartbeat.ticks': 'Raft leader heartbeat interval in ticks (Kactus only)',
+  'cluster.secret.file': 'file with the secret all brokers share to authenticate each other (default: `<log.dirs>/cluster.secret`; KACTUS_CLUSTER_SECRET holds it directly) (Kactus only)',
 };
 
 /** Configs given by a required flag: no default. */

@@ -24,10 +24,11 @@
  * also when a test fails; the namespaces are deleted in afterAll and on exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { version } from '../client/version.ts';
@@ -430,6 +431,13 @@ describe('deploy: three brokers from the installed package, one per (network) ma
     // What the file says about every machine (the Kafka configs, LOG_LEVEL), and per machine what differs.
     const shared = Object.fromEntries(Object.entries(file).filter(([name]) => !['NODE_ID', 'LISTEN', 'ADVERTISE', 'QUORUM', 'RACK'].includes(name)));
     expect(file).toMatchObject({ NODE_ID: '1', QUORUM: '1@host1:9191,2@host2:9191,3@host3:9191', KACTUS_MIN_INSYNC_REPLICAS: '2' });
+    // The secret as broker.env names it (cluster.secret.file), in a file of ours; the one vitest sets is not inherited.
+    expect(file.KACTUS_CLUSTER_SECRET_FILE).toBe('/etc/kactus/cluster.secret');
+    const secretFile = join(work, 'deploy', 'cluster.secret');
+    mkdirSync(dirname(secretFile), { recursive: true });
+    writeFileSync(secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    shared.KACTUS_CLUSTER_SECRET_FILE = secretFile;
+    shared.KACTUS_CLUSTER_SECRET = '';
     const [program, ...template] = unitCommand();
     expect(program).toBe('/opt/kactus/node_modules/.bin/kactus');
     for (const id of ids) {
