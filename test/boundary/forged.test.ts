@@ -221,13 +221,15 @@ describe('hostile messages after a client hello', () => {
 
   it('a hello claiming a broker\'s id, or a peer hello without the cluster secret, is refused and fences nobody', async () => {
     const active = (await quorum()).leaderId;
+    // Claim another broker's id at the active controller (a claim of its own id is refused as that).
+    const claimed = String((active % 3) + 1);
     for (let i = 0; i < 5; i += 1) {
-      const claim = await rawClient(cluster.brokers[active - 1]!.url, { nodeId: '3', incarnation: `forged-${i}` });
+      const claim = await rawClient(cluster.brokers[active - 1]!.url, { nodeId: claimed, incarnation: `forged-${i}` });
       raws.push(claim);
-      claim.send({ kind: Kind.Hello, nodeId: '3', incarnation: `forged-${i}`, listenUrl: 'ws://127.0.0.1:1', role: 'client', challenge: Buffer.alloc(32, 1), proof: null });
+      claim.send({ kind: Kind.Hello, nodeId: claimed, incarnation: `forged-${i}`, listenUrl: 'ws://127.0.0.1:1', role: 'client', challenge: Buffer.alloc(32, 1), proof: null });
       const closed = await claim.closed;
       expect(closed.code).toBe(1008);
-      const peer = await rawClient(cluster.brokers[active - 1]!.url, { nodeId: '3', incarnation: `forged-peer-${i}` });
+      const peer = await rawClient(cluster.brokers[active - 1]!.url, { nodeId: claimed, incarnation: `forged-peer-${i}` });
       raws.push(peer);
       await peer.helloAsPeer(Buffer.from('not-the-cluster-secret-at-all'));
       const peerClosed = await peer.closed;
