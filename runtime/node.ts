@@ -472,11 +472,17 @@ export class Node implements PeerHost {
     return { errorCode: refusal, errorMessage: `${targetPath} on node ${this.nodeId} refused the message (mailbox full)` };
   }
 
+  /** Counts bad input, and says whether this link has not logged this kind yet (bounded: refusalLogKeysPerLinkMax). */
+  private firstOfKind(connection: Connection, key: string): boolean {
+    this.stats.badInput += 1;
+    if (connection.refusalsLogged.has(key) || connection.refusalsLogged.size >= this.limits.refusalLogKeysPerLinkMax) return false;
+    connection.refusalsLogged.add(key);
+    return true;
+  }
+
   /** One warning per link and kind of refusal (bounded), then only the counter. */
   private refuseOnce(connection: Connection, key: string, why: string): void {
-    this.stats.badInput += 1;
-    if (connection.refusalsLogged.has(key) || connection.refusalsLogged.size >= this.limits.refusalLogKeysPerLinkMax) return;
-    connection.refusalsLogged.add(key);
+    if (!this.firstOfKind(connection, key)) return;
     this.log.warn({ peer: connection.peerId ?? null, role: connection.role, address: connection.link.remoteAddress, what: key }, `message.refused: ${why}`);
   }
 
@@ -756,10 +762,7 @@ export class Node implements PeerHost {
   }
 
   private rejectInput(connection: Connection, errorCode: number, errorMessage: string, closeLink: boolean): void {
-    this.stats.badInput += 1;
-    const key = `input:${errorCode}:${errorMessage.slice(0, 40)}`;
-    if (!connection.refusalsLogged.has(key) && connection.refusalsLogged.size < this.limits.refusalLogKeysPerLinkMax) {
-      connection.refusalsLogged.add(key);
+    if (this.firstOfKind(connection, `input:${errorCode}:${errorMessage.slice(0, 40)}`)) {
       this.log.warn({ peer: connection.peerId ?? null, address: connection.link.remoteAddress, errorCode, closeLink }, `input.rejected: ${errorMessage}`);
     }
     connection.link.send(encodeEnvelope({ kind: Kind.LinkError, errorCode, errorMessage }));

@@ -168,7 +168,6 @@ export class Peer {
   /** Drops what is queued for this peer and closes its links (a client that does not read). */
   disconnect(reason: string): void {
     this.dropQueue();
-    this.asksInFlight.clear();
     this.mutedSinceMs = undefined;
     for (const link of this.links()) link.close(CloseCode.policyViolation, reason);
   }
@@ -314,14 +313,10 @@ export class Peer {
     return this.outbound !== undefined || this.inbound.size > 0;
   }
 
-  /** Forgets queued envelopes (a new incarnation: they were meant for the old one). */
+  /** Forgets queued envelopes and a client's unanswered asks (a new incarnation: they were the old one's). */
   dropQueue(): void {
     this.pending = [];
     this.pendingBytes = 0;
-  }
-
-  /** Forgets the unanswered asks of a client (its old incarnation is gone). */
-  forgetAsks(): void {
     this.asksInFlight.clear();
   }
 

@@ -109,8 +109,8 @@ export class WsTransport implements Transport {
   /** Connections refused by a cap, and sockets destroyed for not upgrading in time (tests). */
   readonly stats = { refusedConnections: 0, upgradeTimeouts: 0 };
 
-  constructor(limits: WsTransportLimits | number) {
-    this.limits = typeof limits === 'number' ? { frameBytesMax: limits, upgradeTimeoutMs: 10_000, connectionsMax: 4_096, connectionsPerAddressMax: 1_024 } : limits;
+  constructor(limits: WsTransportLimits) {
+    this.limits = limits;
   }
 
   private get frameBytesMax(): number {
@@ -128,6 +128,7 @@ export class WsTransport implements Transport {
       const wss = new WebSocketServer({ noServer: true, maxPayload: this.frameBytesMax, perMessageDeflate: false });
       const sockets = new Set<Socket>();
       const perAddress = new Map<string, number>();
+      const upgraded = new WeakSet<Socket>();
       http.on('connection', (socket: Socket) => {
         const address = socket.remoteAddress ?? '?';
         const fromAddress = perAddress.get(address) ?? 0;
@@ -155,7 +156,6 @@ export class WsTransport implements Transport {
         timer.unref();
         socket.once('close', () => clearTimeout(timer));
       });
-      const upgraded = new WeakSet<Socket>();
       http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
         try {
           wss.handleUpgrade(request, socket, head, (ws) => {

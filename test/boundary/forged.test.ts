@@ -17,7 +17,7 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import { Kind } from '../../runtime/envelope.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
-import { rawClient, envelopeVersion, type RawClient } from '../support/raw-client.ts';
+import { rawClient, type RawClient } from '../support/raw-client.ts';
 
 let cluster: TestCluster;
 let kactus: Kactus;
@@ -261,5 +261,3 @@ describe('after every probe', () => {
     brokersAlive();
   });
 });
-
-void envelopeVersion;

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { pack } from 'msgpackr';
 import { WebSocket } from 'ws';
-import { Kind, decodeFrame, encodeEnvelope, protocolVersion, type Envelope } from '../../runtime/envelope.ts';
+import { Kind, decodeFrame, encodeEnvelope, type Envelope } from '../../runtime/envelope.ts';
 import { newChallenge, proofFor } from '../../runtime/peer-auth.ts';
 
 export type RawClient = {
@@ -45,7 +45,6 @@ export async function rawClient(url: string, options: RawClientOptions = {}): Pr
   const incarnation = options.incarnation ?? randomUUID();
   const received: unknown[] = [];
   const waiters: ((value: unknown) => void)[] = [];
-  let serverHello: Envelope | undefined;
   socket.on('message', (data) => {
     const values = decodeFrame(data as Buffer);
     if (!Array.isArray(values)) return;
@@ -102,7 +101,6 @@ export async function rawClient(url: string, options: RawClientOptions = {}): Pr
       const answer = (await waitFor((v) => Array.isArray(v) && v[1] === Kind.Hello, 5_000)) as unknown[] | undefined;
       if (answer === undefined) throw new Error('no hello from the server');
       const [, , serverId, serverIncarnation, , , serverChallenge] = answer as [number, number, string, string, unknown, unknown, Uint8Array];
-      serverHello = { kind: Kind.Hello, nodeId: serverId, incarnation: serverIncarnation, listenUrl: null, role: 'peer', challenge: serverChallenge, proof: null };
       client.send({ kind: Kind.Auth, proof: proofFor(secret, 'dialer', serverChallenge, { nodeId, incarnation }, { nodeId: serverId, incarnation: serverIncarnation }) });
     },
     tell: (targetPath, message) => client.send({ kind: Kind.Tell, targetPath, message }),
@@ -121,9 +119,5 @@ export async function rawClient(url: string, options: RawClientOptions = {}): Pr
     },
     close: () => socket.terminate(),
   };
-  void serverHello;
   return client;
 }
-
-/** The envelope version byte this build speaks, for tests that forge envelopes by hand. */
-export const envelopeVersion = protocolVersion;
