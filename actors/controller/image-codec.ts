@@ -12,8 +12,8 @@
  * topic named `__proto__` dangerous. So every Map becomes an array of
  * entries here, in a stable order, and `deserializeImage` validates the
  * untrusted shape (a snapshot may come from a peer) before it rebuilds the
- * frozen image. It checks the same partition invariants replay asserts, but
- * reports a failure as `Invalid` (bad input), never as a throw.
+ * frozen image. It checks the same partition invariants replay does (the one
+ * `partitionProblem`), but reports a failure as `Invalid`, never as a throw.
  *
  * Imports: the metadata image types and protocol/validate.ts; no runtime.
  */
@@ -26,11 +26,12 @@ import {
   isInvalid,
   nullable,
   object,
+  optional,
   string,
   type Invalid,
 } from '../../protocol/validate.ts';
 import type { BrokerRegistration, MetadataImage, PartitionState, TopicImage } from './metadata/index.ts';
-import { noLeader } from './metadata/index.ts';
+import { noLeader, partitionProblem } from './metadata/index.ts';
 
 /** Bounds on a serialized image (a snapshot from the network is untrusted). */
 export const imageLimits = {
@@ -49,6 +50,9 @@ export type SerializedPartition = {
   leader: number;
   leaderEpoch: number;
   partitionEpoch: number;
+  /** Absent in snapshots written before reassignment existed: read as []. */
+  addingReplicas?: number[];
+  removingReplicas?: number[];
 };
 
 export type SerializedTopic = {
@@ -68,6 +72,8 @@ export type SerializedImage = {
   brokers: BrokerRegistration[];
   /** Sorted by topic id. */
   topics: SerializedTopic[];
+  /** [resource name, [[config name, value], ...]] sorted by resource then config name; absent in older snapshots. */
+  brokerConfigs?: [string, [string, string][]][];
 };
 
 export function serializeImage(image: MetadataImage): SerializedImage {
@@ -86,6 +92,8 @@ export function serializeImage(image: MetadataImage): SerializedImage {
         leader: p.leader,
         leaderEpoch: p.leaderEpoch,
         partitionEpoch: p.partitionEpoch,
+        addingReplicas: [...p.addingReplicas],
+        removingReplicas: [...p.removingReplicas],
       })),
       configs: [...t.configs.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
     }));
@@ -96,6 +104,9 @@ export function serializeImage(image: MetadataImage): SerializedImage {
     nextProducerId: image.nextProducerId,
     brokers,
     topics,
+    brokerConfigs: [...image.brokerConfigs.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([resource, configs]) => [resource, [...configs.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))]),
   };
 }
 
@@ -122,6 +133,8 @@ const partitionValidator = object({
   leader: leaderValidator,
   leaderEpoch: nonNegative,
   partitionEpoch: nonNegative,
+  addingReplicas: optional(array(brokerIdValidator, imageLimits.replicasPerPartitionMax), []),
+  removingReplicas: optional(array(brokerIdValidator, imageLimits.replicasPerPartitionMax), []),
 });
 
 const configPairValidator = (value: unknown, path: string): [string, string] | Invalid => {
@@ -138,6 +151,16 @@ const topicValidator = object({
   configs: array(configPairValidator, imageLimits.configsPerTopicMax),
 });
 
+const brokerConfigsValidator = (value: unknown, path: string): [string, [string, string][]] | Invalid => {
+  const pair = array((item: unknown) => item, 2)(value, path);
+  if (isInvalid(pair)) return pair;
+  if (pair.length !== 2) return invalid(path, 'must be a [resource, configs] pair');
+  const resource = name(pair[0], `${path}[0]`);
+  if (isInvalid(resource)) return resource;
+  const configs = array(configPairValidator, imageLimits.configsPerTopicMax)(pair[1], `${path}[1]`);
+  return isInvalid(configs) ? configs : [resource, configs];
+};
+
 const imageValidator = object({
   appliedOffset: safeInt,
   brokerEpochMax: nonNegative,
@@ -145,6 +168,7 @@ const imageValidator = object({
   nextProducerId: nonNegative,
   brokers: array(brokerValidator, imageLimits.brokersMax),
   topics: array(topicValidator, imageLimits.topicsMax),
+  brokerConfigs: optional(array(brokerConfigsValidator, imageLimits.brokersMax + 1), []),
 });
 
 /** Validates an untrusted serialized image and rebuilds the frozen MetadataImage. */
@@ -164,14 +188,28 @@ export function deserializeImage(value: unknown, path = 'image'): MetadataImage 
     if (topicIdsByName.has(topic.name)) return invalid(path, `topic name ${topic.name} listed twice`);
     const partitions: PartitionState[] = [];
     for (const [i, p] of topic.partitions.entries()) {
-      const problem = partitionProblem(p, i);
+      if (p.partition !== i) return invalid(`${path}.${topic.name}-${i}`, `partition ${p.partition} at position ${i}`);
+      const state: PartitionState = Object.freeze({
+        ...p,
+        replicas: Object.freeze([...p.replicas]),
+        isr: Object.freeze([...p.isr]),
+        addingReplicas: Object.freeze([...p.addingReplicas]),
+        removingReplicas: Object.freeze([...p.removingReplicas]),
+      });
+      const problem = partitionProblem(topic.name, state);
       if (problem !== null) return invalid(`${path}.${topic.name}-${i}`, problem);
-      partitions.push(Object.freeze({ ...p, replicas: Object.freeze([...p.replicas]), isr: Object.freeze([...p.isr]) }));
+      partitions.push(state);
     }
     const configs = new Map<string, string>();
     for (const [key, v] of topic.configs) configs.set(key, v);
     topicsById.set(topic.topicId, Object.freeze({ name: topic.name, topicId: topic.topicId, partitions: Object.freeze(partitions), configs }));
     topicIdsByName.set(topic.name, topic.topicId);
+  }
+  const brokerConfigs = new Map<string, ReadonlyMap<string, string>>();
+  for (const [resource, configs] of checked.brokerConfigs) {
+    if (brokerConfigs.has(resource)) return invalid(path, `broker config resource ${JSON.stringify(resource)} listed twice`);
+    if (resource !== '' && !/^\d+$/.test(resource)) return invalid(path, `broker config resource ${JSON.stringify(resource)} is not a broker id or ''`);
+    brokerConfigs.set(resource, new Map(configs));
   }
   return Object.freeze({
     appliedOffset: checked.appliedOffset,
@@ -181,18 +219,8 @@ export function deserializeImage(value: unknown, path = 'image'): MetadataImage 
     brokerEpochMax: checked.brokerEpochMax,
     topicsCreatedCount: checked.topicsCreatedCount,
     nextProducerId: checked.nextProducerId,
+    brokerConfigs,
   });
-}
-
-function partitionProblem(p: SerializedPartition, expectedIndex: number): string | null {
-  if (p.partition !== expectedIndex) return `partition ${p.partition} at position ${expectedIndex}`;
-  if (p.replicas.length === 0) return 'no replicas';
-  if (new Set(p.replicas).size !== p.replicas.length) return 'duplicate replicas';
-  if (p.isr.length === 0) return 'empty ISR';
-  if (new Set(p.isr).size !== p.isr.length) return 'duplicate ISR members';
-  if (!p.isr.every((id) => p.replicas.includes(id))) return 'ISR member not a replica';
-  if (p.leader !== noLeader && !p.isr.includes(p.leader)) return 'leader not in ISR';
-  return null;
 }
 
 const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false });

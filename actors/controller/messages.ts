@@ -70,6 +70,7 @@ import {
 import type { Terminated } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { deserializeImage, type SerializedImage } from './image-codec.ts';
+import { reassignmentReplicasMax } from './metadata/reassignment.ts';
 import type {
   ControllerCommand,
   ControllerReply,
@@ -273,13 +274,13 @@ const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<C
   }),
   DescribeConfigs: object({
     type: oneOf('DescribeConfigs'),
-    resources: list(object({ resourceType: oneOf('topic'), resourceName: name, configNames: nullable(list(name)) })),
+    resources: list(object({ resourceType: oneOf('topic', 'broker'), resourceName: name, configNames: nullable(list(name)) })),
   }),
   AlterConfigs: object({
     type: oneOf('AlterConfigs'),
     resources: list(
       object({
-        resourceType: oneOf('topic'),
+        resourceType: oneOf('topic', 'broker'),
         resourceName: name,
         ops: list(object({ name, op: oneOf('SET', 'DELETE'), value: nullable(configValue) })),
       }),
@@ -311,6 +312,15 @@ const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<C
   }),
   AutoRebalance: object({ type: oneOf('AutoRebalance') }),
   AllocateProducerIds: object({ type: oneOf('AllocateProducerIds'), brokerId, brokerEpoch }),
+  AlterPartitionReassignments: object({
+    type: oneOf('AlterPartitionReassignments'),
+    reassignments: list(object({ topic: name, partition: partitionIndex, replicas: nullable(array(brokerId, reassignmentReplicasMax)) })),
+  }),
+  ListPartitionReassignments: object({
+    type: oneOf('ListPartitionReassignments'),
+    topics: nullable(list(object({ topic: name, partitions: list(partitionIndex) }))),
+  }),
+  UnregisterBroker: object({ type: oneOf('UnregisterBroker'), brokerId, force: boolean }),
 };
 
 export const validateCommand: Validator<ControllerCommand> = (value, path) => {
@@ -338,40 +348,59 @@ const recordValidators: { [K in MetadataRecord['type']]: Validator<Extract<Metad
   }),
   FenceBroker: object({ type: oneOf('FenceBroker'), brokerId, brokerEpoch: nonNegative }),
   UnfenceBroker: object({ type: oneOf('UnfenceBroker'), brokerId, brokerEpoch: nonNegative }),
+  UnregisterBroker: object({ type: oneOf('UnregisterBroker'), brokerId, brokerEpoch: nonNegative }),
   Topic: object({ type: oneOf('Topic'), name, topicId, configs: list(configEntry) }),
-  Partition: object({
-    type: oneOf('Partition'),
-    topicId,
-    partition: partitionIndex,
-    replicas: list(brokerId),
-    isr: list(brokerId),
-    leader,
-    leaderEpoch: nonNegative,
-    partitionEpoch: nonNegative,
-  }),
   // Optional fields must stay absent when absent (replay tests `=== undefined`).
+  Partition: (value, path) => {
+    const base = object({
+      type: oneOf('Partition'),
+      topicId,
+      partition: partitionIndex,
+      replicas: list(brokerId),
+      isr: list(brokerId),
+      leader,
+      leaderEpoch: nonNegative,
+      partitionEpoch: nonNegative,
+    })(value, path);
+    if (isInvalid(base)) return base;
+    const optionals = optionalFields(value, path, { addingReplicas: list(brokerId), removingReplicas: list(brokerId) });
+    return isInvalid(optionals) ? optionals : { ...base, ...optionals };
+  },
   PartitionChange: (value, path) => {
     const base = object({ type: oneOf('PartitionChange'), topicId, partition: partitionIndex })(value, path);
     if (isInvalid(base)) return base;
-    const source = value as { leader?: unknown; isr?: unknown };
-    const out: { type: 'PartitionChange'; topicId: string; partition: number; leader?: number; isr?: number[] } = { ...base };
-    if (source.leader !== undefined && source.leader !== null) {
-      const checked = leader(source.leader, `${path}.leader`);
-      if (isInvalid(checked)) return checked;
-      out.leader = checked;
-    }
-    if (source.isr !== undefined && source.isr !== null) {
-      const checked = list(brokerId)(source.isr, `${path}.isr`);
-      if (isInvalid(checked)) return checked;
-      out.isr = checked;
-    }
-    return out;
+    const optionals = optionalFields(value, path, {
+      leader,
+      isr: list(brokerId),
+      replicas: list(brokerId),
+      addingReplicas: list(brokerId),
+      removingReplicas: list(brokerId),
+    });
+    return isInvalid(optionals) ? optionals : { ...base, ...optionals };
   },
   RemoveTopic: object({ type: oneOf('RemoveTopic'), topicId }),
-  Config: object({ type: oneOf('Config'), resourceType: oneOf('topic'), resourceName: name, name, value: nullable(configValue) }),
+  Config: object({ type: oneOf('Config'), resourceType: oneOf('topic', 'broker'), resourceName: name, name, value: nullable(configValue) }),
   ProducerIds: object({ type: oneOf('ProducerIds'), brokerId, brokerEpoch: nonNegative, nextProducerId: nonNegative }),
   NoOp: object({ type: oneOf('NoOp') }),
 };
+
+/** The fields of `validators` that are present (not undefined or null) in `value`, checked; absent ones stay absent. */
+function optionalFields<V extends Record<string, Validator<unknown>>>(
+  value: unknown,
+  path: string,
+  validators: V,
+): { [K in keyof V]?: V[K] extends Validator<infer T> ? T : never } | Invalid {
+  const source = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [field, validator] of Object.entries(validators)) {
+    const raw = source[field];
+    if (raw === undefined || raw === null) continue;
+    const checked = validator(raw, `${path}.${field}`);
+    if (isInvalid(checked)) return checked;
+    out[field] = checked;
+  }
+  return out as { [K in keyof V]?: V[K] extends Validator<infer T> ? T : never };
+}
 
 export const validateRecord: Validator<MetadataRecord> = (value, path) => {
   if (typeof value !== 'object' || value === null) return invalid(path, 'must be a record');
@@ -562,6 +591,9 @@ const replyTypes: ReadonlySet<string> = new Set<string>([
   'ElectLeadersReply',
   'AutoRebalanceReply',
   'AllocateProducerIdsReply',
+  'AlterPartitionReassignmentsReply',
+  'ListPartitionReassignmentsReply',
+  'UnregisterBrokerReply',
 ]);
 
 /**

@@ -2,7 +2,8 @@
  * Broker lifecycle: registration, heartbeats, fencing and unfencing.
  *
  * Owns: `generateRegisterBroker`, `generateBrokerHeartbeat`, `generateFence`,
- * `findExpiredBrokers`, and `brokerSessionTimeoutMsDefault`.
+ * `generateUnregisterBroker`, `findExpiredBrokers`, and
+ * `brokerSessionTimeoutMsDefault`.
  *
  * Lifecycle (KRaft's): RegisterBroker --> registered, fenced (new brokerEpoch)
  *   --heartbeat wantFence=false--> active (unfenced; leader elections for
@@ -27,7 +28,7 @@
  * and asks `findExpiredBrokers` on each tick; time arrives as `nowMs`.
  */
 import { ErrorCode } from '../../../protocol/errors.ts';
-import { isBrokerActive, type MetadataImage } from './image.ts';
+import { isBrokerActive, topicsSortedByName, type MetadataImage } from './image.ts';
 import { generateIsrRemoval, generateOfflineElections } from './partitions.ts';
 import type { ControlResult, ItemError, MetadataRecord } from './records.ts';
 
@@ -202,6 +203,64 @@ export function generateFence(
     records: [...generateIsrRemoval(image, brokerId), { type: 'FenceBroker', brokerId, brokerEpoch: broker.brokerEpoch }],
     reply: { type: 'FenceBrokerReply', fenced: true },
   };
+}
+
+// ---------------------------------------------------------------- UnregisterBroker
+
+export interface UnregisterBrokerCommand {
+  readonly type: 'UnregisterBroker';
+  readonly brokerId: number;
+  /** Unregister even a running broker, or one that still hosts replicas (they stay offline replicas). */
+  readonly force: boolean;
+}
+
+export interface UnregisterBrokerReply extends ItemError {
+  readonly type: 'UnregisterBrokerReply';
+}
+
+/**
+ * Forgets a retired broker (`kactus cluster remove-broker`). Refused while it
+ * still hosts replicas (move them first: a drain) or while it is running
+ * (unfenced: stop it first, or it would just register again), unless forced.
+ * Forced on a running broker, it is fenced first (leadership moves, it leaves
+ * every ISR it can), in the same entry.
+ */
+export function generateUnregisterBroker(image: MetadataImage, command: UnregisterBrokerCommand): ControlResult<UnregisterBrokerReply> {
+  const reply = (errorCode: number, errorMessage: string | null): UnregisterBrokerReply => ({ type: 'UnregisterBrokerReply', errorCode, errorMessage });
+  const broker = image.brokers.get(command.brokerId);
+  if (broker === undefined) return { records: [], reply: reply(ErrorCode.BROKER_ID_NOT_REGISTERED, `Broker ${command.brokerId} is not registered`) };
+  if (!command.force) {
+    const hosted = hostedReplicas(image, command.brokerId);
+    if (hosted.count > 0) {
+      return {
+        records: [],
+        reply: reply(
+          ErrorCode.INVALID_REQUEST,
+          `Broker ${command.brokerId} still hosts ${hosted.count} replica${hosted.count === 1 ? '' : 's'} (${hosted.examples.join(', ')}${hosted.count > hosted.examples.length ? ', ...' : ''}): move them off first (kactus partitions reassign --drain-broker ${command.brokerId}), or force`,
+        ),
+      };
+    }
+    if (!broker.fenced) return { records: [], reply: reply(ErrorCode.INVALID_REQUEST, `Broker ${command.brokerId} is running: stop it first, or force`) };
+  }
+  const fence = generateFence(image, command.brokerId).records;
+  return {
+    records: [...fence, { type: 'UnregisterBroker', brokerId: command.brokerId, brokerEpoch: broker.brokerEpoch }],
+    reply: reply(0, null),
+  };
+}
+
+/** How many partitions list `brokerId` as a replica, with the first few names. */
+export function hostedReplicas(image: MetadataImage, brokerId: number, examplesMax = 3): { count: number; examples: string[] } {
+  let count = 0;
+  const examples: string[] = [];
+  for (const topic of topicsSortedByName(image)) {
+    for (const state of topic.partitions) {
+      if (!state.replicas.includes(brokerId)) continue;
+      count += 1;
+      if (examples.length < examplesMax) examples.push(`${topic.name}-${state.partition}`);
+    }
+  }
+  return { count, examples };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Topic configs: the typed schema, validation, and DescribeConfigs /
- * (incremental) AlterConfigs.
+ * Topic configs and dynamic broker configs: the typed schemas, validation,
+ * and DescribeConfigs / (incremental) AlterConfigs.
  *
  * Owns: `topicConfigSchema` (Kafka's dotted names, types, defaults and bounds),
  * `validateTopicConfigs`, `effectiveTopicConfig` (the one place dotted names map
@@ -26,7 +26,7 @@
  */
 import { ErrorCode } from '../../../protocol/errors.ts';
 import { assert } from '../../../runtime/assert.ts';
-import { topicByName, type MetadataImage } from './image.ts';
+import { brokerConfigOverride, topicByName, type MetadataImage } from './image.ts';
 import type { ConfigEntry, ConfigRecord, ControlResult, ItemError } from './records.ts';
 
 type ConfigKind =
@@ -75,10 +75,32 @@ export const topicConfigSchema: ReadonlyMap<string, ConfigDefinition> = new Map(
   ).map((d) => [d.name, Object.freeze(d)] as const),
 );
 
+/**
+ * Kafka's dynamic broker configs we support: set for one broker (resource
+ * name its id) or for all (resource name '', Kafka's --entity-default), with
+ * the broker's own value winning. Only replication throttles so far: they are
+ * what a reassignment needs changed without a restart.
+ */
+export const brokerConfigSchema: ReadonlyMap<string, ConfigDefinition> = new Map(
+  (
+    [
+      { name: 'follower.replication.throttled.rate', defaultValue: longMaxString, type: { kind: 'long', min: 1n }, doc: 'bytes/s a follower fetches for replicas a reassignment is adding (all partitions of the broker together); Long.MAX_VALUE: unthrottled' },
+      { name: 'leader.replication.throttled.rate', defaultValue: longMaxString, type: { kind: 'long', min: 1n }, doc: 'bytes/s a leader serves to replicas a reassignment is adding (all partitions of the broker together); Long.MAX_VALUE: unthrottled' },
+    ] satisfies ConfigDefinition[]
+  ).map((d) => [d.name, Object.freeze(d)] as const),
+);
+
+export type ConfigResourceType = 'topic' | 'broker';
+
+/** A broker config resource is a broker id or '' (the cluster-wide default). */
+export function isBrokerResourceName(resourceName: string): boolean {
+  return resourceName === '' || /^(0|[1-9]\d{0,9})$/.test(resourceName);
+}
+
 /** Returns null when `value` is valid for config `name`, else a message naming the key. */
-export function validateConfigValue(name: string, value: string): string | null {
-  const definition = topicConfigSchema.get(name);
-  if (definition === undefined) return `Unknown topic config name: ${name}`;
+export function validateConfigValue(name: string, value: string, resourceType: ConfigResourceType = 'topic'): string | null {
+  const definition = (resourceType === 'topic' ? topicConfigSchema : brokerConfigSchema).get(name);
+  if (definition === undefined) return `Unknown ${resourceType} config name: ${name}`;
   const bad = (why: string) => `Invalid value ${JSON.stringify(value)} for configuration ${name}: ${why}`;
   const type = definition.type;
   switch (type.kind) {
@@ -179,12 +201,31 @@ export function effectiveTopicConfig(overrides: ReadonlyMap<string, string>): To
   });
 }
 
+/** A broker's replication throttles in bytes/s (Infinity: none), from its overrides, then the cluster default. */
+export interface BrokerThrottles {
+  readonly leaderReplicationThrottledRateBytesPerSec: number;
+  readonly followerReplicationThrottledRateBytesPerSec: number;
+}
+
+export function effectiveBrokerThrottles(image: MetadataImage, brokerId: number): BrokerThrottles {
+  const rate = (name: string): number => {
+    const value = brokerConfigOverride(image, brokerId, name);
+    // Long.MAX_VALUE is Kafka's "unthrottled"; so is anything no link could carry.
+    const n = value === undefined ? Number.POSITIVE_INFINITY : Number(value);
+    return n >= Number.MAX_SAFE_INTEGER ? Number.POSITIVE_INFINITY : n;
+  };
+  return Object.freeze({
+    leaderReplicationThrottledRateBytesPerSec: rate('leader.replication.throttled.rate'),
+    followerReplicationThrottledRateBytesPerSec: rate('follower.replication.throttled.rate'),
+  });
+}
+
 // ---------------------------------------------------------------- DescribeConfigs
 
 export interface DescribeConfigsCommand {
   readonly type: 'DescribeConfigs';
   readonly resources: readonly {
-    readonly resourceType: 'topic';
+    readonly resourceType: ConfigResourceType;
     readonly resourceName: string;
     /** null = all configs. Unknown names are left out of the answer, as in Kafka. */
     readonly configNames: readonly string[] | null;
@@ -194,7 +235,7 @@ export interface DescribeConfigsCommand {
 export interface DescribedConfig {
   readonly name: string;
   readonly value: string;
-  readonly source: 'TOPIC_CONFIG' | 'DEFAULT_CONFIG';
+  readonly source: 'TOPIC_CONFIG' | 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' | 'DEFAULT_CONFIG';
   readonly isDefault: boolean;
   readonly readOnly: boolean;
   readonly documentation: string;
@@ -203,7 +244,7 @@ export interface DescribedConfig {
 export interface DescribeConfigsReply {
   readonly type: 'DescribeConfigsReply';
   readonly results: readonly (ItemError & {
-    readonly resourceType: 'topic';
+    readonly resourceType: ConfigResourceType;
     readonly resourceName: string;
     readonly configs: readonly DescribedConfig[];
   })[];
@@ -215,6 +256,7 @@ export function generateDescribeConfigs(
   command: DescribeConfigsCommand,
 ): ControlResult<DescribeConfigsReply> {
   const results = command.resources.map((resource) => {
+    if (resource.resourceType === 'broker') return describeBroker(image, resource.resourceName, resource.configNames);
     const topic = topicByName(image, resource.resourceName);
     if (topic === undefined) {
       return {
@@ -244,6 +286,25 @@ export function generateDescribeConfigs(
   return { records: [], reply: { type: 'DescribeConfigsReply', results } };
 }
 
+function describeBroker(image: MetadataImage, resourceName: string, configNames: readonly string[] | null): DescribeConfigsReply['results'][number] {
+  if (!isBrokerResourceName(resourceName)) {
+    return { resourceType: 'broker', resourceName, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Broker config resource ${JSON.stringify(resourceName)} is not a broker id or '' (the cluster default)`, configs: [] };
+  }
+  const wanted = configNames === null ? null : new Set(configNames);
+  const own = resourceName === '' ? undefined : image.brokerConfigs.get(resourceName);
+  const clusterDefault = image.brokerConfigs.get('');
+  const configs: DescribedConfig[] = [];
+  for (const definition of brokerConfigSchema.values()) {
+    if (wanted !== null && !wanted.has(definition.name)) continue;
+    const ownValue = own?.get(definition.name);
+    const defaultValue = clusterDefault?.get(definition.name);
+    const [value, source] =
+      ownValue !== undefined ? [ownValue, 'DYNAMIC_BROKER_CONFIG' as const] : defaultValue !== undefined ? [defaultValue, 'DYNAMIC_DEFAULT_BROKER_CONFIG' as const] : [definition.defaultValue, 'DEFAULT_CONFIG' as const];
+    configs.push({ name: definition.name, value, source, isDefault: source === 'DEFAULT_CONFIG', readOnly: false, documentation: definition.doc });
+  }
+  return { resourceType: 'broker', resourceName, errorCode: 0, errorMessage: null, configs };
+}
+
 // ---------------------------------------------------------------- AlterConfigs
 
 export interface AlterConfigOp {
@@ -256,7 +317,7 @@ export interface AlterConfigOp {
 export interface AlterConfigsCommand {
   readonly type: 'AlterConfigs';
   readonly resources: readonly {
-    readonly resourceType: 'topic';
+    readonly resourceType: ConfigResourceType;
     readonly resourceName: string;
     readonly ops: readonly AlterConfigOp[];
   }[];
@@ -266,45 +327,55 @@ export interface AlterConfigsCommand {
 
 export interface AlterConfigsReply {
   readonly type: 'AlterConfigsReply';
-  readonly results: readonly (ItemError & { readonly resourceType: 'topic'; readonly resourceName: string })[];
+  readonly results: readonly (ItemError & { readonly resourceType: ConfigResourceType; readonly resourceName: string })[];
 }
 
 /** Each resource succeeds or fails as a whole; a failed one writes nothing. */
 export function generateAlterConfigs(image: MetadataImage, command: AlterConfigsCommand): ControlResult<AlterConfigsReply> {
   const records: ConfigRecord[] = [];
-  const nameCounts = countBy(command.resources.map((r) => r.resourceName));
+  const nameCounts = countBy(command.resources.map((r) => `${r.resourceType}:${r.resourceName}`));
   const results = command.resources.map((resource) => {
+    const { resourceType } = resource;
     const result = (errorCode: number, errorMessage: string | null) => ({
-      resourceType: 'topic' as const,
+      resourceType,
       resourceName: resource.resourceName,
       errorCode,
       errorMessage,
     });
-    if ((nameCounts.get(resource.resourceName) ?? 0) > 1) {
-      return result(ErrorCode.INVALID_REQUEST, `Topic ${resource.resourceName} appears more than once in the request`);
+    const what = resourceType === 'topic' ? `Topic ${resource.resourceName}` : `Broker config resource ${JSON.stringify(resource.resourceName)}`;
+    if ((nameCounts.get(`${resourceType}:${resource.resourceName}`) ?? 0) > 1) {
+      return result(ErrorCode.INVALID_REQUEST, `${what} appears more than once in the request`);
     }
-    const topic = topicByName(image, resource.resourceName);
-    if (topic === undefined) {
-      return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic ${resource.resourceName} does not exist`);
+    let current: ReadonlyMap<string, string>;
+    let resourceName = resource.resourceName;
+    if (resourceType === 'broker') {
+      if (!isBrokerResourceName(resource.resourceName)) return result(ErrorCode.INVALID_REQUEST, `${what} is not a broker id or '' (the cluster default)`);
+      current = image.brokerConfigs.get(resource.resourceName) ?? new Map();
+    } else {
+      const topic = topicByName(image, resource.resourceName);
+      if (topic === undefined) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${what} does not exist`);
+      current = topic.configs;
+      resourceName = topic.name;
     }
+    const schema = resourceType === 'topic' ? topicConfigSchema : brokerConfigSchema;
     const opCounts = countBy(resource.ops.map((op) => op.name));
     const changes: ConfigRecord[] = [];
     for (const op of resource.ops) {
       if ((opCounts.get(op.name) ?? 0) > 1) {
         return result(ErrorCode.INVALID_REQUEST, `Duplicate config name in request: ${op.name}`);
       }
-      if (!topicConfigSchema.has(op.name)) {
-        return result(ErrorCode.INVALID_CONFIG, `Unknown topic config name: ${op.name}`);
+      if (!schema.has(op.name)) {
+        return result(ErrorCode.INVALID_CONFIG, `Unknown ${resourceType} config name: ${op.name}`);
       }
-      const current = topic.configs.get(op.name);
+      const value = current.get(op.name);
       if (op.op === 'DELETE') {
-        if (current !== undefined) changes.push(configRecord(topic.name, op.name, null));
+        if (value !== undefined) changes.push(configRecord(resourceType, resourceName, op.name, null));
         continue;
       }
       if (op.value === null) return result(ErrorCode.INVALID_CONFIG, `Null value for configuration ${op.name}`);
-      const problem = validateConfigValue(op.name, op.value);
+      const problem = validateConfigValue(op.name, op.value, resourceType);
       if (problem !== null) return result(ErrorCode.INVALID_CONFIG, problem);
-      if (current !== op.value) changes.push(configRecord(topic.name, op.name, op.value));
+      if (value !== op.value) changes.push(configRecord(resourceType, resourceName, op.name, op.value));
     }
     if (!command.validateOnly) records.push(...changes);
     return result(0, null);
@@ -312,8 +383,8 @@ export function generateAlterConfigs(image: MetadataImage, command: AlterConfigs
   return { records, reply: { type: 'AlterConfigsReply', results } };
 }
 
-function configRecord(topic: string, name: string, value: string | null): ConfigRecord {
-  return { type: 'Config', resourceType: 'topic', resourceName: topic, name, value };
+function configRecord(resourceType: ConfigResourceType, resourceName: string, name: string, value: string | null): ConfigRecord {
+  return { type: 'Config', resourceType, resourceName, name, value };
 }
 
 function countBy(keys: readonly string[]): Map<string, number> {

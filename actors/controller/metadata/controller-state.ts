@@ -44,6 +44,9 @@ import {
   generateBrokerHeartbeat,
   generateFence,
   generateRegisterBroker,
+  generateUnregisterBroker,
+  type UnregisterBrokerCommand,
+  type UnregisterBrokerReply,
   type BrokerHeartbeatCommand,
   type BrokerHeartbeatReply,
   type FenceBrokerReply,
@@ -76,6 +79,14 @@ import {
   type AllocateProducerIdsReply,
 } from './producer-ids.ts';
 import type { ControlResult, MetadataRecord } from './records.ts';
+import {
+  generateAlterPartitionReassignments,
+  generateListPartitionReassignments,
+  type AlterPartitionReassignmentsCommand,
+  type AlterPartitionReassignmentsReply,
+  type ListPartitionReassignmentsCommand,
+  type ListPartitionReassignmentsReply,
+} from './reassignment.ts';
 import {
   generateCreatePartitions,
   generateCreateTopics,
@@ -115,7 +126,10 @@ export type ControllerCommand =
   | AlterPartitionCommand
   | ElectLeadersCommand
   | AutoRebalanceCommand
-  | AllocateProducerIdsCommand;
+  | AllocateProducerIdsCommand
+  | AlterPartitionReassignmentsCommand
+  | ListPartitionReassignmentsCommand
+  | UnregisterBrokerCommand;
 
 export interface ReplyByCommand {
   RegisterBroker: RegisterBrokerReply;
@@ -130,6 +144,9 @@ export interface ReplyByCommand {
   ElectLeaders: ElectLeadersReply;
   AutoRebalance: AutoRebalanceReply;
   AllocateProducerIds: AllocateProducerIdsReply;
+  AlterPartitionReassignments: AlterPartitionReassignmentsReply;
+  ListPartitionReassignments: ListPartitionReassignmentsReply;
+  UnregisterBroker: UnregisterBrokerReply;
 }
 
 export type ControllerReply = ReplyByCommand[keyof ReplyByCommand];
@@ -305,6 +322,14 @@ function generate(
       return { result: generateAutoRebalance(image), heartbeats };
     case 'AllocateProducerIds':
       return { result: generateAllocateProducerIds(image, command), heartbeats };
+    case 'AlterPartitionReassignments':
+      return { result: generateAlterPartitionReassignments(image, command), heartbeats };
+    case 'ListPartitionReassignments':
+      return { result: generateListPartitionReassignments(image, command), heartbeats };
+    case 'UnregisterBroker': {
+      const result = generateUnregisterBroker(image, command);
+      return { result, heartbeats: result.reply.errorCode === 0 ? withoutEntry(heartbeats, command.brokerId) : heartbeats };
+    }
     default:
       return assertNever(command, 'controller command');
   }

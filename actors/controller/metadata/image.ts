@@ -28,6 +28,8 @@
  * - `leaderEpoch` and `partitionEpoch` never decrease; `brokerEpoch` of a
  *   broker never decreases; `nextProducerId` only increases.
  * - Topic names and ids are unique; a topic's partitions are exactly 0..n-1.
+ * - `addingReplicas` and `removingReplicas` are disjoint subsets of
+ *   `replicas`, and not every replica is being removed.
  *
  * Why Maps and not plain objects: topic names come from users, and `__proto__`
  * is a legal Kafka topic name. ReadonlyMap keeps the types immutable; the Maps
@@ -66,6 +68,9 @@ export interface PartitionState {
   readonly leader: number;
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
+  /** Reassignment in progress (KIP-455): replicas being added and removed; [] and [] when none. */
+  readonly addingReplicas: readonly number[];
+  readonly removingReplicas: readonly number[];
 }
 
 export interface TopicImage {
@@ -89,6 +94,8 @@ export interface MetadataImage {
   readonly topicsCreatedCount: number;
   /** The first producer id of the next block to hand out. */
   readonly nextProducerId: number;
+  /** Dynamic broker config overrides by resource name: a broker id, or '' for the cluster default. */
+  readonly brokerConfigs: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
 export const emptyImage: MetadataImage = Object.freeze({
@@ -99,7 +106,10 @@ export const emptyImage: MetadataImage = Object.freeze({
   brokerEpochMax: 0,
   topicsCreatedCount: 0,
   nextProducerId: 0,
+  brokerConfigs: new Map(),
 });
+
+const noReplicas: readonly number[] = Object.freeze([]);
 
 // ---------------------------------------------------------------- replay
 
@@ -122,6 +132,12 @@ export function applyRecord(image: MetadataImage, record: MetadataRecord): Metad
       const fenced = record.type === 'FenceBroker';
       if (broker.fenced === fenced) return image;
       return Object.freeze({ ...image, brokers: mapWith(image.brokers, broker.brokerId, Object.freeze({ ...broker, fenced })) });
+    }
+    case 'UnregisterBroker': {
+      const broker = image.brokers.get(record.brokerId);
+      if (broker === undefined) return `UnregisterBroker: broker ${record.brokerId} is not registered`;
+      if (broker.brokerEpoch !== record.brokerEpoch) return `UnregisterBroker: broker ${record.brokerId} epoch ${record.brokerEpoch} != registered ${broker.brokerEpoch}`;
+      return Object.freeze({ ...image, brokers: mapWithout(image.brokers, record.brokerId) });
     }
     case 'Topic': {
       if (image.topicIdsByName.has(record.name)) return `Topic: name ${record.name} already exists`;
@@ -153,6 +169,13 @@ export function applyRecord(image: MetadataImage, record: MetadataRecord): Metad
       });
     }
     case 'Config': {
+      if (record.resourceType === 'broker') {
+        if (record.resourceName !== '' && !/^(0|[1-9]\d{0,9})$/.test(record.resourceName)) return `Config: broker resource ${record.resourceName} is not a broker id or ''`;
+        const current = image.brokerConfigs.get(record.resourceName) ?? new Map<string, string>();
+        const configs = record.value === null ? mapWithout(current, record.name) : mapWith(current, record.name, record.value);
+        const brokerConfigs = configs.size === 0 ? mapWithout(image.brokerConfigs, record.resourceName) : mapWith(image.brokerConfigs, record.resourceName, configs);
+        return Object.freeze({ ...image, brokerConfigs });
+      }
       const topicId = image.topicIdsByName.get(record.resourceName);
       if (topicId === undefined) return `Config: unknown topic ${record.resourceName}`;
       const topic = image.topicsById.get(topicId);
@@ -262,6 +285,8 @@ function replayPartition(image: MetadataImage, record: PartitionRecord): Metadat
     leader: record.leader,
     leaderEpoch: record.leaderEpoch,
     partitionEpoch: record.partitionEpoch,
+    addingReplicas: frozenList(record.addingReplicas),
+    removingReplicas: frozenList(record.removingReplicas),
   });
   const problem = partitionProblem(topic.name, state);
   if (problem !== null) return problem;
@@ -273,8 +298,15 @@ function replayPartitionChange(image: MetadataImage, record: PartitionChangeReco
   if (topic === undefined) return `PartitionChange: unknown topic id ${record.topicId}`;
   const current = Object.hasOwn(topic.partitions, record.partition) ? topic.partitions[record.partition] : undefined;
   if (current === undefined) return `PartitionChange: unknown partition ${topic.name}-${record.partition}`;
+  const replicasChange = record.replicas !== undefined || record.addingReplicas !== undefined || record.removingReplicas !== undefined;
+  if (replicasChange && (record.replicas === undefined || record.addingReplicas === undefined || record.removingReplicas === undefined)) {
+    return `PartitionChange: ${topic.name}-${record.partition} changes replicas without all of replicas, addingReplicas and removingReplicas`;
+  }
   const next: PartitionState = Object.freeze({
     ...current,
+    replicas: record.replicas === undefined ? current.replicas : Object.freeze([...record.replicas]),
+    addingReplicas: record.addingReplicas === undefined ? current.addingReplicas : frozenList(record.addingReplicas),
+    removingReplicas: record.removingReplicas === undefined ? current.removingReplicas : frozenList(record.removingReplicas),
     isr: record.isr === undefined ? current.isr : Object.freeze([...record.isr]),
     leader: record.leader === undefined ? current.leader : record.leader,
     leaderEpoch: record.leader === undefined ? current.leaderEpoch : current.leaderEpoch + 1,
@@ -287,8 +319,8 @@ function replayPartitionChange(image: MetadataImage, record: PartitionChangeReco
   return withTopic(image, Object.freeze({ ...topic, partitions: Object.freeze(partitions) }));
 }
 
-/** Why `p` breaks a partition invariant (see the header), or null. */
-function partitionProblem(topicName: string, p: PartitionState): string | null {
+/** Why `p` breaks a partition invariant (see the header), or null. Also checks snapshots (image-codec.ts). */
+export function partitionProblem(topicName: string, p: PartitionState): string | null {
   const name = `${topicName}-${p.partition}`;
   if (p.replicas.length === 0) return `${name}: no replicas`;
   if (new Set(p.replicas).size !== p.replicas.length) return `${name}: duplicate replicas ${p.replicas.join(',')}`;
@@ -296,9 +328,19 @@ function partitionProblem(topicName: string, p: PartitionState): string | null {
   if (new Set(p.isr).size !== p.isr.length) return `${name}: duplicate ISR members ${p.isr.join(',')}`;
   for (const member of p.isr) if (!p.replicas.includes(member)) return `${name}: ISR member ${member} is not a replica`;
   if (p.leader !== noLeader && !p.isr.includes(p.leader)) return `${name}: leader ${p.leader} is not in ISR ${p.isr.join(',')}`;
+  for (const member of p.addingReplicas) if (!p.replicas.includes(member)) return `${name}: adding replica ${member} is not a replica`;
+  for (const member of p.removingReplicas) if (!p.replicas.includes(member)) return `${name}: removing replica ${member} is not a replica`;
+  if (new Set([...p.addingReplicas, ...p.removingReplicas]).size !== p.addingReplicas.length + p.removingReplicas.length) {
+    return `${name}: adding ${p.addingReplicas.join(',')} and removing ${p.removingReplicas.join(',')} overlap or repeat`;
+  }
+  if (p.removingReplicas.length >= p.replicas.length) return `${name}: every replica is being removed`;
   if (p.leaderEpoch < 0) return `${name}: negative leader epoch`;
   if (p.partitionEpoch < 0) return `${name}: negative partition epoch`;
   return null;
+}
+
+function frozenList(list: readonly number[] | undefined): readonly number[] {
+  return list === undefined || list.length === 0 ? noReplicas : Object.freeze([...list]);
 }
 
 function withTopic(image: MetadataImage, topic: TopicImage): MetadataImage {
@@ -344,6 +386,25 @@ export function isBrokerActive(image: MetadataImage, brokerId: number): boolean 
 /** Active brokers, sorted by id: the candidates for placement. */
 export function activeBrokers(image: MetadataImage): BrokerRegistration[] {
   return [...image.brokers.values()].filter((b) => !b.fenced).sort((a, b) => a.brokerId - b.brokerId);
+}
+
+/** The replica list a reassignment in progress moves to: replicas less the ones being removed. */
+export function targetReplicas(state: PartitionState): readonly number[] {
+  return state.removingReplicas.length === 0 ? state.replicas : state.replicas.filter((id) => !state.removingReplicas.includes(id));
+}
+
+/** The replica list before the reassignment in progress: replicas less the ones being added. */
+export function originalReplicas(state: PartitionState): readonly number[] {
+  return state.addingReplicas.length === 0 ? state.replicas : state.replicas.filter((id) => !state.addingReplicas.includes(id));
+}
+
+export function isReassigning(state: PartitionState): boolean {
+  return state.addingReplicas.length > 0 || state.removingReplicas.length > 0;
+}
+
+/** A broker config override as set for this broker, else the cluster default, else undefined. */
+export function brokerConfigOverride(image: MetadataImage, brokerId: number, name: string): string | undefined {
+  return image.brokerConfigs.get(String(brokerId))?.get(name) ?? image.brokerConfigs.get('')?.get(name);
 }
 
 /** Topics sorted by name, for deterministic iteration. */

@@ -14,6 +14,7 @@ export * from './configs.ts';
 export * from './brokers.ts';
 export * from './topics.ts';
 export * from './partitions.ts';
+export * from './reassignment.ts';
 export * from './producer-ids.ts';
 export * from './metadata-response.ts';
 export * from './controller-state.ts';

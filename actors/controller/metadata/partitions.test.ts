@@ -166,7 +166,7 @@ describe('preferred leader election', () => {
 });
 
 describe('buildPartitionChange', () => {
-  const state = { partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1, leaderEpoch: 4, partitionEpoch: 7 };
+  const state = { partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1, leaderEpoch: 4, partitionEpoch: 7, addingReplicas: [], removingReplicas: [] };
   it.each([
     { name: 'nothing changes', input: {}, expected: null },
     { name: 'leader not acceptable', input: { isAcceptableLeader: (id: number) => id !== 1, targetIsr: [2, 3] }, expected: { leader: 2, isr: [2, 3] } },

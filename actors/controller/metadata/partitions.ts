@@ -32,6 +32,10 @@
  *   ISR member unregistered, fenced, or with a different broker epoch
  *   (INELIGIBLE_REPLICA).
  *
+ * An ISR change that puts every target replica of a reassignment in the ISR
+ * completes the reassignment in the same entry (reassignment.ts), possibly
+ * moving leadership off a removed leader.
+ *
  * Every generator here works on a running copy of the image (replaying what
  * it generated so far), so several items of one command see each other.
  */
@@ -47,6 +51,7 @@ import {
   type PartitionState,
   type TopicImage,
 } from './image.ts';
+import { completeReassignmentIfReady } from './reassignment.ts';
 import { noLeader, type ControlResult, type ItemError, type PartitionChangeRecord } from './records.ts';
 
 // ---------------------------------------------------------------- the builder
@@ -279,11 +284,19 @@ export function generateAlterPartition(
         election: 'any',
         uncleanAllowed: false,
       });
-      // The leader is active (it passed the ISR checks) and stays in the ISR: only the ISR changes.
+      // The leader is active (it passed the ISR checks) and stays in the ISR: only the ISR changes
+      // (a reassignment it completes may move leadership, in a record of its own).
       assert(record === null || record.leader === undefined, `${name}: AlterPartition must not move leadership`);
       if (record !== null) {
         records.push(record);
         working = replay(working, record);
+        // Every target replica of a reassignment in the ISR now: complete it in the same entry (reassignment.ts).
+        const changed = working.topicsById.get(topic.topicId)?.partitions[request.partition];
+        const completion = changed === undefined ? null : completeReassignmentIfReady(working, topic.topicId, changed);
+        if (completion !== null) {
+          records.push(completion);
+          working = replay(working, completion);
+        }
       }
       const after = working.topicsById.get(topic.topicId)?.partitions[request.partition];
       assert(after !== undefined, `${name}: vanished during AlterPartition`);

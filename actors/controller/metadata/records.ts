@@ -69,6 +69,18 @@ export interface ConfigEntry {
   readonly value: string;
 }
 
+/**
+ * A broker is forgotten (KRaft's UnregisterBroker): its registration goes;
+ * partitions may still name it as a replica (an operator forced it), and it is
+ * then simply never active. Generated only for a fenced broker, or with force
+ * after the leader moves and ISR removals it needs.
+ */
+export interface UnregisterBrokerRecord {
+  readonly type: 'UnregisterBroker';
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+}
+
 /** A topic exists. Its partitions follow as `PartitionRecord`s (0, 1, 2, ... in order). */
 export interface TopicRecord {
   readonly type: 'Topic';
@@ -90,6 +102,13 @@ export interface PartitionRecord {
   readonly leader: number;
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
+  /**
+   * A reassignment in progress (KIP-455): replicas being added / removed; both
+   * subsets of `replicas`, disjoint. Absent = none (records written before
+   * reassignment existed replay the same).
+   */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 
 /**
@@ -102,6 +121,11 @@ export interface PartitionChangeRecord {
   readonly partition: number;
   readonly leader?: number;
   readonly isr?: readonly number[];
+  /** A new replica list (reassignment start, completion or cancel); always with both lists below. */
+  readonly replicas?: readonly number[];
+  /** Present exactly when `replicas` is: the reassignment state after the change ([] = none). */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 
 export interface RemoveTopicRecord {
@@ -109,11 +133,15 @@ export interface RemoveTopicRecord {
   readonly topicId: string;
 }
 
-/** Sets (`value` a string) or removes (`value` null) one topic config override. */
+/** Sets (`value` a string) or removes (`value` null) one topic or broker config override. */
 export interface ConfigRecord {
   readonly type: 'Config';
-  readonly resourceType: 'topic';
-  /** The topic name (Kafka's ConfigResource names topics by name). */
+  readonly resourceType: 'topic' | 'broker';
+  /**
+   * The topic name (Kafka's ConfigResource names topics by name), or for a
+   * broker its id as a string, '' being the cluster-wide default (Kafka's
+   * `--entity-default`).
+   */
   readonly resourceName: string;
   readonly name: string;
   readonly value: string | null;
@@ -136,6 +164,7 @@ export type MetadataRecord =
   | RegisterBrokerRecord
   | FenceBrokerRecord
   | UnfenceBrokerRecord
+  | UnregisterBrokerRecord
   | TopicRecord
   | PartitionRecord
   | PartitionChangeRecord
