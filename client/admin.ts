@@ -66,20 +66,35 @@ export type TopicDescription = {
 
 export type ClusterDescription = { brokers: BrokerMetadata[]; controllerId: number };
 
+/**
+ * A config resource: a topic by name, or a broker by id ('1') or all brokers
+ * ('': the cluster-wide default, Kafka's --entity-default). Brokers have the
+ * dynamic configs leader.replication.throttled.rate and
+ * follower.replication.throttled.rate (bytes/s for replicas a reassignment
+ * is adding).
+ */
+export type ConfigResourceType = 'topic' | 'broker';
+
 export type ConfigDescription = {
-  type: 'topic';
+  type: ConfigResourceType;
   name: string;
-  configs: { name: string; value: string; source: 'TOPIC_CONFIG' | 'DEFAULT_CONFIG'; isDefault: boolean; readOnly: boolean; documentation: string }[];
+  configs: { name: string; value: string; source: 'TOPIC_CONFIG' | 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' | 'DEFAULT_CONFIG'; isDefault: boolean; readOnly: boolean; documentation: string }[];
 };
 
 export type ConfigAlteration = {
-  type: 'topic';
+  type: ConfigResourceType;
   name: string;
   /** Configs to set: name -> value. */
   set?: Record<string, string>;
   /** Configs to revert to their defaults. */
   delete?: readonly string[];
 };
+
+/** A reassignment in progress (listPartitionReassignments): replicas is the merged list, target first. */
+export type PartitionReassignment = { topic: string; partition: number; replicas: number[]; addingReplicas: number[]; removingReplicas: number[] };
+
+/** The outcome of one partition of alterPartitionReassignments (errorCode 0: accepted). */
+export type ReassignmentResult = { topic: string; partition: number; errorCode: number; errorMessage: string | null };
 
 export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number };
 
@@ -89,9 +104,12 @@ type AdminCommand =
   | { type: 'CreateTopics'; topics: { name: string; numPartitions: number; replicationFactor: number; assignments: { partition: number; brokerIds: number[] }[] | null; configs: { name: string; value: string }[] }[]; validateOnly: boolean }
   | { type: 'DeleteTopics'; topics: string[] }
   | { type: 'CreatePartitions'; topics: { name: string; count: number; assignments: number[][] | null }[]; validateOnly: boolean }
-  | { type: 'DescribeConfigs'; resources: { resourceType: 'topic'; resourceName: string; configNames: string[] | null }[] }
-  | { type: 'AlterConfigs'; resources: { resourceType: 'topic'; resourceName: string; ops: { name: string; op: 'SET' | 'DELETE'; value: string | null }[] }[]; validateOnly: boolean }
-  | { type: 'ElectLeaders'; electionType: 'PREFERRED' | 'UNCLEAN'; topicPartitions: { topic: string; partitions: number[] }[] | null };
+  | { type: 'DescribeConfigs'; resources: { resourceType: ConfigResourceType; resourceName: string; configNames: string[] | null }[] }
+  | { type: 'AlterConfigs'; resources: { resourceType: ConfigResourceType; resourceName: string; ops: { name: string; op: 'SET' | 'DELETE'; value: string | null }[] }[]; validateOnly: boolean }
+  | { type: 'ElectLeaders'; electionType: 'PREFERRED' | 'UNCLEAN'; topicPartitions: { topic: string; partitions: number[] }[] | null }
+  | { type: 'AlterPartitionReassignments'; reassignments: { topic: string; partition: number; replicas: number[] | null }[] }
+  | { type: 'ListPartitionReassignments'; topics: { topic: string; partitions: number[] }[] | null }
+  | { type: 'UnregisterBroker'; brokerId: number; force: boolean };
 
 type ItemError = { errorCode: number; errorMessage: string | null };
 type AdminReply =
@@ -101,6 +119,9 @@ type AdminReply =
   | { type: 'DescribeConfigsReply'; results: (ItemError & { resourceName: string; configs: ConfigDescription['configs'] })[] }
   | { type: 'AlterConfigsReply'; results: (ItemError & { resourceName: string })[] }
   | { type: 'ElectLeadersReply'; results: { topic: string; partitions: (ItemError & { partition: number })[] }[] }
+  | { type: 'AlterPartitionReassignmentsReply'; results: (ItemError & { topic: string; partition: number })[] }
+  | { type: 'ListPartitionReassignmentsReply'; reassignments: PartitionReassignment[] }
+  | ({ type: 'UnregisterBrokerReply' } & ItemError)
   | { type: 'ControllerCallFailed' | 'AdminError'; errorCode: number; errorMessage: string };
 
 type AdminRequest = { type: 'Admin'; command: AdminCommand; replyTo: Ref<AdminReply> };
@@ -133,6 +154,16 @@ function onlyTopics(reply: MetadataReply, names: readonly string[] | null): Meta
     (name) => byName.get(name) ?? { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${name} does not exist`, name, topicId: null, isInternal: false, partitions: [] },
   );
   return { ...reply, topics };
+}
+
+/** A topic name, or for a broker resource its id as a string or '' (all brokers). */
+function checkResourceName(type: unknown, name: unknown, operation: string): string {
+  if (type === 'topic') return checkTopicName(name);
+  if (type === 'broker') {
+    if (typeof name === 'string' && (name === '' || /^(0|[1-9]\d{0,9})$/.test(name))) return name;
+    throw new KactusError(ErrorCode.INVALID_REQUEST, `${operation}: a broker resource is named by a broker id ('1') or '' (all brokers), got ${JSON.stringify(name)}`);
+  }
+  throw new KactusError(ErrorCode.INVALID_REQUEST, `${operation}: resource type ${JSON.stringify(type)} is not supported ('topic' or 'broker')`);
 }
 
 function checkArray<T>(value: unknown, what: string): T[] {
@@ -248,26 +279,26 @@ export class Admin {
     }
   }
 
-  async describeConfigs(request: { resources: readonly { type: 'topic'; name: string; configNames?: readonly string[] }[] }): Promise<ConfigDescription[]> {
-    const resources = checkArray<{ type: 'topic'; name: string; configNames?: readonly string[] }>(request?.resources, 'describeConfigs resources').map((r) => {
-      if (r.type !== 'topic') throw new KactusError(ErrorCode.INVALID_REQUEST, `describeConfigs: resource type ${JSON.stringify(r.type)} is not supported (only 'topic')`);
-      return { resourceType: 'topic' as const, resourceName: checkTopicName(r.name), configNames: r.configNames ? [...r.configNames] : null };
-    });
+  async describeConfigs(request: { resources: readonly { type: ConfigResourceType; name: string; configNames?: readonly string[] }[] }): Promise<ConfigDescription[]> {
+    const resources = checkArray<{ type: ConfigResourceType; name: string; configNames?: readonly string[] }>(request?.resources, 'describeConfigs resources').map((r) => ({
+      resourceType: r.type,
+      resourceName: checkResourceName(r.type, r.name, 'describeConfigs'),
+      configNames: r.configNames ? [...r.configNames] : null,
+    }));
     const reply = await this.command<Extract<AdminReply, { type: 'DescribeConfigsReply' }>>({ type: 'DescribeConfigs', resources });
     throwFailures(reply.results.map((r) => ({ ...r, name: r.resourceName })), 'describeConfigs');
-    return reply.results.map((r) => ({ type: 'topic', name: r.resourceName, configs: r.configs.map((c) => ({ ...c })) }));
+    return reply.results.map((r, i) => ({ type: resources[i]!.resourceType, name: r.resourceName, configs: r.configs.map((c) => ({ ...c })) }));
   }
 
   /** Incremental: sets and deletes (reverts to default) the named configs; the rest are unchanged. */
   async alterConfigs(request: { resources: readonly ConfigAlteration[]; validateOnly?: boolean }): Promise<void> {
     const resources = checkArray<ConfigAlteration>(request?.resources, 'alterConfigs resources').map((r) => {
-      if (r.type !== 'topic') throw new KactusError(ErrorCode.INVALID_REQUEST, `alterConfigs: resource type ${JSON.stringify(r.type)} is not supported (only 'topic')`);
-      const name = checkTopicName(r.name);
+      const name = checkResourceName(r.type, r.name, 'alterConfigs');
       const ops = [
-        ...toConfigList(r.set, `topic ${name}`).map((c) => ({ name: c.name, op: 'SET' as const, value: c.value })),
+        ...toConfigList(r.set, `${r.type} ${name}`).map((c) => ({ name: c.name, op: 'SET' as const, value: c.value })),
         ...(r.delete ?? []).map((configName) => ({ name: configName, op: 'DELETE' as const, value: null })),
       ];
-      return { resourceType: 'topic' as const, resourceName: name, ops };
+      return { resourceType: r.type, resourceName: name, ops };
     });
     const reply = await this.command<Extract<AdminReply, { type: 'AlterConfigsReply' }>>({ type: 'AlterConfigs', resources, validateOnly: request.validateOnly ?? false });
     throwFailures(reply.results.map((r) => ({ ...r, name: r.resourceName })), 'alterConfigs');
@@ -278,6 +309,52 @@ export class Admin {
     const topicPartitions = request.topicPartitions ? request.topicPartitions.map((tp) => ({ topic: checkTopicName(tp.topic), partitions: [...tp.partitions] })) : null;
     const reply = await this.command<Extract<AdminReply, { type: 'ElectLeadersReply' }>>({ type: 'ElectLeaders', electionType: request.electionType ?? 'PREFERRED', topicPartitions });
     throwFailures(reply.results.flatMap((r) => r.partitions.filter((p) => p.errorCode !== ErrorCode.ELECTION_NOT_NEEDED).map((p) => ({ ...p, name: r.topic }))), 'electLeaders');
+  }
+
+  /**
+   * Moves partitions to new replica lists (KIP-455), or cancels the move in
+   * progress (replicas null). Resolves once the controller accepted them: the
+   * moves themselves go on while the new replicas catch up, see
+   * listPartitionReassignments. Per-partition refusals are results, not an
+   * exception (as Kafka's per-partition futures are).
+   */
+  async alterPartitionReassignments(request: { reassignments: readonly { topic: string; partition: number; replicas: readonly number[] | null }[] }): Promise<ReassignmentResult[]> {
+    const reassignments = checkArray<{ topic: string; partition: number; replicas: readonly number[] | null }>(request?.reassignments, 'alterPartitionReassignments reassignments').map((r) => {
+      if (!Number.isInteger(r.partition) || r.partition < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `alterPartitionReassignments: partition ${JSON.stringify(r.partition)} is not a partition number`);
+      if (r.replicas !== null && (!Array.isArray(r.replicas) || !r.replicas.every((id) => Number.isInteger(id) && id >= 0))) {
+        throw new KactusError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `alterPartitionReassignments: ${r.topic}-${r.partition} replicas must be broker ids or null, got ${JSON.stringify(r.replicas)}`);
+      }
+      return { topic: checkTopicName(r.topic), partition: r.partition, replicas: r.replicas === null ? null : [...r.replicas] };
+    });
+    const reply = await this.command<Extract<AdminReply, { type: 'AlterPartitionReassignmentsReply' }>>({ type: 'AlterPartitionReassignments', reassignments });
+    return reply.results.map((r) => ({ topic: r.topic, partition: r.partition, errorCode: r.errorCode, errorMessage: r.errorMessage ?? null }));
+  }
+
+  /** The reassignments in progress (of the named topics and partitions; all when none are named). */
+  async listPartitionReassignments(request: { topics?: readonly { topic: string; partitions?: readonly number[] }[] } = {}): Promise<PartitionReassignment[]> {
+    let topics: { topic: string; partitions: number[] }[] | null = null;
+    if (request.topics !== undefined) {
+      const named = request.topics.map((t) => ({ topic: checkTopicName(t.topic), partitions: t.partitions === undefined ? null : [...t.partitions] }));
+      // A topic named without partitions means all of its partitions: ask for them by number.
+      const needCounts = named.filter((t) => t.partitions === null).map((t) => t.topic);
+      const counts = new Map<string, number>();
+      if (needCounts.length > 0) for (const t of (await this.metadata(needCounts)).topics) counts.set(t.name, t.partitions.length);
+      topics = named.map((t) => ({ topic: t.topic, partitions: t.partitions ?? Array.from({ length: counts.get(t.topic) ?? 0 }, (_, i) => i) }));
+    }
+    const reply = await this.command<Extract<AdminReply, { type: 'ListPartitionReassignmentsReply' }>>({ type: 'ListPartitionReassignments', topics });
+    return reply.reassignments.map((r) => ({ topic: r.topic, partition: r.partition, replicas: [...r.replicas], addingReplicas: [...r.addingReplicas], removingReplicas: [...r.removingReplicas] }));
+  }
+
+  /**
+   * Forgets a retired broker (Kafka's UnregisterBroker). Refused while the
+   * broker still hosts replicas (drain it first) or is running, unless
+   * `force`: a forced broker is fenced first, and replicas it hosted stay
+   * offline until they are reassigned.
+   */
+  async unregisterBroker(request: { brokerId: number; force?: boolean }): Promise<void> {
+    if (!Number.isInteger(request?.brokerId) || request.brokerId < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `unregisterBroker: ${JSON.stringify(request?.brokerId)} is not a broker id`);
+    const reply = await this.command<Extract<AdminReply, { type: 'UnregisterBrokerReply' }>>({ type: 'UnregisterBroker', brokerId: request.brokerId, force: request.force ?? false });
+    if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `unregisterBroker ${request.brokerId}: ${reply.errorMessage ?? errorInfo(reply.errorCode).message}`);
   }
 
   /**

@@ -65,7 +65,17 @@ import type { VerifyPartitionsInTxnRequest, VerifyPartitionsInTxnResponse } from
 import type { LogConfig } from '../../storage/config.ts';
 
 /** Admin commands a client may send; everything else is for brokers and controllers only. */
-export const clientAdminCommands = new Set(['CreateTopics', 'DeleteTopics', 'CreatePartitions', 'DescribeConfigs', 'AlterConfigs', 'ElectLeaders']);
+export const clientAdminCommands = new Set([
+  'CreateTopics',
+  'DeleteTopics',
+  'CreatePartitions',
+  'DescribeConfigs',
+  'AlterConfigs',
+  'ElectLeaders',
+  'AlterPartitionReassignments',
+  'ListPartitionReassignments',
+  'UnregisterBroker',
+]);
 
 /**
  * What the network may send `/broker` (runtime/protocol.ts); every other message type (metadata

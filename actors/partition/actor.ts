@@ -295,8 +295,8 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
         case 'BecomeLeader': {
           const nowMs = clock.nowMs();
           if (state.type === 'Leader' && state.leader.leaderEpoch === msg.leaderEpoch) {
-            // Same epoch: an ISR change committed (ours or the controller's).
-            const [leader, effects] = onPartitionChanged(state.leader, msg.isr, msg.partitionEpoch);
+            // Same epoch: an ISR change committed (ours or the controller's), or a reassignment changed the replicas.
+            const [leader, effects] = onPartitionChanged(state.leader, msg.isr, msg.partitionEpoch, msg.replicas, nowMs);
             const next = { ...state, leader: { ...leader, minInsyncReplicas: msg.minInsyncReplicas } };
             runEffects(ctx, next, effects);
             return next;

@@ -57,6 +57,22 @@ describe('partition leader logic', () => {
     expect(effects).toContainEqual(expect.objectContaining({ type: 'Reply', reply: expect.objectContaining({ errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND }) }));
   });
 
+  it('a reassignment adds a replica: the leader tracks it, asks for it in the ISR once caught up; a removed one is forgotten', () => {
+    let state = leader({ logEndOffset: 10, highWatermark: 10 });
+    let effects;
+    [state] = onPartitionChanged(state, [1, 2, 3], 8, [4, 2, 3, 1], 100);
+    expect([...state.followers.keys()].sort()).toEqual([2, 3, 4]);
+    expect(state.followers.get(4)).toMatchObject({ logEndOffset: -1, lastCaughtUpTimeMs: 100 });
+    [state, effects] = onFollowerFetch(state, 4, 10, 200);
+    expect(effects).toContainEqual({ type: 'AlterPartition', isr: [4, 2, 3, 1], leaderEpoch: 3, partitionEpoch: 8 });
+    // The move completes elsewhere (1 is removed, 4 leads): as a follower 1 would stop; here 3 is dropped instead.
+    [state] = onPartitionChanged(state, [1, 2, 4], 9, [1, 2, 4], 300);
+    expect([...state.followers.keys()].sort()).toEqual([2, 4]);
+    [state] = append(state, 5);
+    [state, effects] = onFollowerFetch(state, 3, 15, 400); // a stale fetch of the removed replica counts for nothing
+    expect(effects).toEqual([]);
+  });
+
   it('expands the ISR when a follower reaches the high watermark, counting it for the HW while pending', () => {
     let state = leader({ isr: [1, 2] });
     let effects;

@@ -278,10 +278,25 @@ export function onTick(state: LeaderState, nowMs: number): [LeaderState, LeaderE
   return [next, effects];
 }
 
-/** The controller committed a partition change (ours or another's) in the same leader epoch. */
-export function onPartitionChanged(state: LeaderState, isr: readonly number[], partitionEpoch: number): [LeaderState, LeaderEffect[]] {
+/**
+ * The controller committed a partition change (ours or another's) in the same
+ * leader epoch: a new ISR, and during a reassignment a new replica list. A
+ * replica being added gets a fresh position (-1: not fetched yet) and lag
+ * window; a removed one is forgotten (it is no longer in the ISR either, so
+ * the high watermark never waits for it).
+ */
+export function onPartitionChanged(state: LeaderState, isr: readonly number[], partitionEpoch: number, replicas: readonly number[] = state.replicas, nowMs = 0): [LeaderState, LeaderEffect[]] {
   const effects: LeaderEffect[] = [];
-  const next = advance({ ...state, isr, partitionEpoch, pendingIsr: null }, effects);
+  let followers = state.followers;
+  if (replicas !== state.replicas && !(replicas.length === state.replicas.length && replicas.every((id, i) => id === state.replicas[i]))) {
+    const next = new Map<number, FollowerPosition>();
+    for (const replica of replicas) {
+      if (replica === state.brokerId) continue;
+      next.set(replica, state.followers.get(replica) ?? { logEndOffset: -1, lastCaughtUpTimeMs: nowMs, lastFetchLeaderLogEndOffset: -1, lastFetchTimeMs: nowMs });
+    }
+    followers = next;
+  }
+  const next = advance({ ...state, replicas, followers, isr, partitionEpoch, pendingIsr: null }, effects);
   return [next, effects];
 }
 
