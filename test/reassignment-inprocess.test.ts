@@ -64,7 +64,7 @@ describe('reassignment moves data', () => {
     expect(values.sort()).toEqual([...sent].sort());
     // Writes go on to the new leader.
     const [more] = await producer.send({ topic: 'moves', messages: [{ value: 'after', partition: 0 }] });
-    expect(more!.errorCode ?? 0).toBe(0);
+    expect(more!.offset).toBeGreaterThanOrEqual(100);
   });
 
   it('refuses what cannot be done, with Kafka error codes', async () => {
