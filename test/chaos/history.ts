@@ -44,8 +44,8 @@
 export type Isolation = 'read_committed' | 'read_uncommitted';
 
 /** What a nemesis did. `target` says to whom (a node id, a link "1|2,3", an actor path). */
-export type FaultKind = 'kill' | 'pause' | 'partition' | 'crash-actor' | 'controller' | 'hostile';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'crash-actor', 'controller', 'hostile'];
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'crash-actor' | 'controller' | 'hostile' | 'reassign';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'crash-actor', 'controller', 'hostile', 'reassign'];
 
 /** Fields every event carries. `process` is the harness worker id (a producer, consumer or nemesis). */
 export type EventBase = { atMs: number; process: string };

@@ -457,5 +457,53 @@ const hostile: Nemesis = {
   },
 };
 
-export const NEMESES: Record<FaultKind, Nemesis> = { kill, pause, partition, 'crash-actor': crashActor, controller, hostile };
+/**
+ * Moves replicas while the workloads run (partition reassignment): the fault
+ * takes the current leader of a seeded partition out of its replica list (the
+ * move completes at once, leadership moves in the same record, the removed
+ * broker deletes its copy); healing puts that broker back at the end of the
+ * list, so it copies the partition again from offset 0 and rejoins the ISR
+ * while the next faults strike. Nothing acknowledged may be lost by either.
+ */
+const reassign: Nemesis = {
+  kind: 'reassign',
+  async start(ctx) {
+    const via = ctx.healthyBroker();
+    if (via === undefined) return null;
+    const answer = await ctx.cluster.metadata([ctx.topic], via).catch(() => undefined);
+    const partitions = answer?.topics.find((t) => t.name === ctx.topic)?.partitions ?? [];
+    // A partition with its full replica list and a leader (a move still copying is left alone).
+    const candidates = partitions.filter((p) => p.replicas.length === 3 && p.isr.length === 3 && p.leader >= 0);
+    if (candidates.length === 0) return null;
+    const chosen = ctx.pick(candidates);
+    const victim = chosen.leader;
+    const kept = chosen.replicas.filter((id) => id !== victim);
+    const target = `${ctx.topic}-${chosen.partition}`;
+    type MoveReply = { type: string; results?: { errorCode: number; errorMessage: string | null }[]; errorMessage?: string };
+    const move = async (replicas: number[]): Promise<string | null> => {
+      const reply: MoveReply = await ctx.cluster
+        .admin<MoveReply>({ type: 'AlterPartitionReassignments', reassignments: [{ topic: ctx.topic, partition: chosen.partition, replicas }] }, ctx.healthyBroker())
+        .catch((err: unknown) => ({ type: 'failed', errorMessage: String(err) }));
+      const result = reply.results?.[0];
+      if (reply.type !== 'AlterPartitionReassignmentsReply' || result === undefined) return `${reply.type}: ${reply.errorMessage ?? ''}`;
+      return result.errorCode === 0 ? null : `error ${result.errorCode}: ${result.errorMessage ?? ''}`;
+    };
+    const refused = await move(kept);
+    if (refused !== null) {
+      ctx.log(`reassign: ${target} -> ${kept.join(',')} refused: ${refused}`);
+      return null;
+    }
+    ctx.start('reassign', target, `leader n${victim} dropped: replicas ${kept.join(',')}`);
+    return {
+      async heal() {
+        const back = [...kept, victim];
+        const again = await move(back);
+        if (again !== null) ctx.log(`reassign: ${target} -> ${back.join(',')} refused: ${again}`);
+        ctx.end('reassign', target);
+      },
+    };
+  },
+};
+
+export const NEMESES: Record<FaultKind, Nemesis> = { kill, pause, partition, 'crash-actor': crashActor, controller, hostile, reassign };
 
