@@ -15,6 +15,11 @@
  * - snapshotIndex <= stableIndex <= lastIndex.
  * - Committed entries are never truncated (Raft's State Machine Safety rests on it).
  *
+ * Configuration entries (kind 'Config') are indexed as they come and go
+ * (`configIndexes`), so Raft finds the configuration in force at the end of
+ * the log, or at any retained index, without scanning: appended = in force at
+ * once; truncated = the previous one is in force again (Raft thesis §4.1).
+ *
  * A snapshot received from the leader (`restore`) is "pending" until the
  * caller persists it; until then `stableIndex` equals its index only in
  * intent, and `pendingSnapshot` is handed out by the next Ready.
@@ -35,6 +40,8 @@ export class RaftLog {
   private stableIndexValue: number;
   private commitIndexValue: number;
   private appliedIndexValue: number;
+  /** Indexes of the retained Config entries, ascending. */
+  private configIndexes: number[] = [];
 
   /** Builds a log from what the caller persisted (all of it stable). */
   constructor(snapshot: Snapshot | null, entries: readonly Entry[], commitIndex: number) {
@@ -52,6 +59,18 @@ export class RaftLog {
     this.commitIndexValue = Math.max(commitIndex, this.snapshotIndexValue);
     assert(this.commitIndexValue <= this.lastIndex(), 'raft log: persisted commitIndex beyond the persisted log');
     this.appliedIndexValue = this.snapshotIndexValue;
+    for (const entry of this.entries) if (entry.kind === 'Config') this.configIndexes.push(entry.index);
+  }
+
+  /** The index of the last retained Config entry at or before `index`, or 0 when none is retained. */
+  configIndexAtOrBefore(index: number): number {
+    for (let i = this.configIndexes.length - 1; i >= 0; i--) if (this.configIndexes[i]! <= index) return this.configIndexes[i]!;
+    return 0;
+  }
+
+  /** The index of the last retained Config entry, or 0. */
+  lastConfigIndex(): number {
+    return this.configIndexes[this.configIndexes.length - 1] ?? 0;
   }
 
   snapshotIndex(): number {
@@ -192,7 +211,11 @@ export class RaftLog {
     const previousTerm = this.term(first.index - 1)!;
     this.checkTermsMonotonic(previousTerm, entries);
     this.entries.length = first.index - this.snapshotIndexValue - 1;
-    for (const entry of entries) this.entries.push(entry);
+    while (this.configIndexes.length > 0 && this.configIndexes[this.configIndexes.length - 1]! >= first.index) this.configIndexes.pop();
+    for (const entry of entries) {
+      this.entries.push(entry);
+      if (entry.kind === 'Config') this.configIndexes.push(entry.index);
+    }
     this.stableIndexValue = Math.min(this.stableIndexValue, first.index - 1);
   }
 
@@ -233,6 +256,7 @@ export class RaftLog {
     assert(snapshot.index <= this.stableIndexValue, 'raft log: compaction of unpersisted entries');
     assert(this.term(snapshot.index) === snapshot.term, 'raft log: snapshot term mismatch');
     this.entries = this.entries.slice(snapshot.index - this.snapshotIndexValue);
+    this.configIndexes = this.configIndexes.filter((index) => index > snapshot.index);
     this.snapshotIndexValue = snapshot.index;
     this.snapshotTermValue = snapshot.term;
     this.snapshotValue = snapshot;
@@ -246,6 +270,7 @@ export class RaftLog {
   restore(snapshot: Snapshot): void {
     assert(snapshot.index > this.commitIndexValue, 'raft log: restore of a snapshot at or below commit');
     this.entries = [];
+    this.configIndexes = [];
     this.snapshotIndexValue = snapshot.index;
     this.snapshotTermValue = snapshot.term;
     this.snapshotValue = snapshot;

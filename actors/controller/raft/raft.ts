@@ -76,11 +76,46 @@
  *   proposals, catches the target up, then sends it TimeoutNow; it campaigns
  *   at once (no pre-vote) with `leadershipTransfer` set, which voters honour
  *   despite the lease. Abandoned after an election timeout without success.
- * - Voters are fixed by configuration: no membership changes.
+ * - Membership changes (thesis §4.1; KRaft KIP-853; etcd learners): one
+ *   server at a time, as Config entries in the log (kind 'Config', payload
+ *   membership.ts). A configuration is in force as soon as its entry is
+ *   appended, on the leader and on followers alike, committed or not; a
+ *   follower that truncates a Config entry falls back to the one before it.
+ *   Before any Config entry (and any snapshot) the bootstrap `config.voters`
+ *   is in force. A snapshot records the configuration at its index.
+ * - Learners get the log from the leader but neither vote, campaign nor count
+ *   for commit or check-quorum. A node named nowhere (an observer: a new
+ *   controller before it is added) behaves like a learner: it never campaigns
+ *   and follows whichever leader sends to it.
+ * - `changeVoters` on the leader, one change in flight: not before an entry of
+ *   the leader's own term committed (the fix to single-server changes in
+ *   Ongaro's 2015 raft-dev note), and not while an earlier Config entry is
+ *   uncommitted. AddVoter appends the node as a learner, waits for that entry
+ *   to commit and for the learner to catch up (it acknowledged at least the
+ *   entry adding it and its matchIndex is within learnerCaughtUpLagEntriesMax
+ *   of our last index), then appends its promotion. voterCatchUpTicksMax
+ *   bounds the whole change: a learner that never catches up is removed again
+ *   and the change reported TimedOut. RemoveVoter appends the smaller set at
+ *   once. Outcomes come out in Ready.voterChanges, once the final entry commits.
+ * - A leader that removes itself keeps leading (replicating and counting only
+ *   the new voters) until the removal commits, then hands leadership to the
+ *   most caught-up voter (TimeoutNow, as in a leadership transfer) and steps
+ *   down; it is no voter any more, so it never campaigns again.
+ * - Who may disrupt: vote requests from a node that our configuration in
+ *   force excludes, once that configuration is committed, are ignored before
+ *   their term is looked at, so a removed voter that never learned of its
+ *   removal cannot force elections (an uncommitted configuration may yet be
+ *   truncated, so it excludes no one). A node removed by an entry not yet
+ *   committed may still campaign (mayCampaign), or that entry could never
+ *   commit when only the removed node holds it. Messages
+ *   from a leader are taken from anyone (thesis §4.1: a follower that missed
+ *   the entry making that leader a voter must still be reachable); the term
+ *   rules decide as for any message.
  */
 import { assert, assertNever } from '../../../runtime/assert.ts';
 import type { Rng } from '../../../runtime/rng.ts';
 import { RaftLog } from './log.ts';
+import { decodeMembership, encodeMembership, isMemberOf, isVoterOf, makeMembership, sameMembership } from './membership.ts';
 import { Progress, type ProgressState } from './progress.ts';
 import {
   makeRaftConfig,
@@ -91,6 +126,7 @@ import {
   type HardState,
   type Heartbeat,
   type InstallSnapshot,
+  type Membership,
   type Message,
   type NodeId,
   type PreVote,
@@ -101,6 +137,8 @@ import {
   type Role,
   type Snapshot,
   type SoftState,
+  type VoterChange,
+  type VoterChangeOutcome,
 } from './types.ts';
 
 /** What the caller persisted: the input of `Raft.restore`. */
@@ -124,6 +162,18 @@ export type TransferLeadershipResult =
   | { readonly type: 'NotAVoter' }
   | { readonly type: 'AlreadyLeader' };
 
+export type VoterChangeResult =
+  | { readonly type: 'Started' }
+  | { readonly type: 'NotLeader'; readonly leaderId: NodeId | null }
+  | { readonly type: 'LeadershipTransferInProgress'; readonly transferTarget: NodeId }
+  /** Another change is in flight, or this leader has not committed an entry of its term yet: retry later. */
+  | { readonly type: 'ChangeInProgress' }
+  | { readonly type: 'TooManyUncommitted'; readonly uncommittedCount: number }
+  | { readonly type: 'DuplicateVoter' }
+  | { readonly type: 'VoterNotFound' }
+  /** Removing the only voter would leave no quorum. */
+  | { readonly type: 'LastVoter' };
+
 /** A read-only view of a follower's progress, for tests and status pages. */
 export type ProgressView = { readonly state: ProgressState; readonly matchIndex: number; readonly nextIndex: number };
 
@@ -134,9 +184,32 @@ type RoleState =
   | { readonly type: 'Follower' }
   | { readonly type: 'PreCandidate'; readonly votes: VoteTally }
   | { readonly type: 'Candidate'; readonly votes: VoteTally }
-  | { readonly type: 'Leader'; readonly progress: Map<NodeId, Progress>; transfer: LeadershipTransfer | null };
+  | {
+      readonly type: 'Leader';
+      /** Every voter and learner of the configuration in force, and this node. */
+      readonly progress: Map<NodeId, Progress>;
+      transfer: LeadershipTransfer | null;
+      /** The index of this term's no-op: no membership change before it commits. */
+      readonly termStartIndex: number;
+      voterChange: PendingVoterChange | null;
+      /** This leader's removal committed: it steps down once it handed leadership over. */
+      removed: boolean;
+    };
 
 type LeadershipTransfer = { readonly target: NodeId; elapsedTicks: number };
+
+/**
+ * A changeVoters in progress on the leader. AddVoter: AddingLearner (the
+ * learner entry waits to commit) -> CatchingUp -> Promoting (the promotion
+ * waits to commit). RemoveVoter: Removing. `configIndex` is the entry the
+ * phase waits for; `elapsedTicks` counts from the start (voterCatchUpTicksMax).
+ */
+type PendingVoterChange = {
+  readonly change: VoterChange;
+  phase: 'AddingLearner' | 'CatchingUp' | 'Promoting' | 'Removing';
+  configIndex: number;
+  elapsedTicks: number;
+};
 type LeaderState = Extract<RoleState, { type: 'Leader' }>;
 
 const emptyHardState: HardState = { term: 0, votedFor: null, commitIndex: 0 };
@@ -146,8 +219,9 @@ export class Raft {
   readonly config: RaftConfig;
   private readonly rng: Rng;
   private readonly log: RaftLog;
-  private readonly quorum: number;
-  private readonly isVoter: boolean;
+  /** The configuration in force: the last Config entry of the log, else the snapshot's, else the bootstrap voters. */
+  private membershipValue: Membership;
+  private voterChangeOutcomes: VoterChangeOutcome[] = [];
 
   private termValue: number;
   private votedForValue: NodeId | null;
@@ -177,9 +251,8 @@ export class Raft {
   private constructor(config: RaftConfig, rng: Rng, persisted: PersistedState) {
     this.config = config;
     this.rng = rng;
-    this.quorum = quorumSize(config.voters.length);
-    this.isVoter = config.voters.includes(config.id);
     this.log = new RaftLog(persisted.snapshot ?? null, persisted.entries, persisted.hardState.commitIndex);
+    this.membershipValue = this.membershipAt(this.log.lastIndex());
     this.termValue = persisted.hardState.term;
     this.votedForValue = persisted.hardState.votedFor;
     assert(this.log.lastTerm() <= this.termValue, 'raft: persisted log has a term beyond the persisted term');
@@ -226,6 +299,18 @@ export class Raft {
   get snapshot(): Snapshot | null {
     return this.log.snapshot();
   }
+  /** The configuration in force on this node now (the one its latest Config entry names). */
+  get membership(): Membership {
+    return this.membershipValue;
+  }
+  /** Whether this node is a voter of the configuration in force (it may campaign). */
+  get isVoter(): boolean {
+    return isVoterOf(this.membershipValue, this.config.id);
+  }
+  /** The voter change in progress on this leader, if any. */
+  get pendingVoterChange(): VoterChange | null {
+    return this.roleState.type === 'Leader' ? (this.roleState.voterChange?.change ?? null) : null;
+  }
   termAt(index: number): number | undefined {
     return this.log.term(index);
   }
@@ -256,7 +341,7 @@ export class Raft {
 
   /** Start an election now (as if the election timer fired). No-op for a leader or a non-voter. */
   campaign(): void {
-    if (this.roleState.type === 'Leader' || !this.isVoter) return;
+    if (this.roleState.type === 'Leader' || !this.mayCampaign()) return;
     this.startElection();
   }
 
@@ -281,7 +366,7 @@ export class Raft {
     if (this.roleState.type !== 'Leader') return { type: 'NotLeader', leaderId: this.leaderIdValue };
     if (to === this.config.id) return { type: 'AlreadyLeader' };
     const follower = this.roleState.progress.get(to);
-    if (follower === undefined) return { type: 'NotAVoter' };
+    if (follower === undefined || !isVoterOf(this.membershipValue, to)) return { type: 'NotAVoter' };
     if (this.roleState.transfer?.target !== to) {
       this.roleState.transfer = { target: to, elapsedTicks: 0 };
       if (follower.matchIndex === this.log.lastIndex()) this.send({ type: 'TimeoutNow', from: this.config.id, to, term: this.termValue });
@@ -304,18 +389,21 @@ export class Raft {
     assert(index <= this.log.appliedIndex(), 'raft: compaction beyond the applied index');
     const term = this.log.term(index);
     assert(term !== undefined, 'raft: compaction index not in the log');
-    const snapshot: Snapshot = { index, term, voters: [...this.config.voters], data };
+    const membership = this.membershipAt(index);
+    const snapshot: Snapshot = { index, term, voters: [...membership.voters], learners: [...membership.learners], data };
     this.log.compact(snapshot);
     return snapshot;
   }
 
   /**
-   * A message from a peer. Messages for another node are a routing bug;
-   * messages from outside the voter set (a misconfigured node) are dropped.
+   * A message from a peer. Messages for another node are a routing bug; vote
+   * requests from a node that a committed configuration excludes (a removed
+   * voter) are dropped before their term can disrupt us.
    */
   step(msg: Message): void {
     assert(msg.to === this.config.id, 'raft: message routed to the wrong node');
-    if (msg.from === this.config.id || !this.config.voters.includes(msg.from)) return;
+    if (msg.from === this.config.id) return;
+    if ((msg.type === 'RequestVote' || msg.type === 'PreVote') && this.excludedByCommittedConfig(msg.from)) return;
 
     if (msg.term > this.termValue) {
       if (msg.type === 'RequestVote' || msg.type === 'PreVote') {
@@ -387,7 +475,7 @@ export class Raft {
       case 'TimeoutNow':
         // From the leader of our term: campaign now, skipping pre-vote (the
         // leader vouches that it is stepping aside).
-        if (this.roleState.type === 'Follower' && this.isVoter) this.campaignAs('Candidate', true);
+        if (this.roleState.type === 'Follower' && this.mayCampaign()) this.campaignAs('Candidate', true);
         return;
       default:
         assertNever(msg, 'raft message');
@@ -403,6 +491,7 @@ export class Raft {
     if (this.log.pendingSnapshot() !== null) return true;
     if (this.log.lastIndex() > this.log.stableIndex()) return true;
     if (this.log.commitIndex() > Math.max(this.log.appliedIndex(), this.log.snapshotIndex())) return true;
+    if (this.voterChangeOutcomes.length > 0) return true;
     if (!sameHardState(this.hardState(), this.previousHardState)) return true;
     return !sameSoftState(this.softState(), this.previousSoftState);
   }
@@ -431,6 +520,10 @@ export class Raft {
     if (!sameSoftState(softState, this.previousSoftState)) ready.softState = softState;
     if (!sameHardState(hardState, this.previousHardState)) ready.hardState = hardState;
     if (snapshotToPersist !== null) ready.snapshotToPersist = snapshotToPersist;
+    if (this.voterChangeOutcomes.length > 0) {
+      ready.voterChanges = this.voterChangeOutcomes;
+      this.voterChangeOutcomes = [];
+    }
     this.outbox = [];
     this.previousSoftState = softState;
     this.previousHardState = hardState;
@@ -453,6 +546,9 @@ export class Raft {
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
     assert(term >= this.termValue, 'raft: term never decreases');
+    if (this.roleState.type === 'Leader' && this.roleState.voterChange !== null) {
+      this.finishVoterChange(this.roleState, 'Aborted');
+    }
     if (term > this.termValue) {
       this.termValue = term;
       this.votedForValue = null;
@@ -483,17 +579,14 @@ export class Raft {
     assert(this.roleState.type === 'Candidate', 'raft: only a candidate becomes leader');
     const nextIndex = this.log.lastIndex() + 1;
     const progress = new Map<NodeId, Progress>();
-    for (const voter of this.config.voters) {
-      progress.set(voter, new Progress(0, nextIndex, this.config.maxInflightAppends));
-    }
-    this.roleState = { type: 'Leader', progress, transfer: null };
+    progress.set(this.config.id, new Progress(0, nextIndex, this.config.maxInflightAppends));
+    this.syncProgress(progress);
+    this.roleState = { type: 'Leader', progress, transfer: null, termStartIndex: nextIndex, voterChange: null, removed: false };
     this.leaderIdValue = this.config.id;
     this.resetTimers();
-    const self = progress.get(this.config.id);
-    if (self !== undefined) {
-      self.maybeUpdate(this.log.lastIndex());
-      self.becomeReplicate();
-    }
+    const self = progress.get(this.config.id)!;
+    self.maybeUpdate(this.log.lastIndex());
+    self.becomeReplicate();
     // The no-op of this term: lets the leader commit (and learn the commit
     // index of) everything before it, since earlier terms' entries are never
     // committed by counting.
@@ -512,7 +605,7 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsedTicks += 1;
-    if (this.isVoter && this.electionElapsedTicks >= this.randomizedElectionTicks) {
+    if (this.electionElapsedTicks >= this.randomizedElectionTicks && this.mayCampaign()) {
       this.electionElapsedTicks = 0;
       this.startElection();
     }
@@ -524,8 +617,22 @@ export class Raft {
     this.electionElapsedTicks += 1;
     if (leader.transfer !== null) {
       leader.transfer.elapsedTicks += 1;
-      if (leader.transfer.elapsedTicks >= this.config.electionTicks) leader.transfer = null; // give up, take proposals again
+      if (leader.transfer.elapsedTicks >= this.config.electionTicks) {
+        leader.transfer = null; // give up, take proposals again
+        if (leader.removed) {
+          // Removed and the hand-over did not finish: step down anyway; the voters elect after their timeout.
+          this.becomeFollower(this.termValue, null);
+          return;
+        }
+      }
     }
+    if (leader.voterChange !== null) {
+      leader.voterChange.elapsedTicks += 1;
+      this.advanceVoterChange(leader);
+      if (this.roleState !== leader) return;
+    }
+    this.maybeHandOver(leader);
+    if (this.roleState !== leader) return;
     for (const [id, follower] of progress) {
       if (id === this.config.id || follower.state !== 'Snapshot') continue;
       // No transport failure reports reach a pure core: presume a snapshot
@@ -551,8 +658,10 @@ export class Raft {
 
   private quorumActive(progress: Map<NodeId, Progress>): boolean {
     let activeCount = 0;
-    for (const [id, follower] of progress) if (id === this.config.id || follower.recentActive) activeCount += 1;
-    return activeCount >= this.quorum;
+    for (const voter of this.membershipValue.voters) {
+      if (voter === this.config.id || progress.get(voter)?.recentActive === true) activeCount += 1;
+    }
+    return activeCount >= quorumSize(this.membershipValue.voters.length);
   }
 
   // -------------------------------------------------------------------------
@@ -572,7 +681,7 @@ export class Raft {
     if (this.poll(votes, this.config.id, true)) return;
     const lastLogIndex = this.log.lastIndex();
     const lastLogTerm = this.log.lastTerm();
-    for (const voter of this.config.voters) {
+    for (const voter of this.membershipValue.voters) {
       if (voter === this.config.id) continue;
       const header = { from: this.config.id, to: voter, term: voteTerm, lastLogIndex, lastLogTerm };
       if (role === 'PreCandidate') this.send({ type: 'PreVote', ...header });
@@ -582,20 +691,21 @@ export class Raft {
 
   /** Records a vote; moves on when the election is decided. Returns true if decided. */
   private poll(votes: VoteTally, from: NodeId, granted: boolean): boolean {
-    if (!this.config.voters.includes(from)) return false;
+    if (!isVoterOf(this.membershipValue, from)) return false;
     if (!votes.has(from)) votes.set(from, granted);
+    const quorum = quorumSize(this.membershipValue.voters.length);
     let grantedCount = 0;
     let rejectedCount = 0;
     for (const vote of votes.values()) {
       if (vote) grantedCount += 1;
       else rejectedCount += 1;
     }
-    if (grantedCount >= this.quorum) {
+    if (grantedCount >= quorum) {
       if (this.roleState.type === 'PreCandidate') this.campaignAs('Candidate');
       else this.becomeLeader();
       return true;
     }
-    if (rejectedCount >= this.quorum) {
+    if (rejectedCount >= quorum) {
       this.becomeFollower(this.termValue, null);
       return true;
     }
@@ -643,6 +753,8 @@ export class Raft {
       return;
     }
     const lastNewIndex = this.log.maybeAppend(msg.prevLogIndex, msg.prevLogTerm, msg.leaderCommit, msg.entries);
+    // Appended Config entries are in force at once; a truncated one no longer is.
+    this.refreshMembership();
     if (lastNewIndex !== null) {
       this.send({ ...header, success: true, matchIndex: lastNewIndex });
       return;
@@ -666,27 +778,30 @@ export class Raft {
       return;
     }
     this.log.restore(snapshot);
+    this.refreshMembership();
     this.send({ ...reply, matchIndex: snapshot.index });
   }
 
   // -------------------------------------------------------------------------
   // Leader side of replication
 
-  private appendAsLeader(progress: Map<NodeId, Progress>, data: Uint8Array): Entry {
-    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.termValue, data };
+  private appendAsLeader(progress: Map<NodeId, Progress>, data: Uint8Array, kind?: 'Config'): Entry {
+    const entry: Entry =
+      kind === undefined ? { index: this.log.lastIndex() + 1, term: this.termValue, data } : { index: this.log.lastIndex() + 1, term: this.termValue, data, kind };
     this.log.truncateAndAppend([entry]);
-    const self = progress.get(this.config.id);
-    if (self !== undefined) self.maybeUpdate(entry.index);
+    // A Config entry is in force from its append: progress and quorum follow it before anything counts.
+    if (kind === 'Config') this.refreshMembership();
+    progress.get(this.config.id)!.maybeUpdate(entry.index);
     this.maybeCommit(progress);
     return entry;
   }
 
-  /** Advances the commit index to the highest index of this term held by a quorum. */
+  /** Advances the commit index to the highest index of this term held by a quorum of the voters in force. */
   private maybeCommit(progress: Map<NodeId, Progress>): boolean {
     const matchIndexes: number[] = [];
-    for (const voter of this.config.voters) matchIndexes.push(progress.get(voter)!.matchIndex);
+    for (const voter of this.membershipValue.voters) matchIndexes.push(progress.get(voter)?.matchIndex ?? 0);
     matchIndexes.sort((a, b) => b - a);
-    const quorumMatchIndex = matchIndexes[this.quorum - 1]!;
+    const quorumMatchIndex = matchIndexes[quorumSize(matchIndexes.length) - 1]!;
     if (quorumMatchIndex <= this.log.commitIndex()) return false;
     // Figure 8: never commit an entry of an earlier term by counting replicas.
     if (this.log.term(quorumMatchIndex) !== this.termValue) return false;
@@ -695,7 +810,7 @@ export class Raft {
   }
 
   private broadcastAppend(progress: Map<NodeId, Progress>): void {
-    for (const voter of this.config.voters) if (voter !== this.config.id) this.sendAppend(progress, voter, true);
+    for (const id of progress.keys()) if (id !== this.config.id) this.sendAppend(progress, id, true);
   }
 
   private broadcastHeartbeat(progress: Map<NodeId, Progress>): void {
@@ -779,10 +894,226 @@ export class Raft {
     }
     // Stream as much as flow control allows.
     while (this.sendAppend(progress, from, false));
-    const transferTarget = this.roleState.type === 'Leader' ? this.roleState.transfer?.target : undefined;
-    if (transferTarget === from && follower.matchIndex === this.log.lastIndex()) {
+    const leader = this.roleState;
+    assert(leader.type === 'Leader', 'raft: append success handled by a non-leader');
+    if (leader.transfer?.target === from && follower.matchIndex === this.log.lastIndex()) {
       this.send({ type: 'TimeoutNow', from: this.config.id, to: from, term: this.termValue });
+      if (leader.removed) {
+        this.becomeFollower(this.termValue, null);
+        return;
+      }
     }
+    // A commit or a learner's progress may move a voter change on (and may end this leadership).
+    this.advanceVoterChange(leader);
+    if (this.roleState === leader) this.maybeHandOver(leader);
+  }
+
+  /**
+   * Whether this node may start an election: it is a voter of the
+   * configuration in force, or that configuration removed it by an entry not
+   * known to be committed and it was a voter of the one before. Without the
+   * second case a removal whose entry only the removed node holds could never
+   * commit: that node would not campaign, and the others, whose logs are
+   * behind its, could not win its vote. Safe: it wins only with a majority of
+   * the configuration in force, which overlaps every majority of the one
+   * before (single-server changes); as leader it is a removed leader and
+   * hands over once the removal commits.
+   */
+  private mayCampaign(): boolean {
+    if (this.isVoter) return true;
+    const lastConfigIndex = this.log.lastConfigIndex();
+    if (lastConfigIndex === 0 || lastConfigIndex <= this.log.commitIndex()) return false;
+    return isVoterOf(this.membershipAt(lastConfigIndex - 1), this.config.id);
+  }
+
+  /**
+   * Vote requests from `from` are ignored: our configuration in force is
+   * committed (as far as we know) and does not make it a voter. An
+   * uncommitted configuration of ours may be truncated, so it excludes no one:
+   * a candidate that a newer leader's log makes a voter may need our vote
+   * (thesis §4.1 grants votes to candidates outside the configuration for the
+   * same reason).
+   */
+  private excludedByCommittedConfig(from: NodeId): boolean {
+    if (isVoterOf(this.membershipValue, from)) return false;
+    return this.log.lastConfigIndex() <= this.log.commitIndex();
+  }
+
+  /** A leader that is no voter of the configuration in force, once that configuration committed, hands over and steps down. */
+  private maybeHandOver(leader: LeaderState): void {
+    if (leader.removed || this.isVoter || this.log.lastConfigIndex() > this.log.commitIndex()) return;
+    this.handOverAfterRemoval(leader);
+  }
+
+  // -------------------------------------------------------------------------
+  // Membership
+
+  /** The configuration in force at `index`: the last Config entry at or before it, else the snapshot's, else the bootstrap. */
+  private membershipAt(index: number): Membership {
+    const configIndex = this.log.configIndexAtOrBefore(index);
+    if (configIndex > 0) {
+      const decoded = decodeMembership(this.log.entry(configIndex)!.data);
+      // Input is trusted: the shell validated the entry before it was stepped, or this leader wrote it.
+      assert(typeof decoded !== 'string', `raft: config entry ${configIndex}: ${String(decoded)}`);
+      return decoded;
+    }
+    const snapshot = this.log.snapshot();
+    if (snapshot !== null && index >= snapshot.index) return makeMembership(snapshot.voters, snapshot.learners ?? []);
+    return makeMembership(this.config.voters);
+  }
+
+  /** After the log changed at its end: the configuration in force follows, and a leader's progress follows it. */
+  private refreshMembership(): void {
+    const next = this.membershipAt(this.log.lastIndex());
+    if (sameMembership(next, this.membershipValue)) return;
+    this.membershipValue = next;
+    if (this.roleState.type === 'Leader') this.syncProgress(this.roleState.progress);
+  }
+
+  /** Progress for every member in force (new ones start probing at our end), none for former ones; always this node's. */
+  private syncProgress(progress: Map<NodeId, Progress>): void {
+    const nextIndex = this.log.lastIndex() + 1;
+    for (const id of [...this.membershipValue.voters, ...this.membershipValue.learners]) {
+      if (!progress.has(id)) progress.set(id, new Progress(0, nextIndex, this.config.maxInflightAppends));
+    }
+    for (const id of [...progress.keys()]) {
+      if (id !== this.config.id && !isMemberOf(this.membershipValue, id)) progress.delete(id);
+    }
+  }
+
+  /**
+   * Starts a single-server change (module header). The outcome comes out in
+   * Ready.voterChanges; the result here says only whether it started.
+   */
+  changeVoters(change: VoterChange): VoterChangeResult {
+    const leader = this.roleState;
+    if (leader.type !== 'Leader') return { type: 'NotLeader', leaderId: this.leaderIdValue };
+    if (leader.transfer !== null) return { type: 'LeadershipTransferInProgress', transferTarget: leader.transfer.target };
+    const membership = this.membershipValue;
+    const { id } = change;
+    if (change.type === 'AddVoter' && isVoterOf(membership, id)) return { type: 'DuplicateVoter' };
+    if (change.type === 'RemoveVoter' && !isMemberOf(membership, id)) return { type: 'VoterNotFound' };
+    if (change.type === 'RemoveVoter' && isVoterOf(membership, id) && membership.voters.length === 1) return { type: 'LastVoter' };
+    if (leader.voterChange !== null || leader.removed) return { type: 'ChangeInProgress' };
+    if (this.log.lastConfigIndex() > this.log.commitIndex() || this.log.commitIndex() < leader.termStartIndex) return { type: 'ChangeInProgress' };
+    const uncommittedCount = this.log.lastIndex() - this.log.commitIndex();
+    if (uncommittedCount >= this.config.maxUncommittedEntries) return { type: 'TooManyUncommitted', uncommittedCount };
+    const pending: PendingVoterChange = { change, phase: 'Removing', configIndex: 0, elapsedTicks: 0 };
+    leader.voterChange = pending;
+    if (change.type === 'RemoveVoter') {
+      const next = makeMembership(
+        membership.voters.filter((voter) => voter !== id),
+        membership.learners.filter((learner) => learner !== id),
+      );
+      pending.configIndex = this.appendConfig(leader, next);
+    } else if (membership.learners.includes(id)) {
+      // Already a learner (an earlier AddVoter timed out, say): catch it up and promote it.
+      pending.phase = 'CatchingUp';
+      pending.configIndex = this.log.lastConfigIndex();
+    } else {
+      pending.phase = 'AddingLearner';
+      pending.configIndex = this.appendConfig(leader, makeMembership(membership.voters, [...membership.learners, id]));
+    }
+    this.advanceVoterChange(leader);
+    return { type: 'Started' };
+  }
+
+  private appendConfig(leader: LeaderState, next: Membership): number {
+    const entry = this.appendAsLeader(leader.progress, encodeMembership(next), 'Config');
+    this.broadcastAppend(leader.progress);
+    return entry.index;
+  }
+
+  /**
+   * Moves the voter change on as far as it can go now: called after the
+   * change starts, after every append acknowledgement and on every tick. May
+   * end the leadership (a leader whose own removal committed steps down).
+   */
+  private advanceVoterChange(leader: LeaderState): void {
+    const pending = leader.voterChange;
+    if (pending === null) return;
+    const committed = this.log.commitIndex() >= pending.configIndex;
+    const id = pending.change.id;
+    // The learner entry committed: the learner may already be caught up, so go on at once.
+    if (pending.phase === 'AddingLearner' && committed) pending.phase = 'CatchingUp';
+    switch (pending.phase) {
+      case 'AddingLearner':
+        break;
+      case 'CatchingUp': {
+        const learner = leader.progress.get(id);
+        const caughtUp =
+          learner !== undefined &&
+          learner.matchIndex >= pending.configIndex &&
+          this.log.lastIndex() - learner.matchIndex <= this.config.learnerCaughtUpLagEntriesMax;
+        if (caughtUp) {
+          const membership = this.membershipValue;
+          pending.phase = 'Promoting';
+          pending.configIndex = this.appendConfig(leader, makeMembership([...membership.voters, id], membership.learners.filter((l) => l !== id)));
+          if (this.log.commitIndex() >= pending.configIndex) this.finishVoterChange(leader, 'Committed');
+          return;
+        }
+        break;
+      }
+      case 'Promoting':
+        if (committed) {
+          this.finishVoterChange(leader, 'Committed');
+          return;
+        }
+        break;
+      case 'Removing':
+        if (committed) {
+          this.finishVoterChange(leader, 'Committed');
+          if (!this.isVoter) this.handOverAfterRemoval(leader);
+          return;
+        }
+        break;
+      default:
+        assertNever(pending.phase, 'voter change phase');
+    }
+    if (pending.elapsedTicks < this.config.voterCatchUpTicksMax) return;
+    const wasCatchingUp = pending.phase === 'CatchingUp';
+    this.finishVoterChange(leader, 'TimedOut');
+    if (wasCatchingUp) {
+      // The learner never caught up: take it out again, so the configuration is as before the AddVoter.
+      const membership = this.membershipValue;
+      this.appendConfig(leader, makeMembership(membership.voters, membership.learners.filter((l) => l !== id)));
+    }
+  }
+
+  private finishVoterChange(leader: LeaderState, outcome: VoterChangeOutcome['outcome']): void {
+    const pending = leader.voterChange;
+    assert(pending !== null, 'raft: no voter change to finish');
+    leader.voterChange = null;
+    this.voterChangeOutcomes.push({ change: pending.change, outcome, membership: this.membershipValue });
+  }
+
+  /**
+   * This leader's removal committed: hand leadership to the most caught-up
+   * voter (TimeoutNow at once when it holds our whole log, else a transfer
+   * that catches it up first), then step down. Proposals stop meanwhile.
+   */
+  private handOverAfterRemoval(leader: LeaderState): void {
+    leader.removed = true;
+    let target: NodeId | null = null;
+    let best = -1;
+    for (const voter of this.membershipValue.voters) {
+      const matchIndex = leader.progress.get(voter)?.matchIndex ?? 0;
+      if (matchIndex > best) {
+        best = matchIndex;
+        target = voter;
+      }
+    }
+    if (target === null) {
+      this.becomeFollower(this.termValue, null);
+      return;
+    }
+    if (best === this.log.lastIndex()) {
+      this.send({ type: 'TimeoutNow', from: this.config.id, to: target, term: this.termValue });
+      this.becomeFollower(this.termValue, null);
+      return;
+    }
+    leader.transfer = { target, elapsedTicks: 0 };
+    this.sendAppend(leader.progress, target, true);
   }
 
   private handleHeartbeatReply(progress: Map<NodeId, Progress>, from: NodeId): void {

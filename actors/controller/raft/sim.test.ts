@@ -3,7 +3,9 @@
  *
  * Goal: safety (one leader per term, committed entries never lost or
  * changed, identical apply sequences) and liveness after healing, under
- * random loss, delay, reordering, duplication, partitions and crash/restart.
+ * random loss, delay, reordering, duplication, partitions and crash/restart,
+ * while voters are added (through the learner stage) and removed (the leader
+ * included).
  * Method: CI runs RAFT_SIM_SEEDS (default 200) seeds x RAFT_SIM_STEPS (default
  * 2,000) steps; a failure names its seed and the command that replays it:
  *
@@ -53,6 +55,8 @@ describe('raft simulation', () => {
       const reports = runSeeds(chunk);
       // The runs must actually exercise the system, not idle.
       for (const report of reports) expect(report.appliedEntryCount).toBeGreaterThan(0);
+      // ... and change voters (AddVoter of spares, RemoveVoter of leaders and followers) under the same faults.
+      expect(reports.reduce((sum, report) => sum + report.voterChangesCommittedCount, 0)).toBeGreaterThan(0);
     });
   }
 });

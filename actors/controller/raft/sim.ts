@@ -12,7 +12,9 @@
  *   2. deliver the messages due now, in random order (subject to partitions);
  *   3. tick each live node with some probability (clock skew);
  *   4. maybe propose (mostly on a node that believes it leads), maybe
- *      transfer leadership;
+ *      transfer leadership, maybe change the voters (an operator's AddVoter
+ *      of a spare node or of a removed one, or RemoveVoter of any voter,
+ *      the leader included);
  *   5. run every live node's Ready loop in the documented order (persist,
  *      send, apply, advance), sometimes crashing between persist and send;
  *   6. maybe compact a node's log at (or a little behind) its applied index;
@@ -27,8 +29,12 @@
  * - Leader Completeness: a node that becomes leader holds every entry any
  *   node ever applied (a committed entry is never lost).
  * - Terms of a node never go back, across restarts.
+ * - The above hold while voters come and go: a run has up to 2 spare nodes,
+ *   observers with the same bootstrap voters, that the operator may add, and
+ *   voters it may remove (a removed node keeps running, and may be added back).
  * - Liveness at the end: with the network healed and all nodes up, a leader
- *   emerges, commits a new entry, and every node applies everything.
+ *   emerges, commits a new entry, and every voter of its configuration
+ *   applies everything (removed nodes and learners are not waited for).
  *
  * "Committed" here means "applied by some node": that happens only after the
  * Ready that carried it was persisted, so it is the externally visible act.
@@ -60,6 +66,10 @@ export type SimulationReport = {
   readonly partitionCount: number;
   readonly snapshotsInstalledCount: number;
   readonly transfersStartedCount: number;
+  readonly voterChangesStartedCount: number;
+  readonly voterChangesCommittedCount: number;
+  /** The voters at the end, as the final leader saw them. */
+  readonly finalVoters: readonly NodeId[];
   readonly messagesDeliveredCount: number;
   readonly livenessSteps: number;
 };
@@ -77,6 +87,9 @@ export class SimulationFailure extends Error {
 /** The fault plan and knobs of one run, all drawn from the seed. */
 type SimulationParameters = {
   nodeCount: number;
+  /** Nodes outside the bootstrap voters, for AddVoter. */
+  spareCount: number;
+  voterChangeRate: number;
   raft: Omit<RaftConfigInput, 'id' | 'voters'>;
   dropRate: number;
   duplicateRate: number;
@@ -112,7 +125,11 @@ function drawParameters(rng: Rng, nodeCountOverride: number | undefined, seed: n
       // Mostly the production setting, sometimes each safety-neutral option off.
       preVote: rng.next() < 0.75,
       checkQuorum: rng.next() < 0.75,
+      learnerCaughtUpLagEntriesMax: rng.int(0, 9),
+      voterCatchUpTicksMax: rng.int(electionTicks + 1, 10 * electionTicks),
     },
+    spareCount: rng.int(0, 3),
+    voterChangeRate: rng.next() * 0.01,
     dropRate: rng.next() * 0.2,
     duplicateRate: rng.next() * 0.05,
     maxDelaySteps: rng.int(0, 4),
@@ -291,6 +308,10 @@ class Simulation {
   private partitionCount = 0;
   private snapshotsInstalledCount = 0;
   private transfersStartedCount = 0;
+  private voterChangesStartedCount = 0;
+  private voterChangesCommittedCount = 0;
+  /** Every node id: the bootstrap voters, then the spares. */
+  private readonly allIds: NodeId[];
   private messagesDeliveredCount = 0;
 
   constructor(
@@ -300,7 +321,8 @@ class Simulation {
     this.rng = seededRng(seed);
     this.params = drawParameters(this.rng, nodeCount, seed);
     this.voters = Array.from({ length: this.params.nodeCount }, (_, i) => i + 1);
-    this.nodes = this.voters.map((id) => ({
+    this.allIds = Array.from({ length: this.params.nodeCount + this.params.spareCount }, (_, i) => i + 1);
+    this.nodes = this.allIds.map((id) => ({
       id,
       raft: null,
       storage: new MemoryStorage(),
@@ -318,11 +340,11 @@ class Simulation {
 
   describe(): string {
     const p = this.params;
-    return `nodes=${p.nodeCount} ${JSON.stringify(p.raft)} drop=${p.dropRate.toFixed(3)} dup=${p.duplicateRate.toFixed(3)} delay<=${p.maxDelaySteps} crash=${p.crashRate.toFixed(4)} partition=${p.partitionRate.toFixed(4)}`;
+    return `nodes=${p.nodeCount} spares=${p.spareCount} changes=${p.voterChangeRate.toFixed(4)} ${JSON.stringify(p.raft)} drop=${p.dropRate.toFixed(3)} dup=${p.duplicateRate.toFixed(3)} delay<=${p.maxDelaySteps} crash=${p.crashRate.toFixed(4)} partition=${p.partitionRate.toFixed(4)}`;
   }
 
   recentEvents(): string[] {
-    return this.events.slice(-40);
+    return process.env.SIM_ALL_EVENTS ? this.events : this.events.slice(-40);
   }
 
   currentStep(): number {
@@ -331,7 +353,7 @@ class Simulation {
 
   run(steps: number): SimulationReport {
     for (; this.step < steps; this.step++) this.runStep(true);
-    const livenessSteps = this.checkLiveness();
+    const { livenessSteps, finalVoters } = this.checkLiveness();
     return {
       seed: this.seed,
       nodeCount: this.params.nodeCount,
@@ -342,6 +364,9 @@ class Simulation {
       partitionCount: this.partitionCount,
       snapshotsInstalledCount: this.snapshotsInstalledCount,
       transfersStartedCount: this.transfersStartedCount,
+      voterChangesStartedCount: this.voterChangesStartedCount,
+      voterChangesCommittedCount: this.voterChangesCommittedCount,
+      finalVoters,
       messagesDeliveredCount: this.messagesDeliveredCount,
       livenessSteps,
     };
@@ -358,6 +383,7 @@ class Simulation {
     }
     if (faulty && this.rng.next() < this.params.proposeRate) this.propose();
     if (faulty && this.rng.next() < this.params.transferRate) this.transferLeadership();
+    if (faulty && this.rng.next() < this.params.voterChangeRate) this.changeVoters();
     for (const node of this.nodes) this.processReadies(node, faulty);
     for (const node of this.nodes) this.maybeCompact(node);
     for (const node of this.nodes) {
@@ -386,11 +412,26 @@ class Simulation {
     const leaders = this.nodes.filter((node) => node.raft?.role === 'Leader');
     const leader = leaders[this.rng.int(0, leaders.length)]?.raft;
     if (leader === undefined || leader === null) return;
-    const target = this.voters[this.rng.int(0, this.voters.length)]!;
+    const target = this.allIds[this.rng.int(0, this.allIds.length)]!;
     const result = leader.transferLeadership(target);
     if (result.type !== 'Started') return;
     this.transfersStartedCount += 1;
     this.events.push(`step ${this.step}: transfer leadership ${leader.id} -> ${target}`);
+  }
+
+  /** An operator adds a node that is not a voter (as the leader sees it) or removes a voter, possibly the leader. */
+  private changeVoters(): void {
+    const leaders = this.nodes.filter((node) => node.raft?.role === 'Leader');
+    const leader = leaders[this.rng.int(0, leaders.length)]?.raft;
+    if (leader === undefined || leader === null) return;
+    const voters = leader.membership.voters;
+    const outsiders = this.allIds.filter((id) => !voters.includes(id));
+    const add = outsiders.length > 0 && (this.rng.next() < 0.5 || voters.length === 1);
+    const id = add ? outsiders[this.rng.int(0, outsiders.length)]! : voters[this.rng.int(0, voters.length)]!;
+    const change = add ? ({ type: 'AddVoter', id } as const) : ({ type: 'RemoveVoter', id } as const);
+    const result = leader.changeVoters(change);
+    this.events.push(`step ${this.step}: ${change.type} ${id} on leader ${leader.id} (voters ${voters.join(',')}): ${result.type}`);
+    if (result.type === 'Started') this.voterChangesStartedCount += 1;
   }
 
   // --- faults -------------------------------------------------------------
@@ -415,7 +456,7 @@ class Simulation {
 
   private partition(): void {
     this.partitionCount += 1;
-    const ids = [...this.voters];
+    const ids = [...this.allIds];
     shuffle(this.rng, ids);
     const kind = this.rng.int(0, 4);
     for (const id of ids) this.groupOf.set(id, 0);
@@ -443,7 +484,7 @@ class Simulation {
   }
 
   private heal(): void {
-    for (const id of this.voters) this.groupOf.set(id, 0);
+    for (const id of this.allIds) this.groupOf.set(id, 0);
     this.blockedLinks.clear();
     this.events.push(`step ${this.step}: heal`);
   }
@@ -538,6 +579,10 @@ class Simulation {
       this.snapshotsInstalledCount += 1;
     }
     for (const entry of ready.committedEntries) node.app = this.checker.observeApply(node.id, node.app, entry);
+    for (const outcome of ready.voterChanges ?? []) {
+      if (outcome.outcome === 'Committed') this.voterChangesCommittedCount += 1;
+      this.events.push(`step ${this.step}: node ${node.id}: ${outcome.change.type} ${outcome.change.id} ${outcome.outcome}, voters ${outcome.membership.voters.join(',')} learners ${outcome.membership.learners.join(',')}`);
+    }
     if (ready.softState !== undefined) this.events.push(`step ${this.step}: ${describeSoftState(node.id, ready.softState)}`);
   }
 
@@ -566,8 +611,8 @@ class Simulation {
 
   // --- liveness -----------------------------------------------------------
 
-  /** Heal everything, restart everyone, and require progress. Returns the steps it took. */
-  private checkLiveness(): number {
+  /** Heal everything, restart everyone, and require progress. Returns the steps it took and the voters then. */
+  private checkLiveness(): { livenessSteps: number; finalVoters: NodeId[] } {
     this.heal();
     for (const node of this.nodes) if (node.raft === null) this.start(node);
     const electionTicks = this.params.raft.electionTicks ?? 10;
@@ -577,8 +622,13 @@ class Simulation {
     const startStep = this.step;
     for (let quietStep = 0; quietStep < stepsMax; quietStep++, this.step++) {
       this.runStep(false);
-      const leaders = this.nodes.filter((node) => node.raft?.role === 'Leader');
-      const leader = leaders.length === 1 ? leaders[0]!.raft! : null;
+      // A removed node that never learned of its removal may still lead a stale term alone: the leader is the
+      // voter leading the highest term.
+      let leader: Raft | null = null;
+      for (const node of this.nodes) {
+        const raft = node.raft!;
+        if (raft.role === 'Leader' && raft.isVoter && (leader === null || raft.term > leader.term)) leader = raft;
+      }
       if (leader === null) continue;
       // Propose a marker entry once; propose again if it was lost with a leadership change.
       if (markerIndex === 0 || (leader.commitIndex < markerIndex && leader.termAt(markerIndex) === undefined)) {
@@ -592,15 +642,18 @@ class Simulation {
         continue;
       }
       const commitIndex = leader.commitIndex;
-      const caughtUp = this.nodes.every((node) => node.raft!.commitIndex === commitIndex && node.app.appliedIndex === commitIndex);
+      const voters = leader.membership.voters;
+      const caughtUp = this.nodes.every(
+        (node) => !voters.includes(node.id) || (node.raft!.commitIndex === commitIndex && node.app.appliedIndex === commitIndex),
+      );
       if (caughtUp && commitIndex >= markerIndex && this.checker.committedKeyAt(markerIndex) === markerKey) {
         if (commitIndex !== this.checker.committedIndex()) {
           throw new AssertionError(`liveness: all nodes applied ${commitIndex}, but ${this.checker.committedIndex()} was applied before`);
         }
-        return this.step - startStep;
+        return { livenessSteps: this.step - startStep, finalVoters: [...voters] };
       }
     }
-    const states = this.nodes.map((node) => `${node.id}:${node.raft!.role}/t${node.raft!.term}/c${node.raft!.commitIndex}/a${node.app.appliedIndex}/l${node.raft!.lastIndex}`);
+    const states = this.nodes.map((node) => `${node.id}:${node.raft!.role}/t${node.raft!.term}/c${node.raft!.commitIndex}/a${node.app.appliedIndex}/l${node.raft!.lastIndex}/v${node.raft!.membership.voters.join(",")}/L${node.raft!.membership.learners.join(",")}`);
     throw new AssertionError(`liveness: no stable progress within ${stepsMax} quiet steps after healing (${states.join(' ')})`);
   }
 }

@@ -11,7 +11,7 @@
 import { assert } from '../../../runtime/assert.ts';
 import { seededRng } from '../../../runtime/rng.ts';
 import { Raft, type PersistedState } from './raft.ts';
-import type { Entry, HardState, Message, NodeId, RaftConfigInput, Ready, Snapshot, SoftState } from './types.ts';
+import type { Entry, HardState, Message, NodeId, RaftConfigInput, Ready, Snapshot, SoftState, VoterChangeOutcome } from './types.ts';
 
 /** What a node has made durable. Survives crashes. */
 export class MemoryStorage {
@@ -79,6 +79,21 @@ export class TestCluster {
     }
   }
 
+  /**
+   * A node that is in no configuration yet (a new controller): it starts from
+   * `bootstrapVoters` like the others and is an observer until a leader adds it.
+   */
+  addNode(id: NodeId, bootstrapVoters: readonly NodeId[], overrides: Partial<RaftConfigInput> = {}, seed = 1): Raft {
+    assert(!this.configs.has(id), `test cluster: node ${id} exists`);
+    const config: RaftConfigInput = { ...overrides, id, voters: bootstrapVoters };
+    this.configs.set(id, config);
+    const node = Raft.create(config, seededRng(seed * 1000 + id));
+    this.nodes.set(id, node);
+    this.storage.set(id, new MemoryStorage());
+    this.applied.set(id, { snapshotIndex: 0, entries: [] });
+    return node;
+  }
+
   /** Replace a node with one restored from the given persisted state (to set up scenarios). */
   load(id: NodeId, persisted: PersistedState, seed = 1): void {
     const storage = new MemoryStorage();
@@ -100,6 +115,9 @@ export class TestCluster {
     return [...this.nodes.values()].filter((node) => node.role === 'Leader');
   }
 
+  /** Voter-change outcomes reported by each node's Readies, in order. */
+  readonly voterChanges: { id: NodeId; outcome: VoterChangeOutcome }[] = [];
+
   /** Runs the Ready loop of every live node until none has work. */
   processReadies(): void {
     for (const [id, node] of this.nodes) {
@@ -114,6 +132,7 @@ export class TestCluster {
         }
         for (const entry of ready.committedEntries) applied.entries.push(entry);
         if (ready.softState !== undefined) this.transitions.push(describeSoftState(id, ready.softState));
+        for (const outcome of ready.voterChanges ?? []) this.voterChanges.push({ id, outcome });
         node.advance(ready);
       }
     }

@@ -16,6 +16,11 @@
  *   no-op entry a new leader appends at the start of its term (Raft §5.4.2:
  *   only entries of the current term are committed by counting replicas);
  *   applications skip it. Proposals must therefore be non-empty.
+ * - An entry's `kind` says who reads its payload: absent (or 'Data') = the
+ *   application (opaque to Raft); 'Config' = Raft itself (a Membership encoded
+ *   by membership.ts). Applications skip Config entries as they skip no-ops,
+ *   so the payload boundary stays clean: the application never has to tell a
+ *   configuration from its own records by looking inside the bytes.
  * - Messages may hold references to entries and snapshot bytes the core keeps;
  *   treat everything in a `Ready` as read-only.
  */
@@ -24,11 +29,26 @@ import { assert } from '../../../runtime/assert.ts';
 /** A voter's id: the broker id of the node that hosts it. */
 export type NodeId = number;
 
+/** Who reads an entry's payload: the application ('Data', the default when absent) or Raft ('Config'). */
+export type EntryKind = 'Data' | 'Config';
+
 export type Entry = {
   readonly index: number;
   readonly term: number;
-  /** Opaque to Raft. Empty = the leader's no-op entry at the start of a term. */
+  /** Opaque to Raft when kind is Data. Empty Data = the leader's no-op entry at the start of a term. */
   readonly data: Uint8Array;
+  /** Absent = 'Data'. A 'Config' entry's data is a Membership (membership.ts), read by Raft. */
+  readonly kind?: EntryKind;
+};
+
+/**
+ * A configuration of the quorum (etcd's ConfState): `voters` elect and count
+ * for commit; `learners` (etcd's learners, KRaft's observers that the leader
+ * replicates to) receive the log but neither vote nor count. Disjoint, sorted.
+ */
+export type Membership = {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
 };
 
 /**
@@ -46,12 +66,16 @@ export type HardState = {
 /**
  * The application's state (the metadata image) as of `index`, which has
  * `term`. Entries up to and including `index` are discarded from the log once
- * the snapshot exists. `voters` records the configuration it was taken under.
+ * the snapshot exists. `voters` (and `learners`, absent = none) record the
+ * configuration in force at `index`: the last Config entry at or before it, or
+ * the bootstrap voters when the log had none. A node restored from the
+ * snapshot starts from that configuration.
  */
 export type Snapshot = {
   readonly index: number;
   readonly term: number;
   readonly voters: readonly NodeId[];
+  readonly learners?: readonly NodeId[];
   readonly data: Uint8Array;
 };
 
@@ -183,6 +207,14 @@ export type Ready = {
   /** Apply to the state machine in order, after persisting. Skip empty (no-op) payloads. */
   readonly committedEntries: readonly Entry[];
   /**
+   * Voter changes (changeVoters) that finished on this leader since the last
+   * Ready: answer the operator. 'Committed' is reported once the final
+   * configuration entry committed; 'TimedOut' when a learner did not catch up
+   * within voterCatchUpTicksMax (it is removed again); 'Aborted' when this node
+   * stopped leading first (the change may still commit under the next leader).
+   */
+  readonly voterChanges?: readonly VoterChangeOutcome[];
+  /**
    * Whether the persistence step needs an fsync before sending: true when the
    * term or vote changed or entries or a snapshot are to be persisted. A change
    * of commitIndex alone may be written lazily (a lower persisted commit index
@@ -192,12 +224,28 @@ export type Ready = {
 };
 
 // ---------------------------------------------------------------------------
+// Voter changes (single-server changes, Raft thesis §4.1; Kafka KIP-853)
+
+export type VoterChange = { readonly type: 'AddVoter'; readonly id: NodeId } | { readonly type: 'RemoveVoter'; readonly id: NodeId };
+
+export type VoterChangeOutcome = {
+  readonly change: VoterChange;
+  readonly outcome: 'Committed' | 'TimedOut' | 'Aborted';
+  /** The configuration the change left in force on this node. */
+  readonly membership: Membership;
+};
+
+// ---------------------------------------------------------------------------
 // Configuration
 
 export type RaftConfig = {
-  /** This node's id; must be one of `voters` for it to ever campaign. */
+  /** This node's id; it campaigns only while it is a voter of the configuration in force. */
   readonly id: NodeId;
-  /** The voter set, from configuration: 3 is the default cluster, 1 is for development. */
+  /**
+   * The bootstrap voter set (Kafka's controller.quorum.bootstrap.servers): in
+   * force only while neither the snapshot nor the log holds a configuration.
+   * A node that is not in it starts as an observer.
+   */
   readonly voters: readonly NodeId[];
   /**
    * Ticks without hearing from a leader before a follower campaigns; the actual
@@ -223,6 +271,10 @@ export type RaftConfig = {
    * election timeout ignores vote requests (the leader lease).
    */
   readonly checkQuorum: boolean;
+  /** A learner counts as caught up when its matchIndex is within this many entries of the leader's last index. */
+  readonly learnerCaughtUpLagEntriesMax: number;
+  /** An AddVoter whose learner has not caught up within this many ticks fails (TimedOut) and the learner is removed. */
+  readonly voterCatchUpTicksMax: number;
 };
 
 export const raftConfigDefaults = {
@@ -234,6 +286,8 @@ export const raftConfigDefaults = {
   maxCommittedEntriesPerReady: 1024,
   preVote: true,
   checkQuorum: true,
+  learnerCaughtUpLagEntriesMax: 32,
+  voterCatchUpTicksMax: 200,
 } as const satisfies Omit<RaftConfig, 'id' | 'voters'>;
 
 export type RaftConfigInput = Pick<RaftConfig, 'id' | 'voters'> & Partial<Omit<RaftConfig, 'id' | 'voters'>>;
@@ -250,6 +304,8 @@ export function makeRaftConfig(input: RaftConfigInput): RaftConfig {
   assert(config.maxInflightAppends >= 1, 'raft: maxInflightAppends >= 1');
   assert(config.maxUncommittedEntries >= 1, 'raft: maxUncommittedEntries >= 1');
   assert(config.maxCommittedEntriesPerReady >= 1, 'raft: maxCommittedEntriesPerReady >= 1');
+  assert(config.learnerCaughtUpLagEntriesMax >= 0, 'raft: learnerCaughtUpLagEntriesMax >= 0');
+  assert(config.voterCatchUpTicksMax > config.electionTicks, 'raft: voterCatchUpTicksMax > electionTicks');
   return config;
 }
 
