@@ -210,3 +210,47 @@ describe('metadata store', () => {
     expect(s.lastIndex).toBe(5);
   });
 });
+
+describe('metadata store: the voter set (#17)', () => {
+  it('keeps Config entries as Config across a reopen, and a snapshot its learners', async () => {
+    const dir = await freshDir();
+    const { store } = await openStore(dir);
+    const config: Entry = { index: 2, term: 1, data: new Uint8Array([1, 0, 1, 0, 0, 0, 1, 0, 0]), kind: 'Config' };
+    await store.persist({ hardState: { term: 1, votedFor: 1, commitIndex: 0 }, entriesToPersist: [entry(1, 1), config, entry(3, 1)] });
+    const again = await reopen(dir, store);
+    expect(again.recovered.entries.map((e) => e.kind ?? 'Data')).toEqual(['Data', 'Config', 'Data']);
+    expect(again.recovered.entries[1]!.data).toEqual(config.data);
+    await again.store.persist({ hardState: { term: 1, votedFor: 1, commitIndex: 3 }, entriesToPersist: [] });
+    await again.store.compact({ index: 2, term: 1, voters: [1, 2], learners: [4], data: new Uint8Array([7]) });
+    const third = await reopen(dir, again.store);
+    expect(third.recovered.snapshot).toMatchObject({ index: 2, voters: [1, 2], learners: [4], data: new Uint8Array([7]) });
+    expect(summary(third.recovered.entries)).toEqual([[3, 1, 'e3t1']]);
+  });
+
+  it('reads a log of the old frame format (KRL1, no kind byte) as Data entries and rewrites it', async () => {
+    const dir = await freshDir();
+    const metaDir = join(dir, metadataDirName);
+    const { store } = await openStore(dir);
+    await store.close();
+    // A KRL1 header and one 24-byte-header frame, as the previous version wrote them.
+    const { crc32c } = await import('../../protocol/crc32c.ts');
+    const header = Buffer.alloc(32);
+    header.writeUInt32BE(0x4b524c31, 0);
+    header.writeUInt32BE(crc32c(header.subarray(8)), 4);
+    const data = Buffer.from('old');
+    const frame = Buffer.alloc(24 + data.length);
+    frame.writeUInt32BE(16 + data.length, 0);
+    frame.writeBigUInt64BE(1n, 8);
+    frame.writeBigUInt64BE(1n, 16);
+    data.copy(frame, 24);
+    frame.writeUInt32BE(crc32c(frame.subarray(8)), 4);
+    await writeFile(join(metaDir, logFileName), Buffer.concat([header, frame]));
+    await writeAtomically(metaDir, hardStateFileName, [encodeHardState({ term: 1, votedFor: null, commitIndex: 1 })]);
+    const opened = await openStore(dir);
+    expect(summary(opened.recovered.entries)).toEqual([[1, 1, 'old']]);
+    expect((await readFile(join(metaDir, logFileName))).readUInt32BE(0)).toBe(0x4b524c32);
+    await opened.store.persist({ entriesToPersist: [entry(2, 1)] });
+    const again = await reopen(dir, opened.store);
+    expect(summary(again.recovered.entries)).toEqual([[1, 1, 'old'], [2, 1, 'e2t1']]);
+  });
+});

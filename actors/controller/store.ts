@@ -12,24 +12,29 @@
  * Byte layouts (big-endian):
  *
  *   raft-log.bin header (32 bytes):
- *     0  u32 magic 'KRL1'   4  u32 crc32c of bytes 8..32
+ *     0  u32 magic 'KRL2'   4  u32 crc32c of bytes 8..32
  *     8  u64 baseIndex     16  u64 baseTerm   24  u64 reserved (0)
  *   The entries that follow start at baseIndex + 1: (baseIndex, baseTerm) is
  *   the snapshot position the log continues (0, 0 for a log from the start).
  *
- *   entry frame (24-byte header + data):
- *     0  u32 length of the rest (16 + data bytes)
- *     4  u32 crc32c of bytes 8..end (index, term, data)
- *     8  u64 index   16  u64 term   24  data
+ *   entry frame (25-byte header + data):
+ *     0  u32 length of the rest (17 + data bytes)
+ *     4  u32 crc32c of bytes 8..end (index, term, kind, data)
+ *     8  u64 index   16  u64 term   24  u8 kind (0 Data, 1 Config)   25  data
+ *
+ *   A 'KRL1' log (written before Config entries existed: frames without the
+ *   kind byte, all Data) is read and rewritten as 'KRL2' on open.
  *
  *   hard-state.bin (32 bytes):
  *     0  u32 magic 'KHS1'   4  u32 crc32c of bytes 8..32
  *     8  u64 term   16  i64 votedFor (-1 = none)   24  u64 commitIndex
  *
  *   snapshot.bin:
- *     0  u32 magic 'KSN1'   4  u32 crc32c of bytes 8..end
+ *     0  u32 magic 'KSN2'   4  u32 crc32c of bytes 8..end
  *     8  u64 index   16  u64 term   24  u32 voter count n   28  n x u32 voter
- *     28+4n  data (the msgpack image, to the end of the file)
+ *     28+4n  u32 learner count m   32+4n  m x u32 learner
+ *     32+4n+4m  data (the msgpack image, to the end of the file)
+ *   ('KSN1', read still, has no learner count: no learners.)
  *
  * Atomic replacement: write `<name>.tmp`, fsync it, rename over `<name>`,
  * fsync the directory. A crash leaves the old file or the new one, never a
@@ -65,6 +70,10 @@
  * hard state or snapshot that fails its CRC is refused: silently forgetting a
  * vote could make this node vote twice in one term.
  *
+ * The voter set survives restarts without a file of its own: the snapshot
+ * records the configuration at its index, and the Config entries after it are
+ * in the recovered log, which Raft.restore replays (raft/log.ts indexes them).
+ *
  * I/O: async fs/promises only (fdatasync through FileHandle.datasync), one
  * operation at a time through an internal queue; the first I/O error fails
  * the store for good (fail-stop: the caller reopens, which recovers).
@@ -92,11 +101,15 @@ export const storeLimits = {
   votersMax: 64,
 } as const;
 
-const logMagic = 0x4b524c31; // 'KRL1'
+const logMagicV1 = 0x4b524c31; // 'KRL1': frames without a kind byte
+const logMagic = 0x4b524c32; // 'KRL2'
 const hardStateMagic = 0x4b485331; // 'KHS1'
-const snapshotMagic = 0x4b534e31; // 'KSN1'
+const snapshotMagicV1 = 0x4b534e31; // 'KSN1': no learners
+const snapshotMagic = 0x4b534e32; // 'KSN2'
 const logHeaderBytes = 32;
-const frameHeaderBytes = 24;
+const frameHeaderBytes = 25;
+const frameHeaderBytesV1 = 24;
+const kindCodes = { Data: 0, Config: 1 } as const;
 const hardStateBytes = 32;
 
 export type RecoveredState = {
@@ -171,7 +184,8 @@ export class MetadataStore {
 
     let { baseIndex, baseTerm, entries, positions } = parsed;
     let truncatedBytes = 0;
-    let rewrite = parsed.missing;
+    // A log of the old frame format is rewritten in the current one (same entries, all Data).
+    let rewrite = parsed.missing || parsed.formatVersion === 1;
     const snapshotIndex = snapshot?.index ?? 0;
     const snapshotTerm = snapshot?.term ?? 0;
     if (baseIndex > snapshotIndex) {
@@ -400,9 +414,10 @@ function readU64(buffer: Buffer, at: number): number {
 
 export function encodeFrame(entry: Entry): Buffer {
   const frame = Buffer.allocUnsafe(frameHeaderBytes + entry.data.length);
-  frame.writeUInt32BE(16 + entry.data.length, 0);
+  frame.writeUInt32BE(frameHeaderBytes - 8 + entry.data.length, 0);
   writeU64(frame, entry.index, 8);
   writeU64(frame, entry.term, 16);
+  frame.writeUInt8(kindCodes[entry.kind ?? 'Data'], 24);
   frame.set(entry.data, frameHeaderBytes);
   frame.writeUInt32BE(crc32c(frame.subarray(8)), 4);
   return frame;
@@ -428,13 +443,17 @@ export function encodeHardState(hardState: HardState): Buffer {
 }
 
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
-  const headerBytes = 28 + 4 * snapshot.voters.length;
+  const learners = snapshot.learners ?? [];
+  const learnersAt = 28 + 4 * snapshot.voters.length;
+  const headerBytes = learnersAt + 4 + 4 * learners.length;
   const bytes = Buffer.allocUnsafe(headerBytes + snapshot.data.length);
   bytes.writeUInt32BE(snapshotMagic, 0);
   writeU64(bytes, snapshot.index, 8);
   writeU64(bytes, snapshot.term, 16);
   bytes.writeUInt32BE(snapshot.voters.length, 24);
   snapshot.voters.forEach((voter, i) => bytes.writeUInt32BE(voter, 28 + 4 * i));
+  bytes.writeUInt32BE(learners.length, learnersAt);
+  learners.forEach((learner, i) => bytes.writeUInt32BE(learner, learnersAt + 4 + 4 * i));
   bytes.set(snapshot.data, headerBytes);
   bytes.writeUInt32BE(crc32c(bytes.subarray(8)), 4);
   return bytes;
@@ -463,7 +482,8 @@ async function readHardState(path: string): Promise<HardState> {
 async function readSnapshot(path: string): Promise<Snapshot | null> {
   const bytes = await readOptional(path);
   if (bytes === undefined) return null;
-  if (bytes.length < 28 || bytes.length > storeLimits.snapshotBytesMax || bytes.readUInt32BE(0) !== snapshotMagic) {
+  const magic = bytes.length >= 4 ? bytes.readUInt32BE(0) : 0;
+  if (bytes.length < 28 || bytes.length > storeLimits.snapshotBytesMax || (magic !== snapshotMagic && magic !== snapshotMagicV1)) {
     throw new StoreCorruptError(`${path}: not a snapshot file`);
   }
   if (bytes.readUInt32BE(4) !== crc32c(bytes.subarray(8))) throw new StoreCorruptError(`${path}: CRC mismatch`);
@@ -471,12 +491,25 @@ async function readSnapshot(path: string): Promise<Snapshot | null> {
   if (voterCount > storeLimits.votersMax || 28 + 4 * voterCount > bytes.length) throw new StoreCorruptError(`${path}: bad voter count ${voterCount}`);
   const voters: number[] = [];
   for (let i = 0; i < voterCount; i += 1) voters.push(bytes.readUInt32BE(28 + 4 * i));
-  const data = new Uint8Array(bytes.subarray(28 + 4 * voterCount));
-  return { index: readU64(bytes, 8), term: readU64(bytes, 16), voters, data };
+  let dataAt = 28 + 4 * voterCount;
+  const learners: number[] = [];
+  if (magic === snapshotMagic) {
+    if (dataAt + 4 > bytes.length) throw new StoreCorruptError(`${path}: no learner count`);
+    const learnerCount = bytes.readUInt32BE(dataAt);
+    if (voterCount + learnerCount > storeLimits.votersMax || dataAt + 4 + 4 * learnerCount > bytes.length) {
+      throw new StoreCorruptError(`${path}: bad learner count ${learnerCount}`);
+    }
+    for (let i = 0; i < learnerCount; i += 1) learners.push(bytes.readUInt32BE(dataAt + 4 + 4 * i));
+    dataAt += 4 + 4 * learnerCount;
+  }
+  const data = new Uint8Array(bytes.subarray(dataAt));
+  return { index: readU64(bytes, 8), term: readU64(bytes, 16), voters, learners, data };
 }
 
 type ParsedLog = {
   missing: boolean;
+  /** 1: 'KRL1' frames (no kind byte); 2: the current format. */
+  formatVersion: 1 | 2;
   baseIndex: number;
   baseTerm: number;
   entries: Entry[];
@@ -489,8 +522,11 @@ type ParsedLog = {
 /** Parses the log; stops at the first frame that is torn, corrupt, or out of sequence. */
 export async function readLog(path: string): Promise<ParsedLog> {
   const bytes = await readOptional(path);
-  if (bytes === undefined) return { missing: true, baseIndex: 0, baseTerm: 0, entries: [], positions: [], validBytes: 0, fileBytes: 0 };
-  if (bytes.length < logHeaderBytes || bytes.readUInt32BE(0) !== logMagic) throw new StoreCorruptError(`${path}: not a raft log`);
+  if (bytes === undefined) return { missing: true, formatVersion: 2, baseIndex: 0, baseTerm: 0, entries: [], positions: [], validBytes: 0, fileBytes: 0 };
+  const magic = bytes.length >= logHeaderBytes ? bytes.readUInt32BE(0) : 0;
+  if (magic !== logMagic && magic !== logMagicV1) throw new StoreCorruptError(`${path}: not a raft log`);
+  const formatVersion = magic === logMagic ? 2 : 1;
+  const headerBytes = formatVersion === 2 ? frameHeaderBytes : frameHeaderBytesV1;
   if (bytes.readUInt32BE(4) !== crc32c(bytes.subarray(8, logHeaderBytes))) throw new StoreCorruptError(`${path}: header CRC mismatch`);
   const baseIndex = readU64(bytes, 8);
   const baseTerm = readU64(bytes, 16);
@@ -498,20 +534,23 @@ export async function readLog(path: string): Promise<ParsedLog> {
   const positions: number[] = [];
   let at = logHeaderBytes;
   let previousTerm = baseTerm;
-  while (at + frameHeaderBytes <= bytes.length) {
+  while (at + headerBytes <= bytes.length) {
     const rest = bytes.readUInt32BE(at);
-    if (rest < 16 || rest - 16 > storeLimits.entryBytesMax || at + 8 + rest > bytes.length) break;
+    if (rest < headerBytes - 8 || rest - (headerBytes - 8) > storeLimits.entryBytesMax || at + 8 + rest > bytes.length) break;
     const body = bytes.subarray(at + 8, at + 8 + rest);
     if (bytes.readUInt32BE(at + 4) !== crc32c(body)) break;
     const index = Number(bytes.readBigUInt64BE(at + 8));
     const term = Number(bytes.readBigUInt64BE(at + 16));
     if (index !== baseIndex + 1 + entries.length || term < previousTerm) break;
-    entries.push({ index, term, data: new Uint8Array(bytes.subarray(at + frameHeaderBytes, at + 8 + rest)) });
+    const kindCode = formatVersion === 2 ? bytes.readUInt8(at + 24) : kindCodes.Data;
+    if (kindCode !== kindCodes.Data && kindCode !== kindCodes.Config) break; // corrupt despite its CRC: treat as a torn tail
+    const data = new Uint8Array(bytes.subarray(at + headerBytes, at + 8 + rest));
+    entries.push(kindCode === kindCodes.Config ? { index, term, data, kind: 'Config' } : { index, term, data });
     positions.push(at);
     previousTerm = term;
     at += 8 + rest;
   }
-  return { missing: false, baseIndex, baseTerm, entries, positions, validBytes: at, fileBytes: bytes.length };
+  return { missing: false, formatVersion, baseIndex, baseTerm, entries, positions, validBytes: at, fileBytes: bytes.length };
 }
 
 // ---------------------------------------------------------------- file helpers
