@@ -45,6 +45,13 @@
  * are stopped (and their logs closed, not deleted). Timers carry the
  * incarnation of the init that scheduled them: a restarted actor ignores its
  * predecessor's chain instead of running two.
+ *
+ * Replication throttles (reassignment catch-up traffic): on every image it
+ * sets the two rates of `effectiveBrokerThrottles` on the registry's shared
+ * quotas (a config change takes effect on the next fetch, no restart), and
+ * on every BecomeLeader / BecomeFollower it writes which replicas of the
+ * partition are throttled into its view (`isThrottledReplica`: being added,
+ * not in the ISR). The fetch server and the fetchers apply them.
  */
 import { ErrorCode, errorName } from '../../protocol/errors.ts';
 import { validateProduce, validateWriteTxnMarker, type Produce, type ProduceReply, type WriteTxnMarker } from '../../protocol/apis/data.ts';
@@ -54,9 +61,10 @@ import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { buildMetadataResponse, diffForBroker, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
+import { buildMetadataResponse, diffForBroker, effectiveBrokerThrottles, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
+import { isThrottledReplica } from '../fetch/replication-quota.ts';
 import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
-import { partitionKey, type PartitionRegistry } from '../partition/registry.ts';
+import { noThrottledReplicas, partitionKey, type PartitionRegistry } from '../partition/registry.ts';
 import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
 import { nodeIdOf, type BrokerConfig } from './config.ts';
 import { readBatchHeader, batchHeaderBytes } from '../../protocol/record-batch/header.ts';
@@ -375,12 +383,22 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         view.role = 'leader';
         view.leaderEpoch = change.leaderEpoch;
         view.leaderId = brokerId;
+        const throttled = change.addingReplicas.filter((id) => isThrottledReplica(change, id));
+        view.leaderThrottledReplicas = throttled.length === 0 ? noThrottledReplicas : new Set(throttled);
+        view.followerThrottled = false;
         ctx.node.tell(ensureReplica(state, ctx, key), becomeLeaderMessage(state, change));
         notifyCoordinator(ctx, change, true);
         return;
       }
       case 'BecomeFollower': {
         const view = registry.open(change.topic, change.partition, logConfigFor(state.image, change.topic, config));
+        view.leaderThrottledReplicas = noThrottledReplicas;
+        view.followerThrottled = isThrottledReplica(change, brokerId);
+        if (view.role === 'follower' && view.leaderId === change.leader && view.leaderEpoch === change.leaderEpoch && state.fetchingFrom.get(key) === change.leader) {
+          // Same leader, same epoch, already fetching from it: only the replica set or the throttle
+          // changed (a reassignment), and the view now says so. Re-adding would only re-truncate.
+          return;
+        }
         view.role = change.leader >= 0 ? 'follower' : 'offline';
         view.leaderEpoch = change.leaderEpoch;
         view.leaderId = change.leader;
@@ -637,6 +655,10 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           const previous = state.image;
           state = { ...state, image: msg.image, activeControllerId: msg.activeControllerId ?? state.activeControllerId };
           latestImage = msg.image;
+          const throttles = effectiveBrokerThrottles(msg.image, brokerId);
+          const nowMs = registry.clock.monotonicMs();
+          registry.replicationQuotas.leader.setRate(throttles.leaderReplicationThrottledRateBytesPerSec, nowMs);
+          registry.replicationQuotas.follower.setRate(throttles.followerReplicationThrottledRateBytesPerSec, nowMs);
           for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);
           for (const name of state.autoCreating) if (topicByName(msg.image, name)) state.autoCreating.delete(name);
           // The empty image (a controller client that has not fetched yet) claims nothing: wait for a real one.
@@ -651,7 +673,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           const topic = topicByName(state.image, view.topic);
           const partitionState = topic?.partitions[view.partition];
           if (topic === undefined || partitionState === undefined) return state;
-          const change: ReplicaChange = { type: partitionState.leader === brokerId ? 'BecomeLeader' : 'BecomeFollower', topic: topic.name, topicId: topic.topicId, partition: view.partition, leader: partitionState.leader, leaderEpoch: partitionState.leaderEpoch, partitionEpoch: partitionState.partitionEpoch, replicas: partitionState.replicas, isr: partitionState.isr, deleted: false };
+          const change: ReplicaChange = { type: partitionState.leader === brokerId ? 'BecomeLeader' : 'BecomeFollower', topic: topic.name, topicId: topic.topicId, partition: view.partition, leader: partitionState.leader, leaderEpoch: partitionState.leaderEpoch, partitionEpoch: partitionState.partitionEpoch, replicas: partitionState.replicas, isr: partitionState.isr, addingReplicas: partitionState.addingReplicas, deleted: false };
           ctx.node.tell(replicaRef, change.type === 'BecomeLeader' ? becomeLeaderMessage(state, change) : { type: 'BecomeFollower', leaderId: change.leader, leaderEpoch: change.leaderEpoch });
           return state;
         }

@@ -17,6 +17,16 @@
  * delay; the metadata will soon move the partition to a new leader, and the
  * broker actor removes it here and adds it to that leader's fetcher.
  * A fault hook (`Pause`/`Resume`) stops fetching, for tests of ISR shrink.
+ *
+ * Replication throttle (follower side, Kafka's `shouldFollowerThrottle`):
+ * bytes fetched for partitions this broker is adding and that are not in the
+ * ISR yet (`view.followerThrottled`) are spent from one budget per broker,
+ * shared by every fetcher (`registry.replicationQuotas.follower`, at
+ * `follower.replication.throttled.rate`). While it is exhausted those
+ * partitions are left out of the next fetch; the others are fetched as usual.
+ * When every partition is left out, no fetch goes: a `Retry` is scheduled for
+ * when the budget is back (bounded by replicationQuotaLimits), so a
+ * throttled fetcher never spins.
  */
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { Fetch, FetchReply, OffsetForLeaderEpoch, OffsetForLeaderEpochReply } from '../../protocol/apis/data.ts';
@@ -91,6 +101,7 @@ export const fetcherBackoffMsMax = 1_000;
 
 export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, FetcherMessage> {
   const { registry } = deps;
+  const followerQuota = registry.replicationQuotas.follower;
 
   /** The view, if this fetcher may still write the partition. */
   const writable = (followed: Followed): PartitionView | undefined => {
@@ -119,9 +130,16 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
     }
     const sentKeys: string[] = [];
     const partitions: Fetch['partitions'] = [];
+    const nowMs = registry.clock.monotonicMs();
+    const overQuota = followerQuota.isExceeded(nowMs);
+    let heldBack = false;
     for (const p of state.partitions.values()) {
       const view = writable(p);
       if (view === undefined) continue;
+      if (overQuota && view.followerThrottled) {
+        heldBack = true;
+        continue;
+      }
       sentKeys.push(p.key);
       partitions.push({
         topic: p.topic,
@@ -132,7 +150,12 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
         lastFetchedEpoch: view.log.leaderEpochCache.latestEpoch(),
       });
     }
-    if (partitions.length === 0) return state;
+    if (partitions.length === 0) {
+      if (!heldBack) return state;
+      // Only throttled partitions, and no budget: look again when there is some.
+      ctx.scheduleOnce(followerQuota.waitMs(nowMs), { type: 'Retry' });
+      return { ...state, retryScheduled: true };
+    }
     ctx.node
       .ask<Fetch, FetchReply>(
         deps.leaderFetchServer as Ref<Fetch>,
@@ -263,6 +286,7 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
               const records = Buffer.from(answer.records.buffer, answer.records.byteOffset, answer.records.byteLength);
               log.appendAsFollower(records);
               progressed = true;
+              if (view.followerThrottled) followerQuota.record(records.length, registry.clock.monotonicMs());
             }
             log.setHighWatermark(Math.min(answer.highWatermark, log.logEndOffset));
           }

@@ -18,6 +18,18 @@
  * if the leader's log has that epoch ending before the follower's fetch
  * offset, or does not have it, the answer carries `divergingEpoch` and no
  * records, and the follower truncates.
+ *
+ * Replication throttle (leader side, Kafka's `shouldLeaderThrottle`): bytes
+ * served to followers a reassignment is adding that are not in the ISR yet
+ * (`view.leaderThrottledReplicas`), across all partitions of this broker,
+ * are spent from one budget (`registry.replicationQuotas.leader`, at
+ * `leader.replication.throttled.rate`). While it is exhausted those
+ * partitions answer with no records and no error (the follower asks again);
+ * the other partitions of the same fetch are read as usual, and ISR
+ * followers and consumers are never throttled. A follower fetch that comes
+ * back empty only because of the throttle parks as any empty fetch does, but
+ * no longer than until the budget is back, so the move neither spins nor
+ * waits a whole maxWaitMs for tokens that are already there.
  */
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import {
@@ -101,15 +113,22 @@ export const fetchServerProtocol: RemoteProtocol = {
 export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServerState, FetchServerMessage> {
   const { registry } = deps;
 
-  /** Reads every partition of a fetch; returns the reply and how many record bytes it holds. */
-  const readFetch = (request: Fetch, reportPositions: boolean, ctx: ActorContext<FetchServerMessage>): { reply: FetchReply; bytes: number; anyError: boolean } => {
+  const leaderQuota = registry.replicationQuotas.leader;
+
+  /**
+   * Reads every partition of a fetch; returns the reply, how many record bytes it holds, and whether
+   * the leader throttle held back a partition that had records to send.
+   */
+  const readFetch = (request: Fetch, reportPositions: boolean, ctx: ActorContext<FetchServerMessage>): { reply: FetchReply; bytes: number; anyError: boolean; throttled: boolean } => {
     const isFollower = request.replicaId >= 0;
+    const nowMs = registry.clock.monotonicMs();
+    let throttled = false;
     // What the link to the asker can still take (a client that does not read has little or none):
     // read no more than that, so a non-reading client cannot make the broker read and pack replies
     // that could only be dropped (issue #15: 8 such clients took the broker to 3.8 GB).
     const sendBudgetBytes = ctx.node.sendBudgetBytes(request.replyTo.node);
     if (sendBudgetBytes <= 0) {
-      return { reply: { type: 'FetchReply', errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, errorMessage: 'the replies already queued for this connection are not read', partitions: [] }, bytes: 0, anyError: true };
+      return { reply: { type: 'FetchReply', errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, errorMessage: 'the replies already queued for this connection are not read', partitions: [] }, bytes: 0, anyError: true, throttled: false };
     }
     let remainingBytes = Math.min(request.maxBytes, sendBudgetBytes);
     let bytes = 0;
@@ -146,7 +165,11 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
       // does not update a follower's state on either).
       if (isFollower && reportPositions) ctx.node.tell(deps.replicaRef(view.key), { type: 'FollowerFetched', replicaId: request.replicaId, fetchOffset: p.fetchOffset });
       let records: Buffer | null = null;
-      if (remainingBytes > 0 && p.fetchOffset < maxOffset) {
+      // A replica being added that is not in the ISR, while the budget is spent: nothing this round (not an error).
+      const throttledReplica = isFollower && view.leaderThrottledReplicas.has(request.replicaId);
+      const heldBack = throttledReplica && p.fetchOffset < maxOffset && leaderQuota.isExceeded(nowMs);
+      if (heldBack) throttled = true;
+      if (!heldBack && remainingBytes > 0 && p.fetchOffset < maxOffset) {
         try {
           records = log.read(p.fetchOffset, Math.min(p.partitionMaxBytes, remainingBytes), { maxOffset });
         } catch (err) {
@@ -156,12 +179,13 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         }
         remainingBytes -= records.length;
         bytes += records.length;
+        if (throttledReplica) leaderQuota.record(records.length, nowMs);
       }
       const returned = records && records.length > 0 ? records : null;
       const abortedTransactions = readCommitted && returned !== null ? abortedBetween(view.txns, p.fetchOffset, maxOffset) : null;
       partitions.push({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.NONE, highWatermark, lastStableOffset: stableOffset, logStartOffset: log.logStartOffset, records: returned, divergingEpoch: null, abortedTransactions });
     }
-    return { reply: { type: 'FetchReply', errorCode: ErrorCode.NONE, partitions }, bytes, anyError };
+    return { reply: { type: 'FetchReply', errorCode: ErrorCode.NONE, partitions }, bytes, anyError, throttled };
   };
 
   const unpark = (state: FetchServerState, parked: Parked): void => {
@@ -187,14 +211,16 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
             ctx.log.warn({ reason: request.errorMessage }, 'fetch.invalid_request');
             return state;
           }
-          const { reply, bytes, anyError } = readFetch(request, true, ctx);
+          const { reply, bytes, anyError, throttled } = readFetch(request, true, ctx);
           if (anyError || bytes >= Math.max(1, request.minBytes) || request.maxWaitMs === 0 || state.parked.size >= fetchServerLimits.parkedFetchesMax) {
             ctx.node.tell(request.replyTo, reply);
             return state;
           }
           const fetchId = state.nextFetchId;
           const keys = request.partitions.map((p) => partitionKey(p.topic, p.partition));
-          const cancelTimer = ctx.scheduleOnce(request.maxWaitMs, { type: 'FetchExpired', fetchId });
+          // Held back by the throttle: answer (reading again) once the budget is back, if that is sooner.
+          const waitMs = throttled ? Math.min(request.maxWaitMs, leaderQuota.waitMs(registry.clock.monotonicMs())) : request.maxWaitMs;
+          const cancelTimer = ctx.scheduleOnce(waitMs, { type: 'FetchExpired', fetchId });
           state.parked.set(fetchId, { fetchId, request, keys, cancelTimer });
           for (const key of keys) {
             const waiting = state.waitingOn.get(key) ?? new Set<number>();

@@ -18,6 +18,13 @@
  *   and epoch) in the same synchronous step as its append, so a writer that
  *   lost its role cannot append.
  * - Readers read synchronously and keep nothing between messages.
+ *
+ * The replication throttles live here too, for the same reason: the fetch
+ * server (leader side) and every fetcher (follower side, one per leader) must
+ * share one budget per broker, across all partitions. The broker actor writes
+ * the rates (from each metadata image) and each view's throttled replicas
+ * (from each ReplicaChange); the fetch server and fetchers read them and
+ * spend the budget (replication-quota.ts holds the arithmetic).
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +32,7 @@ import { PartitionLog } from '../../storage/log.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { emptyTxnIndex, type TxnIndex } from './txn-index.ts';
+import { ReplicationQuota } from '../fetch/replication-quota.ts';
 
 export type PartitionRole = 'leader' | 'follower' | 'offline';
 
@@ -38,7 +46,16 @@ export type PartitionView = {
   leaderId: number;
   /** Open and aborted transactions; maintained by the replica actor while it leads (txn-index.ts). */
   txns: TxnIndex;
+  /** Leading: the followers whose fetches the leader throttle applies to (being added, not in the ISR). Written by the broker actor. */
+  leaderThrottledReplicas: ReadonlySet<number>;
+  /** Following: this broker is being added and is not in the ISR, so its fetches are under the follower throttle. Written by the broker actor. */
+  followerThrottled: boolean;
 };
+
+/** One broker's two replication throttles (leader.replication.throttled.rate, follower.replication.throttled.rate). */
+export type ReplicationQuotas = { readonly leader: ReplicationQuota; readonly follower: ReplicationQuota };
+
+export const noThrottledReplicas: ReadonlySet<number> = new Set();
 
 export function partitionKey(topic: string, partition: number): string {
   return `${topic}-${partition}`;
@@ -46,10 +63,13 @@ export function partitionKey(topic: string, partition: number): string {
 
 export class PartitionRegistry {
   private readonly views = new Map<string, PartitionView>();
+  /** Unthrottled until the broker actor applies an image that sets a rate. */
+  readonly replicationQuotas: ReplicationQuotas = { leader: new ReplicationQuota(), follower: new ReplicationQuota() };
 
   constructor(
     private readonly dataDir: string,
-    private readonly clock: Clock,
+    /** Also the time base of replicationQuotas: every user of the quotas reads this one clock. */
+    readonly clock: Clock,
   ) {
     mkdirSync(dataDir, { recursive: true });
   }
@@ -68,7 +88,7 @@ export class PartitionRegistry {
     const existing = this.views.get(key);
     if (existing) return existing;
     const log = PartitionLog.open({ dir: join(this.dataDir, key), config, clock: this.clock });
-    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex() };
+    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex(), leaderThrottledReplicas: noThrottledReplicas, followerThrottled: false };
     this.views.set(key, view);
     return view;
   }

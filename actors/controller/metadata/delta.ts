@@ -12,8 +12,10 @@
  *   high watermark depends on the committed ISR, so a new partitionEpoch
  *   alone is a change for the leader).
  * - BecomeFollower: it follows (leader may be -1: stop fetching, wait) and the
- *   leader, leader epoch or replica set changed. ISR-only changes do not
- *   concern followers and are left out.
+ *   leader, leader epoch or replica set changed, or whether its own fetching
+ *   is throttled did (it is a replica being added and not yet in the ISR;
+ *   completing a pure addition changes no replica list, only that). Other
+ *   ISR-only changes do not concern followers and are left out.
  *
  * Partitions are matched by topic id, so a topic deleted and re-created under
  * the same name between two images yields a StopReplica for the old one and
@@ -35,6 +37,11 @@ export interface ReplicaChange {
   readonly partitionEpoch: number;
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
+  /**
+   * Replicas a reassignment is adding ([] when none): the replication throttles apply to those of
+   * them not yet in the ISR (actors/fetch/replication-quota.ts), on the leader and on the follower.
+   */
+  readonly addingReplicas: readonly number[];
   /** StopReplica only: the partition no longer lives here, its log may be deleted. */
   readonly deleted: boolean;
 }
@@ -74,7 +81,8 @@ export function diffForBroker(previous: MetadataImage, next: MetadataImage, brok
           !wasHosted ||
           before.leader !== state.leader ||
           before.leaderEpoch !== state.leaderEpoch ||
-          !sameList(before.replicas, state.replicas);
+          !sameList(before.replicas, state.replicas) ||
+          throttledHere(before, brokerId) !== throttledHere(state, brokerId);
         if (changed) follows.push(change('BecomeFollower', topic, state, false));
       }
     }
@@ -93,8 +101,14 @@ function change(type: ReplicaChange['type'], topic: TopicImage, state: Partition
     partitionEpoch: state.partitionEpoch,
     replicas: state.replicas,
     isr: state.isr,
+    addingReplicas: state.addingReplicas,
     deleted,
   };
+}
+
+/** The replication throttles' rule (isThrottledReplica in actors/fetch/replication-quota.ts), restated: metadata imports no actor module. */
+function throttledHere(state: PartitionState, brokerId: number): boolean {
+  return state.addingReplicas.includes(brokerId) && !state.isr.includes(brokerId);
 }
 
 function sameList(a: readonly number[], b: readonly number[]): boolean {
