@@ -1,5 +1,6 @@
 /**
- * The controller actor (`/controller`, on voter nodes): the I/O shell around
+ * The controller actor (`/controller`, on controller nodes: the bootstrap
+ * voters and brokers started with the controller role): the I/O shell around
  * the pure Raft core (raft/raft.ts) and the pure metadata logic
  * (metadata/controller-state.ts). KRaft's QuorumController, as one actor.
  *
@@ -44,6 +45,19 @@
  * Compaction: once the log holds `logEntriesBeforeSnapshotMax` entries past
  * the last snapshot, the committed image (msgpack, image-codec.ts) becomes a
  * snapshot at the applied index and the store rewrites the log.
+ *
+ * Voter set (#17, KIP-853): the configuration in force is the Raft core's
+ * (Config entries in the log; the broker config's voters only bootstrap an
+ * empty log). A node outside it runs as an observer: it never campaigns and
+ * follows the leader once that leader replicates to it (after AddVoter made
+ * it a learner). `VoterChange` (AddVoter/RemoveVoter, from peers: brokers and
+ * operator tools holding the cluster secret) runs `raft.changeVoters` on the
+ * active controller; the reply goes out when the core reports the outcome
+ * (after the final Config entry committed, or the learner did not catch up
+ * within controllerLimits.voterCatchUpMs). Only one change runs at a time,
+ * so one reply waits at most. After every Ready this node dials the members
+ * it has no link to yet, at the address their RegisterBroker record gives
+ * (a new voter must be a registered broker: AddVoter checks it).
  *
  * Graceful shutdown: `resignLeadership(node)` makes a leading voter hand its
  * leadership to the most caught-up follower (the core's leadership transfer:
@@ -92,6 +106,8 @@ import {
   type GetMetadataReply,
   type MetadataLogEntry,
   type NotController,
+  type VoterChange,
+  type VoterChangeReply,
 } from './messages.ts';
 import {
   applyCommittedEntry,
@@ -109,8 +125,9 @@ import {
   type MetadataImage,
   type MetadataRecord,
 } from './metadata/index.ts';
-import { Raft } from './raft/raft.ts';
-import type { Entry, Message as RaftProtocolMessage, Ready, Snapshot } from './raft/types.ts';
+import { isMemberOf, isVoterOf, makeMembership } from './raft/membership.ts';
+import { Raft, type VoterChangeResult } from './raft/raft.ts';
+import type { Entry, Membership, Message as RaftProtocolMessage, Ready, Snapshot, VoterChangeOutcome } from './raft/types.ts';
 import { MetadataStore } from './store.ts';
 
 export const controllerPath = '/controller';
@@ -131,6 +148,8 @@ export const controllerLimits = {
   fetchReplyBytesTarget: 4 * 1024 * 1024,
   /** Decoded entries kept to answer fetches without decoding again. */
   decodedEntriesCachedMax: 2_048,
+  /** AddVoter: the new voter's learner must catch up within this long, else REQUEST_TIMED_OUT (and it is removed again). */
+  voterCatchUpMs: 15_000,
 } as const;
 
 assert(controllerLimits.uncommittedEntriesMax < 1_024, 'controller: uncommittedEntriesMax must stay below the Raft core maxUncommittedEntries');
@@ -150,6 +169,10 @@ export const controllerEvents = {
   entriesRefused: 'controller.entries_refused',
   /** Replay skipped committed records that did not apply (replayCommitted), or an entry that is not records. */
   recordsSkipped: 'controller.records_skipped',
+  /** The configuration in force on this node changed (a Config entry appended, truncated or installed). */
+  membershipChanged: 'controller.membership_changed',
+  voterChangeStarted: 'controller.voter_change_started',
+  voterChangeFinished: 'controller.voter_change_finished',
 } as const;
 
 export type ControllerOptions = {
@@ -190,6 +213,8 @@ function isInternal(message: unknown): message is Internal {
   return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
 }
 
+type VoterChangeWaiter = { change: VoterChange['change']; replyTo: VoterChange['replyTo'] };
+
 type PendingReply = { index: number; term: number; replyTo: Ref<ControllerRequestReply> | null; reply: ControllerReply };
 type FetchWaiter = { id: number; fromOffset: number; replyTo: Ref<FetchMetadataReply>; cancel: () => void };
 
@@ -211,6 +236,8 @@ type Running = {
   lastFlushMs: number;
   decoded: Map<number, readonly MetadataRecord[]>;
   snapshotView: { index: number; image: SerializedImage } | null;
+  /** The operator's VoterChange the core is carrying out (one at a time). */
+  voterChangeWaiter: VoterChangeWaiter | null;
 };
 
 type State = {
@@ -255,7 +282,8 @@ export function decodeRecords(data: Uint8Array, index: number): MetadataRecord[]
 export function refuseToPersist(message: RaftProtocolMessage): string | null {
   if (message.type === 'AppendEntries') {
     for (const entry of message.entries) {
-      if (entry.data.length === 0) continue;
+      // Config entries are Raft's own; messages.ts checked that they decode as a membership.
+      if (entry.data.length === 0 || entry.kind === 'Config') continue;
       const records = checkRecords(entry.data, entry.index);
       if (isInvalid(records)) return records.errorMessage;
     }
@@ -268,25 +296,37 @@ export function refuseToPersist(message: RaftProtocolMessage): string | null {
   return null;
 }
 
+/** Raft messages only a leader sends: taken from any authenticated peer (see controllerProtocol). */
+const leaderMessageTypes: ReadonlySet<string> = new Set(['AppendEntries', 'Heartbeat', 'InstallSnapshot']);
+
 /**
- * What the network may send `/controller` (runtime/protocol.ts): Raft only from the voter it claims
- * to be (its `from`), on that voter's own authenticated link; controller requests and metadata
- * fetches from brokers (authenticated peers); DescribeQuorum, read-only, from anyone (the CLI's
- * `cluster status`). Timers and store results are this node's own.
+ * What the network may send `/controller` (runtime/protocol.ts): Raft only from the node it claims
+ * to be (its `from`), on that node's own authenticated link, and only from a voter or learner of
+ * the configuration in force on this node (`members` is read at each delivery: the guard follows
+ * configuration changes) — except the leader's own messages (AppendEntries, Heartbeat,
+ * InstallSnapshot), taken from any peer: a follower that missed the Config entry making a new node
+ * a voter must still hear that node once it leads (Raft thesis §4.1), and an observer must hear
+ * the leader that adds it; their term decides in the core, as for any message. Controller requests,
+ * metadata fetches and VoterChange from peers (brokers, operator tools with the cluster secret);
+ * DescribeQuorum, read-only, from anyone (the CLI's `cluster status`). Timers and store results
+ * are this node's own.
  */
-export function controllerProtocol(voters: readonly number[]): RemoteProtocol {
-  const voterIds = new Set(voters.map(nodeIdOf));
+export function controllerProtocol(members: readonly number[] | (() => Membership)): RemoteProtocol {
+  const fixed = typeof members === 'function' ? null : makeMembership(members);
+  const current = typeof members === 'function' ? members : () => fixed!;
   return {
     client: { DescribeQuorum: true },
     peer: {
       ControllerRequest: true,
       FetchMetadata: true,
       GetMetadata: true,
+      VoterChange: true,
       RaftMessage: (message, origin) => {
-        const raft = message.message as { from?: unknown } | null | undefined;
+        const raft = message.message as { from?: unknown; type?: unknown } | null | undefined;
         if (typeof raft !== 'object' || raft === null || typeof raft.from !== 'number') return 'RaftMessage needs a message with a from';
-        if (!voterIds.has(origin.nodeId)) return `node ${origin.nodeId} is not a voter`;
-        return nodeIdOf(raft.from) === origin.nodeId ? null : `a Raft message from ${origin.nodeId} cannot claim to be from ${raft.from}`;
+        if (nodeIdOf(raft.from) !== origin.nodeId) return `a Raft message from ${origin.nodeId} cannot claim to be from ${raft.from}`;
+        if (typeof raft.type === 'string' && leaderMessageTypes.has(raft.type)) return null;
+        return isMemberOf(current(), raft.from) ? null : `node ${origin.nodeId} is not a voter or learner`;
       },
     },
   };
@@ -306,20 +346,32 @@ function seedOf(text: string): number {
   return hash >>> 0;
 }
 
-/** Spawns `/controller` on a voter node. */
+/**
+ * Spawns `/controller` on a controller node: a bootstrap voter, or (process.roles
+ * with controller) a node that starts as an observer until AddVoter.
+ */
 export function spawnController(node: Node, options: ControllerOptions): Ref<ControllerMessage> {
   const { config } = options;
-  const voters = [...config.controllerQuorumVoters.keys()].sort((a, b) => a - b);
+  /** The bootstrap voter set: in force only until the log holds a configuration. */
+  const bootstrapVoters = [...config.controllerQuorumVoters.keys()].sort((a, b) => a - b);
   const brokerId = config.brokerId;
-  assert(voters.includes(brokerId), `controller: broker ${brokerId} is not a voter (${voters.join(',')})`);
-  for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== brokerId) node.addPeer(nodeIdOf(voterId), url);
+  /** The configuration in force here (the core's, once open), read by the protocol guard at each delivery. */
+  let membership: Membership = makeMembership(bootstrapVoters);
+  /** Members this node has dialed (or that are the bootstrap voters, dialed here). */
+  const dialed = new Set<number>([brokerId]);
+  for (const [voterId, url] of config.controllerQuorumVoters) {
+    if (voterId === brokerId) continue;
+    node.addPeer(nodeIdOf(voterId), url);
+    dialed.add(voterId);
+  }
   const controllerConfig = controllerConfigOf(config);
   const rng = seededRng(options.seed ?? seedOf(`${node.incarnation}/${brokerId}`));
   const raftConfig = {
     id: brokerId,
-    voters,
+    voters: bootstrapVoters,
     electionTicks: config.controllerElectionTicks,
     heartbeatTicks: config.controllerHeartbeatTicks,
+    voterCatchUpTicksMax: Math.max(config.controllerElectionTicks + 1, Math.ceil(controllerLimits.voterCatchUpMs / config.controllerTickMs)),
   };
   const logEntriesBeforeSnapshotMax = options.logEntriesBeforeSnapshotMax ?? controllerLimits.logEntriesBeforeSnapshotMax;
   assert(logEntriesBeforeSnapshotMax >= 1, 'controller: logEntriesBeforeSnapshotMax must be positive');
@@ -349,7 +401,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     if (cached !== undefined) return cached;
     const entry = run.raft.entryAt(index);
     assert(entry !== undefined, `controller: entry ${index} is not retained`);
-    const checked = entry.data.length === 0 ? [] : checkRecords(entry.data, index);
+    const checked = entry.data.length === 0 || entry.kind === 'Config' ? [] : checkRecords(entry.data, index);
     // An entry that is not records was skipped when applied (applyEntry); followers of this log skip it as empty.
     const records = isInvalid(checked) ? [] : checked;
     cache(run, index, records);
@@ -437,7 +489,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     }
     let target: number | null = null;
     let bestMatchIndex = -1;
-    for (const voter of voters) {
+    for (const voter of run.raft.membership.voters) {
       if (voter === brokerId) continue;
       const progress = run.raft.progressOf(voter);
       if (progress !== undefined && progress.matchIndex > bestMatchIndex) {
@@ -524,7 +576,10 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
       if (broker.fenced || run.watched.get(broker.brokerId) === broker.brokerEpoch) continue;
       run.watched.set(broker.brokerId, broker.brokerEpoch);
       // So the watch can reach a broker that has not dialed us yet (a non-voter), dial its registered address.
-      if (broker.brokerId !== brokerId && !voters.includes(broker.brokerId)) node.addPeer(nodeIdOf(broker.brokerId), `${urlScheme}//${broker.host}:${broker.port}`);
+      if (!dialed.has(broker.brokerId)) {
+        node.addPeer(nodeIdOf(broker.brokerId), `${urlScheme}//${broker.host}:${broker.port}`);
+        dialed.add(broker.brokerId);
+      }
       node.watch(ctx.self, { node: nodeIdOf(broker.brokerId), path: clientPathOfBroker });
       ctx.log.debug({ brokerId: broker.brokerId, brokerEpoch: broker.brokerEpoch }, controllerEvents.brokerWatched);
     }
@@ -567,9 +622,11 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     // 3. apply
     if (ready.snapshotToPersist !== undefined) installSnapshot(ctx, run, ready.snapshotToPersist);
     for (const entry of ready.committedEntries) applyEntry(ctx, run, entry);
+    for (const outcome of ready.voterChanges ?? []) answerVoterChange(ctx, run, outcome);
     // 4. advance
     run.readyInFlight = null;
     run.raft.advance(ready);
+    followMembership(ctx, run);
     settleReplies(run);
     reconcileWatches(ctx, run);
     answerWaiters(state);
@@ -592,7 +649,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   const applyEntry = (ctx: ActorContext<Incoming>, run: Running, entry: Entry): void => {
     if (entry.index <= run.appliedIndex) return;
     assert(entry.index === run.appliedIndex + 1, `controller: applying ${entry.index} after ${run.appliedIndex}`);
-    const checked = entry.data.length === 0 ? [] : checkRecords(entry.data, entry.index);
+    // Config entries are Raft's (the core already follows them): nothing for the image.
+    const checked = entry.data.length === 0 || entry.kind === 'Config' ? [] : checkRecords(entry.data, entry.index);
     if (isInvalid(checked)) {
       // Followers refuse such entries before persisting them (onRaftMessage); one can only be in the log from an
       // older version or a corrupt disk. Skip it as empty, as replay skips a record it cannot apply: never crash-loop on it.
@@ -720,7 +778,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   const onRaftMessage = (ctx: ActorContext<Incoming>, state: State, message: RaftProtocolMessage): void => {
     const run = state.running;
     if (run === null) return; // Raft tolerates loss: the sender retries.
-    if (message.to !== brokerId || message.from === brokerId || !voters.includes(message.from)) {
+    // Who may send Raft at all is controllerProtocol's to decide (it follows the configuration); the core judges the rest.
+    if (message.to !== brokerId || message.from === brokerId) {
       ctx.log.warn({ from: message.from, to: message.to, kind: message.type }, controllerEvents.badInput);
       return;
     }
@@ -739,6 +798,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
       return; // dropped: the leader retries, and a hostile or broken one never gets it into our log
     }
     run.raft.step(message);
+    followMembership(ctx, run);
     checkRole(ctx, run);
     settleResignations(state);
     drive(ctx, state);
@@ -759,8 +819,9 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
 
   const describe = (state: State): DescribeQuorumReply => {
     const run = state.running;
+    const members = { voters: [...membership.voters], learners: [...membership.learners], observer: !isMemberOf(membership, brokerId) };
     if (run === null) {
-      return { type: 'DescribeQuorumReply', brokerId, role: 'Opening', leaderId: null, active: false, term: 0, commitIndex: 0, appliedIndex: 0, snapshotIndex: 0, lastIndex: 0, voters };
+      return { type: 'DescribeQuorumReply', brokerId, role: 'Opening', leaderId: null, active: false, term: 0, commitIndex: 0, appliedIndex: 0, snapshotIndex: 0, lastIndex: 0, ...members };
     }
     const raft = run.raft;
     return {
@@ -774,8 +835,115 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
       appliedIndex: run.appliedIndex,
       snapshotIndex: raft.snapshotIndex,
       lastIndex: raft.lastIndex,
-      voters,
+      ...members,
     };
+  };
+
+  // ---------------------------------------------------------------- voter changes
+
+  /** After the core's log moved: the guard and describe follow its configuration; members without a link get dialed. */
+  const followMembership = (ctx: ActorContext<Incoming>, run: Running): void => {
+    const next = run.raft.membership;
+    if (next !== membership) {
+      ctx.log.info({ voters: next.voters, learners: next.learners, voter: isVoterOf(next, brokerId) }, controllerEvents.membershipChanged);
+      membership = next;
+    }
+    for (const id of [...membership.voters, ...membership.learners]) {
+      if (dialed.has(id)) continue;
+      // A member's address is its registration (AddVoter requires one); not known yet here: try after the next Ready.
+      const broker = run.logic.committedImage.brokers.get(id) ?? run.logic.latestImage.brokers.get(id);
+      if (broker === undefined) continue;
+      node.addPeer(nodeIdOf(id), `${urlScheme}//${broker.host}:${broker.port}`);
+      dialed.add(id);
+    }
+  };
+
+  const voterChangeReply = (run: Running, errorCode: number, errorMessage: string | null): VoterChangeReply => ({
+    type: 'VoterChangeReply',
+    errorCode,
+    errorMessage,
+    voters: [...run.raft.membership.voters],
+    learners: [...run.raft.membership.learners],
+  });
+
+  const onVoterChange = (ctx: ActorContext<Incoming>, state: State, msg: VoterChange): void => {
+    const run = state.running;
+    if (run === null || !run.logic.active) {
+      node.tell(msg.replyTo, notController(run));
+      return;
+    }
+    const { type, brokerId: id } = msg.change;
+    if (run.voterChangeWaiter !== null) {
+      node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.REQUEST_TIMED_OUT, 'another voter change is in progress: retry when it finished'));
+      return;
+    }
+    if (type === 'AddVoter' && !isVoterOf(run.raft.membership, id) && run.logic.committedImage.brokers.get(id) === undefined) {
+      node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.INVALID_REQUEST, `broker ${id} is not registered: start it with the controller role (kactus broker --controller) first`));
+      return;
+    }
+    const result: VoterChangeResult = run.raft.changeVoters({ type, id });
+    ctx.log.info({ change: type, brokerId: id, result: result.type }, controllerEvents.voterChangeStarted);
+    switch (result.type) {
+      case 'Started':
+        run.voterChangeWaiter = { change: msg.change, replyTo: msg.replyTo };
+        break;
+      case 'NotLeader':
+        node.tell(msg.replyTo, notController(run));
+        break;
+      case 'LeadershipTransferInProgress':
+        node.tell(msg.replyTo, { type: 'NotController', errorCode: ErrorCode.NOT_CONTROLLER, leaderId: result.transferTarget });
+        break;
+      case 'ChangeInProgress':
+        node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.REQUEST_TIMED_OUT, 'an earlier configuration change (or this leader\'s first entry) is not committed yet: retry'));
+        break;
+      case 'TooManyUncommitted':
+        node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.THROTTLING_QUOTA_EXCEEDED, 'controller busy: too many uncommitted entries'));
+        break;
+      case 'DuplicateVoter':
+        node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.DUPLICATE_VOTER, `broker ${id} is already a voter`));
+        break;
+      case 'VoterNotFound':
+        node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.VOTER_NOT_FOUND, `broker ${id} is not a voter`));
+        break;
+      case 'LastVoter':
+        node.tell(msg.replyTo, voterChangeReply(run, ErrorCode.INVALID_REQUEST, `broker ${id} is the only voter: the quorum cannot lose it`));
+        break;
+      default:
+        assertNever(result, 'voter change result');
+    }
+    followMembership(ctx, run);
+    drive(ctx, state);
+  };
+
+  /** The core finished the change (reported in a Ready, now persisted): answer the operator. */
+  const answerVoterChange = (ctx: ActorContext<Incoming>, run: Running, outcome: VoterChangeOutcome): void => {
+    ctx.log.info({ change: outcome.change.type, brokerId: outcome.change.id, outcome: outcome.outcome, voters: outcome.membership.voters }, controllerEvents.voterChangeFinished);
+    const waiter = run.voterChangeWaiter;
+    if (waiter === null || waiter.change.brokerId !== outcome.change.id || waiter.change.type !== outcome.change.type) return;
+    run.voterChangeWaiter = null;
+    const reply = (errorCode: number, errorMessage: string | null): VoterChangeReply => ({
+      type: 'VoterChangeReply',
+      errorCode,
+      errorMessage,
+      voters: [...outcome.membership.voters],
+      learners: [...outcome.membership.learners],
+    });
+    switch (outcome.outcome) {
+      case 'Committed':
+        node.tell(waiter.replyTo, reply(ErrorCode.NONE, null));
+        return;
+      case 'TimedOut':
+        node.tell(
+          waiter.replyTo,
+          reply(ErrorCode.REQUEST_TIMED_OUT, `broker ${outcome.change.id} did not catch up with the metadata log within ${controllerLimits.voterCatchUpMs} ms (or the change did not commit); it is no learner any more`),
+        );
+        return;
+      case 'Aborted':
+        node.tell(waiter.replyTo, notController(run));
+        return;
+      default:
+        assertNever(outcome.outcome, 'voter change outcome');
+    }
   };
 
   const metadata = (state: State, topics: readonly string[] | null): GetMetadataReply => {
@@ -793,7 +961,7 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   // ---------------------------------------------------------------- behaviour
 
   return node.spawn<State, Incoming>(controllerActorName, {
-    accepts: controllerProtocol(voters),
+    accepts: controllerProtocol(() => membership),
     init: (ctx) => {
       generation += 1;
       const gen = generation;
@@ -842,6 +1010,9 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
         case 'DescribeQuorum':
           node.tell(msg.replyTo, describe(state));
           return state;
+        case 'VoterChange':
+          onVoterChange(ctx, state, msg);
+          return state;
         case 'GetMetadata':
           node.tell(msg.replyTo, metadata(state, msg.topics));
           return state;
@@ -888,7 +1059,9 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
           lastFlushMs: now(),
           decoded: new Map(),
           snapshotView: null,
+          voterChangeWaiter: null,
         };
+        followMembership(ctx, state.running);
         drive(ctx, state);
         answerWaiters(state);
         return state;

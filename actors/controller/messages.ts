@@ -22,6 +22,13 @@
  *                                  as soon as there is something or maxWaitMs passed
  *     RaftMessage { message: raft Message }     between the voters' /controller actors
  *     DescribeQuorum { replyTo } -> DescribeQuorumReply           (read-only, for tools/tests)
+ *     VoterChange { change: AddVoter{brokerId} | RemoveVoter{brokerId}, replyTo }   (peers only: operator tools)
+ *       -> VoterChangeReply        after the change commits (errorCode 0), or a Kafka
+ *                                  error: DUPLICATE_VOTER, VOTER_NOT_FOUND,
+ *                                  INVALID_REQUEST (last voter, unregistered broker),
+ *                                  REQUEST_TIMED_OUT (learner never caught up), or a
+ *                                  retriable one (another change in flight)
+ *        | NotController           ask the leader it names
  *     GetMetadata { topics, replyTo } -> GetMetadataReply         (from the committed image)
  *
  *   /controller-client accepts
@@ -79,6 +86,7 @@ import type {
   MetadataResponse,
   ReplyFor,
 } from './metadata/index.ts';
+import { decodeMembership, membershipMembersMax } from './raft/membership.ts';
 import type { Entry, Message as RaftProtocolMessage, Snapshot } from './raft/types.ts';
 
 // ---------------------------------------------------------------- bounds
@@ -173,7 +181,28 @@ export type DescribeQuorumReply = {
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
   readonly lastIndex: number;
+  /** The configuration in force on this node: its voters, and the learners the leader replicates to. */
   readonly voters: readonly number[];
+  readonly learners: readonly number[];
+  /** This node runs a controller but is in no configuration yet (a new controller before AddVoter). */
+  readonly observer: boolean;
+};
+
+/** Change the voter set by one (Kafka's AddRaftVoter / RemoveRaftVoter). Accepted from peers only. */
+export type VoterChange = {
+  readonly type: 'VoterChange';
+  readonly change: { readonly type: 'AddVoter' | 'RemoveVoter'; readonly brokerId: number };
+  readonly replyTo: Ref<VoterChangeReply | NotController | ControllerError>;
+};
+
+export type VoterChangeReply = {
+  readonly type: 'VoterChangeReply';
+  /** 0 once the change committed. */
+  readonly errorCode: number;
+  readonly errorMessage: string | null;
+  /** The configuration in force on the leader after the change (or as it was, on an error). */
+  readonly voters: readonly number[];
+  readonly learners: readonly number[];
 };
 
 /** A Metadata response (buildMetadataResponse) from the committed image. */
@@ -193,7 +222,7 @@ export type GetMetadataReply = {
   readonly brokers: readonly { readonly brokerId: number; readonly brokerEpoch: number; readonly fenced: boolean }[];
 };
 
-export type ControllerMessage = ControllerRequest | FetchMetadata | RaftMessage | DescribeQuorum | GetMetadata | Terminated;
+export type ControllerMessage = ControllerRequest | FetchMetadata | RaftMessage | DescribeQuorum | GetMetadata | VoterChange | Terminated;
 
 // ---------------------------------------------------------------- /controller-client
 
@@ -423,12 +452,30 @@ const ownedBytes = (maxBytes: number): Validator<Uint8Array> => (value, path) =>
   return isInvalid(checked) ? checked : new Uint8Array(checked);
 };
 
-const entryValidator: Validator<Entry> = object({ index, term, data: ownedBytes(messageLimits.raftEntryBytesMax) });
+const dataEntryValidator = object({ index, term, data: ownedBytes(messageLimits.raftEntryBytesMax) });
+
+/**
+ * A Raft entry. `kind` absent or 'Data': the application's payload (actor.ts
+ * checks it is records before persisting). 'Config': Raft's own, and it must
+ * decode as a membership here, since the core trusts what it is stepped with.
+ * A Data entry comes out without `kind`, so both shapes stay as the core makes them.
+ */
+const entryValidator: Validator<Entry> = (value, path) => {
+  const checked = dataEntryValidator(value, path);
+  if (isInvalid(checked)) return checked;
+  const kind = oneOf('Data', 'Config')((value as { kind?: unknown }).kind ?? 'Data', `${path}.kind`);
+  if (isInvalid(kind)) return kind;
+  if (kind === 'Data') return checked;
+  const membership = decodeMembership(checked.data);
+  if (typeof membership === 'string') return invalid(`${path}.data`, membership);
+  return { ...checked, kind: 'Config' };
+};
 
 const snapshotValidator: Validator<Snapshot> = object({
   index,
   term,
   voters: array(voterId, messageLimits.votersMax),
+  learners: optional(array(voterId, membershipMembersMax), []),
   data: ownedBytes(messageLimits.raftSnapshotBytesMax),
 });
 
@@ -512,6 +559,8 @@ export function validateControllerMessage(value: unknown): ControllerMessage | (
         return object({ type: oneOf('RaftMessage'), message: validateRaftMessage })(value, '') as RaftMessage | Invalid;
       case 'DescribeQuorum':
         return object({ type: oneOf('DescribeQuorum'), replyTo })(value, '') as DescribeQuorum | Invalid;
+      case 'VoterChange':
+        return object({ type: oneOf('VoterChange'), change: object({ type: oneOf('AddVoter', 'RemoveVoter'), brokerId }), replyTo })(value, '') as VoterChange | Invalid;
       case 'GetMetadata':
         return object({ type: oneOf('GetMetadata'), topics: topicsFilter, replyTo })(value, '') as GetMetadata | Invalid;
       case 'Terminated':
@@ -629,8 +678,30 @@ const describeQuorumReplyValidator = object({
   snapshotIndex: index,
   lastIndex: index,
   voters: array(voterId, messageLimits.votersMax),
+  learners: optional(array(voterId, messageLimits.votersMax), []),
+  observer: optional(boolean, false),
 });
 
 export function validateDescribeQuorumReply(value: unknown): DescribeQuorumReply | Invalid {
   return describeQuorumReplyValidator(value, 'reply');
+}
+
+const voterChangeReplyValidator = object({
+  type: oneOf('VoterChangeReply'),
+  errorCode: int(-1, 2 ** 15),
+  errorMessage: nullable(string(4096)),
+  voters: array(voterId, messageLimits.votersMax),
+  learners: array(voterId, messageLimits.votersMax),
+});
+
+/** What a tool gets back for a VoterChange: the reply, or NotController / ControllerError (checked as for a ControllerRequest). */
+export function validateVoterChangeReply(value: unknown): VoterChangeReply | NotController | ControllerError | Invalid {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  if (type === 'VoterChangeReply') return voterChangeReplyValidator(value, 'reply');
+  if (type === 'NotController') {
+    const checked = object({ type: oneOf('NotController'), leaderId: nullable(brokerId) })(value, 'reply');
+    return isInvalid(checked) ? checked : { type: 'NotController', errorCode: ErrorCode.NOT_CONTROLLER, leaderId: checked.leaderId };
+  }
+  if (type === 'ControllerError') return object({ type: oneOf('ControllerError'), errorCode: int(-1, 2 ** 15), errorMessage: string(4096) })(value, 'reply') as ControllerError | Invalid;
+  return invalid('reply.type', `unknown reply ${printable(type)}`);
 }
