@@ -7,7 +7,7 @@
  * The table below is the whole command set; a command owns its flags and
  * --help. Two-word commands (`cluster up`, `perf produce`) are looked up
  * before one-word ones; a one-word command with subcommands (`topics`,
- * `groups`) dispatches them itself.
+ * `groups`, `partitions`) dispatches them itself.
  */
 import { ConfigError } from '../actors/broker/config.ts';
 import { UsageError, printError, printLine } from './output.ts';
@@ -20,11 +20,13 @@ type Command = { load: () => Promise<Run>; summary: string };
 const commands: Record<string, Command> = {
   'cluster up': { load: async () => (await import('./commands/cluster-up.ts')).clusterUp, summary: 'start a local cluster of broker processes (what npm start runs)' },
   'cluster status': { load: async () => (await import('./commands/cluster-status.ts')).clusterStatus, summary: 'brokers, active controller, quorum, unhealthy partition counts' },
+  'cluster remove-broker': { load: async () => (await import('./commands/cluster-remove-broker.ts')).clusterRemoveBroker, summary: 'unregister a retired broker (drained and stopped, or --force)' },
   broker: { load: async () => (await import('./commands/broker.ts')).broker, summary: 'run one broker node (for clusters across machines)' },
   topics: { load: async () => (await import('./commands/topics.ts')).topics, summary: 'create, list, describe, delete, alter, add-partitions' },
   produce: { load: async () => (await import('./commands/produce.ts')).produce, summary: 'send one record per stdin line' },
   consume: { load: async () => (await import('./commands/consume.ts')).consume, summary: 'print records as they arrive' },
   groups: { load: async () => (await import('./commands/groups.ts')).groups, summary: 'list, describe (offsets, lag, members), reset-offsets, delete' },
+  partitions: { load: async () => (await import('./commands/partitions.ts')).partitions, summary: 'reassign (plan, execute, status, cancel a rebalance), elect-leaders' },
   'perf produce': { load: async () => (await import('./commands/perf.ts')).perfCommand('produce'), summary: 'producer load test: records/s, MB/s, latency percentiles' },
   'perf consume': { load: async () => (await import('./commands/perf.ts')).perfCommand('consume'), summary: 'consumer load test (from the earliest offsets)' },
   'perf e2e': { load: async () => (await import('./commands/perf.ts')).perfCommand('e2e'), summary: 'end-to-end latency at a fixed rate' },
