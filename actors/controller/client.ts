@@ -12,6 +12,13 @@
  *      registration (then the next heartbeat unfences us), re-registration when
  *      the controller no longer knows our epoch (BROKER_ID_NOT_REGISTERED,
  *      STALE_BROKER_EPOCH);
+ *  (b') controlled shutdown (KRaft's wantShutDown): `controlledShutdown(node)`
+ *      makes every heartbeat from then on say wantFence (at once, not at the
+ *      next interval), so the controller moves leadership off this broker and
+ *      takes it out of the ISRs in one entry with the fence; the caller is told
+ *      when this broker's own image shows it fenced and leading no partition
+ *      (its replicas have become followers by then: the image went to the
+ *      subscribers first). It never unfences again in this actor's life;
  *  (c) the broker's metadata image: FetchMetadata long-polls to the local
  *      /controller on a voter node (any voter otherwise, in turn on failure),
  *      replayed with the same `replayCommitted` the controller uses (a record
@@ -103,6 +110,8 @@ export const clientEvents = {
   badInput: 'controller_client.bad_input',
   snapshotLoaded: 'controller_client.snapshot_loaded',
   recordsSkipped: 'controller_client.records_skipped',
+  shutdownStarted: 'controller_client.controlled_shutdown_started',
+  shutdownReady: 'controller_client.controlled_shutdown_ready',
 } as const;
 
 export type ControllerClientOptions = {
@@ -124,7 +133,17 @@ type Internal =
   | { type: 'RegisterDue'; generation: number }
   | { type: 'FetchReplied'; generation: number; voter: number; reply: unknown }
   | { type: 'FetchFailed'; generation: number; voter: number; errorCode: number; errorMessage: string }
-  | { type: 'FetchDue'; generation: number };
+  | { type: 'FetchDue'; generation: number }
+  /** From controlledShutdown(), on this node only (a function cannot cross the wire). */
+  | { type: 'ShutDown'; generation: number; done: (outcome: ControlledShutdownOutcome) => void };
+
+/**
+ * Why a controlled shutdown may go on to stop the broker:
+ *  - 'fenced': the fence committed and this broker's image shows it fenced and leading no partition;
+ *  - 'not-registered': it never got a registration (nothing to move);
+ *  - 'timed-out': the caller's bound passed first (no quorum, no controller answering).
+ */
+export type ControlledShutdownOutcome = 'fenced' | 'not-registered' | 'timed-out';
 
 type Incoming = ControllerClientMessage | Internal;
 
@@ -133,7 +152,7 @@ type Incoming = ControllerClientMessage | Internal;
  * no `accepts`, so the runtime delivers it nothing from the network
  * (runtime/protocol.ts); only this node's own code can send these types.
  */
-const internalTypes: ReadonlySet<string> = new Set<Internal['type']>(['Start', 'CallReplied', 'CallAttemptFailed', 'RetryCall', 'HeartbeatDue', 'RegisterDue', 'FetchReplied', 'FetchFailed', 'FetchDue']);
+const internalTypes: ReadonlySet<string> = new Set<Internal['type']>(['Start', 'CallReplied', 'CallAttemptFailed', 'RetryCall', 'HeartbeatDue', 'RegisterDue', 'FetchReplied', 'FetchFailed', 'FetchDue', 'ShutDown']);
 function isInternal(message: unknown): message is Internal {
   return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
 }
@@ -172,6 +191,10 @@ type State = {
   fetchFailures: number;
   /** Committed records replay skipped (they did not apply to the image), since this actor started. */
   recordsSkippedCount: number;
+  /** Controlled shutdown asked: every heartbeat says wantFence. */
+  shuttingDown: boolean;
+  /** Callers of controlledShutdown() not told yet. */
+  shutdownWaiters: ((outcome: ControlledShutdownOutcome) => void)[];
 };
 
 function backoffMs(attempts: number): number {
@@ -352,8 +375,11 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     ctx.scheduleOnce(Math.min(config.brokerHeartbeatIntervalMs, clientLimits.retryBackoffMsMax), { type: 'RegisterDue', generation: state.generation });
   };
 
-  /** wantFence until our image shows our own registration (we cannot lead before we have replayed the log up to it). */
-  const wantFence = (state: State, brokerEpoch: number): boolean => state.image.brokers.get(brokerId)?.brokerEpoch !== brokerEpoch;
+  /**
+   * wantFence until our image shows our own registration (we cannot lead before we have replayed the log up to it),
+   * and for good once a controlled shutdown began.
+   */
+  const wantFence = (state: State, brokerEpoch: number): boolean => state.shuttingDown || state.image.brokers.get(brokerId)?.brokerEpoch !== brokerEpoch;
 
   const sendHeartbeat = (ctx: ActorContext<Incoming>, state: State): void => {
     const registration = state.registration;
@@ -376,8 +402,10 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     const registration = state.registration;
     if (registration.phase !== 'registered') return;
     if (reply.type === 'BrokerHeartbeatReply' && reply.errorCode === 0) {
-      if (!reply.isFenced && !registration.unfenced) ctx.log.info({ brokerEpoch: registration.brokerEpoch }, clientEvents.unfenced);
+      if (!reply.isFenced && !registration.unfenced && !state.shuttingDown) ctx.log.info({ brokerEpoch: registration.brokerEpoch }, clientEvents.unfenced);
       registration.unfenced = !reply.isFenced;
+      // That heartbeat left before the shutdown began (it did not ask to be fenced): ask now, not an interval later.
+      if (state.shuttingDown && !reply.isFenced) sendHeartbeat(ctx, state);
       return;
     }
     const errorCode = 'errorCode' in reply ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
@@ -461,6 +489,34 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     if (registration.phase === 'registered' && !registration.unfenced && !wantFence(state, registration.brokerEpoch) && wantFence({ ...state, image: previous }, registration.brokerEpoch)) {
       sendHeartbeat(ctx, state);
     }
+    if (state.shuttingDown) settleShutdown(ctx, state);
+  };
+
+  // ---------------------------------------------------------------- controlled shutdown
+
+  /** Our image shows this broker fenced (or not registered at all) and leading no partition. */
+  const leftTheCluster = (image: MetadataImage): boolean => {
+    const own = image.brokers.get(brokerId);
+    if (own !== undefined && !own.fenced) return false;
+    for (const topic of image.topicsById.values()) for (const partition of topic.partitions) if (partition.leader === brokerId) return false;
+    return true;
+  };
+
+  const settleShutdown = (ctx: ActorContext<Incoming>, state: State): void => {
+    if (state.shutdownWaiters.length === 0) return;
+    if (!leftTheCluster(state.image)) return;
+    const outcome: ControlledShutdownOutcome = state.registration.phase === 'registered' ? 'fenced' : 'not-registered';
+    ctx.log.info({ outcome, position: state.position }, clientEvents.shutdownReady);
+    for (const done of state.shutdownWaiters.splice(0)) done(outcome);
+  };
+
+  const onShutDown = (ctx: ActorContext<Incoming>, state: State, done: (outcome: ControlledShutdownOutcome) => void): void => {
+    if (!state.shuttingDown) ctx.log.info({ registration: state.registration.phase }, clientEvents.shutdownStarted);
+    state.shuttingDown = true;
+    state.shutdownWaiters.push(done);
+    // An in-flight heartbeat (sent without wantFence) is followed by one with it as soon as it is answered.
+    sendHeartbeat(ctx, state);
+    settleShutdown(ctx, state);
   };
 
   const metadata = (state: State, topics: readonly string[] | null): GetMetadataReply => ({
@@ -473,6 +529,11 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
   // ---------------------------------------------------------------- behaviour
 
   const onInternal = (ctx: ActorContext<Incoming>, state: State, msg: Internal): State => {
+    // The caller of controlledShutdown() does not know the generation: any incarnation of this actor answers.
+    if (msg.type === 'ShutDown') {
+      onShutDown(ctx, state, msg.done);
+      return state;
+    }
     if (msg.generation !== state.generation) return state;
     switch (msg.type) {
       case 'Start':
@@ -535,6 +596,8 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         fetchVoter: 0,
         fetchFailures: 0,
         recordsSkippedCount: 0,
+        shuttingDown: false,
+        shutdownWaiters: [],
       };
     },
 
@@ -585,6 +648,30 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
           return assertNever(msg as never, 'client message');
       }
     },
+  });
+}
+
+/**
+ * Controlled shutdown (KRaft's wantShutDown): asks the local /controller-client
+ * to heartbeat wantFence from now on, and resolves once this broker's image
+ * shows it fenced and leading no partition, or after `timeoutMs` ('timed-out':
+ * no quorum, or the actor restarted and forgot the request). The broker keeps
+ * serving meanwhile: requests for partitions it no longer leads get
+ * NOT_LEADER_OR_FOLLOWER, which clients retry after a metadata refresh.
+ */
+export function controlledShutdown(node: Node, timeoutMs: number): Promise<ControlledShutdownOutcome> {
+  if (!node.hasActor(clientPathOfBroker)) return Promise.resolve('not-registered');
+  return new Promise<ControlledShutdownOutcome>((resolve) => {
+    let settled = false;
+    const finish = (outcome: ControlledShutdownOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish('timed-out'), timeoutMs);
+    const refusal = node.tell<Incoming>({ node: node.nodeId, path: clientPathOfBroker }, { type: 'ShutDown', generation: 0, done: finish });
+    if (refusal !== 0) finish('not-registered');
   });
 }
 
