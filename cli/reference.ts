@@ -20,10 +20,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brokerConfigDefault, kafkaConfigNames } from '../actors/broker/config.ts';
 import { brokerHelp } from './commands/broker.ts';
+import { clusterRemoveBrokerHelp } from './commands/cluster-remove-broker.ts';
 import { clusterStatusHelp } from './commands/cluster-status.ts';
 import { clusterUpHelp } from './commands/cluster-up.ts';
 import { consumeHelp } from './commands/consume.ts';
 import { groupsHelp } from './commands/groups.ts';
+import { electLeadersHelp, reassignHelp } from './commands/partitions.ts';
 import { perfHelp } from './commands/perf.ts';
 import { produceHelp } from './commands/produce.ts';
 import { topicsHelp } from './commands/topics.ts';
@@ -117,11 +119,14 @@ export function cliReference(): string {
     ['kactus --help', help()],
     ['kactus cluster up --help', clusterUpHelp],
     ['kactus cluster status --help', clusterStatusHelp],
+    ['kactus cluster remove-broker --help', clusterRemoveBrokerHelp],
     ['kactus broker --help', brokerHelp],
     ['kactus topics --help', topicsHelp],
     ['kactus produce --help', produceHelp],
     ['kactus consume --help', consumeHelp],
     ['kactus groups --help', groupsHelp],
+    ['kactus partitions reassign --help', reassignHelp],
+    ['kactus partitions elect-leaders --help', electLeadersHelp],
     ['kactus perf produce --help  (perf consume --help and perf e2e --help print the same)', perfHelp],
   ];
   return sections.map(([command, text]) => `\`\`\`text\n$ ${command}\n${text}\n\`\`\``).join('\n\n');
