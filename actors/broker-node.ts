@@ -4,7 +4,7 @@
  * Owns: starting the Node (node id = nodeIdOf(brokerId), listening on
  * listenHost:listenPort, advertising advertiseUrl or the listener's URL, the
  * voters as known peers), spawning `/controller` when this broker id is one
- * of controller.quorum.voters, then `/controller-client` (always), then the
+ * of controller.quorum.voters or process.roles names controller (#17), then `/controller-client` (always), then the
  * data path through the `extraActors` hook; and stopping it all.
  *
  * Order matters: the controller client must exist before the data path asks it
@@ -27,7 +27,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
-import { nodeIdOf, type BrokerConfig } from './broker/config.ts';
+import { nodeIdOf, runsController, type BrokerConfig } from './broker/config.ts';
 import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
 import { spawnControllerClient } from './controller/client.ts';
@@ -93,7 +93,8 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     },
   });
   const isVoter = config.controllerQuorumVoters.has(config.brokerId);
-  const controller = isVoter
+  // A bootstrap voter, or a node with the controller role that joins the quorum by AddVoter (#17).
+  const controller = runsController(config)
     ? spawnController(node, {
         config,
         ...(options.seed !== undefined ? { seed: options.seed } : {}),

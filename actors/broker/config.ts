@@ -22,8 +22,18 @@ export type BrokerConfig = {
   dataDir: string;
   /** broker.rack */
   rack: string | null;
-  /** controller.quorum.voters: broker id -> URL of the voter nodes. */
+  /**
+   * controller.quorum.voters: broker id -> URL of the bootstrap voters (Kafka's
+   * controller.quorum.bootstrap.servers role): the voter set while the metadata
+   * log holds no configuration yet; AddVoter/RemoveVoter change it after (#17).
+   */
   controllerQuorumVoters: ReadonlyMap<number, string>;
+  /**
+   * process.roles: 'broker', or 'broker,controller' to run /controller on a node
+   * outside the bootstrap voters (it starts as an observer until AddVoter). A
+   * bootstrap voter always runs one.
+   */
+  processRoles: readonly ('broker' | 'controller')[];
   /** broker.session.timeout.ms */
   brokerSessionTimeoutMs: number;
   /** broker.heartbeat.interval.ms */
@@ -141,6 +151,7 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   logSegmentBytes: 1024 * 1024 * 1024,
   logRetentionMs: 7 * 24 * 60 * 60 * 1000,
   messageMaxBytes: 1024 * 1024 + 12,
+  processRoles: ['broker'],
   controllerTickMs: 50,
   controllerElectionTicks: 10,
   controllerHeartbeatTicks: 2,
@@ -168,12 +179,29 @@ export function parseQuorumVoters(text: string): Map<number, string> {
   return voters;
 }
 
+/** Parses process.roles: `broker` or `broker,controller` (every Kactus node is a broker). */
+export function parseProcessRoles(text: string): ('broker' | 'controller')[] {
+  const roles = new Set(text.split(',').map((r) => r.trim()).filter(Boolean));
+  for (const role of roles) if (role !== 'broker' && role !== 'controller') throw new ConfigError(`process.roles: unknown role "${role}" (broker, controller)`);
+  if (!roles.has('broker')) throw new ConfigError('process.roles: every Kactus node is a broker: say broker or broker,controller');
+  return roles.has('controller') ? ['broker', 'controller'] : ['broker'];
+}
+
+/** Whether this node runs /controller: a bootstrap voter, or process.roles names controller. */
+export function runsController(config: BrokerConfig): boolean {
+  return config.controllerQuorumVoters.has(config.brokerId) || config.processRoles.includes('controller');
+}
+
 /** Applies Kafka-named settings (strings, as from a file, --set or the environment). */
 export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Record<string, string | number | boolean>>): BrokerConfig {
   const next: Record<string, unknown> = { ...config };
   for (const [name, raw] of Object.entries(settings)) {
     if (name === 'controller.quorum.voters') {
       next.controllerQuorumVoters = parseQuorumVoters(String(raw));
+      continue;
+    }
+    if (name === 'process.roles') {
+      next.processRoles = parseProcessRoles(String(raw));
       continue;
     }
     const field = kafkaNames[name];
@@ -215,7 +243,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
 }
 
 export function kafkaConfigNames(): string[] {
-  return ['controller.quorum.voters', ...Object.keys(kafkaNames)];
+  return ['controller.quorum.voters', 'process.roles', ...Object.keys(kafkaNames)];
 }
 
 export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {

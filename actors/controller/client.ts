@@ -5,7 +5,12 @@
  *
  * Owns:
  *  (a) which voter is the active controller (a guess: the last that answered,
- *      or the leader a NotController named); unknown → voters in turn;
+ *      or the leader a NotController named); unknown → known voters in turn.
+ *      The known voters start as the bootstrap voters and grow with every
+ *      leader a NotController names (a voter added by AddVoter, #17), dialed
+ *      at the address its registration in our image gives; a removed one
+ *      stays in the rotation and costs a timeout when it is gone (bounded by
+ *      knownVotersMax);
  *  (b) this broker's registration (RegisterBroker with incarnation =
  *      node.incarnation, the advertised host/port, rack) and its heartbeats
  *      every brokerHeartbeatIntervalMs: wantFence until the image shows our own
@@ -197,6 +202,9 @@ type State = {
   shutdownWaiters: ((outcome: ControlledShutdownOutcome) => void)[];
 };
 
+/** Voters the client keeps in its rotation (the bootstrap ones and those NotController replies named). */
+const knownVotersMax = 64;
+
 function backoffMs(attempts: number): number {
   return Math.min(clientLimits.retryBackoffMsMax, clientLimits.retryBackoffMsMin * 2 ** Math.max(0, attempts - 1));
 }
@@ -205,10 +213,21 @@ function backoffMs(attempts: number): number {
 export function spawnControllerClient(node: Node, options: ControllerClientOptions): Ref<ControllerClientMessage> {
   const { config } = options;
   const brokerId = config.brokerId;
+  /** The voters this client knows of: the bootstrap voters, then leaders named by NotController replies. */
   const voters = [...config.controllerQuorumVoters.keys()].sort((a, b) => a - b);
   assert(voters.length > 0, 'client: at least one voter');
   for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== brokerId) node.addPeer(nodeIdOf(voterId), url);
   const isVoter = voters.includes(brokerId);
+  /** A leader named by a voter's NotController: remember it (and dial it) if our image knows where it listens. */
+  const learnVoter = (state: State, id: number): boolean => {
+    if (voters.includes(id)) return true;
+    if (voters.length >= knownVotersMax) return false;
+    const broker = state.image.brokers.get(id);
+    if (broker === undefined && id !== brokerId) return false;
+    if (broker !== undefined && id !== brokerId) node.addPeer(nodeIdOf(id), `${advertised.protocol}//${broker.host}:${broker.port}`);
+    voters.push(id);
+    return true;
+  };
   const requestTimeoutMs = options.requestTimeoutMs ?? clientLimits.requestTimeoutMsDefault;
   const advertised = new URL(node.url ?? config.advertiseUrl ?? `ws://${config.listenHost}:${config.listenPort}`);
   const host = advertised.hostname;
@@ -292,7 +311,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     switch (reply.type) {
       case 'NotController': {
         const hint = reply.leaderId;
-        if (hint !== null && voters.includes(hint) && hint !== msg.target) {
+        if (hint !== null && learnVoter(state, hint) && hint !== msg.target) {
           state.activeController = hint;
           retryLater(ctx, state, call, ErrorCode.NOT_CONTROLLER, `voter ${msg.target} is not the controller (leader ${hint})`, 0);
         } else {

@@ -17,9 +17,12 @@ import { UsageError, printLine } from '../output.ts';
 import { parseFlags } from '../common.ts';
 
 export const brokerHelp = `Usage: kactus broker --node-id N --listen HOST:PORT --controller-quorum 1@h1:p1,2@h2:p2,3@h3:p3 --data DIR
-                     [--advertise HOST:PORT] [--config FILE] [--rack R] [--set key=value ...]
+                     [--advertise HOST:PORT] [--config FILE] [--rack R] [--controller] [--set key=value ...]
 
 Runs one broker node (a controller voter too when its id is in --controller-quorum).
+  --controller            process.roles=broker,controller: run a controller although this id is
+                          not in --controller-quorum; it observes the quorum until
+                          \`kactus cluster add-voter N\` makes it a voter
   --node-id N             node.id
   --listen HOST:PORT      where this node listens
   --advertise HOST:PORT   what other nodes and clients dial (default: --listen)
@@ -41,10 +44,11 @@ export async function broker(argv: string[]): Promise<number> {
     data: { type: 'string' },
     config: { type: 'string' },
     rack: { type: 'string' },
+    controller: { type: 'boolean', default: false },
     set: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   });
-  const values = flags as { [name in 'node-id' | 'listen' | 'advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; help: boolean };
+  const values = flags as { [name in 'node-id' | 'listen' | 'advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; help: boolean; controller: boolean };
   if (values.help) {
     printLine(brokerHelp);
     return 0;
@@ -68,7 +72,8 @@ export async function broker(argv: string[]): Promise<number> {
     rack: values.rack,
     configFile: values.config,
     environment: process.env,
-    settings: values.set ?? [],
+    // --controller is process.roles=broker,controller; a --set process.roles given too comes later and wins.
+    settings: [...(values.controller ? ['process.roles=broker,controller'] : []), ...(values.set ?? [])],
   });
   const running = await runBroker(config);
   return running.exited;
