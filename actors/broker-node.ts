@@ -12,10 +12,26 @@
  * long-polls it (a fetch that arrives while the store is still opening is
  * parked, not refused).
  *
- * Stopping (graceful, SIGTERM): a voter that leads hands leadership to the
- * most caught-up follower first; then every actor stops, deepest first, while
- * the links still work (so the controller's death watch fences this broker at
- * once), the controller's store closes, and the node stops.
+ * Stopping (graceful, SIGTERM), in this order:
+ *  1. controlled shutdown (controlled.shutdown.enable, KRaft's wantShutDown):
+ *     the controller client heartbeats wantFence, the controller moves every
+ *     leadership off this broker and takes it out of the ISRs in the entry
+ *     that fences it, and we wait (controlled.shutdown.timeout.ms at most)
+ *     until our own image shows that, so our replicas have turned followers
+ *     and answer NOT_LEADER_OR_FOLLOWER (retriable: clients refresh metadata
+ *     and go to the new leaders) instead of vanishing under their clients;
+ *  2. a short drain (controlledShutdownDrainMs): replies already on their way
+ *     (parked produces answered NOT_LEADER_OR_FOLLOWER, fetches) leave before
+ *     the links close;
+ *  3. a voter that leads the quorum hands Raft leadership to the most
+ *     caught-up follower. This comes after 1 on purpose: on the active
+ *     controller the fence must commit while we still lead, or it would wait
+ *     for an election;
+ *  4. every actor stops, deepest first, while the links still work (so the
+ *     controller's death watch fences this broker at once if step 1 could
+ *     not), the controller's store closes, and the node stops.
+ * A SIGKILL skips all of it: the death watch or the session timeout fences
+ * the broker, and leadership moves then.
  *
  * What it must not do: domain logic. The `kactus broker` CLI and
  * actors/broker-main.ts both call `startBrokerNode`.
@@ -30,11 +46,18 @@ import type { Transport } from '../runtime/transport.ts';
 import { nodeIdOf, runsController, type BrokerConfig } from './broker/config.ts';
 import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
-import { spawnControllerClient } from './controller/client.ts';
+import { controlledShutdown, spawnControllerClient } from './controller/client.ts';
 import type { ControllerClientMessage, ControllerMessage } from './controller/messages.ts';
 
 /** How long stop() waits for the controller's store to close. */
 export const storeCloseWaitMsMax = 5_000;
+
+/**
+ * After a controlled shutdown, how long the broker keeps its links open for
+ * replies already on their way (a few round trips on a LAN, far below any
+ * client's request timeout).
+ */
+export const controlledShutdownDrainMs = 200;
 
 export type BrokerNodeOptions = {
   /** Runtime plumbing, for tests: the in-memory transport, fault plan, clock, limits, logger. */
@@ -109,7 +132,14 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
   let stopping: Promise<void> | undefined;
   const stopAll = async (): Promise<void> => {
-    // An active controller first hands its leadership over (TimeoutNow): the quorum need not wait an election timeout.
+    // Leadership of partitions moves off this broker first (the fence commits while we may still lead the quorum).
+    if (config.controlledShutdownEnable) {
+      const startedMs = node.clock.monotonicMs();
+      const outcome = await controlledShutdown(node, config.controlledShutdownTimeoutMs);
+      node.log.info({ outcome, waitedMs: node.clock.monotonicMs() - startedMs }, 'broker_node.controlled_shutdown');
+      if (outcome === 'fenced') await new Promise((resolve) => setTimeout(resolve, controlledShutdownDrainMs));
+    }
+    // An active controller then hands its leadership over (TimeoutNow): the quorum need not wait an election timeout.
     if (isVoter) await resignLeadership(node, 2 * config.controllerElectionTicks * config.controllerTickMs);
     // Node.stop() does not stop the actors (nact's system stop misses them), so stop every actor
     // here, deepest first, while the links still work: watchers elsewhere get Terminated('stopped'),

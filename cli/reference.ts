@@ -43,6 +43,8 @@ const meanings: Record<string, string> = {
   'log.dirs': 'where partitions and the metadata log live (`--data`)',
   'broker.session.timeout.ms': 'a broker that has not heartbeated to the controller for this long is fenced and its partitions get new leaders (Kafka: 9000)',
   'broker.heartbeat.interval.ms': 'how often a broker heartbeats to the active controller (at most half the session timeout; Kafka: 2000)',
+  'controlled.shutdown.enable': 'on SIGTERM a broker first asks the controller to move leadership off it and take it out of the ISRs (KRaft\'s controlled shutdown), so producers see a retriable NOT_LEADER_OR_FOLLOWER and a metadata refresh, not a dead leader',
+  'controlled.shutdown.timeout.ms': 'the longest a stopping broker waits for that (no quorum, no controller answering); then it stops anyway, and the controller fences it when its death watch or the session timeout sees it gone',
   'replica.lag.time.max.ms': 'a follower that has not caught up with the leader for this long leaves the ISR',
   'replica.fetch.wait.max.ms': 'longest a follower\'s fetch waits at the leader for new data (below replica.lag.time.max.ms)',
   'replica.fetch.max.bytes': 'bytes per partition in one follower fetch',

@@ -38,6 +38,10 @@ export type BrokerConfig = {
   brokerSessionTimeoutMs: number;
   /** broker.heartbeat.interval.ms */
   brokerHeartbeatIntervalMs: number;
+  /** controlled.shutdown.enable: on SIGTERM, move leadership off this broker before it stops. */
+  controlledShutdownEnable: boolean;
+  /** controlled.shutdown.timeout.ms: the longest a graceful stop waits for the controller to fence this broker. */
+  controlledShutdownTimeoutMs: number;
   /** replica.lag.time.max.ms */
   replicaLagTimeMaxMs: number;
   /** replica.fetch.wait.max.ms */
@@ -102,6 +106,8 @@ const kafkaNames: Record<string, Field> = {
   'log.dirs': { key: 'dataDir', kind: 'string' },
   'broker.session.timeout.ms': { key: 'brokerSessionTimeoutMs', kind: 'int', min: 100 },
   'broker.heartbeat.interval.ms': { key: 'brokerHeartbeatIntervalMs', kind: 'int', min: 10 },
+  'controlled.shutdown.enable': { key: 'controlledShutdownEnable', kind: 'bool' },
+  'controlled.shutdown.timeout.ms': { key: 'controlledShutdownTimeoutMs', kind: 'int', min: 0 },
   'replica.lag.time.max.ms': { key: 'replicaLagTimeMaxMs', kind: 'int', min: 100 },
   'replica.fetch.wait.max.ms': { key: 'replicaFetchWaitMaxMs', kind: 'int', min: 1 },
   'replica.fetch.max.bytes': { key: 'replicaFetchMaxBytes', kind: 'int', min: 1024 },
@@ -132,6 +138,8 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   rack: null,
   brokerSessionTimeoutMs: 3_000,
   brokerHeartbeatIntervalMs: 500,
+  controlledShutdownEnable: true,
+  controlledShutdownTimeoutMs: 5_000,
   replicaLagTimeMaxMs: 30_000,
   replicaFetchWaitMaxMs: 500,
   replicaFetchMaxBytes: 1024 * 1024,
