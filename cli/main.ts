@@ -20,6 +20,8 @@ type Command = { load: () => Promise<Run>; summary: string };
 const commands: Record<string, Command> = {
   'cluster up': { load: async () => (await import('./commands/cluster-up.ts')).clusterUp, summary: 'start a local cluster of broker processes (what npm start runs)' },
   'cluster status': { load: async () => (await import('./commands/cluster-status.ts')).clusterStatus, summary: 'brokers, active controller, quorum, unhealthy partition counts' },
+  'cluster add-voter': { load: async () => (await import('./commands/cluster-voters.ts')).clusterAddVoter, summary: 'make a broker started with --controller a voter of the metadata quorum' },
+  'cluster remove-voter': { load: async () => (await import('./commands/cluster-voters.ts')).clusterRemoveVoter, summary: 'remove a voter from the metadata quorum (the active controller too)' },
   'cluster remove-broker': { load: async () => (await import('./commands/cluster-remove-broker.ts')).clusterRemoveBroker, summary: 'unregister a retired broker (drained and stopped, or --force)' },
   broker: { load: async () => (await import('./commands/broker.ts')).broker, summary: 'run one broker node (for clusters across machines)' },
   topics: { load: async () => (await import('./commands/topics.ts')).topics, summary: 'create, list, describe, delete, alter, add-partitions' },

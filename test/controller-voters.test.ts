@@ -25,6 +25,16 @@ import { controllerClientRef } from '../actors/controller/client.ts';
 import type { ControllerCallReply, ControllerClientMessage, ControllerMessage, DescribeQuorumReply, GetMetadataReply, VoterChangeReply } from '../actors/controller/messages.ts';
 import { validateVoterChangeReply } from '../actors/controller/messages.ts';
 import { freePort, killAllChildren, startChild, type Child } from './support/processes.ts';
+import { withOutput } from '../cli/output.ts';
+import { ErrorCode } from '../protocol/errors.ts';
+import { main } from '../cli/main.ts';
+
+/** Runs a `kactus` command in this process (the CLI reads the cluster secret from KACTUS_CLUSTER_SECRET, set by testClusterSecret). */
+async function kactus(args: string[]): Promise<{ code: number; stdout: string }> {
+  let stdout = '';
+  const code = await withOutput({ stdout: (text) => (stdout += text), stderr: () => undefined }, () => main(args));
+  return { code, stdout };
+}
 
 const bootstrapIds = [1, 2, 3] as const;
 const allIds = [1, 2, 3, 4] as const;
@@ -144,8 +154,14 @@ describe('controller voters (4 broker processes)', () => {
 
     try {
       await sleep(1_000);
-      const added = await changeVoters(client, bootstrapIds, 'AddVoter', 4);
-      expect(added).toMatchObject({ errorCode: 0, voters: [1, 2, 3, 4], learners: [] });
+      // Through the CLI: kactus cluster add-voter 4.
+      const bootstrap = bootstrapIds.map((id) => `ws://127.0.0.1:${ports.get(id)}`).join(',');
+      const added = await kactus(['cluster', 'add-voter', '4', '--bootstrap', bootstrap, '--json']);
+      expect(added.code, added.stdout).toBe(0);
+      expect(JSON.parse(added.stdout)).toMatchObject({ errorCode: 0, voters: [1, 2, 3, 4], learners: [] });
+      const again = await changeVoters(client, bootstrapIds, 'AddVoter', 4);
+      expect(again.errorCode).toBe(ErrorCode.DUPLICATE_VOTER);
+      expect(again.errorMessage).toMatch(/already a voter/);
       await until(async () => ((await describeQuorum(client, 4))?.voters.length === 4 ? true : undefined), 10_000, 'broker 4 to see itself a voter');
       await sleep(1_000);
 
@@ -177,6 +193,9 @@ describe('controller voters (4 broker processes)', () => {
       expect(lost).toEqual([]);
       const quorumNow = await describeQuorum(client, finalController);
       expect(quorumNow?.voters).toEqual(remaining);
+      const status = await kactus(['cluster', 'status', '--bootstrap', `ws://127.0.0.1:${ports.get(4)}`, '--json']);
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout).quorum).toMatchObject({ learners: [], observers: [] });
     } finally {
       running = false;
       await loop;

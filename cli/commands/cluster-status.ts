@@ -7,7 +7,9 @@
  * `DescribeQuorum` asked of `/controller` on every live broker (non-voters
  * have no `/controller`: their asks time out after quorumAskTimeoutMs and
  * they are left out), plus any voter the answers name that did not answer
- * (shown as unreachable).
+ * (shown as unreachable). Learners (being added by add-voter) and observers
+ * (brokers running a controller that is in no configuration yet) are listed
+ * apart from the voters, as DescribeQuorum reports them.
  */
 import type { Ref } from '../../runtime/ref.ts';
 import type { DescribeQuorum, DescribeQuorumReply } from '../../actors/controller/messages.ts';
@@ -52,13 +54,17 @@ export async function clusterStatus(argv: string[]): Promise<number> {
     );
     const voters = answers.filter((a): a is DescribeQuorumReply => a !== null && a.type === 'DescribeQuorumReply');
     const named = new Set(voters.flatMap((v) => v.voters));
+    const learners = [...new Set(voters.flatMap((v) => v.learners ?? []))].filter((id) => !named.has(id)).sort((a, b) => a - b);
+    const observers = voters.filter((v) => v.observer === true && !named.has(v.brokerId) && !learners.includes(v.brokerId)).map((v) => v.brokerId).sort((a, b) => a - b);
     const missing = [...named].filter((id) => !voters.some((v) => v.brokerId === id)).sort((a, b) => a - b);
     const leader = voters.find((v) => v.active) ?? voters.find((v) => v.role === 'Leader');
     const quorum = {
       leaderId: leader?.brokerId ?? voters.find((v) => v.leaderId !== null)?.leaderId ?? null,
       term: Math.max(0, ...voters.map((v) => v.term)),
+      learners,
+      observers,
       voters: [
-        ...voters.sort((a, b) => a.brokerId - b.brokerId).map((v) => ({ brokerId: v.brokerId, role: v.role, active: v.active, term: v.term, commitIndex: v.commitIndex, appliedIndex: v.appliedIndex, lastIndex: v.lastIndex, reachable: true })),
+        ...voters.filter((v) => named.size === 0 || named.has(v.brokerId)).sort((a, b) => a.brokerId - b.brokerId).map((v) => ({ brokerId: v.brokerId, role: v.role, active: v.active, term: v.term, commitIndex: v.commitIndex, appliedIndex: v.appliedIndex, lastIndex: v.lastIndex, reachable: true })),
         ...missing.map((id) => ({ brokerId: id, role: 'Unknown', active: false, term: 0, commitIndex: 0, appliedIndex: 0, lastIndex: 0, reachable: false })),
       ],
     };
@@ -70,9 +76,10 @@ export async function clusterStatus(argv: string[]): Promise<number> {
       return 0;
     }
     printLine(`Brokers: ${brokers.length}`);
-    printTable(['ID', 'ADDRESS', 'RACK', 'ROLE'], brokers.map((b) => [b.brokerId, `${b.host}:${b.port}`, b.rack ?? '-', b.brokerId === controllerId ? 'broker, active controller' : named.has(b.brokerId) ? 'broker, voter' : 'broker']));
+    printTable(['ID', 'ADDRESS', 'RACK', 'ROLE'], brokers.map((b) => [b.brokerId, `${b.host}:${b.port}`, b.rack ?? '-', b.brokerId === controllerId ? 'broker, active controller' : named.has(b.brokerId) ? 'broker, voter' : learners.includes(b.brokerId) ? 'broker, learner' : observers.includes(b.brokerId) ? 'broker, observer' : 'broker']));
     printLine(`Active controller: ${controllerId < 0 ? 'none' : controllerId}`);
     printLine(`Quorum: leader ${quorum.leaderId ?? 'none'}, term ${quorum.term}, ${voters.length}/${named.size || voters.length} voters answering`);
+    if (learners.length > 0 || observers.length > 0) printLine(`Learners: ${learners.join(', ') || 'none'}; observers: ${observers.join(', ') || 'none'}`);
     printTable(['VOTER', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'LAST'], quorum.voters.map((v) => [v.brokerId, v.reachable ? v.role : 'unreachable', v.term, v.commitIndex, v.appliedIndex, v.lastIndex]));
     printLine(`Topics: ${counts.topics}, partitions: ${counts.partitions}`);
     printLine(`Under-replicated partitions: ${counts.underReplicated}`);
