@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { brokerConfigDefault, kafkaConfigNames } from '../actors/broker/config.ts';
 import { brokerHelp } from './commands/broker.ts';
 import { clusterRemoveBrokerHelp } from './commands/cluster-remove-broker.ts';
+import { clusterAddVoterHelp, clusterRemoveVoterHelp } from './commands/cluster-voters.ts';
 import { clusterStatusHelp } from './commands/cluster-status.ts';
 import { clusterUpHelp } from './commands/cluster-up.ts';
 import { consumeHelp } from './commands/consume.ts';
@@ -37,7 +38,8 @@ const configSourcePath = join(repoRoot, 'actors', 'broker', 'config.ts');
 
 /** What each config means, by Kafka name. Names and defaults come from the code; this is the prose. */
 const meanings: Record<string, string> = {
-  'controller.quorum.voters': 'the controller quorum, `id@host:port,...` (`--controller-quorum`); a broker whose id is listed is also a voter',
+  'controller.quorum.voters': 'the bootstrap controller quorum, `id@host:port,...` (`--controller-quorum`): the voters until the metadata log records a voter set (then `kactus cluster add-voter` / `remove-voter` change it); a broker whose id is listed also runs a controller',
+  'process.roles': '`broker`, or `broker,controller` (`--controller`): also run a controller although this id is not in controller.quorum.voters; it observes the quorum until `kactus cluster add-voter` adds it',
   'node.id': 'this broker\'s id (`--node-id`)',
   'broker.rack': 'the broker\'s rack, reported in metadata (`--rack`)',
   'log.dirs': 'where partitions and the metadata log live (`--data`)',
@@ -88,6 +90,7 @@ export function configFields(): Map<string, string> {
 function formatDefault(name: string, value: unknown): string {
   if (requiredFlags[name] !== undefined) return requiredFlags[name]!;
   if (value === null || value === undefined) return 'none';
+  if (Array.isArray(value)) return value.join(',');
   if (value === Number.MAX_SAFE_INTEGER) return 'never';
   if (typeof value === 'number' && value >= 1024 * 1024 && value % (1024 * 1024) === 0) return `${value} (${value / (1024 * 1024) >= 1024 ? `${value / 1024 ** 3} GiB` : `${value / (1024 * 1024)} MiB`})`;
   if (typeof value === 'number' && name.endsWith('.ms') && value >= 60 * 60 * 1000 && value % (60 * 60 * 1000) === 0) return `${value} (${value / 3_600_000 >= 24 ? `${value / 86_400_000} days` : `${value / 3_600_000} h`})`;
@@ -100,7 +103,7 @@ export function configProblems(): string[] {
   const problems: string[] = [];
   for (const name of kafkaConfigNames()) {
     if (meanings[name] === undefined) problems.push(`config ${name} has no meaning in cli/reference.ts`);
-    if (name !== 'controller.quorum.voters' && !fields.has(name)) problems.push(`config ${name}: its field was not found in actors/broker/config.ts`);
+    if (name !== 'controller.quorum.voters' && name !== 'process.roles' && !fields.has(name)) problems.push(`config ${name}: its field was not found in actors/broker/config.ts`);
   }
   for (const name of Object.keys(meanings)) if (!kafkaConfigNames().includes(name)) problems.push(`cli/reference.ts describes ${name}, which the broker does not know`);
   return problems;
@@ -110,7 +113,7 @@ export function configTable(): string {
   const fields = configFields();
   const defaults = brokerConfigDefault as Record<string, unknown>;
   const rows = kafkaConfigNames().map((name) => {
-    const field = name === 'controller.quorum.voters' ? 'controllerQuorumVoters' : fields.get(name) ?? '?';
+    const field = name === 'controller.quorum.voters' ? 'controllerQuorumVoters' : name === 'process.roles' ? 'processRoles' : (fields.get(name) ?? '?');
     return `| \`${name}\` | \`${field}\` | ${formatDefault(name, defaults[field])} | ${meanings[name] ?? '?'} |`;
   });
   return ['| Kafka name | in the code | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
@@ -121,6 +124,8 @@ export function cliReference(): string {
     ['kactus --help', help()],
     ['kactus cluster up --help', clusterUpHelp],
     ['kactus cluster status --help', clusterStatusHelp],
+    ['kactus cluster add-voter --help', clusterAddVoterHelp],
+    ['kactus cluster remove-voter --help', clusterRemoveVoterHelp],
     ['kactus cluster remove-broker --help', clusterRemoveBrokerHelp],
     ['kactus broker --help', brokerHelp],
     ['kactus topics --help', topicsHelp],
