@@ -2,7 +2,10 @@
  * A real cluster of broker processes for multi-process tests: brokers are
  * children started through processes.ts (so killAllChildren() in afterEach
  * kills them), each with its own data dir under a temp dir, free ports on
- * 127.0.0.1, plus a client node in the test process.
+ * 127.0.0.1, plus a client node in the test process. A cluster can grow
+ * (addBroker: one more broker process with the same quorum, as
+ * `kactus broker` on a new machine) and lose brokers by SIGKILL (killBroker)
+ * or gracefully (stopBroker: SIGTERM, a controlled shutdown).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,13 @@ export type TestCluster = {
   startBroker(id: number): Promise<void>;
   /** SIGKILLs broker `id` and waits for it to exit. */
   killBroker(id: number): Promise<void>;
+  /** SIGTERMs broker `id` (a graceful stop: controlled shutdown) and waits for it to exit; SIGKILL after `timeoutMs`. */
+  stopBroker(id: number, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Starts one more broker (the next id, a free port, its own data dir) with the cluster's quorum and settings (not
+   * a voter), and returns once it is registered and unfenced.
+   */
+  addBroker(): Promise<TestBroker>;
   admin<R>(command: Record<string, unknown>, viaBrokerId?: number): Promise<R>;
   metadata(topics: string[] | null, viaBrokerId?: number): Promise<{ brokers: { brokerId: number }[]; controllerId: number; topics: TestTopic[] }>;
   waitForLeaders(topic: string, partitions: number, isrSize?: number, timeoutMs?: number, excluding?: number[]): Promise<TestTopic>;
@@ -111,6 +121,32 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
       broker.child.process.kill('SIGKILL');
       await broker.child.exited;
       broker.child = null;
+    },
+    async stopBroker(id, timeoutMs = 20_000) {
+      const broker = byId(id);
+      const child = broker.child;
+      if (child === null) return { code: null, signal: null };
+      child.process.kill('SIGTERM');
+      const timer = setTimeout(() => child.process.kill('SIGKILL'), timeoutMs);
+      const result = await child.exited;
+      clearTimeout(timer);
+      broker.child = null;
+      return result;
+    },
+    async addBroker() {
+      const id = Math.max(...brokers.map((b) => b.id)) + 1;
+      const port = await freePort();
+      const broker: TestBroker = { id, port, url: `ws://${spec.hostOf(id)}:${port}`, child: null };
+      brokers.push(broker);
+      client.addPeer(String(id), broker.url);
+      await startBroker(id);
+      const deadlineMs = Date.now() + 30_000;
+      for (;;) {
+        const answer = await cluster.metadata(null).catch(() => undefined);
+        if (answer?.brokers.some((b) => b.brokerId === id)) return broker;
+        if (Date.now() > deadlineMs) throw new Error(`broker ${id} did not register within 30 s; stderr: ${broker.child?.stderrTail().slice(-2_000) ?? ''}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     },
     async admin<R>(command: Record<string, unknown>, viaBrokerId?: number): Promise<R> {
       const deadlineMs = Date.now() + 30_000;
