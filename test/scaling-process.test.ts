@@ -50,12 +50,15 @@ let kactus: Kactus;
 let admin: Admin;
 /** Producer retries seen in the client's debug log: error codes. */
 const retriedCodes: number[] = [];
+/** Producer id resets seen in the client's log (a sequence broke: a batch failed or its fate was unknown). */
+let producerIdResets = 0;
 
 beforeAll(async () => {
   cluster = await startTestCluster(3, ['offsets.topic.num.partitions=3', 'group.initial.rebalance.delay.ms=0', 'auto.leader.rebalance.enable=false']);
   const logLines = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       for (const text of chunk.toString().split('\n')) {
+        if (text.includes('producer.producer_id_reset')) producerIdResets += 1;
         if (!text.includes('producer.batch_retry')) continue;
         const line = JSON.parse(text) as { errorCode?: number };
         if (typeof line.errorCode === 'number') retriedCodes.push(line.errorCode);
@@ -201,6 +204,7 @@ describe.sequential('growing and shrinking a cluster (broker processes)', () => 
     const stream = startStream('d');
     await until('the stream to run', async () => (stream.acked() > 300 ? true : undefined), 20_000, 20);
     const retriesBefore = retriedCodes.length;
+    const resetsBefore = producerIdResets;
     const stoppedAtMs = Date.now();
     const exit = await cluster.stopBroker(victim);
     const stopMs = Date.now() - stoppedAtMs;
@@ -215,6 +219,7 @@ describe.sequential('growing and shrinking a cluster (broker processes)', () => 
     console.log(`controlled shutdown of broker ${victim} (active controller, led ${led.length} partitions): process exited after ${stopMs} ms; longest gap between acks ${gapMs} ms (of a partition that changed leader: ${movedGapMs} ms); ${stream.acked()} acks; retried codes ${JSON.stringify(countBy(codes))}`);
     expect(exit.code).toBe(0);
     expect(stream.failures).toEqual([]);
+    expect(producerIdResets - resetsBefore).toBe(0);
     for (const code of codes) expect(errorInfo(code).retriable, `retried error code ${code} (${errorInfo(code).name})`).toBe(true);
     expect(gapMs).toBeLessThan(ackGapMsMax);
     expect(movedGapMs).toBeLessThan(ackGapMsMax);
