@@ -302,6 +302,21 @@ describe('runtime node: the trust boundary (in-memory transport)', () => {
     await expect(app.ask(open as Ref<unknown>, () => 'Ping')).rejects.toMatchObject({ code: ErrorCode.INVALID_REQUEST });
   });
 
+  it('askAsClient (another listener of this node) is held to the client protocol like a client connection', async () => {
+    const network = new MemoryNetwork();
+    const [a] = await pair(network);
+    a.spawn('peer-only', ponger({ peer: { Ping: true } }));
+    a.spawn('open', ponger({ client: { Ping: true } }));
+    a.spawn('guarded', ponger({ client: { Ping: () => ({ errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, why: 'not this one' }) } }));
+    a.spawn('local-only', ponger(undefined));
+    expect(await a.askAsClient<Ping, unknown>('/open', (replyTo) => ({ type: 'Ping', replyTo }))).toEqual({ type: 'Pong', from: 'a' });
+    await expect(a.askAsClient<Ping, unknown>('/peer-only', (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ code: ErrorCode.CLUSTER_AUTHORIZATION_FAILED });
+    await expect(a.askAsClient<Ping, unknown>('/local-only', (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ code: ErrorCode.CLUSTER_AUTHORIZATION_FAILED });
+    await expect(a.askAsClient<Ping, unknown>('/guarded', (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ code: ErrorCode.INVALID_TOPIC_EXCEPTION });
+    await expect(a.askAsClient('/open', () => ({ type: 'Ping', replyTo: { node: 'b', path: '/controller' } }))).rejects.toMatchObject({ code: ErrorCode.CLUSTER_AUTHORIZATION_FAILED });
+    await expect(a.askAsClient('/nobody', (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ code: ErrorCode.BROKER_NOT_AVAILABLE });
+  });
+
   it('a node with a wrong secret is not a peer: its link closes, and it reaches nothing peer-only', async () => {
     const network = new MemoryNetwork();
     const [a] = await pair(network);

@@ -407,6 +407,38 @@ export class Node implements PeerHost {
    * code of a refusal (full mailbox, full link, missing actor).
    */
   ask<M, R>(target: Ref<M>, makeMessage: (replyTo: Ref<R>) => M, options: AskOptions = {}): Promise<R> {
+    return this.askWith(target, makeMessage, options, (message, replyPath) =>
+      target.node === this.nodeId
+        ? this.deliverLocal(target.path, message)
+        : this.sendRemote(target.node, { kind: Kind.Ask, targetPath: target.path, replyToPath: replyPath, message }),
+    );
+  }
+
+  /**
+   * Asks an actor on this node as a client connection would: the actor's
+   * declared client protocol (runtime/protocol.ts) admits or refuses the
+   * message exactly as if it had come from a client over the network. For
+   * other listeners of this node (the Kafka listener): whatever protocol a
+   * request arrives in, it can do no more than a native client. Rejects with
+   * the refusal's code (CLUSTER_AUTHORIZATION_FAILED, INVALID_REQUEST, or the
+   * guard's own) when it is refused.
+   */
+  askAsClient<M, R>(path: string, makeMessage: (replyTo: Ref<R>) => M, options: AskOptions = {}): Promise<R> {
+    const origin: RemoteOrigin = { kind: 'client', nodeId: this.nodeId };
+    return this.askWith({ node: this.nodeId, path } as Ref<M>, makeMessage, options, (message, replyPath) => {
+      const entry = this.actors.get(path);
+      if (entry === undefined || entry.stopped) return ErrorCode.BROKER_NOT_AVAILABLE;
+      const admission = admit(entry.accepts, message, origin, path);
+      if (!admission.admitted) {
+        this.stats.refusedByProtocol += 1;
+        this.failAsk(replyPath, admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED), admission.why);
+        return 0;
+      }
+      return this.deliverLocal(path, message);
+    });
+  }
+
+  private askWith<M, R>(target: Ref<M>, makeMessage: (replyTo: Ref<R>) => M, options: AskOptions, deliver: (message: M, replyPath: string) => number): Promise<R> {
     if (this.pendingAsks.size >= this.limits.pendingAsksMax) {
       return Promise.reject(new KactusError(ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${this.pendingAsks.size} asks pending on node ${this.nodeId}`));
     }
@@ -421,11 +453,7 @@ export class Node implements PeerHost {
         reject(new KactusError(ErrorCode.REQUEST_TIMED_OUT, `no reply from ${refKey(target)} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pendingAsks.set(replyPath, { resolve: resolve as (v: unknown) => void, reject, timer, target });
-      const message = makeMessage(replyTo);
-      const refusal =
-        target.node === this.nodeId
-          ? this.deliverLocal(target.path, message)
-          : this.sendRemote(target.node, { kind: Kind.Ask, targetPath: target.path, replyToPath: replyPath, message });
+      const refusal = deliver(makeMessage(replyTo), replyPath);
       if (refusal !== 0) this.failAsk(replyPath, refusal, `${refKey(target)} refused the ask`);
     });
   }
