@@ -43,7 +43,10 @@ import type { Logger } from '../runtime/logger.ts';
 import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
-import { nodeIdOf, runsController, type BrokerConfig } from './broker/config.ts';
+import { nodeIdOf, runsController, type BrokerConfig, type KafkaListenerAddress } from './broker/config.ts';
+import { createKafkaHandler, servedApiVersions } from './kafka/handlers.ts';
+import { startKafkaListener, type KafkaListener } from './kafka/listener.ts';
+import type { BrokerListener } from './controller/metadata/index.ts';
 import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
 import { controlledShutdown, spawnControllerClient } from './controller/client.ts';
@@ -90,6 +93,8 @@ export type BrokerNode = {
   /** `/controller` on voter nodes, else null. */
   readonly controller: Ref<ControllerMessage> | null;
   readonly controllerClient: Ref<ControllerClientMessage>;
+  /** The Kafka listeners as registered (advertised addresses, bound ports). */
+  readonly kafkaListeners: readonly BrokerListener[];
   /** Stops every actor and the listener. Idempotent. */
   stop(): Promise<void>;
 };
@@ -115,6 +120,26 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
       options.onGiveUp?.(path, error);
     },
   });
+  // The Kafka listeners bind before the broker registers, so that it registers the ports they got.
+  const kafkaListeners: KafkaListener[] = [];
+  try {
+    for (const address of config.kafkaListeners) {
+      kafkaListeners.push(
+        await startKafkaListener({
+          host: address.host,
+          port: address.port,
+          handler: createKafkaHandler({ node, listenerName: address.name, log: node.log }),
+          apiVersions: servedApiVersions,
+          log: node.log.child({ listener: address.name }),
+        }),
+      );
+    }
+  } catch (err) {
+    for (const listener of kafkaListeners) await listener.close();
+    await node.stop();
+    throw err;
+  }
+  const registeredListeners = config.kafkaListeners.map((address, i) => advertisedAddress(config, address, kafkaListeners[i]!.port));
   const isVoter = config.controllerQuorumVoters.has(config.brokerId);
   // A bootstrap voter, or a node with the controller role that joins the quorum by AddVoter (#17).
   const controller = runsController(config)
@@ -126,6 +151,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     : null;
   const controllerClient = spawnControllerClient(node, {
     config,
+    listeners: registeredListeners,
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
   options.extraActors?.(node, controllerClient);
@@ -144,6 +170,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     // Node.stop() does not stop the actors (nact's system stop misses them), so stop every actor
     // here, deepest first, while the links still work: watchers elsewhere get Terminated('stopped'),
     // and the controller's death watch fences this broker at once instead of after a timeout.
+    for (const listener of kafkaListeners) await listener.close();
     const paths = node.actorPaths().sort((a, b) => b.split('/').length - a.split('/').length);
     for (const path of paths) node.stopActor({ node: node.nodeId, path });
     // The controller's store closes after its actor stopped: wait (bounded) so the data dir can be reopened at once.
@@ -155,9 +182,23 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     config,
     controller,
     controllerClient,
+    kafkaListeners: registeredListeners,
     stop: async () => {
       if (stopping === undefined) stopping = stopAll();
       return stopping;
     },
   };
+}
+
+/**
+ * What Kafka clients are told to dial for a listener: its advertised.listeners entry, else the
+ * listen address with the port it bound (a wildcard host is replaced by the native listener's
+ * advertised host, as Kafka uses the canonical host name).
+ */
+function advertisedAddress(config: BrokerConfig, address: KafkaListenerAddress, boundPort: number): BrokerListener {
+  const advertised = config.kafkaAdvertisedListeners.find((l) => l.name === address.name);
+  if (advertised !== undefined) return { name: address.name, host: advertised.host, port: advertised.port === 0 ? boundPort : advertised.port };
+  const wildcard = address.host === '0.0.0.0' || address.host === '::' || address.host === '';
+  const nativeHost = config.advertiseUrl !== null ? new URL(config.advertiseUrl).hostname : config.listenHost;
+  return { name: address.name, host: wildcard ? nativeHost : address.host, port: boundPort };
 }

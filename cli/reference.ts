@@ -40,6 +40,8 @@ const configSourcePath = join(repoRoot, 'actors', 'broker', 'config.ts');
 const meanings: Record<string, string> = {
   'controller.quorum.voters': 'the bootstrap controller quorum, `id@host:port,...` (`--controller-quorum`): the voters until the metadata log records a voter set (then `kactus cluster add-voter` / `remove-voter` change it); a broker whose id is listed also runs a controller',
   'process.roles': '`broker`, or `broker,controller` (`--controller`): also run a controller although this id is not in controller.quorum.voters; it observes the quorum until `kactus cluster add-voter` adds it',
+  listeners: 'the Kafka-protocol listeners, `PLAINTEXT://HOST:PORT` (`--kafka-listen HOST:PORT`), beside the native one (`--listen`): Kafka clients (KafkaJS, librdkafka/kcat, @platformatic/kafka) connect here. Only `PLAINTEXT` so far',
+  'advertised.listeners': 'the address Kafka clients are told to dial for each listener, `PLAINTEXT://HOST:PORT` (`--kafka-advertise HOST:PORT`; default: the listener\'s own address)',
   'node.id': 'this broker\'s id (`--node-id`)',
   'broker.rack': 'the broker\'s rack, reported in metadata (`--rack`)',
   'log.dirs': 'where partitions and the metadata log live (`--data`)',
@@ -72,6 +74,14 @@ const meanings: Record<string, string> = {
   'cluster.secret.file': 'file with the secret all brokers share to authenticate each other (default: `<log.dirs>/cluster.secret`; KACTUS_CLUSTER_SECRET holds it directly) (Kactus only)',
 };
 
+/** Configs whose value is not a field of the kafkaNames map (parsed on their own in config.ts). */
+const specialFields: Record<string, string> = {
+  'controller.quorum.voters': 'controllerQuorumVoters',
+  'process.roles': 'processRoles',
+  listeners: 'kafkaListeners',
+  'advertised.listeners': 'kafkaAdvertisedListeners',
+};
+
 /** Configs given by a required flag: no default. */
 const requiredFlags: Record<string, string> = {
   'controller.quorum.voters': '(required)',
@@ -90,7 +100,7 @@ export function configFields(): Map<string, string> {
 function formatDefault(name: string, value: unknown): string {
   if (requiredFlags[name] !== undefined) return requiredFlags[name]!;
   if (value === null || value === undefined) return 'none';
-  if (Array.isArray(value)) return value.join(',');
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.map((v: unknown) => (typeof v === 'object' && v !== null ? `${(v as { name: string }).name}://${(v as { host: string }).host}:${(v as { port: number }).port}` : String(v))).join(',');
   if (value === Number.MAX_SAFE_INTEGER) return 'never';
   if (typeof value === 'number' && value >= 1024 * 1024 && value % (1024 * 1024) === 0) return `${value} (${value / (1024 * 1024) >= 1024 ? `${value / 1024 ** 3} GiB` : `${value / (1024 * 1024)} MiB`})`;
   if (typeof value === 'number' && name.endsWith('.ms') && value >= 60 * 60 * 1000 && value % (60 * 60 * 1000) === 0) return `${value} (${value / 3_600_000 >= 24 ? `${value / 86_400_000} days` : `${value / 3_600_000} h`})`;
@@ -103,7 +113,7 @@ export function configProblems(): string[] {
   const problems: string[] = [];
   for (const name of kafkaConfigNames()) {
     if (meanings[name] === undefined) problems.push(`config ${name} has no meaning in cli/reference.ts`);
-    if (name !== 'controller.quorum.voters' && name !== 'process.roles' && !fields.has(name)) problems.push(`config ${name}: its field was not found in actors/broker/config.ts`);
+    if (specialFields[name] === undefined && !fields.has(name)) problems.push(`config ${name}: its field was not found in actors/broker/config.ts`);
   }
   for (const name of Object.keys(meanings)) if (!kafkaConfigNames().includes(name)) problems.push(`cli/reference.ts describes ${name}, which the broker does not know`);
   return problems;
@@ -113,7 +123,7 @@ export function configTable(): string {
   const fields = configFields();
   const defaults = brokerConfigDefault as Record<string, unknown>;
   const rows = kafkaConfigNames().map((name) => {
-    const field = name === 'controller.quorum.voters' ? 'controllerQuorumVoters' : name === 'process.roles' ? 'processRoles' : (fields.get(name) ?? '?');
+    const field = specialFields[name] ?? fields.get(name) ?? '?';
     return `| \`${name}\` | \`${field}\` | ${formatDefault(name, defaults[field])} | ${meanings[name] ?? '?'} |`;
   });
   return ['| Kafka name | in the code | default | meaning |', '|---|---|---|---|', ...rows].join('\n');

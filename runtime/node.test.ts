@@ -315,6 +315,10 @@ describe('runtime node: the trust boundary (in-memory transport)', () => {
     await expect(a.askAsClient<Ping, unknown>('/guarded', (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ code: ErrorCode.INVALID_TOPIC_EXCEPTION });
     await expect(a.askAsClient('/open', () => ({ type: 'Ping', replyTo: { node: 'b', path: '/controller' } }))).rejects.toMatchObject({ code: ErrorCode.CLUSTER_AUTHORIZATION_FAILED });
     await expect(a.askAsClient('/nobody', (replyTo) => ({ type: 'Ping', replyTo }))).rejects.toMatchObject({ code: ErrorCode.BROKER_NOT_AVAILABLE });
+    // tellAsClient: the same admission, no reply slot.
+    expect(a.tellAsClient('/peer-only', { type: 'Ping', replyTo: null })).toBe(ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    expect(a.tellAsClient('/guarded', { type: 'Ping', replyTo: null })).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION);
+    expect(a.tellAsClient('/nobody', { type: 'Ping' })).toBe(ErrorCode.BROKER_NOT_AVAILABLE);
   });
 
   it('a node with a wrong secret is not a peer: its link closes, and it reaches nothing peer-only', async () => {

@@ -438,6 +438,22 @@ export class Node implements PeerHost {
     });
   }
 
+  /**
+   * Tells an actor of this node as a client connection would (askAsClient
+   * without a reply: Produce with acks=0). Returns 0, or the code of the
+   * refusal (the protocol's, a full mailbox, no such actor).
+   */
+  tellAsClient<M>(path: string, message: M): number {
+    const entry = this.actors.get(path);
+    if (entry === undefined || entry.stopped) return ErrorCode.BROKER_NOT_AVAILABLE;
+    const admission = admit(entry.accepts, message, { kind: 'client', nodeId: this.nodeId }, path);
+    if (!admission.admitted) {
+      this.stats.refusedByProtocol += 1;
+      return admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    }
+    return this.deliverLocal(path, message);
+  }
+
   private askWith<M, R>(target: Ref<M>, makeMessage: (replyTo: Ref<R>) => M, options: AskOptions, deliver: (message: M, replyPath: string) => number): Promise<R> {
     if (this.pendingAsks.size >= this.limits.pendingAsksMax) {
       return Promise.reject(new KactusError(ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${this.pendingAsks.size} asks pending on node ${this.nodeId}`));

@@ -18,6 +18,7 @@
  * Every wait is bounded; every CLI child is SIGKILLed in afterEach (by pid),
  * the cluster's brokers in afterAll.
  */
+import { kafkaRequest } from './support/kafka-wire.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -490,7 +491,7 @@ describe('kactus broker', () => {
 describe('kactus cluster up (npm start)', () => {
   /** `kactus cluster up` on `basePort`, resolved once it printed "cluster ready"; its pid tree is recorded for the checks. */
   const clusterUp = async (basePort: number, dataDir: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; pids: number[] }> => {
-    const child = spawn(process.execPath, [cliPath, 'cluster', 'up', '--data', dataDir, '--base-port', String(basePort)], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, 'cluster', 'up', '--data', dataDir, '--base-port', String(basePort), '--kafka-base-port', String(basePort + 11)], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
@@ -520,7 +521,8 @@ describe('kactus cluster up (npm start)', () => {
     let basePort = 0;
     for (let attempt = 0; attempt < 20 && basePort === 0; attempt += 1) {
       const candidate = 20_000 + Math.floor(Math.random() * 30_000);
-      const free = await Promise.all([1, 2, 3].map((i) => portFree(candidate + i)));
+      // Native ports base+1..base+3, Kafka ports base+11..base+13.
+      const free = await Promise.all([1, 2, 3, 11, 12, 13].map((i) => portFree(candidate + i)));
       if (free.every(Boolean)) basePort = candidate;
     }
     expect(basePort).toBeGreaterThan(0);
@@ -532,6 +534,10 @@ describe('kactus cluster up (npm start)', () => {
       started.push(...first.pids);
       expect(first.pids.filter((pid) => commandLine(pid).includes('broker-main.ts'))).toHaveLength(3);
       expect((await kactus(['topics', 'create', 'kept', '--partitions', '3', '--replication-factor', '3', '--bootstrap', upBootstrap])).code).toBe(0);
+      // Each broker has a Kafka listener: Metadata there lists the three brokers at their Kafka ports, and the topic.
+      const kafkaMetadata = await kafkaRequest('127.0.0.1', basePort + 11, 'Metadata', 9, { topics: null, allowAutoTopicCreation: false });
+      expect((kafkaMetadata.brokers as { nodeId: number; port: number }[]).map((b) => [b.nodeId, b.port]).sort()).toEqual([[1, basePort + 11], [2, basePort + 12], [3, basePort + 13]]);
+      expect((kafkaMetadata.topics as { name: string; partitions: unknown[] }[]).find((t) => t.name === 'kept')?.partitions).toHaveLength(3);
       const produced = await kactus(['produce', 'kept', '--bootstrap', upBootstrap], { input: 'one\ntwo\nthree\n' });
       expect(produced).toMatchObject({ code: 0, stderr: '' });
       await interrupt(first);

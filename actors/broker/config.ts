@@ -91,7 +91,36 @@ export type BrokerConfig = {
    * authentication, runtime/peer-auth.ts). Default: `<log.dirs>/cluster.secret`. See cluster-secret.ts.
    */
   clusterSecretFile: string | null;
+  /**
+   * listeners: the Kafka-protocol listeners, Kafka's `PLAINTEXT://HOST:PORT` (none by default;
+   * the native listener is listenHost/listenPort). Port 0 binds a free port.
+   */
+  kafkaListeners: readonly KafkaListenerAddress[];
+  /** advertised.listeners: the address Kafka clients are told to dial per listener (default: its listen address). */
+  kafkaAdvertisedListeners: readonly KafkaListenerAddress[];
 };
+
+/** One `NAME://HOST:PORT` entry of listeners / advertised.listeners. */
+export type KafkaListenerAddress = { readonly name: string; readonly host: string; readonly port: number };
+
+/** Listener names whose security protocol we speak (TLS and SASL are issue #19). */
+export const kafkaListenerNamesSupported: ReadonlySet<string> = new Set(['PLAINTEXT']);
+
+/** Parses Kafka's `NAME://HOST:PORT[,NAME://HOST:PORT]` (listeners, advertised.listeners). */
+export function parseKafkaListeners(text: string, what: string): KafkaListenerAddress[] {
+  const out: KafkaListenerAddress[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([A-Z][A-Z0-9_]*):\/\/(\[[^\]]+\]|[^:/]*):(\d{1,5})$/.exec(part);
+    if (!match) throw new ConfigError(`${what}: "${part}" is not NAME://HOST:PORT (e.g. PLAINTEXT://0.0.0.0:9092)`);
+    const [, name, host, portText] = match;
+    const port = Number(portText);
+    if (port > 65_535) throw new ConfigError(`${what}: port ${port} is out of range`);
+    if (!kafkaListenerNamesSupported.has(name!)) throw new ConfigError(`${what}: listener ${name} is not supported (only ${[...kafkaListenerNamesSupported].join(', ')}; TLS and SASL are not there yet)`);
+    if (out.some((l) => l.name === name)) throw new ConfigError(`${what}: listener ${name} is named twice`);
+    out.push({ name: name!, host: host!.replace(/^\[|\]$/g, ''), port });
+  }
+  return out;
+}
 
 type Field = {
   key: keyof BrokerConfig;
@@ -135,6 +164,8 @@ const kafkaNames: Record<string, Field> = {
 
 export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'> = {
   advertiseUrl: null,
+  kafkaListeners: [],
+  kafkaAdvertisedListeners: [],
   rack: null,
   brokerSessionTimeoutMs: 3_000,
   brokerHeartbeatIntervalMs: 500,
@@ -212,6 +243,14 @@ export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Reco
       next.processRoles = parseProcessRoles(String(raw));
       continue;
     }
+    if (name === 'listeners') {
+      next.kafkaListeners = parseKafkaListeners(String(raw), 'listeners');
+      continue;
+    }
+    if (name === 'advertised.listeners') {
+      next.kafkaAdvertisedListeners = parseKafkaListeners(String(raw), 'advertised.listeners');
+      continue;
+    }
     const field = kafkaNames[name];
     if (field === undefined) throw new ConfigError(`unknown config "${name}"`);
     const text = String(raw).trim();
@@ -247,11 +286,14 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
   if (config.brokerHeartbeatIntervalMs * 2 > config.brokerSessionTimeoutMs) fail('broker.heartbeat.interval.ms must be at most half of broker.session.timeout.ms');
   if (config.controllerHeartbeatTicks >= config.controllerElectionTicks) fail('controller.heartbeat.ticks must be below controller.election.ticks');
   if (config.replicaFetchWaitMaxMs >= config.replicaLagTimeMaxMs) fail('replica.fetch.wait.max.ms must be below replica.lag.time.max.ms');
+  for (const advertised of config.kafkaAdvertisedListeners) {
+    if (!config.kafkaListeners.some((l) => l.name === advertised.name)) fail(`advertised.listeners names ${advertised.name}, which listeners does not`);
+  }
   return config;
 }
 
 export function kafkaConfigNames(): string[] {
-  return ['controller.quorum.voters', 'process.roles', ...Object.keys(kafkaNames)];
+  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', ...Object.keys(kafkaNames)];
 }
 
 export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {

@@ -77,6 +77,7 @@ import {
   buildMetadataResponse,
   emptyImage,
   replayCommitted,
+  type BrokerListener,
   type ControllerCommand,
   type ControllerReply,
   type MetadataImage,
@@ -121,6 +122,8 @@ export const clientEvents = {
 
 export type ControllerClientOptions = {
   config: BrokerConfig;
+  /** This broker's other listeners (the Kafka listener) with their advertised addresses, registered with the controller. */
+  listeners?: readonly BrokerListener[];
   /** Total time of a ControllerCall (default clientLimits.requestTimeoutMsDefault). */
   requestTimeoutMs?: number;
 };
@@ -372,7 +375,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       ctx,
       state,
       'register',
-      { type: 'RegisterBroker', brokerId, incarnationId: node.incarnation, host, port, rack: config.rack },
+      { type: 'RegisterBroker', brokerId, incarnationId: node.incarnation, host, port, rack: config.rack, listeners: [...(options.listeners ?? [])] },
       null,
       requestTimeoutMs,
       clientLimits.attemptTimeoutMs,

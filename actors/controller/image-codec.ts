@@ -41,6 +41,7 @@ export const imageLimits = {
   replicasPerPartitionMax: 1_000,
   configsPerTopicMax: 1_000,
   nameCharsMax: 1_024,
+  listenersPerBrokerMax: 16,
 } as const;
 
 export type SerializedPartition = {
@@ -63,13 +64,15 @@ export type SerializedTopic = {
   configs: [string, string][];
 };
 
+export type SerializedBroker = Omit<BrokerRegistration, 'listeners'> & { listeners?: { name: string; host: string; port: number }[] };
+
 export type SerializedImage = {
   appliedOffset: number;
   brokerEpochMax: number;
   topicsCreatedCount: number;
   nextProducerId: number;
   /** Sorted by broker id. */
-  brokers: BrokerRegistration[];
+  brokers: SerializedBroker[];
   /** Sorted by topic id. */
   topics: SerializedTopic[];
   /** [resource name, [[config name, value], ...]] sorted by resource then config name; absent in older snapshots. */
@@ -79,7 +82,7 @@ export type SerializedImage = {
 export function serializeImage(image: MetadataImage): SerializedImage {
   const brokers = [...image.brokers.values()]
     .sort((a, b) => a.brokerId - b.brokerId)
-    .map((b) => ({ brokerId: b.brokerId, incarnationId: b.incarnationId, brokerEpoch: b.brokerEpoch, host: b.host, port: b.port, rack: b.rack, fenced: b.fenced }));
+    .map((b) => ({ brokerId: b.brokerId, incarnationId: b.incarnationId, brokerEpoch: b.brokerEpoch, host: b.host, port: b.port, rack: b.rack, fenced: b.fenced, listeners: b.listeners.map((l) => ({ ...l })) }));
   const topics = [...image.topicsById.values()]
     .sort((a, b) => (a.topicId < b.topicId ? -1 : a.topicId > b.topicId ? 1 : 0))
     .map((t) => ({
@@ -124,6 +127,7 @@ const brokerValidator = object({
   port: int(0, 65_535),
   rack: nullable(name),
   fenced: boolean,
+  listeners: optional(array(object({ name, host: name, port: int(0, 65_535) }), imageLimits.listenersPerBrokerMax), []),
 });
 
 const partitionValidator = object({
@@ -179,7 +183,7 @@ export function deserializeImage(value: unknown, path = 'image'): MetadataImage 
   for (const broker of checked.brokers) {
     if (brokers.has(broker.brokerId)) return invalid(path, `broker ${broker.brokerId} listed twice`);
     if (broker.brokerEpoch > checked.brokerEpochMax) return invalid(path, `broker ${broker.brokerId} epoch beyond brokerEpochMax`);
-    brokers.set(broker.brokerId, Object.freeze({ ...broker }));
+    brokers.set(broker.brokerId, Object.freeze({ ...broker, listeners: Object.freeze(broker.listeners.map((l) => Object.freeze({ ...l }))) }));
   }
   const topicsById = new Map<string, TopicImage>();
   const topicIdsByName = new Map<string, string>();

@@ -270,16 +270,18 @@ const name = string(messageLimits.nameCharsMax);
 const list = <T>(item: Validator<T>): Validator<T[]> => array(item, messageLimits.commandItemsMax);
 const configValue = string(messageLimits.configValueCharsMax);
 const configEntry = object({ name, value: configValue });
+/** A broker's listeners beyond the native one (the Kafka listener); a registration names at most this many. */
+const listenersMax = 16;
+const listenerValidator = object({ name: string(64), host: name, port: int(0, 65_535) });
 
 const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<ControllerCommand, { type: K }>> } = {
-  RegisterBroker: object({
-    type: oneOf('RegisterBroker'),
-    brokerId,
-    incarnationId: string(256),
-    host: name,
-    port: int(0, 65_535),
-    rack: nullable(name),
-  }),
+  // listeners stays absent when absent (older brokers send none).
+  RegisterBroker: (value, path) => {
+    const base = object({ type: oneOf('RegisterBroker'), brokerId, incarnationId: string(256), host: name, port: int(0, 65_535), rack: nullable(name) })(value, path);
+    if (isInvalid(base)) return base;
+    const optionals = optionalFields(value, path, { listeners: array(listenerValidator, listenersMax) });
+    return isInvalid(optionals) ? optionals : { ...base, ...optionals };
+  },
   BrokerHeartbeat: object({ type: oneOf('BrokerHeartbeat'), brokerId, brokerEpoch, wantFence: boolean }),
   FenceBroker: object({ type: oneOf('FenceBroker'), brokerId, brokerEpoch: nullable(brokerEpoch) }),
   CreateTopics: object({
@@ -373,6 +375,7 @@ const recordValidators: { [K in MetadataRecord['type']]: Validator<Extract<Metad
     host: name,
     port: int(0, 65_535),
     rack: nullable(name),
+    listeners: optional(array(listenerValidator, listenersMax), []),
     fenced: boolean,
   }),
   FenceBroker: object({ type: oneOf('FenceBroker'), brokerId, brokerEpoch: nonNegative }),

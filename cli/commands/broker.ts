@@ -26,6 +26,8 @@ Runs one broker node (a controller voter too when its id is in --controller-quor
   --node-id N             node.id
   --listen HOST:PORT      where this node listens
   --advertise HOST:PORT   what other nodes and clients dial (default: --listen)
+  --kafka-listen HOST:PORT        listeners=PLAINTEXT://HOST:PORT: also speak Kafka's protocol here
+  --kafka-advertise HOST:PORT     advertised.listeners=PLAINTEXT://HOST:PORT: what Kafka clients dial
   --controller-quorum     controller.quorum.voters: id@host:port, comma-separated
   --data DIR              log.dirs: partitions and the metadata log
   --rack R                broker.rack
@@ -40,6 +42,8 @@ export async function broker(argv: string[]): Promise<number> {
     'node-id': { type: 'string' },
     listen: { type: 'string' },
     advertise: { type: 'string' },
+    'kafka-listen': { type: 'string' },
+    'kafka-advertise': { type: 'string' },
     'controller-quorum': { type: 'string' },
     data: { type: 'string' },
     config: { type: 'string' },
@@ -48,7 +52,7 @@ export async function broker(argv: string[]): Promise<number> {
     set: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   });
-  const values = flags as { [name in 'node-id' | 'listen' | 'advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; help: boolean; controller: boolean };
+  const values = flags as { [name in 'node-id' | 'listen' | 'advertise' | 'kafka-listen' | 'kafka-advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; help: boolean; controller: boolean };
   if (values.help) {
     printLine(brokerHelp);
     return 0;
@@ -73,8 +77,27 @@ export async function broker(argv: string[]): Promise<number> {
     configFile: values.config,
     environment: process.env,
     // --controller is process.roles=broker,controller; a --set process.roles given too comes later and wins.
-    settings: [...(values.controller ? ['process.roles=broker,controller'] : []), ...(values.set ?? [])],
+    settings: [
+      ...(values.controller ? ['process.roles=broker,controller'] : []),
+      ...kafkaListenerSettings(values['kafka-listen'], values['kafka-advertise']),
+      ...(values.set ?? []),
+    ],
   });
   const running = await runBroker(config);
   return running.exited;
+}
+
+/** --kafka-listen / --kafka-advertise as the Kafka settings they stand for (a --set of the same name comes later and wins). */
+function kafkaListenerSettings(listen: string | undefined, advertise: string | undefined): string[] {
+  if (listen === undefined) {
+    if (advertise !== undefined) throw new UsageError('broker: --kafka-advertise needs --kafka-listen');
+    return [];
+  }
+  const at = parseHostPort(listen, '--kafka-listen');
+  const settings = [`listeners=PLAINTEXT://${at.host}:${at.port}`];
+  if (advertise !== undefined) {
+    const to = parseHostPort(advertise, '--kafka-advertise');
+    settings.push(`advertised.listeners=PLAINTEXT://${to.host}:${to.port}`);
+  }
+  return settings;
 }

@@ -63,23 +63,27 @@ async function registeredBrokers(bootstrap: string, count: number, giveUp: () =>
   return registered;
 }
 
-export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--set key=value ...]
+export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--kafka-base-port 9092] [--set key=value ...]
 
 Starts a local cluster: N broker processes (each also a controller voter) on
-127.0.0.1, ports base+1..base+N, data under DIR/broker-<id>. Ctrl-C stops them all.
-A second run on the same data directory finds the topics and records of the first.`;
+127.0.0.1, native ports base+1..base+N, data under DIR/broker-<id>. Each broker
+also has a Kafka-protocol listener: broker i on kafka-base-port+i-1 (9092,
+9093, 9094 by default), so Kafka tools connect to 127.0.0.1:9092.
+Ctrl-C stops them all. A second run on the same data directory finds the topics
+and records of the first.`;
 
-type Broker = { id: number; port: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
+type Broker = { id: number; port: number; kafkaPort: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
 
 export async function clusterUp(argv: string[]): Promise<number> {
   const { values: flags } = parseFlags('cluster up', argv, {
     brokers: { type: 'string', default: '3' },
     data: { type: 'string', default: './data' },
     'base-port': { type: 'string', default: '9190' },
+    'kafka-base-port': { type: 'string', default: '9092' },
     set: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   });
-  const values = flags as { brokers: string; data: string; 'base-port': string; set: string[]; help: boolean };
+  const values = flags as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; set: string[]; help: boolean };
   if (values.help) {
     printLine(clusterUpHelp);
     return 0;
@@ -88,11 +92,15 @@ export async function clusterUp(argv: string[]): Promise<number> {
   const basePort = Number(values['base-port']);
   if (!Number.isInteger(count) || count < 1 || count > clusterUpLimits.brokersMax) throw new UsageError(`--brokers must be 1-${clusterUpLimits.brokersMax}, got "${values.brokers}"`);
   if (!Number.isInteger(basePort) || basePort < 1024 || basePort + count > 65_535) throw new UsageError(`--base-port must be 1024-${65_535 - count}, got "${values['base-port']}"`);
+  const kafkaBasePort = Number(values['kafka-base-port']);
+  if (!Number.isInteger(kafkaBasePort) || kafkaBasePort < 1024 || kafkaBasePort + count - 1 > 65_535) throw new UsageError(`--kafka-base-port must be 1024-${65_536 - count}, got "${values['kafka-base-port']}"`);
+  if (kafkaBasePort <= basePort + count && basePort + 1 <= kafkaBasePort + count - 1) throw new UsageError(`--kafka-base-port ${kafkaBasePort}: the Kafka ports ${kafkaBasePort}-${kafkaBasePort + count - 1} overlap the native ports ${basePort + 1}-${basePort + count}`);
   const dataDir = resolve(values.data);
   mkdirSync(dataDir, { recursive: true });
-  const brokers: Broker[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, port: basePort + i + 1, child: null, restarts: [], ready: false }));
+  const brokers: Broker[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, port: basePort + i + 1, kafkaPort: kafkaBasePort + i, child: null, restarts: [], ready: false }));
   const quorum = brokers.map((b) => `${b.id}@127.0.0.1:${b.port}`).join(',');
   const bootstrap = brokers.map((b) => `ws://127.0.0.1:${b.port}`).join(',');
+  const kafkaBootstrap = brokers.map((b) => `127.0.0.1:${b.kafkaPort}`).join(',');
   let stopping = false;
 
   printLine(`kactus: starting ${count} broker${count > 1 ? 's' : ''}, data in ${dataDir}`);
@@ -102,7 +110,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
 
   const start = (broker: Broker): void => {
     const args = [...brokerProcessArgs(), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
-    args.push('--set', `cluster.secret.file=${secretFile}`);
+    args.push('--set', `cluster.secret.file=${secretFile}`, '--set', `listeners=PLAINTEXT://127.0.0.1:${broker.kafkaPort}`);
     for (const setting of values.set ?? []) args.push('--set', setting);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
     broker.child = child;
@@ -162,7 +170,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
     announcing = false;
     if (stopping || brokers.some((b) => !b.ready)) return;
     if (registered < count) printError(`only ${registered} of ${count} brokers registered with the controller after ${clusterUpLimits.registrationWaitMsMax / 1000} s; see the broker logs above`);
-    printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap})`);
+    printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap}); Kafka clients: ${kafkaBootstrap}`);
   };
 
   let resolveDone: (code: number) => void = () => {};

@@ -30,7 +30,11 @@
 import { ErrorCode } from '../../../protocol/errors.ts';
 import { isBrokerActive, topicsSortedByName, type MetadataImage } from './image.ts';
 import { generateIsrRemoval, generateOfflineElections } from './partitions.ts';
-import type { ControlResult, ItemError, MetadataRecord } from './records.ts';
+import type { BrokerListener, ControlResult, ItemError, MetadataRecord } from './records.ts';
+
+function sameListeners(a: readonly BrokerListener[], b: readonly BrokerListener[]): boolean {
+  return a.length === b.length && a.every((l, i) => l.name === b[i]!.name && l.host === b[i]!.host && l.port === b[i]!.port);
+}
 
 /** broker.session.timeout.ms here (Kafka's default is 9 s; our clusters are small and local). */
 export const brokerSessionTimeoutMsDefault = 3_000;
@@ -45,6 +49,8 @@ export interface RegisterBrokerCommand {
   readonly host: string;
   readonly port: number;
   readonly rack: string | null;
+  /** Other listeners (the Kafka listener) with their advertised addresses. */
+  readonly listeners?: readonly BrokerListener[];
 }
 
 export interface RegisterBrokerReply extends ItemError {
@@ -76,7 +82,7 @@ export function generateRegisterBroker(
   }
   const existing = image.brokers.get(command.brokerId);
   if (existing !== undefined && existing.incarnationId === command.incarnationId) {
-    if (existing.host === command.host && existing.port === command.port && existing.rack === command.rack) {
+    if (existing.host === command.host && existing.port === command.port && existing.rack === command.rack && sameListeners(existing.listeners, command.listeners ?? [])) {
       // A retry of a registration that already committed: same answer, nothing written.
       return { records: [], reply: reply(0, null, existing.brokerEpoch) };
     }
@@ -102,6 +108,7 @@ export function generateRegisterBroker(
       host: command.host,
       port: command.port,
       rack: command.rack,
+      ...(command.listeners !== undefined && command.listeners.length > 0 ? { listeners: command.listeners.map((l) => ({ name: l.name, host: l.host, port: l.port })) } : {}),
       fenced: true,
     },
     ...(existing === undefined ? [] : generateIsrRemoval(image, command.brokerId)),

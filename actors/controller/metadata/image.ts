@@ -44,6 +44,7 @@
 import { AssertionError, assert } from '../../../runtime/assert.ts';
 import {
   noLeader,
+  type BrokerListener,
   type ConfigEntry,
   type MetadataRecord,
   type PartitionChangeRecord,
@@ -59,6 +60,8 @@ export interface BrokerRegistration {
   readonly port: number;
   readonly rack: string | null;
   readonly fenced: boolean;
+  /** Other listeners (the Kafka listener), by name; [] when none. */
+  readonly listeners: readonly BrokerListener[];
 }
 
 export interface PartitionState {
@@ -266,6 +269,7 @@ function replayRegisterBroker(image: MetadataImage, record: RegisterBrokerRecord
     port: record.port,
     rack: record.rack,
     fenced: record.fenced,
+    listeners: Object.freeze((record.listeners ?? []).map((l) => Object.freeze({ name: l.name, host: l.host, port: l.port }))),
   });
   return Object.freeze({
     ...image,

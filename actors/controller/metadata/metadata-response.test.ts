@@ -11,7 +11,7 @@ describe('Metadata response', () => {
 
   it('lists active brokers, the controller, and every topic sorted by name', () => {
     const response = buildMetadataResponse(image, { topics: null }, 3);
-    expect(response.brokers).toEqual([{ brokerId: 3, host: 'localhost', port: 9003, rack: null }]);
+    expect(response.brokers).toEqual([{ brokerId: 3, host: 'localhost', port: 9003, rack: null, listeners: [] }]);
     expect(response.controllerId).toBe(3);
     expect(response.topics.map((t) => t.name)).toEqual(['a', 'b']);
     expect(response.topics[0]?.partitions[0]).toEqual({

@@ -35,6 +35,8 @@ export interface MetadataBroker {
   readonly host: string;
   readonly port: number;
   readonly rack: string | null;
+  /** The broker's other listeners (the Kafka listener); answers through them use these addresses. */
+  readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number }[];
 }
 
 export interface MetadataPartition {
@@ -69,7 +71,7 @@ export function buildMetadataResponse(
   request: MetadataRequest,
   controllerId: number,
 ): MetadataResponse {
-  const brokers = activeBrokers(image).map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port, rack: b.rack }));
+  const brokers = activeBrokers(image).map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port, rack: b.rack, listeners: b.listeners }));
   const topics =
     request.topics === null
       ? topicsSortedByName(image).map((t) => describeTopic(image, t))

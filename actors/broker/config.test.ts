@@ -1,0 +1,28 @@
+/**
+ * The Kafka-listener configs as Kafka spells them: listeners and
+ * advertised.listeners parse `NAME://HOST:PORT` lists, refuse what we do not
+ * speak yet, and must agree with each other.
+ */
+import { describe, expect, it } from 'vitest';
+import { applyKafkaSettings, makeBrokerConfig, parseKafkaListeners } from './config.ts';
+
+const base = makeBrokerConfig({ brokerId: 1, listenHost: '127.0.0.1', listenPort: 9191, dataDir: '/tmp/x', controllerQuorumVoters: new Map([[1, 'ws://127.0.0.1:9191']]) });
+
+describe('listeners / advertised.listeners', () => {
+  it('parse Kafka\'s NAME://HOST:PORT lists', () => {
+    expect(parseKafkaListeners('PLAINTEXT://0.0.0.0:9092', 'listeners')).toEqual([{ name: 'PLAINTEXT', host: '0.0.0.0', port: 9092 }]);
+    expect(parseKafkaListeners('PLAINTEXT://[::1]:9092', 'listeners')).toEqual([{ name: 'PLAINTEXT', host: '::1', port: 9092 }]);
+    const config = applyKafkaSettings(base, { listeners: 'PLAINTEXT://0.0.0.0:9092', 'advertised.listeners': 'PLAINTEXT://kafka1.example:19092' });
+    expect(config.kafkaListeners).toEqual([{ name: 'PLAINTEXT', host: '0.0.0.0', port: 9092 }]);
+    expect(config.kafkaAdvertisedListeners).toEqual([{ name: 'PLAINTEXT', host: 'kafka1.example', port: 19092 }]);
+    expect(base.kafkaListeners).toEqual([]);
+  });
+
+  it('refuse what is not a listener, TLS/SASL (not there yet), duplicates, and an advertised name that does not listen', () => {
+    expect(() => parseKafkaListeners('0.0.0.0:9092', 'listeners')).toThrow(/is not NAME:\/\/HOST:PORT/);
+    expect(() => parseKafkaListeners('SSL://0.0.0.0:9093', 'listeners')).toThrow(/SSL is not supported/);
+    expect(() => parseKafkaListeners('PLAINTEXT://a:1,PLAINTEXT://b:2', 'listeners')).toThrow(/named twice/);
+    expect(() => parseKafkaListeners('PLAINTEXT://a:70000', 'listeners')).toThrow(/out of range/);
+    expect(() => applyKafkaSettings(base, { 'advertised.listeners': 'PLAINTEXT://h:1' })).toThrow(/which listeners does not/);
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * The Kafka listener's request handler: Kafka's APIs translated into the same
+ * actor messages the native listener carries, asked of this node's actors
+ * with `Node.askAsClient`, so a request through this listener is held to the
+ * very client protocol a native client is (no more rights, no other path).
+ *
+ * Owns: `servedApiVersions` (what ApiVersions advertises: the truth about
+ * what this module answers), `createKafkaHandler`.
+ *
+ * Served so far: ApiVersions and Metadata (enough for `kcat -L` and for a
+ * client's bootstrap). Every other API is left out of ApiVersions, and a
+ * request for one closes its connection, as Kafka does for an API it does
+ * not know; issue #18 lists the rest.
+ */
+import type { KafkaValue } from '../../protocol/kafka/codec.ts';
+import { apiKeys, apis } from '../../protocol/kafka/messages.ts';
+import type { Node } from '../../runtime/node.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import type { MetadataResponse } from '../controller/metadata/index.ts';
+import type { KafkaRequest, KafkaRequestHandler } from './listener.ts';
+import { kafkaMetadataBody, metadataTopicsRequested } from './metadata.ts';
+
+/** How long a translated request may wait for the actor that answers it. */
+export const kafkaGatewayAskTimeoutMs = 30_000;
+
+type Served = { readonly minVersion: number; readonly maxVersion: number; readonly handle: (request: KafkaRequest, deps: HandlerDeps) => Promise<KafkaValue | null> };
+
+type HandlerDeps = { readonly node: Node; readonly listenerName: string; readonly log: Logger };
+
+const served: Readonly<Record<string, Served>> = {
+  ApiVersions: {
+    minVersion: 0,
+    maxVersion: 4,
+    handle: async () => ({ errorCode: 0, apiKeys: servedApiVersions(), throttleTimeMs: 0 }),
+  },
+  Metadata: {
+    minVersion: 0,
+    maxVersion: 12,
+    handle: async ({ version, body }, { node, listenerName }) => {
+      const requested = metadataTopicsRequested(version, body);
+      // Before v4 there is no flag: Kafka creates missing topics (when the broker allows it).
+      const allowAutoTopicCreation = version >= 4 ? body.allowAutoTopicCreation === true : true;
+      const reply = await node.askAsClient<unknown, MetadataResponse & { type: string }>(
+        '/broker',
+        (replyTo) => ({ type: 'Metadata', topics: requested.names, allowAutoTopicCreation: allowAutoTopicCreation && requested.ids.length === 0, replyTo }),
+        { timeoutMs: kafkaGatewayAskTimeoutMs },
+      );
+      return kafkaMetadataBody(reply, listenerName, requested);
+    },
+  },
+};
+
+/** Every API this handler answers, with the versions it answers (each within Kafka's schema range). */
+export function servedApiVersions(): { apiKey: number; minVersion: number; maxVersion: number }[] {
+  return Object.entries(served)
+    .map(([name, entry]) => {
+      const info = apis.get(apiKeys[name]!)!;
+      return { apiKey: info.apiKey, minVersion: Math.max(entry.minVersion, info.minVersion), maxVersion: Math.min(entry.maxVersion, info.maxVersion) };
+    })
+    .sort((a, b) => a.apiKey - b.apiKey);
+}
+
+export function createKafkaHandler(deps: HandlerDeps): KafkaRequestHandler {
+  return async (request) => {
+    const entry = Object.hasOwn(served, request.api.name) ? served[request.api.name] : undefined;
+    if (entry === undefined || request.version < entry.minVersion || request.version > entry.maxVersion) {
+      // Kafka closes the connection of a request it does not serve; the listener does on a throw.
+      throw new Error(`${request.api.name} v${request.version} is not served by this listener`);
+    }
+    return entry.handle(request, deps);
+  };
+}

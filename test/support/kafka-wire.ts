@@ -1,0 +1,43 @@
+/**
+ * Test helper: one Kafka-protocol request over a real TCP connection to a
+ * Kafka listener, answered and decoded with the project's own codec (the
+ * third-party clients are tested against the listener elsewhere). Not a test
+ * file itself.
+ */
+import { connect } from 'node:net';
+import type { KafkaValue } from '../../protocol/kafka/codec.ts';
+import { FrameSplitter } from '../../protocol/kafka/frames.ts';
+import { apiKeys, apis, decodeResponse, encodeRequest } from '../../protocol/kafka/messages.ts';
+
+export async function kafkaRequest(host: string, port: number, apiName: string, version: number, body: KafkaValue, timeoutMs = 10_000): Promise<KafkaValue> {
+  const api = apis.get(apiKeys[apiName]!);
+  if (api === undefined) throw new Error(`no api ${apiName}`);
+  const socket = connect(port, host);
+  try {
+    return await new Promise<KafkaValue>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${apiName} v${version} to ${host}:${port}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      const splitter = new FrameSplitter();
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`${apiName} v${version} to ${host}:${port}: connection closed`));
+      });
+      socket.on('data', (chunk: Buffer) => {
+        const { frames } = splitter.push(chunk);
+        if (frames.length === 0) return;
+        clearTimeout(timer);
+        try {
+          resolve(decodeResponse(api, version, Buffer.from(frames[0]!)).body);
+        } catch (err) {
+          reject(err);
+        }
+      });
+      socket.once('connect', () => socket.write(encodeRequest(api, version, { correlationId: 1, clientId: 'kactus-test' }, body)));
+    });
+  } finally {
+    socket.destroy();
+  }
+}
