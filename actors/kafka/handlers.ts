@@ -12,22 +12,15 @@
  * request for one closes its connection, as Kafka does for an API it does
  * not know; issue #18 lists the rest.
  */
-import type { KafkaValue } from '../../protocol/kafka/codec.ts';
 import { apiKeys, apis } from '../../protocol/kafka/messages.ts';
-import type { Node } from '../../runtime/node.ts';
-import type { Logger } from '../../runtime/logger.ts';
 import type { MetadataResponse } from '../controller/metadata/index.ts';
-import type { KafkaRequest, KafkaRequestHandler } from './listener.ts';
+import type { KafkaRequestHandler } from './listener.ts';
 import { kafkaMetadataBody, metadataTopicsRequested } from './metadata.ts';
+import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
 
-/** How long a translated request may wait for the actor that answers it. */
-export const kafkaGatewayAskTimeoutMs = 30_000;
+export { kafkaGatewayAskTimeoutMs } from './served.ts';
 
-type Served = { readonly minVersion: number; readonly maxVersion: number; readonly handle: (request: KafkaRequest, deps: HandlerDeps) => Promise<KafkaValue | null> };
-
-type HandlerDeps = { readonly node: Node; readonly listenerName: string; readonly log: Logger };
-
-const served: Readonly<Record<string, Served>> = {
+const basics: ServedApis = {
   ApiVersions: {
     minVersion: 0,
     maxVersion: 4,
@@ -49,6 +42,12 @@ const served: Readonly<Record<string, Served>> = {
     },
   },
 };
+
+/**
+ * Every API module's table. Each area (data, groups, transactions, admin)
+ * lives in its own module and adds one line here.
+ */
+const served: ServedApis = { ...basics };
 
 /** Every API this handler answers, with the versions it answers (each within Kafka's schema range). */
 export function servedApiVersions(): { apiKey: number; minVersion: number; maxVersion: number }[] {

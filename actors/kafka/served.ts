@@ -1,0 +1,35 @@
+/**
+ * The shape every Kafka API module of the listener exports: for each API it
+ * answers, the versions it answers and the translation itself. handlers.ts
+ * merges the modules' tables; ApiVersions advertises exactly their union.
+ *
+ * A handler turns one decoded Kafka request into native actor messages,
+ * asked of this node's actors through `node.askAsClient` / `tellAsClient`
+ * (held to the same client protocol as a native client), and returns the
+ * Kafka response body (or null: no response, acks=0). It answers every
+ * error it can name with Kafka's error code in the response; a throw closes
+ * the connection (Kafka's answer to what it cannot serve).
+ */
+import type { KafkaValue } from '../../protocol/kafka/codec.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import type { Node } from '../../runtime/node.ts';
+import type { KafkaRequest } from './listener.ts';
+
+export type HandlerDeps = {
+  readonly node: Node;
+  /** The listener the request arrived on (its name picks the addresses Metadata-like answers give). */
+  readonly listenerName: string;
+  readonly log: Logger;
+};
+
+export type ServedApi = {
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  readonly handle: (request: KafkaRequest, deps: HandlerDeps) => Promise<KafkaValue | null>;
+};
+
+/** By Kafka's API name without Request/Response (Fetch, JoinGroup, ...). */
+export type ServedApis = Readonly<Record<string, ServedApi>>;
+
+/** How long a translated request may wait for the actor that answers it (beyond the request's own wait, if any). */
+export const kafkaGatewayAskTimeoutMs = 30_000;
