@@ -1,0 +1,194 @@
+/**
+ * Frames for fuzzing the Kafka listener: seeded, reproducible, drawn from
+ * Kafka's own message schemas so they reach deep into every request codec
+ * rather than stopping at the header.
+ *
+ * Owns: `KafkaFrameGenerator` (next() -> a size-prefixed frame and how it was
+ * made) and `randomRequestBody` (a value for any request schema and version,
+ * from a seeded Rng). Pure: no sockets.
+ *
+ * Strategies, by weight:
+ * - valid: a well-formed request of a random served-or-not API and version
+ *   (every field drawn from its type), sometimes with oversized counts;
+ * - mutated: a valid one with bytes flipped, a length inflated, or cut short
+ *   (the size prefix still says the truth about what is sent, so the frame
+ *   splitter hands it over whole and the codec must refuse it);
+ * - header: a bare header with a random key and version (unknown APIs,
+ *   future versions, ApiVersions from the future);
+ * - noise: random bytes behind a truthful size prefix;
+ * - fatal: a size prefix over the frame limit or negative (the listener
+ *   closes the connection; the fuzzer opens another).
+ */
+import { KafkaWriter, codecFor, type KafkaValue } from '../../protocol/kafka/codec.ts';
+import { apis, requestHeaderSchema, requestHeaderVersion, type ApiInfo } from '../../protocol/kafka/messages.ts';
+import type { FieldSchema } from '../../protocol/kafka/schema-types.ts';
+import type { Rng } from '../../runtime/rng.ts';
+
+export type KafkaFrameStrategy = 'valid' | 'mutated' | 'header' | 'noise' | 'fatal';
+
+export type GeneratedKafkaFrame = { readonly strategy: KafkaFrameStrategy; readonly api: string | null; readonly version: number | null; readonly bytes: Buffer };
+
+const weights: readonly [KafkaFrameStrategy, number][] = [['valid', 30], ['mutated', 45], ['header', 10], ['noise', 13], ['fatal', 2]];
+
+/** Array lengths drawn for generated values (small: depth multiplies them). */
+const arrayLengthMax = 3;
+/** String and bytes lengths drawn. */
+const bytesLengthMax = 24;
+
+const inRange = (range: readonly [number, number] | null, version: number) => range !== null && version >= range[0] && version <= range[1];
+
+function pick<T>(rng: Rng, items: readonly T[]): T {
+  return items[rng.int(0, items.length)]!;
+}
+
+function randomString(rng: Rng): string {
+  const alphabet = 'abcdefghij-_.0123456789__consumer_offsets';
+  let out = '';
+  for (let i = rng.int(0, bytesLengthMax); i > 0; i -= 1) out += alphabet[rng.int(0, alphabet.length)];
+  return out;
+}
+
+function randomBytes(rng: Rng, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i += 1) out[i] = rng.int(0, 256);
+  return out;
+}
+
+function randomInt(rng: Rng, type: string): number {
+  const interesting = [0, -1, 1, 2, 127, -128, 32_767, 2_147_483_647, -2_147_483_648];
+  const value = rng.next() < 0.5 ? pick(rng, interesting) : rng.int(-1_000, 100_000);
+  switch (type) {
+    case 'int8':
+      return Math.max(-128, Math.min(127, value));
+    case 'int16':
+      return Math.max(-32_768, Math.min(32_767, value));
+    case 'uint16':
+      return Math.max(0, Math.min(65_535, value));
+    case 'uint32':
+      return Math.max(0, value);
+    default:
+      return value;
+  }
+}
+
+function randomField(rng: Rng, field: FieldSchema, version: number, depth: number): unknown {
+  const nullable = inRange(field.nullable, version);
+  if (nullable && rng.next() < 0.1) return null;
+  if (field.type.startsWith('[]')) {
+    const length = depth > 3 ? 0 : rng.int(0, arrayLengthMax + 1);
+    const element = field.type.slice(2);
+    return Array.from({ length }, () => (element === 'struct' ? randomStruct(rng, field.fields ?? [], version, depth + 1) : randomPrimitive(rng, element)));
+  }
+  if (field.type === 'struct') return randomStruct(rng, field.fields ?? [], version, depth + 1);
+  return randomPrimitive(rng, field.type);
+}
+
+function randomPrimitive(rng: Rng, type: string): unknown {
+  switch (type) {
+    case 'bool':
+      return rng.next() < 0.5;
+    case 'int64':
+      return rng.next() < 0.3 ? pick(rng, [-1, -2, 0, 2 ** 53 - 1]) : rng.int(-10, 1_000_000);
+    case 'float64':
+      return rng.next() * 100;
+    case 'uuid':
+      return randomBytes(rng, 16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+    case 'string':
+      return randomString(rng);
+    case 'bytes':
+    case 'records':
+      return randomBytes(rng, rng.int(0, bytesLengthMax * 4));
+    default:
+      return randomInt(rng, type);
+  }
+}
+
+function randomStruct(rng: Rng, fields: readonly FieldSchema[], version: number, depth: number): KafkaValue {
+  const value: KafkaValue = {};
+  for (const field of fields) if (inRange(field.versions, version)) value[field.name] = randomField(rng, field, version, depth);
+  return value;
+}
+
+/** A random value of `api`'s request at `version` (every field in range for its type). */
+export function randomRequestBody(rng: Rng, api: ApiInfo, version: number): KafkaValue {
+  return randomStruct(rng, api.request.fields, version, 0);
+}
+
+function frame(body: Buffer): Buffer {
+  const out = Buffer.alloc(4 + body.length);
+  out.writeInt32BE(body.length, 0);
+  body.copy(out, 4);
+  return out;
+}
+
+export class KafkaFrameGenerator {
+  private readonly apiList: readonly ApiInfo[] = [...apis.values()];
+  private correlationId = 0;
+
+  constructor(private readonly rng: Rng, private readonly frameBytesLimit: number) {}
+
+  next(): GeneratedKafkaFrame {
+    const strategy = this.strategy();
+    switch (strategy) {
+      case 'valid': {
+        const { api, version, body } = this.validRequest();
+        return { strategy, api: api.name, version, bytes: frame(body) };
+      }
+      case 'mutated': {
+        const { api, version, body } = this.validRequest();
+        const bytes = Buffer.from(body);
+        const how = this.rng.int(0, 3);
+        if (how === 0 || bytes.length <= 8) for (let flips = this.rng.int(1, 6); flips > 0; flips -= 1) bytes[this.rng.int(0, bytes.length)] = this.rng.int(0, 256);
+        else if (how === 1) {
+          // Inflate a 4-byte field past the header into a huge count or length.
+          const at = this.rng.int(8, Math.max(9, bytes.length - 3));
+          if (at + 4 <= bytes.length) bytes.writeInt32BE(pick(this.rng, [0x7fffffff, 0x10000000, -2, 1_000_000]), at);
+        } else return { strategy, api: api.name, version, bytes: frame(bytes.subarray(0, this.rng.int(0, bytes.length))) };
+        return { strategy, api: api.name, version, bytes: frame(bytes) };
+      }
+      case 'header': {
+        const header = Buffer.alloc(10);
+        const key = this.rng.next() < 0.7 ? pick(this.rng, this.apiList).apiKey : this.rng.int(-5, 100);
+        header.writeInt16BE(key, 0);
+        header.writeInt16BE(this.rng.next() < 0.5 ? this.rng.int(0, 20) : this.rng.int(-3, 32_767), 2);
+        header.writeInt32BE(++this.correlationId, 4);
+        header.writeInt16BE(-1, 8);
+        return { strategy, api: null, version: null, bytes: frame(Buffer.concat([header, randomBytes(this.rng, this.rng.int(0, 16))])) };
+      }
+      case 'noise':
+        return { strategy, api: null, version: null, bytes: frame(randomBytes(this.rng, this.rng.int(0, 200))) };
+      case 'fatal': {
+        const bytes = Buffer.alloc(4);
+        bytes.writeInt32BE(this.rng.next() < 0.5 ? -this.rng.int(1, 1_000) : this.frameBytesLimit + this.rng.int(1, 1_000), 0);
+        return { strategy, api: null, version: null, bytes };
+      }
+    }
+  }
+
+  private strategy(): KafkaFrameStrategy {
+    let roll = this.rng.int(0, weights.reduce((sum, [, w]) => sum + w, 0));
+    for (const [strategy, weight] of weights) {
+      if (roll < weight) return strategy;
+      roll -= weight;
+    }
+    return 'noise';
+  }
+
+  private validRequest(): { api: ApiInfo; version: number; body: Buffer } {
+    const api = pick(this.rng, this.apiList);
+    const version = this.rng.int(api.minVersion, api.maxVersion + 1);
+    const writer = new KafkaWriter(128);
+    codecFor(requestHeaderSchema, requestHeaderVersion(api, version)).write(writer, { requestApiKey: api.apiKey, requestApiVersion: version, correlationId: ++this.correlationId, clientId: this.rng.next() < 0.5 ? 'fuzz' : null });
+    try {
+      codecFor(api.request, version).write(writer, randomRequestBody(this.rng, api, version));
+    } catch {
+      // A drawn value the codec refuses to write (e.g. a string too long for int16): send the header alone.
+    }
+    return { api, version, body: Buffer.from(writer.view()) };
+  }
+}
+
+/** A frame that makes the listener close the connection (the fuzzer then reconnects). */
+export function isFatalKafkaFrame(frame: GeneratedKafkaFrame): boolean {
+  return frame.strategy === 'fatal';
+}
