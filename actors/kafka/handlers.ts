@@ -14,8 +14,12 @@
  */
 import { apiKeys, apis } from '../../protocol/kafka/messages.ts';
 import type { MetadataResponse } from '../controller/metadata/index.ts';
+import { dataApis } from './data-apis.ts';
 import type { KafkaRequestHandler } from './listener.ts';
+import { groupApis } from './group-apis.ts';
 import { kafkaMetadataBody, metadataTopicsRequested } from './metadata.ts';
+import { adminApis } from './admin-apis.ts';
+import { txnApis } from './txn-apis.ts';
 import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
 
 export { kafkaGatewayAskTimeoutMs } from './served.ts';
@@ -47,7 +51,13 @@ const basics: ServedApis = {
  * Every API module's table. Each area (data, groups, transactions, admin)
  * lives in its own module and adds one line here.
  */
-const served: ServedApis = { ...basics };
+const served: ServedApis = {
+  ...basics,
+  ...dataApis,
+  ...groupApis,
+  ...adminApis,
+  ...txnApis,
+};
 
 /** Every API this handler answers, with the versions it answers (each within Kafka's schema range). */
 export function servedApiVersions(): { apiKey: number; minVersion: number; maxVersion: number }[] {
