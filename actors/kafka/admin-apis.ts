@@ -1,0 +1,523 @@
+/**
+ * Kafka's admin APIs over the native admin commands: CreateTopics,
+ * DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs,
+ * IncrementalAlterConfigs, ElectLeaders, AlterPartitionReassignments,
+ * ListPartitionReassignments and DescribeCluster.
+ *
+ * Owns: `adminApis` (the ServedApis table) and the pure translations
+ * (`…Command` builds the native command from a decoded request, `…Body` the
+ * Kafka response from the native reply), exported for the tests.
+ *
+ * Every command goes as `Admin { command }` to this node's `/broker` through
+ * `node.askAsClient`, held to brokerProtocol exactly as a native client's
+ * request is: the internal-topic guard (no client deletes, repartitions or
+ * reconfigures `__consumer_offsets` / `__transaction_state`) answers Kafka
+ * clients too. The guard refuses a whole command, so the items naming an
+ * internal topic are sent as a command of their own: the guard's code lands on
+ * those items only and the others are served (Kafka answers per item).
+ *
+ * Kafka's rules kept here (the controller's logic keeps the rest):
+ * - A failure of the whole call (controller unreachable, timeout, refusal)
+ *   is answered on every item with its code, as Kafka does per topic.
+ * - Resource types are Kafka's numbers: topic 2, broker 4. Any other type
+ *   gets INVALID_REQUEST on its resource ("Unsupported resource type").
+ * - CreateTopics v5+ returns the new topic's configs: computed from the
+ *   schema and the request's overrides (what a DescribeConfigs would say).
+ *   A null config value is INVALID_CONFIG, as Kafka's controller answers.
+ * - DeleteTopics v6 may name topics by id: ids are resolved through this
+ *   broker's Metadata (UNKNOWN_TOPIC_ID when none has it); a name and an id
+ *   together is INVALID_REQUEST, as in Kafka.
+ * - AlterConfigs (the legacy, non-incremental one) replaces every override of
+ *   a resource: the configs it names are SET, every other config of the
+ *   resource's schema is DELETEd (back to its default), in one native
+ *   command, so it is atomic like Kafka's.
+ * - IncrementalAlterConfigs: SET (0), DELETE (1); APPEND (2) / SUBTRACT (3)
+ *   only for list configs (else INVALID_CONFIG, Kafka's answer), computed from
+ *   a DescribeConfigs first and written as a SET: not atomic with a
+ *   concurrent change of the same key (Kafka's is). Another op: INVALID_REQUEST.
+ * - DescribeCluster: the brokers at the addresses of the listener asked, the
+ *   active controller; clusterId is the empty string (Kactus has no cluster
+ *   id yet; Metadata says null, this field is not nullable). endpointType 2
+ *   (controllers) is UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers.
+ * - Authorized operations are not computed (no ACLs yet): Kafka's "omitted".
+ *
+ * Not served: DeleteRecords (no native operation deletes records before an
+ * offset yet; it stays out of ApiVersions).
+ *
+ * Untrusted input: the codec bounds every count and gives values of the
+ * schema's types; the native command validators bound items and names
+ * (commandItemsMax, nameCharsMax), so a request past them is answered
+ * INVALID_REQUEST on every item, never a throw.
+ */
+import { ErrorCode, KactusError } from '../../protocol/errors.ts';
+import { zeroUuid, type KafkaValue } from '../../protocol/kafka/codec.ts';
+import { internalTopics } from '../broker/actor.ts';
+import {
+  brokerConfigSchema,
+  topicConfigSchema,
+  type AlterConfigOp,
+  type AlterConfigsReply,
+  type CreatePartitionsReply,
+  type CreateTopicsReply,
+  type DeleteTopicsReply,
+  type DescribeConfigsReply,
+  type ElectLeadersReply,
+  type AlterPartitionReassignmentsReply,
+  type ListPartitionReassignmentsReply,
+  type MetadataResponse,
+} from '../controller/metadata/index.ts';
+import { authorizedOperationsOmitted } from './metadata.ts';
+import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
+
+/** Kafka's ConfigResource.Type numbers. */
+export const kafkaResourceType = Object.freeze({ topic: 2, broker: 4 });
+/** Kafka's DescribeConfigsResponse.ConfigSource numbers. */
+const configSourceNumber = Object.freeze({ TOPIC_CONFIG: 1, DYNAMIC_BROKER_CONFIG: 2, DYNAMIC_DEFAULT_BROKER_CONFIG: 3, DEFAULT_CONFIG: 5 });
+/** Kafka's ConfigEntry.ConfigType numbers, by our schema's kinds. */
+const configTypeNumber = Object.freeze({ boolean: 1, enum: 2, int: 3, long: 5, double: 6, list: 7 });
+
+type Failure = { readonly failed: true; readonly errorCode: number; readonly errorMessage: string };
+type Item = { errorCode: number; errorMessage: string | null };
+
+const failureOf = (err: unknown): Failure =>
+  err instanceof KactusError ? { failed: true, errorCode: err.code, errorMessage: err.message } : { failed: true, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'the admin call failed' };
+
+/** One admin command through `/broker`, held to brokerProtocol; a failure of the whole call as data. */
+async function askAdmin<R>(deps: HandlerDeps, command: Record<string, unknown> & { type: string }, replyType: string): Promise<R | Failure> {
+  try {
+    const reply = await deps.node.askAsClient<unknown, { type?: unknown; errorCode?: unknown; errorMessage?: unknown }>('/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+    if (reply?.type === replyType) return reply as R;
+    const errorCode = typeof reply?.errorCode === 'number' ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
+    return { failed: true, errorCode, errorMessage: typeof reply?.errorMessage === 'string' ? reply.errorMessage : `${command.type} failed` };
+  } catch (err) {
+    return failureOf(err);
+  }
+}
+
+const isFailure = (value: unknown): value is Failure => typeof value === 'object' && value !== null && (value as Failure).failed === true;
+
+/**
+ * Sends the items of a command in two commands: those naming no internal topic, and those that do (which the
+ * broker's guard answers). `results(reply, count)` gives one result per item sent, in order; a failed call
+ * gives every one of its items the failure. Returns the results in the items' order.
+ */
+async function askSplit<T, R>(
+  deps: HandlerDeps,
+  items: readonly T[],
+  isInternal: (item: T) => boolean,
+  command: (items: T[]) => Record<string, unknown> & { type: string },
+  replyType: string,
+  results: (reply: R) => readonly unknown[],
+): Promise<(unknown | Failure)[]> {
+  const out = new Array<unknown | Failure>(items.length);
+  const groups: number[][] = [[], []];
+  items.forEach((item, i) => groups[isInternal(item) ? 1 : 0]!.push(i));
+  await Promise.all(
+    groups
+      .filter((g) => g.length > 0)
+      .map(async (indexes) => {
+        const reply = await askAdmin<R>(deps, command(indexes.map((i) => items[i]!)), replyType);
+        const answered = isFailure(reply) ? [] : results(reply);
+        indexes.forEach((itemIndex, k) => {
+          out[itemIndex] = isFailure(reply) ? reply : (answered[k] ?? { failed: true, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'no answer for this item' });
+        });
+      }),
+  );
+  return out;
+}
+
+const internal = (name: unknown): boolean => typeof name === 'string' && internalTopics.has(name);
+
+// ---------------------------------------------------------------- CreateTopics
+
+type KafkaCreatableTopic = { name: string; numPartitions: number; replicationFactor: number; assignments: { partitionIndex: number; brokerIds: number[] }[]; configs: { name: string; value: string | null }[] };
+
+/** The created topic's configs as CreateTopics v5+ lists them: every config, the request's overrides first in force. */
+export function createdTopicConfigs(configs: readonly { name: string; value: string | null }[]): KafkaValue[] {
+  const overrides = new Map(configs.map((c) => [c.name, c.value]));
+  return [...topicConfigSchema.values()].map((d) => {
+    const override = overrides.get(d.name);
+    return { name: d.name, value: override ?? d.defaultValue, readOnly: false, configSource: override === undefined || override === null ? configSourceNumber.DEFAULT_CONFIG : configSourceNumber.TOPIC_CONFIG, isSensitive: false };
+  });
+}
+
+async function createTopics(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const topics = body.topics as KafkaCreatableTopic[];
+  const validateOnly = body.validateOnly === true;
+  const local = topics.map((t): Item | null => (t.configs.some((c) => c.value === null) ? { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Null value not supported for topic configs: ${t.configs.find((c) => c.value === null)!.name}` } : null));
+  const toSend = topics.filter((_, i) => local[i] === null);
+  const answers = await askSplit<KafkaCreatableTopic, CreateTopicsReply>(
+    deps,
+    toSend,
+    (t) => internal(t.name),
+    (ts) => ({
+      type: 'CreateTopics',
+      validateOnly,
+      topics: ts.map((t) => ({
+        name: t.name,
+        numPartitions: t.numPartitions,
+        replicationFactor: t.replicationFactor,
+        assignments: t.assignments.length === 0 ? null : t.assignments.map((a) => ({ partition: a.partitionIndex, brokerIds: a.brokerIds })),
+        configs: t.configs.map((c) => ({ name: c.name, value: c.value as string })),
+      })),
+    }),
+    'CreateTopicsReply',
+    (reply) => reply.topics,
+  );
+  let sent = 0;
+  return {
+    throttleTimeMs: 0,
+    topics: topics.map((t, i) => {
+      const refused = local[i] ?? null;
+      const answer = refused === null ? (answers[sent++] as CreateTopicsReply['topics'][number] | Failure) : null;
+      const error: Item = refused ?? (answer as Item);
+      const ok = error.errorCode === ErrorCode.NONE;
+      const created = ok ? (answer as CreateTopicsReply['topics'][number]) : null;
+      return {
+        name: t.name,
+        topicId: created?.topicId ?? zeroUuid,
+        errorCode: error.errorCode,
+        errorMessage: ok ? null : error.errorMessage,
+        numPartitions: created?.numPartitions ?? -1,
+        replicationFactor: created?.replicationFactor ?? -1,
+        configs: ok ? createdTopicConfigs(t.configs) : null,
+      };
+    }),
+  };
+}
+
+// ---------------------------------------------------------------- DeleteTopics
+
+type DeleteTarget = { name: string | null; topicId: string };
+
+/** Which topics a DeleteTopics names: by name (v0-5, or v6 with a name), or by id (v6). */
+export function deleteTopicsTargets(version: number, body: KafkaValue): DeleteTarget[] {
+  if (version < 6) return (body.topicNames as string[]).map((name) => ({ name, topicId: zeroUuid }));
+  return (body.topics as DeleteTarget[]).map((t) => ({ name: t.name, topicId: t.topicId }));
+}
+
+async function deleteTopics(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const targets = deleteTopicsTargets(version, body);
+  // Ids (v6) are resolved through this broker's metadata; Kafka answers UNKNOWN_TOPIC_ID for an id it does not know.
+  const namesById = new Map<string, string>();
+  if (targets.some((t) => t.name === null)) {
+    try {
+      const metadata = await deps.node.askAsClient<unknown, MetadataResponse>('/broker', (replyTo) => ({ type: 'Metadata', topics: null, allowAutoTopicCreation: false, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+      for (const t of metadata.topics) if (t.topicId !== null && t.errorCode === ErrorCode.NONE) namesById.set(t.topicId, t.name);
+    } catch {
+      // Left unresolved: those items get UNKNOWN_TOPIC_ID; names are deleted as asked.
+    }
+  }
+  const local = targets.map((t): Item | null => {
+    if (t.name !== null && t.topicId !== zeroUuid) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'You may not specify both topic name and topic id.' };
+    if (t.name === null && !namesById.has(t.topicId)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: `Topic id ${t.topicId} does not exist` };
+    return null;
+  });
+  const names = targets.flatMap((t, i) => (local[i] === null ? [t.name ?? namesById.get(t.topicId)!] : []));
+  const answers = await askSplit<string, DeleteTopicsReply>(deps, names, internal, (ns) => ({ type: 'DeleteTopics', topics: ns }), 'DeleteTopicsReply', (reply) => reply.topics);
+  let sent = 0;
+  return {
+    throttleTimeMs: 0,
+    responses: targets.map((t, i) => {
+      const refused = local[i] ?? null;
+      if (refused !== null) return { name: version >= 6 ? t.name : (t.name ?? ''), topicId: t.topicId, ...refused };
+      const name = names[sent]!;
+      const answer = answers[sent++] as Item & { topicId?: string | null };
+      return { name, topicId: t.topicId !== zeroUuid ? t.topicId : (answer.topicId ?? zeroUuid), errorCode: answer.errorCode, errorMessage: answer.errorCode === ErrorCode.NONE ? null : answer.errorMessage };
+    }),
+  };
+}
+
+// ---------------------------------------------------------------- CreatePartitions
+
+type KafkaPartitionsRequest = { name: string; count: number; assignments: { brokerIds: number[] }[] | null };
+
+async function createPartitions(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const topics = body.topics as KafkaPartitionsRequest[];
+  const answers = await askSplit<KafkaPartitionsRequest, CreatePartitionsReply>(
+    deps,
+    topics,
+    (t) => internal(t.name),
+    (ts) => ({ type: 'CreatePartitions', validateOnly: body.validateOnly === true, topics: ts.map((t) => ({ name: t.name, count: t.count, assignments: t.assignments === null ? null : t.assignments.map((a) => a.brokerIds) })) }),
+    'CreatePartitionsReply',
+    (reply) => reply.topics,
+  );
+  return { throttleTimeMs: 0, results: topics.map((t, i) => ({ name: t.name, errorCode: (answers[i] as Item).errorCode, errorMessage: (answers[i] as Item).errorMessage })) };
+}
+
+// ---------------------------------------------------------------- configs
+
+type NativeResourceType = 'topic' | 'broker';
+
+/** Kafka's resource type number as ours, or null for one we do not serve. */
+export function nativeResourceType(kafkaType: number): NativeResourceType | null {
+  return kafkaType === kafkaResourceType.topic ? 'topic' : kafkaType === kafkaResourceType.broker ? 'broker' : null;
+}
+
+const unsupportedResource = (kafkaType: number): Item => ({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unsupported resource type: ${kafkaType}` });
+
+type DescribedResource = DescribeConfigsReply['results'][number];
+
+/** One native DescribeConfigs result as Kafka's, at `version`. */
+export function describeConfigsResult(kafkaType: number, result: DescribedResource | Failure, options: { includeSynonyms: boolean; includeDocumentation: boolean }): KafkaValue {
+  const schema = kafkaType === kafkaResourceType.topic ? topicConfigSchema : brokerConfigSchema;
+  const failed = isFailure(result) || result.errorCode !== ErrorCode.NONE;
+  const configs = failed
+    ? []
+    : (result as DescribedResource).configs.map((c) => {
+        const definition = schema.get(c.name);
+        const source = configSourceNumber[c.source];
+        const synonyms = !options.includeSynonyms
+          ? []
+          : [
+              { name: c.name, value: c.value, source },
+              ...(source === configSourceNumber.DEFAULT_CONFIG || definition === undefined ? [] : [{ name: c.name, value: definition.defaultValue, source: configSourceNumber.DEFAULT_CONFIG }]),
+            ];
+        return {
+          name: c.name,
+          value: c.value,
+          readOnly: c.readOnly,
+          isDefault: c.isDefault,
+          configSource: source,
+          isSensitive: false,
+          synonyms,
+          configType: definition === undefined ? 0 : configTypeNumber[definition.type.kind],
+          documentation: options.includeDocumentation ? c.documentation : null,
+        };
+      });
+  const error: Item = result;
+  return { errorCode: error.errorCode, errorMessage: error.errorCode === ErrorCode.NONE ? null : error.errorMessage, resourceType: kafkaType, resourceName: isFailure(result) ? '' : result.resourceName, configs };
+}
+
+type KafkaDescribeResource = { resourceType: number; resourceName: string; configurationKeys: string[] | null };
+
+async function describeConfigs(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const resources = body.resources as KafkaDescribeResource[];
+  const served = resources.filter((r) => nativeResourceType(r.resourceType) !== null);
+  const reply = served.length === 0 ? null : await askAdmin<DescribeConfigsReply>(deps, { type: 'DescribeConfigs', resources: served.map((r) => ({ resourceType: nativeResourceType(r.resourceType)!, resourceName: r.resourceName, configNames: r.configurationKeys })) }, 'DescribeConfigsReply');
+  const options = { includeSynonyms: version >= 1 && body.includeSynonyms === true, includeDocumentation: version >= 3 && body.includeDocumentation === true };
+  let sent = 0;
+  return {
+    throttleTimeMs: 0,
+    results: resources.map((r) => {
+      if (nativeResourceType(r.resourceType) === null) return { ...unsupportedResource(r.resourceType), resourceType: r.resourceType, resourceName: r.resourceName, configs: [] };
+      const result = isFailure(reply) ? reply : reply!.results[sent] ?? { failed: true as const, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'no answer for this resource' };
+      sent += 1;
+      return { ...describeConfigsResult(r.resourceType, result, options), resourceName: r.resourceName };
+    }),
+  };
+}
+
+type KafkaAlterResource = { resourceType: number; resourceName: string; configs: { name: string; value: string | null; configOperation?: number }[] };
+type NativeAlterResource = { resourceType: NativeResourceType; resourceName: string; ops: AlterConfigOp[] };
+
+/** The legacy AlterConfigs of one resource as SET/DELETE ops: what it names is set, every other config of the schema deleted. */
+export function legacyAlterOps(resourceType: NativeResourceType, configs: readonly { name: string; value: string | null }[]): AlterConfigOp[] | Item {
+  const nullValued = configs.find((c) => c.value === null);
+  if (nullValued !== undefined) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Null value not supported for : ${nullValued.name}` };
+  const named = new Set(configs.map((c) => c.name));
+  const schema = resourceType === 'topic' ? topicConfigSchema : brokerConfigSchema;
+  return [...configs.map((c): AlterConfigOp => ({ name: c.name, op: 'SET', value: c.value })), ...[...schema.keys()].filter((name) => !named.has(name)).map((name): AlterConfigOp => ({ name, op: 'DELETE', value: null }))];
+}
+
+/** Kafka's incremental op numbers. */
+const incrementalOp = Object.freeze({ SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 });
+
+/**
+ * One resource's incremental ops as SET/DELETE, given the current values of the list configs it appends to or
+ * subtracts from (`current`, by name). An op we cannot serve is the resource's error.
+ */
+export function incrementalAlterOps(resourceType: NativeResourceType, configs: readonly { name: string; value: string | null; configOperation: number }[], current: ReadonlyMap<string, string>): AlterConfigOp[] | Item {
+  const schema = resourceType === 'topic' ? topicConfigSchema : brokerConfigSchema;
+  const ops: AlterConfigOp[] = [];
+  for (const c of configs) {
+    switch (c.configOperation) {
+      case incrementalOp.SET:
+        ops.push({ name: c.name, op: 'SET', value: c.value });
+        break;
+      case incrementalOp.DELETE:
+        ops.push({ name: c.name, op: 'DELETE', value: null });
+        break;
+      case incrementalOp.APPEND:
+      case incrementalOp.SUBTRACT: {
+        const definition = schema.get(c.name);
+        if (definition === undefined) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Unknown ${resourceType} config name: ${c.name}` };
+        if (definition.type.kind !== 'list') return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Config value ${c.configOperation === incrementalOp.APPEND ? 'append' : 'subtract'} is not allowed for config key: ${c.name}` };
+        if (c.value === null) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Null value not supported for : ${c.name}` };
+        const items = (current.get(c.name) ?? definition.defaultValue).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+        const given = c.value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+        const next = c.configOperation === incrementalOp.APPEND ? [...items, ...given.filter((g) => !items.includes(g))] : items.filter((item) => !given.includes(item));
+        ops.push(next.length === 0 ? { name: c.name, op: 'SET', value: '' } : { name: c.name, op: 'SET', value: next.join(',') });
+        break;
+      }
+      default:
+        return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown config operation ${c.configOperation} for ${c.name}` };
+    }
+  }
+  return ops;
+}
+
+/** Sends native AlterConfigs for the resources that translated; answers the rest with their own error. */
+async function alterConfigs(body: KafkaValue, deps: HandlerDeps, translated: readonly (NativeAlterResource | Item)[], kafkaResources: readonly KafkaAlterResource[]): Promise<KafkaValue> {
+  const isNative = (r: NativeAlterResource | Item): r is NativeAlterResource => 'ops' in r;
+  const toSend = translated.filter(isNative);
+  const answers = await askSplit<NativeAlterResource, AlterConfigsReply>(
+    deps,
+    toSend,
+    (r) => internal(r.resourceName),
+    (rs) => ({ type: 'AlterConfigs', validateOnly: body.validateOnly === true, resources: rs }),
+    'AlterConfigsReply',
+    (reply) => reply.results,
+  );
+  let sent = 0;
+  return {
+    throttleTimeMs: 0,
+    responses: kafkaResources.map((r, i) => {
+      const t = translated[i]!;
+      const error = isNative(t) ? (answers[sent++] as Item) : t;
+      return { errorCode: error.errorCode, errorMessage: error.errorCode === ErrorCode.NONE ? null : error.errorMessage, resourceType: r.resourceType, resourceName: r.resourceName };
+    }),
+  };
+}
+
+async function legacyAlterConfigs(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const resources = body.resources as KafkaAlterResource[];
+  const translated = resources.map((r): NativeAlterResource | Item => {
+    const type = nativeResourceType(r.resourceType);
+    if (type === null) return unsupportedResource(r.resourceType);
+    const ops = legacyAlterOps(type, r.configs);
+    return Array.isArray(ops) ? { resourceType: type, resourceName: r.resourceName, ops } : ops;
+  });
+  return alterConfigs(body, deps, translated, resources);
+}
+
+async function incrementalAlterConfigs(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const resources = body.resources as (KafkaAlterResource & { configs: { name: string; value: string | null; configOperation: number }[] })[];
+  const needsCurrent = (r: (typeof resources)[number]) => nativeResourceType(r.resourceType) !== null && r.configs.some((c) => c.configOperation === incrementalOp.APPEND || c.configOperation === incrementalOp.SUBTRACT);
+  const lookups = resources.filter(needsCurrent);
+  const current = new Map<number, ReadonlyMap<string, string> | Failure>();
+  if (lookups.length > 0) {
+    const reply = await askAdmin<DescribeConfigsReply>(deps, { type: 'DescribeConfigs', resources: lookups.map((r) => ({ resourceType: nativeResourceType(r.resourceType)!, resourceName: r.resourceName, configNames: r.configs.map((c) => c.name) })) }, 'DescribeConfigsReply');
+    lookups.forEach((r, k) => {
+      const result = isFailure(reply) ? reply : reply.results[k];
+      const index = resources.indexOf(r);
+      if (result === undefined) current.set(index, { failed: true, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'no answer for this resource' });
+      else if (isFailure(result) || result.errorCode !== ErrorCode.NONE) current.set(index, isFailure(result) ? result : { failed: true, errorCode: result.errorCode, errorMessage: result.errorMessage ?? '' });
+      else current.set(index, new Map(result.configs.map((c) => [c.name, c.value])));
+    });
+  }
+  const translated = resources.map((r, i): NativeAlterResource | Item => {
+    const type = nativeResourceType(r.resourceType);
+    if (type === null) return unsupportedResource(r.resourceType);
+    const values = current.get(i) ?? new Map<string, string>();
+    if (isFailure(values)) return values;
+    const ops = incrementalAlterOps(type, r.configs, values);
+    return Array.isArray(ops) ? { resourceType: type, resourceName: r.resourceName, ops } : ops;
+  });
+  return alterConfigs(body, deps, translated, resources);
+}
+
+// ---------------------------------------------------------------- ElectLeaders
+
+async function electLeaders(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const electionTypeNumber = version >= 1 ? (body.electionType as number) : 0;
+  const requested = body.topicPartitions as { topic: string; partitions: number[] }[] | null;
+  const perPartition = (error: Item) => (requested ?? []).map((t) => ({ topic: t.topic, partitionResult: t.partitions.map((p) => ({ partitionId: p, errorCode: error.errorCode, errorMessage: error.errorMessage })) }));
+  const wholeFailure = (error: Item): KafkaValue => ({ throttleTimeMs: 0, errorCode: version >= 1 ? error.errorCode : 0, replicaElectionResults: version >= 1 ? [] : perPartition(error) });
+  if (electionTypeNumber !== 0 && electionTypeNumber !== 1) return wholeFailure({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown election type ${electionTypeNumber}` });
+  const reply = await askAdmin<ElectLeadersReply>(deps, { type: 'ElectLeaders', electionType: electionTypeNumber === 0 ? 'PREFERRED' : 'UNCLEAN', topicPartitions: requested }, 'ElectLeadersReply');
+  if (isFailure(reply)) return wholeFailure(reply);
+  return {
+    throttleTimeMs: 0,
+    errorCode: 0,
+    replicaElectionResults: reply.results.map((r) => ({ topic: r.topic, partitionResult: r.partitions.map((p) => ({ partitionId: p.partition, errorCode: p.errorCode, errorMessage: p.errorCode === 0 ? null : p.errorMessage })) })),
+  };
+}
+
+// ---------------------------------------------------------------- reassignments
+
+async function alterPartitionReassignments(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const topics = body.topics as { name: string; partitions: { partitionIndex: number; replicas: number[] | null }[] }[];
+  const flat = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, replicas: p.replicas })));
+  const reply = flat.length === 0 ? null : await askAdmin<AlterPartitionReassignmentsReply>(deps, { type: 'AlterPartitionReassignments', reassignments: flat }, 'AlterPartitionReassignmentsReply');
+  let k = 0;
+  return {
+    throttleTimeMs: 0,
+    errorCode: isFailure(reply) ? reply.errorCode : 0,
+    errorMessage: isFailure(reply) ? reply.errorMessage : null,
+    responses: isFailure(reply)
+      ? []
+      : topics.map((t) => ({
+          name: t.name,
+          partitions: t.partitions.map((p) => {
+            const result = reply?.results[k++];
+            const errorCode = result?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;
+            return { partitionIndex: p.partitionIndex, errorCode, errorMessage: errorCode === 0 ? null : (result?.errorMessage ?? 'no answer for this partition') };
+          }),
+        })),
+  };
+}
+
+async function listPartitionReassignments(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const topics = body.topics as { name: string; partitionIndexes: number[] }[] | null;
+  const reply = await askAdmin<ListPartitionReassignmentsReply>(deps, { type: 'ListPartitionReassignments', topics: topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })) }, 'ListPartitionReassignmentsReply');
+  if (isFailure(reply)) return { throttleTimeMs: 0, errorCode: reply.errorCode, errorMessage: reply.errorMessage, topics: [] };
+  const byTopic = new Map<string, KafkaValue[]>();
+  for (const r of reply.reassignments) {
+    const list = byTopic.get(r.topic) ?? [];
+    list.push({ partitionIndex: r.partition, replicas: [...r.replicas], addingReplicas: [...r.addingReplicas], removingReplicas: [...r.removingReplicas] });
+    byTopic.set(r.topic, list);
+  }
+  return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) };
+}
+
+// ---------------------------------------------------------------- DescribeCluster
+
+/** Kafka's DescribeClusterRequest.EndpointType: 1 brokers, 2 controllers. */
+const endpointTypeBrokers = 1;
+
+export function describeClusterBody(metadata: MetadataResponse, listenerName: string): KafkaValue {
+  const brokers = metadata.brokers.flatMap((b) => {
+    const endpoint = b.listeners.find((l) => l.name === listenerName);
+    return endpoint === undefined ? [] : [{ brokerId: b.brokerId, host: endpoint.host, port: endpoint.port, rack: b.rack }];
+  });
+  return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, endpointType: endpointTypeBrokers, clusterId: '', controllerId: metadata.controllerId, brokers, clusterAuthorizedOperations: authorizedOperationsOmitted };
+}
+
+async function describeCluster(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const endpointType = version >= 1 ? (body.endpointType as number) : endpointTypeBrokers;
+  const empty = { throttleTimeMs: 0, endpointType, clusterId: '', controllerId: -1, brokers: [], clusterAuthorizedOperations: authorizedOperationsOmitted };
+  if (endpointType !== endpointTypeBrokers) return { ...empty, errorCode: ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, errorMessage: `Endpoint type ${endpointType} is not served by a broker` };
+  try {
+    const metadata = await deps.node.askAsClient<unknown, MetadataResponse>('/broker', (replyTo) => ({ type: 'Metadata', topics: [], allowAutoTopicCreation: false, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+    return describeClusterBody(metadata, deps.listenerName);
+  } catch (err) {
+    const failure = failureOf(err);
+    return { ...empty, errorCode: failure.errorCode, errorMessage: failure.errorMessage };
+  }
+}
+
+// ---------------------------------------------------------------- the table
+
+const served = (minVersion: number, maxVersion: number, translate: (version: number, body: KafkaValue, deps: HandlerDeps) => Promise<KafkaValue>) => ({
+  minVersion,
+  maxVersion,
+  handle: ({ version, body }: { version: number; body: KafkaValue }, deps: HandlerDeps) => translate(version, body, deps),
+});
+
+/**
+ * Versions: from 0 (the oldest any client sends; KafkaJS 2.x and librdkafka pick the newest both sides know)
+ * to the newest in shared/kafka-protocol whose every field is answered.
+ */
+export const adminApis: ServedApis = {
+  CreateTopics: served(0, 7, createTopics),
+  DeleteTopics: served(0, 6, deleteTopics),
+  CreatePartitions: served(0, 3, createPartitions),
+  DescribeConfigs: served(0, 4, describeConfigs),
+  AlterConfigs: served(0, 2, legacyAlterConfigs),
+  IncrementalAlterConfigs: served(0, 1, incrementalAlterConfigs),
+  ElectLeaders: served(0, 2, electLeaders),
+  AlterPartitionReassignments: served(0, 0, alterPartitionReassignments),
+  ListPartitionReassignments: served(0, 0, listPartitionReassignments),
+  DescribeCluster: served(0, 1, describeCluster),
+};
