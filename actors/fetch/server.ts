@@ -285,7 +285,7 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
           }
           const partitions: OffsetForLeaderEpochReply['partitions'] = request.partitions.map((p) => {
             const view = registry.get(p.topic, p.partition);
-            const errorCode = leaderCheck(view, -1);
+            const errorCode = leaderCheck(view, p.currentLeaderEpoch ?? -1);
             if (errorCode !== ErrorCode.NONE || view === undefined) return { topic: p.topic, partition: p.partition, errorCode, leaderEpoch: -1, endOffset: -1 };
             const end = view.log.endOffsetForEpoch(p.leaderEpoch);
             return { topic: p.topic, partition: p.partition, errorCode, leaderEpoch: end.leaderEpoch, endOffset: end.endOffset };

@@ -13,7 +13,7 @@
  *   FetchReply     { errorCode, partitions: [{ topic, partition, errorCode, highWatermark, lastStableOffset,
  *                    logStartOffset, records: bin | null, divergingEpoch: { epoch, endOffset } | null }] }
  *   ListOffsets    { isolationLevel, partitions: [{ topic, partition, timestamp (-1 latest, -2 earliest, else ms) }], replyTo }
- *   OffsetForLeaderEpoch { partitions: [{ topic, partition, leaderEpoch }], replyTo }
+ *   OffsetForLeaderEpoch { partitions: [{ topic, partition, leaderEpoch, currentLeaderEpoch? (-1 unknown: not checked) }], replyTo }
  *
  * Records stay opaque: a produce batch is validated by its header and CRC and
  * appended as bytes; fetch answers are the log's bytes.
@@ -138,7 +138,8 @@ export type ListOffsetsReply = {
 
 export type OffsetForLeaderEpoch = {
   type: 'OffsetForLeaderEpoch';
-  partitions: { topic: string; partition: number; leaderEpoch: number }[];
+  /** currentLeaderEpoch: the asker's view of the leader's epoch (Kafka's fencing: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); -1 or absent skips the check. */
+  partitions: { topic: string; partition: number; leaderEpoch: number; currentLeaderEpoch?: number }[];
   replyTo: Ref<OffsetForLeaderEpochReply>;
 };
 
@@ -215,7 +216,7 @@ export function validateListOffsets(value: unknown): ListOffsets | Invalid {
 }
 
 const validateOffsetForLeaderEpochShape = object({
-  partitions: array(object({ topic: topicField, partition: partitionField, leaderEpoch: int32 }), dataLimits.requestPartitionsMax),
+  partitions: array(object({ topic: topicField, partition: partitionField, leaderEpoch: int32, currentLeaderEpoch: optional(int32, -1) }), dataLimits.requestPartitionsMax),
   replyTo: ref,
 });
 
