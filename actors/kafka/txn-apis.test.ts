@@ -1,0 +1,116 @@
+/**
+ * The producer and transaction APIs of the Kafka listener as translations:
+ * each request at every served version goes through the codec to its
+ * handler with a fake node (recording the native messages, answering canned
+ * replies), and the answer must encode at that version.
+ */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, KactusError } from '../../protocol/errors.ts';
+import type { KafkaValue } from '../../protocol/kafka/codec.ts';
+import { apiKeys, apis, decodeRequest, encodeRequest, encodeResponse } from '../../protocol/kafka/messages.ts';
+import { createLogger } from '../../runtime/logger.ts';
+import type { Node } from '../../runtime/node.ts';
+import type { KafkaRequest } from './listener.ts';
+import type { HandlerDeps } from './served.ts';
+import { txnApis } from './txn-apis.ts';
+
+type Asked = { path: string; message: Record<string, unknown> };
+type Answer = (path: string, message: Record<string, unknown>) => unknown;
+
+async function call(name: string, version: number, body: KafkaValue, answer: Answer): Promise<{ response: KafkaValue; asked: Asked[] }> {
+  const api = apis.get(apiKeys[name]!)!;
+  const decoded = decodeRequest(encodeRequest(api, version, { correlationId: 7, clientId: 'app-1' }, body).subarray(4));
+  if (decoded.kind !== 'request') throw new Error(`${name} v${version}: ${decoded.kind}`);
+  const request: KafkaRequest = { api, version, header: decoded.header, body: decoded.body, connection: { id: 1, remoteAddress: '10.0.0.9', localPort: 9092 } };
+  const asked: Asked[] = [];
+  const node = {
+    async askAsClient(path: string, make: (replyTo: unknown) => Record<string, unknown>) {
+      const message = make({ node: 'n', path: '/temp/1' });
+      asked.push({ path, message });
+      const reply = answer(path, message);
+      if (reply instanceof Error) throw reply;
+      return reply;
+    },
+  } as unknown as Node;
+  const deps: HandlerDeps = { node, listenerName: 'PLAINTEXT', log: createLogger({}, 'silent') };
+  const response = (await txnApis[name]!.handle(request, deps))!;
+  encodeResponse(api, version, 7, response);
+  return { response, asked };
+}
+
+const versions = (name: string): number[] => {
+  const { minVersion, maxVersion } = txnApis[name]!;
+  return Array.from({ length: maxVersion - minVersion + 1 }, (_, i) => minVersion + i);
+};
+
+const replyTo = { node: 'n', path: '/temp/1' };
+
+describe('Kafka InitProducerId', () => {
+  it('idempotent producers get an id from /broker; transactional ones go to /transactions with their id and epoch (v3+)', async () => {
+    for (const v of versions('InitProducerId')) {
+      const idempotent = await call('InitProducerId', v, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1 }, () => ({ type: 'InitProducerIdReply', errorCode: 0, producerId: 4000, producerEpoch: 0 }));
+      expect(idempotent.asked).toEqual([{ path: '/broker', message: { type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: 60_000, replyTo } }]);
+      expect(idempotent.response).toEqual({ throttleTimeMs: 0, errorCode: 0, producerId: 4000, producerEpoch: 0 });
+      const txn = await call('InitProducerId', v, { transactionalId: 'tx', transactionTimeoutMs: 60_000, producerId: 4000, producerEpoch: 3 }, () => ({ type: 'InitProducerIdReply', errorCode: 0, errorMessage: null, producerId: 4000, producerEpoch: 4 }));
+      expect(txn.asked[0]).toEqual({ path: '/transactions', message: { type: 'InitProducerId', transactionalId: 'tx', transactionTimeoutMs: 60_000, producerId: v >= 3 ? 4000 : -1, producerEpoch: v >= 3 ? 3 : -1, replyTo } });
+      expect(txn.response).toMatchObject({ errorCode: 0, producerId: 4000, producerEpoch: 4 });
+    }
+  });
+
+  it('errors: the coordinator code with -1/-1; a failed ask its code; a negative timeout INVALID_TRANSACTION_TIMEOUT', async () => {
+    const notHere = await call('InitProducerId', 4, { transactionalId: 'tx', transactionTimeoutMs: 1000, producerId: -1, producerEpoch: -1 }, () => ({ type: 'InitProducerIdReply', errorCode: ErrorCode.NOT_COORDINATOR, errorMessage: 'not here', producerId: -1, producerEpoch: -1 }));
+    expect(notHere.response).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NOT_COORDINATOR, producerId: -1, producerEpoch: -1 });
+    const timedOut = await call('InitProducerId', 4, { transactionalId: null, transactionTimeoutMs: 1000, producerId: -1, producerEpoch: -1 }, () => new KactusError(ErrorCode.REQUEST_TIMED_OUT, 'slow'));
+    expect(timedOut.response.errorCode).toBe(ErrorCode.REQUEST_TIMED_OUT);
+    const negative = await call('InitProducerId', 4, { transactionalId: 'tx', transactionTimeoutMs: -5, producerId: -1, producerEpoch: -1 }, () => new Error('not asked'));
+    expect(negative.response.errorCode).toBe(ErrorCode.INVALID_TRANSACTION_TIMEOUT);
+    const huge = await call('InitProducerId', 4, { transactionalId: 'tx', transactionTimeoutMs: 1, producerId: 2 ** 62, producerEpoch: 0 }, () => new Error('not asked'));
+    expect(huge.response.errorCode).toBe(ErrorCode.INVALID_PRODUCER_ID_MAPPING);
+  });
+});
+
+describe('Kafka AddPartitionsToTxn (v0-3)', () => {
+  it('flattens the partitions and regroups the results by topic; a failed ask lands on every partition', async () => {
+    for (const v of versions('AddPartitionsToTxn')) {
+      const body = { v3AndBelowTransactionalId: 'tx', v3AndBelowProducerId: 4000, v3AndBelowProducerEpoch: 1, v3AndBelowTopics: [{ name: 'a', partitions: [0, 1] }, { name: 'b', partitions: [2] }] };
+      const { response, asked } = await call('AddPartitionsToTxn', v, body, () => ({ type: 'AddPartitionsToTxnReply', results: [{ topic: 'a', partition: 0, errorCode: 0 }, { topic: 'a', partition: 1, errorCode: 0 }, { topic: 'b', partition: 2, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }] }));
+      expect(asked[0]).toEqual({ path: '/transactions', message: { type: 'AddPartitionsToTxn', transactionalId: 'tx', producerId: 4000, producerEpoch: 1, partitions: [{ topic: 'a', partition: 0 }, { topic: 'a', partition: 1 }, { topic: 'b', partition: 2 }], replyTo } });
+      expect(response.resultsByTopicV3AndBelow).toEqual([
+        { name: 'a', resultsByPartition: [{ partitionIndex: 0, partitionErrorCode: 0 }, { partitionIndex: 1, partitionErrorCode: 0 }] },
+        { name: 'b', resultsByPartition: [{ partitionIndex: 2, partitionErrorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }] },
+      ]);
+      const failed = await call('AddPartitionsToTxn', v, body, () => new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'stopping'));
+      expect((failed.response.resultsByTopicV3AndBelow as KafkaValue[]).flatMap((t) => (t.resultsByPartition as KafkaValue[]).map((p) => p.partitionErrorCode))).toEqual([8, 8, 8]);
+    }
+  });
+
+  it('v4+ (broker to broker) is not served', () => {
+    expect(txnApis.AddPartitionsToTxn!.maxVersion).toBe(3);
+  });
+});
+
+describe('Kafka AddOffsetsToTxn, EndTxn, TxnOffsetCommit', () => {
+  it('AddOffsetsToTxn and EndTxn carry the producer and answer the coordinator code', async () => {
+    for (const v of versions('AddOffsetsToTxn')) {
+      const { response, asked } = await call('AddOffsetsToTxn', v, { transactionalId: 'tx', producerId: 7, producerEpoch: 2, groupId: 'g' }, () => ({ type: 'AddOffsetsToTxnReply', errorCode: ErrorCode.CONCURRENT_TRANSACTIONS }));
+      expect(asked[0]!.message).toEqual({ type: 'AddOffsetsToTxn', transactionalId: 'tx', producerId: 7, producerEpoch: 2, groupId: 'g', replyTo });
+      expect(response).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.CONCURRENT_TRANSACTIONS });
+    }
+    for (const v of versions('EndTxn')) {
+      const { response, asked } = await call('EndTxn', v, { transactionalId: 'tx', producerId: 7, producerEpoch: 2, committed: true }, () => ({ type: 'EndTxnReply', errorCode: 0, producerId: 7, producerEpoch: 3 }));
+      expect(asked[0]!.message).toEqual({ type: 'EndTxn', transactionalId: 'tx', producerId: 7, producerEpoch: 2, committed: true, replyTo });
+      expect(response).toEqual({ throttleTimeMs: 0, errorCode: 0 });
+    }
+  });
+
+  it('TxnOffsetCommit goes to /groups; member fields from v3 (else none); a top-level error on every partition', async () => {
+    for (const v of versions('TxnOffsetCommit')) {
+      const body = { transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, generationId: 5, memberId: 'm-1', groupInstanceId: null, topics: [{ name: 'a', partitions: [{ partitionIndex: 0, committedOffset: 42, committedLeaderEpoch: 3, committedMetadata: 'x' }] }] };
+      const { response, asked } = await call('TxnOffsetCommit', v, body, () => ({ type: 'TxnOffsetCommitReply', errorCode: 0, errorMessage: null, results: [{ topic: 'a', partition: 0, errorCode: 0 }] }));
+      expect(asked[0]).toEqual({ path: '/groups', message: { type: 'TxnOffsetCommit', transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, memberId: v >= 3 ? 'm-1' : '', groupInstanceId: null, generationId: v >= 3 ? 5 : -1, offsets: [{ topic: 'a', partition: 0, offset: 42, metadata: 'x' }], replyTo } });
+      expect(response.topics).toEqual([{ name: 'a', partitions: [{ partitionIndex: 0, errorCode: 0 }] }]);
+      const fenced = await call('TxnOffsetCommit', v, body, () => ({ type: 'TxnOffsetCommitReply', errorCode: ErrorCode.NOT_COORDINATOR, errorMessage: 'moved', results: [] }));
+      expect(fenced.response.topics).toEqual([{ name: 'a', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.NOT_COORDINATOR }] }]);
+    }
+  });
+});
