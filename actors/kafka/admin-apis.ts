@@ -394,13 +394,12 @@ async function legacyAlterConfigs(_version: number, body: KafkaValue, deps: Hand
 async function incrementalAlterConfigs(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const resources = body.resources as (KafkaAlterResource & { configs: { name: string; value: string | null; configOperation: number }[] })[];
   const needsCurrent = (r: (typeof resources)[number]) => nativeResourceType(r.resourceType) !== null && r.configs.some((c) => c.configOperation === incrementalOp.APPEND || c.configOperation === incrementalOp.SUBTRACT);
-  const lookups = resources.filter(needsCurrent);
+  const lookups = resources.flatMap((r, index) => (needsCurrent(r) ? [index] : []));
   const current = new Map<number, ReadonlyMap<string, string> | Failure>();
   if (lookups.length > 0) {
-    const reply = await askAdmin<DescribeConfigsReply>(deps, { type: 'DescribeConfigs', resources: lookups.map((r) => ({ resourceType: nativeResourceType(r.resourceType)!, resourceName: r.resourceName, configNames: r.configs.map((c) => c.name) })) }, 'DescribeConfigsReply');
-    lookups.forEach((r, k) => {
+    const reply = await askAdmin<DescribeConfigsReply>(deps, { type: 'DescribeConfigs', resources: lookups.map((i) => ({ resourceType: nativeResourceType(resources[i]!.resourceType)!, resourceName: resources[i]!.resourceName, configNames: resources[i]!.configs.map((c) => c.name) })) }, 'DescribeConfigsReply');
+    lookups.forEach((index, k) => {
       const result = isFailure(reply) ? reply : reply.results[k];
-      const index = resources.indexOf(r);
       if (result === undefined) current.set(index, { failed: true, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'no answer for this resource' });
       else if (isFailure(result) || result.errorCode !== ErrorCode.NONE) current.set(index, isFailure(result) ? result : { failed: true, errorCode: result.errorCode, errorMessage: result.errorMessage ?? '' });
       else current.set(index, new Map(result.configs.map((c) => [c.name, c.value])));
