@@ -103,6 +103,20 @@ describe('Kafka AddOffsetsToTxn, EndTxn, TxnOffsetCommit', () => {
     }
   });
 
+  it('PRODUCER_FENCED reaches the versions that predate it as INVALID_PRODUCER_EPOCH', async () => {
+    const fenced = () => ({ type: 'EndTxnReply', errorCode: ErrorCode.PRODUCER_FENCED, producerId: -1, producerEpoch: -1 });
+    for (const v of versions('EndTxn')) {
+      const { response } = await call('EndTxn', v, { transactionalId: 'tx', producerId: 7, producerEpoch: 1, committed: false }, fenced);
+      expect(response.errorCode).toBe(v < 2 ? ErrorCode.INVALID_PRODUCER_EPOCH : ErrorCode.PRODUCER_FENCED);
+    }
+    for (const v of versions('InitProducerId')) {
+      const { response } = await call('InitProducerId', v, { transactionalId: 'tx', transactionTimeoutMs: 1000, producerId: -1, producerEpoch: -1 }, () => ({ type: 'InitProducerIdReply', errorCode: ErrorCode.PRODUCER_FENCED, errorMessage: null, producerId: -1, producerEpoch: -1 }));
+      expect(response.errorCode).toBe(v < 4 ? ErrorCode.INVALID_PRODUCER_EPOCH : ErrorCode.PRODUCER_FENCED);
+    }
+    const old = await call('AddPartitionsToTxn', 1, { v3AndBelowTransactionalId: 'tx', v3AndBelowProducerId: 7, v3AndBelowProducerEpoch: 1, v3AndBelowTopics: [{ name: 'a', partitions: [0] }] }, () => ({ type: 'AddPartitionsToTxnReply', results: [{ topic: 'a', partition: 0, errorCode: ErrorCode.PRODUCER_FENCED }] }));
+    expect(old.response.resultsByTopicV3AndBelow).toEqual([{ name: 'a', resultsByPartition: [{ partitionIndex: 0, partitionErrorCode: ErrorCode.INVALID_PRODUCER_EPOCH }] }]);
+  });
+
   it('TxnOffsetCommit goes to /groups; member fields from v3 (else none); a top-level error on every partition', async () => {
     for (const v of versions('TxnOffsetCommit')) {
       const body = { transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, generationId: 5, memberId: 'm-1', groupInstanceId: null, topics: [{ name: 'a', partitions: [{ partitionIndex: 0, committedOffset: 42, committedLeaderEpoch: 3, committedMetadata: 'x' }] }] };

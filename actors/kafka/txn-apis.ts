@@ -23,6 +23,9 @@
  * - AddPartitionsToTxn v4+ (the broker-to-broker batched form, KIP-890) is
  *   not served: clients send v3 and older; a broker's own verification is the
  *   native VerifyPartitionsInTxn.
+ * - PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to the versions
+ *   that predate it (InitProducerId v0-3, AddPartitionsToTxn, AddOffsetsToTxn
+ *   and EndTxn v0-1), as Kafka does: those clients handle only the old code.
  * - A producer id beyond 2^53 cannot be held by the codec's numbers and is
  *   no id the coordinator handed out: INVALID_PRODUCER_ID_MAPPING.
  *
@@ -59,6 +62,11 @@ async function ask<R>(deps: HandlerDeps, path: string, message: Record<string, u
 /** A producer id the native side can name (it hands out ids below 2^53; -1 is "none"). */
 const isNameableProducerId = (id: unknown): id is number => typeof id === 'number' && Number.isSafeInteger(id) && id >= -1;
 
+/** Kafka's compatibility rule: a client older than `firstVersion` knows INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED. */
+export function fencedCodeFor(version: number, firstVersion: number, errorCode: number): number {
+  return errorCode === ErrorCode.PRODUCER_FENCED && version < firstVersion ? ErrorCode.INVALID_PRODUCER_EPOCH : errorCode;
+}
+
 const badProducerId: Failure = { failed: true, errorCode: ErrorCode.INVALID_PRODUCER_ID_MAPPING, errorMessage: 'The producer id is not one this cluster handed out' };
 
 // ---------------------------------------------------------------- InitProducerId
@@ -76,7 +84,7 @@ async function initProducerId(version: number, body: KafkaValue, deps: HandlerDe
       ? await ask<TxnInitProducerIdReply>(deps, '/broker', { type: 'InitProducerId', transactionalId: null, transactionTimeoutMs: body.transactionTimeoutMs }, 'InitProducerIdReply')
       : await ask<TxnInitProducerIdReply>(deps, '/transactions', { type: 'InitProducerId', transactionalId, transactionTimeoutMs: body.transactionTimeoutMs, producerId, producerEpoch }, 'InitProducerIdReply');
   if (isFailure(reply)) return answer(reply.errorCode);
-  return reply.errorCode === ErrorCode.NONE ? answer(0, reply.producerId, reply.producerEpoch) : answer(reply.errorCode);
+  return reply.errorCode === ErrorCode.NONE ? answer(0, reply.producerId, reply.producerEpoch) : answer(fencedCodeFor(version, 4, reply.errorCode));
 }
 
 // ---------------------------------------------------------------- AddPartitionsToTxn (v0-3)
@@ -84,21 +92,21 @@ async function initProducerId(version: number, body: KafkaValue, deps: HandlerDe
 type KafkaTopicPartitions = { name: string; partitions: number[] };
 
 /** Native per-partition results grouped back into Kafka's topics (the request's order). */
-export function addPartitionsBody(topics: readonly KafkaTopicPartitions[], results: readonly TxnPartitionResult[] | Failure): KafkaValue {
+export function addPartitionsBody(version: number, topics: readonly KafkaTopicPartitions[], results: readonly TxnPartitionResult[] | Failure): KafkaValue {
   const byKey = new Map<string, number>();
-  if (!isFailure(results)) for (const r of results) byKey.set(`${r.partition}:${r.topic}`, r.errorCode);
+  if (!isFailure(results)) for (const r of results) byKey.set(`${r.partition}:${r.topic}`, fencedCodeFor(version, 2, r.errorCode));
   return {
     throttleTimeMs: 0,
     resultsByTopicV3AndBelow: topics.map((t) => ({
       name: t.name,
-      resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: isFailure(results) ? results.errorCode : (byKey.get(`${p}:${t.name}`) ?? ErrorCode.UNKNOWN_SERVER_ERROR) })),
+      resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: isFailure(results) ? fencedCodeFor(version, 2, results.errorCode) : (byKey.get(`${p}:${t.name}`) ?? ErrorCode.UNKNOWN_SERVER_ERROR) })),
     })),
   };
 }
 
-async function addPartitionsToTxn(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+async function addPartitionsToTxn(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const topics = body.v3AndBelowTopics as KafkaTopicPartitions[];
-  if (!isNameableProducerId(body.v3AndBelowProducerId)) return addPartitionsBody(topics, badProducerId);
+  if (!isNameableProducerId(body.v3AndBelowProducerId)) return addPartitionsBody(version, topics, badProducerId);
   const reply = await ask<AddPartitionsToTxnResponse>(
     deps,
     '/transactions',
@@ -111,21 +119,21 @@ async function addPartitionsToTxn(_version: number, body: KafkaValue, deps: Hand
     },
     'AddPartitionsToTxnReply',
   );
-  return addPartitionsBody(topics, isFailure(reply) ? reply : reply.results);
+  return addPartitionsBody(version, topics, isFailure(reply) ? reply : reply.results);
 }
 
 // ---------------------------------------------------------------- AddOffsetsToTxn, EndTxn
 
-async function addOffsetsToTxn(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+async function addOffsetsToTxn(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   if (!isNameableProducerId(body.producerId)) return { throttleTimeMs: 0, errorCode: badProducerId.errorCode };
   const reply = await ask<AddOffsetsToTxnResponse>(deps, '/transactions', { type: 'AddOffsetsToTxn', transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch, groupId: body.groupId }, 'AddOffsetsToTxnReply');
-  return { throttleTimeMs: 0, errorCode: reply.errorCode };
+  return { throttleTimeMs: 0, errorCode: fencedCodeFor(version, 2, reply.errorCode) };
 }
 
-async function endTxn(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+async function endTxn(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   if (!isNameableProducerId(body.producerId)) return { throttleTimeMs: 0, errorCode: badProducerId.errorCode };
   const reply = await ask<EndTxnResponse>(deps, '/transactions', { type: 'EndTxn', transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch, committed: body.committed === true }, 'EndTxnReply');
-  return { throttleTimeMs: 0, errorCode: reply.errorCode };
+  return { throttleTimeMs: 0, errorCode: fencedCodeFor(version, 2, reply.errorCode) };
 }
 
 // ---------------------------------------------------------------- TxnOffsetCommit
