@@ -12,7 +12,10 @@
  * consumer reads those offsets; the native consumer commits and the Kafka
  * member reads them (OffsetFetch v5 and the v8 multi-group form).
  * DescribeGroups shows both members; after LeaveGroup v3 the native consumer
- * owns every partition again.
+ * owns every partition again. Transaction keys: FindCoordinator (v4 batched,
+ * v3 single) names the broker the native FindTxnCoordinator names, at its
+ * Kafka-listener address, once __transaction_state (created on first use)
+ * has leaders.
  */
 import type { Subscription as RxSubscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +69,27 @@ async function findCoordinator(): Promise<KafkaValue> {
 }
 
 describe('Kafka listener: consumer groups shared with native members', () => {
+  it('FindCoordinator answers transaction keys (v4 batched, v3 and v0 single) with the native coordinator at its Kafka address', async () => {
+    const port = kafkaPorts.get(2)!;
+    const keys = ['kg-txn-a', 'kg-txn-b'];
+    let answers: KafkaValue[] = [];
+    for (let attempt = 0; attempt < 80; attempt++) {
+      answers = (await kafkaRequest('127.0.0.1', port, 'FindCoordinator', 4, { keyType: 1, coordinatorKeys: keys })).coordinators as KafkaValue[];
+      if (answers.every((a) => a.errorCode === ErrorCode.NONE)) break;
+      // __transaction_state is created on the first FindCoordinator: not available until it has leaders.
+      for (const a of answers) expect([ErrorCode.NONE, ErrorCode.COORDINATOR_NOT_AVAILABLE]).toContain(a.errorCode);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    for (const [i, key] of keys.entries()) {
+      const native = await cluster.client.ask<unknown, { nodeId: number }>({ node: '1', path: '/transactions' }, (replyTo) => ({ type: 'FindTxnCoordinator', transactionalId: key, replyTo }), { timeoutMs: 5_000 });
+      expect(answers[i]).toMatchObject({ key, errorCode: 0, nodeId: native.nodeId, host: '127.0.0.1', port: kafkaPorts.get(native.nodeId) });
+      const v3 = await kafkaRequest('127.0.0.1', port, 'FindCoordinator', 3, { key, keyType: 1 });
+      expect(v3).toMatchObject({ errorCode: 0, nodeId: native.nodeId, port: kafkaPorts.get(native.nodeId) });
+    }
+    const v0 = await kafkaRequest('127.0.0.1', port, 'FindCoordinator', 0, { key: groupId });
+    expect([ErrorCode.NONE, ErrorCode.COORDINATOR_NOT_AVAILABLE]).toContain(v0.errorCode);
+  }, 60_000);
+
   it('a Kafka-protocol member and a native consumer share a generation and each other\'s commits', async () => {
     // 1. The native consumer owns everything.
     const consumer: Consumer = kactus.consumer({ groupId, assignors: ['range'], sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, autoCommit: false, autoOffsetReset: 'earliest' }).subscribe(topic);
