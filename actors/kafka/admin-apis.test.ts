@@ -11,6 +11,8 @@ import { zeroUuid, type KafkaValue } from '../../protocol/kafka/codec.ts';
 import { apiKeys, apis, decodeRequest, encodeRequest, encodeResponse } from '../../protocol/kafka/messages.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import type { Node } from '../../runtime/node.ts';
+import { isInvalid } from '../../protocol/validate.ts';
+import { validateCommand } from '../controller/messages.ts';
 import { topicConfigSchema } from '../controller/metadata/index.ts';
 import { adminApis, incrementalAlterOps, legacyAlterOps } from './admin-apis.ts';
 import type { KafkaRequest } from './listener.ts';
@@ -254,5 +256,32 @@ describe('Kafka DescribeCluster', () => {
     }
     const { response } = await call('DescribeCluster', 1, { includeClusterAuthorizedOperations: false, endpointType: 2 }, () => metadata);
     expect(response.errorCode).toBe(ErrorCode.UNSUPPORTED_ENDPOINT_TYPE);
+  });
+});
+
+describe('items the native validators would refuse whole are answered on their own', () => {
+  /** The controller client's shape check, as the real one does it: one bad item refuses the command. */
+  const validated =
+    (answer: (c: Record<string, unknown> & { type: string }) => unknown): Answer =>
+    (path, m) => {
+      const c = (m as { command: Record<string, unknown> & { type: string } }).command;
+      const checked = validateCommand(c, 'command');
+      return isInvalid(checked) ? { type: 'ControllerCallFailed', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: checked.errorMessage } : answer(c);
+    };
+
+  it('CreateTopics: a bad count, factor or assignment gets its Kafka code; the good topic is created', async () => {
+    const ok = validated((c) => ({ type: 'CreateTopicsReply', topics: (c.topics as { name: string }[]).map((t) => ({ name: t.name, topicId: 'a0000000-0000-4000-8000-000000000001', errorCode: 0, errorMessage: null, numPartitions: 1, replicationFactor: 1 })) }));
+    const topic = (name: string, numPartitions: number, replicationFactor: number, brokerIds: number[] = []) => ({ name, numPartitions, replicationFactor, assignments: brokerIds.length === 0 ? [] : [{ partitionIndex: 0, brokerIds }], configs: [] });
+    const { response } = await call('CreateTopics', 7, { topics: [topic('p', -5, 1), topic('r', 1, -3), topic('a', -1, -1, [-2]), topic('x'.repeat(2000), 1, 1), topic('good', 1, 1)], timeoutMs: 1, validateOnly: false }, ok);
+    expect((response.topics as KafkaValue[]).map((t) => t.errorCode)).toEqual([ErrorCode.INVALID_PARTITIONS, ErrorCode.INVALID_REPLICATION_FACTOR, ErrorCode.INVALID_REPLICA_ASSIGNMENT, ErrorCode.INVALID_TOPIC_EXCEPTION, 0]);
+  });
+
+  it('CreatePartitions, ElectLeaders, AlterPartitionReassignments: negative counts, partitions and brokers answered per item', async () => {
+    const parts = await call('CreatePartitions', 3, { topics: [{ name: 'n', count: -1, assignments: null }, { name: 'g', count: 2, assignments: null }], timeoutMs: 1, validateOnly: false }, validated((c) => ({ type: 'CreatePartitionsReply', topics: (c.topics as { name: string }[]).map((t) => ({ name: t.name, errorCode: 0, errorMessage: null })) })));
+    expect((parts.response.results as KafkaValue[]).map((r) => r.errorCode)).toEqual([ErrorCode.INVALID_PARTITIONS, 0]);
+    const elect = await call('ElectLeaders', 2, { electionType: 0, topicPartitions: [{ topic: 't', partitions: [-1, 0] }], timeoutMs: 1 }, validated(() => ({ type: 'ElectLeadersReply', results: [{ topic: 't', partitions: [{ partition: 0, errorCode: 0, errorMessage: null }] }] })));
+    expect(elect.response.replicaElectionResults).toEqual([{ topic: 't', partitionResult: [{ partitionId: 0, errorCode: 0, errorMessage: null }, { partitionId: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: expect.any(String) }] }]);
+    const moves = await call('AlterPartitionReassignments', 0, { timeoutMs: 1, topics: [{ name: 't', partitions: [{ partitionIndex: 0, replicas: [1, -4] }, { partitionIndex: 1, replicas: [1, 2] }] }] }, validated(() => ({ type: 'AlterPartitionReassignmentsReply', results: [{ topic: 't', partition: 1, errorCode: 0, errorMessage: null }] })));
+    expect(moves.response).toMatchObject({ errorCode: 0, responses: [{ name: 't', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT }, { partitionIndex: 1, errorCode: 0 }] }] });
   });
 });

@@ -45,9 +45,13 @@
  * offset yet; it stays out of ApiVersions).
  *
  * Untrusted input: the codec bounds every count and gives values of the
- * schema's types; the native command validators bound items and names
- * (commandItemsMax, nameCharsMax), so a request past them is answered
- * INVALID_REQUEST on every item, never a throw.
+ * schema's types. The native command validators refuse a whole command for
+ * one item out of their bounds (a negative count, a name over nameCharsMax),
+ * so such items are answered here first with the code Kafka gives for them
+ * (INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
+ * INVALID_CONFIG, UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION) and
+ * the rest are served. Only a list past commandItemsMax is still refused
+ * whole (INVALID_REQUEST on every item). Never a throw.
  */
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import { zeroUuid, type KafkaValue } from '../../protocol/kafka/codec.ts';
@@ -66,6 +70,8 @@ import {
   type ListPartitionReassignmentsReply,
   type MetadataResponse,
 } from '../controller/metadata/index.ts';
+import { messageLimits } from '../controller/messages.ts';
+import { reassignmentReplicasMax } from '../controller/metadata/reassignment.ts';
 import { authorizedOperationsOmitted } from './metadata.ts';
 import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
 
@@ -128,6 +134,22 @@ async function askSplit<T, R>(
 
 const internal = (name: unknown): boolean => typeof name === 'string' && internalTopics.has(name);
 
+/** A name the native validators accept (longer ones cannot name anything: Kafka's topic names stop at 249). */
+const nameFits = (name: string): boolean => name.length <= messageLimits.nameCharsMax;
+
+/** Why a CreateTopics item cannot go to the controller as it is, in Kafka's code; null when it can. */
+export function createTopicRefusal(t: KafkaCreatableTopic): Item | null {
+  if (!nameFits(t.name)) return { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: `Topic name is longer than ${messageLimits.nameCharsMax} characters` };
+  if (t.numPartitions < -1) return { errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: `Number of partitions was set to an invalid non-positive value (${t.numPartitions}).` };
+  if (t.replicationFactor < -1) return { errorCode: ErrorCode.INVALID_REPLICATION_FACTOR, errorMessage: `Replication factor must be larger than 0, or -1 to use the default value (got ${t.replicationFactor}).` };
+  if (t.assignments.some((a) => a.partitionIndex < 0 || a.brokerIds.some((b) => b < 0))) return { errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: 'A manual assignment names a negative partition or broker id' };
+  const nullValued = t.configs.find((c) => c.value === null);
+  if (nullValued !== undefined) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Null value not supported for topic configs: ${nullValued.name}` };
+  const tooLong = t.configs.find((c) => !nameFits(c.name) || (c.value ?? '').length > messageLimits.configValueCharsMax);
+  if (tooLong !== undefined) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Config ${tooLong.name.slice(0, 64)} is too long` };
+  return null;
+}
+
 // ---------------------------------------------------------------- CreateTopics
 
 type KafkaCreatableTopic = { name: string; numPartitions: number; replicationFactor: number; assignments: { partitionIndex: number; brokerIds: number[] }[]; configs: { name: string; value: string | null }[] };
@@ -144,7 +166,7 @@ export function createdTopicConfigs(configs: readonly { name: string; value: str
 async function createTopics(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const topics = body.topics as KafkaCreatableTopic[];
   const validateOnly = body.validateOnly === true;
-  const local = topics.map((t): Item | null => (t.configs.some((c) => c.value === null) ? { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Null value not supported for topic configs: ${t.configs.find((c) => c.value === null)!.name}` } : null));
+  const local = topics.map(createTopicRefusal);
   const toSend = topics.filter((_, i) => local[i] === null);
   const answers = await askSplit<KafkaCreatableTopic, CreateTopicsReply>(
     deps,
@@ -211,6 +233,7 @@ async function deleteTopics(version: number, body: KafkaValue, deps: HandlerDeps
   const local = targets.map((t): Item | null => {
     if (t.name !== null && t.topicId !== zeroUuid) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'You may not specify both topic name and topic id.' };
     if (t.name === null && !namesById.has(t.topicId)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: `Topic id ${t.topicId} does not exist` };
+    if (t.name !== null && !nameFits(t.name)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic' };
     return null;
   });
   const names = targets.flatMap((t, i) => (local[i] === null ? [t.name ?? namesById.get(t.topicId)!] : []));
@@ -232,17 +255,33 @@ async function deleteTopics(version: number, body: KafkaValue, deps: HandlerDeps
 
 type KafkaPartitionsRequest = { name: string; count: number; assignments: { brokerIds: number[] }[] | null };
 
+/** Why a CreatePartitions item cannot go to the controller as it is, in Kafka's code; null when it can. */
+export function createPartitionsRefusal(t: KafkaPartitionsRequest): Item | null {
+  if (!nameFits(t.name)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic' };
+  if (t.count < 0) return { errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: `Partition count ${t.count} is negative` };
+  if (t.assignments !== null && t.assignments.some((a) => a.brokerIds.some((b) => b < 0))) return { errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: 'An assignment names a negative broker id' };
+  return null;
+}
+
 async function createPartitions(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const topics = body.topics as KafkaPartitionsRequest[];
+  const local = topics.map(createPartitionsRefusal);
   const answers = await askSplit<KafkaPartitionsRequest, CreatePartitionsReply>(
     deps,
-    topics,
+    topics.filter((_, i) => local[i] === null),
     (t) => internal(t.name),
     (ts) => ({ type: 'CreatePartitions', validateOnly: body.validateOnly === true, topics: ts.map((t) => ({ name: t.name, count: t.count, assignments: t.assignments === null ? null : t.assignments.map((a) => a.brokerIds) })) }),
     'CreatePartitionsReply',
     (reply) => reply.topics,
   );
-  return { throttleTimeMs: 0, results: topics.map((t, i) => ({ name: t.name, errorCode: (answers[i] as Item).errorCode, errorMessage: (answers[i] as Item).errorMessage })) };
+  let sent = 0;
+  return {
+    throttleTimeMs: 0,
+    results: topics.map((t, i) => {
+      const error = local[i] ?? (answers[sent++] as Item);
+      return { name: t.name, errorCode: error.errorCode, errorMessage: error.errorMessage };
+    }),
+  };
 }
 
 // ---------------------------------------------------------------- configs
@@ -252,6 +291,17 @@ type NativeResourceType = 'topic' | 'broker';
 /** Kafka's resource type number as ours, or null for one we do not serve. */
 export function nativeResourceType(kafkaType: number): NativeResourceType | null {
   return kafkaType === kafkaResourceType.topic ? 'topic' : kafkaType === kafkaResourceType.broker ? 'broker' : null;
+}
+
+/** A resource name longer than any the native side holds: no such topic, or not a broker id. */
+const resourceNameRefusal = (kafkaType: number): Item =>
+  kafkaType === kafkaResourceType.topic ? { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic' } : { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'The broker config resource is not a broker id' };
+
+/** Why a resource of an alter cannot go to the controller as it is; null when it can. */
+function alterResourceRefusal(r: KafkaAlterResource): Item | null {
+  if (!nameFits(r.resourceName)) return resourceNameRefusal(r.resourceType);
+  const tooLong = r.configs.find((c) => !nameFits(c.name) || (c.value ?? '').length > messageLimits.configValueCharsMax);
+  return tooLong === undefined ? null : { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Config ${tooLong.name.slice(0, 64)} is too long` };
 }
 
 const unsupportedResource = (kafkaType: number): Item => ({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unsupported resource type: ${kafkaType}` });
@@ -293,14 +343,16 @@ type KafkaDescribeResource = { resourceType: number; resourceName: string; confi
 
 async function describeConfigs(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const resources = body.resources as KafkaDescribeResource[];
-  const served = resources.filter((r) => nativeResourceType(r.resourceType) !== null);
-  const reply = served.length === 0 ? null : await askAdmin<DescribeConfigsReply>(deps, { type: 'DescribeConfigs', resources: served.map((r) => ({ resourceType: nativeResourceType(r.resourceType)!, resourceName: r.resourceName, configNames: r.configurationKeys })) }, 'DescribeConfigsReply');
+  const asked = (r: KafkaDescribeResource) => nativeResourceType(r.resourceType) !== null && nameFits(r.resourceName);
+  const served = resources.filter(asked);
+  const reply = served.length === 0 ? null : await askAdmin<DescribeConfigsReply>(deps, { type: 'DescribeConfigs', resources: served.map((r) => ({ resourceType: nativeResourceType(r.resourceType)!, resourceName: r.resourceName, configNames: r.configurationKeys === null ? null : r.configurationKeys.filter(nameFits) })) }, 'DescribeConfigsReply');
   const options = { includeSynonyms: version >= 1 && body.includeSynonyms === true, includeDocumentation: version >= 3 && body.includeDocumentation === true };
   let sent = 0;
   return {
     throttleTimeMs: 0,
     results: resources.map((r) => {
       if (nativeResourceType(r.resourceType) === null) return { ...unsupportedResource(r.resourceType), resourceType: r.resourceType, resourceName: r.resourceName, configs: [] };
+      if (!asked(r)) return { ...resourceNameRefusal(r.resourceType), resourceType: r.resourceType, resourceName: r.resourceName, configs: [] };
       const result = isFailure(reply) ? reply : reply!.results[sent] ?? { failed: true as const, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'no answer for this resource' };
       sent += 1;
       return { ...describeConfigsResult(r.resourceType, result, options), resourceName: r.resourceName };
@@ -385,6 +437,8 @@ async function legacyAlterConfigs(_version: number, body: KafkaValue, deps: Hand
   const translated = resources.map((r): NativeAlterResource | Item => {
     const type = nativeResourceType(r.resourceType);
     if (type === null) return unsupportedResource(r.resourceType);
+    const refused = alterResourceRefusal(r);
+    if (refused !== null) return refused;
     const ops = legacyAlterOps(type, r.configs);
     return Array.isArray(ops) ? { resourceType: type, resourceName: r.resourceName, ops } : ops;
   });
@@ -393,7 +447,7 @@ async function legacyAlterConfigs(_version: number, body: KafkaValue, deps: Hand
 
 async function incrementalAlterConfigs(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const resources = body.resources as (KafkaAlterResource & { configs: { name: string; value: string | null; configOperation: number }[] })[];
-  const needsCurrent = (r: (typeof resources)[number]) => nativeResourceType(r.resourceType) !== null && r.configs.some((c) => c.configOperation === incrementalOp.APPEND || c.configOperation === incrementalOp.SUBTRACT);
+  const needsCurrent = (r: (typeof resources)[number]) => nativeResourceType(r.resourceType) !== null && alterResourceRefusal(r) === null && r.configs.some((c) => c.configOperation === incrementalOp.APPEND || c.configOperation === incrementalOp.SUBTRACT);
   const lookups = resources.flatMap((r, index) => (needsCurrent(r) ? [index] : []));
   const current = new Map<number, ReadonlyMap<string, string> | Failure>();
   if (lookups.length > 0) {
@@ -408,6 +462,8 @@ async function incrementalAlterConfigs(_version: number, body: KafkaValue, deps:
   const translated = resources.map((r, i): NativeAlterResource | Item => {
     const type = nativeResourceType(r.resourceType);
     if (type === null) return unsupportedResource(r.resourceType);
+    const refused = alterResourceRefusal(r);
+    if (refused !== null) return refused;
     const values = current.get(i) ?? new Map<string, string>();
     if (isFailure(values)) return values;
     const ops = incrementalAlterOps(type, r.configs, values);
@@ -418,48 +474,73 @@ async function incrementalAlterConfigs(_version: number, body: KafkaValue, deps:
 
 // ---------------------------------------------------------------- ElectLeaders
 
+const noSuchPartition: Item = { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic-partition' };
+/** A topic-partition the native validators refuse (negative index, over-long name): no such partition, for Kafka. */
+const partitionFits = (topic: string, partition: number): boolean => nameFits(topic) && partition >= 0;
+
 async function electLeaders(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const electionTypeNumber = version >= 1 ? (body.electionType as number) : 0;
   const requested = body.topicPartitions as { topic: string; partitions: number[] }[] | null;
   const perPartition = (error: Item) => (requested ?? []).map((t) => ({ topic: t.topic, partitionResult: t.partitions.map((p) => ({ partitionId: p, errorCode: error.errorCode, errorMessage: error.errorMessage })) }));
   const wholeFailure = (error: Item): KafkaValue => ({ throttleTimeMs: 0, errorCode: version >= 1 ? error.errorCode : 0, replicaElectionResults: version >= 1 ? [] : perPartition(error) });
   if (electionTypeNumber !== 0 && electionTypeNumber !== 1) return wholeFailure({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown election type ${electionTypeNumber}` });
-  const reply = await askAdmin<ElectLeadersReply>(deps, { type: 'ElectLeaders', electionType: electionTypeNumber === 0 ? 'PREFERRED' : 'UNCLEAN', topicPartitions: requested }, 'ElectLeadersReply');
+  const asked = requested === null ? null : requested.map((t) => ({ topic: t.topic, partitions: t.partitions.filter((p) => partitionFits(t.topic, p)) })).filter((t) => t.partitions.length > 0);
+  const reply = asked !== null && asked.length === 0 ? ({ type: 'ElectLeadersReply', results: [] } as ElectLeadersReply) : await askAdmin<ElectLeadersReply>(deps, { type: 'ElectLeaders', electionType: electionTypeNumber === 0 ? 'PREFERRED' : 'UNCLEAN', topicPartitions: asked }, 'ElectLeadersReply');
   if (isFailure(reply)) return wholeFailure(reply);
-  return {
-    throttleTimeMs: 0,
-    errorCode: 0,
-    replicaElectionResults: reply.results.map((r) => ({ topic: r.topic, partitionResult: r.partitions.map((p) => ({ partitionId: p.partition, errorCode: p.errorCode, errorMessage: p.errorCode === 0 ? null : p.errorMessage })) })),
-  };
+  const byTopic = new Map<string, KafkaValue[]>();
+  for (const r of reply.results) {
+    const list = byTopic.get(r.topic) ?? [];
+    for (const p of r.partitions) list.push({ partitionId: p.partition, errorCode: p.errorCode, errorMessage: p.errorCode === 0 ? null : p.errorMessage });
+    byTopic.set(r.topic, list);
+  }
+  for (const t of requested ?? []) {
+    for (const p of t.partitions) {
+      if (partitionFits(t.topic, p)) continue;
+      const list = byTopic.get(t.topic) ?? [];
+      list.push({ partitionId: p, ...noSuchPartition });
+      byTopic.set(t.topic, list);
+    }
+  }
+  return { throttleTimeMs: 0, errorCode: 0, replicaElectionResults: [...byTopic].map(([topic, partitionResult]) => ({ topic, partitionResult })) };
 }
 
 // ---------------------------------------------------------------- reassignments
 
+/** Why one partition of an AlterPartitionReassignments cannot go to the controller as it is; null when it can. */
+function reassignmentRefusal(topic: string, partition: number, replicas: number[] | null): Item | null {
+  if (!partitionFits(topic, partition)) return noSuchPartition;
+  if (replicas !== null && (replicas.length > reassignmentReplicasMax || replicas.some((b) => b < 0))) return { errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: `The target replicas must be at most ${reassignmentReplicasMax} non-negative broker ids` };
+  return null;
+}
+
 async function alterPartitionReassignments(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const topics = body.topics as { name: string; partitions: { partitionIndex: number; replicas: number[] | null }[] }[];
-  const flat = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, replicas: p.replicas })));
-  const reply = flat.length === 0 ? null : await askAdmin<AlterPartitionReassignmentsReply>(deps, { type: 'AlterPartitionReassignments', reassignments: flat }, 'AlterPartitionReassignmentsReply');
+  const flat = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, replicas: p.replicas, refused: reassignmentRefusal(t.name, p.partitionIndex, p.replicas) })));
+  const toSend = flat.filter((r) => r.refused === null).map(({ topic, partition, replicas }) => ({ topic, partition, replicas }));
+  const reply = toSend.length === 0 ? null : await askAdmin<AlterPartitionReassignmentsReply>(deps, { type: 'AlterPartitionReassignments', reassignments: toSend }, 'AlterPartitionReassignmentsReply');
+  if (isFailure(reply)) return { throttleTimeMs: 0, errorCode: reply.errorCode, errorMessage: reply.errorMessage, responses: [] };
   let k = 0;
+  let sent = 0;
   return {
     throttleTimeMs: 0,
-    errorCode: isFailure(reply) ? reply.errorCode : 0,
-    errorMessage: isFailure(reply) ? reply.errorMessage : null,
-    responses: isFailure(reply)
-      ? []
-      : topics.map((t) => ({
-          name: t.name,
-          partitions: t.partitions.map((p) => {
-            const result = reply?.results[k++];
-            const errorCode = result?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;
-            return { partitionIndex: p.partitionIndex, errorCode, errorMessage: errorCode === 0 ? null : (result?.errorMessage ?? 'no answer for this partition') };
-          }),
-        })),
+    errorCode: 0,
+    errorMessage: null,
+    responses: topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => {
+        const item = flat[k++]!;
+        const result = item.refused ?? reply?.results[sent++] ?? { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'no answer for this partition' };
+        return { partitionIndex: p.partitionIndex, errorCode: result.errorCode, errorMessage: result.errorCode === 0 ? null : result.errorMessage };
+      }),
+    })),
   };
 }
 
 async function listPartitionReassignments(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   const topics = body.topics as { name: string; partitionIndexes: number[] }[] | null;
-  const reply = await askAdmin<ListPartitionReassignmentsReply>(deps, { type: 'ListPartitionReassignments', topics: topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })) }, 'ListPartitionReassignmentsReply');
+  // Partitions that cannot exist are left out of the answer, as unknown ones are (Kafka's rule).
+  const asked = topics === null ? null : topics.map((t) => ({ topic: t.name, partitions: t.partitionIndexes.filter((p) => partitionFits(t.name, p)) })).filter((t) => t.partitions.length > 0);
+  const reply = asked !== null && asked.length === 0 ? ({ type: 'ListPartitionReassignmentsReply', reassignments: [] } as ListPartitionReassignmentsReply) : await askAdmin<ListPartitionReassignmentsReply>(deps, { type: 'ListPartitionReassignments', topics: asked }, 'ListPartitionReassignmentsReply');
   if (isFailure(reply)) return { throttleTimeMs: 0, errorCode: reply.errorCode, errorMessage: reply.errorMessage, topics: [] };
   const byTopic = new Map<string, KafkaValue[]>();
   for (const r of reply.reassignments) {

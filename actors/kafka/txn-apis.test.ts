@@ -64,6 +64,8 @@ describe('Kafka InitProducerId', () => {
     expect(timedOut.response.errorCode).toBe(ErrorCode.REQUEST_TIMED_OUT);
     const negative = await call('InitProducerId', 4, { transactionalId: 'tx', transactionTimeoutMs: -5, producerId: -1, producerEpoch: -1 }, () => new Error('not asked'));
     expect(negative.response.errorCode).toBe(ErrorCode.INVALID_TRANSACTION_TIMEOUT);
+    const empty = await call('InitProducerId', 4, { transactionalId: '', transactionTimeoutMs: 1000, producerId: -1, producerEpoch: -1 }, () => new Error('not asked'));
+    expect(empty.response.errorCode).toBe(ErrorCode.INVALID_REQUEST);
     const huge = await call('InitProducerId', 4, { transactionalId: 'tx', transactionTimeoutMs: 1, producerId: 2 ** 62, producerEpoch: 0 }, () => new Error('not asked'));
     expect(huge.response.errorCode).toBe(ErrorCode.INVALID_PRODUCER_ID_MAPPING);
   });

@@ -77,6 +77,8 @@ async function initProducerId(version: number, body: KafkaValue, deps: HandlerDe
   const producerEpoch = version >= 3 ? (body.producerEpoch as number) : -1;
   const answer = (errorCode: number, id = -1, epoch = -1): KafkaValue => ({ throttleTimeMs: 0, errorCode, producerId: id, producerEpoch: epoch });
   if (!isNameableProducerId(producerId)) return answer(badProducerId.errorCode);
+  // Kafka: a null id is an idempotent producer; an empty one is no id at all.
+  if (transactionalId === '') return answer(ErrorCode.INVALID_REQUEST);
   // Kafka's range check, [1, transaction.max.timeout.ms] (the coordinator checks the upper bound and 0).
   if (transactionalId !== null && (body.transactionTimeoutMs as number) < 0) return answer(ErrorCode.INVALID_TRANSACTION_TIMEOUT);
   const reply =
