@@ -137,7 +137,9 @@ describe('Kafka transaction APIs on 3 broker processes', () => {
 
     // The known gap (txn-apis.ts): the coordinator bumped the epoch at the end (transaction version 2) and EndTxn
     // v0-4 cannot say so, so the producer's next transaction with its epoch is fenced. This pins it down.
-    const stale = await kafka(coordinator, 'AddOffsetsToTxn', 1, { transactionalId, producerId: producer.producerId, producerEpoch: producer.producerEpoch, groupId: 'g' });
-    expect(stale.errorCode).toBe(ErrorCode.PRODUCER_FENCED);
+    const stale = { transactionalId, producerId: producer.producerId, producerEpoch: producer.producerEpoch, groupId: 'g' };
+    expect((await kafka(coordinator, 'AddOffsetsToTxn', 3, stale)).errorCode).toBe(ErrorCode.PRODUCER_FENCED);
+    // A client older than PRODUCER_FENCED (v0-1) is told INVALID_PRODUCER_EPOCH, as Kafka does.
+    expect((await kafka(coordinator, 'AddOffsetsToTxn', 1, stale)).errorCode).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
   }, 90_000);
 });
