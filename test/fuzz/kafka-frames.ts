@@ -109,9 +109,40 @@ function randomStruct(rng: Rng, fields: readonly FieldSchema[], version: number,
   return value;
 }
 
+/**
+ * Fields of requests that create state (topics, partitions) whose drawn
+ * value is kept small in *valid* frames: a well-formed CreateTopics with
+ * 100,000 partitions is a legitimate request that the cluster serves, and
+ * serving thousands of such makes the fuzz a load test (creating a replica
+ * costs about 3 ms of a broker's event loop: a known limit, issue #20), not
+ * a robustness test. Mutated frames keep their huge counts.
+ */
+const stateCountFields: Readonly<Record<string, readonly [number, number]>> = {
+  numPartitions: [-1, 4],
+  replicationFactor: [-1, 3],
+  count: [0, 6],
+};
+const stateCreatingApis: ReadonlySet<string> = new Set(['CreateTopics', 'CreatePartitions']);
+
+function clampStateCounts(value: unknown, rng: Rng): void {
+  if (Array.isArray(value)) {
+    for (const item of value) clampStateCounts(item, rng);
+    return;
+  }
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return;
+  const record = value as KafkaValue;
+  for (const [key, field] of Object.entries(record)) {
+    const bounds = stateCountFields[key];
+    if (bounds !== undefined && typeof field === 'number') record[key] = rng.int(bounds[0], bounds[1] + 1);
+    else clampStateCounts(field, rng);
+  }
+}
+
 /** A random value of `api`'s request at `version` (every field in range for its type). */
 export function randomRequestBody(rng: Rng, api: ApiInfo, version: number): KafkaValue {
-  return randomStruct(rng, api.request.fields, version, 0);
+  const body = randomStruct(rng, api.request.fields, version, 0);
+  if (stateCreatingApis.has(api.name)) clampStateCounts(body, rng);
+  return body;
 }
 
 function frame(body: Buffer): Buffer {
@@ -123,11 +154,37 @@ function frame(body: Buffer): Buffer {
 
 export class KafkaFrameGenerator {
   private readonly apiList: readonly ApiInfo[] = [...apis.values()];
+  private readonly servedList: readonly { api: ApiInfo; minVersion: number; maxVersion: number }[];
   private correlationId = 0;
 
-  constructor(private readonly rng: Rng, private readonly frameBytesLimit: number) {}
+  /**
+   * `served`: the APIs and versions the listener answers (ApiVersions). A
+   * clean session sends only well-formed requests of those, so the listener
+   * parses and answers every one: that is how the fuzz reaches the handlers
+   * behind the codec (a mixed session is closed at its first bad frame).
+   */
+  constructor(
+    private readonly rng: Rng,
+    private readonly frameBytesLimit: number,
+    served: readonly { apiKey: number; minVersion: number; maxVersion: number }[] = [],
+  ) {
+    this.servedList = served.flatMap((v) => {
+      const api = apis.get(v.apiKey);
+      return api === undefined ? [] : [{ api, minVersion: v.minVersion, maxVersion: v.maxVersion }];
+    });
+  }
 
-  next(): GeneratedKafkaFrame {
+  /** Whether the next session is clean (only served, well-formed requests); drawn from the same seeded stream. */
+  nextSessionClean(): boolean {
+    return this.servedList.length > 0 && this.rng.next() < 0.5;
+  }
+
+  next(clean = false): GeneratedKafkaFrame {
+    if (clean && this.servedList.length > 0) {
+      const { api, minVersion, maxVersion } = pick(this.rng, this.servedList);
+      const { version, body } = this.validRequest(api, this.rng.int(minVersion, maxVersion + 1));
+      return { strategy: 'valid', api: api.name, version, bytes: frame(body) };
+    }
     const strategy = this.strategy();
     switch (strategy) {
       case 'valid': {
@@ -174,9 +231,7 @@ export class KafkaFrameGenerator {
     return 'noise';
   }
 
-  private validRequest(): { api: ApiInfo; version: number; body: Buffer } {
-    const api = pick(this.rng, this.apiList);
-    const version = this.rng.int(api.minVersion, api.maxVersion + 1);
+  private validRequest(api: ApiInfo = pick(this.rng, this.apiList), version = this.rng.int(api.minVersion, api.maxVersion + 1)): { api: ApiInfo; version: number; body: Buffer } {
     const writer = new KafkaWriter(128);
     codecFor(requestHeaderSchema, requestHeaderVersion(api, version)).write(writer, { requestApiKey: api.apiKey, requestApiVersion: version, correlationId: ++this.correlationId, clientId: this.rng.next() < 0.5 ? 'fuzz' : null });
     try {

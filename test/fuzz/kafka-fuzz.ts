@@ -29,6 +29,7 @@ import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
 import { kafkaRequest } from '../support/kafka-wire.ts';
 import { KafkaFrameGenerator, type GeneratedKafkaFrame } from './kafka-frames.ts';
+import { servedApiVersions } from '../../actors/kafka/handlers.ts';
 
 /** Bytes our socket may hold unsent before a fuzz connection waits for drain. */
 export const kafkaFuzzBufferedBytesMax = 1 << 20;
@@ -110,7 +111,7 @@ export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzz
     })();
 
     const fuzzers = Array.from({ length: options.connections }, async (_, connectionIndex) => {
-      const generator = new KafkaFrameGenerator(seededRng(options.seed * 1_000 + connectionIndex), kafkaFrameLimits.socketRequestMaxBytes);
+      const generator = new KafkaFrameGenerator(seededRng(options.seed * 1_000 + connectionIndex), kafkaFrameLimits.socketRequestMaxBytes, servedApiVersions());
       for (let session = 0; !done(); session += 1) {
         const brokerId = brokerIds[(connectionIndex + session) % brokerIds.length]!;
         await fuzzSession(kafkaPorts.get(brokerId)!, generator, result, result.recentByBroker[brokerId]!, done);
@@ -159,8 +160,11 @@ async function fuzzSession(port: number, generator: KafkaFrameGenerator, result:
     socket.once('close', () => resolve());
   });
   let sentInSession = 0;
-  while (!closed && !done()) {
-    const frame: GeneratedKafkaFrame = generator.next();
+  const clean = generator.nextSessionClean();
+  // A clean session ends by itself after a bounded number of requests (it is never closed for bad input).
+  const cleanFramesMax = 400;
+  while (!closed && !done() && !(clean && sentInSession >= cleanFramesMax)) {
+    const frame: GeneratedKafkaFrame = generator.next(clean);
     result.frames += 1;
     result.byStrategy[frame.strategy] = (result.byStrategy[frame.strategy] ?? 0) + 1;
     recent.push(`${frame.strategy} ${frame.api ?? '-'} v${frame.version ?? '-'} ${frame.bytes.subarray(0, 64).toString('hex')}`);
