@@ -100,7 +100,7 @@ describe('Kafka AddOffsetsToTxn, EndTxn, TxnOffsetCommit', () => {
     }
     for (const v of versions('EndTxn')) {
       const { response, asked } = await call('EndTxn', v, { transactionalId: 'tx', producerId: 7, producerEpoch: 2, committed: true }, () => ({ type: 'EndTxnReply', errorCode: 0, producerId: 7, producerEpoch: 3 }));
-      expect(asked[0]!.message).toEqual({ type: 'EndTxn', transactionalId: 'tx', producerId: 7, producerEpoch: 2, committed: true, replyTo });
+      expect(asked[0]!.message).toEqual({ type: 'EndTxn', transactionalId: 'tx', producerId: 7, producerEpoch: 2, committed: true, bumpEpochOnEnd: false, replyTo }); // transaction version 1: the epoch is kept
       expect(response).toEqual({ throttleTimeMs: 0, errorCode: 0 });
     }
   });

@@ -29,13 +29,12 @@
  * - A producer id beyond 2^53 cannot be held by the codec's numbers and is
  *   no id the coordinator handed out: INVALID_PRODUCER_ID_MAPPING.
  *
- * Known gap (reported, not hidden): the native coordinator runs transaction
- * version 2 (KIP-890 part 2): EndTxn bumps the producer epoch and its reply
- * names the new one. EndTxn v0-4, all that shared/kafka-protocol defines,
- * has no field for it, so a Kafka client keeps its old epoch and the next
- * transaction of the same producer is fenced (PRODUCER_FENCED) unless it
- * calls InitProducerId again. The coordinator needs a transaction-version-1
- * mode (no bump at the end, as Kafka serves clients older than EndTxn v5).
+ * - EndTxn v0-4 (all that shared/kafka-protocol defines) is transaction
+ *   version 1: the native EndTxn is sent with `bumpEpochOnEnd: false`, so the
+ *   transaction ends in its own epoch and the producer runs the next one with
+ *   the epoch it has (a Kafka client keeps it for its lifetime: these
+ *   versions have no field to name a new one). Native clients get version 2
+ *   (the bump, named in the reply), as Kafka serves EndTxn v5+.
  *
  * Not served (no native operation answers them): DescribeProducers,
  * DescribeTransactions, ListTransactions; they stay out of ApiVersions.
@@ -134,7 +133,7 @@ async function addOffsetsToTxn(version: number, body: KafkaValue, deps: HandlerD
 
 async function endTxn(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
   if (!isNameableProducerId(body.producerId)) return { throttleTimeMs: 0, errorCode: badProducerId.errorCode };
-  const reply = await ask<EndTxnResponse>(deps, '/transactions', { type: 'EndTxn', transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch, committed: body.committed === true }, 'EndTxnReply');
+  const reply = await ask<EndTxnResponse>(deps, '/transactions', { type: 'EndTxn', transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch, committed: body.committed === true, bumpEpochOnEnd: false }, 'EndTxnReply');
   return { throttleTimeMs: 0, errorCode: fencedCodeFor(version, 2, reply.errorCode) };
 }
 

@@ -14,7 +14,10 @@ import type { TopicPartition, TxnRecord } from './txn-records.ts';
 
 export type MarkerRequest = Extract<TxnEffect, { type: 'WriteTxnMarkers' }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-export type RequestInput = DistributiveOmit<Extract<TxnInput, { replyTo: ReplyTarget }>, 'transactionalId' | 'replyTo' | 'freshProducerId'>;
+/** A request as a test writes it; an EndTxn without `bumpEpochOnEnd` is the native one (true). */
+export type RequestInput = DistributiveOmit<Extract<TxnInput, { replyTo: ReplyTarget }>, 'transactionalId' | 'replyTo' | 'freshProducerId' | 'bumpEpochOnEnd'> & {
+  readonly bumpEpochOnEnd?: boolean;
+};
 
 export const client: ReplyTarget = { node: 'client', path: '/producer' };
 
@@ -50,8 +53,14 @@ export class Driver {
     return this.replies.slice(before);
   }
 
+  /** The whole input of a test request, from `client`. */
+  input(request: RequestInput): TxnInput {
+    const base = { ...request, transactionalId: this.transactionalId, replyTo: client, freshProducerId: this.nextProducerId };
+    return (request.type === 'EndTxn' ? { ...base, bumpEpochOnEnd: request.bumpEpochOnEnd ?? true } : base) as TxnInput;
+  }
+
   request(input: RequestInput): TxnReply {
-    const replies = this.send({ ...input, transactionalId: this.transactionalId, replyTo: client, freshProducerId: this.nextProducerId } as TxnInput);
+    const replies = this.send(this.input(input));
     if (replies.length !== 1) throw new Error(`expected one reply, got ${replies.length}: ${JSON.stringify(replies)}`);
     return replies[0]!;
   }

@@ -11,6 +11,10 @@
  *   4. once the network heals, every started transaction completes (no
  *      Prepare* left), which is how a new coordinator finishes the old one's work.
  * The logic also asserts its own invariants after every step.
+ * Every EndTxn here is the native one (bumpEpochOnEnd true, transaction
+ * version 2): the properties name a transaction by (producer id, epoch),
+ * which only the bump at every end makes unique. Version 1 (the epoch kept)
+ * is covered by the table tests in txn-logic.test.ts.
  * Method: fast-check generates command lists; a Driver (testing.ts) plays the
  * shell. `TXN_FUZZ_RUNS=5000` runs longer; a failure prints the seed to replay.
  */
@@ -132,7 +136,7 @@ function run(commands: readonly Command[], producerEpochMax: number): void {
       case 'end': {
         const p = current[c.who] ?? { producerId: 999, producerEpoch: 0 };
         const before = d.effects.length;
-        request(c.who, { type: 'EndTxn', ...p, committed: c.committed });
+        request(c.who, { type: 'EndTxn', ...p, committed: c.committed, bumpEpochOnEnd: true });
         const answered = d.effects.slice(before).some((e) => e.type === 'Reply' && e.to.node === targets[c.who]!.node);
         learn({ who: c.who, committed: c.committed });
         if (!answered) parkedEnd[c.who] = c.committed;
@@ -142,7 +146,7 @@ function run(commands: readonly Command[], producerEpochMax: number): void {
         const past = history[c.who]!;
         const p = past.length === 0 ? { producerId: 999, producerEpoch: 0 } : past[c.pick % past.length]!;
         // A stale retry may be answered NONE for its old transaction; it must not change what the client holds.
-        d.apply({ type: 'EndTxn', transactionalId: d.transactionalId, ...p, committed: c.committed, freshProducerId: d.nextProducerId, replyTo: { node: 'stale', path: '/' } });
+        d.apply({ type: 'EndTxn', transactionalId: d.transactionalId, ...p, committed: c.committed, bumpEpochOnEnd: true, freshProducerId: d.nextProducerId, replyTo: { node: 'stale', path: '/' } });
         break;
       }
       case 'persist':

@@ -43,8 +43,7 @@ function errorOf(r: TxnReply): number {
 
 /** Steps a request that must fail: the state does not change and the reply is the only effect. */
 function rejects(d: Driver, input: RequestInput, errorCode: number): void {
-  const full = { ...input, transactionalId: d.transactionalId, replyTo: client, freshProducerId: d.nextProducerId } as TxnInput;
-  const [next, effects] = step(d.state, full, d.nowMs);
+  const [next, effects] = step(d.state, d.input(input), d.nowMs);
   expect(effects).toHaveLength(1);
   expect(effects[0]!.type).toBe('Reply');
   expect(errorOf((effects[0] as Extract<(typeof effects)[number], { type: 'Reply' }>).reply)).toBe(errorCode);
@@ -250,7 +249,7 @@ describe('EndTxn', () => {
     add(d, p, [p0, p2]);
     d.autoPersist = false;
     d.autoMarkers = false;
-    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, freshProducerId: 2_000, replyTo: client });
+    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, bumpEpochOnEnd: true, freshProducerId: 2_000, replyTo: client });
     expect(d.replies.at(-1)!.type).toBe('AddPartitionsToTxnReply'); // not answered before the write
     expect(d.persists[0]!.record.value).toMatchObject({ state: 'PrepareCommit', producerEpoch: p.producerEpoch + 1, lastProducerEpoch: p.producerEpoch, partitions: [p0, p2] });
     d.completePersist();
@@ -331,7 +330,7 @@ describe('EndTxn', () => {
     const p = init(d);
     add(d, p, [p0]);
     d.autoPersist = false;
-    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, freshProducerId: 2_000, replyTo: client });
+    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, bumpEpochOnEnd: true, freshProducerId: 2_000, replyTo: client });
     d.completePersist(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     expect(d.replies.at(-1)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NOT_COORDINATOR, producerId: -1, producerEpoch: -1 });
     expect(d.state.meta).toMatchObject({ state: 'Ongoing', producerEpoch: p.producerEpoch });
@@ -375,6 +374,124 @@ describe('EndTxn', () => {
     d.autoMarkers = false;
     end(d, p, true);
     rejects(d, { type: 'AddPartitionsToTxn', producerId: 1_001, producerEpoch: 0, partitions: [p1] }, ErrorCode.CONCURRENT_TRANSACTIONS);
+  });
+});
+
+/** EndTxn as Kafka's EndTxn v0-4 sends it through the Kafka listener: transaction version 1, the epoch kept. */
+function endKept(d: Driver, p: Producer, committed: boolean): TxnReply {
+  return d.request({ type: 'EndTxn', ...p, committed, bumpEpochOnEnd: false });
+}
+
+describe('EndTxn without the bump (transaction version 1: Kafka clients on EndTxn v0-4)', () => {
+  it('the same producer runs two transactions in a row in one epoch: records, markers and replies keep the epoch', () => {
+    const d = new Driver();
+    const p = init(d);
+    add(d, p, [p0]);
+    d.autoPersist = false;
+    d.send(d.input({ type: 'EndTxn', ...p, committed: true, bumpEpochOnEnd: false }));
+    expect(d.persists[0]!.record.value).toEqual({ ...d.state.meta, state: 'PrepareCommit', lastProducerEpoch: p.producerEpoch, lastUpdateMs: d.nowMs, endBumpedEpoch: false });
+    d.completePersist();
+    expect(d.replies.at(-1)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, ...p });
+    d.settle();
+    d.autoPersist = true;
+    d.settle();
+    expect(d.state.meta).toMatchObject({ state: 'CompleteCommit', ...p, endBumpedEpoch: false });
+    expect(errorOf(add(d, p, [p1]))).toBe(ErrorCode.NONE);
+    expect(d.state.meta).toMatchObject({ state: 'Ongoing', ...p, partitions: [p1] });
+    expect(d.state.meta).not.toHaveProperty('endBumpedEpoch');
+    expect(endKept(d, p, false)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, ...p });
+    expect(d.markersWritten).toEqual([
+      { partition: p0, ...p, result: 'COMMIT' },
+      { partition: p1, ...p, result: 'ABORT' },
+    ]);
+    expect(d.state.meta).toMatchObject({ state: 'CompleteAbort', ...p });
+    // No producer id was taken: an end that keeps the epoch never rotates.
+    expect(d.effects.filter((e) => e.type === 'ProducerIdTaken')).toHaveLength(1);
+  });
+
+  it('a zombie with an older epoch is still fenced, also when it names the epoch of an earlier bumped end', () => {
+    const d = new Driver();
+    const zombie = init(d);
+    const p = init(d); // epoch + 1 fences the first producer
+    rejects(d, { type: 'AddPartitionsToTxn', ...zombie, partitions: [p0] }, ErrorCode.PRODUCER_FENCED);
+    add(d, p, [p0]);
+    rejects(d, { type: 'EndTxn', ...zombie, committed: true, bumpEpochOnEnd: false }, ErrorCode.PRODUCER_FENCED);
+    // A native end bumps (lastProducerEpoch = p's epoch); the next transaction ends in version 1.
+    const next = { producerId: p.producerId, producerEpoch: p.producerEpoch + 1 };
+    expect(end(d, p, true)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, ...next });
+    add(d, next, [p1]);
+    expect(endKept(d, next, true)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, ...next });
+    // p's epoch is no retry of the version 1 end, in either version: fenced.
+    rejects(d, { type: 'EndTxn', ...p, committed: true }, ErrorCode.PRODUCER_FENCED);
+    rejects(d, { type: 'EndTxn', ...p, committed: true, bumpEpochOnEnd: false }, ErrorCode.PRODUCER_FENCED);
+    rejects(d, { type: 'AddPartitionsToTxn', ...p, partitions: [p2] }, ErrorCode.PRODUCER_FENCED);
+    // A newer epoch (no coordinator handed it out): INVALID_PRODUCER_EPOCH.
+    rejects(d, { type: 'EndTxn', producerId: p.producerId, producerEpoch: next.producerEpoch + 1, committed: true, bumpEpochOnEnd: false }, ErrorCode.INVALID_PRODUCER_EPOCH);
+  });
+
+  it("retries come at the current epoch (Kafka's endTransactionWithTV1): Prepare* CONCURRENT_TRANSACTIONS, Complete* success, the other result INVALID_TXN_STATE", () => {
+    const d = new Driver();
+    const p = init(d);
+    rejects(d, { type: 'EndTxn', ...p, committed: true, bumpEpochOnEnd: false }, ErrorCode.INVALID_TXN_STATE); // Empty
+    rejects(d, { type: 'EndTxn', ...p, committed: false, bumpEpochOnEnd: false }, ErrorCode.INVALID_TXN_STATE);
+    add(d, p, [p0]);
+    d.autoMarkers = false;
+    endKept(d, p, true);
+    expect(d.state.phase).toBe('PrepareCommit');
+    rejects(d, { type: 'EndTxn', ...p, committed: true, bumpEpochOnEnd: false }, ErrorCode.CONCURRENT_TRANSACTIONS);
+    rejects(d, { type: 'EndTxn', ...p, committed: false, bumpEpochOnEnd: false }, ErrorCode.INVALID_TXN_STATE);
+    rejects(d, { type: 'AddPartitionsToTxn', ...p, partitions: [p1] }, ErrorCode.CONCURRENT_TRANSACTIONS);
+    d.ackMarkers();
+    d.settle();
+    expect(d.state.phase).toBe('CompleteCommit');
+    expect(endKept(d, p, true)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, ...p });
+    expect(d.persists).toHaveLength(0); // answered without a write
+    rejects(d, { type: 'EndTxn', ...p, committed: false, bumpEpochOnEnd: false }, ErrorCode.INVALID_TXN_STATE);
+  });
+
+  it('a timeout still aborts with the epoch bumped, so the producer is fenced; KIP-360 lets it re-init with the epoch it had', () => {
+    const d = new Driver();
+    d.nowMs = 0;
+    const p = init(d, 5_000);
+    add(d, p, [p0]);
+    endKept(d, p, true);
+    add(d, p, [p1]); // the second transaction, same epoch; it times out
+    d.tick(d.nowMs + 5_000);
+    expect(d.markersWritten.at(-1)).toEqual({ partition: p1, producerId: p.producerId, producerEpoch: p.producerEpoch + 1, result: 'ABORT' });
+    expect(d.state.meta).toMatchObject({ state: 'CompleteAbort', producerEpoch: p.producerEpoch + 1, lastProducerEpoch: -1 });
+    expect(d.state.meta).not.toHaveProperty('endBumpedEpoch');
+    rejects(d, { type: 'EndTxn', ...p, committed: true, bumpEpochOnEnd: false }, ErrorCode.PRODUCER_FENCED);
+    rejects(d, { type: 'AddPartitionsToTxn', ...p, partitions: [p2] }, ErrorCode.PRODUCER_FENCED);
+    const r = d.request({ type: 'InitProducerId', transactionTimeoutMs: 5_000, ...p });
+    expect(r).toMatchObject({ errorCode: ErrorCode.NONE, producerId: p.producerId, producerEpoch: p.producerEpoch + 2 });
+  });
+
+  it("a client's own abort is not taken for a coordinator abort: KIP-360 init with the epoch before it is PRODUCER_FENCED", () => {
+    const d = new Driver();
+    const older = init(d);
+    const p = init(d);
+    add(d, p, [p0]);
+    endKept(d, p, false);
+    expect(d.state.meta).toMatchObject({ state: 'CompleteAbort', ...p });
+    rejects(d, { type: 'InitProducerId', transactionTimeoutMs: 60_000, ...older }, ErrorCode.PRODUCER_FENCED);
+    expect(d.request({ type: 'InitProducerId', transactionTimeoutMs: 60_000, ...p })).toMatchObject({ errorCode: ErrorCode.NONE, producerEpoch: p.producerEpoch + 1 });
+  });
+
+  it('a new coordinator that loads a version 1 PrepareCommit completes it in the same epoch, and answers its retry', () => {
+    const d = new Driver();
+    const p = init(d);
+    add(d, p, [p0, p1]);
+    d.autoMarkers = false;
+    endKept(d, p, true);
+    d.ackMarkers([p0]);
+    d.failover();
+    expect(d.state.meta).toMatchObject({ state: 'PrepareCommit', ...p, endBumpedEpoch: false });
+    expect(d.markerRequests).toEqual([{ type: 'WriteTxnMarkers', transactionalId: 'tx-1', ...p, result: 'COMMIT', partitions: [p0, p1] }]);
+    d.ackMarkers();
+    d.settle();
+    expect(d.state.meta).toMatchObject({ state: 'CompleteCommit', ...p });
+    expect(endKept(d, p, true)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NONE, ...p });
+    expect(errorOf(add(d, p, [p2]))).toBe(ErrorCode.NONE);
   });
 });
 
@@ -501,7 +618,7 @@ describe('markers: retries with backoff', () => {
     const p = init(d);
     add(d, p, [p0]);
     d.autoPersist = false;
-    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, freshProducerId: 2_000, replyTo: client });
+    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, bumpEpochOnEnd: true, freshProducerId: 2_000, replyTo: client });
     d.completePersist(); // PrepareCommit
     d.settle(); // markers acknowledged, CompleteCommit issued
     d.completePersist(ErrorCode.REQUEST_TIMED_OUT);
@@ -519,7 +636,7 @@ describe('Unload and failover', () => {
     const p = init(d);
     add(d, p, [p0]);
     d.autoPersist = false;
-    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, freshProducerId: 2_000, replyTo: client });
+    d.send({ type: 'EndTxn', transactionalId: 'tx-1', ...p, committed: true, bumpEpochOnEnd: true, freshProducerId: 2_000, replyTo: client });
     d.send({ type: 'Unload' });
     expect(d.replies.at(-1)).toEqual({ type: 'EndTxnReply', errorCode: ErrorCode.NOT_COORDINATOR, producerId: -1, producerEpoch: -1 });
     expect(d.state.phase).toBe('Dead');

@@ -2,8 +2,11 @@
  * One transactional id's coordinator logic, pure: Kafka's transaction
  * coordinator (TransactionCoordinator.scala / TransactionMetadata.scala) with
  * transaction version 2 (KIP-890 part 2: the producer epoch is bumped at the
- * end of every transaction). One `TxnState` per transactional id; the actor
- * holds it and calls `step(state, input, nowMs)` for every input.
+ * end of every transaction) for the native protocol, and transaction version
+ * 1 (the epoch kept at the end) for the EndTxn requests that ask for it:
+ * Kafka clients on EndTxn v0-4, whose reply has no field for a new epoch.
+ * One `TxnState` per transactional id; the actor holds it and calls
+ * `step(state, input, nowMs)` for every input.
  *
  * States (Kafka's TransactionState):
  *
@@ -77,17 +80,30 @@
  *   transaction are answered at once without a write. AddOffsetsToTxn adds the
  *   group's `__consumer_offsets` partition, so the markers reach the group
  *   coordinator and the transaction's offsets become visible at commit.
- * - EndTxn from Ongoing writes PrepareCommit/PrepareAbort with the epoch
- *   bumped (KIP-890: markers carry epoch + 1, so a delayed produce or commit
- *   of the ended transaction is refused by every partition) and answers with
- *   the producer id and epoch to use next, once written. A retried EndTxn (the
- *   epoch the ended transaction used) with the same result: success after
+ * - EndTxn carries `bumpEpochOnEnd`, Kafka's clientTransactionVersion
+ *   (supportsEpochBump) as a per-request choice.
+ *   With it (transaction version 2, the native protocol): from Ongoing,
+ *   PrepareCommit/PrepareAbort is written with the epoch bumped (KIP-890:
+ *   markers carry epoch + 1, so a delayed produce or commit of the ended
+ *   transaction is refused by every partition) and the reply, once written,
+ *   names the producer id and epoch to use next. A retried EndTxn (the epoch
+ *   the ended transaction used) with the same result: success after
  *   completion, CONCURRENT_TRANSACTIONS while markers are pending; with the
  *   other result (commit after abort): INVALID_TXN_STATE. EndTxn with no
  *   transaction open (Empty, Complete* at the current epoch): INVALID_TXN_STATE.
+ *   Without it (transaction version 1, Kafka's endTransactionWithTV1):
+ *   Prepare* keeps the epoch, so do the markers and the reply, and the
+ *   producer runs its next transaction in the same epoch; the record says so
+ *   (`endBumpedEpoch: false`), so the lastProducerEpoch retry rule above never
+ *   applies to it. A retry comes at the current epoch: in Prepare* with the
+ *   same result CONCURRENT_TRANSACTIONS, in Complete* with the same result
+ *   success; with the other result INVALID_TXN_STATE; Empty: INVALID_TXN_STATE.
+ *   An older epoch is PRODUCER_FENCED (a zombie), as in version 2.
  * - Timeout: an Ongoing transaction older than its timeout (no write in
  *   flight) is aborted by the coordinator with the epoch bumped, so its
- *   producer is fenced.
+ *   producer is fenced, in either version (Kafka's abortTimedOutTransactions
+ *   fences with prepareFenceProducerEpoch first; a transaction-version-1
+ *   producer learns the new epoch through a KIP-360 InitProducerId).
  * - Verification (AddPartitionsToTxn v4 verifyOnly, KIP-890 part 1): a
  *   partition leader asks whether a transactional produce goes to a partition
  *   of the open transaction; a partition not added gets INVALID_TXN_STATE.
@@ -322,7 +338,14 @@ export type EndTxn = {
   readonly producerId: number;
   readonly producerEpoch: number;
   readonly committed: boolean;
-  /** As in InitProducerId: used only when the bumped epoch is exhausted. */
+  /**
+   * Transaction version 2 (true: the native protocol, EndTxn v5+ in Kafka):
+   * the epoch is bumped at the end and the reply names the new one. False
+   * (transaction version 1: Kafka's EndTxn v0-4, which cannot name it): the
+   * transaction ends in its own epoch.
+   */
+  readonly bumpEpochOnEnd: boolean;
+  /** As in InitProducerId: used only when the bumped epoch is exhausted (never without the bump). */
   readonly freshProducerId: number;
   readonly replyTo: ReplyTarget;
 };
@@ -370,7 +393,7 @@ export type PartitionResult = { readonly topic: string; readonly partition: numb
 export type AddPartitionsToTxnReply = { readonly type: 'AddPartitionsToTxnReply'; readonly results: readonly PartitionResult[] };
 export type VerifyPartitionsInTxnReply = { readonly type: 'VerifyPartitionsInTxnReply'; readonly results: readonly PartitionResult[] };
 export type AddOffsetsToTxnReply = { readonly type: 'AddOffsetsToTxnReply'; readonly errorCode: number };
-/** EndTxn v5: the producer id and epoch for the next transaction (-1, -1 on errors). */
+/** EndTxn v5: the producer id and epoch for the next transaction (-1, -1 on errors); unchanged without the bump. */
 export type EndTxnReply = { readonly type: 'EndTxnReply'; readonly errorCode: number; readonly producerId: number; readonly producerEpoch: number };
 
 export type TxnReply = InitProducerIdReply | AddPartitionsToTxnReply | VerifyPartitionsInTxnReply | AddOffsetsToTxnReply | EndTxnReply;
@@ -622,7 +645,14 @@ function handleInitProducerId(c: Ctx, input: InitProducerId): void {
 function fenceAbortValue(c: Ctx, meta: TxnValue): TxnValue {
   assert(meta.state === 'Ongoing', 'txn: only an Ongoing transaction is fenced');
   assert(meta.producerEpoch + 1 <= c.t.config.producerEpochMax, 'txn: an Ongoing epoch leaves room for the fence');
-  return { ...meta, state: 'PrepareAbort', producerEpoch: meta.producerEpoch + 1, lastProducerEpoch: -1, lastUpdateMs: c.nowMs };
+  return { ...withoutEndFlag(meta), state: 'PrepareAbort', producerEpoch: meta.producerEpoch + 1, lastProducerEpoch: -1, lastUpdateMs: c.nowMs };
+}
+
+/** The record without `endBumpedEpoch`: it describes one end, so only the Prepare* of that end and its Complete* hold it. */
+function withoutEndFlag(meta: TxnValue): TxnValue {
+  if (meta.endBumpedEpoch === undefined) return meta;
+  const { endBumpedEpoch: _ended, ...rest } = meta;
+  return rest;
 }
 
 // ---------------------------------------------------------------- AddPartitionsToTxn, AddOffsetsToTxn, verify
@@ -652,7 +682,7 @@ function addPartitionsCheck(c: Ctx, producerId: number, producerEpoch: number, r
 
 function ongoingValue(c: Ctx, meta: TxnValue, union: readonly TopicPartition[]): TxnValue {
   return {
-    ...meta,
+    ...withoutEndFlag(meta),
     state: 'Ongoing',
     partitions: union,
     txnStartMs: meta.state === 'Ongoing' ? meta.txnStartMs : c.nowMs,
@@ -716,10 +746,11 @@ function handleEndTxn(c: Ctx, input: EndTxn): void {
     reply(c, input.replyTo, { type: 'EndTxnReply', errorCode, producerId, producerEpoch });
   const result: TxnResult = input.committed ? 'COMMIT' : 'ABORT';
   const meta = t.meta;
-  if (t.phase !== 'Dead' && meta !== null && isEndTxnRetry(meta, input)) {
-    const same =
-      (result === 'COMMIT' && (meta.state === 'PrepareCommit' || meta.state === 'CompleteCommit')) ||
-      (result === 'ABORT' && (meta.state === 'PrepareAbort' || meta.state === 'CompleteAbort'));
+  const same =
+    meta !== null &&
+    ((result === 'COMMIT' && (meta.state === 'PrepareCommit' || meta.state === 'CompleteCommit')) ||
+      (result === 'ABORT' && (meta.state === 'PrepareAbort' || meta.state === 'CompleteAbort')));
+  if (input.bumpEpochOnEnd && t.phase !== 'Dead' && meta !== null && isEndTxnRetry(meta, input)) {
     if (!same) return answer(ErrorCode.INVALID_TXN_STATE);
     if (meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort') return answer(ErrorCode.CONCURRENT_TRANSACTIONS);
     return answer(ErrorCode.NONE, meta.producerId, meta.producerEpoch);
@@ -728,6 +759,7 @@ function handleEndTxn(c: Ctx, input: EndTxn): void {
   if (identity !== ErrorCode.NONE) return answer(identity);
   assert(meta !== null, 'txn: a producer that passed the checks has a record');
   if (t.pending !== null) return answer(ErrorCode.CONCURRENT_TRANSACTIONS);
+  if (!input.bumpEpochOnEnd) return endWithoutBump(c, input, meta, same);
   switch (meta.state) {
     case 'PrepareCommit':
     case 'PrepareAbort':
@@ -741,12 +773,51 @@ function handleEndTxn(c: Ctx, input: EndTxn): void {
       assert(bumpedEpoch <= t.config.producerEpochMax, 'txn: an Ongoing epoch leaves room for the end bump');
       const nextProducerId = isEpochExhausted(c, bumpedEpoch) ? takeProducerId(c, input.freshProducerId) : -1;
       const value: TxnValue = {
-        ...meta,
+        ...withoutEndFlag(meta),
         state: result === 'COMMIT' ? 'PrepareCommit' : 'PrepareAbort',
         producerEpoch: bumpedEpoch,
         lastProducerEpoch: meta.producerEpoch,
         nextProducerId,
         lastUpdateMs: c.nowMs,
+      };
+      persist(c, value, { kind: 'EndTxn', replyTo: input.replyTo });
+      return;
+    }
+    default:
+      assertNever(meta.state, 'txn state');
+  }
+}
+
+/**
+ * EndTxn in transaction version 1 (Kafka's endTransactionWithTV1), once the
+ * producer passed the checks at the current epoch: the transaction ends in
+ * its own epoch. `lastProducerEpoch` becomes that epoch (the one the client
+ * ended it with), so the KIP-360 rule for a coordinator abort does not take a
+ * client's abort for one; `endBumpedEpoch: false` keeps the version 2 retry
+ * rule (an EndTxn at lastProducerEpoch) away from it. No rotation: the epoch
+ * does not move, so it cannot be exhausted here.
+ */
+function endWithoutBump(c: Ctx, input: EndTxn, meta: TxnValue, same: boolean): void {
+  const answer = (errorCode: number, producerId = -1, producerEpoch = -1): void =>
+    reply(c, input.replyTo, { type: 'EndTxnReply', errorCode, producerId, producerEpoch });
+  switch (meta.state) {
+    case 'PrepareCommit':
+    case 'PrepareAbort':
+      return answer(same ? ErrorCode.CONCURRENT_TRANSACTIONS : ErrorCode.INVALID_TXN_STATE);
+    case 'CompleteCommit':
+    case 'CompleteAbort':
+      // A retry of the end that completed (Kafka: NONE), or the other result of it (INVALID_TXN_STATE).
+      return same ? answer(ErrorCode.NONE, meta.producerId, meta.producerEpoch) : answer(ErrorCode.INVALID_TXN_STATE);
+    case 'Empty':
+      return answer(ErrorCode.INVALID_TXN_STATE);
+    case 'Ongoing': {
+      const value: TxnValue = {
+        ...meta,
+        state: input.committed ? 'PrepareCommit' : 'PrepareAbort',
+        lastProducerEpoch: meta.producerEpoch,
+        nextProducerId: -1,
+        lastUpdateMs: c.nowMs,
+        endBumpedEpoch: false,
       };
       persist(c, value, { kind: 'EndTxn', replyTo: input.replyTo });
       return;
@@ -767,6 +838,7 @@ function handleEndTxn(c: Ctx, input: EndTxn): void {
  */
 function isEndTxnRetry(meta: TxnValue, input: EndTxn): boolean {
   if (meta.state === 'Empty' || meta.state === 'Ongoing') return false;
+  if (meta.endBumpedEpoch === false) return false; // that end kept the epoch: its retry comes at the current one
   if (meta.lastProducerEpoch < 0 || input.producerEpoch !== meta.lastProducerEpoch) return false;
   const preparing = meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort';
   const rotated = !preparing && meta.producerEpoch !== meta.lastProducerEpoch + 1;

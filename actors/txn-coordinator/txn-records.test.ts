@@ -28,11 +28,15 @@ const valueArb: fc.Arbitrary<TxnValue> = fc
     partitions: fc.uniqueArray(partitionArb, { minLength: 1, maxLength: 5, selector: (p) => `${p.topic}\u0000${p.partition}` }),
     txnStartMs: fc.integer({ min: -1, max: 2 ** 42 }),
     lastUpdateMs: fc.integer({ min: 0, max: 2 ** 42 }),
+    keptEpoch: fc.boolean(),
   })
-  .map((v) => {
+  .map(({ keptEpoch, ...v }): TxnValue => {
     const preparing = v.state === 'PrepareCommit' || v.state === 'PrepareAbort';
     const inTxn = preparing || v.state === 'Ongoing';
-    return { ...v, partitions: inTxn ? v.partitions : [], nextProducerId: preparing ? v.nextProducerId : -1 };
+    const value: TxnValue = { ...v, partitions: inTxn ? v.partitions : [], nextProducerId: preparing ? v.nextProducerId : -1 };
+    // endBumpedEpoch: false only where an end that kept the epoch can leave it (Prepare*/Complete*, no rotation).
+    const ended = v.state !== 'Empty' && v.state !== 'Ongoing';
+    return keptEpoch && ended && value.nextProducerId === -1 ? { ...value, endBumpedEpoch: false } : value;
   });
 
 const recordArb: fc.Arbitrary<TxnRecord> = fc.record({
@@ -106,6 +110,10 @@ describe('txn records: encode/decode', () => {
     ['timeout 0', { ...raw, timeoutMs: 0 }],
     ['string field', { ...raw, lastUpdateMs: '5' }],
     ['an array', [1, 2, 3]],
+    ['endBumpedEpoch true (only false is written)', { ...raw, endBumpedEpoch: true }],
+    ['endBumpedEpoch not a boolean', { ...raw, endBumpedEpoch: 0 }],
+    ['endBumpedEpoch in Ongoing', { ...raw, state: 'Ongoing', endBumpedEpoch: false }],
+    ['endBumpedEpoch with a nextProducerId', { ...raw, nextProducerId: 9, endBumpedEpoch: false }],
   ])('%s: CORRUPT_MESSAGE', (_name, value) => {
     const r = decodeRaw(value);
     expect(r.ok).toBe(false);
@@ -126,6 +134,14 @@ describe('txn records: encode/decode', () => {
     expect(Buffer.from(encoded.value!).toString('hex')).toBe(
       'de000ba17601aa70726f6475636572496407b270726576696f757350726f64756365724964ffae6e65787450726f64756365724964ffad70726f647563657245706f636803b16c61737450726f647563657245706f636802a974696d656f75744d73cdea60a57374617465ad50726570617265436f6d6d6974aa706172746974696f6e739292a66f72646572730092a66f726465727301aa74786e53746172744d73cd03e8ac6c6173745570646174654d73cd07d0',
     );
+  });
+
+  it('endBumpedEpoch (transaction version 1) round-trips; a record without it, as every record before the field, decodes without it', () => {
+    const kept: TxnValue = { ...good, lastProducerEpoch: good.producerEpoch, endBumpedEpoch: false };
+    const encoded = encodeRecord({ key: { transactionalId: 'tx-1' }, value: kept });
+    expect(decodeRecord(encoded.key, encoded.value)).toEqual({ ok: true, value: { key: { transactionalId: 'tx-1' }, value: kept } });
+    const old = decodeRaw({ v: 1, ...good, partitions: good.partitions.map((p) => [p.topic, p.partition]) });
+    expect(old.ok && old.value.value).not.toHaveProperty('endBumpedEpoch');
   });
 
   it('encoding a record that breaks an invariant is a bug (assert)', () => {

@@ -13,7 +13,7 @@
  * - key:   [1, transactionalId]
  * - value: { v: 1, producerId, previousProducerId, nextProducerId, producerEpoch,
  *            lastProducerEpoch, timeoutMs, state, partitions: [[topic, partition], ...],
- *            txnStartMs, lastUpdateMs }
+ *            txnStartMs, lastUpdateMs[, endBumpedEpoch: false] }
  * - a null value is a tombstone: the transactional id expired (Kafka's Dead).
  * Keys are arrays so equal keys encode to equal bytes: compaction keeps the
  * last record per key byte string. An unknown key version is a decode error.
@@ -25,6 +25,14 @@
  * `previousProducerId` is the id before the last rotation, so a retried EndTxn
  * that still carries it is recognised.
  *
+ * `endBumpedEpoch` (optional, written only as false): the Prepare* of a
+ * client's EndTxn in transaction version 1 (a Kafka client before EndTxn v5)
+ * and the Complete* that follows it, whose end kept the producer epoch; the
+ * coordinator then answers that end's retries at the current epoch instead of
+ * at lastProducerEpoch. Absent: the end bumped, or the record is not the
+ * result of a client's end; every record written before the field replays
+ * as before, and a node without it reads the record and ignores the key.
+ *
  * Invariants (checked when decoding, asserted when encoding):
  * - producerId >= 0; previousProducerId, nextProducerId >= -1 (-1 none);
  *   0 <= producerEpoch <= 32767; -1 <= lastProducerEpoch <= 32767; timeoutMs >= 1.
@@ -33,6 +41,8 @@
  * - Ongoing and Prepare* name at least one partition; Empty and Complete* none.
  *   Partitions are distinct, topic non-empty, partition >= 0.
  * - nextProducerId is -1 outside Prepare*.
+ * - endBumpedEpoch, when present, is false, in Prepare* or Complete* only,
+ *   with nextProducerId -1 (an end that keeps the epoch never rotates).
  * - txnStartMs is -1 (no transaction) or >= 0; lastUpdateMs >= 0.
  * Decoding never throws: it returns CORRUPT_MESSAGE.
  *
@@ -78,6 +88,8 @@ export type TxnValue = {
   /** When the ongoing transaction added its first partition (-1 when none). */
   readonly txnStartMs: number;
   readonly lastUpdateMs: number;
+  /** false: this Prepare* or Complete* record ended a transaction in its own epoch (transaction version 1); absent otherwise. */
+  readonly endBumpedEpoch?: false;
 };
 
 export type TxnRecord = { readonly key: TxnKey; readonly value: TxnValue | null };
@@ -122,6 +134,11 @@ export function valueProblem(v: TxnValue): string | null {
   if (inTxn && v.partitions.length === 0) return `${v.state} without partitions`;
   if (!inTxn && v.partitions.length > 0) return `${v.state} with partitions`;
   if (v.nextProducerId !== -1 && v.state !== 'PrepareCommit' && v.state !== 'PrepareAbort') return 'nextProducerId outside Prepare*';
+  if (v.endBumpedEpoch !== undefined) {
+    if (v.endBumpedEpoch !== false) return 'endBumpedEpoch is present but not false';
+    if (v.state === 'Empty' || v.state === 'Ongoing') return `endBumpedEpoch in ${v.state}`;
+    if (v.nextProducerId !== -1) return 'endBumpedEpoch with a nextProducerId';
+  }
   return null;
 }
 
@@ -146,6 +163,7 @@ export function encodeRecord(record: TxnRecord): EncodedRecord {
         partitions: v.partitions.map((p) => [p.topic, p.partition]),
         txnStartMs: v.txnStartMs,
         lastUpdateMs: v.lastUpdateMs,
+        ...(v.endBumpedEpoch === false ? { endBumpedEpoch: false } : {}),
       }),
     ),
   };
@@ -180,6 +198,7 @@ function decodeValue(raw: unknown): TxnValue {
     return { topic, partition: num(p[1], 'partition') };
   });
   if (typeof raw.state !== 'string') fail('state is not a string');
+  if (raw.endBumpedEpoch !== undefined && raw.endBumpedEpoch !== false) fail('endBumpedEpoch is present but not false');
   const value: TxnValue = {
     producerId: num(raw.producerId, 'producerId'),
     previousProducerId: num(raw.previousProducerId, 'previousProducerId'),
@@ -191,6 +210,7 @@ function decodeValue(raw: unknown): TxnValue {
     partitions,
     txnStartMs: num(raw.txnStartMs, 'txnStartMs'),
     lastUpdateMs: num(raw.lastUpdateMs, 'lastUpdateMs'),
+    ...(raw.endBumpedEpoch === false ? { endBumpedEpoch: false as const } : {}),
   };
   const problem = valueProblem(value);
   if (problem !== null) fail(problem);

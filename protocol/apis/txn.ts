@@ -13,9 +13,11 @@
  *                                                                     -> AddPartitionsToTxnReply { results: [{ topic, partition, errorCode }] }
  *   VerifyPartitionsInTxn (same fields; broker to coordinator only)  -> VerifyPartitionsInTxnReply { results }
  *   AddOffsetsToTxn      { transactionalId, producerId, producerEpoch, groupId } -> AddOffsetsToTxnReply { errorCode, errorMessage }
- *   EndTxn               { transactionalId, producerId, producerEpoch, committed }
+ *   EndTxn               { transactionalId, producerId, producerEpoch, committed, bumpEpochOnEnd? (default true) }
  *                                                                     -> EndTxnReply { errorCode, errorMessage, producerId, producerEpoch }
- *                        (KIP-890: the reply names the epoch the producer uses from now on)
+ *                        (KIP-890: the reply names the epoch the producer uses from now on. bumpEpochOnEnd
+ *                        false is transaction version 1, for Kafka's EndTxn v0-4: the epoch is kept, and the
+ *                        reply names it unchanged. Absent is true, what every native client sends)
  *   TxnOffsetCommit (to /groups) { transactionalId, groupId, producerId, producerEpoch, memberId, groupInstanceId,
  *                        generationId, offsets: [{ topic, partition, offset, metadata }] }
  *                                                                     -> TxnOffsetCommitReply { errorCode, errorMessage, results: [{ topic, partition, errorCode }] }
@@ -26,7 +28,7 @@
  * INVALID_TXN_STATE, INVALID_TRANSACTION_TIMEOUT, TRANSACTIONAL_ID_AUTHORIZATION_FAILED is never used.
  */
 import { ErrorCode } from '../errors.ts';
-import { array, boolean, int, int32, invalid, isInvalid, nonNegativeInt32, nullable, object, offset, printable, ref, string, type Invalid } from '../validate.ts';
+import { array, boolean, int, int32, invalid, isInvalid, nonNegativeInt32, nullable, object, offset, optional, printable, ref, string, type Invalid } from '../validate.ts';
 import type { Ref } from '../../runtime/ref.ts';
 
 export const txnApiLimits = Object.freeze({
@@ -72,7 +74,16 @@ export type VerifyPartitionsInTxnResponse = { type: 'VerifyPartitionsInTxnReply'
 export type AddOffsetsToTxnRequest = { type: 'AddOffsetsToTxn'; transactionalId: string; producerId: number; producerEpoch: number; groupId: string; replyTo: Ref<unknown> };
 export type AddOffsetsToTxnResponse = { type: 'AddOffsetsToTxnReply'; errorCode: number; errorMessage?: string | null };
 
-export type EndTxnRequest = { type: 'EndTxn'; transactionalId: string; producerId: number; producerEpoch: number; committed: boolean; replyTo: Ref<unknown> };
+export type EndTxnRequest = {
+  type: 'EndTxn';
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  committed: boolean;
+  /** Transaction version 2 (bump the epoch at the end) when true or absent; false: version 1 (keep it). */
+  bumpEpochOnEnd: boolean;
+  replyTo: Ref<unknown>;
+};
 export type EndTxnResponse = { type: 'EndTxnReply'; errorCode: number; errorMessage?: string | null; producerId: number; producerEpoch: number };
 
 export type TxnOffsetCommitRequest = {
@@ -111,7 +122,7 @@ const shapes = {
   AddPartitionsToTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, partitions: partitionsField, replyTo: ref }),
   VerifyPartitionsInTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, partitions: partitionsField, replyTo: ref }),
   AddOffsetsToTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, groupId: string(L.groupIdCharsMax), replyTo: ref }),
-  EndTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, committed: boolean, replyTo: ref }),
+  EndTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, committed: boolean, bumpEpochOnEnd: optional(boolean, true), replyTo: ref }),
 } as const;
 
 export const txnOffsetCommitShape = object({
