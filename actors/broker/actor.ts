@@ -2,7 +2,8 @@
  * The broker actor, one per node at `/broker`: the request router for
  * clients, and the one that turns committed metadata into replica roles.
  *
- * Requests it serves: Metadata (from the current image), Produce (validated,
+ * Requests it serves: Metadata (from the current image), DescribeProducers
+ * (KIP-664, from the partition views: describe-producers.ts), Produce (validated,
  * then forwarded unchanged to the partition's replica actor, which answers
  * the client directly), and admin commands (CreateTopics, DeleteTopics,
  * CreatePartitions, DescribeConfigs, AlterConfigs, ElectLeaders), forwarded
@@ -69,7 +70,8 @@ import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
 import { nodeIdOf, type BrokerConfig } from './config.ts';
 import { readBatchHeader, batchHeaderBytes } from '../../protocol/record-batch/header.ts';
 import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
-import type { VerifyPartitionsInTxnRequest, VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
+import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPartitionsInTxnRequest, type VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
+import { describeProducersReply } from './describe-producers.ts';
 import type { LogConfig } from '../../storage/config.ts';
 
 /** Admin commands a client may send; everything else is for brokers and controllers only. */
@@ -99,6 +101,8 @@ export const brokerProtocol: RemoteProtocol = {
     Produce: (message) =>
       typeof message.topic === 'string' && internalTopics.has(message.topic) ? { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, why: `a client cannot produce to the internal topic ${message.topic}` } : null,
     InitProducerId: true,
+    // KIP-664: read-only, answered from the shared partition views (describe-producers.ts).
+    DescribeProducers: true,
     Admin: (message) => {
       const command = message.command as { type?: unknown } | null | undefined;
       if (typeof command !== 'object' || command === null || typeof command.type !== 'string') return 'Admin needs a command with a type';
@@ -134,6 +138,7 @@ export type BrokerMessage =
   | { type: 'CheckpointHighWatermarks'; incarnation: number }
   | Produce
   | WriteTxnMarker
+  | DescribeProducersRequest
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
   | { type: 'CreateTopicsReply'; topics?: readonly { name: string; errorCode: number }[] }
@@ -604,6 +609,18 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             return state;
           }
           ctx.node.tell(replicaRef, marker);
+          return state;
+        }
+
+        case 'DescribeProducers': {
+          const request = validateDescribeProducers(msg);
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'describe_producers.invalid_request');
+            const replyTo = (msg as { replyTo?: unknown }).replyTo as Ref<unknown> | undefined;
+            if (typeof replyTo?.node === 'string' && typeof replyTo.path === 'string') ctx.node.tell(replyTo, { type: 'DescribeProducersError', errorCode: request.errorCode, errorMessage: request.errorMessage });
+            return state;
+          }
+          ctx.node.tell(request.replyTo, describeProducersReply(request, registry, state.image, brokerId));
           return state;
         }
 

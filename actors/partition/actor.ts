@@ -328,6 +328,8 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           const log = view.log;
           const producers = rebuildFromLog((from) => log.read(from, producerStateRebuildChunkBytes), rebuildStartOffset(log), log.logEndOffset);
           view.txns = rebuildTxnIndex((from) => log.read(from, producerStateRebuildChunkBytes), log.logStartOffset, log.logEndOffset);
+          // Read by /broker for DescribeProducers (registry.ts: readers check the role and this epoch).
+          view.producers = { leaderEpoch: msg.leaderEpoch, states: producers };
           const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers });
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;

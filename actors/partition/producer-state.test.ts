@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { encodeBatch, readBatchHeader } from '../../protocol/record-batch/index.ts';
 import { encodeEndTxnMarker } from '../../protocol/record-batch/control.ts';
-import { checkBatch, checkMarker, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
+import { checkBatch, checkMarker, describeProducers, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
+import { emptyTxnIndex, recordBatch as recordTxnBatch } from './txn-index.ts';
 
 const batch = (producerId: number, producerEpoch: number, baseSequence: number, count: number, baseOffset = 0) =>
   encodeBatch({ records: Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`v${i}`), timestamp: 0 })), producerId, producerEpoch, baseSequence, baseOffset });
@@ -86,5 +87,43 @@ describe('producer state', () => {
     const rebuilt = rebuildFromLog((from) => (from === 0 ? Buffer.concat([marker(5, 3)]) : Buffer.alloc(0)), 0, 1);
     expect(checkMarker(rebuilt, 9, 5, 2)).toMatchObject({ type: 'Refuse', errorCode: ErrorCode.TRANSACTION_COORDINATOR_FENCED });
     expect(checkMarker(rebuilt, 9, 5, 3)).toEqual({ type: 'Append' });
+  });
+});
+
+describe('describeProducers (KIP-664)', () => {
+  const txnBatch = (producerId: number, producerEpoch: number, baseSequence: number, timestamp: number) =>
+    encodeBatch({ records: [{ key: null, value: Buffer.from('t'), timestamp }], producerId, producerEpoch, baseSequence, isTransactional: true });
+
+  it('each producer by id: epoch, last sequence and timestamp, coordinator epoch, and its open transaction\'s first offset', () => {
+    const states: ProducerStates = new Map();
+    const txns = emptyTxnIndex();
+    const record = (bytes: Buffer, baseOffset: number, marker: 'commit' | 'abort' | null = null, coordinatorEpoch = -1) => {
+      const h = header(bytes);
+      recordBatch(states, h, baseOffset, baseOffset + h.lastOffsetDelta, coordinatorEpoch);
+      recordTxnBatch(txns, h, baseOffset, baseOffset + h.lastOffsetDelta, marker);
+    };
+    record(encodeBatch({ records: [{ key: null, value: Buffer.from('a'), timestamp: 111 }, { key: null, value: Buffer.from('b'), timestamp: 112 }], producerId: 9, producerEpoch: 0, baseSequence: 0 }), 0);
+    record(txnBatch(4, 2, 0, 200), 2);
+    record(txnBatch(4, 2, 1, 201), 3);
+    expect(describeProducers(states, txns.ongoing)).toEqual([
+      { producerId: 4, producerEpoch: 2, lastSequence: 1, lastTimestampMs: 201, coordinatorEpoch: -1, currentTxnStartOffset: 2 },
+      { producerId: 9, producerEpoch: 0, lastSequence: 1, lastTimestampMs: 112, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
+    ]);
+    // Transaction version 2: the commit marker carries the next epoch; the transaction is closed, the sequence starts over.
+    record(encodeEndTxnMarker({ producerId: 4, producerEpoch: 3, type: 'commit', coordinatorEpoch: 5, timestamp: 300 }), 4, 'commit', 5);
+    expect(describeProducers(states, txns.ongoing)[0]).toEqual({ producerId: 4, producerEpoch: 3, lastSequence: -1, lastTimestampMs: 300, coordinatorEpoch: 5, currentTxnStartOffset: -1 });
+    // Transaction version 1: a marker in the same epoch keeps the sequence.
+    record(txnBatch(4, 3, 0, 400), 5);
+    record(encodeEndTxnMarker({ producerId: 4, producerEpoch: 3, type: 'abort', coordinatorEpoch: 5, timestamp: 500 }), 6, 'abort', 5);
+    expect(describeProducers(states, txns.ongoing)[0]).toEqual({ producerId: 4, producerEpoch: 3, lastSequence: 0, lastTimestampMs: 500, coordinatorEpoch: 5, currentTxnStartOffset: -1 });
+  });
+
+  it('a new leader rebuilding from the log describes the same producers', () => {
+    const states: ProducerStates = new Map();
+    const bytes = Buffer.concat([txnBatch(4, 2, 0, 200)]);
+    const rebuilt = rebuildFromLog((from) => (from === 0 ? bytes : Buffer.alloc(0)), 0, 1);
+    recordBatch(states, header(bytes), 0, 0);
+    expect(describeProducers(rebuilt, new Map([[4, 0]]))).toEqual(describeProducers(states, new Map([[4, 0]])));
+    expect(describeProducers(rebuilt, new Map())[0]).toMatchObject({ lastTimestampMs: 200, lastSequence: 0 });
   });
 });

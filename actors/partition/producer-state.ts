@@ -8,7 +8,8 @@
  * the partition), `checkBatch` (what to do with an incoming batch),
  * `recordBatch` (remember an appended batch) and `rebuildFromLog` (replay the
  * batch headers of a log, as a new leader does; only markers' records are
- * decoded, for their coordinator epoch).
+ * decoded, for their coordinator epoch), and `describeProducers` (what
+ * DescribeProducers answers).
  *
  * Rules (Kafka's ProducerAppendInfo):
  * - A batch with producerId -1 is not idempotent: always appended.
@@ -41,6 +42,7 @@
 import { ErrorCode } from '../../protocol/errors.ts';
 import { readBatchHeader, type BatchHeader } from '../../protocol/record-batch/header.ts';
 import { markerAt } from '../../protocol/record-batch/control.ts';
+import type { ProducerDescription } from '../../protocol/apis/txn.ts';
 
 /** Kafka keeps the last five batches per producer: the most a producer has in flight. */
 export const batchesRememberedMax = 5;
@@ -52,6 +54,8 @@ export type ProducerEntry = {
   batches: RememberedBatch[];
   /** The coordinator epoch of the last marker written for this producer; -1 before any. */
   coordinatorEpoch: number;
+  /** The max timestamp of its last batch or marker (Kafka's lastTimestamp, for DescribeProducers); -1 before any. */
+  lastTimestampMs: number;
 };
 export type ProducerStates = Map<number, ProducerEntry>;
 
@@ -122,14 +126,38 @@ export function recordBatch(states: ProducerStates, header: BatchHeader, baseOff
   if (header.isControl && !header.isTransactional) return;
   let entry = states.get(header.producerId);
   if (entry === undefined || header.producerEpoch > entry.producerEpoch) {
-    entry = { producerEpoch: header.producerEpoch, batches: [], coordinatorEpoch: entry?.coordinatorEpoch ?? -1 };
+    entry = { producerEpoch: header.producerEpoch, batches: [], coordinatorEpoch: entry?.coordinatorEpoch ?? -1, lastTimestampMs: entry?.lastTimestampMs ?? -1 };
     states.set(header.producerId, entry);
   }
+  // The header as the producer (or coordinator) wrote it: under LogAppendTime Kafka has the broker's time here.
+  entry.lastTimestampMs = header.maxTimestamp;
   if (header.isControl) entry.coordinatorEpoch = Math.max(entry.coordinatorEpoch, coordinatorEpoch);
   // A marker or a coordinator's write moves the epoch (above) but is no batch of the producer's sequence.
   if (header.isControl || isCoordinatorWrite(header)) return;
   entry.batches.push({ firstSequence: header.baseSequence, lastSequence: lastSequenceOf(header), baseOffset, lastOffset });
   if (entry.batches.length > batchesRememberedMax) entry.batches.shift();
+}
+
+/**
+ * DescribeProducers (KIP-664, Kafka's UnifiedLog.activeProducers): every
+ * producer the partition remembers, by producer id, with the first offset of
+ * its open transaction from `openTxnFirstOffsets` (txn-index.ts's `ongoing`).
+ * lastSequence is -1 when the producer wrote no batch in its current epoch (a
+ * marker that raised the epoch, or only coordinator writes), as Kafka's
+ * entry is cleared when the epoch moves. Kafka also forgets producers idle
+ * past producer.id.expiration.ms; we keep them until the leader rebuilds.
+ */
+export function describeProducers(states: ProducerStates, openTxnFirstOffsets: ReadonlyMap<number, number>): ProducerDescription[] {
+  return [...states]
+    .sort(([a], [b]) => a - b)
+    .map(([producerId, entry]) => ({
+      producerId,
+      producerEpoch: entry.producerEpoch,
+      lastSequence: entry.batches[entry.batches.length - 1]?.lastSequence ?? -1,
+      lastTimestampMs: entry.lastTimestampMs,
+      coordinatorEpoch: entry.coordinatorEpoch,
+      currentTxnStartOffset: openTxnFirstOffsets.get(producerId) ?? -1,
+    }));
 }
 
 /**

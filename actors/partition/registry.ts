@@ -32,6 +32,7 @@ import { PartitionLog } from '../../storage/log.ts';
 import type { LogConfig } from '../../storage/config.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { emptyTxnIndex, type TxnIndex } from './txn-index.ts';
+import type { ProducerStates } from './producer-state.ts';
 import { ReplicationQuota } from '../fetch/replication-quota.ts';
 
 export type PartitionRole = 'leader' | 'follower' | 'offline';
@@ -46,6 +47,12 @@ export type PartitionView = {
   leaderId: number;
   /** Open and aborted transactions; maintained by the replica actor while it leads (txn-index.ts). */
   txns: TxnIndex;
+  /**
+   * The leader's idempotent-producer state (producer-state.ts), published by the replica actor when it becomes
+   * leader at `leaderEpoch` and mutated in place by it; /broker reads it for DescribeProducers only while the
+   * view's role is leader at that same epoch (the map of an earlier term is stale). null: never led here.
+   */
+  producers: { readonly leaderEpoch: number; readonly states: ProducerStates } | null;
   /** Leading: the followers whose fetches the leader throttle applies to (being added, not in the ISR). Written by the broker actor. */
   leaderThrottledReplicas: ReadonlySet<number>;
   /** Following: this broker is being added and is not in the ISR, so its fetches are under the follower throttle. Written by the broker actor. */
@@ -88,7 +95,7 @@ export class PartitionRegistry {
     const existing = this.views.get(key);
     if (existing) return existing;
     const log = PartitionLog.open({ dir: join(this.dataDir, key), config, clock: this.clock });
-    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex(), leaderThrottledReplicas: noThrottledReplicas, followerThrottled: false };
+    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex(), producers: null, leaderThrottledReplicas: noThrottledReplicas, followerThrottled: false };
     this.views.set(key, view);
     return view;
   }

@@ -8,7 +8,9 @@
  * them; the marker writes to partition leaders; a small pool of producer ids
  * (taken one at a time from the local `/broker`, which holds the block the
  * controller handed out); FindTxnCoordinator (creating `__transaction_state`
- * on first use).
+ * on first use); the read-only DescribeTransactions and ListTransactions
+ * (KIP-664), answered at once from the committed state (txn-logic.ts's
+ * describeTxn / txnListMatcher), never stepped, never written.
  *
  * Structure: like `/groups` (actors/group-coordinator/actor.ts), one actor
  * holds every id in a Map (a step is microseconds; one mailbox orders loads,
@@ -40,7 +42,15 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, errorName, toErrorCode } from '../../protocol/errors.ts';
 import type { Produce, ProduceReply, WriteTxnMarker } from '../../protocol/apis/data.ts';
-import { validateTxnCoordinatorRequest, type TxnCoordinatorReply, type TxnCoordinatorRequest } from '../../protocol/apis/txn.ts';
+import {
+  validateTxnCoordinatorRequest,
+  type DescribeTransactionsResponse,
+  type ListTransactionsRequest,
+  type ListTransactionsResponse,
+  type TransactionListing,
+  type TxnCoordinatorReply,
+  type TxnCoordinatorRequest,
+} from '../../protocol/apis/txn.ts';
 import { isInvalid, printable } from '../../protocol/validate.ts';
 import { encodeBatch } from '../../protocol/record-batch/index.ts';
 import type { ActorContext, Behaviour, Node } from '../../runtime/node.ts';
@@ -53,7 +63,7 @@ import { emptyImage, topicByName, type MetadataImage } from '../controller/metad
 import { nodeIdOf, type BrokerConfig } from '../broker/config.ts';
 import { becomeLeader, initialCoordinatorState, loadCompleted, resign, type CoordinatorState } from '../group-coordinator/coordinator-logic.ts';
 import { askCreateInternalTopic, coordinatorFor, liveBrokerCount, planLeadership, readLoadChunk } from '../coordinator-shell.ts';
-import { emptyTxn, isDisposable, nextDeadlineMs, step, txnConfigDefault, type TxnConfig, type TxnEffect, type TxnInput, type TxnState } from './txn-logic.ts';
+import { describeTxn, emptyTxn, isDisposable, nextDeadlineMs, step, txnConfigDefault, txnListMatcher, type TxnConfig, type TxnEffect, type TxnInput, type TxnState } from './txn-logic.ts';
 import { coordinatorPartitionFor, decodeRecord, encodeRecord, loadTransactions, transactionStateTopic, type TopicPartition, type TxnRecord } from './txn-records.ts';
 
 const MiB = 1024 * 1024;
@@ -168,7 +178,7 @@ export type TxnCoordinatorRefs = { transactions: Ref<TxnCoordinatorMessage> };
  * VerifyPartitionsInTxn only from brokers (a partition leader checking a transactional write, KIP-890).
  */
 export const transactionsProtocol: RemoteProtocol = {
-  client: { FindTxnCoordinator: true, InitProducerId: true, AddPartitionsToTxn: true, AddOffsetsToTxn: true, EndTxn: true },
+  client: { FindTxnCoordinator: true, InitProducerId: true, AddPartitionsToTxn: true, AddOffsetsToTxn: true, EndTxn: true, DescribeTransactions: true, ListTransactions: true },
   peer: { VerifyPartitionsInTxn: true },
 };
 
@@ -193,6 +203,10 @@ function refusal(request: { type: string; partitions?: readonly TopicPartition[]
       return { type: 'AddOffsetsToTxnReply', errorCode, errorMessage };
     case 'EndTxn':
       return { type: 'EndTxnReply', errorCode, errorMessage, producerId: -1, producerEpoch: -1 };
+    case 'DescribeTransactions':
+      return { type: 'DescribeTransactionsReply', errorCode, errorMessage, transactionStates: [] };
+    case 'ListTransactions':
+      return { type: 'ListTransactionsReply', errorCode, errorMessage, unknownStateFilters: [], transactionStates: [] };
     default:
       return null;
   }
@@ -500,7 +514,7 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps): Behaviour<She
     return ErrorCode.NONE;
   };
 
-  const handleRequest = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, request: Exclude<TxnCoordinatorRequest, { type: 'FindTxnCoordinator' }>): void => {
+  const handleRequest = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, request: Exclude<TxnCoordinatorRequest, { type: 'FindTxnCoordinator' | 'DescribeTransactions' | 'ListTransactions' }>): void => {
     const refuse = (errorCode: number, message: string): void => {
       const reply = refusal(request, errorCode, message);
       if (reply !== null) ctx.node.tell(request.replyTo, reply);
@@ -528,6 +542,34 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps): Behaviour<She
     runStep(s, ctx, entry, request);
   };
 
+  // ------------------------------------------------------------ reads (KIP-664): the committed state, no step, no write
+
+  const describeTransactions = (s: ShellState, transactionalIds: readonly string[]): DescribeTransactionsResponse => ({
+    type: 'DescribeTransactionsReply',
+    errorCode: ErrorCode.NONE,
+    errorMessage: null,
+    transactionStates: transactionalIds.map((transactionalId) => {
+      const routing = routeError(s, transactionalId);
+      const description = routing === ErrorCode.NONE ? describeTxn(s.txns.get(transactionalId)?.state) : { ...describeTxn(undefined), errorCode: routing };
+      return { transactionalId, ...description, topics: description.topics.map((t) => ({ topic: t.topic, partitions: [...t.partitions] })) };
+    }),
+  });
+
+  /** Kafka's answer: COORDINATOR_LOAD_IN_PROGRESS while any partition it leads is loading, else the matching ids it holds. */
+  const listTransactions = (s: ShellState, request: ListTransactionsRequest): ListTransactionsResponse => {
+    const matcher = txnListMatcher(request, clock.nowMs());
+    const loading = [...s.coordinator.partitions.values()].some((p) => p.status === 'Loading');
+    if (loading) {
+      return { type: 'ListTransactionsReply', errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, errorMessage: `broker ${config.brokerId} is loading ${transactionStateTopic}`, unknownStateFilters: [], transactionStates: [] };
+    }
+    const transactionStates: TransactionListing[] = [];
+    for (const entry of s.txns.values()) {
+      const t = entry.state;
+      if (matcher.matches(t)) transactionStates.push({ transactionalId: t.transactionalId, producerId: t.meta!.producerId, transactionState: t.meta!.state });
+    }
+    return { type: 'ListTransactionsReply', errorCode: ErrorCode.NONE, errorMessage: null, unknownStateFilters: [...matcher.unknownStateFilters], transactionStates };
+  };
+
   const handleWire = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, raw: unknown): void => {
     const request = validateTxnCoordinatorRequest(raw);
     if (isInvalid(request)) {
@@ -538,11 +580,19 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps): Behaviour<She
       if (to !== null && reply !== null) ctx.node.tell(to, reply);
       return;
     }
-    if (request.type === 'FindTxnCoordinator') {
-      ctx.node.tell(request.replyTo, findCoordinator(s, ctx, request.transactionalId));
-      return;
+    switch (request.type) {
+      case 'FindTxnCoordinator':
+        ctx.node.tell(request.replyTo, findCoordinator(s, ctx, request.transactionalId));
+        return;
+      case 'DescribeTransactions':
+        ctx.node.tell(request.replyTo, describeTransactions(s, request.transactionalIds));
+        return;
+      case 'ListTransactions':
+        ctx.node.tell(request.replyTo, listTransactions(s, request));
+        return;
+      default:
+        handleRequest(s, ctx, request);
     }
-    handleRequest(s, ctx, request);
   };
 
   const handleInternal = (s: ShellState, ctx: ActorContext<TxnCoordinatorMessage>, msg: Internal): void => {

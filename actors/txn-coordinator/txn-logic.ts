@@ -1076,3 +1076,114 @@ function handleUnload(c: Ctx): void {
   t.backoffUntilMs = null;
   t.phase = 'Dead';
 }
+
+// ---------------------------------------------------------------- describe and list (read-only)
+//
+// DescribeTransactions and ListTransactions (KIP-664) read an id's committed
+// state: the last record written (`meta`), never a write in flight, as Kafka
+// reads TransactionMetadata.state and not its pendingState. They emit no
+// effects, so they are plain functions rather than step inputs.
+
+/**
+ * Kafka's TransactionState names. Kactus writes the first six; Dead is an id
+ * unloaded or expired (never described or listed, as in Kafka) and
+ * PrepareEpochFence is never held (a fence goes straight to PrepareAbort with
+ * the epoch bumped). All eight are known state filters.
+ */
+export const kafkaTxnStateNames: readonly string[] = ['Empty', 'Ongoing', 'PrepareCommit', 'PrepareAbort', 'CompleteCommit', 'CompleteAbort', 'Dead', 'PrepareEpochFence'];
+
+export type TxnDescription = {
+  readonly errorCode: number;
+  readonly transactionState: string;
+  readonly transactionTimeoutMs: number;
+  readonly transactionStartTimeMs: number;
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly topics: readonly { readonly topic: string; readonly partitions: readonly number[] }[];
+};
+
+/** Kafka's answer for an id it does not hold: the error, every other field at the schema's default. */
+const txnNotFound: TxnDescription = Object.freeze({
+  errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND,
+  transactionState: '',
+  transactionTimeoutMs: 0,
+  transactionStartTimeMs: 0,
+  producerId: 0,
+  producerEpoch: 0,
+  topics: [],
+});
+
+/** Partitions grouped by topic, topics in the order they first appear. */
+function byTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const topics = new Map<string, number[]>();
+  for (const p of partitions) {
+    const list = topics.get(p.topic);
+    if (list === undefined) topics.set(p.topic, [p.partition]);
+    else list.push(p.partition);
+  }
+  return [...topics].map(([topic, list]) => ({ topic, partitions: list }));
+}
+
+/**
+ * DescribeTransactions for one id this coordinator leads (routing is the
+ * shell's: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS). Unknown, never
+ * written or Dead: TRANSACTIONAL_ID_NOT_FOUND. The partitions are the open
+ * transaction's; in Prepare* only those still without their marker (Kafka's
+ * schema says so: its coordinator drops a partition once its marker is
+ * written). The start time is -1 outside a transaction (Kafka keeps the ended
+ * transaction's in Complete*; our record does not).
+ */
+export function describeTxn(t: TxnState | undefined): TxnDescription {
+  if (t === undefined || t.phase === 'Dead' || t.meta === null) return txnNotFound;
+  const meta = t.meta;
+  let partitions = meta.partitions;
+  const m = t.markers;
+  if ((meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort') && m !== null) {
+    const unmarked = new Set([...m.inFlight, ...m.waiting].map(partitionKey));
+    partitions = partitions.filter((p) => unmarked.has(partitionKey(p)));
+  }
+  return {
+    errorCode: ErrorCode.NONE,
+    transactionState: meta.state,
+    transactionTimeoutMs: meta.timeoutMs,
+    transactionStartTimeMs: meta.txnStartMs,
+    producerId: meta.producerId,
+    producerEpoch: meta.producerEpoch,
+    topics: byTopic(partitions),
+  };
+}
+
+export type TxnListFilter = {
+  /** The state names asked for, or empty: every state. */
+  readonly stateFilters: readonly string[];
+  /** The producer ids asked for, or empty: every id. */
+  readonly producerIdFilters: readonly number[];
+  /** Only transactions running longer than this; < 0: no filter. */
+  readonly durationFilterMs: number;
+};
+
+export type TxnListMatcher = { readonly matches: (t: TxnState) => boolean; readonly unknownStateFilters: readonly string[] };
+
+/**
+ * Kafka's listTransactionStates filters (TransactionStateManager): a state
+ * filter it does not know goes to unknownStateFilters (each name once) and
+ * matches nothing, so a filter of only unknown names lists nothing; Dead is
+ * never listed; the duration is `nowMs - start > durationFilterMs`, on the
+ * start time as held (-1 outside a transaction, so with a duration filter
+ * Empty and Complete* ids are listed too: Kafka does the same with its -1).
+ */
+export function txnListMatcher(filter: TxnListFilter, nowMs: number): TxnListMatcher {
+  const known = new Set<string>();
+  const unknown = new Set<string>();
+  for (const name of filter.stateFilters) (kafkaTxnStateNames.includes(name) ? known : unknown).add(name);
+  const producerIds = new Set(filter.producerIdFilters);
+  const matches = (t: TxnState): boolean => {
+    const meta = t.meta;
+    if (t.phase === 'Dead' || meta === null) return false;
+    if (producerIds.size > 0 && !producerIds.has(meta.producerId)) return false;
+    if (filter.stateFilters.length > 0 && !known.has(meta.state)) return false;
+    if (filter.durationFilterMs >= 0 && nowMs - meta.txnStartMs <= filter.durationFilterMs) return false;
+    return true;
+  };
+  return { matches, unknownStateFilters: [...unknown] };
+}

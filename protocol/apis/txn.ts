@@ -18,6 +18,19 @@
  *                        (KIP-890: the reply names the epoch the producer uses from now on. bumpEpochOnEnd
  *                        false is transaction version 1, for Kafka's EndTxn v0-4: the epoch is kept, and the
  *                        reply names it unchanged. Absent is true, what every native client sends)
+ *   DescribeTransactions { transactionalIds: [string] }             -> DescribeTransactionsReply { errorCode (a refused request), errorMessage, transactionStates: [{ transactionalId,
+ *                        errorCode, transactionState, transactionTimeoutMs, transactionStartTimeMs, producerId,
+ *                        producerEpoch, topics: [{ topic, partitions: [int] }] }] }  (one entry per id, request order)
+ *   ListTransactions     { stateFilters: [string], producerIdFilters: [int], durationFilterMs (< 0: none) }
+ *                                                                     -> ListTransactionsReply { errorCode, errorMessage, unknownStateFilters: [string],
+ *                        transactionStates: [{ transactionalId, producerId, transactionState }] }
+ *                        (the ids this broker coordinates; a client asks every broker and merges, as Kafka's admin does)
+ *   DescribeProducers (to /broker, the partitions' leader) { topics: [{ topic, partitions: [int] }] }
+ *                                                                     -> DescribeProducersReply { topics: [{ topic, partitions: [{ partition,
+ *                        errorCode, errorMessage, activeProducers: [{ producerId, producerEpoch, lastSequence,
+ *                        lastTimestampMs, coordinatorEpoch, currentTxnStartOffset }] }] }] }
+ *                        (Kafka's KIP-664 answer; -1 for "none" in lastSequence, lastTimestampMs, coordinatorEpoch,
+ *                        currentTxnStartOffset)
  *   TxnOffsetCommit (to /groups) { transactionalId, groupId, producerId, producerEpoch, memberId, groupInstanceId,
  *                        generationId, offsets: [{ topic, partition, offset, metadata }] }
  *                                                                     -> TxnOffsetCommitReply { errorCode, errorMessage, results: [{ topic, partition, errorCode }] }
@@ -40,6 +53,13 @@ export const txnApiLimits = Object.freeze({
   /** transaction.max.timeout.ms (the coordinator checks its own, smaller or equal, bound). */
   transactionTimeoutMsMax: 900_000,
   offsetMetadataCharsMax: 64 * 1024,
+  /** Ids in one DescribeTransactions (Kafka has no bound; a Kafka request with more is asked in chunks). */
+  transactionalIdsPerDescribeMax: 10_000,
+  /** State names in one ListTransactions filter, and the length of each (unknown names are echoed back). */
+  stateFiltersMax: 64,
+  stateFilterCharsMax: 64,
+  /** Producer ids in one ListTransactions filter. */
+  producerIdFiltersMax: 10_000,
 });
 
 export type TopicPartitionRef = { topic: string; partition: number };
@@ -101,8 +121,53 @@ export type TxnOffsetCommitRequest = {
 };
 export type TxnOffsetCommitResponse = { type: 'TxnOffsetCommitReply'; errorCode: number; errorMessage: string | null; results: TxnPartitionResult[] };
 
+export type DescribeTransactionsRequest = { type: 'DescribeTransactions'; transactionalIds: string[]; replyTo: Ref<unknown> };
+export type TxnTopicPartitions = { topic: string; partitions: number[] };
+export type TransactionDescription = {
+  transactionalId: string;
+  errorCode: number;
+  /** Kafka's TransactionState name ('' with an error). */
+  transactionState: string;
+  transactionTimeoutMs: number;
+  /** When the open transaction added its first partition; -1 when none is open. */
+  transactionStartTimeMs: number;
+  producerId: number;
+  producerEpoch: number;
+  topics: TxnTopicPartitions[];
+};
+/** errorCode is the whole request's: non-zero only when it was refused (invalid), with no states then. */
+export type DescribeTransactionsResponse = { type: 'DescribeTransactionsReply'; errorCode: number; errorMessage: string | null; transactionStates: TransactionDescription[] };
+
+export type ListTransactionsRequest = { type: 'ListTransactions'; stateFilters: string[]; producerIdFilters: number[]; durationFilterMs: number; replyTo: Ref<unknown> };
+export type TransactionListing = { transactionalId: string; producerId: number; transactionState: string };
+export type ListTransactionsResponse = { type: 'ListTransactionsReply'; errorCode: number; errorMessage: string | null; unknownStateFilters: string[]; transactionStates: TransactionListing[] };
+
+export type DescribeProducersRequest = { type: 'DescribeProducers'; topics: TxnTopicPartitions[]; replyTo: Ref<unknown> };
+export type ProducerDescription = {
+  producerId: number;
+  producerEpoch: number;
+  /** The last sequence of the producer's current epoch; -1 when it wrote none in it. */
+  lastSequence: number;
+  /** The max timestamp of its last batch or marker; -1 before any. */
+  lastTimestampMs: number;
+  /** Of the last marker written for it; -1 before any. */
+  coordinatorEpoch: number;
+  /** The first offset of its open transaction in the partition; -1 when none is open. */
+  currentTxnStartOffset: number;
+};
+export type DescribeProducersPartition = { partition: number; errorCode: number; errorMessage: string | null; activeProducers: ProducerDescription[] };
+export type DescribeProducersResponse = { type: 'DescribeProducersReply'; topics: { topic: string; partitions: DescribeProducersPartition[] }[] };
+
 /** Requests `/transactions` takes from the network. */
-export type TxnCoordinatorRequest = FindTxnCoordinator | TxnInitProducerId | AddPartitionsToTxnRequest | VerifyPartitionsInTxnRequest | AddOffsetsToTxnRequest | EndTxnRequest;
+export type TxnCoordinatorRequest =
+  | FindTxnCoordinator
+  | TxnInitProducerId
+  | AddPartitionsToTxnRequest
+  | VerifyPartitionsInTxnRequest
+  | AddOffsetsToTxnRequest
+  | EndTxnRequest
+  | DescribeTransactionsRequest
+  | ListTransactionsRequest;
 
 const L = txnApiLimits;
 const transactionalIdField = string(L.transactionalIdCharsMax);
@@ -123,7 +188,29 @@ const shapes = {
   VerifyPartitionsInTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, partitions: partitionsField, replyTo: ref }),
   AddOffsetsToTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, groupId: string(L.groupIdCharsMax), replyTo: ref }),
   EndTxn: object({ transactionalId: transactionalIdField, producerId: producerIdField, producerEpoch: producerEpochField, committed: boolean, bumpEpochOnEnd: optional(boolean, true), replyTo: ref }),
+  DescribeTransactions: object({ transactionalIds: array(transactionalIdField, L.transactionalIdsPerDescribeMax), replyTo: ref }),
+  ListTransactions: object({
+    stateFilters: array(string(L.stateFilterCharsMax), L.stateFiltersMax),
+    // -1 matches no transaction (no id is -1): how a filter of ids nobody was handed stays a filter.
+    producerIdFilters: array(producerIdField, L.producerIdFiltersMax),
+    durationFilterMs: optional(int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), -1),
+    replyTo: ref,
+  }),
 } as const;
+
+const describeProducersShape = object({
+  topics: array(object({ topic: string(249), partitions: array(nonNegativeInt32, L.partitionsPerRequestMax) }), L.partitionsPerRequestMax),
+  replyTo: ref,
+});
+
+/** Validates a DescribeProducers for `/broker`; at most partitionsPerRequestMax partitions in all. */
+export function validateDescribeProducers(value: unknown): DescribeProducersRequest | Invalid {
+  const checked = describeProducersShape(value, 'DescribeProducers');
+  if (isInvalid(checked)) return checked;
+  const count = checked.topics.reduce((n, t) => n + t.partitions.length, 0);
+  if (count > L.partitionsPerRequestMax) return invalid('DescribeProducers.topics', `names ${count} partitions, over the limit of ${L.partitionsPerRequestMax}`);
+  return { type: 'DescribeProducers', ...checked };
+}
 
 export const txnOffsetCommitShape = object({
   transactionalId: transactionalIdField,
