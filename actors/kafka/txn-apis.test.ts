@@ -130,3 +130,104 @@ describe('Kafka AddOffsetsToTxn, EndTxn, TxnOffsetCommit', () => {
     }
   });
 });
+
+describe('Kafka DescribeProducers (v0)', () => {
+  const producer = { producerId: 4000, producerEpoch: 2, lastSequence: 9, lastTimestampMs: 1_700_000_000_123, coordinatorEpoch: 3, currentTxnStartOffset: 42 };
+
+  it('asks /broker for the legal topics and partitions; answers illegal names and negative partitions itself, in request order', async () => {
+    for (const v of versions('DescribeProducers')) {
+      const body = { topics: [{ name: 'orders', partitionIndexes: [1, -1, 0] }, { name: 'bad/name', partitionIndexes: [0] }, { name: 'other', partitionIndexes: [5] }] };
+      const { response, asked } = await call('DescribeProducers', v, body, () => ({
+        type: 'DescribeProducersReply',
+        topics: [
+          { topic: 'orders', partitions: [{ partition: 1, errorCode: 0, errorMessage: null, activeProducers: [producer] }, { partition: 0, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, errorMessage: 'not here', activeProducers: [] }] },
+          { topic: 'other', partitions: [{ partition: 5, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'no', activeProducers: [] }] },
+        ],
+      }));
+      expect(asked).toEqual([{ path: '/broker', message: { type: 'DescribeProducers', topics: [{ topic: 'orders', partitions: [1, 0] }, { topic: 'other', partitions: [5] }], replyTo } }]);
+      expect(response).toEqual({
+        throttleTimeMs: 0,
+        topics: [
+          {
+            name: 'orders',
+            partitions: [
+              { partitionIndex: 1, errorCode: 0, errorMessage: null, activeProducers: [{ producerId: 4000, producerEpoch: 2, lastSequence: 9, lastTimestamp: 1_700_000_000_123, coordinatorEpoch: 3, currentTxnStartOffset: 42 }] },
+              { partitionIndex: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'orders--1 does not exist', activeProducers: [] },
+              { partitionIndex: 0, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, errorMessage: 'not here', activeProducers: [] },
+            ],
+          },
+          { name: 'bad/name', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: expect.stringContaining('illegal'), activeProducers: [] }] },
+          { name: 'other', partitions: [{ partitionIndex: 5, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'no', activeProducers: [] }] },
+        ],
+      });
+    }
+  });
+
+  it('a failed ask lands on every asked partition; nothing legal to ask asks nothing', async () => {
+    const failed = await call('DescribeProducers', 0, { topics: [{ name: 'orders', partitionIndexes: [0, 1] }] }, () => new KactusError(ErrorCode.REQUEST_TIMED_OUT, 'slow'));
+    expect(((failed.response.topics as KafkaValue[])[0]!.partitions as KafkaValue[]).map((p) => p.errorCode)).toEqual([ErrorCode.REQUEST_TIMED_OUT, ErrorCode.REQUEST_TIMED_OUT]);
+    const none = await call('DescribeProducers', 0, { topics: [{ name: '..', partitionIndexes: [0] }] }, () => new Error('not asked'));
+    expect(none.asked).toEqual([]);
+    expect(((none.response.topics as KafkaValue[])[0]!.partitions as KafkaValue[])[0]!.errorCode).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION);
+  });
+});
+
+describe('Kafka DescribeTransactions (v0)', () => {
+  const ongoing = { transactionalId: 'tx', errorCode: 0, transactionState: 'Ongoing', transactionTimeoutMs: 60_000, transactionStartTimeMs: 1_700_000_000_000, producerId: 4000, producerEpoch: 1, topics: [{ topic: 'orders', partitions: [0, 2] }] };
+  const notHere = { transactionalId: 'elsewhere', errorCode: ErrorCode.NOT_COORDINATOR, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: 0, producerId: 0, producerEpoch: 0, topics: [] };
+
+  it('asks /transactions for the ids and answers each in request order (duplicates too)', async () => {
+    for (const v of versions('DescribeTransactions')) {
+      const { response, asked } = await call('DescribeTransactions', v, { transactionalIds: ['tx', 'elsewhere', 'tx'] }, () => ({ type: 'DescribeTransactionsReply', errorCode: 0, errorMessage: null, transactionStates: [ongoing, notHere, ongoing] }));
+      expect(asked).toEqual([{ path: '/transactions', message: { type: 'DescribeTransactions', transactionalIds: ['tx', 'elsewhere', 'tx'], replyTo } }]);
+      expect(response).toEqual({ throttleTimeMs: 0, transactionStates: [ongoing, notHere, ongoing] });
+    }
+  });
+
+  it('a failed or refused ask is each id\'s code; an id longer than any coordinator holds is TRANSACTIONAL_ID_NOT_FOUND without asking', async () => {
+    const slow = await call('DescribeTransactions', 0, { transactionalIds: ['a', 'b'] }, () => new KactusError(ErrorCode.REQUEST_TIMED_OUT, 'slow'));
+    expect((slow.response.transactionStates as KafkaValue[]).map((t) => [t.transactionalId, t.errorCode])).toEqual([['a', ErrorCode.REQUEST_TIMED_OUT], ['b', ErrorCode.REQUEST_TIMED_OUT]]);
+    const refused = await call('DescribeTransactions', 0, { transactionalIds: ['a'] }, () => ({ type: 'DescribeTransactionsReply', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'bad', transactionStates: [] }));
+    expect((refused.response.transactionStates as KafkaValue[])[0]).toMatchObject({ transactionalId: 'a', errorCode: ErrorCode.INVALID_REQUEST });
+    const long = 'x'.repeat(2_000);
+    const tooLong = await call('DescribeTransactions', 0, { transactionalIds: [long] }, () => new Error('not asked'));
+    expect(tooLong.asked).toEqual([]);
+    expect((tooLong.response.transactionStates as KafkaValue[])[0]).toMatchObject({ transactionalId: long, errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND });
+  });
+
+  it('more ids than the native bound are asked in chunks', async () => {
+    const ids = Array.from({ length: 10_001 }, (_, i) => `t${i}`);
+    const { response, asked } = await call('DescribeTransactions', 0, { transactionalIds: ids }, (_path, message) => ({
+      type: 'DescribeTransactionsReply',
+      errorCode: 0,
+      errorMessage: null,
+      transactionStates: (message.transactionalIds as string[]).map((id) => ({ ...notHere, transactionalId: id })),
+    }));
+    expect(asked.map((a) => (a.message.transactionalIds as string[]).length)).toEqual([10_000, 1]);
+    expect((response.transactionStates as KafkaValue[]).map((t) => t.transactionalId)).toEqual(ids);
+  });
+});
+
+describe('Kafka ListTransactions (v0-1)', () => {
+  const listed = { type: 'ListTransactionsReply', errorCode: 0, errorMessage: null, unknownStateFilters: ['Running'], transactionStates: [{ transactionalId: 'tx', producerId: 4000, transactionState: 'Ongoing' }] };
+
+  it('sends the filters (each once; DurationFilter from v1) and answers the coordinator\'s list', async () => {
+    for (const v of versions('ListTransactions')) {
+      const { response, asked } = await call('ListTransactions', v, { stateFilters: ['Ongoing', 'Running', 'Ongoing'], producerIdFilters: [4000, 4000, 2 ** 60], durationFilter: 5_000 }, () => listed);
+      expect(asked).toEqual([{ path: '/transactions', message: { type: 'ListTransactions', stateFilters: ['Ongoing', 'Running'], producerIdFilters: [4000, -1], durationFilterMs: v >= 1 ? 5_000 : -1, replyTo } }]);
+      expect(response).toEqual({ throttleTimeMs: 0, errorCode: 0, unknownStateFilters: ['Running'], transactionStates: [{ transactionalId: 'tx', producerId: 4000, transactionState: 'Ongoing' }] });
+    }
+  });
+
+  it('no filters, a negative duration: everything; load in progress and a failed ask are the top-level code; absurd filters INVALID_REQUEST', async () => {
+    const all = await call('ListTransactions', 1, { stateFilters: [], producerIdFilters: [], durationFilter: -7 }, () => listed);
+    expect(all.asked[0]!.message).toMatchObject({ stateFilters: [], producerIdFilters: [], durationFilterMs: -1 });
+    const loading = await call('ListTransactions', 1, { stateFilters: [], producerIdFilters: [], durationFilter: -1 }, () => ({ ...listed, errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, unknownStateFilters: [], transactionStates: [] }));
+    expect(loading.response).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, unknownStateFilters: [], transactionStates: [] });
+    const slow = await call('ListTransactions', 0, { stateFilters: [], producerIdFilters: [] }, () => new KactusError(ErrorCode.REQUEST_TIMED_OUT, 'slow'));
+    expect(slow.response.errorCode).toBe(ErrorCode.REQUEST_TIMED_OUT);
+    const absurd = await call('ListTransactions', 1, { stateFilters: ['x'.repeat(100)], producerIdFilters: [], durationFilter: -1 }, () => new Error('not asked'));
+    expect(absurd.asked).toEqual([]);
+    expect(absurd.response.errorCode).toBe(ErrorCode.INVALID_REQUEST);
+  });
+});

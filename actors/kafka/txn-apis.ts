@@ -1,7 +1,8 @@
 /**
  * Kafka's producer and transaction APIs over the native ones
  * (protocol/apis/txn.ts): InitProducerId, AddPartitionsToTxn (the client
- * form, v0-3), AddOffsetsToTxn, EndTxn and TxnOffsetCommit.
+ * form, v0-3), AddOffsetsToTxn, EndTxn and TxnOffsetCommit; and the
+ * read-only DescribeProducers, DescribeTransactions and ListTransactions.
  *
  * Owns: `txnApis` (the ServedApis table) and the pure translations,
  * exported for the tests.
@@ -36,12 +37,38 @@
  *   versions have no field to name a new one). Native clients get version 2
  *   (the bump, named in the reply), as Kafka serves EndTxn v5+.
  *
- * Not served (no native operation answers them): DescribeProducers,
- * DescribeTransactions, ListTransactions; they stay out of ApiVersions.
+ * The KIP-664 reads, over native read-only operations:
+ * - DescribeProducers v0 to this node's `/broker`, which answers for the
+ *   partitions it leads (Kafka's admin client sends it to each partition's
+ *   leader): NOT_LEADER_OR_FOLLOWER elsewhere, UNKNOWN_TOPIC_OR_PARTITION for
+ *   a partition the metadata does not know. Kafka's own checks come first
+ *   here: an illegal topic name is INVALID_TOPIC_EXCEPTION, a negative
+ *   partition UNKNOWN_TOPIC_OR_PARTITION.
+ * - DescribeTransactions v0 to `/transactions`, each id answered by the
+ *   coordinator (NOT_COORDINATOR for ids another broker coordinates, the
+ *   admin client finds it; TRANSACTIONAL_ID_NOT_FOUND), in chunks of the
+ *   native bound; an id longer than any InitProducerId accepts is
+ *   TRANSACTIONAL_ID_NOT_FOUND here.
+ * - ListTransactions v0-1 to `/transactions`: the ids this broker
+ *   coordinates (a client asks every broker and merges, as Kafka's admin
+ *   does), filters as listTransactionsFilters says.
  */
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import type { KafkaValue } from '../../protocol/kafka/codec.ts';
-import type { AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, EndTxnResponse, TxnInitProducerIdReply, TxnOffsetCommitResponse, TxnPartitionResult } from '../../protocol/apis/txn.ts';
+import {
+  txnApiLimits,
+  type AddOffsetsToTxnResponse,
+  type AddPartitionsToTxnResponse,
+  type DescribeProducersResponse,
+  type DescribeTransactionsResponse,
+  type EndTxnResponse,
+  type ListTransactionsResponse,
+  type TransactionDescription,
+  type TxnInitProducerIdReply,
+  type TxnOffsetCommitResponse,
+  type TxnPartitionResult,
+  type TxnTopicPartitions,
+} from '../../protocol/apis/txn.ts';
 import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
 
 type Failure = { readonly failed: true; readonly errorCode: number; readonly errorMessage: string };
@@ -178,6 +205,145 @@ async function txnOffsetCommit(version: number, body: KafkaValue, deps: HandlerD
   return txnOffsetCommitBody(topics, reply);
 }
 
+// ---------------------------------------------------------------- DescribeProducers, DescribeTransactions, ListTransactions (KIP-664)
+
+/** Kafka's Topic.validate: what it answers INVALID_TOPIC_EXCEPTION for before looking anything up. */
+export function topicNameProblem(name: string): string | null {
+  if (name.length === 0) return 'Topic name is illegal, it can\'t be empty';
+  if (name === '.' || name === '..') return 'Topic name cannot be "." or ".."';
+  if (name.length > 249) return `Topic name is illegal, it can't be longer than 249 characters, topic name: ${name.slice(0, 249)}...`;
+  if (!/^[a-zA-Z0-9._-]+$/.test(name)) return `Topic name "${name}" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'`;
+  return null;
+}
+
+type KafkaProducersTopic = { name: string; partitionIndexes: number[] };
+type Refusal = { errorCode: number; errorMessage: string };
+
+/**
+ * What the Kafka listener asks `/broker` for DescribeProducers: the topics with
+ * a legal name, each with its partitions >= 0 (Kafka answers the others
+ * itself: INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_OR_PARTITION), and how to put
+ * the native answer back in the request's shape.
+ */
+export function describeProducersPlan(topics: readonly KafkaProducersTopic[]): { native: TxnTopicPartitions[]; answer: (reply: DescribeProducersResponse | Failure) => KafkaValue } {
+  const native: TxnTopicPartitions[] = [];
+  const slots = topics.map((t) => {
+    const problem = topicNameProblem(t.name);
+    if (problem !== null) return { problem, at: -1 };
+    native.push({ topic: t.name, partitions: t.partitionIndexes.filter((p) => p >= 0) });
+    return { problem: null, at: native.length - 1 };
+  });
+  const answer = (reply: DescribeProducersResponse | Failure): KafkaValue => ({
+    throttleTimeMs: 0,
+    topics: topics.map((t, i) => {
+      const slot = slots[i]!;
+      const answered = slot.at >= 0 && !isFailure(reply) ? reply.topics[slot.at]?.partitions : undefined;
+      let next = 0;
+      return {
+        name: t.name,
+        partitions: t.partitionIndexes.map((partitionIndex) => {
+          const refused = (r: Refusal) => ({ partitionIndex, errorCode: r.errorCode, errorMessage: r.errorMessage, activeProducers: [] });
+          if (slot.problem !== null) return refused({ errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: slot.problem });
+          if (partitionIndex < 0) return refused({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `${t.name}-${partitionIndex} does not exist` });
+          if (isFailure(reply)) return refused(reply);
+          const p = answered?.[next++];
+          if (p === undefined || p.partition !== partitionIndex) return refused({ errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'DescribeProducers: the broker answered another partition' });
+          return {
+            partitionIndex,
+            errorCode: p.errorCode,
+            errorMessage: p.errorMessage,
+            activeProducers: p.activeProducers.map((a) => ({ producerId: a.producerId, producerEpoch: a.producerEpoch, lastSequence: a.lastSequence, lastTimestamp: a.lastTimestampMs, coordinatorEpoch: a.coordinatorEpoch, currentTxnStartOffset: a.currentTxnStartOffset })),
+          };
+        }),
+      };
+    }),
+  });
+  return { native, answer };
+}
+
+async function describeProducers(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const plan = describeProducersPlan(body.topics as KafkaProducersTopic[]);
+  const count = plan.native.reduce((n, t) => n + t.partitions.length, 0);
+  if (count > txnApiLimits.partitionsPerRequestMax) {
+    return plan.answer({ failed: true, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `DescribeProducers names ${count} partitions, over the limit of ${txnApiLimits.partitionsPerRequestMax}` });
+  }
+  // /broker answers for the partitions it leads (Kafka: send it to each partition's leader; the admin client does).
+  const reply = plan.native.length === 0 ? ({ type: 'DescribeProducersReply', topics: [] } as DescribeProducersResponse) : await ask<DescribeProducersResponse>(deps, '/broker', { type: 'DescribeProducers', topics: plan.native }, 'DescribeProducersReply');
+  return plan.answer(reply);
+}
+
+/** DescribeTransactions' answer for one id the coordinator did not describe (a failed ask, an id no coordinator can hold). */
+const txnStateRefused = (transactionalId: string, errorCode: number): KafkaValue => ({ errorCode, transactionalId, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: 0, producerId: 0, producerEpoch: 0, topics: [] });
+
+/** The native description as Kafka's TransactionState entry. */
+export function kafkaTransactionState(d: TransactionDescription): KafkaValue {
+  return {
+    errorCode: d.errorCode,
+    transactionalId: d.transactionalId,
+    transactionState: d.transactionState,
+    transactionTimeoutMs: d.transactionTimeoutMs,
+    transactionStartTimeMs: d.transactionStartTimeMs,
+    producerId: d.producerId,
+    producerEpoch: d.producerEpoch,
+    topics: d.topics.map((t) => ({ topic: t.topic, partitions: t.partitions })),
+  };
+}
+
+async function describeTransactions(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const ids = body.transactionalIds as string[];
+  const max = txnApiLimits.transactionalIdsPerDescribeMax;
+  // An id longer than any InitProducerId accepts was never handed out by any coordinator.
+  const askable = ids.filter((id) => id.length <= txnApiLimits.transactionalIdCharsMax);
+  const chunks: string[][] = [];
+  for (let i = 0; i < askable.length; i += max) chunks.push(askable.slice(i, i + max));
+  const described = new Map<string, KafkaValue>();
+  const replies = await Promise.all(chunks.map((chunk) => ask<DescribeTransactionsResponse>(deps, '/transactions', { type: 'DescribeTransactions', transactionalIds: chunk }, 'DescribeTransactionsReply')));
+  replies.forEach((reply, i) => {
+    const chunk = chunks[i]!;
+    // A failed ask, or a request the coordinator refused whole: its code on each id.
+    if (isFailure(reply) || reply.errorCode !== ErrorCode.NONE) for (const id of chunk) described.set(id, txnStateRefused(id, reply.errorCode));
+    else for (const d of reply.transactionStates) described.set(d.transactionalId, kafkaTransactionState(d));
+  });
+  return {
+    throttleTimeMs: 0,
+    transactionStates: ids.map((id) => described.get(id) ?? txnStateRefused(id, id.length > txnApiLimits.transactionalIdCharsMax ? ErrorCode.TRANSACTIONAL_ID_NOT_FOUND : ErrorCode.UNKNOWN_SERVER_ERROR)),
+  };
+}
+
+/**
+ * ListTransactions' filters as the native request takes them: state names and
+ * producer ids each once (Kafka reads both as sets); a producer id beyond 2^53
+ * (no coordinator hands one out) becomes -1, which matches nothing but keeps
+ * the filter a filter; no DurationFilter before v1, and a negative one, is -1.
+ * More names or ids than the native bounds, or a name longer than any state
+ * name could be: INVALID_REQUEST (Kafka has no bound).
+ */
+export function listTransactionsFilters(version: number, body: KafkaValue): { stateFilters: string[]; producerIdFilters: number[]; durationFilterMs: number } | Refusal {
+  const L = txnApiLimits;
+  const stateFilters = [...new Set(body.stateFilters as string[])];
+  const producerIdFilters = [...new Set((body.producerIdFilters as number[]).map((id) => (Number.isSafeInteger(id) && id >= 0 ? id : -1)))];
+  if (stateFilters.length > L.stateFiltersMax || stateFilters.some((name) => name.length > L.stateFilterCharsMax)) {
+    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `ListTransactions takes at most ${L.stateFiltersMax} state filters of at most ${L.stateFilterCharsMax} characters` };
+  }
+  if (producerIdFilters.length > L.producerIdFiltersMax) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `ListTransactions takes at most ${L.producerIdFiltersMax} producer id filters` };
+  const duration = version >= 1 ? (body.durationFilter as number) : -1;
+  const durationFilterMs = duration < 0 ? -1 : Math.min(duration, Number.MAX_SAFE_INTEGER);
+  return { stateFilters, producerIdFilters, durationFilterMs };
+}
+
+async function listTransactions(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const answer = (errorCode: number, unknownStateFilters: string[] = [], transactionStates: KafkaValue[] = []): KafkaValue => ({ throttleTimeMs: 0, errorCode, unknownStateFilters, transactionStates });
+  const filters = listTransactionsFilters(version, body);
+  if ('errorCode' in filters) return answer(filters.errorCode);
+  const reply = await ask<ListTransactionsResponse>(deps, '/transactions', { type: 'ListTransactions', ...filters }, 'ListTransactionsReply');
+  if (isFailure(reply) || reply.errorCode !== ErrorCode.NONE) return answer(reply.errorCode);
+  return answer(
+    ErrorCode.NONE,
+    reply.unknownStateFilters,
+    reply.transactionStates.map((t) => ({ transactionalId: t.transactionalId, producerId: t.producerId, transactionState: t.transactionState })),
+  );
+}
+
 // ---------------------------------------------------------------- the table
 
 const served = (minVersion: number, maxVersion: number, translate: (version: number, body: KafkaValue, deps: HandlerDeps) => Promise<KafkaValue>) => ({
@@ -193,4 +359,7 @@ export const txnApis: ServedApis = {
   AddOffsetsToTxn: served(0, 4, addOffsetsToTxn),
   EndTxn: served(0, 4, endTxn),
   TxnOffsetCommit: served(0, 4, txnOffsetCommit),
+  DescribeProducers: served(0, 0, describeProducers),
+  DescribeTransactions: served(0, 0, describeTransactions),
+  ListTransactions: served(0, 1, listTransactions),
 };
