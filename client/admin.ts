@@ -22,8 +22,11 @@
  * apply committed metadata asynchronously; without the wait a read right
  * after the call may still see the old state, as in Kafka.)
  *
+ * The transaction reads (describeProducers, describeTransactions,
+ * listTransactions) live in admin-txn.ts; the methods here check arguments.
+ *
  * Imports: connection.ts, metadata-cache.ts, retry.ts, errors.ts,
- * topic-name.ts, protocol/apis/data.ts (types).
+ * topic-name.ts, admin-txn.ts, protocol/apis/data.ts (types).
  */
 import type { Ref } from '../runtime/ref.ts';
 import { earliestTimestamp, latestTimestamp, type ListOffsets, type ListOffsetsReply } from '../protocol/apis/data.ts';
@@ -33,6 +36,7 @@ import type { BrokerMetadata, MetadataCache, MetadataReply, PartitionMetadata } 
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { checkTopicName } from './topic-name.ts';
 import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, metadataReplyValidator } from './replies.ts';
+import { describeProducers, describeTransactions, listTransactions, type PartitionProducers, type TransactionDescription, type TransactionListing } from './admin-txn.ts';
 
 export type ConfigEntries = Record<string, string> | readonly { name: string; value: string }[];
 
@@ -403,6 +407,27 @@ export class Admin {
       { onRetriable: () => metadata.refresh([topic]).then(() => undefined) },
     );
     return partitions.map((p) => results.get(p)!);
+  }
+
+  /** The producers each partition's leader remembers (KIP-664; Kafka Admin describeProducers). admin-txn.ts. */
+  async describeProducers(request: { topicPartitions: readonly { topic: string; partition: number }[] }): Promise<PartitionProducers[]> {
+    const partitions = checkArray<{ topic: string; partition: number }>(request?.topicPartitions, 'describeProducers: topicPartitions').map((p) => {
+      if (!Number.isSafeInteger(p?.partition) || p.partition < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `describeProducers: partition must be an integer >= 0, got ${String(p?.partition)}`);
+      return { topic: checkTopicName(p.topic), partition: p.partition };
+    });
+    return describeProducers({ ...(await this.deps.connection()), requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, partitions);
+  }
+
+  /** Each transactional id's state at its coordinator (KIP-664; Kafka Admin describeTransactions). admin-txn.ts. */
+  async describeTransactions(request: { transactionalIds: readonly string[] }): Promise<TransactionDescription[]> {
+    const ids = checkArray<string>(request?.transactionalIds, 'describeTransactions: transactionalIds');
+    for (const id of ids) if (typeof id !== 'string' || id.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, 'describeTransactions: a transactional id is a non-empty string');
+    return describeTransactions({ ...(await this.deps.connection()), requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, ids);
+  }
+
+  /** The transactions every broker coordinates, filtered (KIP-664; Kafka Admin listTransactions). admin-txn.ts. */
+  async listTransactions(request: { states?: readonly string[]; producerIds?: readonly number[]; durationMs?: number } = {}): Promise<TransactionListing[]> {
+    return listTransactions({ ...(await this.deps.connection()), requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, request);
   }
 
   /**

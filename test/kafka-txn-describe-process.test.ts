@@ -15,7 +15,9 @@
  * (NOT_COORDINATOR on another broker, TRANSACTIONAL_ID_NOT_FOUND for an id
  * nobody initialised), and ListTransactions sent to every broker, merged as
  * Kafka's admin client does, finds it with no filter (v1) and with a state
- * filter (v0, an unknown name echoed back). After EndTxn(commit): CompleteCommit
+ * filter (v0, an unknown name echoed back); the native admin client's
+ * describeProducers / describeTransactions / listTransactions read the same.
+ * After EndTxn(commit): CompleteCommit
  * and currentTxnStartOffset -1. Every wait is bounded; afterAll kills every
  * child this file started.
  */
@@ -123,6 +125,15 @@ describe('KIP-664 reads through the Kafka listener on 3 broker processes', () =>
     expect(byProducer.states).toEqual([listing]);
     const otherState = await eventually('ListTransactions for CompleteCommit', () => listEverywhere(1, { stateFilters: ['CompleteCommit'], producerIdFilters: [], durationFilter: -1 }));
     expect(otherState.states.filter((s) => s.transactionalId === transactionalId)).toEqual([]);
+
+    // The native admin client reads the same state (admin-txn.ts).
+    const admin = kactus.admin();
+    const [nativeProducers] = await admin.describeProducers({ topicPartitions: [{ topic, partition: 0 }] });
+    expect(nativeProducers).toEqual({ topic, partition: 0, activeProducers: [expect.objectContaining({ producerId: producer.producerId, lastSequence: 2, currentTransactionStartOffset: 0 })] });
+    const [nativeTxn] = await admin.describeTransactions({ transactionalIds: [transactionalId] });
+    expect(nativeTxn).toMatchObject({ transactionalId, coordinatorId: coordinator, state: 'Ongoing', producerId: producer.producerId, topicPartitions: [{ topic, partition: 0 }] });
+    await expect(admin.describeTransactions({ transactionalIds: [nobody] })).rejects.toMatchObject({ code: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND });
+    expect((await admin.listTransactions({ states: ['Ongoing'] })).filter((t) => t.transactionalId === transactionalId)).toEqual([{ transactionalId, producerId: producer.producerId, state: 'Ongoing' }]);
 
     // Commit: CompleteCommit once the markers are written, and the partition's transaction is closed.
     const ended = await kafka(coordinator, 'EndTxn', 3, { transactionalId, producerId: producer.producerId, producerEpoch: producer.producerEpoch, committed: true });
