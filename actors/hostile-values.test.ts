@@ -128,6 +128,7 @@ describe('coordinators answer hostile requests and keep serving', () => {
         node.tell(target, { type: 'VerifyPartitionsInTxn', partitions: value, replyTo: sink });
         node.tell(target, { type: 'OffsetCommit', groupId: 'g', offsets: [value, { topic: value, partition: value }], replyTo: sink });
         node.tell(target, { type: 'TxnOffsetCommit', offsets: [{ topic: value, partition: 0 }], replyTo: sink });
+        node.tell(target, { type: 'OffsetDelete', groupId: 'g', partitions: [value, { topic: value, partition: value }], replyTo: sink });
         node.tell(target, value as never);
       }
     }

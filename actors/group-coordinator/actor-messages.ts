@@ -23,6 +23,10 @@
  *                 (the shape and validator are protocol/apis/txn.ts's)
  *   DescribeGroup { groupId, replyTo } -> DescribeGroupReply
  *   DeleteGroup { groupId, replyTo }   -> DeleteGroupReply
+ *   OffsetDelete { groupId, partitions: [{ topic, partition }], replyTo }
+ *               -> OffsetDeleteReply { errorCode, results: [{ topic, partition, errorCode }] }
+ *               (Kafka's OffsetDelete: results empty on a group-level error; topics are not
+ *               checked against the metadata here, the Kafka listener does that as KafkaApis)
  *   ListGroups  { replyTo }            -> ListGroupsReply { errorCode, groups: [{ groupId, protocolType, state }] }
  *
  * Errors the shell answers itself (routing, validation, bounds) use the same
@@ -59,6 +63,7 @@ import {
 import type {
   DeleteGroup,
   DescribeGroup,
+  OffsetDelete,
   GroupListing,
   GroupReply,
   Heartbeat,
@@ -90,6 +95,7 @@ export const wireLimits = Object.freeze({
   assignmentBytesMax: 1 * MiB,
   /** Members in one SyncGroup or LeaveGroup (group.max.size is bounded below this). */
   membersPerRequestMax: 10_000,
+  /** Partitions in one OffsetCommit, OffsetFetch or OffsetDelete. */
   partitionsPerRequestMax: 10_000,
   topicCharsMax: 249,
   /** Longer metadata is refused here; the logic's offset.metadata.max.bytes gives OFFSET_METADATA_TOO_LARGE below it. */
@@ -119,7 +125,8 @@ export type GroupRequest =
   | OffsetFetch
   | TxnOffsetCommit
   | DescribeGroup
-  | DeleteGroup;
+  | DeleteGroup
+  | OffsetDelete;
 export type GroupApiName = GroupRequest['type'];
 
 export type WireRequest = FindCoordinator | ListGroups | GroupRequest;
@@ -137,6 +144,7 @@ export const wireRequestTypes: ReadonlySet<string> = new Set([
   'TxnOffsetCommit',
   'DescribeGroup',
   'DeleteGroup',
+  'OffsetDelete',
 ]);
 
 // ---------------------------------------------------------------- validators
@@ -212,6 +220,12 @@ const validators: { [K in WireRequest['type']]: Validator<Extract<WireRequest, {
   TxnOffsetCommit: (value) => validateTxnOffsetCommit(value),
   DescribeGroup: object({ type: oneOf('DescribeGroup'), groupId, replyTo: ref }),
   DeleteGroup: object({ type: oneOf('DeleteGroup'), groupId, replyTo: ref }),
+  OffsetDelete: object({
+    type: oneOf('OffsetDelete'),
+    groupId,
+    partitions: array(object({ topic, partition: nonNegativeInt32 }), L.partitionsPerRequestMax),
+    replyTo: ref,
+  }),
 };
 
 /** Turns an untrusted message into a typed request, or says what is wrong with it. */
@@ -283,6 +297,9 @@ export function errorReplyFor(type: string, raw: unknown, errorCode: number, err
       return { type: 'DescribeGroupReply', errorCode, errorMessage, groupId: text(source.groupId), state: 'Dead', protocolType: '', protocol: '', members: [] };
     case 'DeleteGroup':
       return { type: 'DeleteGroupReply', errorCode, errorMessage, groupId: text(source.groupId) };
+    case 'OffsetDelete':
+      // A group-level answer, as Kafka's: no partitions.
+      return { type: 'OffsetDeleteReply', errorCode, errorMessage, results: [] };
     default:
       return null;
   }

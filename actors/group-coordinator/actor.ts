@@ -658,7 +658,7 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps): Behaviour
   };
 
   /** Writes may follow from these requests: they wait while too many writes are in flight. */
-  const mayWrite = new Set(['JoinGroup', 'SyncGroup', 'LeaveGroup', 'OffsetCommit', 'TxnOffsetCommit', 'DeleteGroup']);
+  const mayWrite = new Set(['JoinGroup', 'SyncGroup', 'LeaveGroup', 'OffsetCommit', 'TxnOffsetCommit', 'DeleteGroup', 'OffsetDelete']);
   /** Requests that may park (be answered later). */
   const mayPark = new Set(['JoinGroup', 'SyncGroup']);
   /** Requests that may create a group. */

@@ -58,7 +58,7 @@ export function resign(s: CoordinatorState, partition: number): CoordinatorState
 }
 
 /** Which requests accept an empty group id (Kafka keeps that for old clients). */
-export type GroupApi = 'JoinGroup' | 'SyncGroup' | 'Heartbeat' | 'LeaveGroup' | 'OffsetCommit' | 'OffsetFetch' | 'TxnOffsetCommit' | 'DescribeGroup' | 'DeleteGroup';
+export type GroupApi = 'JoinGroup' | 'SyncGroup' | 'Heartbeat' | 'LeaveGroup' | 'OffsetCommit' | 'OffsetFetch' | 'TxnOffsetCommit' | 'DescribeGroup' | 'DeleteGroup' | 'OffsetDelete';
 
 /** 0 when this broker may serve `groupId` now, else the error code to answer. */
 export function routeError(s: CoordinatorState, groupId: unknown, api: GroupApi): number {

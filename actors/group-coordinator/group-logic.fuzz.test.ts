@@ -40,6 +40,7 @@ type Action =
   | { kind: 'fetch' }
   | { kind: 'describe' }
   | { kind: 'delete' }
+  | { kind: 'offsetDelete'; topic: number; partition: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'persist'; errorCode: number }
   | { kind: 'expire'; retentionMs: number }
@@ -67,6 +68,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'fetch' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'describe' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'delete' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('offsetDelete' as const), topic: fc.integer({ min: 0, max: 2 }), partition: client }) },
   { weight: 12, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 1_500 })) }) },
   {
     weight: 12,
@@ -207,6 +209,9 @@ class World {
         return;
       case 'delete':
         this.send({ type: 'DeleteGroup', groupId, replyTo: this.target('delete', null) });
+        return;
+      case 'offsetDelete':
+        this.send({ type: 'OffsetDelete', groupId, partitions: [{ topic: `t${a.topic}`, partition: a.partition }], replyTo: this.target('offsetDelete', null) });
         return;
       case 'advance':
         this.nowMs += a.ms;

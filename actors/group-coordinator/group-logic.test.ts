@@ -624,6 +624,138 @@ describe('group: offsets', () => {
   });
 });
 
+describe('group: OffsetDelete', () => {
+  const del = (h: Harness, partitions: { topic: string; partition: number }[]): ReplyTarget => {
+    const replyTo = h.target('offset-delete');
+    h.send({ type: 'OffsetDelete', groupId: h.state.groupId, partitions, replyTo });
+    return replyTo;
+  };
+  const reload = (h: Harness): GroupState => {
+    const decoded = h.persisted.map(encodeRecord).map((b) => decodeRecord(b.key, b.value)).map((d) => (d as { ok: true; value: OffsetsTopicRecord }).value);
+    return loadGroups(decoded, { nowMs: h.nowMs, config }).get(h.state.groupId)!;
+  };
+
+  it("an Empty group's offsets: tombstones written, then the reply; every named partition answers NONE; a reload agrees", () => {
+    const { h, ids } = stableGroupOfThree();
+    h.commit(ids[0]!, 1, [{ topic: 'orders', partition: 0, offset: 10 }, { topic: 'orders', partition: 1, offset: 20 }, { topic: 'audit', partition: 0, offset: 5 }]);
+    h.completePersists();
+    h.send({ type: 'LeaveGroup', groupId: 'g', members: ids.map((memberId) => ({ memberId, groupInstanceId: null, reason: null })), replyTo: h.target('leave') });
+    h.completePersists();
+    expect(h.state.phase).toBe('Empty');
+    const to = del(h, [{ topic: 'orders', partition: 0 }, { topic: 'orders', partition: 7 }, { topic: 'audit', partition: 0 }]);
+    expect(h.reply(to)).toBeUndefined(); // waits for the tombstones
+    expect(h.state.offsets.get('orders')?.get(0)?.offset).toBe(10); // state changes only once they are written
+    h.completePersists();
+    expect(h.reply(to)).toEqual({
+      type: 'OffsetDeleteReply',
+      errorCode: ErrorCode.NONE,
+      results: [
+        { topic: 'orders', partition: 0, errorCode: ErrorCode.NONE },
+        { topic: 'orders', partition: 7, errorCode: ErrorCode.NONE },
+        { topic: 'audit', partition: 0, errorCode: ErrorCode.NONE },
+      ],
+    });
+    // Tombstones only where an offset was committed (orders-7 never was).
+    expect(h.persisted.slice(-2)).toEqual([
+      { key: { type: 'OffsetCommit', group: 'g', topic: 'orders', partition: 0 }, value: null },
+      { key: { type: 'OffsetCommit', group: 'g', topic: 'audit', partition: 0 }, value: null },
+    ]);
+    const fetched = h.reply<GroupReply & { offsets: { topic: string; partition: number; offset: number }[] }>(h.fetch([{ topic: 'orders', partition: 0 }, { topic: 'orders', partition: 1 }]))!;
+    expect(fetched.offsets.map((o) => o.offset)).toEqual([-1, 20]);
+    const loaded = reload(h);
+    expect(loaded.phase).toBe('Empty');
+    expect([...loaded.offsets].map(([topic, ps]) => [topic, [...ps.keys()]])).toEqual([['orders', [1]]]);
+  });
+
+  it('an active consumer group: partitions of subscribed topics get GROUP_SUBSCRIBED_TO_TOPIC, the top level NONE, the others are deleted', () => {
+    const { h, ids } = stableGroupOfThree(); // subscribed to "orders"
+    h.commit(ids[0]!, 1, [{ topic: 'orders', partition: 0, offset: 1 }, { topic: 'retired', partition: 0, offset: 1 }]);
+    h.completePersists();
+    const to = del(h, [{ topic: 'orders', partition: 0 }, { topic: 'retired', partition: 0 }]);
+    h.completePersists();
+    expect(h.reply(to)).toEqual({
+      type: 'OffsetDeleteReply',
+      errorCode: ErrorCode.NONE,
+      results: [
+        { topic: 'orders', partition: 0, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC },
+        { topic: 'retired', partition: 0, errorCode: ErrorCode.NONE },
+      ],
+    });
+    expect(h.persisted.at(-1)).toEqual({ key: { type: 'OffsetCommit', group: 'g', topic: 'retired', partition: 0 }, value: null });
+    expect([...h.state.offsets.keys()]).toEqual(['orders']);
+    // Only subscribed topics: nothing to write, answered at once.
+    const only = del(h, [{ topic: 'orders', partition: 1 }]);
+    expect(h.reply(only)).toMatchObject({ errorCode: ErrorCode.NONE, results: [{ errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC }] });
+  });
+
+  it('during the first rebalance (no protocol selected yet) nothing is subscribed, as in Kafka', () => {
+    const h = new Harness();
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    h.completePersists();
+    h.joinNew('a');
+    expect(h.state.phase).toBe('PreparingRebalance');
+    const to = del(h, [{ topic: 'orders', partition: 0 }]);
+    h.completePersists();
+    expect(h.reply(to)).toMatchObject({ errorCode: ErrorCode.NONE, results: [{ errorCode: ErrorCode.NONE }] });
+    expect(h.state.offsets.size).toBe(0);
+  });
+
+  it('unknown or Dead group: GROUP_ID_NOT_FOUND; a group with members that is not a consumer group: NON_EMPTY_GROUP; both without results', () => {
+    const unknown = new Harness();
+    expect(unknown.send({ type: 'OffsetDelete', groupId: 'g', partitions: [{ topic: 'orders', partition: 0 }], replyTo: unknown.target('d') })).toEqual([
+      { type: 'Reply', to: expect.anything(), reply: { type: 'OffsetDeleteReply', errorCode: ErrorCode.GROUP_ID_NOT_FOUND, results: [] } },
+    ]);
+    const dead = new Harness();
+    dead.commit('', -1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    dead.completePersists();
+    dead.send({ type: 'Unload' });
+    expect(dead.reply(del(dead, [{ topic: 'orders', partition: 0 }]))).toMatchObject({ errorCode: ErrorCode.GROUP_ID_NOT_FOUND, results: [] });
+    const connect = new Harness();
+    const join = (memberId: string): ReplyTarget => {
+      const replyTo = connect.target('join');
+      connect.send({
+        type: 'JoinGroup', groupId: 'g', memberId, groupInstanceId: null, clientId: 'w', clientHost: 'h', sessionTimeoutMs, rebalanceTimeoutMs,
+        protocolType: 'connect', protocols: [{ name: 'sessioned', metadata: new Uint8Array([1]) }], reason: null, memberIdSuffix: 'u1', replyTo,
+      });
+      return replyTo;
+    };
+    join(connect.reply<JoinGroupReply>(join(''))!.memberId);
+    expect(connect.state.phase).toBe('PreparingRebalance');
+    expect(connect.reply(del(connect, [{ topic: 'orders', partition: 0 }]))).toMatchObject({ errorCode: ErrorCode.NON_EMPTY_GROUP, results: [] });
+  });
+
+  it('a commit still being written is deleted too (its write lands first); a later commit comes back; a reload agrees with the state', () => {
+    const h = new Harness();
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    const to = del(h, [{ topic: 'orders', partition: 0 }]);
+    h.completePersists(); // the commit, then the tombstone, in issue order
+    expect(h.reply(to)).toMatchObject({ errorCode: ErrorCode.NONE, results: [{ errorCode: ErrorCode.NONE }] });
+    expect(h.state.offsets.size).toBe(0);
+    expect(h.persisted.map((r) => r.value === null)).toEqual([false, true]);
+    expect(loadGroups(h.persisted, { nowMs: 0, config }).has('g')).toBe(false);
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 2 }]);
+    h.completePersists();
+    expect(reload(h).offsets.get('orders')?.get(0)?.offset).toBe(2);
+    expect(h.state.offsets.get('orders')?.get(0)?.offset).toBe(2);
+  });
+
+  it('a failed tombstone write answers the mapped top-level code and keeps the offsets; Unload answers NOT_COORDINATOR', () => {
+    const h = new Harness();
+    h.commit('', -1, [{ topic: 'orders', partition: 0, offset: 1 }]);
+    h.completePersists();
+    const failed = del(h, [{ topic: 'orders', partition: 0 }]);
+    h.completePersists(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect(h.reply(failed)).toEqual({ type: 'OffsetDeleteReply', errorCode: ErrorCode.NOT_COORDINATOR, results: [] });
+    expect(h.state.offsets.get('orders')?.get(0)?.offset).toBe(1);
+    const timedOut = del(h, [{ topic: 'orders', partition: 0 }]);
+    h.completePersists(ErrorCode.REQUEST_TIMED_OUT);
+    expect(h.reply(timedOut)).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE });
+    const unloaded = del(h, [{ topic: 'orders', partition: 0 }]);
+    h.send({ type: 'Unload' });
+    expect(h.reply(unloaded)).toEqual({ type: 'OffsetDeleteReply', errorCode: ErrorCode.NOT_COORDINATOR, results: [] });
+  });
+});
+
 describe('group: offset retention (ExpireOffsets)', () => {
   const retentionMs = 1_000;
   const expire = (h: Harness): GroupEffect[] => h.send({ type: 'ExpireOffsets', retentionMs });

@@ -86,6 +86,13 @@
  *   written.
  * - DeleteGroup only when Empty (NON_EMPTY_GROUP otherwise): tombstones for
  *   the group and every offset, then Dead.
+ * - OffsetDelete (the new coordinator's OffsetMetadataManager.deleteOffsets):
+ *   unknown or Dead group GROUP_ID_NOT_FOUND; a group with members that is
+ *   not a consumer group NON_EMPTY_GROUP; partitions of a topic the members
+ *   subscribe to GROUP_SUBSCRIBED_TO_TOPIC (the top-level code stays NONE);
+ *   every other partition NONE, with a tombstone where an offset is
+ *   committed or being written. The offsets leave the state when the
+ *   tombstones are written, so the reply and a reload agree.
  * - Transactional offset commits (Kafka's storeOffsets with a producer id,
  *   GroupMetadata.pendingTransactionalOffsetCommits, handleTxnCompletion):
  *   `TxnOffsetCommit` checks the member and generation only when they are
@@ -219,6 +226,8 @@ type PendingPersist =
   | { readonly kind: 'OffsetCommit'; readonly replyTo: ReplyTarget; readonly results: readonly CommitResult[]; readonly writes: readonly CommitWrite[] }
   | { readonly kind: 'DeleteGroup'; readonly replyTo: ReplyTarget }
   | { readonly kind: 'Expire' }
+  /** Tombstones for `deleted`; the offsets leave the state when they are written. */
+  | { readonly kind: 'OffsetDelete'; readonly replyTo: ReplyTarget; readonly results: readonly CommitResult[]; readonly deleted: readonly { readonly topic: string; readonly partition: number }[] }
   | {
       readonly kind: 'TxnOffsetCommit';
       readonly replyTo: ReplyTarget;
@@ -438,6 +447,20 @@ export type DescribeGroup = { readonly type: 'DescribeGroup'; readonly groupId: 
 export type DeleteGroup = { readonly type: 'DeleteGroup'; readonly groupId: string; readonly replyTo: ReplyTarget };
 
 /**
+ * Deletes the committed offsets of `partitions` (Kafka's OffsetDelete,
+ * OffsetMetadataManager.deleteOffsets): refused per partition with
+ * GROUP_SUBSCRIBED_TO_TOPIC for a topic an active consumer group's members
+ * subscribe to; the others answer NONE, whether an offset was committed or
+ * not, and get a tombstone when one was (or is being written).
+ */
+export type OffsetDelete = {
+  readonly type: 'OffsetDelete';
+  readonly groupId: string;
+  readonly partitions: readonly { readonly topic: string; readonly partition: number }[];
+  readonly replyTo: ReplyTarget;
+};
+
+/**
  * Periodic (offsets.retention.check.interval.ms): drop offsets older than
  * offsets.retention.minutes, Kafka's cleanupGroupMetadata. An Empty group's
  * offsets expire `retentionMs` after it became Empty; a Stable consumer
@@ -465,6 +488,7 @@ export type GroupInput =
   | CompleteTxnOffsets
   | DescribeGroup
   | DeleteGroup
+  | OffsetDelete
   | ExpireOffsets
   | Tick
   | PersistCompleted
@@ -541,6 +565,13 @@ export type DescribeGroupReply = {
 
 export type DeleteGroupReply = { readonly type: 'DeleteGroupReply'; readonly groupId: string; readonly errorCode: number };
 
+/** A group-level error has no results (Kafka's OffsetDeleteResponse then carries no topics). */
+export type OffsetDeleteReply = {
+  readonly type: 'OffsetDeleteReply';
+  readonly errorCode: number;
+  readonly results: readonly { readonly topic: string; readonly partition: number; readonly errorCode: number }[];
+};
+
 /**
  * As protocol/apis/txn.ts TxnOffsetCommitResponse. As in Kafka's response every
  * error of the logic is per partition (member and generation errors too) and
@@ -563,7 +594,8 @@ export type GroupReply =
   | OffsetFetchReply
   | TxnOffsetCommitReply
   | DescribeGroupReply
-  | DeleteGroupReply;
+  | DeleteGroupReply
+  | OffsetDeleteReply;
 
 export type GroupEffect =
   | { readonly type: 'Reply'; readonly to: ReplyTarget; readonly reply: GroupReply }
@@ -622,6 +654,9 @@ export function step(state: GroupState, input: GroupInput, nowMs: number): [Grou
       break;
     case 'DeleteGroup':
       handleDeleteGroup(c, input);
+      break;
+    case 'OffsetDelete':
+      handleOffsetDelete(c, input);
       break;
     case 'ExpireOffsets':
       handleExpireOffsets(c, input);
@@ -1541,6 +1576,85 @@ function subscribedTopics(g: Draft): Set<string> | null {
   return topics;
 }
 
+/**
+ * The topics OffsetDelete must keep (Kafka's ClassicGroup.isSubscribedToTopic):
+ * none for an Empty group, a group that is not a consumer group, or one whose
+ * protocol is not selected yet (Kafka's set is the last generation's: empty
+ * after Empty); otherwise the union of the members' subscriptions for the
+ * selected protocol, members without that protocol (new since the last
+ * generation) left out. A subscription that does not decode makes every
+ * topic subscribed ('all'), as Kafka's orElse(usesConsumerGroupProtocol).
+ * Kafka keeps the set of the last generation; this reads the members' latest
+ * metadata, which differs only while a member that changed its subscription
+ * rejoins.
+ */
+function offsetDeleteSubscription(g: Draft): ReadonlySet<string> | 'all' {
+  const topics = new Set<string>();
+  if (g.phase === 'Empty' || g.protocolType !== consumerProtocolType || g.protocolName === null) return topics;
+  for (const m of g.members.values()) {
+    const offer = m.protocols.find((p) => p.name === g.protocolName);
+    if (offer === undefined) continue;
+    const decoded = decodeSubscription(offer.metadata);
+    if (!decoded.ok) return 'all';
+    for (const t of decoded.value.topics) topics.add(t);
+  }
+  return topics;
+}
+
+/**
+ * Kafka's OffsetMetadataManager.deleteOffsets with ClassicGroup.validateOffsetDelete:
+ * an unknown or Dead group is GROUP_ID_NOT_FOUND; a group with members that is
+ * not a consumer group NON_EMPTY_GROUP (both without results, as Kafka's
+ * error response has no topics). Tombstones go to the log and the offsets
+ * leave the state when they are written (so a reload agrees); a partition
+ * with a commit still being written gets one too (that write lands first).
+ * Staged transactional offsets are not touched: their marker decides them,
+ * live and on a reload alike (Kafka's tombstone would drop them as well).
+ */
+function handleOffsetDelete(c: Ctx, req: OffsetDelete): void {
+  const g = c.g;
+  const answer = (errorCode: number, results: readonly CommitResult[]): void =>
+    reply(c, req.replyTo, { type: 'OffsetDeleteReply', errorCode, results: results.map((r) => ({ topic: r.topic, partition: r.partition, errorCode: r.errorCode })) });
+  if (g.phase === 'Dead' || isUnknownGroup(g)) return answer(ErrorCode.GROUP_ID_NOT_FOUND, []);
+  if (g.phase !== 'Empty' && g.protocolType !== consumerProtocolType) return answer(ErrorCode.NON_EMPTY_GROUP, []);
+  const subscribed = offsetDeleteSubscription(g);
+  const writing = new Set<string>();
+  for (const p of g.pendingPersists.values()) {
+    if (p.kind === 'OffsetCommit') for (const w of p.writes) writing.add(`${w.topic}\u0000${w.partition}`);
+  }
+  const results: CommitResult[] = [];
+  const deleted: { topic: string; partition: number }[] = [];
+  const seen = new Set<string>();
+  for (const { topic, partition } of req.partitions) {
+    if (subscribed === 'all' || subscribed.has(topic)) {
+      results.push({ topic, partition, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC });
+      continue;
+    }
+    results.push({ topic, partition, errorCode: ErrorCode.NONE });
+    const key = `${topic}\u0000${partition}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (g.offsets.get(topic)?.has(partition) === true || writing.has(key)) deleted.push({ topic, partition });
+  }
+  if (deleted.length === 0) return answer(ErrorCode.NONE, results);
+  const records: OffsetsTopicRecord[] = deleted.map(({ topic, partition }) => ({ key: { type: 'OffsetCommit', group: g.groupId, topic, partition }, value: null }));
+  persist(c, 'PersistOffsets', records, { kind: 'OffsetDelete', replyTo: req.replyTo, results, deleted });
+}
+
+/** Removes `partitions` from the committed offsets. */
+function removeOffsets(g: Draft, partitions: readonly { readonly topic: string; readonly partition: number }[]): void {
+  const offsets = new Map(g.offsets);
+  for (const { topic, partition } of partitions) {
+    const before = offsets.get(topic);
+    if (before === undefined || !before.has(partition)) continue;
+    const byPartition = new Map(before);
+    byPartition.delete(partition);
+    if (byPartition.size === 0) offsets.delete(topic);
+    else offsets.set(topic, byPartition);
+  }
+  g.offsets = offsets;
+}
+
 function handleExpireOffsets(c: Ctx, input: ExpireOffsets): void {
   const g = c.g;
   if (g.phase === 'Dead' || isUnknownGroup(g)) return;
@@ -1577,16 +1691,7 @@ function handleExpireOffsets(c: Ctx, input: ExpireOffsets): void {
     key: { type: 'OffsetCommit', group: g.groupId, topic, partition },
     value: null,
   }));
-  if (expired.length > 0) {
-    const offsets = new Map(g.offsets);
-    for (const { topic, partition } of expired) {
-      const byPartition = new Map(offsets.get(topic)!);
-      byPartition.delete(partition);
-      if (byPartition.size === 0) offsets.delete(topic);
-      else offsets.set(topic, byPartition);
-    }
-    g.offsets = offsets;
-  }
+  if (expired.length > 0) removeOffsets(g, expired);
   const groupGone = g.phase === 'Empty' && g.offsets.size === 0 && writing.size === 0 && g.pendingMembers.size === 0 && !hasTxnOffsets(g);
   if (groupGone) {
     records.push({ key: { type: 'GroupMetadata', group: g.groupId }, value: null });
@@ -1639,6 +1744,26 @@ function groupWriteError(errorCode: number): number {
       return ErrorCode.NOT_COORDINATOR;
     case ErrorCode.REQUEST_TIMED_OUT:
       return ErrorCode.REBALANCE_IN_PROGRESS;
+    case ErrorCode.MESSAGE_TOO_LARGE:
+    case ErrorCode.RECORD_LIST_TOO_LARGE:
+    case ErrorCode.INVALID_FETCH_SIZE:
+      return ErrorCode.UNKNOWN_SERVER_ERROR;
+    default:
+      return errorCode;
+  }
+}
+
+/** The new coordinator's mapping of a failed write (CoordinatorOperationExceptionHelper), for OffsetDelete. */
+function coordinatorWriteError(errorCode: number): number {
+  switch (errorCode) {
+    case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+    case ErrorCode.NOT_ENOUGH_REPLICAS:
+    case ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case ErrorCode.REQUEST_TIMED_OUT:
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    case ErrorCode.NOT_LEADER_OR_FOLLOWER:
+    case ErrorCode.KAFKA_STORAGE_ERROR:
+      return ErrorCode.NOT_COORDINATOR;
     case ErrorCode.MESSAGE_TOO_LARGE:
     case ErrorCode.RECORD_LIST_TOO_LARGE:
     case ErrorCode.INVALID_FETCH_SIZE:
@@ -1755,6 +1880,12 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
       txnReply(c, pending.replyTo, ErrorCode.NONE, results);
       return;
     }
+    case 'OffsetDelete': {
+      if (!ok) return reply(c, pending.replyTo, { type: 'OffsetDeleteReply', errorCode: coordinatorWriteError(input.errorCode), results: [] });
+      removeOffsets(g, pending.deleted);
+      reply(c, pending.replyTo, { type: 'OffsetDeleteReply', errorCode: ErrorCode.NONE, results: pending.results });
+      return;
+    }
     case 'DeleteGroup': {
       if (ok) {
         g.offsets = new Map();
@@ -1854,6 +1985,8 @@ function handleUnload(c: Ctx): void {
       );
     } else if (pending.kind === 'DeleteGroup') {
       reply(c, pending.replyTo, { type: 'DeleteGroupReply', groupId: g.groupId, errorCode: ErrorCode.NOT_COORDINATOR });
+    } else if (pending.kind === 'OffsetDelete') {
+      reply(c, pending.replyTo, { type: 'OffsetDeleteReply', errorCode: ErrorCode.NOT_COORDINATOR, results: [] });
     }
   }
   g.pendingPersists.clear();

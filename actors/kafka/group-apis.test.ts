@@ -13,6 +13,8 @@ import { apiKeys, apis, decodeRequest, encodeRequest, encodeResponse } from '../
 import { createLogger } from '../../runtime/logger.ts';
 import type { Node } from '../../runtime/node.ts';
 import { groupApis, groupApiLimits, toKafkaListGroups } from './group-apis.ts';
+import { validateWireRequest, wireLimits } from '../group-coordinator/actor-messages.ts';
+import { isInvalid } from '../../protocol/validate.ts';
 import type { KafkaRequest } from './listener.ts';
 import type { HandlerDeps } from './served.ts';
 import { seededRng } from '../../runtime/rng.ts';
@@ -342,6 +344,83 @@ describe('Kafka DescribeGroups, ListGroups, DeleteGroups', () => {
   });
 });
 
+describe('Kafka OffsetDelete', () => {
+  const partition = (p: number) => ({ errorCode: 0, partition: p, leader: 1, leaderEpoch: 0, replicas: [1], isr: [1], offlineReplicas: [] });
+  const topic = (name: string, count: number) => ({ errorCode: 0, errorMessage: null, name, topicId: `id-${name}`, isInternal: false, partitions: Array.from({ length: count }, (_, p) => partition(p)) });
+  const withTopics = { ...metadataReply, topics: [topic('orders', 2), topic('audit', 1)] };
+  const body = { groupId: 'g', topics: [{ name: 'orders', partitions: [{ partitionIndex: 0 }, { partitionIndex: 5 }] }, { name: 'gone', partitions: [{ partitionIndex: 0 }] }, { name: 'audit', partitions: [{ partitionIndex: 0 }] }] };
+  /** The coordinator's answer: `orders` is subscribed. */
+  const coordinator: Answer = (_path, m) => {
+    if (m.type === 'Metadata') return withTopics;
+    const partitions = m.partitions as { topic: string; partition: number }[];
+    return { type: 'OffsetDeleteReply', errorCode: 0, results: partitions.map((p) => ({ ...p, errorCode: p.topic === 'orders' ? ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC : 0 })) };
+  };
+
+  it('is served at every version of the JSON; ApiVersions advertises it', () => {
+    expect(versions('OffsetDelete')).toEqual([0]);
+    expect(apis.get(apiKeys.OffsetDelete!)!.maxVersion).toBe(0);
+  });
+
+  it('asks the native OffsetDelete (a message its validator accepts) for the partitions the metadata has; unknown topics and partitions are UNKNOWN_TOPIC_OR_PARTITION here', async () => {
+    for (const v of versions('OffsetDelete')) {
+      const { response, asked } = await call('OffsetDelete', v, body, coordinator);
+      expect(asked.map((a) => a.message.type)).toEqual(['Metadata', 'OffsetDelete']);
+      const native = asked[1]!;
+      expect(native.path).toBe('/groups');
+      expect(native.message).toEqual({ type: 'OffsetDelete', groupId: 'g', partitions: [{ topic: 'orders', partition: 0 }, { topic: 'audit', partition: 0 }], replyTo: { node: 'n', path: '/temp/1' } });
+      expect(isInvalid(validateWireRequest(native.message))).toBe(false);
+      expect(response).toEqual({
+        errorCode: 0,
+        throttleTimeMs: 0,
+        topics: [
+          { name: 'orders', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC }, { partitionIndex: 5, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }] },
+          { name: 'gone', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }] },
+          { name: 'audit', partitions: [{ partitionIndex: 0, errorCode: 0 }] },
+        ],
+      });
+    }
+  });
+
+  it('a group-level code is the top-level code with no topics; the group is asked even when no partition is left', async () => {
+    for (const code of [ErrorCode.GROUP_ID_NOT_FOUND, ErrorCode.NON_EMPTY_GROUP, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]) {
+      const { response, asked } = await call('OffsetDelete', 0, { groupId: 'g', topics: [{ name: 'gone', partitions: [{ partitionIndex: 0 }] }] }, (_p, m) =>
+        m.type === 'Metadata' ? withTopics : { type: 'OffsetDeleteReply', errorCode: code, errorMessage: 'x', results: [] },
+      );
+      expect(asked[1]!.message.partitions).toEqual([]);
+      expect(response).toEqual({ errorCode: code, throttleTimeMs: 0, topics: [] });
+    }
+    const timedOut = await call('OffsetDelete', 0, body, (_p, m) => (m.type === 'Metadata' ? withTopics : new KactusError(ErrorCode.REQUEST_TIMED_OUT, 'no reply')));
+    expect(timedOut.response).toEqual({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, throttleTimeMs: 0, topics: [] });
+  });
+
+  it(`partitions past partitionsPerRequestMax (${wireLimits.partitionsPerRequestMax}) are INVALID_REQUEST, not asked`, async () => {
+    const many = wireLimits.partitionsPerRequestMax + 2;
+    const big = { ...metadataReply, topics: [topic('orders', many)] };
+    const { response, asked } = await call('OffsetDelete', 0, { groupId: 'g', topics: [{ name: 'orders', partitions: Array.from({ length: many }, (_, i) => ({ partitionIndex: i })) }] }, (_p, m) =>
+      m.type === 'Metadata' ? big : coordinator(_p, m),
+    );
+    expect((asked[1]!.message.partitions as unknown[]).length).toBe(wireLimits.partitionsPerRequestMax);
+    const codes = ((response.topics as KafkaValue[])[0]!.partitions as KafkaValue[]).map((p) => p.errorCode);
+    expect(codes.slice(-3)).toEqual([ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC, ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_REQUEST]);
+  });
+
+  it('the native validator bounds the partition list and checks every field', () => {
+    const replyTo = { node: 'n', path: '/temp/1' };
+    const ok = { type: 'OffsetDelete', groupId: 'g', partitions: [{ topic: 't', partition: 0 }], replyTo };
+    expect(isInvalid(validateWireRequest(ok))).toBe(false);
+    for (const bad of [
+      { ...ok, partitions: Array.from({ length: wireLimits.partitionsPerRequestMax + 1 }, () => ({ topic: 't', partition: 0 })) },
+      { ...ok, partitions: [{ topic: 't', partition: -1 }] },
+      { ...ok, partitions: [{ topic: 'x'.repeat(wireLimits.topicCharsMax + 1), partition: 0 }] },
+      { ...ok, partitions: null },
+      { ...ok, groupId: 7 },
+      { ...ok, replyTo: 'r' },
+    ]) {
+      expect(isInvalid(validateWireRequest(bad))).toBe(true);
+    }
+  });
+});
+
 describe('Kafka group APIs: odd but decodable requests', () => {
   /** A native reply of the right shape for whatever was asked (what the coordinator's replies look like), or a failed ask. */
   const plausible: Answer = (path, m) => {
@@ -369,6 +448,8 @@ describe('Kafka group APIs: odd but decodable requests', () => {
         return { type: 'DescribeGroupReply', errorCode: 0, groupId: m.groupId, state: 'Empty', protocolType: '', protocol: '', members: [] };
       case 'DeleteGroup':
         return { type: 'DeleteGroupReply', groupId: m.groupId, errorCode: 0 };
+      case 'OffsetDelete':
+        return { type: 'OffsetDeleteReply', errorCode: 0, results: list<{ topic: string; partition: number }>(m.partitions).map((p) => ({ ...p, errorCode: 0 })) };
       case 'ListGroups':
         return { type: 'ListGroupsReply', errorCode: 0, groups: [{ groupId: 'a', protocolType: 'consumer', state: 'Stable' }] };
       default:

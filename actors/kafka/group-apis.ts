@@ -1,7 +1,7 @@
 /**
  * The consumer-group APIs of the Kafka listener: FindCoordinator, JoinGroup,
  * SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
- * DescribeGroups, ListGroups and DeleteGroups, translated into the native
+ * DescribeGroups, ListGroups, DeleteGroups and OffsetDelete, translated into the native
  * messages of `/groups` (actors/group-coordinator/actor-messages.ts) and,
  * for transaction keys, `/transactions` (FindTxnCoordinator), asked of this
  * node's actors with `node.askAsClient`.
@@ -51,7 +51,14 @@
  *   again and retries, which is what a coordinator that does not answer
  *   needs.
  *
- * Not served: OffsetDelete (the native coordinator has no such message yet).
+ * - OffsetDelete is KafkaApis.handleOffsetDeleteRequest: partitions of a topic
+ *   or partition this broker's metadata does not have are
+ *   UNKNOWN_TOPIC_OR_PARTITION here and not asked; the rest go to the native
+ *   OffsetDelete (at most wireLimits.partitionsPerRequestMax; beyond it
+ *   INVALID_REQUEST per partition). A group-level error (GROUP_ID_NOT_FOUND,
+ *   NON_EMPTY_GROUP, NOT_COORDINATOR, ...) is the top-level code with no
+ *   topics, as Kafka's error response, the refusals made here included;
+ *   GROUP_SUBSCRIBED_TO_TOPIC is per partition with the top level NONE.
  *
  * Untrusted input: the codec bounds decoding and types every field; the
  * native validators check every value again. Counts of asks per request are
@@ -69,6 +76,7 @@ import type {
   JoinGroupReply,
   LeaveGroupReply,
   OffsetCommitReply,
+  OffsetDeleteReply,
   OffsetFetchReply,
   SyncGroupReply,
 } from '../group-coordinator/group-logic.ts';
@@ -501,6 +509,60 @@ export function toKafkaListGroups(version: number, body: KafkaValue, reply: List
   return { throttleTimeMs: 0, errorCode: reply.errorCode, groups };
 }
 
+// ---------------------------------------------------------------- OffsetDelete
+
+export type DeletePlan = {
+  /** The native request; asked even with no partition left, for the group's own errors (see offsetDelete). */
+  native: NativeBody;
+  /** Request order: each partition with the code answered here, or null (the coordinator's). */
+  topics: { name: string; partitions: { partitionIndex: number; refused: number | null }[] }[];
+};
+
+/** The native OffsetDelete for the partitions `topics` (this broker's metadata) has; the others are refused here. */
+export function toNativeOffsetDelete(body: KafkaValue, topics: MetadataResponse['topics']): DeletePlan {
+  const known = new Map(topics.filter((t) => t.errorCode === ErrorCode.NONE).map((t) => [t.name, new Set(t.partitions.map((p) => p.partition))] as const));
+  const partitions: { topic: string; partition: number }[] = [];
+  const planned = list(body.topics).map((t) => {
+    const name = text(t.name);
+    const existing = known.get(name);
+    return {
+      name,
+      partitions: list(t.partitions).map((p): { partitionIndex: number; refused: number | null } => {
+        const partitionIndex = int(p.partitionIndex, -1);
+        if (existing === undefined || !existing.has(partitionIndex)) return { partitionIndex, refused: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+        if (partitions.length >= wireLimits.partitionsPerRequestMax) return { partitionIndex, refused: ErrorCode.INVALID_REQUEST };
+        partitions.push({ topic: name, partition: partitionIndex });
+        return { partitionIndex, refused: null };
+      }),
+    };
+  });
+  return { native: { type: 'OffsetDelete', groupId: text(body.groupId), partitions }, topics: planned };
+}
+
+export function toKafkaOffsetDelete(plan: DeletePlan, reply: OffsetDeleteReply | { failed: number }): KafkaValue {
+  const errorCode = failed(reply) ? reply.failed : int(reply.errorCode, ErrorCode.UNKNOWN_SERVER_ERROR);
+  // Kafka's error response: the top-level code and no topics.
+  if (errorCode !== ErrorCode.NONE) return { errorCode, throttleTimeMs: 0, topics: [] };
+  const results = new Map<string, number>();
+  for (const r of list<OffsetDeleteReply['results'][number]>((reply as OffsetDeleteReply).results)) results.set(tpKey(r.topic, r.partition), r.errorCode);
+  return {
+    errorCode,
+    throttleTimeMs: 0,
+    topics: plan.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: p.refused ?? results.get(tpKey(t.name, p.partitionIndex)) ?? ErrorCode.UNKNOWN_SERVER_ERROR })),
+    })),
+  };
+}
+
+async function offsetDelete(body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const metadata = await ask<MetadataResponse>(deps, '/broker', { type: 'Metadata', topics: null, allowAutoTopicCreation: false });
+  if (failed(metadata)) return { errorCode: metadata.failed, throttleTimeMs: 0, topics: [] };
+  const plan = toNativeOffsetDelete(body, metadata.topics);
+  // The coordinator is asked even when every partition was refused here: the group's own errors come first, as in Kafka.
+  return toKafkaOffsetDelete(plan, await ask<OffsetDeleteReply>(deps, groupsPath, plan.native));
+}
+
 // ---------------------------------------------------------------- the table
 
 const simpleError = (reply: { errorCode: number } | { failed: number }): number => (failed(reply) ? reply.failed : reply.errorCode);
@@ -566,4 +628,5 @@ export const groupApis: ServedApis = {
       return { throttleTimeMs: 0, results };
     },
   },
+  OffsetDelete: { minVersion: 0, maxVersion: 0, handle: async ({ body }, deps) => offsetDelete(body, deps) },
 };
