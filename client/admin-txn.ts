@@ -112,6 +112,11 @@ export async function describeProducers(deps: AdminTxnDeps, topicPartitions: rea
         [...byLeader].map(async ([leader, ps]) => {
           const topics = [...new Set(ps.map((p) => p.topic))].map((topic) => ({ topic, partitions: ps.filter((p) => p.topic === topic).map((p) => p.partition) }));
           const raw = await connection.ask<unknown, unknown>(leader, '/broker', (replyTo) => ({ type: 'DescribeProducers', topics, replyTo }), deps.requestTimeoutMs);
+          // /broker refused the request whole (a bound): its code, not a malformed reply.
+          const refused = raw as { type?: unknown; errorCode?: unknown; errorMessage?: unknown } | null;
+          if (refused?.type === 'DescribeProducersError' && typeof refused.errorCode === 'number') {
+            throw new KactusError(refused.errorCode, `describeProducers on broker ${leader}: ${typeof refused.errorMessage === 'string' ? refused.errorMessage.slice(0, 1_000) : 'refused'}`);
+          }
           const reply = checkReply(describeProducersReply, raw, `DescribeProducers reply from broker ${leader}`);
           for (const t of reply.topics) {
             for (const p of t.partitions) {

@@ -30,7 +30,8 @@
  *                        errorCode, errorMessage, activeProducers: [{ producerId, producerEpoch, lastSequence,
  *                        lastTimestampMs, coordinatorEpoch, currentTxnStartOffset }] }] }] }
  *                        (Kafka's KIP-664 answer; -1 for "none" in lastSequence, lastTimestampMs, coordinatorEpoch,
- *                        currentTxnStartOffset)
+ *                        currentTxnStartOffset; a request refused whole, invalid or over a bound:
+ *                        DescribeProducersError { errorCode, errorMessage })
  *   TxnOffsetCommit (to /groups) { transactionalId, groupId, producerId, producerEpoch, memberId, groupInstanceId,
  *                        generationId, offsets: [{ topic, partition, offset, metadata }] }
  *                                                                     -> TxnOffsetCommitReply { errorCode, errorMessage, results: [{ topic, partition, errorCode }] }
