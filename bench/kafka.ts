@@ -18,7 +18,12 @@
  * The platformatic producer is not idempotent here: 1.35.0 takes each
  * partition's next sequence number when a send() is built and advances it
  * only when the answer arrives, so two idempotent sends in flight to one
- * partition carry the same sequence. The native producer keeps its defaults
+ * partition carry the same sequence (the broker then answers the second as
+ * a duplicate of the first and its records are lost, as Kafka would), and
+ * it allows an idempotent producer one request in flight per connection.
+ * Without idempotence 1.35.0 ignores the constructor's `acks` (send()
+ * defaults to acks=1), so acks=all is passed to every send(); it keeps 5
+ * requests in flight per connection. The native producer keeps its defaults
  * (idempotent, 5 requests in flight per broker, 5 ms linger, 16 KiB batches).
  *
  * Prints one JSON line per client:
@@ -138,7 +143,8 @@ async function benchPlatformatic(bootstrap: string[], topic: string): Promise<Re
   const messages = Array.from({ length: perSend }, () => ({ topic, value }));
   let produced;
   try {
-    produced = await produceAll((count) => producer.send({ messages: count === perSend ? messages : messages.slice(0, count) }));
+    // acks on every send(): 1.35.0 reads the constructor's acks only for idempotent producers (others send acks=1).
+    produced = await produceAll((count) => producer.send({ messages: count === perSend ? messages : messages.slice(0, count), acks: ProduceAcks.ALL }));
   } finally {
     await producer.close();
   }
