@@ -1,7 +1,7 @@
 /**
  * Group administration for the CLI over the brokers' `/groups` wire API
  * (actors/group-coordinator/actor-messages.ts): FindCoordinator on any broker,
- * then DescribeGroup / OffsetFetch / OffsetCommit / DeleteGroup on the
+ * then DescribeGroup / OffsetFetch / OffsetCommit / OffsetDelete / DeleteGroup on the
  * coordinator, and ListGroups on every broker (each lists the groups it
  * coordinates).
  *
@@ -15,7 +15,7 @@ import { brokerUrl } from '../client/connection.ts';
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import type { Ref } from '../runtime/ref.ts';
 import { decodeAssignment } from '../protocol/consumer/consumer-protocol.ts';
-import type { DeleteGroupReply, DescribeGroupReply, OffsetCommitReply, OffsetFetchReply } from '../actors/group-coordinator/group-logic.ts';
+import type { DeleteGroupReply, DescribeGroupReply, OffsetCommitReply, OffsetDeleteReply, OffsetFetchReply } from '../actors/group-coordinator/group-logic.ts';
 
 export const groupsPath = '/groups';
 
@@ -105,6 +105,19 @@ export class GroupAdmin {
     const failed = reply.results.filter((p) => p.errorCode !== 0);
     if ((reply.errorCode ?? 0) !== 0) throw new KactusError(reply.errorCode!, `commit offsets of group "${this.groupId}": ${reply.errorMessage ?? ''}`.trim());
     if (failed.length > 0) throw new KactusError(failed[0]!.errorCode, `commit offsets of group "${this.groupId}": ${failed.map((p) => `${p.topic}-${p.partition}`).join(', ')} refused`);
+  }
+
+  /**
+   * Deletes the committed offsets of `partitions` (Kafka's OffsetDelete):
+   * each partition's code comes back (GROUP_SUBSCRIBED_TO_TOPIC for a topic
+   * an active member subscribes to, 0 otherwise, whether or not an offset was
+   * committed); a group-level refusal (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP for
+   * an active group that is not a consumer group) throws.
+   */
+  async deleteOffsets(partitions: { topic: string; partition: number }[]): Promise<OffsetDeleteReply['results']> {
+    const reply = await this.request<OffsetDeleteReply & { errorMessage?: string }>({ type: 'OffsetDelete', partitions }, (r) => r.errorCode);
+    if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `delete offsets of group "${this.groupId}": ${reply.errorMessage ?? ''}`.trim());
+    return reply.results;
   }
 
   async delete(): Promise<void> {

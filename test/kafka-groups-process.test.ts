@@ -16,6 +16,14 @@
  * v3 single) names the broker the native FindTxnCoordinator names, at its
  * Kafka-listener address, once __transaction_state (created on first use)
  * has leaders.
+ * OffsetDelete: a Kafka member commits offsets of two topics; OffsetDelete
+ * v0 through the Kafka listener while it is a member refuses the subscribed
+ * topic's partitions (GROUP_SUBSCRIBED_TO_TOPIC, top-level NONE) and deletes
+ * the other topic's; after LeaveGroup the subscribed topic's offsets are
+ * deleted too, and OffsetFetch (Kafka v5 and the native client's
+ * GroupAdmin) shows -1 for them, also after the coordinator broker is
+ * SIGKILLed and restarted (the tombstones are replayed by whichever broker
+ * leads the offsets partition next).
  */
 import type { Subscription as RxSubscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +37,7 @@ import { startTestCluster, type TestCluster } from './support/cluster.ts';
 import { KafkaConnection } from './support/kafka-connection.ts';
 import { kafkaRequest } from './support/kafka-wire.ts';
 import { killAllChildren, until } from './support/processes.ts';
+import { GroupAdmin } from '../cli/group-admin.ts';
 
 let cluster: TestCluster;
 let kactus: Kactus;
@@ -55,11 +64,11 @@ afterAll(async () => {
 type Tp = { topic: string; partition: number };
 const sortTps = (tps: readonly Tp[]): Tp[] => [...tps].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
 
-/** FindCoordinator v4 through broker 1's Kafka listener, retried while the offsets topic is being created. */
-async function findCoordinator(): Promise<KafkaValue> {
-  const port = kafkaPorts.get(1)!;
+/** FindCoordinator v4 through broker `via`'s Kafka listener, retried while the offsets topic is being created. */
+async function findCoordinator(group = groupId, via = 1): Promise<KafkaValue> {
+  const port = kafkaPorts.get(via)!;
   for (let attempt = 0; ; attempt++) {
-    const response = await kafkaRequest('127.0.0.1', port, 'FindCoordinator', 4, { keyType: 0, coordinatorKeys: [groupId] });
+    const response = await kafkaRequest('127.0.0.1', port, 'FindCoordinator', 4, { keyType: 0, coordinatorKeys: [group] });
     const answer = (response.coordinators as KafkaValue[])[0]!;
     if (answer.errorCode === ErrorCode.NONE) return answer;
     expect(answer.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
@@ -201,4 +210,99 @@ describe('Kafka listener: consumer groups shared with native members', () => {
       await consumer.close();
     }
   }, 120_000);
+
+  it('OffsetDelete: refused for a subscribed topic while a member is active, then deleted, and still deleted after the coordinator restarts', async () => {
+    const group = 'kg-offset-delete';
+    const audit = 'kg-audit';
+    await kactus.admin().createTopics({ topics: [{ topic: audit, numPartitions: 1, replicationFactor: 3 }] });
+    await cluster.waitForLeaders(audit, 1);
+    const coordinator = await findCoordinator(group);
+    const coordinatorId = coordinator.nodeId as number;
+    const conn = await KafkaConnection.open('127.0.0.1', coordinator.port as number, 'kg-offdel');
+    try {
+      // 1. One Kafka member subscribed to the orders topic (not to the audit one) commits offsets of both.
+      const subscription = Buffer.from(encodeSubscription({ topics: [topic], userData: null, ownedPartitions: [], generationId: -1, rackId: null }));
+      const join = (memberId: string) =>
+        conn.request('JoinGroup', 5, { groupId: group, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId, groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: subscription }] }, 30_000);
+      const memberId = (await join('')).memberId as string;
+      const joined = await join(memberId);
+      expect(joined).toMatchObject({ errorCode: 0, leader: memberId });
+      const generationId = joined.generationId as number;
+      const assignments = assignForSync(assignorsByName.get('range')!, joined.members as { memberId: string; groupInstanceId: string | null; metadata: Buffer }[], new Map([[topic, partitions]])).assignments;
+      expect((await conn.request('SyncGroup', 3, { groupId: group, generationId, memberId, groupInstanceId: null, assignments })).errorCode).toBe(0);
+      const committed = await conn.request('OffsetCommit', 7, {
+        groupId: group,
+        generationIdOrMemberEpoch: generationId,
+        memberId,
+        groupInstanceId: null,
+        topics: [
+          { name: topic, partitions: [0, 1, 2].map((p) => ({ partitionIndex: p, committedOffset: 100 + p, committedLeaderEpoch: -1, committedMetadata: null })) },
+          { name: audit, partitions: [{ partitionIndex: 0, committedOffset: 7, committedLeaderEpoch: -1, committedMetadata: null }] },
+        ],
+      });
+      expect((committed.topics as KafkaValue[]).flatMap((t) => (t.partitions as KafkaValue[]).map((p) => p.errorCode))).toEqual([0, 0, 0, 0]);
+
+      // 2. While the member is subscribed: its topic is refused per partition, the other is deleted, an unknown topic is UNKNOWN_TOPIC_OR_PARTITION.
+      const refused = await conn.request('OffsetDelete', 0, {
+        groupId: group,
+        topics: [{ name: topic, partitions: [{ partitionIndex: 0 }, { partitionIndex: 1 }] }, { name: audit, partitions: [{ partitionIndex: 0 }] }, { name: 'kg-no-such-topic', partitions: [{ partitionIndex: 0 }] }],
+      });
+      expect(refused).toEqual({
+        errorCode: 0,
+        throttleTimeMs: 0,
+        topics: [
+          { name: topic, partitions: [{ partitionIndex: 0, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC }, { partitionIndex: 1, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC }] },
+          { name: audit, partitions: [{ partitionIndex: 0, errorCode: 0 }] },
+          { name: 'kg-no-such-topic', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }] },
+        ],
+      });
+
+      // 3. The member leaves: now the subscribed topic's offsets go too.
+      expect(await conn.request('LeaveGroup', 3, { groupId: group, members: [{ memberId, groupInstanceId: null }] })).toMatchObject({ errorCode: 0 });
+      const deleted = await conn.request('OffsetDelete', 0, { groupId: group, topics: [{ name: topic, partitions: [{ partitionIndex: 0 }, { partitionIndex: 1 }] }] });
+      expect(deleted).toEqual({ errorCode: 0, throttleTimeMs: 0, topics: [{ name: topic, partitions: [{ partitionIndex: 0, errorCode: 0 }, { partitionIndex: 1, errorCode: 0 }] }] });
+      const unknownGroup = await conn.request('OffsetDelete', 0, { groupId: 'kg-never-seen', topics: [{ name: topic, partitions: [{ partitionIndex: 0 }] }] });
+      expect([ErrorCode.GROUP_ID_NOT_FOUND, ErrorCode.NOT_COORDINATOR]).toContain(unknownGroup.errorCode); // the other group may live elsewhere
+      expect(unknownGroup.topics).toEqual([]);
+    } finally {
+      conn.close();
+    }
+
+    // 4. OffsetFetch through both protocols: -1 where deleted, the rest kept.
+    const expected = [
+      { topic, partition: 0, offset: -1 },
+      { topic, partition: 1, offset: -1 },
+      { topic, partition: 2, offset: 102 },
+      { topic: audit, partition: 0, offset: -1 },
+    ];
+    const asked = expected.map(({ topic: t, partition }) => ({ topic: t, partition }));
+    const context = await kactus.context();
+    const nativeOffsets = async () => (await new GroupAdmin(context, group).committed(asked)).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }));
+    const kafkaOffsets = async (port: number) => {
+      const fetched = await kafkaRequest('127.0.0.1', port, 'OffsetFetch', 5, { groupId: group, topics: [{ name: topic, partitionIndexes: [0, 1, 2] }, { name: audit, partitionIndexes: [0] }] });
+      if (fetched.errorCode !== 0) return fetched.errorCode as number;
+      return (fetched.topics as KafkaValue[]).flatMap((t) => (t.partitions as KafkaValue[]).map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset })));
+    };
+    expect(await nativeOffsets()).toEqual(expected);
+    expect(await kafkaOffsets(coordinator.port as number)).toEqual(expected);
+
+    // 5. The coordinator broker dies and comes back: whoever leads the offsets partition replays the tombstones.
+    await cluster.killBroker(coordinatorId);
+    await cluster.startBroker(coordinatorId);
+    expect(await nativeOffsets()).toEqual(expected); // GroupAdmin retries NOT_COORDINATOR / LOAD_IN_PROGRESS
+    const via = coordinatorId === 1 ? 2 : 1;
+    const deadlineMs = Date.now() + 20_000;
+    let answer: Awaited<ReturnType<typeof kafkaOffsets>> | Error = new Error('not asked');
+    // The restarted broker's Kafka port is a new one, which metadata learns on its registration; a coordinator still
+    // loading answers COORDINATOR_LOAD_IN_PROGRESS (or NOT_COORDINATOR while leadership moves): look it up and ask again.
+    while (Date.now() < deadlineMs) {
+      const metadata = (await cluster.metadata(null, via)) as unknown as { brokers: { brokerId: number; listeners: { name: string; port: number }[] }[] };
+      kafkaPorts = new Map(metadata.brokers.map((b) => [b.brokerId, b.listeners.find((l) => l.name === 'PLAINTEXT')!.port]));
+      answer = await findCoordinator(group, via).then((c) => kafkaOffsets(c.port as number), (err: Error) => err).catch((err: Error) => err);
+      if (Array.isArray(answer)) break;
+      if (typeof answer === 'number') expect([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE]).toContain(answer);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(answer).toEqual(expected);
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 /**
- * `kactus groups list|describe|reset-offsets|delete`, like
+ * `kactus groups list|describe|reset-offsets|delete-offsets|delete`, like
  * kafka-consumer-groups, over the brokers' `/groups` coordinators
  * (cli/group-admin.ts).
  *
@@ -14,19 +14,28 @@
  * race ours, and Kafka refuses it too. --to-offset is clamped into
  * [earliest, latest] of each partition; --to-datetime takes the first offset
  * whose timestamp is at or after it (latest when there is none).
+ *
+ * delete-offsets G --topic T [--partitions P,P...]: deletes the group's
+ * committed offsets of those partitions (all of T's by default), Kafka's
+ * OffsetDelete. Partitions of a topic an active member subscribes to are
+ * refused (GROUP_SUBSCRIBED_TO_TOPIC) and printed with their error; the
+ * exit code is 1 if any partition was refused.
  */
 import type { Admin } from '../../client/admin.ts';
 import type { ClientContext } from '../../client/kactus.ts';
+import { errorName } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
 import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
 import { GroupAdmin, listGroups } from '../group-admin.ts';
 
-export const groupsHelp = `Usage: kactus groups <list|describe|reset-offsets|delete> [options]
+export const groupsHelp = `Usage: kactus groups <list|describe|reset-offsets|delete-offsets|delete> [options]
 
   list
   describe G
   reset-offsets G --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO) [--dry-run | --execute]
       (refused while the group has members; --dry-run is the default)
+  delete-offsets G --topic T [--partitions P,P...]
+      (all of T's partitions by default; refused for a topic an active member subscribes to)
   delete G
   --bootstrap ws://HOST:PORT[,...]   --json  print JSON`;
 
@@ -153,6 +162,31 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
   });
 }
 
+/** "0,2,5" as partition numbers. */
+function partitionList(text: string): number[] {
+  const partitions = text.split(',').map((p) => p.trim());
+  for (const p of partitions) if (!/^(0|[1-9]\d{0,9})$/.test(p) || Number(p) > 2_147_483_647) throw new UsageError(`groups delete-offsets: --partitions "${text}" is not a list of partition numbers (e.g. 0,1,2)`);
+  return [...new Set(partitions.map(Number))].sort((a, b) => a - b);
+}
+
+async function deleteOffsets(parsed: Parsed): Promise<number> {
+  const groupId = parsed.positionals[0]!;
+  const v = parsed.values;
+  const topic = v.topic;
+  if (typeof topic !== 'string' || topic.length === 0) throw new UsageError('groups delete-offsets: --topic is required');
+  const named = typeof v.partitions === 'string' ? partitionList(v.partitions) : null;
+  return withClient(v, async (kactus, context) => {
+    const admin = kactus.admin();
+    await admin.describeCluster(); // learns every broker's address (the coordinator may be any)
+    const partitions = named ?? (await admin.describeTopics({ topics: [topic] }))[0]!.partitions.map((p) => p.partition).sort((a, b) => a - b);
+    const results = await new GroupAdmin(context, groupId).deleteOffsets(partitions.map((partition) => ({ topic, partition })));
+    const rows = results.map((r) => ({ group: groupId, topic: r.topic, partition: r.partition, errorCode: r.errorCode, status: r.errorCode === 0 ? 'Successful' : errorName(r.errorCode) }));
+    if (v.json) printJson({ group: groupId, partitions: rows });
+    else printTable(['GROUP', 'TOPIC', 'PARTITION', 'STATUS'], rows.map((r) => [r.group, r.topic, r.partition, r.status]));
+    return rows.some((r) => r.errorCode !== 0) ? 1 : 0;
+  });
+}
+
 async function remove(parsed: Parsed): Promise<number> {
   const groupId = parsed.positionals[0]!;
   return withClient(parsed.values, async (kactus, context) => {
@@ -172,6 +206,7 @@ const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2];
     positionals: { min: 1, max: 1, names: 'GROUP' },
     run: resetOffsets,
   },
+  'delete-offsets': { options: { topic: { type: 'string' }, partitions: { type: 'string' } }, positionals: { min: 1, max: 1, names: 'GROUP' }, run: deleteOffsets },
   delete: { options: {}, positionals: { min: 1, max: 1, names: 'GROUP' }, run: remove },
 };
 
