@@ -36,8 +36,17 @@
  * of the call are on every in-sync replica), from the call to its
  * resolution, so they include queueing behind the other calls in flight.
  *
+ * Each phase also gives `cpuUsPerRecord`: CPU (user + system) per record of
+ * this process (`client`, which is the only client running) and of the
+ * three broker processes together (`brokers`, from /proc), so a gap between
+ * the paths names its side.
+ *
+ * The platformatic run goes first, so its consumer's group join (joinMs)
+ * also waits for __consumer_offsets to be created; joinMs is not in any rate.
+ *
  * BENCH_CHILD_PROF=dir writes a CPU profile of each broker process there.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Consumer, MessagesStreamModes, ProduceAcks, Producer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { Kactus, type ConsumerRecord } from '../client/index.ts';
@@ -63,25 +72,50 @@ const phaseTimeoutMs = 300_000;
 const value = Buffer.alloc(recordBytes, 'x');
 
 type Rate = { recordsPerSec: number; MBps: number };
-type Phase = Rate & { seconds: number };
+type Cpu = { client: number; brokers: number };
+type Phase = Rate & { seconds: number; cpuUsPerRecord: Cpu };
 type Result = { client: string; totalSeconds: number; produce: Phase & { p50Ms: number; p99Ms: number; failedSends: number }; consume: Phase & { joinMs: number } };
 
 function rate(seconds: number): Rate {
   return { recordsPerSec: Math.round(records / seconds), MBps: Number(((records * recordBytes) / 1e6 / seconds).toFixed(1)) };
 }
 
-function phase(seconds: number): Phase {
-  return { seconds: Number(seconds.toFixed(3)), ...rate(seconds) };
+function phase(seconds: number, cpu: Cpu): Phase {
+  return { seconds: Number(seconds.toFixed(3)), ...rate(seconds), cpuUsPerRecord: { client: Number(((cpu.client * 1e6) / records).toFixed(2)), brokers: Number(((cpu.brokers * 1e6) / records).toFixed(2)) } };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux; NaN elsewhere). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+let brokerPids: number[] = [];
+
+/** CPU seconds used so far by this process and by the brokers together; subtract two readings for a phase. */
+function cpuNow(): Cpu {
+  const own = process.cpuUsage();
+  return { client: (own.user + own.system) / 1e6, brokers: brokerPids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0) };
+}
+
+function cpuSince(start: Cpu): Cpu {
+  const now = cpuNow();
+  return { client: now.client - start.client, brokers: now.brokers - start.brokers };
 }
 
 /** Runs `send(count)` for `records` records in calls of `perSend`, `inFlight` calls outstanding; per-call latency in ms. */
-async function produceAll(send: (count: number) => Promise<unknown>): Promise<{ seconds: number; latenciesMs: number[]; failedSends: number }> {
+async function produceAll(send: (count: number) => Promise<unknown>): Promise<{ seconds: number; cpu: Cpu; latenciesMs: number[]; failedSends: number }> {
   const calls = Math.ceil(records / perSend);
   const latenciesMs: number[] = [];
   let next = 0;
   let failedSends = 0;
   let firstError: unknown;
   const deadlineMs = Date.now() + phaseTimeoutMs;
+  const startCpu = cpuNow();
   const startMs = performance.now();
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
@@ -100,24 +134,29 @@ async function produceAll(send: (count: number) => Promise<unknown>): Promise<{ 
     }),
   );
   const seconds = (performance.now() - startMs) / 1_000;
+  const cpu = cpuSince(startCpu);
   if (next < calls) throw new Error(`produced only ${next} of ${calls} sends in ${phaseTimeoutMs} ms`);
   if (failedSends > 0) process.stderr.write(`bench:kafka: ${failedSends} sends failed, first: ${String(firstError)}\n`);
-  return { seconds, latenciesMs: latenciesMs.sort((a, b) => a - b), failedSends };
+  return { seconds, cpu, latenciesMs: latenciesMs.sort((a, b) => a - b), failedSends };
 }
 
 /** Counts records through `onRecord` until `records` arrived (or the phase times out); first and last arrival times. */
-function consumeAll(subscribe: (onRecord: () => void, onError: (err: unknown) => void) => void): Promise<{ firstMs: number; endMs: number }> {
+function consumeAll(subscribe: (onRecord: () => void, onError: (err: unknown) => void) => void): Promise<{ firstMs: number; endMs: number; cpu: Cpu }> {
   return new Promise((resolve, reject) => {
     let count = 0;
     let firstMs = 0;
+    let firstCpu = cpuNow();
     const timer = setTimeout(() => reject(new Error(`consumed only ${count} of ${records} records in ${phaseTimeoutMs} ms`)), phaseTimeoutMs);
     subscribe(
       () => {
-        if (count === 0) firstMs = performance.now();
+        if (count === 0) {
+          firstMs = performance.now();
+          firstCpu = cpuNow();
+        }
         count += 1;
         if (count === records) {
           clearTimeout(timer);
-          resolve({ firstMs, endMs: performance.now() });
+          resolve({ firstMs, endMs: performance.now(), cpu: cpuSince(firstCpu) });
         }
       },
       (err) => {
@@ -128,13 +167,13 @@ function consumeAll(subscribe: (onRecord: () => void, onError: (err: unknown) =>
   });
 }
 
-function result(client: string, produced: Awaited<ReturnType<typeof produceAll>>, startMs: number, consumed: { firstMs: number; endMs: number }): Result {
+function result(client: string, produced: Awaited<ReturnType<typeof produceAll>>, startMs: number, consumed: Awaited<ReturnType<typeof consumeAll>>): Result {
   const consumeSeconds = (consumed.endMs - consumed.firstMs) / 1_000;
   return {
     client,
     totalSeconds: produced.seconds + consumeSeconds,
-    produce: { ...phase(produced.seconds), p50Ms: Number(percentile(produced.latenciesMs, 50).toFixed(2)), p99Ms: Number(percentile(produced.latenciesMs, 99).toFixed(2)), failedSends: produced.failedSends },
-    consume: { ...phase(consumeSeconds), joinMs: Math.round(consumed.firstMs - startMs) },
+    produce: { ...phase(produced.seconds, produced.cpu), p50Ms: Number(percentile(produced.latenciesMs, 50).toFixed(2)), p99Ms: Number(percentile(produced.latenciesMs, 99).toFixed(2)), failedSends: produced.failedSends },
+    consume: { ...phase(consumeSeconds, consumed.cpu), joinMs: Math.round(consumed.firstMs - startMs) },
   };
 }
 
@@ -202,6 +241,7 @@ async function benchNative(cluster: ProcessCluster, topic: string): Promise<Resu
 
 async function main(): Promise<void> {
   const cluster = await startProcessCluster(3, ['listeners=PLAINTEXT://127.0.0.1:0', 'offsets.topic.num.partitions=3', 'group.initial.rebalance.delay.ms=0']);
+  brokerPids = cluster.brokers.map((b) => b.child.pid!);
   try {
     const described = (await metadata(cluster.client, null)) as unknown as { brokers: { listeners: { name: string; host: string; port: number }[] }[] };
     const bootstrap = described.brokers.map((b) => b.listeners.find((l) => l.name === 'PLAINTEXT')!).map((l) => `${l.host}:${l.port}`);
