@@ -306,7 +306,7 @@ describe('kactus groups', () => {
     return JSON.parse(run.stdout) as Described;
   };
 
-  it('consume --group commits what it printed; describe shows lag; reset-offsets dry run, execute, refused while active; delete', async () => {
+  it('consume --group commits what it printed; describe shows lag; reset-offsets dry run, execute, refused while active; delete-offsets refused while subscribed, then deleted; delete', async () => {
     expect((await kactus(['topics', 'create', 'cli-groups', '--partitions', '2', '--replication-factor', '3', '--bootstrap', bootstrap])).code).toBe(0);
     const input = Array.from({ length: 20 }, (_, i) => `k${i % 2}:v${i}`).join('\n') + '\n';
     expect((await kactus(['produce', 'cli-groups', '--key-separator', ':', '--bootstrap', bootstrap], { input })).code).toBe(0);
@@ -359,10 +359,20 @@ describe('kactus groups', () => {
     expect(refused.code).toBe(1);
     expect(lines(refused.stderr)).toHaveLength(1);
     expect(refused.stderr).toContain('active');
+    // delete-offsets of a topic the member subscribes to: refused per partition (Kafka's GROUP_SUBSCRIBED_TO_TOPIC), exit 1.
+    const subscribed = await kactus(['groups', 'delete-offsets', 'cli-g', '--topic', 'cli-groups', '--partitions', '0', '--json', '--bootstrap', bootstrap]);
+    expect(subscribed.code).toBe(1);
+    expect(JSON.parse(subscribed.stdout)).toMatchObject({ group: 'cli-g', partitions: [{ topic: 'cli-groups', partition: 0, status: 'GROUP_SUBSCRIBED_TO_TOPIC' }] });
     member!.kill('SIGINT');
     const memberDone = await memberRun;
     expect(memberDone.code).toBe(0);
     expect(lines(memberDone.stdout)).toHaveLength(unread); // from the reset offsets to the end
+
+    // With no member left, delete-offsets deletes partition 0's commit: describe no longer lists it.
+    const offsetsDeleted = await kactus(['groups', 'delete-offsets', 'cli-g', '--topic', 'cli-groups', '--partitions', '0', '--bootstrap', bootstrap]);
+    expect(offsetsDeleted.code).toBe(0);
+    expect(lines(offsetsDeleted.stdout)[1]).toMatch(/^cli-g\s+cli-groups\s+0\s+Successful$/);
+    expect((await describeGroup('cli-g')).partitions.map((p) => p.partition)).toEqual([1]);
 
     const deleted = await kactus(['groups', 'delete', 'cli-g', '--bootstrap', bootstrap]);
     expect(deleted).toMatchObject({ code: 0, stdout: 'Deleted group cli-g.\n' });
