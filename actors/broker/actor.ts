@@ -3,7 +3,9 @@
  * clients, and the one that turns committed metadata into replica roles.
  *
  * Requests it serves: Metadata (from the current image), DescribeProducers
- * (KIP-664, from the partition views: describe-producers.ts), Produce (validated,
+ * (KIP-664, from the partition views: describe-producers.ts), DeleteRecords
+ * (each partition to its replica actor, answers gathered: delete-records.ts),
+ * Produce (validated,
  * then forwarded unchanged to the partition's replica actor, which answers
  * the client directly), and admin commands (CreateTopics, DeleteTopics,
  * CreatePartitions, DescribeConfigs, AlterConfigs, ElectLeaders), forwarded
@@ -72,6 +74,8 @@ import { readBatchHeader, batchHeaderBytes } from '../../protocol/record-batch/h
 import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
 import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPartitionsInTxnRequest, type VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
 import { describeProducersReply } from './describe-producers.ts';
+import { deleteRecordsReply } from './delete-records.ts';
+import { validateDeleteRecords, type DeleteRecords } from '../../protocol/apis/delete-records.ts';
 import type { LogConfig } from '../../storage/config.ts';
 
 /** Admin commands a client may send; everything else is for brokers and controllers only. */
@@ -103,6 +107,11 @@ export const brokerProtocol: RemoteProtocol = {
     InitProducerId: true,
     // KIP-664: read-only, answered from the shared partition views (describe-producers.ts).
     DescribeProducers: true,
+    // Kafka: "Cannot delete records of internal topic" (the coordinators' logs are theirs to trim).
+    DeleteRecords: (message) => {
+      const named = Array.isArray(message.partitions) ? (message.partitions as { topic?: unknown }[]).find((p) => typeof p?.topic === 'string' && internalTopics.has(p.topic)) : undefined;
+      return named === undefined ? null : { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, why: `a client cannot delete records of the internal topic ${String(named.topic)}` };
+    },
     Admin: (message) => {
       const command = message.command as { type?: unknown } | null | undefined;
       if (typeof command !== 'object' || command === null || typeof command.type !== 'string') return 'Admin needs a command with a type';
@@ -139,6 +148,7 @@ export type BrokerMessage =
   | Produce
   | WriteTxnMarker
   | DescribeProducersRequest
+  | DeleteRecords
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
   | { type: 'CreateTopicsReply'; topics?: readonly { name: string; errorCode: number }[] }
@@ -621,6 +631,24 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             return state;
           }
           ctx.node.tell(request.replyTo, describeProducersReply(request, registry, state.image, brokerId));
+          return state;
+        }
+
+        case 'DeleteRecords': {
+          const request = validateDeleteRecords(msg);
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'delete_records.invalid_request');
+            const replyTo = ref((msg as { replyTo?: unknown }).replyTo, 'DeleteRecords.replyTo');
+            if (!isInvalid(replyTo)) ctx.node.tell(replyTo, { type: 'DeleteRecordsError', errorCode: request.errorCode, errorMessage: request.errorMessage });
+            return state;
+          }
+          // Started here, answered by the promise: the replicas wait for their followers, the broker does not.
+          void deleteRecordsReply(request, {
+            brokerId,
+            image: state.image,
+            replicaOf: (key) => state.replicas.get(key),
+            ask: (replica, message, timeoutMs) => ctx.node.ask(replica, message, { timeoutMs }),
+          }).then((reply) => ctx.node.tell(request.replyTo, reply));
           return state;
         }
 

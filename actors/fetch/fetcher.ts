@@ -18,6 +18,14 @@
  * broker actor removes it here and adds it to that leader's fetcher.
  * A fault hook (`Pause`/`Resume`) stops fetching, for tests of ISR shrink.
  *
+ * Log start (DeleteRecords, Kafka's ReplicaFetcherThread): every fetch
+ * carries our log start, and every answer the leader's; after appending, the
+ * follower moves its own start up to the leader's (never past its own high
+ * watermark, the log's rule), checkpointed by the log at once, and deletes
+ * the segments wholly below it. So records deleted on the leader stay deleted
+ * here when this replica leads later, and the leader's low watermark (the
+ * smallest start over the replicas) can reach what a client asked.
+ *
  * Replication throttle (follower side, Kafka's `shouldFollowerThrottle`):
  * bytes fetched for partitions this broker is adding and that are not in the
  * ISR yet (`view.followerThrottled`) are spent from one budget per broker,
@@ -148,6 +156,7 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
         partitionMaxBytes: deps.replicaFetchMaxBytes,
         currentLeaderEpoch: p.leaderEpoch,
         lastFetchedEpoch: view.log.leaderEpochCache.latestEpoch(),
+        logStartOffset: view.log.logStartOffset,
       });
     }
     if (partitions.length === 0) {
@@ -289,6 +298,13 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
               if (view.followerThrottled) followerQuota.record(records.length, registry.clock.monotonicMs());
             }
             log.setHighWatermark(Math.min(answer.highWatermark, log.logEndOffset));
+            const leaderStart = Math.min(answer.logStartOffset, log.highWatermark);
+            if (leaderStart > log.logStartOffset) {
+              const before = log.logStartOffset;
+              log.advanceLogStartOffset(leaderStart);
+              log.enforceRetention();
+              ctx.log.info({ partition: key, from: before, to: log.logStartOffset }, 'fetcher.log_start_advanced');
+            }
           }
           const next = { ...state, inFlight: false, backoffMs: failed || !progressed ? state.backoffMs : fetcherBackoffMsMin };
           return failed ? backOff(next, ctx) : send(next, ctx);

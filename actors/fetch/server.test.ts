@@ -83,7 +83,8 @@ describe('fetch server: follower positions', () => {
     expect(reply.partitions[0]!.errorCode).toBe(ErrorCode.NONE);
     expect(reply.partitions[0]!.divergingEpoch).toBeNull();
     await settle();
-    expect(reported).toEqual([{ type: 'FollowerFetched', replicaId: 2, fetchOffset: 3 }]);
+    // logStartOffset -1: this fetch did not carry the follower's log start.
+    expect(reported).toEqual([{ type: 'FollowerFetched', replicaId: 2, fetchOffset: 3, logStartOffset: -1 }]);
   });
 
   it('a diverging fetch (an epoch the leader never had) is answered with the divergence and reports nothing', async () => {

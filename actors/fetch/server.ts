@@ -163,7 +163,7 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
       // Only now is fetchOffset a position in our log: a diverging or out-of-range follower holds other
       // records there, and counting them would move the high watermark or the ISR over data it lacks (Kafka
       // does not update a follower's state on either).
-      if (isFollower && reportPositions) ctx.node.tell(deps.replicaRef(view.key), { type: 'FollowerFetched', replicaId: request.replicaId, fetchOffset: p.fetchOffset });
+      if (isFollower && reportPositions) ctx.node.tell(deps.replicaRef(view.key), { type: 'FollowerFetched', replicaId: request.replicaId, fetchOffset: p.fetchOffset, logStartOffset: p.logStartOffset ?? -1 });
       let records: Buffer | null = null;
       // A replica being added that is not in the ISR, while the budget is spent: nothing this round (not an error).
       const throttledReplica = isFollower && view.leaderThrottledReplicas.has(request.replicaId);

@@ -17,6 +17,7 @@ import { topicConfigSchema } from '../controller/metadata/index.ts';
 import { adminApis, incrementalAlterOps, legacyAlterOps } from './admin-apis.ts';
 import type { KafkaRequest } from './listener.ts';
 import type { HandlerDeps } from './served.ts';
+import { deleteRecordsLimits, validateDeleteRecords } from '../../protocol/apis/delete-records.ts';
 
 type Asked = { path: string; message: Record<string, unknown> };
 type Answer = (path: string, message: Record<string, unknown>) => unknown;
@@ -283,5 +284,110 @@ describe('items the native validators would refuse whole are answered on their o
     expect(elect.response.replicaElectionResults).toEqual([{ topic: 't', partitionResult: [{ partitionId: 0, errorCode: 0, errorMessage: null }, { partitionId: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: expect.any(String) }] }]);
     const moves = await call('AlterPartitionReassignments', 0, { timeoutMs: 1, topics: [{ name: 't', partitions: [{ partitionIndex: 0, replicas: [1, -4] }, { partitionIndex: 1, replicas: [1, 2] }] }] }, validated(() => ({ type: 'AlterPartitionReassignmentsReply', results: [{ topic: 't', partition: 1, errorCode: 0, errorMessage: null }] })));
     expect(moves.response).toMatchObject({ errorCode: 0, responses: [{ name: 't', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT }, { partitionIndex: 1, errorCode: 0 }] }] });
+  });
+});
+
+describe('Kafka DeleteRecords', () => {
+  /** The broker as askAsClient reaches it: the guard refuses a request naming an internal topic whole; else per partition. */
+  const broker: Answer = (path, m) => {
+    if (path !== '/broker' || m.type !== 'DeleteRecords') return new Error(`unexpected ${String(m.type)}`);
+    const partitions = m.partitions as { topic: string; partition: number; offset: number }[];
+    if (partitions.some((p) => p.topic.startsWith('__'))) return new KactusError(ErrorCode.INVALID_TOPIC_EXCEPTION, 'a client cannot delete records of an internal topic');
+    return {
+      type: 'DeleteRecordsReply',
+      partitions: partitions.map((p) =>
+        p.topic === 'elsewhere'
+          ? { ...p, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, errorMessage: 'not here', lowWatermark: -1 }
+          : p.offset > 100
+            ? { ...p, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, errorMessage: 'above the high watermark 100', lowWatermark: -1 }
+            : { ...p, errorCode: 0, errorMessage: null, lowWatermark: p.offset === -1 ? 100 : p.offset },
+      ),
+    };
+  };
+
+  it('sends one native DeleteRecords with every partition and the timeout; answers per partition at every version', async () => {
+    for (const v of versions('DeleteRecords')) {
+      const body = {
+        topics: [
+          { name: 't', partitions: [{ partitionIndex: 0, offset: 5 }, { partitionIndex: 1, offset: -1 }, { partitionIndex: 2, offset: 500 }] },
+          { name: 'elsewhere', partitions: [{ partitionIndex: 0, offset: 1 }] },
+        ],
+        timeoutMs: 1_500,
+      };
+      const { response, asked } = await call('DeleteRecords', v, body, broker);
+      expect(asked).toHaveLength(1);
+      expect(asked[0]!.message).toMatchObject({
+        type: 'DeleteRecords',
+        timeoutMs: 1_500,
+        partitions: [
+          { topic: 't', partition: 0, offset: 5 },
+          { topic: 't', partition: 1, offset: -1 },
+          { topic: 't', partition: 2, offset: 500 },
+          { topic: 'elsewhere', partition: 0, offset: 1 },
+        ],
+      });
+      expect(response).toEqual({
+        throttleTimeMs: 0,
+        topics: [
+          {
+            name: 't',
+            partitions: [
+              { partitionIndex: 0, lowWatermark: 5, errorCode: 0 },
+              { partitionIndex: 1, lowWatermark: 100, errorCode: 0 },
+              { partitionIndex: 2, lowWatermark: -1, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE },
+            ],
+          },
+          { name: 'elsewhere', partitions: [{ partitionIndex: 0, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER }] },
+        ],
+      });
+    }
+  });
+
+  it('an internal topic goes alone and only it gets the guard\'s INVALID_TOPIC_EXCEPTION', async () => {
+    for (const v of versions('DeleteRecords')) {
+      const body = { topics: [{ name: '__consumer_offsets', partitions: [{ partitionIndex: 0, offset: 1 }] }, { name: 't', partitions: [{ partitionIndex: 0, offset: 3 }] }], timeoutMs: 100 };
+      const { response, asked } = await call('DeleteRecords', v, body, broker);
+      expect(asked).toHaveLength(2);
+      expect(response.topics).toEqual([
+        { name: '__consumer_offsets', partitions: [{ partitionIndex: 0, lowWatermark: -1, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION }] },
+        { name: 't', partitions: [{ partitionIndex: 0, lowWatermark: 3, errorCode: 0 }] },
+      ]);
+    }
+  });
+
+  it('answers without asking what the native validator would refuse: bad names and partitions, offsets below -1; clamps the timeout', async () => {
+    const body = {
+      topics: [
+        { name: 'x'.repeat(300), partitions: [{ partitionIndex: 0, offset: 1 }] },
+        { name: 't', partitions: [{ partitionIndex: -1, offset: 1 }, { partitionIndex: 0, offset: -2 }, { partitionIndex: 1, offset: 7 }] },
+      ],
+      timeoutMs: -5,
+    };
+    const { response, asked } = await call('DeleteRecords', 2, body, broker);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.message).toMatchObject({ timeoutMs: 0, partitions: [{ topic: 't', partition: 1, offset: 7 }] });
+    expect(response.topics).toEqual([
+      { name: 'x'.repeat(300), partitions: [{ partitionIndex: 0, lowWatermark: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }] },
+      {
+        name: 't',
+        partitions: [
+          { partitionIndex: -1, lowWatermark: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION },
+          { partitionIndex: 0, lowWatermark: -1, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE },
+          { partitionIndex: 1, lowWatermark: 7, errorCode: 0 },
+        ],
+      },
+    ]);
+  });
+
+  it('a failed call (timeout, no broker) answers every partition asked with its code', async () => {
+    const { response } = await call('DeleteRecords', 1, { topics: [{ name: 't', partitions: [{ partitionIndex: 0, offset: 1 }, { partitionIndex: 1, offset: 1 }] }], timeoutMs: 10 }, () => new KactusError(ErrorCode.REQUEST_TIMED_OUT, 'no reply'));
+    expect(response.topics).toEqual([{ name: 't', partitions: [{ partitionIndex: 0, lowWatermark: -1, errorCode: ErrorCode.REQUEST_TIMED_OUT }, { partitionIndex: 1, lowWatermark: -1, errorCode: ErrorCode.REQUEST_TIMED_OUT }] }]);
+  });
+
+  it('the native request it builds passes the native validator', async () => {
+    const { asked } = await call('DeleteRecords', 2, { topics: [{ name: 't', partitions: [{ partitionIndex: 0, offset: -1 }] }], timeoutMs: 10_000_000 }, broker);
+    const checked = validateDeleteRecords(asked[0]!.message);
+    expect(isInvalid(checked)).toBe(false);
+    expect(checked).toMatchObject({ timeoutMs: deleteRecordsLimits.timeoutMsMax });
   });
 });

@@ -2,7 +2,7 @@
  * Kafka's admin APIs over the native admin commands: CreateTopics,
  * DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs,
  * IncrementalAlterConfigs, ElectLeaders, AlterPartitionReassignments,
- * ListPartitionReassignments and DescribeCluster.
+ * ListPartitionReassignments, DescribeCluster and DeleteRecords.
  *
  * Owns: `adminApis` (the ServedApis table) and the pure translations
  * (`…Command` builds the native command from a decoded request, `…Body` the
@@ -41,8 +41,17 @@
  *   (controllers) is UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers.
  * - Authorized operations are not computed (no ACLs yet): Kafka's "omitted".
  *
- * Not served: DeleteRecords (no native operation deletes records before an
- * offset yet; it stays out of ApiVersions).
+ * - DeleteRecords goes as the native `DeleteRecords` to this node's
+ *   `/broker` (not an admin command: the partition's leader serves it, as in
+ *   Kafka, where the client sends it to each partition's leader). A partition
+ *   this broker does not lead is NOT_LEADER_OR_FOLLOWER; the leader's answer
+ *   (low watermark, OFFSET_OUT_OF_RANGE, POLICY_VIOLATION, REQUEST_TIMED_OUT)
+ *   is passed through. An offset below -1 or past 2^53 is answered here with
+ *   OFFSET_OUT_OF_RANGE (Kafka's answer to both, though Kafka would say
+ *   NOT_LEADER_OR_FOLLOWER first on a broker that does not lead). Internal
+ *   topics go in a request of their own, which the broker's guard refuses
+ *   (INVALID_TOPIC_EXCEPTION, Kafka's "Cannot delete records of internal
+ *   topic"). timeoutMs is clamped into [0, the native bound].
  *
  * Untrusted input: the codec bounds every count and gives values of the
  * schema's types. The native command validators refuse a whole command for
@@ -73,6 +82,7 @@ import {
 import { messageLimits } from '../controller/messages.ts';
 import { reassignmentReplicasMax } from '../controller/metadata/reassignment.ts';
 import { authorizedOperationsOmitted } from './metadata.ts';
+import { deleteRecordsLimits, type DeleteRecords, type DeleteRecordsPartitionResult, type DeleteRecordsReply } from '../../protocol/apis/delete-records.ts';
 import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
 
 /** Kafka's ConfigResource.Type numbers. */
@@ -577,6 +587,78 @@ async function describeCluster(version: number, body: KafkaValue, deps: HandlerD
   }
 }
 
+// ---------------------------------------------------------------- DeleteRecords
+
+/** Kafka's longest topic name (the native DeleteRecords validator's bound): a longer one names no partition. */
+const kafkaTopicNameCharsMax = 249;
+
+type KafkaDeleteRecordsTopic = { name: string; partitions: { partitionIndex: number; offset: number }[] };
+type DeleteRecordsItem = { topic: string; partition: number; offset: number; refused: Item | null };
+
+/** The partitions of a DeleteRecords in request order, each with the refusal it gets here (null: ask the broker). */
+export function deleteRecordsItems(body: KafkaValue): DeleteRecordsItem[] {
+  const topics = body.topics as KafkaDeleteRecordsTopic[];
+  const count = topics.reduce((n, t) => n + t.partitions.length, 0);
+  return topics.flatMap((t) =>
+    t.partitions.map((p): DeleteRecordsItem => {
+      let refused: Item | null = null;
+      if (count > deleteRecordsLimits.partitionsMax) refused = { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `A DeleteRecords names at most ${deleteRecordsLimits.partitionsMax} partitions` };
+      else if (t.name.length === 0 || t.name.length > kafkaTopicNameCharsMax || p.partitionIndex < 0) refused = noSuchPartition;
+      else if (p.offset < -1 || !Number.isSafeInteger(p.offset)) refused = { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, errorMessage: `The offset ${p.offset} for partition ${t.name}-${p.partitionIndex} is not valid` };
+      return { topic: t.name, partition: p.partitionIndex, offset: p.offset, refused };
+    }),
+  );
+}
+
+/** The Kafka response: one result per asked partition, grouped under its topic in request order. */
+export function deleteRecordsBody(items: readonly DeleteRecordsItem[], results: readonly { errorCode: number; lowWatermark: number }[]): KafkaValue {
+  const topics: { name: string; partitions: KafkaValue[] }[] = [];
+  items.forEach((item, i) => {
+    const r = results[i]!;
+    let topic = topics.at(-1);
+    if (topic === undefined || topic.name !== item.topic) {
+      topic = { name: item.topic, partitions: [] };
+      topics.push(topic);
+    }
+    topic.partitions.push({ partitionIndex: item.partition, lowWatermark: r.errorCode === ErrorCode.NONE ? r.lowWatermark : -1, errorCode: r.errorCode });
+  });
+  return { throttleTimeMs: 0, topics };
+}
+
+async function deleteRecords(_version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const items = deleteRecordsItems(body);
+  const timeoutMs = Math.min(deleteRecordsLimits.timeoutMsMax, Math.max(0, body.timeoutMs as number));
+  const results: { errorCode: number; lowWatermark: number }[] = items.map((item) => ({ errorCode: item.refused?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, lowWatermark: -1 }));
+  // Two native requests at most: the partitions of internal topics alone, so the broker's guard refuses only those.
+  const groups: number[][] = [[], []];
+  items.forEach((item, i) => {
+    if (item.refused === null) groups[internal(item.topic) ? 1 : 0]!.push(i);
+  });
+  await Promise.all(
+    groups
+      .filter((g) => g.length > 0)
+      .map(async (indexes) => {
+        try {
+          const reply = await deps.node.askAsClient<DeleteRecords, DeleteRecordsReply | { type: string; errorCode?: unknown }>(
+            '/broker',
+            (replyTo) => ({ type: 'DeleteRecords', partitions: indexes.map((i) => ({ topic: items[i]!.topic, partition: items[i]!.partition, offset: items[i]!.offset })), timeoutMs, replyTo }),
+            { timeoutMs: timeoutMs + kafkaGatewayAskTimeoutMs },
+          );
+          const answered: readonly DeleteRecordsPartitionResult[] = reply.type === 'DeleteRecordsReply' ? (reply as DeleteRecordsReply).partitions : [];
+          const wholeCode = typeof (reply as { errorCode?: unknown }).errorCode === 'number' ? ((reply as { errorCode: number }).errorCode) : ErrorCode.UNKNOWN_SERVER_ERROR;
+          indexes.forEach((itemIndex, k) => {
+            const r = answered[k];
+            results[itemIndex] = r === undefined || r.topic !== items[itemIndex]!.topic || r.partition !== items[itemIndex]!.partition ? { errorCode: wholeCode, lowWatermark: -1 } : { errorCode: r.errorCode, lowWatermark: r.lowWatermark };
+          });
+        } catch (err) {
+          const { errorCode } = failureOf(err);
+          for (const i of indexes) results[i] = { errorCode, lowWatermark: -1 };
+        }
+      }),
+  );
+  return deleteRecordsBody(items, results);
+}
+
 // ---------------------------------------------------------------- the table
 
 const served = (minVersion: number, maxVersion: number, translate: (version: number, body: KafkaValue, deps: HandlerDeps) => Promise<KafkaValue>) => ({
@@ -600,4 +682,5 @@ export const adminApis: ServedApis = {
   AlterPartitionReassignments: served(0, 0, alterPartitionReassignments),
   ListPartitionReassignments: served(0, 0, listPartitionReassignments),
   DescribeCluster: served(0, 1, describeCluster),
+  DeleteRecords: served(0, 2, deleteRecords),
 };

@@ -10,6 +10,13 @@
  * appends (single-writer rule in registry.ts). The broker actor tells it its
  * role from the committed metadata.
  *
+ * DeleteRecords (from `/broker`, delete-records.ts in this folder holds the
+ * rules): as leader it moves the log's start (checkpointed at once, so it
+ * survives a restart), deletes the segments wholly below it, and answers once
+ * the low watermark (the smallest log start over the live replicas, which
+ * followers report in their fetches) reaches the new start, or at the
+ * request's deadline (checked on every tick).
+ *
  * Effects run in this order: append (durable enough for acks=1), state
  * change, replies, then high-watermark publication to the log and a wake-up
  * of the fetch server's long polls.
@@ -34,6 +41,7 @@ import {
   onAlterPartitionFailed,
   onAppended,
   onFollowerFetch,
+  onLogStartOffset,
   onPartitionChanged,
   onTick,
   resign,
@@ -43,6 +51,9 @@ import {
 import type { PartitionView } from './registry.ts';
 import { checkBatch, checkMarker, rebuildFromLog, recordBatch, type ProducerStates } from './producer-state.ts';
 import { batchHeaderBytes, readBatchHeader } from '../../protocol/record-batch/header.ts';
+import { deletes } from '../../storage/config.ts';
+import type { DeleteRecordsPartition, DeleteRecordsPartitionReply } from '../broker/delete-records.ts';
+import { awaitLowWatermark, deleteRecordsTarget, invalidLowWatermark, lowWatermark, resignDeleteRecords, settleDeleteRecords, type DeleteRecordsAnswer, type DeleteRecordsWaiting } from './delete-records.ts';
 
 export type BecomeLeaderCommand = {
   type: 'BecomeLeader';
@@ -60,7 +71,9 @@ export type ReplicaMessage =
   | WriteTxnMarker
   | BecomeLeaderCommand
   | { type: 'BecomeFollower'; leaderId: number; leaderEpoch: number }
-  | { type: 'FollowerFetched'; replicaId: number; fetchOffset: number }
+  /** logStartOffset: the follower's, as its fetch carried it (-1 or absent: not told). */
+  | { type: 'FollowerFetched'; replicaId: number; fetchOffset: number; logStartOffset?: number }
+  | DeleteRecordsPartition
   | { type: 'StopReplica' }
   | ReplicaInternal;
 
@@ -88,7 +101,18 @@ export type ReplicaDeps = {
 type ReplicaState =
   | { type: 'Idle' }
   | { type: 'Follower'; leaderId: number; leaderEpoch: number }
-  | { type: 'Leader'; leader: LeaderState; topicId: string; brokerEpoch: number; tickScheduled: boolean; producers: ProducerStates };
+  | {
+      type: 'Leader';
+      leader: LeaderState;
+      topicId: string;
+      brokerEpoch: number;
+      tickScheduled: boolean;
+      producers: ProducerStates;
+      /** Each follower's log start as its last fetch reported it, this term (for the low watermark). */
+      followerLogStartOffsets: Map<number, number>;
+      /** DeleteRecords requests waiting for the low watermark. */
+      deleteRecords: DeleteRecordsWaiting<Ref<DeleteRecordsPartitionReply>>;
+    };
 
 /** Bytes read per step when a new leader rebuilds producer state from its log. */
 export const producerStateRebuildChunkBytes = 1024 * 1024;
@@ -171,6 +195,27 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
   const resignIfLeader = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState): void => {
     if (state.type !== 'Leader') return;
     for (const effect of resign(state.leader)) if (effect.type === 'Reply') ctx.node.tell(effect.to, effect.reply);
+    answerDeletes(ctx, resignDeleteRecords(state.deleteRecords), `broker ${deps.brokerId} no longer leads ${view.key}`);
+  };
+
+  const answerDeletes = (ctx: ActorContext<ReplicaMessage>, answers: readonly DeleteRecordsAnswer<Ref<DeleteRecordsPartitionReply>>[], errorMessage: string | null = null): void => {
+    for (const a of answers) {
+      const message = a.errorCode === ErrorCode.NONE ? null : (errorMessage ?? `${view.key}: the replicas' log starts did not reach the requested offset in time`);
+      ctx.node.tell(a.replyTo, { type: 'DeleteRecordsPartitionReply', errorCode: a.errorCode, errorMessage: message, lowWatermark: a.lowWatermark });
+    }
+  };
+
+  /** Kafka's lowWatermarkIfLeader: the smallest log start over this log and the followers on live brokers. */
+  const lowWatermarkOf = (state: ReplicaState & { type: 'Leader' }): number =>
+    lowWatermark(view.log.logStartOffset, deps.brokerId, state.leader.replicas, state.followerLogStartOffsets, deps.isrEligible ?? (() => true));
+
+  /** Answers the waiting DeleteRecords the low watermark reached, or whose deadline passed. */
+  const settleDeletes = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState & { type: 'Leader' }): ReplicaState & { type: 'Leader' } => {
+    if (state.deleteRecords.length === 0) return state;
+    const [deleteRecords, answers] = settleDeleteRecords(state.deleteRecords, lowWatermarkOf(state), clock.nowMs());
+    if (answers.length === 0) return state;
+    answerDeletes(ctx, answers);
+    return { ...state, deleteRecords };
   };
 
   return {
@@ -330,7 +375,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           view.txns = rebuildTxnIndex((from) => log.read(from, producerStateRebuildChunkBytes), log.logStartOffset, log.logEndOffset);
           // Read by /broker for DescribeProducers (registry.ts: readers check the role and this epoch).
           view.producers = { leaderEpoch: msg.leaderEpoch, states: producers };
-          const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers });
+          const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers, followerLogStartOffsets: new Map(), deleteRecords: [] });
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;
         }
@@ -351,14 +396,44 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           const [leader, effects] = onFollowerFetch(state.leader, msg.replicaId, msg.fetchOffset, clock.nowMs(), deps.isrEligible?.(msg.replicaId) ?? true);
           const next = { ...state, leader };
           runEffects(ctx, next, effects);
+          if (typeof msg.logStartOffset === 'number' && msg.logStartOffset >= 0 && state.leader.replicas.includes(msg.replicaId)) {
+            next.followerLogStartOffsets.set(msg.replicaId, msg.logStartOffset);
+            return settleDeletes(ctx, next);
+          }
           return next;
+        }
+
+        case 'DeleteRecordsPartition': {
+          const refuse = (errorCode: number, errorMessage: string): ReplicaState => {
+            ctx.node.tell(msg.replyTo, { type: 'DeleteRecordsPartitionReply', errorCode, errorMessage, lowWatermark: invalidLowWatermark });
+            return state;
+          };
+          if (state.type !== 'Leader' || view.role !== 'leader' || view.leaderEpoch !== state.leader.leaderEpoch) return refuse(ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`);
+          if (view.log.isOffline) return refuse(ErrorCode.KAFKA_STORAGE_ERROR, `${view.key}: the log is offline`);
+          const target = deleteRecordsTarget({ requestedOffset: msg.offset, highWatermark: view.log.highWatermark, deleteEnabled: deletes(view.log.config), key: view.key });
+          if (target.type === 'Refuse') return refuse(target.errorCode, target.errorMessage);
+          const before = view.log.logStartOffset;
+          try {
+            // The log checkpoints the new start before it returns (durable), then retention deletes the whole segments below it.
+            view.log.advanceLogStartOffset(target.offset);
+            if (view.log.logStartOffset !== before) view.log.enforceRetention();
+          } catch (err) {
+            const errorCode = toErrorCode(err);
+            if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) throw err; // a bug: let supervision handle it
+            return refuse(errorCode, (err as KactusError).message);
+          }
+          if (view.log.logStartOffset !== before) ctx.log.info({ from: before, to: view.log.logStartOffset, segments: view.log.segmentCount }, 'partition.log_start_advanced');
+          const leader = onLogStartOffset(state.leader, view.log.logStartOffset);
+          const [deleteRecords, answers] = awaitLowWatermark(state.deleteRecords, { requestedOffset: target.offset, timeoutMs: msg.timeoutMs, replyTo: msg.replyTo }, lowWatermarkOf(state), clock.nowMs());
+          answerDeletes(ctx, answers);
+          return { ...state, leader, deleteRecords };
         }
 
         case 'Tick': {
           if (state.type !== 'Leader') return state;
           view.log.maybeFlush();
           const [leader, effects] = onTick(state.leader, clock.nowMs());
-          const next = { ...state, leader, tickScheduled: false };
+          const next = settleDeletes(ctx, { ...state, leader, tickScheduled: false });
           runEffects(ctx, next, effects);
           return scheduleTick(ctx, next);
         }

@@ -9,7 +9,8 @@
  *   ProduceReply   { topic, partition, errorCode, errorMessage?, baseOffset, logAppendTimeMs, logStartOffset }
  *   Fetch          { replicaId (-1 for consumers, else the follower's broker id), maxWaitMs, minBytes, maxBytes,
  *                    isolationLevel (0 read_uncommitted | 1 read_committed), partitions: [FetchPartition], replyTo }
- *   FetchPartition { topic, partition, fetchOffset, partitionMaxBytes, currentLeaderEpoch (-1 unknown), lastFetchedEpoch (-1 none) }
+ *   FetchPartition { topic, partition, fetchOffset, partitionMaxBytes, currentLeaderEpoch (-1 unknown), lastFetchedEpoch (-1 none),
+ *                    logStartOffset? (a follower's own log start, for the leader's low watermark; -1 / absent for consumers) }
  *   FetchReply     { errorCode, partitions: [{ topic, partition, errorCode, highWatermark, lastStableOffset,
  *                    logStartOffset, records: bin | null, divergingEpoch: { epoch, endOffset } | null }] }
  *   ListOffsets    { isolationLevel, partitions: [{ topic, partition, timestamp (-1 latest, -2 earliest, else ms) }], replyTo }
@@ -75,6 +76,8 @@ export type FetchPartition = {
   partitionMaxBytes: number;
   currentLeaderEpoch: number;
   lastFetchedEpoch: number;
+  /** A follower's own log start (Kafka's FetchPartition.LogStartOffset): the leader's DeleteRecords waits on it. -1 or absent: not told. */
+  logStartOffset?: number;
 };
 
 export type Fetch = {
@@ -193,6 +196,7 @@ const validateFetchShape = object({
       partitionMaxBytes: optional(int(1, dataLimits.fetchBytesMax), MiB),
       currentLeaderEpoch: optional(int32, -1),
       lastFetchedEpoch: optional(int32, -1),
+      logStartOffset: optional(int(-1, Number.MAX_SAFE_INTEGER), -1),
     }),
     dataLimits.requestPartitionsMax,
   ),
