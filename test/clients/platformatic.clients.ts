@@ -20,7 +20,8 @@
  * The consumers join with JoinGroup v9 (the MEMBER_ID_REQUIRED round), start
  * from OffsetFetch v9 (none yet: the earliest offset through ListOffsets),
  * heartbeat, commit the last record of each partition with OffsetCommit v9
- * and leave; the native coordinator then holds each partition's end.
+ * and leave; the native coordinator then holds each partition's end, and a
+ * new member of the group resumes there (OffsetFetch v9 answers the commits).
  * Every wait is bounded in time; every broker process is killed afterwards.
  */
 import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, ProduceAcks, Producer, stringDeserializers, stringSerializers, type Message, type MessagesStream } from '@platformatic/kafka';
@@ -158,6 +159,17 @@ describe('@platformatic/kafka through the Kafka listener', () => {
     const consumed = await consumeWithPlatformatic(topic, 'plt-in-group', sent.length);
     expect(consumed).toEqual(native);
     expect(await committedNatively('plt-in-group', topic)).toEqual(Array.from({ length: partitions }, (_, p) => [p, perPartition]));
+
+    // The group resumes from its commits: after one more native record per partition, a new member reads only those.
+    const more = kactus.producer({ lingerMs: 0 });
+    try {
+      await more.send({ topic, messages: Array.from({ length: partitions }, (_, p) => ({ key: `more${p}`, value: `after-commit-${p}`, partition: p })) });
+    } finally {
+      await more.close();
+    }
+    const resumed = await consumeWithPlatformatic(topic, 'plt-in-group', partitions);
+    expect(resumed).toEqual(Array.from({ length: partitions }, (_, p) => ({ partition: p, offset: perPartition, key: `more${p}`, value: `after-commit-${p}`, headers: {} })));
+    expect(await committedNatively('plt-in-group', topic)).toEqual(Array.from({ length: partitions }, (_, p) => [p, perPartition + 1]));
   });
 
   it('the native client produces keyed records with headers; a platformatic group consumer reads them identically', async () => {
