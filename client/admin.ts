@@ -37,6 +37,7 @@ import { withRetry, type RetryPolicy } from './retry.ts';
 import { checkTopicName } from './topic-name.ts';
 import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, metadataReplyValidator } from './replies.ts';
 import { describeProducers, describeTransactions, listTransactions, type PartitionProducers, type TransactionDescription, type TransactionListing } from './admin-txn.ts';
+import { deleteConsumerGroupOffsets } from './admin-groups.ts';
 
 export type ConfigEntries = Record<string, string> | readonly { name: string; value: string }[];
 
@@ -407,6 +408,17 @@ export class Admin {
       { onRetriable: () => metadata.refresh([topic]).then(() => undefined) },
     );
     return partitions.map((p) => results.get(p)!);
+  }
+
+  /**
+   * Deletes a consumer group's committed offsets of `partitions` (Kafka Admin deleteConsumerGroupOffsets, the
+   * OffsetDelete request). Rejects for partitions of a topic an active member subscribes to
+   * (GROUP_SUBSCRIBED_TO_TOPIC) and for an unknown group (GROUP_ID_NOT_FOUND). admin-groups.ts.
+   */
+  async deleteConsumerGroupOffsets(request: { groupId: string; partitions: readonly { topic: string; partition: number }[] }): Promise<void> {
+    const partitions = checkArray<{ topic: string; partition: number }>(request?.partitions, 'deleteConsumerGroupOffsets: partitions');
+    const { connection } = await this.deps.connection();
+    await deleteConsumerGroupOffsets({ connection, requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, request.groupId, partitions);
   }
 
   /** The producers each partition's leader remembers (KIP-664; Kafka Admin describeProducers). admin-txn.ts. */

@@ -20,8 +20,9 @@
  * v0 through the Kafka listener while it is a member refuses the subscribed
  * topic's partitions (GROUP_SUBSCRIBED_TO_TOPIC, top-level NONE) and deletes
  * the other topic's; after LeaveGroup the subscribed topic's offsets are
- * deleted too, and OffsetFetch (Kafka v5 and the native client's
- * GroupAdmin) shows -1 for them, also after the coordinator broker is
+ * deleted too (through the Kafka listener and the native
+ * Admin.deleteConsumerGroupOffsets), and OffsetFetch (Kafka v5 and the
+ * native GroupAdmin) shows -1 for them, also after the coordinator broker is
  * SIGKILLed and restarted (the tombstones are replayed by whichever broker
  * leads the offsets partition next).
  */
@@ -236,11 +237,11 @@ describe('Kafka listener: consumer groups shared with native members', () => {
         memberId,
         groupInstanceId: null,
         topics: [
-          { name: topic, partitions: [0, 1, 2].map((p) => ({ partitionIndex: p, committedOffset: 100 + p, committedLeaderEpoch: -1, committedMetadata: null })) },
+          { name: topic, partitions: [0, 1, 2, 3].map((p) => ({ partitionIndex: p, committedOffset: 100 + p, committedLeaderEpoch: -1, committedMetadata: null })) },
           { name: audit, partitions: [{ partitionIndex: 0, committedOffset: 7, committedLeaderEpoch: -1, committedMetadata: null }] },
         ],
       });
-      expect((committed.topics as KafkaValue[]).flatMap((t) => (t.partitions as KafkaValue[]).map((p) => p.errorCode))).toEqual([0, 0, 0, 0]);
+      expect((committed.topics as KafkaValue[]).flatMap((t) => (t.partitions as KafkaValue[]).map((p) => p.errorCode))).toEqual([0, 0, 0, 0, 0]);
 
       // 2. While the member is subscribed: its topic is refused per partition, the other is deleted, an unknown topic is UNKNOWN_TOPIC_OR_PARTITION.
       const refused = await conn.request('OffsetDelete', 0, {
@@ -268,25 +269,31 @@ describe('Kafka listener: consumer groups shared with native members', () => {
       conn.close();
     }
 
-    // 4. OffsetFetch through both protocols: -1 where deleted, the rest kept.
+    // 4. The native Admin deletes partition 2's offset; an unknown group is GROUP_ID_NOT_FOUND.
+    const admin = kactus.admin();
+    await admin.deleteConsumerGroupOffsets({ groupId: group, partitions: [{ topic, partition: 2 }] });
+    await expect(admin.deleteConsumerGroupOffsets({ groupId: 'kg-never-seen', partitions: [{ topic, partition: 0 }] })).rejects.toMatchObject({ code: ErrorCode.GROUP_ID_NOT_FOUND });
+
+    // 5. OffsetFetch through both protocols: -1 where deleted, the rest kept.
     const expected = [
       { topic, partition: 0, offset: -1 },
       { topic, partition: 1, offset: -1 },
-      { topic, partition: 2, offset: 102 },
+      { topic, partition: 2, offset: -1 },
+      { topic, partition: 3, offset: 103 },
       { topic: audit, partition: 0, offset: -1 },
     ];
     const asked = expected.map(({ topic: t, partition }) => ({ topic: t, partition }));
     const context = await kactus.context();
     const nativeOffsets = async () => (await new GroupAdmin(context, group).committed(asked)).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }));
     const kafkaOffsets = async (port: number) => {
-      const fetched = await kafkaRequest('127.0.0.1', port, 'OffsetFetch', 5, { groupId: group, topics: [{ name: topic, partitionIndexes: [0, 1, 2] }, { name: audit, partitionIndexes: [0] }] });
+      const fetched = await kafkaRequest('127.0.0.1', port, 'OffsetFetch', 5, { groupId: group, topics: [{ name: topic, partitionIndexes: [0, 1, 2, 3] }, { name: audit, partitionIndexes: [0] }] });
       if (fetched.errorCode !== 0) return fetched.errorCode as number;
       return (fetched.topics as KafkaValue[]).flatMap((t) => (t.partitions as KafkaValue[]).map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset })));
     };
     expect(await nativeOffsets()).toEqual(expected);
     expect(await kafkaOffsets(coordinator.port as number)).toEqual(expected);
 
-    // 5. The coordinator broker dies and comes back: whoever leads the offsets partition replays the tombstones.
+    // 6. The coordinator broker dies and comes back: whoever leads the offsets partition replays the tombstones.
     await cluster.killBroker(coordinatorId);
     await cluster.startBroker(coordinatorId);
     expect(await nativeOffsets()).toEqual(expected); // GroupAdmin retries NOT_COORDINATOR / LOAD_IN_PROGRESS
