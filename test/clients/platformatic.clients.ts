@@ -22,9 +22,13 @@
  * heartbeat, commit the last record of each partition with OffsetCommit v9
  * and leave; the native coordinator then holds each partition's end, and a
  * new member of the group resumes there (OffsetFetch v9 answers the commits).
+ * 3. platformatic's Admin creates a topic (CreateTopics v7); its transactional
+ *    producer (InitProducerId, AddPartitionsToTxn v3, EndTxn v4) commits a
+ *    transaction, aborts one and commits another; a read_committed group
+ *    consumer sees only the committed records.
  * Every wait is bounded in time; every broker process is killed afterwards.
  */
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, ProduceAcks, Producer, stringDeserializers, stringSerializers, type Message, type MessagesStream } from '@platformatic/kafka';
+import { Admin, Consumer, FetchIsolationLevels, MessagesStreamFallbackModes, MessagesStreamModes, ProduceAcks, Producer, stringDeserializers, stringSerializers, type Message, type MessagesStream } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus } from '../../client/index.ts';
 import { readPartition } from '../client-read.ts';
@@ -58,6 +62,7 @@ async function readNatively(topic: string): Promise<Seen[]> {
  */
 async function consumeWithPlatformatic(topic: string, groupId: string, count: number): Promise<Seen[]> {
   const consumer = new Consumer({
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     clientId: `plt-${groupId}`,
     groupId,
     bootstrapBrokers: bootstrap,
@@ -189,5 +194,35 @@ describe('@platformatic/kafka through the Kafka listener', () => {
     const consumed = await consumeWithPlatformatic(topic, 'plt-out-group', native.length);
     expect(consumed).toEqual(native);
     expect(await committedNatively('plt-out-group', topic)).toEqual(Array.from({ length: partitions }, (_, p) => [p, perPartition]));
+  });
+
+  it('platformatic Admin creates a topic the native client sees; a transactional producer commits, aborts and commits again; read_committed sees only the committed records', async () => {
+    const topic = 'plt-txn';
+    const admin = new Admin({ clientId: 'plt-admin', bootstrapBrokers: bootstrap, retries: 10, retryDelay: 200 });
+    try {
+      const created = await admin.createTopics({ topics: [topic], partitions, replicas: 3 });
+      expect(created.map((t) => [t.name, t.partitions, t.replicas])).toEqual([[topic, partitions, 3]]);
+    } finally {
+      await admin.close();
+    }
+    await cluster.waitForLeaders(topic, partitions, 3);
+    const producer = new Producer({ clientId: 'plt-txn-producer', bootstrapBrokers: bootstrap, serializers: stringSerializers, idempotent: true, transactionalId: 'plt-txn-id', retries: 10, retryDelay: 200 });
+    try {
+      const committed = await producer.beginTransaction();
+      await committed.send({ messages: Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, key: `c${p}`, value: `committed-${p}` })) });
+      await committed.commit();
+      const aborted = await producer.beginTransaction();
+      await aborted.send({ messages: Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, key: `a${p}`, value: `aborted-${p}` })) });
+      await aborted.abort();
+      const last = await producer.beginTransaction();
+      await last.send({ messages: [{ topic, partition: 0, key: 'z', value: 'committed-last' }] });
+      await last.commit();
+    } finally {
+      await producer.close();
+    }
+    // Offsets: the committed records, then its marker; the aborted ones and their marker are skipped by read_committed.
+    const consumed = await consumeWithPlatformatic(topic, 'plt-txn-group', partitions + 1);
+    expect(consumed.map((r) => [r.partition, r.key, r.value])).toEqual([[0, 'c0', 'committed-0'], [0, 'z', 'committed-last'], [1, 'c1', 'committed-1'], [2, 'c2', 'committed-2']]);
+    expect(consumed.filter((r) => r.partition === 0).map((r) => r.offset)).toEqual([0, 4]);
   });
 });
