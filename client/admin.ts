@@ -23,10 +23,12 @@
  * after the call may still see the old state, as in Kafka.)
  *
  * The transaction reads (describeProducers, describeTransactions,
- * listTransactions) live in admin-txn.ts; the methods here check arguments.
+ * listTransactions) live in admin-txn.ts, deleteRecords (each partition at
+ * its leader) in admin-delete-records.ts; the methods here check arguments.
  *
  * Imports: connection.ts, metadata-cache.ts, retry.ts, errors.ts,
- * topic-name.ts, admin-txn.ts, protocol/apis/data.ts (types).
+ * topic-name.ts, admin-txn.ts, admin-delete-records.ts, protocol/apis/data.ts
+ * (types), protocol/apis/delete-records.ts (limits).
  */
 import type { Ref } from '../runtime/ref.ts';
 import { earliestTimestamp, latestTimestamp, type ListOffsets, type ListOffsetsReply } from '../protocol/apis/data.ts';
@@ -38,6 +40,8 @@ import { checkTopicName } from './topic-name.ts';
 import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, metadataReplyValidator } from './replies.ts';
 import { describeProducers, describeTransactions, listTransactions, type PartitionProducers, type TransactionDescription, type TransactionListing } from './admin-txn.ts';
 import { deleteConsumerGroupOffsets } from './admin-groups.ts';
+import { deleteRecords, type DeletedRecords, type RecordsToDelete } from './admin-delete-records.ts';
+import { deleteRecordsLimits } from '../protocol/apis/delete-records.ts';
 
 export type ConfigEntries = Record<string, string> | readonly { name: string; value: string }[];
 
@@ -408,6 +412,23 @@ export class Admin {
       { onRetriable: () => metadata.refresh([topic]).then(() => undefined) },
     );
     return partitions.map((p) => results.get(p)!);
+  }
+
+  /**
+   * Deletes the records before `offset` of each partition ('highWatermark': every committed record), Kafka Admin's
+   * deleteRecords: the log start moves there on every replica. Resolves with each partition's low watermark once
+   * every live replica got there (at most `timeoutMs`, default requestTimeoutMs). admin-delete-records.ts.
+   */
+  async deleteRecords(request: { partitions: readonly RecordsToDelete[]; timeoutMs?: number }): Promise<DeletedRecords[]> {
+    const partitions = checkArray<RecordsToDelete>(request?.partitions, 'deleteRecords: partitions').map((p) => {
+      if (!Number.isSafeInteger(p?.partition) || p.partition < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteRecords: partition must be an integer >= 0, got ${String(p?.partition)}`);
+      const offset = p.offset === 'highWatermark' ? -1 : p.offset;
+      if (!Number.isSafeInteger(offset) || offset < -1) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteRecords: offset must be an integer >= 0 or 'highWatermark', got ${String(p.offset)}`);
+      return { topic: checkTopicName(p.topic), partition: p.partition, offset };
+    });
+    const timeoutMs = request.timeoutMs ?? this.deps.requestTimeoutMs;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > deleteRecordsLimits.timeoutMsMax) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteRecords: timeoutMs must be an integer in [0, ${deleteRecordsLimits.timeoutMsMax}], got ${String(timeoutMs)}`);
+    return deleteRecords({ ...(await this.deps.connection()), requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, partitions, timeoutMs);
   }
 
   /**

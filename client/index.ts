@@ -9,6 +9,7 @@
 export { Kactus, type ClientContext, type Closeable } from './kactus.ts';
 export { Admin, type NewTopic, type CreatedTopic, type TopicDescription, type ClusterDescription, type ConfigDescription, type ConfigAlteration, type OffsetSpec, type PartitionOffset } from './admin.ts';
 export type { ActiveProducer, PartitionProducers, TransactionDescription, TransactionListing, TransactionStateName } from './admin-txn.ts';
+export type { DeletedRecords, RecordsToDelete } from './admin-delete-records.ts';
 export { Producer, type ProducerRecord, type ProducerMessage, type RecordMetadata } from './producer/producer.ts';
 export { KactusError, PartitionError, ErrorCode } from './errors.ts';
 export type { KactusOptions, ProducerOptions, AdminOptions, PartitionerFunction } from './options.ts';
