@@ -13,7 +13,7 @@
  * Goal: each case is refused and the topic is unchanged. Method: a raw ws
  * client with a client hello against 3 broker processes; refused by the
  * broker's protocol (actors/broker/actor.ts brokerProtocol: the
- * Admin and Produce guards) with INVALID_TOPIC_EXCEPTION.
+ * Admin, Produce and DeleteRecords guards) with INVALID_TOPIC_EXCEPTION.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBatch } from '../../protocol/record-batch/codec.ts';
@@ -58,6 +58,15 @@ describe('internal topics are not a client\'s to change', () => {
     await admin({ type: 'CreatePartitions', topics: [{ name: '__consumer_offsets', count: 5, assignments: null }], validateOnly: false });
     const meta = await cluster.metadata(['__consumer_offsets']);
     expect(meta.topics[0]!.partitions.length).toBe(3);
+  });
+
+  it('a client DeleteRecords of __consumer_offsets is refused (INVALID_TOPIC_EXCEPTION) and its log start stays', async () => {
+    const meta = await cluster.metadata(['__consumer_offsets']);
+    const partition = meta.topics[0]!.partitions.find((p) => p.leader === 1)!.partition;
+    const reply = (await raw.ask('/broker', (replyTo) => ({ type: 'DeleteRecords', partitions: [{ topic: '__consumer_offsets', partition, offset: -1 }], timeoutMs: 1_000, replyTo }), 10_000)) as { errorCode?: number };
+    expect(reply.errorCode).toBe(17);
+    const earliest = (await raw.ask('/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel: 0, partitions: [{ topic: '__consumer_offsets', partition, timestamp: -2 }], replyTo }), 10_000)) as { partitions: { offset: number }[] };
+    expect(earliest.partitions[0]!.offset).toBe(0);
   });
 
   it('a client DeleteTopics of __consumer_offsets is refused and the topic stays', async () => {
