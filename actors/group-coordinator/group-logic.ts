@@ -235,6 +235,8 @@ type PendingPersist =
       readonly producerId: number;
       readonly producerEpoch: number;
       readonly offsets: readonly TxnOffset[];
+      /** As the request's: false, the transaction's marker keeps producerEpoch (transaction version 1). */
+      readonly bumpEpochOnEnd: boolean;
       /** The producer's marker reached the log while this write was in flight: applied when it completes. */
       readonly marker: 'commit' | 'abort' | null;
     };
@@ -433,6 +435,8 @@ export type TxnOffsetCommit = {
   readonly groupInstanceId: string | null;
   readonly generationId: number;
   readonly offsets: readonly { readonly topic: string; readonly partition: number; readonly offset: number; readonly metadata: string | null }[];
+  /** How the transaction ends (protocol/apis/txn.ts); absent is true, the native protocol's transaction version 2. */
+  readonly bumpEpochOnEnd?: boolean;
   readonly replyTo: ReplyTarget;
 };
 
@@ -1435,7 +1439,8 @@ function handleTxnOffsetCommit(c: Ctx, req: TxnOffsetCommit): void {
   }
   if (offsets.length === 0) return txnReply(c, req.replyTo, ErrorCode.NONE, results);
   // Refuse what staging would refuse (a fenced epoch, too many partitions) before writing anything.
-  const trial = stageTxnOffsets(g.stagedTxnOffsets, req.producerId, req.producerEpoch, offsets);
+  const bumpEpochOnEnd = req.bumpEpochOnEnd ?? true;
+  const trial = stageTxnOffsets(g.stagedTxnOffsets, req.producerId, req.producerEpoch, offsets, bumpEpochOnEnd);
   if (trial.results.some((r) => r.errorCode !== ErrorCode.NONE)) {
     const refused = new Map(trial.results.map((r) => [`${r.topic}\u0000${r.partition}`, r.errorCode]));
     return txnReply(
@@ -1458,6 +1463,7 @@ function handleTxnOffsetCommit(c: Ctx, req: TxnOffsetCommit): void {
     producerId: req.producerId,
     producerEpoch: req.producerEpoch,
     offsets,
+    bumpEpochOnEnd,
     marker: null,
   });
   c.fx.push({ type: 'PersistTxnOffsets', persistId, groupId: g.groupId, records, producerId: req.producerId, producerEpoch: req.producerEpoch });
@@ -1482,9 +1488,11 @@ function handleCompleteTxnOffsets(c: Ctx, input: CompleteTxnOffsets): void {
   const done = completeTxnOffsets(g.stagedTxnOffsets, input.producerId, input.producerEpoch, input.result === 'commit' ? 'COMMIT' : 'ABORT');
   g.stagedTxnOffsets = done.staged;
   commitTxnOffsets(g, done.committed);
-  // Writes of this producer still in flight are in the log before the marker: they get its result when they complete.
+  // Writes of this producer still in flight are in the log before the marker: they get its result when they complete
+  // (one at the marker's epoch too when its transaction ends without a bump, as completeTxnOffsets decides).
   for (const [persistId, p] of g.pendingPersists) {
-    if (p.kind === 'TxnOffsetCommit' && p.producerId === input.producerId && p.producerEpoch < input.producerEpoch && p.marker === null) {
+    const ended = p.kind === 'TxnOffsetCommit' && (p.producerEpoch < input.producerEpoch || (p.producerEpoch === input.producerEpoch && !p.bumpEpochOnEnd));
+    if (p.kind === 'TxnOffsetCommit' && p.producerId === input.producerId && ended && p.marker === null) {
       g.pendingPersists.set(persistId, { ...p, marker: input.result });
     }
   }
@@ -1871,7 +1879,7 @@ function handlePersistCompleted(c: Ctx, input: PersistCompleted): void {
         // The transaction ended while this write was in flight (see handleCompleteTxnOffsets).
         if (pending.marker === 'commit') commitTxnOffsets(g, pending.offsets);
       } else {
-        const staged = stageTxnOffsets(g.stagedTxnOffsets, pending.producerId, pending.producerEpoch, pending.offsets);
+        const staged = stageTxnOffsets(g.stagedTxnOffsets, pending.producerId, pending.producerEpoch, pending.offsets, pending.bumpEpochOnEnd);
         g.stagedTxnOffsets = staged.staged;
         // A newer epoch staged meanwhile fences this one (a reload of the log decides the same way).
         const byKey = new Map(staged.results.map((r) => [`${r.topic}\u0000${r.partition}`, r.errorCode]));

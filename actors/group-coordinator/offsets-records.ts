@@ -348,7 +348,8 @@ export function replayOffsetsLog(
           list.push({ topic: key.topic, partition: key.partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, commitTimestampMs: v.commitTimestampMs });
         }
         for (const [group, offsets] of byGroup) {
-          const staged = stageTxnOffsets(stagedByGroup.get(group) ?? noStagedTxnOffsets, entry.producerId, entry.producerEpoch, offsets);
+          // bumpEpochOnEnd false: the log does not say how the transaction ends, so a marker after the stage ends it (txn-offsets.ts).
+          const staged = stageTxnOffsets(stagedByGroup.get(group) ?? noStagedTxnOffsets, entry.producerId, entry.producerEpoch, offsets, false);
           if (staged.results.some((r) => r.errorCode !== ErrorCode.NONE)) {
             skipped += offsets.length;
             continue;

@@ -105,6 +105,12 @@ const plainCommit = (groupId: string, topic: string, partition: number, offset: 
 
 const committed = (reply: FetchReply): [string, number, number][] => reply.offsets.map((o) => [o.topic, o.partition, o.offset]);
 
+/**
+ * Staged offsets without how their transaction ends: a replayed stage always takes the marker after it in the
+ * log as its end (bumpEpochOnEnd false, txn-offsets.ts), a live one knows its request's transaction version.
+ */
+const stagedView = (g: GroupState): unknown => [...g.stagedTxnOffsets].map(([producerId, s]) => [producerId, s.producerEpoch, s.offsets]);
+
 describe('TxnOffsetCommit in the group logic', () => {
   it('writes one transactional batch, stages the offsets invisibly, and a COMMIT marker makes them committed with no new write', () => {
     const p = new Partition();
@@ -185,6 +191,36 @@ describe('TxnOffsetCommit in the group logic', () => {
   });
 });
 
+describe('TxnOffsetCommit of transaction version 1 (Kafka TxnOffsetCommit v0-4, EndTxn without the bump)', () => {
+  it('a marker at the stage\'s own epoch commits (or drops) it, transaction after transaction, and a reload of the log agrees', () => {
+    // KafkaJS's sendOffsets: every transaction of the producer, and its marker, at epoch 2.
+    const p = new Partition();
+    const v1 = (offset: number): GroupInput => ({ ...(txnCommit('g', 7, 2, [['t', 0, offset]]) as Extract<GroupInput, { type: 'TxnOffsetCommit' }>), bumpEpochOnEnd: false });
+    p.send('g', v1(10));
+    p.marker(7, 2, 'commit');
+    expect(committed(p.fetch('g'))).toEqual([['t', 0, 10]]);
+    p.send('g', v1(20));
+    p.marker(7, 2, 'abort');
+    expect(committed(p.fetch('g'))).toEqual([['t', 0, 10]]);
+    p.send('g', v1(30));
+    p.marker(7, 2, 'commit');
+    expect(committed(p.fetch('g'))).toEqual([['t', 0, 30]]);
+    expect(p.group('g').stagedTxnOffsets.size).toBe(0);
+    const { groups } = replayOffsetsLog(p.log, { nowMs: p.nowMs });
+    expect(groups.get('g')!.offsets).toEqual(p.group('g').offsets);
+    expect(groups.get('g')!.stagedTxnOffsets.size).toBe(0);
+  });
+
+  it('a version 2 stage is not ended by a marker at its epoch (the previous transaction\'s, told late)', () => {
+    const p = new Partition();
+    p.send('g', txnCommit('g', 7, 2, [['t', 0, 10]]));
+    p.marker(7, 2, 'commit');
+    expect(committed(p.fetch('g'))).toEqual([]);
+    p.marker(7, 3, 'commit');
+    expect(committed(p.fetch('g'))).toEqual([['t', 0, 10]]);
+  });
+});
+
 describe('replaying transactional offsets from the log', () => {
   it('interleaved committed, aborted and open transactions with plain commits: commits apply at the marker, aborts vanish, open ones stay staged', () => {
     const p = new Partition();
@@ -203,7 +239,7 @@ describe('replaying transactional offsets from the log', () => {
     expect(groups.has('b')).toBe(false); // aborted and nothing else: no group
     expect(p.groups.has('b')).toBe(false);
     expect(groups.get('c')!.offsets.size).toBe(0);
-    expect(groups.get('c')!.stagedTxnOffsets).toEqual(p.group('c').stagedTxnOffsets);
+    expect(stagedView(groups.get('c')!)).toEqual(stagedView(p.group('c')));
     // The open transaction commits later, on the reloaded coordinator.
     const [after] = step(groups.get('c')!, { type: 'CompleteTxnOffsets', producerId: 3, producerEpoch: 1, result: 'commit' }, p.nowMs);
     expect([...after.offsets.get('t')!.values()].map((v) => v.offset)).toEqual([30]);
@@ -263,7 +299,7 @@ describe('replaying transactional offsets from the log', () => {
             const live = p.group(groupId);
             const loaded = groups.get(groupId) ?? emptyGroup(groupId);
             expect(loaded.offsets, groupId).toEqual(live.offsets);
-            expect(loaded.stagedTxnOffsets, groupId).toEqual(live.stagedTxnOffsets);
+            expect(stagedView(loaded), groupId).toEqual(stagedView(live));
           }
         }),
         { seed, numRuns: Number(process.env.TXN_OFFSETS_RUNS ?? 300) },

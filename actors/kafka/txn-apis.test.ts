@@ -119,11 +119,11 @@ describe('Kafka AddOffsetsToTxn, EndTxn, TxnOffsetCommit', () => {
     expect(old.response.resultsByTopicV3AndBelow).toEqual([{ name: 'a', resultsByPartition: [{ partitionIndex: 0, partitionErrorCode: ErrorCode.INVALID_PRODUCER_EPOCH }] }]);
   });
 
-  it('TxnOffsetCommit goes to /groups; member fields from v3 (else none); a top-level error on every partition', async () => {
+  it('TxnOffsetCommit goes to /groups as transaction version 1 (bumpEpochOnEnd false, as EndTxn); member fields from v3 (else none); a top-level error on every partition', async () => {
     for (const v of versions('TxnOffsetCommit')) {
       const body = { transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, generationId: 5, memberId: 'm-1', groupInstanceId: null, topics: [{ name: 'a', partitions: [{ partitionIndex: 0, committedOffset: 42, committedLeaderEpoch: 3, committedMetadata: 'x' }] }] };
       const { response, asked } = await call('TxnOffsetCommit', v, body, () => ({ type: 'TxnOffsetCommitReply', errorCode: 0, errorMessage: null, results: [{ topic: 'a', partition: 0, errorCode: 0 }] }));
-      expect(asked[0]).toEqual({ path: '/groups', message: { type: 'TxnOffsetCommit', transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, memberId: v >= 3 ? 'm-1' : '', groupInstanceId: null, generationId: v >= 3 ? 5 : -1, offsets: [{ topic: 'a', partition: 0, offset: 42, metadata: 'x' }], replyTo } });
+      expect(asked[0]).toEqual({ path: '/groups', message: { type: 'TxnOffsetCommit', transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, memberId: v >= 3 ? 'm-1' : '', groupInstanceId: null, generationId: v >= 3 ? 5 : -1, offsets: [{ topic: 'a', partition: 0, offset: 42, metadata: 'x' }], bumpEpochOnEnd: false, replyTo } });
       expect(response.topics).toEqual([{ name: 'a', partitions: [{ partitionIndex: 0, errorCode: 0 }] }]);
       const fenced = await call('TxnOffsetCommit', v, body, () => ({ type: 'TxnOffsetCommitReply', errorCode: ErrorCode.NOT_COORDINATOR, errorMessage: 'moved', results: [] }));
       expect(fenced.response.topics).toEqual([{ name: 'a', partitions: [{ partitionIndex: 0, errorCode: ErrorCode.NOT_COORDINATOR }] }]);

@@ -199,6 +199,8 @@ async function txnOffsetCommit(version: number, body: KafkaValue, deps: HandlerD
       groupInstanceId: version >= 3 ? body.groupInstanceId : null,
       generationId: version >= 3 ? body.generationId : -1,
       offsets: topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata }))),
+      // Transaction version 1, as this listener's EndTxn: the commit marker keeps the epoch and must end these offsets.
+      bumpEpochOnEnd: false,
     },
     'TxnOffsetCommitReply',
   );

@@ -46,6 +46,18 @@ describe('transactional offsets', () => {
     expect(completeTxnOffsets(second, 7, 5, 'ABORT')).toEqual({ staged: new Map(), committed: [] });
   });
 
+  it('a transaction that ends without the bump (version 1, Kafka EndTxn v0-4) is ended by a marker at its own epoch, several in a row', () => {
+    // KafkaJS: every transaction of the producer runs at epoch 3, and so do their markers.
+    const first = stageTxnOffsets(noStagedTxnOffsets, 7, 3, [o(0, 10)], false).staged;
+    const committed = completeTxnOffsets(first, 7, 3, 'COMMIT');
+    expect(committed).toEqual({ staged: new Map(), committed: [o(0, 10)] });
+    const second = stageTxnOffsets(committed.staged, 7, 3, [o(0, 20)], false).staged;
+    expect(completeTxnOffsets(second, 7, 3, 'ABORT')).toEqual({ staged: new Map(), committed: [] });
+    // An older marker still decides nothing; a newer one (a timeout abort, which bumps) ends it.
+    expect(completeTxnOffsets(second, 7, 2, 'COMMIT')).toEqual({ staged: second, committed: [] });
+    expect(completeTxnOffsets(second, 7, 4, 'ABORT')).toEqual({ staged: new Map(), committed: [] });
+  });
+
   it('an older epoch is fenced; a newer one replaces what the older staged', () => {
     const { staged } = stageTxnOffsets(noStagedTxnOffsets, 7, 3, [o(0, 10)]);
     const fenced = stageTxnOffsets(staged, 7, 2, [o(1, 5)]);

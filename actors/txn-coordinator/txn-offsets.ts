@@ -18,11 +18,24 @@
  *   older one staged (that transaction ended without reaching this group;
  *   its marker, if it comes, is older than the stage and is ignored).
  * - A marker ends the producer's staged offsets only if its epoch is above the
- *   staged one: with KIP-890 (the only transaction version Kactus speaks) the
+ *   staged one: with KIP-890 (transaction version 2, the native protocol) the
  *   marker carries the transaction's epoch + 1 and the next transaction runs
  *   at that epoch, so a marker AT the staged epoch is the previous
  *   transaction's, told late (or told again while the partition reloaded),
  *   and must not decide the new transaction's offsets.
+ *   Except for a stage whose transaction ends without the bump
+ *   (`bumpEpochOnEnd` false: transaction version 1, Kafka's EndTxn v0-4 and
+ *   TxnOffsetCommit v0-4 through the Kafka listener): its marker keeps the
+ *   epoch, so a marker at the staged epoch ends it (Kafka's
+ *   completePendingTxnOffsetCommit, which checks no epoch). Without this a
+ *   KafkaJS sendOffsets never became visible. A replay of the log stages
+ *   with `bumpEpochOnEnd` false, as Kafka's loader does (a control record
+ *   ends whatever its producer staged before it): the log does not say how a
+ *   transaction ends, and a version 1 stage replayed with the epoch rule
+ *   would stay staged for ever. The price: a version 2 stage written before
+ *   the previous transaction's marker (a client that did not wait for it) is
+ *   ended by that marker on replay, where the live coordinator keeps it; and
+ *   a replayed stage takes a late tell at its epoch as its end.
  * - Per partition: offset a safe integer >= 0, else INVALID_COMMIT_OFFSET_SIZE,
  *   and then nothing of that request is staged (no partial effects).
  * - `hasPendingOffset` tells OffsetFetch(requireStable) to answer
@@ -48,7 +61,12 @@ export type TxnOffset = {
   readonly commitTimestampMs: number;
 };
 
-type Staged = { readonly producerEpoch: number; readonly offsets: ReadonlyMap<string, TxnOffset> };
+type Staged = {
+  readonly producerEpoch: number;
+  /** false: the transaction's marker keeps `producerEpoch` (transaction version 1), so one at that epoch ends it. */
+  readonly bumpEpochOnEnd: boolean;
+  readonly offsets: ReadonlyMap<string, TxnOffset>;
+};
 export type StagedTxnOffsets = ReadonlyMap<number, Staged>;
 
 export const noStagedTxnOffsets: StagedTxnOffsets = new Map();
@@ -62,8 +80,8 @@ export type StageResult = {
   readonly results: readonly { readonly topic: string; readonly partition: number; readonly errorCode: number }[];
 };
 
-/** TxnOffsetCommit: stage `offsets` for (producerId, producerEpoch). */
-export function stageTxnOffsets(staged: StagedTxnOffsets, producerId: number, producerEpoch: number, offsets: readonly TxnOffset[]): StageResult {
+/** TxnOffsetCommit: stage `offsets` for (producerId, producerEpoch); `bumpEpochOnEnd` as the transaction's EndTxn. */
+export function stageTxnOffsets(staged: StagedTxnOffsets, producerId: number, producerEpoch: number, offsets: readonly TxnOffset[], bumpEpochOnEnd = true): StageResult {
   const answer = (errorOf: (o: TxnOffset) => number): StageResult => ({
     staged,
     results: offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: errorOf(o) })),
@@ -76,7 +94,7 @@ export function stageTxnOffsets(staged: StagedTxnOffsets, producerId: number, pr
   for (const o of offsets) merged.set(key(o.topic, o.partition), o);
   if (merged.size > stagedOffsetsPerProducerMax) return answer(() => ErrorCode.INVALID_REQUEST);
   const next = new Map(staged);
-  next.set(producerId, { producerEpoch, offsets: merged });
+  next.set(producerId, { producerEpoch, bumpEpochOnEnd, offsets: merged });
   return { staged: next, results: offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode: ErrorCode.NONE })) };
 }
 
@@ -89,7 +107,8 @@ export function completeTxnOffsets(
 ): { readonly staged: StagedTxnOffsets; readonly committed: readonly TxnOffset[] } {
   assert(Number.isInteger(markerProducerEpoch), 'txn offsets: marker epoch is an integer');
   const current = staged.get(producerId);
-  if (current === undefined || markerProducerEpoch <= current.producerEpoch) return { staged, committed: [] };
+  if (current === undefined || markerProducerEpoch < current.producerEpoch) return { staged, committed: [] };
+  if (markerProducerEpoch === current.producerEpoch && current.bumpEpochOnEnd) return { staged, committed: [] };
   const next = new Map(staged);
   next.delete(producerId);
   return { staged: next, committed: result === 'COMMIT' ? [...current.offsets.values()] : [] };

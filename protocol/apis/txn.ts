@@ -33,7 +33,9 @@
  *                        currentTxnStartOffset; a request refused whole, invalid or over a bound:
  *                        DescribeProducersError { errorCode, errorMessage })
  *   TxnOffsetCommit (to /groups) { transactionalId, groupId, producerId, producerEpoch, memberId, groupInstanceId,
- *                        generationId, offsets: [{ topic, partition, offset, metadata }] }
+ *                        generationId, offsets: [{ topic, partition, offset, metadata }], bumpEpochOnEnd? (default true) }
+ *                        (bumpEpochOnEnd as the transaction's EndTxn sends it: false, transaction version 1, for
+ *                        Kafka's TxnOffsetCommit v0-4, whose transaction ends with a marker at its own epoch)
  *                                                                     -> TxnOffsetCommitReply { errorCode, errorMessage, results: [{ topic, partition, errorCode }] }
  *
  * Errors are Kafka's codes: NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS /
@@ -118,6 +120,8 @@ export type TxnOffsetCommitRequest = {
   groupInstanceId: string | null;
   generationId: number;
   offsets: { topic: string; partition: number; offset: number; metadata: string | null }[];
+  /** How the transaction ends (its EndTxn's bumpEpochOnEnd): false, its marker keeps this epoch and ends these offsets. */
+  bumpEpochOnEnd: boolean;
   replyTo: Ref<unknown>;
 };
 export type TxnOffsetCommitResponse = { type: 'TxnOffsetCommitReply'; errorCode: number; errorMessage: string | null; results: TxnPartitionResult[] };
@@ -222,6 +226,7 @@ export const txnOffsetCommitShape = object({
   groupInstanceId: nullable(string(L.groupIdCharsMax)),
   generationId: int32,
   offsets: array(object({ topic: string(249), partition: nonNegativeInt32, offset, metadata: nullable(string(L.offsetMetadataCharsMax)) }), L.partitionsPerRequestMax),
+  bumpEpochOnEnd: optional(boolean, true),
   replyTo: ref,
 });
 
