@@ -258,7 +258,8 @@ describe('the package', () => {
     expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'CHANGELOG.md', 'cli/kactus.mjs', 'dist/cli/bin.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/actors/broker-main.js', 'deploy/kactus-broker.service', 'deploy/broker.env']));
     expect(paths.filter((p) => notShipped.some((pattern) => pattern.test(p)))).toEqual([]);
     expect(paths.filter((p) => !/^(dist\/.+\.(js|d\.ts|js\.map)|cli\/kactus\.mjs|deploy\/.+|package\.json|README\.md|CHANGELOG\.md)$/.test(p))).toEqual([]);
-    expect(packed.entryCount).toBeLessThan(500);
+    // A coarse guard against a runaway include: three files (js, d.ts, map) per shipped module, ~170 modules today.
+    expect(packed.entryCount).toBeLessThan(700);
     // Declarations name their neighbours as .js (what exists in dist/), as the JavaScript does.
     const index = readFileSync(join(appDir, 'node_modules', 'kactus', 'dist', 'client', 'index.d.ts'), 'utf8');
     expect(index).toMatch(/from '\.\/kactus\.js'/);
