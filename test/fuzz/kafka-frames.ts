@@ -138,10 +138,30 @@ function clampStateCounts(value: unknown, rng: Rng): void {
   }
 }
 
-/** A random value of `api`'s request at `version` (every field in range for its type). */
-export function randomRequestBody(rng: Rng, api: ApiInfo, version: number): KafkaValue {
+/**
+ * How many well-formed state-creating requests (CreateTopics,
+ * CreatePartitions) may really create state, shared by every connection of a
+ * run; past it they are sent validateOnly (CreateTopics v0, which has no such
+ * flag, with no topics), so the handlers are still reached. A million-frame
+ * run sends about 20,000 valid CreateTopics: unbounded, the cluster grows to
+ * tens of thousands of partitions on 3 brokers of a 2-core machine, which is
+ * a load test (Kafka's controller mutation quota, KIP-599, is off by
+ * default), not a robustness test.
+ */
+export type StateCreationBudget = { remaining: number };
+export const kafkaFuzzStateCreatingRequestsMax = 300;
+
+/** A random value of `api`'s request at `version` (every field in range for its type); `budget` as StateCreationBudget says (none: unbounded). */
+export function randomRequestBody(rng: Rng, api: ApiInfo, version: number, budget?: StateCreationBudget): KafkaValue {
   const body = randomStruct(rng, api.request.fields, version, 0);
-  if (stateCreatingApis.has(api.name)) clampStateCounts(body, rng);
+  if (stateCreatingApis.has(api.name)) {
+    clampStateCounts(body, rng);
+    if (budget !== undefined) {
+      if (budget.remaining > 0) budget.remaining -= 1;
+      else if ('validateOnly' in body) body.validateOnly = true;
+      else body.topics = [];
+    }
+  }
   return body;
 }
 
@@ -167,6 +187,7 @@ export class KafkaFrameGenerator {
     private readonly rng: Rng,
     private readonly frameBytesLimit: number,
     served: readonly { apiKey: number; minVersion: number; maxVersion: number }[] = [],
+    private readonly stateBudget?: StateCreationBudget,
   ) {
     this.servedList = served.flatMap((v) => {
       const api = apis.get(v.apiKey);
@@ -235,7 +256,7 @@ export class KafkaFrameGenerator {
     const writer = new KafkaWriter(128);
     codecFor(requestHeaderSchema, requestHeaderVersion(api, version)).write(writer, { requestApiKey: api.apiKey, requestApiVersion: version, correlationId: ++this.correlationId, clientId: this.rng.next() < 0.5 ? 'fuzz' : null });
     try {
-      codecFor(api.request, version).write(writer, randomRequestBody(this.rng, api, version));
+      codecFor(api.request, version).write(writer, randomRequestBody(this.rng, api, version, this.stateBudget));
     } catch {
       // A drawn value the codec refuses to write (e.g. a string too long for int16): send the header alone.
     }

@@ -28,7 +28,7 @@ import { seededRng } from '../../runtime/rng.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
 import { kafkaRequest } from '../support/kafka-wire.ts';
-import { KafkaFrameGenerator, type GeneratedKafkaFrame } from './kafka-frames.ts';
+import { KafkaFrameGenerator, kafkaFuzzStateCreatingRequestsMax, type GeneratedKafkaFrame, type StateCreationBudget } from './kafka-frames.ts';
 import { servedApiVersions } from '../../actors/kafka/handlers.ts';
 
 /** Bytes our socket may hold unsent before a fuzz connection waits for drain. */
@@ -110,8 +110,10 @@ export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzz
       result.wellBehaved.longestGapMs = Math.max(result.wellBehaved.longestGapMs, Date.now() - lastAnswerMs);
     })();
 
+    // One budget for the whole run (kafka-frames.ts StateCreationBudget): past it, creations are validateOnly.
+    const stateBudget: StateCreationBudget = { remaining: kafkaFuzzStateCreatingRequestsMax };
     const fuzzers = Array.from({ length: options.connections }, async (_, connectionIndex) => {
-      const generator = new KafkaFrameGenerator(seededRng(options.seed * 1_000 + connectionIndex), kafkaFrameLimits.socketRequestMaxBytes, servedApiVersions());
+      const generator = new KafkaFrameGenerator(seededRng(options.seed * 1_000 + connectionIndex), kafkaFrameLimits.socketRequestMaxBytes, servedApiVersions(), stateBudget);
       for (let session = 0; !done(); session += 1) {
         const brokerId = brokerIds[(connectionIndex + session) % brokerIds.length]!;
         await fuzzSession(kafkaPorts.get(brokerId)!, generator, result, result.recentByBroker[brokerId]!, done);
