@@ -37,6 +37,8 @@ export const kafkaFuzzBufferedBytesMax = 1 << 20;
 export const kafkaFramesPerYield = 16;
 /** Longest the well-behaved client may wait for an answer while the fuzz runs. */
 export const kafkaServedGapMsMax = 15_000;
+/** Log lines at warn or above kept per broker for a failure report. */
+export const kafkaFuzzWarningsKept = 15;
 /** Frames kept per broker for a failure report. */
 export const kafkaRecentFramesKept = 32;
 /** How long one well-behaved request may take before it counts as unanswered. */
@@ -55,13 +57,15 @@ export type KafkaFuzzResult = {
   exits: string[];
   problems: string[];
   recentByBroker: Record<number, string[]>;
+  /** On a failure only: each broker's last warnings and errors from its log. */
+  brokerWarnings: Record<number, string[]>;
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzzResult> {
   const log = options.log ?? (() => undefined);
-  const result: KafkaFuzzResult = { seed: options.seed, frames: 0, byStrategy: {}, connectionsOpened: 0, closedByBroker: 0, answers: 0, wellBehaved: { answered: 0, failed: 0, longestGapMs: 0 }, exits: [], problems: [], recentByBroker: {} };
+  const result: KafkaFuzzResult = { seed: options.seed, frames: 0, byStrategy: {}, connectionsOpened: 0, closedByBroker: 0, answers: 0, wellBehaved: { answered: 0, failed: 0, longestGapMs: 0 }, exits: [], problems: [], recentByBroker: {}, brokerWarnings: {} };
   let cluster: TestCluster | undefined;
   /** Set before this run stops the brokers itself: their exits from then on are ours, not the fuzz's. */
   let stopping = false;
@@ -129,11 +133,14 @@ export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzz
     for (const brokerId of brokerIds) {
       try {
         const answer = await kafkaRequest('127.0.0.1', kafkaPorts.get(brokerId)!, 'Metadata', 1, { topics: null }, wellBehavedTimeoutMs);
-        if ((answer.brokers as unknown[]).length !== 3) result.problems.push(`after the fuzz broker ${brokerId} lists ${(answer.brokers as unknown[]).length} brokers`);
+        const listed = (answer.brokers as { nodeId: number }[]).map((b) => b.nodeId);
+        if (listed.length !== 3) result.problems.push(`after the fuzz broker ${brokerId} lists ${listed.length} brokers (${listed.join(', ')})`);
       } catch (err) {
         result.problems.push(`after the fuzz broker ${brokerId} does not answer Metadata: ${String(err)}`);
       }
     }
+    // For a failure: each broker's last warnings and errors (pino level >= 40 on its stdout), to say why it was fenced.
+    if (result.problems.length > 0) for (const broker of cluster.brokers) result.brokerWarnings[broker.id] = (broker.child?.lines ?? []).filter((line) => typeof line.level === 'number' && line.level >= 40).slice(-kafkaFuzzWarningsKept).map((line) => JSON.stringify(line).slice(0, 600));
     if (result.wellBehaved.longestGapMs > kafkaServedGapMsMax) result.problems.push(`the well-behaved client waited ${result.wellBehaved.longestGapMs} ms for an answer (bound ${kafkaServedGapMsMax} ms)`);
     if (result.wellBehaved.answered === 0) result.problems.push('the well-behaved client was never answered');
     return result;
