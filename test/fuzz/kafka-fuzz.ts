@@ -61,6 +61,21 @@ export type KafkaFuzzResult = {
   brokerWarnings: Record<number, string[]>;
 };
 
+/** The pino lines at warn or above in a broker's stderr tail (brokers log to stderr: stdout is their control channel). */
+function warningsOf(stderr: string): string[] {
+  const kept: string[] = [];
+  for (const text of stderr.split('\n')) {
+    try {
+      const line = JSON.parse(text) as { level?: unknown };
+      // A refused fuzz request is logged at warn by design; what fenced a broker is among the rest.
+      if (typeof line.level === 'number' && line.level >= 40 && !/invalid_request/.test(String((line as { msg?: unknown }).msg))) kept.push(text.slice(0, 600));
+    } catch {
+      // a partial first line of the tail
+    }
+  }
+  return kept.slice(-kafkaFuzzWarningsKept);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzzResult> {
@@ -139,8 +154,8 @@ export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzz
         result.problems.push(`after the fuzz broker ${brokerId} does not answer Metadata: ${String(err)}`);
       }
     }
-    // For a failure: each broker's last warnings and errors (pino level >= 40 on its stdout), to say why it was fenced.
-    if (result.problems.length > 0) for (const broker of cluster.brokers) result.brokerWarnings[broker.id] = (broker.child?.lines ?? []).filter((line) => typeof line.level === 'number' && line.level >= 40).slice(-kafkaFuzzWarningsKept).map((line) => JSON.stringify(line).slice(0, 600));
+    // For a failure: each broker's last warnings and errors (pino level >= 40 on its stderr), to say why it was fenced.
+    if (result.problems.length > 0) for (const broker of cluster.brokers) result.brokerWarnings[broker.id] = warningsOf(broker.child?.stderrTail() ?? '');
     if (result.wellBehaved.longestGapMs > kafkaServedGapMsMax) result.problems.push(`the well-behaved client waited ${result.wellBehaved.longestGapMs} ms for an answer (bound ${kafkaServedGapMsMax} ms)`);
     if (result.wellBehaved.answered === 0) result.problems.push('the well-behaved client was never answered');
     return result;

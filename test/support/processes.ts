@@ -56,7 +56,7 @@ export function startChild(script: string, args: string[] = [], env: Record<stri
   const waiters: { event: string; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-8_000);
+    stderr = (stderr + chunk.toString()).slice(-256_000);
   });
   createInterface({ input: child.stdout! }).on('line', (text) => {
     let line: Record<string, unknown>;
