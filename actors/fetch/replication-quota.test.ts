@@ -106,6 +106,16 @@ describe('ReplicationQuota', () => {
       }),
     );
   });
+
+  it('a 2 MiB read at 1 B/s: the computed wait is long enough despite floating-point rounding (the counterexample of seed -1830492848)', () => {
+    const quota = new ReplicationQuota(1);
+    let nowMs = 0;
+    for (const bytes of [1, 2_097_153, 0]) {
+      nowMs += quota.msUntilAvailable(nowMs);
+      expect(quota.isExceeded(nowMs)).toBe(false);
+      quota.record(bytes, nowMs);
+    }
+  });
 });
 
 describe('isThrottledReplica', () => {

@@ -101,8 +101,13 @@ export class ReplicationQuota {
   /** Milliseconds until `isExceeded` turns false (0 when it is false now). */
   msUntilAvailable(nowMs: number): number {
     if (!this.isExceeded(nowMs)) return 0;
-    // tokens + rate * t / 1000 > 0  <=>  t > -tokens * 1000 / rate
-    return Math.floor((-this.tokensBytes * 1000) / this.rateBytesPerSec) + 1;
+    // tokens + rate * t / 1000 > 0  <=>  t > -tokens * 1000 / rate. In floating point the refill at
+    // that moment can still round to <= 0 (rate 1 B/s after a 2 MiB read: fast-check seed -1830492848),
+    // so step on until the refill that refill() will compute really is positive; each step adds rate/1000
+    // bytes, far above the rounding, so this ends within a step or two.
+    let waitMs = Math.floor((-this.tokensBytes * 1000) / this.rateBytesPerSec) + 1;
+    while (this.tokensBytes + (this.rateBytesPerSec * (nowMs + waitMs - nowMs)) / 1000 <= 0) waitMs += 1;
+    return waitMs;
   }
 
   /** How long a throttled caller should wait before it looks again, within the named bounds. */
