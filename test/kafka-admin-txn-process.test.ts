@@ -26,7 +26,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, Kactus } from '../client/index.ts';
-import { startTestCluster, type TestCluster } from './support/cluster.ts';
+import { startTestCluster, type TestCluster, kafkaListenerPorts } from './support/cluster.ts';
 import { kafkaRequest } from './support/kafka-wire.ts';
 import { killAllChildren } from './support/processes.ts';
 import { eventually, produceTxn, readPartition, type TxnWire } from './support/txn-wire.ts';
@@ -39,12 +39,7 @@ const kafkaPorts = new Map<number, number>();
 beforeAll(async () => {
   cluster = await startTestCluster(3, ['listeners=PLAINTEXT://127.0.0.1:0', 'transaction.state.log.num.partitions=3', 'offsets.topic.num.partitions=3']);
   kactus = new Kactus({ brokers: cluster.brokers.map((b) => b.url), clientId: 'kafka-admin-test', requestTimeoutMs: 5_000 });
-  const metadata = await cluster.metadata(null);
-  for (const broker of metadata.brokers as { brokerId: number; listeners?: { name: string; port: number }[] }[]) {
-    const port = broker.listeners?.find((l) => l.name === 'PLAINTEXT')?.port;
-    if (port !== undefined) kafkaPorts.set(broker.brokerId, port);
-  }
-  if (kafkaPorts.size !== 3) throw new Error(`expected 3 Kafka listeners, got ${JSON.stringify(metadata.brokers)}`);
+  for (const [id, port] of await kafkaListenerPorts(cluster)) kafkaPorts.set(id, port);
 }, 60_000);
 
 afterAll(async () => {

@@ -30,7 +30,7 @@ import { ErrorCode, Kactus, KactusError } from '../client/index.ts';
 import type { Fetch, FetchReply } from '../protocol/apis/data.ts';
 import type { KafkaValue } from '../protocol/kafka/codec.ts';
 import { decodeBatches } from '../protocol/record-batch/index.ts';
-import { startTestCluster, type TestCluster } from './support/cluster.ts';
+import { startTestCluster, type TestCluster, kafkaListenerPorts } from './support/cluster.ts';
 import { kafkaRequest } from './support/kafka-wire.ts';
 import { killAllChildren } from './support/processes.ts';
 
@@ -42,12 +42,7 @@ const topic = 'trimmed';
 beforeAll(async () => {
   cluster = await startTestCluster(3, ['listeners=PLAINTEXT://127.0.0.1:0', 'offsets.topic.num.partitions=1', 'transaction.state.log.num.partitions=1']);
   kactus = new Kactus({ brokers: cluster.brokers.map((b) => b.url), clientId: 'kafka-delete-records-test', requestTimeoutMs: 5_000 });
-  const metadata = await cluster.metadata(null);
-  for (const broker of metadata.brokers as { brokerId: number; listeners?: { name: string; port: number }[] }[]) {
-    const port = broker.listeners?.find((l) => l.name === 'PLAINTEXT')?.port;
-    if (port !== undefined) kafkaPorts.set(broker.brokerId, port);
-  }
-  if (kafkaPorts.size !== 3) throw new Error(`expected 3 Kafka listeners, got ${JSON.stringify(metadata.brokers)}`);
+  for (const [id, port] of await kafkaListenerPorts(cluster)) kafkaPorts.set(id, port);
 }, 60_000);
 
 afterAll(async () => {

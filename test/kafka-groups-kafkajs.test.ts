@@ -13,7 +13,7 @@
 import { Kafka, logLevel, type Consumer as KafkaJsConsumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus } from '../client/index.ts';
-import { startTestCluster, type TestCluster } from './support/cluster.ts';
+import { startTestCluster, type TestCluster, kafkaBootstrap } from './support/cluster.ts';
 import { killAllChildren, until } from './support/processes.ts';
 
 let cluster: TestCluster;
@@ -29,8 +29,7 @@ beforeAll(async () => {
   kactus = new Kactus({ brokers: cluster.brokers.map((b) => b.url), clientId: 'kjs-native', requestTimeoutMs: 5_000 });
   await kactus.admin().createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 3 }] });
   await cluster.waitForLeaders(topic, partitions);
-  const metadata = (await cluster.metadata(null)) as unknown as { brokers: { listeners: { name: string; host: string; port: number }[] }[] };
-  bootstrap = metadata.brokers.map((b) => b.listeners.find((l) => l.name === 'PLAINTEXT')!).map((l) => `${l.host}:${l.port}`);
+  bootstrap = await kafkaBootstrap(cluster);
 }, 60_000);
 
 afterAll(async () => {

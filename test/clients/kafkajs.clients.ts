@@ -41,7 +41,7 @@ import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Producer
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus } from '../../client/index.ts';
 import { readPartition } from '../client-read.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { startTestCluster, type TestCluster, kafkaBootstrap } from '../support/cluster.ts';
 import { killAllChildren, until } from '../support/processes.ts';
 
 let cluster: TestCluster;
@@ -56,10 +56,7 @@ const groupId = 'kjs-events-group';
 const consumeTimeoutMs = 60_000;
 
 /** The Kafka listener addresses the cluster advertises now (a restarted broker listens on a new port). */
-async function bootstrap(): Promise<string[]> {
-  const metadata = (await cluster.metadata(null)) as unknown as { brokers: { listeners: { name: string; host: string; port: number }[] }[] };
-  return metadata.brokers.map((b) => b.listeners.find((l) => l.name === 'PLAINTEXT')!).map((l) => `${l.host}:${l.port}`);
-}
+const bootstrap = (): Promise<string[]> => kafkaBootstrap(cluster);
 
 async function kafkaClient(clientId: string): Promise<Kafka> {
   // retries 12 at most 2 s apart bound a call to ~20 s: longer than a leader failover, shorter than a test.

@@ -32,7 +32,7 @@ import { Admin, Consumer, FetchIsolationLevels, MessagesStreamFallbackModes, Mes
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus } from '../../client/index.ts';
 import { readPartition } from '../client-read.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { startTestCluster, type TestCluster, kafkaBootstrap } from '../support/cluster.ts';
 import { killAllChildren, until } from '../support/processes.ts';
 
 let cluster: TestCluster;
@@ -122,8 +122,7 @@ beforeAll(async () => {
   await kactus.admin().createTopics({ topics: ['plt-in', 'plt-out'].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 3 })) });
   await cluster.waitForLeaders('plt-in', partitions, 3);
   await cluster.waitForLeaders('plt-out', partitions, 3);
-  const metadata = (await cluster.metadata(null)) as unknown as { brokers: { listeners: { name: string; host: string; port: number }[] }[] };
-  bootstrap = metadata.brokers.map((b) => b.listeners.find((l) => l.name === 'PLAINTEXT')!).map((l) => `${l.host}:${l.port}`);
+  bootstrap = await kafkaBootstrap(cluster);
 }, 60_000);
 
 afterAll(async () => {

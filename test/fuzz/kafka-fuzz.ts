@@ -25,7 +25,7 @@
 import { connect, type Socket } from 'node:net';
 import { FrameSplitter, kafkaFrameLimits } from '../../protocol/kafka/frames.ts';
 import { seededRng } from '../../runtime/rng.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { kafkaListenerPorts, startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
 import { kafkaRequest } from '../support/kafka-wire.ts';
 import { KafkaFrameGenerator, kafkaFuzzStateCreatingRequestsMax, type GeneratedKafkaFrame, type StateCreationBudget } from './kafka-frames.ts';
@@ -86,13 +86,7 @@ export async function runKafkaFuzz(options: KafkaFuzzOptions): Promise<KafkaFuzz
   let stopping = false;
   try {
     cluster = await startTestCluster(3, ['listeners=PLAINTEXT://127.0.0.1:0']);
-    const metadata = await cluster.metadata(null);
-    const kafkaPorts = new Map<number, number>();
-    for (const broker of metadata.brokers as { brokerId: number; listeners?: { name: string; port: number }[] }[]) {
-      const port = broker.listeners?.find((l) => l.name === 'PLAINTEXT')?.port;
-      if (port !== undefined) kafkaPorts.set(broker.brokerId, port);
-    }
-    if (kafkaPorts.size !== 3) throw new Error(`expected 3 Kafka listeners in metadata, got ${JSON.stringify(metadata.brokers)}`);
+    const kafkaPorts = await kafkaListenerPorts(cluster);
     const brokerIds = [...kafkaPorts.keys()].sort((a, b) => a - b);
     for (const b of cluster.brokers) {
       result.recentByBroker[b.id] = [];

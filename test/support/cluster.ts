@@ -190,3 +190,24 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
   }
   return cluster;
 }
+
+/**
+ * Each broker's Kafka-listener port (listener `PLAINTEXT`), by broker id, as the brokers registered
+ * them (the listeners bind port 0); throws unless every broker of the cluster has one.
+ */
+export async function kafkaListenerPorts(cluster: TestCluster): Promise<Map<number, number>> {
+  const metadata = await cluster.metadata(null);
+  const ports = new Map<number, number>();
+  for (const broker of metadata.brokers as { brokerId: number; listeners?: { name: string; port: number }[] }[]) {
+    const port = broker.listeners?.find((l) => l.name === 'PLAINTEXT')?.port;
+    if (port !== undefined) ports.set(broker.brokerId, port);
+  }
+  if (ports.size !== cluster.brokers.length) throw new Error(`expected ${cluster.brokers.length} Kafka listeners in metadata, got ${JSON.stringify(metadata.brokers)}`);
+  return ports;
+}
+
+/** The `host:port` of every broker's Kafka listener (`PLAINTEXT`), as Metadata advertises it: a Kafka client's bootstrap list. */
+export async function kafkaBootstrap(cluster: TestCluster): Promise<string[]> {
+  const metadata = (await cluster.metadata(null)) as unknown as { brokers: { listeners?: { name: string; host: string; port: number }[] }[] };
+  return metadata.brokers.flatMap((b) => b.listeners?.filter((l) => l.name === 'PLAINTEXT').map((l) => `${l.host}:${l.port}`) ?? []);
+}
