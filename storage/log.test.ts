@@ -353,6 +353,33 @@ describe('partition log: flush policy, segment.ms, fencing', () => {
   });
 });
 
+describe('partition log: checkpoints', () => {
+  it('checkpoint() writes only the values that moved, and a reopen starts from them', async () => {
+    const log = open();
+    log.append(makeBatch(5), { leaderEpoch: 0 });
+    await log.flush();
+    log.setHighWatermark(5);
+    // The high watermark moved (and the recovery point, which open() wrote at 0): both written, the start had no file.
+    expect(log.checkpoint()).toBe(3);
+    // Nothing moved: no file, no fsync (a broker with thousands of idle partitions must not stall on its tick).
+    expect(log.checkpoint()).toBe(0);
+    log.advanceLogStartOffset(2); // writes its checkpoint itself, before it answers
+    expect(log.checkpoint()).toBe(0);
+    log.append(makeBatch(1), { leaderEpoch: 0 });
+    log.setHighWatermark(6);
+    expect(log.checkpoint()).toBe(1);
+    const read = (name: string): string => fs.readFileSync(path.join(dir, name), 'utf8');
+    expect(read('replication-offset-checkpoint')).toBe('0\n1\n6\n');
+    expect(read('log-start-offset-checkpoint')).toBe('0\n1\n2\n');
+    // A crash now (no close): the reopened log starts from what the checkpoints say.
+    const reopened = PartitionLog.open({ dir, clock: new ManualClock() });
+    logs.push(reopened);
+    expect(reopened.highWatermark).toBe(6);
+    expect(reopened.logStartOffset).toBe(2);
+    expect(reopened.checkpoint()).toBe(0);
+  });
+});
+
 describe('partition log: header walk', () => {
   it('visits batch headers from an offset without decoding, across segments', () => {
     const log = open({ config: { segmentBytesMax: 1024 } });

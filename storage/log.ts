@@ -151,6 +151,10 @@ export class PartitionLog {
   private _highWatermark: number;
   private _recoveryPoint: number;
   private checkpointedRecoveryPoint: number;
+  /** What replication-offset-checkpoint holds (-1: nothing readable), so checkpoint() rewrites only what moved. */
+  private checkpointedHighWatermark: number;
+  /** What log-start-offset-checkpoint holds (-1: nothing readable). */
+  private checkpointedLogStartOffset: number;
   private firstDirtyOffset: number;
   private earliestDeleteHorizonMs = Infinity;
   private offlineError: KactusError | null = null;
@@ -204,7 +208,10 @@ export class PartitionLog {
     this._logStartOffset = Math.min(Math.max(startCheckpoint ?? 0, this.segments[0]!.baseOffset), leo);
     this.leaderEpochCache.truncateFromEnd(leo);
     this.leaderEpochCache.truncateFromStart(this._logStartOffset);
-    const hw = readOffsetCheckpoint(io, dir, checkpointNames.highWatermark) ?? this._logStartOffset;
+    this.checkpointedLogStartOffset = startCheckpoint ?? -1;
+    const hwCheckpoint = readOffsetCheckpoint(io, dir, checkpointNames.highWatermark);
+    this.checkpointedHighWatermark = hwCheckpoint ?? -1;
+    const hw = hwCheckpoint ?? this._logStartOffset;
     this._highWatermark = Math.min(Math.max(hw, this._logStartOffset), leo);
     const dirty = readOffsetCheckpoint(io, dir, checkpointNames.cleanerOffset) ?? this._logStartOffset;
     this.firstDirtyOffset = Math.min(Math.max(dirty, this._logStartOffset), leo);
@@ -684,12 +691,34 @@ export class PartitionLog {
     this.checkpointedRecoveryPoint = this._recoveryPoint;
   }
 
-  /** Writes the recovery point, high watermark and log start offset checkpoints (an owner's periodic task). */
-  checkpoint(): void {
-    this.guard(() => {
-      this.writeRecoveryPointCheckpoint();
-      writeOffsetCheckpoint(this.io, this.dir, checkpointNames.highWatermark, this._highWatermark);
-      writeOffsetCheckpoint(this.io, this.dir, checkpointNames.logStartOffset, this._logStartOffset);
+  private writeLogStartOffsetCheckpoint(offset: number): void {
+    writeOffsetCheckpoint(this.io, this.dir, checkpointNames.logStartOffset, offset);
+    this.checkpointedLogStartOffset = offset;
+  }
+
+  /**
+   * Writes the recovery point, high watermark and log start offset
+   * checkpoints that moved since they were last written (an owner's periodic
+   * task). Returns how many files it wrote: an idle partition costs no fsync,
+   * so a broker with thousands of partitions does not stall on its tick.
+   */
+  checkpoint(): number {
+    return this.guard(() => {
+      let written = 0;
+      if (this._recoveryPoint !== this.checkpointedRecoveryPoint) {
+        this.writeRecoveryPointCheckpoint();
+        written += 1;
+      }
+      if (this._highWatermark !== this.checkpointedHighWatermark) {
+        writeOffsetCheckpoint(this.io, this.dir, checkpointNames.highWatermark, this._highWatermark);
+        this.checkpointedHighWatermark = this._highWatermark;
+        written += 1;
+      }
+      if (this._logStartOffset !== this.checkpointedLogStartOffset) {
+        this.writeLogStartOffsetCheckpoint(this._logStartOffset);
+        written += 1;
+      }
+      return written;
     });
   }
 
@@ -739,7 +768,7 @@ export class PartitionLog {
     this.segments = [LogSegment.create(this.io, this.dir, offset, this.config, this.clock.nowMs())];
     this.dirDirty = true;
     this._logStartOffset = offset;
-    writeOffsetCheckpoint(this.io, this.dir, checkpointNames.logStartOffset, offset);
+    this.writeLogStartOffsetCheckpoint(offset);
     this.leaderEpochCache.clear();
     this.afterTruncation();
   }
@@ -771,7 +800,7 @@ export class PartitionLog {
       }
       if (offset <= this._logStartOffset) return;
       this._logStartOffset = offset;
-      writeOffsetCheckpoint(this.io, this.dir, checkpointNames.logStartOffset, offset);
+      this.writeLogStartOffsetCheckpoint(offset);
       this.leaderEpochCache.truncateFromStart(offset);
       this.firstDirtyOffset = Math.max(this.firstDirtyOffset, offset);
     });
@@ -805,7 +834,7 @@ export class PartitionLog {
       const newStart = Math.max(this._logStartOffset, this.segments[plan.deleteCount]!.baseOffset);
       // Checkpoint first: a crash mid-deletion leaves segments below the start, deleted again next time.
       this._logStartOffset = newStart;
-      writeOffsetCheckpoint(this.io, this.dir, checkpointNames.logStartOffset, newStart);
+      this.writeLogStartOffsetCheckpoint(newStart);
       this.leaderEpochCache.truncateFromStart(newStart);
       this.firstDirtyOffset = Math.max(this.firstDirtyOffset, newStart);
       let deletedBytes = 0;

@@ -145,6 +145,8 @@ export type BrokerMessage =
   | { type: 'ResumeFetcher'; leaderId: number; replyTo?: Ref<unknown> }
   | { type: 'Housekeeping'; incarnation: number }
   | { type: 'CheckpointHighWatermarks'; incarnation: number }
+  /** The next slice of a checkpoint pass (local only, like the tick). */
+  | { type: 'ContinueCheckpoints'; incarnation: number }
   | Produce
   | WriteTxnMarker
   | DescribeProducersRequest
@@ -184,6 +186,8 @@ type BrokerState = {
    */
   verifying: Map<string, Produce[]>;
   verifyingCount: number;
+  /** Partition keys the running checkpoint pass has still to visit (empty: no pass running). */
+  checkpointPass: string[];
 };
 
 /** Transactional produces that may wait for verification with their coordinator. */
@@ -231,6 +235,13 @@ export const transactionStateTopicName = '__transaction_state';
 export const housekeepingIntervalMs = 30_000;
 /** replica.high.watermark.checkpoint.interval.ms: how often high watermarks (and log starts) are checkpointed. */
 export const highWatermarkCheckpointIntervalMs = 5_000;
+/**
+ * The longest one slice of a checkpoint pass may hold the event loop (each
+ * moved value is a synchronous file write with fsyncs): a pass over thousands
+ * of busy partitions goes on in later slices, with every other message
+ * (Raft, heartbeats, requests) served in between.
+ */
+export const checkpointSliceMs = 20;
 
 /** A local message's image: the cheap shape checks (the controller client builds it; a bug must not crash us). */
 function isImage(value: unknown): value is MetadataImage {
@@ -511,6 +522,27 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
   });
 
   /** The live children of a supervisor (`/replicas`, `/fetchers`): what a restarted broker may adopt. */
+  /**
+   * Checkpoints partitions of the running pass for at most checkpointSliceMs, then leaves the rest to a
+   * ContinueCheckpoints of its own: a restarted broker starts from these values, so its high watermark
+   * never goes back further than an interval plus the pass's length.
+   */
+  const checkpointSlice = (ctx: ActorContext<BrokerMessage>, state: BrokerState): BrokerState => {
+    const pass = state.checkpointPass;
+    const sliceEndMs = registry.clock.monotonicMs() + checkpointSliceMs;
+    while (pass.length > 0 && registry.clock.monotonicMs() < sliceEndMs) {
+      const view = registry.getByKey(pass.pop()!);
+      if (view === undefined || view.log.isOffline) continue; // closed or offline since the pass began
+      try {
+        view.log.checkpoint();
+      } catch (err) {
+        ctx.log.warn({ partition: view.key, err }, 'partition.checkpoint_failed');
+      }
+    }
+    if (pass.length > 0) ctx.scheduleOnce(0, { type: 'ContinueCheckpoints', incarnation: state.incarnation });
+    return state;
+  };
+
   const childrenOf = (ctx: ActorContext<BrokerMessage>, parent: Ref<unknown>): string[] => {
     const prefix = `${parent.path}/`;
     return ctx.node.actorPaths().filter((path) => path.startsWith(prefix) && !path.slice(prefix.length).includes('/'));
@@ -545,7 +577,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
       ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping', incarnation });
       ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks', incarnation });
-      return { incarnation, adoptable, image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false, verifying: new Map(), verifyingCount: 0 };
+      return { incarnation, adoptable, image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false, verifying: new Map(), verifyingCount: 0, checkpointPass: [] };
     },
 
     receive: async (state, msg, ctx) => {
@@ -760,18 +792,17 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
 
         case 'CheckpointHighWatermarks': {
           if (msg.incarnation !== state.incarnation) return state;
-          // A restarted broker starts from these: its high watermark never goes back further than one interval.
-          for (const view of registry.all()) {
-            if (view.log.isOffline) continue;
-            try {
-              view.log.checkpoint();
-            } catch (err) {
-              ctx.log.warn({ partition: view.key, err }, 'partition.checkpoint_failed');
-            }
-          }
           ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks', incarnation: state.incarnation });
-          return state;
+          // A pass still running (thousands of busy partitions) absorbs this tick: it goes on where it is.
+          if (state.checkpointPass.length > 0) return state;
+          // Visited from the end (pop), so reversed: partitions are checkpointed in the registry's order.
+          const pass = registry.all().map((view) => view.key).reverse();
+          return checkpointSlice(ctx, { ...state, checkpointPass: pass });
         }
+
+        case 'ContinueCheckpoints':
+          if (msg.incarnation !== state.incarnation) return state;
+          return checkpointSlice(ctx, state);
 
         case 'InitProducerId': {
           const replyTo = (msg as { replyTo?: unknown }).replyTo;
