@@ -140,9 +140,11 @@ function clampStateCounts(value: unknown, rng: Rng): void {
 
 /**
  * How many well-formed state-creating requests (CreateTopics,
- * CreatePartitions) may really create state, shared by every connection of a
- * run; past it they are sent validateOnly (CreateTopics v0, which has no such
- * flag, with no topics), so the handlers are still reached. A million-frame
+ * CreatePartitions, Metadata that may auto-create the topics it names) may
+ * really create state, shared by every connection of a run; past it they are
+ * sent validateOnly (CreateTopics v0, which has no such flag, with no topics;
+ * Metadata with allowAutoTopicCreation false), so the handlers are still
+ * reached. A million-frame
  * run sends about 20,000 valid CreateTopics: unbounded, the cluster grows to
  * tens of thousands of partitions on 3 brokers of a 2-core machine, which is
  * a load test (Kafka's controller mutation quota, KIP-599, is off by
@@ -161,6 +163,13 @@ export function randomRequestBody(rng: Rng, api: ApiInfo, version: number, budge
       else if ('validateOnly' in body) body.validateOnly = true;
       else body.topics = [];
     }
+  }
+  // Metadata may auto-create every topic it names (auto.create.topics.enable is on, as in Kafka; v0-3 always
+  // allow it): the same budget. Past it v4+ says allowAutoTopicCreation false and v0-3 names no topic (v0: all).
+  if (api.name === 'Metadata' && budget !== undefined && body.allowAutoTopicCreation !== false && Array.isArray(body.topics) && body.topics.length > 0) {
+    if (budget.remaining > 0) budget.remaining -= 1;
+    else if (version >= 4) body.allowAutoTopicCreation = false;
+    else body.topics = [];
   }
   return body;
 }
