@@ -76,6 +76,7 @@ import {
 import {
   buildMetadataResponse,
   emptyImage,
+  inReplayScope,
   replayCommitted,
   type BrokerListener,
   type ControllerCommand,
@@ -474,23 +475,26 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       ctx.log.info({ offset: reply.snapshot.offset, voter }, clientEvents.snapshotLoaded);
     }
     let gap = false;
-    for (const entry of reply.records) {
-      if (entry.offset <= state.position) continue;
-      if (entry.offset !== state.position + 1) {
-        ctx.log.warn({ voter, offset: entry.offset, position: state.position }, `${clientEvents.badInput}: gap in the metadata log`);
-        gap = true;
-        break;
-      }
-      if (entry.records.length > 0) {
-        const replayed = replayCommitted(image, entry.records, entry.offset);
-        image = replayed.image;
-        if (replayed.skipped.length > 0) {
-          state.recordsSkippedCount += replayed.skipped.length;
-          ctx.log.warn({ voter, offset: entry.offset, skipped: replayed.skipped.length, recordsSkippedCount: state.recordsSkippedCount, first: replayed.skipped.slice(0, 3) }, clientEvents.recordsSkipped);
+    // One replay scope for the whole reply: a Map is copied once per reply, not once per entry (only the last image is published).
+    inReplayScope(() => {
+      for (const entry of reply.records) {
+        if (entry.offset <= state.position) continue;
+        if (entry.offset !== state.position + 1) {
+          ctx.log.warn({ voter, offset: entry.offset, position: state.position }, `${clientEvents.badInput}: gap in the metadata log`);
+          gap = true;
+          break;
         }
+        if (entry.records.length > 0) {
+          const replayed = replayCommitted(image, entry.records, entry.offset);
+          image = replayed.image;
+          if (replayed.skipped.length > 0) {
+            state.recordsSkippedCount += replayed.skipped.length;
+            ctx.log.warn({ voter, offset: entry.offset, skipped: replayed.skipped.length, recordsSkippedCount: state.recordsSkippedCount, first: replayed.skipped.slice(0, 3) }, clientEvents.recordsSkipped);
+          }
+        }
+        state.position = entry.offset;
       }
-      state.position = entry.offset;
-    }
+    });
     if (image !== previous) publish(ctx, state, image, previous);
     if (gap) onFetchFailed(ctx, state);
     else fetch(ctx, state);

@@ -35,9 +35,14 @@
  * is a legal Kafka topic name. ReadonlyMap keeps the types immutable; the Maps
  * themselves are fresh copies per change and never handed out for writing.
  *
- * Cost: a change copies the topic's partition array and the topic Map, O(T+P)
- * per record. Fine for thousands of partitions; a persistent map can replace
- * the Maps later without changing this API.
+ * Cost: a change copies the topic's partition array and the topic Map, O(T+P),
+ * but only once per batch: `replayBatch` and `replayCommitted` replay inside
+ * a replay scope (`inReplayScope`), where a Map or partition array already
+ * copied by this scope is changed in place (nothing outside the scope can
+ * hold it: only the batch's final image is returned, and the arrays are
+ * frozen when the scope ends). Fencing a broker that leads 10,000 partitions
+ * is one PartitionChange per partition: per record copies made that
+ * O(P x T), which stalled every broker of a cluster with thousands of topics.
  *
  * Imports: records.ts and runtime/assert.ts only.
  */
@@ -219,7 +224,9 @@ export function replay(image: MetadataImage, record: MetadataRecord): MetadataIm
  */
 export function replayBatch(image: MetadataImage, records: readonly MetadataRecord[], offset?: number): MetadataImage {
   let next = image;
-  for (const record of records) next = replay(next, record);
+  inReplayScope(() => {
+    for (const record of records) next = replay(next, record);
+  });
   if (offset === undefined) return next;
   assert(offset > image.appliedOffset, `replayBatch: offset ${offset} <= applied ${image.appliedOffset}`);
   return Object.freeze({ ...next, appliedOffset: offset });
@@ -247,11 +254,13 @@ export function replayCommitted(
   }
   let next = image;
   const skipped: SkippedRecord[] = [];
-  for (const [index, record] of records.entries()) {
-    const applied = applyRecord(next, record);
-    if (typeof applied === 'string') skipped.push({ offset, index, type: record.type, problem: applied });
-    else next = applied;
-  }
+  inReplayScope(() => {
+    for (const [index, record] of records.entries()) {
+      const applied = applyRecord(next, record);
+      if (typeof applied === 'string') skipped.push({ offset, index, type: record.type, problem: applied });
+      else next = applied;
+    }
+  });
   return { image: Object.freeze({ ...next, appliedOffset: offset }), skipped };
 }
 
@@ -294,7 +303,7 @@ function replayPartition(image: MetadataImage, record: PartitionRecord): Metadat
   });
   const problem = partitionProblem(topic.name, state);
   if (problem !== null) return problem;
-  return withTopic(image, Object.freeze({ ...topic, partitions: Object.freeze([...topic.partitions, state]) }));
+  return withTopic(image, Object.freeze({ ...topic, partitions: partitionsWith(topic.partitions, state) }));
 }
 
 function replayPartitionChange(image: MetadataImage, record: PartitionChangeRecord): MetadataImage | string {
@@ -318,9 +327,7 @@ function replayPartitionChange(image: MetadataImage, record: PartitionChangeReco
   });
   const problem = partitionProblem(topic.name, next);
   if (problem !== null) return problem;
-  const partitions = topic.partitions.slice();
-  partitions[record.partition] = next;
-  return withTopic(image, Object.freeze({ ...topic, partitions: Object.freeze(partitions) }));
+  return withTopic(image, Object.freeze({ ...topic, partitions: partitionsWith(topic.partitions, next) }));
 }
 
 /** Why `p` breaks a partition invariant (see the header), or null. Also checks snapshots (image-codec.ts). */
@@ -347,6 +354,44 @@ function frozenList(list: readonly number[] | undefined): readonly number[] {
   return list === undefined || list.length === 0 ? noReplicas : Object.freeze([...list]);
 }
 
+/**
+ * The running replay scope: the Maps and partition arrays it made (so it may
+ * change them in place), and the arrays to freeze when it ends. Null outside
+ * one: every change copies, as a single `replay` or `applyRecord` must.
+ */
+let scope: { readonly owned: WeakSet<object>; readonly unfrozen: object[] } | null = null;
+
+/**
+ * Runs `fn` in a replay scope (a nested call joins the running one). `fn`
+ * must hand out only the last image it made: earlier ones of the same scope
+ * share the Maps and arrays later records change in place.
+ */
+export function inReplayScope<T>(fn: () => T): T {
+  if (scope !== null) return fn();
+  const running = { owned: new WeakSet<object>(), unfrozen: [] as object[] };
+  scope = running;
+  try {
+    return fn();
+  } finally {
+    scope = null;
+    for (const value of running.unfrozen) Object.freeze(value);
+  }
+}
+
+/** `partitions` with `state` at its index (appended when it is the next one). */
+function partitionsWith(partitions: readonly PartitionState[], state: PartitionState): readonly PartitionState[] {
+  if (scope !== null && scope.owned.has(partitions)) {
+    (partitions as PartitionState[])[state.partition] = state;
+    return partitions;
+  }
+  const copy = partitions.slice();
+  copy[state.partition] = state;
+  if (scope === null) return Object.freeze(copy);
+  scope.owned.add(copy);
+  scope.unfrozen.push(copy);
+  return copy;
+}
+
 function withTopic(image: MetadataImage, topic: TopicImage): MetadataImage {
   return Object.freeze({ ...image, topicsById: mapWith(image.topicsById, topic.topicId, topic) });
 }
@@ -357,15 +402,23 @@ function configMap(entries: readonly ConfigEntry[]): ReadonlyMap<string, string>
   return map;
 }
 
-function mapWith<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> {
+/** A Map this scope may change: `map` itself when the scope made it, else a copy the scope now owns. */
+function writable<K, V>(map: ReadonlyMap<K, V>): Map<K, V> {
+  if (scope !== null && scope.owned.has(map)) return map as Map<K, V>;
   const copy = new Map(map);
+  scope?.owned.add(copy);
+  return copy;
+}
+
+function mapWith<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> {
+  const copy = writable(map);
   copy.set(key, value);
   return copy;
 }
 
 function mapWithout<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
   if (!map.has(key)) return map;
-  const copy = new Map(map);
+  const copy = writable(map);
   copy.delete(key);
   return copy;
 }
@@ -411,7 +464,15 @@ export function brokerConfigOverride(image: MetadataImage, brokerId: number, nam
   return image.brokerConfigs.get(String(brokerId))?.get(name) ?? image.brokerConfigs.get('')?.get(name);
 }
 
-/** Topics sorted by name, for deterministic iteration. */
-export function topicsSortedByName(image: MetadataImage): TopicImage[] {
-  return [...image.topicsById.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/** topicsSortedByName's answers: an image never changes once handed out, so neither does its order. */
+const sortedTopics = new WeakMap<MetadataImage, readonly TopicImage[]>();
+
+/** Topics sorted by name, for deterministic iteration (sorted once per image: Metadata asks it per request). */
+export function topicsSortedByName(image: MetadataImage): readonly TopicImage[] {
+  let sorted = sortedTopics.get(image);
+  if (sorted === undefined) {
+    sorted = Object.freeze([...image.topicsById.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+    if (scope === null) sortedTopics.set(image, sorted); // an image of a running scope may still be changed in place
+  }
+  return sorted;
 }

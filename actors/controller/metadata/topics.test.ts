@@ -23,6 +23,20 @@ const topic = (name: string, numPartitions = 1, replicationFactor = 1, extra: Pa
 const create = (image = clusterImage([1, 2, 3]), ...topics: CreatableTopic[]) =>
   generateCreateTopics(image, { type: 'CreateTopics', topics, validateOnly: false });
 
+describe('topic name collisions', () => {
+  it("'.' and '_' collide (INVALID_TOPIC_EXCEPTION); other names are not scanned against every topic", () => {
+    let image = replayBatch(clusterImage([1, 2, 3]), create(undefined, topic('a.b'), topic('plain')).records);
+    for (const name of ['a_b', 'a.b']) {
+      const result = create(image, topic(name));
+      expect(result.reply.topics[0]).toMatchObject({ name, errorCode: name === 'a.b' ? ErrorCode.TOPIC_ALREADY_EXISTS : ErrorCode.INVALID_TOPIC_EXCEPTION });
+    }
+    image = replayBatch(image, create(image, topic('x_y')).records);
+    expect(create(image, topic('x.y')).reply.topics[0]!.errorCode).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION);
+    expect(create(image, topic('plain2')).reply.topics[0]!.errorCode).toBe(ErrorCode.NONE);
+    expect(create(image, topic('a-b')).reply.topics[0]!.errorCode).toBe(ErrorCode.NONE);
+  });
+});
+
 describe('topic names', () => {
   it.each([
     ['orders', true],

@@ -60,6 +60,10 @@ export function validateTopicName(name: string): string | null {
   return null;
 }
 
+function hasCollisionChars(name: string): boolean {
+  return name.includes('.') || name.includes('_');
+}
+
 function collisionKey(name: string): string {
   return name.replaceAll('.', '_');
 }
@@ -128,10 +132,14 @@ export function generateCreateTopics(
     if (working.topicIdsByName.has(topic.name)) {
       return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${topic.name}' already exists.`);
     }
-    const key = collisionKey(topic.name);
-    for (const existing of working.topicIdsByName.keys()) {
-      if (collisionKey(existing) === key) {
-        return fail(ErrorCode.INVALID_TOPIC_EXCEPTION, `Topic '${topic.name}' collides with existing topic: ${existing}`);
+    // Only a name with '.' or '_' can collide with another name (an exact match was refused above): skip the scan of
+    // every topic for the others, as Kafka keeps its topicsWithCollisionChars apart.
+    if (hasCollisionChars(topic.name)) {
+      const key = collisionKey(topic.name);
+      for (const existing of working.topicIdsByName.keys()) {
+        if (hasCollisionChars(existing) && collisionKey(existing) === key) {
+          return fail(ErrorCode.INVALID_TOPIC_EXCEPTION, `Topic '${topic.name}' collides with existing topic: ${existing}`);
+        }
       }
     }
 
