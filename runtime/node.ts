@@ -81,6 +81,7 @@ import { isTempPath, refKey, tempPathPrefix, type Ref } from './ref.ts';
 import { RestartWindow, restartWithBackoff, type SupervisionPolicy } from './supervision.ts';
 import { CloseCode, type Link, type Listener, type Transport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
+import type { TlsSettings } from './tls.ts';
 
 /** Delivered to a watcher when a watched actor stops or its node goes down. */
 export type Terminated = { type: 'Terminated'; ref: Ref<unknown>; reason: TerminationReason };
@@ -122,6 +123,8 @@ export type NodeOptions = {
   /** Known peers: node id -> URL. More can be added with addPeer. */
   peers?: Record<string, string>;
   transport?: Transport;
+  /** TLS of the default (ws) transport: a listener serves wss://, wss:// dials trust `tls.ca` (runtime/tls.ts). */
+  tls?: TlsSettings;
   limits?: Partial<RuntimeLimits>;
   clock?: Clock;
   logger?: Logger;
@@ -205,7 +208,7 @@ export class Node implements PeerHost {
     this.onGiveUp = options.onGiveUp;
     assert(options.clusterSecret === undefined || options.clusterSecret.length >= clusterSecretBytesMin, `a cluster secret has at least ${clusterSecretBytesMin} bytes`);
     this.clusterSecret = options.clusterSecret;
-    this.transport = options.transport ?? new WsTransport(this.limits);
+    this.transport = options.transport ?? new WsTransport(this.limits, options.tls);
     this.system = nact.start({ name: `${options.nodeId}-${this.incarnation}` } as never);
     for (const [peerId, url] of Object.entries(options.peers ?? {})) this.addPeer(peerId, url);
   }

@@ -18,11 +18,17 @@
  *   slow header, is destroyed). Plain HTTP requests get 426.
  * - Every handler that sees network input is guarded: a throw costs that
  *   connection (closed 1011), never the process.
+ * - TLS (#19, runtime/tls.ts): with `tls` the listener is an HTTPS server
+ *   (`wss://`) and dials verify the server's certificate against `tls.ca`;
+ *   the connection caps and the upgrade timeout count from the TCP accept,
+ *   so a client stuck in the TLS handshake is bounded the same way.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { RuntimeLimits } from './limits.ts';
+import { listenerTlsProblem, type TlsSettings } from './tls.ts';
 import { CloseCode, closeReasonBytes, type Link, type LinkCloseReason, type Listener, type Transport } from './transport.ts';
 
 const zeroMask = (mask: Buffer): void => {
@@ -109,8 +115,11 @@ export class WsTransport implements Transport {
   /** Connections refused by a cap, and sockets destroyed for not upgrading in time (tests). */
   readonly stats = { refusedConnections: 0, upgradeTimeouts: 0 };
 
-  constructor(limits: WsTransportLimits) {
+  private readonly tls: TlsSettings | undefined;
+
+  constructor(limits: WsTransportLimits, tls?: TlsSettings) {
     this.limits = limits;
+    this.tls = tls;
   }
 
   private get frameBytesMax(): number {
@@ -120,15 +129,31 @@ export class WsTransport implements Transport {
   listen(host: string, port: number, onLink: (link: Link) => void): Promise<Listener> {
     return new Promise((resolve, reject) => {
       const { upgradeTimeoutMs, connectionsMax, connectionsPerAddressMax } = this.limits;
-      const http = createServer((_request, response) => {
+      const tls = this.tls;
+      const problem = tls === undefined ? null : listenerTlsProblem(tls);
+      if (problem !== null) {
+        reject(new Error(problem));
+        return;
+      }
+      const onRequest = (_request: IncomingMessage, response: ServerResponse): void => {
         response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('this port speaks WebSocket (kactus native protocol)\n');
-      });
+      };
+      const clientAuth = tls?.clientAuth ?? 'none';
+      const http: Server =
+        tls === undefined
+          ? createServer(onRequest)
+          : createHttpsServer(
+              { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'required', minVersion: 'TLSv1.2' },
+              onRequest,
+            );
       http.headersTimeout = upgradeTimeoutMs;
       http.requestTimeout = upgradeTimeoutMs;
       const wss = new WebSocketServer({ noServer: true, maxPayload: this.frameBytesMax, perMessageDeflate: false });
       const sockets = new Set<Socket>();
       const perAddress = new Map<string, number>();
-      const upgraded = new WeakSet<Socket>();
+      // By address and port, not by socket: behind TLS the upgrade sees the TLSSocket, the accept its raw TCP socket.
+      const upgraded = new Set<string>();
+      const socketKey = (socket: Socket): string => `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
       http.on('connection', (socket: Socket) => {
         const address = socket.remoteAddress ?? '?';
         const fromAddress = perAddress.get(address) ?? 0;
@@ -147,8 +172,10 @@ export class WsTransport implements Transport {
         });
         socket.on('error', () => {});
         // Until the upgrade completes the socket must not stay open for free.
+        const key = socketKey(socket);
+        socket.once('close', () => upgraded.delete(key));
         const timer = setTimeout(() => {
-          if (!upgraded.has(socket)) {
+          if (!upgraded.has(key)) {
             this.stats.upgradeTimeouts += 1;
             socket.destroy();
           }
@@ -159,7 +186,7 @@ export class WsTransport implements Transport {
       http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
         try {
           wss.handleUpgrade(request, socket, head, (ws) => {
-            upgraded.add(socket);
+            upgraded.add(socketKey(socket));
             const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
             ws.binaryType = 'nodebuffer';
             onLink(new WsLink(ws, address));
@@ -169,6 +196,8 @@ export class WsTransport implements Transport {
         }
       });
       http.on('clientError', (_err, socket) => socket.destroy());
+      // A failed TLS handshake (wrong CA, no client certificate when required, plain bytes): that socket only.
+      http.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
       http.once('error', reject);
       http.listen(port, host, () => {
         http.off('error', reject);
@@ -176,7 +205,7 @@ export class WsTransport implements Transport {
         const bound = http.address();
         const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
         resolve({
-          url: `ws://${host}:${boundPort}`,
+          url: `${tls === undefined ? 'ws' : 'wss'}://${host}:${boundPort}`,
           close: () =>
             new Promise<void>((done) => {
               for (const client of wss.clients) client.terminate();
@@ -189,6 +218,17 @@ export class WsTransport implements Transport {
     });
   }
 
+  /** What a `wss://` dial trusts and presents: our CA (else Node's roots) and, for client-certificate auth, our certificate. */
+  private dialTls(): { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; minVersion: 'TLSv1.2' } {
+    const tls = this.tls ?? {};
+    return {
+      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+      ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+      minVersion: 'TLSv1.2',
+    };
+  }
+
   dial(url: string): Promise<Link> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, {
@@ -196,6 +236,7 @@ export class WsTransport implements Transport {
         perMessageDeflate: false,
         generateMask: zeroMask,
         handshakeTimeout: 5_000,
+        ...(url.startsWith('wss:') ? this.dialTls() : {}),
       });
       socket.binaryType = 'nodebuffer';
       const fail = (err: Error): void => reject(err);
