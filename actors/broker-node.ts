@@ -43,6 +43,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
+import { readPemKeystore, readPemTruststore, type TlsSettings } from '../runtime/tls.ts';
 import { nodeIdOf, runsController, type BrokerConfig, type KafkaListenerAddress } from './broker/config.ts';
 import { createKafkaHandler, servedApiVersions } from './kafka/handlers.ts';
 import { startKafkaListener, type KafkaListener } from './kafka/listener.ts';
@@ -107,6 +108,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   const node = await Node.start({
     nodeId,
     clusterSecret,
+    ...(config.sslKeystoreLocation === null ? {} : { tls: brokerTls(config) }),
     listen: { host: config.listenHost, port: config.listenPort },
     ...(config.advertiseUrl !== null ? { advertiseUrl: config.advertiseUrl } : {}),
     peers,
@@ -201,4 +203,14 @@ function advertisedAddress(config: BrokerConfig, address: KafkaListenerAddress, 
   const wildcard = address.host === '0.0.0.0' || address.host === '::' || address.host === '';
   const nativeHost = config.advertiseUrl !== null ? new URL(config.advertiseUrl).hostname : config.listenHost;
   return { name: address.name, host: wildcard ? nativeHost : address.host, port: boundPort };
+}
+
+/** The native listener's TLS (config.sslKeystoreLocation set): its keystore, and the truststore for peers and clients. */
+function brokerTls(config: BrokerConfig): TlsSettings {
+  const store = readPemKeystore(config.sslKeystoreLocation!);
+  return {
+    ...store,
+    ...(config.sslTruststoreLocation === null ? {} : { ca: readPemTruststore(config.sslTruststoreLocation) }),
+    clientAuth: config.sslClientAuth,
+  };
 }

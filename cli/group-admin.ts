@@ -51,7 +51,7 @@ export class GroupAdmin {
     const reply = await this.ask<FindCoordinatorReply>(via, { type: 'FindCoordinator', key: this.groupId, keyType: 0 });
     if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `FindCoordinator for group "${this.groupId}": ${reply.errorMessage ?? ''}`.trim());
     const node = this.context.connection.node;
-    if (node.peerStatus(String(reply.nodeId)) === 'unknown') node.addPeer(String(reply.nodeId), brokerUrl(reply));
+    if (node.peerStatus(String(reply.nodeId)) === 'unknown') node.addPeer(String(reply.nodeId), brokerUrl(reply, this.context.connection.scheme));
     return reply.nodeId;
   }
 

@@ -72,6 +72,11 @@ const meanings: Record<string, string> = {
   'controller.election.ticks': 'Raft election timeout in ticks, randomised in [n, 2n) (Kactus only)',
   'controller.heartbeat.ticks': 'Raft leader heartbeat interval in ticks (Kactus only)',
   'cluster.secret.file': 'file with the secret all brokers share to authenticate each other (default: `<log.dirs>/cluster.secret`; KACTUS_CLUSTER_SECRET holds it directly) (Kactus only)',
+  'ssl.keystore.location': 'PEM file with this broker\'s private key (unencrypted) and certificate chain; set, the native listener serves wss:// only and the broker dials voters and brokers over wss://',
+  'ssl.truststore.location': 'PEM file of the CAs trusted for the other brokers\' certificates (and for client certificates with ssl.client.auth); none: Node\'s bundled roots',
+  'ssl.client.auth': 'none, requested or required: ask clients for a certificate signed by the truststore\'s CAs (required: refuse them without one)',
+  'ssl.keystore.type': 'PEM only (JKS and PKCS12 are refused)',
+  'ssl.truststore.type': 'PEM only',
 };
 
 /** Configs whose value is not a field of the kafkaNames map (parsed on their own in config.ts). */

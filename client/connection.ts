@@ -23,6 +23,7 @@ import { Node } from '../runtime/node.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { FaultPlan } from '../runtime/faults.ts';
+import type { TlsSettings } from '../runtime/tls.ts';
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 
 export type BrokerPath = '/broker' | '/fetch';
@@ -36,10 +37,16 @@ export type ConnectionOptions = {
   logger?: Logger;
   /** Testing: a fault plan for the client node's frames. */
   faults?: FaultPlan;
+  /** TLS for wss:// brokers (KactusOptions.ssl). */
+  tls?: TlsSettings;
 };
 
-export function brokerUrl(broker: { host: string; port: number }): string {
-  return `ws://${broker.host}:${broker.port}`;
+/**
+ * A broker's URL from its registration, in the scheme the client bootstrapped with: a client that reached the
+ * cluster over wss:// keeps wss:// for every broker it learns from metadata.
+ */
+export function brokerUrl(broker: { host: string; port: number }, scheme: 'ws' | 'wss' = 'ws'): string {
+  return `${scheme}://${broker.host.includes(':') ? `[${broker.host}]` : broker.host}:${broker.port}`;
 }
 
 export class Connection {
@@ -51,7 +58,11 @@ export class Connection {
   private nextPick = 0;
   private closed = false;
 
-  private constructor(node: Node, log: Logger, bootstrapBrokerId: number) {
+  /** The scheme of the bootstrap URL that answered: every broker learned from metadata is dialed with it. */
+  readonly scheme: 'ws' | 'wss';
+
+  private constructor(node: Node, log: Logger, bootstrapBrokerId: number, scheme: 'ws' | 'wss') {
+    this.scheme = scheme;
     this.node = node;
     this.log = log;
     this.bootstrapBrokerId = bootstrapBrokerId;
@@ -62,7 +73,7 @@ export class Connection {
   static async open(options: ConnectionOptions): Promise<Connection> {
     const nodeId = `client-${options.clientId}-${randomUUID().slice(0, 8)}`;
     const log = options.logger ?? createLogger({ client: options.clientId }, process.env.LOG_LEVEL ?? 'warn', 2);
-    const node = await Node.start({ nodeId, logger: log, limits: { handshakeTimeoutMs: options.connectTimeoutMs }, ...(options.faults ? { faults: options.faults } : {}) });
+    const node = await Node.start({ nodeId, logger: log, limits: { handshakeTimeoutMs: options.connectTimeoutMs }, ...(options.faults ? { faults: options.faults } : {}), ...(options.tls ? { tls: options.tls } : {}) });
     const problems: string[] = [];
     for (const url of options.brokers) {
       try {
@@ -73,7 +84,7 @@ export class Connection {
           continue;
         }
         log.debug({ url, brokerId }, 'client.bootstrapped');
-        return new Connection(node, log, brokerId);
+        return new Connection(node, log, brokerId, url.startsWith('wss:') ? 'wss' : 'ws');
       } catch (err) {
         problems.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -90,7 +101,7 @@ export class Connection {
       listed.add(broker.brokerId);
       const previous = this.known.get(broker.brokerId);
       if (previous === undefined || previous === null || previous.host !== broker.host || previous.port !== broker.port) {
-        this.node.addPeer(String(broker.brokerId), brokerUrl(broker));
+        this.node.addPeer(String(broker.brokerId), brokerUrl(broker, this.scheme));
       }
       this.known.set(broker.brokerId, broker);
     }

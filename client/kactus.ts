@@ -70,6 +70,7 @@ export class Kactus {
         connectTimeoutMs: this.config.connectTimeoutMs,
         ...(this.config.logger ? { logger: this.config.logger } : {}),
         ...(this.faultPlan ? { faults: this.faultPlan } : {}),
+        ...(this.config.ssl ? { tls: this.config.ssl } : {}),
       }).then((connection) => {
         const metadata = new MetadataCache(connection, { requestTimeoutMs: this.config.requestTimeoutMs, metadataMaxAgeMs: this.config.metadataMaxAgeMs, retry: this.retry });
         return { connection, metadata, config: this.config, retry: this.retry };

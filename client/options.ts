@@ -98,6 +98,28 @@ export const loggerOption: Check<Logger | undefined> = (value, name) => {
   return value as Logger;
 };
 
+/** ssl: what the client trusts and presents on wss:// (PEM text; TlsSettings of runtime/tls.ts). */
+export type SslOptions = { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
+
+const sslOption: Check<{ ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } | undefined> = (value, name) => {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(name, 'must be an object { ca, cert, key, rejectUnauthorized }');
+  const source = value as Record<string, unknown>;
+  for (const key of Object.keys(source)) if (!['ca', 'cert', 'key', 'rejectUnauthorized'].includes(key)) throw bad(`${name}.${key}`, 'is not an ssl option (ca, cert, key, rejectUnauthorized)');
+  const pem = (key: 'ca' | 'cert' | 'key'): string | undefined => {
+    const item = source[key];
+    if (item === undefined) return undefined;
+    const text = Buffer.isBuffer(item) ? item.toString('utf8') : item;
+    if (typeof text !== 'string' || !text.includes('-----BEGIN ')) throw bad(`${name}.${key}`, 'must be PEM text (a string or Buffer with -----BEGIN ...-----)');
+    return text;
+  };
+  const out = { ...(pem('ca') === undefined ? {} : { ca: pem('ca')! }), ...(pem('cert') === undefined ? {} : { cert: pem('cert')! }), ...(pem('key') === undefined ? {} : { key: pem('key')! }) };
+  if ((out.cert === undefined) !== (out.key === undefined)) throw bad(name, 'cert and key go together (a client certificate needs its private key)');
+  const reject = source.rejectUnauthorized;
+  if (reject !== undefined && typeof reject !== 'boolean') throw bad(`${name}.rejectUnauthorized`, 'must be true or false');
+  return { ...out, rejectUnauthorized: reject ?? true };
+};
+
 // ---------------------------------------------------------------- Kactus
 
 export const kactusOptionsSpec = {
@@ -119,6 +141,8 @@ export const kactusOptionsSpec = {
   retryBackoffMsMax: integer(0, 600_000, 1_000),
   /** A pino logger; default: pino at LOG_LEVEL (default warn), to stderr. */
   logger: loggerOption,
+  /** TLS for wss:// brokers: ca (PEM; default Node's roots), cert + key for client-certificate auth, rejectUnauthorized (default true). */
+  ssl: sslOption,
 } satisfies Spec;
 
 export type KactusOptions = {
@@ -131,6 +155,7 @@ export type KactusOptions = {
   retryBackoffMs?: number;
   retryBackoffMsMax?: number;
   logger?: Logger;
+  ssl?: SslOptions;
 };
 
 export type KactusConfig = Parsed<typeof kactusOptionsSpec>;

@@ -231,6 +231,16 @@ export class Node implements PeerHost {
     return this.advertiseUrl;
   }
 
+  /**
+   * The URL to dial a peer node at host:port (from a broker registration in
+   * the metadata): wss:// when this node itself listens on wss:// (with TLS
+   * on, brokers dial each other over TLS), else ws://.
+   */
+  peerUrl(host: string, port: number): string {
+    const scheme = this.advertiseUrl?.startsWith('wss:') ? 'wss' : 'ws';
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
   isStopping(): boolean {
     return this.stopping;
   }

@@ -338,7 +338,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     const existing = state.fetchers.get(leaderId);
     if (existing) return existing;
     const leader = state.image.brokers.get(leaderId);
-    if (leader) ctx.node.addPeer(nodeIdOf(leaderId), `ws://${leader.host}:${leader.port}`);
+    if (leader) ctx.node.addPeer(nodeIdOf(leaderId), ctx.node.peerUrl(leader.host, leader.port));
     const path = `${deps.fetchersParent.path}/${leaderId}`;
     if (ctx.node.hasActor(path)) {
       // Alive from before this actor's restart, emptied by init: adopt it.
@@ -484,7 +484,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     }
     state.verifying.set(key, [produce]);
     state.verifyingCount += 1;
-    if (coordinatorId !== brokerId) ctx.node.addPeer(nodeIdOf(coordinatorId), `ws://${coordinator.host}:${coordinator.port}`);
+    if (coordinatorId !== brokerId) ctx.node.addPeer(nodeIdOf(coordinatorId), ctx.node.peerUrl(coordinator.host, coordinator.port));
     const done = (errorCode: number, errorMessage: string): void => {
       ctx.node.tell(ctx.self, { type: 'TxnVerified', key, errorCode, errorMessage });
     };

@@ -26,3 +26,20 @@ describe('listeners / advertised.listeners', () => {
     expect(() => applyKafkaSettings(base, { 'advertised.listeners': 'PLAINTEXT://h:1' })).toThrow(/which listeners does not/);
   });
 });
+
+describe('ssl.* (TLS of the native listener, #19)', () => {
+  it('a keystore makes every native URL wss://: the voters and the advertised URL', () => {
+    const config = applyKafkaSettings({ ...base, advertiseUrl: 'ws://broker1.example:9191' }, { 'ssl.keystore.type': 'PEM', 'ssl.keystore.location': '/etc/kactus/broker.pem', 'ssl.truststore.location': '/etc/kactus/ca.pem' });
+    expect(config.sslKeystoreLocation).toBe('/etc/kactus/broker.pem');
+    expect([...config.controllerQuorumVoters.values()]).toEqual(['wss://127.0.0.1:9191']);
+    expect(config.advertiseUrl).toBe('wss://broker1.example:9191');
+    expect(base.controllerQuorumVoters.get(1)).toBe('ws://127.0.0.1:9191');
+  });
+
+  it('refuses what it cannot serve, naming the setting', () => {
+    expect(() => applyKafkaSettings(base, { 'ssl.keystore.type': 'JKS' })).toThrow(/ssl.keystore.type.*PEM/);
+    expect(() => applyKafkaSettings(base, { 'ssl.client.auth': 'maybe' })).toThrow(/ssl.client.auth.*none, requested, required/);
+    expect(() => applyKafkaSettings(base, { 'ssl.client.auth': 'required' })).toThrow(/needs TLS: set ssl.keystore.location/);
+    expect(() => applyKafkaSettings(base, { 'ssl.keystore.location': '/k.pem', 'ssl.client.auth': 'required' })).toThrow(/needs ssl.truststore.location/);
+  });
+});

@@ -9,6 +9,7 @@
  * issue asks).
  */
 import { assert } from '../../runtime/assert.ts';
+import type { ClientAuth } from '../../runtime/tls.ts';
 
 export type BrokerConfig = {
   /** node.id */
@@ -98,6 +99,18 @@ export type BrokerConfig = {
   kafkaListeners: readonly KafkaListenerAddress[];
   /** advertised.listeners: the address Kafka clients are told to dial per listener (default: its listen address). */
   kafkaAdvertisedListeners: readonly KafkaListenerAddress[];
+  /**
+   * ssl.keystore.location (type PEM: the private key and its certificate chain in one file). Set: the native
+   * listener serves wss:// only, and this broker dials the voters and the other brokers over wss:// (#19).
+   */
+  sslKeystoreLocation: string | null;
+  /** ssl.truststore.location (type PEM): the CAs trusted for peer brokers and, with ssl.client.auth, for clients. */
+  sslTruststoreLocation: string | null;
+  /** ssl.client.auth: none (default), requested or required: a client certificate signed by the truststore's CAs. */
+  sslClientAuth: ClientAuth;
+  /** ssl.keystore.type / ssl.truststore.type: PEM, the one store format served (no JKS or PKCS12). */
+  sslKeystoreType: 'PEM';
+  sslTruststoreType: 'PEM';
 };
 
 /** One `NAME://HOST:PORT` entry of listeners / advertised.listeners. */
@@ -160,6 +173,15 @@ const kafkaNames: Record<string, Field> = {
   'controller.election.ticks': { key: 'controllerElectionTicks', kind: 'int', min: 2 },
   'controller.heartbeat.ticks': { key: 'controllerHeartbeatTicks', kind: 'int', min: 1 },
   'cluster.secret.file': { key: 'clusterSecretFile', kind: 'nullable-string' },
+  'ssl.keystore.location': { key: 'sslKeystoreLocation', kind: 'nullable-string' },
+  'ssl.truststore.location': { key: 'sslTruststoreLocation', kind: 'nullable-string' },
+};
+
+/** Settings whose only accepted values are listed (Kafka's names; PEM files are the one store type served). */
+const enumNames: Record<string, { key: keyof BrokerConfig; values: readonly string[] }> = {
+  'ssl.client.auth': { key: 'sslClientAuth', values: ['none', 'requested', 'required'] },
+  'ssl.keystore.type': { key: 'sslKeystoreType', values: ['PEM'] },
+  'ssl.truststore.type': { key: 'sslTruststoreType', values: ['PEM'] },
 };
 
 export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'> = {
@@ -195,6 +217,11 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   controllerElectionTicks: 10,
   controllerHeartbeatTicks: 2,
   clusterSecretFile: null,
+  sslKeystoreLocation: null,
+  sslTruststoreLocation: null,
+  sslClientAuth: 'none',
+  sslKeystoreType: 'PEM',
+  sslTruststoreType: 'PEM',
 };
 
 export class ConfigError extends Error {
@@ -251,6 +278,13 @@ export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Reco
       next.kafkaAdvertisedListeners = parseKafkaListeners(String(raw), 'advertised.listeners');
       continue;
     }
+    const choice = enumNames[name];
+    if (choice !== undefined) {
+      const text = String(raw).trim();
+      if (!choice.values.includes(text)) throw new ConfigError(`config "${name}": "${text}" must be ${choice.values.join(', ')}`);
+      next[choice.key] = text;
+      continue;
+    }
     const field = kafkaNames[name];
     if (field === undefined) throw new ConfigError(`unknown config "${name}"`);
     const text = String(raw).trim();
@@ -289,11 +323,20 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
   for (const advertised of config.kafkaAdvertisedListeners) {
     if (!config.kafkaListeners.some((l) => l.name === advertised.name)) fail(`advertised.listeners names ${advertised.name}, which listeners does not`);
   }
-  return config;
+  if (config.sslKeystoreLocation === null && config.sslClientAuth !== 'none') fail(`ssl.client.auth=${config.sslClientAuth} needs TLS: set ssl.keystore.location`);
+  if (config.sslClientAuth !== 'none' && config.sslTruststoreLocation === null) fail(`ssl.client.auth=${config.sslClientAuth} needs ssl.truststore.location (the CA that signs client certificates)`);
+  if (config.sslKeystoreLocation === null) return config;
+  // TLS on: every native URL this broker advertises or dials is wss:// (the voters are given as id@host:port).
+  const secure = (url: string): string => url.replace(/^ws:/, 'wss:');
+  return {
+    ...config,
+    advertiseUrl: config.advertiseUrl === null ? null : secure(config.advertiseUrl),
+    controllerQuorumVoters: new Map([...config.controllerQuorumVoters].map(([id, url]) => [id, secure(url)])),
+  };
 }
 
 export function kafkaConfigNames(): string[] {
-  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', ...Object.keys(kafkaNames)];
+  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
 }
 
 export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {

@@ -319,7 +319,7 @@ export function txnCoordinatorBehaviour(deps: TxnCoordinatorDeps): Behaviour<She
       done(ErrorCode.LEADER_NOT_AVAILABLE);
       return;
     }
-    if (leaderId !== config.brokerId) ctx.node.addPeer(nodeIdOf(leaderId), `ws://${leader.host}:${leader.port}`);
+    if (leaderId !== config.brokerId) ctx.node.addPeer(nodeIdOf(leaderId), ctx.node.peerUrl(leader.host, leader.port));
     const coordinatorEpoch = s.coordinator.partitions.get(entry.partition)?.leaderEpoch ?? -1;
     ctx.node
       .ask<WriteTxnMarker, ProduceReply>(

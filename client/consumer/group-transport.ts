@@ -30,7 +30,7 @@ export function groupTransport(context: ClientContext): GroupTransport {
       lastBroker = via;
       const reply = await connection.node.ask<FindCoordinator, FindCoordinatorReply>({ node: String(via), path: groupsPath }, (replyTo) => ({ type: 'FindCoordinator', key: groupId, keyType: 0, replyTo }), { timeoutMs: config.requestTimeoutMs });
       if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `FindCoordinator for group ${groupId}: ${reply.errorMessage ?? 'failed'}`);
-      if (connection.node.peerStatus(String(reply.nodeId)) === 'unknown') connection.node.addPeer(String(reply.nodeId), brokerUrl(reply));
+      if (connection.node.peerStatus(String(reply.nodeId)) === 'unknown') connection.node.addPeer(String(reply.nodeId), brokerUrl(reply, connection.scheme));
       return reply.nodeId;
     },
     request<R>(coordinatorId: number, body: GroupRequestBody, timeoutMs: number): Promise<R> {

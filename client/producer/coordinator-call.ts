@@ -66,7 +66,7 @@ export class CoordinatorClient {
     if (typeof reply !== 'object' || reply === null || typeof reply.errorCode !== 'number') throw new KactusError(ErrorCode.CORRUPT_MESSAGE, `malformed coordinator lookup answer from broker ${via}`);
     if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `coordinator lookup for ${key} via broker ${via}: ${reply.errorMessage ?? 'refused'}`);
     if (!Number.isInteger(reply.nodeId) || reply.nodeId < 0) throw new KactusError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `coordinator lookup for ${key}: no coordinator (node ${reply.nodeId})`);
-    if (this.connection.node.peerStatus(String(reply.nodeId)) === 'unknown') this.connection.node.addPeer(String(reply.nodeId), brokerUrl(reply));
+    if (this.connection.node.peerStatus(String(reply.nodeId)) === 'unknown') this.connection.node.addPeer(String(reply.nodeId), brokerUrl(reply, this.connection.scheme));
     this.known.set(key, reply.nodeId);
     return reply.nodeId;
   }

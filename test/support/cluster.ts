@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Node } from '../../runtime/node.ts';
 import { createLogger } from '../../runtime/logger.ts';
+import type { TlsSettings } from '../../runtime/tls.ts';
 import { freePort, startChild, type Child } from './processes.ts';
 import { testClusterSecret } from './secret.ts';
 
@@ -41,11 +42,16 @@ export type TestCluster = {
 
 export type TestTopic = { name: string; errorCode: number; partitions: { partition: number; leader: number; leaderEpoch: number; isr: number[]; replicas: number[]; errorCode: number }[] };
 
-export async function startTestCluster(count: number, settings: string[] = [], options: { env?: Record<string, string>; voters?: number[] } = {}): Promise<TestCluster> {
+export async function startTestCluster(
+  count: number,
+  settings: string[] = [],
+  options: { env?: Record<string, string>; voters?: number[]; /** The brokers serve wss:// (ssl.* in settings): the test client's TLS. */ clientTls?: TlsSettings } = {},
+): Promise<TestCluster> {
   const brokers: TestBroker[] = [];
+  const scheme = options.clientTls === undefined ? 'ws' : 'wss';
   for (let i = 1; i <= count; i += 1) {
     const port = await freePort();
-    brokers.push({ id: i, port, url: `ws://127.0.0.1:${port}`, child: null });
+    brokers.push({ id: i, port, url: `${scheme}://127.0.0.1:${port}`, child: null });
   }
   return launchCluster({
     brokers,
@@ -55,6 +61,7 @@ export async function startTestCluster(count: number, settings: string[] = [], o
     settings,
     env: options.env ?? {},
     clientNodeId: `test-client-${process.pid}-${Date.now()}`,
+    ...(options.clientTls === undefined ? {} : { clientTls: options.clientTls }),
   });
 }
 
@@ -72,6 +79,8 @@ export type ClusterSpec = {
   /** A command broker `id` is started through (e.g. `ip netns exec NS`); none by default. */
   commandPrefixOf?: (id: number) => readonly string[];
   clientNodeId: string;
+  /** TLS of the test's client node (brokers serving wss://). */
+  clientTls?: TlsSettings;
 };
 
 /**
@@ -106,7 +115,7 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
-  const client = await Node.start({ nodeId: spec.clientNodeId, clusterSecret: secret, logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  const client = await Node.start({ nodeId: spec.clientNodeId, clusterSecret: secret, ...(spec.clientTls === undefined ? {} : { tls: spec.clientTls }), logger: createLogger({ node: 'test-client' }, process.env.LOG_LEVEL ?? 'silent'), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
   const live = (): TestBroker[] => brokers.filter((b) => b.child !== null);
 
   const cluster: TestCluster = {
@@ -136,7 +145,7 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
     async addBroker() {
       const id = Math.max(...brokers.map((b) => b.id)) + 1;
       const port = await freePort();
-      const broker: TestBroker = { id, port, url: `ws://${spec.hostOf(id)}:${port}`, child: null };
+      const broker: TestBroker = { id, port, url: `${spec.clientTls === undefined ? 'ws' : 'wss'}://${spec.hostOf(id)}:${port}`, child: null };
       brokers.push(broker);
       client.addPeer(String(id), broker.url);
       await startBroker(id);
