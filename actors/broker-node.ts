@@ -133,6 +133,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
           handler: createKafkaHandler({ node, listenerName: address.name, log: node.log }),
           apiVersions: servedApiVersions,
           log: node.log.child({ listener: address.name }),
+          ...(address.name === 'SSL' ? { tls: brokerTls(config) } : {}),
         }),
       );
     }

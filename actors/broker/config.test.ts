@@ -18,9 +18,11 @@ describe('listeners / advertised.listeners', () => {
     expect(base.kafkaListeners).toEqual([]);
   });
 
-  it('refuse what is not a listener, TLS/SASL (not there yet), duplicates, and an advertised name that does not listen', () => {
+  it('refuse what is not a listener, SASL (not there yet), SSL without a keystore, duplicates, and an advertised name that does not listen', () => {
     expect(() => parseKafkaListeners('0.0.0.0:9092', 'listeners')).toThrow(/is not NAME:\/\/HOST:PORT/);
-    expect(() => parseKafkaListeners('SSL://0.0.0.0:9093', 'listeners')).toThrow(/SSL is not supported/);
+    expect(() => parseKafkaListeners('SASL_SSL://0.0.0.0:9093', 'listeners')).toThrow(/SASL_SSL is not supported/);
+    expect(parseKafkaListeners('SSL://0.0.0.0:9093', 'listeners')).toEqual([{ name: 'SSL', host: '0.0.0.0', port: 9093 }]);
+    expect(() => applyKafkaSettings(base, { listeners: 'SSL://0.0.0.0:9093' })).toThrow(/SSL listener needs ssl.keystore.location/);
     expect(() => parseKafkaListeners('PLAINTEXT://a:1,PLAINTEXT://b:2', 'listeners')).toThrow(/named twice/);
     expect(() => parseKafkaListeners('PLAINTEXT://a:70000', 'listeners')).toThrow(/out of range/);
     expect(() => applyKafkaSettings(base, { 'advertised.listeners': 'PLAINTEXT://h:1' })).toThrow(/which listeners does not/);

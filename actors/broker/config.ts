@@ -116,8 +116,8 @@ export type BrokerConfig = {
 /** One `NAME://HOST:PORT` entry of listeners / advertised.listeners. */
 export type KafkaListenerAddress = { readonly name: string; readonly host: string; readonly port: number };
 
-/** Listener names whose security protocol we speak (TLS and SASL are issue #19). */
-export const kafkaListenerNamesSupported: ReadonlySet<string> = new Set(['PLAINTEXT']);
+/** Listener names whose security protocol we speak: PLAINTEXT, and SSL with the ssl.* settings (SASL is to come, #19). */
+export const kafkaListenerNamesSupported: ReadonlySet<string> = new Set(['PLAINTEXT', 'SSL']);
 
 /** Parses Kafka's `NAME://HOST:PORT[,NAME://HOST:PORT]` (listeners, advertised.listeners). */
 export function parseKafkaListeners(text: string, what: string): KafkaListenerAddress[] {
@@ -128,7 +128,7 @@ export function parseKafkaListeners(text: string, what: string): KafkaListenerAd
     const [, name, host, portText] = match;
     const port = Number(portText);
     if (port > 65_535) throw new ConfigError(`${what}: port ${port} is out of range`);
-    if (!kafkaListenerNamesSupported.has(name!)) throw new ConfigError(`${what}: listener ${name} is not supported (only ${[...kafkaListenerNamesSupported].join(', ')}; TLS and SASL are not there yet)`);
+    if (!kafkaListenerNamesSupported.has(name!)) throw new ConfigError(`${what}: listener ${name} is not supported (only ${[...kafkaListenerNamesSupported].join(', ')}; SASL is not there yet)`);
     if (out.some((l) => l.name === name)) throw new ConfigError(`${what}: listener ${name} is named twice`);
     out.push({ name: name!, host: host!.replace(/^\[|\]$/g, ''), port });
   }
@@ -323,6 +323,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
   for (const advertised of config.kafkaAdvertisedListeners) {
     if (!config.kafkaListeners.some((l) => l.name === advertised.name)) fail(`advertised.listeners names ${advertised.name}, which listeners does not`);
   }
+  if (config.sslKeystoreLocation === null && config.kafkaListeners.some((l) => l.name === 'SSL')) fail('listeners: an SSL listener needs ssl.keystore.location');
   if (config.sslKeystoreLocation === null && config.sslClientAuth !== 'none') fail(`ssl.client.auth=${config.sslClientAuth} needs TLS: set ssl.keystore.location`);
   if (config.sslClientAuth !== 'none' && config.sslTruststoreLocation === null) fail(`ssl.client.auth=${config.sslClientAuth} needs ssl.truststore.location (the CA that signs client certificates)`);
   if (config.sslKeystoreLocation === null) return config;

@@ -26,6 +26,8 @@
  * - Idle connections close after connections.max.idle.ms (Kafka's 10 min).
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { listenerTlsProblem, type TlsSettings } from '../../runtime/tls.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { FrameSplitter, kafkaFrameLimits } from '../../protocol/kafka/frames.ts';
 import { apiKeys, apis, decodeRequest, encodeResponse, type ApiInfo, type RequestHeader } from '../../protocol/kafka/messages.ts';
@@ -68,7 +70,12 @@ export type KafkaListenerOptions = {
   readonly apiVersions: () => readonly { apiKey: number; minVersion: number; maxVersion: number }[];
   readonly log: Logger;
   readonly limits?: Partial<KafkaListenerLimits>;
+  /** An SSL listener (Kafka's security.protocol SSL): TLS with these settings, else PLAINTEXT. */
+  readonly tls?: TlsSettings;
 };
+
+/** How long a connection to an SSL listener may take to finish its TLS handshake. */
+export const kafkaTlsHandshakeTimeoutMs = 10_000;
 
 export type KafkaListener = {
   readonly host: string;
@@ -83,7 +90,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
   const limits: KafkaListenerLimits = { ...kafkaListenerLimitsDefault, ...options.limits };
   const sockets = new Set<Socket>();
   let nextConnectionId = 1;
-  const server: Server = createServer({ noDelay: true }, (socket) => {
+  const onConnection = (socket: Socket): void => {
     if (sockets.size >= limits.connectionsMax) {
       socket.destroy();
       return;
@@ -91,6 +98,23 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     serveConnection(socket, { id: nextConnectionId++, remoteAddress: socket.remoteAddress ?? '', localPort: socket.localPort ?? 0 }, options, limits);
+  };
+  const tls = options.tls;
+  const problem = tls === undefined ? null : listenerTlsProblem(tls);
+  if (problem !== null) throw new Error(`Kafka SSL listener: ${problem}`);
+  const clientAuth = tls?.clientAuth ?? 'none';
+  const server: Server =
+    tls === undefined
+      ? createServer({ noDelay: true }, onConnection)
+      : createTlsServer(
+          { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'required', minVersion: 'TLSv1.2', handshakeTimeout: kafkaTlsHandshakeTimeoutMs, noDelay: true },
+          onConnection,
+        );
+  // Sockets still in their TLS handshake count too (the handshake is bounded by kafkaTlsHandshakeTimeoutMs).
+  server.maxConnections = limits.connectionsMax;
+  if (tls !== undefined) server.on('tlsClientError', (err: Error, socket: Socket) => {
+    options.log.debug({ err: err.message, remoteAddress: socket.remoteAddress }, 'kafka_listener.tls_handshake_failed');
+    socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
