@@ -17,6 +17,7 @@
 import { parseArgs } from 'node:util';
 import { Kactus, type ClientContext } from '../client/kactus.ts';
 import { createLogger } from '../runtime/logger.ts';
+import { readPemTruststore } from '../runtime/tls.ts';
 import { UsageError, printLine } from './output.ts';
 
 export const bootstrapDefault = 'ws://127.0.0.1:9191';
@@ -133,9 +134,25 @@ export function keyValues(items: unknown, flag: string): Record<string, string> 
   return out;
 }
 
+/**
+ * The CA of a wss:// cluster from $KACTUS_SSL_CA (a PEM file, as `kactus cluster up --tls` prints), or none
+ * (Node's bundled roots); UsageError naming the variable when the file does not read.
+ */
+export function sslFromEnvironment(): { ca: string } | undefined {
+  const path = process.env.KACTUS_SSL_CA;
+  if (path === undefined || path === '') return undefined;
+  try {
+    return { ca: readPemTruststore(path) };
+  } catch (err) {
+    throw new UsageError(`KACTUS_SSL_CA: ${(err as Error).message}`);
+  }
+}
+
 /** A client for one command: opened (bootstrap reached) before `run`, closed after it whatever happens. */
 export async function withClient<T>(flags: Parsed['values'], run: (kactus: Kactus, context: ClientContext) => Promise<T>, options: { requestTimeoutMs?: number } = {}): Promise<T> {
+  const ssl = sslFromEnvironment();
   const kactus = new Kactus({
+    ...(ssl === undefined ? {} : { ssl }),
     brokers: bootstrapList(flags.bootstrap),
     clientId: 'kactus-cli',
     connectTimeoutMs: cliClientLimits.connectTimeoutMs,

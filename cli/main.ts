@@ -42,8 +42,8 @@ Commands:
 ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Every command takes --help. Commands that talk to a cluster take
---bootstrap ws://HOST:PORT[,...] (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191)
-and --json where they print data. kactus --version prints the version.
+--bootstrap ws://HOST:PORT[,...] (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191;
+a wss:// cluster's CA in $KACTUS_SSL_CA) and --json where they print data. kactus --version prints the version.
 Exit codes: 0 success, 1 failure (cluster unreachable or an error from it), 2 bad arguments.`;
 }
 

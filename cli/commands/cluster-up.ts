@@ -12,12 +12,13 @@
  * (SIGKILL after stopTimeoutMs), and exits: nothing is left behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { UsageError, printError, printLine } from '../output.ts';
 import { parseFlags } from '../common.ts';
 import { brokerProcessArgs } from '../broker-process.ts';
+import { devCertificateDays, makeDevCertificates } from '../dev-certs.ts';
 
 export const clusterUpLimits = {
   brokersMax: 9,
@@ -44,11 +45,11 @@ export function isClientDeparture(line: string): boolean {
 }
 
 /** How many brokers the cluster's metadata lists (registered, unfenced), polled until `count`, `giveUp()` or the bound. */
-async function registeredBrokers(bootstrap: string, count: number, giveUp: () => boolean): Promise<number> {
+async function registeredBrokers(bootstrap: string, count: number, giveUp: () => boolean, ca: string | undefined): Promise<number> {
   // Loaded here: `cluster up --help` and bad arguments stay quick.
   const { Kactus } = await import('../../client/kactus.ts');
   const { createLogger } = await import('../../runtime/logger.ts');
-  const kactus = new Kactus({ brokers: bootstrap.split(','), clientId: 'kactus-cluster-up', connectTimeoutMs: 5_000, requestTimeoutMs: 5_000, retriesMax: 1, logger: createLogger({ client: 'kactus-cluster-up' }, 'silent', 2) });
+  const kactus = new Kactus({ ...(ca === undefined ? {} : { ssl: { ca } }), brokers: bootstrap.split(','), clientId: 'kactus-cluster-up', connectTimeoutMs: 5_000, requestTimeoutMs: 5_000, retriesMax: 1, logger: createLogger({ client: 'kactus-cluster-up' }, 'silent', 2) });
   let registered = 0;
   try {
     const deadlineMs = Date.now() + clusterUpLimits.registrationWaitMsMax;
@@ -63,14 +64,41 @@ async function registeredBrokers(bootstrap: string, count: number, giveUp: () =>
   return registered;
 }
 
-export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--kafka-base-port 9092] [--set key=value ...]
+/** `--tls` remakes the development certificates when they are older than this (they are valid devCertificateDays). */
+export const tlsRemakeAfterDays = 20;
+
+export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--kafka-base-port 9092] [--tls] [--set key=value ...]
 
 Starts a local cluster: N broker processes (each also a controller voter) on
 127.0.0.1, native ports base+1..base+N, data under DIR/broker-<id>. Each broker
 also has a Kafka-protocol listener: broker i on kafka-base-port+i-1 (9092,
 9093, 9094 by default), so Kafka tools connect to 127.0.0.1:9092.
 Ctrl-C stops them all. A second run on the same data directory finds the topics
-and records of the first.`;
+and records of the first. Without --tls it is plaintext with no authentication:
+for this machine only.
+
+--tls  a throwaway local CA and broker certificate in DIR/tls (made with the
+       openssl command, valid ${devCertificateDays} days, remade when older than ${tlsRemakeAfterDays}): the native
+       listeners serve wss://, brokers talk TLS to each other, the Kafka
+       listeners are SSL://. Clients trust DIR/tls/ca.pem (KACTUS_SSL_CA for
+       kactus commands, ssl.ca.location for kcat).`;
+
+
+/** The development CA and broker keystore in `dir`: kept from an earlier run while young enough, else made anew. */
+function developmentTls(dir: string): { caPath: string; keystore: string; ca: string } {
+  const caPath = join(dir, 'ca.pem');
+  const keystore = join(dir, 'broker.keystore.pem');
+  const young = (path: string): boolean => existsSync(path) && Date.now() - statSync(path).mtimeMs < tlsRemakeAfterDays * 86_400_000;
+  if (!young(caPath) || !young(keystore)) {
+    try {
+      makeDevCertificates(dir, ['broker']);
+    } catch (err) {
+      throw new UsageError(`--tls: ${(err as Error).message}`);
+    }
+    printLine(`kactus: made a development CA and broker certificate in ${dir} (openssl, valid ${devCertificateDays} days)`);
+  }
+  return { caPath, keystore, ca: readFileSync(caPath, 'utf8') };
+}
 
 type Broker = { id: number; port: number; kafkaPort: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
 
@@ -81,9 +109,10 @@ export async function clusterUp(argv: string[]): Promise<number> {
     'base-port': { type: 'string', default: '9190' },
     'kafka-base-port': { type: 'string', default: '9092' },
     set: { type: 'string', multiple: true, default: [] },
+    tls: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   });
-  const values = flags as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; set: string[]; help: boolean };
+  const values = flags as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; set: string[]; tls: boolean; help: boolean };
   if (values.help) {
     printLine(clusterUpHelp);
     return 0;
@@ -99,18 +128,23 @@ export async function clusterUp(argv: string[]): Promise<number> {
   mkdirSync(dataDir, { recursive: true });
   const brokers: Broker[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, port: basePort + i + 1, kafkaPort: kafkaBasePort + i, child: null, restarts: [], ready: false }));
   const quorum = brokers.map((b) => `${b.id}@127.0.0.1:${b.port}`).join(',');
-  const bootstrap = brokers.map((b) => `ws://127.0.0.1:${b.port}`).join(',');
+  const scheme = values.tls ? 'wss' : 'ws';
+  const bootstrap = brokers.map((b) => `${scheme}://127.0.0.1:${b.port}`).join(',');
   const kafkaBootstrap = brokers.map((b) => `127.0.0.1:${b.kafkaPort}`).join(',');
   let stopping = false;
 
   printLine(`kactus: starting ${count} broker${count > 1 ? 's' : ''}, data in ${dataDir}`);
+  const tls = values.tls ? developmentTls(join(dataDir, 'tls')) : undefined;
+  const tlsSettings = tls === undefined ? [] : [`ssl.keystore.location=${tls.keystore}`, `ssl.truststore.location=${tls.caPath}`];
+  const kafkaListenerName = tls === undefined ? 'PLAINTEXT' : 'SSL';
   // The brokers' shared secret (peer authentication): made once, kept with the data, so a second run finds it.
   const { ensureClusterSecretFile, clusterSecretFileName } = await import('../../actors/broker/cluster-secret.ts');
   const secretFile = ensureClusterSecretFile(join(dataDir, clusterSecretFileName));
 
   const start = (broker: Broker): void => {
     const args = [...brokerProcessArgs(), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
-    args.push('--set', `cluster.secret.file=${secretFile}`, '--set', `listeners=PLAINTEXT://127.0.0.1:${broker.kafkaPort}`);
+    args.push('--set', `cluster.secret.file=${secretFile}`, '--set', `listeners=${kafkaListenerName}://127.0.0.1:${broker.kafkaPort}`);
+    for (const setting of tlsSettings) args.push('--set', setting);
     for (const setting of values.set ?? []) args.push('--set', setting);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
     broker.child = child;
@@ -121,7 +155,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
         if (line.event === 'ready') {
           broker.ready = true;
           const up = brokers.filter((b) => b.ready).length;
-          printLine(`kactus: broker ${broker.id} up on ws://127.0.0.1:${broker.port} (${up}/${count} up)`);
+          printLine(`kactus: broker ${broker.id} up on ${scheme}://127.0.0.1:${broker.port} (${up}/${count} up)`);
           if (up === count) void announceReady();
         }
       } catch {
@@ -166,11 +200,15 @@ export async function clusterUp(argv: string[]): Promise<number> {
   const announceReady = async (): Promise<void> => {
     if (announcing) return;
     announcing = true;
-    const registered = await registeredBrokers(bootstrap, count, () => stopping || brokers.some((b) => !b.ready)).catch(() => 0);
+    const registered = await registeredBrokers(bootstrap, count, () => stopping || brokers.some((b) => !b.ready), tls?.ca).catch(() => 0);
     announcing = false;
     if (stopping || brokers.some((b) => !b.ready)) return;
     if (registered < count) printError(`only ${registered} of ${count} brokers registered with the controller after ${clusterUpLimits.registrationWaitMsMax / 1000} s; see the broker logs above`);
-    printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap}); Kafka clients: ${kafkaBootstrap}`);
+    if (tls === undefined) {
+      printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap}); Kafka clients: ${kafkaBootstrap}. Plaintext, no authentication: for this machine only (--tls for TLS)`);
+    } else {
+      printLine(`kactus: cluster ready (TLS, development CA ${tls.caPath}). Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap} KACTUS_SSL_CA=${tls.caPath}); Kafka clients: ${kafkaBootstrap} (security.protocol=ssl, ssl.ca.location=${tls.caPath})`);
+    }
   };
 
   let resolveDone: (code: number) => void = () => {};
