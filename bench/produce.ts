@@ -4,14 +4,23 @@
  * batches (100-byte records, 64 KiB batches) with many batches in flight.
  * Prints one JSON line per configuration:
  *   { config, records, recordsPerSec, MBps, p50Ms, p99Ms }
- * for RF 3 acks=all, RF 3 acks=1 and RF 1 acks=1 (latency is per request).
+ * for RF 3 acks=all, RF 3 acks=1 and RF 1 acks=1 (latency is per request),
+ * then `rf3-acks-all-tls`: RF 3 acks=all on a second cluster whose every
+ * link (client to broker, broker to broker) is TLS (certificates from
+ * cli/dev-certs.ts), the cost of TLS in the same run. `BENCH_CONFIGS=a,b`
+ * runs only those.
  * The broker treats batches as opaque bytes: it validates the header and CRC
  * and writes them; it never decodes records.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeDevCertificates } from '../cli/dev-certs.ts';
+import { readPemTruststore } from '../runtime/tls.ts';
 import { encodeBatch } from '../protocol/record-batch/index.ts';
 import type { Produce, ProduceReply } from '../protocol/apis/data.ts';
 import { percentile } from './support/child.ts';
-import { startProcessCluster, waitForLeaders } from './support/cluster.ts';
+import { startProcessCluster, waitForLeaders, type ProcessCluster } from './support/cluster.ts';
 
 const recordBytes = 100;
 const batchBytesTarget = 64 * 1024;
@@ -23,53 +32,74 @@ const recordsPerBatch = Math.floor(batchBytesTarget / (recordBytes + 10));
 const value = Buffer.alloc(recordBytes, 'x');
 const batch = encodeBatch({ records: Array.from({ length: recordsPerBatch }, () => ({ key: null, value, timestamp: Date.now() })) });
 
-const cluster = await startProcessCluster(3);
-try {
-  const configs: { config: string; replicationFactor: number; acks: -1 | 1 }[] = [
-    { config: 'rf3-acks-all', replicationFactor: 3, acks: -1 },
-    { config: 'rf3-acks-1', replicationFactor: 3, acks: 1 },
-    { config: 'rf1-acks-1', replicationFactor: 1, acks: 1 },
-  ];
-  const only = process.env.BENCH_CONFIGS?.split(',');
-  for (const { config, replicationFactor, acks } of configs.filter((c) => only === undefined || only.includes(c.config))) {
-    const topic = `bench-${config}`;
-    await cluster.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor, assignments: null, configs: [] }] });
-    const described = await waitForLeaders(cluster.client, topic, partitions, replicationFactor);
-    const leaders = described.partitions.map((p) => p.leader);
-    const batches = Math.ceil(totalRecords / recordsPerBatch);
-    const latenciesMs: number[] = [];
-    let sent = 0;
-    let failed = 0;
-    const startMs = performance.now();
-    await Promise.all(
-      leaders.map(async (leader, partition) => {
-        const lanes = Array.from({ length: inFlightPerPartition }, async () => {
-          while (sent < batches) {
-            sent += 1;
-            const t0 = performance.now();
-            const reply = await cluster.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs: 30_000, batch, replyTo }), { timeoutMs: 60_000 });
-            latenciesMs.push(performance.now() - t0);
-            if (reply.errorCode !== 0) failed += 1;
-          }
-        });
-        await Promise.all(lanes);
-      }),
-    );
-    const seconds = (performance.now() - startMs) / 1000;
-    latenciesMs.sort((a, b) => a - b);
-    const records = sent * recordsPerBatch;
-    process.stdout.write(
-      `${JSON.stringify({
-        config,
-        records,
-        failedBatches: failed,
-        recordsPerSec: Math.round(records / seconds),
-        MBps: Number(((sent * batch.length) / (1024 * 1024) / seconds).toFixed(1)),
-        p50Ms: Number(percentile(latenciesMs, 50).toFixed(2)),
-        p99Ms: Number(percentile(latenciesMs, 99).toFixed(2)),
-      })}\n`,
-    );
+type BenchConfig = { config: string; replicationFactor: number; acks: -1 | 1 };
+
+async function runConfig(cluster: ProcessCluster, { config, replicationFactor, acks }: BenchConfig): Promise<void> {
+  const topic = `bench-${config}`;
+  await cluster.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor, assignments: null, configs: [] }] });
+  const described = await waitForLeaders(cluster.client, topic, partitions, replicationFactor);
+  const leaders = described.partitions.map((p) => p.leader);
+  const batches = Math.ceil(totalRecords / recordsPerBatch);
+  const latenciesMs: number[] = [];
+  let sent = 0;
+  let failed = 0;
+  const startMs = performance.now();
+  await Promise.all(
+    leaders.map(async (leader, partition) => {
+      const lanes = Array.from({ length: inFlightPerPartition }, async () => {
+        while (sent < batches) {
+          sent += 1;
+          const t0 = performance.now();
+          const reply = await cluster.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs: 30_000, batch, replyTo }), { timeoutMs: 60_000 });
+          latenciesMs.push(performance.now() - t0);
+          if (reply.errorCode !== 0) failed += 1;
+        }
+      });
+      await Promise.all(lanes);
+    }),
+  );
+  const seconds = (performance.now() - startMs) / 1000;
+  latenciesMs.sort((a, b) => a - b);
+  const records = sent * recordsPerBatch;
+  process.stdout.write(
+    `${JSON.stringify({
+      config,
+      records,
+      failedBatches: failed,
+      recordsPerSec: Math.round(records / seconds),
+      MBps: Number(((sent * batch.length) / (1024 * 1024) / seconds).toFixed(1)),
+      p50Ms: Number(percentile(latenciesMs, 50).toFixed(2)),
+      p99Ms: Number(percentile(latenciesMs, 99).toFixed(2)),
+    })}\n`,
+  );
+}
+
+const only = process.env.BENCH_CONFIGS?.split(',');
+const wanted = (config: string): boolean => only === undefined || only.includes(config);
+const plaintext: BenchConfig[] = [
+  { config: 'rf3-acks-all', replicationFactor: 3, acks: -1 },
+  { config: 'rf3-acks-1', replicationFactor: 3, acks: 1 },
+  { config: 'rf1-acks-1', replicationFactor: 1, acks: 1 },
+].filter((c) => wanted(c.config)) as BenchConfig[];
+if (plaintext.length > 0) {
+  const cluster = await startProcessCluster(3);
+  try {
+    for (const config of plaintext) await runConfig(cluster, config);
+  } finally {
+    await cluster.stop();
   }
-} finally {
-  await cluster.stop();
+}
+if (wanted('rf3-acks-all-tls')) {
+  const certDir = mkdtempSync(join(tmpdir(), 'kactus-bench-tls-'));
+  try {
+    const certs = makeDevCertificates(certDir, ['broker']);
+    const cluster = await startProcessCluster(3, [`ssl.keystore.location=${certs.keystores.broker}`, `ssl.truststore.location=${certs.caPath}`], { clientTls: { ca: readPemTruststore(certs.caPath) } });
+    try {
+      await runConfig(cluster, { config: 'rf3-acks-all-tls', replicationFactor: 3, acks: -1 });
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
+  }
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Node } from '../../runtime/node.ts';
+import type { TlsSettings } from '../../runtime/tls.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { startScript } from './child.ts';
 import { freePortOnLoopback } from './ports.ts';
@@ -22,7 +23,7 @@ export type ProcessCluster = {
   stop(): Promise<void>;
 };
 
-export async function startProcessCluster(count: number, settings: string[] = []): Promise<ProcessCluster> {
+export async function startProcessCluster(count: number, settings: string[] = [], options: { /** wss:// brokers (their ssl.* in settings): the bench client's TLS. */ clientTls?: TlsSettings } = {}): Promise<ProcessCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kactus-cluster-'));
   // The brokers' shared secret, in this process's environment so the children inherit it; the bench client holds it too.
   const secret = testClusterSecret();
@@ -34,10 +35,10 @@ export async function startProcessCluster(count: number, settings: string[] = []
       const id = i + 1;
       const args = ['--node-id', String(id), '--listen', `127.0.0.1:${port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
       const { child } = await startScript('actors/broker-main.ts', args, 'ready', 30_000, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-      return { id, port, url: `ws://127.0.0.1:${port}`, child };
+      return { id, port, url: `${options.clientTls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`, child };
     }),
   );
-  const client = await Node.start({ nodeId: `bench-client-${process.pid}`, clusterSecret: secret, logger: createLogger({ node: 'bench-client' }, 'warn', 2), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
+  const client = await Node.start({ nodeId: `bench-client-${process.pid}`, clusterSecret: secret, ...(options.clientTls === undefined ? {} : { tls: options.clientTls }), logger: createLogger({ node: 'bench-client' }, 'warn', 2), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
   const admin = async <R>(command: Record<string, unknown>): Promise<R> => {
     const deadlineMs = Date.now() + 30_000;
     for (;;) {
