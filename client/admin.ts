@@ -31,6 +31,8 @@
  * (types), protocol/apis/delete-records.ts (limits).
  */
 import type { Ref } from '../runtime/ref.ts';
+import { randomBytes } from 'node:crypto';
+import { scramMechanisms, scramSaltedPassword, type ScramMechanism } from '../protocol/sasl/scram.ts';
 import { earliestTimestamp, latestTimestamp, type ListOffsets, type ListOffsetsReply } from '../protocol/apis/data.ts';
 import { ErrorCode, KactusError, PartitionError, describePartition, errorInfo, partitionError } from './errors.ts';
 import type { Connection } from './connection.ts';
@@ -107,6 +109,17 @@ export type ReassignmentResult = { topic: string; partition: number; errorCode: 
 
 export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number };
 
+/** One SCRAM credential a user has (describeUserScramCredentials): never its secret. */
+export type ScramCredentialInfo = { mechanism: ScramMechanism; iterations: number };
+
+/** alterUserScramCredentials: set a password (the salted password is computed here; the password never leaves) or delete a mechanism. */
+export type ScramCredentialAlteration =
+  | { user: string; mechanism: ScramMechanism; password: string; iterations?: number }
+  | { user: string; mechanism: ScramMechanism; delete: true };
+
+/** Kafka's default iteration count for a new SCRAM credential. */
+export const scramIterationsDefault = 8_192;
+
 export type PartitionOffset = { partition: number; offset: number; timestamp: number; leaderEpoch: number };
 
 type AdminCommand =
@@ -118,7 +131,9 @@ type AdminCommand =
   | { type: 'ElectLeaders'; electionType: 'PREFERRED' | 'UNCLEAN'; topicPartitions: { topic: string; partitions: number[] }[] | null }
   | { type: 'AlterPartitionReassignments'; reassignments: { topic: string; partition: number; replicas: number[] | null }[] }
   | { type: 'ListPartitionReassignments'; topics: { topic: string; partitions: number[] }[] | null }
-  | { type: 'UnregisterBroker'; brokerId: number; force: boolean };
+  | { type: 'UnregisterBroker'; brokerId: number; force: boolean }
+  | { type: 'AlterUserScramCredentials'; deletions: { name: string; mechanism: string }[]; upsertions: { name: string; mechanism: string; iterations: number; salt: Buffer; saltedPassword: Buffer }[] }
+  | { type: 'DescribeUserScramCredentials'; users: string[] | null };
 
 type ItemError = { errorCode: number; errorMessage: string | null };
 type AdminReply =
@@ -131,6 +146,8 @@ type AdminReply =
   | { type: 'AlterPartitionReassignmentsReply'; results: (ItemError & { topic: string; partition: number })[] }
   | { type: 'ListPartitionReassignmentsReply'; reassignments: PartitionReassignment[] }
   | ({ type: 'UnregisterBrokerReply' } & ItemError)
+  | { type: 'AlterUserScramCredentialsReply'; results: (ItemError & { user: string })[] }
+  | ({ type: 'DescribeUserScramCredentialsReply'; results: (ItemError & { user: string; credentialInfos: ScramCredentialInfo[] })[] } & ItemError)
   | { type: 'ControllerCallFailed' | 'AdminError'; errorCode: number; errorMessage: string };
 
 type AdminRequest = { type: 'Admin'; command: AdminCommand; replyTo: Ref<AdminReply> };
@@ -364,6 +381,43 @@ export class Admin {
     if (!Number.isInteger(request?.brokerId) || request.brokerId < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `unregisterBroker: ${JSON.stringify(request?.brokerId)} is not a broker id`);
     const reply = await this.command<Extract<AdminReply, { type: 'UnregisterBrokerReply' }>>({ type: 'UnregisterBroker', brokerId: request.brokerId, force: request.force ?? false });
     if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `unregisterBroker ${request.brokerId}: ${reply.errorMessage ?? errorInfo(reply.errorCode).message}`);
+  }
+
+  /**
+   * Sets or deletes SCRAM credentials (Kafka's AlterUserScramCredentials).
+   * The salt is random and the salted password (PBKDF2) is computed here, so
+   * only it crosses the network and the log keeps only keys derived from it.
+   * Resolves with each user's outcome (errorCode 0: done); a user's changes
+   * are applied all or none.
+   */
+  async alterUserScramCredentials(alterations: readonly ScramCredentialAlteration[]): Promise<{ user: string; errorCode: number; errorMessage: string | null }[]> {
+    if (!Array.isArray(alterations) || alterations.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, 'alterUserScramCredentials: give at least one alteration');
+    const deletions: { name: string; mechanism: string }[] = [];
+    const upsertions: { name: string; mechanism: string; iterations: number; salt: Buffer; saltedPassword: Buffer }[] = [];
+    for (const a of alterations) {
+      if (typeof a?.user !== 'string' || typeof a.mechanism !== 'string') throw new KactusError(ErrorCode.INVALID_REQUEST, 'alterUserScramCredentials: each alteration needs user and mechanism');
+      if ('delete' in a && a.delete === true) {
+        deletions.push({ name: a.user, mechanism: a.mechanism });
+        continue;
+      }
+      const { password } = a as { password?: unknown };
+      if (typeof password !== 'string' || password.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `alterUserScramCredentials: ${a.user}: a password or delete: true`);
+      const iterations = (a as { iterations?: number }).iterations ?? scramIterationsDefault;
+      const salt = randomBytes(32);
+      const known = (scramMechanisms as readonly string[]).includes(a.mechanism);
+      // An unknown mechanism goes to the controller as is: it answers UNSUPPORTED_SASL_MECHANISM for that user.
+      const saltedPassword = known && Number.isInteger(iterations) && iterations >= 1 && iterations <= 1_000_000 ? scramSaltedPassword(a.mechanism, password, salt, iterations) : Buffer.alloc(0);
+      upsertions.push({ name: a.user, mechanism: a.mechanism, iterations, salt, saltedPassword });
+    }
+    const reply = await this.command<Extract<AdminReply, { type: 'AlterUserScramCredentialsReply' }>>({ type: 'AlterUserScramCredentials', deletions, upsertions });
+    return reply.results.map((r) => ({ user: r.user, errorCode: r.errorCode, errorMessage: r.errorMessage }));
+  }
+
+  /** The SCRAM mechanisms and iteration counts of `users` (all users when omitted); an unknown user has errorCode RESOURCE_NOT_FOUND. */
+  async describeUserScramCredentials(users?: readonly string[]): Promise<{ user: string; errorCode: number; errorMessage: string | null; credentialInfos: ScramCredentialInfo[] }[]> {
+    const reply = await this.command<Extract<AdminReply, { type: 'DescribeUserScramCredentialsReply' }>>({ type: 'DescribeUserScramCredentials', users: users === undefined ? null : [...users] });
+    if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `describeUserScramCredentials: ${reply.errorMessage ?? errorInfo(reply.errorCode).message}`);
+    return reply.results.map((r) => ({ user: r.user, errorCode: r.errorCode, errorMessage: r.errorMessage, credentialInfos: r.credentialInfos.map((c) => ({ mechanism: c.mechanism, iterations: c.iterations })) }));
   }
 
   /**

@@ -89,6 +89,8 @@ export const clientAdminCommands = new Set([
   'AlterPartitionReassignments',
   'ListPartitionReassignments',
   'UnregisterBroker',
+  'AlterUserScramCredentials',
+  'DescribeUserScramCredentials',
 ]);
 
 /**

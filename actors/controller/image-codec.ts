@@ -21,16 +21,18 @@ import { Packr } from 'msgpackr';
 import {
   array,
   boolean,
+  bytes,
   int,
   invalid,
   isInvalid,
   nullable,
   object,
+  oneOf,
   optional,
   string,
   type Invalid,
 } from '../../protocol/validate.ts';
-import type { BrokerRegistration, MetadataImage, PartitionState, TopicImage } from './metadata/index.ts';
+import type { BrokerRegistration, MetadataImage, PartitionState, ScramCredentialImage, ScramMechanismName, TopicImage } from './metadata/index.ts';
 import { noLeader, partitionProblem } from './metadata/index.ts';
 
 /** Bounds on a serialized image (a snapshot from the network is untrusted). */
@@ -42,6 +44,9 @@ export const imageLimits = {
   configsPerTopicMax: 1_000,
   nameCharsMax: 1_024,
   listenersPerBrokerMax: 16,
+  /** SCRAM credentials (a user and a mechanism each). */
+  scramCredentialsMax: 200_000,
+  scramKeyBytesMax: 1_024,
 } as const;
 
 export type SerializedPartition = {
@@ -77,6 +82,8 @@ export type SerializedImage = {
   topics: SerializedTopic[];
   /** [resource name, [[config name, value], ...]] sorted by resource then config name; absent in older snapshots. */
   brokerConfigs?: [string, [string, string][]][];
+  /** Sorted by user then mechanism; absent in older snapshots. */
+  scramCredentials?: { name: string; mechanism: ScramMechanismName; salt: Uint8Array; storedKey: Uint8Array; serverKey: Uint8Array; iterations: number }[];
 };
 
 export function serializeImage(image: MetadataImage): SerializedImage {
@@ -110,6 +117,11 @@ export function serializeImage(image: MetadataImage): SerializedImage {
     brokerConfigs: [...image.brokerConfigs.entries()]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
       .map(([resource, configs]) => [resource, [...configs.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))]),
+    scramCredentials: [...image.scramCredentials.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .flatMap(([user, byMechanism]) =>
+        [...byMechanism.values()].sort((a, b) => (a.mechanism < b.mechanism ? -1 : 1)).map((c) => ({ name: user, mechanism: c.mechanism, salt: c.salt, storedKey: c.storedKey, serverKey: c.serverKey, iterations: c.iterations })),
+      ),
   };
 }
 
@@ -165,6 +177,9 @@ const brokerConfigsValidator = (value: unknown, path: string): [string, [string,
   return isInvalid(configs) ? configs : [resource, configs];
 };
 
+const keyBytes = bytes(imageLimits.scramKeyBytesMax);
+const scramCredentialValidator = object({ name, mechanism: oneOf<ScramMechanismName>('SCRAM-SHA-256', 'SCRAM-SHA-512'), salt: keyBytes, storedKey: keyBytes, serverKey: keyBytes, iterations: int(1, 2 ** 31 - 1) });
+
 const imageValidator = object({
   appliedOffset: safeInt,
   brokerEpochMax: nonNegative,
@@ -173,6 +188,7 @@ const imageValidator = object({
   brokers: array(brokerValidator, imageLimits.brokersMax),
   topics: array(topicValidator, imageLimits.topicsMax),
   brokerConfigs: optional(array(brokerConfigsValidator, imageLimits.brokersMax + 1), []),
+  scramCredentials: optional(array(scramCredentialValidator, imageLimits.scramCredentialsMax), []),
 });
 
 /** Validates an untrusted serialized image and rebuilds the frozen MetadataImage. */
@@ -215,7 +231,15 @@ export function deserializeImage(value: unknown, path = 'image'): MetadataImage 
     if (resource !== '' && !/^\d+$/.test(resource)) return invalid(path, `broker config resource ${JSON.stringify(resource)} is not a broker id or ''`);
     brokerConfigs.set(resource, new Map(configs));
   }
+  const scramCredentials = new Map<string, Map<ScramMechanismName, ScramCredentialImage>>();
+  for (const c of checked.scramCredentials) {
+    const byMechanism = scramCredentials.get(c.name) ?? new Map<ScramMechanismName, ScramCredentialImage>();
+    if (byMechanism.has(c.mechanism)) return invalid(path, `SCRAM credential ${c.name}/${c.mechanism} listed twice`);
+    byMechanism.set(c.mechanism, Object.freeze({ mechanism: c.mechanism, salt: Buffer.from(c.salt), storedKey: Buffer.from(c.storedKey), serverKey: Buffer.from(c.serverKey), iterations: c.iterations }));
+    scramCredentials.set(c.name, byMechanism);
+  }
   return Object.freeze({
+    scramCredentials,
     appliedOffset: checked.appliedOffset,
     brokers,
     topicsById,

@@ -267,6 +267,9 @@ const partitionIndex = int(0, 2 ** 31 - 1);
 const countOrDefault = int(-1, 2 ** 31 - 1);
 const nonNegative = int(0, Number.MAX_SAFE_INTEGER);
 const name = string(messageLimits.nameCharsMax);
+/** A SCRAM user (an empty one is refused per user by the command, UNACCEPTABLE_CREDENTIAL) and a record's mechanism. */
+const scramUser = string(1_024);
+const scramMechanism = oneOf('SCRAM-SHA-256', 'SCRAM-SHA-512');
 const list = <T>(item: Validator<T>): Validator<T[]> => array(item, messageLimits.commandItemsMax);
 const configValue = string(messageLimits.configValueCharsMax);
 const configEntry = object({ name, value: configValue });
@@ -352,6 +355,12 @@ const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<C
     topics: nullable(list(object({ topic: name, partitions: list(partitionIndex) }))),
   }),
   UnregisterBroker: object({ type: oneOf('UnregisterBroker'), brokerId, force: boolean }),
+  AlterUserScramCredentials: object({
+    type: oneOf('AlterUserScramCredentials'),
+    deletions: list(object({ name: scramUser, mechanism: name })),
+    upsertions: list(object({ name: scramUser, mechanism: name, iterations: int(-(2 ** 31), 2 ** 31 - 1), salt: bytes(4_096), saltedPassword: bytes(4_096) })),
+  }),
+  DescribeUserScramCredentials: object({ type: oneOf('DescribeUserScramCredentials'), users: nullable(list(scramUser)) }),
 };
 
 export const validateCommand: Validator<ControllerCommand> = (value, path) => {
@@ -413,6 +422,16 @@ const recordValidators: { [K in MetadataRecord['type']]: Validator<Extract<Metad
   RemoveTopic: object({ type: oneOf('RemoveTopic'), topicId }),
   Config: object({ type: oneOf('Config'), resourceType: oneOf('topic', 'broker'), resourceName: name, name, value: nullable(configValue) }),
   ProducerIds: object({ type: oneOf('ProducerIds'), brokerId, brokerEpoch: nonNegative, nextProducerId: nonNegative }),
+  UserScramCredential: object({
+    type: oneOf('UserScramCredential'),
+    name: scramUser,
+    mechanism: scramMechanism,
+    salt: bytes(1_024),
+    storedKey: bytes(1_024),
+    serverKey: bytes(1_024),
+    iterations: int(1, 2 ** 31 - 1),
+  }),
+  RemoveUserScramCredential: object({ type: oneOf('RemoveUserScramCredential'), name: scramUser, mechanism: scramMechanism }),
   NoOp: object({ type: oneOf('NoOp') }),
 };
 
@@ -646,6 +665,8 @@ const replyTypes: ReadonlySet<string> = new Set<string>([
   'AlterPartitionReassignmentsReply',
   'ListPartitionReassignmentsReply',
   'UnregisterBrokerReply',
+  'AlterUserScramCredentialsReply',
+  'DescribeUserScramCredentialsReply',
 ]);
 
 /**

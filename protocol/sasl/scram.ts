@@ -58,6 +58,16 @@ function saltedPassword(mechanism: ScramMechanism, password: string, salt: Buffe
   return pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, hashBytes(mechanism), hashOf(mechanism));
 }
 
+/** The salted password a client sends (Kafka's AlterUserScramCredentials carries it, never the password). */
+export function scramSaltedPassword(mechanism: ScramMechanism, password: string, salt: Buffer, iterations: number): Buffer {
+  return saltedPassword(mechanism, password, salt, iterations);
+}
+
+/** StoredKey and ServerKey from a salted password: what the server keeps. */
+export function scramKeysFromSaltedPassword(mechanism: ScramMechanism, salted: Buffer): { storedKey: Buffer; serverKey: Buffer } {
+  return { storedKey: hash(mechanism, hmac(mechanism, salted, 'Client Key')), serverKey: hmac(mechanism, salted, 'Server Key') };
+}
+
 /** The credential a server stores for `password` (a random 32-byte salt unless given). */
 export function scramCredential(mechanism: ScramMechanism, password: string, iterations: number, salt: Buffer = randomBytes(32)): ScramCredential {
   if (!Number.isInteger(iterations) || iterations < scramLimits.iterationsMin || iterations > scramLimits.iterationsMax) {

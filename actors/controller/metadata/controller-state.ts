@@ -63,6 +63,14 @@ import {
 } from './configs.ts';
 import { emptyImage, isBrokerActive, replayBatch, replayCommitted, type MetadataImage, type SkippedRecord } from './image.ts';
 import {
+  generateAlterUserScramCredentials,
+  generateDescribeUserScramCredentials,
+  type AlterUserScramCredentialsCommand,
+  type AlterUserScramCredentialsReply,
+  type DescribeUserScramCredentialsCommand,
+  type DescribeUserScramCredentialsReply,
+} from './scram.ts';
+import {
   generateAlterPartition,
   generateAutoRebalance,
   generateElectLeaders,
@@ -129,7 +137,9 @@ export type ControllerCommand =
   | AllocateProducerIdsCommand
   | AlterPartitionReassignmentsCommand
   | ListPartitionReassignmentsCommand
-  | UnregisterBrokerCommand;
+  | UnregisterBrokerCommand
+  | AlterUserScramCredentialsCommand
+  | DescribeUserScramCredentialsCommand;
 
 export interface ReplyByCommand {
   RegisterBroker: RegisterBrokerReply;
@@ -147,6 +157,8 @@ export interface ReplyByCommand {
   AlterPartitionReassignments: AlterPartitionReassignmentsReply;
   ListPartitionReassignments: ListPartitionReassignmentsReply;
   UnregisterBroker: UnregisterBrokerReply;
+  AlterUserScramCredentials: AlterUserScramCredentialsReply;
+  DescribeUserScramCredentials: DescribeUserScramCredentialsReply;
 }
 
 export type ControllerReply = ReplyByCommand[keyof ReplyByCommand];
@@ -330,6 +342,10 @@ function generate(
       const result = generateUnregisterBroker(image, command);
       return { result, heartbeats: result.reply.errorCode === 0 ? withoutEntry(heartbeats, command.brokerId) : heartbeats };
     }
+    case 'AlterUserScramCredentials':
+      return { result: generateAlterUserScramCredentials(image, command), heartbeats };
+    case 'DescribeUserScramCredentials':
+      return { result: generateDescribeUserScramCredentials(image, command), heartbeats };
     default:
       return assertNever(command, 'controller command');
   }

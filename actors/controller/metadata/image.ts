@@ -104,6 +104,18 @@ export interface MetadataImage {
   readonly nextProducerId: number;
   /** Dynamic broker config overrides by resource name: a broker id, or '' for the cluster default. */
   readonly brokerConfigs: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** SCRAM credentials by user, then mechanism (StoredKey and ServerKey, never a password). */
+  readonly scramCredentials: ReadonlyMap<string, ReadonlyMap<ScramMechanismName, ScramCredentialImage>>;
+}
+
+export type ScramMechanismName = 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+
+export interface ScramCredentialImage {
+  readonly mechanism: ScramMechanismName;
+  readonly salt: Buffer;
+  readonly storedKey: Buffer;
+  readonly serverKey: Buffer;
+  readonly iterations: number;
 }
 
 export const emptyImage: MetadataImage = Object.freeze({
@@ -115,6 +127,7 @@ export const emptyImage: MetadataImage = Object.freeze({
   topicsCreatedCount: 0,
   nextProducerId: 0,
   brokerConfigs: new Map(),
+  scramCredentials: new Map(),
 });
 
 const noReplicas: readonly number[] = Object.freeze([]);
@@ -198,6 +211,24 @@ export function applyRecord(image: MetadataImage, record: MetadataRecord): Metad
       if (!Number.isSafeInteger(record.nextProducerId)) return `ProducerIds: ${record.nextProducerId} is not a safe integer`;
       if (record.nextProducerId <= image.nextProducerId) return `ProducerIds: next ${record.nextProducerId} does not exceed ${image.nextProducerId}`;
       return Object.freeze({ ...image, nextProducerId: record.nextProducerId });
+    }
+    case 'UserScramCredential': {
+      if (record.name.length === 0) return 'UserScramCredential: empty user name';
+      const credential: ScramCredentialImage = Object.freeze({
+        mechanism: record.mechanism,
+        salt: Buffer.from(record.salt),
+        storedKey: Buffer.from(record.storedKey),
+        serverKey: Buffer.from(record.serverKey),
+        iterations: record.iterations,
+      });
+      const current = image.scramCredentials.get(record.name) ?? new Map<ScramMechanismName, ScramCredentialImage>();
+      return Object.freeze({ ...image, scramCredentials: mapWith(image.scramCredentials, record.name, mapWith(current, record.mechanism, credential)) });
+    }
+    case 'RemoveUserScramCredential': {
+      const current = image.scramCredentials.get(record.name);
+      if (current?.get(record.mechanism) === undefined) return `RemoveUserScramCredential: ${record.name} has no ${record.mechanism} credential`;
+      const left = mapWithout(current, record.mechanism);
+      return Object.freeze({ ...image, scramCredentials: left.size === 0 ? mapWithout(image.scramCredentials, record.name) : mapWith(image.scramCredentials, record.name, left) });
     }
     case 'NoOp':
       return image;

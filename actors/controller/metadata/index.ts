@@ -18,3 +18,4 @@ export * from './reassignment.ts';
 export * from './producer-ids.ts';
 export * from './metadata-response.ts';
 export * from './controller-state.ts';
+export * from './scram.ts';

@@ -168,6 +168,24 @@ export interface ProducerIdsRecord {
   readonly nextProducerId: number;
 }
 
+/** A user's SCRAM credential for one mechanism (KRaft's UserScramCredentialRecord): set or replaced. */
+export interface UserScramCredentialRecord {
+  readonly type: 'UserScramCredential';
+  readonly name: string;
+  readonly mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  readonly salt: Uint8Array;
+  readonly storedKey: Uint8Array;
+  readonly serverKey: Uint8Array;
+  readonly iterations: number;
+}
+
+/** A user's SCRAM credential for one mechanism removed. */
+export interface RemoveUserScramCredentialRecord {
+  readonly type: 'RemoveUserScramCredential';
+  readonly name: string;
+  readonly mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+}
+
 /** Written by a new Raft leader to commit its term; changes nothing but the applied offset. */
 export interface NoOpRecord {
   readonly type: 'NoOp';
@@ -184,6 +202,8 @@ export type MetadataRecord =
   | RemoveTopicRecord
   | ConfigRecord
   | ProducerIdsRecord
+  | UserScramCredentialRecord
+  | RemoveUserScramCredentialRecord
   | NoOpRecord;
 
 /**

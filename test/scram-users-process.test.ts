@@ -1,0 +1,62 @@
+/**
+ * SCRAM users in the metadata log (#19) on 3 broker processes: Admin
+ * alterUserScramCredentials / describeUserScramCredentials through any
+ * broker; the users survive every broker being SIGKILLed and restarted (a
+ * new controller replays the log), and a deletion is seen by all.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Kactus } from '../client/index.ts';
+import { startTestCluster, type TestCluster } from './support/cluster.ts';
+import { killAllChildren } from './support/processes.ts';
+
+let cluster: TestCluster | undefined;
+const clients: Kactus[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+  await killAllChildren();
+  await cluster?.cleanup();
+  cluster = undefined;
+});
+
+describe('SCRAM users (3 broker processes)', () => {
+  it('are stored through the controller, survive a restart of every broker, and are deleted everywhere', async () => {
+    cluster = await startTestCluster(3);
+    const open = (via: number): Kactus => {
+      const client = new Kactus({ brokers: [cluster!.brokers[via]!.url], clientId: `scram-${via}`, requestTimeoutMs: 15_000 });
+      clients.push(client);
+      return client;
+    };
+    const admin = open(0).admin();
+    expect(
+      await admin.alterUserScramCredentials([
+        { user: 'alice', mechanism: 'SCRAM-SHA-256', password: 'alice-secret' },
+        { user: 'alice', mechanism: 'SCRAM-SHA-512', password: 'alice-secret', iterations: 4096 },
+        { user: 'bob', mechanism: 'SCRAM-SHA-512', password: 'bob-secret' },
+      ]),
+    ).toEqual([
+      { user: 'alice', errorCode: 0, errorMessage: null },
+      { user: 'bob', errorCode: 0, errorMessage: null },
+    ]);
+    const expected = [
+      { user: 'alice', errorCode: 0, errorMessage: null, credentialInfos: [{ mechanism: 'SCRAM-SHA-256', iterations: 8192 }, { mechanism: 'SCRAM-SHA-512', iterations: 4096 }] },
+      { user: 'bob', errorCode: 0, errorMessage: null, credentialInfos: [{ mechanism: 'SCRAM-SHA-512', iterations: 8192 }] },
+    ];
+    expect(await open(2).admin().describeUserScramCredentials()).toEqual(expected);
+
+    for (const broker of cluster.brokers) await cluster.killBroker(broker.id);
+    for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+    await Promise.all(cluster.brokers.map((b) => cluster!.startBroker(b.id)));
+    const after = open(1).admin();
+    const deadline = Date.now() + 30_000;
+    let described = await after.describeUserScramCredentials().catch(() => []);
+    while (described.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      described = await after.describeUserScramCredentials().catch(() => []);
+    }
+    expect(described).toEqual(expected);
+
+    expect(await after.alterUserScramCredentials([{ user: 'bob', mechanism: 'SCRAM-SHA-512', delete: true }])).toEqual([{ user: 'bob', errorCode: 0, errorMessage: null }]);
+    expect((await open(0).admin().describeUserScramCredentials(['bob']))[0]).toMatchObject({ user: 'bob', errorCode: 91 });
+  }, 120_000);
+});
