@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { brokerConfigDefault, kafkaConfigNames } from '../actors/broker/config.ts';
 import { brokerHelp } from './commands/broker.ts';
 import { clusterRemoveBrokerHelp } from './commands/cluster-remove-broker.ts';
+import { usersHelp } from './commands/users.ts';
 import { clusterAddVoterHelp, clusterRemoveVoterHelp } from './commands/cluster-voters.ts';
 import { clusterStatusHelp } from './commands/cluster-status.ts';
 import { clusterUpHelp } from './commands/cluster-up.ts';
@@ -147,6 +148,7 @@ export function cliReference(): string {
     ['kactus produce --help', produceHelp],
     ['kactus consume --help', consumeHelp],
     ['kactus groups --help', groupsHelp],
+    ['kactus users --help', usersHelp],
     ['kactus partitions reassign --help', reassignHelp],
     ['kactus partitions elect-leaders --help', electLeadersHelp],
     ['kactus perf produce --help  (perf consume --help and perf e2e --help print the same)', perfHelp],
