@@ -132,6 +132,13 @@ export class Connection {
   /** Asks a broker actor; rejects with a KactusError (REQUEST_TIMED_OUT, NETWORK_EXCEPTION, ...). */
   ask<M, R>(brokerId: number, path: BrokerPath, makeMessage: (replyTo: Ref<R>) => M, timeoutMs: number): Promise<R> {
     if (this.closed) return Promise.reject(new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the client is closed'));
+    // A broker the failure detector holds down (killed, cut off) would only queue the request until the link is
+    // back, and the caller would wait out its whole timeout (a producer 30 s on a dead leader while metadata
+    // already names the new one). Refuse it unsent, retriable, as a Kafka client does for a disconnected node:
+    // the caller refreshes metadata and retries, and nothing was sent, so nothing can be duplicated.
+    if (this.node.peerStatus(String(brokerId)) === 'down') {
+      return Promise.reject(new KactusError(ErrorCode.NETWORK_EXCEPTION, `broker ${brokerId} is down (its link is being redialed)`));
+    }
     return this.node.ask<M, R>(this.ref<M>(brokerId, path), makeMessage, { timeoutMs });
   }
 
