@@ -23,7 +23,7 @@ import { Node } from '../runtime/node.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { FaultPlan } from '../runtime/faults.ts';
-import type { TlsSettings } from '../runtime/tls.ts';
+import { wsUrl, type TlsSettings } from '../runtime/tls.ts';
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 
 export type BrokerPath = '/broker' | '/fetch';
@@ -46,7 +46,7 @@ export type ConnectionOptions = {
  * cluster over wss:// keeps wss:// for every broker it learns from metadata.
  */
 export function brokerUrl(broker: { host: string; port: number }, scheme: 'ws' | 'wss' = 'ws'): string {
-  return `${scheme}://${broker.host.includes(':') ? `[${broker.host}]` : broker.host}:${broker.port}`;
+  return wsUrl(scheme, broker.host, broker.port);
 }
 
 export class Connection {

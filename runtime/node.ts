@@ -81,7 +81,7 @@ import { isTempPath, refKey, tempPathPrefix, type Ref } from './ref.ts';
 import { RestartWindow, restartWithBackoff, type SupervisionPolicy } from './supervision.ts';
 import { CloseCode, type Link, type Listener, type Transport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
-import type { TlsSettings } from './tls.ts';
+import { wsUrl, type TlsSettings } from './tls.ts';
 
 /** Delivered to a watcher when a watched actor stops or its node goes down. */
 export type Terminated = { type: 'Terminated'; ref: Ref<unknown>; reason: TerminationReason };
@@ -237,8 +237,7 @@ export class Node implements PeerHost {
    * on, brokers dial each other over TLS), else ws://.
    */
   peerUrl(host: string, port: number): string {
-    const scheme = this.advertiseUrl?.startsWith('wss:') ? 'wss' : 'ws';
-    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return wsUrl(this.advertiseUrl?.startsWith('wss:') ? 'wss' : 'ws', host, port);
   }
 
   isStopping(): boolean {

@@ -78,3 +78,21 @@ export function listenerTlsProblem(settings: TlsSettings): string | null {
   if ((settings.clientAuth ?? 'none') !== 'none' && settings.ca === undefined) return `ssl.client.auth=${settings.clientAuth} needs the CA that signs client certificates (ssl.truststore.location)`;
   return null;
 }
+
+/** Node's `tls` server options for a listener with these settings (checked first with listenerTlsProblem). */
+export function tlsServerOptions(settings: TlsSettings): { cert?: string; key?: string; ca?: string; requestCert: boolean; rejectUnauthorized: boolean; minVersion: 'TLSv1.2' } {
+  const clientAuth = settings.clientAuth ?? 'none';
+  return {
+    ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+    ...(settings.key === undefined ? {} : { key: settings.key }),
+    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+    requestCert: clientAuth !== 'none',
+    rejectUnauthorized: clientAuth === 'required',
+    minVersion: 'TLSv1.2',
+  };
+}
+
+/** A ws/wss URL for host:port (an IPv6 host in brackets). */
+export function wsUrl(scheme: 'ws' | 'wss', host: string, port: number): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

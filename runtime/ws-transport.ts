@@ -28,7 +28,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { RuntimeLimits } from './limits.ts';
-import { listenerTlsProblem, type TlsSettings } from './tls.ts';
+import { listenerTlsProblem, tlsServerOptions, type TlsSettings } from './tls.ts';
 import { CloseCode, closeReasonBytes, type Link, type LinkCloseReason, type Listener, type Transport } from './transport.ts';
 
 const zeroMask = (mask: Buffer): void => {
@@ -138,14 +138,7 @@ export class WsTransport implements Transport {
       const onRequest = (_request: IncomingMessage, response: ServerResponse): void => {
         response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('this port speaks WebSocket (kactus native protocol)\n');
       };
-      const clientAuth = tls?.clientAuth ?? 'none';
-      const http: Server =
-        tls === undefined
-          ? createServer(onRequest)
-          : createHttpsServer(
-              { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'required', minVersion: 'TLSv1.2' },
-              onRequest,
-            );
+      const http: Server = tls === undefined ? createServer(onRequest) : createHttpsServer(tlsServerOptions(tls), onRequest);
       http.headersTimeout = upgradeTimeoutMs;
       http.requestTimeout = upgradeTimeoutMs;
       const wss = new WebSocketServer({ noServer: true, maxPayload: this.frameBytesMax, perMessageDeflate: false });

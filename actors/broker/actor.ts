@@ -523,7 +523,6 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     logStartOffset: -1,
   });
 
-  /** The live children of a supervisor (`/replicas`, `/fetchers`): what a restarted broker may adopt. */
   /**
    * Checkpoints partitions of the running pass for at most checkpointSliceMs, then leaves the rest to a
    * ContinueCheckpoints of its own: a restarted broker starts from these values, so its high watermark
@@ -545,6 +544,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     return state;
   };
 
+  /** The live children of a supervisor (`/replicas`, `/fetchers`): what a restarted broker may adopt. */
   const childrenOf = (ctx: ActorContext<BrokerMessage>, parent: Ref<unknown>): string[] => {
     const prefix = `${parent.path}/`;
     return ctx.node.actorPaths().filter((path) => path.startsWith(prefix) && !path.slice(prefix.length).includes('/'));

@@ -27,7 +27,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { listenerTlsProblem, type TlsSettings } from '../../runtime/tls.ts';
+import { listenerTlsProblem, tlsServerOptions, type TlsSettings } from '../../runtime/tls.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { FrameSplitter, kafkaFrameLimits } from '../../protocol/kafka/frames.ts';
 import { apiKeys, apis, decodeRequest, encodeResponse, type ApiInfo, type RequestHeader } from '../../protocol/kafka/messages.ts';
@@ -102,14 +102,10 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
   const tls = options.tls;
   const problem = tls === undefined ? null : listenerTlsProblem(tls);
   if (problem !== null) throw new Error(`Kafka SSL listener: ${problem}`);
-  const clientAuth = tls?.clientAuth ?? 'none';
   const server: Server =
     tls === undefined
       ? createServer({ noDelay: true }, onConnection)
-      : createTlsServer(
-          { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'required', minVersion: 'TLSv1.2', handshakeTimeout: kafkaTlsHandshakeTimeoutMs, noDelay: true },
-          onConnection,
-        );
+      : createTlsServer({ ...tlsServerOptions(tls), handshakeTimeout: kafkaTlsHandshakeTimeoutMs, noDelay: true }, onConnection);
   // Sockets still in their TLS handshake count too (the handshake is bounded by kafkaTlsHandshakeTimeoutMs).
   server.maxConnections = limits.connectionsMax;
   if (tls !== undefined) server.on('tlsClientError', (err: Error, socket: Socket) => {
