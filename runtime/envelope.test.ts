@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { isNativeAccelerationEnabled } from 'msgpackr';
-import { Kind, decodeFrame, encodeEnvelope, isDecodeFailure, validateEnvelope, type Envelope } from './envelope.ts';
+import { Packr, isNativeAccelerationEnabled } from 'msgpackr';
+import { Kind, decodeFrame, encodeEnvelope, envelopePackLimits, isDecodeFailure, validateEnvelope, type Envelope } from './envelope.ts';
 
 const path = fc.string({ minLength: 0, maxLength: 30 }).map((s) => `/${s}`);
 const id = fc.string({ minLength: 1, maxLength: 20 });
@@ -31,6 +31,41 @@ const envelope: fc.Arbitrary<Envelope> = fc.oneof(
   fc.record({ kind: fc.constant(Kind.Terminated), watcherPath: path, targetPath: path, reason: fc.constantFrom('stopped' as const, 'node-down' as const) }),
   fc.record({ kind: fc.constant(Kind.LinkError), errorCode: fc.integer({ min: -1, max: 130 }), errorMessage: fc.string() }),
 ) as fc.Arbitrary<Envelope>;
+
+const MiB = 1024 * 1024;
+
+/** The bytes an encoded envelope keeps alive: its whole backing allocation. */
+const retainedBytes = (packed: Buffer): number => packed.buffer.byteLength;
+
+describe('envelope buffer sizing', () => {
+  const fetchReply = (recordBytes: number, partitions = 1): unknown => ({
+    type: 'FetchReply',
+    errorCode: 0,
+    partitions: Array.from({ length: partitions }, (_, partition) => ({ topic: 'orders', partition, errorCode: 0, highWatermark: 10, records: Buffer.alloc(recordBytes / partitions, 7) })),
+  });
+
+  it('a large message keeps no more than about its own size alive, and small ones packed after it do not share it', () => {
+    for (const size of [300 * 1024, 4 * MiB, 16 * MiB]) {
+      const large = encodeEnvelope({ kind: Kind.Tell, targetPath: '/temp/r', message: fetchReply(size, 3) });
+      expect(retainedBytes(large), `${size} bytes of records`).toBeLessThanOrEqual(large.length * 1.13 + 4096);
+      const small = encodeEnvelope({ kind: Kind.Heartbeat });
+      expect(small.buffer).not.toBe(large.buffer);
+      expect(retainedBytes(small)).toBeLessThanOrEqual(envelopePackLimits.sharedBufferBytes);
+      const decoded = decodeFrame(Buffer.concat([large, small]));
+      expect(isDecodeFailure(decoded)).toBe(false);
+    }
+  });
+
+  it('a message too wide to estimate, and an envelope packed after another module grew msgpackr\'s buffer, are copied out', () => {
+    const wide = { type: 'Listing', names: Array.from({ length: envelopePackLimits.estimateNodesMax + 10 }, (_, i) => `topic-${i}-${'x'.repeat(100)}`) };
+    const packedWide = encodeEnvelope({ kind: Kind.Tell, targetPath: '/x', message: wide });
+    expect(retainedBytes(packedWide)).toBeLessThanOrEqual(packedWide.length * 1.13 + 4096);
+    // Any Packr shares msgpackr's module buffer: a 20 MiB pack elsewhere grows it for everyone.
+    new Packr({ useRecords: false }).pack({ blob: Buffer.alloc(20 * MiB) });
+    const heartbeat = encodeEnvelope({ kind: Kind.Heartbeat });
+    expect(retainedBytes(heartbeat)).toBeLessThanOrEqual(envelopePackLimits.sharedBufferBytes);
+  });
+});
 
 describe('envelope codec', () => {
   it('uses msgpackr native acceleration', () => {

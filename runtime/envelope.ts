@@ -32,6 +32,14 @@
  * the two ends never need the same structure set; a decoded binary field is a
  * view into the received frame, which is fine for forwarding but a receiver
  * that keeps a small part long-term should copy it.
+ *
+ * Buffer sizing (see packSized): msgpackr packs into one module-wide buffer
+ * shared by every pack call, grows it to 2-4 times a message that does not
+ * fit, keeps the grown size for all later buffers, and returns views into
+ * it. Left alone, a 16 MiB fetch reply sat in a 32 MiB allocation, and every
+ * heartbeat packed after it pinned another 32 MiB (found by the exhaustion
+ * test's RSS). So a large message is packed into a buffer sized for it, and
+ * the shared buffer is put back to its small size after one.
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode } from '../protocol/errors.ts';
@@ -77,27 +85,85 @@ export type DecodeFailure = { errorCode: number; errorMessage: string; fatal: bo
 
 const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false });
 
+export const envelopePackLimits = {
+  /** Size of the buffer small envelopes are packed into, many after one another. */
+  sharedBufferBytes: 64 * 1024,
+  /** A message estimated at this size or more is packed into a buffer of its own, sized for it. */
+  ownBufferBytesMin: 256 * 1024,
+  /** Values the size estimate visits before it gives up (a huge listing is packed, then copied if wasteful). */
+  estimateNodesMax: 4_096,
+} as const;
+
+/**
+ * Packed size of `value`, estimated from above for ASCII strings and exact for binaries, or -1 once
+ * more than estimateNodesMax values were visited. Cost per value, never per byte.
+ */
+export function estimatePackedBytes(value: unknown): number {
+  let bytes = 0;
+  let visited = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    visited += 1;
+    if (visited > envelopePackLimits.estimateNodesMax) return -1;
+    const item = stack.pop();
+    if (item instanceof Uint8Array) bytes += item.length + 5;
+    else if (typeof item === 'string') bytes += item.length + 5;
+    else if (Array.isArray(item)) {
+      bytes += 5;
+      for (const element of item) stack.push(element);
+    } else if (item !== null && typeof item === 'object') {
+      bytes += 5;
+      for (const key of Object.keys(item)) {
+        bytes += key.length + 5;
+        stack.push((item as Record<string, unknown>)[key]);
+      }
+    } else bytes += 9;
+  }
+  return bytes;
+}
+
+/** Packs `value` into an allocation that fits it (see the module comment), not a view into a larger one. */
+function packSized(value: unknown[], estimatedBytes: number): Buffer {
+  const { sharedBufferBytes, ownBufferBytesMin } = envelopePackLimits;
+  const ownBuffer = estimatedBytes >= ownBufferBytesMin;
+  if (ownBuffer) packr.useBuffer(Buffer.allocUnsafeSlow(estimatedBytes + 1024));
+  let packed = packr.pack(value);
+  const backingBytes = packed.buffer.byteLength;
+  if (ownBuffer || backingBytes > 4 * sharedBufferBytes) {
+    // Past an under-estimate (or another module's large pack) msgpackr's buffer is larger than this
+    // message needs: copy it out rather than keep the excess alive while it is queued.
+    if (backingBytes > packed.length + packed.length / 8 + 4096) packed = Buffer.from(packed);
+    packr.useBuffer(Buffer.allocUnsafeSlow(sharedBufferBytes));
+  }
+  return packed;
+}
+
+const estimateMessage = (message: unknown): number => {
+  const estimate = estimatePackedBytes(message);
+  return estimate < 0 ? 0 : estimate + 256;
+};
+
 export function encodeEnvelope(envelope: Envelope): Buffer {
   switch (envelope.kind) {
     case Kind.Hello:
-      return packr.pack([protocolVersion, envelope.kind, envelope.nodeId, envelope.incarnation, envelope.listenUrl, envelope.role, envelope.challenge, envelope.proof]);
+      return packSized([protocolVersion, envelope.kind, envelope.nodeId, envelope.incarnation, envelope.listenUrl, envelope.role, envelope.challenge, envelope.proof], 0);
     case Kind.Auth:
-      return packr.pack([protocolVersion, envelope.kind, envelope.proof]);
+      return packSized([protocolVersion, envelope.kind, envelope.proof], 0);
     case Kind.Heartbeat:
-      return packr.pack([protocolVersion, envelope.kind]);
+      return packSized([protocolVersion, envelope.kind], 0);
     case Kind.Tell:
-      return packr.pack([protocolVersion, envelope.kind, envelope.targetPath, envelope.message]);
+      return packSized([protocolVersion, envelope.kind, envelope.targetPath, envelope.message], estimateMessage(envelope.message));
     case Kind.Ask:
-      return packr.pack([protocolVersion, envelope.kind, envelope.targetPath, envelope.replyToPath, envelope.message]);
+      return packSized([protocolVersion, envelope.kind, envelope.targetPath, envelope.replyToPath, envelope.message], estimateMessage(envelope.message));
     case Kind.ErrorReply:
-      return packr.pack([protocolVersion, envelope.kind, envelope.replyToPath, envelope.errorCode, envelope.errorMessage]);
+      return packSized([protocolVersion, envelope.kind, envelope.replyToPath, envelope.errorCode, envelope.errorMessage], 0);
     case Kind.Watch:
     case Kind.Unwatch:
-      return packr.pack([protocolVersion, envelope.kind, envelope.watcherPath, envelope.targetPath]);
+      return packSized([protocolVersion, envelope.kind, envelope.watcherPath, envelope.targetPath], 0);
     case Kind.Terminated:
-      return packr.pack([protocolVersion, envelope.kind, envelope.watcherPath, envelope.targetPath, envelope.reason]);
+      return packSized([protocolVersion, envelope.kind, envelope.watcherPath, envelope.targetPath, envelope.reason], 0);
     case Kind.LinkError:
-      return packr.pack([protocolVersion, envelope.kind, envelope.errorCode, envelope.errorMessage]);
+      return packSized([protocolVersion, envelope.kind, envelope.errorCode, envelope.errorMessage], 0);
   }
 }
 
