@@ -44,9 +44,13 @@ import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
 import { readPemKeystore, readPemTruststore, type TlsSettings } from '../runtime/tls.ts';
-import { nodeIdOf, runsController, type BrokerConfig, type KafkaListenerAddress } from './broker/config.ts';
+import { listenerUsesSasl, listenerUsesTls, nodeIdOf, runsController, type BrokerConfig, type KafkaListenerAddress } from './broker/config.ts';
 import { createKafkaHandler, servedApiVersions } from './kafka/handlers.ts';
 import { startKafkaListener, type KafkaListener } from './kafka/listener.ts';
+import { SecurityView } from './security/view.ts';
+import { spawnSecurity } from './security/actor.ts';
+import { AttemptLimiter } from '../protocol/sasl/attempt-limiter.ts';
+import { saslMechanismsOffered } from '../protocol/sasl/server-session.ts';
 import type { BrokerListener } from './controller/metadata/index.ts';
 import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
@@ -124,16 +128,31 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   });
   // The Kafka listeners bind before the broker registers, so that it registers the ports they got.
   const kafkaListeners: KafkaListener[] = [];
+  // SASL credentials come from the metadata image (/security keeps the view current); failed attempts are limited per address across all listeners.
+  const security = new SecurityView();
+  const authenticationLimiter = new AttemptLimiter();
   try {
     for (const address of config.kafkaListeners) {
+      const tls = listenerUsesTls(address.name);
+      const sasl = listenerUsesSasl(address.name);
       kafkaListeners.push(
         await startKafkaListener({
           host: address.host,
           port: address.port,
-          handler: createKafkaHandler({ node, listenerName: address.name, log: node.log }),
-          apiVersions: servedApiVersions,
+          handler: createKafkaHandler({ node, listenerName: address.name, sasl, log: node.log }),
+          apiVersions: () => servedApiVersions(sasl),
           log: node.log.child({ listener: address.name }),
-          ...(address.name === 'SSL' ? { tls: brokerTls(config) } : {}),
+          ...(tls ? { tls: brokerTls(config) } : {}),
+          ...(sasl
+            ? {
+                sasl: {
+                  mechanisms: saslMechanismsOffered(config.saslEnabledMechanisms, tls),
+                  lookup: (user, mechanism) => security.scramCredential(user, mechanism),
+                  limiter: authenticationLimiter,
+                  failedAuthenticationDelayMs: config.connectionFailedAuthenticationDelayMs,
+                },
+              }
+            : {}),
         }),
       );
     }
@@ -157,6 +176,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     listeners: registeredListeners,
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
+  spawnSecurity(node, security, controllerClient);
   options.extraActors?.(node, controllerClient);
   node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
   let stopping: Promise<void> | undefined;

@@ -41,7 +41,7 @@ const configSourcePath = join(repoRoot, 'actors', 'broker', 'config.ts');
 const meanings: Record<string, string> = {
   'controller.quorum.voters': 'the bootstrap controller quorum, `id@host:port,...` (`--controller-quorum`): the voters until the metadata log records a voter set (then `kactus cluster add-voter` / `remove-voter` change it); a broker whose id is listed also runs a controller',
   'process.roles': '`broker`, or `broker,controller` (`--controller`): also run a controller although this id is not in controller.quorum.voters; it observes the quorum until `kactus cluster add-voter` adds it',
-  listeners: 'the Kafka-protocol listeners, `PLAINTEXT://HOST:PORT` (`--kafka-listen HOST:PORT`), beside the native one (`--listen`): Kafka clients (KafkaJS, librdkafka/kcat, @platformatic/kafka) connect here. Only `PLAINTEXT` so far',
+  listeners: 'the Kafka-protocol listeners, `PLAINTEXT://HOST:PORT` (`--kafka-listen HOST:PORT`), beside the native one (`--listen`): Kafka clients (KafkaJS, librdkafka/kcat, @platformatic/kafka) connect here. The name is the security protocol: `PLAINTEXT`, `SSL` (the ssl.* settings), `SASL_PLAINTEXT` or `SASL_SSL` (sasl.enabled.mechanisms; users from `kactus users`)',
   'advertised.listeners': 'the address Kafka clients are told to dial for each listener, `PLAINTEXT://HOST:PORT` (`--kafka-advertise HOST:PORT`; default: the listener\'s own address)',
   'node.id': 'this broker\'s id (`--node-id`)',
   'broker.rack': 'the broker\'s rack, reported in metadata (`--rack`)',
@@ -75,6 +75,8 @@ const meanings: Record<string, string> = {
   'cluster.secret.file': 'file with the secret all brokers share to authenticate each other (default: `<log.dirs>/cluster.secret`; KACTUS_CLUSTER_SECRET holds it directly) (Kactus only)',
   'ssl.keystore.location': 'PEM file with this broker\'s private key (unencrypted) and certificate chain; set, the native listener serves wss:// only and the broker dials voters and brokers over wss://',
   'ssl.truststore.location': 'PEM file of the CAs trusted for the other brokers\' certificates (and for client certificates with ssl.client.auth); none: Node\'s bundled roots',
+  'sasl.enabled.mechanisms': 'what SASL_PLAINTEXT / SASL_SSL listeners offer: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (offered over TLS only: it sends the password); credentials are the SCRAM users of `kactus users`',
+  'connection.failed.authentication.delay.ms': 'how long a connection that failed SASL authentication stays open (unread) before it is closed',
   'ssl.client.auth': 'none, requested or required: ask clients for a certificate signed by the truststore\'s CAs (required: refuse them without one)',
   'ssl.keystore.type': 'PEM only (JKS and PKCS12 are refused)',
   'ssl.truststore.type': 'PEM only',
@@ -86,6 +88,7 @@ const specialFields: Record<string, string> = {
   'process.roles': 'processRoles',
   listeners: 'kafkaListeners',
   'advertised.listeners': 'kafkaAdvertisedListeners',
+  'sasl.enabled.mechanisms': 'saslEnabledMechanisms',
 };
 
 /** Configs given by a required flag: no default. */

@@ -18,14 +18,27 @@ describe('listeners / advertised.listeners', () => {
     expect(base.kafkaListeners).toEqual([]);
   });
 
-  it('refuse what is not a listener, SASL (not there yet), SSL without a keystore, duplicates, and an advertised name that does not listen', () => {
+  it('refuse what is not a listener, an unknown protocol, SSL without a keystore, duplicates, and an advertised name that does not listen', () => {
     expect(() => parseKafkaListeners('0.0.0.0:9092', 'listeners')).toThrow(/is not NAME:\/\/HOST:PORT/);
-    expect(() => parseKafkaListeners('SASL_SSL://0.0.0.0:9093', 'listeners')).toThrow(/SASL_SSL is not supported/);
+    expect(() => parseKafkaListeners('INTERNAL://0.0.0.0:9093', 'listeners')).toThrow(/INTERNAL is not supported/);
+    expect(() => applyKafkaSettings(base, { listeners: 'SASL_SSL://0.0.0.0:9093' })).toThrow(/SASL_SSL listener needs ssl.keystore.location/);
     expect(parseKafkaListeners('SSL://0.0.0.0:9093', 'listeners')).toEqual([{ name: 'SSL', host: '0.0.0.0', port: 9093 }]);
     expect(() => applyKafkaSettings(base, { listeners: 'SSL://0.0.0.0:9093' })).toThrow(/SSL listener needs ssl.keystore.location/);
     expect(() => parseKafkaListeners('PLAINTEXT://a:1,PLAINTEXT://b:2', 'listeners')).toThrow(/named twice/);
     expect(() => parseKafkaListeners('PLAINTEXT://a:70000', 'listeners')).toThrow(/out of range/);
     expect(() => applyKafkaSettings(base, { 'advertised.listeners': 'PLAINTEXT://h:1' })).toThrow(/which listeners does not/);
+  });
+});
+
+describe('SASL (#19)', () => {
+  it('sasl.enabled.mechanisms: SCRAM both ways by default; PLAIN only where TLS is', () => {
+    expect(base.saslEnabledMechanisms).toEqual(['SCRAM-SHA-256', 'SCRAM-SHA-512']);
+    const config = applyKafkaSettings(base, { listeners: 'SASL_PLAINTEXT://0.0.0.0:9092', 'sasl.enabled.mechanisms': 'PLAIN, SCRAM-SHA-512' });
+    expect(config.saslEnabledMechanisms).toEqual(['PLAIN', 'SCRAM-SHA-512']);
+    expect(() => applyKafkaSettings(base, { 'sasl.enabled.mechanisms': 'GSSAPI' })).toThrow(/"GSSAPI" is not served/);
+    expect(() => applyKafkaSettings(base, { listeners: 'SASL_PLAINTEXT://0.0.0.0:9092', 'sasl.enabled.mechanisms': 'PLAIN' })).toThrow(/would offer no SASL mechanism \(PLAIN is offered over TLS only\)/);
+    expect(applyKafkaSettings(base, { listeners: 'SASL_SSL://0.0.0.0:9093', 'ssl.keystore.location': '/k.pem', 'sasl.enabled.mechanisms': 'PLAIN' }).saslEnabledMechanisms).toEqual(['PLAIN']);
+    expect(applyKafkaSettings(base, { 'connection.failed.authentication.delay.ms': '0' }).connectionFailedAuthenticationDelayMs).toBe(0);
   });
 });
 

@@ -10,6 +10,7 @@
  */
 import { assert } from '../../runtime/assert.ts';
 import type { ClientAuth } from '../../runtime/tls.ts';
+import { isSaslMechanism, saslMechanisms, saslMechanismsOffered, type SaslMechanism } from '../../protocol/sasl/server-session.ts';
 
 export type BrokerConfig = {
   /** node.id */
@@ -111,13 +112,35 @@ export type BrokerConfig = {
   /** ssl.keystore.type / ssl.truststore.type: PEM, the one store format served (no JKS or PKCS12). */
   sslKeystoreType: 'PEM';
   sslTruststoreType: 'PEM';
+  /**
+   * sasl.enabled.mechanisms: what SASL_PLAINTEXT / SASL_SSL listeners offer. PLAIN is offered over TLS only (it sends the password).
+   */
+  saslEnabledMechanisms: readonly SaslMechanism[];
+  /** connection.failed.authentication.delay.ms: a connection that failed SASL is closed after this long (Kafka's 100 ms). */
+  connectionFailedAuthenticationDelayMs: number;
 };
 
 /** One `NAME://HOST:PORT` entry of listeners / advertised.listeners. */
 export type KafkaListenerAddress = { readonly name: string; readonly host: string; readonly port: number };
 
-/** Listener names whose security protocol we speak: PLAINTEXT, and SSL with the ssl.* settings (SASL is to come, #19). */
-export const kafkaListenerNamesSupported: ReadonlySet<string> = new Set(['PLAINTEXT', 'SSL']);
+/**
+ * Listener names whose security protocol we speak (the name is the protocol, Kafka's default
+ * listener.security.protocol.map): PLAINTEXT; SSL with the ssl.* settings; SASL_PLAINTEXT and
+ * SASL_SSL with sasl.enabled.mechanisms.
+ */
+export const kafkaListenerNamesSupported: ReadonlySet<string> = new Set(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']);
+
+/** Whether connections to this Kafka listener are TLS / authenticate with SASL. */
+export const listenerUsesTls = (name: string): boolean => name === 'SSL' || name === 'SASL_SSL';
+export const listenerUsesSasl = (name: string): boolean => name === 'SASL_PLAINTEXT' || name === 'SASL_SSL';
+
+/** Parses sasl.enabled.mechanisms: a comma list of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN. */
+export function parseSaslMechanisms(text: string): SaslMechanism[] {
+  const names = text.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const name of names) if (!isSaslMechanism(name)) throw new ConfigError(`sasl.enabled.mechanisms: "${name}" is not served (${saslMechanisms.join(', ')}; no GSSAPI or OAUTHBEARER)`);
+  if (names.length === 0) throw new ConfigError('sasl.enabled.mechanisms: name at least one mechanism');
+  return [...new Set(names)] as SaslMechanism[];
+}
 
 /** Parses Kafka's `NAME://HOST:PORT[,NAME://HOST:PORT]` (listeners, advertised.listeners). */
 export function parseKafkaListeners(text: string, what: string): KafkaListenerAddress[] {
@@ -128,7 +151,7 @@ export function parseKafkaListeners(text: string, what: string): KafkaListenerAd
     const [, name, host, portText] = match;
     const port = Number(portText);
     if (port > 65_535) throw new ConfigError(`${what}: port ${port} is out of range`);
-    if (!kafkaListenerNamesSupported.has(name!)) throw new ConfigError(`${what}: listener ${name} is not supported (only ${[...kafkaListenerNamesSupported].join(', ')}; SASL is not there yet)`);
+    if (!kafkaListenerNamesSupported.has(name!)) throw new ConfigError(`${what}: listener ${name} is not supported (only ${[...kafkaListenerNamesSupported].join(', ')})`);
     if (out.some((l) => l.name === name)) throw new ConfigError(`${what}: listener ${name} is named twice`);
     out.push({ name: name!, host: host!.replace(/^\[|\]$/g, ''), port });
   }
@@ -175,6 +198,7 @@ const kafkaNames: Record<string, Field> = {
   'cluster.secret.file': { key: 'clusterSecretFile', kind: 'nullable-string' },
   'ssl.keystore.location': { key: 'sslKeystoreLocation', kind: 'nullable-string' },
   'ssl.truststore.location': { key: 'sslTruststoreLocation', kind: 'nullable-string' },
+  'connection.failed.authentication.delay.ms': { key: 'connectionFailedAuthenticationDelayMs', kind: 'int', min: 0 },
 };
 
 /** Settings whose only accepted values are listed (Kafka's names; PEM files are the one store type served). */
@@ -222,6 +246,8 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   sslClientAuth: 'none',
   sslKeystoreType: 'PEM',
   sslTruststoreType: 'PEM',
+  saslEnabledMechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'],
+  connectionFailedAuthenticationDelayMs: 100,
 };
 
 export class ConfigError extends Error {
@@ -274,6 +300,10 @@ export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Reco
       next.kafkaListeners = parseKafkaListeners(String(raw), 'listeners');
       continue;
     }
+    if (name === 'sasl.enabled.mechanisms') {
+      next.saslEnabledMechanisms = parseSaslMechanisms(String(raw));
+      continue;
+    }
     if (name === 'advertised.listeners') {
       next.kafkaAdvertisedListeners = parseKafkaListeners(String(raw), 'advertised.listeners');
       continue;
@@ -323,7 +353,10 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
   for (const advertised of config.kafkaAdvertisedListeners) {
     if (!config.kafkaListeners.some((l) => l.name === advertised.name)) fail(`advertised.listeners names ${advertised.name}, which listeners does not`);
   }
-  if (config.sslKeystoreLocation === null && config.kafkaListeners.some((l) => l.name === 'SSL')) fail('listeners: an SSL listener needs ssl.keystore.location');
+  for (const listener of config.kafkaListeners) if (config.sslKeystoreLocation === null && listenerUsesTls(listener.name)) fail(`listeners: an ${listener.name} listener needs ssl.keystore.location`);
+  for (const listener of config.kafkaListeners) {
+    if (listenerUsesSasl(listener.name) && saslMechanismsOffered(config.saslEnabledMechanisms, listenerUsesTls(listener.name)).length === 0) fail(`listeners: ${listener.name} would offer no SASL mechanism (PLAIN is offered over TLS only): add SCRAM-SHA-256 or SCRAM-SHA-512 to sasl.enabled.mechanisms`);
+  }
   if (config.sslKeystoreLocation === null && config.sslClientAuth !== 'none') fail(`ssl.client.auth=${config.sslClientAuth} needs TLS: set ssl.keystore.location`);
   if (config.sslClientAuth !== 'none' && config.sslTruststoreLocation === null) fail(`ssl.client.auth=${config.sslClientAuth} needs ssl.truststore.location (the CA that signs client certificates)`);
   if (config.sslKeystoreLocation === null) return config;
@@ -337,7 +370,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
 }
 
 export function kafkaConfigNames(): string[] {
-  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
+  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', 'sasl.enabled.mechanisms', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
 }
 
 export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {

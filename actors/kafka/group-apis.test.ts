@@ -34,7 +34,7 @@ function fakeDeps(answer: Answer): { deps: HandlerDeps; asked: Asked[] } {
       return reply;
     },
   } as unknown as Node;
-  return { deps: { node, listenerName: 'PLAINTEXT', log: createLogger({}, 'silent') }, asked };
+  return { deps: { node, listenerName: 'PLAINTEXT', sasl: false, log: createLogger({}, 'silent') }, asked };
 }
 
 /** Encodes `body` as a request at `version`, decodes it as the listener does, runs the handler, encodes the answer. */
@@ -42,7 +42,7 @@ async function call(name: string, version: number, body: KafkaValue, answer: Ans
   const api = apis.get(apiKeys[name]!)!;
   const decoded = decodeRequest(encodeRequest(api, version, { correlationId: 7, clientId: 'app-1' }, body).subarray(4));
   if (decoded.kind !== 'request') throw new Error(`${name} v${version}: ${decoded.kind}`);
-  const request: KafkaRequest = { api, version, header: decoded.header, body: decoded.body, connection: { id: 1, remoteAddress: '10.0.0.9', localPort: 9092 } };
+  const request: KafkaRequest = { api, version, header: decoded.header, body: decoded.body, connection: { id: 1, remoteAddress: '10.0.0.9', localPort: 9092 }, principal: 'User:ANONYMOUS' };
   const { deps, asked } = fakeDeps(answer);
   const response = (await groupApis[name]!.handle(request, deps))!;
   encodeResponse(api, version, 7, response); // throws if a field cannot be written at this version

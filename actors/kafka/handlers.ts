@@ -15,7 +15,7 @@
 import { apiKeys, apis } from '../../protocol/kafka/messages.ts';
 import type { MetadataResponse } from '../controller/metadata/index.ts';
 import { dataApis } from './data-apis.ts';
-import type { KafkaRequestHandler } from './listener.ts';
+import { saslApiVersions, type KafkaRequestHandler } from './listener.ts';
 import { groupApis } from './group-apis.ts';
 import { kafkaMetadataBody, metadataTopicsRequested } from './metadata.ts';
 import { adminApis } from './admin-apis.ts';
@@ -28,7 +28,7 @@ const basics: ServedApis = {
   ApiVersions: {
     minVersion: 0,
     maxVersion: 4,
-    handle: async () => ({ errorCode: 0, apiKeys: servedApiVersions(), throttleTimeMs: 0 }),
+    handle: async (_request, { sasl }) => ({ errorCode: 0, apiKeys: servedApiVersions(sasl), throttleTimeMs: 0 }),
   },
   Metadata: {
     minVersion: 0,
@@ -59,9 +59,12 @@ const served: ServedApis = {
   ...txnApis,
 };
 
-/** Every API this handler answers, with the versions it answers (each within Kafka's schema range). */
-export function servedApiVersions(): { apiKey: number; minVersion: number; maxVersion: number }[] {
-  return Object.entries(served)
+/**
+ * Every API this handler answers, with the versions it answers (each within Kafka's schema range);
+ * on a SASL listener also the two SASL APIs, which the listener answers itself (listener.ts).
+ */
+export function servedApiVersions(sasl = false): { apiKey: number; minVersion: number; maxVersion: number }[] {
+  return [...Object.entries(served), ...(sasl ? Object.entries(saslApiVersions) : [])]
     .map(([name, entry]) => {
       const info = apis.get(apiKeys[name]!)!;
       return { apiKey: info.apiKey, minVersion: Math.max(entry.minVersion, info.minVersion), maxVersion: Math.min(entry.maxVersion, info.maxVersion) };

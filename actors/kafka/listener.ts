@@ -24,6 +24,17 @@
  *   `pendingResponseBytesMax` of answers sit in the socket, the socket is not
  *   read (TCP pushes back on the client): never a growing buffer.
  * - Idle connections close after connections.max.idle.ms (Kafka's 10 min).
+ * - SASL (a SASL_PLAINTEXT or SASL_SSL listener, `options.sasl`): until the
+ *   connection authenticated, only ApiVersions, SaslHandshake (v1) and
+ *   SaslAuthenticate are served, here, by a SaslServerSession
+ *   (protocol/sasl/server-session.ts); anything else closes it, as Kafka's
+ *   SaslServerAuthenticator does. A failed authentication, or a mechanism
+ *   not offered, is answered (SASL_AUTHENTICATION_FAILED /
+ *   UNSUPPORTED_SASL_MECHANISM with a message) and the connection closed
+ *   after connection.failed.authentication.delay.ms, unread meanwhile.
+ * - Every request carries its connection's principal: `User:<name>` after
+ *   SASL, `User:<subject DN>` for a TLS client certificate, else
+ *   `User:ANONYMOUS` (Kafka's).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -33,6 +44,9 @@ import { FrameSplitter, kafkaFrameLimits } from '../../protocol/kafka/frames.ts'
 import { apiKeys, apis, decodeRequest, encodeResponse, type ApiInfo, type RequestHeader } from '../../protocol/kafka/messages.ts';
 import type { KafkaValue } from '../../protocol/kafka/codec.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import type { TLSSocket } from 'node:tls';
+import type { AttemptLimiter } from '../../protocol/sasl/attempt-limiter.ts';
+import { SaslServerSession, isSaslMechanism, type SaslMechanism, type SaslServerDeps } from '../../protocol/sasl/server-session.ts';
 
 export const kafkaListenerLimitsDefault = {
   /** socket.request.max.bytes: the largest request frame. */
@@ -57,7 +71,25 @@ export type KafkaRequest = {
   readonly header: RequestHeader;
   readonly body: KafkaValue;
   readonly connection: KafkaConnectionInfo;
+  /** Who the connection authenticated as (Kafka's KafkaPrincipal string, `User:NAME`). */
+  readonly principal: string;
 };
+
+/** Kafka's principal of a connection that did not authenticate. */
+export const anonymousPrincipal = 'User:ANONYMOUS';
+
+/** SASL on a listener (SASL_PLAINTEXT, SASL_SSL). */
+export type KafkaListenerSasl = {
+  /** The mechanisms this listener offers (PLAIN only where TLS protects it: saslMechanismsOffered). */
+  readonly mechanisms: readonly SaslMechanism[];
+  readonly lookup: SaslServerDeps['lookup'];
+  readonly limiter: AttemptLimiter;
+  /** connection.failed.authentication.delay.ms: how long a failed connection stays (unread) before it is closed. */
+  readonly failedAuthenticationDelayMs: number;
+};
+
+/** The versions of the SASL APIs a SASL listener serves itself (v0 of SaslHandshake means unframed tokens: not served). */
+export const saslApiVersions = { SaslHandshake: { minVersion: 1, maxVersion: 1 }, SaslAuthenticate: { minVersion: 0, maxVersion: 2 } } as const;
 
 /** Answers one request: the response body, or null for none (acks=0). */
 export type KafkaRequestHandler = (request: KafkaRequest) => Promise<KafkaValue | null>;
@@ -72,6 +104,8 @@ export type KafkaListenerOptions = {
   readonly limits?: Partial<KafkaListenerLimits>;
   /** An SSL listener (Kafka's security.protocol SSL): TLS with these settings, else PLAINTEXT. */
   readonly tls?: TlsSettings;
+  /** A SASL listener: connections authenticate before anything else. */
+  readonly sasl?: KafkaListenerSasl;
 };
 
 /** How long a connection to an SSL listener may take to finish its TLS handshake. */
@@ -84,7 +118,7 @@ export type KafkaListener = {
   close(): Promise<void>;
 };
 
-type Slot = { readonly api: ApiInfo; readonly version: number; readonly correlationId: number; done: boolean; body: KafkaValue | null };
+type Slot = { readonly api: ApiInfo; readonly version: number; readonly correlationId: number; done: boolean; body: KafkaValue | null; closeAfter?: string };
 
 export async function startKafkaListener(options: KafkaListenerOptions): Promise<KafkaListener> {
   const limits: KafkaListenerLimits = { ...kafkaListenerLimitsDefault, ...options.limits };
@@ -97,7 +131,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    serveConnection(socket, { id: nextConnectionId++, remoteAddress: socket.remoteAddress ?? '', localPort: socket.localPort ?? 0 }, options, limits);
+    serveConnection(socket, { id: nextConnectionId++, remoteAddress: socket.remoteAddress ?? '', localPort: socket.localPort ?? 0 }, options, limits, tls === undefined ? anonymousPrincipal : certificatePrincipal(socket as TLSSocket));
   };
   const tls = options.tls;
   const problem = tls === undefined ? null : listenerTlsProblem(tls);
@@ -134,8 +168,29 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
   };
 }
 
-function serveConnection(socket: Socket, connection: KafkaConnectionInfo, options: KafkaListenerOptions, limits: KafkaListenerLimits): void {
+/**
+ * Kafka's principal for a TLS connection: `User:` and the client certificate's subject as an
+ * RFC 2253 name (most specific first: `CN=app,O=Acme`), or ANONYMOUS without a certificate.
+ */
+export function certificatePrincipal(socket: TLSSocket): string {
+  const certificate = socket.getPeerX509Certificate?.();
+  if (certificate === undefined || !socket.authorized) return anonymousPrincipal;
+  const escape = (value: string): string => value.replace(/([,+"\\<>;])/g, '\\$1');
+  const parts = certificate.subject.split('\n').filter(Boolean).map((part) => {
+    const at = part.indexOf('=');
+    return at < 0 ? escape(part) : `${part.slice(0, at)}=${escape(part.slice(at + 1))}`;
+  });
+  return `User:${parts.reverse().join(',')}`;
+}
+
+function serveConnection(socket: Socket, connection: KafkaConnectionInfo, options: KafkaListenerOptions, limits: KafkaListenerLimits, connectionPrincipal: string): void {
   const splitter = new FrameSplitter(limits.socketRequestMaxBytes);
+  const sasl = options.sasl;
+  /** The principal requests run as; null while a SASL listener's connection has not authenticated. */
+  let principal: string | null = sasl === undefined ? connectionPrincipal : null;
+  let saslSession: SaslServerSession | null = null;
+  /** Set once an answer that ends the connection is queued: nothing more is read or served. */
+  let closing = false;
   const slots: Slot[] = [];
   /** Frames split off the last chunk that did not fit the in-flight window: at most one chunk's worth (reading is paused). */
   const backlog: Buffer[] = [];
@@ -172,13 +227,24 @@ function serveConnection(socket: Socket, connection: KafkaConnectionInfo, option
         close(`encoding the ${slot.api.name} v${slot.version} answer failed: ${(err as Error).message}`);
         return;
       }
+      if (slot.closeAfter !== undefined) {
+        const reason = slot.closeAfter;
+        const timer = setTimeout(() => close(reason, 'info'), sasl?.failedAuthenticationDelayMs ?? 0);
+        timer.unref();
+        return;
+      }
     }
     serveBacklog();
     updateFlow();
   };
 
-  const answerLater = (api: ApiInfo, version: number, correlationId: number, answer: Promise<KafkaValue | null>): void => {
-    const slot: Slot = { api, version, correlationId, done: false, body: null };
+  const answerLater = (api: ApiInfo, version: number, correlationId: number, answer: Promise<KafkaValue | null>, closeAfter?: string): void => {
+    const slot: Slot = { api, version, correlationId, done: false, body: null, ...(closeAfter === undefined ? {} : { closeAfter }) };
+    if (closeAfter !== undefined) {
+      closing = true;
+      backlog.length = 0;
+      socket.pause();
+    }
     slots.push(slot);
     answer.then(
       (body) => {
@@ -197,7 +263,7 @@ function serveConnection(socket: Socket, connection: KafkaConnectionInfo, option
     closed = true;
   });
   const serveBacklog = (): void => {
-    while (!closed && backlog.length > 0 && slots.length < limits.inFlightRequestsPerConnectionMax) serveFrame(backlog.shift()!);
+    while (!closed && !closing && backlog.length > 0 && slots.length < limits.inFlightRequestsPerConnectionMax) serveFrame(backlog.shift()!);
   };
 
   const serveFrame = (frame: Buffer): void => {
@@ -213,9 +279,12 @@ function serveConnection(socket: Socket, connection: KafkaConnectionInfo, option
         return;
       }
       const { api, header, body } = decoded;
+      if (sasl !== undefined && (principal === null || api.name === 'SaslHandshake' || api.name === 'SaslAuthenticate')) {
+        if (serveSasl(api, header, body, sasl)) return;
+      }
       let answer: Promise<KafkaValue | null>;
       try {
-        answer = options.handler({ api, version: header.apiVersion, header, body, connection });
+        answer = options.handler({ api, version: header.apiVersion, header, body, connection, principal: principal! });
       } catch (err) {
         close(`the ${api.name} v${header.apiVersion} handler threw: ${(err as Error).message}`);
         return;
@@ -224,8 +293,53 @@ function serveConnection(socket: Socket, connection: KafkaConnectionInfo, option
     }
   };
 
+  /**
+   * A request on a SASL listener before (or a SASL request after) authentication: answered here, or
+   * the connection closed. Returns false for an ApiVersions, which the handler answers.
+   */
+  const serveSasl = (api: ApiInfo, header: RequestHeader, body: KafkaValue, settings: KafkaListenerSasl): boolean => {
+    const answer = (value: KafkaValue, closeAfter?: string): true => {
+      answerLater(api, header.apiVersion, header.correlationId, Promise.resolve(value), closeAfter);
+      return true;
+    };
+    const fields = body as Record<string, unknown>;
+    if (api.name === 'ApiVersions' && principal === null) return false;
+    if (api.name !== 'SaslHandshake' && api.name !== 'SaslAuthenticate') {
+      close(`${api.name} before SASL authentication (only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)`);
+      return true;
+    }
+    const served = saslApiVersions[api.name];
+    if (header.apiVersion < served.minVersion || header.apiVersion > served.maxVersion) {
+      close(`${api.name} v${header.apiVersion} is not served (v${served.minVersion}-${served.maxVersion})`);
+      return true;
+    }
+    if (api.name === 'SaslHandshake') {
+      const mechanism = fields.mechanism;
+      if (principal !== null || saslSession !== null) return answer({ errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: [...settings.mechanisms] }, 'SaslHandshake after the handshake (re-authentication is not served)');
+      if (!isSaslMechanism(mechanism) || !settings.mechanisms.includes(mechanism)) {
+        return answer({ errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: [...settings.mechanisms] }, `SASL mechanism ${String(mechanism).slice(0, 64)} is not offered here (${settings.mechanisms.join(', ')})`);
+      }
+      saslSession = new SaslServerSession(mechanism, { lookup: settings.lookup, limiter: settings.limiter, address: connection.remoteAddress, nowMs: () => performance.now() });
+      return answer({ errorCode: ErrorCode.NONE, mechanisms: [...settings.mechanisms] });
+    }
+    const failed = (errorCode: number, errorMessage: string): true => {
+      log.info({ errorCode, why: errorMessage }, 'kafka_listener.authentication_failed');
+      return answer({ errorCode, errorMessage, authBytes: Buffer.alloc(0), sessionLifetimeMs: 0 }, `authentication failed: ${errorMessage}`);
+    };
+    if (saslSession === null || principal !== null) return failed(ErrorCode.ILLEGAL_SASL_STATE, 'SaslAuthenticate without a SaslHandshake first');
+    const authBytes = fields.authBytes;
+    if (!(authBytes instanceof Uint8Array)) return failed(ErrorCode.ILLEGAL_SASL_STATE, 'SaslAuthenticate without authBytes');
+    const step = saslSession.step(authBytes);
+    if (step.kind === 'failed') return failed(step.errorCode, step.errorMessage);
+    if (step.kind === 'done') {
+      principal = step.principal;
+      log.info({ principal, mechanism: saslSession.mechanism }, 'kafka_listener.authenticated');
+    }
+    return answer({ errorCode: ErrorCode.NONE, errorMessage: null, authBytes: step.bytes, sessionLifetimeMs: 0 });
+  };
+
   socket.on('data', (chunk: Buffer) => {
-    if (closed) return;
+    if (closed || closing) return;
     const { frames, error } = splitter.push(chunk);
     backlog.push(...frames);
     serveBacklog();

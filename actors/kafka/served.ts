@@ -19,6 +19,8 @@ export type HandlerDeps = {
   readonly node: Node;
   /** The listener the request arrived on (its name picks the addresses Metadata-like answers give). */
   readonly listenerName: string;
+  /** A SASL listener: ApiVersions lists SaslHandshake and SaslAuthenticate too. */
+  readonly sasl: boolean;
   readonly log: Logger;
 };
 

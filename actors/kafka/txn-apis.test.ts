@@ -21,7 +21,7 @@ async function call(name: string, version: number, body: KafkaValue, answer: Ans
   const api = apis.get(apiKeys[name]!)!;
   const decoded = decodeRequest(encodeRequest(api, version, { correlationId: 7, clientId: 'app-1' }, body).subarray(4));
   if (decoded.kind !== 'request') throw new Error(`${name} v${version}: ${decoded.kind}`);
-  const request: KafkaRequest = { api, version, header: decoded.header, body: decoded.body, connection: { id: 1, remoteAddress: '10.0.0.9', localPort: 9092 } };
+  const request: KafkaRequest = { api, version, header: decoded.header, body: decoded.body, connection: { id: 1, remoteAddress: '10.0.0.9', localPort: 9092 }, principal: 'User:ANONYMOUS' };
   const asked: Asked[] = [];
   const node = {
     async askAsClient(path: string, make: (replyTo: unknown) => Record<string, unknown>) {
@@ -32,7 +32,7 @@ async function call(name: string, version: number, body: KafkaValue, answer: Ans
       return reply;
     },
   } as unknown as Node;
-  const deps: HandlerDeps = { node, listenerName: 'PLAINTEXT', log: createLogger({}, 'silent') };
+  const deps: HandlerDeps = { node, listenerName: 'PLAINTEXT', sasl: false, log: createLogger({}, 'silent') };
   const response = (await txnApis[name]!.handle(request, deps))!;
   encodeResponse(api, version, 7, response);
   return { response, asked };

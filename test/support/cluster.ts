@@ -216,7 +216,7 @@ export async function kafkaListenerPorts(cluster: TestCluster): Promise<Map<numb
 }
 
 /** The `host:port` of every broker's Kafka listener (`PLAINTEXT`), as Metadata advertises it: a Kafka client's bootstrap list. */
-export async function kafkaBootstrap(cluster: TestCluster): Promise<string[]> {
+export async function kafkaBootstrap(cluster: TestCluster, listenerName = 'PLAINTEXT'): Promise<string[]> {
   const metadata = (await cluster.metadata(null)) as unknown as { brokers: { listeners?: { name: string; host: string; port: number }[] }[] };
-  return metadata.brokers.flatMap((b) => b.listeners?.filter((l) => l.name === 'PLAINTEXT').map((l) => `${l.host}:${l.port}`) ?? []);
+  return metadata.brokers.flatMap((b) => b.listeners?.filter((l) => l.name === listenerName).map((l) => `${l.host}:${l.port}`) ?? []);
 }

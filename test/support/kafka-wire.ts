@@ -41,3 +41,57 @@ export async function kafkaRequest(host: string, port: number, apiName: string, 
     socket.destroy();
   }
 }
+
+/** A Kafka connection kept open for several requests in turn (SASL exchanges); `closed` resolves when the broker closes it. */
+export type KafkaConnection = {
+  request(apiName: string, version: number, body: KafkaValue, timeoutMs?: number): Promise<KafkaValue>;
+  readonly closed: Promise<void>;
+  isOpen(): boolean;
+  close(): void;
+};
+
+export async function kafkaConnection(host: string, port: number): Promise<KafkaConnection> {
+  const socket = connect(port, host);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('error', reject);
+  });
+  let open = true;
+  const closed = new Promise<void>((resolve) => socket.once('close', () => {
+    open = false;
+    resolve();
+  }));
+  socket.on('error', () => undefined);
+  const splitter = new FrameSplitter();
+  const waiting: ((frame: Buffer) => void)[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    for (const frame of splitter.push(chunk).frames) waiting.shift()?.(Buffer.from(frame));
+  });
+  let correlationId = 0;
+  return {
+    closed,
+    isOpen: () => open,
+    close: () => socket.destroy(),
+    request(apiName, version, body, timeoutMs = 10_000) {
+      const api = apis.get(apiKeys[apiName]!);
+      if (api === undefined) throw new Error(`no api ${apiName}`);
+      correlationId += 1;
+      return new Promise<KafkaValue>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${apiName} v${version}: no answer within ${timeoutMs} ms`)), timeoutMs);
+        void closed.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`${apiName} v${version}: connection closed`));
+        });
+        waiting.push((frame) => {
+          clearTimeout(timer);
+          try {
+            resolve(decodeResponse(api, version, frame).body);
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+        socket.write(encodeRequest(api, version, { correlationId, clientId: 'kactus-test' }, body));
+      });
+    },
+  };
+}
