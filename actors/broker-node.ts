@@ -50,7 +50,8 @@ import { startKafkaListener, type KafkaListener } from './kafka/listener.ts';
 import { SecurityView } from './security/view.ts';
 import { spawnSecurity } from './security/actor.ts';
 import { AttemptLimiter } from '../protocol/sasl/attempt-limiter.ts';
-import { saslMechanismsOffered } from '../protocol/sasl/server-session.ts';
+import { SaslServerSession, saslMechanismsOffered, type SaslMechanism } from '../protocol/sasl/server-session.ts';
+import type { ClientAuthenticator } from '../runtime/client-auth.ts';
 import type { BrokerListener } from './controller/metadata/index.ts';
 import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
@@ -109,7 +110,21 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   const peers: Record<string, string> = {};
   for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== config.brokerId) peers[nodeIdOf(voterId)] = url;
   const clusterSecret = options.clusterSecret ?? resolveClusterSecret(config);
+  // SASL credentials come from the metadata image (/security keeps the view current); failed attempts are limited per address across all listeners.
+  const security = new SecurityView();
+  const authenticationLimiter = new AttemptLimiter();
+  const saslSession = (mechanism: SaslMechanism, address: string): SaslServerSession =>
+    new SaslServerSession(mechanism, { lookup: (user, m) => security.scramCredential(user, m), limiter: authenticationLimiter, address, nowMs: () => performance.now() });
+  const clientAuthenticator: ClientAuthenticator | undefined =
+    config.nativeClientAuthentication === 'sasl'
+      ? {
+          mechanisms: (secure) => saslMechanismsOffered(config.saslEnabledMechanisms, secure),
+          start: (mechanism, address) => saslSession(mechanism as SaslMechanism, address),
+          failedDelayMs: config.connectionFailedAuthenticationDelayMs,
+        }
+      : undefined;
   const node = await Node.start({
+    ...(clientAuthenticator === undefined ? {} : { clientAuthenticator }),
     nodeId,
     clusterSecret,
     ...(config.sslKeystoreLocation === null ? {} : { tls: brokerTls(config) }),
@@ -128,9 +143,6 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   });
   // The Kafka listeners bind before the broker registers, so that it registers the ports they got.
   const kafkaListeners: KafkaListener[] = [];
-  // SASL credentials come from the metadata image (/security keeps the view current); failed attempts are limited per address across all listeners.
-  const security = new SecurityView();
-  const authenticationLimiter = new AttemptLimiter();
   try {
     for (const address of config.kafkaListeners) {
       const tls = listenerUsesTls(address.name);

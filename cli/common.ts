@@ -16,6 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Kactus, type ClientContext } from '../client/kactus.ts';
+import type { SaslOptions } from '../client/options.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { readPemTruststore } from '../runtime/tls.ts';
 import { UsageError, printLine } from './output.ts';
@@ -148,11 +149,27 @@ export function sslFromEnvironment(): { ca: string } | undefined {
   }
 }
 
+/**
+ * SASL credentials from $KACTUS_SASL_USERNAME and $KACTUS_SASL_PASSWORD (mechanism: $KACTUS_SASL_MECHANISM,
+ * default SCRAM-SHA-256), for brokers with native.client.authentication=sasl; none when the username is unset.
+ */
+export function saslFromEnvironment(): SaslOptions | undefined {
+  const username = process.env.KACTUS_SASL_USERNAME;
+  if (username === undefined || username === '') return undefined;
+  const password = process.env.KACTUS_SASL_PASSWORD;
+  if (password === undefined || password === '') throw new UsageError('KACTUS_SASL_USERNAME is set: set KACTUS_SASL_PASSWORD too');
+  const mechanism = (process.env.KACTUS_SASL_MECHANISM ?? 'SCRAM-SHA-256').toUpperCase();
+  if (mechanism !== 'SCRAM-SHA-256' && mechanism !== 'SCRAM-SHA-512' && mechanism !== 'PLAIN') throw new UsageError(`KACTUS_SASL_MECHANISM: ${mechanism} is not SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN`);
+  return { mechanism, username, password };
+}
+
 /** A client for one command: opened (bootstrap reached) before `run`, closed after it whatever happens. */
 export async function withClient<T>(flags: Parsed['values'], run: (kactus: Kactus, context: ClientContext) => Promise<T>, options: { requestTimeoutMs?: number } = {}): Promise<T> {
   const ssl = sslFromEnvironment();
+  const sasl = saslFromEnvironment();
   const kactus = new Kactus({
     ...(ssl === undefined ? {} : { ssl }),
+    ...(sasl === undefined ? {} : { sasl }),
     brokers: bootstrapList(flags.bootstrap),
     clientId: 'kactus-cli',
     connectTimeoutMs: cliClientLimits.connectTimeoutMs,

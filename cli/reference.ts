@@ -77,6 +77,7 @@ const meanings: Record<string, string> = {
   'ssl.truststore.location': 'PEM file of the CAs trusted for the other brokers\' certificates (and for client certificates with ssl.client.auth); none: Node\'s bundled roots',
   'sasl.enabled.mechanisms': 'what SASL_PLAINTEXT / SASL_SSL listeners offer: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (offered over TLS only: it sends the password); credentials are the SCRAM users of `kactus users`',
   'connection.failed.authentication.delay.ms': 'how long a connection that failed SASL authentication stays open (unread) before it is closed',
+  'native.client.authentication': '`none`, or `sasl`: every client link of the native listener authenticates with sasl.enabled.mechanisms before anything else (the client\'s `sasl` option; the CLI\'s `KACTUS_SASL_USERNAME` / `KACTUS_SASL_PASSWORD`); brokers prove the cluster secret instead (Kactus only)',
   'ssl.client.auth': 'none, requested or required: ask clients for a certificate signed by the truststore\'s CAs (required: refuse them without one)',
   'ssl.keystore.type': 'PEM only (JKS and PKCS12 are refused)',
   'ssl.truststore.type': 'PEM only',

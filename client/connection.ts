@@ -18,6 +18,7 @@
  *
  * Imports: runtime/ (Node, refs, logger), protocol/errors.ts.
  */
+import { saslClientCredentials, type SaslClientSettings } from '../protocol/sasl/client-session.ts';
 import { randomUUID } from 'node:crypto';
 import { Node } from '../runtime/node.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
@@ -30,6 +31,9 @@ export type BrokerPath = '/broker' | '/fetch';
 
 export type BrokerAddress = { brokerId: number; host: string; port: number; rack: string | null };
 
+/** The codes of a SASL refusal: final, not retried. */
+const saslRefusals: ReadonlySet<number> = new Set([ErrorCode.SASL_AUTHENTICATION_FAILED, ErrorCode.UNSUPPORTED_SASL_MECHANISM, ErrorCode.ILLEGAL_SASL_STATE]);
+
 export type ConnectionOptions = {
   brokers: readonly string[];
   clientId: string;
@@ -39,6 +43,8 @@ export type ConnectionOptions = {
   faults?: FaultPlan;
   /** TLS for wss:// brokers (KactusOptions.ssl). */
   tls?: TlsSettings;
+  /** SASL on every link (KactusOptions.sasl), for brokers with native.client.authentication=sasl. */
+  sasl?: SaslClientSettings;
 };
 
 /**
@@ -73,7 +79,7 @@ export class Connection {
   static async open(options: ConnectionOptions): Promise<Connection> {
     const nodeId = `client-${options.clientId}-${randomUUID().slice(0, 8)}`;
     const log = options.logger ?? createLogger({ client: options.clientId }, process.env.LOG_LEVEL ?? 'warn', 2);
-    const node = await Node.start({ nodeId, logger: log, limits: { handshakeTimeoutMs: options.connectTimeoutMs }, ...(options.faults ? { faults: options.faults } : {}), ...(options.tls ? { tls: options.tls } : {}) });
+    const node = await Node.start({ nodeId, logger: log, limits: { handshakeTimeoutMs: options.connectTimeoutMs }, ...(options.faults ? { faults: options.faults } : {}), ...(options.tls ? { tls: options.tls } : {}), ...(options.sasl ? { clientCredentials: saslClientCredentials(options.sasl) } : {}) });
     const problems: string[] = [];
     for (const url of options.brokers) {
       try {
@@ -86,6 +92,11 @@ export class Connection {
         log.debug({ url, brokerId }, 'client.bootstrapped');
         return new Connection(node, log, brokerId, url.startsWith('wss:') ? 'wss' : 'ws');
       } catch (err) {
+        // Refused credentials are not a network problem: another bootstrap broker would refuse them too.
+        if (err instanceof KactusError && saslRefusals.has(err.code)) {
+          await node.stop();
+          throw err;
+        }
         problems.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }

@@ -120,6 +120,23 @@ const sslOption: Check<{ ca?: string; cert?: string; key?: string; rejectUnautho
   return { ...out, rejectUnauthorized: reject ?? true };
 };
 
+/** sasl: the credentials of a SCRAM user (`kactus users create`). */
+export type SaslOptions = { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'PLAIN'; username: string; password: string };
+
+const saslOption: Check<SaslOptions | undefined> = (value, name) => {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(name, 'must be an object { mechanism, username, password }');
+  const source = value as Record<string, unknown>;
+  for (const key of Object.keys(source)) if (!['mechanism', 'username', 'password'].includes(key)) throw bad(`${name}.${key}`, 'is not a sasl option (mechanism, username, password)');
+  const mechanism = typeof source.mechanism === 'string' ? source.mechanism.toUpperCase() : source.mechanism;
+  if (mechanism !== 'SCRAM-SHA-256' && mechanism !== 'SCRAM-SHA-512' && mechanism !== 'PLAIN') throw bad(`${name}.mechanism`, `must be SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN, got ${JSON.stringify(source.mechanism)}`);
+  for (const key of ['username', 'password'] as const) {
+    const text = source[key];
+    if (typeof text !== 'string' || text.length === 0 || text.length > 255) throw bad(`${name}.${key}`, 'must be a string of 1-255 characters');
+  }
+  return { mechanism, username: source.username as string, password: source.password as string };
+};
+
 // ---------------------------------------------------------------- Kactus
 
 export const kactusOptionsSpec = {
@@ -143,6 +160,8 @@ export const kactusOptionsSpec = {
   logger: loggerOption,
   /** TLS for wss:// brokers: ca (PEM; default Node's roots), cert + key for client-certificate auth, rejectUnauthorized (default true). */
   ssl: sslOption,
+  /** SASL for brokers that require it on their native listener: { mechanism: SCRAM-SHA-256 | SCRAM-SHA-512 | PLAIN (wss:// only), username, password }. */
+  sasl: saslOption,
 } satisfies Spec;
 
 export type KactusOptions = {
@@ -156,6 +175,7 @@ export type KactusOptions = {
   retryBackoffMsMax?: number;
   logger?: Logger;
   ssl?: SslOptions;
+  sasl?: SaslOptions;
 };
 
 export type KactusConfig = Parsed<typeof kactusOptionsSpec>;

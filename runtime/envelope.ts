@@ -16,10 +16,16 @@
  *   [version, Kind.Unwatch, watcherPath, targetPath]
  *   [version, Kind.Terminated, watcherPath, targetPath, reason]
  *   [version, Kind.LinkError, errorCode, errorMessage]
+ *   [version, Kind.SaslAuthenticate, mechanism | null, bytes]
+ *   [version, Kind.SaslResult, errorCode, errorMessage | null, bytes, complete, mechanisms]
  *
  * The sender's node id is not repeated: a link knows its peer from the hello.
  * The hello's role, challenge and proof, and the Auth envelope, are the peer
- * authentication of peer-auth.ts.
+ * authentication of peer-auth.ts. SaslAuthenticate / SaslResult carry a
+ * client's SASL exchange after the hellos, on a node that requires it (the
+ * mechanism on the first step only; `complete` on the last answer; the
+ * mechanisms offered on a refusal), as Kafka's SaslHandshake +
+ * SaslAuthenticate do in one.
  *
  * Decoding is `unknown` until `validateEnvelope` says otherwise; bad input is
  * a `DecodeFailure` carrying a Kafka error code, never an exception. Nothing
@@ -61,7 +67,12 @@ export const Kind = {
   Terminated: 7,
   LinkError: 8,
   Auth: 9,
+  SaslAuthenticate: 10,
+  SaslResult: 11,
 } as const;
+
+/** Largest SASL message carried either way (SCRAM's are under 1 KiB). */
+export const saslBytesMax = 8 * 1024;
 
 export type LinkRole = 'peer' | 'client';
 
@@ -77,7 +88,9 @@ export type Envelope =
   | { kind: typeof Kind.Watch; watcherPath: string; targetPath: string }
   | { kind: typeof Kind.Unwatch; watcherPath: string; targetPath: string }
   | { kind: typeof Kind.Terminated; watcherPath: string; targetPath: string; reason: TerminationReason }
-  | { kind: typeof Kind.LinkError; errorCode: number; errorMessage: string };
+  | { kind: typeof Kind.LinkError; errorCode: number; errorMessage: string }
+  | { kind: typeof Kind.SaslAuthenticate; mechanism: string | null; bytes: Uint8Array }
+  | { kind: typeof Kind.SaslResult; errorCode: number; errorMessage: string | null; bytes: Uint8Array; complete: boolean; mechanisms: string[] };
 
 export type HelloEnvelope = Extract<Envelope, { kind: typeof Kind.Hello }>;
 
@@ -164,6 +177,10 @@ export function encodeEnvelope(envelope: Envelope): Buffer {
       return packSized([protocolVersion, envelope.kind, envelope.watcherPath, envelope.targetPath, envelope.reason], 0);
     case Kind.LinkError:
       return packSized([protocolVersion, envelope.kind, envelope.errorCode, envelope.errorMessage], 0);
+    case Kind.SaslAuthenticate:
+      return packSized([protocolVersion, envelope.kind, envelope.mechanism, envelope.bytes], 0);
+    case Kind.SaslResult:
+      return packSized([protocolVersion, envelope.kind, envelope.errorCode, envelope.errorMessage, envelope.bytes, envelope.complete, envelope.mechanisms], 0);
   }
 }
 
@@ -282,6 +299,18 @@ export function validateEnvelope(value: unknown): Envelope | DecodeFailure {
       const [, , errorCode, errorMessage] = value;
       if (!Number.isInteger(errorCode) || typeof errorMessage !== 'string') return bad('link error');
       return { kind, errorCode, errorMessage };
+    }
+    case Kind.SaslAuthenticate: {
+      const [, , mechanism, bytes] = value;
+      if (value.length !== 4 || (mechanism !== null && !isShortString(mechanism)) || !(bytes instanceof Uint8Array) || bytes.length > saslBytesMax) return bad('sasl authenticate');
+      return { kind, mechanism, bytes };
+    }
+    case Kind.SaslResult: {
+      const [, , errorCode, errorMessage, bytes, complete, mechanisms] = value;
+      if (value.length !== 7 || !Number.isInteger(errorCode) || (errorMessage !== null && typeof errorMessage !== 'string')) return bad('sasl result');
+      if (!(bytes instanceof Uint8Array) || bytes.length > saslBytesMax || typeof complete !== 'boolean') return bad('sasl result');
+      if (!Array.isArray(mechanisms) || mechanisms.length > 16 || !mechanisms.every(isShortString)) return bad('sasl result');
+      return { kind, errorCode, errorMessage, bytes, complete, mechanisms };
     }
     default:
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown envelope kind (${describeValue(kind)})`, fatal: false };

@@ -82,6 +82,7 @@ import { RestartWindow, restartWithBackoff, type SupervisionPolicy } from './sup
 import { CloseCode, type Link, type Listener, type Transport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
 import { wsUrl, type TlsSettings } from './tls.ts';
+import { addressOnly, type ClientAuthenticator, type ClientCredentials } from './client-auth.ts';
 
 /** Delivered to a watcher when a watched actor stops or its node goes down. */
 export type Terminated = { type: 'Terminated'; ref: Ref<unknown>; reason: TerminationReason };
@@ -135,6 +136,13 @@ export type NodeOptions = {
    * every link is a client link (a client node).
    */
   clusterSecret?: Uint8Array;
+  /**
+   * Clients of this node's listener authenticate with SASL after the hellos, before anything else
+   * (a broker with native.client.authentication=sasl). Peers prove the cluster secret instead.
+   */
+  clientAuthenticator?: ClientAuthenticator;
+  /** This node, a client, authenticates with these on every link it dials (client-auth.ts). */
+  clientCredentials?: ClientCredentials;
   /** Called when a top-level actor gave up (its supervision escalated). */
   onGiveUp?: (path: string, error: unknown) => void;
 };
@@ -167,6 +175,7 @@ export class InjectedCrash extends Error {
   }
 }
 const crashSentinel = Symbol('crash');
+const emptyBytes = new Uint8Array(0);
 
 export class Node implements PeerHost {
   readonly nodeId: string;
@@ -193,6 +202,8 @@ export class Node implements PeerHost {
   private stopping = false;
   private readonly connections = new Set<Connection>();
   private readonly clusterSecret: Uint8Array | undefined;
+  private readonly clientAuthenticator: ClientAuthenticator | undefined;
+  private readonly clientCredentials: ClientCredentials | undefined;
 
   /** Counters for tests and benchmarks. */
   readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, authFailures: 0, peersPruned: 0, clientsDisconnected: 0 };
@@ -208,6 +219,8 @@ export class Node implements PeerHost {
     this.onGiveUp = options.onGiveUp;
     assert(options.clusterSecret === undefined || options.clusterSecret.length >= clusterSecretBytesMin, `a cluster secret has at least ${clusterSecretBytesMin} bytes`);
     this.clusterSecret = options.clusterSecret;
+    this.clientAuthenticator = options.clientAuthenticator;
+    this.clientCredentials = options.clientCredentials;
     this.transport = options.transport ?? new WsTransport(this.limits, options.tls);
     this.system = nact.start({ name: `${options.nodeId}-${this.incarnation}` } as never);
     for (const [peerId, url] of Object.entries(options.peers ?? {})) this.addPeer(peerId, url);
@@ -712,6 +725,9 @@ export class Node implements PeerHost {
       challenge: newChallenge(),
       awaitingAuth: undefined,
       refusalsLogged: new Set(),
+      sasl: undefined,
+      principal: link.certificatePrincipal,
+      failure: undefined,
     };
     this.connections.add(connection);
     void link.closed.then(() => this.connections.delete(connection));
@@ -754,12 +770,13 @@ export class Node implements PeerHost {
       }, this.limits.handshakeTimeoutMs);
       void link.closed.then((why) => {
         clearTimeout(timer);
-        reject(new KactusError(ErrorCode.NETWORK_EXCEPTION, `link to ${url} closed during hello: ${why.code} ${why.reason}`));
+        reject(connection.failure ?? new KactusError(ErrorCode.NETWORK_EXCEPTION, `link to ${url} closed during hello: ${why.code} ${why.reason}`));
       });
       link.onFrame((frame) => {
         const wasPending = connection.role === 'pending';
         this.onFrame(connection, frame);
-        if (!wasPending || connection.role === 'pending') return;
+        // Still in the handshake, or refused in it (the link's close rejects, with the reason if we know it).
+        if (!wasPending || connection.role === 'pending' || connection.role === 'closed') return;
         clearTimeout(timer);
         if (expectedNodeId !== undefined && connection.peerId !== expectedNodeId) {
           link.close(CloseCode.policyViolation, `expected node ${expectedNodeId}`);
@@ -798,6 +815,13 @@ export class Node implements PeerHost {
       if (isDecodeFailure(envelope)) {
         this.rejectInput(connection, envelope.errorCode, envelope.errorMessage, envelope.fatal);
         if (envelope.fatal) return;
+        continue;
+      }
+      if (isClosed(connection)) return;
+      if (connection.role === 'pending' && connection.sasl !== undefined) {
+        // Hellos done, a client's SASL exchange under way: its envelopes only.
+        this.onSaslEnvelope(connection, envelope);
+        if (isClosed(connection)) return;
         continue;
       }
       if (connection.role === 'pending') {
@@ -891,6 +915,86 @@ export class Node implements PeerHost {
       case Kind.LinkError:
         this.refuseOnce(connection, `link-error:${envelope.errorCode}`, `the peer reported an error: ${envelope.errorMessage.slice(0, this.limits.errorMessageCharsMax)}`);
         return;
+      case Kind.SaslAuthenticate:
+        // A client that authenticates with a node that does not ask it to (or again): Kafka's answer to SASL on a plaintext listener.
+        this.sendHandshake(connection, peerId, { kind: Kind.SaslResult, errorCode: ErrorCode.ILLEGAL_SASL_STATE, errorMessage: this.clientAuthenticator === undefined ? `node ${this.nodeId} does not take SASL on this listener` : 'this link is authenticated already', bytes: emptyBytes, complete: true, mechanisms: [] });
+        return;
+      case Kind.SaslResult:
+        this.refuseOnce(connection, 'sasl-result', 'a SASL result on an established link');
+        return;
+    }
+  }
+
+  /**
+   * A SASL envelope on a link whose hellos are done: the server side (a client authenticating to
+   * us: SaslAuthenticate in, SaslResult out) or the client side (we dialed with credentials).
+   */
+  private onSaslEnvelope(connection: Connection, envelope: Envelope): void {
+    const sasl = connection.sasl!;
+    if (sasl.side === 'client') {
+      if (envelope.kind !== Kind.SaslResult) {
+        this.rejectInput(connection, ErrorCode.ILLEGAL_SASL_STATE, 'expected a SASL result', true);
+        return;
+      }
+      const fail = (errorCode: number, why: string): void => {
+        connection.failure = new KactusError(errorCode, why);
+        connection.role = 'closed';
+        connection.link.close(CloseCode.policyViolation, 'SASL authentication failed');
+      };
+      if (envelope.errorCode !== ErrorCode.NONE) {
+        fail(envelope.errorCode, `${envelope.errorMessage ?? 'authentication failed'}${envelope.mechanisms.length > 0 ? ` (offered: ${envelope.mechanisms.join(', ')})` : ''}`);
+        return;
+      }
+      const step = sasl.exchange.next(envelope.bytes, envelope.complete);
+      if (step.kind === 'failed') fail(ErrorCode.SASL_AUTHENTICATION_FAILED, step.reason);
+      else if (step.kind === 'send') this.sendHandshake(connection, sasl.hello.nodeId, { kind: Kind.SaslAuthenticate, mechanism: null, bytes: step.bytes });
+      else {
+        connection.sasl = undefined;
+        this.establish(connection, sasl.hello, 'client');
+      }
+      return;
+    }
+    const authenticator = this.clientAuthenticator!;
+    const peerId = sasl.hello.nodeId;
+    const secure = connection.link.secure === true;
+    const refuse = (errorCode: number, errorMessage: string, mechanisms: readonly string[] = []): void => {
+      this.stats.authFailures += 1;
+      this.log.info({ client: peerId, address: connection.link.remoteAddress, errorCode }, `client.auth_failed: ${errorMessage}`);
+      this.sendHandshake(connection, peerId, { kind: Kind.SaslResult, errorCode, errorMessage, bytes: emptyBytes, complete: true, mechanisms: [...mechanisms] });
+      connection.role = 'closed';
+      // Unread meanwhile (role closed): a failed client waits before it can try again on a new link.
+      const timer = setTimeout(() => connection.link.close(CloseCode.policyViolation, 'SASL authentication failed'), authenticator.failedDelayMs);
+      timer.unref();
+    };
+    if (envelope.kind !== Kind.SaslAuthenticate) {
+      const why = `node ${this.nodeId} requires SASL authentication before anything else (offered: ${authenticator.mechanisms(secure).join(', ')}): give the client its sasl credentials`;
+      // A client without credentials sends its first ask at once: that ask fails with the reason, not a closed link.
+      if (envelope.kind === Kind.Ask) this.sendHandshake(connection, peerId, { kind: Kind.ErrorReply, replyToPath: envelope.replyToPath, errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: why });
+      refuse(ErrorCode.SASL_AUTHENTICATION_FAILED, why, authenticator.mechanisms(secure));
+      return;
+    }
+    if (sasl.session === undefined) {
+      const offered = authenticator.mechanisms(secure);
+      if (envelope.mechanism === null || !offered.includes(envelope.mechanism)) {
+        refuse(ErrorCode.UNSUPPORTED_SASL_MECHANISM, `SASL mechanism ${envelope.mechanism ?? '(none)'} is not offered here`, offered);
+        return;
+      }
+      sasl.session = authenticator.start(envelope.mechanism, addressOnly(connection.link.remoteAddress), secure);
+    } else if (envelope.mechanism !== null) {
+      refuse(ErrorCode.ILLEGAL_SASL_STATE, 'a mechanism is named on the first SASL step only');
+      return;
+    }
+    const step = sasl.session.step(envelope.bytes);
+    if (step.kind === 'failed') {
+      refuse(step.errorCode, step.errorMessage);
+      return;
+    }
+    this.sendHandshake(connection, peerId, { kind: Kind.SaslResult, errorCode: ErrorCode.NONE, errorMessage: null, bytes: step.bytes, complete: step.kind === 'done', mechanisms: [] });
+    if (step.kind === 'done') {
+      connection.principal = step.principal;
+      connection.sasl = undefined;
+      this.log.debug({ client: peerId, principal: step.principal }, 'client.authenticated');
+      this.establish(connection, sasl.hello, 'client');
     }
   }
 
@@ -931,11 +1035,21 @@ export class Node implements PeerHost {
         return;
       }
       this.sendHandshake(connection, hello.nodeId, this.ourHello(connection, hello));
+      if (this.clientAuthenticator !== undefined) {
+        connection.sasl = { side: 'server', hello, session: undefined };
+        return;
+      }
       this.establish(connection, hello, 'client');
       return;
     }
     // Outbound: we dialed. A node with the secret believes only a proven peer.
     if (this.clusterSecret === undefined) {
+      if (this.clientCredentials !== undefined) {
+        const exchange = this.clientCredentials.start();
+        connection.sasl = { side: 'client', hello, exchange };
+        this.sendHandshake(connection, hello.nodeId, { kind: Kind.SaslAuthenticate, mechanism: this.clientCredentials.mechanism, bytes: exchange.first() });
+        return;
+      }
       this.establish(connection, hello, 'client');
       return;
     }

@@ -32,6 +32,7 @@ import { DeadlineFailureDetector, type PeerStatus } from './failure-detector.ts'
 import type { Logger } from './logger.ts';
 import type { FaultPlan } from './faults.ts';
 import type { HelloEnvelope } from './envelope.ts';
+import type { ClientCredentials, ServerAuthStep } from './client-auth.ts';
 
 export type Connection = {
   readonly link: Link;
@@ -47,6 +48,15 @@ export type Connection = {
   awaitingAuth: HelloEnvelope | undefined;
   /** Refusals already logged on this link (one line per kind, bounded). */
   readonly refusalsLogged: Set<string>;
+  /** Hellos done, the client's SASL exchange under way (client-auth.ts): the server's session, or our client exchange. */
+  sasl:
+    | { readonly side: 'server'; readonly hello: HelloEnvelope; session: { step(bytes: Uint8Array): ServerAuthStep } | undefined }
+    | { readonly side: 'client'; readonly hello: HelloEnvelope; readonly exchange: ReturnType<ClientCredentials['start']> }
+    | undefined;
+  /** Who the client on this link is (SASL, or its TLS certificate); undefined: anonymous (or a peer). */
+  principal: string | undefined;
+  /** Why we closed this link during its handshake (a dial rejects with it). */
+  failure: Error | undefined;
 };
 
 export interface PeerHost {

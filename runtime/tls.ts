@@ -14,6 +14,7 @@
  * certificate unless `clientAuth` says so (Kafka's `ssl.client.auth`).
  */
 import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 
 /** ssl.client.auth: whether a listener asks for, or insists on, a client certificate. */
 export type ClientAuth = 'none' | 'requested' | 'required';
@@ -95,4 +96,22 @@ export function tlsServerOptions(settings: TlsSettings): { cert?: string; key?: 
 /** A ws/wss URL for host:port (an IPv6 host in brackets). */
 export function wsUrl(scheme: 'ws' | 'wss', host: string, port: number): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** Kafka's principal of a connection that did not authenticate. */
+export const anonymousPrincipal = 'User:ANONYMOUS';
+
+/**
+ * Kafka's principal for a TLS connection: `User:` and the client certificate's subject as an
+ * RFC 2253 name (most specific first: `CN=app,O=Acme`), or ANONYMOUS without a certificate.
+ */
+export function certificatePrincipal(socket: TLSSocket): string {
+  const certificate = socket.getPeerX509Certificate?.();
+  if (certificate === undefined || !socket.authorized) return anonymousPrincipal;
+  const escape = (value: string): string => value.replace(/([,+"\\<>;])/g, '\\$1');
+  const parts = certificate.subject.split('\n').filter(Boolean).map((part) => {
+    const at = part.indexOf('=');
+    return at < 0 ? escape(part) : `${part.slice(0, at)}=${escape(part.slice(at + 1))}`;
+  });
+  return `User:${parts.reverse().join(',')}`;
 }

@@ -16,6 +16,10 @@ export type LinkCloseReason = { code: number; reason: string };
 export interface Link {
   /** The peer's network address, for logs. */
   readonly remoteAddress: string;
+  /** The link runs over TLS (wss). Absent: no. */
+  readonly secure?: boolean;
+  /** An inbound TLS link whose client certificate the truststore verified: its principal (`User:CN=...`). */
+  readonly certificatePrincipal?: string;
   send(frame: Uint8Array): void;
   /** Bytes handed to the link that the network has not taken yet. */
   bufferedBytes(): number;

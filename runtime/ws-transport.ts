@@ -26,9 +26,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { RuntimeLimits } from './limits.ts';
-import { listenerTlsProblem, tlsServerOptions, type TlsSettings } from './tls.ts';
+import { anonymousPrincipal, certificatePrincipal, listenerTlsProblem, tlsServerOptions, type TlsSettings } from './tls.ts';
 import { CloseCode, closeReasonBytes, type Link, type LinkCloseReason, type Listener, type Transport } from './transport.ts';
 
 const zeroMask = (mask: Buffer): void => {
@@ -44,11 +45,15 @@ function toBuffer(data: RawData): Buffer {
 class WsLink implements Link {
   readonly remoteAddress: string;
   readonly closed: Promise<LinkCloseReason>;
+  readonly secure: boolean;
+  readonly certificatePrincipal?: string;
   private frameHandler: (frame: Uint8Array) => void = () => {};
   private drainHandler: () => void = () => {};
 
-  constructor(private readonly socket: WebSocket, remoteAddress: string) {
+  constructor(private readonly socket: WebSocket, remoteAddress: string, secure: boolean, certificatePrincipal?: string) {
     this.remoteAddress = remoteAddress;
+    this.secure = secure;
+    if (certificatePrincipal !== undefined) this.certificatePrincipal = certificatePrincipal;
     this.closed = new Promise((resolve) => {
       socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
       // 'error' is always followed by 'close'; listening keeps it from being an uncaught error.
@@ -182,7 +187,9 @@ export class WsTransport implements Transport {
             upgraded.add(socketKey(socket));
             const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
             ws.binaryType = 'nodebuffer';
-            onLink(new WsLink(ws, address));
+            const tlsSocket = request.socket instanceof TLSSocket ? request.socket : undefined;
+            const principal = tlsSocket === undefined ? undefined : certificatePrincipal(tlsSocket);
+            onLink(new WsLink(ws, address, tlsSocket !== undefined, principal === anonymousPrincipal ? undefined : principal));
           });
         } catch {
           socket.destroy();
@@ -236,7 +243,7 @@ export class WsTransport implements Transport {
       socket.once('error', fail);
       socket.once('open', () => {
         socket.off('error', fail);
-        resolve(new WsLink(socket, url));
+        resolve(new WsLink(socket, url, url.startsWith('wss:')));
       });
     });
   }

@@ -4,29 +4,12 @@
  * broker; the users survive every broker being SIGKILLed and restarted (a
  * new controller replays the log), and a deletion is seen by all.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kactus } from '../client/index.ts';
 import { startTestCluster, type TestCluster } from './support/cluster.ts';
-import { killAllChildren, repoRoot } from './support/processes.ts';
+import { killAllChildren } from './support/processes.ts';
+import { kactusCli } from './support/kactus-cli.ts';
 
-/** The kactus command as a user runs it: exit code and output. */
-function kactusCli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'cli', 'kactus.mjs'), ...args], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
 
 let cluster: TestCluster | undefined;
 const clients: Kactus[] = [];
@@ -80,11 +63,11 @@ describe('SCRAM users (3 broker processes)', () => {
 
     // The same through `kactus users`: the password from stdin, never a flag.
     const bootstrap = ['--bootstrap', cluster.brokers[0]!.url];
-    expect(await kactusCli(['users', 'create', 'carol', ...bootstrap], 'carol-secret\n')).toMatchObject({ code: 0, stdout: 'Set SCRAM-SHA-256 and SCRAM-SHA-512 for user carol.\n' });
+    expect(await kactusCli(['users', 'create', 'carol', ...bootstrap], { input: 'carol-secret\n' })).toMatchObject({ code: 0, stdout: 'Set SCRAM-SHA-256 and SCRAM-SHA-512 for user carol.\n' });
     expect(await kactusCli(['users', 'delete', 'carol', '--mechanism', 'SCRAM-SHA-256', ...bootstrap])).toMatchObject({ code: 0 });
     const listed = await kactusCli(['users', 'list', 'carol', '--json', ...bootstrap]);
     expect(JSON.parse(listed.stdout)).toEqual([{ user: 'carol', errorCode: 0, errorMessage: null, credentialInfos: [{ mechanism: 'SCRAM-SHA-512', iterations: 8192 }] }]);
-    expect(await kactusCli(['users', 'create', 'dave', ...bootstrap], '')).toMatchObject({ code: 2 });
+    expect(await kactusCli(['users', 'create', 'dave', ...bootstrap], { input: '' })).toMatchObject({ code: 2 });
     const missing = await kactusCli(['users', 'delete', 'nobody', ...bootstrap]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('does not exist');

@@ -38,6 +38,8 @@ describe('SASL (#19)', () => {
     expect(() => applyKafkaSettings(base, { 'sasl.enabled.mechanisms': 'GSSAPI' })).toThrow(/"GSSAPI" is not served/);
     expect(() => applyKafkaSettings(base, { listeners: 'SASL_PLAINTEXT://0.0.0.0:9092', 'sasl.enabled.mechanisms': 'PLAIN' })).toThrow(/would offer no SASL mechanism \(PLAIN is offered over TLS only\)/);
     expect(applyKafkaSettings(base, { listeners: 'SASL_SSL://0.0.0.0:9093', 'ssl.keystore.location': '/k.pem', 'sasl.enabled.mechanisms': 'PLAIN' }).saslEnabledMechanisms).toEqual(['PLAIN']);
+    expect(() => applyKafkaSettings(base, { 'native.client.authentication': 'sasl', 'sasl.enabled.mechanisms': 'PLAIN' })).toThrow(/native.client.authentication=sasl would offer no SASL mechanism/);
+    expect(applyKafkaSettings(base, { 'native.client.authentication': 'sasl' }).nativeClientAuthentication).toBe('sasl');
     expect(applyKafkaSettings(base, { 'connection.failed.authentication.delay.ms': '0' }).connectionFailedAuthenticationDelayMs).toBe(0);
   });
 });

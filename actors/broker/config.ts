@@ -118,6 +118,12 @@ export type BrokerConfig = {
   saslEnabledMechanisms: readonly SaslMechanism[];
   /** connection.failed.authentication.delay.ms: a connection that failed SASL is closed after this long (Kafka's 100 ms). */
   connectionFailedAuthenticationDelayMs: number;
+  /**
+   * native.client.authentication (Kactus only): none (default), or sasl: every client link of the
+   * native listener authenticates with sasl.enabled.mechanisms before anything else (peers prove the
+   * cluster secret instead).
+   */
+  nativeClientAuthentication: 'none' | 'sasl';
 };
 
 /** One `NAME://HOST:PORT` entry of listeners / advertised.listeners. */
@@ -206,6 +212,7 @@ const enumNames: Record<string, { key: keyof BrokerConfig; values: readonly stri
   'ssl.client.auth': { key: 'sslClientAuth', values: ['none', 'requested', 'required'] },
   'ssl.keystore.type': { key: 'sslKeystoreType', values: ['PEM'] },
   'ssl.truststore.type': { key: 'sslTruststoreType', values: ['PEM'] },
+  'native.client.authentication': { key: 'nativeClientAuthentication', values: ['none', 'sasl'] },
 };
 
 export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'> = {
@@ -248,6 +255,7 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   sslTruststoreType: 'PEM',
   saslEnabledMechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'],
   connectionFailedAuthenticationDelayMs: 100,
+  nativeClientAuthentication: 'none',
 };
 
 export class ConfigError extends Error {
@@ -357,6 +365,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
   for (const listener of config.kafkaListeners) {
     if (listenerUsesSasl(listener.name) && saslMechanismsOffered(config.saslEnabledMechanisms, listenerUsesTls(listener.name)).length === 0) fail(`listeners: ${listener.name} would offer no SASL mechanism (PLAIN is offered over TLS only): add SCRAM-SHA-256 or SCRAM-SHA-512 to sasl.enabled.mechanisms`);
   }
+  if (config.nativeClientAuthentication === 'sasl' && saslMechanismsOffered(config.saslEnabledMechanisms, config.sslKeystoreLocation !== null).length === 0) fail('native.client.authentication=sasl would offer no SASL mechanism (PLAIN is offered over TLS only)');
   if (config.sslKeystoreLocation === null && config.sslClientAuth !== 'none') fail(`ssl.client.auth=${config.sslClientAuth} needs TLS: set ssl.keystore.location`);
   if (config.sslClientAuth !== 'none' && config.sslTruststoreLocation === null) fail(`ssl.client.auth=${config.sslClientAuth} needs ssl.truststore.location (the CA that signs client certificates)`);
   if (config.sslKeystoreLocation === null) return config;

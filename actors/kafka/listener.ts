@@ -38,7 +38,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { listenerTlsProblem, tlsServerOptions, type TlsSettings } from '../../runtime/tls.ts';
+import { anonymousPrincipal, certificatePrincipal, listenerTlsProblem, tlsServerOptions, type TlsSettings } from '../../runtime/tls.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { FrameSplitter, kafkaFrameLimits } from '../../protocol/kafka/frames.ts';
 import { apiKeys, apis, decodeRequest, encodeResponse, type ApiInfo, type RequestHeader } from '../../protocol/kafka/messages.ts';
@@ -75,8 +75,6 @@ export type KafkaRequest = {
   readonly principal: string;
 };
 
-/** Kafka's principal of a connection that did not authenticate. */
-export const anonymousPrincipal = 'User:ANONYMOUS';
 
 /** SASL on a listener (SASL_PLAINTEXT, SASL_SSL). */
 export type KafkaListenerSasl = {
@@ -166,21 +164,6 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/**
- * Kafka's principal for a TLS connection: `User:` and the client certificate's subject as an
- * RFC 2253 name (most specific first: `CN=app,O=Acme`), or ANONYMOUS without a certificate.
- */
-export function certificatePrincipal(socket: TLSSocket): string {
-  const certificate = socket.getPeerX509Certificate?.();
-  if (certificate === undefined || !socket.authorized) return anonymousPrincipal;
-  const escape = (value: string): string => value.replace(/([,+"\\<>;])/g, '\\$1');
-  const parts = certificate.subject.split('\n').filter(Boolean).map((part) => {
-    const at = part.indexOf('=');
-    return at < 0 ? escape(part) : `${part.slice(0, at)}=${escape(part.slice(at + 1))}`;
-  });
-  return `User:${parts.reverse().join(',')}`;
 }
 
 function serveConnection(socket: Socket, connection: KafkaConnectionInfo, options: KafkaListenerOptions, limits: KafkaListenerLimits, connectionPrincipal: string): void {

@@ -1,0 +1,108 @@
+/**
+ * SASL on the native link (client-auth.ts, node.ts), over the in-memory
+ * transport with the real SaslServerSession: a node that requires it serves
+ * a client only after SCRAM succeeded (the principal is the link's); a
+ * client without credentials gets SASL_AUTHENTICATION_FAILED on its first
+ * ask, not a closed link; a wrong password, an unoffered mechanism and SASL
+ * toward a node that does not take it each fail the dial with their code;
+ * an authenticated link refuses a second exchange.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../protocol/errors.ts';
+import { AttemptLimiter } from '../protocol/sasl/attempt-limiter.ts';
+import { saslClientCredentials } from '../protocol/sasl/client-session.ts';
+import { scramCredential } from '../protocol/sasl/scram.ts';
+import { SaslServerSession, saslMechanismsOffered, type SaslMechanism } from '../protocol/sasl/server-session.ts';
+import type { ClientAuthenticator } from './client-auth.ts';
+import { addressOnly } from './client-auth.ts';
+import { createLogger } from './logger.ts';
+import { MemoryNetwork } from './memory-transport.ts';
+import { Node, type Behaviour } from './node.ts';
+import type { Ref } from './ref.ts';
+
+const quiet = (nodeId: string) => createLogger({ node: nodeId }, process.env.LOG_LEVEL ?? 'silent');
+const started: Node[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((n) => n.stop()));
+});
+
+const users = new Map([['alice/SCRAM-SHA-256', scramCredential('SCRAM-SHA-256', 'alice-pw', 4096)]]);
+
+function authenticator(): ClientAuthenticator {
+  const limiter = new AttemptLimiter();
+  return {
+    mechanisms: (secure) => saslMechanismsOffered(['SCRAM-SHA-256', 'PLAIN'], secure),
+    start: (mechanism, address) => new SaslServerSession(mechanism as SaslMechanism, { lookup: (user, m) => users.get(`${user}/${m}`), limiter, address, nowMs: () => 0 }),
+    failedDelayMs: 0,
+  };
+}
+
+type Whoami = { type: 'Whoami'; replyTo: Ref<string> };
+const whoami: Behaviour<null, Whoami> = {
+  accepts: { client: { Whoami: true } },
+  init: () => null,
+  receive: (state, message, ctx) => {
+    ctx.node.tell(message.replyTo, 'hello');
+    return state;
+  },
+};
+
+async function broker(network: MemoryNetwork, withAuth = true): Promise<Node> {
+  const node = await Node.start({ nodeId: '1', listen: { host: 'broker', port: 1 }, transport: network, logger: quiet('1'), ...(withAuth ? { clientAuthenticator: authenticator() } : {}) });
+  node.spawn('whoami', whoami);
+  started.push(node);
+  return node;
+}
+
+async function client(network: MemoryNetwork, credentials?: { mechanism: SaslMechanism; username: string; password: string }): Promise<Node> {
+  const node = await Node.start({ nodeId: `client-${started.length}`, transport: network, logger: quiet('client'), limits: { handshakeTimeoutMs: 2_000 }, ...(credentials ? { clientCredentials: saslClientCredentials(credentials) } : {}) });
+  started.push(node);
+  return node;
+}
+
+const ask = (from: Node, to: Node): Promise<string> => from.ask<Whoami, string>({ node: to.nodeId, path: '/whoami' }, (replyTo) => ({ type: 'Whoami', replyTo }), { timeoutMs: 2_000 });
+
+describe('SASL on the native link', () => {
+  it('a client with the right SCRAM credentials is served', async () => {
+    const network = new MemoryNetwork();
+    const server = await broker(network);
+    const alice = await client(network, { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' });
+    expect(await alice.connect(server.url!)).toBe('1');
+    expect(await ask(alice, server)).toBe('hello');
+  });
+
+  it('a client without credentials gets SASL_AUTHENTICATION_FAILED on its first ask', async () => {
+    const network = new MemoryNetwork();
+    const server = await broker(network);
+    const anonymous = await client(network);
+    await anonymous.connect(server.url!);
+    await expect(ask(anonymous, server)).rejects.toMatchObject({ code: ErrorCode.SASL_AUTHENTICATION_FAILED, message: expect.stringContaining('requires SASL authentication') });
+    expect(server.stats.authFailures).toBe(1);
+  });
+
+  it('a wrong password, an unknown user, PLAIN without TLS: the dial fails with the code', async () => {
+    const network = new MemoryNetwork();
+    const server = await broker(network);
+    for (const [credentials, code] of [
+      [{ mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'wrong' }, ErrorCode.SASL_AUTHENTICATION_FAILED],
+      [{ mechanism: 'SCRAM-SHA-256', username: 'mallory', password: 'x' }, ErrorCode.SASL_AUTHENTICATION_FAILED],
+      [{ mechanism: 'PLAIN', username: 'alice', password: 'alice-pw' }, ErrorCode.UNSUPPORTED_SASL_MECHANISM],
+    ] as const) {
+      const node = await client(network, credentials);
+      await expect(node.connect(server.url!)).rejects.toMatchObject({ code });
+    }
+  });
+
+  it('SASL toward a node that does not take it fails with ILLEGAL_SASL_STATE', async () => {
+    const network = new MemoryNetwork();
+    const server = await broker(network, false);
+    const alice = await client(network, { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' });
+    await expect(alice.connect(server.url!)).rejects.toMatchObject({ code: ErrorCode.ILLEGAL_SASL_STATE });
+  });
+
+  it('addressOnly keeps the IP of ip:port', () => {
+    expect(addressOnly('10.0.0.1:5432')).toBe('10.0.0.1');
+    expect(addressOnly('::1:5432')).toBe('::1');
+    expect(addressOnly('mem://x')).toBe('mem://x');
+  });
+});
