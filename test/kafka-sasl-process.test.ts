@@ -108,13 +108,17 @@ describe('SASL/SCRAM on a SASL_PLAINTEXT Kafka listener', () => {
     const { host, port } = hostPort();
     const first = await kafkaConnection(host, port);
     const versions = (await first.request('ApiVersions', 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' })) as { apiKeys: { apiKey: number; minVersion: number; maxVersion: number }[] };
-    expect(versions.apiKeys.find((k) => k.apiKey === 17)).toMatchObject({ minVersion: 1, maxVersion: 1 });
+    expect(versions.apiKeys.find((k) => k.apiKey === 17)).toMatchObject({ minVersion: 0, maxVersion: 1 });
     expect(versions.apiKeys.find((k) => k.apiKey === 36)).toMatchObject({ minVersion: 0, maxVersion: 2 });
     await expect(first.request('Metadata', 9, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false })).rejects.toThrow(/closed/);
 
     const plain = await kafkaConnection(host, port);
     expect(await plain.request('SaslHandshake', 1, { mechanism: 'PLAIN' })).toEqual({ errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'] });
     await plain.closed;
+
+    const v0 = await kafkaConnection(host, port);
+    expect(await v0.request('SaslHandshake', 0, { mechanism: 'SCRAM-SHA-256' })).toMatchObject({ errorCode: ErrorCode.ILLEGAL_SASL_STATE });
+    await v0.closed;
 
     const noHandshake = await kafkaConnection(host, port);
     expect(await noHandshake.request('SaslAuthenticate', 2, { authBytes: Buffer.from('n,,n=alice,r=abcdefghijklmnopq') })).toMatchObject({ errorCode: ErrorCode.ILLEGAL_SASL_STATE });

@@ -86,8 +86,12 @@ export type KafkaListenerSasl = {
   readonly failedAuthenticationDelayMs: number;
 };
 
-/** The versions of the SASL APIs a SASL listener serves itself (v0 of SaslHandshake means unframed tokens: not served). */
-export const saslApiVersions = { SaslHandshake: { minVersion: 1, maxVersion: 1 }, SaslAuthenticate: { minVersion: 0, maxVersion: 2 } } as const;
+/**
+ * The versions of the SASL APIs a SASL listener serves itself. SaslHandshake v0 is advertised, as
+ * Kafka does, because librdkafka enables SaslHandshake only when v0 is in the range (then sends v1);
+ * a v0 handshake itself (unframed tokens after it) is refused with ILLEGAL_SASL_STATE and a close.
+ */
+export const saslApiVersions = { SaslHandshake: { minVersion: 0, maxVersion: 1 }, SaslAuthenticate: { minVersion: 0, maxVersion: 2 } } as const;
 
 /** Answers one request: the response body, or null for none (acks=0). */
 export type KafkaRequestHandler = (request: KafkaRequest) => Promise<KafkaValue | null>;
@@ -298,6 +302,7 @@ function serveConnection(socket: Socket, connection: KafkaConnectionInfo, option
     }
     if (api.name === 'SaslHandshake') {
       const mechanism = fields.mechanism;
+      if (header.apiVersion === 0) return answer({ errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: [...settings.mechanisms] }, 'SaslHandshake v0 (unframed SASL tokens) is not served: use v1 and SaslAuthenticate');
       if (principal !== null || saslSession !== null) return answer({ errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: [...settings.mechanisms] }, 'SaslHandshake after the handshake (re-authentication is not served)');
       if (!isSaslMechanism(mechanism) || !settings.mechanisms.includes(mechanism)) {
         return answer({ errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: [...settings.mechanisms] }, `SASL mechanism ${String(mechanism).slice(0, 64)} is not offered here (${settings.mechanisms.join(', ')})`);

@@ -6,7 +6,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { scramClientFinal, scramClientFirst, scramClientVerify, scramCredential, scramServerFinal, scramServerFirst, type ScramCredential } from './scram.ts';
+import { createHash, createHmac } from 'node:crypto';
+import { scramClientFinal, scramClientFirst, scramClientVerify, scramCredential, scramSaltedPassword, scramServerFinal, scramServerFirst, type ScramCredential } from './scram.ts';
 
 const rfc = {
   clientNonce: 'rOprNGfwEbeRWgbNEkqO',
@@ -39,6 +40,28 @@ describe('SCRAM-SHA-256, the RFC 7677 example', () => {
     expect(final.message.toString()).toBe(rfc.clientFinal);
     expect(scramClientVerify(final.serverSignature, Buffer.from(rfc.serverFinal))).toBe(true);
     expect(scramClientVerify(final.serverSignature, Buffer.from('v=AAAA'))).toBe(false);
+  });
+});
+
+describe('librdkafka before 2.6.1 (confluentinc/librdkafka#4895)', () => {
+  /** A client-final as that librdkafka writes it: its own nonce again in front of the combined one, the proof over that text. */
+  const doubledFinal = (nonce: string, serverFirst: string, clientFirstBare: string): Buffer => {
+    const withoutProof = `c=biws,r=${nonce}`;
+    const salted = scramSaltedPassword('SCRAM-SHA-256', 'pencil', rfc.salt, 4096);
+    const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+    const storedKey = createHash('sha256').update(clientKey).digest();
+    const signature = createHmac('sha256', storedKey).update(`${clientFirstBare},${serverFirst},${withoutProof}`).digest();
+    const proof = Buffer.from(clientKey.map((byte, i) => byte ^ signature[i]!));
+    return Buffer.from(`${withoutProof},p=${proof.toString('base64')}`);
+  };
+
+  it('its doubled nonce is taken in exactly that form; any other prefix is not', () => {
+    const first = scramServerFirst('SCRAM-SHA-256', Buffer.from(rfc.clientFirst), users({ user: pencil }), rfc.serverNonce);
+    if (!first.ok) throw new Error(first.reason);
+    const doubled = rfc.clientNonce + rfc.clientNonce + rfc.serverNonce;
+    expect(scramServerFinal(first.exchange, doubledFinal(doubled, rfc.serverFirst, first.exchange.clientFirstBare))).toMatchObject({ ok: true, username: 'user' });
+    const other = `x${rfc.clientNonce}${rfc.serverNonce}`;
+    expect(scramServerFinal(first.exchange, doubledFinal(other, rfc.serverFirst, first.exchange.clientFirstBare))).toEqual({ ok: false, reason: "client-final: nonce is not this exchange's" });
   });
 });
 

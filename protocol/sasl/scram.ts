@@ -122,6 +122,8 @@ export type ScramServerExchange = {
   readonly fakeCredential: ScramCredential;
   readonly gs2Header: string;
   readonly nonce: string;
+  /** The client's part of `nonce` (for librdkafka's doubled form, see scramServerFinal). */
+  readonly clientNonce: string;
   readonly clientFirstBare: string;
   readonly serverFirst: string;
 };
@@ -160,7 +162,7 @@ export function scramServerFirst(
   const serverFirst = `r=${nonce},s=${shown.salt.toString('base64')},i=${shown.iterations}`;
   return {
     ok: true,
-    exchange: { mechanism, username, credential: usable, fakeCredential, gs2Header: text.slice(0, text.length - bare!.length), nonce, clientFirstBare: bare!, serverFirst },
+    exchange: { mechanism, username, credential: usable, fakeCredential, gs2Header: text.slice(0, text.length - bare!.length), nonce, clientNonce, clientFirstBare: bare!, serverFirst },
     message: Buffer.from(serverFirst, 'utf8'),
   };
 }
@@ -176,7 +178,11 @@ export function scramServerFinal(exchange: ScramServerExchange, clientFinalBytes
   const attrs = attributes(text);
   if (attrs === null || attrs.length < 3 || attrs[0]![0] !== 'c' || attrs[1]![0] !== 'r' || attrs[attrs.length - 1]![0] !== 'p') return refuse('client-final: expected c=...,r=...,p=...');
   if (attrs[0]![1] !== Buffer.from(exchange.gs2Header, 'utf8').toString('base64')) return refuse('client-final: channel binding differs from the gs2 header');
-  if (attrs[1]![1] !== exchange.nonce) return refuse('client-final: nonce is not this exchange\'s');
+  // librdkafka before 2.6.1 (confluentinc/librdkafka#4895; Debian's kcat 1.7.1 has 2.0.2) sends its own nonce again in
+  // front of the combined one. Taken in exactly that form, as Kafka 3.8.1 takes it: the fresh server nonce is still
+  // there and the proof is computed over the message as sent, so a recorded message still never verifies again.
+  const nonce = attrs[1]![1];
+  if (nonce !== exchange.nonce && nonce !== exchange.clientNonce + exchange.nonce) return refuse('client-final: nonce is not this exchange\'s');
   const proofText = attrs[attrs.length - 1]![1];
   const proof = Buffer.from(proofText, 'base64');
   const mechanism = exchange.mechanism;
