@@ -91,6 +91,9 @@ export const clientAdminCommands = new Set([
   'UnregisterBroker',
   'AlterUserScramCredentials',
   'DescribeUserScramCredentials',
+  'CreateAcls',
+  'DescribeAcls',
+  'DeleteAcls',
 ]);
 
 /**

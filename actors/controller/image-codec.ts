@@ -17,6 +17,8 @@
  *
  * Imports: the metadata image types and protocol/validate.ts; no runtime.
  */
+import type { AclEntry } from '../security/acl-authorizer.ts';
+import { aclLimits } from './metadata/acls.ts';
 import { Packr } from 'msgpackr';
 import {
   array,
@@ -46,6 +48,7 @@ export const imageLimits = {
   listenersPerBrokerMax: 16,
   /** SCRAM credentials (a user and a mechanism each). */
   scramCredentialsMax: 200_000,
+  aclsMax: aclLimits.aclsMax,
   scramKeyBytesMax: 1_024,
 } as const;
 
@@ -84,6 +87,9 @@ export type SerializedImage = {
   brokerConfigs?: [string, [string, string][]][];
   /** Sorted by user then mechanism; absent in older snapshots. */
   scramCredentials?: { name: string; mechanism: ScramMechanismName; salt: Uint8Array; storedKey: Uint8Array; serverKey: Uint8Array; iterations: number }[];
+  /** Sorted by id; absent in older snapshots. */
+  acls?: ({ id: string } & AclEntry)[];
+  aclsCreatedCount?: number;
 };
 
 export function serializeImage(image: MetadataImage): SerializedImage {
@@ -122,6 +128,8 @@ export function serializeImage(image: MetadataImage): SerializedImage {
       .flatMap(([user, byMechanism]) =>
         [...byMechanism.values()].sort((a, b) => (a.mechanism < b.mechanism ? -1 : 1)).map((c) => ({ name: user, mechanism: c.mechanism, salt: c.salt, storedKey: c.storedKey, serverKey: c.serverKey, iterations: c.iterations })),
       ),
+    acls: [...image.acls.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([id, entry]) => ({ id, ...entry })),
+    aclsCreatedCount: image.aclsCreatedCount,
   };
 }
 
@@ -180,6 +188,9 @@ const brokerConfigsValidator = (value: unknown, path: string): [string, [string,
 const keyBytes = bytes(imageLimits.scramKeyBytesMax);
 const scramCredentialValidator = object({ name, mechanism: oneOf<ScramMechanismName>('SCRAM-SHA-256', 'SCRAM-SHA-512'), salt: keyBytes, storedKey: keyBytes, serverKey: keyBytes, iterations: int(1, 2 ** 31 - 1) });
 
+const aclCode = int(0, 127);
+const aclValidator = object({ id: name, resourceType: aclCode, resourceName: name, patternType: aclCode, principal: name, host: name, operation: aclCode, permissionType: aclCode });
+
 const imageValidator = object({
   appliedOffset: safeInt,
   brokerEpochMax: nonNegative,
@@ -189,6 +200,8 @@ const imageValidator = object({
   topics: array(topicValidator, imageLimits.topicsMax),
   brokerConfigs: optional(array(brokerConfigsValidator, imageLimits.brokersMax + 1), []),
   scramCredentials: optional(array(scramCredentialValidator, imageLimits.scramCredentialsMax), []),
+  acls: optional(array(aclValidator, imageLimits.aclsMax), []),
+  aclsCreatedCount: optional(nonNegative, 0),
 });
 
 /** Validates an untrusted serialized image and rebuilds the frozen MetadataImage. */
@@ -238,7 +251,15 @@ export function deserializeImage(value: unknown, path = 'image'): MetadataImage 
     byMechanism.set(c.mechanism, Object.freeze({ mechanism: c.mechanism, salt: Buffer.from(c.salt), storedKey: Buffer.from(c.storedKey), serverKey: Buffer.from(c.serverKey), iterations: c.iterations }));
     scramCredentials.set(c.name, byMechanism);
   }
+  const acls = new Map<string, AclEntry>();
+  for (const { id, ...entry } of checked.acls) {
+    if (acls.has(id)) return invalid(path, `ACL ${id} listed twice`);
+    acls.set(id, Object.freeze(entry));
+  }
+  if (acls.size > checked.aclsCreatedCount) return invalid(path, `${acls.size} ACLs but only ${checked.aclsCreatedCount} ever created`);
   return Object.freeze({
+    acls,
+    aclsCreatedCount: checked.aclsCreatedCount,
     scramCredentials,
     appliedOffset: checked.appliedOffset,
     brokers,

@@ -269,6 +269,11 @@ const nonNegative = int(0, Number.MAX_SAFE_INTEGER);
 const name = string(messageLimits.nameCharsMax);
 /** A SCRAM user (an empty one is refused per user by the command, UNACCEPTABLE_CREDENTIAL) and a record's mechanism. */
 const scramUser = string(1_024);
+/** Kafka's ACL codes (resource, pattern, operation, permission types) are small: acls.ts checks which are valid where. */
+const aclCode = int(0, 127);
+const aclText = string(1_024);
+const aclBinding = object({ resourceType: aclCode, resourceName: aclText, patternType: aclCode, principal: aclText, host: aclText, operation: aclCode, permissionType: aclCode });
+const aclFilter = object({ resourceType: aclCode, resourceName: nullable(aclText), patternType: aclCode, principal: nullable(aclText), host: nullable(aclText), operation: aclCode, permissionType: aclCode });
 const scramMechanism = oneOf('SCRAM-SHA-256', 'SCRAM-SHA-512');
 const list = <T>(item: Validator<T>): Validator<T[]> => array(item, messageLimits.commandItemsMax);
 const configValue = string(messageLimits.configValueCharsMax);
@@ -361,6 +366,9 @@ const commandValidators: { [K in ControllerCommand['type']]: Validator<Extract<C
     upsertions: list(object({ name: scramUser, mechanism: name, iterations: int(-(2 ** 31), 2 ** 31 - 1), salt: bytes(4_096), saltedPassword: bytes(4_096) })),
   }),
   DescribeUserScramCredentials: object({ type: oneOf('DescribeUserScramCredentials'), users: nullable(list(scramUser)) }),
+  CreateAcls: object({ type: oneOf('CreateAcls'), creations: list(aclBinding) }),
+  DescribeAcls: object({ type: oneOf('DescribeAcls'), filter: aclFilter }),
+  DeleteAcls: object({ type: oneOf('DeleteAcls'), filters: list(aclFilter) }),
 };
 
 export const validateCommand: Validator<ControllerCommand> = (value, path) => {
@@ -432,6 +440,8 @@ const recordValidators: { [K in MetadataRecord['type']]: Validator<Extract<Metad
     iterations: int(1, 2 ** 31 - 1),
   }),
   RemoveUserScramCredential: object({ type: oneOf('RemoveUserScramCredential'), name: scramUser, mechanism: scramMechanism }),
+  AccessControlEntry: object({ type: oneOf('AccessControlEntry'), id: name, resourceType: aclCode, resourceName: name, patternType: aclCode, principal: name, host: name, operation: aclCode, permissionType: aclCode }),
+  RemoveAccessControlEntry: object({ type: oneOf('RemoveAccessControlEntry'), id: name }),
   NoOp: object({ type: oneOf('NoOp') }),
 };
 
@@ -667,6 +677,9 @@ const replyTypes: ReadonlySet<string> = new Set<string>([
   'UnregisterBrokerReply',
   'AlterUserScramCredentialsReply',
   'DescribeUserScramCredentialsReply',
+  'CreateAclsReply',
+  'DescribeAclsReply',
+  'DeleteAclsReply',
 ]);
 
 /**

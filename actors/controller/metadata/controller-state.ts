@@ -71,6 +71,17 @@ import {
   type DescribeUserScramCredentialsReply,
 } from './scram.ts';
 import {
+  generateCreateAcls,
+  generateDeleteAcls,
+  generateDescribeAcls,
+  type CreateAclsCommand,
+  type CreateAclsReply,
+  type DeleteAclsCommand,
+  type DeleteAclsReply,
+  type DescribeAclsCommand,
+  type DescribeAclsReply,
+} from './acls.ts';
+import {
   generateAlterPartition,
   generateAutoRebalance,
   generateElectLeaders,
@@ -139,7 +150,10 @@ export type ControllerCommand =
   | ListPartitionReassignmentsCommand
   | UnregisterBrokerCommand
   | AlterUserScramCredentialsCommand
-  | DescribeUserScramCredentialsCommand;
+  | DescribeUserScramCredentialsCommand
+  | CreateAclsCommand
+  | DescribeAclsCommand
+  | DeleteAclsCommand;
 
 export interface ReplyByCommand {
   RegisterBroker: RegisterBrokerReply;
@@ -159,6 +173,9 @@ export interface ReplyByCommand {
   UnregisterBroker: UnregisterBrokerReply;
   AlterUserScramCredentials: AlterUserScramCredentialsReply;
   DescribeUserScramCredentials: DescribeUserScramCredentialsReply;
+  CreateAcls: CreateAclsReply;
+  DescribeAcls: DescribeAclsReply;
+  DeleteAcls: DeleteAclsReply;
 }
 
 export type ControllerReply = ReplyByCommand[keyof ReplyByCommand];
@@ -346,6 +363,12 @@ function generate(
       return { result: generateAlterUserScramCredentials(image, command), heartbeats };
     case 'DescribeUserScramCredentials':
       return { result: generateDescribeUserScramCredentials(image, command), heartbeats };
+    case 'CreateAcls':
+      return { result: generateCreateAcls(image, command), heartbeats };
+    case 'DescribeAcls':
+      return { result: generateDescribeAcls(image, command), heartbeats };
+    case 'DeleteAcls':
+      return { result: generateDeleteAcls(image, command), heartbeats };
     default:
       return assertNever(command, 'controller command');
   }

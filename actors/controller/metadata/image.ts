@@ -46,6 +46,7 @@
  *
  * Imports: records.ts and runtime/assert.ts only.
  */
+import type { AclEntry } from '../../security/acl-authorizer.ts';
 import { AssertionError, assert } from '../../../runtime/assert.ts';
 import {
   noLeader,
@@ -106,6 +107,10 @@ export interface MetadataImage {
   readonly brokerConfigs: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** SCRAM credentials by user, then mechanism (StoredKey and ServerKey, never a password). */
   readonly scramCredentials: ReadonlyMap<string, ReadonlyMap<ScramMechanismName, ScramCredentialImage>>;
+  /** ACLs by id (actors/security/acl-authorizer.ts decides with them). */
+  readonly acls: ReadonlyMap<string, AclEntry>;
+  /** How many ACLs were ever created: the seed of the next ACL id, so ids are never reused. */
+  readonly aclsCreatedCount: number;
 }
 
 export type ScramMechanismName = 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
@@ -128,6 +133,8 @@ export const emptyImage: MetadataImage = Object.freeze({
   nextProducerId: 0,
   brokerConfigs: new Map(),
   scramCredentials: new Map(),
+  acls: new Map(),
+  aclsCreatedCount: 0,
 });
 
 const noReplicas: readonly number[] = Object.freeze([]);
@@ -230,6 +237,14 @@ export function applyRecord(image: MetadataImage, record: MetadataRecord): Metad
       const left = mapWithout(current, record.mechanism);
       return Object.freeze({ ...image, scramCredentials: left.size === 0 ? mapWithout(image.scramCredentials, record.name) : mapWith(image.scramCredentials, record.name, left) });
     }
+    case 'AccessControlEntry': {
+      if (image.acls.has(record.id)) return `AccessControlEntry: id ${record.id} exists`;
+      const { type: _type, id, ...entry } = record;
+      return Object.freeze({ ...image, acls: mapWith(image.acls, id, Object.freeze(entry)), aclsCreatedCount: image.aclsCreatedCount + 1 });
+    }
+    case 'RemoveAccessControlEntry':
+      if (!image.acls.has(record.id)) return `RemoveAccessControlEntry: no ACL ${record.id}`;
+      return Object.freeze({ ...image, acls: mapWithout(image.acls, record.id) });
     case 'NoOp':
       return image;
     default:

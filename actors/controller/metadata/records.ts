@@ -186,6 +186,26 @@ export interface RemoveUserScramCredentialRecord {
   readonly mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
 }
 
+/** One ACL (KRaft's AccessControlEntryRecord), Kafka's numeric codes (actors/security/acl-authorizer.ts). */
+export interface AccessControlEntryRecord {
+  readonly type: 'AccessControlEntry';
+  /** Unique for the life of the cluster: `acl-<n>`, n counting every ACL ever created. */
+  readonly id: string;
+  readonly resourceType: number;
+  readonly resourceName: string;
+  readonly patternType: number;
+  readonly principal: string;
+  readonly host: string;
+  readonly operation: number;
+  readonly permissionType: number;
+}
+
+/** An ACL removed. */
+export interface RemoveAccessControlEntryRecord {
+  readonly type: 'RemoveAccessControlEntry';
+  readonly id: string;
+}
+
 /** Written by a new Raft leader to commit its term; changes nothing but the applied offset. */
 export interface NoOpRecord {
   readonly type: 'NoOp';
@@ -204,6 +224,8 @@ export type MetadataRecord =
   | ProducerIdsRecord
   | UserScramCredentialRecord
   | RemoveUserScramCredentialRecord
+  | AccessControlEntryRecord
+  | RemoveAccessControlEntryRecord
   | NoOpRecord;
 
 /**
