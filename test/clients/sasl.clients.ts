@@ -15,12 +15,12 @@
 import { Producer as PlatformaticProducer, ProduceAcks, stringSerializers } from '@platformatic/kafka';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kactus } from '../client/index.ts';
-import { ErrorCode } from '../protocol/errors.ts';
-import { scramClientFinal, scramClientFirst } from '../protocol/sasl/scram.ts';
-import { kafkaBootstrap, startTestCluster, type TestCluster } from './support/cluster.ts';
-import { kafkaConnection } from './support/kafka-wire.ts';
-import { killAllChildren } from './support/processes.ts';
+import { Kactus } from '../../client/index.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { scramClientFinal, scramClientFirst } from '../../protocol/sasl/scram.ts';
+import { kafkaBootstrap, startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { kafkaConnection } from '../support/kafka-wire.ts';
+import { killAllChildren } from '../support/processes.ts';
 
 let cluster: TestCluster;
 let kactus: Kactus;
