@@ -44,7 +44,7 @@ import { Node } from '../runtime/node.ts';
 import type { Ref } from '../runtime/ref.ts';
 import type { Transport } from '../runtime/transport.ts';
 import { readPemKeystore, readPemTruststore, type TlsSettings } from '../runtime/tls.ts';
-import { listenerUsesSasl, listenerUsesTls, nodeIdOf, runsController, type BrokerConfig, type KafkaListenerAddress } from './broker/config.ts';
+import { authorizerEnabled, listenerUsesSasl, listenerUsesTls, nodeIdOf, runsController, type BrokerConfig, type KafkaListenerAddress } from './broker/config.ts';
 import { createKafkaHandler, servedApiVersions } from './kafka/handlers.ts';
 import { startKafkaListener, type KafkaListener } from './kafka/listener.ts';
 import { SecurityView } from './security/view.ts';
@@ -90,7 +90,7 @@ export type BrokerNodeOptions = {
    * Called once, after `/controller` (on voters) and `/controller-client` exist.
    * Use `controllerClient` for SubscribeMetadata and ControllerCall.
    */
-  extraActors?: (node: Node, controllerClient: Ref<ControllerClientMessage>) => void;
+  extraActors?: (node: Node, controllerClient: Ref<ControllerClientMessage>, security: SecurityView) => void;
 };
 
 export type BrokerNode = {
@@ -111,7 +111,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
   for (const [voterId, url] of config.controllerQuorumVoters) if (voterId !== config.brokerId) peers[nodeIdOf(voterId)] = url;
   const clusterSecret = options.clusterSecret ?? resolveClusterSecret(config);
   // SASL credentials come from the metadata image (/security keeps the view current); failed attempts are limited per address across all listeners.
-  const security = new SecurityView();
+  const security = new SecurityView(authorizerEnabled(config) ? { superUsers: new Set(config.superUsers), allowIfNoAcl: config.allowEveryoneIfNoAclFound } : null);
   const authenticationLimiter = new AttemptLimiter();
   const saslSession = (mechanism: SaslMechanism, address: string): SaslServerSession =>
     new SaslServerSession(mechanism, { lookup: (user, m) => security.scramCredential(user, m), limiter: authenticationLimiter, address, nowMs: () => performance.now() });
@@ -125,6 +125,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
       : undefined;
   const node = await Node.start({
     ...(clientAuthenticator === undefined ? {} : { clientAuthenticator }),
+    ...(security.authorizer === null ? {} : { authorizer: (caller, path, message) => security.authorizeRequest(caller, path, message) }),
     nodeId,
     clusterSecret,
     ...(config.sslKeystoreLocation === null ? {} : { tls: brokerTls(config) }),
@@ -189,7 +190,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
   spawnSecurity(node, security, controllerClient);
-  options.extraActors?.(node, controllerClient);
+  options.extraActors?.(node, controllerClient, security);
   node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
   let stopping: Promise<void> | undefined;
   const stopAll = async (): Promise<void> => {

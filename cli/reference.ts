@@ -78,6 +78,9 @@ const meanings: Record<string, string> = {
   'sasl.enabled.mechanisms': 'what SASL_PLAINTEXT / SASL_SSL listeners offer: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (offered over TLS only: it sends the password); credentials are the SCRAM users of `kactus users`',
   'connection.failed.authentication.delay.ms': 'how long a connection that failed SASL authentication stays open (unread) before it is closed',
   'native.client.authentication': '`none`, or `sasl`: every client link of the native listener authenticates with sasl.enabled.mechanisms before anything else (the client\'s `sasl` option; the CLI\'s `KACTUS_SASL_USERNAME` / `KACTUS_SASL_PASSWORD`); brokers prove the cluster secret instead (Kactus only)',
+  'authorizer.class.name': 'empty (no ACLs checked), or `org.apache.kafka.metadata.authorizer.StandardAuthorizer`: every client request of both listeners is checked against the ACLs of the metadata log (`kactus acls`, Admin `createAcls`); brokers (cluster-secret links) are not checked',
+  'super.users': 'principals every ACL check allows, `User:admin;User:ops` (semicolons, as in Kafka)',
+  'allow.everyone.if.no.acl.found': 'with the authorizer on: a resource no ACL names is open to every principal (false: refused)',
   'ssl.client.auth': 'none, requested or required: ask clients for a certificate signed by the truststore\'s CAs (required: refuse them without one)',
   'ssl.keystore.type': 'PEM only (JKS and PKCS12 are refused)',
   'ssl.truststore.type': 'PEM only',
@@ -90,6 +93,7 @@ const specialFields: Record<string, string> = {
   listeners: 'kafkaListeners',
   'advertised.listeners': 'kafkaAdvertisedListeners',
   'sasl.enabled.mechanisms': 'saslEnabledMechanisms',
+  'super.users': 'superUsers',
 };
 
 /** Configs given by a required flag: no default. */

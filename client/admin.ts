@@ -44,6 +44,7 @@ import { describeProducers, describeTransactions, listTransactions, type Partiti
 import { deleteConsumerGroupOffsets } from './admin-groups.ts';
 import { deleteRecords, type DeletedRecords, type RecordsToDelete } from './admin-delete-records.ts';
 import { deleteRecordsLimits } from '../protocol/apis/delete-records.ts';
+import { bindingFromCodes, bindingToCodes, filterToCodes, type AclBinding, type AclBindingFilter, type AclEntryCodes, type AclFilterCodes } from './admin-acls.ts';
 
 export type ConfigEntries = Record<string, string> | readonly { name: string; value: string }[];
 
@@ -133,7 +134,10 @@ type AdminCommand =
   | { type: 'ListPartitionReassignments'; topics: { topic: string; partitions: number[] }[] | null }
   | { type: 'UnregisterBroker'; brokerId: number; force: boolean }
   | { type: 'AlterUserScramCredentials'; deletions: { name: string; mechanism: string }[]; upsertions: { name: string; mechanism: string; iterations: number; salt: Buffer; saltedPassword: Buffer }[] }
-  | { type: 'DescribeUserScramCredentials'; users: string[] | null };
+  | { type: 'DescribeUserScramCredentials'; users: string[] | null }
+  | { type: 'CreateAcls'; creations: AclEntryCodes[] }
+  | { type: 'DescribeAcls'; filter: AclFilterCodes }
+  | { type: 'DeleteAcls'; filters: AclFilterCodes[] };
 
 type ItemError = { errorCode: number; errorMessage: string | null };
 type AdminReply =
@@ -148,6 +152,9 @@ type AdminReply =
   | ({ type: 'UnregisterBrokerReply' } & ItemError)
   | { type: 'AlterUserScramCredentialsReply'; results: (ItemError & { user: string })[] }
   | ({ type: 'DescribeUserScramCredentialsReply'; results: (ItemError & { user: string; credentialInfos: ScramCredentialInfo[] })[] } & ItemError)
+  | { type: 'CreateAclsReply'; results: ItemError[] }
+  | ({ type: 'DescribeAclsReply'; resources: { resourceType: number; resourceName: string; patternType: number; acls: { principal: string; host: string; operation: number; permissionType: number }[] }[] } & ItemError)
+  | { type: 'DeleteAclsReply'; filterResults: (ItemError & { matchingAcls: AclEntryCodes[] })[] }
   | { type: 'ControllerCallFailed' | 'AdminError'; errorCode: number; errorMessage: string };
 
 type AdminRequest = { type: 'Admin'; command: AdminCommand; replyTo: Ref<AdminReply> };
@@ -411,6 +418,32 @@ export class Admin {
     }
     const reply = await this.command<Extract<AdminReply, { type: 'AlterUserScramCredentialsReply' }>>({ type: 'AlterUserScramCredentials', deletions, upsertions });
     return reply.results.map((r) => ({ user: r.user, errorCode: r.errorCode, errorMessage: r.errorMessage }));
+  }
+
+  /**
+   * Adds ACLs (Kafka's CreateAcls; they take effect on brokers with authorizer.class.name set).
+   * Resolves with each binding's outcome in order (errorCode 0: added, or there already);
+   * INVALID_REQUEST names what is wrong with a binding.
+   */
+  async createAcls(bindings: readonly AclBinding[]): Promise<{ errorCode: number; errorMessage: string | null }[]> {
+    if (!Array.isArray(bindings) || bindings.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, 'createAcls: give at least one ACL binding');
+    const creations = bindings.map((binding, i) => bindingToCodes(binding, `createAcls[${i}]`));
+    const reply = await this.command<Extract<AdminReply, { type: 'CreateAclsReply' }>>({ type: 'CreateAcls', creations });
+    return reply.results.map((r) => ({ errorCode: r.errorCode, errorMessage: r.errorMessage }));
+  }
+
+  /** The ACLs `filter` matches (every ACL when omitted), one binding each. */
+  async describeAcls(filter: AclBindingFilter = {}): Promise<AclBinding[]> {
+    const reply = await this.command<Extract<AdminReply, { type: 'DescribeAclsReply' }>>({ type: 'DescribeAcls', filter: filterToCodes(filter, 'describeAcls') });
+    if (reply.errorCode !== 0) throw new KactusError(reply.errorCode, `describeAcls: ${reply.errorMessage ?? errorInfo(reply.errorCode).message}`);
+    return reply.resources.flatMap((resource) => resource.acls.map((acl) => bindingFromCodes({ resourceType: resource.resourceType, resourceName: resource.resourceName, patternType: resource.patternType, ...acl })));
+  }
+
+  /** Removes the ACLs each filter matches; resolves with, per filter, its outcome and the ACLs it removed. */
+  async deleteAcls(filters: readonly AclBindingFilter[]): Promise<{ errorCode: number; errorMessage: string | null; deleted: AclBinding[] }[]> {
+    if (!Array.isArray(filters) || filters.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, 'deleteAcls: give at least one filter');
+    const reply = await this.command<Extract<AdminReply, { type: 'DeleteAclsReply' }>>({ type: 'DeleteAcls', filters: filters.map((f, i) => filterToCodes(f, `deleteAcls[${i}]`)) });
+    return reply.filterResults.map((r) => ({ errorCode: r.errorCode, errorMessage: r.errorMessage, deleted: r.matchingAcls.map(bindingFromCodes) }));
   }
 
   /** The SCRAM mechanisms and iteration counts of `users` (all users when omitted); an unknown user has errorCode RESOURCE_NOT_FOUND. */

@@ -76,7 +76,7 @@ import { resolveLimits, type RuntimeLimits } from './limits.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Peer, type Connection, type PeerHost } from './peer.ts';
 import { newChallenge, proofFor, proofMatches, clusterSecretBytesMin } from './peer-auth.ts';
-import { admit, describeType, localOrigin, protocolProblems, type Origin, type RemoteOrigin, type RemoteProtocol } from './protocol.ts';
+import { admit, describeType, localOrigin, protocolProblems, type Caller, type Origin, type RemoteOrigin, type RemoteProtocol, type RequestAuthorizer } from './protocol.ts';
 import { isTempPath, refKey, tempPathPrefix, type Ref } from './ref.ts';
 import { RestartWindow, restartWithBackoff, type SupervisionPolicy } from './supervision.ts';
 import { CloseCode, type Link, type Listener, type Transport } from './transport.ts';
@@ -90,6 +90,12 @@ export type Terminated = { type: 'Terminated'; ref: Ref<unknown>; reason: Termin
 export type NodeStatusEvent = { nodeId: string; incarnation: string | undefined; status: PeerStatus };
 
 export type AskOptions = { timeoutMs?: number };
+
+/** askAsClient / tellAsClient: who the request is for (the Kafka listener's connection); absent: this node itself (trusted, never authorized). */
+export type ClientAskOptions = AskOptions & { caller?: Caller };
+
+/** The principal of a link that did not authenticate (Kafka's). */
+export const anonymousCaller = (host: string): Caller => ({ principal: 'User:ANONYMOUS', host });
 
 export interface ActorContext<M> {
   readonly self: Ref<M>;
@@ -143,6 +149,8 @@ export type NodeOptions = {
   clientAuthenticator?: ClientAuthenticator;
   /** This node, a client, authenticates with these on every link it dials (client-auth.ts). */
   clientCredentials?: ClientCredentials;
+  /** Authorizes every message a client delivers (ACLs): see RequestAuthorizer. Absent: protocols only. */
+  authorizer?: RequestAuthorizer;
   /** Called when a top-level actor gave up (its supervision escalated). */
   onGiveUp?: (path: string, error: unknown) => void;
 };
@@ -204,9 +212,10 @@ export class Node implements PeerHost {
   private readonly clusterSecret: Uint8Array | undefined;
   private readonly clientAuthenticator: ClientAuthenticator | undefined;
   private readonly clientCredentials: ClientCredentials | undefined;
+  private readonly authorizer: RequestAuthorizer | undefined;
 
   /** Counters for tests and benchmarks. */
-  readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, authFailures: 0, peersPruned: 0, clientsDisconnected: 0 };
+  readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, refusedByAuthorizer: 0, authFailures: 0, peersPruned: 0, clientsDisconnected: 0 };
 
   private constructor(options: NodeOptions) {
     assert(options.nodeId.length > 0 && options.nodeId.length <= 256, 'node id must be 1-256 characters');
@@ -221,6 +230,7 @@ export class Node implements PeerHost {
     this.clusterSecret = options.clusterSecret;
     this.clientAuthenticator = options.clientAuthenticator;
     this.clientCredentials = options.clientCredentials;
+    this.authorizer = options.authorizer;
     this.transport = options.transport ?? new WsTransport(this.limits, options.tls);
     this.system = nact.start({ name: `${options.nodeId}-${this.incarnation}` } as never);
     for (const [peerId, url] of Object.entries(options.peers ?? {})) this.addPeer(peerId, url);
@@ -448,15 +458,14 @@ export class Node implements PeerHost {
    * the refusal's code (CLUSTER_AUTHORIZATION_FAILED, INVALID_REQUEST, or the
    * guard's own) when it is refused.
    */
-  askAsClient<M, R>(path: string, makeMessage: (replyTo: Ref<R>) => M, options: AskOptions = {}): Promise<R> {
-    const origin: RemoteOrigin = { kind: 'client', nodeId: this.nodeId };
+  askAsClient<M, R>(path: string, makeMessage: (replyTo: Ref<R>) => M, options: ClientAskOptions = {}): Promise<R> {
+    const origin: RemoteOrigin = { kind: 'client', nodeId: this.nodeId, ...(options.caller === undefined ? {} : { caller: options.caller }) };
     return this.askWith({ node: this.nodeId, path } as Ref<M>, makeMessage, options, (message, replyPath) => {
       const entry = this.actors.get(path);
       if (entry === undefined || entry.stopped) return ErrorCode.BROKER_NOT_AVAILABLE;
-      const admission = admit(entry.accepts, message, origin, path);
-      if (!admission.admitted) {
-        this.stats.refusedByProtocol += 1;
-        this.failAsk(replyPath, admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED), admission.why);
+      const refusal = this.admitFromClient(entry, message, origin, path);
+      if (refusal !== null) {
+        this.failAsk(replyPath, refusal.errorCode, refusal.errorMessage);
         return 0;
       }
       return this.deliverLocal(path, message);
@@ -464,18 +473,43 @@ export class Node implements PeerHost {
   }
 
   /**
+   * The protocol's admission, then (a client with a caller) the authorizer's, then the caller stamped
+   * on the message. Null: deliver it; else the refusal.
+   */
+  private admitFromClient(entry: LocalActor, message: unknown, origin: RemoteOrigin, path: string): { errorCode: number; errorMessage: string } | null {
+    const admission = admit(entry.accepts, message, origin, path);
+    if (!admission.admitted) {
+      this.stats.refusedByProtocol += 1;
+      return { errorCode: admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED), errorMessage: admission.why };
+    }
+    if (origin.kind !== 'client') return null;
+    const record = message as Record<string, unknown>;
+    if (origin.caller === undefined) {
+      // This node's own request through a client protocol (askAsClient without a caller): no one to stamp.
+      delete record.caller;
+      return null;
+    }
+    if (this.authorizer !== undefined) {
+      const denied = this.authorizer(origin.caller, path, record);
+      if (denied !== null) {
+        this.stats.refusedByAuthorizer += 1;
+        return { errorCode: denied.errorCode, errorMessage: denied.why };
+      }
+    }
+    record.caller = origin.caller;
+    return null;
+  }
+
+  /**
    * Tells an actor of this node as a client connection would (askAsClient
    * without a reply: Produce with acks=0). Returns 0, or the code of the
    * refusal (the protocol's, a full mailbox, no such actor).
    */
-  tellAsClient<M>(path: string, message: M): number {
+  tellAsClient<M>(path: string, message: M, options: { caller?: Caller } = {}): number {
     const entry = this.actors.get(path);
     if (entry === undefined || entry.stopped) return ErrorCode.BROKER_NOT_AVAILABLE;
-    const admission = admit(entry.accepts, message, { kind: 'client', nodeId: this.nodeId }, path);
-    if (!admission.admitted) {
-      this.stats.refusedByProtocol += 1;
-      return admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
-    }
+    const refusal = this.admitFromClient(entry, message, { kind: 'client', nodeId: this.nodeId, ...(options.caller === undefined ? {} : { caller: options.caller }) }, path);
+    if (refusal !== null) return refusal.errorCode;
     return this.deliverLocal(path, message);
   }
 
@@ -514,7 +548,10 @@ export class Node implements PeerHost {
    * refusal to answer with.
    */
   private deliverFromNetwork(connection: Connection, targetPath: string, message: unknown): { errorCode: number; errorMessage: string } | null {
-    const origin: RemoteOrigin = { kind: connection.role === 'peer' ? 'peer' : 'client', nodeId: connection.peerId! };
+    const origin: RemoteOrigin =
+      connection.role === 'peer'
+        ? { kind: 'peer', nodeId: connection.peerId! }
+        : { kind: 'client', nodeId: connection.peerId!, caller: { principal: connection.principal ?? 'User:ANONYMOUS', host: addressOnly(connection.link.remoteAddress) } };
     if (isTempPath(targetPath)) {
       const pending = this.pendingAsks.get(targetPath);
       if (pending !== undefined && pending.target.node !== origin.nodeId && origin.kind !== 'peer') {
@@ -530,11 +567,10 @@ export class Node implements PeerHost {
       this.log.debug({ target: targetPath }, 'message.dead_letter');
       return { errorCode: ErrorCode.BROKER_NOT_AVAILABLE, errorMessage: `no actor at ${targetPath} on node ${this.nodeId}` };
     }
-    const admission = admit(entry.accepts, message, origin, targetPath);
-    if (!admission.admitted) {
-      this.stats.refusedByProtocol += 1;
-      this.refuseOnce(connection, `${targetPath}:${admission.type}`, admission.why);
-      return { errorCode: admission.errorCode ?? (admission.reason === 'malformed' ? ErrorCode.INVALID_REQUEST : ErrorCode.CLUSTER_AUTHORIZATION_FAILED), errorMessage: admission.why };
+    const admissionRefusal = this.admitFromClient(entry, message, origin, targetPath);
+    if (admissionRefusal !== null) {
+      this.refuseOnce(connection, `${targetPath}:${describeType(message)}:${admissionRefusal.errorCode}`, admissionRefusal.errorMessage);
+      return admissionRefusal;
     }
     const refusal = this.deliverLocal(targetPath, message);
     if (refusal === 0) return null;

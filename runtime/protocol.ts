@@ -31,7 +31,21 @@
  */
 import { isTempPath } from './ref.ts';
 
-export type RemoteOrigin = { readonly kind: 'peer' | 'client'; readonly nodeId: string };
+/**
+ * Who a client is (a client origin only): its principal (`User:NAME` after SASL, the certificate
+ * subject, `User:ANONYMOUS`) and the host it connects from. The runtime stamps it on every message a
+ * client origin delivers as `caller`, overwriting whatever the client put there, so an actor that
+ * declares `caller` in its validator knows who asked; local messages carry none (this node's own).
+ */
+export type Caller = { readonly principal: string; readonly host: string };
+
+export type RemoteOrigin = { readonly kind: 'peer' | 'client'; readonly nodeId: string; readonly caller?: Caller };
+
+/**
+ * Decides whether a client may deliver `message` to `path` (the authorizer: ACLs, #19): null, or
+ * the refusal. Called after the protocol admitted the message, for client origins only.
+ */
+export type RequestAuthorizer = (caller: Caller, path: string, message: Readonly<Record<string, unknown>>) => { readonly errorCode: number; readonly why: string } | null;
 export type Origin = { readonly kind: 'local' } | RemoteOrigin;
 
 export const localOrigin: Origin = Object.freeze({ kind: 'local' });

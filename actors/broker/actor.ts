@@ -56,6 +56,8 @@
  * partition are throttled into its view (`isThrottledReplica`: being added,
  * not in the ISR). The fetch server and the fetchers apply them.
  */
+import type { SecurityView } from '../security/view.ts';
+import { AclOperation, AclResourceType, clusterResourceName } from '../security/acl-authorizer.ts';
 import { ErrorCode, errorName } from '../../protocol/errors.ts';
 import { validateProduce, validateWriteTxnMarker, type Produce, type ProduceReply, type WriteTxnMarker } from '../../protocol/apis/data.ts';
 import { isInvalid } from '../../protocol/validate.ts';
@@ -64,7 +66,7 @@ import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { buildMetadataResponse, diffForBroker, effectiveBrokerThrottles, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type ReplicaChange } from '../controller/metadata/index.ts';
+import { buildMetadataResponse, diffForBroker, effectiveBrokerThrottles, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type MetadataResponse, type ReplicaChange } from '../controller/metadata/index.ts';
 import { isThrottledReplica } from '../fetch/replication-quota.ts';
 import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
 import { noThrottledReplicas, partitionKey, type PartitionRegistry } from '../partition/registry.ts';
@@ -231,6 +233,8 @@ export type BrokerDeps = {
    */
   groupCoordinator?: Ref<unknown>;
   transactionCoordinator?: Ref<unknown>;
+  /** ACLs: Metadata shows a caller only the topics it may Describe, and auto-creates only where it may Create. */
+  security?: SecurityView;
 };
 
 export const offsetsTopicName = '__consumer_offsets';
@@ -271,7 +275,20 @@ function refusedTopics(value: unknown): string[] | null {
   return refused;
 }
 
-const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), allowAutoTopicCreation: optional(boolean, true), replyTo: ref });
+/**
+ * A Metadata answer as `may` (Describe on the topic) lets the caller see it, Kafka's way: a listing of
+ * all topics leaves the others out; a topic asked for by name is answered TOPIC_AUTHORIZATION_FAILED.
+ */
+function describableMetadata(response: MetadataResponse, listing: boolean, may: (topic: string) => boolean): MetadataResponse {
+  const topics = listing
+    ? response.topics.filter((t) => may(t.name))
+    : response.topics.map((t) => (may(t.name) ? t : { ...t, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, topicId: null, partitions: [] }));
+  return { ...response, topics };
+}
+
+/** The runtime's stamp of who asked (runtime/protocol.ts Caller); absent on this node's own messages. */
+const callerValidator = optional(object({ principal: string(1_024), host: string(1_024) }), null as unknown as { principal: string; host: string });
+const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), allowAutoTopicCreation: optional(boolean, true), caller: callerValidator, replyTo: ref });
 const validateAdmin = object({ command: object({ type: string(64) }), replyTo: ref });
 
 function logConfigFor(image: MetadataImage, topic: string, config: BrokerConfig): Partial<LogConfig> {
@@ -695,9 +712,14 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             ctx.log.warn({ reason: request.errorMessage }, 'metadata.invalid_request');
             return state;
           }
-          const response = buildMetadataResponse(state.image, { topics: request.topics }, state.activeControllerId);
+          const caller = request.caller ?? undefined;
+          const security = deps.security;
+          const unfiltered = buildMetadataResponse(state.image, { topics: request.topics }, state.activeControllerId);
+          const response = security === undefined || caller === undefined ? unfiltered : describableMetadata(unfiltered, request.topics === null, (name) => security.allows(caller, AclOperation.DESCRIBE, AclResourceType.TOPIC, name));
+          const mayCreate = (name: string): boolean =>
+            security === undefined || security.allows(caller, AclOperation.CREATE, AclResourceType.CLUSTER, clusterResourceName) || security.allows(caller, AclOperation.CREATE, AclResourceType.TOPIC, name);
           if (config.autoCreateTopicsEnable && request.allowAutoTopicCreation && request.topics !== null) {
-            const missing = response.topics.filter((t) => t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && !t.name.startsWith('__') && !state.autoCreating.has(t.name));
+            const missing = response.topics.filter((t) => t.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && !t.name.startsWith('__') && !state.autoCreating.has(t.name) && mayCreate(t.name));
             if (missing.length > 0) {
               for (const t of missing) state.autoCreating.add(t.name);
               ctx.node.tell(deps.controllerClient, {

@@ -4,7 +4,7 @@
  * speak yet, and must agree with each other.
  */
 import { describe, expect, it } from 'vitest';
-import { applyKafkaSettings, makeBrokerConfig, parseKafkaListeners } from './config.ts';
+import { applyKafkaSettings, authorizerEnabled, makeBrokerConfig, parseKafkaListeners } from './config.ts';
 
 const base = makeBrokerConfig({ brokerId: 1, listenHost: '127.0.0.1', listenPort: 9191, dataDir: '/tmp/x', controllerQuorumVoters: new Map([[1, 'ws://127.0.0.1:9191']]) });
 
@@ -41,6 +41,18 @@ describe('SASL (#19)', () => {
     expect(() => applyKafkaSettings(base, { 'native.client.authentication': 'sasl', 'sasl.enabled.mechanisms': 'PLAIN' })).toThrow(/native.client.authentication=sasl would offer no SASL mechanism/);
     expect(applyKafkaSettings(base, { 'native.client.authentication': 'sasl' }).nativeClientAuthentication).toBe('sasl');
     expect(applyKafkaSettings(base, { 'connection.failed.authentication.delay.ms': '0' }).connectionFailedAuthenticationDelayMs).toBe(0);
+  });
+});
+
+describe('ACLs (#19)', () => {
+  it('authorizer.class.name turns the StandardAuthorizer on; super.users and allow.everyone.if.no.acl.found go with it', () => {
+    expect(authorizerEnabled(base)).toBe(false);
+    const config = applyKafkaSettings(base, { 'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer', 'super.users': 'User:admin; User:ops;User:admin', 'allow.everyone.if.no.acl.found': 'true' });
+    expect(authorizerEnabled(config)).toBe(true);
+    expect(config.superUsers).toEqual(['User:admin', 'User:ops']);
+    expect(config.allowEveryoneIfNoAclFound).toBe(true);
+    expect(() => applyKafkaSettings(base, { 'authorizer.class.name': 'kafka.security.authorizer.AclAuthorizer' })).toThrow(/is not served/);
+    expect(() => applyKafkaSettings(base, { 'super.users': 'admin' })).toThrow(/is not a principal/);
   });
 });
 

@@ -124,7 +124,30 @@ export type BrokerConfig = {
    * cluster secret instead).
    */
   nativeClientAuthentication: 'none' | 'sasl';
+  /**
+   * authorizer.class.name: empty (default, no ACLs checked), or Kafka's StandardAuthorizer
+   * (`org.apache.kafka.metadata.authorizer.StandardAuthorizer`): every client request is checked
+   * against the ACLs of the metadata log.
+   */
+  authorizerClassName: string | null;
+  /** super.users: principals every check allows, `User:admin;User:ops` (Kafka's semicolons). */
+  superUsers: readonly string[];
+  /** allow.everyone.if.no.acl.found: a resource no ACL names is open to all (default false). */
+  allowEveryoneIfNoAclFound: boolean;
 };
+
+/** The authorizer class names that turn ACLs on (Kafka's KRaft authorizer, by its full or short name). */
+export const standardAuthorizerNames: ReadonlySet<string> = new Set(['org.apache.kafka.metadata.authorizer.StandardAuthorizer', 'StandardAuthorizer']);
+
+/** Whether this broker checks ACLs. */
+export const authorizerEnabled = (config: BrokerConfig): boolean => config.authorizerClassName !== null && standardAuthorizerNames.has(config.authorizerClassName);
+
+/** Parses super.users: `User:a;User:b` (each Type:name). */
+export function parseSuperUsers(text: string): string[] {
+  const users = text.split(';').map((p) => p.trim()).filter(Boolean);
+  for (const user of users) if (!/^[^:]+:.+$/.test(user)) throw new ConfigError(`super.users: "${user}" is not a principal (User:NAME)`);
+  return [...new Set(users)];
+}
 
 /** One `NAME://HOST:PORT` entry of listeners / advertised.listeners. */
 export type KafkaListenerAddress = { readonly name: string; readonly host: string; readonly port: number };
@@ -205,6 +228,8 @@ const kafkaNames: Record<string, Field> = {
   'ssl.keystore.location': { key: 'sslKeystoreLocation', kind: 'nullable-string' },
   'ssl.truststore.location': { key: 'sslTruststoreLocation', kind: 'nullable-string' },
   'connection.failed.authentication.delay.ms': { key: 'connectionFailedAuthenticationDelayMs', kind: 'int', min: 0 },
+  'authorizer.class.name': { key: 'authorizerClassName', kind: 'nullable-string' },
+  'allow.everyone.if.no.acl.found': { key: 'allowEveryoneIfNoAclFound', kind: 'bool' },
 };
 
 /** Settings whose only accepted values are listed (Kafka's names; PEM files are the one store type served). */
@@ -256,6 +281,9 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   saslEnabledMechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'],
   connectionFailedAuthenticationDelayMs: 100,
   nativeClientAuthentication: 'none',
+  authorizerClassName: null,
+  superUsers: [],
+  allowEveryoneIfNoAclFound: false,
 };
 
 export class ConfigError extends Error {
@@ -306,6 +334,10 @@ export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Reco
     }
     if (name === 'listeners') {
       next.kafkaListeners = parseKafkaListeners(String(raw), 'listeners');
+      continue;
+    }
+    if (name === 'super.users') {
+      next.superUsers = parseSuperUsers(String(raw));
       continue;
     }
     if (name === 'sasl.enabled.mechanisms') {
@@ -365,6 +397,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
   for (const listener of config.kafkaListeners) {
     if (listenerUsesSasl(listener.name) && saslMechanismsOffered(config.saslEnabledMechanisms, listenerUsesTls(listener.name)).length === 0) fail(`listeners: ${listener.name} would offer no SASL mechanism (PLAIN is offered over TLS only): add SCRAM-SHA-256 or SCRAM-SHA-512 to sasl.enabled.mechanisms`);
   }
+  if (config.authorizerClassName !== null && !standardAuthorizerNames.has(config.authorizerClassName)) fail(`authorizer.class.name: ${config.authorizerClassName} is not served (org.apache.kafka.metadata.authorizer.StandardAuthorizer, or empty for none)`);
   if (config.nativeClientAuthentication === 'sasl' && saslMechanismsOffered(config.saslEnabledMechanisms, config.sslKeystoreLocation !== null).length === 0) fail('native.client.authentication=sasl would offer no SASL mechanism (PLAIN is offered over TLS only)');
   if (config.sslKeystoreLocation === null && config.sslClientAuth !== 'none') fail(`ssl.client.auth=${config.sslClientAuth} needs TLS: set ssl.keystore.location`);
   if (config.sslClientAuth !== 'none' && config.sslTruststoreLocation === null) fail(`ssl.client.auth=${config.sslClientAuth} needs ssl.truststore.location (the CA that signs client certificates)`);
@@ -379,7 +412,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
 }
 
 export function kafkaConfigNames(): string[] {
-  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', 'sasl.enabled.mechanisms', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
+  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', 'sasl.enabled.mechanisms', 'super.users', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
 }
 
 export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {

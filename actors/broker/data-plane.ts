@@ -12,6 +12,7 @@
  * The controller client at `/controller-client` must exist on the node (it
  * gives metadata and carries ControllerCalls); in tests it may be a stand-in.
  */
+import type { SecurityView } from '../security/view.ts';
 import { join } from 'node:path';
 import type { Node } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
@@ -45,6 +46,8 @@ export type DataPlaneOptions = {
   offsetsRetention?: GroupCoordinatorDeps['offsetsRetention'];
   /** Overrides of the transaction coordinator's config (tests: short expiry). */
   txnConfig?: Partial<TxnConfig>;
+  /** The node's SecurityView: /broker filters Metadata by what the caller may Describe (ACLs). Absent: no filtering. */
+  security?: SecurityView;
 };
 
 export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock, options: DataPlaneOptions = {}): DataPlane {
@@ -67,7 +70,7 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
   const transactions = spawnTxnCoordinator(node, { config, registry, clock, controllerClient, broker: brokerRef, ...(options.txnConfig ? { txnConfig: options.txnConfig } : {}) });
   const broker = node.spawn(
     'broker',
-    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions }),
+    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions, ...(options.security ? { security: options.security } : {}) }),
   );
   return { registry, broker, groups: groups.groups, transactions: transactions.transactions, close: () => registry.closeAll() };
 }

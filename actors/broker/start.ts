@@ -169,8 +169,8 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
   const broker: BrokerNode = await startBrokerNode(config, {
     logger,
     ...(faultInjection ? { faults: new FaultPlan(config.brokerId) } : {}),
-    extraActors: (node, controllerClient) => {
-      dataPlane = startDataPlane(node, config, controllerClient);
+    extraActors: (node, controllerClient, security) => {
+      dataPlane = startDataPlane(node, config, controllerClient, undefined, { security });
       if (faultInjection) spawnFaultControl(node);
     },
     onGiveUp: (path) => {

@@ -33,7 +33,7 @@ function fakeDeps(answer: Answer): { deps: HandlerDeps; asked: Asked[] } {
       return reply;
     },
   } as unknown as Node;
-  return { deps: { node, listenerName: 'PLAINTEXT', sasl: false, log: createLogger({}, 'silent') }, asked };
+  return { deps: { node, listenerName: 'PLAINTEXT', sasl: false, caller: { principal: 'User:ANONYMOUS', host: '10.0.0.9' }, log: createLogger({}, 'silent') }, asked };
 }
 
 async function call(name: string, version: number, body: KafkaValue, answer: Answer): Promise<{ response: KafkaValue; asked: Asked[] }> {

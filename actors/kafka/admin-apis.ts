@@ -101,7 +101,7 @@ const failureOf = (err: unknown): Failure =>
 /** One admin command through `/broker`, held to brokerProtocol; a failure of the whole call as data. */
 async function askAdmin<R>(deps: HandlerDeps, command: Record<string, unknown> & { type: string }, replyType: string): Promise<R | Failure> {
   try {
-    const reply = await deps.node.askAsClient<unknown, { type?: unknown; errorCode?: unknown; errorMessage?: unknown }>('/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+    const reply = await deps.node.askAsClient<unknown, { type?: unknown; errorCode?: unknown; errorMessage?: unknown }>('/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs, caller: deps.caller });
     if (reply?.type === replyType) return reply as R;
     const errorCode = typeof reply?.errorCode === 'number' ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
     return { failed: true, errorCode, errorMessage: typeof reply?.errorMessage === 'string' ? reply.errorMessage : `${command.type} failed` };
@@ -234,7 +234,7 @@ async function deleteTopics(version: number, body: KafkaValue, deps: HandlerDeps
   const namesById = new Map<string, string>();
   if (targets.some((t) => t.name === null)) {
     try {
-      const metadata = await deps.node.askAsClient<unknown, MetadataResponse>('/broker', (replyTo) => ({ type: 'Metadata', topics: null, allowAutoTopicCreation: false, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+      const metadata = await deps.node.askAsClient<unknown, MetadataResponse>('/broker', (replyTo) => ({ type: 'Metadata', topics: null, allowAutoTopicCreation: false, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs, caller: deps.caller });
       for (const t of metadata.topics) if (t.topicId !== null && t.errorCode === ErrorCode.NONE) namesById.set(t.topicId, t.name);
     } catch {
       // Left unresolved: those items get UNKNOWN_TOPIC_ID; names are deleted as asked.
@@ -579,7 +579,7 @@ async function describeCluster(version: number, body: KafkaValue, deps: HandlerD
   const empty = { throttleTimeMs: 0, endpointType, clusterId: '', controllerId: -1, brokers: [], clusterAuthorizedOperations: authorizedOperationsOmitted };
   if (endpointType !== endpointTypeBrokers) return { ...empty, errorCode: ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, errorMessage: `Endpoint type ${endpointType} is not served by a broker` };
   try {
-    const metadata = await deps.node.askAsClient<unknown, MetadataResponse>('/broker', (replyTo) => ({ type: 'Metadata', topics: [], allowAutoTopicCreation: false, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+    const metadata = await deps.node.askAsClient<unknown, MetadataResponse>('/broker', (replyTo) => ({ type: 'Metadata', topics: [], allowAutoTopicCreation: false, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs, caller: deps.caller });
     return describeClusterBody(metadata, deps.listenerName);
   } catch (err) {
     const failure = failureOf(err);
@@ -642,7 +642,7 @@ async function deleteRecords(_version: number, body: KafkaValue, deps: HandlerDe
           const reply = await deps.node.askAsClient<DeleteRecords, DeleteRecordsReply | { type: string; errorCode?: unknown }>(
             '/broker',
             (replyTo) => ({ type: 'DeleteRecords', partitions: indexes.map((i) => ({ topic: items[i]!.topic, partition: items[i]!.partition, offset: items[i]!.offset })), timeoutMs, replyTo }),
-            { timeoutMs: timeoutMs + kafkaGatewayAskTimeoutMs },
+            { timeoutMs: timeoutMs + kafkaGatewayAskTimeoutMs, caller: deps.caller },
           );
           const answered: readonly DeleteRecordsPartitionResult[] = reply.type === 'DeleteRecordsReply' ? (reply as DeleteRecordsReply).partitions : [];
           const wholeCode = typeof (reply as { errorCode?: unknown }).errorCode === 'number' ? ((reply as { errorCode: number }).errorCode) : ErrorCode.UNKNOWN_SERVER_ERROR;

@@ -245,14 +245,14 @@ export function produceBody(plan: readonly ProducePartitionPlan[], results: read
 
 const failedProduce = (errorCode: number, errorMessage: string | null): ProduceResult => ({ errorCode, errorMessage, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
 
-async function handleProduce(version: number, body: KafkaValue, { node }: HandlerDeps): Promise<KafkaValue | null> {
+async function handleProduce(version: number, body: KafkaValue, { node, caller }: HandlerDeps): Promise<KafkaValue | null> {
   const { acks, timeoutMs, transactionalId, partitions } = producePlan(version, body);
   if (acks === 0) {
     // No response either way; a partition that cannot even be handed to the broker closes the connection (Kafka's rule).
     for (const p of partitions) {
       if (p.errorCode !== null) throw new Error(`acks=0 produce to ${p.topic}-${p.partition} failed: ${p.errorMessage ?? p.errorCode}`);
       const message: Produce = { type: 'Produce', topic: p.topic, partition: p.partition, acks: 0, timeoutMs, batch: p.batch!, transactionalId, replyTo: { node: node.nodeId, path: '/temp/kafka-acks-0' } };
-      const refusal = node.tellAsClient('/broker', message);
+      const refusal = node.tellAsClient('/broker', message, { caller });
       if (refusal !== 0) throw new Error(`acks=0 produce to ${p.topic}-${p.partition} refused with code ${refusal}`);
     }
     return null;
@@ -262,7 +262,7 @@ async function handleProduce(version: number, body: KafkaValue, { node }: Handle
     partitions.map((p): Promise<ProduceResult> => {
       if (p.errorCode !== null) return Promise.resolve(failedProduce(p.errorCode, p.errorMessage));
       return node
-        .askAsClient<Produce, ProduceReply>('/broker', (replyTo) => ({ type: 'Produce', topic: p.topic, partition: p.partition, acks: acks as 1 | -1, timeoutMs, batch: p.batch!, transactionalId, replyTo }), { timeoutMs: timeoutMs + kafkaGatewayAskTimeoutMs })
+        .askAsClient<Produce, ProduceReply>('/broker', (replyTo) => ({ type: 'Produce', topic: p.topic, partition: p.partition, acks: acks as 1 | -1, timeoutMs, batch: p.batch!, transactionalId, replyTo }), { timeoutMs: timeoutMs + kafkaGatewayAskTimeoutMs, caller })
         .then(
           (reply) => ({ errorCode: reply.errorCode, errorMessage: reply.errorMessage ?? null, baseOffset: reply.baseOffset, logAppendTimeMs: reply.logAppendTimeMs, logStartOffset: reply.logStartOffset }),
           (err: unknown) => failedProduce(toErrorCode(err), (err as Error).message ?? null),
@@ -396,7 +396,7 @@ export function fetchBody(version: number, plan: FetchPlan, answers: readonly Fe
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
 }
 
-async function handleFetch(version: number, body: KafkaValue, { node }: HandlerDeps): Promise<KafkaValue> {
+async function handleFetch(version: number, body: KafkaValue, { node, caller }: HandlerDeps): Promise<KafkaValue> {
   const cache = topicCacheOf(node);
   const names = new Map<string, string | undefined>();
   if (version >= 13) {
@@ -409,7 +409,7 @@ async function handleFetch(version: number, body: KafkaValue, { node }: HandlerD
   let nativeAnswers: FetchPartitionAnswer[] = [];
   if (asked.length > 0) {
     nativeAnswers = await node
-      .askAsClient<Fetch, FetchReply>('/fetch', (replyTo) => ({ type: 'Fetch', ...plan.request, partitions: asked.map((p) => p.native!), replyTo }), { timeoutMs: plan.request.maxWaitMs + kafkaGatewayAskTimeoutMs })
+      .askAsClient<Fetch, FetchReply>('/fetch', (replyTo) => ({ type: 'Fetch', ...plan.request, partitions: asked.map((p) => p.native!), replyTo }), { timeoutMs: plan.request.maxWaitMs + kafkaGatewayAskTimeoutMs, caller })
       .then(
         (reply) =>
           asked.map((p, i): FetchPartitionAnswer => {
@@ -502,14 +502,14 @@ export function listOffsetsBody(plan: readonly ListOffsetsPartitionPlan[], answe
 
 const failedListOffsets = (errorCode: number): ListOffsetsAnswer => ({ errorCode, offset: -1, timestamp: -1, leaderEpoch: -1 });
 
-async function handleListOffsets(body: KafkaValue, { node }: HandlerDeps): Promise<KafkaValue> {
+async function handleListOffsets(body: KafkaValue, { node, caller }: HandlerDeps): Promise<KafkaValue> {
   const { isolationLevel, partitions } = listOffsetsPlan(body);
   const asked = partitions.filter((p) => p.errorCode === null);
   const cache = topicCacheOf(node);
   let nativeAnswers: ListOffsetsAnswer[] = [];
   if (asked.length > 0) {
     nativeAnswers = await node
-      .askAsClient<ListOffsets, ListOffsetsReply>('/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel, partitions: asked.map((p) => ({ topic: p.topic, partition: p.partition, timestamp: p.timestamp })), replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs })
+      .askAsClient<ListOffsets, ListOffsetsReply>('/fetch', (replyTo) => ({ type: 'ListOffsets', isolationLevel, partitions: asked.map((p) => ({ topic: p.topic, partition: p.partition, timestamp: p.timestamp })), replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs, caller })
       .then(
         (reply) =>
           asked.map((p, i) => {
@@ -571,7 +571,7 @@ export function offsetForLeaderEpochBody(plan: readonly EpochPartitionPlan[], an
 
 const failedEpoch = (errorCode: number): EpochAnswer => ({ errorCode, leaderEpoch: -1, endOffset: -1 });
 
-async function handleOffsetForLeaderEpoch(body: KafkaValue, { node }: HandlerDeps): Promise<KafkaValue> {
+async function handleOffsetForLeaderEpoch(body: KafkaValue, { node, caller }: HandlerDeps): Promise<KafkaValue> {
   const plan = offsetForLeaderEpochPlan(body);
   const asked = plan.filter((p) => p.errorCode === null);
   const cache = topicCacheOf(node);
@@ -581,7 +581,7 @@ async function handleOffsetForLeaderEpoch(body: KafkaValue, { node }: HandlerDep
       .askAsClient<OffsetForLeaderEpoch, OffsetForLeaderEpochReply>(
         '/fetch',
         (replyTo) => ({ type: 'OffsetForLeaderEpoch', partitions: asked.map((p) => ({ topic: p.topic, partition: p.partition, leaderEpoch: p.leaderEpoch, currentLeaderEpoch: p.currentLeaderEpoch })), replyTo }),
-        { timeoutMs: kafkaGatewayAskTimeoutMs },
+        { timeoutMs: kafkaGatewayAskTimeoutMs, caller },
       )
       .then(
         (reply) =>

@@ -34,7 +34,7 @@ function fakeDeps(answer: Answer): { deps: HandlerDeps; asked: Asked[] } {
       return reply;
     },
   } as unknown as Node;
-  return { deps: { node, listenerName: 'PLAINTEXT', sasl: false, log: createLogger({}, 'silent') }, asked };
+  return { deps: { node, listenerName: 'PLAINTEXT', sasl: false, caller: { principal: 'User:ANONYMOUS', host: '10.0.0.9' }, log: createLogger({}, 'silent') }, asked };
 }
 
 /** Encodes `body` as a request at `version`, decodes it as the listener does, runs the handler, encodes the answer. */

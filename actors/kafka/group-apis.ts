@@ -129,7 +129,7 @@ export function askFailureCode(err: unknown): number {
 /** Asks `path` of this node as a client would; a failure becomes `{ failed: code }`. */
 async function ask<R>(deps: HandlerDeps, path: string, body: NativeBody, timeoutMs = kafkaGatewayAskTimeoutMs): Promise<R | { failed: number }> {
   try {
-    return await deps.node.askAsClient<unknown, R>(path, (replyTo) => ({ ...body, replyTo }), { timeoutMs });
+    return await deps.node.askAsClient<unknown, R>(path, (replyTo) => ({ ...body, replyTo }), { timeoutMs, caller: deps.caller });
   } catch (err) {
     return { failed: askFailureCode(err) };
   }

@@ -20,7 +20,7 @@ import { groupApis } from './group-apis.ts';
 import { kafkaMetadataBody, metadataTopicsRequested } from './metadata.ts';
 import { adminApis } from './admin-apis.ts';
 import { txnApis } from './txn-apis.ts';
-import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
+import { kafkaGatewayAskTimeoutMs, type ListenerDeps, type ServedApis } from './served.ts';
 
 export { kafkaGatewayAskTimeoutMs } from './served.ts';
 
@@ -33,14 +33,14 @@ const basics: ServedApis = {
   Metadata: {
     minVersion: 0,
     maxVersion: 12,
-    handle: async ({ version, body }, { node, listenerName }) => {
+    handle: async ({ version, body }, { node, listenerName, caller }) => {
       const requested = metadataTopicsRequested(version, body);
       // Before v4 there is no flag: Kafka creates missing topics (when the broker allows it).
       const allowAutoTopicCreation = version >= 4 ? body.allowAutoTopicCreation === true : true;
       const reply = await node.askAsClient<unknown, MetadataResponse & { type: string }>(
         '/broker',
         (replyTo) => ({ type: 'Metadata', topics: requested.names, allowAutoTopicCreation: allowAutoTopicCreation && requested.ids.length === 0, replyTo }),
-        { timeoutMs: kafkaGatewayAskTimeoutMs },
+        { timeoutMs: kafkaGatewayAskTimeoutMs, caller },
       );
       return kafkaMetadataBody(reply, listenerName, requested);
     },
@@ -72,13 +72,13 @@ export function servedApiVersions(sasl = false): { apiKey: number; minVersion: n
     .sort((a, b) => a.apiKey - b.apiKey);
 }
 
-export function createKafkaHandler(deps: HandlerDeps): KafkaRequestHandler {
+export function createKafkaHandler(listener: ListenerDeps): KafkaRequestHandler {
   return async (request) => {
     const entry = Object.hasOwn(served, request.api.name) ? served[request.api.name] : undefined;
     if (entry === undefined || request.version < entry.minVersion || request.version > entry.maxVersion) {
       // Kafka closes the connection of a request it does not serve; the listener does on a throw.
       throw new Error(`${request.api.name} v${request.version} is not served by this listener`);
     }
-    return entry.handle(request, deps);
+    return entry.handle(request, { ...listener, caller: { principal: request.principal, host: request.connection.remoteAddress } });
   };
 }

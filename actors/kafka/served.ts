@@ -13,15 +13,25 @@
 import type { KafkaValue } from '../../protocol/kafka/codec.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { Node } from '../../runtime/node.ts';
+import type { Caller } from '../../runtime/protocol.ts';
 import type { KafkaRequest } from './listener.ts';
 
-export type HandlerDeps = {
+/** What a listener gives every request's handler; HandlerDeps adds the request's caller. */
+export type ListenerDeps = {
   readonly node: Node;
   /** The listener the request arrived on (its name picks the addresses Metadata-like answers give). */
   readonly listenerName: string;
   /** A SASL listener: ApiVersions lists SaslHandshake and SaslAuthenticate too. */
   readonly sasl: boolean;
   readonly log: Logger;
+};
+
+export type HandlerDeps = ListenerDeps & {
+  /**
+   * Who sent the request (its connection's principal and host): every askAsClient / tellAsClient of
+   * a handler passes it, so the runtime authorizes the translated request as this client's (ACLs).
+   */
+  readonly caller: Caller;
 };
 
 export type ServedApi = {

@@ -32,7 +32,7 @@ async function call(name: string, version: number, body: KafkaValue, answer: Ans
       return reply;
     },
   } as unknown as Node;
-  const deps: HandlerDeps = { node, listenerName: 'PLAINTEXT', sasl: false, log: createLogger({}, 'silent') };
+  const deps: HandlerDeps = { node, listenerName: 'PLAINTEXT', sasl: false, caller: { principal: 'User:ANONYMOUS', host: '10.0.0.9' }, log: createLogger({}, 'silent') };
   const response = (await txnApis[name]!.handle(request, deps))!;
   encodeResponse(api, version, 7, response);
   return { response, asked };

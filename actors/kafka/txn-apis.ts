@@ -77,7 +77,7 @@ const isFailure = (value: unknown): value is Failure => typeof value === 'object
 
 async function ask<R>(deps: HandlerDeps, path: string, message: Record<string, unknown>, replyType: string): Promise<R | Failure> {
   try {
-    const reply = await deps.node.askAsClient<unknown, { type?: unknown; errorCode?: unknown; errorMessage?: unknown }>(path, (replyTo) => ({ ...message, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs });
+    const reply = await deps.node.askAsClient<unknown, { type?: unknown; errorCode?: unknown; errorMessage?: unknown }>(path, (replyTo) => ({ ...message, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs, caller: deps.caller });
     if (reply?.type === replyType) return reply as R;
     return { failed: true, errorCode: typeof reply?.errorCode === 'number' ? reply.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: typeof reply?.errorMessage === 'string' ? reply.errorMessage : `${String(message.type)} failed` };
   } catch (err) {

@@ -3,9 +3,7 @@
  * host may perform an operation on a resource, given the cluster's ACLs, as
  * Kafka's StandardAuthorizer decides it.
  *
- * Owns: Kafka's numeric codes for resource types, pattern types,
- * operations and permission types (the wire values of CreateAcls /
- * DescribeAcls and of the metadata log's ACL records), `AclEntry`,
+ * Owns: `AclEntry`,
  * `AclIndex` (the ACLs by resource type, built once per image), `authorize`,
  * and `aclFilterMatches` (DescribeAcls / DeleteAcls filters).
  *
@@ -23,29 +21,8 @@
  *   grants, is refused.
  */
 
-export const AclResourceType = { ANY: 1, TOPIC: 2, GROUP: 3, CLUSTER: 4, TRANSACTIONAL_ID: 5 } as const;
-export const AclPatternType = { ANY: 1, MATCH: 2, LITERAL: 3, PREFIXED: 4 } as const;
-export const AclOperation = {
-  ANY: 1,
-  ALL: 2,
-  READ: 3,
-  WRITE: 4,
-  CREATE: 5,
-  DELETE: 6,
-  ALTER: 7,
-  DESCRIBE: 8,
-  CLUSTER_ACTION: 9,
-  DESCRIBE_CONFIGS: 10,
-  ALTER_CONFIGS: 11,
-  IDEMPOTENT_WRITE: 12,
-} as const;
-export const AclPermissionType = { ANY: 1, DENY: 2, ALLOW: 3 } as const;
-
-/** The resource name of the one cluster resource (Kafka's). */
-export const clusterResourceName = 'kafka-cluster';
-export const wildcardResource = '*';
-export const wildcardPrincipal = 'User:*';
-export const wildcardHost = '*';
+export { AclOperation, AclPatternType, AclPermissionType, AclResourceType, clusterResourceName, wildcardHost, wildcardPrincipal, wildcardResource } from '../../protocol/acls.ts';
+import { AclOperation, AclPatternType, AclPermissionType, AclResourceType, wildcardHost, wildcardPrincipal, wildcardResource } from '../../protocol/acls.ts';
 
 export type AclEntry = {
   readonly resourceType: number;

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import type { KafkaValue } from '../../protocol/kafka/codec.ts';
 import { FrameSplitter } from '../../protocol/kafka/frames.ts';
 import { apiKeys, apis, decodeResponse, encodeRequest } from '../../protocol/kafka/messages.ts';
+import { scramClientFinal, scramClientFirst } from '../../protocol/sasl/scram.ts';
 
 export async function kafkaRequest(host: string, port: number, apiName: string, version: number, body: KafkaValue, timeoutMs = 10_000): Promise<KafkaValue> {
   const api = apis.get(apiKeys[apiName]!);
@@ -94,4 +95,19 @@ export async function kafkaConnection(host: string, port: number): Promise<Kafka
       });
     },
   };
+}
+
+/** A Kafka connection authenticated with SASL/SCRAM-SHA-256 (SaslHandshake v1 + SaslAuthenticate v2), or an error. */
+export async function scramKafkaConnection(host: string, port: number, username: string, password: string): Promise<KafkaConnection> {
+  const connection = await kafkaConnection(host, port);
+  const handshake = (await connection.request('SaslHandshake', 1, { mechanism: 'SCRAM-SHA-256' })) as { errorCode: number };
+  if (handshake.errorCode !== 0) throw new Error(`SaslHandshake: error ${handshake.errorCode}`);
+  const client = scramClientFirst('SCRAM-SHA-256', username);
+  const first = (await connection.request('SaslAuthenticate', 2, { authBytes: client.message })) as { errorCode: number; authBytes: Buffer };
+  if (first.errorCode !== 0) throw new Error(`SaslAuthenticate: error ${first.errorCode}`);
+  const final = scramClientFinal(client.exchange, password, first.authBytes);
+  if (!final.ok) throw new Error(final.reason);
+  const done = (await connection.request('SaslAuthenticate', 2, { authBytes: final.message })) as { errorCode: number };
+  if (done.errorCode !== 0) throw new Error(`SaslAuthenticate: error ${done.errorCode}`);
+  return connection;
 }

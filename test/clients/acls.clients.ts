@@ -1,0 +1,159 @@
+/**
+ * ACLs (#19, item 3) on a broker process with the authorizer on
+ * (authorizer.class.name=StandardAuthorizer, super.users=User:admin) and
+ * SASL on both listeners: the super user manages topics and ACLs; alice may
+ * write and read `orders` and use groups starting `alice-`; bob may do
+ * nothing. Both listeners are held to the same checks at the same point:
+ * natively and through KafkaJS, alice produces to and reads `orders`, and is
+ * refused `secret` (TOPIC_AUTHORIZATION_FAILED) and other groups
+ * (GROUP_AUTHORIZATION_FAILED: FindCoordinator asked raw, since KafkaJS
+ * reports it as "Failed to find group coordinator"); bob sees no topic in
+ * a listing and is
+ * refused one asked by name; creating topics or ACLs without the right is
+ * refused (TOPIC_ / CLUSTER_AUTHORIZATION_FAILED). Deleting alice's Write
+ * ACL takes her right away. The users are made through the cluster-secret
+ * link, as an operator bootstraps them.
+ */
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kactus, type ConsumerRecord } from '../../client/index.ts';
+import { scramSaltedPassword } from '../../protocol/sasl/scram.ts';
+import { ErrorCode } from '../../protocol/errors.ts';
+import { kafkaBootstrap, startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { scramKafkaConnection } from '../support/kafka-wire.ts';
+import { killAllChildren } from '../support/processes.ts';
+
+let cluster: TestCluster;
+let bootstrap: string[];
+const clients: Kactus[] = [];
+const users = ['admin', 'alice', 'bob'] as const;
+const passwordOf = (user: string): string => `${user}-secret`;
+
+const native = (user: (typeof users)[number]): Kactus => {
+  const kactus = new Kactus({ brokers: [cluster.brokers[0]!.url], clientId: `acl-${user}`, requestTimeoutMs: 10_000, retriesMax: 2, sasl: { mechanism: 'SCRAM-SHA-256', username: user, password: passwordOf(user) } });
+  clients.push(kactus);
+  return kactus;
+};
+const kafkajs = (user: string): Kafka =>
+  new Kafka({ clientId: `acl-kjs-${user}`, brokers: bootstrap, sasl: { mechanism: 'scram-sha-256', username: user, password: passwordOf(user) } as SASLOptions, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 } });
+
+/** The Kafka error name of a KafkaJS error (a non-retriable wrapper carries it in its cause). */
+const kafkaType = (err: unknown): string | undefined => {
+  const e = err as { type?: string; cause?: { type?: string } } | null;
+  return e?.type ?? e?.cause?.type;
+};
+
+beforeAll(async () => {
+  cluster = await startTestCluster(1, [
+    'native.client.authentication=sasl',
+    'listeners=SASL_PLAINTEXT://127.0.0.1:0',
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'super.users=User:admin',
+    'offsets.topic.num.partitions=1',
+    'offsets.topic.replication.factor=1',
+    'group.initial.rebalance.delay.ms=0',
+    'auto.create.topics.enable=false',
+  ]);
+  const upsertions = users.map((name) => {
+    const salt = randomBytes(32);
+    return { name, mechanism: 'SCRAM-SHA-256', iterations: 4096, salt, saltedPassword: scramSaltedPassword('SCRAM-SHA-256', passwordOf(name), salt, 4096) };
+  });
+  await cluster.admin({ type: 'AlterUserScramCredentials', deletions: [], upsertions });
+  bootstrap = await kafkaBootstrap(cluster, 'SASL_PLAINTEXT');
+  const admin = native('admin').admin();
+  const deadline = Date.now() + 10_000;
+  while ((await admin.listTopics().then(() => true, () => false)) === false) {
+    if (Date.now() > deadline) throw new Error('admin never authenticated');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 1, replicationFactor: 1 }, { topic: 'secret', numPartitions: 1, replicationFactor: 1 }] });
+  const created = await admin.createAcls([
+    { resourceType: 'TOPIC', resourceName: 'orders', principal: 'User:alice', operation: 'WRITE' },
+    { resourceType: 'TOPIC', resourceName: 'orders', principal: 'User:alice', operation: 'READ' },
+    { resourceType: 'GROUP', resourceName: 'alice-', patternType: 'PREFIXED', principal: 'User:alice', operation: 'READ' },
+  ]);
+  expect(created.every((r) => r.errorCode === 0)).toBe(true);
+  // The ACLs reach the broker's image within a heartbeat.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+}, 90_000);
+
+afterAll(async () => {
+  for (const client of clients) await client.close().catch(() => undefined);
+  await killAllChildren();
+  await cluster?.cleanup();
+});
+
+describe('ACLs on both listeners', () => {
+  it('the super user sees the ACLs it made', async () => {
+    const acls = await native('admin').admin().describeAcls({ principal: 'User:alice' });
+    expect(acls.map((a) => `${a.resourceType}:${a.resourceName}:${a.patternType}:${a.operation}:${a.permissionType}`).sort()).toEqual(['GROUP:alice-:PREFIXED:READ:ALLOW', 'TOPIC:orders:LITERAL:READ:ALLOW', 'TOPIC:orders:LITERAL:WRITE:ALLOW']);
+  });
+
+  it('natively: alice writes and reads orders in her group; secret, other groups, creating topics and ACLs are refused', async () => {
+    const alice = native('alice');
+    expect((await alice.admin().listTopics()).sort()).toEqual(['orders']);
+    await alice.producer({ acks: 'all' }).send({ topic: 'orders', messages: [{ key: 'k', value: 'native-1' }] });
+    await expect(alice.producer({ acks: 'all' }).send({ topic: 'secret', messages: [{ value: 'x' }] })).rejects.toMatchObject({ type: 'TOPIC_AUTHORIZATION_FAILED' });
+    const seen: string[] = [];
+    const subscription = alice.consumer({ groupId: 'alice-readers', autoOffsetReset: 'earliest' }).subscribe('orders').messages$.subscribe((record: ConsumerRecord) => {
+      seen.push(record.value!.toString());
+      record.ack();
+    });
+    const deadline = Date.now() + 20_000;
+    while (!seen.includes('native-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    subscription.unsubscribe();
+    expect(seen).toContain('native-1');
+    await expect(alice.admin().createTopics({ topics: [{ topic: 'mine', numPartitions: 1, replicationFactor: 1 }] })).rejects.toMatchObject({ type: 'TOPIC_AUTHORIZATION_FAILED' });
+    await expect(alice.admin().createAcls([{ resourceType: 'TOPIC', resourceName: 'secret', principal: 'User:alice', operation: 'READ' }])).rejects.toMatchObject({ type: 'CLUSTER_AUTHORIZATION_FAILED' });
+  }, 60_000);
+
+  it('natively: bob lists no topic and may not write orders', async () => {
+    const bob = native('bob');
+    expect(await bob.admin().listTopics()).toEqual([]);
+    await expect(bob.producer({ acks: 'all' }).send({ topic: 'orders', messages: [{ value: 'x' }] })).rejects.toMatchObject({ type: expect.stringMatching(/AUTHORIZATION_FAILED/) });
+  });
+
+  it('through the Kafka listener (KafkaJS): the same rights, with Kafka\'s codes', async () => {
+    const producer = kafkajs('alice').producer();
+    await producer.connect();
+    await producer.send({ topic: 'orders', acks: -1, messages: [{ value: 'kafkajs-1' }] });
+    const refused = await producer.send({ topic: 'secret', acks: -1, messages: [{ value: 'x' }] }).then(() => null, (err: { type?: string; name?: string }) => err);
+    await producer.disconnect();
+    expect(kafkaType(refused)).toBe('TOPIC_AUTHORIZATION_FAILED');
+
+    const bobAdmin = kafkajs('bob').admin();
+    await bobAdmin.connect();
+    const listed = await bobAdmin.listTopics();
+    const named = await bobAdmin.fetchTopicMetadata({ topics: ['orders'] }).then(() => null, (err: { type?: string }) => err);
+    await bobAdmin.disconnect();
+    expect(listed).toEqual([]);
+    expect(kafkaType(named)).toBe('TOPIC_AUTHORIZATION_FAILED');
+
+    // KafkaJS hides a FindCoordinator refusal behind "Failed to find group coordinator": ask it raw, as alice.
+    const [host, port] = bootstrap[0]!.split(':');
+    const raw = await scramKafkaConnection(host!, Number(port), 'alice', passwordOf('alice'));
+    try {
+      expect(await raw.request('FindCoordinator', 2, { key: 'not-alices', keyType: 0 })).toMatchObject({ errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED });
+      expect(await raw.request('FindCoordinator', 2, { key: 'alice-x', keyType: 0 })).toMatchObject({ errorCode: ErrorCode.NONE });
+    } finally {
+      raw.close();
+    }
+    const consumer = kafkajs('alice').consumer({ groupId: 'alice-kafkajs' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'orders', fromBeginning: true });
+    const seen = new Set<string>();
+    await consumer.run({ eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
+    const deadline = Date.now() + 20_000;
+    while (!seen.has('kafkajs-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    await consumer.disconnect();
+    expect(seen.has('kafkajs-1')).toBe(true);
+  }, 60_000);
+
+  it('deleting alice\'s Write ACL takes her right away', async () => {
+    const deleted = await native('admin').admin().deleteAcls([{ resourceType: 'TOPIC', resourceName: 'orders', principal: 'User:alice', operation: 'WRITE' }]);
+    expect(deleted[0]!.deleted).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await expect(native('alice').producer({ acks: 'all' }).send({ topic: 'orders', messages: [{ value: 'late' }] })).rejects.toMatchObject({ type: expect.stringMatching(/AUTHORIZATION_FAILED/) });
+  });
+});
