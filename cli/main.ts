@@ -29,6 +29,7 @@ const commands: Record<string, Command> = {
   consume: { load: async () => (await import('./commands/consume.ts')).consume, summary: 'print records as they arrive' },
   groups: { load: async () => (await import('./commands/groups.ts')).groups, summary: 'list, describe (offsets, lag, members), reset-offsets, delete-offsets, delete' },
   users: { load: async () => (await import('./commands/users.ts')).users, summary: 'SCRAM users: create, delete, list' },
+  acls: { load: async () => (await import('./commands/acls.ts')).acls, summary: 'ACLs: add, list, remove (checked with authorizer.class.name set)' },
   partitions: { load: async () => (await import('./commands/partitions.ts')).partitions, summary: 'reassign (plan, execute, status, cancel a rebalance), elect-leaders' },
   'perf produce': { load: async () => (await import('./commands/perf.ts')).perfCommand('produce'), summary: 'producer load test: records/s, MB/s, latency percentiles' },
   'perf consume': { load: async () => (await import('./commands/perf.ts')).perfCommand('consume'), summary: 'consumer load test (from the earliest offsets)' },

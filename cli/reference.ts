@@ -22,6 +22,7 @@ import { brokerConfigDefault, kafkaConfigNames } from '../actors/broker/config.t
 import { brokerHelp } from './commands/broker.ts';
 import { clusterRemoveBrokerHelp } from './commands/cluster-remove-broker.ts';
 import { usersHelp } from './commands/users.ts';
+import { aclsHelp } from './commands/acls.ts';
 import { clusterAddVoterHelp, clusterRemoveVoterHelp } from './commands/cluster-voters.ts';
 import { clusterStatusHelp } from './commands/cluster-status.ts';
 import { clusterUpHelp } from './commands/cluster-up.ts';
@@ -157,6 +158,7 @@ export function cliReference(): string {
     ['kactus consume --help', consumeHelp],
     ['kactus groups --help', groupsHelp],
     ['kactus users --help', usersHelp],
+    ['kactus acls --help', aclsHelp],
     ['kactus partitions reassign --help', reassignHelp],
     ['kactus partitions elect-leaders --help', electLeadersHelp],
     ['kactus perf produce --help  (perf consume --help and perf e2e --help print the same)', perfHelp],

@@ -23,6 +23,7 @@ import { ErrorCode } from '../../protocol/errors.ts';
 import { kafkaBootstrap, startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { scramKafkaConnection } from '../support/kafka-wire.ts';
 import { killAllChildren } from '../support/processes.ts';
+import { kactusCli } from '../support/kactus-cli.ts';
 
 let cluster: TestCluster;
 let bootstrap: string[];
@@ -148,6 +149,24 @@ describe('ACLs on both listeners', () => {
     while (!seen.has('kafkajs-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     await consumer.disconnect();
     expect(seen.has('kafkajs-1')).toBe(true);
+  }, 60_000);
+
+  it('kactus acls add / list / remove, as the super user: bob sees orders while his ACL exists', async () => {
+    const env = { KACTUS_SASL_USERNAME: 'admin', KACTUS_SASL_PASSWORD: passwordOf('admin') };
+    const bootstrapFlag = ['--bootstrap', cluster.brokers[0]!.url];
+    const added = await kactusCli(['acls', 'add', '--allow-principal', 'User:bob', '--operation', 'Read', '--operation', 'Describe', '--topic', 'orders', ...bootstrapFlag], { env });
+    expect(added).toMatchObject({ code: 0, stdout: 'Added: ALLOW User:bob READ on TOPIC orders from *\nAdded: ALLOW User:bob DESCRIBE on TOPIC orders from *\n' });
+    const listed = await kactusCli(['acls', 'list', '--topic', 'orders', '--principal', 'User:bob', '--json', ...bootstrapFlag], { env });
+    expect(JSON.parse(listed.stdout).map((b: { operation: string }) => b.operation).sort()).toEqual(['DESCRIBE', 'READ']);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await native('bob').admin().listTopics()).toEqual(['orders']);
+    const removed = await kactusCli(['acls', 'remove', '--topic', 'orders', '--principal', 'User:bob', ...bootstrapFlag], { env });
+    expect(removed.code).toBe(0);
+    expect(removed.stdout.split('\n').filter((l) => l.startsWith('Removed: '))).toHaveLength(2);
+    expect(await kactusCli(['acls', 'remove', ...bootstrapFlag], { env })).toMatchObject({ code: 2 });
+    const asBob = await kactusCli(['acls', 'list', ...bootstrapFlag], { env: { KACTUS_SASL_USERNAME: 'bob', KACTUS_SASL_PASSWORD: passwordOf('bob') } });
+    expect(asBob.code).toBe(1);
+    expect(asBob.stderr).toContain('CLUSTER_AUTHORIZATION_FAILED');
   }, 60_000);
 
   it('deleting alice\'s Write ACL takes her right away', async () => {
