@@ -33,7 +33,7 @@ export const servedApis = [
   'AddOffsetsToTxn', 'EndTxn', 'TxnOffsetCommit', 'DescribeConfigs', 'AlterConfigs', 'SaslAuthenticate',
   'CreatePartitions', 'DeleteGroups', 'ElectLeaders', 'IncrementalAlterConfigs', 'AlterPartitionReassignments',
   'ListPartitionReassignments', 'OffsetDelete', 'DescribeCluster', 'DescribeProducers', 'DescribeTransactions',
-  'ListTransactions',
+  'ListTransactions', 'CreateAcls', 'DescribeAcls', 'DeleteAcls',
 ] as const;
 
 const versionMax = 32_767;

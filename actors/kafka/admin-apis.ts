@@ -99,7 +99,7 @@ const failureOf = (err: unknown): Failure =>
   err instanceof KactusError ? { failed: true, errorCode: err.code, errorMessage: err.message } : { failed: true, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: 'the admin call failed' };
 
 /** One admin command through `/broker`, held to brokerProtocol; a failure of the whole call as data. */
-async function askAdmin<R>(deps: HandlerDeps, command: Record<string, unknown> & { type: string }, replyType: string): Promise<R | Failure> {
+export async function askAdmin<R>(deps: HandlerDeps, command: Record<string, unknown> & { type: string }, replyType: string): Promise<R | Failure> {
   try {
     const reply = await deps.node.askAsClient<unknown, { type?: unknown; errorCode?: unknown; errorMessage?: unknown }>('/broker', (replyTo) => ({ type: 'Admin', command, replyTo }), { timeoutMs: kafkaGatewayAskTimeoutMs, caller: deps.caller });
     if (reply?.type === replyType) return reply as R;
@@ -110,7 +110,7 @@ async function askAdmin<R>(deps: HandlerDeps, command: Record<string, unknown> &
   }
 }
 
-const isFailure = (value: unknown): value is Failure => typeof value === 'object' && value !== null && (value as Failure).failed === true;
+export const isFailure = (value: unknown): value is Failure => typeof value === 'object' && value !== null && (value as Failure).failed === true;
 
 /**
  * Sends the items of a command in two commands: those naming no internal topic, and those that do (which the
@@ -661,7 +661,7 @@ async function deleteRecords(_version: number, body: KafkaValue, deps: HandlerDe
 
 // ---------------------------------------------------------------- the table
 
-const served = (minVersion: number, maxVersion: number, translate: (version: number, body: KafkaValue, deps: HandlerDeps) => Promise<KafkaValue>) => ({
+export const served = (minVersion: number, maxVersion: number, translate: (version: number, body: KafkaValue, deps: HandlerDeps) => Promise<KafkaValue>) => ({
   minVersion,
   maxVersion,
   handle: ({ version, body }: { version: number; body: KafkaValue }, deps: HandlerDeps) => translate(version, body, deps),

@@ -20,6 +20,7 @@ import { groupApis } from './group-apis.ts';
 import { kafkaMetadataBody, metadataTopicsRequested } from './metadata.ts';
 import { adminApis } from './admin-apis.ts';
 import { txnApis } from './txn-apis.ts';
+import { aclApis } from './acl-apis.ts';
 import { kafkaGatewayAskTimeoutMs, type ListenerDeps, type ServedApis } from './served.ts';
 
 export { kafkaGatewayAskTimeoutMs } from './served.ts';
@@ -57,6 +58,7 @@ const served: ServedApis = {
   ...groupApis,
   ...adminApis,
   ...txnApis,
+  ...aclApis,
 };
 
 /**

@@ -15,7 +15,7 @@
  * link, as an operator bootstraps them.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus, type ConsumerRecord } from '../../client/index.ts';
 import { scramSaltedPassword } from '../../protocol/sasl/scram.ts';
@@ -167,6 +167,26 @@ describe('ACLs on both listeners', () => {
     const asBob = await kactusCli(['acls', 'list', ...bootstrapFlag], { env: { KACTUS_SASL_USERNAME: 'bob', KACTUS_SASL_PASSWORD: passwordOf('bob') } });
     expect(asBob.code).toBe(1);
     expect(asBob.stderr).toContain('CLUSTER_AUTHORIZATION_FAILED');
+  }, 60_000);
+
+  it('KafkaJS admin (the super user) creates, describes and deletes ACLs through CreateAcls / DescribeAcls / DeleteAcls', async () => {
+    const admin = kafkajs('admin').admin();
+    await admin.connect();
+    try {
+      const acl = { resourceType: AclResourceTypes.TOPIC, resourceName: 'secret', resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:bob', host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW };
+      await admin.createAcls({ acl: [acl] });
+      const described = await admin.describeAcls({ resourceType: AclResourceTypes.TOPIC, resourceName: 'secret', resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:bob', host: '*', operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY });
+      expect(described.resources).toEqual([{ resourceType: AclResourceTypes.TOPIC, resourceName: 'secret', resourcePatternType: ResourcePatternTypes.LITERAL, acls: [{ principal: 'User:bob', host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW }] }]);
+      const deleted = await admin.deleteAcls({ filters: [{ resourceType: AclResourceTypes.TOPIC, resourceName: 'secret', resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:bob', host: '*', operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY }] });
+      expect(deleted.filterResponses[0]!.matchingAcls).toHaveLength(1);
+    } finally {
+      await admin.disconnect();
+    }
+    const bobAdmin = kafkajs('bob').admin();
+    await bobAdmin.connect();
+    const refused = await bobAdmin.createAcls({ acl: [{ resourceType: AclResourceTypes.TOPIC, resourceName: 'secret', resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:bob', host: '*', operation: AclOperationTypes.ALL, permissionType: AclPermissionTypes.ALLOW }] }).then(() => null, (err: unknown) => err);
+    await bobAdmin.disconnect();
+    expect(kafkaType(refused)).toBe('CLUSTER_AUTHORIZATION_FAILED');
   }, 60_000);
 
   it('deleting alice\'s Write ACL takes her right away', async () => {
