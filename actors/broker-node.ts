@@ -152,7 +152,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
         await startKafkaListener({
           host: address.host,
           port: address.port,
-          handler: createKafkaHandler({ node, listenerName: address.name, sasl, log: node.log }),
+          handler: createKafkaHandler({ node, listenerName: address.name, sasl, log: node.log, ...(security.authorizer === null ? {} : { security }) }),
           apiVersions: () => servedApiVersions(sasl),
           log: node.log.child({ listener: address.name }),
           ...(tls ? { tls: brokerTls(config) } : {}),

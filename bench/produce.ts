@@ -7,15 +7,24 @@
  * for RF 3 acks=all, RF 3 acks=1 and RF 1 acks=1 (latency is per request),
  * then `rf3-acks-all-tls`: RF 3 acks=all on a second cluster whose every
  * link (client to broker, broker to broker) is TLS (certificates from
- * cli/dev-certs.ts), the cost of TLS in the same run. `BENCH_CONFIGS=a,b`
- * runs only those.
+ * cli/dev-certs.ts), the cost of TLS in the same run, and
+ * `rf3-acks-all-tls-scram`: the same TLS cluster with SASL required on the
+ * native listener (native.client.authentication=sasl) and the authorizer on,
+ * the producer a SCRAM-SHA-256 user (not a super user) with Write on the
+ * topic: every request authenticated on its link and checked against the
+ * ACLs. `BENCH_CONFIGS=a,b` runs only those.
  * The broker treats batches as opaque bytes: it validates the header and CRC
  * and writes them; it never decodes records.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { makeDevCertificates } from '../cli/dev-certs.ts';
+import { saslClientCredentials } from '../protocol/sasl/client-session.ts';
+import { scramSaltedPassword } from '../protocol/sasl/scram.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { Node } from '../runtime/node.ts';
 import { readPemTruststore } from '../runtime/tls.ts';
 import { encodeBatch } from '../protocol/record-batch/index.ts';
 import type { Produce, ProduceReply } from '../protocol/apis/data.ts';
@@ -34,10 +43,12 @@ const batch = encodeBatch({ records: Array.from({ length: recordsPerBatch }, () 
 
 type BenchConfig = { config: string; replicationFactor: number; acks: -1 | 1 };
 
-async function runConfig(cluster: ProcessCluster, { config, replicationFactor, acks }: BenchConfig): Promise<void> {
+/** runConfig's producer: the cluster's own (peer) client, or another node (a SASL user's). */
+async function runConfig(cluster: ProcessCluster, { config, replicationFactor, acks }: BenchConfig, producer: Node = cluster.client, beforeProducing?: (topic: string) => Promise<void>): Promise<void> {
   const topic = `bench-${config}`;
   await cluster.admin({ type: 'CreateTopics', validateOnly: false, topics: [{ name: topic, numPartitions: partitions, replicationFactor, assignments: null, configs: [] }] });
   const described = await waitForLeaders(cluster.client, topic, partitions, replicationFactor);
+  await beforeProducing?.(topic);
   const leaders = described.partitions.map((p) => p.leader);
   const batches = Math.ceil(totalRecords / recordsPerBatch);
   const latenciesMs: number[] = [];
@@ -50,7 +61,7 @@ async function runConfig(cluster: ProcessCluster, { config, replicationFactor, a
         while (sent < batches) {
           sent += 1;
           const t0 = performance.now();
-          const reply = await cluster.client.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs: 30_000, batch, replyTo }), { timeoutMs: 60_000 });
+          const reply = await producer.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs: 30_000, batch, replyTo }), { timeoutMs: 60_000 });
           latenciesMs.push(performance.now() - t0);
           if (reply.errorCode !== 0) failed += 1;
         }
@@ -89,15 +100,37 @@ if (plaintext.length > 0) {
     await cluster.stop();
   }
 }
-if (wanted('rf3-acks-all-tls')) {
+if (wanted('rf3-acks-all-tls') || wanted('rf3-acks-all-tls-scram')) {
   const certDir = mkdtempSync(join(tmpdir(), 'kactus-bench-tls-'));
   try {
     const certs = makeDevCertificates(certDir, ['broker']);
-    const cluster = await startProcessCluster(3, [`ssl.keystore.location=${certs.keystores.broker}`, `ssl.truststore.location=${certs.caPath}`], { clientTls: { ca: readPemTruststore(certs.caPath) } });
-    try {
-      await runConfig(cluster, { config: 'rf3-acks-all-tls', replicationFactor: 3, acks: -1 });
-    } finally {
-      await cluster.stop();
+    const ca = readPemTruststore(certs.caPath);
+    const tlsSettings = [`ssl.keystore.location=${certs.keystores.broker}`, `ssl.truststore.location=${certs.caPath}`];
+    if (wanted('rf3-acks-all-tls')) {
+      const cluster = await startProcessCluster(3, tlsSettings, { clientTls: { ca } });
+      try {
+        await runConfig(cluster, { config: 'rf3-acks-all-tls', replicationFactor: 3, acks: -1 });
+      } finally {
+        await cluster.stop();
+      }
+    }
+    if (wanted('rf3-acks-all-tls-scram')) {
+      const cluster = await startProcessCluster(3, [...tlsSettings, 'native.client.authentication=sasl', 'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer', 'super.users=User:admin'], { clientTls: { ca } });
+      const password = 'bench-secret';
+      const salt = randomBytes(32);
+      await cluster.admin({ type: 'AlterUserScramCredentials', deletions: [], upsertions: [{ name: 'bench', mechanism: 'SCRAM-SHA-256', iterations: 4096, salt, saltedPassword: scramSaltedPassword('SCRAM-SHA-256', password, salt, 4096) }] });
+      const user = await Node.start({ nodeId: `bench-scram-${process.pid}`, tls: { ca }, clientCredentials: saslClientCredentials({ mechanism: 'SCRAM-SHA-256', username: 'bench', password }), logger: createLogger({ node: 'bench-scram' }, 'warn', 2) });
+      try {
+        await runConfig(cluster, { config: 'rf3-acks-all-tls-scram', replicationFactor: 3, acks: -1 }, user, async (topic) => {
+          await cluster.admin({ type: 'CreateAcls', creations: [{ resourceType: 2, resourceName: topic, patternType: 3, principal: 'User:bench', host: '*', operation: 4, permissionType: 3 }] });
+          // The user's credential and ACL reach every broker's image within a heartbeat; then link to each broker.
+          await new Promise((resolve) => setTimeout(resolve, 1_500));
+          for (const broker of cluster.brokers) await user.connect(broker.url);
+        });
+      } finally {
+        await user.stop();
+        await cluster.stop();
+      }
     }
   } finally {
     rmSync(certDir, { recursive: true, force: true });

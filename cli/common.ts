@@ -14,6 +14,7 @@
  * Imports: client/ (the public client and its internal connection through
  * Kactus.context()), node:util.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Kactus, type ClientContext } from '../client/kactus.ts';
 import type { SaslOptions } from '../client/options.ts';
@@ -163,11 +164,27 @@ export function saslFromEnvironment(): SaslOptions | undefined {
   return { mechanism, username, password };
 }
 
+/**
+ * The cluster secret from $KACTUS_CLUSTER_SECRET_FILE (operator tools on a broker's machine: the
+ * command links as a peer, trusted with everything, e.g. to make the first users), or none.
+ */
+export function clusterSecretFromEnvironment(): Buffer | undefined {
+  const path = process.env.KACTUS_CLUSTER_SECRET_FILE;
+  if (path === undefined || path === '') return undefined;
+  try {
+    return Buffer.from(readFileSync(path, 'utf8').trim(), 'utf8');
+  } catch (err) {
+    throw new UsageError(`KACTUS_CLUSTER_SECRET_FILE: ${(err as Error).message}`);
+  }
+}
+
 /** A client for one command: opened (bootstrap reached) before `run`, closed after it whatever happens. */
 export async function withClient<T>(flags: Parsed['values'], run: (kactus: Kactus, context: ClientContext) => Promise<T>, options: { requestTimeoutMs?: number } = {}): Promise<T> {
   const ssl = sslFromEnvironment();
   const sasl = saslFromEnvironment();
+  const clusterSecret = clusterSecretFromEnvironment();
   const kactus = new Kactus({
+    ...(clusterSecret === undefined ? {} : { clusterSecret }),
     ...(ssl === undefined ? {} : { ssl }),
     ...(sasl === undefined ? {} : { sasl }),
     brokers: bootstrapList(flags.bootstrap),

@@ -45,7 +45,9 @@ ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summ
 
 Every command takes --help. Commands that talk to a cluster take
 --bootstrap ws://HOST:PORT[,...] (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191;
-a wss:// cluster's CA in $KACTUS_SSL_CA) and --json where they print data. kactus --version prints the version.
+a wss:// cluster's CA in $KACTUS_SSL_CA; SASL as $KACTUS_SASL_USERNAME / $KACTUS_SASL_PASSWORD
+[/ $KACTUS_SASL_MECHANISM]; on a broker's machine, $KACTUS_CLUSTER_SECRET_FILE links as a peer, trusted
+with everything) and --json where they print data. kactus --version prints the version.
 Exit codes: 0 success, 1 failure (cluster unreachable or an error from it), 2 bad arguments.`;
 }
 

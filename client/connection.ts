@@ -45,6 +45,8 @@ export type ConnectionOptions = {
   tls?: TlsSettings;
   /** SASL on every link (KactusOptions.sasl), for brokers with native.client.authentication=sasl. */
   sasl?: SaslClientSettings;
+  /** KactusOptions.clusterSecret: link as a peer (operator tools only). */
+  clusterSecret?: Uint8Array;
 };
 
 /**
@@ -79,7 +81,7 @@ export class Connection {
   static async open(options: ConnectionOptions): Promise<Connection> {
     const nodeId = `client-${options.clientId}-${randomUUID().slice(0, 8)}`;
     const log = options.logger ?? createLogger({ client: options.clientId }, process.env.LOG_LEVEL ?? 'warn', 2);
-    const node = await Node.start({ nodeId, logger: log, limits: { handshakeTimeoutMs: options.connectTimeoutMs }, ...(options.faults ? { faults: options.faults } : {}), ...(options.tls ? { tls: options.tls } : {}), ...(options.sasl ? { clientCredentials: saslClientCredentials(options.sasl) } : {}) });
+    const node = await Node.start({ nodeId, logger: log, limits: { handshakeTimeoutMs: options.connectTimeoutMs }, ...(options.faults ? { faults: options.faults } : {}), ...(options.tls ? { tls: options.tls } : {}), ...(options.sasl ? { clientCredentials: saslClientCredentials(options.sasl) } : {}), ...(options.clusterSecret ? { clusterSecret: options.clusterSecret } : {}) });
     const problems: string[] = [];
     for (const url of options.brokers) {
       try {

@@ -72,6 +72,7 @@ export class Kactus {
         ...(this.faultPlan ? { faults: this.faultPlan } : {}),
         ...(this.config.ssl ? { tls: this.config.ssl } : {}),
         ...(this.config.sasl ? { sasl: this.config.sasl } : {}),
+        ...(this.config.clusterSecret ? { clusterSecret: this.config.clusterSecret } : {}),
       }).then((connection) => {
         const metadata = new MetadataCache(connection, { requestTimeoutMs: this.config.requestTimeoutMs, metadataMaxAgeMs: this.config.metadataMaxAgeMs, retry: this.retry });
         return { connection, metadata, config: this.config, retry: this.retry };

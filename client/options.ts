@@ -137,6 +137,13 @@ const saslOption: Check<SaslOptions | undefined> = (value, name) => {
   return { mechanism, username: source.username as string, password: source.password as string };
 };
 
+const clusterSecretOption: Check<Buffer | undefined> = (value, name) => {
+  if (value === undefined) return undefined;
+  const text = Buffer.isBuffer(value) ? value.toString('utf8') : value;
+  if (typeof text !== 'string' || text.trim().length < 16) throw bad(name, 'must be the cluster secret (a string or Buffer of at least 16 characters)');
+  return Buffer.from(text.trim(), 'utf8');
+};
+
 // ---------------------------------------------------------------- Kactus
 
 export const kactusOptionsSpec = {
@@ -162,6 +169,12 @@ export const kactusOptionsSpec = {
   ssl: sslOption,
   /** SASL for brokers that require it on their native listener: { mechanism: SCRAM-SHA-256 | SCRAM-SHA-512 | PLAIN (wss:// only), username, password }. */
   sasl: saslOption,
+  /**
+   * Operator tools on a broker's machine only: the cluster secret (the content of cluster.secret.file).
+   * The client then links as a peer, which is trusted with everything (no SASL, no ACLs): the way to
+   * make the first users of a cluster that requires them. Never give it to an application.
+   */
+  clusterSecret: clusterSecretOption,
 } satisfies Spec;
 
 export type KactusOptions = {
@@ -176,6 +189,7 @@ export type KactusOptions = {
   logger?: Logger;
   ssl?: SslOptions;
   sasl?: SaslOptions;
+  clusterSecret?: string | Buffer;
 };
 
 export type KactusConfig = Parsed<typeof kactusOptionsSpec>;

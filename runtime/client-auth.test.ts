@@ -19,6 +19,8 @@ import { addressOnly } from './client-auth.ts';
 import { createLogger } from './logger.ts';
 import { MemoryNetwork } from './memory-transport.ts';
 import { Node, type Behaviour } from './node.ts';
+import { Kind, decodeFrame, encodeEnvelope } from './envelope.ts';
+import { newChallenge } from './peer-auth.ts';
 import type { Ref } from './ref.ts';
 
 const quiet = (nodeId: string) => createLogger({ node: nodeId }, process.env.LOG_LEVEL ?? 'silent');
@@ -30,7 +32,8 @@ afterEach(async () => {
 const users = new Map([['alice/SCRAM-SHA-256', scramCredential('SCRAM-SHA-256', 'alice-pw', 4096)]]);
 
 function authenticator(): ClientAuthenticator {
-  const limiter = new AttemptLimiter();
+  // Generous: the malformed-input property fails many times from one address, and a good login follows.
+  const limiter = new AttemptLimiter({ burst: 1_000, refillMs: 1, addressesMax: 100 });
   return {
     mechanisms: (secure) => saslMechanismsOffered(['SCRAM-SHA-256', 'PLAIN'], secure),
     start: (mechanism, address) => new SaslServerSession(mechanism as SaslMechanism, { lookup: (user, m) => users.get(`${user}/${m}`), limiter, address, nowMs: () => 0 }),
@@ -118,6 +121,39 @@ describe('SASL on the native link', () => {
     const server = await broker(network, false);
     const alice = await client(network, { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' });
     await expect(alice.connect(server.url!)).rejects.toMatchObject({ code: ErrorCode.ILLEGAL_SASL_STATE });
+  });
+
+  it('malformed and out-of-order SASL envelopes are refused, each on its own link, without harm to the node', async () => {
+    const network = new MemoryNetwork();
+    const server = await broker(network);
+    const fc = await import('fast-check');
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('SCRAM-SHA-256', 'SCRAM-SHA-512', 'PLAIN', 'GSSAPI', null), fc.uint8Array({ maxLength: 200 }), fc.boolean(), async (mechanism, bytes, resultFirst) => {
+        const link = await network.dial(server.url!);
+        const received: unknown[][] = [];
+        link.onFrame((frame) => {
+          const values = decodeFrame(frame);
+          if (Array.isArray(values)) received.push(...(values as unknown[][]));
+        });
+        link.send(encodeEnvelope({ kind: Kind.Hello, nodeId: `raw-${Math.random().toString(36).slice(2)}`, incarnation: 'i-1', listenUrl: null, role: 'client', challenge: newChallenge(), proof: null }));
+        // Out of order (a result sent to the server), or a first step of any mechanism with any bytes.
+        if (resultFirst) link.send(encodeEnvelope({ kind: Kind.SaslResult, errorCode: 0, errorMessage: null, bytes, complete: true, mechanisms: [] }));
+        else link.send(encodeEnvelope({ kind: Kind.SaslAuthenticate, mechanism, bytes }));
+        const closed = await Promise.race([link.closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000))]);
+        const results = received.filter((v) => v[1] === Kind.SaslResult);
+        // Either refused and closed, or (a well-formed client-first) answered with the server-first: never accepted.
+        if (closed) expect(results.every((r) => r[2] !== 0)).toBe(true);
+        else {
+          expect(results).toHaveLength(1);
+          expect(results[0]![5]).toBe(false);
+          link.close(1000, 'done');
+        }
+      }),
+      { numRuns: 60 },
+    );
+    const alice = await client(network, { mechanism: 'SCRAM-SHA-256', username: 'alice', password: 'alice-pw' });
+    await alice.connect(server.url!);
+    expect(await ask(alice, server)).toBe('hello User:alice');
   });
 
   it('addressOnly keeps the IP of ip:port', () => {

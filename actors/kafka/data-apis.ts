@@ -63,10 +63,11 @@
  */
 import { dataLimits, type Fetch, type FetchPartition, type FetchReply, type ListOffsets, type ListOffsetsReply, type OffsetForLeaderEpoch, type OffsetForLeaderEpochReply, type Produce, type ProduceReply } from '../../protocol/apis/data.ts';
 import { ErrorCode, toErrorCode } from '../../protocol/errors.ts';
+import { AclOperation } from '../../protocol/acls.ts';
 import { zeroUuid, type KafkaValue } from '../../protocol/kafka/codec.ts';
 import type { Node } from '../../runtime/node.ts';
 import type { MetadataResponse } from '../controller/metadata/index.ts';
-import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './served.ts';
+import { kafkaGatewayAskTimeoutMs, mayOnTopic, type HandlerDeps, type ServedApis } from './served.ts';
 
 export const kafkaDataLimits = {
   /** How long the topic cache (id -> name, partition counts) is trusted before it is asked again. */
@@ -245,8 +246,12 @@ export function produceBody(plan: readonly ProducePartitionPlan[], results: read
 
 const failedProduce = (errorCode: number, errorMessage: string | null): ProduceResult => ({ errorCode, errorMessage, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
 
-async function handleProduce(version: number, body: KafkaValue, { node, caller }: HandlerDeps): Promise<KafkaValue | null> {
-  const { acks, timeoutMs, transactionalId, partitions } = producePlan(version, body);
+async function handleProduce(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue | null> {
+  const { node, caller } = deps;
+  const planned = producePlan(version, body);
+  const { acks, timeoutMs, transactionalId } = planned;
+  // Kafka answers each partition of a topic the caller may not Write with TOPIC_AUTHORIZATION_FAILED and writes the rest.
+  const partitions = planned.partitions.map((p) => (p.errorCode === null && !mayOnTopic(deps, AclOperation.WRITE, p.topic) ? { ...p, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: `${caller.principal} is not authorized to Write topic ${p.topic}` } : p));
   if (acks === 0) {
     // No response either way; a partition that cannot even be handed to the broker closes the connection (Kafka's rule).
     for (const p of partitions) {
@@ -396,14 +401,17 @@ export function fetchBody(version: number, plan: FetchPlan, answers: readonly Fe
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
 }
 
-async function handleFetch(version: number, body: KafkaValue, { node, caller }: HandlerDeps): Promise<KafkaValue> {
+async function handleFetch(version: number, body: KafkaValue, deps: HandlerDeps): Promise<KafkaValue> {
+  const { node, caller } = deps;
   const cache = topicCacheOf(node);
   const names = new Map<string, string | undefined>();
   if (version >= 13) {
     const ids = new Set(asArray<FetchTopicRequest>(body.topics).map((t) => t.topicId ?? zeroUuid));
     for (const id of ids) if (id !== zeroUuid) names.set(id, (await cache.byTopicId(id))?.name);
   }
-  const plan = fetchPlan(version, body, (key) => names.get(key));
+  const planned = fetchPlan(version, body, (key) => names.get(key));
+  // Partitions of topics the caller may not Read: TOPIC_AUTHORIZATION_FAILED, the others read (Kafka's).
+  const plan = { ...planned, partitions: planned.partitions.map((p) => (p.native !== null && !mayOnTopic(deps, AclOperation.READ, p.native.topic) ? { ...p, native: null, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED } : p)) };
   if (plan.sessionErrorCode === ErrorCode.FETCH_SESSION_ID_NOT_FOUND) return fetchBody(version, plan, []);
   const asked = plan.partitions.filter((p) => p.native !== null);
   let nativeAnswers: FetchPartitionAnswer[] = [];

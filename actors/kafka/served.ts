@@ -14,6 +14,8 @@ import type { KafkaValue } from '../../protocol/kafka/codec.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { Node } from '../../runtime/node.ts';
 import type { Caller } from '../../runtime/protocol.ts';
+import { AclResourceType } from '../../protocol/acls.ts';
+import type { SecurityView } from '../security/view.ts';
 import type { KafkaRequest } from './listener.ts';
 
 /** What a listener gives every request's handler; HandlerDeps adds the request's caller. */
@@ -23,6 +25,12 @@ export type ListenerDeps = {
   readonly listenerName: string;
   /** A SASL listener: ApiVersions lists SaslHandshake and SaslAuthenticate too. */
   readonly sasl: boolean;
+  /**
+   * The node's ACLs, for the answers Kafka gives per resource (a Fetch's unauthorized partitions get
+   * TOPIC_AUTHORIZATION_FAILED while the others are served). The runtime still checks every
+   * translated request as a whole; absent: no authorizer.
+   */
+  readonly security?: SecurityView;
   readonly log: Logger;
 };
 
@@ -45,3 +53,6 @@ export type ServedApis = Readonly<Record<string, ServedApi>>;
 
 /** How long a translated request may wait for the actor that answers it (beyond the request's own wait, if any). */
 export const kafkaGatewayAskTimeoutMs = 30_000;
+
+/** Whether the request's caller may do `operation` on `topic` (always, without an authorizer). */
+export const mayOnTopic = (deps: HandlerDeps, operation: number, topic: string): boolean => deps.security === undefined || deps.security.allows(deps.caller, operation, AclResourceType.TOPIC, topic);

@@ -74,8 +74,8 @@ Starts a local cluster: N broker processes (each also a controller voter) on
 also has a Kafka-protocol listener: broker i on kafka-base-port+i-1 (9092,
 9093, 9094 by default), so Kafka tools connect to 127.0.0.1:9092.
 Ctrl-C stops them all. A second run on the same data directory finds the topics
-and records of the first. Without --tls it is plaintext with no authentication:
-for this machine only.
+and records of the first. Without --tls it is plaintext with no authentication
+and no authorizer (every client may do everything): for this machine only.
 
 --tls  a throwaway local CA and broker certificate in DIR/tls (made with the
        openssl command, valid ${devCertificateDays} days, remade when older than ${tlsRemakeAfterDays}): the native
@@ -205,7 +205,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
     if (stopping || brokers.some((b) => !b.ready)) return;
     if (registered < count) printError(`only ${registered} of ${count} brokers registered with the controller after ${clusterUpLimits.registrationWaitMsMax / 1000} s; see the broker logs above`);
     if (tls === undefined) {
-      printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap}); Kafka clients: ${kafkaBootstrap}. Plaintext, no authentication: for this machine only (--tls for TLS)`);
+      printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap}); Kafka clients: ${kafkaBootstrap}. Plaintext, no authentication, no authorizer (every client may do everything): for this machine only (--tls for TLS; a secure cluster: README, Running across machines)`);
     } else {
       printLine(`kactus: cluster ready (TLS, development CA ${tls.caPath}). Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap} KACTUS_SSL_CA=${tls.caPath}); Kafka clients: ${kafkaBootstrap} (security.protocol=ssl, ssl.ca.location=${tls.caPath})`);
     }

@@ -252,6 +252,12 @@ export class Fetcher {
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
+        // A refusal no retry can change (an ACL: TOPIC_AUTHORIZATION_FAILED) ends the consumer, as Kafka's poll throws.
+        const current = sent.find((s) => s.state.epoch === s.epoch);
+        if (!this.stopped && current !== undefined && !isRetriable(code) && code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
+          this.hooks.onFatal(partitionError(code, current.state.topic, current.state.partition, `fetch at offset ${current.fetchOffset} refused: ${(err as Error).message}`));
+          return;
+        }
         for (const s of sent) {
           if (s.state.epoch !== s.epoch) continue;
           this.context.metadata.onError(s.state.topic, code);
@@ -265,6 +271,10 @@ export class Fetcher {
   private handleReply(reply: FetchReply, sent: { key: string; state: PartitionFetchState; epoch: number; fetchOffset: number }[]): void {
     const byKey = new Map(sent.map((s) => [s.key, s]));
     if (reply.errorCode !== 0) {
+      if (!isRetriable(reply.errorCode) && sent[0] !== undefined) {
+        this.hooks.onFatal(partitionError(reply.errorCode, sent[0].state.topic, sent[0].state.partition, `fetch at offset ${sent[0].fetchOffset} refused: ${reply.errorMessage ?? ''}`));
+        return;
+      }
       for (const s of sent) {
         this.context.metadata.onError(s.state.topic, reply.errorCode);
         this.backoff(s.state, reply.errorCode);

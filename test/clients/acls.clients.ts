@@ -22,6 +22,7 @@ import { scramSaltedPassword } from '../../protocol/sasl/scram.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { kafkaBootstrap, startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { scramKafkaConnection } from '../support/kafka-wire.ts';
+import { encodeBatch } from '../../protocol/record-batch/index.ts';
 import { killAllChildren } from '../support/processes.ts';
 import { kactusCli } from '../support/kactus-cli.ts';
 
@@ -131,6 +132,25 @@ describe('ACLs on both listeners', () => {
     expect(listed).toEqual([]);
     expect(kafkaType(named)).toBe('TOPIC_AUTHORIZATION_FAILED');
 
+    // One Produce and one Fetch naming both topics: answered per partition, as Kafka does.
+    {
+      const [rawHost, rawPort] = bootstrap[0]!.split(':');
+      const raw = await scramKafkaConnection(rawHost!, Number(rawPort), 'alice', passwordOf('alice'));
+      try {
+        const records = encodeBatch({ records: [{ key: null, value: Buffer.from('raw-1'), timestamp: Date.now() }] });
+        const produced = (await raw.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 10_000, topicData: ['orders', 'secret'].map((name) => ({ name, partitionData: [{ index: 0, records }] })) })) as { responses: { name: string; partitionResponses: { errorCode: number }[] }[] };
+        expect(produced.responses.map((r) => [r.name, r.partitionResponses[0]!.errorCode])).toEqual([['orders', 0], ['secret', ErrorCode.TOPIC_AUTHORIZATION_FAILED]]);
+        const fetched = (await raw.request('Fetch', 11, {
+          replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1_048_576, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+          topics: ['orders', 'secret'].map((topic) => ({ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1_048_576 }] })),
+          forgottenTopicsData: [], rackId: '',
+        })) as { responses: { topic: string; partitions: { errorCode: number; records: Buffer | null }[] }[] };
+        expect(fetched.responses.map((r) => [r.topic, r.partitions[0]!.errorCode])).toEqual([['orders', 0], ['secret', ErrorCode.TOPIC_AUTHORIZATION_FAILED]]);
+        expect(fetched.responses[0]!.partitions[0]!.records?.length).toBeGreaterThan(0);
+      } finally {
+        raw.close();
+      }
+    }
     // KafkaJS hides a FindCoordinator refusal behind "Failed to find group coordinator": ask it raw, as alice.
     const [host, port] = bootstrap[0]!.split(':');
     const raw = await scramKafkaConnection(host!, Number(port), 'alice', passwordOf('alice'));

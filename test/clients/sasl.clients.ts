@@ -154,6 +154,24 @@ describe('SASL/SCRAM on a SASL_PLAINTEXT Kafka listener', () => {
     expect(replay.answer.errorMessage).toContain('nonce');
   });
 
+  it('malformed SASL messages (random bytes at either step) are refused one by one; the broker serves on', async () => {
+    const { host, port } = hostPort();
+    let seed = 7;
+    const random = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 16) & 0xff));
+    for (let i = 0; i < 8; i += 1) {
+      const connection = await kafkaConnection(host, port);
+      expect(await connection.request('SaslHandshake', 1, { mechanism: i % 2 === 0 ? 'SCRAM-SHA-256' : 'SCRAM-SHA-512' })).toMatchObject({ errorCode: 0 });
+      const first = i < 4 ? random(1 + i * 40) : scramClientFirst('SCRAM-SHA-256', 'alice').message;
+      const answer = (await connection.request('SaslAuthenticate', 2, { authBytes: first })) as { errorCode: number };
+      if (answer.errorCode === 0) expect(await connection.request('SaslAuthenticate', 2, { authBytes: random(64 + i) })).toMatchObject({ errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED });
+      else expect(answer.errorCode).toBe(ErrorCode.SASL_AUTHENTICATION_FAILED);
+      await connection.closed;
+    }
+    const probe = await kafkaConnection(host, port);
+    expect(await probe.request('ApiVersions', 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' })).toMatchObject({ errorCode: 0 });
+    probe.close();
+  });
+
   // Last: it empties 127.0.0.1's bucket of failed attempts.
   it('a password guesser is held to the attempt limiter: refused before any check once its failures are spent; the right password passes after the refill', async () => {
     const messages: string[] = [];

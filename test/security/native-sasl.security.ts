@@ -10,11 +10,11 @@
  * cluster-secret link, as an operator bootstraps one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kactus, type ConsumerRecord } from '../client/index.ts';
-import { scramSaltedPassword } from '../protocol/sasl/scram.ts';
-import { startTestCluster, type TestCluster } from './support/cluster.ts';
-import { killAllChildren } from './support/processes.ts';
-import { kactusCli } from './support/kactus-cli.ts';
+import { Kactus, type ConsumerRecord } from '../../client/index.ts';
+import { scramSaltedPassword } from '../../protocol/sasl/scram.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { killAllChildren } from '../support/processes.ts';
+import { kactusCli } from '../support/kactus-cli.ts';
 import { randomBytes } from 'node:crypto';
 
 let cluster: TestCluster;

@@ -12,9 +12,9 @@
  */
 import { Kafka, logLevel, type Consumer as KafkaJsConsumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kactus } from '../client/index.ts';
-import { startTestCluster, type TestCluster, kafkaBootstrap } from './support/cluster.ts';
-import { killAllChildren, until } from './support/processes.ts';
+import { Kactus } from '../../client/index.ts';
+import { startTestCluster, type TestCluster, kafkaBootstrap } from '../support/cluster.ts';
+import { killAllChildren, until } from '../support/processes.ts';
 
 let cluster: TestCluster;
 let kactus: Kactus;

@@ -5,10 +5,10 @@
  * new controller replays the log), and a deletion is seen by all.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Kactus } from '../client/index.ts';
-import { startTestCluster, type TestCluster } from './support/cluster.ts';
-import { killAllChildren } from './support/processes.ts';
-import { kactusCli } from './support/kactus-cli.ts';
+import { Kactus } from '../../client/index.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { killAllChildren } from '../support/processes.ts';
+import { kactusCli } from '../support/kactus-cli.ts';
 
 
 let cluster: TestCluster | undefined;

@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { makeDevCertificates } from '../cli/dev-certs.ts';
-import { Kactus, type ConsumerRecord } from '../client/index.ts';
-import { readPemTruststore } from '../runtime/tls.ts';
-import { startTestCluster, type TestCluster } from './support/cluster.ts';
-import { killAllChildren } from './support/processes.ts';
+import { makeDevCertificates } from '../../cli/dev-certs.ts';
+import { Kactus, type ConsumerRecord } from '../../client/index.ts';
+import { readPemTruststore } from '../../runtime/tls.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { killAllChildren } from '../support/processes.ts';
 
 const certDir = mkdtempSync(join(tmpdir(), 'kactus-tls-process-'));
 const certs = makeDevCertificates(certDir, ['broker']);
