@@ -2,8 +2,10 @@
  * Client-certificate authentication (#19, item 1): with ssl.client.auth=
  * required, a client's certificate subject is its principal
  * (`User:CN=app`), on the native listener and on the Kafka SSL listener
- * alike, and the ACLs apply to it. A broker process with TLS, the
- * authorizer on and super.users=User:CN=admin: the admin certificate makes
+ * alike, and the ACLs apply to it. 3 broker processes with TLS (each
+ * presenting its certificate to the others: mutual TLS between brokers,
+ * the RF 3 topic replicated over it), the authorizer on and
+ * super.users=User:CN=admin: the admin certificate makes
  * a topic and gives `CN=app` Write and Read on it; the app certificate then
  * produces natively and through KafkaJS, and sees the topic; `CN=other`
  * sees nothing and is refused; a client without a certificate does not get
@@ -34,8 +36,9 @@ const withCertificate = (name: string | null): Kactus => {
 };
 
 beforeAll(async () => {
+  // 3 brokers: with ssl.client.auth=required they also present their certificates to each other (mutual TLS between brokers).
   cluster = await startTestCluster(
-    1,
+    3,
     [
       `ssl.keystore.location=${certs.keystores.broker}`,
       `ssl.truststore.location=${certs.caPath}`,
@@ -47,7 +50,8 @@ beforeAll(async () => {
     { clientTls: { ca, cert: pem('harness'), key: pem('harness') } },
   );
   const admin = withCertificate('admin').admin();
-  await admin.createTopics({ topics: [{ topic: 'app-events', numPartitions: 1, replicationFactor: 1 }] });
+  await admin.createTopics({ topics: [{ topic: 'app-events', numPartitions: 3, replicationFactor: 3 }] });
+  await cluster.waitForLeaders('app-events', 3, 3);
   const results = await admin.createAcls([
     { resourceType: 'TOPIC', resourceName: 'app-events', principal: 'User:CN=app', operation: 'WRITE' },
     { resourceType: 'TOPIC', resourceName: 'app-events', principal: 'User:CN=app', operation: 'READ' },
