@@ -4,10 +4,15 @@
  * from each partition's leader with `/fetch` Fetch requests, decoding the
  * record batches with protocol/record-batch.
  *
- * One poll sends one Fetch per leader (all of that leader's partitions in
- * it), long-polling up to fetchWaitMsMax, and returns the records at or past
- * each position, in offset order per partition. Bounds: fetchBytesMax per
- * response, partitionFetchBytesMax per partition.
+ * Each leader is polled on its own (issue #20): one Fetch in flight per
+ * leader (all of that leader's partitions in it), long-polling up to
+ * fetchWaitMsMax. `poll` starts the leaders' fetches that are not in flight
+ * and returns as soon as one of them answers, with the records at or past
+ * each position, in offset order per partition; the other leaders' long
+ * polls go on meanwhile. (It waited for every leader's answer before: a
+ * record on one leader waited for the others' long polls.) A partition is in
+ * at most one fetch at a time, also while its leader moves. Bounds:
+ * fetchBytesMax per response, partitionFetchBytesMax per partition.
  *
  * What a reply's error means:
  *   NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, FENCED/UNKNOWN_LEADER_EPOCH,
@@ -84,71 +89,115 @@ export class FetchReader {
     for (const o of offsets) this.positions.set(o.partition, o.offset);
   }
 
-  /** One round of fetches; the records past the positions (which advance past them). */
+  /** Fetches in flight, by leader; each resolves once its answer is applied (records in `ready`). */
+  private readonly inFlight = new Map<number, Promise<void>>();
+  /** Partitions in a fetch in flight (or being reset): never in two at once. */
+  private readonly busy = new Set<number>();
+  /** Records fetched and not yet returned by poll. */
+  private ready: ConsumedRecord[] = [];
+  /** A fetch's failure that is not retriable: thrown by the next poll. */
+  private failure: unknown = null;
+
+  /**
+   * Records past the positions (which advance past them): what one leader's answer brought, at the
+   * latest after `waitMs` plus its round trip; possibly none (the caller polls again).
+   */
   async poll(waitMs: number = fetchReaderLimits.fetchWaitMsMax): Promise<ConsumedRecord[]> {
-    const { connection, metadata } = this.context;
+    if (this.ready.length === 0 && this.failure === null) {
+      await this.startFetches(waitMs);
+      if (this.inFlight.size > 0 && this.ready.length === 0 && this.failure === null) await Promise.race(this.inFlight.values());
+    }
+    if (this.failure !== null) {
+      const failure = this.failure;
+      this.failure = null;
+      throw failure;
+    }
+    const out = this.ready;
+    this.ready = [];
+    return out;
+  }
+
+  /** Starts a fetch for every leader that has idle partitions and none in flight. */
+  private async startFetches(waitMs: number): Promise<void> {
+    const { metadata } = this.context;
     const byLeader = new Map<number, number[]>();
     for (const partition of this.positions.keys()) {
+      if (this.busy.has(partition)) continue;
       const leader = metadata.leaderOf(this.topic, partition) ?? (await metadata.leaderFor(this.topic, partition)).leader;
+      if (this.inFlight.has(leader)) continue;
       byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition]);
     }
-    const out: ConsumedRecord[] = [];
+    for (const [leader, partitions] of byLeader) {
+      for (const partition of partitions) this.busy.add(partition);
+      const done = this.fetchFrom(leader, partitions, waitMs)
+        .catch((err: unknown) => {
+          this.failure ??= err;
+        })
+        .finally(() => {
+          for (const partition of partitions) this.busy.delete(partition);
+          this.inFlight.delete(leader);
+        });
+      this.inFlight.set(leader, done);
+    }
+  }
+
+  /** One Fetch of `partitions` from `leader`; its records go to `ready`. Throws what no retry can change. */
+  private async fetchFrom(leader: number, partitions: readonly number[], waitMs: number): Promise<void> {
+    const { connection, metadata } = this.context;
+    let reply: FetchReply;
+    try {
+      reply = await connection.ask<Fetch, FetchReply>(
+        leader,
+        '/fetch',
+        (replyTo) => ({
+          type: 'Fetch',
+          replicaId: -1,
+          maxWaitMs: waitMs,
+          minBytes: 1,
+          maxBytes: fetchReaderLimits.fetchBytesMax,
+          isolationLevel: this.isolationLevel,
+          partitions: partitions.map((partition) => ({ topic: this.topic, partition, fetchOffset: this.positions.get(partition)!, partitionMaxBytes: fetchReaderLimits.partitionFetchBytesMax, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
+          replyTo,
+        }),
+        waitMs + fetchReaderLimits.fetchSlackMs,
+      );
+    } catch (err) {
+      if (err instanceof KactusError && err.retriable) {
+        metadata.onError(this.topic, ErrorCode.NETWORK_EXCEPTION);
+        return;
+      }
+      throw err;
+    }
+    if (reply.errorCode !== 0) {
+      if (errorInfo(reply.errorCode).retriable || refreshCodes.has(reply.errorCode)) {
+        metadata.onError(this.topic, reply.errorCode);
+        return;
+      }
+      throw new KactusError(reply.errorCode, `fetch from broker ${leader}: ${reply.errorMessage ?? ''}`);
+    }
     const resets: number[] = [];
-    await Promise.all(
-      [...byLeader].map(async ([leader, partitions]) => {
-        let reply: FetchReply;
-        try {
-          reply = await connection.ask<Fetch, FetchReply>(
-            leader,
-            '/fetch',
-            (replyTo) => ({
-              type: 'Fetch',
-              replicaId: -1,
-              maxWaitMs: waitMs,
-              minBytes: 1,
-              maxBytes: fetchReaderLimits.fetchBytesMax,
-              isolationLevel: this.isolationLevel,
-              partitions: partitions.map((partition) => ({ topic: this.topic, partition, fetchOffset: this.positions.get(partition)!, partitionMaxBytes: fetchReaderLimits.partitionFetchBytesMax, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })),
-              replyTo,
-            }),
-            waitMs + fetchReaderLimits.fetchSlackMs,
-          );
-        } catch (err) {
-          if (err instanceof KactusError && err.retriable) {
-            metadata.onError(this.topic, ErrorCode.NETWORK_EXCEPTION);
-            return;
-          }
-          throw err;
+    const out: ConsumedRecord[] = [];
+    for (const p of reply.partitions) {
+      if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+        resets.push(p.partition);
+        continue;
+      }
+      if (p.errorCode !== 0) {
+        if (refreshCodes.has(p.errorCode) || errorInfo(p.errorCode).retriable) {
+          metadata.onError(this.topic, p.errorCode);
+          continue;
         }
-        if (reply.errorCode !== 0) {
-          if (errorInfo(reply.errorCode).retriable || refreshCodes.has(reply.errorCode)) {
-            metadata.onError(this.topic, reply.errorCode);
-            return;
-          }
-          throw new KactusError(reply.errorCode, `fetch from broker ${leader}: ${reply.errorMessage ?? ''}`);
-        }
-        for (const p of reply.partitions) {
-          if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-            resets.push(p.partition);
-            continue;
-          }
-          if (p.errorCode !== 0) {
-            if (refreshCodes.has(p.errorCode) || errorInfo(p.errorCode).retriable) {
-              metadata.onError(this.topic, p.errorCode);
-              continue;
-            }
-            throw new KactusError(p.errorCode, `fetch of topic "${this.topic}" partition ${p.partition} from broker ${leader}`);
-          }
-          this.highWatermarks.set(p.partition, p.highWatermark);
-          if (p.records === null || p.records.byteLength === 0) continue;
-          const position = this.positions.get(p.partition)!;
-          const next = this.decode(Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength), p.partition, position, out);
-          this.positions.set(p.partition, next);
-        }
-      }),
-    );
+        throw new KactusError(p.errorCode, `fetch of topic "${this.topic}" partition ${p.partition} from broker ${leader}`);
+      }
+      this.highWatermarks.set(p.partition, p.highWatermark);
+      if (p.records === null || p.records.byteLength === 0) continue;
+      const position = this.positions.get(p.partition)!;
+      const next = this.decode(Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength), p.partition, position, out);
+      this.positions.set(p.partition, next);
+    }
+    this.ready = this.ready.length === 0 ? out : this.ready.concat(out);
+    // Still busy (this fetch's partitions) until the reset is done: no fetch from the old position meanwhile.
     if (resets.length > 0) await this.seek(resets, this.resetTo);
-    return out;
   }
 
   /** Appends the records at or past `position` to `out`; returns the next position. */
