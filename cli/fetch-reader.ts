@@ -21,16 +21,18 @@
  *   anything else              -> thrown (the command fails with it)
  *
  * A fetch may end with a partial batch (the size bound cut it): it is left
- * for the next fetch. Control batches (transaction markers) are skipped.
- * read_committed asks the broker to stop at the last stable offset; aborted
- * records below it are not filtered out (FetchReply carries no aborted
- * transaction list yet).
+ * for the next fetch. The records are filtered by the consumer's own code
+ * (client/consumer/read-committed.ts): control batches (transaction markers)
+ * are skipped, and read_committed, which asks the broker to stop at the last
+ * stable offset, also drops the records of the aborted transactions the
+ * answer names.
  */
 import type { ClientContext } from '../client/kactus.ts';
 import type { Admin } from '../client/admin.ts';
 import { ErrorCode, KactusError, errorInfo } from '../protocol/errors.ts';
 import type { Fetch, FetchReply } from '../protocol/apis/data.ts';
-import { batchSizeAt, decodeBatch, logOverheadBytes, type DecodedRecord } from '../protocol/record-batch/index.ts';
+import { batchSizeAt, decodeBatch, logOverheadBytes, type DecodedRecord, type RecordBatch } from '../protocol/record-batch/index.ts';
+import { filterFetchedBatches, type AbortedTransaction } from '../client/consumer/read-committed.ts';
 
 export const fetchReaderLimits = {
   /** Longest long-poll of one Fetch. */
@@ -192,7 +194,7 @@ export class FetchReader {
       this.highWatermarks.set(p.partition, p.highWatermark);
       if (p.records === null || p.records.byteLength === 0) continue;
       const position = this.positions.get(p.partition)!;
-      const next = this.decode(Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength), p.partition, position, out);
+      const next = this.decode(Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength), p.partition, position, out, p.abortedTransactions ?? null);
       this.positions.set(p.partition, next);
     }
     this.ready = this.ready.length === 0 ? out : this.ready.concat(out);
@@ -200,22 +202,25 @@ export class FetchReader {
     if (resets.length > 0) await this.seek(resets, this.resetTo);
   }
 
-  /** Appends the records at or past `position` to `out`; returns the next position. */
-  private decode(bytes: Buffer, partition: number, position: number, out: ConsumedRecord[]): number {
+  /**
+   * Appends the records at or past `position` to `out`, filtered as the consumer filters them
+   * (client/consumer/read-committed.ts: control batches never, and under read_committed the records of
+   * the transactions `aborted` names); returns the next position.
+   */
+  private decode(bytes: Buffer, partition: number, position: number, out: ConsumedRecord[], aborted: readonly AbortedTransaction[] | null): number {
+    const batches: RecordBatch[] = [];
     let pos = 0;
-    let next = position;
     while (pos + logOverheadBytes <= bytes.length) {
       const sizeBytes = batchSizeAt(bytes, pos);
       if (pos + sizeBytes > bytes.length) break; // a partial batch at the end: the next fetch brings it whole
       const decoded = decodeBatch(bytes, pos);
       if (!decoded.ok) throw new KactusError(decoded.errorCode, `topic "${this.topic}" partition ${partition} at byte ${pos}: ${decoded.message}`);
-      const { header, records } = decoded.value;
-      if (!header.isControl) {
-        for (const record of records) if (record.offset >= next) out.push({ ...record, partition });
-      }
-      next = Math.max(next, header.lastOffset + 1);
+      batches.push(decoded.value);
       pos += sizeBytes;
     }
-    return next;
+    if (batches.length === 0) return position;
+    const { records, nextOffset } = filterFetchedBatches(batches, { fetchOffset: position, readCommitted: this.isolationLevel === 1, abortedTransactions: aborted });
+    for (const record of records) out.push({ ...record, partition });
+    return Math.max(position, nextOffset);
   }
 }

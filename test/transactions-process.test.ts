@@ -27,6 +27,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, Kactus, KactusError, type ConsumerRecord, type Producer } from '../client/index.ts';
 import { startTestCluster, type TestCluster } from './support/cluster.ts';
 import { killAllChildren, startChild, until, type Child } from './support/processes.ts';
+import { kactusCli } from './support/kactus-cli.ts';
 
 let cluster: TestCluster;
 let kactus: Kactus;
@@ -122,6 +123,13 @@ describe('transactions through the client (real processes)', () => {
       const offsets = readCommitted.filter((r) => r.partition === p).map((r) => r.offset);
       expect(offsets).toEqual([...offsets].sort((x, y) => x - y));
     }
+
+    // The CLI's group-less reader filters the same way (issue #22: it printed the aborted records).
+    const cliRead = await kactusCli(['consume', topic, '--isolation-level', 'read_committed', '--from-beginning', '--max-messages', String(committed.size + 3), '--timeout-ms', '10000', '--format', 'json', '--bootstrap', cluster.brokers[0]!.url]);
+    expect(cliRead.code).toBe(0);
+    const cliValues = cliRead.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { value: string }).value).filter((v) => !v.startsWith('sentinel'));
+    expect(cliValues.length).toBe(committed.size);
+    expect(new Set(cliValues)).toEqual(committed);
 
     const readUncommitted = await read(topic, 'read_uncommitted', (r) => sentinelsSeen(r, 3), 60_000);
     const all = readUncommitted.map((r) => r.value).filter((v) => !v.startsWith('sentinel'));
