@@ -160,8 +160,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
             ? {
                 sasl: {
                   mechanisms: saslMechanismsOffered(config.saslEnabledMechanisms, tls),
-                  lookup: (user, mechanism) => security.scramCredential(user, mechanism),
-                  limiter: authenticationLimiter,
+                  startSession: saslSession,
                   failedAuthenticationDelayMs: config.connectionFailedAuthenticationDelayMs,
                 },
               }

@@ -19,10 +19,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { makeDevCertificates } from '../cli/dev-certs.ts';
 import { saslClientCredentials } from '../protocol/sasl/client-session.ts';
-import { scramSaltedPassword } from '../protocol/sasl/scram.ts';
+import { scramUpsertion } from '../protocol/sasl/scram.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { Node } from '../runtime/node.ts';
 import { readPemTruststore } from '../runtime/tls.ts';
@@ -117,8 +116,7 @@ if (wanted('rf3-acks-all-tls') || wanted('rf3-acks-all-tls-scram')) {
     if (wanted('rf3-acks-all-tls-scram')) {
       const cluster = await startProcessCluster(3, [...tlsSettings, 'native.client.authentication=sasl', 'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer', 'super.users=User:admin'], { clientTls: { ca } });
       const password = 'bench-secret';
-      const salt = randomBytes(32);
-      await cluster.admin({ type: 'AlterUserScramCredentials', deletions: [], upsertions: [{ name: 'bench', mechanism: 'SCRAM-SHA-256', iterations: 4096, salt, saltedPassword: scramSaltedPassword('SCRAM-SHA-256', password, salt, 4096) }] });
+      await cluster.admin({ type: 'AlterUserScramCredentials', deletions: [], upsertions: [scramUpsertion('bench', 'SCRAM-SHA-256', password, 4096)] });
       const user = await Node.start({ nodeId: `bench-scram-${process.pid}`, tls: { ca }, clientCredentials: saslClientCredentials({ mechanism: 'SCRAM-SHA-256', username: 'bench', password }), logger: createLogger({ node: 'bench-scram' }, 'warn', 2) });
       try {
         await runConfig(cluster, { config: 'rf3-acks-all-tls-scram', replicationFactor: 3, acks: -1 }, user, async (topic) => {

@@ -32,7 +32,7 @@
  */
 import type { Ref } from '../runtime/ref.ts';
 import { randomBytes } from 'node:crypto';
-import { scramMechanisms, scramSaltedPassword, type ScramMechanism } from '../protocol/sasl/scram.ts';
+import { scramMechanisms, scramUpsertion, type ScramMechanism } from '../protocol/sasl/scram.ts';
 import { earliestTimestamp, latestTimestamp, type ListOffsets, type ListOffsetsReply } from '../protocol/apis/data.ts';
 import { ErrorCode, KactusError, PartitionError, describePartition, errorInfo, partitionError } from './errors.ts';
 import type { Connection } from './connection.ts';
@@ -410,11 +410,10 @@ export class Admin {
       const { password } = a as { password?: unknown };
       if (typeof password !== 'string' || password.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `alterUserScramCredentials: ${a.user}: a password or delete: true`);
       const iterations = (a as { iterations?: number }).iterations ?? scramIterationsDefault;
-      const salt = randomBytes(32);
       const known = (scramMechanisms as readonly string[]).includes(a.mechanism);
-      // An unknown mechanism goes to the controller as is: it answers UNSUPPORTED_SASL_MECHANISM for that user.
-      const saltedPassword = known && Number.isInteger(iterations) && iterations >= 1 && iterations <= 1_000_000 ? scramSaltedPassword(a.mechanism, password, salt, iterations) : Buffer.alloc(0);
-      upsertions.push({ name: a.user, mechanism: a.mechanism, iterations, salt, saltedPassword });
+      // An unknown mechanism or an iteration count out of range goes to the controller as is: it answers
+      // UNSUPPORTED_SASL_MECHANISM / UNACCEPTABLE_CREDENTIAL for that user.
+      upsertions.push(known && Number.isInteger(iterations) && iterations >= 1 && iterations <= 1_000_000 ? scramUpsertion(a.user, a.mechanism, password, iterations) : { name: a.user, mechanism: a.mechanism, iterations, salt: randomBytes(32), saltedPassword: Buffer.alloc(0) });
     }
     const reply = await this.command<Extract<AdminReply, { type: 'AlterUserScramCredentialsReply' }>>({ type: 'AlterUserScramCredentials', deletions, upsertions });
     return reply.results.map((r) => ({ user: r.user, errorCode: r.errorCode, errorMessage: r.errorMessage }));

@@ -74,14 +74,14 @@ import type { FaultPlan } from './faults.ts';
 import type { PeerStatus } from './failure-detector.ts';
 import { resolveLimits, type RuntimeLimits } from './limits.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { Peer, type Connection, type PeerHost } from './peer.ts';
+import { Peer, type ClientSasl, type Connection, type PeerHost, type ServerSasl } from './peer.ts';
 import { newChallenge, proofFor, proofMatches, clusterSecretBytesMin } from './peer-auth.ts';
 import { admit, describeType, localOrigin, protocolProblems, type Caller, type Origin, type RemoteOrigin, type RemoteProtocol, type RequestAuthorizer } from './protocol.ts';
 import { isTempPath, refKey, tempPathPrefix, type Ref } from './ref.ts';
 import { RestartWindow, restartWithBackoff, type SupervisionPolicy } from './supervision.ts';
 import { CloseCode, type Link, type Listener, type Transport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
-import { wsUrl, type TlsSettings } from './tls.ts';
+import { anonymousPrincipal, wsUrl, type TlsSettings } from './tls.ts';
 import { addressOnly, type ClientAuthenticator, type ClientCredentials } from './client-auth.ts';
 
 /** Delivered to a watcher when a watched actor stops or its node goes down. */
@@ -93,9 +93,6 @@ export type AskOptions = { timeoutMs?: number };
 
 /** askAsClient / tellAsClient: who the request is for (the Kafka listener's connection); absent: this node itself (trusted, never authorized). */
 export type ClientAskOptions = AskOptions & { caller?: Caller };
-
-/** The principal of a link that did not authenticate (Kafka's). */
-export const anonymousCaller = (host: string): Caller => ({ principal: 'User:ANONYMOUS', host });
 
 export interface ActorContext<M> {
   readonly self: Ref<M>;
@@ -551,7 +548,7 @@ export class Node implements PeerHost {
     const origin: RemoteOrigin =
       connection.role === 'peer'
         ? { kind: 'peer', nodeId: connection.peerId! }
-        : { kind: 'client', nodeId: connection.peerId!, caller: { principal: connection.principal ?? 'User:ANONYMOUS', host: addressOnly(connection.link.remoteAddress) } };
+        : { kind: 'client', nodeId: connection.peerId!, caller: { principal: connection.principal ?? anonymousPrincipal, host: addressOnly(connection.link.remoteAddress) } };
     if (isTempPath(targetPath)) {
       const pending = this.pendingAsks.get(targetPath);
       if (pending !== undefined && pending.target.node !== origin.nodeId && origin.kind !== 'peer') {
@@ -967,29 +964,36 @@ export class Node implements PeerHost {
    */
   private onSaslEnvelope(connection: Connection, envelope: Envelope): void {
     const sasl = connection.sasl!;
-    if (sasl.side === 'client') {
-      if (envelope.kind !== Kind.SaslResult) {
-        this.rejectInput(connection, ErrorCode.ILLEGAL_SASL_STATE, 'expected a SASL result', true);
-        return;
-      }
-      const fail = (errorCode: number, why: string): void => {
-        connection.failure = new KactusError(errorCode, why);
-        connection.role = 'closed';
-        connection.link.close(CloseCode.policyViolation, 'SASL authentication failed');
-      };
-      if (envelope.errorCode !== ErrorCode.NONE) {
-        fail(envelope.errorCode, `${envelope.errorMessage ?? 'authentication failed'}${envelope.mechanisms.length > 0 ? ` (offered: ${envelope.mechanisms.join(', ')})` : ''}`);
-        return;
-      }
-      const step = sasl.exchange.next(envelope.bytes, envelope.complete);
-      if (step.kind === 'failed') fail(ErrorCode.SASL_AUTHENTICATION_FAILED, step.reason);
-      else if (step.kind === 'send') this.sendHandshake(connection, sasl.hello.nodeId, { kind: Kind.SaslAuthenticate, mechanism: null, bytes: step.bytes });
-      else {
-        connection.sasl = undefined;
-        this.establish(connection, sasl.hello, 'client');
-      }
+    if (sasl.side === 'client') this.onSaslResult(connection, sasl, envelope);
+    else this.onSaslStep(connection, sasl, envelope);
+  }
+
+  /** We dialed with credentials: the server's answer to our last step. */
+  private onSaslResult(connection: Connection, sasl: ClientSasl, envelope: Envelope): void {
+    if (envelope.kind !== Kind.SaslResult) {
+      this.rejectInput(connection, ErrorCode.ILLEGAL_SASL_STATE, 'expected a SASL result', true);
       return;
     }
+    const fail = (errorCode: number, why: string): void => {
+      connection.failure = new KactusError(errorCode, why);
+      connection.role = 'closed';
+      connection.link.close(CloseCode.policyViolation, 'SASL authentication failed');
+    };
+    if (envelope.errorCode !== ErrorCode.NONE) {
+      fail(envelope.errorCode, `${envelope.errorMessage ?? 'authentication failed'}${envelope.mechanisms.length > 0 ? ` (offered: ${envelope.mechanisms.join(', ')})` : ''}`);
+      return;
+    }
+    const step = sasl.exchange.next(envelope.bytes, envelope.complete);
+    if (step.kind === 'failed') fail(ErrorCode.SASL_AUTHENTICATION_FAILED, step.reason);
+    else if (step.kind === 'send') this.sendHandshake(connection, sasl.hello.nodeId, { kind: Kind.SaslAuthenticate, mechanism: null, bytes: step.bytes });
+    else {
+      connection.sasl = undefined;
+      this.establish(connection, sasl.hello, 'client');
+    }
+  }
+
+  /** A client authenticating to us: its next step in, our SaslResult out. */
+  private onSaslStep(connection: Connection, sasl: ServerSasl, envelope: Envelope): void {
     const authenticator = this.clientAuthenticator!;
     const peerId = sasl.hello.nodeId;
     const secure = connection.link.secure === true;

@@ -34,6 +34,11 @@ import type { FaultPlan } from './faults.ts';
 import type { HelloEnvelope } from './envelope.ts';
 import type { ClientCredentials, ServerAuthStep } from './client-auth.ts';
 
+/** A client's SASL exchange on a link we accepted: its session once the first step named the mechanism. */
+export type ServerSasl = { readonly side: 'server'; readonly hello: HelloEnvelope; session: { step(bytes: Uint8Array): ServerAuthStep } | undefined };
+/** Our SASL exchange on a link we dialed with credentials. */
+export type ClientSasl = { readonly side: 'client'; readonly hello: HelloEnvelope; readonly exchange: ReturnType<ClientCredentials['start']> };
+
 export type Connection = {
   readonly link: Link;
   readonly direction: 'inbound' | 'outbound';
@@ -49,10 +54,7 @@ export type Connection = {
   /** Refusals already logged on this link (one line per kind, bounded). */
   readonly refusalsLogged: Set<string>;
   /** Hellos done, the client's SASL exchange under way (client-auth.ts): the server's session, or our client exchange. */
-  sasl:
-    | { readonly side: 'server'; readonly hello: HelloEnvelope; session: { step(bytes: Uint8Array): ServerAuthStep } | undefined }
-    | { readonly side: 'client'; readonly hello: HelloEnvelope; readonly exchange: ReturnType<ClientCredentials['start']> }
-    | undefined;
+  sasl: ServerSasl | ClientSasl | undefined;
   /** Who the client on this link is (SASL, or its TLS certificate); undefined: anonymous (or a peer). */
   principal: string | undefined;
   /** Why we closed this link during its handshake (a dial rejects with it). */

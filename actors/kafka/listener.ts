@@ -45,8 +45,7 @@ import { apiKeys, apis, decodeRequest, encodeResponse, type ApiInfo, type Reques
 import type { KafkaValue } from '../../protocol/kafka/codec.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { TLSSocket } from 'node:tls';
-import type { AttemptLimiter } from '../../protocol/sasl/attempt-limiter.ts';
-import { SaslServerSession, isSaslMechanism, type SaslMechanism, type SaslServerDeps } from '../../protocol/sasl/server-session.ts';
+import { isSaslMechanism, type SaslMechanism, type SaslServerSession } from '../../protocol/sasl/server-session.ts';
 
 export const kafkaListenerLimitsDefault = {
   /** socket.request.max.bytes: the largest request frame. */
@@ -80,8 +79,8 @@ export type KafkaRequest = {
 export type KafkaListenerSasl = {
   /** The mechanisms this listener offers (PLAIN only where TLS protects it: saslMechanismsOffered). */
   readonly mechanisms: readonly SaslMechanism[];
-  readonly lookup: SaslServerDeps['lookup'];
-  readonly limiter: AttemptLimiter;
+  /** One authentication by `mechanism` (offered) from `address`: the broker's, shared with the native listener. */
+  readonly startSession: (mechanism: SaslMechanism, address: string) => SaslServerSession;
   /** connection.failed.authentication.delay.ms: how long a failed connection stays (unread) before it is closed. */
   readonly failedAuthenticationDelayMs: number;
 };
@@ -307,7 +306,7 @@ function serveConnection(socket: Socket, connection: KafkaConnectionInfo, option
       if (!isSaslMechanism(mechanism) || !settings.mechanisms.includes(mechanism)) {
         return answer({ errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: [...settings.mechanisms] }, `SASL mechanism ${String(mechanism).slice(0, 64)} is not offered here (${settings.mechanisms.join(', ')})`);
       }
-      saslSession = new SaslServerSession(mechanism, { lookup: settings.lookup, limiter: settings.limiter, address: connection.remoteAddress, nowMs: () => performance.now() });
+      saslSession = settings.startSession(mechanism, connection.remoteAddress);
       return answer({ errorCode: ErrorCode.NONE, mechanisms: [...settings.mechanisms] });
     }
     const failed = (errorCode: number, errorMessage: string): true => {

@@ -3,7 +3,7 @@
  * host may perform an operation on a resource, given the cluster's ACLs, as
  * Kafka's StandardAuthorizer decides it.
  *
- * Owns: `AclEntry`,
+ * Owns: `AclEntry`, `authorizeByResourceType`,
  * `AclIndex` (the ACLs by resource type, built once per image), `authorize`,
  * and `aclFilterMatches` (DescribeAcls / DeleteAcls filters).
  *
@@ -86,7 +86,7 @@ const implied: ReadonlyMap<number, readonly number[]> = new Map([
   [AclOperation.DESCRIBE_CONFIGS, [AclOperation.ALTER_CONFIGS]],
 ]);
 
-const appliesTo = (entry: AclEntry, request: AuthorizationRequest): boolean =>
+const appliesTo = (entry: AclEntry, request: Pick<AuthorizationRequest, 'principal' | 'host'>): boolean =>
   (entry.principal === request.principal || entry.principal === wildcardPrincipal) && (entry.host === request.host || entry.host === wildcardHost);
 
 /** Whether the request is allowed (see the module comment for the rules). */
@@ -99,6 +99,23 @@ export function authorize(index: AclIndex, settings: AclSettings, request: Autho
   if (applying.some((entry) => entry.permissionType === AclPermissionType.DENY && covers(entry, request.operation))) return false;
   const grants = [request.operation, ...(implied.get(request.operation) ?? [])];
   return applying.some((entry) => entry.permissionType === AclPermissionType.ALLOW && grants.some((operation) => covers(entry, operation)));
+}
+
+/**
+ * Kafka's authorizeByResourceType (idempotent producing with Write on any topic, KIP-679): whether
+ * some ACL lets the caller do `operation` on some resource of the type, an applying ALLOW and no
+ * applying DENY on the type's wildcard resource. `acls` is every ACL of the image.
+ */
+export function authorizeByResourceType(acls: Iterable<AclEntry>, settings: AclSettings, request: Omit<AuthorizationRequest, 'resourceName'>): boolean {
+  if (settings.superUsers.has(request.principal)) return true;
+  let allowed = false;
+  for (const entry of acls) {
+    if (entry.resourceType !== request.resourceType || !appliesTo(entry, request)) continue;
+    if (entry.operation !== request.operation && entry.operation !== AclOperation.ALL) continue;
+    if (entry.permissionType === AclPermissionType.DENY && entry.resourceName === wildcardResource) return false;
+    if (entry.permissionType === AclPermissionType.ALLOW) allowed = true;
+  }
+  return allowed;
 }
 
 /** A DescribeAcls / DeleteAcls filter: null fields match anything; ANY codes match any value; MATCH patterns match as authorization would. */

@@ -15,7 +15,7 @@
 import type { MetadataImage, ScramCredentialImage, ScramMechanismName } from '../controller/metadata/image.ts';
 import type { ScramCredential } from '../../protocol/sasl/scram.ts';
 import type { Caller } from '../../runtime/protocol.ts';
-import { AclIndex, AclPermissionType, authorize, wildcardHost, wildcardPrincipal, wildcardResource, type AclEntry } from './acl-authorizer.ts';
+import { AclIndex, authorize, authorizeByResourceType } from './acl-authorizer.ts';
 import { requiredAccess } from './request-access.ts';
 
 type Credentials = MetadataImage['scramCredentials'];
@@ -58,24 +58,10 @@ export class SecurityView {
     return authorize(this.index, this.authorizer, { principal: caller.principal, host: caller.host, operation, resourceType, resourceName });
   }
 
-  /**
-   * Kafka's authorizeByResourceType: whether some ACL lets `caller` do `operation` on some resource of
-   * the type (an applying ALLOW, and no applying DENY on the type's wildcard resource).
-   */
+  /** Whether some ACL lets `caller` do `operation` on some resource of the type (acl-authorizer.ts authorizeByResourceType). */
   allowsSomeOfType(caller: Caller | undefined, operation: number, resourceType: number): boolean {
-    if (this.authorizer === null || caller === undefined || this.authorizer.superUsers.has(caller.principal)) return true;
-    const applies = (entry: AclEntry): boolean =>
-      entry.resourceType === resourceType &&
-      (entry.principal === caller.principal || entry.principal === wildcardPrincipal) &&
-      (entry.host === caller.host || entry.host === wildcardHost) &&
-      (entry.operation === operation || entry.operation === 2 /* ALL */);
-    let allowed = false;
-    for (const entry of this.acls.values()) {
-      if (!applies(entry)) continue;
-      if (entry.permissionType === AclPermissionType.DENY && entry.resourceName === wildcardResource) return false;
-      if (entry.permissionType === AclPermissionType.ALLOW) allowed = true;
-    }
-    return allowed;
+    if (this.authorizer === null || caller === undefined) return true;
+    return authorizeByResourceType(this.acls.values(), this.authorizer, { principal: caller.principal, host: caller.host, operation, resourceType });
   }
 
   /** The runtime's authorizer (node.ts RequestAuthorizer): the first check of requiredAccess that fails refuses the message. */

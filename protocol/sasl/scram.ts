@@ -64,6 +64,14 @@ export function scramSaltedPassword(mechanism: ScramMechanism, password: string,
 }
 
 /** StoredKey and ServerKey from a salted password: what the server keeps. */
+/**
+ * What a client sends to set a password (AlterUserScramCredentials' upsertion): a fresh salt and the
+ * salted password (PBKDF2 done here), never the password.
+ */
+export function scramUpsertion(name: string, mechanism: ScramMechanism, password: string, iterations: number, salt: Buffer = randomBytes(32)): { name: string; mechanism: ScramMechanism; iterations: number; salt: Buffer; saltedPassword: Buffer } {
+  return { name, mechanism, iterations, salt, saltedPassword: scramSaltedPassword(mechanism, password, salt, iterations) };
+}
+
 export function scramKeysFromSaltedPassword(mechanism: ScramMechanism, salted: Buffer): { storedKey: Buffer; serverKey: Buffer } {
   return { storedKey: hash(mechanism, hmac(mechanism, salted, 'Client Key')), serverKey: hmac(mechanism, salted, 'Server Key') };
 }

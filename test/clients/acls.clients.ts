@@ -14,11 +14,10 @@
  * ACL takes her right away. The users are made through the cluster-secret
  * link, as an operator bootstraps them.
  */
-import { randomBytes } from 'node:crypto';
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus, type ConsumerRecord } from '../../client/index.ts';
-import { scramSaltedPassword } from '../../protocol/sasl/scram.ts';
+import { scramUpsertion } from '../../protocol/sasl/scram.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { kafkaBootstrap, startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { scramKafkaConnection } from '../support/kafka-wire.ts';
@@ -58,8 +57,7 @@ beforeAll(async () => {
     'auto.create.topics.enable=false',
   ]);
   const upsertions = users.map((name) => {
-    const salt = randomBytes(32);
-    return { name, mechanism: 'SCRAM-SHA-256', iterations: 4096, salt, saltedPassword: scramSaltedPassword('SCRAM-SHA-256', passwordOf(name), salt, 4096) };
+    return scramUpsertion(name, 'SCRAM-SHA-256', passwordOf(name), 4096);
   });
   await cluster.admin({ type: 'AlterUserScramCredentials', deletions: [], upsertions });
   bootstrap = await kafkaBootstrap(cluster, 'SASL_PLAINTEXT');

@@ -12,7 +12,6 @@
  * run is bounded (-m for metadata, a kill after kcatTimeoutMs). Fails, never
  * skips, when kcat is missing.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import { Kactus } from '../../client/index.ts';
 import { readPemTruststore } from '../../runtime/tls.ts';
 import { kafkaBootstrap, startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
+import { killKcats, requireKcat, runKcat, type KcatRun } from '../support/kcat.ts';
 
 const kcatTimeoutMs = 20_000;
 const topic = 'kcat-sasl';
@@ -33,36 +33,8 @@ let certs: DevCertificates;
 let certDir = '';
 let plaintextBootstrap = '';
 let sslBootstrap = '';
-/** kcat children still running: killed in afterAll whatever happened. */
-const running = new Set<ChildProcess>();
 
-type KcatRun = { code: number | null; stdout: string; stderr: string };
-
-function kcat(bootstrap: string, args: string[], input = ''): Promise<KcatRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-b', bootstrap, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kcat ${args.join(' ')}: no exit within ${kcatTimeoutMs} ms; stderr: ${stderr.slice(-2_000)}`));
-    }, kcatTimeoutMs);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      running.delete(child);
-      reject(err);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+const kcat = (bootstrap: string, args: string[], input = ''): Promise<KcatRun> => runKcat(bootstrap, args, { input, timeoutMs: kcatTimeoutMs });
 
 const sasl = (protocol: 'sasl_plaintext' | 'sasl_ssl', mechanism: string, pass = password): string[] => [
   '-X', `security.protocol=${protocol}`,
@@ -81,8 +53,7 @@ async function listing(bootstrap: string, auth: string[]): Promise<{ brokers: nu
 }
 
 beforeAll(async () => {
-  const found = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
-  if (found.error !== undefined || found.status !== 0) throw new Error('kcat not found: install it (Debian: apt-get install -y kcat); this tier fails rather than skips without it');
+  requireKcat();
   certDir = mkdtempSync(join(tmpdir(), 'kactus-kcat-sasl-'));
   certs = makeDevCertificates(certDir, ['broker']);
   const ca = readPemTruststore(certs.caPath);
@@ -119,7 +90,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of running) child.kill('SIGKILL');
+  killKcats();
   await kactus?.close().catch(() => undefined);
   await killAllChildren();
   await cluster?.cleanup();

@@ -6,7 +6,6 @@
  * brokers, produces and reads back; without the CA its handshake fails and
  * it gets no metadata. Fails, never skips, when kcat is missing.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { makeDevCertificates, type DevCertificates } from '../../cli/dev-certs.t
 import { readPemTruststore } from '../../runtime/tls.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
+import { killKcats, requireKcat, runKcat, type KcatRun } from '../support/kcat.ts';
 
 const kcatTimeoutMs = 30_000;
 let cluster: TestCluster;
@@ -22,32 +22,11 @@ let certs: DevCertificates;
 let certDir = '';
 let bootstrap = '';
 
-function kcat(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-b', bootstrap, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kcat ${args.join(' ')}: no exit within ${kcatTimeoutMs} ms; stderr: ${stderr.slice(-2_000)}`));
-    }, kcatTimeoutMs);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+
+const kcat = (args: string[], input = ''): Promise<KcatRun> => runKcat(bootstrap, args, { input, timeoutMs: kcatTimeoutMs });
 
 beforeAll(async () => {
-  const found = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
-  if (found.error !== undefined || found.status !== 0) throw new Error('kcat not found: install it (Debian: apt-get install -y kcat); this tier fails rather than skips without it');
+  requireKcat();
   certDir = mkdtempSync(join(tmpdir(), 'kactus-kcat-ssl-'));
   certs = makeDevCertificates(certDir, ['broker']);
   cluster = await startTestCluster(3, ['listeners=SSL://127.0.0.1:0', `ssl.keystore.location=${certs.keystores.broker}`, `ssl.truststore.location=${certs.caPath}`], { clientTls: { ca: readPemTruststore(certs.caPath) } });
@@ -58,6 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  killKcats();
   await killAllChildren();
   await cluster?.cleanup();
   if (certDir !== '') rmSync(certDir, { recursive: true, force: true });

@@ -8,12 +8,12 @@
  * LeaveGroup). The native client reads the produced records back too. Fails,
  * never skips, when kcat is missing: this tier exists to run it.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus } from '../../client/index.ts';
 import { readPartition } from '../client-read.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
+import { killKcats, requireKcat, runKcat } from '../support/kcat.ts';
 
 const kcatTimeoutMs = 60_000;
 let cluster: TestCluster;
@@ -21,34 +21,16 @@ let kactus: Kactus;
 let bootstrap = '';
 const topic = 'kcat-topic';
 
+
 /** Runs kcat with `args` (stdin piped from `input`), resolves with stdout; rejects on a non-zero exit or the timeout. */
-function kcat(args: string[], input = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-b', bootstrap, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kcat ${args.join(' ')}: no exit within ${kcatTimeoutMs} ms; stderr: ${stderr.slice(-2_000)}`));
-    }, kcatTimeoutMs);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`kcat ${args.join(' ')} exited ${code}; stderr: ${stderr.slice(-2_000)}`));
-    });
-    child.stdin.end(input);
-  });
+async function kcat(args: string[], input = ''): Promise<string> {
+  const run = await runKcat(bootstrap, args, { input, timeoutMs: kcatTimeoutMs });
+  if (run.code !== 0) throw new Error(`kcat ${args.join(' ')} exited ${run.code}; stderr: ${run.stderr.slice(-2_000)}`);
+  return run.stdout;
 }
 
 beforeAll(async () => {
-  const found = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
-  if (found.error !== undefined || found.status !== 0) throw new Error('kcat not found: install it (Debian: apt-get install -y kcat); this tier fails rather than skips without it');
+  requireKcat();
   cluster = await startTestCluster(3, ['listeners=PLAINTEXT://127.0.0.1:0']);
   const metadata = (await cluster.metadata(null)) as unknown as { brokers: { brokerId: number; listeners: { name: string; port: number }[] }[] };
   bootstrap = metadata.brokers.map((b) => `127.0.0.1:${b.listeners.find((l) => l.name === 'PLAINTEXT')!.port}`).join(',');
@@ -58,6 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  killKcats();
   await kactus?.close().catch(() => undefined);
   await killAllChildren();
   await cluster?.cleanup();

@@ -11,11 +11,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kactus, type ConsumerRecord } from '../../client/index.ts';
-import { scramSaltedPassword } from '../../protocol/sasl/scram.ts';
+import { scramUpsertion } from '../../protocol/sasl/scram.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { killAllChildren } from '../support/processes.ts';
 import { kactusCli } from '../support/kactus-cli.ts';
-import { randomBytes } from 'node:crypto';
 
 let cluster: TestCluster;
 const clients: Kactus[] = [];
@@ -32,8 +31,7 @@ const open = (sasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'PLAIN'; u
 beforeAll(async () => {
   cluster = await startTestCluster(1, ['native.client.authentication=sasl', 'offsets.topic.num.partitions=1', 'offsets.topic.replication.factor=1', 'group.initial.rebalance.delay.ms=0']);
   const upsertions = (['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const).map((mechanism) => {
-    const salt = randomBytes(32);
-    return { name: 'alice', mechanism, iterations: 4096, salt, saltedPassword: scramSaltedPassword(mechanism, password, salt, 4096) };
+    return scramUpsertion('alice', mechanism, password, 4096);
   });
   const reply = await cluster.admin<{ results: { errorCode: number }[] }>({ type: 'AlterUserScramCredentials', deletions: [], upsertions });
   expect(reply.results.every((r) => r.errorCode === 0)).toBe(true);

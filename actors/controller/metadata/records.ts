@@ -28,6 +28,7 @@
  * Imports nothing: records are the persisted format, and must not drift when
  * other code changes.
  */
+import type { AclEntry } from '../../security/acl-authorizer.ts';
 
 /** Kafka's NO_LEADER: the partition has no leader (offline). */
 export const noLeader = -1;
@@ -187,18 +188,11 @@ export interface RemoveUserScramCredentialRecord {
 }
 
 /** One ACL (KRaft's AccessControlEntryRecord), Kafka's numeric codes (actors/security/acl-authorizer.ts). */
-export interface AccessControlEntryRecord {
+export type AccessControlEntryRecord = {
   readonly type: 'AccessControlEntry';
   /** Unique for the life of the cluster: `acl-<n>`, n counting every ACL ever created. */
   readonly id: string;
-  readonly resourceType: number;
-  readonly resourceName: string;
-  readonly patternType: number;
-  readonly principal: string;
-  readonly host: string;
-  readonly operation: number;
-  readonly permissionType: number;
-}
+} & AclEntry;
 
 /** An ACL removed. */
 export interface RemoveAccessControlEntryRecord {
