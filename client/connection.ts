@@ -149,10 +149,15 @@ export class Connection {
     // back, and the caller would wait out its whole timeout (a producer 30 s on a dead leader while metadata
     // already names the new one). Refuse it unsent, retriable, as a Kafka client does for a disconnected node:
     // the caller refreshes metadata and retries, and nothing was sent, so nothing can be duplicated.
-    if (this.node.peerStatus(String(brokerId)) === 'down') {
+    if (this.isDown(brokerId)) {
       return Promise.reject(new KactusError(ErrorCode.NETWORK_EXCEPTION, `broker ${brokerId} is down (its link is being redialed)`));
     }
     return this.node.ask<M, R>(this.ref<M>(brokerId, path), makeMessage, { timeoutMs });
+  }
+
+  /** The failure detector holds the broker down (its process is gone, or it has been silent too long): asks to it fail unsent. */
+  isDown(brokerId: number): boolean {
+    return this.node.peerStatus(String(brokerId)) === 'down';
   }
 
   /** Fire-and-forget (acks=0); returns 0 or the refusal's error code. */

@@ -158,10 +158,10 @@ export class MetadataCache {
     this.topics.delete(topic);
   }
 
-  /** Reports an error from a request about `topic`; refreshes when the code means the cache is wrong. */
-  onError(topic: string, errorCode: number): void {
-    if (!refreshingErrorCodes.has(errorCode) || this.closed) return;
-    this.refresh([topic]).catch(() => undefined);
+  /** Reports an error from a request about `topic`; refreshes when the code means the cache is wrong, and returns that refresh. */
+  onError(topic: string, errorCode: number): Promise<unknown> | undefined {
+    if (!refreshingErrorCodes.has(errorCode) || this.closed) return undefined;
+    return this.refresh([topic]).catch(() => undefined);
   }
 
   /**

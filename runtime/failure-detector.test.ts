@@ -12,4 +12,14 @@ describe('deadline failure detector', () => {
     detector.heartbeat(100); // late, out-of-order timestamps never move time back
     expect(detector.silenceMs(2_600)).toBe(100);
   });
+
+  it('is down at once when declared down, and up again only when heard', () => {
+    const detector = new DeadlineFailureDetector(0, 1_000, 2_000);
+    detector.heartbeat(500);
+    detector.declareDown(600);
+    expect(detector.status(600)).toBe('down');
+    expect(detector.status(700)).toBe('down');
+    detector.heartbeat(800);
+    expect(detector.status(800)).toBe('up');
+  });
 });

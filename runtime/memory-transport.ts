@@ -97,7 +97,7 @@ export class MemoryNetwork implements Transport {
 
   dial(url: string): Promise<Link> {
     const onLink = this.listeners.get(url);
-    if (onLink === undefined) return Promise.reject(new Error(`connection refused: ${url}`));
+    if (onLink === undefined) return Promise.reject(Object.assign(new Error(`connection refused: ${url}`), { code: 'ECONNREFUSED' }));
     const dialer = new MemoryLink(url);
     const acceptor = new MemoryLink(`mem-client-${this.nextClient++}`);
     dialer.peer = acceptor;

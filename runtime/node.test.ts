@@ -162,6 +162,43 @@ describe('runtime node (in-memory transport)', () => {
     expect(seen[0]).toMatchObject({ ref: target, reason: 'node-down' });
   });
 
+  // downAfterMs is a minute here, beyond the test's timeout: only the refusal can make the peer down.
+  const slowSilence = { ...fastLimits, unreachableAfterMs: 30_000, downAfterMs: 60_000 };
+
+  it('declares a peer down at once when its link closes and its address refuses connections, without waiting out the silence', async () => {
+    const [a, b] = await pair(new MemoryNetwork(), slowSilence);
+    const seen: Terminated[] = [];
+    const target = b.spawn('target', echo);
+    const watcher = a.spawn('watcher', watcherBehaviour(seen));
+    a.tell(watcher, { type: 'Watch', target });
+    expect(await a.ask<EchoMsg, string>(target, (replyTo) => ({ type: 'Echo', text: 'x', replyTo }))).toBe('x#0');
+    const down = firstValueFrom(a.statusChanges.pipe(filter((e) => e.nodeId === 'b' && e.status === 'down')));
+    await b.stop();
+    await down;
+    await until(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ ref: target, reason: 'node-down' });
+    expect(a.stats.peersRefused).toBe(1);
+  });
+
+  it('dials a peer whose only link was the one it opened to us when that link closes, and declares it down when refused', async () => {
+    const network = new MemoryNetwork();
+    const a = await Node.start({ nodeId: 'a', listen: { host: 'a', port: 1 }, transport: network, limits: slowSilence, logger: quietLogger('a'), clusterSecret: secret });
+    // c dials a; a learns c's listen address from its hello but has never dialed it.
+    const c = await Node.start({ nodeId: 'c', listen: { host: 'c', port: 1 }, transport: network, limits: slowSilence, logger: quietLogger('c'), peers: { a: a.url! }, clusterSecret: secret });
+    started.push(a, c);
+    const target = c.spawn('target', echo);
+    expect(await c.ask<EchoMsg, string>({ node: 'a', path: '/echo' }, (replyTo) => ({ type: 'Echo', text: 'hi', replyTo })).catch(() => 'no echo on a')).toBe('no echo on a');
+    await until(() => a.peerStatus('c') === 'up');
+    const seen: Terminated[] = [];
+    const watcher = a.spawn('watcher', watcherBehaviour(seen));
+    a.tell(watcher, { type: 'Watch', target });
+    const down = firstValueFrom(a.statusChanges.pipe(filter((e) => e.nodeId === 'c' && e.status === 'down')));
+    await c.stop();
+    await down;
+    await until(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ ref: target, reason: 'node-down' });
+  });
+
   it('restarts a crashing actor with its initial state (supervision) and keeps serving', async () => {
     const [a, b] = await pair();
     const echoRef = b.spawn('echo', echo);

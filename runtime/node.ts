@@ -212,7 +212,7 @@ export class Node implements PeerHost {
   private readonly authorizer: RequestAuthorizer | undefined;
 
   /** Counters for tests and benchmarks. */
-  readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, refusedByAuthorizer: 0, authFailures: 0, peersPruned: 0, clientsDisconnected: 0 };
+  readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, refusedByAuthorizer: 0, authFailures: 0, peersPruned: 0, peersRefused: 0, clientsDisconnected: 0 };
 
   private constructor(options: NodeOptions) {
     assert(options.nodeId.length > 0 && options.nodeId.length <= 256, 'node id must be 1-256 characters');
@@ -1195,12 +1195,31 @@ export class Node implements PeerHost {
       if (status === peer.status) continue;
       if (status === 'up' && peer.status === 'unknown') continue; // only a hello makes a peer up
       this.setStatus(peer, status);
-      if (status === 'down') {
-        this.fireRemoteWatches(peer.nodeId, 'node-down');
-        this.failAsksTo(peer.nodeId);
-      }
+      if (status === 'down') this.onPeerDown(peer);
       if (status !== 'up') peer.ensureDialing();
     }
+  }
+
+  /** Death watches on the peer fire, and asks to it fail now rather than at their timeouts. */
+  private onPeerDown(peer: Peer): void {
+    this.fireRemoteWatches(peer.nodeId, 'node-down');
+    this.failAsksTo(peer.nodeId);
+  }
+
+  /**
+   * A peer's link closed and its address refuses connections: its process is
+   * gone (a SIGKILL, a crash), so it is down now instead of after
+   * downAfterMs of silence. A paused process or a partition still refuses
+   * nothing and waits out the silence; a peer declared down this way that is
+   * heard again (same incarnation) is up again, as after a healed partition.
+   */
+  peerRefused(peer: Peer): void {
+    if (peer.status === 'down' || peer.status === 'unknown' || peer.detector === undefined) return;
+    peer.detector.declareDown(this.clock.monotonicMs());
+    this.stats.peersRefused += 1;
+    this.log.warn({ peer: peer.nodeId, incarnation: peer.incarnation, url: peer.url }, 'peer.refused: its link closed and its address refuses connections, down without waiting out the silence');
+    this.setStatus(peer, 'down');
+    this.onPeerDown(peer);
   }
 
   /** Forgets a peer that has no links and no URL and has been silent past downAfterMs (a client that left). */

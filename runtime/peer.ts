@@ -17,6 +17,9 @@
  * nodes that dial each other at once need no tie-break.
  *
  * Liveness: every frame received is a sign of life for the failure detector.
+ * A peer whose last link closed (ours, or the one it dialed to us: then we
+ * dial it at once) and whose address then refuses the dial is reported to the host at once
+ * (`peerRefused`): its process is gone, there is no silence to wait out.
  *
  * Clients (links that did not prove the cluster secret) are bounded harder:
  * bytes waiting for a client past clientMuteBytes mute it (its links are not
@@ -26,7 +29,7 @@
  * bounded by clientAsksInFlightMax (an answer, or clientAskAgeMsMax, frees a
  * slot).
  */
-import { CloseCode, type Link } from './transport.ts';
+import { CloseCode, isConnectionRefused, type Link } from './transport.ts';
 import type { RuntimeLimits } from './limits.ts';
 import { DeadlineFailureDetector, type PeerStatus } from './failure-detector.ts';
 import type { Logger } from './logger.ts';
@@ -70,6 +73,8 @@ export interface PeerHost {
   monotonicMs(): number;
   /** Dials and performs the hello exchange; resolves when the peer answered. */
   dialPeer(peer: Peer): Promise<Connection>;
+  /** The peer's link closed, it has no other, and its address refuses connections. */
+  peerRefused(peer: Peer): void;
 }
 
 export class Peer {
@@ -87,6 +92,8 @@ export class Peer {
   private flushScheduled = false;
   private waitingForDrain = false;
   private dialing = false;
+  /** Our outbound link closed and no dial has succeeded since. */
+  private lostLink = false;
   private reconnectDelayMs: number;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Frames handed to the socket, for benchmarks and tests. */
@@ -267,9 +274,11 @@ export class Peer {
 
   attachOutbound(connection: Connection): void {
     this.outbound = connection;
+    this.lostLink = false;
     this.reconnectDelayMs = this.host.limits.reconnectBackoffMsMin;
     void connection.link.closed.then(() => {
       if (this.outbound === connection) this.outbound = undefined;
+      this.lostLink = true;
       this.scheduleReconnect();
     });
     this.scheduleFlush();
@@ -277,7 +286,14 @@ export class Peer {
 
   attachInbound(connection: Connection): void {
     this.inbound.add(connection);
-    void connection.link.closed.then(() => this.inbound.delete(connection));
+    void connection.link.closed.then(() => {
+      this.inbound.delete(connection);
+      // Our only link to a peer we can dial is gone: dial it now, so that a dead peer's refusal is seen at once.
+      if (this.url !== undefined && !this.hasLinks()) {
+        this.lostLink = true;
+        this.ensureDialing();
+      }
+    });
     this.scheduleFlush();
   }
 
@@ -298,6 +314,7 @@ export class Peer {
       (err: unknown) => {
         this.dialing = false;
         this.host.log.debug({ peer: this.nodeId, url: this.url, err: (err as Error).message }, 'link.dial_failed');
+        if (this.lostLink && isConnectionRefused(err) && !this.hasLinks() && !this.host.isStopping()) this.host.peerRefused(this);
         this.scheduleReconnect();
       },
     );

@@ -42,7 +42,13 @@ export interface Listener {
 
 export interface Transport {
   listen(host: string, port: number, onLink: (link: Link) => void): Promise<Listener>;
+  /** Rejects with an error whose `code` is 'ECONNREFUSED' when nothing listens at the address (see isConnectionRefused). */
   dial(url: string): Promise<Link>;
+}
+
+/** A dial that failed because nothing listens at the address (the kernel refused it), as opposed to a timeout or a refused handshake. */
+export function isConnectionRefused(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ECONNREFUSED';
 }
 
 /** WebSocket close codes used by the runtime. */

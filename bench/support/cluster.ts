@@ -19,6 +19,10 @@ export type ProcessCluster = {
   client: Node;
   brokers: { id: number; port: number; url: string; child: ChildProcess }[];
   dataDir: string;
+  /** SIGKILLs broker `id` (by the pid this cluster started) and resolves once it has exited. */
+  kill(id: number): Promise<void>;
+  /** Starts broker `id` again on its port and data directory; resolves at its ready line. */
+  restart(id: number): Promise<void>;
   admin<R>(command: Record<string, unknown>): Promise<R>;
   stop(): Promise<void>;
 };
@@ -30,11 +34,12 @@ export async function startProcessCluster(count: number, settings: string[] = []
   const ports: number[] = [];
   for (let i = 0; i < count; i += 1) ports.push(await freePortOnLoopback());
   const quorum = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  const argsOf = (id: number): string[] => ['--node-id', String(id), '--listen', `127.0.0.1:${ports[id - 1]!}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
+  const startBroker = async (id: number): Promise<ChildProcess> => (await startScript('actors/broker-main.ts', argsOf(id), 'ready', 30_000, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })).child;
   const brokers = await Promise.all(
     ports.map(async (port, i) => {
       const id = i + 1;
-      const args = ['--node-id', String(id), '--listen', `127.0.0.1:${port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
-      const { child } = await startScript('actors/broker-main.ts', args, 'ready', 30_000, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+      const child = await startBroker(id);
       return { id, port, url: `${options.clientTls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`, child };
     }),
   );
@@ -59,6 +64,16 @@ export async function startProcessCluster(count: number, settings: string[] = []
     brokers,
     dataDir,
     admin,
+    async kill(id) {
+      const broker = brokers[id - 1]!;
+      if (broker.child.exitCode !== null || broker.child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => broker.child.once('exit', () => resolve()));
+      broker.child.kill('SIGKILL');
+      await exited;
+    },
+    async restart(id) {
+      brokers[id - 1]!.child = await startBroker(id);
+    },
     async stop() {
       await client.stop();
       await Promise.all(

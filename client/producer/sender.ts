@@ -129,6 +129,8 @@ class PartitionQueue {
   readonly inFlight: Delivery[] = [];
   recovering = false;
   retryAtMs = 0;
+  /** The leader whose answer (or silence) made this partition wait for retryAtMs; -1: none. */
+  failedLeader = -1;
   constructor(
     readonly topic: string,
     readonly partition: number,
@@ -262,7 +264,11 @@ export class Sender {
         this.active.delete(pq);
         continue;
       }
-      if (nowMs < pq.retryAtMs) {
+      // A leader the runtime holds down counts as none: a send to it would fail unsent.
+      const cachedLeader = this.deps.metadata.leaderOf(pq.topic, pq.partition);
+      const leader = cachedLeader !== undefined && this.deps.connection.isDown(cachedLeader) ? undefined : cachedLeader;
+      // The backoff is for the leader that failed; metadata naming another one ends it (Kafka's KIP-951).
+      if (nowMs < pq.retryAtMs && (leader === undefined || leader === pq.failedLeader)) {
         this.wakeAt(pq.retryAtMs);
         continue;
       }
@@ -273,9 +279,9 @@ export class Sender {
         for (const delivery of pq.queue.splice(0)) this.fail(delivery, partitionError(gate.code, pq.topic, pq.partition, gate.message, gate));
         continue;
       }
-      const leader = this.deps.metadata.leaderOf(pq.topic, pq.partition);
       if (leader === undefined) {
         pq.retryAtMs = nowMs + this.deps.config.retryBackoffMs;
+        pq.failedLeader = cachedLeader ?? -1;
         this.wakeAt(pq.retryAtMs);
         this.deps.metadata.refresh([pq.topic]).then(
           () => this.run(),
@@ -437,7 +443,11 @@ export class Sender {
     } else if (!definiteRefusals.has(errorCode)) {
       delivery.inDoubt = true;
     }
-    this.deps.metadata.onError(pq.topic, errorCode);
+    // When the refresh names a new leader, the wait below ends early (pass()).
+    this.deps.metadata.onError(pq.topic, errorCode)?.then(
+      () => this.run(),
+      () => undefined,
+    );
     const idempotent = this.deps.idempotence !== undefined;
     const transactional = this.deps.transactional;
     if (transactional !== undefined && transactional.fatalCodes.has(errorCode)) {
@@ -458,6 +468,7 @@ export class Sender {
       pq.requeue(delivery);
       pq.recovering = true;
       pq.retryAtMs = Math.max(pq.retryAtMs, nowMs + backoffMs(delivery.attempts - 1, this.retry, this.deps.random()));
+      pq.failedLeader = leader;
       this.active.add(pq);
       this.deps.log.debug({ topic: pq.topic, partition: pq.partition, errorCode, attempt: delivery.attempts }, 'producer.batch_retry');
       return;
