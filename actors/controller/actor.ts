@@ -40,7 +40,9 @@
  * Death watch: the active controller watches `/controller-client` on the node
  * of every registered, unfenced broker; a Terminated (node down, or the client
  * stopped) issues FenceBroker for the epoch it watched, so a report about an
- * old process never fences its successor.
+ * old process never fences its successor. The other way round, when the
+ * runtime declares down the node of the Raft leader this voter follows, the
+ * core is told (`Raft.leaderLost`) and elects within one election timeout.
  *
  * Compaction: once the log holds `logEntriesBeforeSnapshotMax` entries past
  * the last snapshot, the committed image (msgpack, image-codec.ts) becomes a
@@ -161,6 +163,8 @@ export const controllerEvents = {
   activated: 'controller.activated',
   deactivated: 'controller.deactivated',
   brokerFenced: 'controller.broker_fenced',
+  /** The node of the Raft leader we follow was declared down: elect sooner than the election timeout. */
+  leaderLost: 'controller.leader_node_down',
   brokerWatched: 'controller.broker_watched',
   compacted: 'controller.compacted',
   snapshotInstalled: 'controller.snapshot_installed',
@@ -199,7 +203,8 @@ type Internal =
   | { type: 'StoreFailed'; generation: number; error: unknown }
   | { type: 'Compacted'; generation: number; index: number }
   | { type: 'FetchWaitExpired'; generation: number; waiterId: number }
-  | { type: 'Resign'; generation: number; done: () => void };
+  | { type: 'Resign'; generation: number; done: () => void }
+  | { type: 'PeerDown'; generation: number; nodeId: string };
 
 type Incoming = ControllerMessage | Internal;
 
@@ -208,7 +213,7 @@ type Incoming = ControllerMessage | Internal;
  * controllerProtocol, so the runtime refuses them from the network before this
  * actor runs (runtime/protocol.ts); only this node's own code can send them.
  */
-const internalTypes: ReadonlySet<string> = new Set<Internal['type']>(['Opened', 'OpenFailed', 'Tick', 'Persisted', 'StoreFailed', 'Compacted', 'FetchWaitExpired', 'Resign']);
+const internalTypes: ReadonlySet<string> = new Set<Internal['type']>(['Opened', 'OpenFailed', 'Tick', 'Persisted', 'StoreFailed', 'Compacted', 'FetchWaitExpired', 'Resign', 'PeerDown']);
 function isInternal(message: unknown): message is Internal {
   return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && internalTypes.has((message as { type: string }).type);
 }
@@ -377,6 +382,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
   assert(logEntriesBeforeSnapshotMax >= 1, 'controller: logEntriesBeforeSnapshotMax must be positive');
   let generation = 0;
   let openStore: MetadataStore | undefined;
+  /** The runtime's peer status events, forwarded as PeerDown (one subscription per incarnation of the actor). */
+  let peerStatus: { unsubscribe(): void } | undefined;
   let markClosed: () => void = () => {};
   storesClosed.set(node, new Promise<void>((resolve) => (markClosed = resolve)));
 
@@ -748,6 +755,23 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     state.fetchWaiters.set(id, { id, fromOffset: msg.fromOffset, replyTo: msg.replyTo, cancel });
   };
 
+  /**
+   * The runtime declared a node down. If it hosts the Raft leader we follow,
+   * the core may elect sooner than its election timeout (Raft.leaderLost); the
+   * most common case is a refused connection (the process is gone), which
+   * the runtime reports at once, where silence would take downAfterMs.
+   */
+  const onPeerDown = (ctx: ActorContext<Incoming>, state: State, downNodeId: string): void => {
+    const run = state.running;
+    if (run === null) return;
+    const leaderId = run.raft.leaderId;
+    if (leaderId === null || leaderId === brokerId || nodeIdOf(leaderId) !== downNodeId) return;
+    ctx.log.info({ leaderId, term: run.raft.term }, controllerEvents.leaderLost);
+    run.raft.leaderLost(leaderId);
+    checkRole(ctx, run);
+    drive(ctx, state);
+  };
+
   const onTick = (ctx: ActorContext<Incoming>, state: State): void => {
     ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: state.generation });
     const run = state.running;
@@ -986,6 +1010,10 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
         (error: unknown) => node.tell<Incoming>(ctx.self, { type: 'OpenFailed', generation: gen, error }),
       );
       ctx.scheduleOnce(config.controllerTickMs, { type: 'Tick', generation: gen });
+      peerStatus?.unsubscribe();
+      peerStatus = node.statusChanges.subscribe((event) => {
+        if (event.status === 'down') node.tell<Incoming>(ctx.self, { type: 'PeerDown', generation: gen, nodeId: event.nodeId });
+      });
       return { generation: gen, resignations: [], running: null, fetchWaiters: new Map(), nextWaiterId: 0 };
     },
 
@@ -1025,6 +1053,8 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
     },
 
     stopped: (state) => {
+      peerStatus?.unsubscribe();
+      peerStatus = undefined;
       for (const waiter of state?.fetchWaiters.values() ?? []) waiter.cancel();
       const store = openStore;
       openStore = undefined;
@@ -1069,6 +1099,9 @@ export function spawnController(node: Node, options: ControllerOptions): Ref<Con
         throw msg.error instanceof Error ? msg.error : new Error(String(msg.error));
       case 'Tick':
         onTick(ctx, state);
+        return state;
+      case 'PeerDown':
+        onPeerDown(ctx, state, msg.nodeId);
         return state;
       case 'Persisted':
         onPersisted(ctx, state);

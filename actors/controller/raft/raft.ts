@@ -339,6 +339,24 @@ export class Raft {
     else this.tickElection();
   }
 
+  /**
+   * The caller has strong evidence that `leaderId`'s process is gone (its
+   * runtime declared the node down on a refused connection, not on mere
+   * silence). A follower of that leader forgets it, which ends the lease (so
+   * it grants votes again), and cuts its election timer to a random 1 ..
+   * electionTicks-1 ticks from now: the followers that heard the same news
+   * rarely campaign in the same tick, so the first usually wins the vote of
+   * the other. Only timing changes, never safety: a wrong report costs at
+   * most an election, and a follower that was not told keeps its lease and
+   * ignores the early candidate. No-op for anyone else.
+   */
+  leaderLost(leaderId: NodeId): void {
+    if (this.roleState.type === 'Leader' || this.leaderIdValue !== leaderId) return;
+    this.leaderIdValue = null;
+    const remainingTicks = this.rng.int(1, Math.max(2, this.config.electionTicks));
+    this.electionElapsedTicks = Math.max(this.electionElapsedTicks, this.randomizedElectionTicks - remainingTicks);
+  }
+
   /** Start an election now (as if the election timer fired). No-op for a leader or a non-voter. */
   campaign(): void {
     if (this.roleState.type === 'Leader' || !this.mayCampaign()) return;
