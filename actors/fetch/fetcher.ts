@@ -42,6 +42,7 @@ import type { Behaviour, ActorContext } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { describeType } from '../../runtime/protocol.ts';
 import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
+import { traceRange, tracing } from '../../runtime/trace.ts';
 
 export type FetcherMessage =
   | { type: 'AddPartition'; topic: string; partition: number; leaderEpoch: number }
@@ -149,6 +150,10 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
         continue;
       }
       sentKeys.push(p.key);
+      if (tracing) {
+        traceRange('follower.next_fetch_sent', p.key, lastFetchOffsetSent.get(p.key) ?? view.log.logEndOffset, view.log.logEndOffset - 1);
+        lastFetchOffsetSent.set(p.key, view.log.logEndOffset);
+      }
       partitions.push({
         topic: p.topic,
         partition: p.partition,
@@ -177,6 +182,9 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
       );
     return { ...state, inFlight: true };
   };
+
+  /** Tracing only (runtime/trace.ts): the fetch offset last sent per partition, so a fetch knows which offsets it is the first to confirm. */
+  const lastFetchOffsetSent = new Map<string, number>();
 
   const backOff = (state: FetcherState, ctx: ActorContext<FetcherMessage>): FetcherState => {
     if (state.retryScheduled) return state;
@@ -293,7 +301,9 @@ export function fetcherBehaviour(deps: FetcherDeps): Behaviour<FetcherState, Fet
             }
             if (answer.records !== null && answer.records.length > 0) {
               const records = Buffer.from(answer.records.buffer, answer.records.byteOffset, answer.records.byteLength);
+              const endBefore = log.logEndOffset;
               log.appendAsFollower(records);
+              if (tracing) traceRange('follower.appended', key, endBefore, log.logEndOffset - 1);
               progressed = true;
               if (view.followerThrottled) followerQuota.record(records.length, registry.clock.monotonicMs());
             }

@@ -50,6 +50,7 @@ import type { Ref } from '../../runtime/ref.ts';
 import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
 import { abortedBetween, lastStableOffset } from '../partition/txn-index.ts';
+import { traceRange, tracing } from '../../runtime/trace.ts';
 
 export const fetchServerLimits = {
   /** Fetches waiting for data at once; past it a fetch is answered immediately. */
@@ -182,6 +183,8 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
         if (throttledReplica) leaderQuota.record(records.length, nowMs);
       }
       const returned = records && records.length > 0 ? records : null;
+      // Parked fetches are read again (reportPositions false) when their partition advances: that answer is a woken one.
+      if (tracing && returned !== null) traceRange(`leader.fetch_answered.${isFollower ? request.replicaId : 'consumer'}${reportPositions ? '' : '.woken'}`, view.key, p.fetchOffset, maxOffset - 1);
       const abortedTransactions = readCommitted && returned !== null ? abortedBetween(view.txns, p.fetchOffset, maxOffset) : null;
       partitions.push({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.NONE, highWatermark, lastStableOffset: stableOffset, logStartOffset: log.logStartOffset, records: returned, divergingEpoch: null, abortedTransactions });
     }

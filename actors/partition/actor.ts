@@ -53,6 +53,7 @@ import { checkBatch, checkMarker, rebuildFromLog, recordBatch, type ProducerStat
 import { batchHeaderBytes, readBatchHeader } from '../../protocol/record-batch/header.ts';
 import { deletes } from '../../storage/config.ts';
 import type { DeleteRecordsPartition, DeleteRecordsPartitionReply } from '../broker/delete-records.ts';
+import { traceRange, tracing } from '../../runtime/trace.ts';
 import { awaitLowWatermark, deleteRecordsTarget, invalidLowWatermark, lowWatermark, resignDeleteRecords, settleDeleteRecords, type DeleteRecordsAnswer, type DeleteRecordsWaiting } from './delete-records.ts';
 
 export type BecomeLeaderCommand = {
@@ -164,6 +165,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           ctx.node.tell(effect.to, effect.reply);
           break;
         case 'HighWatermarkAdvanced':
+          if (tracing) traceRange('leader.hw_advanced', view.key, view.log.highWatermark, effect.highWatermark - 1);
           view.log.setHighWatermark(effect.highWatermark);
           ctx.node.tell(deps.fetchServer, { type: 'PartitionAdvanced', key: view.key });
           break;
@@ -228,6 +230,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
     receive: (state, msg, ctx) => {
       switch (msg.type) {
         case 'Produce': {
+          const receivedAtMs = tracing ? performance.timeOrigin + performance.now() : 0;
           if (state.type !== 'Leader' || view.role !== 'leader' || view.leaderEpoch !== state.leader.leaderEpoch) {
             if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`));
             return state;
@@ -276,6 +279,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             }
             recordBatch(state.producers, header, appended.baseOffset, appended.lastOffset);
             recordTxnBatch(view.txns, header, appended.baseOffset, appended.lastOffset, null);
+            if (tracing) {
+              traceRange('leader.received', view.key, appended.baseOffset, appended.lastOffset, receivedAtMs);
+              traceRange('leader.appended', view.key, appended.baseOffset, appended.lastOffset);
+            }
           }
           const nowMs = clock.nowMs();
           const [leader, effects] = onAppended(state.leader, {
@@ -393,6 +400,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
 
         case 'FollowerFetched': {
           if (state.type !== 'Leader') return state;
+          if (tracing) traceRange(`leader.follower_confirmed.${msg.replicaId}`, view.key, Math.max(0, state.leader.followers.get(msg.replicaId)?.logEndOffset ?? 0), msg.fetchOffset - 1);
           const [leader, effects] = onFollowerFetch(state.leader, msg.replicaId, msg.fetchOffset, clock.nowMs(), deps.isrEligible?.(msg.replicaId) ?? true);
           const next = { ...state, leader };
           runEffects(ctx, next, effects);

@@ -58,6 +58,7 @@
  * batch, the sender does not know, and retries it.
  */
 import type { Logger } from '../../runtime/logger.ts';
+import { traceRange, tracing, wallMsOf } from '../../runtime/trace.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { isInvalid } from '../../protocol/validate.ts';
 import { produceReplyValidator } from '../replies.ts';
@@ -112,6 +113,8 @@ export class Delivery {
   inDoubt = false;
   /** Completed or failed: a late answer (after abort) is ignored. */
   done = false;
+  /** performance.now() when the last attempt went out (read only when tracing, runtime/trace.ts). */
+  sentAtMs = 0;
   readonly deadlineMs: number;
   constructor(
     readonly batch: ProducerBatch,
@@ -363,6 +366,7 @@ export class Sender {
     this.brokerInFlight.set(leader, (this.brokerInFlight.get(leader) ?? 0) + 1);
     this.inFlightCount += 1;
     const sentAtMs = performance.now();
+    delivery.sentAtMs = sentAtMs;
     connection
       .ask<Produce, unknown>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, ...(this.deps.transactional ? { transactionalId: this.deps.transactional.transactionalId } : {}), replyTo: replyTo as Ref<ProduceReply> }), config.requestTimeoutMs + produceAnswerSlackMs)
       .then(
@@ -493,6 +497,13 @@ export class Sender {
 
   private complete(pq: PartitionQueue, delivery: Delivery, baseOffset: number, logAppendTimeMs: number): void {
     const batch = delivery.batch;
+    if (tracing && baseOffset >= 0) {
+      const partition = `${pq.topic}-${pq.partition}`;
+      const lastOffset = baseOffset + batch.recordCount - 1;
+      traceRange('client.batch_created', partition, baseOffset, lastOffset, wallMsOf(batch.createdAtMs));
+      traceRange('client.request_sent', partition, baseOffset, lastOffset, wallMsOf(delivery.sentAtMs));
+      traceRange('client.acked', partition, baseOffset, lastOffset);
+    }
     for (let i = 0; i < batch.records.length; i += 1) {
       const record = batch.records[i]!;
       batch.owners[i]!.complete(batch.ownerIndexes[i]!, pq.topic, pq.partition, baseOffset < 0 ? -1 : baseOffset + i, logAppendTimeMs >= 0 ? logAppendTimeMs : record.timestamp);
