@@ -146,6 +146,14 @@ describe('controller failover (3 broker processes, default timeouts)', () => {
       return fenced && t !== undefined && t.partitions.every((p) => p.leader !== controllerId && p.leader >= 0 && !p.isr.includes(controllerId)) ? Date.now() : undefined;
     }, sessionTimeoutMs + 3_000, 'partitions to leave the dead controller');
     console.log(`controller failover: partitions led by broker ${controllerId} have new leaders ${movedAt - killedAt} ms after the kill`);
+    // Every survivor's Metadata answer names the new controller, with no metadata change to carry the news
+    // (the broker used to learn the controller only with the next image change, so a quiet cluster named the dead one).
+    for (const id of survivors) {
+      await until(async () => {
+        const m = await client.ask<unknown, { controllerId: number }>({ node: nodeIdOf(id), path: '/broker' }, (replyTo) => ({ type: 'Metadata', topics: [], replyTo }), { timeoutMs: 500 }).catch(() => undefined);
+        return m?.controllerId === newControllerId ? true : undefined;
+      }, 5_000, `broker ${id}'s Metadata to name controller ${newControllerId}`);
+    }
     // A new client request goes through the new controller.
     await createTopic(client, survivors[0]!, 'after-failover', 1, 2);
   });

@@ -302,6 +302,17 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     if (voters[state.voterCursor % voters.length] === target) state.voterCursor += 1;
   };
 
+  /**
+   * Records the active controller. When it changes to a known one, subscribers hear of it at once
+   * (the same image, a diff of nothing): a Metadata answer names the controller, and waiting for the
+   * next metadata change could leave it naming a dead one for as long as the cluster is quiet.
+   */
+  const noteController = (ctx: ActorContext<Incoming>, state: State, controllerId: number | null): void => {
+    const changed = state.activeController !== controllerId;
+    state.activeController = controllerId;
+    if (changed && controllerId !== null && state.image !== emptyImage) publish(ctx, state, state.image, state.image);
+  };
+
   const onCallReplied = (ctx: ActorContext<Incoming>, state: State, msg: Extract<Internal, { type: 'CallReplied' }>): void => {
     const call = state.calls.get(msg.callId);
     if (call === undefined) return;
@@ -316,11 +327,11 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       case 'NotController': {
         const hint = reply.leaderId;
         if (hint !== null && learnVoter(state, hint) && hint !== msg.target) {
-          state.activeController = hint;
+          noteController(ctx, state, hint);
           retryLater(ctx, state, call, ErrorCode.NOT_CONTROLLER, `voter ${msg.target} is not the controller (leader ${hint})`, 0);
         } else {
           // No leader known, or the leader is not active yet: wait a little.
-          state.activeController = hint !== null && voters.includes(hint) ? hint : null;
+          noteController(ctx, state, hint !== null && voters.includes(hint) ? hint : null);
           if (hint === null) state.voterCursor += 1;
           retryLater(ctx, state, call, ErrorCode.NOT_CONTROLLER, `voter ${msg.target} is not the controller (leader ${hint ?? 'unknown'})`);
         }
@@ -335,7 +346,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         return;
       default:
         if (state.activeController !== msg.target) ctx.log.info({ controllerId: msg.target }, clientEvents.controllerFound);
-        state.activeController = msg.target;
+        noteController(ctx, state, msg.target);
         finishCall(ctx, state, call, reply);
     }
   };
