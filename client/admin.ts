@@ -41,7 +41,7 @@ import { withRetry, type RetryPolicy } from './retry.ts';
 import { checkTopicName } from './topic-name.ts';
 import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, metadataReplyValidator } from './replies.ts';
 import { describeProducers, describeTransactions, listTransactions, type PartitionProducers, type TransactionDescription, type TransactionListing } from './admin-txn.ts';
-import { deleteConsumerGroupOffsets } from './admin-groups.ts';
+import { deleteConsumerGroupOffsets, deleteGroups, describeGroups, fetchOffsets, listGroups, setOffsets, type GroupDescription, type GroupOverview, type GroupTopicOffsets } from './admin-groups.ts';
 import { deleteRecords, type DeletedRecords, type RecordsToDelete } from './admin-delete-records.ts';
 import { deleteRecordsLimits } from '../protocol/apis/delete-records.ts';
 import { bindingFromCodes, bindingToCodes, filterToCodes, type AclBinding, type AclBindingFilter, type AclEntryCodes, type AclFilterCodes } from './admin-acls.ts';
@@ -526,6 +526,64 @@ export class Admin {
     const partitions = checkArray<{ topic: string; partition: number }>(request?.partitions, 'deleteConsumerGroupOffsets: partitions');
     const { connection } = await this.deps.connection();
     await deleteConsumerGroupOffsets({ connection, requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, request.groupId, partitions);
+  }
+
+  /** Every consumer group the cluster's coordinators know, with its protocol type and state (KafkaJS listGroups). admin-groups.ts. */
+  async listGroups(): Promise<{ groups: GroupOverview[] }> {
+    const { brokers } = await this.describeCluster(); // learns every broker's address: any may coordinate groups
+    const { connection } = await this.deps.connection();
+    return { groups: await listGroups(this.groupDeps(connection), brokers.map((b) => b.brokerId)) };
+  }
+
+  /** State, protocol and members (with their assignments) of each group (KafkaJS describeGroups). admin-groups.ts. */
+  async describeGroups(groupIds: readonly string[]): Promise<{ groups: GroupDescription[] }> {
+    await this.describeCluster();
+    const { connection } = await this.deps.connection();
+    return { groups: await describeGroups(this.groupDeps(connection), groupIds) };
+  }
+
+  /**
+   * A group's committed offsets (KafkaJS fetchOffsets): of every partition of `topics` (offset -1 where
+   * nothing is committed), or without `topics` of every partition the group has committed. admin-groups.ts.
+   */
+  async fetchOffsets(request: { groupId: string; topics?: readonly string[] }): Promise<GroupTopicOffsets[]> {
+    await this.describeCluster();
+    const { connection } = await this.deps.connection();
+    let partitions: { topic: string; partition: number }[] | null = null;
+    if (request?.topics !== undefined) {
+      const names = checkArray<string>(request.topics, 'fetchOffsets: topics').map((t) => checkTopicName(t));
+      const described = names.length === 0 ? [] : await this.describeTopics({ topics: names });
+      partitions = described.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition })));
+      if (partitions.length === 0) return [];
+    }
+    return fetchOffsets(this.groupDeps(connection), request?.groupId, partitions);
+  }
+
+  /** Commits offsets of `topic` for a group with no active members (KafkaJS setOffsets). admin-groups.ts. */
+  async setOffsets(request: { groupId: string; topic: string; partitions: readonly { partition: number; offset: number | string }[] }): Promise<void> {
+    await this.describeCluster();
+    const { connection } = await this.deps.connection();
+    const topic = checkTopicName(request?.topic);
+    const offsets = checkArray<{ partition: number; offset: number | string }>(request?.partitions, 'setOffsets: partitions').map((p) => ({ topic, partition: p?.partition, offset: typeof p?.offset === 'string' ? Number(p.offset) : p?.offset }));
+    await setOffsets(this.groupDeps(connection), request?.groupId, offsets);
+  }
+
+  /** Moves a group with no active members to the earliest (or, by default, the latest) offset of every partition of `topic` (KafkaJS resetOffsets). */
+  async resetOffsets(request: { groupId: string; topic: string; earliest?: boolean }): Promise<void> {
+    const topic = checkTopicName(request?.topic);
+    const ends = await this.listOffsets({ topic, at: request?.earliest === true ? 'earliest' : 'latest' });
+    await this.setOffsets({ groupId: request?.groupId, topic, partitions: ends.map((e) => ({ partition: e.partition, offset: e.offset })) });
+  }
+
+  /** Deletes groups that have no active members, with their committed offsets (KafkaJS deleteGroups). admin-groups.ts. */
+  async deleteGroups(groupIds: readonly string[]): Promise<{ groupId: string; errorCode: number }[]> {
+    await this.describeCluster();
+    const { connection } = await this.deps.connection();
+    return deleteGroups(this.groupDeps(connection), groupIds);
+  }
+
+  private groupDeps(connection: Connection) {
+    return { connection, requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry };
   }
 
   /** The producers each partition's leader remembers (KIP-664; Kafka Admin describeProducers). admin-txn.ts. */

@@ -38,7 +38,6 @@ import { startTestCluster, type TestCluster } from './support/cluster.ts';
 import { KafkaConnection } from './support/kafka-connection.ts';
 import { kafkaRequest } from './support/kafka-wire.ts';
 import { killAllChildren, until } from './support/processes.ts';
-import { GroupAdmin } from '../cli/group-admin.ts';
 
 let cluster: TestCluster;
 let kactus: Kactus;
@@ -282,9 +281,11 @@ describe('Kafka listener: consumer groups shared with native members', () => {
       { topic, partition: 3, offset: 103 },
       { topic: audit, partition: 0, offset: -1 },
     ];
-    const asked = expected.map(({ topic: t, partition }) => ({ topic: t, partition }));
-    const context = await kactus.context();
-    const nativeOffsets = async () => (await new GroupAdmin(context, group).committed(asked)).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }));
+    const order = [topic, audit];
+    const nativeOffsets = async () =>
+      (await kactus.admin().fetchOffsets({ groupId: group, topics: order }))
+        .flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset })))
+        .sort((a, b) => order.indexOf(a.topic) - order.indexOf(b.topic) || a.partition - b.partition);
     const kafkaOffsets = async (port: number) => {
       const fetched = await kafkaRequest('127.0.0.1', port, 'OffsetFetch', 5, { groupId: group, topics: [{ name: topic, partitionIndexes: [0, 1, 2, 3] }, { name: audit, partitionIndexes: [0] }] });
       if (fetched.errorCode !== 0) return fetched.errorCode as number;

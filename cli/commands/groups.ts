@@ -1,7 +1,8 @@
 /**
  * `kactus groups list|describe|reset-offsets|delete-offsets|delete`, like
- * kafka-consumer-groups, over the brokers' `/groups` coordinators
- * (cli/group-admin.ts).
+ * kafka-consumer-groups, through the client's Admin (listGroups,
+ * describeGroups, fetchOffsets, setOffsets, deleteGroups; client/admin-groups.ts)
+ * and, for delete-offsets' per-partition answer, cli/group-admin.ts.
  *
  * describe G: per partition the group has committed or is assigned: current
  * (committed) offset, log end offset (the high watermark), lag, and the
@@ -26,7 +27,7 @@ import type { ClientContext } from '../../client/kactus.ts';
 import { errorName } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
 import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
-import { GroupAdmin, listGroups } from '../group-admin.ts';
+import { GroupAdmin } from '../group-admin.ts';
 
 export const groupsHelp = `Usage: kactus groups <list|describe|reset-offsets|delete-offsets|delete> [options]
 
@@ -56,24 +57,28 @@ async function logEndOffsets(admin: Admin, partitions: { topic: string; partitio
 }
 
 async function list(parsed: Parsed): Promise<number> {
-  return withClient(parsed.values, async (kactus, context) => {
-    const cluster = await kactus.admin().describeCluster();
-    const groups = await listGroups(context, cluster.brokers.map((b) => b.brokerId));
+  return withClient(parsed.values, async (kactus) => {
+    const { groups } = await kactus.admin().listGroups();
     if (parsed.values.json) printJson(groups);
     else for (const g of groups) printLine(g.groupId);
     return 0;
   });
 }
 
-async function describeRows(context: ClientContext, admin: Admin, groupId: string): Promise<{ state: string; members: number; rows: Row[]; exists: boolean }> {
-  await admin.describeCluster(); // learns every broker's address (the coordinator may be any)
-  const group = new GroupAdmin(context, groupId);
-  const [view, committed] = await Promise.all([group.describe(), group.committed(null)]);
+/** The group's committed offsets, flat. */
+async function committedOffsets(admin: Admin, groupId: string, topics?: readonly string[]): Promise<{ topic: string; partition: number; offset: number }[]> {
+  const byTopic = await admin.fetchOffsets({ groupId, ...(topics === undefined ? {} : { topics }) });
+  return byTopic.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset })));
+}
+
+async function describeRows(admin: Admin, groupId: string): Promise<{ state: string; members: number; rows: Row[]; exists: boolean }> {
+  const [{ groups }, committed] = await Promise.all([admin.describeGroups([groupId]), committedOffsets(admin, groupId)]);
+  const view = groups[0]!;
   const owner = new Map<string, (typeof view.members)[number]>();
-  for (const m of view.members) for (const p of m.partitions) owner.set(`${p.topic}\0${p.partition}`, m);
+  for (const m of view.members) for (const p of m.assignment) owner.set(`${p.topic}\0${p.partition}`, m);
   const keys = new Map<string, { topic: string; partition: number }>();
   for (const c of committed) keys.set(`${c.topic}\0${c.partition}`, { topic: c.topic, partition: c.partition });
-  for (const m of view.members) for (const p of m.partitions) keys.set(`${p.topic}\0${p.partition}`, p);
+  for (const m of view.members) for (const p of m.assignment) keys.set(`${p.topic}\0${p.partition}`, p);
   const ends = await logEndOffsets(admin, [...keys.values()]);
   const committedBy = new Map(committed.map((c) => [`${c.topic}\0${c.partition}`, c.offset]));
   const rows = [...keys].map(([key, tp]) => {
@@ -94,13 +99,13 @@ async function describeRows(context: ClientContext, admin: Admin, groupId: strin
     };
   });
   rows.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
-  return { state: view.state, members: view.members.length, rows, exists: view.exists || committed.length > 0 };
+  return { state: view.state, members: view.members.length, rows, exists: view.errorCode === 0 || committed.length > 0 };
 }
 
 async function describe(parsed: Parsed): Promise<number> {
   const groupId = parsed.positionals[0]!;
-  return withClient(parsed.values, async (kactus, context) => {
-    const { state, members, rows, exists } = await describeRows(context, kactus.admin(), groupId);
+  return withClient(parsed.values, async (kactus) => {
+    const { state, members, rows, exists } = await describeRows(kactus.admin(), groupId);
     if (!exists) throw new Error(`group "${groupId}" does not exist`);
     if (parsed.values.json) {
       printJson({ group: groupId, state, members, partitions: rows });
@@ -130,17 +135,15 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
     if (!Number.isFinite(toTimestampMs) || toTimestampMs < 0) throw new UsageError(`groups reset-offsets: --to-datetime "${text}" is not an ISO date-time (e.g. 2026-11-25T20:00:00Z)`);
   }
   const execute = v.execute === true;
-  return withClient(v, async (kactus, context) => {
+  return withClient(v, async (kactus) => {
     const admin = kactus.admin();
-    await admin.describeCluster();
-    const group = new GroupAdmin(context, groupId);
-    const view = await group.describe();
+    const view = (await admin.describeGroups([groupId])).groups[0]!;
     if (view.members.length > 0) throw new Error(`group "${groupId}" is active (${view.state}, ${view.members.length} member${view.members.length === 1 ? '' : 's'}): stop its consumers before resetting offsets`);
     const [described] = await admin.describeTopics({ topics: [topic] });
     const partitions = described!.partitions.map((p) => p.partition).sort((a, b) => a - b);
     const [earliest, latest] = await Promise.all([admin.listOffsets({ topic, partitions, at: 'earliest' }), admin.listOffsets({ topic, partitions, at: 'latest' })]);
     const byTime = toTimestampMs !== undefined ? await admin.listOffsets({ topic, partitions, at: { timestamp: toTimestampMs } }) : [];
-    const committed = await group.committed(partitions.map((partition) => ({ topic, partition })));
+    const committed = await committedOffsets(admin, groupId, [topic]);
     const plan = partitions.map((partition, i) => {
       const low = earliest[i]!.offset;
       const high = latest[i]!.offset;
@@ -152,7 +155,7 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
       const current = committed.find((c) => c.partition === partition)?.offset ?? -1;
       return { group: groupId, topic, partition, currentOffset: current >= 0 ? current : null, newOffset: offset };
     });
-    if (execute) await group.commit(plan.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.newOffset })));
+    if (execute) await admin.setOffsets({ groupId, topic, partitions: plan.map((p) => ({ partition: p.partition, offset: p.newOffset })) });
     if (v.json) printJson({ group: groupId, executed: execute, partitions: plan });
     else {
       printTable(['GROUP', 'TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'NEW-OFFSET'], plan.map((p) => [p.group, p.topic, p.partition, p.currentOffset ?? '-', p.newOffset]));
@@ -189,9 +192,8 @@ async function deleteOffsets(parsed: Parsed): Promise<number> {
 
 async function remove(parsed: Parsed): Promise<number> {
   const groupId = parsed.positionals[0]!;
-  return withClient(parsed.values, async (kactus, context) => {
-    await kactus.admin().describeCluster();
-    await new GroupAdmin(context, groupId).delete();
+  return withClient(parsed.values, async (kactus) => {
+    await kactus.admin().deleteGroups([groupId]);
     if (parsed.values.json) printJson({ group: groupId, deleted: true });
     else printLine(`Deleted group ${groupId}.`);
     return 0;
