@@ -174,6 +174,9 @@ export type SenderDeps = {
   };
 };
 
+/** One batch in this many has its encoding CPU time measured (Sender.stats.encodeCpuMs is the scaled estimate). */
+const encodeCpuSampleEvery = 16;
+
 type ReplyLike = { errorCode: number; errorMessage: string | null; baseOffset: number; logAppendTimeMs: number };
 
 export class Sender {
@@ -324,8 +327,10 @@ export class Sender {
     const idempotence = this.deps.idempotence;
     if (delivery.bytes === undefined) {
       const batch = delivery.batch;
-      // CPU time, not wall time: a busy machine must not make encoding look slow.
-      const cpuBefore = process.cpuUsage();
+      // CPU time, not wall time: a busy machine must not make encoding look slow. Sampled (one batch in
+      // encodeCpuSampleEvery, scaled up): process.cpuUsage() twice per batch cost 3% of perf produce's CPU.
+      const sampled = this.stats.requests % encodeCpuSampleEvery === 0;
+      const cpuBefore = sampled ? process.cpuUsage() : undefined;
       if (idempotence) {
         delivery.baseSequence = idempotence.take(pq.key, batch.recordCount);
         delivery.generation = idempotence.generation;
@@ -336,8 +341,10 @@ export class Sender {
         ...(idempotence ? { producerId: idempotence.producerId, producerEpoch: idempotence.producerEpoch, baseSequence: delivery.baseSequence } : {}),
         ...(this.deps.transactional ? { isTransactional: true } : {}),
       });
-      const cpu = process.cpuUsage(cpuBefore);
-      this.stats.encodeCpuMs += (cpu.user + cpu.system) / 1_000;
+      if (cpuBefore !== undefined) {
+        const cpu = process.cpuUsage(cpuBefore);
+        this.stats.encodeCpuMs += (encodeCpuSampleEvery * (cpu.user + cpu.system)) / 1_000;
+      }
       this.stats.encodedBytes += delivery.bytes.length;
     } else if (idempotence && delivery.generation !== idempotence.generation && !delivery.inDoubt) {
       // A batch in doubt keeps its old producer id and sequence: the leader answers a copy it holds as a duplicate.
