@@ -342,6 +342,35 @@ describe('kactus groups', () => {
     expect(after.partitions.map((p) => [p.partition, p.currentOffset, p.lag])).toEqual(after.partitions.map((p) => [p.partition, Math.min(3, p.logEndOffset!), p.logEndOffset! - Math.min(3, p.logEndOffset!)]));
     const unread = after.partitions.reduce((sum, p) => sum + p.lag!, 0);
 
+    // Kafka's other targets and topic forms, as dry runs (nothing moves): every target clamped into [earliest, latest].
+    const planOf = (run: { code: number; stdout: string }) => {
+      expect(run.code).toBe(0);
+      const plan = JSON.parse(run.stdout) as { executed: boolean; partitions: { topic: string; partition: number; currentOffset: number | null; newOffset: number }[] };
+      expect(plan.executed).toBe(false);
+      return plan.partitions.map((p) => [p.partition, p.newOffset]);
+    };
+    const current = after.partitions.map((p) => [p.partition, p.currentOffset!]);
+    const dry = (...flags: string[]) => ['groups', 'reset-offsets', 'cli-g', ...flags, '--json', '--bootstrap', bootstrap];
+    const [shifted, same, onlyOne, everyTopic, byDuration, badDuration, bothForms] = await kactusAll([
+      dry('--topic', 'cli-groups', '--shift-by', '-1'),
+      dry('--topic', 'cli-groups', '--to-current'),
+      dry('--topic', 'cli-groups:1', '--to-earliest'),
+      dry('--all-topics', '--to-latest'),
+      dry('--topic', 'cli-groups', '--by-duration', 'PT1H'),
+      dry('--topic', 'cli-groups', '--by-duration', '1h'),
+      dry('--topic', 'cli-groups', '--all-topics', '--to-latest'),
+    ]);
+    expect(planOf(shifted!)).toEqual(current.map(([p, o]) => [p, Math.max(0, o! - 1)]));
+    expect(planOf(same!)).toEqual(current);
+    expect(planOf(onlyOne!)).toEqual([[1, 0]]);
+    expect(planOf(everyTopic!)).toEqual(after.partitions.map((p) => [p.partition, p.logEndOffset!]));
+    expect(planOf(byDuration!)).toEqual(after.partitions.map((p) => [p.partition, 0])); // every record is younger than an hour
+    expect(badDuration!.code).toBe(2);
+    expect(badDuration!.stderr).toContain('ISO 8601 duration');
+    expect(bothForms!.code).toBe(2);
+    const state = await kactus(['groups', 'describe', 'cli-g', '--state', '--json', '--bootstrap', bootstrap]);
+    expect(JSON.parse(state.stdout)).toMatchObject({ group: 'cli-g', state: 'Empty', members: 0 });
+
     // A member joins (it prints once it has its partitions): resetting is refused while it is there.
     let member: ChildProcess | undefined;
     let printedByMember = '';
@@ -355,6 +384,8 @@ describe('kactus groups', () => {
     const deadlineMs = Date.now() + 40_000;
     while (printedByMember.length === 0 && Date.now() < deadlineMs) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(printedByMember.length).toBeGreaterThan(0);
+    const members = await kactus(['groups', 'describe', 'cli-g', '--members', '--json', '--bootstrap', bootstrap]);
+    expect(JSON.parse(members.stdout)).toMatchObject({ group: 'cli-g', state: 'Stable', members: [{ partitions: 2, assignment: ['cli-groups:0', 'cli-groups:1'] }] });
     const refused = await kactus(['groups', 'reset-offsets', 'cli-g', '--topic', 'cli-groups', '--to-latest', '--execute', '--bootstrap', bootstrap]);
     expect(refused.code).toBe(1);
     expect(lines(refused.stderr)).toHaveLength(1);

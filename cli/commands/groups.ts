@@ -9,12 +9,19 @@
  * member that owns it. A group with neither members nor offsets does not
  * exist (exit 1).
  *
- * reset-offsets G --topic T --to-earliest|--to-latest|--to-offset N|--to-datetime ISO:
- * prints the planned offsets (--dry-run, the default, as in Kafka) or commits
- * them (--execute). Refused while the group has members: their commits would
- * race ours, and Kafka refuses it too. --to-offset is clamped into
- * [earliest, latest] of each partition; --to-datetime takes the first offset
- * whose timestamp is at or after it (latest when there is none).
+ * describe G --members | --state: kafka-consumer-groups' views of the members
+ * (id, host, client id, assigned partitions) and of the group (strategy,
+ * state, member count).
+ *
+ * reset-offsets G (--topic T[:P,P] ... | --all-topics) with one target:
+ * --to-earliest, --to-latest, --to-current (the committed offset), --to-offset
+ * N, --shift-by N (from the committed offset, or the latest when none),
+ * --to-datetime ISO or --by-duration PnDTnHnMnS (the first offset whose
+ * timestamp is at or after that time; latest when there is none). Prints the
+ * planned offsets (--dry-run, the default, as in Kafka) or commits them
+ * (--execute). Refused while the group has members: their commits would race
+ * ours, and Kafka refuses it too. Every target is clamped into [earliest,
+ * latest] of each partition, as Kafka does.
  *
  * delete-offsets G --topic T [--partitions P,P...]: deletes the group's
  * committed offsets of those partitions (all of T's by default), Kafka's
@@ -32,9 +39,13 @@ import { GroupAdmin } from '../group-admin.ts';
 export const groupsHelp = `Usage: kactus groups <list|describe|reset-offsets|delete-offsets|delete> [options]
 
   list
-  describe G
-  reset-offsets G --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO) [--dry-run | --execute]
-      (refused while the group has members; --dry-run is the default)
+  describe G [--members | --state]
+      (per partition: offsets, lag, owner; --members: each member and its partitions; --state: state, strategy, members)
+  reset-offsets G (--topic T[:P,P...] ... | --all-topics)
+      (--to-earliest | --to-latest | --to-current | --to-offset N | --shift-by N | --to-datetime ISO | --by-duration PnDTnHnMnS)
+      [--dry-run | --execute]
+      (refused while the group has members; --dry-run is the default; every target is clamped into each
+       partition's [earliest, latest]; --all-topics: the topics the group has committed offsets for)
   delete-offsets G --topic T [--partitions P,P...]
       (all of T's partitions by default; refused for a topic an active member subscribes to)
   delete G
@@ -102,8 +113,34 @@ async function describeRows(admin: Admin, groupId: string): Promise<{ state: str
   return { state: view.state, members: view.members.length, rows, exists: view.errorCode === 0 || committed.length > 0 };
 }
 
+/** `describe G --members` / `--state`: kafka-consumer-groups' member and state views. */
+async function describeView(parsed: Parsed, admin: Admin, groupId: string): Promise<number> {
+  const view = (await admin.describeGroups([groupId])).groups[0]!;
+  if (view.errorCode !== 0) throw new Error(`group "${groupId}" does not exist`);
+  if (parsed.values.state === true) {
+    const state = { group: groupId, assignmentStrategy: view.protocol, state: view.state, members: view.members.length };
+    if (parsed.values.json) printJson(state);
+    else printTable(['GROUP', 'ASSIGNMENT-STRATEGY', 'STATE', '#MEMBERS'], [[state.group, state.assignmentStrategy || '-', state.state, state.members]]);
+    return 0;
+  }
+  const members = view.members.map((m) => ({
+    group: groupId,
+    memberId: m.memberId,
+    groupInstanceId: m.groupInstanceId,
+    host: m.clientHost,
+    clientId: m.clientId,
+    partitions: m.assignment.length,
+    assignment: m.assignment.map((p) => `${p.topic}:${p.partition}`).sort(),
+  }));
+  if (parsed.values.json) printJson({ group: groupId, state: view.state, members });
+  else printTable(['GROUP', 'CONSUMER-ID', 'HOST', 'CLIENT-ID', '#PARTITIONS', 'ASSIGNMENT'], members.map((m) => [m.group, m.memberId, m.host, m.clientId, m.partitions, m.assignment.join(',') || '-']));
+  return 0;
+}
+
 async function describe(parsed: Parsed): Promise<number> {
   const groupId = parsed.positionals[0]!;
+  if (parsed.values.members === true && parsed.values.state === true) throw new UsageError('groups describe: --members and --state exclude each other');
+  if (parsed.values.members === true || parsed.values.state === true) return withClient(parsed.values, (kactus) => describeView(parsed, kactus.admin(), groupId));
   return withClient(parsed.values, async (kactus) => {
     const { state, members, rows, exists } = await describeRows(kactus.admin(), groupId);
     if (!exists) throw new Error(`group "${groupId}" does not exist`);
@@ -118,44 +155,90 @@ async function describe(parsed: Parsed): Promise<number> {
   });
 }
 
+/** Kafka's reset targets, one per run. */
+const resetTargets = ['to-earliest', 'to-latest', 'to-current', 'to-offset', 'to-datetime', 'by-duration', 'shift-by'] as const;
+
+/** An ISO 8601 duration as kafka-consumer-groups takes it (PnDTnHnMnS, e.g. PT1H30M or P1DT12H), in ms. */
+export function durationMs(text: string): number | undefined {
+  const match = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(text);
+  if (match === null || text === 'P' || text.endsWith('T')) return undefined;
+  const [, days, hours, minutes, seconds] = match;
+  return ((Number(days ?? 0) * 24 + Number(hours ?? 0)) * 60 + Number(minutes ?? 0)) * 60_000 + Number(seconds ?? 0) * 1_000;
+}
+
+/** `--topic T` or `--topic T:0,2` (Kafka's form): the topic and the partitions named (undefined: all). */
+function topicSpec(text: string): { topic: string; partitions: number[] | undefined } {
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) return { topic: text, partitions: undefined };
+  const topic = text.slice(0, colon);
+  if (topic.length === 0) throw new UsageError(`groups reset-offsets: --topic "${text}" names no topic (TOPIC or TOPIC:P,P...)`);
+  return { topic, partitions: partitionList(text.slice(colon + 1), 'reset-offsets', '--topic') };
+}
+
 async function resetOffsets(parsed: Parsed): Promise<number> {
   const groupId = parsed.positionals[0]!;
   const v = parsed.values;
-  const topic = v.topic;
-  if (typeof topic !== 'string' || topic.length === 0) throw new UsageError('groups reset-offsets: --topic is required');
-  const targets = (['to-earliest', 'to-latest', 'to-offset', 'to-datetime'] as const).filter((t) => v[t] !== undefined && v[t] !== false);
-  if (targets.length !== 1) throw new UsageError('groups reset-offsets: give exactly one of --to-earliest, --to-latest, --to-offset N, --to-datetime ISO');
+  const topicFlags = (Array.isArray(v.topic) ? v.topic : typeof v.topic === 'string' ? [v.topic] : []) as string[];
+  const allTopics = v['all-topics'] === true;
+  if (topicFlags.length === 0 && !allTopics) throw new UsageError('groups reset-offsets: --topic T[:P,P...] (repeatable) or --all-topics is required');
+  if (topicFlags.length > 0 && allTopics) throw new UsageError('groups reset-offsets: --topic and --all-topics exclude each other');
+  const targets = resetTargets.filter((t) => v[t] !== undefined && v[t] !== false);
+  if (targets.length !== 1) throw new UsageError(`groups reset-offsets: give exactly one of ${resetTargets.map((t) => `--${t}`).join(', ')}`);
   if (v['dry-run'] === true && v.execute === true) throw new UsageError('groups reset-offsets: --dry-run and --execute exclude each other');
   const target = targets[0]!;
   const toOffset = target === 'to-offset' ? integerFlag(v['to-offset'], 'to-offset', 0, Number.MAX_SAFE_INTEGER) : undefined;
+  const shiftBy = target === 'shift-by' ? integerFlag(v['shift-by'], 'shift-by', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) : undefined;
   let toTimestampMs: number | undefined;
   if (target === 'to-datetime') {
     const text = String(v['to-datetime']);
     toTimestampMs = Date.parse(text);
     if (!Number.isFinite(toTimestampMs) || toTimestampMs < 0) throw new UsageError(`groups reset-offsets: --to-datetime "${text}" is not an ISO date-time (e.g. 2026-11-25T20:00:00Z)`);
   }
+  if (target === 'by-duration') {
+    const text = String(v['by-duration']);
+    const ms = durationMs(text);
+    if (ms === undefined) throw new UsageError(`groups reset-offsets: --by-duration "${text}" is not an ISO 8601 duration (e.g. PT1H30M, P1DT12H)`);
+    toTimestampMs = Math.max(0, Date.now() - ms);
+  }
+  const specs = topicFlags.map(topicSpec);
   const execute = v.execute === true;
   return withClient(v, async (kactus) => {
     const admin = kactus.admin();
     const view = (await admin.describeGroups([groupId])).groups[0]!;
     if (view.members.length > 0) throw new Error(`group "${groupId}" is active (${view.state}, ${view.members.length} member${view.members.length === 1 ? '' : 's'}): stop its consumers before resetting offsets`);
-    const [described] = await admin.describeTopics({ topics: [topic] });
-    const partitions = described!.partitions.map((p) => p.partition).sort((a, b) => a - b);
-    const [earliest, latest] = await Promise.all([admin.listOffsets({ topic, partitions, at: 'earliest' }), admin.listOffsets({ topic, partitions, at: 'latest' })]);
-    const byTime = toTimestampMs !== undefined ? await admin.listOffsets({ topic, partitions, at: { timestamp: toTimestampMs } }) : [];
-    const committed = await committedOffsets(admin, groupId, [topic]);
-    const plan = partitions.map((partition, i) => {
-      const low = earliest[i]!.offset;
-      const high = latest[i]!.offset;
-      let offset: number;
-      if (target === 'to-earliest') offset = low;
-      else if (target === 'to-latest') offset = high;
-      else if (target === 'to-offset') offset = Math.min(high, Math.max(low, toOffset!));
-      else offset = byTime[i]!.offset >= 0 ? byTime[i]!.offset : high;
-      const current = committed.find((c) => c.partition === partition)?.offset ?? -1;
-      return { group: groupId, topic, partition, currentOffset: current >= 0 ? current : null, newOffset: offset };
-    });
-    if (execute) await admin.setOffsets({ groupId, topic, partitions: plan.map((p) => ({ partition: p.partition, offset: p.newOffset })) });
+    const committedAll = await committedOffsets(admin, groupId);
+    // --all-topics: every topic the group has committed offsets for (Kafka's meaning).
+    const chosen = allTopics ? [...new Set(committedAll.map((c) => c.topic))].map((topic) => ({ topic, partitions: undefined as number[] | undefined })) : specs;
+    const plan: { group: string; topic: string; partition: number; currentOffset: number | null; newOffset: number }[] = [];
+    for (const { topic, partitions: named } of chosen) {
+      const [described] = await admin.describeTopics({ topics: [topic] });
+      const all = described!.partitions.map((p) => p.partition).sort((a, b) => a - b);
+      const unknown = (named ?? []).filter((p) => !all.includes(p));
+      if (unknown.length > 0) throw new Error(`topic "${topic}" has partitions 0..${all.length - 1}, not ${unknown.join(',')}`);
+      const partitions = named ?? all;
+      const [earliest, latest] = await Promise.all([admin.listOffsets({ topic, partitions, at: 'earliest' }), admin.listOffsets({ topic, partitions, at: 'latest' })]);
+      const byTime = toTimestampMs !== undefined ? await admin.listOffsets({ topic, partitions, at: { timestamp: toTimestampMs } }) : [];
+      partitions.forEach((partition, i) => {
+        const low = earliest[i]!.offset;
+        const high = latest[i]!.offset;
+        const committed = committedAll.find((c) => c.topic === topic && c.partition === partition)?.offset ?? -1;
+        const current = committed >= 0 ? committed : null;
+        let offset: number;
+        if (target === 'to-earliest') offset = low;
+        else if (target === 'to-latest') offset = high;
+        else if (target === 'to-current') offset = current ?? high;
+        else if (target === 'to-offset') offset = toOffset!;
+        else if (target === 'shift-by') offset = (current ?? high) + shiftBy!;
+        else offset = byTime[i]!.offset >= 0 ? byTime[i]!.offset : high;
+        // Kafka clamps every target into [earliest, latest] of the partition.
+        plan.push({ group: groupId, topic, partition, currentOffset: current, newOffset: Math.min(high, Math.max(low, offset)) });
+      });
+    }
+    if (execute) {
+      const byTopic = new Map<string, { partition: number; offset: number }[]>();
+      for (const p of plan) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { partition: p.partition, offset: p.newOffset }]);
+      for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
+    }
     if (v.json) printJson({ group: groupId, executed: execute, partitions: plan });
     else {
       printTable(['GROUP', 'TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'NEW-OFFSET'], plan.map((p) => [p.group, p.topic, p.partition, p.currentOffset ?? '-', p.newOffset]));
@@ -166,9 +249,9 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
 }
 
 /** "0,2,5" as partition numbers. */
-function partitionList(text: string): number[] {
+function partitionList(text: string, subcommand = 'delete-offsets', flag = '--partitions'): number[] {
   const partitions = text.split(',').map((p) => p.trim());
-  for (const p of partitions) if (!/^(0|[1-9]\d{0,9})$/.test(p) || Number(p) > 2_147_483_647) throw new UsageError(`groups delete-offsets: --partitions "${text}" is not a list of partition numbers (e.g. 0,1,2)`);
+  for (const p of partitions) if (!/^(0|[1-9]\d{0,9})$/.test(p) || Number(p) > 2_147_483_647) throw new UsageError(`groups ${subcommand}: ${flag} "${text}" is not a list of partition numbers (e.g. 0,1,2)`);
   return [...new Set(partitions.map(Number))].sort((a, b) => a - b);
 }
 
@@ -202,9 +285,21 @@ async function remove(parsed: Parsed): Promise<number> {
 
 const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; positionals: { min: number; max: number; names?: string }; run: (parsed: Parsed) => Promise<number> }> = {
   list: { options: {}, positionals: { min: 0, max: 0 }, run: list },
-  describe: { options: {}, positionals: { min: 1, max: 1, names: 'GROUP' }, run: describe },
+  describe: { options: { members: { type: 'boolean' }, state: { type: 'boolean' } }, positionals: { min: 1, max: 1, names: 'GROUP' }, run: describe },
   'reset-offsets': {
-    options: { topic: { type: 'string' }, 'to-earliest': { type: 'boolean' }, 'to-latest': { type: 'boolean' }, 'to-offset': { type: 'string' }, 'to-datetime': { type: 'string' }, 'dry-run': { type: 'boolean' }, execute: { type: 'boolean' } },
+    options: {
+      topic: { type: 'string', multiple: true },
+      'all-topics': { type: 'boolean' },
+      'to-earliest': { type: 'boolean' },
+      'to-latest': { type: 'boolean' },
+      'to-current': { type: 'boolean' },
+      'to-offset': { type: 'string' },
+      'to-datetime': { type: 'string' },
+      'by-duration': { type: 'string' },
+      'shift-by': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      execute: { type: 'boolean' },
+    },
     positionals: { min: 1, max: 1, names: 'GROUP' },
     run: resetOffsets,
   },
