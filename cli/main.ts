@@ -28,6 +28,7 @@ const commands: Record<string, Command> = {
   produce: { load: async () => (await import('./commands/produce.ts')).produce, summary: 'send one record per stdin line' },
   consume: { load: async () => (await import('./commands/consume.ts')).consume, summary: 'print records as they arrive' },
   groups: { load: async () => (await import('./commands/groups.ts')).groups, summary: 'list, describe (offsets, lag, members), reset-offsets, delete-offsets, delete' },
+  configs: { load: async () => (await import('./commands/configs.ts')).configs, summary: 'describe and alter topic and broker configs (kafka-configs)' },
   users: { load: async () => (await import('./commands/users.ts')).users, summary: 'SCRAM users: create, delete, list' },
   acls: { load: async () => (await import('./commands/acls.ts')).acls, summary: 'ACLs: add, list, remove (checked with authorizer.class.name set)' },
   partitions: { load: async () => (await import('./commands/partitions.ts')).partitions, summary: 'reassign (plan, execute, status, cancel a rebalance), elect-leaders' },

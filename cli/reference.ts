@@ -28,6 +28,7 @@ import { clusterStatusHelp } from './commands/cluster-status.ts';
 import { clusterUpHelp } from './commands/cluster-up.ts';
 import { consumeHelp } from './commands/consume.ts';
 import { groupsHelp } from './commands/groups.ts';
+import { configsHelp } from './commands/configs.ts';
 import { electLeadersHelp, reassignHelp } from './commands/partitions.ts';
 import { perfHelp } from './commands/perf.ts';
 import { produceHelp } from './commands/produce.ts';
@@ -157,6 +158,7 @@ export function cliReference(): string {
     ['kactus produce --help', produceHelp],
     ['kactus consume --help', consumeHelp],
     ['kactus groups --help', groupsHelp],
+    ['kactus configs --help', configsHelp],
     ['kactus users --help', usersHelp],
     ['kactus acls --help', aclsHelp],
     ['kactus partitions reassign --help', reassignHelp],

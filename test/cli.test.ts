@@ -297,6 +297,39 @@ function alive(pid: number): boolean {
   }
 }
 
+describe('kactus configs', () => {
+  it('describes and alters topic configs and the broker default; refuses a bad entity', async () => {
+    expect((await kactus(['topics', 'create', 'cli-configs', '--partitions', '1', '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
+    const topic = ['--entity-type', 'topics', '--entity-name', 'cli-configs', '--bootstrap', bootstrap];
+    const altered = await kactus(['configs', 'alter', ...topic, '--add-config', 'retention.ms=3600000,cleanup.policy=compact']);
+    expect(altered.code).toBe(0);
+    expect(altered.stdout).toContain('Completed updating config for topic cli-configs');
+    const described = JSON.parse((await kactus(['configs', 'describe', ...topic, '--json'])).stdout) as { configs: { name: string; value: string; source: string }[] };
+    expect(described.configs).toEqual(expect.arrayContaining([{ name: 'retention.ms', value: '3600000', source: 'TOPIC_CONFIG', readOnly: false }, { name: 'cleanup.policy', value: 'compact', source: 'TOPIC_CONFIG', readOnly: false }]));
+    expect((await kactus(['configs', 'alter', ...topic, '--delete-config', 'cleanup.policy'])).code).toBe(0);
+    const after = JSON.parse((await kactus(['configs', 'describe', ...topic, '--json'])).stdout) as { configs: { name: string }[] };
+    expect(after.configs.map((c) => c.name)).toEqual(['retention.ms']);
+
+    const brokerDefault = ['--entity-type', 'brokers', '--entity-default', '--bootstrap', bootstrap];
+    expect((await kactus(['configs', 'alter', ...brokerDefault, '--add-config', 'leader.replication.throttled.rate=10000000'])).code).toBe(0);
+    const broker = JSON.parse((await kactus(['configs', 'describe', ...brokerDefault, '--json'])).stdout) as { configs: { name: string; value: string }[] };
+    expect(broker.configs).toContainEqual(expect.objectContaining({ name: 'leader.replication.throttled.rate', value: '10000000' }));
+    expect((await kactus(['configs', 'alter', ...brokerDefault, '--delete-config', 'leader.replication.throttled.rate'])).code).toBe(0);
+
+    const [noType, bothNames, topicDefault, notAnId, nothing] = await kactusAll([
+      ['configs', 'describe', '--entity-name', 'x', '--bootstrap', bootstrap],
+      ['configs', 'describe', '--entity-type', 'brokers', '--entity-name', '1', '--entity-default', '--bootstrap', bootstrap],
+      ['configs', 'describe', '--entity-type', 'topics', '--entity-default', '--bootstrap', bootstrap],
+      ['configs', 'describe', '--entity-type', 'brokers', '--entity-name', 'one', '--bootstrap', bootstrap],
+      ['configs', 'alter', ...topic],
+    ]);
+    for (const run of [noType, bothNames, topicDefault, notAnId, nothing]) {
+      expect(run!.code).toBe(2);
+      expect(run!.stderr).toMatch(/^kactus: configs (describe|alter): /);
+    }
+  });
+});
+
 describe('kactus groups', () => {
   type Described = { group: string; state: string; members: number; partitions: { topic: string; partition: number; currentOffset: number | null; logEndOffset: number | null; lag: number | null; memberId: string | null }[] };
   const describeGroup = async (group: string): Promise<Described> => {
@@ -343,7 +376,7 @@ describe('kactus groups', () => {
     const unread = after.partitions.reduce((sum, p) => sum + p.lag!, 0);
 
     // Kafka's other targets and topic forms, as dry runs (nothing moves): every target clamped into [earliest, latest].
-    const planOf = (run: { code: number; stdout: string }) => {
+    const planOf = (run: { code: number | null; stdout: string }) => {
       expect(run.code).toBe(0);
       const plan = JSON.parse(run.stdout) as { executed: boolean; partitions: { topic: string; partition: number; currentOffset: number | null; newOffset: number }[] };
       expect(plan.executed).toBe(false);
