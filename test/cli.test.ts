@@ -401,6 +401,20 @@ describe('kactus groups', () => {
     expect(badDuration!.code).toBe(2);
     expect(badDuration!.stderr).toContain('ISO 8601 duration');
     expect(bothForms!.code).toBe(2);
+    // --export prints the plan in kafka-consumer-groups' CSV, which --from-file reads back.
+    const exported = await kactus(['groups', 'reset-offsets', 'cli-g', '--topic', 'cli-groups', '--to-earliest', '--export', '--bootstrap', bootstrap]);
+    expect(exported.code).toBe(0);
+    expect(lines(exported.stdout)).toEqual(['cli-groups,0,0', 'cli-groups,1,0']);
+    const csv = join(mkdtempSync(join(tmpdir(), 'kactus-cli-reset-')), 'offsets.csv');
+    writeFileSync(csv, 'cli-groups,1,2\n');
+    expect(planOf(await kactus(dry('--from-file', csv)))).toEqual([[1, 2]]);
+    writeFileSync(csv, 'cli-groups;1;2\n');
+    const badFile = await kactus(dry('--from-file', csv));
+    expect(badFile.code).toBe(2);
+    expect(badFile.stderr).toContain('line 1 is not topic,partition,offset');
+    rmSync(join(csv, '..'), { recursive: true, force: true });
+    const listedStates = await kactus(['groups', 'list', '--state', '--bootstrap', bootstrap]);
+    expect(lines(listedStates.stdout)).toContainEqual(expect.stringMatching(/^cli-g\s+Empty\s+consumer$/));
     const state = await kactus(['groups', 'describe', 'cli-g', '--state', '--json', '--bootstrap', bootstrap]);
     expect(JSON.parse(state.stdout)).toMatchObject({ group: 'cli-g', state: 'Empty', members: 0 });
 

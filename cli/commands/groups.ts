@@ -31,6 +31,7 @@
  */
 import type { Admin } from '../../client/admin.ts';
 import type { ClientContext } from '../../client/kactus.ts';
+import { readFileSync } from 'node:fs';
 import { errorName } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
 import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
@@ -38,12 +39,15 @@ import { GroupAdmin } from '../group-admin.ts';
 
 export const groupsHelp = `Usage: kactus groups <list|describe|reset-offsets|delete-offsets|delete> [options]
 
-  list
+  list [--state]
+      (--state: each group's state and protocol type too)
   describe G [--members | --state]
       (per partition: offsets, lag, owner; --members: each member and its partitions; --state: state, strategy, members)
   reset-offsets G (--topic T[:P,P...] ... | --all-topics)
-      (--to-earliest | --to-latest | --to-current | --to-offset N | --shift-by N | --to-datetime ISO | --by-duration PnDTnHnMnS)
-      [--dry-run | --execute]
+      (--to-earliest | --to-latest | --to-current | --to-offset N | --shift-by N | --to-datetime ISO | --by-duration PnDTnHnMnS
+       | --from-file CSV) [--dry-run | --execute] [--export]
+      (--export prints the plan as topic,partition,offset lines, which --from-file reads; --from-file alone
+       resets the partitions the file names)
       (refused while the group has members; --dry-run is the default; every target is clamped into each
        partition's [earliest, latest]; --all-topics: the topics the group has committed offsets for)
   delete-offsets G --topic T [--partitions P,P...]
@@ -71,6 +75,7 @@ async function list(parsed: Parsed): Promise<number> {
   return withClient(parsed.values, async (kactus) => {
     const { groups } = await kactus.admin().listGroups();
     if (parsed.values.json) printJson(groups);
+    else if (parsed.values.state === true) printTable(['GROUP', 'STATE', 'PROTOCOL-TYPE'], groups.map((g) => [g.groupId, g.state, g.protocolType || '-']));
     else for (const g of groups) printLine(g.groupId);
     return 0;
   });
@@ -156,7 +161,31 @@ async function describe(parsed: Parsed): Promise<number> {
 }
 
 /** Kafka's reset targets, one per run. */
-const resetTargets = ['to-earliest', 'to-latest', 'to-current', 'to-offset', 'to-datetime', 'by-duration', 'shift-by'] as const;
+const resetTargets = ['to-earliest', 'to-latest', 'to-current', 'to-offset', 'to-datetime', 'by-duration', 'shift-by', 'from-file'] as const;
+
+/** Lines a --from-file CSV may have. */
+const resetFileLinesMax = 1_000_000;
+
+/** kafka-consumer-groups' reset CSV (`--export` writes it, `--from-file` reads it): `topic,partition,offset` per line. */
+function parseResetFile(path: string): Map<string, Map<number, number>> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`groups reset-offsets: --from-file ${path}: ${(err as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
+  if (lines.length > resetFileLinesMax) throw new UsageError(`groups reset-offsets: --from-file ${path} has ${lines.length} lines, at most ${resetFileLinesMax}`);
+  const out = new Map<string, Map<number, number>>();
+  lines.forEach((line, i) => {
+    const match = /^([^,]+),(0|[1-9]\d{0,9}),(0|[1-9]\d{0,15})$/.exec(line.trim());
+    if (match === null) throw new UsageError(`groups reset-offsets: --from-file ${path} line ${i + 1} is not topic,partition,offset: "${line.slice(0, 80)}"`);
+    const partitions = out.get(match[1]!) ?? new Map<number, number>();
+    partitions.set(Number(match[2]), Number(match[3]));
+    out.set(match[1]!, partitions);
+  });
+  return out;
+}
 
 /** An ISO 8601 duration as kafka-consumer-groups takes it (PnDTnHnMnS, e.g. PT1H30M or P1DT12H), in ms. */
 export function durationMs(text: string): number | undefined {
@@ -180,7 +209,8 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
   const v = parsed.values;
   const topicFlags = (Array.isArray(v.topic) ? v.topic : typeof v.topic === 'string' ? [v.topic] : []) as string[];
   const allTopics = v['all-topics'] === true;
-  if (topicFlags.length === 0 && !allTopics) throw new UsageError('groups reset-offsets: --topic T[:P,P...] (repeatable) or --all-topics is required');
+  const fromFile = typeof v['from-file'] === 'string' ? parseResetFile(v['from-file']) : undefined;
+  if (topicFlags.length === 0 && !allTopics && fromFile === undefined) throw new UsageError('groups reset-offsets: --topic T[:P,P...] (repeatable) or --all-topics is required');
   if (topicFlags.length > 0 && allTopics) throw new UsageError('groups reset-offsets: --topic and --all-topics exclude each other');
   const targets = resetTargets.filter((t) => v[t] !== undefined && v[t] !== false);
   if (targets.length !== 1) throw new UsageError(`groups reset-offsets: give exactly one of ${resetTargets.map((t) => `--${t}`).join(', ')}`);
@@ -208,7 +238,9 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
     if (view.members.length > 0) throw new Error(`group "${groupId}" is active (${view.state}, ${view.members.length} member${view.members.length === 1 ? '' : 's'}): stop its consumers before resetting offsets`);
     const committedAll = await committedOffsets(admin, groupId);
     // --all-topics: every topic the group has committed offsets for (Kafka's meaning).
-    const chosen = allTopics ? [...new Set(committedAll.map((c) => c.topic))].map((topic) => ({ topic, partitions: undefined as number[] | undefined })) : specs;
+    // --from-file alone: the topics and partitions the file names.
+    const fileSpecs = fromFile !== undefined && specs.length === 0 && !allTopics ? [...fromFile].map(([topic, ps]) => ({ topic, partitions: [...ps.keys()].sort((a, b) => a - b) as number[] | undefined })) : undefined;
+    const chosen = fileSpecs ?? (allTopics ? [...new Set(committedAll.map((c) => c.topic))].map((topic) => ({ topic, partitions: undefined as number[] | undefined })) : specs);
     const plan: { group: string; topic: string; partition: number; currentOffset: number | null; newOffset: number }[] = [];
     for (const { topic, partitions: named } of chosen) {
       const [described] = await admin.describeTopics({ topics: [topic] });
@@ -229,6 +261,11 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
         else if (target === 'to-current') offset = current ?? high;
         else if (target === 'to-offset') offset = toOffset!;
         else if (target === 'shift-by') offset = (current ?? high) + shiftBy!;
+        else if (target === 'from-file') {
+          const fromLine = fromFile!.get(topic)?.get(partition);
+          if (fromLine === undefined) return; // a partition the file does not name keeps its offset
+          offset = fromLine;
+        }
         else offset = byTime[i]!.offset >= 0 ? byTime[i]!.offset : high;
         // Kafka clamps every target into [earliest, latest] of the partition.
         plan.push({ group: groupId, topic, partition, currentOffset: current, newOffset: Math.min(high, Math.max(low, offset)) });
@@ -239,7 +276,10 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
       for (const p of plan) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { partition: p.partition, offset: p.newOffset }]);
       for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
     }
-    if (v.json) printJson({ group: groupId, executed: execute, partitions: plan });
+    if (v.export === true) {
+      for (const p of plan) printLine(`${p.topic},${p.partition},${p.newOffset}`);
+      if (!execute) process.stderr.write('kactus: dry run: nothing committed (add --execute to commit these offsets)\n');
+    } else if (v.json) printJson({ group: groupId, executed: execute, partitions: plan });
     else {
       printTable(['GROUP', 'TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'NEW-OFFSET'], plan.map((p) => [p.group, p.topic, p.partition, p.currentOffset ?? '-', p.newOffset]));
       if (!execute) process.stderr.write('kactus: dry run: nothing committed (add --execute to commit these offsets)\n');
@@ -284,7 +324,7 @@ async function remove(parsed: Parsed): Promise<number> {
 }
 
 const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; positionals: { min: number; max: number; names?: string }; run: (parsed: Parsed) => Promise<number> }> = {
-  list: { options: {}, positionals: { min: 0, max: 0 }, run: list },
+  list: { options: { state: { type: 'boolean' } }, positionals: { min: 0, max: 0 }, run: list },
   describe: { options: { members: { type: 'boolean' }, state: { type: 'boolean' } }, positionals: { min: 1, max: 1, names: 'GROUP' }, run: describe },
   'reset-offsets': {
     options: {
@@ -297,6 +337,8 @@ const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2];
       'to-datetime': { type: 'string' },
       'by-duration': { type: 'string' },
       'shift-by': { type: 'string' },
+      'from-file': { type: 'string' },
+      export: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       execute: { type: 'boolean' },
     },
