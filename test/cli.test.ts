@@ -235,6 +235,25 @@ describe('kactus CLI', () => {
       kactus(['consume', 'cli-orders', '--timeout-ms', '1000', '--bootstrap', bootstrap]),
     ]);
     expect(byOffset).toMatchObject({ code: 0, stdout: `${first.value}\n` });
+
+    // kcat's -o forms over every partition, and -e: exactly what was there when reading began, then exit 0.
+    const perPartition = [0, 1, 2].map((p) => records.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset));
+    const beforeProduceMs = Date.now() + 60_000; // no record is that young: s@ then starts every partition at its end
+    const [lastTwo, atEnd, fromTime, allOfIt, badOffset] = await kactusAll([
+      ['consume', 'cli-orders', '--offset', '-2', '--exit-at-end', '--format', 'json', '--bootstrap', bootstrap],
+      ['consume', 'cli-orders', '--offset', 'end', '-e', '--bootstrap', bootstrap],
+      ['consume', 'cli-orders', '--offset', `s@${beforeProduceMs}`, '-e', '--bootstrap', bootstrap],
+      ['consume', 'cli-orders', '--offset', 'beginning', '-e', '--bootstrap', bootstrap],
+      ['consume', 'cli-orders', '--offset', 'yesterday', '--bootstrap', bootstrap],
+    ]);
+    expect(lastTwo!.code).toBe(0);
+    const lastTwoValues = lines(lastTwo!.stdout).map((l) => (JSON.parse(l) as { value: string }).value).sort();
+    expect(lastTwoValues).toEqual(perPartition.flatMap((rs) => rs.slice(-2).map((r) => r.value)).sort());
+    expect(atEnd).toMatchObject({ code: 0, stdout: '' });
+    expect(fromTime).toMatchObject({ code: 0, stdout: '' });
+    expect(lines(allOfIt!.stdout)).toHaveLength(30);
+    expect(badOffset!.code).toBe(2);
+    expect(badOffset!.stderr).toContain('-N (N before the end)');
     expect(status.code).toBe(0);
     const statusJson = JSON.parse(status.stdout) as { brokers: { brokerId: number }[]; controllerId: number; quorum: { voters: { role: string }[] }; underReplicated: number; underMinIsr: number; offline: number };
     expect(statusJson.brokers.map((b) => b.brokerId)).toEqual([1, 2, 3]);

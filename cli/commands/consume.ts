@@ -4,8 +4,10 @@
  *
  * Without --group it reads every partition (or only --partition P) from the
  * leaders directly (cli/fetch-reader.ts): from the latest offset, or the
- * earliest with --from-beginning, or --offset O (a number, earliest or
- * latest) with --partition. Nothing is committed.
+ * earliest with --from-beginning, or --offset O (kcat's forms: an offset,
+ * earliest|beginning, latest|end, -N before the end, s@TIMESTAMP_MS), for
+ * every partition or --partition P; --exit-at-end stops once each reached
+ * the end it had at the start. Nothing is committed.
  *
  * With --group G it is a member of consumer group G through the client's
  * consumer (client/consumer): the group assigns the partitions, reading
@@ -26,14 +28,18 @@ import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import { UsageError, printLine } from '../output.ts';
 import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
 import { FetchReader, type ConsumedRecord, type StartAt } from '../fetch-reader.ts';
+import type { Admin } from '../../client/admin.ts';
 
-export const consumeHelp = `Usage: kactus consume TOPIC [--group G] [--from-beginning] [--max-messages N] [--partition P --offset O]
+export const consumeHelp = `Usage: kactus consume TOPIC [--group G] [--from-beginning] [--max-messages N] [--partition P] [--offset O] [--exit-at-end]
                       [--isolation-level read_uncommitted|read_committed] [--format text|json] [--print-key]
                       [--key-separator S] [--timeout-ms T] [--bootstrap ws://HOST:PORT[,...]]
 
 Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of silence, or Ctrl-C.
   --from-beginning     start at the earliest offset (default: the latest)
-  --partition P        read only partition P; --offset O starts it at O (a number, earliest or latest)
+  --partition P        read only partition P
+  --offset O           start every partition read at O: an offset, earliest|beginning, latest|end,
+                       -N (N records before the end) or s@TIMESTAMP_MS (the first record at or after it)
+  --exit-at-end, -e    stop once every partition read reached the end it had when reading began
   --group G            consume as a member of group G (committed offsets; printed records are committed)
   --max-messages N     stop after N records
   --timeout-ms T       stop after T ms without a record
@@ -47,6 +53,32 @@ const groupJoinWaitMsMax = 30_000;
 /** With --group: how often a feed that failed with REBALANCE_IN_PROGRESS is started again, and after what pause. */
 const groupFeedRestartsMax = 5;
 const groupFeedRestartDelayMs = 1_000;
+
+/** Where --offset starts each partition (kcat's -o forms): an offset, the earliest or latest, N before the end, or a time. */
+type StartSpec = StartAt | { fromEnd: number } | { timestampMs: number };
+
+function startSpec(text: string): StartSpec {
+  if (text === 'earliest' || text === 'beginning') return 'earliest';
+  if (text === 'latest' || text === 'end') return 'latest';
+  if (/^-(0|[1-9]\d{0,15})$/.test(text)) return { fromEnd: Number(text.slice(1)) };
+  if (/^s@(0|[1-9]\d{0,15})$/.test(text)) return { timestampMs: Number(text.slice(2)) };
+  if (/^(0|[1-9]\d{0,15})$/.test(text)) return Number(text);
+  throw new UsageError(`consume: --offset "${text}" is not an offset, earliest|beginning, latest|end, -N (N before the end) or s@TIMESTAMP_MS; see kactus consume --help`);
+}
+
+/** Positions every partition of `partitions` per `start`; -N never goes below a partition's earliest offset. */
+async function seekTo(reader: FetchReader, admin: Admin, topic: string, partitions: number[], start: StartSpec): Promise<void> {
+  if (typeof start !== 'object') return reader.seek(partitions, start);
+  if ('timestampMs' in start) {
+    const found = await admin.listOffsets({ topic, partitions, at: { timestamp: start.timestampMs } });
+    const latest = await admin.listOffsets({ topic, partitions, at: 'latest' });
+    // No record at or after the time: start at the end, as kcat does.
+    for (const o of found) await reader.seek([o.partition], o.offset >= 0 ? o.offset : latest.find((l) => l.partition === o.partition)!.offset);
+    return;
+  }
+  const [earliest, latest] = await Promise.all([admin.listOffsets({ topic, partitions, at: 'earliest' }), admin.listOffsets({ topic, partitions, at: 'latest' })]);
+  for (const l of latest) await reader.seek([l.partition], Math.max(earliest.find((e) => e.partition === l.partition)!.offset, l.offset - start.fromEnd));
+}
 
 /** Largest --max-messages accepted. */
 const messagesMax = Number.MAX_SAFE_INTEGER;
@@ -149,6 +181,7 @@ export async function consume(argv: string[]): Promise<number> {
       'max-messages': { type: 'string' },
       partition: { type: 'string' },
       offset: { type: 'string' },
+      'exit-at-end': { type: 'boolean', short: 'e' },
       'isolation-level': { type: 'string', default: 'read_uncommitted' },
       format: { type: 'string' },
       'print-key': { type: 'boolean', default: false },
@@ -169,13 +202,13 @@ export async function consume(argv: string[]): Promise<number> {
   const timeoutMs = v['timeout-ms'] === undefined ? undefined : integerFlag(v['timeout-ms'], 'timeout-ms', 1, 86_400_000);
   const partition = v.partition === undefined ? undefined : integerFlag(v.partition, 'partition', 0, 2 ** 31 - 1);
   const offsetText = v.offset as string | undefined;
-  if (offsetText !== undefined && partition === undefined) throw new UsageError('consume: --offset needs --partition');
   if (offsetText !== undefined && v['from-beginning']) throw new UsageError('consume: --offset and --from-beginning exclude each other');
-  let start: StartAt = v['from-beginning'] ? 'earliest' : 'latest';
-  if (offsetText === 'earliest' || offsetText === 'latest') start = offsetText;
-  else if (offsetText !== undefined) start = integerFlag(offsetText, 'offset', 0, Number.MAX_SAFE_INTEGER);
+  const start: StartSpec = offsetText === undefined ? (v['from-beginning'] ? 'earliest' : 'latest') : startSpec(offsetText);
+  const exitAtEnd = v['exit-at-end'] === true;
   if (v.group !== undefined) {
     if (partition !== undefined) throw new UsageError('consume: --group and --partition exclude each other (the group assigns partitions)');
+    if (offsetText !== undefined) throw new UsageError('consume: --group and --offset exclude each other (the group starts at its committed offsets)');
+    if (exitAtEnd) throw new UsageError('consume: --group and --exit-at-end exclude each other (a group member has no fixed end)');
     if ((v.group as string).length === 0) throw new UsageError('consume: --group must not be empty');
     return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation);
   }
@@ -184,7 +217,11 @@ export async function consume(argv: string[]): Promise<number> {
     const reader = new FetchReader(context, kactus.admin(), topic, v['from-beginning'] ? 'earliest' : 'latest', isolation === 'read_committed' ? 1 : 0);
     const partitions = await reader.partitions();
     if (partition !== undefined && !partitions.includes(partition)) throw new UsageError(`consume: topic "${topic}" has no partition ${partition} (it has ${partitions.length})`);
-    await reader.seek(partition === undefined ? partitions : [partition], start);
+    const reading = partition === undefined ? partitions : [partition];
+    await seekTo(reader, kactus.admin(), topic, reading, start);
+    // --exit-at-end: each partition's end when reading began; done once every position reached it.
+    const ends = exitAtEnd ? new Map((await kactus.admin().listOffsets({ topic, partitions: reading, at: 'latest' })).map((o) => [o.partition, o.offset])) : undefined;
+    const atEnd = (): boolean => ends !== undefined && [...ends].every(([p, end]) => (reader.positions.get(p) ?? 0) >= end);
     let stopping = false;
     const stop = (): void => {
       stopping = true;
@@ -194,7 +231,7 @@ export async function consume(argv: string[]): Promise<number> {
     try {
       let printed = 0;
       let lastRecordAtMs = Date.now();
-      while (!stopping && printed < maxMessages) {
+      while (!stopping && printed < maxMessages && !atEnd()) {
         const records = await reader.poll();
         if (records.length > 0) lastRecordAtMs = Date.now();
         else if (timeoutMs !== undefined && Date.now() - lastRecordAtMs >= timeoutMs) break;
