@@ -316,6 +316,38 @@ function alive(pid: number): boolean {
   }
 }
 
+describe('kactus produce flags', () => {
+  it('--partition, --file, --null-marker and --parse-headers: what is read back is what the lines said', async () => {
+    expect((await kactus(['topics', 'create', 'cli-produce', '--partitions', '3', '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'kactus-cli-produce-'));
+    const file = join(dir, 'lines.txt');
+    writeFileSync(file, ['trace:1,trace:2,app:web\tk1=v1', '\tk2=NULL', 'app:batch\tNULL=v3'].join('\n') + '\n');
+    const produced = await kactus(['produce', 'cli-produce', '--file', file, '--partition', '2', '--key-separator', '=', '--null-marker', 'NULL', '--parse-headers', '--header', 'source=file', '--json', '--bootstrap', bootstrap]);
+    expect(produced.stderr).toBe('');
+    expect(JSON.parse(produced.stdout)).toMatchObject({ records: 3, partitions: { 2: 3 } });
+    const read = await kactus(['consume', 'cli-produce', '--partition', '2', '--offset', 'beginning', '-e', '--format', 'json', '--bootstrap', bootstrap]);
+    expect(read.code).toBe(0);
+    const records = lines(read.stdout).map((l) => JSON.parse(l) as { key: string | null; value: string | null; headers: Record<string, string> });
+    expect(records.map((r) => [r.key, r.value])).toEqual([['k1', 'v1'], ['k2', null], [null, 'v3']]);
+    expect(records[0]!.headers).toMatchObject({ source: 'file', app: 'web' });
+    expect(records[2]!.headers).toEqual({ source: 'file', app: 'batch' });
+
+    writeFileSync(file, 'no tab here\n');
+    const [noTab, missing, badPartition] = await kactusAll([
+      ['produce', 'cli-produce', '--file', file, '--parse-headers', '--bootstrap', bootstrap],
+      ['produce', 'cli-produce', '--file', join(dir, 'absent.txt'), '--bootstrap', bootstrap],
+      ['produce', 'cli-produce', '--file', file, '--partition', '7', '--bootstrap', bootstrap],
+    ]);
+    expect(noTab!.code).toBe(1);
+    expect(noTab!.stderr).toContain('no tab after its headers');
+    expect(missing!.code).toBe(2);
+    expect(missing!.stderr).toContain('absent.txt');
+    expect(badPartition!.code).toBe(1);
+    expect(badPartition!.stderr).toMatch(/partition/i);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('kactus configs', () => {
   it('describes and alters topic configs and the broker default; refuses a bad entity', async () => {
     expect((await kactus(['topics', 'create', 'cli-configs', '--partitions', '1', '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
