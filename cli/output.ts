@@ -37,6 +37,11 @@ export function printLine(text: string): void {
   write('stdout', `${text}\n`);
 }
 
+/** Text as it is, no newline added (kcat-style format strings carry their own). */
+export function printRaw(text: string): void {
+  write('stdout', text);
+}
+
 export function printJson(value: unknown): void {
   write('stdout', `${JSON.stringify(value)}\n`);
 }

@@ -331,6 +331,11 @@ describe('kactus produce flags', () => {
     expect(records.map((r) => [r.key, r.value])).toEqual([['k1', 'v1'], ['k2', null], [null, 'v3']]);
     expect(records[0]!.headers).toMatchObject({ source: 'file', app: 'web' });
     expect(records[2]!.headers).toEqual({ source: 'file', app: 'batch' });
+    const formatted = await kactus(['consume', 'cli-produce', '--partition', '2', '--offset', 'beginning', '-e', '-f', '%p:%o %k=%s (%K/%S) %h\\n', '--bootstrap', bootstrap]);
+    expect(lines(formatted.stdout)).toEqual(['2:0 k1=v1 (2/2) source=file,trace=1,trace=2,app=web', '2:1 k2= (2/-1) source=file', '2:2 =v3 (-1/2) source=file,app=batch']);
+    const unknownDirective = await kactus(['consume', 'cli-produce', '-f', '%q', '--bootstrap', bootstrap]);
+    expect(unknownDirective.code).toBe(2);
+    expect(unknownDirective.stderr).toContain('unknown directive "%q"');
 
     writeFileSync(file, 'no tab here\n');
     const [noTab, missing, badPartition] = await kactusAll([

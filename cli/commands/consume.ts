@@ -25,7 +25,7 @@
  */
 import type { Subscription } from 'rxjs';
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
-import { UsageError, printLine } from '../output.ts';
+import { UsageError, printLine, printRaw } from '../output.ts';
 import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
 import { FetchReader, type ConsumedRecord, type StartAt } from '../fetch-reader.ts';
 import type { Admin } from '../../client/admin.ts';
@@ -45,7 +45,9 @@ Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of si
   --timeout-ms T       stop after T ms without a record
   --isolation-level    read_committed: only records of committed transactions (default read_uncommitted)
   --format json        one JSON object per record: topic, partition, offset, timestamp, key, value, headers (same as --json)
-  --print-key          text format: print KEY<separator>VALUE (--key-separator, default a tab)`;
+  --print-key          text format: print KEY<separator>VALUE (--key-separator, default a tab)
+  --format-string F, -f F  kcat's format: %t topic %p partition %o offset %k key %s value %T timestamp
+                       %h headers (k=v,...) %K/%S key/value bytes (-1: null) %% percent; \\n \\t escapes (none added)`;
 
 /** With --group and --timeout-ms: longest wait for the group's first assignment, on top of the timeout. */
 const groupJoinWaitMsMax = 30_000;
@@ -95,6 +97,57 @@ export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 
   return printKey ? `${utf8(r.key) ?? 'null'}${keySeparator}${value}` : value;
 }
 
+/**
+ * kcat's -f format: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms), %h headers
+ * (k=v,k=v), %K / %S key / value length in bytes (-1 for null), %% a percent; \\n, \\t, \\r and \\\\ escapes. Null keys and
+ * values print as empty (kcat's default). Checked once: an unknown directive is a usage error.
+ */
+export function compileFormat(template: string): (topic: string, r: ConsumedRecord) => string {
+  const parts: ((topic: string, r: ConsumedRecord) => string)[] = [];
+  let literal = '';
+  const flush = (): void => {
+    if (literal.length === 0) return;
+    const text = literal;
+    parts.push(() => text);
+    literal = '';
+  };
+  for (let i = 0; i < template.length; i += 1) {
+    const c = template[i]!;
+    const next = template[i + 1];
+    if (c === '\\' && next !== undefined && 'ntr\\'.includes(next)) {
+      literal += next === 'n' ? '\n' : next === 't' ? '\t' : next === 'r' ? '\r' : '\\';
+      i += 1;
+      continue;
+    }
+    if (c !== '%') {
+      literal += c;
+      continue;
+    }
+    if (next === '%') {
+      literal += '%';
+      i += 1;
+      continue;
+    }
+    const directive: ((topic: string, r: ConsumedRecord) => string) | undefined = {
+      t: (topic: string) => topic,
+      p: (_t: string, r: ConsumedRecord) => String(r.partition),
+      o: (_t: string, r: ConsumedRecord) => String(r.offset),
+      k: (_t: string, r: ConsumedRecord) => utf8(r.key) ?? '',
+      s: (_t: string, r: ConsumedRecord) => utf8(r.value) ?? '',
+      T: (_t: string, r: ConsumedRecord) => String(r.timestamp),
+      h: (_t: string, r: ConsumedRecord) => r.headers.map((h) => `${h.key}=${utf8(h.value) ?? ''}`).join(','),
+      K: (_t: string, r: ConsumedRecord) => String(r.key === null ? -1 : r.key.byteLength),
+      S: (_t: string, r: ConsumedRecord) => String(r.value === null ? -1 : r.value.byteLength),
+    }[next ?? ''];
+    if (directive === undefined) throw new UsageError(`consume: --format-string: unknown directive "%${next ?? ''}" (known: %t %p %o %k %s %T %h %K %S %%)`);
+    flush();
+    parts.push(directive);
+    i += 1;
+  }
+  flush();
+  return (topic, r) => parts.map((part) => part(topic, r)).join('');
+}
+
 /** Waits until `stop` is called or a signal arrives; resolves with nothing. */
 function stopSignal(): { stopped: Promise<void>; stop: () => void; dispose: () => void } {
   let stop: () => void = () => {};
@@ -106,7 +159,16 @@ function stopSignal(): { stopped: Promise<void>; stop: () => void; dispose: () =
   return { stopped, stop, dispose: () => (process.off('SIGINT', stop), process.off('SIGTERM', stop)) };
 }
 
-async function consumeInGroup(v: Parsed['values'], topic: string, groupId: string, format: 'text' | 'json', maxMessages: number, timeoutMs: number | undefined, isolation: 'read_uncommitted' | 'read_committed'): Promise<number> {
+async function consumeInGroup(
+  v: Parsed['values'],
+  topic: string,
+  groupId: string,
+  format: 'text' | 'json',
+  maxMessages: number,
+  timeoutMs: number | undefined,
+  isolation: 'read_uncommitted' | 'read_committed',
+  template: ((topic: string, r: ConsumedRecord) => string) | undefined,
+): Promise<number> {
   return withClient(v, async (kactus) => {
     // The topic must exist: subscribing to a missing topic would wait for it forever.
     await kactus.admin().describeTopics({ topics: [topic] });
@@ -135,7 +197,9 @@ async function consumeInGroup(v: Parsed['values'], topic: string, groupId: strin
       subscription = consumer.messages$.subscribe({
         next: (record) => {
           if (printed >= maxMessages) return;
-          printLine(formatRecord(topic, { partition: record.partition, offset: record.offset, offsetDelta: 0, timestamp: record.timestamp, key: record.key, value: record.value, headers: [...record.headers] }, format, v['print-key'] === true, v['key-separator'] as string));
+          const consumed: ConsumedRecord = { partition: record.partition, offset: record.offset, offsetDelta: 0, timestamp: record.timestamp, key: record.key, value: record.value, headers: [...record.headers] };
+          if (template !== undefined) printRaw(template(topic, consumed));
+          else printLine(formatRecord(topic, consumed, format, v['print-key'] === true, v['key-separator'] as string));
           record.ack();
           printed += 1;
           armIdle(timeoutMs);
@@ -182,6 +246,7 @@ export async function consume(argv: string[]): Promise<number> {
       partition: { type: 'string' },
       offset: { type: 'string' },
       'exit-at-end': { type: 'boolean', short: 'e' },
+      'format-string': { type: 'string', short: 'f' },
       'isolation-level': { type: 'string', default: 'read_uncommitted' },
       format: { type: 'string' },
       'print-key': { type: 'boolean', default: false },
@@ -196,6 +261,8 @@ export async function consume(argv: string[]): Promise<number> {
   const formatText = (v.format as string | undefined) ?? (v.json ? 'json' : 'text');
   if (formatText !== 'text' && formatText !== 'json') throw new UsageError(`consume: --format must be text or json, got "${formatText}"`);
   const format = formatText;
+  const template = typeof v['format-string'] === 'string' ? compileFormat(v['format-string']) : undefined;
+  if (template !== undefined && (v.format !== undefined || v.json === true)) throw new UsageError('consume: --format-string and --format/--json exclude each other');
   const isolation = v['isolation-level'] as string;
   if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') throw new UsageError(`consume: --isolation-level must be read_uncommitted or read_committed, got "${isolation}"`);
   const maxMessages = integerFlag(v['max-messages'], 'max-messages', 1, messagesMax, messagesMax);
@@ -210,7 +277,7 @@ export async function consume(argv: string[]): Promise<number> {
     if (offsetText !== undefined) throw new UsageError('consume: --group and --offset exclude each other (the group starts at its committed offsets)');
     if (exitAtEnd) throw new UsageError('consume: --group and --exit-at-end exclude each other (a group member has no fixed end)');
     if ((v.group as string).length === 0) throw new UsageError('consume: --group must not be empty');
-    return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation);
+    return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation, template);
   }
 
   return withClient(v, async (kactus, context) => {
@@ -237,7 +304,8 @@ export async function consume(argv: string[]): Promise<number> {
         else if (timeoutMs !== undefined && Date.now() - lastRecordAtMs >= timeoutMs) break;
         for (const record of records) {
           if (printed >= maxMessages) break;
-          printLine(formatRecord(topic, record, format, v['print-key'] === true, v['key-separator'] as string));
+          if (template !== undefined) printRaw(template(topic, record));
+          else printLine(formatRecord(topic, record, format, v['print-key'] === true, v['key-separator'] as string));
           printed += 1;
         }
       }
