@@ -101,16 +101,24 @@ async function assignment(names: readonly string[]): Promise<PartitionReplicas[]
 }
 
 /**
- * Waits until the controller lists no reassignment and the brokers' metadata shows `expected` (a broker's image
- * may lag the controller by a fetch round: describeTopics asks a broker).
+ * Waits until the controller lists no reassignment and every running broker's metadata shows `expected`. Each
+ * broker's image follows the metadata log on its own, a fetch round behind the controller at most, and
+ * describeTopics asks whichever broker the client picks: one broker showing the new lists says nothing of the
+ * next one asked (CI once saw the completed lists on one broker, then a broker still mid-move).
  */
 async function reassignmentsDone(expected: readonly PartitionReplicas[], timeoutMs = 30_000): Promise<void> {
   await until('the reassignments to complete', async () => ((await admin.listPartitionReassignments()).length === 0 ? true : undefined), timeoutMs);
   const names = [...new Set(expected.map((p) => p.topic))];
   const key = (p: PartitionReplicas) => `${p.topic}-${p.partition}:${p.replicas.join(',')}`;
-  await until('the metadata to show the new replica lists', async () => {
-    const now = new Set((await assignment(names)).map(key));
-    return expected.every((p) => now.has(key(p))) ? true : undefined;
+  const running = cluster.brokers.filter((b) => b.child !== null).map((b) => b.id);
+  await until(`every broker's metadata (${running.join(', ')}) to show the new replica lists`, async () => {
+    for (const brokerId of running) {
+      const answer = await cluster.metadata(names, brokerId).catch(() => undefined);
+      if (answer === undefined) return undefined;
+      const now = new Set(answer.topics.flatMap((t) => t.partitions.map((p) => key({ topic: t.name, partition: p.partition, replicas: p.replicas }))));
+      if (!expected.every((p) => now.has(key(p)))) return undefined;
+    }
+    return true;
   }, timeoutMs);
 }
 
