@@ -16,7 +16,9 @@ export { Producer, type ProducerRecord, type ProducerMessage, type RecordMetadat
 export { KactusError, PartitionError, ErrorCode } from './errors.ts';
 export type { KactusOptions, ProducerOptions, AdminOptions, PartitionerFunction, SaslOptions, SslOptions } from './options.ts';
 export type { TopicMetadata, PartitionMetadata, BrokerMetadata } from './metadata-cache.ts';
-export { Consumer, type ConsumerBatch, type RunOptions, type EachMessagePayload, type EachBatchPayload } from './consumer/consumer.ts';
+export { Consumer, type ConsumerBatch, type RunOptions, type EachMessagePayload, type EachBatchPayload, type TopicOffsets } from './consumer/consumer.ts';
+export { consumerEvents, type ConsumerEvent, type ConsumerEventName, type ConsumerEventPayloads, type RemoveListener } from './consumer/events.ts';
+export { serializers, deserializers, type Serializer, type Deserializer, type Serializers, type Deserializers, type SerializedBytes } from './serde.ts';
 export { commitAfter, processPartitionsInParallel, type Ackable } from './consumer/operators.ts';
 export { exactlyOnce, type ExactlyOnceOptions, type ExactlyOnceCommit } from './consumer/exactly-once.ts';
 export { Transaction, type SendOffsetsArgs, type TxnOffset, type ConsumerGroupMetadata } from './producer/transaction.ts';

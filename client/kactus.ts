@@ -30,6 +30,7 @@ import { Consumer } from './consumer/consumer.ts';
 import { parseConsumerOptions, type ConsumerOptions } from './consumer/options.ts';
 import type { FaultPlan } from '../runtime/faults.ts';
 import { version } from './version.ts';
+import type { RawValue } from './serde.ts';
 
 /** What every component of a client shares. */
 export type ClientContext = {
@@ -102,16 +103,16 @@ export class Kactus {
     return new Admin({ connection: () => this.context(), requestTimeoutMs: parsed.requestTimeoutMs || this.config.requestTimeoutMs, retry: this.retry });
   }
 
-  producer(options: ProducerOptions = {}): Producer {
+  producer<K = RawValue, V = RawValue>(options: ProducerOptions<K, V> = {}): Producer<K, V> {
     const config = parseProducerOptions(options);
-    const producer = new Producer(config, () => this.context(), (p) => this.unregister(p));
+    const producer = new Producer<K, V>(config, () => this.context(), (p) => this.unregister(p));
     return this.register(producer);
   }
 
   /** A group consumer (client/consumer/consumer.ts); options are checked now (INVALID_CONFIG). */
-  consumer(options: ConsumerOptions): Consumer {
+  consumer<K = Buffer, V = Buffer>(options: ConsumerOptions<K, V>): Consumer<K, V> {
     const config = parseConsumerOptions(options);
-    const consumer = new Consumer(config, () => this.context(), (c) => this.unregister(c));
+    const consumer = new Consumer<K, V>(config, () => this.context(), (c) => this.unregister(c));
     return this.register(consumer);
   }
 

@@ -26,6 +26,7 @@
  */
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
+import type { RawValue, Serializer, Serializers } from './serde.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -238,6 +239,24 @@ const transactionalIdOption: Check<string | null> = (value, name) => {
   return value;
 };
 
+/**
+ * { key?, value? } of functions (serializers, deserializers: serde.ts); a missing slot is null (bytes as they are).
+ * `signature` names what a slot must be, for the error.
+ */
+export const functionSlots = <F>(kind: string, signature: string): Check<{ key: F | null; value: F | null }> => (value, name) => {
+  if (value === undefined || value === null) return { key: null, value: null };
+  if (typeof value !== 'object' || Array.isArray(value)) throw bad(name, `must be an object { key?, value? } of ${kind} functions`);
+  const source = value as Record<string, unknown>;
+  for (const key of Object.keys(source)) if (key !== 'key' && key !== 'value') throw bad(`${name}.${key}`, `is not a ${kind} slot (key, value)`);
+  const slot = (key: 'key' | 'value'): F | null => {
+    const fn = source[key];
+    if (fn === undefined || fn === null) return null;
+    if (typeof fn !== 'function') throw bad(`${name}.${key}`, `must be a function ${signature}, got ${typeof fn}`);
+    return fn as F;
+  };
+  return { key: slot('key'), value: slot('value') };
+};
+
 export const producerOptionsSpec = {
   /** acks: 0 (no answer), 1 (leader appended), 'all' / -1 (every ISR member has it). */
   acks: acksOption,
@@ -268,11 +287,13 @@ export const producerOptionsSpec = {
   transactionalId: transactionalIdOption,
   /** transaction.timeout.ms: the coordinator aborts a transaction left open this long (sent with InitProducerId). */
   transactionTimeoutMs: integer(1, 900_000, 60_000),
+  /** key.serializer / value.serializer: serializers.string, serializers.json<T>(), or functions of your own (serde.ts). */
+  serializers: functionSlots<Serializer<unknown>>('serializer', '(data, topic: string) => Buffer | string'),
   /** Testing only: fault injection on the client side. */
   faults: faultsOption,
 } satisfies Spec;
 
-export type ProducerOptions = {
+export type ProducerOptions<K = RawValue, V = RawValue> = {
   acks?: 0 | 1 | -1 | 'all';
   idempotent?: boolean;
   batchSizeBytes?: number;
@@ -290,6 +311,8 @@ export type ProducerOptions = {
   /** Makes the producer transactional: sends go through producer.transaction(). */
   transactionalId?: string | null;
   transactionTimeoutMs?: number;
+  /** Types send() by K and V: serializers.json<Order>() makes value an Order. */
+  serializers?: Serializers<K, V>;
   faults?: { dropProduceResponses?: number };
 };
 

@@ -31,18 +31,31 @@
  * records to be finished, commits, then reports `revoked` on assignments$.
  * An ack after that is ignored (the next owner reads the record again).
  *
- * Imports: rxjs, protocol/errors.ts, ../kactus.ts (types), ../topic-name.ts,
- * ./group-member.ts, ./group-transport.ts, ./fetcher.ts, ./offsets.ts, ./types.ts.
+ * Keys and values are turned into the app's types by the deserializers of
+ * the options (../serde.ts) when a record is delivered; one that throws ends
+ * the feed at that record, before it is delivered, so nothing from it on is
+ * committed.
+ *
+ * run() is KafkaJS's: eachMessage, or eachBatch with resolveOffset,
+ * heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning,
+ * isStale and pause; with eachBatchAutoResolve off, records of a batch the
+ * handler did not resolve are fetched again (a seek to the first of them).
+ * Instrumentation events (./events.ts) come through on() and events$.
+ *
+ * Imports: rxjs, protocol/errors.ts, ../kactus.ts (types), ../topic-name.ts, ../serde.ts (types),
+ * ./group-member.ts, ./group-transport.ts, ./fetcher.ts, ./offsets.ts, ./events.ts, ./types.ts.
  */
 import { Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import type { DecodedRecord } from '../../protocol/record-batch/index.ts';
 import type { ClientContext, Closeable } from '../kactus.ts';
 import { checkTopicName } from '../topic-name.ts';
+import type { Deserializer } from '../serde.ts';
+import { ConsumerInstrumentation, consumerEvents, type ConsumerEvent, type ConsumerEventName, type RemoveListener } from './events.ts';
 import { Fetcher, type FetchedChunk } from './fetcher.ts';
 import { GroupMember, type GroupTransport } from './group-member.ts';
-import { groupTransport } from './group-transport.ts';
-import { OffsetCommitter, PartitionProgress } from './offsets.ts';
+import { groupTransport, withRequestEvents } from './group-transport.ts';
+import { OffsetCommitter, PartitionProgress, type OffsetToCommit } from './offsets.ts';
 import { processPartitionsInParallel } from './operators.ts';
 import type { ConsumerConfig } from './options.ts';
 import { tpKey, type AssignmentEvent, type ConsumerRecord, type RecordHeader, type TopicPartition } from './types.ts';
@@ -59,21 +72,57 @@ const assumedRecordBytesMin = 16;
 const revokePollMs = 5;
 
 /** A batch of one partition's records, as `batches$` and `run({ eachBatch })` get them. */
-export interface ConsumerBatch {
+export interface ConsumerBatch<K = Buffer, V = Buffer> {
   readonly topic: string;
   readonly partition: number;
-  readonly records: readonly ConsumerRecord[];
+  readonly records: readonly ConsumerRecord<K, V>[];
+  /** KafkaJS's name for `records`. */
+  readonly messages: readonly ConsumerRecord<K, V>[];
   readonly highWatermark: number;
   /** Finishes every record of the batch. */
   ack(): void;
+  isEmpty(): boolean;
+  /** The first record's offset; null for an empty batch. */
+  firstOffset(): number | null;
+  /** The last record's offset (highWatermark - 1 for an empty batch). */
+  lastOffset(): number;
+  /** Records after this batch up to the high watermark. */
+  offsetLag(): number;
+  /** Records from this batch's first up to the high watermark. */
+  offsetLagLow(): number;
+  /** The partition was revoked, lost or sought since the batch was delivered: its acks are ignored. */
+  isStale(): boolean;
 }
 
-export type EachMessagePayload = { topic: string; partition: number; message: ConsumerRecord };
-export type EachBatchPayload = { batch: ConsumerBatch; isRunning: () => boolean };
+/** KafkaJS's offsets shape (commitOffsetsIfNecessary, uncommittedOffsets); an offset is the next to read. */
+export type TopicOffsets = { topics: { topic: string; partitions: { partition: number; offset: number | string }[] }[] };
 
-export type RunOptions = {
-  eachMessage?: (payload: EachMessagePayload) => Promise<void> | void;
-  eachBatch?: (payload: EachBatchPayload) => Promise<void> | void;
+export type EachMessagePayload<K = Buffer, V = Buffer> = { topic: string; partition: number; message: ConsumerRecord<K, V>; heartbeat(): Promise<void>; pause(): () => void };
+export type EachBatchPayload<K = Buffer, V = Buffer> = {
+  batch: ConsumerBatch<K, V>;
+  /** Marks every record of the batch up to `offset` (inclusive) finished: committable. */
+  resolveOffset(offset: number | string): void;
+  /** A heartbeat if one is due, and proof of life for max.poll.interval.ms (heartbeats also run on their own timer). */
+  heartbeat(): Promise<void>;
+  /** No argument: commits what finished if auto-commit is on and its interval passed. With offsets: commits them now. */
+  commitOffsetsIfNecessary(offsets?: TopicOffsets): Promise<void>;
+  /** What finished and is not committed yet. */
+  uncommittedOffsets(): TopicOffsets;
+  isRunning(): boolean;
+  /** The batch's partition was revoked, lost or sought: stop working on it. */
+  isStale(): boolean;
+  /** Pauses the batch's partition; returns a function that resumes it. */
+  pause(): () => void;
+};
+
+export type RunOptions<K = Buffer, V = Buffer> = {
+  eachMessage?: (payload: EachMessagePayload<K, V>) => Promise<void> | void;
+  eachBatch?: (payload: EachBatchPayload<K, V>) => Promise<void> | void;
+  /**
+   * eachBatch: resolve every record of the batch when the handler returns (default true). Off: only what
+   * resolveOffset resolved is finished, and the partition is read again from the first record not resolved.
+   */
+  eachBatchAutoResolve?: boolean;
   /** Partitions processed at once (order is kept within each); default 1. */
   partitionsConsumedConcurrently?: number;
   /** Called once if the run stops on an error (a handler threw, or a fatal consumer error). Default: log it. */
@@ -96,18 +145,19 @@ class Lease {
   ) {}
 }
 
-class Record implements ConsumerRecord {
+class Record<K, V> implements ConsumerRecord<K, V> {
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
-    readonly key: Buffer | null,
-    readonly value: Buffer | null,
+    readonly key: K | null,
+    readonly value: V | null,
     readonly headers: readonly RecordHeader[],
     readonly timestamp: number,
-    private readonly lease: Lease,
+    /** @internal */
+    readonly lease: Lease,
     private readonly sizeBytes: number,
-    private readonly session: Session,
+    private readonly session: Session<K, V>,
   ) {}
 
   ack(): void {
@@ -115,9 +165,51 @@ class Record implements ConsumerRecord {
   }
 }
 
-type Deliver = { mode: 'record'; subscriber: Subscriber<ConsumerRecord> } | { mode: 'batch'; subscriber: Subscriber<ConsumerBatch> };
+class Batch<K, V> implements ConsumerBatch<K, V> {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly records: readonly Record<K, V>[],
+    readonly highWatermark: number,
+    private readonly lease: Lease,
+  ) {}
 
-class Session {
+  get messages(): readonly Record<K, V>[] {
+    return this.records;
+  }
+
+  ack(): void {
+    for (const r of this.records) r.ack();
+  }
+
+  isEmpty(): boolean {
+    return this.records.length === 0;
+  }
+
+  firstOffset(): number | null {
+    return this.records[0]?.offset ?? null;
+  }
+
+  lastOffset(): number {
+    return this.records.at(-1)?.offset ?? this.highWatermark - 1;
+  }
+
+  offsetLag(): number {
+    return Math.max(0, this.highWatermark - 1 - this.lastOffset());
+  }
+
+  offsetLagLow(): number {
+    return Math.max(0, this.highWatermark - 1 - (this.firstOffset() ?? this.highWatermark - 1));
+  }
+
+  isStale(): boolean {
+    return !this.lease.active;
+  }
+}
+
+type Deliver<K, V> = { mode: 'record'; subscriber: Subscriber<ConsumerRecord<K, V>> } | { mode: 'batch'; subscriber: Subscriber<ConsumerBatch<K, V>> };
+
+class Session<K, V> {
   readonly member: GroupMember;
   readonly fetcher: Fetcher;
   readonly committer: OffsetCommitter;
@@ -135,13 +227,19 @@ class Session {
   private topics: string[] = [];
   private stopping: Promise<void> | undefined;
 
+  private readonly keyDeserializer: Deserializer<unknown> | null;
+  private readonly valueDeserializer: Deserializer<unknown> | null;
+
   constructor(
-    private readonly consumer: Consumer,
+    private readonly consumer: Consumer<K, V>,
     readonly context: ClientContext,
     private readonly config: ConsumerConfig,
-    private readonly deliver: Deliver,
+    private readonly deliver: Deliver<K, V>,
     transport: GroupTransport,
+    private readonly events: ConsumerInstrumentation,
   ) {
+    this.keyDeserializer = config.deserializers.key;
+    this.valueDeserializer = config.deserializers.value;
     // Offsets committed by transactions (exactly-once): the consumer's own commits are no-ops.
     this.committer = new OffsetCommitter((offsets) => (consumer.transactionalOffsets ? Promise.resolve() : this.member.commitOffsets(offsets)), {
       autoCommit: config.autoCommit,
@@ -151,7 +249,17 @@ class Session {
     this.fetcher = new Fetcher(
       context,
       { ...config, isolationLevel: config.isolationLevel === 'read_committed' ? 1 : 0 },
-      { room: () => this.room(), sink: (chunk) => this.onChunk(chunk), pendingOf: (key) => this.leases.get(key)?.pendingCount ?? 0, onFatal: (err) => this.fail(err) },
+      {
+        room: () => this.room(),
+        sink: (chunk) => this.onChunk(chunk),
+        pendingOf: (key) => this.leases.get(key)?.pendingCount ?? 0,
+        onFatal: (err) => this.fail(err),
+        onFetchStart: (nodeId) => events.emit(consumerEvents.FETCH_START, { nodeId }),
+        onFetchEnd: (nodeId, duration, numberOfBatches, errorCode) => {
+          if (errorCode === 0) events.emit(consumerEvents.FETCH, { nodeId, numberOfBatches, duration });
+          if (events.wants(consumerEvents.REQUEST)) events.emit(consumerEvents.REQUEST, { broker: nodeId, apiName: 'Fetch', clientId: context.config.clientId, createdAt: Date.now() - Math.round(duration), duration, errorCode });
+        },
+      },
     );
     this.member = new GroupMember(
       {
@@ -167,7 +275,7 @@ class Session {
         retry: context.retry,
         requireStable: config.isolationLevel === 'read_committed',
       },
-      transport,
+      withRequestEvents(transport, events, context.config.clientId),
       {
         subscribedTopics: () => this.topics,
         onAssigned: (partitions, generationId) => this.onAssigned(partitions, generationId),
@@ -176,6 +284,7 @@ class Session {
         stalledMs: () => (this.deliveredUnfinished > 0 && config.ackMode === 'explicit' ? Date.now() - this.lastProgressMs : 0),
         onFatal: (err) => this.fail(err),
       },
+      events,
     );
   }
 
@@ -302,17 +411,23 @@ class Session {
           continue;
         }
         if (this.deliver.mode === 'batch') {
-          const records = chunk.records.slice(head.next).map((r) => this.toRecord(lease, r, head.recordBytes));
+          const records: Record<K, V>[] = [];
+          for (let i = head.next; i < chunk.records.length; i += 1) {
+            const record = this.toRecord(lease, chunk.records[i]!, head.recordBytes);
+            if (record === undefined) return;
+            records.push(record);
+          }
           head.next = chunk.records.length;
           for (const r of records) lease.progress.delivered(r.offset);
+          if (this.deliveredUnfinished === 0) this.lastProgressMs = Date.now();
           this.deliveredUnfinished += records.length;
           sent += records.length;
           budget -= records.length;
-          const batch: ConsumerBatch = { topic: lease.topic, partition: lease.partition, records, highWatermark: chunk.highWatermark, ack: () => records.forEach((r) => r.ack()) };
-          this.deliver.subscriber.next(batch);
+          this.deliver.subscriber.next(new Batch(lease.topic, lease.partition, records, chunk.highWatermark, lease));
           continue;
         }
         const record = this.toRecord(lease, chunk.records[head.next]!, head.recordBytes);
+        if (record === undefined) return;
         head.next += 1;
         lease.progress.delivered(record.offset);
         if (this.deliveredUnfinished === 0) this.lastProgressMs = Date.now();
@@ -328,8 +443,39 @@ class Session {
     if (more || budget <= 0) this.scheduleEmit();
   }
 
-  private toRecord(lease: Lease, r: DecodedRecord, sizeBytes: number): Record {
-    return new Record(lease.topic, lease.partition, r.offset, r.key, r.value, r.headers.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value.buffer, h.value.byteOffset, h.value.byteLength) })), r.timestamp, lease, sizeBytes, this);
+  /** The record as the subscriber gets it; undefined (and the feed failed) when a deserializer threw. */
+  private toRecord(lease: Lease, r: DecodedRecord, sizeBytes: number): Record<K, V> | undefined {
+    let key: unknown = r.key;
+    let value: unknown = r.value;
+    let slot = 'key';
+    try {
+      if (r.key !== null && this.keyDeserializer !== null) key = this.keyDeserializer(r.key, lease.topic);
+      slot = 'value';
+      if (r.value !== null && this.valueDeserializer !== null) value = this.valueDeserializer(r.value, lease.topic);
+    } catch (err) {
+      this.fail(new KactusError(ErrorCode.INVALID_RECORD, `topic "${lease.topic}" partition ${lease.partition} offset ${r.offset}: the ${slot} deserializer failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      return undefined;
+    }
+    const headers = r.headers.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value.buffer, h.value.byteOffset, h.value.byteLength) }));
+    return new Record<K, V>(lease.topic, lease.partition, r.offset, key as K | null, value as V | null, headers, r.timestamp, lease, sizeBytes, this);
+  }
+
+  /** eachBatch's heartbeat(): proof of life for the stall check, and a heartbeat if one is due. */
+  heartbeat(): Promise<void> {
+    this.lastProgressMs = Date.now();
+    return this.member.heartbeatIfDue();
+  }
+
+  commitIfDue(): Promise<void> {
+    return this.committer.commitIfDue();
+  }
+
+  commitOffsets(offsets: readonly OffsetToCommit[]): Promise<void> {
+    return this.committer.commitOffsets(offsets);
+  }
+
+  uncommitted(): OffsetToCommit[] {
+    return this.committer.uncommitted();
   }
 
   // ------------------------------------------------------------ membership callbacks
@@ -422,6 +568,8 @@ class Session {
 
   private fail(err: KactusError): void {
     if (this.closed) return;
+    // Nothing more is delivered (or, with ackMode onDelivery, finished) once the feed failed.
+    this.closed = true;
     this.deliver.subscriber.error(err);
   }
 
@@ -444,17 +592,22 @@ class Session {
   }
 }
 
-export class Consumer implements Closeable {
+export class Consumer<K = Buffer, V = Buffer> implements Closeable {
   /** Records of the subscribed topics; cold (see the module comment). */
-  readonly messages$: Observable<ConsumerRecord>;
+  readonly messages$: Observable<ConsumerRecord<K, V>>;
   /** Per-partition batches (one fetch answer's records of a partition); cold, like messages$. */
-  readonly batches$: Observable<ConsumerBatch>;
+  readonly batches$: Observable<ConsumerBatch<K, V>>;
   /** Assignment changes of the active feed. */
   readonly assignments$: Observable<AssignmentEvent>;
+  /** KafkaJS's event names, for on(): consumer.on(consumer.events.GROUP_JOIN, listener). */
+  readonly events = consumerEvents;
+  /** Every instrumentation event (./events.ts), as it happens. */
+  readonly events$: Observable<ConsumerEvent>;
+  private readonly instrumentation: ConsumerInstrumentation;
   private readonly assignmentEvents = new Subject<AssignmentEvent>();
   private topicList: string[] | null = null;
   pattern: RegExp | null = null;
-  private session: Session | undefined;
+  private session: Session<K, V> | undefined;
   /** A feed is subscribed (its session may still be starting). */
   private feedActive = false;
   private stopping: Promise<void> = Promise.resolve();
@@ -464,13 +617,22 @@ export class Consumer implements Closeable {
   constructor(
     readonly config: ConsumerConfig,
     private readonly openContext: () => Promise<ClientContext>,
-    private readonly onClose: (consumer: Consumer) => void,
+    private readonly onClose: (consumer: Closeable) => void,
     /** Testing: replaces the `/groups` transport. */
     private readonly transportFor: (context: ClientContext) => GroupTransport = groupTransport,
   ) {
-    this.messages$ = this.feed<ConsumerRecord>('record');
-    this.batches$ = this.feed<ConsumerBatch>('batch');
+    this.instrumentation = new ConsumerInstrumentation((err, type) => {
+      void this.openContext().then((c) => c.connection.log.warn({ err: String(err), event: type, groupId: config.groupId }, 'consumer.event_listener_failed'), () => undefined);
+    });
+    this.events$ = this.instrumentation.events$;
+    this.messages$ = this.feed<ConsumerRecord<K, V>>('record');
+    this.batches$ = this.feed<ConsumerBatch<K, V>>('batch');
     this.assignments$ = this.assignmentEvents.asObservable();
+  }
+
+  /** Listens for one instrumentation event (KafkaJS's consumer.on); returns the function that removes the listener. */
+  on<T extends ConsumerEventName>(type: T, listener: (event: ConsumerEvent<T>) => void): RemoveListener {
+    return this.instrumentation.on(type, listener);
   }
 
   /**
@@ -519,14 +681,14 @@ export class Consumer implements Closeable {
         subscriber.error(new KactusError(ErrorCode.INVALID_REQUEST, `consumer of group ${this.config.groupId} already has an active feed (one group member, one feed; use share() to fan out)`));
         return;
       }
-      let session: Session | undefined;
+      let session: Session<K, V> | undefined;
       let cancelled = false;
       const previous = this.stopping;
       const starting = previous.then(async () => {
         if (cancelled) return;
         const context = await this.openContext();
         if (cancelled) return;
-        session = new Session(this, context, this.config, { mode, subscriber } as Deliver, this.transportFor(context));
+        session = new Session<K, V>(this, context, this.config, { mode, subscriber } as Deliver<K, V>, this.transportFor(context), this.instrumentation);
         this.session = session;
         await session.start();
       });
@@ -549,7 +711,7 @@ export class Consumer implements Closeable {
     this.assignmentEvents.next(event);
   }
 
-  private active(): Session {
+  private active(): Session<K, V> {
     if (!this.session) throw new KactusError(ErrorCode.INVALID_REQUEST, 'no active feed: subscribe to messages$ (or run()) first');
     return this.session;
   }
@@ -624,21 +786,75 @@ export class Consumer implements Closeable {
    * Each handler call finishes its record(s) when its promise resolves, so
    * commits are at-least-once; partitions run concurrently up to
    * partitionsConsumedConcurrently, each in offset order. A handler that
-   * throws stops the run (nothing after the failed record is committed).
+   * throws stops the run (nothing after the failed record is committed; what
+   * eachBatch resolved before it is).
    */
-  async run(options: RunOptions): Promise<void> {
+  async run(options: RunOptions<K, V>): Promise<void> {
     if (this.runSubscription !== undefined) throw new KactusError(ErrorCode.INVALID_REQUEST, 'run() is already running; stop() first');
     const concurrency = options.partitionsConsumedConcurrently ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new KactusError(ErrorCode.INVALID_CONFIG, 'partitionsConsumedConcurrently must be a positive integer');
+    const autoResolve = options.eachBatchAutoResolve ?? true;
+    if (typeof autoResolve !== 'boolean') throw new KactusError(ErrorCode.INVALID_CONFIG, 'eachBatchAutoResolve must be true or false');
     const onCrash = options.onCrash ?? ((err: unknown) => void this.openContext().then((c) => c.connection.log.error({ err: String(err), groupId: this.config.groupId }, 'consumer.run_crashed'), () => undefined));
     const { eachMessage, eachBatch } = options;
     if (eachMessage === undefined && eachBatch === undefined) throw new KactusError(ErrorCode.INVALID_CONFIG, 'run() needs eachMessage or eachBatch');
-    const observer = { error: (err: unknown) => ((this.runSubscription = undefined), onCrash(err)) };
+    const observer = {
+      error: (err: unknown) => {
+        this.runSubscription = undefined;
+        this.instrumentation.emit(consumerEvents.CRASH, { groupId: this.config.groupId, error: err, restart: false });
+        onCrash(err);
+      },
+    };
+    const isRunning = (): boolean => this.runSubscription !== undefined;
+    const pauseOf = (topic: string, partition: number) => (): (() => void) => {
+      this.pause([{ topic, partition }]);
+      return () => this.resume([{ topic, partition }]);
+    };
+    const heartbeat = (): Promise<void> => this.session?.heartbeat() ?? Promise.resolve();
     if (eachBatch !== undefined) {
-      this.runSubscription = this.batches$.pipe(processPartitionsInParallel(async (batch: ConsumerBatch) => eachBatch({ batch, isRunning: () => this.runSubscription !== undefined }), concurrency)).subscribe(observer);
+      const handle = (batch: ConsumerBatch<K, V>) => this.runBatch(batch, eachBatch, autoResolve, { isRunning, heartbeat, pause: pauseOf(batch.topic, batch.partition) });
+      this.runSubscription = this.batches$.pipe(processPartitionsInParallel(handle, concurrency)).subscribe(observer);
     } else {
-      this.runSubscription = this.messages$.pipe(processPartitionsInParallel(async (message: ConsumerRecord) => eachMessage!({ topic: message.topic, partition: message.partition, message }), concurrency)).subscribe(observer);
+      const handle = async (message: ConsumerRecord<K, V>) => eachMessage!({ topic: message.topic, partition: message.partition, message, heartbeat, pause: pauseOf(message.topic, message.partition) });
+      this.runSubscription = this.messages$.pipe(processPartitionsInParallel(handle, concurrency)).subscribe(observer);
     }
+  }
+
+  /** One eachBatch call with KafkaJS's payload; see RunOptions.eachBatchAutoResolve. */
+  private async runBatch(batch: ConsumerBatch<K, V>, eachBatch: NonNullable<RunOptions<K, V>['eachBatch']>, autoResolve: boolean, common: { isRunning(): boolean; heartbeat(): Promise<void>; pause(): () => void }): Promise<void> {
+    // A batch queued behind an earlier one of its partition that sought back (or revoked) is not handed out.
+    if (batch.isStale()) return;
+    const { topic, partition } = batch;
+    const records = batch.records;
+    let resolved = 0;
+    const resolveOffset = (offset: number | string): void => {
+      const through = Number(offset);
+      if (!Number.isSafeInteger(through)) throw new KactusError(ErrorCode.INVALID_REQUEST, `resolveOffset: ${String(offset)} is not an offset`);
+      while (resolved < records.length && records[resolved]!.offset <= through) records[resolved++]!.ack();
+    };
+    const started = this.instrumentation.wants(consumerEvents.START_BATCH_PROCESS) || this.instrumentation.wants(consumerEvents.END_BATCH_PROCESS) ? batchPayload(batch) : undefined;
+    if (started) this.instrumentation.emit(consumerEvents.START_BATCH_PROCESS, started);
+    const startedMs = performance.now();
+    await eachBatch({
+      batch,
+      resolveOffset,
+      heartbeat: common.heartbeat,
+      isRunning: common.isRunning,
+      isStale: () => batch.isStale(),
+      pause: common.pause,
+      commitOffsetsIfNecessary: (offsets) => {
+        const session = this.session;
+        if (session === undefined) return Promise.resolve();
+        return offsets === undefined ? session.commitIfDue() : session.commitOffsets(flattenOffsets(offsets));
+      },
+      uncommittedOffsets: () => nestOffsets(this.session?.uncommitted() ?? []),
+    });
+    if (autoResolve) batch.ack();
+    else if (resolved < records.length && !batch.isStale() && this.session !== undefined) {
+      // KafkaJS reads again from the first record the handler did not resolve.
+      this.session.seek(topic, partition, records[resolved]!.offset);
+    }
+    if (started) this.instrumentation.emit(consumerEvents.END_BATCH_PROCESS, { ...started, duration: performance.now() - startedMs });
   }
 
   /** Ends run() (or any feed): commits what finished and leaves the group. */
@@ -646,6 +862,7 @@ export class Consumer implements Closeable {
     this.runSubscription?.unsubscribe();
     this.runSubscription = undefined;
     await this.stopping;
+    this.instrumentation.emit(consumerEvents.STOP, {});
   }
 
   async close(): Promise<void> {
@@ -655,6 +872,42 @@ export class Consumer implements Closeable {
     this.session?.complete();
     await this.stopping;
     this.assignmentEvents.complete();
+    this.instrumentation.complete();
     this.onClose(this);
   }
+}
+
+function batchPayload<K, V>(batch: ConsumerBatch<K, V>) {
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    highWatermark: batch.highWatermark,
+    offsetLag: batch.offsetLag(),
+    offsetLagLow: batch.offsetLagLow(),
+    batchSize: batch.records.length,
+    firstOffset: batch.firstOffset() ?? -1,
+    lastOffset: batch.lastOffset(),
+  };
+}
+
+/** KafkaJS's nested offsets to a flat list; offsets may be strings, as KafkaJS writes them. */
+function flattenOffsets(offsets: TopicOffsets): OffsetToCommit[] {
+  if (typeof offsets !== 'object' || offsets === null || !Array.isArray(offsets.topics)) throw new KactusError(ErrorCode.INVALID_REQUEST, 'commitOffsetsIfNecessary takes { topics: [{ topic, partitions: [{ partition, offset }] }] }');
+  return offsets.topics.flatMap((t) =>
+    t.partitions.map((p) => {
+      const offset = Number(p.offset);
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isInteger(p.partition) || p.partition < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `commitOffsetsIfNecessary: topic "${t.topic}" partition ${String(p.partition)} offset ${String(p.offset)} is not a partition and offset`);
+      return { topic: checkTopicName(t.topic), partition: p.partition, offset };
+    }),
+  );
+}
+
+function nestOffsets(offsets: readonly OffsetToCommit[]): TopicOffsets {
+  const byTopic = new Map<string, { partition: number; offset: number }[]>();
+  for (const o of offsets) {
+    let list = byTopic.get(o.topic);
+    if (list === undefined) byTopic.set(o.topic, (list = []));
+    list.push({ partition: o.partition, offset: o.offset });
+  }
+  return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) };
 }

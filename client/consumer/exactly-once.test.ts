@@ -62,7 +62,8 @@ function fakes(options: { committedOffset: () => number; onCommittedLookup?: () 
   } as unknown as Producer;
   const batch = (from: number, to: number): ConsumerBatch => {
     const records = Array.from({ length: to - from + 1 }, (_, i) => ({ topic: 'in', partition: 0, offset: from + i, key: null, value: Buffer.from(`v${from + i}`), headers: [], timestamp: 0, ack: () => undefined }));
-    return { topic: 'in', partition: 0, records, highWatermark: to + 1, ack: () => void acked.push(from) };
+    // Only what exactlyOnce reads of a batch.
+    return { topic: 'in', partition: 0, records, highWatermark: to + 1, ack: () => void acked.push(from) } as unknown as ConsumerBatch;
   };
   return { batches, assignments, consumer, producer, txns, seeks, acked, batch };
 }

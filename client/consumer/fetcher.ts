@@ -113,6 +113,10 @@ export class Fetcher {
       /** Records of this partition fetched and not yet finished. */
       pendingOf(key: string): number;
       onFatal(err: KactusError): void;
+      /** A fetch to `leader` is sent (instrumentation; optional). */
+      onFetchStart?(leader: number): void;
+      /** It answered (errorCode 0) or failed: how long it took, and how many partitions brought records. */
+      onFetchEnd?(leader: number, durationMs: number, batchCount: number, errorCode: number): void;
     },
   ) {}
 
@@ -216,6 +220,7 @@ export class Fetcher {
     this.reservedBytes += maxBytes;
     const sent = list.map(({ key, state }) => ({ key, state, epoch: state.epoch, fetchOffset: state.position! }));
     const sentAtMs = performance.now();
+    this.hooks.onFetchStart?.(leader);
     const request = this.context.connection.ask<Fetch, FetchReply>(
       leader,
       '/fetch',
@@ -242,7 +247,9 @@ export class Fetcher {
     );
     request.then(
       (reply) => {
-        this.fetchMsTotal += performance.now() - sentAtMs;
+        const durationMs = performance.now() - sentAtMs;
+        this.fetchMsTotal += durationMs;
+        this.hooks.onFetchEnd?.(leader, durationMs, countWithRecords(reply), reply.errorCode);
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         if (!this.stopped) this.handleReply(reply, sent);
@@ -252,6 +259,7 @@ export class Fetcher {
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
+        this.hooks.onFetchEnd?.(leader, performance.now() - sentAtMs, 0, code);
         // A refusal no retry can change (an ACL: TOPIC_AUTHORIZATION_FAILED) ends the consumer, as Kafka's poll throws.
         const current = sent.find((s) => s.state.epoch === s.epoch);
         if (!this.stopped && current !== undefined && !isRetriable(code) && code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
@@ -377,4 +385,10 @@ export class Fetcher {
       state.resolving = false;
     });
   }
+}
+
+function countWithRecords(reply: FetchReply): number {
+  let count = 0;
+  for (const p of reply.partitions) if (p.records !== null && p.records.byteLength > 0) count += 1;
+  return count;
 }

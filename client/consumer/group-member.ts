@@ -43,6 +43,8 @@
  *
  * The coordinator is reached through `GroupTransport` (a three-method
  * interface, so tests drive the member against the real group logic).
+ * Instrumentation events (GROUP_JOIN, REBALANCING, HEARTBEAT,
+ * COMMIT_OFFSETS) go to the consumer's `ConsumerInstrumentation` if given.
  *
  * Imports: protocol/errors.ts, actors/group-coordinator/{consumer-protocol,
  * assignors} (pure codecs and assignors the group leader runs, as in Kafka:
@@ -53,6 +55,7 @@ import { ErrorCode, KactusError, errorInfo } from '../../protocol/errors.ts';
 import { consumerProtocolType, decodeAssignment, decodeSubscription, encodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
 import { assignForSync, assignorsByName } from '../../protocol/consumer/assignors/index.ts';
 import { backoffMs, type RetryPolicy } from '../retry.ts';
+import type { ConsumerInstrumentation } from './events.ts';
 import { compareTp, tpKey, type TopicPartition } from './types.ts';
 
 // ---------------------------------------------------------------- wire shapes (the `/groups` actor)
@@ -140,6 +143,7 @@ export class GroupMember {
   private coordinatorId: number | undefined;
   private rejoinReason: string | null = 'initial join';
   private requestInFlight = false;
+  private heartbeatInFlight = false;
   private stopping = false;
   private wakeMain: (() => void) | undefined;
   private wakeHeartbeat: (() => void) | undefined;
@@ -152,6 +156,7 @@ export class GroupMember {
     private readonly config: GroupMemberConfig,
     private readonly transport: GroupTransport,
     private readonly listener: MembershipListener,
+    private readonly events?: ConsumerInstrumentation,
   ) {}
 
   get ownedPartitions(): readonly TopicPartition[] {
@@ -178,6 +183,17 @@ export class GroupMember {
     });
   }
 
+  /**
+   * eachBatch's heartbeat(): a heartbeat now if one is due (heartbeatIntervalMs since the last answered one) and
+   * none is in flight. The heartbeat loop runs on its own timer whatever the handler does; this exists for
+   * KafkaJS code that calls it in long batches, and costs nothing when not due.
+   */
+  async heartbeatIfDue(): Promise<void> {
+    if (this.phase !== 'stable' || this.requestInFlight || this.coordinatorId === undefined || this.heartbeatInFlight) return;
+    if (Date.now() - this.lastHeartbeatOkMs < this.config.heartbeatIntervalMs) return;
+    await this.heartbeat();
+  }
+
   // ------------------------------------------------------------ requests any layer may send
 
   /** OffsetCommit in the current generation; rejects with a KactusError naming the first failed partition. */
@@ -197,7 +213,10 @@ export class GroupMember {
       (r) => r.results.find((p) => coordinatorErrors.has(p.errorCode))?.errorCode ?? 0,
     );
     const failed = reply.results.find((p) => p.errorCode !== 0);
-    if (failed === undefined) return;
+    if (failed === undefined) {
+      if (this.events?.wants('consumer.commit_offsets')) this.events.emit('consumer.commit_offsets', { groupId: this.config.groupId, memberId: this.memberId, groupGenerationId: this.generationId, topics: offsetsByTopic(offsets) });
+      return;
+    }
     if (fencedErrors.has(failed.errorCode)) this.requestRejoin(`commit: ${errorInfo(failed.errorCode).name}`);
     throw new KactusError(failed.errorCode, `group ${this.config.groupId}: commit of topic "${failed.topic}" partition ${failed.partition} failed`);
   }
@@ -303,6 +322,7 @@ export class GroupMember {
     const generationId = this.generationId;
     const coordinatorId = this.coordinatorId!;
     let errorCode: number;
+    this.heartbeatInFlight = true;
     try {
       const reply = await this.transport.request<HeartbeatReply>(
         coordinatorId,
@@ -312,10 +332,13 @@ export class GroupMember {
       errorCode = reply.errorCode;
     } catch (err) {
       errorCode = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
+    } finally {
+      this.heartbeatInFlight = false;
     }
     if (generationId !== this.generationId || this.phase !== 'stable') return;
     if (errorCode === 0) {
       this.lastHeartbeatOkMs = Date.now();
+      if (this.events?.wants('consumer.heartbeat')) this.events.emit('consumer.heartbeat', { groupId: this.config.groupId, memberId: this.memberId, groupGenerationId: generationId });
       return;
     }
     if (errorCode === ErrorCode.REBALANCE_IN_PROGRESS) return this.requestRejoin('the group is rebalancing');
@@ -342,6 +365,8 @@ export class GroupMember {
 
   private async joinAndSync(): Promise<void> {
     const reason = this.rejoinReason ?? 'rejoin';
+    const startedMs = performance.now();
+    if (this.joinCount > 0) this.events?.emit('consumer.rebalancing', { groupId: this.config.groupId, memberId: this.memberId, reason });
     // Eager protocol: give everything back before joining.
     if (!this.cooperative() && this.owned.length > 0) {
       const revoked = this.owned;
@@ -382,6 +407,17 @@ export class GroupMember {
     const revoked = this.owned.filter((p) => !assignedKeys.has(tpKey(p.topic, p.partition)));
     const added = assigned.filter((p) => !ownedKeys.has(tpKey(p.topic, p.partition)));
     this.owned = assigned;
+    if (this.events?.wants('consumer.group_join')) {
+      this.events.emit('consumer.group_join', {
+        groupId: this.config.groupId,
+        memberId: this.memberId,
+        leaderId: join.leader,
+        isLeader: join.leader === this.memberId,
+        groupProtocol: protocolName,
+        memberAssignment: partitionsByTopic(assigned),
+        duration: Math.round(performance.now() - startedMs),
+      });
+    }
     if (revoked.length > 0) await this.listener.onRevoked(revoked, generationId);
     if (added.length > 0) await this.listener.onAssigned(added, generationId);
     // Cooperative second round: what we gave up can now go to its new owner.
@@ -502,4 +538,22 @@ export class GroupMember {
       else this.wakeHeartbeat = done;
     });
   }
+}
+
+/** KafkaJS's COMMIT_OFFSETS shape: { topic, partitions: [{ partition, offset }] } per topic. */
+function offsetsByTopic(offsets: readonly { topic: string; partition: number; offset: number }[]): { topic: string; partitions: { partition: number; offset: number }[] }[] {
+  const byTopic = new Map<string, { partition: number; offset: number }[]>();
+  for (const o of offsets) {
+    let list = byTopic.get(o.topic);
+    if (list === undefined) byTopic.set(o.topic, (list = []));
+    list.push({ partition: o.partition, offset: o.offset });
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+/** KafkaJS's GROUP_JOIN memberAssignment: partitions per topic. */
+function partitionsByTopic(partitions: readonly TopicPartition[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const p of partitions) (out[p.topic] ??= []).push(p.partition);
+  return out;
 }

@@ -14,6 +14,7 @@ import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { ClientContext } from '../kactus.ts';
 import { brokerUrl } from '../connection.ts';
+import type { ConsumerInstrumentation } from './events.ts';
 import type { GroupRequestBody, GroupTransport } from './group-member.ts';
 
 type FindCoordinator = { type: 'FindCoordinator'; key: string; keyType: 0; replyTo: Ref<FindCoordinatorReply> };
@@ -49,6 +50,31 @@ export function groupTransport(context: ClientContext): GroupTransport {
         }),
       );
       return counts;
+    },
+  };
+}
+
+/** `transport` with a REQUEST (or REQUEST_TIMEOUT) event per coordinator request, when someone listens. */
+export function withRequestEvents(transport: GroupTransport, events: ConsumerInstrumentation, clientId: string): GroupTransport {
+  return {
+    findCoordinator: (groupId) => transport.findCoordinator(groupId),
+    partitionCounts: (topics) => transport.partitionCounts(topics),
+    async request<R>(coordinatorId: number, body: GroupRequestBody, timeoutMs: number): Promise<R> {
+      if (!events.wants('consumer.network.request') && !events.wants('consumer.network.request_timeout')) return transport.request<R>(coordinatorId, body, timeoutMs);
+      const createdAt = Date.now();
+      const startedMs = performance.now();
+      try {
+        const reply = await transport.request<R>(coordinatorId, body, timeoutMs);
+        const errorCode = (reply as { errorCode?: unknown }).errorCode;
+        events.emit('consumer.network.request', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration: performance.now() - startedMs, errorCode: typeof errorCode === 'number' ? errorCode : 0 });
+        return reply;
+      } catch (err) {
+        const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
+        const duration = performance.now() - startedMs;
+        if (code === ErrorCode.REQUEST_TIMED_OUT) events.emit('consumer.network.request_timeout', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration });
+        events.emit('consumer.network.request', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration, errorCode: code });
+        throw err;
+      }
     },
   };
 }

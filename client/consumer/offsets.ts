@@ -23,7 +23,7 @@
  * Imports: runtime/assert.ts, ./types.ts.
  */
 import { assert } from '../../runtime/assert.ts';
-import { tpOf, type TopicPartition } from './types.ts';
+import { tpKey, tpOf, type TopicPartition } from './types.ts';
 
 /** Compact the finished prefix once it is this long (and half the array). */
 const compactAfterCount = 1_024;
@@ -126,6 +126,8 @@ export class OffsetCommitter {
   private readonly progress = new Map<string, PartitionProgress>();
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** When the last commit (of anything) succeeded; commitIfDue measures the auto-commit interval from it. */
+  private lastCommitMs = Date.now();
 
   constructor(
     private readonly commitFn: CommitFunction,
@@ -172,8 +174,48 @@ export class OffsetCommitter {
       }
       if (wanted.length === 0) return;
       await this.commitFn(wanted.map((w) => ({ ...tpOf(w.key), offset: w.offset })));
+      this.lastCommitMs = Date.now();
       for (const w of wanted) if (w.offset > w.progress.committedOffset) w.progress.committedOffset = w.offset;
     };
+    return this.enqueue(run);
+  }
+
+  /**
+   * KafkaJS's commitOffsetsIfNecessary(): with auto-commit on, commits what finished once autoCommitIntervalMs
+   * passed since the last commit; with it off, nothing.
+   */
+  commitIfDue(): Promise<void> {
+    if (!this.options.autoCommit || Date.now() - this.lastCommitMs < this.options.autoCommitIntervalMs) return Promise.resolve();
+    return this.commit();
+  }
+
+  /**
+   * Commits offsets the app names (eachBatch's commitOffsetsIfNecessary(offsets)), in order with the other
+   * commits (the coordinator checks the generation, as for any commit); an owned partition remembers the offset as
+   * committed, so the next automatic commit does not send it again.
+   */
+  commitOffsets(offsets: readonly OffsetToCommit[]): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (offsets.length === 0) return;
+      await this.commitFn(offsets);
+      this.lastCommitMs = Date.now();
+      for (const o of offsets) {
+        const progress = this.progress.get(tpKey(o.topic, o.partition));
+        if (progress !== undefined && o.offset > progress.committedOffset) progress.committedOffset = o.offset;
+      }
+    };
+    return this.enqueue(run);
+  }
+
+  /** Finished offsets not committed yet (what the next commit would send), per owned partition. */
+  uncommitted(): OffsetToCommit[] {
+    const out: OffsetToCommit[] = [];
+    for (const [key, progress] of this.progress) if (progress.needsCommit()) out.push({ ...tpOf(key), offset: progress.committable() });
+    return out;
+  }
+
+  /** Commits never overlap: each runs after the one before, whatever became of it. */
+  private enqueue(run: () => Promise<void>): Promise<void> {
     const next = this.chain.then(run, run);
     this.chain = next.catch(() => undefined);
     return next;

@@ -11,6 +11,7 @@
  *   partition.assignment.strategy -> assignors
  *   fetch.max.wait.ms -> fetchMaxWaitMs        fetch.min.bytes -> fetchMinBytes
  *   fetch.max.bytes -> fetchMaxBytes           max.partition.fetch.bytes -> partitionFetchMaxBytes
+ *   key.deserializer, value.deserializer -> deserializers (../serde.ts)
  *   isolation.level -> isolationLevel          (max.poll.records has no equivalent:)
  *   maxBufferedRecords / maxBufferedBytes: the prefetch bound (records fetched and not yet finished)
  *
@@ -18,7 +19,8 @@
  * so a dead member's partitions move quickly; heartbeatIntervalMs 3 s.
  */
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
-import { boolean, integer, oneOf, parseOptions, type Parsed } from '../options.ts';
+import { boolean, functionSlots, integer, oneOf, parseOptions, type Parsed } from '../options.ts';
+import type { Deserializer, Deserializers } from '../serde.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -73,9 +75,11 @@ export const consumerOptionsSpec = {
   revokeWaitMs: integer(0, 300_000, 10_000),
   /** 'explicit': a record is finished when ack() is called (at-least-once). 'onDelivery': when the subscriber's next() returns. */
   ackMode: oneOf(['explicit', 'onDelivery'] as const, 'explicit'),
+  /** How record keys and values are turned from bytes into the app's types (client/serde.ts). */
+  deserializers: functionSlots<Deserializer<unknown>>('deserializer', '(bytes: Buffer, topic: string) => value'),
 } as const;
 
-export type ConsumerOptions = {
+export type ConsumerOptions<K = Buffer, V = Buffer> = {
   groupId: string;
   groupInstanceId?: string | null;
   sessionTimeoutMs?: number;
@@ -95,6 +99,8 @@ export type ConsumerOptions = {
   requestTimeoutMs?: number;
   revokeWaitMs?: number;
   ackMode?: 'explicit' | 'onDelivery';
+  /** deserializers.string, deserializers.json<T>(), or functions of your own; types messages$ by K and V. */
+  deserializers?: Deserializers<K, V>;
 };
 
 export type ConsumerConfig = Omit<Parsed<typeof consumerOptionsSpec>, 'autoCommit'> & { autoCommit: boolean };

@@ -15,12 +15,13 @@ export type TopicPartition = { readonly topic: string; readonly partition: numbe
 
 export type RecordHeader = { readonly key: string; readonly value: Buffer | null };
 
-export interface ConsumerRecord {
+/** K and V are what the consumer's deserializers make of the bytes (Buffer without them); null stays null. */
+export interface ConsumerRecord<K = Buffer, V = Buffer> {
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
+  readonly key: K | null;
+  readonly value: V | null;
   readonly headers: readonly RecordHeader[];
   /** Create time (or log append time) in epoch ms. */
   readonly timestamp: number;

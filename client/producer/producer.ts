@@ -41,10 +41,11 @@ import type { Logger } from '../../runtime/logger.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { RecordHeader, RecordInput } from '../../protocol/record-batch/index.ts';
 import { ErrorCode, KactusError, PartitionError, asKactusError } from '../errors.ts';
-import type { ClientContext } from '../kactus.ts';
+import type { ClientContext, Closeable } from '../kactus.ts';
 import type { ProducerConfig } from '../options.ts';
 import { withRetry } from '../retry.ts';
 import { checkReply, initProducerIdReplyValidator } from '../replies.ts';
+import type { RawValue, Serializer } from '../serde.ts';
 import { checkTopicName } from '../topic-name.ts';
 import { Accumulator, batchOverheadBytes, estimateRecordBytes, type ProducerBatch, type RecordOwner } from './accumulator.ts';
 import { IdempotenceState } from './idempotence.ts';
@@ -55,9 +56,10 @@ import { fatalTxnCodes } from './transaction-state.ts';
 
 export type MessageValue = Buffer | Uint8Array | string | null;
 
-export type ProducerMessage = {
-  key?: MessageValue;
-  value: MessageValue;
+/** K and V: what the producer's serializers take (bytes or text without them); null is sent as null (a tombstone). */
+export type ProducerMessage<K = RawValue, V = RawValue> = {
+  key?: K | null;
+  value: V | null;
   headers?: Record<string, MessageValue> | readonly { key: string; value: MessageValue }[];
   /** Explicit partition; otherwise keyed murmur2 or the partitioner. */
   partition?: number;
@@ -65,7 +67,7 @@ export type ProducerMessage = {
   timestamp?: number;
 };
 
-export type ProducerRecord = { topic: string; messages: readonly ProducerMessage[] };
+export type ProducerRecord<K = RawValue, V = RawValue> = { topic: string; messages: readonly ProducerMessage<K, V>[] };
 
 export type RecordMetadata = { topic: string; partition: number; offset: number; timestamp: number };
 
@@ -174,6 +176,16 @@ function toBuffer(value: unknown, what: string, topic: string): Buffer | null {
   throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": ${what} must be a Buffer, a string or null, got ${value === undefined ? 'undefined' : Array.isArray(value) ? 'an array' : typeof value}`);
 }
 
+/** The serializer's bytes for a non-null `data` (null is sent as null); a serializer that throws fails the send. */
+function serialized(serializer: Serializer<unknown> | null, data: unknown, what: string, topic: string): unknown {
+  if (serializer === null || data === null || data === undefined) return data;
+  try {
+    return serializer(data, topic);
+  } catch (err) {
+    throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": ${what}: the serializer failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 function toHeaders(value: ProducerMessage['headers'], topic: string, index: number): RecordHeader[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object') throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": messages[${index}].headers must be an object or an array of { key, value }`);
@@ -185,7 +197,7 @@ function toHeaders(value: ProducerMessage['headers'], topic: string, index: numb
   });
 }
 
-export class Producer {
+export class Producer<K = RawValue, V = RawValue> {
   private readonly accumulator: Accumulator;
   private readonly partitioner: Partitioner;
   private readonly idempotence: IdempotenceState | undefined;
@@ -212,7 +224,7 @@ export class Producer {
   constructor(
     readonly config: ProducerConfig,
     private readonly openContext: () => Promise<ClientContext>,
-    private readonly onClosed: (producer: Producer) => void,
+    private readonly onClosed: (producer: Closeable) => void,
   ) {
     this.accumulator = new Accumulator(config.batchSizeBytes, config.lingerMs);
     this.partitioner = createPartitioner(config.partitioner);
@@ -230,13 +242,13 @@ export class Producer {
   }
 
   /** Sends records to one topic; resolves with each record's partition and offset, in the order given. */
-  send(record: ProducerRecord): Promise<RecordMetadata[]> {
+  send(record: ProducerRecord<K, V>): Promise<RecordMetadata[]> {
     if (this.config.transactionalId !== null) return this.sendInTransaction(this.txn?.txnSeq ?? -1, [record]);
     return this.accept([record]);
   }
 
   /** Sends records to several topics as one call. */
-  sendBatch(batch: { topicMessages: readonly ProducerRecord[] }): Promise<RecordMetadata[]> {
+  sendBatch(batch: { topicMessages: readonly ProducerRecord<K, V>[] }): Promise<RecordMetadata[]> {
     if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.topicMessages)) {
       return Promise.reject(new KactusError(ErrorCode.INVALID_REQUEST, 'sendBatch takes { topicMessages: [{ topic, messages }] }'));
     }
@@ -265,15 +277,15 @@ export class Producer {
    * time per producer (a second is refused with INVALID_TXN_STATE until the
    * first ends). See transaction.ts for what each step sends.
    */
-  async transaction(): Promise<Transaction<ProducerRecord>> {
+  async transaction(): Promise<Transaction<ProducerRecord<K, V>>> {
     if (this.config.transactionalId === null) {
       throw new KactusError(ErrorCode.INVALID_CONFIG, 'transaction() needs a transactional producer: create it with kactus.producer({ transactionalId: "..." })');
     }
     await this.initTransactions();
-    return this.txn!.begin<ProducerRecord>((txnSeq, record) => this.sendInTransaction(txnSeq, [record]));
+    return this.txn!.begin<ProducerRecord<K, V>>((txnSeq, record) => this.sendInTransaction(txnSeq, [record]));
   }
 
-  private sendInTransaction(txnSeq: number, records: readonly ProducerRecord[]): Promise<RecordMetadata[]> {
+  private sendInTransaction(txnSeq: number, records: readonly ProducerRecord<K, V>[]): Promise<RecordMetadata[]> {
     const txn = this.txn;
     if (txn === undefined) return Promise.reject(new KactusError(ErrorCode.INVALID_TXN_STATE, 'a transactional producer sends inside a transaction: await producer.transaction() first'));
     const refusal = txn.check({ type: 'send', txnSeq });
@@ -287,7 +299,7 @@ export class Producer {
     return promise;
   }
 
-  private accept(records: readonly ProducerRecord[]): Promise<RecordMetadata[]> {
+  private accept(records: readonly ProducerRecord<K, V>[]): Promise<RecordMetadata[]> {
     if (this.closing || this.closed) return Promise.reject(new KactusError(ErrorCode.BROKER_NOT_AVAILABLE, 'the producer is closed'));
     if (this.fatalError) return Promise.reject(new KactusError(this.fatalError.code, `the producer failed and must be closed: ${this.fatalError.message}`, { cause: this.fatalError }));
     let handle: SendHandle;
@@ -306,11 +318,12 @@ export class Producer {
   }
 
   /** Step 1 of the module comment: check and convert everything, or throw. */
-  private prepare(records: readonly ProducerRecord[]): SendHandle {
+  private prepare(records: readonly ProducerRecord<K, V>[]): SendHandle {
     const nowMs = Date.now();
     const prepared: Prepared[] = [];
     let totalBytes = 0;
     const requestMax = this.config.maxRequestSizeBytes;
+    const { key: keySerializer, value: valueSerializer } = this.config.serializers;
     for (const topicRecord of records) {
       if (typeof topicRecord !== 'object' || topicRecord === null) throw new KactusError(ErrorCode.INVALID_REQUEST, 'send takes { topic, messages: [...] }');
       const topic = checkTopicName(topicRecord.topic);
@@ -318,10 +331,10 @@ export class Producer {
       if (!Array.isArray(messages)) throw new KactusError(ErrorCode.INVALID_REQUEST, `topic "${topic}": messages must be an array`);
       if (prepared.length + messages.length > sendRecordsMax) throw new KactusError(ErrorCode.INVALID_REQUEST, `one send may carry at most ${sendRecordsMax} records`);
       for (let i = 0; i < messages.length; i += 1) {
-        const m = messages[i] as ProducerMessage;
+        const m = messages[i] as ProducerMessage<K, V>;
         if (typeof m !== 'object' || m === null) throw new KactusError(ErrorCode.INVALID_RECORD, `topic "${topic}": messages[${i}] must be an object { key?, value, headers?, partition?, timestamp? }`);
-        const value = toBuffer(m.value, `messages[${i}].value`, topic);
-        const key = m.key === undefined ? null : toBuffer(m.key, `messages[${i}].key`, topic);
+        const value = toBuffer(serialized(valueSerializer, m.value, `messages[${i}].value`, topic), `messages[${i}].value`, topic);
+        const key = m.key === undefined ? null : toBuffer(serialized(keySerializer, m.key, `messages[${i}].key`, topic), `messages[${i}].key`, topic);
         const headers = toHeaders(m.headers, topic, i);
         let partition = m.partition;
         if (partition !== undefined && partition !== null) {
