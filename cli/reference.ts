@@ -70,6 +70,7 @@ const meanings: Record<string, string> = {
   'log.flush.interval.messages': 'fsync a partition after this many messages; the default never does, leaving it to the OS (replication is the durability)',
   'log.segment.bytes': 'a partition\'s log rolls to a new segment file at this size',
   'log.retention.ms': 'topic default: closed segments older than this are deleted (-1: keep forever)',
+  'log.retention.check.interval.ms': 'how often retention and compaction run over the hosted logs',
   'message.max.bytes': 'largest record batch a broker accepts',
   'controller.tick.ms': 'the controller\'s Raft tick; election and heartbeat timeouts count ticks (Kactus only)',
   'controller.election.ticks': 'Raft election timeout in ticks, randomised in [n, 2n) (Kactus only)',

@@ -143,7 +143,7 @@ function deferred(): Deferred {
 }
 
 export class PartitionLog {
-  readonly config: LogConfig;
+  private currentConfig: LogConfig;
   readonly leaderEpochCache: LeaderEpochCache;
   readonly openReport: OpenReport;
   private segments: LogSegment[];
@@ -167,13 +167,28 @@ export class PartitionLog {
   private flushInflight: { writeCount: number; promise: Promise<void> } | null = null;
   private flushQueued: Deferred | null = null;
 
+  /** The log's settings now; reconfigure() replaces them (a topic or dynamic broker config changed). */
+  get config(): LogConfig {
+    return this.currentConfig;
+  }
+
+  /**
+   * New settings for the open log, from an altered topic config or dynamic broker config (Kafka applies those
+   * without a restart). Each takes effect where it is read: retention and compaction on their next pass, segment
+   * size and age at the next roll, the batch size bound and timestamp type at the next append. Segments already
+   * written keep the index settings they were created with.
+   */
+  reconfigure(overrides: Partial<LogConfig>): void {
+    this.currentConfig = resolveLogConfig({ ...this.currentConfig, ...overrides });
+  }
+
   private constructor(
     readonly dir: string,
     config: LogConfig,
     private readonly clock: Clock,
     private readonly io: FileIo,
   ) {
-    this.config = config;
+    this.currentConfig = config;
     this.io.mkdirSync(dir, { recursive: true });
     const markerPath = path.join(dir, cleanShutdownFileName);
     const cleanShutdown = io.existsSync(markerPath);
@@ -454,7 +469,7 @@ export class PartitionLog {
     const last = placements[placements.length - 1]!;
     let active = this.activeSegment;
     const farFromEmptyBase = active.isEmpty() && last.lastOffset - active.baseOffset > storageLimits.relativeOffsetMax;
-    if (active.shouldRoll(bytes.length, last.lastOffset, nowMs) || farFromEmptyBase) active = this.roll(first.baseOffset, nowMs);
+    if (active.shouldRoll(bytes.length, last.lastOffset, nowMs, this.config) || farFromEmptyBase) active = this.roll(first.baseOffset, nowMs);
     for (const p of placements) {
       if (p.partitionLeaderEpoch >= 0 && p.partitionLeaderEpoch > this.leaderEpochCache.latestEpoch()) {
         this.leaderEpochCache.assign(p.partitionLeaderEpoch, p.baseOffset);

@@ -158,11 +158,15 @@ export class LogSegment {
     return this.sizeBytes === 0;
   }
 
-  /** Whether an append of `appendBytes` ending at `lastOffset` must go to a new segment. */
-  shouldRoll(appendBytes: number, lastOffset: number, nowMs: number): boolean {
+  /**
+   * Whether an append of `appendBytes` ending at `lastOffset` must go to a new segment. Size and age are the log's
+   * settings now (`limits`: they may have changed since this segment was created); the index bound is this
+   * segment's own (its index file was sized with it).
+   */
+  shouldRoll(appendBytes: number, lastOffset: number, nowMs: number, limits: Pick<LogConfig, 'segmentBytesMax' | 'segmentRollMs'> = this.config): boolean {
     if (this.sizeBytes === 0) return false;
-    if (this.sizeBytes + appendBytes > this.config.segmentBytesMax) return true;
-    if (nowMs - this.createdMs > this.config.segmentRollMs) return true;
+    if (this.sizeBytes + appendBytes > limits.segmentBytesMax) return true;
+    if (nowMs - this.createdMs > limits.segmentRollMs) return true;
     if (this.offsetIndex.sizeBytes + offsetIndexEntryBytes > this.config.indexBytesMax) return true;
     if (lastOffset - this.baseOffset > storageLimits.relativeOffsetMax) return true;
     return false;

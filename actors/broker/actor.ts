@@ -66,7 +66,7 @@ import type { ActorContext, Behaviour } from '../../runtime/node.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { buildMetadataResponse, diffForBroker, effectiveBrokerThrottles, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type MetadataResponse, type ReplicaChange } from '../controller/metadata/index.ts';
+import { brokerConfigOverride, buildMetadataResponse, diffForBroker, effectiveBrokerThrottles, effectiveTopicConfig, emptyImage, isBrokerActive, topicByName, type MetadataImage, type MetadataResponse, type ReplicaChange } from '../controller/metadata/index.ts';
 import { isThrottledReplica } from '../fetch/replication-quota.ts';
 import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
 import { noThrottledReplicas, partitionKey, type PartitionRegistry } from '../partition/registry.ts';
@@ -235,13 +235,13 @@ export type BrokerDeps = {
   transactionCoordinator?: Ref<unknown>;
   /** ACLs: Metadata shows a caller only the topics it may Describe, and auto-creates only where it may Create. */
   security?: SecurityView;
+  /** The dynamic log.level (null: none set, back to the level the process started with). */
+  setLogLevel?: (level: string | null) => void;
 };
 
 export const offsetsTopicName = '__consumer_offsets';
 export const transactionStateTopicName = '__transaction_state';
 
-/** How often retention and compaction run over the hosted logs. */
-export const housekeepingIntervalMs = 30_000;
 /** replica.high.watermark.checkpoint.interval.ms: how often high watermarks (and log starts) are checkpointed. */
 export const highWatermarkCheckpointIntervalMs = 5_000;
 /**
@@ -291,15 +291,25 @@ const callerValidator = optional(object({ principal: string(1_024), host: string
 const validateMetadata = object({ topics: optional(array(string(249), 10_000), null as unknown as string[]), allowAutoTopicCreation: optional(boolean, true), caller: callerValidator, replyTo: ref });
 const validateAdmin = object({ command: object({ type: string(64) }), replyTo: ref });
 
+/** A dynamic broker config (this broker's, else the cluster default) as a number, else `fallback` (the static config). */
+function dynamicNumber(image: MetadataImage, brokerId: number, name: string, fallback: number): number {
+  const value = brokerConfigOverride(image, brokerId, name);
+  return value === undefined ? fallback : Number(value);
+}
+
+/** A topic's log settings: its own config, else the dynamic broker default, else this broker's static config. */
 function logConfigFor(image: MetadataImage, topic: string, config: BrokerConfig): Partial<LogConfig> {
   const topicImage = topicByName(image, topic);
   const topicConfig = effectiveTopicConfig(topicImage?.configs ?? new Map());
   const policy = topicConfig.cleanupPolicy;
+  const own = (name: string): boolean => topicImage?.configs.has(name) ?? false;
+  const retentionBytes = own('retention.bytes') ? topicConfig.retentionBytes : dynamicNumber(image, config.brokerId, 'log.retention.bytes', topicConfig.retentionBytes);
   return {
-    segmentBytesMax: topicImage?.configs.has('segment.bytes') ? topicConfig.segmentBytes : config.logSegmentBytes,
+    segmentBytesMax: own('segment.bytes') ? topicConfig.segmentBytes : dynamicNumber(image, config.brokerId, 'log.segment.bytes', config.logSegmentBytes),
     segmentRollMs: topicConfig.segmentMs,
-    retentionMs: topicImage?.configs.has('retention.ms') ? topicConfig.retentionMs : config.logRetentionMs,
-    retentionBytes: topicConfig.retentionBytes,
+    retentionMs: own('retention.ms') ? topicConfig.retentionMs : dynamicNumber(image, config.brokerId, 'log.retention.ms', config.logRetentionMs),
+    // Kafka takes any negative retention.bytes for "unbounded".
+    retentionBytes: retentionBytes < 0 ? -1 : retentionBytes,
     cleanupPolicy: policy.includes('compact') && policy.includes('delete') ? 'compact,delete' : policy.includes('compact') ? 'compact' : 'delete',
     deleteRetentionMs: topicConfig.deleteRetentionMs,
     messageBytesMax: topicImage?.configs.has('max.message.bytes') ? topicConfig.maxMessageBytes : config.messageMaxBytes,
@@ -313,7 +323,27 @@ function logConfigFor(image: MetadataImage, topic: string, config: BrokerConfig)
 function minInsyncReplicasFor(image: MetadataImage, topic: string, config: BrokerConfig): number {
   const topicImage = topicByName(image, topic);
   if (topicImage?.configs.has('min.insync.replicas')) return effectiveTopicConfig(topicImage.configs).minInsyncReplicas;
-  return config.minInsyncReplicas;
+  return dynamicNumber(image, config.brokerId, 'min.insync.replicas', config.minInsyncReplicas);
+}
+
+function replicaLagTimeMaxMsFor(image: MetadataImage, config: BrokerConfig): number {
+  return dynamicNumber(image, config.brokerId, 'replica.lag.time.max.ms', config.replicaLagTimeMaxMs);
+}
+
+/** Whether a topic's or the broker's configs differ between two images (the open logs and leaders then hear of it). */
+function configsChanged(previous: MetadataImage, image: MetadataImage, topic: string): boolean {
+  return !sameEntries(topicByName(previous, topic)?.configs, topicByName(image, topic)?.configs);
+}
+
+function sameEntries(a: ReadonlyMap<string, string> | undefined, b: ReadonlyMap<string, string> | undefined): boolean {
+  if (a === b) return true;
+  if ((a?.size ?? 0) !== (b?.size ?? 0)) return false;
+  for (const [key, value] of a ?? []) if (b?.get(key) !== value) return false;
+  return true;
+}
+
+function brokerConfigsChanged(previous: MetadataImage, image: MetadataImage, brokerId: number): boolean {
+  return !sameEntries(previous.brokerConfigs.get(''), image.brokerConfigs.get('')) || !sameEntries(previous.brokerConfigs.get(String(brokerId)), image.brokerConfigs.get(String(brokerId)));
 }
 
 export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, BrokerMessage> {
@@ -404,8 +434,30 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
     replicas: change.replicas,
     isr: change.isr,
     minInsyncReplicas: minInsyncReplicasFor(state.image, change.topic, config),
+    replicaLagTimeMaxMs: replicaLagTimeMaxMsFor(state.image, config),
     brokerEpoch: state.image.brokers.get(brokerId)?.brokerEpoch ?? -1,
   });
+
+  /**
+   * Topic configs or dynamic broker configs changed: every open log of the topics concerned takes its new
+   * settings, and every partition this broker leads its min.insync.replicas and replica.lag.time.max.ms.
+   */
+  const applyConfigs = (state: BrokerState, ctx: ActorContext<BrokerMessage>, previous: MetadataImage): void => {
+    const brokerWide = brokerConfigsChanged(previous, state.image, brokerId);
+    if (brokerWide) deps.setLogLevel?.(brokerConfigOverride(state.image, brokerId, 'log.level') ?? null);
+    for (const view of registry.all()) {
+      if (!brokerWide && !configsChanged(previous, state.image, view.topic)) continue;
+      try {
+        view.log.reconfigure(logConfigFor(state.image, view.topic, config));
+      } catch (err) {
+        ctx.log.error({ err, partition: view.key }, 'partition.reconfigure_failed');
+      }
+      const replicaRef = state.replicas.get(view.key);
+      if (view.role === 'leader' && replicaRef !== undefined) {
+        ctx.node.tell(replicaRef, { type: 'LeaderConfigChanged', minInsyncReplicas: minInsyncReplicasFor(state.image, view.topic, config), replicaLagTimeMaxMs: replicaLagTimeMaxMsFor(state.image, config) });
+      }
+    }
+  };
 
   const applyChange = async (state: BrokerState, ctx: ActorContext<BrokerMessage>, change: ReplicaChange): Promise<void> => {
     const key = partitionKey(change.topic, change.partition);
@@ -597,7 +649,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
       const adoptable = replicaPaths.length + fetcherPaths.length > 0 ? new Set([...replicaPaths, ...fetcherPaths]) : null;
       if (adoptable !== null) ctx.log.info({ replicas: replicaPaths.length, fetchers: fetcherPaths.length, incarnation }, 'broker.adopting_children');
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
-      ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping', incarnation });
+      ctx.scheduleOnce(config.logRetentionCheckIntervalMs, { type: 'Housekeeping', incarnation });
       ctx.scheduleOnce(highWatermarkCheckpointIntervalMs, { type: 'CheckpointHighWatermarks', incarnation });
       return { incarnation, adoptable, image: emptyImage, activeControllerId: -1, replicas: new Map(), fetchers: new Map(), fetchingFrom: new Map(), autoCreating: new Set(), producerIds: { next: 0, end: 0 }, waitingForProducerIds: [], allocatingProducerIds: false, verifying: new Map(), verifyingCount: 0, checkpointPass: [] };
     },
@@ -764,6 +816,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           registry.replicationQuotas.leader.setRate(throttles.leaderReplicationThrottledRateBytesPerSec, nowMs);
           registry.replicationQuotas.follower.setRate(throttles.followerReplicationThrottledRateBytesPerSec, nowMs);
           for (const change of diffForBroker(previous, msg.image, brokerId)) await applyChange(state, ctx, change);
+          applyConfigs(state, ctx, previous);
           for (const name of state.autoCreating) if (topicByName(msg.image, name)) state.autoCreating.delete(name);
           // The empty image (a controller client that has not fetched yet) claims nothing: wait for a real one.
           if (state.adoptable !== null && msg.image.appliedOffset >= 0) await releaseUnclaimed(state, ctx);
@@ -813,7 +866,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
               ctx.log.warn({ partition: view.key, err }, 'partition.housekeeping_failed');
             }
           }
-          ctx.scheduleOnce(housekeepingIntervalMs, { type: 'Housekeeping', incarnation: state.incarnation });
+          ctx.scheduleOnce(config.logRetentionCheckIntervalMs, { type: 'Housekeeping', incarnation: state.incarnation });
           return state;
         }
 

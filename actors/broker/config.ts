@@ -80,6 +80,8 @@ export type BrokerConfig = {
   logSegmentBytes: number;
   /** log.retention.ms */
   logRetentionMs: number;
+  /** log.retention.check.interval.ms: how often retention and compaction run over the hosted logs. */
+  logRetentionCheckIntervalMs: number;
   /** message.max.bytes */
   messageMaxBytes: number;
   /** How often the controller's Raft core ticks (election and heartbeat timeouts count these). */
@@ -220,6 +222,7 @@ const kafkaNames: Record<string, Field> = {
   'log.flush.interval.messages': { key: 'logFlushIntervalMessages', kind: 'int', min: 1 },
   'log.segment.bytes': { key: 'logSegmentBytes', kind: 'int', min: 1024 },
   'log.retention.ms': { key: 'logRetentionMs', kind: 'int', min: -1 },
+  'log.retention.check.interval.ms': { key: 'logRetentionCheckIntervalMs', kind: 'int', min: 100 },
   'message.max.bytes': { key: 'messageMaxBytes', kind: 'int', min: 64 },
   'controller.tick.ms': { key: 'controllerTickMs', kind: 'int', min: 5 },
   'controller.election.ticks': { key: 'controllerElectionTicks', kind: 'int', min: 2 },
@@ -267,6 +270,8 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   logFlushIntervalMessages: Number.MAX_SAFE_INTEGER,
   logSegmentBytes: 1024 * 1024 * 1024,
   logRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  // Kafka's default is 5 minutes; a broker here has few partitions, and a pass over them is cheap.
+  logRetentionCheckIntervalMs: 30_000,
   messageMaxBytes: 1024 * 1024 + 12,
   processRoles: ['broker'],
   controllerTickMs: 50,

@@ -67,10 +67,18 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
     ...(options.offsetsRetention ? { offsetsRetention: options.offsetsRetention } : {}),
   });
   const brokerRef = { node: node.nodeId, path: '/broker' };
+  // The dynamic log.level moves the node's root logger; pino's children (every actor's) follow it.
+  const startLevel = node.log.level;
+  const setLogLevel = (level: string | null): void => {
+    const next = level ?? startLevel;
+    if (node.log.level === next) return;
+    node.log.warn({ from: node.log.level, to: next }, 'broker.log_level_changed');
+    node.log.level = next;
+  };
   const transactions = spawnTxnCoordinator(node, { config, registry, clock, controllerClient, broker: brokerRef, ...(options.txnConfig ? { txnConfig: options.txnConfig } : {}) });
   const broker = node.spawn(
     'broker',
-    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions, ...(options.security ? { security: options.security } : {}) }),
+    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions, setLogLevel, ...(options.security ? { security: options.security } : {}) }),
   );
   return { registry, broker, groups: groups.groups, transactions: transactions.transactions, close: () => registry.closeAll() };
 }

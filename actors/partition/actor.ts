@@ -41,6 +41,7 @@ import {
   onAlterPartitionFailed,
   onAppended,
   onFollowerFetch,
+  onLeaderConfig,
   onLogStartOffset,
   onPartitionChanged,
   onTick,
@@ -64,6 +65,8 @@ export type BecomeLeaderCommand = {
   replicas: readonly number[];
   isr: readonly number[];
   minInsyncReplicas: number;
+  /** The broker's replica.lag.time.max.ms now (a dynamic config); absent: the one it started with. */
+  replicaLagTimeMaxMs?: number;
   brokerEpoch: number;
 };
 
@@ -72,6 +75,8 @@ export type ReplicaMessage =
   | WriteTxnMarker
   | BecomeLeaderCommand
   | { type: 'BecomeFollower'; leaderId: number; leaderEpoch: number }
+  /** A leader's settings changed (topic or dynamic broker configs); ignored unless leading. */
+  | { type: 'LeaderConfigChanged'; minInsyncReplicas: number; replicaLagTimeMaxMs: number }
   /** logStartOffset: the follower's, as its fetch carried it (-1 or absent: not told). */
   | { type: 'FollowerFetched'; replicaId: number; fetchOffset: number; logStartOffset?: number }
   | DeleteRecordsPartition
@@ -349,7 +354,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           if (state.type === 'Leader' && state.leader.leaderEpoch === msg.leaderEpoch) {
             // Same epoch: an ISR change committed (ours or the controller's), or a reassignment changed the replicas.
             const [leader, effects] = onPartitionChanged(state.leader, msg.isr, msg.partitionEpoch, msg.replicas, nowMs);
-            const next = { ...state, leader: { ...leader, minInsyncReplicas: msg.minInsyncReplicas } };
+            const next = { ...state, leader: onLeaderConfig(leader, msg.minInsyncReplicas, msg.replicaLagTimeMaxMs ?? leader.lagTimeMaxMs) };
             runEffects(ctx, next, effects);
             return next;
           }
@@ -363,7 +368,7 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             replicas: msg.replicas,
             isr: msg.isr,
             minInsyncReplicas: msg.minInsyncReplicas,
-            lagTimeMaxMs: deps.replicaLagTimeMaxMs,
+            lagTimeMaxMs: msg.replicaLagTimeMaxMs ?? deps.replicaLagTimeMaxMs,
             logEndOffset: view.log.logEndOffset,
             logStartOffset: view.log.logStartOffset,
             highWatermark: view.log.highWatermark,
@@ -386,6 +391,10 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;
         }
+
+        case 'LeaderConfigChanged':
+          if (state.type !== 'Leader') return state;
+          return { ...state, leader: onLeaderConfig(state.leader, msg.minInsyncReplicas, msg.replicaLagTimeMaxMs) };
 
         case 'BecomeFollower':
           resignIfLeader(ctx, state);

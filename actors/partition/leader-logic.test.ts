@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
-import { becomeLeader, checkProduce, onAppended, onFollowerFetch, onPartitionChanged, onTick, resign, type LeaderState } from './leader-logic.ts';
+import { becomeLeader, checkProduce, onAppended, onFollowerFetch, onLeaderConfig, onPartitionChanged, onTick, resign, type LeaderState } from './leader-logic.ts';
 
 const client = { node: 'client', path: '/temp/1' };
 const leader = (overrides: Partial<Parameters<typeof becomeLeader>[0]> = {}): LeaderState =>
@@ -55,6 +55,28 @@ describe('partition leader logic', () => {
     [state, effects] = onPartitionChanged(state, [1, 2], 8);
     expect(state.highWatermark).toBe(1);
     expect(effects).toContainEqual(expect.objectContaining({ type: 'Reply', reply: expect.objectContaining({ errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND }) }));
+  });
+
+  it('configs changed at run time: a larger min.insync.replicas refuses acks=all at once, a shorter lag bound shrinks the ISR at the next tick; neither moves the high watermark', () => {
+    let state = leader({ lagTimeMaxMs: 30_000 });
+    [state] = append(state, 1);
+    [state] = onFollowerFetch(state, 2, 1, 100);
+    [state] = onFollowerFetch(state, 3, 1, 100);
+    const highWatermark = state.highWatermark;
+    expect(checkProduce(state, -1)).toBe(ErrorCode.NONE);
+    state = onLeaderConfig(state, 4, 30_000);
+    expect(checkProduce(state, -1)).toBe(ErrorCode.NOT_ENOUGH_REPLICAS);
+    expect(checkProduce(state, 1)).toBe(ErrorCode.NONE);
+    expect(state.highWatermark).toBe(highWatermark);
+    state = onLeaderConfig(state, 2, 30_000);
+    [state] = onFollowerFetch(state, 2, 1, 1_500);
+    let effects;
+    [, effects] = onTick(state, 2_000);
+    expect(effects.filter((e) => e.type === 'AlterPartition')).toEqual([]);
+    state = onLeaderConfig(state, 2, 1_000);
+    [state, effects] = onTick(state, 2_000);
+    expect(effects).toContainEqual({ type: 'AlterPartition', isr: [1, 2], leaderEpoch: 3, partitionEpoch: 7 });
+    expect(onLeaderConfig(state, 2, 1_000)).toBe(state);
   });
 
   it('a reassignment adds a replica: the leader tracks it, asks for it in the ISR once caught up; a removed one is forgotten', () => {

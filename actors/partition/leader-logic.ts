@@ -305,6 +305,16 @@ export function onAlterPartitionFailed(state: LeaderState): LeaderState {
   return { ...state, pendingIsr: null };
 }
 
+/**
+ * min.insync.replicas or replica.lag.time.max.ms changed (a config altered at run time). Neither moves the high
+ * watermark (the ISR alone does); the next produce is checked against the new minimum and the next tick
+ * measures lag with the new bound.
+ */
+export function onLeaderConfig(state: LeaderState, minInsyncReplicas: number, lagTimeMaxMs: number): LeaderState {
+  if (state.minInsyncReplicas === minInsyncReplicas && state.lagTimeMaxMs === lagTimeMaxMs) return state;
+  return { ...state, minInsyncReplicas, lagTimeMaxMs };
+}
+
 export function onLogStartOffset(state: LeaderState, logStartOffset: number): LeaderState {
   return { ...state, logStartOffset };
 }

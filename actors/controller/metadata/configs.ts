@@ -78,14 +78,26 @@ export const topicConfigSchema: ReadonlyMap<string, ConfigDefinition> = new Map(
 /**
  * Kafka's dynamic broker configs we support: set for one broker (resource
  * name its id) or for all (resource name '', Kafka's --entity-default), with
- * the broker's own value winning. Only replication throttles so far: they are
- * what a reassignment needs changed without a restart.
+ * the broker's own value winning, then the broker's static config (its
+ * --config / properties file), then Kafka's default. Each is applied by the
+ * running brokers as soon as their metadata has it (no restart): the
+ * replication throttles (what a reassignment needs), the topic defaults
+ * (log.retention.ms, log.retention.bytes, log.segment.bytes and
+ * min.insync.replicas, for topics that do not set their own),
+ * replica.lag.time.max.ms, and log.level (the broker's pino level; Kafka
+ * changes log4j levels through its BROKER_LOGGER resource instead).
  */
 export const brokerConfigSchema: ReadonlyMap<string, ConfigDefinition> = new Map(
   (
     [
       { name: 'follower.replication.throttled.rate', defaultValue: longMaxString, type: { kind: 'long', min: 1n }, doc: 'bytes/s a follower fetches for replicas a reassignment is adding (all partitions of the broker together); Long.MAX_VALUE: unthrottled' },
       { name: 'leader.replication.throttled.rate', defaultValue: longMaxString, type: { kind: 'long', min: 1n }, doc: 'bytes/s a leader serves to replicas a reassignment is adding (all partitions of the broker together); Long.MAX_VALUE: unthrottled' },
+      { name: 'log.level', defaultValue: 'info', type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, doc: "the broker's log level (LOG_LEVEL at start)" },
+      { name: 'log.retention.bytes', defaultValue: '-1', type: { kind: 'long', min: -1n }, doc: 'retention.bytes of topics that do not set it; -1 unbounded' },
+      { name: 'log.retention.ms', defaultValue: '604800000', type: { kind: 'long', min: -1n }, doc: 'retention.ms of topics that do not set it; -1 unbounded' },
+      { name: 'log.segment.bytes', defaultValue: '1073741824', type: { kind: 'int', min: 1024 }, doc: 'segment.bytes of topics that do not set it' },
+      { name: 'min.insync.replicas', defaultValue: '1', type: { kind: 'int', min: 1 }, doc: 'min.insync.replicas of topics that do not set it' },
+      { name: 'replica.lag.time.max.ms', defaultValue: '30000', type: { kind: 'long', min: 100n }, doc: 'how long a follower may lag before it leaves the ISR' },
     ] satisfies ConfigDefinition[]
   ).map((d) => [d.name, Object.freeze(d)] as const),
 );
