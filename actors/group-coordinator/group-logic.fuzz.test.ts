@@ -4,8 +4,10 @@
  * commit inside transactions (members or not, zombie epochs) and end them;
  * time jumps; writes succeed or fail; the partition is unloaded.
  * Goal: nothing throws (the logic asserts its invariants after every step),
- * no request is answered twice, and once writes complete and time runs out
- * every request has been answered. Method: fast-check generates the action
+ * no request is answered twice, a member's commit (plain or transactional)
+ * is accepted only in the group's generation when it arrived (a zombie of an
+ * older generation never moves the group's position), and once writes
+ * complete and time runs out every request has been answered. Method: fast-check generates the action
  * list; clients learn member ids and generations from their replies as real
  * consumers do, and sometimes lie (stale generations, unknown ids).
  */
@@ -34,8 +36,8 @@ type Action =
   | { kind: 'sync'; client: number; staleGeneration: boolean }
   | { kind: 'heartbeat'; client: number; staleGeneration: boolean }
   | { kind: 'leave'; client: number; byInstance: boolean }
-  | { kind: 'commit'; client: number; standalone: boolean; offset: number }
-  | { kind: 'txnCommit'; client: number; producer: number; asMember: boolean; epochDelta: number; offset: number }
+  | { kind: 'commit'; client: number; standalone: boolean; offset: number; generationDelta: number }
+  | { kind: 'txnCommit'; client: number; producer: number; asMember: boolean; epochDelta: number; offset: number; generationDelta: number }
   | { kind: 'txnMarker'; producer: number; commit: boolean }
   | { kind: 'fetch' }
   | { kind: 'describe' }
@@ -47,12 +49,14 @@ type Action =
   | { kind: 'unload' };
 
 const client = fc.integer({ min: 0, max: 4 });
+/** Mostly the generation the client learned; sometimes an older one (a zombie) or one the group never had. */
+const generationDelta = fc.constantFrom(0, 0, 0, -1, -2, 1);
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 24, arbitrary: fc.record({ kind: fc.constant('join' as const), client, forget: fc.boolean(), topics: fc.integer({ min: 0, max: 2 }) }) },
   { weight: 12, arbitrary: fc.record({ kind: fc.constant('sync' as const), client, staleGeneration: fc.boolean() }) },
   { weight: 9, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), client, staleGeneration: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('leave' as const), client, byInstance: fc.boolean() }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('commit' as const), client, standalone: fc.boolean(), offset: fc.integer({ min: -2, max: 100 }) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('commit' as const), client, standalone: fc.boolean(), offset: fc.integer({ min: -2, max: 100 }), generationDelta }) },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -62,6 +66,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
       asMember: fc.boolean(),
       epochDelta: fc.constantFrom(0, 0, 0, -1),
       offset: fc.integer({ min: -1, max: 100 }),
+      generationDelta,
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('txnMarker' as const), producer: fc.integer({ min: 0, max: 1 }), commit: fc.boolean() }) },
@@ -94,6 +99,8 @@ class World {
   /** Each transactional producer's epoch (KIP-890: bumped by each marker). */
   readonly producerEpochs = [0, 0];
   readonly asked = new Set<string>();
+  /** Member commits in flight: the generation each claimed, and the group's when it arrived. */
+  readonly commitGenerations = new Map<string, { claimed: number; group: number }>();
   readonly answered = new Map<string, number>();
   readonly clients: Client[] = Array.from({ length: 5 }, (_, i) => ({
     memberId: '',
@@ -127,6 +134,12 @@ class World {
     expect(this.answered.get(e.to.path)).toBe(1);
     const [kind, index] = e.to.path.split(':');
     if (kind === 'join' && index !== '-') this.learn(this.clients[Number(index)]!, e.reply);
+    const generations = this.commitGenerations.get(e.to.path);
+    if (generations !== undefined) {
+      const results = (e.reply as { results?: readonly { errorCode: number }[] }).results ?? [];
+      // Accepted means the claimed generation was the group's: never an older (or unknown) one.
+      if (results.some((r) => r.errorCode === ErrorCode.NONE)) expect(generations.claimed).toBe(generations.group);
+    }
   }
 
   private learn(c: Client, reply: GroupReply): void {
@@ -180,20 +193,27 @@ class World {
       }
       case 'commit': {
         const c = this.clients[a.client]!;
+        const replyTo = this.target('commit', a.client);
+        const generationId = a.standalone ? -1 : c.generationId + a.generationDelta;
+        // A request naming no member and no generation is a standalone commit, outside the property.
+        if (!a.standalone && (generationId >= 0 || c.memberId !== '')) this.commitGenerations.set(replyTo.path, { claimed: generationId, group: this.state.generationId });
         this.send({
           type: 'OffsetCommit', groupId, memberId: a.standalone ? '' : c.memberId, groupInstanceId: a.standalone ? null : c.instance,
-          generationId: a.standalone ? -1 : c.generationId, offsets: [{ topic: 't0', partition: a.client, offset: a.offset, leaderEpoch: -1, metadata: null }],
-          replyTo: this.target('commit', a.client),
+          generationId, offsets: [{ topic: 't0', partition: a.client, offset: a.offset, leaderEpoch: -1, metadata: null }],
+          replyTo,
         });
         return;
       }
       case 'txnCommit': {
         const c = this.clients[a.client]!;
+        const replyTo = this.target('txn', a.client);
+        const generationId = a.asMember ? c.generationId + a.generationDelta : -1;
+        if (a.asMember && (generationId >= 0 || c.memberId !== '')) this.commitGenerations.set(replyTo.path, { claimed: generationId, group: this.state.generationId });
         this.send({
           type: 'TxnOffsetCommit', transactionalId: `tx${a.producer}`, groupId, producerId: 10 + a.producer,
           producerEpoch: Math.max(0, this.producerEpochs[a.producer]! + a.epochDelta),
-          memberId: a.asMember ? c.memberId : '', groupInstanceId: a.asMember ? c.instance : null, generationId: a.asMember ? c.generationId : -1,
-          offsets: [{ topic: 't1', partition: a.client, offset: a.offset, metadata: null }], replyTo: this.target('txn', a.client),
+          memberId: a.asMember ? c.memberId : '', groupInstanceId: a.asMember ? c.instance : null, generationId,
+          offsets: [{ topic: 't1', partition: a.client, offset: a.offset, metadata: null }], replyTo,
         });
         return;
       }

@@ -64,7 +64,7 @@ class Harness {
     this.state = next;
     for (const e of effects) {
       if (e.type === 'Reply') this.replies.set(e.to.path, [...(this.replies.get(e.to.path) ?? []), e.reply]);
-      if (e.type === 'PersistGroupMetadata' || e.type === 'PersistOffsets') this.outstanding.push({ persistId: e.persistId, records: e.records });
+      if (e.type === 'PersistGroupMetadata' || e.type === 'PersistOffsets' || e.type === 'PersistTxnOffsets') this.outstanding.push({ persistId: e.persistId, records: e.records });
     }
     return effects;
   }
@@ -143,6 +143,14 @@ class Harness {
       replyTo,
     });
     return replyTo;
+  }
+
+  /** A TxnOffsetCommit from `memberId` at `generationId`; the error of its one partition (the write, if any, completes). */
+  txnCommit(memberId: string, generationId: number): number {
+    const replyTo = this.target(`txn-commit-${memberId}`);
+    this.send({ type: 'TxnOffsetCommit', transactionalId: 'tx', groupId: this.state.groupId, producerId: 7, producerEpoch: 0, memberId, groupInstanceId: null, generationId, offsets: [{ topic: 't', partition: 0, offset: 1, metadata: null }], replyTo });
+    this.completePersists();
+    return (this.reply(replyTo) as unknown as { results: readonly { errorCode: number }[] }).results[0]!.errorCode;
   }
 
   fetch(partitions: { topic: string; partition: number }[] | null = null): ReplyTarget {
@@ -381,6 +389,12 @@ describe('group: error codes', () => {
       (h: Harness) => (h.reply(h.commit('nobody', 1, [{ topic: 't', partition: 0, offset: 1 }])) as unknown as { results: readonly { errorCode: number }[] }).results[0]!.errorCode,
       ErrorCode.UNKNOWN_MEMBER_ID,
     ],
+    // A transactional producer's offsets for its consumer (KIP-447): a zombie of an older generation must not
+    // move the group's position, member id or not, nor a member claiming a generation the group never had.
+    ['txn commit, known member of an older generation', (h: Harness, ids: string[]) => h.txnCommit(ids[0]!, 0), ErrorCode.ILLEGAL_GENERATION],
+    ['txn commit, known member of a newer generation', (h: Harness, ids: string[]) => h.txnCommit(ids[0]!, 2), ErrorCode.ILLEGAL_GENERATION],
+    ['txn commit, unknown member', (h: Harness) => h.txnCommit('nobody', 1), ErrorCode.UNKNOWN_MEMBER_ID],
+    ['txn commit, current member and generation', (h: Harness, ids: string[]) => h.txnCommit(ids[0]!, 1), ErrorCode.NONE],
     [
       'standalone commit to a group with members',
       (h: Harness) => (h.reply(h.commit('', -1, [{ topic: 't', partition: 0, offset: 1 }])) as unknown as { results: readonly { errorCode: number }[] }).results[0]!.errorCode,

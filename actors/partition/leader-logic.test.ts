@@ -104,6 +104,17 @@ describe('partition leader logic', () => {
     [state, effects] = onFollowerFetch(state, 3, 4, 2);
     expect(effects).toContainEqual({ type: 'AlterPartition', isr: [1, 2, 3], leaderEpoch: 3, partitionEpoch: 7 });
     expect(state.pendingIsr).toEqual([1, 2, 3]);
+    // While the expansion is in flight the joining follower gates the HW (Kafka's maximal ISR): if it commits and 3
+    // then leads, everything below the HW consumers were shown must be on 3.
+    [state] = append(state, 4);
+    [state] = onFollowerFetch(state, 2, 8, 3);
+    expect(state.highWatermark).toBe(4);
+    [state] = onFollowerFetch(state, 3, 6, 4);
+    expect(state.highWatermark).toBe(6);
+    [state] = onPartitionChanged(state, [1, 2, 3], 8);
+    expect(state.highWatermark).toBe(6);
+    [state] = onFollowerFetch(state, 3, 8, 5);
+    expect(state.highWatermark).toBe(8);
   });
 
   it('does not ask to add a follower its metadata shows fenced (the controller would refuse it INELIGIBLE_REPLICA on every fetch)', () => {

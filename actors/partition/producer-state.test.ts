@@ -2,6 +2,7 @@
  * Idempotent producer state: duplicates, gaps, fencing by epoch, and the
  * rebuild from log bytes a new leader does.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.ts';
 import { encodeBatch, readBatchHeader } from '../../protocol/record-batch/index.ts';
@@ -37,6 +38,33 @@ describe('producer state', () => {
     for (let i = 0; i < 7; i += 1) recordBatch(states, header(batch(1, 0, i, 1)), i, i);
     expect(checkBatch(states, header(batch(1, 0, 6, 1)))).toMatchObject({ type: 'Duplicate' });
     expect(checkBatch(states, header(batch(1, 0, 0, 1)))).toMatchObject({ type: 'Refuse' });
+  });
+
+  it('a retry of any of the last five batches (five in flight, answers lost) is a duplicate with its own offsets, never written again', () => {
+    // A producer with max.in.flight 5 whose answers were all lost retries every one of them, oldest first.
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 12 }), fc.nat(), (sizes, pick) => {
+        const states: ProducerStates = new Map();
+        const sent: { sequence: number; count: number; baseOffset: number }[] = [];
+        let sequence = 0;
+        let offset = 0;
+        for (const count of sizes) {
+          const h = header(batch(9, 0, sequence, count, offset));
+          if (checkBatch(states, h).type !== 'Append') return false;
+          recordBatch(states, h, offset, offset + count - 1);
+          sent.push({ sequence, count, baseOffset: offset });
+          sequence += count;
+          offset += count;
+        }
+        const remembered = sent.slice(-5);
+        const retried = remembered[pick % remembered.length]!;
+        const answer = checkBatch(states, header(batch(9, 0, retried.sequence, retried.count)));
+        expect(answer).toEqual({ type: 'Duplicate', baseOffset: retried.baseOffset, lastOffset: retried.baseOffset + retried.count - 1 });
+        // Older than the five: refused, never appended a second time.
+        for (const old of sent.slice(0, -5)) expect(checkBatch(states, header(batch(9, 0, old.sequence, old.count))).type).toBe('Refuse');
+        return true;
+      }),
+    );
   });
 
   it('rebuilds from the log bytes what the appends built', () => {

@@ -83,6 +83,13 @@ describe('raft simulation: the checkers catch violations', () => {
     expect(() => checker.observeApply(2, { appliedIndex: 0, digest: 0 }, entry(1, 2, 7))).toThrow('state machine safety');
   });
 
+  it('a leader committing an entry of an older term by counting replicas', () => {
+    const checker = new SafetyChecker();
+    checker.observeLeaderCommit(1, 4, 10, 4);
+    checker.observeLeaderCommit(1, 4, 11, undefined); // compacted: nothing to compare
+    expect(() => checker.observeLeaderCommit(1, 4, 9, 3)).toThrow('leader commit rule');
+  });
+
   it('a gap in a node applied sequence', () => {
     const checker = new SafetyChecker();
     expect(() => checker.observeApply(1, { appliedIndex: 0, digest: 0 }, entry(2, 1, 7))).toThrow('gap');

@@ -28,6 +28,8 @@
  *   (digest of everything applied) the first applier reached at its index.
  * - Leader Completeness: a node that becomes leader holds every entry any
  *   node ever applied (a committed entry is never lost).
+ * - The leader commit rule: a leader's commit index only ever moves to an
+ *   entry of its own term (older ones are committed by the one after them).
  * - Terms of a node never go back, across restarts.
  * - The above hold while voters come and go: a run has up to 2 spare nodes,
  *   observers with the same bootstrap voters, that the operator may add, and
@@ -213,6 +215,17 @@ export class SafetyChecker {
     this.leaderOfTerm.set(term, id);
   }
 
+  /**
+   * A leader moved its commit index to `index` (by counting replicas): the entry there must be of the leader's own
+   * term (Raft's Figure 8 rule). Entries of older terms are committed only with one of its term after them; counting
+   * replicas of an older entry can commit one a later leader overwrites. `entryTerm` undefined: compacted already.
+   */
+  observeLeaderCommit(id: NodeId, leaderTerm: number, index: number, entryTerm: number | undefined): void {
+    if (entryTerm !== undefined && entryTerm !== leaderTerm) {
+      throw new AssertionError(`leader commit rule: node ${id}, leader in term ${leaderTerm}, committed index ${index} of term ${entryTerm} by counting replicas`);
+    }
+  }
+
   highestLeaderTerm(): number {
     let highest = 0;
     for (const term of this.leaderOfTerm.keys()) highest = Math.max(highest, term);
@@ -288,6 +301,8 @@ type SimNode = {
   highestTermSeen: number;
   /** The last term in which this node was seen as leader (its log was checked then). */
   leaderTermChecked: number;
+  /** The commit index this node had as leader when last looked at (the commit rule is checked as it moves). */
+  leaderCommitIndex: number;
 };
 
 class Simulation {
@@ -331,6 +346,7 @@ class Simulation {
       restartAtStep: 0,
       highestTermSeen: 0,
       leaderTermChecked: 0,
+      leaderCommitIndex: 0,
     }));
     for (const node of this.nodes) {
       this.groupOf.set(node.id, 0);
@@ -593,10 +609,18 @@ class Simulation {
    */
   private observeRole(node: SimNode): void {
     const raft = node.raft;
-    if (raft === null || raft.role !== 'Leader' || node.leaderTermChecked === raft.term) return;
-    node.leaderTermChecked = raft.term;
-    this.checker.observeLeader(raft.term, node.id);
-    this.checker.observeNewLeaderLog(raft);
+    if (raft === null || raft.role !== 'Leader') return;
+    if (node.leaderTermChecked !== raft.term) {
+      node.leaderTermChecked = raft.term;
+      node.leaderCommitIndex = raft.commitIndex;
+      this.checker.observeLeader(raft.term, node.id);
+      this.checker.observeNewLeaderLog(raft);
+      return;
+    }
+    if (raft.commitIndex > node.leaderCommitIndex) {
+      this.checker.observeLeaderCommit(node.id, raft.term, raft.commitIndex, raft.termAt(raft.commitIndex));
+      node.leaderCommitIndex = raft.commitIndex;
+    }
   }
 
   /** The application snapshots the state it has now (its applied index) once enough entries piled up. */
