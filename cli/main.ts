@@ -25,7 +25,7 @@
  *    the arguments against it, or prints its generated --help.
  */
 import { version } from '../client/version.ts';
-import { Command, Printed, Refused, commandOf, configured, type Chosen, type CommandSpec } from './parser.ts';
+import { Command, Printed, Refused, commandOf, configured, sentence, type Chosen, type CommandSpec } from './parser.ts';
 import { UsageError, printError, withErrorStyle } from './output.ts';
 
 type Member = { name: string; summary: string; load: () => Promise<CommandSpec> };
@@ -104,7 +104,7 @@ export function topLevel(selected: { value?: Selected } = {}): Command {
       program.addCommand(passThrough(entry.name, entry.summary, [entry.name], (rest) => (selected.value = { entry, rest })));
       continue;
     }
-    const family = configured(new Command(entry.name), [entry.name]).summary(entry.summary).description(entry.summary).enablePositionalOptions();
+    const family = configured(new Command(entry.name), [entry.name]).summary(entry.summary).description(sentence(entry.summary)).enablePositionalOptions();
     family.configureHelp({ subcommandTerm: (cmd) => `${entry.name} ${cmd.name()}` });
     for (const member of entry.family) family.addCommand(passThrough(member.name, member.summary, [entry.name, member.name], (rest) => (selected.value = { entry, member, rest })));
     program.addCommand(family);

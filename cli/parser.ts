@@ -100,6 +100,10 @@ class KactusHelp extends Help {
     return own === undefined ? groups : new Map([['Options:', own], ...[...groups].filter(([group]) => group !== 'Options:')]);
   }
 
+  override optionTerm(option: Option): string {
+    return optionTerms.get(option) ?? option.flags;
+  }
+
   override subcommandTerm(cmd: Command): string {
     const args = cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`));
     return [cmd.name(), ...(cmd.commands.length > 0 ? ['<command>'] : []), ...args].join(' ');
@@ -171,8 +175,16 @@ export function configured(cmd: Command, path: readonly string[]): Command {
     .helpCommand(false);
 }
 
+/**
+ * How the help shows each option (`--partitions <P,P...>`): commander's own
+ * flags syntax would read `...` as a variadic option and split at commas and
+ * pipes, so its flags always say `<value>` and the help shows this term.
+ */
+const optionTerms = new WeakMap<Option, string>();
+
 function optionOf(name: string, spec: OptionSpec): Option {
-  const flags = `${spec.short === undefined ? '' : `-${spec.short}, `}--${name}${spec.type === 'string' ? ` <${spec.value ?? 'VALUE'}>` : ''}`;
+  const short = spec.short === undefined ? '' : `-${spec.short}, `;
+  const flags = `${short}--${name}${spec.type === 'string' ? ' <value>' : ''}`;
   const extra = [
     ...(spec.choices === undefined ? [] : [`one of ${spec.choices.join(', ')}`]),
     ...(spec.required === true ? ['required'] : []),
@@ -180,6 +192,7 @@ function optionOf(name: string, spec: OptionSpec): Option {
     ...(spec.multiple === true ? ['repeatable'] : []),
   ];
   const option = new Option(flags, extra.length === 0 ? spec.help : `${spec.help} (${extra.join('; ')})`);
+  optionTerms.set(option, `${short}--${name}${spec.type === 'string' ? ` <${spec.value ?? 'VALUE'}>` : ''}`);
   if (spec.multiple === true) option.argParser((value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value]);
   if (spec.required === true) option.makeOptionMandatory(true);
   if (spec.hidden === true || spec.aliasOf !== undefined) option.hideHelp(true);
@@ -218,7 +231,7 @@ function parsedOf(cmd: Command, spec: CommandSpec): Parsed {
 export type Chosen = { spec: CommandSpec; parsed: Parsed; path: readonly string[] };
 
 /** A summary as the description of its command's help: a capital first, a full stop last. */
-function sentence(summary: string): string {
+export function sentence(summary: string): string {
   return summary === '' ? '' : `${summary[0]!.toUpperCase()}${summary.slice(1)}${summary.endsWith('.') ? '' : '.'}`;
 }
 
