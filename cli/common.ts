@@ -1,26 +1,28 @@
 /**
- * What every cluster command shares: argument parsing with the common flags
- * (--bootstrap, --json, --help), the bootstrap list, and a client opened for
- * the command's lifetime.
+ * What every cluster command shares: the bootstrap list, flag value checks,
+ * credentials from the environment, and a client opened for the command's
+ * lifetime. (Parsing and --help are cli/parser.ts's.)
  *
- * Bootstrap: --bootstrap ws://HOST:PORT[,ws://HOST:PORT...], else the
- * KACTUS_BOOTSTRAP environment variable, else ws://127.0.0.1:9191 (what
- * `kactus cluster up` listens on by default).
+ * Bootstrap: --bootstrap (or --bootstrap-server) HOST:PORT[,HOST:PORT...],
+ * else the KACTUS_BOOTSTRAP environment variable, else ws://127.0.0.1:9191
+ * (what `kactus cluster up` listens on by default). A bare HOST:PORT means
+ * ws://HOST:PORT, as Kafka tools take a bootstrap list; ws:// and wss://
+ * are kept when given.
  *
  * Bounded waits: a CLI run against an unreachable cluster must end with a
  * one-line error in seconds, not hang, so the client's connect timeout and
  * retries are smaller than the library's defaults (cliClientLimits).
  *
  * Imports: client/ (the public client and its internal connection through
- * Kactus.context()), node:util.
+ * Kactus.context()).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Kactus, type ClientContext } from '../client/kactus.ts';
 import type { SaslOptions } from '../client/options.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { readPemTruststore } from '../runtime/tls.ts';
-import { UsageError, printLine } from './output.ts';
+import { UsageError } from './output.ts';
+import type { Parsed } from './parser.ts';
 
 export const bootstrapDefault = 'ws://127.0.0.1:9191';
 
@@ -33,84 +35,19 @@ export const cliClientLimits = {
   retriesMax: 3,
 } as const;
 
-type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string; default?: string | boolean | string[] | boolean[] };
-
-export const commonOptions = {
-  bootstrap: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', default: false },
-} as const satisfies Record<string, OptionSpec>;
-
-export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
-
-/**
- * Parses `argv` against the command's options plus the common ones. Throws
- * UsageError (exit 2) for unknown flags, missing values, or a positional
- * count outside [positionalsMin, positionalsMax].
- */
-export function parseCommand(command: string, argv: string[], options: Record<string, OptionSpec>, positionals: { min: number; max: number; names?: string } = { min: 0, max: 0 }): Parsed {
-  return parseFlags(command, argv, { ...commonOptions, ...options }, positionals);
-}
-
-/**
- * Parses `argv` against exactly `options` (commands that do not talk to a
- * cluster: `cluster up`, `broker`). Errors name the command, as
- * parseCommand's do. A negative number after a string flag is its value
- * (`--throughput -1`), not an unknown option.
- */
-export function parseFlags(command: string, argv: string[], options: Record<string, OptionSpec>, positionals: { min: number; max: number; names?: string } = { min: 0, max: 0 }): Parsed {
-  let parsed: Parsed;
-  try {
-    parsed = parseArgs({ args: negativeValuesJoined(argv, options), options, strict: true, allowPositionals: true }) as Parsed;
-  } catch (err) {
-    // parseArgs' message, without its advice about '--' (no command here takes a positional starting with '-').
-    const message = (err as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument.*$/, '').replace(/\.$/, '');
-    throw new UsageError(`${command}: ${message}; see kactus ${command} --help`);
-  }
-  if (parsed.values.help === true) return parsed;
-  const count = parsed.positionals.length;
-  if (count < positionals.min) throw new UsageError(`${command}: ${positionals.names ?? 'an argument'} is required; see kactus ${command} --help`);
-  if (count > positionals.max) throw new UsageError(`${command}: unexpected argument "${parsed.positionals[positionals.max]}"; see kactus ${command} --help`);
-  return parsed;
-}
-
-/** `--flag -1` -> `--flag=-1` for string flags: node's parseArgs would take "-1" for an option. */
-function negativeValuesJoined(argv: string[], options: Record<string, OptionSpec>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      out.push(...argv.slice(i));
-      break;
-    }
-    const next = argv[i + 1];
-    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
-    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d+(\.\d+)?$/.test(next)) {
-      out.push(`${arg}=${next}`);
-      i += 1;
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-/** True (and prints the help) when --help was given. */
-export function helpRequested(parsed: Parsed, help: string): boolean {
-  if (parsed.values.help !== true) return false;
-  printLine(help);
-  return true;
-}
-
-/** The bootstrap URLs from --bootstrap, KACTUS_BOOTSTRAP or the default; UsageError when malformed. */
+/** The bootstrap URLs from --bootstrap, KACTUS_BOOTSTRAP or the default; HOST:PORT gets ws://; UsageError when malformed. */
 export function bootstrapList(flag: unknown): string[] {
   const text = typeof flag === 'string' ? flag : (process.env.KACTUS_BOOTSTRAP ?? bootstrapDefault);
-  const urls = text.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
-  if (urls.length === 0) throw new UsageError('--bootstrap needs at least one ws://HOST:PORT');
-  for (const url of urls) {
-    if (!/^wss?:\/\/[^/:\s]+(:\d+)?\/?$/.test(url) && !/^wss?:\/\/\[[0-9a-fA-F:.]+\](:\d+)?\/?$/.test(url)) throw new UsageError(`--bootstrap: "${url}" is not ws://HOST:PORT`);
-  }
-  return urls;
+  const items = text.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  if (items.length === 0) throw new UsageError('--bootstrap needs at least one HOST:PORT');
+  return items.map((item) => {
+    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(item) ? item : `ws://${item}`;
+    const hostPort = /^wss?:\/\/[^/:\s[\]]+:\d{1,5}\/?$/.test(url) || /^wss?:\/\/\[[0-9a-fA-F:.]+\]:\d{1,5}\/?$/.test(url);
+    // ws://HOST without a port was accepted before HOST:PORT was: keep it.
+    const hostOnly = url !== `ws://${item}` && (/^wss?:\/\/[^/:\s[\]]+\/?$/.test(url) || /^wss?:\/\/\[[0-9a-fA-F:.]+\]\/?$/.test(url));
+    if (!hostPort && !hostOnly) throw new UsageError(`--bootstrap: "${item}" is not HOST:PORT, ws://HOST:PORT or wss://HOST:PORT`);
+    return url;
+  });
 }
 
 /** Integer flag in [min, max]; UsageError naming the flag otherwise. */

@@ -2,6 +2,14 @@
  * What the CLI prints: data on stdout (text, or JSON with --json), one-line
  * errors on stderr, and a usage error type that makes main() exit with 2.
  *
+ * An error line names the command that printed it, `kactus topics create:
+ * ...` (main.ts adds `; see kactus topics create --help` to usage errors).
+ * With --json every error is instead one JSON object on its own line:
+ *   {"error":{"code":"UNKNOWN_OPTION","message":"...","command":"topics create","exitCode":2}}
+ * code: for exit 2 one of UsageCode; for exit 1 the Kafka error name
+ * (TOPIC_ALREADY_EXISTS, NETWORK_EXCEPTION when no broker answers, ...) or
+ * FAILED. command: the command's words, or null before one was recognised.
+ *
  * These print to the process's streams, unless called inside withOutput():
  * then to its sink. Tests use that to run main() in-process for --help and
  * bad arguments (a child process per case costs ~0.7 s of tsx start-up);
@@ -26,11 +34,27 @@ function write(stream: 'stdout' | 'stderr', text: string): void {
   else process[stream].write(text);
 }
 
+/** Why arguments were refused (the `code` of a JSON error with exit code 2). */
+export type UsageCode = 'UNKNOWN_COMMAND' | 'UNKNOWN_OPTION' | 'MISSING_ARGUMENT' | 'UNEXPECTED_ARGUMENT' | 'INVALID_ARGUMENT';
+
 export class UsageError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: UsageCode = 'INVALID_ARGUMENT',
+  ) {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** How errors of the running command are printed: the words naming it, and whether --json was given. */
+export type ErrorStyle = { command: string | null; json: boolean };
+
+const errorStyles = new AsyncLocalStorage<ErrorStyle>();
+
+/** Runs `run` with printError naming `style.command` (JSON objects when style.json). */
+export function withErrorStyle<T>(style: ErrorStyle, run: () => T): T {
+  return errorStyles.run(style, run);
 }
 
 export function printLine(text: string): void {
@@ -46,8 +70,11 @@ export function printJson(value: unknown): void {
   write('stdout', `${JSON.stringify(value)}\n`);
 }
 
-export function printError(text: string): void {
-  write('stderr', `kactus: ${text}\n`);
+/** One error line on stderr (one JSON object with --json); `code` and `exitCode` go only into the JSON. */
+export function printError(text: string, details: { code?: string; exitCode?: number } = {}): void {
+  const style = errorStyles.getStore() ?? { command: null, json: false };
+  if (style.json) write('stderr', `${JSON.stringify({ error: { code: details.code ?? 'FAILED', message: text, command: style.command, exitCode: details.exitCode ?? 1 } })}\n`);
+  else write('stderr', `kactus${style.command === null ? '' : ` ${style.command}`}: ${text}\n`);
 }
 
 /** A table with aligned columns, like kafka-topics prints. */

@@ -134,20 +134,20 @@ describe('kactus partitions / cluster remove-broker through main()', () => {
     const unreachable = ['--bootstrap', 'ws://127.0.0.1:1'];
     const cases: [string[], RegExp][] = [
       [['partitions'], /a subcommand is required/],
-      [['partitions', 'move'], /unknown subcommand "move"/],
-      [['partitions', 'reassign', '--plan', '--bogus'], /Unknown option '--bogus'/],
+      [['partitions', 'move'], /^kactus partitions: unknown subcommand "move"; see kactus partitions --help$/],
+      [['partitions', 'reassign', '--plan', '--bogus'], /^kactus partitions reassign: unknown option --bogus; see kactus partitions reassign --help$/],
       [['partitions', 'reassign', '--execute', join(dir, 'missing.json'), ...unreachable], /missing\.json: no such file/],
       [['partitions', 'elect-leaders', '--partition', '0'], /--partition goes with --topic/],
       [['partitions', 'elect-leaders', '--topic', 't', '--partition', 'x'], /--partition must be an integer/],
-      [['cluster', 'remove-broker'], /the broker id N is required/],
-      [['cluster', 'remove-broker', '-1'], /not a broker id|Unknown option/],
+      [['cluster', 'remove-broker'], /missing N \(the broker id\)/],
+      [['cluster', 'remove-broker', '-1'], /not a broker id/],
       [['cluster', 'remove-broker', '1', '2'], /unexpected argument "2"/],
     ];
     for (const [args, error] of cases) {
       const r = await run(args);
       expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(error);
+      expect(r.stderr.trim()).toMatch(error);
     }
   });
 });

@@ -19,21 +19,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brokerConfigDefault, kafkaConfigNames } from '../actors/broker/config.ts';
-import { brokerHelp } from './commands/broker.ts';
-import { clusterRemoveBrokerHelp } from './commands/cluster-remove-broker.ts';
-import { usersHelp } from './commands/users.ts';
-import { aclsHelp } from './commands/acls.ts';
-import { clusterAddVoterHelp, clusterRemoveVoterHelp } from './commands/cluster-voters.ts';
-import { clusterStatusHelp } from './commands/cluster-status.ts';
-import { clusterUpHelp } from './commands/cluster-up.ts';
-import { consumeHelp } from './commands/consume.ts';
-import { groupsHelp } from './commands/groups.ts';
-import { configsHelp } from './commands/configs.ts';
-import { electLeadersHelp, reassignHelp } from './commands/partitions.ts';
-import { perfHelp } from './commands/perf.ts';
-import { produceHelp } from './commands/produce.ts';
-import { topicsHelp } from './commands/topics.ts';
-import { help } from './main.ts';
+import { helpText } from './parser.ts';
+import { allSpecs, programOf, topLevel } from './main.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const readmePath = join(repoRoot, 'README.md');
@@ -146,33 +133,33 @@ export function configTable(): string {
   return ['| Kafka name | in the code | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
-export function cliReference(): string {
-  const sections: [string, string][] = [
-    ['kactus --help', help()],
-    ['kactus cluster up --help', clusterUpHelp],
-    ['kactus cluster status --help', clusterStatusHelp],
-    ['kactus cluster add-voter --help', clusterAddVoterHelp],
-    ['kactus cluster remove-voter --help', clusterRemoveVoterHelp],
-    ['kactus cluster remove-broker --help', clusterRemoveBrokerHelp],
-    ['kactus broker --help', brokerHelp],
-    ['kactus topics --help', topicsHelp],
-    ['kactus produce --help', produceHelp],
-    ['kactus consume --help', consumeHelp],
-    ['kactus groups --help', groupsHelp],
-    ['kactus configs --help', configsHelp],
-    ['kactus users --help', usersHelp],
-    ['kactus acls --help', aclsHelp],
-    ['kactus partitions reassign --help', reassignHelp],
-    ['kactus partitions elect-leaders --help', electLeadersHelp],
-    ['kactus perf produce --help  (perf consume --help and perf e2e --help print the same)', perfHelp],
-  ];
-  return sections.map(([command, text]) => `\`\`\`text\n$ ${command}\n${text}\n\`\`\``).join('\n\n');
+/**
+ * Every command's --help, as a user gets it: the top level, then each command
+ * in the order of `kactus --help`, a group's help before its subcommands'.
+ */
+export async function cliReference(): Promise<string> {
+  const top = topLevel();
+  const program = programOf(await allSpecs());
+  const sections: [string, string][] = [['kactus --help', helpText(top)]];
+  for (const command of program.commands) {
+    // A family of step 1 (cluster, perf) prints step 1's list; a module's group prints its own.
+    const family = top.commands.find((c) => c.name() === command.name() && c.commands.length > 0);
+    const walk = (cmd: typeof command, words: string[]): void => {
+      sections.push([`kactus ${words.join(' ')} --help`, helpText(words.length === 1 && family !== undefined ? family : cmd)]);
+      for (const sub of cmd.commands) walk(sub, [...words, sub.name()]);
+    };
+    walk(command, [command.name()]);
+  }
+  // The top level shown, every command's help folded under its command line (GitHub renders <details>).
+  const block = ([command, text]: [string, string]): string => `\`\`\`text\n$ ${command}\n${text}\n\`\`\``;
+  const [first, ...rest] = sections;
+  return [block(first!), ...rest.map(([command, text]) => `<details><summary><code>${command}</code></summary>\n\n${block([command, text])}\n\n</details>`)].join('\n\n');
 }
 
-export const generatedSections = { cli: cliReference, configs: configTable } as const;
+export const generatedSections = { cli: cliReference, configs: async () => configTable() } as const;
 
 /** README text with every generated section replaced by what the code prints now. */
-export function regenerated(readme: string): string {
+export async function regenerated(readme: string): Promise<string> {
   let text = readme;
   for (const [name, generate] of Object.entries(generatedSections)) {
     const begin = `<!-- generated:${name} -->`;
@@ -180,7 +167,7 @@ export function regenerated(readme: string): string {
     const from = text.indexOf(begin);
     const to = text.indexOf(end);
     if (from < 0 || to < from) throw new Error(`README.md has no ${begin} ... ${end} section`);
-    text = `${text.slice(0, from + begin.length)}\n${generate()}\n${text.slice(to)}`;
+    text = `${text.slice(0, from + begin.length)}\n${await generate()}\n${text.slice(to)}`;
   }
   return text;
 }
@@ -193,7 +180,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     process.exit(1);
   }
   const readme = readFileSync(readmePath, 'utf8');
-  const next = regenerated(readme);
+  const next = await regenerated(readme);
   if (mode === '--write') {
     if (next !== readme) writeFileSync(readmePath, next);
     process.stdout.write(next === readme ? 'README.md is up to date\n' : 'README.md updated\n');

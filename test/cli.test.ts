@@ -163,8 +163,14 @@ describe('kactus CLI', () => {
     runs.forEach((run, i) => {
       expect({ args: cases[i], code: run.code }).toEqual({ args: cases[i], code: 2 });
       expect(lines(run.stderr)).toHaveLength(1);
-      expect(run.stderr).toMatch(/^kactus: /);
+      // kactus <command>: <what is wrong>; see kactus <command> --help (the same command twice; none before one is recognised)
+      const form = /^kactus((?: [a-z-]+)*): .+; see kactus((?: [a-z-]+)*) --help\n$/.exec(run.stderr);
+      expect({ args: cases[i], stderr: run.stderr, form: form !== null && form[1] === form[2] }).toEqual({ args: cases[i], stderr: run.stderr, form: true });
     });
+    expect(runs.map((run) => run.stderr.split(':')[0])).toEqual([
+      'kactus', 'kactus', 'kactus topics', 'kactus topics create', 'kactus topics list', 'kactus produce', 'kactus produce', 'kactus consume', 'kactus topics list', 'kactus perf',
+      'kactus perf produce', 'kactus consume', 'kactus groups reset-offsets', 'kactus cluster up', 'kactus cluster up', 'kactus broker',
+    ]);
     expect(runs.at(-1)!.stderr).toContain('no.such.config');
   }, 60_000);
 
@@ -353,6 +359,50 @@ describe('kactus produce flags', () => {
   });
 });
 
+describe('kactus with Kafka tool habits', () => {
+  it('--bootstrap-server HOST:PORT,...; topics create with the brokers\' defaults, --if-not-exists, delete --if-exists; consume --property print.*; errors from the cluster as JSON', async () => {
+    // A plain host:port list, as kafka-topics takes it (ws:// implied).
+    const servers = cluster.brokers.map((b) => b.url.replace(/^ws:\/\//, '')).join(',');
+    const created = await kactus(['topics', 'create', 'cli-habits', '--json', '--bootstrap-server', servers]);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const made = JSON.parse(created.stdout) as { topic: string; created: boolean; partitions: number; replicationFactor: number };
+    expect(made).toMatchObject({ topic: 'cli-habits', created: true });
+    const [described] = JSON.parse((await kactus(['topics', 'describe', 'cli-habits', '--json', '--bootstrap-server', servers])).stdout) as { partitionCount: number; replicationFactor: number }[];
+    // Neither given: the brokers' num.partitions and default.replication.factor, which the reply reports.
+    expect(described).toMatchObject({ partitionCount: made.partitions, replicationFactor: made.replicationFactor });
+    expect(made.partitions).toBeGreaterThan(0);
+
+    const [again, existing, existingJson, deleteMissing, deleteMissingQuiet] = await kactusAll([
+      ['topics', 'create', 'cli-habits', '--if-not-exists', '--bootstrap-server', servers],
+      ['topics', 'create', 'cli-habits', '--bootstrap-server', servers],
+      ['topics', 'create', 'cli-habits', '--json', '--bootstrap', servers],
+      ['topics', 'delete', 'cli-no-such-topic', '--bootstrap-server', servers],
+      ['topics', 'delete', 'cli-no-such-topic', '--if-exists', '--bootstrap-server', servers],
+    ]);
+    expect(again).toMatchObject({ code: 0, stdout: 'Topic cli-habits already exists.\n', stderr: '' });
+    expect(existing!.code).toBe(1);
+    expect(existing!.stderr).toMatch(/^kactus topics create: TOPIC_ALREADY_EXISTS: .*\n$/);
+    expect(existingJson!.code).toBe(1);
+    expect(JSON.parse(existingJson!.stderr)).toMatchObject({ error: { code: 'TOPIC_ALREADY_EXISTS', command: 'topics create', exitCode: 1 } });
+    expect(deleteMissing!.code).toBe(1);
+    expect(deleteMissing!.stderr).toMatch(/^kactus topics delete: UNKNOWN_TOPIC_OR_PARTITION/);
+    expect(deleteMissingQuiet).toMatchObject({ code: 0, stdout: 'Topic cli-no-such-topic does not exist.\n' });
+
+    const produced = await kactus(['produce', 'cli-habits', '--partition', '0', '--key-separator', ':', '--header', 'app=cli', '--bootstrap-server', servers], { input: 'k1:v1\nk2:v2\n' });
+    expect(produced).toMatchObject({ code: 0, stderr: '' });
+    const [keys, everything, separated] = await kactusAll([
+      ['print.key=true'],
+      ['print.timestamp=true', 'print.partition=true', 'print.offset=true', 'print.headers=true', 'print.key=true'],
+      ['print.key=true', 'key.separator= -> '],
+    ].map((properties) => ['consume', 'cli-habits', '--partition', '0', '--offset', 'beginning', '-e', ...properties.flatMap((p) => ['--property', p]), '--bootstrap-server', servers]));
+    expect(keys).toMatchObject({ code: 0, stdout: 'k1\tv1\nk2\tv2\n' });
+    expect(lines(everything!.stdout).map((l) => l.replace(/^CreateTime:\d+\t/, 'CreateTime:T\t'))).toEqual(['CreateTime:T\tPartition:0\tOffset:0\tapp:cli\tk1\tv1', 'CreateTime:T\tPartition:0\tOffset:1\tapp:cli\tk2\tv2']);
+    expect(separated).toMatchObject({ code: 0, stdout: 'k1 -> v1\nk2 -> v2\n' });
+    expect((await kactus(['topics', 'delete', 'cli-habits', '--if-exists', '--bootstrap-server', servers])).stdout).toBe('Deleted topic cli-habits.\n');
+  }, 90_000);
+});
+
 describe('kactus configs', () => {
   it('describes and alters topic configs and the broker default; refuses a bad entity', async () => {
     expect((await kactus(['topics', 'create', 'cli-configs', '--partitions', '1', '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
@@ -381,7 +431,7 @@ describe('kactus configs', () => {
     ]);
     for (const run of [noType, bothNames, topicDefault, notAnId, nothing]) {
       expect(run!.code).toBe(2);
-      expect(run!.stderr).toMatch(/^kactus: configs (describe|alter): /);
+      expect(run!.stderr).toMatch(/^kactus configs (describe|alter): .*; see kactus configs (describe|alter) --help\n$/);
     }
   });
 });
@@ -706,10 +756,10 @@ describe('kactus cluster up (npm start)', () => {
 });
 
 describe('README', () => {
-  it('its CLI reference and configuration table are what the code prints (npx tsx cli/reference.ts --write)', () => {
+  it('its CLI reference and configuration table are what the code prints (npx tsx cli/reference.ts --write)', async () => {
     expect(configProblems()).toEqual([]);
     const readme = readFileSync(readmePath, 'utf8');
-    expect(regenerated(readme)).toBe(readme);
+    expect(await regenerated(readme)).toBe(readme);
   });
 });
 

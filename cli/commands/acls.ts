@@ -10,36 +10,26 @@ import { KactusError } from '../../client/errors.ts';
 import type { AclBinding, AclBindingFilter, AclOperationName, AclResourceTypeName } from '../../client/admin-acls.ts';
 import { aclCode } from '../../protocol/acls.ts';
 import { errorInfo } from '../../protocol/errors.ts';
-import { helpRequested, parseCommand, withClient } from '../common.ts';
+import { withClient } from '../common.ts';
+import type { CommandSpec, OptionSpec, Parsed } from '../parser.ts';
 import { UsageError, printJson, printLine } from '../output.ts';
 
-export const aclsHelp = `Usage: kactus acls add (--allow-principal P | --deny-principal P)... --operation OP... RESOURCE [--resource-pattern-type literal|prefixed] [--host H]
-       kactus acls list [RESOURCE] [--principal P] [--resource-pattern-type any|match|literal|prefixed]
-       kactus acls remove RESOURCE [--principal P] [--operation OP] [--resource-pattern-type ...]
-  RESOURCE: --topic NAME | --group NAME | --transactional-id ID | --cluster   (NAME * for all)
-  OP: All, Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite
-  --bootstrap ws://HOST:PORT[,...]   --json  print JSON
-
-ACLs, stored in the metadata log and checked by brokers with
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-(super.users pass every check). Principals are User:NAME (User:* for
-everyone). add gives each principal each operation on the resource
-(prefixed: every name that starts with NAME). list shows the ACLs on the
-resource (--resource-pattern-type match: the ACLs that apply to that name).
-remove deletes the ACLs its filters match and prints them.`;
-
 const resourceFlags = { topic: 'TOPIC', group: 'GROUP', 'transactional-id': 'TRANSACTIONAL_ID' } as const;
-const options = {
-  'allow-principal': { type: 'string' as const, multiple: true },
-  'deny-principal': { type: 'string' as const, multiple: true },
-  principal: { type: 'string' as const },
-  operation: { type: 'string' as const, multiple: true },
-  topic: { type: 'string' as const },
-  group: { type: 'string' as const },
-  'transactional-id': { type: 'string' as const },
-  cluster: { type: 'boolean' as const },
-  'resource-pattern-type': { type: 'string' as const },
-  host: { type: 'string' as const },
+
+/** The resource options (one per command; NAME * for all). */
+const resourceOptions: Record<string, OptionSpec> = {
+  topic: { type: 'string', value: 'NAME', help: 'resource: a topic (* for all)' },
+  group: { type: 'string', value: 'NAME', help: 'resource: a consumer group (* for all)' },
+  'transactional-id': { type: 'string', value: 'ID', help: 'resource: a transactional id (* for all)' },
+  cluster: { type: 'boolean', help: 'resource: the cluster' },
+};
+const operationNames = 'All, Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite';
+const filterOptions: Record<string, OptionSpec> = {
+  ...resourceOptions,
+  principal: { type: 'string', value: 'P', help: 'only the ACLs of principal P (User:NAME)' },
+  operation: { type: 'string', value: 'OP', multiple: true, help: `only the ACLs of operation OP (${operationNames})` },
+  'resource-pattern-type': { type: 'string', value: 'TYPE', help: 'any, match (the ACLs that apply to the name), literal or prefixed', defaultHelp: 'literal with a resource' },
+  host: { type: 'string', value: 'H', help: 'only the ACLs of host H' },
 };
 
 type Values = Record<string, unknown>;
@@ -57,7 +47,7 @@ function resourceOf(values: Values): { resourceType: AclResourceTypeName; resour
 /** kafka-acls' operation names (Read, IdempotentWrite) or ours (READ, IDEMPOTENT_WRITE). */
 function operationOf(text: string): AclOperationName {
   const name = text.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
-  if (aclCode('operation', name) === undefined || name === 'ANY') throw new UsageError(`acls: unknown operation "${text}" (see kactus acls --help)`);
+  if (aclCode('operation', name) === undefined || name === 'ANY') throw new UsageError(`acls: unknown operation "${text}" (one of ${operationNames})`);
   return name as AclOperationName;
 }
 
@@ -84,59 +74,75 @@ function filterOf(values: Values): AclBindingFilter {
   };
 }
 
-export async function acls(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h') {
-    printLine(aclsHelp);
-    return verb === undefined ? 2 : 0;
-  }
-  const parsed = parseCommand(`acls ${verb}`, rest, options);
-  if (helpRequested(parsed, aclsHelp)) return 0;
+async function add(parsed: Parsed): Promise<number> {
   const values = parsed.values as Values;
-  switch (verb) {
-    case 'add': {
-      const resource = resourceOf(values);
-      if (resource === null) throw new UsageError('acls add: name the resource (--topic, --group, --transactional-id or --cluster)');
-      const allow = (values['allow-principal'] as string[] | undefined) ?? [];
-      const deny = (values['deny-principal'] as string[] | undefined) ?? [];
-      const operations = ((values.operation as string[] | undefined) ?? []).map(operationOf);
-      if (allow.length + deny.length === 0) throw new UsageError('acls add: give --allow-principal or --deny-principal');
-      if (operations.length === 0) throw new UsageError('acls add: give --operation');
-      const patternType = (patternOf(values['resource-pattern-type'], ['LITERAL', 'PREFIXED']) ?? 'LITERAL') as 'LITERAL' | 'PREFIXED';
-      const host = typeof values.host === 'string' ? values.host : '*';
-      const bindings: AclBinding[] = [
-        ...allow.flatMap((principal) => operations.map((operation) => ({ ...resource, patternType, principal, host, operation, permissionType: 'ALLOW' as const }))),
-        ...deny.flatMap((principal) => operations.map((operation) => ({ ...resource, patternType, principal, host, operation, permissionType: 'DENY' as const }))),
-      ];
-      return withClient(parsed.values, async (kactus) => {
-        const results = await kactus.admin().createAcls(bindings);
-        const failed = results.findIndex((r) => r.errorCode !== 0);
-        if (parsed.values.json) printJson(bindings.map((binding, i) => ({ ...binding, ...results[i] })));
-        else bindings.forEach((binding, i) => printLine(results[i]!.errorCode === 0 ? `Added: ${describe(binding)}` : `Refused: ${describe(binding)}: ${errorInfo(results[i]!.errorCode).name}: ${results[i]!.errorMessage ?? ''}`));
-        if (failed >= 0) throw new KactusError(results[failed]!.errorCode, `acls add: ${results[failed]!.errorMessage ?? errorInfo(results[failed]!.errorCode).message}`);
-        return 0;
-      });
-    }
-    case 'list':
-      return withClient(parsed.values, async (kactus) => {
-        const found = await kactus.admin().describeAcls(filterOf(values));
-        if (parsed.values.json) printJson(found);
-        else for (const binding of found) printLine(describe(binding));
-        return 0;
-      });
-    case 'remove': {
-      const filter = filterOf(values);
-      if (Object.keys(filter).length === 0) throw new UsageError('acls remove: name a resource or a --principal (without a filter it would remove every ACL)');
-      return withClient(parsed.values, async (kactus) => {
-        const [result] = await kactus.admin().deleteAcls([filter]);
-        if (result === undefined || result.errorCode !== 0) throw new KactusError(result?.errorCode ?? 2, `acls remove: ${result?.errorMessage ?? 'refused'}`);
-        if (parsed.values.json) printJson(result.deleted);
-        else if (result.deleted.length === 0) printLine('No ACL matched.');
-        else for (const binding of result.deleted) printLine(`Removed: ${describe(binding)}`);
-        return 0;
-      });
-    }
-    default:
-      throw new UsageError(`acls: unknown command "${verb}" (add, list, remove)`);
-  }
+  const resource = resourceOf(values);
+  if (resource === null) throw new UsageError('acls add: name the resource (--topic, --group, --transactional-id or --cluster)');
+  const allow = (values['allow-principal'] as string[] | undefined) ?? [];
+  const deny = (values['deny-principal'] as string[] | undefined) ?? [];
+  const operations = ((values.operation as string[] | undefined) ?? []).map(operationOf);
+  if (allow.length + deny.length === 0) throw new UsageError('acls add: give --allow-principal or --deny-principal');
+  if (operations.length === 0) throw new UsageError('acls add: give --operation');
+  const patternType = (patternOf(values['resource-pattern-type'], ['LITERAL', 'PREFIXED']) ?? 'LITERAL') as 'LITERAL' | 'PREFIXED';
+  const host = typeof values.host === 'string' ? values.host : '*';
+  const bindings: AclBinding[] = [
+    ...allow.flatMap((principal) => operations.map((operation) => ({ ...resource, patternType, principal, host, operation, permissionType: 'ALLOW' as const }))),
+    ...deny.flatMap((principal) => operations.map((operation) => ({ ...resource, patternType, principal, host, operation, permissionType: 'DENY' as const }))),
+  ];
+  return withClient(parsed.values, async (kactus) => {
+    const results = await kactus.admin().createAcls(bindings);
+    const failed = results.findIndex((r) => r.errorCode !== 0);
+    if (parsed.values.json) printJson(bindings.map((binding, i) => ({ ...binding, ...results[i] })));
+    else bindings.forEach((binding, i) => printLine(results[i]!.errorCode === 0 ? `Added: ${describe(binding)}` : `Refused: ${describe(binding)}: ${errorInfo(results[i]!.errorCode).name}: ${results[i]!.errorMessage ?? ''}`));
+    if (failed >= 0) throw new KactusError(results[failed]!.errorCode, `acls add: ${results[failed]!.errorMessage ?? errorInfo(results[failed]!.errorCode).message}`);
+    return 0;
+  });
 }
+
+async function list(parsed: Parsed): Promise<number> {
+  const filter = filterOf(parsed.values as Values);
+  return withClient(parsed.values, async (kactus) => {
+    const found = await kactus.admin().describeAcls(filter);
+    if (parsed.values.json) printJson(found);
+    else for (const binding of found) printLine(describe(binding));
+    return 0;
+  });
+}
+
+async function remove(parsed: Parsed): Promise<number> {
+  const filter = filterOf(parsed.values as Values);
+  if (Object.keys(filter).length === 0) throw new UsageError('acls remove: name a resource or a --principal (without a filter it would remove every ACL)');
+  return withClient(parsed.values, async (kactus) => {
+    const [result] = await kactus.admin().deleteAcls([filter]);
+    if (result === undefined || result.errorCode !== 0) throw new KactusError(result?.errorCode ?? 2, `acls remove: ${result?.errorMessage ?? 'refused'}`);
+    if (parsed.values.json) printJson(result.deleted);
+    else if (result.deleted.length === 0) printLine('No ACL matched.');
+    else for (const binding of result.deleted) printLine(`Removed: ${describe(binding)}`);
+    return 0;
+  });
+}
+
+export const aclsSpec: CommandSpec = {
+  name: 'acls',
+  description: `ACLs, stored in the metadata log and checked by brokers with
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+(super.users pass every check). Principals are User:NAME (User:* for everyone).`,
+  subcommands: [
+    {
+      name: 'add',
+      summary: 'give each principal each operation on one resource',
+      options: {
+        'allow-principal': { type: 'string', value: 'P', multiple: true, help: 'allow principal P (User:NAME)' },
+        'deny-principal': { type: 'string', value: 'P', multiple: true, help: 'deny principal P' },
+        operation: { type: 'string', value: 'OP', multiple: true, help: operationNames },
+        ...resourceOptions,
+        'resource-pattern-type': { type: 'string', value: 'TYPE', help: 'literal, or prefixed: every name that starts with NAME', defaultHelp: 'literal' },
+        host: { type: 'string', value: 'H', help: 'the host the principal connects from', defaultHelp: '*' },
+      },
+      cluster: true,
+      run: add,
+    },
+    { name: 'list', summary: 'the ACLs the filters match (every ACL without one)', options: filterOptions, cluster: true, run: list },
+    { name: 'remove', summary: 'delete the ACLs the filters match and print them (a filter is required)', options: filterOptions, cluster: true, run: remove },
+  ],
+};

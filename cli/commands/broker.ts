@@ -13,50 +13,33 @@
  */
 import { kafkaConfigNames } from '../../actors/broker/config.ts';
 import { brokerConfigFromSources, environmentPrefix, parseHostPort, runBroker } from '../../actors/broker/start.ts';
-import { UsageError, printLine } from '../output.ts';
-import { parseFlags } from '../common.ts';
+import { UsageError } from '../output.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 
-export const brokerHelp = `Usage: kactus broker --node-id N --listen HOST:PORT --controller-quorum 1@h1:p1,2@h2:p2,3@h3:p3 --data DIR
-                     [--advertise HOST:PORT] [--config FILE] [--rack R] [--controller] [--set key=value ...]
-
-Runs one broker node (a controller voter too when its id is in --controller-quorum).
-  --controller            process.roles=broker,controller: run a controller although this id is
-                          not in --controller-quorum; it observes the quorum until
-                          \`kactus cluster add-voter N\` makes it a voter
-  --node-id N             node.id
-  --listen HOST:PORT      where this node listens
-  --advertise HOST:PORT   what other nodes and clients dial (default: --listen)
-  --kafka-listen HOST:PORT        listeners=PLAINTEXT://HOST:PORT: also speak Kafka's protocol here
-  --kafka-advertise HOST:PORT     advertised.listeners=PLAINTEXT://HOST:PORT: what Kafka clients dial
-  --controller-quorum     controller.quorum.voters: id@host:port, comma-separated
-  --data DIR              log.dirs: partitions and the metadata log
-  --rack R                broker.rack
-  --config FILE           JSON object of Kafka config names, e.g. {"min.insync.replicas": 2}
-  --set key=value         one Kafka config (repeatable); beats the file and the environment
-Environment: ${environmentPrefix}<NAME> sets a config, dots as underscores (${environmentPrefix}MIN_INSYNC_REPLICAS=2).
+export const brokerSpec: CommandSpec = {
+  name: 'broker',
+  description: 'Runs one broker node (a controller voter too when its id is in --controller-quorum).',
+  options: {
+    'node-id': { type: 'string', value: 'N', required: true, help: 'node.id' },
+    listen: { type: 'string', value: 'HOST:PORT', required: true, help: 'where this node listens' },
+    advertise: { type: 'string', value: 'HOST:PORT', help: 'what other nodes and clients dial (default: --listen)' },
+    'kafka-listen': { type: 'string', value: 'HOST:PORT', help: 'listeners=PLAINTEXT://HOST:PORT: also speak Kafka\'s protocol here' },
+    'kafka-advertise': { type: 'string', value: 'HOST:PORT', help: 'advertised.listeners=PLAINTEXT://HOST:PORT: what Kafka clients dial' },
+    'controller-quorum': { type: 'string', value: 'ID@HOST:PORT,...', required: true, help: 'controller.quorum.voters: id@host:port, comma-separated' },
+    data: { type: 'string', value: 'DIR', required: true, help: 'log.dirs: partitions and the metadata log' },
+    config: { type: 'string', value: 'FILE', help: 'JSON object of Kafka config names, e.g. {"min.insync.replicas": 2}' },
+    rack: { type: 'string', value: 'R', help: 'broker.rack' },
+    controller: { type: 'boolean', default: false, help: 'process.roles=broker,controller: run a controller although this id is not in --controller-quorum; it observes the quorum until `kactus cluster add-voter N` makes it a voter' },
+    set: { type: 'string', value: 'key=value', multiple: true, default: [], help: 'one Kafka config; beats the file and the environment' },
+  },
+  notes: `Environment: ${environmentPrefix}<NAME> sets a config, dots as underscores (${environmentPrefix}MIN_INSYNC_REPLICAS=2).
 Prints {"event":"ready",...} on stdout once listening; Ctrl-C stops it gracefully.
-Configs: ${kafkaConfigNames().join(', ')}`;
+Configs: ${kafkaConfigNames().join(', ')}`,
+  run: broker,
+};
 
-export async function broker(argv: string[]): Promise<number> {
-  const { values: flags } = parseFlags('broker', argv, {
-    'node-id': { type: 'string' },
-    listen: { type: 'string' },
-    advertise: { type: 'string' },
-    'kafka-listen': { type: 'string' },
-    'kafka-advertise': { type: 'string' },
-    'controller-quorum': { type: 'string' },
-    data: { type: 'string' },
-    config: { type: 'string' },
-    rack: { type: 'string' },
-    controller: { type: 'boolean', default: false },
-    set: { type: 'string', multiple: true, default: [] },
-    help: { type: 'boolean', default: false },
-  });
-  const values = flags as { [name in 'node-id' | 'listen' | 'advertise' | 'kafka-listen' | 'kafka-advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; help: boolean; controller: boolean };
-  if (values.help) {
-    printLine(brokerHelp);
-    return 0;
-  }
+async function broker(parsed: Parsed): Promise<number> {
+  const values = parsed.values as { [name in 'node-id' | 'listen' | 'advertise' | 'kafka-listen' | 'kafka-advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; controller: boolean };
   const required = (name: 'node-id' | 'listen' | 'controller-quorum' | 'data'): string => {
     const value = values[name];
     if (value === undefined || value.length === 0) throw new UsageError(`broker: --${name} is required; see kactus broker --help`);

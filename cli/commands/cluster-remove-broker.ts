@@ -10,23 +10,27 @@
  * (offline if it was their only one) until they are reassigned.
  */
 import { UsageError, printJson, printLine } from '../output.ts';
-import { helpRequested, parseCommand, withClient } from '../common.ts';
+import { withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 
-export const clusterRemoveBrokerHelp = `Usage: kactus cluster remove-broker N [--force] [--bootstrap ws://HOST:PORT[,...]] [--json]
-
-Unregisters broker N from the cluster. Refused while N hosts replicas or is
+export const clusterRemoveBrokerSpec: CommandSpec = {
+  name: 'remove-broker',
+  description: `Unregisters broker N from the cluster. Refused while N hosts replicas or is
 still running: first move its replicas off with
   kactus partitions reassign --plan --drain-broker N > drain.json
   kactus partitions reassign --execute drain.json --wait
 then stop it. --force removes it anyway (its replicas stay missing until
-they are reassigned).`;
+they are reassigned).`,
+  arguments: [{ name: 'N', help: 'the broker id' }],
+  options: { force: { type: 'boolean', default: false, help: 'remove it although it hosts replicas or runs' } },
+  cluster: true,
+  run: clusterRemoveBroker,
+};
 
 /** Broker ids are non-negative 32-bit integers in Kafka. */
 const brokerIdMax = 2 ** 31 - 1;
 
-export async function clusterRemoveBroker(argv: string[]): Promise<number> {
-  const parsed = parseCommand('cluster remove-broker', argv, { force: { type: 'boolean', default: false } }, { min: 1, max: 1, names: 'the broker id N' });
-  if (helpRequested(parsed, clusterRemoveBrokerHelp)) return 0;
+async function clusterRemoveBroker(parsed: Parsed): Promise<number> {
   const text = parsed.positionals[0]!;
   const brokerId = Number(text);
   if (!/^\d+$/.test(text) || brokerId > brokerIdMax) throw new UsageError(`cluster remove-broker: "${text}" is not a broker id`);

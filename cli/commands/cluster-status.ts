@@ -14,21 +14,23 @@
 import type { Ref } from '../../runtime/ref.ts';
 import type { DescribeQuorum, DescribeQuorumReply } from '../../actors/controller/messages.ts';
 import { printJson, printLine, printTable } from '../output.ts';
-import { helpRequested, parseCommand, withClient } from '../common.ts';
+import { withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 import { minInsyncReplicasOf, partitionHealth } from './topics.ts';
 
 /** How long one voter may take to describe its quorum state. */
 export const quorumAskTimeoutMs = 2_000;
 
-export const clusterStatusHelp = `Usage: kactus cluster status [--bootstrap ws://HOST:PORT[,...]] [--json]
-
-Prints the brokers, the active controller, the metadata quorum (role, term,
+export const clusterStatusSpec: CommandSpec = {
+  name: 'status',
+  description: `Prints the brokers, the active controller, the metadata quorum (role, term,
 commit index of each voter) and the counts of under-replicated, under-min-ISR
-and offline partitions.`;
+and offline partitions.`,
+  cluster: true,
+  run: clusterStatus,
+};
 
-export async function clusterStatus(argv: string[]): Promise<number> {
-  const parsed = parseCommand('cluster status', argv, {});
-  if (helpRequested(parsed, clusterStatusHelp)) return 0;
+async function clusterStatus(parsed: Parsed): Promise<number> {
   return withClient(parsed.values, async (kactus, context) => {
     const admin = kactus.admin();
     const [cluster, topics] = await Promise.all([admin.describeCluster(), admin.describeTopics({})]);

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { UsageError, printError, printLine } from '../output.ts';
-import { parseFlags } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 import { brokerProcessArgs } from '../broker-process.ts';
 import { devCertificateDays, makeDevCertificates } from '../dev-certs.ts';
 
@@ -67,22 +67,30 @@ async function registeredBrokers(bootstrap: string, count: number, giveUp: () =>
 /** `--tls` remakes the development certificates when they are older than this (they are valid devCertificateDays). */
 export const tlsRemakeAfterDays = 20;
 
-export const clusterUpHelp = `Usage: kactus cluster up [--brokers 3] [--data ./data] [--base-port 9190] [--kafka-base-port 9092] [--tls] [--set key=value ...]
-
-Starts a local cluster: N broker processes (each also a controller voter) on
+export const clusterUpSpec: CommandSpec = {
+  name: 'up',
+  description: `Starts a local cluster: N broker processes (each also a controller voter) on
 127.0.0.1, native ports base+1..base+N, data under DIR/broker-<id>. Each broker
 also has a Kafka-protocol listener: broker i on kafka-base-port+i-1 (9092,
 9093, 9094 by default), so Kafka tools connect to 127.0.0.1:9092.
 Ctrl-C stops them all. A second run on the same data directory finds the topics
 and records of the first. Without --tls it is plaintext with no authentication
-and no authorizer (every client may do everything): for this machine only.
-
---tls  a throwaway local CA and broker certificate in DIR/tls (made with the
+and no authorizer (every client may do everything): for this machine only.`,
+  options: {
+    brokers: { type: 'string', value: 'N', default: '3', help: `broker processes (1-${clusterUpLimits.brokersMax})` },
+    data: { type: 'string', value: 'DIR', default: './data', help: 'where the brokers keep their data' },
+    'base-port': { type: 'string', value: 'PORT', default: '9190', help: 'broker i listens on PORT+i (native protocol)' },
+    'kafka-base-port': { type: 'string', value: 'PORT', default: '9092', help: 'broker i\'s Kafka listener is on PORT+i-1' },
+    tls: { type: 'boolean', default: false, help: 'TLS everywhere, with a throwaway local CA (below)' },
+    set: { type: 'string', value: 'key=value', multiple: true, default: [], help: 'a Kafka config for every broker' },
+  },
+  notes: `--tls  a throwaway local CA and broker certificate in DIR/tls (made with the
        openssl command, valid ${devCertificateDays} days, remade when older than ${tlsRemakeAfterDays}): the native
        listeners serve wss://, brokers talk TLS to each other, the Kafka
        listeners are SSL://. Clients trust DIR/tls/ca.pem (KACTUS_SSL_CA for
-       kactus commands, ssl.ca.location for kcat).`;
-
+       kactus commands, ssl.ca.location for kcat).`,
+  run: clusterUp,
+};
 
 /** The development CA and broker keystore in `dir`: kept from an earlier run while young enough, else made anew. */
 function developmentTls(dir: string): { caPath: string; keystore: string; ca: string } {
@@ -102,21 +110,8 @@ function developmentTls(dir: string): { caPath: string; keystore: string; ca: st
 
 type Broker = { id: number; port: number; kafkaPort: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
 
-export async function clusterUp(argv: string[]): Promise<number> {
-  const { values: flags } = parseFlags('cluster up', argv, {
-    brokers: { type: 'string', default: '3' },
-    data: { type: 'string', default: './data' },
-    'base-port': { type: 'string', default: '9190' },
-    'kafka-base-port': { type: 'string', default: '9092' },
-    set: { type: 'string', multiple: true, default: [] },
-    tls: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  });
-  const values = flags as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; set: string[]; tls: boolean; help: boolean };
-  if (values.help) {
-    printLine(clusterUpHelp);
-    return 0;
-  }
+async function clusterUp(parsed: Parsed): Promise<number> {
+  const values = parsed.values as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; set: string[]; tls: boolean };
   const count = Number(values.brokers);
   const basePort = Number(values['base-port']);
   if (!Number.isInteger(count) || count < 1 || count > clusterUpLimits.brokersMax) throw new UsageError(`--brokers must be 1-${clusterUpLimits.brokersMax}, got "${values.brokers}"`);

@@ -18,7 +18,8 @@ import { isInvalid } from '../../protocol/validate.ts';
 import { clusterSecretVariable } from '../../actors/broker/cluster-secret.ts';
 import { validateDescribeQuorumReply, validateVoterChangeReply, type DescribeQuorum, type VoterChange } from '../../actors/controller/messages.ts';
 import { UsageError, printJson, printLine } from '../output.ts';
-import { helpRequested, parseCommand, withClient } from '../common.ts';
+import { withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 
 export const voterChangeLimits = {
   /** NotController redirections (and retries of a change in flight) before giving up. */
@@ -33,18 +34,22 @@ export const voterChangeLimits = {
 
 const brokerIdMax = 2 ** 31 - 1;
 
-const helpOf = (verb: 'add-voter' | 'remove-voter', what: string) => `Usage: kactus cluster ${verb} N [--secret-file FILE] [--bootstrap ws://HOST:PORT[,...]] [--json]
+const specOf = (verb: 'add-voter' | 'remove-voter', what: string): CommandSpec => ({
+  name: verb,
+  description: `${what}\nNeeds the cluster secret: --secret-file FILE or ${clusterSecretVariable}.`,
+  arguments: [{ name: 'N', help: 'the broker id' }],
+  options: { 'secret-file': { type: 'string', value: 'FILE', help: `the cluster secret (default: $${clusterSecretVariable})` } },
+  cluster: true,
+  run: (parsed) => changeVoters(verb, parsed),
+});
 
-${what}
-Needs the cluster secret: --secret-file FILE or ${clusterSecretVariable}.`;
-
-export const clusterAddVoterHelp = helpOf(
+export const clusterAddVoterSpec = specOf(
   'add-voter',
   `Makes broker N a voter of the metadata quorum. N must be running with the
 controller role (kactus broker --controller, process.roles=broker,controller):
 it joins as a learner, catches up with the metadata log, then is promoted.`,
 );
-export const clusterRemoveVoterHelp = helpOf(
+export const clusterRemoveVoterSpec = specOf(
   'remove-voter',
   `Removes broker N from the metadata quorum's voters (the active controller
 too: it hands over first). Stop N afterwards. The last voter cannot go.`,
@@ -57,9 +62,7 @@ function readSecret(file: unknown): Buffer {
   throw new UsageError(`the cluster secret is needed: --secret-file FILE or ${clusterSecretVariable}`);
 }
 
-async function changeVoters(verb: 'add-voter' | 'remove-voter', argv: string[], help: string): Promise<number> {
-  const parsed = parseCommand(`cluster ${verb}`, argv, { 'secret-file': { type: 'string' } }, { min: 1, max: 1, names: 'the broker id N' });
-  if (helpRequested(parsed, help)) return 0;
+async function changeVoters(verb: 'add-voter' | 'remove-voter', parsed: Parsed): Promise<number> {
   const text = parsed.positionals[0]!;
   const brokerId = Number(text);
   if (!/^\d+$/.test(text) || brokerId > brokerIdMax) throw new UsageError(`cluster ${verb}: "${text}" is not a broker id`);
@@ -125,6 +128,3 @@ async function changeVoters(verb: 'add-voter' | 'remove-voter', argv: string[], 
     }
   });
 }
-
-export const clusterAddVoter = (argv: string[]): Promise<number> => changeVoters('add-voter', argv, clusterAddVoterHelp);
-export const clusterRemoveVoter = (argv: string[]): Promise<number> => changeVoters('remove-voter', argv, clusterRemoveVoterHelp);

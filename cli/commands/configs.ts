@@ -16,17 +16,14 @@
  */
 import type { ConfigResourceType } from '../../client/admin.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
-import { helpRequested, parseCommand, withClient, type Parsed } from '../common.ts';
+import { withClient } from '../common.ts';
+import type { CommandSpec, OptionSpec, Parsed } from '../parser.ts';
 
-export const configsHelp = `Usage: kactus configs <describe|alter> [options]
-
-  describe --entity-type topics|brokers (--entity-name N | --entity-default) [--all]
-      (only the configs set on the entity, unless --all)
-  alter --entity-type topics|brokers (--entity-name N | --entity-default) [--add-config k=v[,k=v...]] [--delete-config k[,k...]]
-      (--entity-default: the cluster-wide broker default)
-  --bootstrap ws://HOST:PORT[,...]   --json  print JSON`;
-
-const entityOptions = { 'entity-type': { type: 'string' }, 'entity-name': { type: 'string' }, 'entity-default': { type: 'boolean' } } as const;
+const entityOptions: Record<string, OptionSpec> = {
+  'entity-type': { type: 'string', value: 'TYPE', required: true, choices: ['topics', 'brokers'], help: 'what the configs are of' },
+  'entity-name': { type: 'string', value: 'N', help: 'a topic\'s name, or a broker\'s id' },
+  'entity-default': { type: 'boolean', help: 'brokers: the cluster-wide default every broker falls back to' },
+};
 
 function entityOf(parsed: Parsed, subcommand: string): { type: ConfigResourceType; name: string } {
   const v = parsed.values;
@@ -85,21 +82,22 @@ async function alter(parsed: Parsed): Promise<number> {
   });
 }
 
-const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; run: (parsed: Parsed) => Promise<number> }> = {
-  describe: { options: { ...entityOptions, all: { type: 'boolean' } }, run: describe },
-  alter: { options: { ...entityOptions, 'add-config': { type: 'string', multiple: true }, 'delete-config': { type: 'string', multiple: true } }, run: alter },
+export const configsSpec: CommandSpec = {
+  name: 'configs',
+  description: 'Topic and broker configs, like kafka-configs: --entity-type topics|brokers with --entity-name N or --entity-default.',
+  subcommands: [
+    { name: 'describe', summary: 'configs with their values and sources', options: { ...entityOptions, all: { type: 'boolean', help: 'every config, defaults too (default: only those set on the entity)' } }, cluster: true, run: describe },
+    {
+      name: 'alter',
+      summary: 'set and delete configs, in one request',
+      options: {
+        ...entityOptions,
+        'add-config': { type: 'string', value: 'k=v[,k=v...]', multiple: true, help: 'set configs' },
+        'delete-config': { type: 'string', value: 'k[,k...]', multiple: true, help: 'delete configs (back to their defaults)' },
+      },
+      notes: 'Of the broker configs, those Admin documents as dynamic (the replication throttles) change at run time;\nthe brokers refuse others with the reason.',
+      cluster: true,
+      run: alter,
+    },
+  ],
 };
-
-export async function configs(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === '--help' || name === '-h') {
-    printLine(configsHelp);
-    return 0;
-  }
-  if (name === undefined) throw new UsageError(`configs: a subcommand is required (${Object.keys(subcommands).join(', ')}); see kactus configs --help`);
-  const sub = subcommands[name];
-  if (sub === undefined) throw new UsageError(`configs: unknown subcommand "${name}"; see kactus configs --help`);
-  const parsed = parseCommand(`configs ${name}`, rest, sub.options);
-  if (helpRequested(parsed, configsHelp)) return 0;
-  return sub.run(parsed);
-}

@@ -22,32 +22,23 @@
  * text prints the value (key SEP value with --print-key), one per line;
  * --format json (or --json) prints one JSON object per record: topic,
  * partition, offset, timestamp, key, value (UTF-8 text) and headers.
+ *
+ * --property NAME=VALUE takes kafka-console-consumer's formatter properties
+ * onto the text format: print.key (--print-key), key.separator
+ * (--key-separator), print.value, and print.timestamp, print.partition,
+ * print.offset, print.headers, each printed as Kafka's DefaultMessageFormatter
+ * does and in its order: CreateTime:T, Partition:P, Offset:O, headers k:v,k:v
+ * (NO_HEADERS when none), key, value, separated by the key separator. The
+ * timestamp is always labelled CreateTime (the reader does not carry a
+ * batch's timestamp type).
  */
 import type { Subscription } from 'rxjs';
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import { UsageError, printLine, printRaw } from '../output.ts';
-import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
+import { integerFlag, withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 import { FetchReader, type ConsumedRecord, type StartAt } from '../fetch-reader.ts';
 import type { Admin } from '../../client/admin.ts';
-
-export const consumeHelp = `Usage: kactus consume TOPIC [--group G] [--from-beginning] [--max-messages N] [--partition P] [--offset O] [--exit-at-end]
-                      [--isolation-level read_uncommitted|read_committed] [--format text|json] [--print-key]
-                      [--key-separator S] [--timeout-ms T] [--bootstrap ws://HOST:PORT[,...]]
-
-Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of silence, or Ctrl-C.
-  --from-beginning     start at the earliest offset (default: the latest)
-  --partition P        read only partition P
-  --offset O           start every partition read at O: an offset, earliest|beginning, latest|end,
-                       -N (N records before the end) or s@TIMESTAMP_MS (the first record at or after it)
-  --exit-at-end, -e    stop once every partition read reached the end it had when reading began
-  --group G            consume as a member of group G (committed offsets; printed records are committed)
-  --max-messages N     stop after N records
-  --timeout-ms T       stop after T ms without a record
-  --isolation-level    read_committed: only records of committed transactions (default read_uncommitted)
-  --format json        one JSON object per record: topic, partition, offset, timestamp, key, value, headers (same as --json)
-  --print-key          text format: print KEY<separator>VALUE (--key-separator, default a tab)
-  --format-string F, -f F  kcat's format: %t topic %p partition %o offset %k key %s value %T timestamp
-                       %h headers (k=v,...) %K/%S key/value bytes (-1: null) %% percent; \\n \\t escapes (none added)`;
 
 /** With --group and --timeout-ms: longest wait for the group's first assignment, on top of the timeout. */
 const groupJoinWaitMsMax = 30_000;
@@ -89,12 +80,44 @@ function utf8(bytes: Buffer | Uint8Array | null): string | null {
   return bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
-export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 'json', printKey: boolean, keySeparator: string): string {
+/** What the text format prints of a record, in kafka-console-consumer's order, and what goes between the fields. */
+export type TextLayout = { timestamp: boolean; partition: boolean; offset: boolean; headers: boolean; key: boolean; value: boolean; separator: string };
+
+/** The --property names taken (kafka-console-consumer's DefaultMessageFormatter), and the layout field each sets. */
+const printProperties = { 'print.timestamp': 'timestamp', 'print.partition': 'partition', 'print.offset': 'offset', 'print.headers': 'headers', 'print.key': 'key', 'print.value': 'value' } as const;
+
+/** The text layout from --print-key, --key-separator and the --property items (NAME=VALUE); UsageError for an unknown or bad one. */
+export function textLayout(properties: readonly string[], printKey: boolean, keySeparator: string | undefined): TextLayout {
+  const layout: TextLayout = { timestamp: false, partition: false, offset: false, headers: false, key: printKey, value: true, separator: keySeparator ?? '\t' };
+  for (const item of properties) {
+    const at = item.indexOf('=');
+    const name = at < 0 ? item : item.slice(0, at);
+    const value = at < 0 ? '' : item.slice(at + 1);
+    if (name === 'key.separator') {
+      if (keySeparator !== undefined && keySeparator !== value) throw new UsageError('--key-separator and --property key.separator differ');
+      layout.separator = value;
+      continue;
+    }
+    const field = (printProperties as Record<string, (typeof printProperties)[keyof typeof printProperties] | undefined>)[name];
+    if (field === undefined) throw new UsageError(`--property ${name}: unknown (known: ${[...Object.keys(printProperties), 'key.separator'].join(', ')})`);
+    if (!/^(true|false)$/i.test(value.trim())) throw new UsageError(`--property ${name} must be true or false, got "${value}"`);
+    layout[field] = value.trim().toLowerCase() === 'true';
+  }
+  return layout;
+}
+
+export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 'json', layout: TextLayout): string {
   if (format === 'json') {
     return JSON.stringify({ topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: utf8(r.key), value: utf8(r.value), headers: Object.fromEntries(r.headers.map((h) => [h.key, utf8(h.value)])) });
   }
-  const value = utf8(r.value) ?? 'null';
-  return printKey ? `${utf8(r.key) ?? 'null'}${keySeparator}${value}` : value;
+  const fields: string[] = [];
+  if (layout.timestamp) fields.push(`CreateTime:${r.timestamp}`);
+  if (layout.partition) fields.push(`Partition:${r.partition}`);
+  if (layout.offset) fields.push(`Offset:${r.offset}`);
+  if (layout.headers) fields.push(r.headers.length === 0 ? 'NO_HEADERS' : r.headers.map((h) => `${h.key}:${utf8(h.value) ?? 'null'}`).join(','));
+  if (layout.key) fields.push(utf8(r.key) ?? 'null');
+  if (layout.value) fields.push(utf8(r.value) ?? 'null');
+  return fields.join(layout.separator);
 }
 
 /**
@@ -168,6 +191,7 @@ async function consumeInGroup(
   timeoutMs: number | undefined,
   isolation: 'read_uncommitted' | 'read_committed',
   template: ((topic: string, r: ConsumedRecord) => string) | undefined,
+  layout: TextLayout,
 ): Promise<number> {
   return withClient(v, async (kactus) => {
     // The topic must exist: subscribing to a missing topic would wait for it forever.
@@ -199,7 +223,7 @@ async function consumeInGroup(
           if (printed >= maxMessages) return;
           const consumed: ConsumedRecord = { partition: record.partition, offset: record.offset, offsetDelta: 0, timestamp: record.timestamp, key: record.key, value: record.value, headers: [...record.headers] };
           if (template !== undefined) printRaw(template(topic, consumed));
-          else printLine(formatRecord(topic, consumed, format, v['print-key'] === true, v['key-separator'] as string));
+          else printLine(formatRecord(topic, consumed, format, layout));
           record.ack();
           printed += 1;
           armIdle(timeoutMs);
@@ -235,36 +259,39 @@ async function consumeInGroup(
   });
 }
 
-export async function consume(argv: string[]): Promise<number> {
-  const parsed = parseCommand(
-    'consume',
-    argv,
-    {
-      group: { type: 'string' },
-      'from-beginning': { type: 'boolean', default: false },
-      'max-messages': { type: 'string' },
-      partition: { type: 'string' },
-      offset: { type: 'string' },
-      'exit-at-end': { type: 'boolean', short: 'e' },
-      'format-string': { type: 'string', short: 'f' },
-      'isolation-level': { type: 'string', default: 'read_uncommitted' },
-      format: { type: 'string' },
-      'print-key': { type: 'boolean', default: false },
-      'key-separator': { type: 'string', default: '\t' },
-      'timeout-ms': { type: 'string' },
-    },
-    { min: 1, max: 1, names: 'TOPIC' },
-  );
-  if (helpRequested(parsed, consumeHelp)) return 0;
+export const consumeSpec: CommandSpec = {
+  name: 'consume',
+  description: 'Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of silence, or Ctrl-C.',
+  arguments: [{ name: 'TOPIC', help: 'the topic to read' }],
+  options: {
+    group: { type: 'string', value: 'G', help: 'consume as a member of group G (committed offsets; printed records are committed)' },
+    'from-beginning': { type: 'boolean', default: false, help: 'start at the earliest offset (default: the latest)' },
+    'max-messages': { type: 'string', value: 'N', help: 'stop after N records' },
+    partition: { type: 'string', value: 'P', help: 'read only partition P' },
+    offset: { type: 'string', value: 'O', help: 'start every partition read at O: an offset, earliest|beginning, latest|end, -N (N records before the end) or s@TIMESTAMP_MS (the first record at or after it)' },
+    'exit-at-end': { type: 'boolean', short: 'e', help: 'stop once every partition read reached the end it had when reading began' },
+    'format-string': { type: 'string', value: 'F', short: 'f', help: 'kcat\'s format: %t topic %p partition %o offset %k key %s value %T timestamp %h headers (k=v,...) %K/%S key/value bytes (-1: null) %% percent; \\n \\t escapes (no newline added)' },
+    'isolation-level': { type: 'string', value: 'LEVEL', default: 'read_uncommitted', choices: ['read_uncommitted', 'read_committed'], help: 'read_committed: only records of committed transactions' },
+    format: { type: 'string', value: 'FORMAT', choices: ['text', 'json'], help: 'text: the value, one per line; json: one JSON object per record (topic, partition, offset, timestamp, key, value, headers), as --json', defaultHelp: 'text' },
+    'print-key': { type: 'boolean', default: false, help: 'text format: print KEY<separator>VALUE (--property print.key=true)' },
+    'key-separator': { type: 'string', value: 'S', help: 'between the fields of the text format (--property key.separator=S)', defaultHelp: 'a tab' },
+    property: { type: 'string', value: 'NAME=VALUE', multiple: true, help: 'kafka-console-consumer\'s formatter properties for the text format: print.key, print.value, print.timestamp, print.partition, print.offset, print.headers (true|false), key.separator' },
+    'timeout-ms': { type: 'string', value: 'T', help: 'stop after T ms without a record' },
+  },
+  cluster: true,
+  run: consume,
+};
+
+async function consume(parsed: Parsed): Promise<number> {
   const topic = parsed.positionals[0]!;
   const v = parsed.values;
-  const formatText = (v.format as string | undefined) ?? (v.json ? 'json' : 'text');
-  if (formatText !== 'text' && formatText !== 'json') throw new UsageError(`consume: --format must be text or json, got "${formatText}"`);
-  const format = formatText;
+  const format = ((v.format as string | undefined) ?? (v.json ? 'json' : 'text')) as 'text' | 'json';
   const template = typeof v['format-string'] === 'string' ? compileFormat(v['format-string']) : undefined;
   if (template !== undefined && (v.format !== undefined || v.json === true)) throw new UsageError('consume: --format-string and --format/--json exclude each other');
-  const isolation = v['isolation-level'] as string;
-  if (isolation !== 'read_uncommitted' && isolation !== 'read_committed') throw new UsageError(`consume: --isolation-level must be read_uncommitted or read_committed, got "${isolation}"`);
+  const properties = (v.property as string[] | undefined) ?? [];
+  if (properties.length > 0 && (template !== undefined || format === 'json')) throw new UsageError('consume: --property sets the text format: not with --format json, --json or --format-string');
+  const layout = textLayout(properties, v['print-key'] === true, v['key-separator'] as string | undefined);
+  const isolation = v['isolation-level'] as 'read_uncommitted' | 'read_committed';
   const maxMessages = integerFlag(v['max-messages'], 'max-messages', 1, messagesMax, messagesMax);
   const timeoutMs = v['timeout-ms'] === undefined ? undefined : integerFlag(v['timeout-ms'], 'timeout-ms', 1, 86_400_000);
   const partition = v.partition === undefined ? undefined : integerFlag(v.partition, 'partition', 0, 2 ** 31 - 1);
@@ -277,7 +304,7 @@ export async function consume(argv: string[]): Promise<number> {
     if (offsetText !== undefined) throw new UsageError('consume: --group and --offset exclude each other (the group starts at its committed offsets)');
     if (exitAtEnd) throw new UsageError('consume: --group and --exit-at-end exclude each other (a group member has no fixed end)');
     if ((v.group as string).length === 0) throw new UsageError('consume: --group must not be empty');
-    return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation, template);
+    return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation, template, layout);
   }
 
   return withClient(v, async (kactus, context) => {
@@ -305,7 +332,7 @@ export async function consume(argv: string[]): Promise<number> {
         for (const record of records) {
           if (printed >= maxMessages) break;
           if (template !== undefined) printRaw(template(topic, record));
-          else printLine(formatRecord(topic, record, format, v['print-key'] === true, v['key-separator'] as string));
+          else printLine(formatRecord(topic, record, format, layout));
           printed += 1;
         }
       }

@@ -34,26 +34,9 @@ import type { ClientContext } from '../../client/kactus.ts';
 import { readFileSync } from 'node:fs';
 import { errorName } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
-import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
+import { integerFlag, withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 import { GroupAdmin } from '../group-admin.ts';
-
-export const groupsHelp = `Usage: kactus groups <list|describe|reset-offsets|delete-offsets|delete> [options]
-
-  list [--state]
-      (--state: each group's state and protocol type too)
-  describe G [--members | --state]
-      (per partition: offsets, lag, owner; --members: each member and its partitions; --state: state, strategy, members)
-  reset-offsets G (--topic T[:P,P...] ... | --all-topics)
-      (--to-earliest | --to-latest | --to-current | --to-offset N | --shift-by N | --to-datetime ISO | --by-duration PnDTnHnMnS
-       | --from-file CSV) [--dry-run | --execute] [--export]
-      (--export prints the plan as topic,partition,offset lines, which --from-file reads; --from-file alone
-       resets the partitions the file names)
-      (refused while the group has members; --dry-run is the default; every target is clamped into each
-       partition's [earliest, latest]; --all-topics: the topics the group has committed offsets for)
-  delete-offsets G --topic T [--partitions P,P...]
-      (all of T's partitions by default; refused for a topic an active member subscribes to)
-  delete G
-  --bootstrap ws://HOST:PORT[,...]   --json  print JSON`;
 
 type Row = { group: string; topic: string; partition: number; currentOffset: number | null; logEndOffset: number | null; lag: number | null; memberId: string | null; clientId: string | null; host: string | null };
 
@@ -323,42 +306,58 @@ async function remove(parsed: Parsed): Promise<number> {
   });
 }
 
-const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; positionals: { min: number; max: number; names?: string }; run: (parsed: Parsed) => Promise<number> }> = {
-  list: { options: { state: { type: 'boolean' } }, positionals: { min: 0, max: 0 }, run: list },
-  describe: { options: { members: { type: 'boolean' }, state: { type: 'boolean' } }, positionals: { min: 1, max: 1, names: 'GROUP' }, run: describe },
-  'reset-offsets': {
-    options: {
-      topic: { type: 'string', multiple: true },
-      'all-topics': { type: 'boolean' },
-      'to-earliest': { type: 'boolean' },
-      'to-latest': { type: 'boolean' },
-      'to-current': { type: 'boolean' },
-      'to-offset': { type: 'string' },
-      'to-datetime': { type: 'string' },
-      'by-duration': { type: 'string' },
-      'shift-by': { type: 'string' },
-      'from-file': { type: 'string' },
-      export: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      execute: { type: 'boolean' },
-    },
-    positionals: { min: 1, max: 1, names: 'GROUP' },
-    run: resetOffsets,
-  },
-  'delete-offsets': { options: { topic: { type: 'string' }, partitions: { type: 'string' } }, positionals: { min: 1, max: 1, names: 'GROUP' }, run: deleteOffsets },
-  delete: { options: {}, positionals: { min: 1, max: 1, names: 'GROUP' }, run: remove },
-};
+const groupArgument = { name: 'GROUP', help: 'the consumer group' } as const;
 
-export async function groups(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === '--help' || name === '-h') {
-    printLine(groupsHelp);
-    return 0;
-  }
-  if (name === undefined) throw new UsageError(`groups: a subcommand is required (${Object.keys(subcommands).join(', ')}); see kactus groups --help`);
-  const sub = subcommands[name];
-  if (sub === undefined) throw new UsageError(`groups: unknown subcommand "${name}"; see kactus groups --help`);
-  const parsed = parseCommand(`groups ${name}`, rest, sub.options, sub.positionals);
-  if (helpRequested(parsed, groupsHelp)) return 0;
-  return sub.run(parsed);
-}
+export const groupsSpec: CommandSpec = {
+  name: 'groups',
+  description: 'Consumer groups, like kafka-consumer-groups: their members, committed offsets and lag; resetting and deleting offsets.',
+  subcommands: [
+    { name: 'list', summary: 'list the groups', options: { state: { type: 'boolean', help: 'each group\'s state and protocol type too' } }, cluster: true, run: list },
+    {
+      name: 'describe',
+      summary: 'per partition: committed offset, log end offset, lag, owner',
+      arguments: [groupArgument],
+      options: { members: { type: 'boolean', help: 'each member and its partitions instead' }, state: { type: 'boolean', help: 'the group\'s state, assignment strategy and member count instead' } },
+      cluster: true,
+      run: describe,
+    },
+    {
+      name: 'reset-offsets',
+      summary: 'plan (the default, --dry-run) or commit (--execute) new committed offsets',
+      description: `Moves the group's committed offsets to one target, Kafka's way: every target is clamped into each
+partition's [earliest, latest]. Prints the plan (--dry-run, the default) or commits it (--execute).
+Refused while the group has members (their commits would race these).`,
+      arguments: [groupArgument],
+      options: {
+        topic: { type: 'string', value: 'T[:P,P...]', multiple: true, help: 'a topic, or some of its partitions' },
+        'all-topics': { type: 'boolean', help: 'every topic the group has committed offsets for' },
+        'to-earliest': { type: 'boolean', help: 'target: the earliest offset' },
+        'to-latest': { type: 'boolean', help: 'target: the latest offset' },
+        'to-current': { type: 'boolean', help: 'target: the committed offset (the latest where none)' },
+        'to-offset': { type: 'string', value: 'N', help: 'target: offset N' },
+        'to-datetime': { type: 'string', value: 'ISO', help: 'target: the first offset at or after an ISO date-time (2026-11-25T20:00:00Z)' },
+        'by-duration': { type: 'string', value: 'PnDTnHnMnS', help: 'target: the first offset at or after that long ago (PT1H30M, P1DT12H)' },
+        'shift-by': { type: 'string', value: 'N', help: 'target: the committed offset (else the latest) plus N (N may be negative)' },
+        'from-file': { type: 'string', value: 'CSV', help: 'target: the offsets of topic,partition,offset lines (alone, it resets just the partitions it names)' },
+        export: { type: 'boolean', help: 'print the plan as topic,partition,offset lines (what --from-file reads)' },
+        'dry-run': { type: 'boolean', help: 'print the plan, commit nothing (the default)' },
+        execute: { type: 'boolean', help: 'commit the plan' },
+      },
+      cluster: true,
+      run: resetOffsets,
+    },
+    {
+      name: 'delete-offsets',
+      summary: 'delete the group\'s committed offsets of a topic',
+      arguments: [groupArgument],
+      options: {
+        topic: { type: 'string', value: 'T', required: true, help: 'the topic' },
+        partitions: { type: 'string', value: 'P,P...', help: 'only these partitions (default: all of the topic\'s)' },
+      },
+      notes: 'Refused, per partition, for a topic an active member subscribes to (exit 1).',
+      cluster: true,
+      run: deleteOffsets,
+    },
+    { name: 'delete', summary: 'delete a group (its committed offsets too)', arguments: [groupArgument], cluster: true, run: remove },
+  ],
+};

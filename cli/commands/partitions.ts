@@ -36,46 +36,9 @@ import type { Admin, PartitionReassignment } from '../../client/admin.ts';
 import { ErrorCode, errorInfo } from '../../client/errors.ts';
 import { planReassignment, reassignmentJson, type ReassignmentPlan } from '../../actors/controller/metadata/reassignment-plan.ts';
 import { UsageError, printError, printJson, printLine, printTable } from '../output.ts';
-import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
+import { integerFlag, withClient } from '../common.ts';
+import { parseArguments, type CommandSpec, type Parsed } from '../parser.ts';
 import { brokerIdList, commaList, parseReassignmentFile, reassignmentProblems, type CancelEntry, type ReassignmentEntry } from '../reassignment-file.ts';
-
-const common = '  --bootstrap ws://HOST:PORT[,...]  (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191)\n  --json  print JSON';
-
-export const reassignHelp = `Usage: kactus partitions reassign <mode> [options]
-
-Moves partition replicas between brokers. One mode per run:
-  --plan [--topics A,B] [--brokers 1,2,3] [--drain-broker N ...]
-      print a balanced assignment as JSON (Kafka's reassignment file format):
-      replicas and preferred leaders spread evenly over the brokers (default:
-      the live ones), racks respected, fewest replicas moved; --drain-broker
-      moves every replica off N. The figures go to stderr, so
-      "--plan > plan.json" writes a file for --execute.
-  --execute FILE [--throttle BYTES_PER_SEC] [--wait [--timeout-ms MS]]
-      start the moves of FILE and print the current assignment (to roll back);
-      --throttle caps replication catch-up traffic on every broker; --wait
-      polls until done, elects the preferred leaders of the moved partitions
-      and removes the throttle
-  --status [--topics A,B]    the reassignments in progress
-  --cancel [FILE]            cancel those of FILE, or all in progress
-  --remove-throttle          clear the replication throttle
-${common}`;
-
-export const electLeadersHelp = `Usage: kactus partitions elect-leaders [--type preferred|unclean] [--topic T [--partition P]]
-
-Elects leaders: preferred (the default) moves leadership to each partition's
-first replica where it is in the ISR; unclean lets a replica outside the ISR
-lead a partition that has no live ISR member (records it lacks are lost).
-Without --topic, every partition.
-${common}`;
-
-export const partitionsHelp = `Usage: kactus partitions <reassign|elect-leaders> [options]
-
-  reassign --plan [--topics A,B] [--brokers 1,2,3] [--drain-broker N]
-  reassign --execute FILE [--throttle BYTES_PER_SEC] [--wait]
-  reassign --status | --cancel [FILE] | --remove-throttle
-  elect-leaders [--type preferred|unclean] [--topic T [--partition P]]
-
-Each takes --help: kactus partitions reassign --help`;
 
 /** How often --wait asks for the reassignments in progress. */
 export const reassignmentPollIntervalMs = 500;
@@ -167,7 +130,7 @@ async function plan(admin: Admin, mode: Extract<ReassignMode, { mode: 'plan' }>,
     drainBrokers: mode.drainBrokers,
   });
   if (!result.ok) {
-    printError(`partitions reassign --plan: ${result.error}`);
+    printError(`--plan: ${result.error}`);
     return 1;
   }
   const file = reassignmentJson(result.plan);
@@ -386,43 +349,58 @@ async function electLeaders(parsed: Parsed): Promise<number> {
   });
 }
 
-const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; positionals: { min: number; max: number; names?: string }; help: string; run: (parsed: Parsed) => Promise<number> }> = {
-  reassign: {
-    options: {
-      plan: { type: 'boolean' },
-      execute: { type: 'string' },
-      status: { type: 'boolean' },
-      cancel: { type: 'boolean' },
-      'remove-throttle': { type: 'boolean' },
-      topics: { type: 'string' },
-      brokers: { type: 'string' },
-      'drain-broker': { type: 'string', multiple: true },
-      throttle: { type: 'string' },
-      wait: { type: 'boolean' },
-      'timeout-ms': { type: 'string' },
+export const partitionsSpec: CommandSpec = {
+  name: 'partitions',
+  description: 'Moves partition replicas between brokers (kafka-reassign-partitions) and elects leaders (kafka-leader-election).',
+  subcommands: [
+    {
+      name: 'reassign',
+      summary: 'plan, execute, follow or cancel a reassignment (one mode per run)',
+      description: `Moves partition replicas between brokers. One mode per run:
+  --plan      print a balanced assignment as JSON (Kafka's reassignment file format): replicas and
+              preferred leaders spread evenly over the brokers (default: the live ones), racks
+              respected, fewest replicas moved. The figures go to stderr, so "--plan > plan.json"
+              writes a file for --execute.
+  --execute   start the moves of FILE and print the current assignment (to roll back)
+  --status    the reassignments in progress
+  --cancel    cancel those of FILE, or all in progress
+  --remove-throttle  clear the replication throttle`,
+      arguments: [{ name: 'FILE', help: 'with --cancel: the reassignments to cancel (default: all in progress)', required: false }],
+      options: {
+        plan: { type: 'boolean', help: 'mode: print a balanced assignment' },
+        execute: { type: 'string', value: 'FILE', help: 'mode: start the moves of FILE' },
+        status: { type: 'boolean', help: 'mode: the reassignments in progress' },
+        cancel: { type: 'boolean', help: 'mode: cancel reassignments in progress' },
+        'remove-throttle': { type: 'boolean', help: 'mode: clear the replication throttle' },
+        topics: { type: 'string', value: 'A,B', help: '--plan, --status: only these topics' },
+        brokers: { type: 'string', value: '1,2,3', help: '--plan: place replicas on these brokers (default: the live ones)' },
+        'drain-broker': { type: 'string', value: 'N', multiple: true, help: '--plan: move every replica off broker N' },
+        throttle: { type: 'string', value: 'BYTES_PER_SEC', help: '--execute: cap replication catch-up traffic on every broker' },
+        wait: { type: 'boolean', help: '--execute: poll until done, elect the preferred leaders of the moved partitions, remove the throttle' },
+        'timeout-ms': { type: 'string', value: 'MS', help: '--wait: give up after MS', defaultHelp: String(reassignmentWaitMsDefault) },
+      },
+      cluster: true,
+      run: reassign,
     },
-    positionals: { min: 0, max: 1 },
-    help: reassignHelp,
-    run: reassign,
-  },
-  'elect-leaders': { options: { type: { type: 'string' }, topic: { type: 'string' }, partition: { type: 'string' } }, positionals: { min: 0, max: 0 }, help: electLeadersHelp, run: electLeaders },
+    {
+      name: 'elect-leaders',
+      summary: 'move leadership to preferred replicas, or elect unclean leaders',
+      description: `Elects leaders: preferred (the default) moves leadership to each partition's
+first replica where it is in the ISR; unclean lets a replica outside the ISR
+lead a partition that has no live ISR member (records it lacks are lost).
+Without --topic, every partition.`,
+      options: {
+        type: { type: 'string', value: 'TYPE', choices: ['preferred', 'unclean'], help: 'the election', defaultHelp: 'preferred' },
+        topic: { type: 'string', value: 'T', help: 'only the partitions of T' },
+        partition: { type: 'string', value: 'P', help: 'with --topic: only partition P' },
+      },
+      cluster: true,
+      run: electLeaders,
+    },
+  ],
 };
 
 /** Parses a `partitions` command line (exported for tests: arguments only, no cluster). */
 export function parsePartitionsCommand(name: string, argv: string[]): Parsed {
-  const sub = subcommands[name];
-  if (sub === undefined) throw new UsageError(`partitions: unknown subcommand "${name}"; see kactus partitions --help`);
-  return parseCommand(`partitions ${name}`, argv, sub.options, sub.positionals);
-}
-
-export async function partitions(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === '--help' || name === '-h') {
-    printLine(partitionsHelp);
-    return 0;
-  }
-  if (name === undefined) throw new UsageError(`partitions: a subcommand is required (${Object.keys(subcommands).join(', ')}); see kactus partitions --help`);
-  const parsed = parsePartitionsCommand(name, rest);
-  if (helpRequested(parsed, subcommands[name]!.help)) return 0;
-  return subcommands[name]!.run(parsed);
+  return parseArguments(partitionsSpec, [name, ...argv]);
 }

@@ -21,7 +21,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ProducerMessage } from '../../client/producer/producer.ts';
 import { UsageError } from '../output.ts';
-import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
+import { integerFlag, withClient } from '../common.ts';
+import type { CommandSpec, OptionSpec, Parsed } from '../parser.ts';
 import { FetchReader } from '../fetch-reader.ts';
 import { LatencyHistogram, Progress, perfResult, printPerf } from '../perf-report.ts';
 
@@ -39,18 +40,6 @@ export const perfLimits = {
   /** Consume: silence after which a run that has not got its records fails. */
   idleTimeoutMsDefault: 30_000,
 } as const;
-
-const common = '  --bootstrap ws://HOST:PORT[,...]   --json  print the result as JSON';
-
-export const perfHelp = `Usage: kactus perf <produce|consume|e2e> [options]
-
-  produce --topic T --records N --record-size B [--acks all|1|0] [--throughput -1] [--keys K]
-  consume --topic T --records N [--timeout-ms T]
-  e2e     --topic T --rate R --seconds S [--record-size B]
-
-A progress bar while it runs (on a TTY), then records/s, MB/s and latency
-p50/p95/p99/p99.9 (HDR histogram).
-${common}`;
 
 function acksFlag(value: unknown): 'all' | 0 | 1 {
   const text = String(value ?? 'all');
@@ -234,18 +223,51 @@ async function perfE2e(parsed: Parsed): Promise<number> {
   });
 }
 
-const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; run: (parsed: Parsed) => Promise<number> }> = {
-  produce: { options: { topic: { type: 'string' }, records: { type: 'string' }, 'record-size': { type: 'string' }, acks: { type: 'string' }, throughput: { type: 'string' }, keys: { type: 'string' } }, run: perfProduce },
-  consume: { options: { topic: { type: 'string' }, records: { type: 'string' }, 'timeout-ms': { type: 'string' } }, run: perfConsume },
-  e2e: { options: { topic: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'record-size': { type: 'string' }, acks: { type: 'string' } }, run: perfE2e },
-};
+const notes = 'A progress bar while it runs (on a TTY), then records/s, MB/s and latency p50/p95/p99/p99.9\n(HDR histogram); --json prints one JSON object instead.';
+const topicOption: OptionSpec = { type: 'string', value: 'T', required: true, help: 'the topic' };
+const acksOption: OptionSpec = { type: 'string', value: 'ACKS', help: 'acknowledgement: all, 1 or 0', defaultHelp: 'all' };
 
-/** `perf produce|consume|e2e` (main.ts looks them up as two-word commands). */
-export function perfCommand(name: 'produce' | 'consume' | 'e2e'): (argv: string[]) => Promise<number> {
-  return async (argv) => {
-    const sub = subcommands[name]!;
-    const parsed = parseCommand(`perf ${name}`, argv, sub.options);
-    if (helpRequested(parsed, perfHelp)) return 0;
-    return sub.run(parsed);
-  };
-}
+/** `perf produce|consume|e2e` (main.ts lists them as the two-word family `perf`). */
+export const perfSpecs = {
+  produce: {
+    name: 'produce',
+    description: 'Sends N records of B bytes (random payload, optionally K distinct keys); latency is send() to acknowledgement.',
+    options: {
+      topic: topicOption,
+      records: { type: 'string', value: 'N', required: true, help: 'records to send' },
+      'record-size': { type: 'string', value: 'B', required: true, help: 'bytes of each record\'s value' },
+      acks: acksOption,
+      throughput: { type: 'string', value: 'R', help: 'at most R records/s; -1: as fast as it goes', defaultHelp: '-1' },
+      keys: { type: 'string', value: 'K', help: 'K distinct keys, in turn (default: no key)' },
+    },
+    cluster: true,
+    notes,
+    run: perfProduce,
+  },
+  consume: {
+    name: 'consume',
+    description: 'Reads N records from the earliest offsets of every partition (no group); latency is each fetch\'s round trip.',
+    options: {
+      topic: topicOption,
+      records: { type: 'string', value: 'N', required: true, help: 'records to read' },
+      'timeout-ms': { type: 'string', value: 'T', help: `fail if no record arrives for T ms before N did`, defaultHelp: String(perfLimits.idleTimeoutMsDefault) },
+    },
+    cluster: true,
+    notes,
+    run: perfConsume,
+  },
+  e2e: {
+    name: 'e2e',
+    description: 'Sends R records/s for S seconds, each read as it arrives by a reader started at the latest offsets; latency is a record\'s create time to its arrival.',
+    options: {
+      topic: topicOption,
+      rate: { type: 'string', value: 'R', required: true, help: 'records per second' },
+      seconds: { type: 'string', value: 'S', required: true, help: 'how long to send' },
+      'record-size': { type: 'string', value: 'B', help: 'bytes of each record\'s value', defaultHelp: '100' },
+      acks: acksOption,
+    },
+    cluster: true,
+    notes,
+    run: perfE2e,
+  },
+} satisfies Record<string, CommandSpec>;

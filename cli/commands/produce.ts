@@ -23,7 +23,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ProducerMessage, RecordMetadata } from '../../client/producer/producer.ts';
 import { UsageError, printJson } from '../output.ts';
-import { helpRequested, integerFlag, keyValues, parseCommand, withClient } from '../common.ts';
+import { integerFlag, keyValues, withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 
 /** A readable stream of `path`, once it is open (so an unreadable file fails here, before any connection). */
 function openFile(path: string): Promise<NodeJS.ReadableStream> {
@@ -41,18 +42,23 @@ export const produceLimits = {
   inflightSendsMax: 16,
 } as const;
 
-export const produceHelp = `Usage: kactus produce TOPIC [--key-separator S] [--acks all|1|0] [--header k=v ...] [--partition P] [--file F]
-                      [--null-marker S] [--parse-headers] [--bootstrap ws://HOST:PORT[,...]] [--json]
-
-Sends one record per line of stdin, or of --file (idempotent, acks=all by default).
-  --key-separator S   split each line at the first S into key and value
-  --acks all|1|0      acknowledgement (all: every in-sync replica has it)
-  --header k=v        a header on every record (repeatable)
-  --partition P       send every record to partition P (default: by key, or sticky without one)
-  --file F            read the lines of file F instead of stdin
-  --null-marker S     a key or value that is exactly S is sent as null (a tombstone, for a value)
-  --parse-headers     each line starts with its own headers, k:v,k:v, then a tab (Kafka's parse.headers)
-  --json              print a summary {"topic","records","partitions"} at the end`;
+export const produceSpec: CommandSpec = {
+  name: 'produce',
+  description: 'Sends one record per line of stdin, or of --file (idempotent, acks=all by default).',
+  arguments: [{ name: 'TOPIC', help: 'the topic to send to' }],
+  options: {
+    'key-separator': { type: 'string', value: 'S', help: 'split each line at the first S into key and value' },
+    acks: { type: 'string', value: 'ACKS', default: 'all', help: 'acknowledgement: all (every in-sync replica has it), 1 (the leader) or 0 (none)' },
+    header: { type: 'string', value: 'k=v', multiple: true, help: 'a header on every record' },
+    partition: { type: 'string', value: 'P', help: 'send every record to partition P (default: by key, or sticky without one)' },
+    file: { type: 'string', value: 'F', help: 'read the lines of file F instead of stdin' },
+    'null-marker': { type: 'string', value: 'S', help: 'a key or value that is exactly S is sent as null (a tombstone, for a value)' },
+    'parse-headers': { type: 'boolean', help: 'each line starts with its own headers, k:v,k:v, then a tab (Kafka\'s parse.headers)' },
+  },
+  cluster: true,
+  notes: 'With --json, a summary {"topic","records","partitions"} is printed at the end.',
+  run: produce,
+};
 
 /** `k:v,k2:v2` (Kafka's parse.headers defaults: headers.separator ',', headers.key.separator ':'). */
 function lineHeaders(text: string, lineNumber: number): { key: string; value: string }[] {
@@ -64,14 +70,7 @@ function lineHeaders(text: string, lineNumber: number): { key: string; value: st
   });
 }
 
-export async function produce(argv: string[]): Promise<number> {
-  const parsed = parseCommand(
-    'produce',
-    argv,
-    { 'key-separator': { type: 'string' }, acks: { type: 'string', default: 'all' }, header: { type: 'string', multiple: true }, partition: { type: 'string' }, file: { type: 'string' }, 'null-marker': { type: 'string' }, 'parse-headers': { type: 'boolean' } },
-    { min: 1, max: 1, names: 'TOPIC' },
-  );
-  if (helpRequested(parsed, produceHelp)) return 0;
+async function produce(parsed: Parsed): Promise<number> {
   const topic = parsed.positionals[0]!;
   const acksText = String(parsed.values.acks);
   const acks = acksText === 'all' || acksText === '-1' ? 'all' : acksText === '1' ? 1 : acksText === '0' ? 0 : undefined;

@@ -12,22 +12,17 @@
  *
  * Internal topics (__consumer_offsets) are listed only with --include-internal,
  * but `describe` without a name counts them in its filters.
+ *
+ * create without --partitions or --replication-factor leaves them to the
+ * brokers (num.partitions, default.replication.factor), as kafka-topics does;
+ * --if-not-exists makes an existing topic no failure, and --if-exists a
+ * missing one on delete.
  */
 import type { Admin, TopicDescription } from '../../client/admin.ts';
+import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine } from '../output.ts';
-import { helpRequested, integerFlag, keyValues, parseCommand, withClient, type Parsed } from '../common.ts';
-
-const common = '  --bootstrap ws://HOST:PORT[,...]  (default $KACTUS_BOOTSTRAP or ws://127.0.0.1:9191)\n  --json  print JSON';
-
-export const topicsHelp = `Usage: kactus topics <create|list|describe|delete|alter|add-partitions> [options]
-
-  create NAME --partitions N --replication-factor R [--config k=v ...]
-  list [--include-internal]
-  describe [NAME] [--under-replicated | --under-min-isr | --unavailable]
-  delete NAME
-  alter NAME --config k=v ... [--delete-config k ...]
-  add-partitions NAME --partitions N     (the new total)
-${common}`;
+import { integerFlag, keyValues, withClient } from '../common.ts';
+import type { CommandSpec, Parsed } from '../parser.ts';
 
 /** Partitions per topic a CLI user may ask for in one call (Kafka has no hard cap; this one catches typos). */
 const partitionsMax = 10_000;
@@ -59,12 +54,22 @@ export async function minInsyncReplicasOf(admin: Admin, topics: readonly string[
 
 async function create(parsed: Parsed): Promise<number> {
   const [name] = parsed.positionals;
-  const partitions = integerFlag(parsed.values.partitions, 'partitions', 1, partitionsMax);
-  const replicationFactor = integerFlag(parsed.values['replication-factor'], 'replication-factor', 1, replicationFactorMax);
+  // Either left out: the brokers' num.partitions / default.replication.factor.
+  const partitions = parsed.values.partitions === undefined ? undefined : integerFlag(parsed.values.partitions, 'partitions', 1, partitionsMax);
+  const replicationFactor = parsed.values['replication-factor'] === undefined ? undefined : integerFlag(parsed.values['replication-factor'], 'replication-factor', 1, replicationFactorMax);
   const configs = keyValues(parsed.values.config, 'config');
   return withClient(parsed.values, async (kactus) => {
-    const [created] = await kactus.admin().createTopics({ topics: [{ topic: name!, numPartitions: partitions, replicationFactor, configs }] });
-    if (parsed.values.json) printJson({ topic: name, topicId: created?.topicId ?? null, partitions, replicationFactor, configs });
+    const topic = { topic: name!, configs, ...(partitions === undefined ? {} : { numPartitions: partitions }), ...(replicationFactor === undefined ? {} : { replicationFactor }) };
+    let created: Awaited<ReturnType<Admin['createTopics']>>[number] | undefined;
+    try {
+      [created] = await kactus.admin().createTopics({ topics: [topic] });
+    } catch (err) {
+      if (!(parsed.values['if-not-exists'] === true && err instanceof KactusError && err.code === ErrorCode.TOPIC_ALREADY_EXISTS)) throw err;
+      if (parsed.values.json) printJson({ topic: name, created: false });
+      else printLine(`Topic ${name} already exists.`);
+      return 0;
+    }
+    if (parsed.values.json) printJson({ topic: name, created: true, topicId: created?.topicId ?? null, partitions: partitions ?? created?.numPartitions ?? null, replicationFactor: replicationFactor ?? created?.replicationFactor ?? null, configs });
     else printLine(`Created topic ${name}.`);
     return 0;
   });
@@ -135,7 +140,14 @@ async function topicConfigs(admin: Admin, topics: readonly string[]): Promise<Ma
 async function remove(parsed: Parsed): Promise<number> {
   const [name] = parsed.positionals;
   return withClient(parsed.values, async (kactus) => {
-    await kactus.admin().deleteTopics({ topics: [name!] });
+    try {
+      await kactus.admin().deleteTopics({ topics: [name!] });
+    } catch (err) {
+      if (!(parsed.values['if-exists'] === true && err instanceof KactusError && err.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)) throw err;
+      if (parsed.values.json) printJson({ topic: name, deleted: false });
+      else printLine(`Topic ${name} does not exist.`);
+      return 0;
+    }
     if (parsed.values.json) printJson({ topic: name, deleted: true });
     else printLine(`Deleted topic ${name}.`);
     return 0;
@@ -166,25 +178,48 @@ async function addPartitions(parsed: Parsed): Promise<number> {
   });
 }
 
-const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; positionals: { min: number; max: number; names?: string }; run: (parsed: Parsed) => Promise<number> }> = {
-  create: { options: { partitions: { type: 'string' }, 'replication-factor': { type: 'string' }, config: { type: 'string', multiple: true } }, positionals: { min: 1, max: 1, names: 'NAME' }, run: create },
-  list: { options: { 'include-internal': { type: 'boolean', default: false } }, positionals: { min: 0, max: 0 }, run: list },
-  describe: { options: { 'under-replicated': { type: 'boolean', default: false }, 'under-min-isr': { type: 'boolean', default: false }, unavailable: { type: 'boolean', default: false } }, positionals: { min: 0, max: 1 }, run: describe },
-  delete: { options: {}, positionals: { min: 1, max: 1, names: 'NAME' }, run: remove },
-  alter: { options: { config: { type: 'string', multiple: true }, 'delete-config': { type: 'string', multiple: true } }, positionals: { min: 1, max: 1, names: 'NAME' }, run: alter },
-  'add-partitions': { options: { partitions: { type: 'string' } }, positionals: { min: 1, max: 1, names: 'NAME' }, run: addPartitions },
-};
+const topicArgument = { name: 'NAME', help: 'the topic' } as const;
+const config = { type: 'string', value: 'k=v', multiple: true, help: 'a topic config, e.g. min.insync.replicas=2' } as const;
 
-export async function topics(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === '--help' || name === '-h') {
-    printLine(topicsHelp);
-    return 0;
-  }
-  if (name === undefined) throw new UsageError(`topics: a subcommand is required (${Object.keys(subcommands).join(', ')}); see kactus topics --help`);
-  const sub = subcommands[name];
-  if (sub === undefined) throw new UsageError(`topics: unknown subcommand "${name}"; see kactus topics --help`);
-  const parsed = parseCommand(`topics ${name}`, rest, sub.options, sub.positionals);
-  if (helpRequested(parsed, topicsHelp)) return 0;
-  return sub.run(parsed);
-}
+export const topicsSpec: CommandSpec = {
+  name: 'topics',
+  description: 'Creates, lists, describes, deletes and alters topics, like kafka-topics.',
+  subcommands: [
+    {
+      name: 'create',
+      summary: 'create a topic',
+      arguments: [topicArgument],
+      options: {
+        partitions: { type: 'string', value: 'N', help: 'partitions (default: the brokers\' num.partitions)' },
+        'replication-factor': { type: 'string', value: 'R', help: 'replicas of each partition (default: the brokers\' default.replication.factor)' },
+        config,
+        'if-not-exists': { type: 'boolean', help: 'an existing topic is no error (left as it is)' },
+      },
+      cluster: true,
+      run: create,
+    },
+    { name: 'list', summary: 'list the topics\' names', options: { 'include-internal': { type: 'boolean', default: false, help: 'internal topics too (__consumer_offsets, __transaction_state)' } }, cluster: true, run: list },
+    {
+      name: 'describe',
+      summary: 'partitions with leader, replicas and ISR (of every topic without NAME)',
+      arguments: [{ ...topicArgument, required: false, help: 'the topic (default: every topic)' }],
+      options: {
+        'under-replicated': { type: 'boolean', default: false, help: 'only partitions whose ISR is smaller than their replicas' },
+        'under-min-isr': { type: 'boolean', default: false, help: 'only partitions whose ISR is smaller than the topic\'s min.insync.replicas' },
+        unavailable: { type: 'boolean', default: false, help: 'only partitions with no live leader' },
+      },
+      cluster: true,
+      run: describe,
+    },
+    { name: 'delete', summary: 'delete a topic and its records', arguments: [topicArgument], options: { 'if-exists': { type: 'boolean', help: 'a missing topic is no error' } }, cluster: true, run: remove },
+    {
+      name: 'alter',
+      summary: 'set or delete topic configs',
+      arguments: [topicArgument],
+      options: { config: { ...config, help: 'set a topic config' }, 'delete-config': { type: 'string', value: 'k', multiple: true, help: 'delete a topic config (back to the broker default)' } },
+      cluster: true,
+      run: alter,
+    },
+    { name: 'add-partitions', summary: 'grow a topic to N partitions', arguments: [topicArgument], options: { partitions: { type: 'string', value: 'N', required: true, help: 'the new total' } }, cluster: true, run: addPartitions },
+  ],
+};

@@ -12,19 +12,9 @@ import { readFileSync } from 'node:fs';
 import { KactusError } from '../../client/errors.ts';
 import { errorInfo } from '../../protocol/errors.ts';
 import { scramMechanisms, scramLimits, type ScramMechanism } from '../../protocol/sasl/scram.ts';
-import { helpRequested, integerFlag, parseCommand, withClient } from '../common.ts';
+import { integerFlag, withClient } from '../common.ts';
+import type { CommandSpec, OptionSpec, Parsed } from '../parser.ts';
 import { UsageError, printJson, printLine } from '../output.ts';
-
-export const usersHelp = `Usage: kactus users create NAME [--mechanism SCRAM-SHA-256|SCRAM-SHA-512|both] [--iterations 8192] [--password-file FILE]
-       kactus users delete NAME [--mechanism SCRAM-SHA-256|SCRAM-SHA-512|both]
-       kactus users list [NAME ...]
-  --bootstrap ws://HOST:PORT[,...]   --json  print JSON
-
-SCRAM users (SASL/SCRAM-SHA-256 and -512), stored in the metadata log.
-create reads the password from --password-file or the first line of stdin
-(echo 'secret' | kactus users create alice); it sets both mechanisms unless
---mechanism names one. delete removes both unless --mechanism names one.
-list prints each user's mechanisms and iteration counts, never a secret.`;
 
 function mechanismsOf(flag: unknown): ScramMechanism[] {
   if (flag === undefined || flag === 'both') return [...scramMechanisms];
@@ -44,55 +34,66 @@ function readPassword(file: unknown): string {
   return password;
 }
 
-export async function users(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h') {
-    printLine(usersHelp);
-    return verb === undefined ? 2 : 0;
-  }
-  const options = { mechanism: { type: 'string' as const }, iterations: { type: 'string' as const }, 'password-file': { type: 'string' as const } };
-  switch (verb) {
-    case 'create':
-    case 'delete': {
-      const parsed = parseCommand(`users ${verb}`, rest, options, { min: 1, max: 1, names: 'the user NAME' });
-      if (helpRequested(parsed, usersHelp)) return 0;
-      const user = parsed.positionals[0]!;
-      const mechanisms = mechanismsOf(parsed.values.mechanism);
-      const alterations =
-        verb === 'create'
-          ? (() => {
-              const iterations = integerFlag(parsed.values.iterations, 'iterations', scramLimits.iterationsMin, scramLimits.iterationsMax, 8_192);
-              const password = readPassword(parsed.values['password-file']);
-              return mechanisms.map((mechanism) => ({ user, mechanism, password, iterations }));
-            })()
-          : mechanisms.map((mechanism) => ({ user, mechanism, delete: true as const }));
-      return withClient(parsed.values, async (kactus) => {
-        const [result] = await kactus.admin().alterUserScramCredentials(alterations);
-        if (result === undefined || result.errorCode !== 0) {
-          const code = result?.errorCode ?? 2;
-          throw new KactusError(code, `users ${verb} ${user}: ${result?.errorMessage ?? errorInfo(code).message}`);
-        }
-        if (parsed.values.json) printJson({ user, mechanisms, [verb === 'create' ? 'created' : 'deleted']: true });
-        else printLine(`${verb === 'create' ? 'Set' : 'Deleted'} ${mechanisms.join(' and ')} for user ${user}.`);
-        return 0;
-      });
+async function change(verb: 'create' | 'delete', parsed: Parsed): Promise<number> {
+  const user = parsed.positionals[0]!;
+  const mechanisms = mechanismsOf(parsed.values.mechanism);
+  const alterations =
+    verb === 'create'
+      ? (() => {
+          const iterations = integerFlag(parsed.values.iterations, 'iterations', scramLimits.iterationsMin, scramLimits.iterationsMax, 8_192);
+          const password = readPassword(parsed.values['password-file']);
+          return mechanisms.map((mechanism) => ({ user, mechanism, password, iterations }));
+        })()
+      : mechanisms.map((mechanism) => ({ user, mechanism, delete: true as const }));
+  return withClient(parsed.values, async (kactus) => {
+    const [result] = await kactus.admin().alterUserScramCredentials(alterations);
+    if (result === undefined || result.errorCode !== 0) {
+      const code = result?.errorCode ?? 2;
+      throw new KactusError(code, `users ${verb} ${user}: ${result?.errorMessage ?? errorInfo(code).message}`);
     }
-    case 'list': {
-      const parsed = parseCommand('users list', rest, {}, { min: 0, max: 1_000, names: 'user names' });
-      if (helpRequested(parsed, usersHelp)) return 0;
-      return withClient(parsed.values, async (kactus) => {
-        const described = await kactus.admin().describeUserScramCredentials(parsed.positionals.length > 0 ? parsed.positionals : undefined);
-        if (parsed.values.json) {
-          printJson(described);
-        } else {
-          for (const entry of described) {
-            printLine(entry.errorCode === 0 ? `${entry.user}\t${entry.credentialInfos.map((c) => `${c.mechanism} (${c.iterations} iterations)`).join(', ')}` : `${entry.user}\t${errorInfo(entry.errorCode).name}: ${entry.errorMessage ?? ''}`);
-          }
-        }
-        return described.some((entry) => entry.errorCode !== 0) ? 1 : 0;
-      });
-    }
-    default:
-      throw new UsageError(`users: unknown command "${verb}" (create, delete, list)`);
-  }
+    if (parsed.values.json) printJson({ user, mechanisms, [verb === 'create' ? 'created' : 'deleted']: true });
+    else printLine(`${verb === 'create' ? 'Set' : 'Deleted'} ${mechanisms.join(' and ')} for user ${user}.`);
+    return 0;
+  });
 }
+
+async function list(parsed: Parsed): Promise<number> {
+  return withClient(parsed.values, async (kactus) => {
+    const described = await kactus.admin().describeUserScramCredentials(parsed.positionals.length > 0 ? parsed.positionals : undefined);
+    if (parsed.values.json) {
+      printJson(described);
+    } else {
+      for (const entry of described) {
+        printLine(entry.errorCode === 0 ? `${entry.user}\t${entry.credentialInfos.map((c) => `${c.mechanism} (${c.iterations} iterations)`).join(', ')}` : `${entry.user}\t${errorInfo(entry.errorCode).name}: ${entry.errorMessage ?? ''}`);
+      }
+    }
+    return described.some((entry) => entry.errorCode !== 0) ? 1 : 0;
+  });
+}
+
+const userArgument = { name: 'NAME', help: 'the user' } as const;
+const mechanismOption: OptionSpec = { type: 'string', value: 'MECHANISM', help: 'SCRAM-SHA-256, SCRAM-SHA-512 or both', defaultHelp: 'both' };
+
+export const usersSpec: CommandSpec = {
+  name: 'users',
+  description: 'SCRAM users (SASL/SCRAM-SHA-256 and -512), stored in the metadata log.',
+  subcommands: [
+    {
+      name: 'create',
+      summary: 'set a user\'s password (both mechanisms unless --mechanism names one)',
+      description: `Sets the user's SCRAM credentials. The password is read from --password-file or the first line of
+stdin (echo 'secret' | kactus users create alice), never from a flag (a flag shows in ps and
+in shell history). Only the salted password leaves this process.`,
+      arguments: [userArgument],
+      options: {
+        mechanism: mechanismOption,
+        iterations: { type: 'string', value: 'N', help: 'PBKDF2 iterations', defaultHelp: '8192' },
+        'password-file': { type: 'string', value: 'FILE', help: 'read the password from the first line of FILE (default: stdin)' },
+      },
+      cluster: true,
+      run: (parsed) => change('create', parsed),
+    },
+    { name: 'delete', summary: 'remove a user\'s credentials (both unless --mechanism names one)', arguments: [userArgument], options: { mechanism: mechanismOption }, cluster: true, run: (parsed) => change('delete', parsed) },
+    { name: 'list', summary: 'each user\'s mechanisms and iteration counts, never a secret', arguments: [{ name: 'NAME', help: 'only these users (default: all)', required: false, variadic: true }], cluster: true, run: list },
+  ],
+};
