@@ -28,9 +28,10 @@ export function withOutput<T>(sink: OutputSink, run: () => T): T {
   return sinks.run(sink, run);
 }
 
-function write(stream: 'stdout' | 'stderr', text: string): void {
+function write(stream: 'stdout' | 'stderr', text: string | Uint8Array): void {
   const sink = sinks.getStore();
-  if (sink !== undefined) sink[stream](text);
+  // A sink (tests running main() in-process) takes text: bytes reach it as UTF-8, lossy for binary.
+  if (sink !== undefined) sink[stream](typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'));
   else process[stream].write(text);
 }
 
@@ -61,8 +62,8 @@ export function printLine(text: string): void {
   write('stdout', `${text}\n`);
 }
 
-/** Text as it is, no newline added (kcat-style format strings carry their own). */
-export function printRaw(text: string): void {
+/** Text or bytes as they are, no newline added (kcat-style format strings carry their own; record bytes are not decoded). */
+export function printRaw(text: string | Uint8Array): void {
   write('stdout', text);
 }
 

@@ -157,7 +157,7 @@ describe('consume --property (kafka-console-consumer\'s formatter)', () => {
   const record = { partition: 2, offset: 7, offsetDelta: 0, timestamp: 1_700_000_000_000, key: Buffer.from('k1'), value: Buffer.from('v1'), headers: [{ key: 'h', value: Buffer.from('x') }] };
 
   it('print.* fields in Kafka\'s order, key.separator between them; --print-key is print.key', () => {
-    const line = (properties: string[], printKey = false, separator?: string) => formatRecord('t', record, 'text', textLayout(properties, printKey, separator));
+    const line = (properties: string[], printKey = false, separator?: string) => formatRecord('t', record, 'text', textLayout(properties, printKey, separator)).toString();
     expect(line([])).toBe('v1');
     expect(line(['print.key=true'])).toBe('k1\tv1');
     expect(line([], true)).toBe('k1\tv1');
@@ -165,7 +165,7 @@ describe('consume --property (kafka-console-consumer\'s formatter)', () => {
     expect(line(['print.key=true'], false, ' | ')).toBe('k1 | v1');
     expect(line(['print.timestamp=true', 'print.partition=true', 'print.offset=true', 'print.headers=true', 'print.key=true'])).toBe('CreateTime:1700000000000\tPartition:2\tOffset:7\th:x\tk1\tv1');
     expect(line(['print.headers=true', 'print.value=false'])).toBe('h:x');
-    expect(formatRecord('t', { ...record, headers: [], key: null }, 'text', textLayout(['print.headers=TRUE', 'print.key=true'], false, undefined))).toBe('NO_HEADERS\tnull\tv1');
+    expect(formatRecord('t', { ...record, headers: [], key: null }, 'text', textLayout(['print.headers=TRUE', 'print.key=true'], false, undefined)).toString()).toBe('NO_HEADERS\tnull\tv1');
   });
 
   it('refuses an unknown property, a value other than true/false, and two different separators', () => {

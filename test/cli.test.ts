@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Kactus } from '../client/index.ts';
 import { main } from '../cli/main.ts';
 import { withOutput } from '../cli/output.ts';
 import { configProblems, readmePath, regenerated } from '../cli/reference.ts';
@@ -36,7 +37,7 @@ const cliPath = join(repoRoot, 'cli', 'kactus.mjs');
 /** Longest one CLI run may take in these tests (the machine may be busy). */
 const runTimeoutMs = 30_000;
 
-type Run = { code: number | null; stdout: string; stderr: string; elapsedMs: number };
+type Run = { code: number | null; stdout: string; stderr: string; elapsedMs: number; /** stdout as bytes (bin runs only). */ stdoutBytes?: Buffer };
 
 const running = new Set<ChildProcess>();
 
@@ -53,9 +54,9 @@ function kactus(args: string[], options: { input?: string; env?: Record<string, 
   const startedMs = Date.now();
   const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
-  let stdout = '';
+  const stdoutChunks: Buffer[] = [];
   let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => stdoutChunks.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin!.on('error', () => undefined);
   child.stdin!.end(options.input ?? '');
@@ -65,7 +66,8 @@ function kactus(args: string[], options: { input?: string; env?: Record<string, 
     child.once('close', (code) => {
       clearTimeout(timer);
       running.delete(child);
-      resolve({ code, stdout, stderr, elapsedMs: Date.now() - startedMs });
+      const stdoutBytes = Buffer.concat(stdoutChunks);
+      resolve({ code, stdout: stdoutBytes.toString('utf8'), stderr, elapsedMs: Date.now() - startedMs, stdoutBytes });
     });
   });
 }
@@ -220,11 +222,11 @@ describe('kactus CLI', () => {
 
     const consumed = await kactus(['consume', 'cli-orders', '--from-beginning', '--max-messages', '30', '--format', 'json', '--bootstrap', bootstrap]);
     expect(consumed.code).toBe(0);
-    const records = lines(consumed.stdout).map((l) => JSON.parse(l) as { partition: number; offset: number; key: string; value: string; headers: Record<string, string> });
+    const records = lines(consumed.stdout).map((l) => JSON.parse(l) as { partition: number; offset: number; key: string; value: string; headers: { key: string; value: string }[] });
     expect(records).toHaveLength(30);
     expect(records.map((r) => r.value).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `value-${i}`).sort());
     for (const r of records) {
-      expect(r.headers).toEqual({ source: 'cli-test' });
+      expect(r.headers).toEqual([{ key: 'source', value: 'cli-test' }]);
       expect(Number(r.value.slice(6)) % 5).toBe(Number(r.key.slice(4)));
     }
     // Same key, same partition, in the order produced.
@@ -322,6 +324,71 @@ function alive(pid: number): boolean {
   }
 }
 
+describe('kactus consume: several topics, a pattern, binary-safe output', () => {
+  it('reads every named topic, or every topic a pattern matches; keys, values and headers that are not UTF-8 come out as their bytes, or base64 in JSON', async () => {
+    const client = new Kactus({ brokers: cluster.brokers.map((b) => b.url), clientId: 'cli-binary' });
+    try {
+      const admin = client.admin();
+      await admin.createTopics({ topics: ['multi-a', 'multi-b', 'other-c'].map((topic) => ({ topic, numPartitions: 2, replicationFactor: 3 })) });
+      const binary = Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x80, 0x41]); // NUL, invalid UTF-8, a newline
+      const producer = client.producer({ acks: 'all' });
+      await producer.send({ topic: 'multi-a', messages: [{ key: 'ka', value: 'a-text', partition: 0 }, { key: binary, value: binary, headers: [{ key: 'h', value: binary }, { key: 'h', value: 'again' }], partition: 1 }] });
+      await producer.send({ topic: 'multi-b', messages: [{ key: 'kb', value: 'b-text', partition: 0 }] });
+      await producer.send({ topic: 'other-c', messages: [{ key: 'kc', value: 'c-text', partition: 0 }] });
+      await producer.close();
+
+      type JsonRecord = { topic: string; partition: number; key: string | null; keyEncoding?: string; value: string | null; valueEncoding?: string; headers: { key: string; value: string | null; valueEncoding?: string }[] };
+      const read = async (args: string[]): Promise<JsonRecord[]> => {
+        const run = await kactus(['consume', ...args, '--from-beginning', '--exit-at-end', '--format', 'json', '--bootstrap', bootstrap]);
+        expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+        return lines(run.stdout).map((l) => JSON.parse(l) as JsonRecord);
+      };
+      const [named, included, caret] = await Promise.all([read(['multi-a', 'multi-b']), read(['--include', '^multi-']), read(['^multi-'])]);
+      for (const records of [named, included, caret]) {
+        expect(records.map((r) => `${r.topic}:${r.value === null ? null : r.valueEncoding === 'base64' ? Buffer.from(r.value, 'base64').toString('hex') : r.value}`).sort()).toEqual(['multi-a:00fffe0a8041', 'multi-a:a-text', 'multi-b:b-text']);
+      }
+      const odd = named.find((r) => r.valueEncoding === 'base64')!;
+      expect(odd).toMatchObject({ keyEncoding: 'base64', key: binary.toString('base64'), value: binary.toString('base64') });
+      // Headers in order, the repeated key kept, each value's encoding its own.
+      expect(odd.headers).toEqual([{ key: 'h', value: binary.toString('base64'), valueEncoding: 'base64' }, { key: 'h', value: 'again' }]);
+      const text = named.find((r) => r.value === 'a-text')!;
+      expect(text.keyEncoding).toBeUndefined();
+      expect(text.valueEncoding).toBeUndefined();
+
+      // The text format and format strings write the bytes themselves.
+      const raw = await kactus(['consume', 'multi-a', '--partition', '1', '--from-beginning', '--exit-at-end', '--bootstrap', bootstrap]);
+      expect(raw.code).toBe(0);
+      expect(raw.stdoutBytes).toEqual(Buffer.concat([binary, Buffer.from('\n')]));
+      const formatted = await kactus(['consume', 'multi-a', '--partition', '1', '--from-beginning', '-e', '-f', '[%k|%s|%h]', '--bootstrap', bootstrap]);
+      expect(formatted.code).toBe(0);
+      expect(formatted.stdoutBytes).toEqual(Buffer.concat([Buffer.from('['), binary, Buffer.from('|'), binary, Buffer.from('|h='), binary, Buffer.from(',h=again]')]));
+
+      // Refusals: nothing to read, two patterns, a pattern beside names, --partition over several topics, a bad pattern, no match.
+      const refusals = await kactusAll([
+        ['consume', '--bootstrap', bootstrap],
+        ['consume', '^a', '--include', 'b', '--bootstrap', bootstrap],
+        ['consume', 'multi-a', '^multi', '--bootstrap', bootstrap],
+        ['consume', 'multi-a', 'multi-b', '--partition', '0', '--bootstrap', bootstrap],
+        ['consume', '--include', '(', '--bootstrap', bootstrap],
+      ]);
+      for (const r of refusals) expect({ code: r.code, lines: lines(r.stderr).length }).toEqual({ code: 2, lines: 1 });
+      expect(refusals[0]!.stderr).toContain('name a TOPIC');
+      expect(refusals[4]!.stderr).toContain('is not a regular expression');
+      const none = await kactus(['consume', '--include', '^no-such-', '--from-beginning', '-e', '--bootstrap', bootstrap]);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('no topic matches ^no-such-');
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+
+  it('with --group, a pattern subscription reads the matching topics as a group member', async () => {
+    const run = await kactus(['consume', '--include', '^multi-', '--group', 'cli-pattern-group', '--from-beginning', '--max-messages', '3', '--format', 'json', '--bootstrap', bootstrap]);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(new Set(lines(run.stdout).map((l) => (JSON.parse(l) as { topic: string }).topic))).toEqual(new Set(['multi-a', 'multi-b']));
+  }, 60_000);
+});
+
 describe('kactus produce flags', () => {
   it('--partition, --file, --null-marker and --parse-headers: what is read back is what the lines said', async () => {
     expect((await kactus(['topics', 'create', 'cli-produce', '--partitions', '3', '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
@@ -333,7 +400,7 @@ describe('kactus produce flags', () => {
     expect(JSON.parse(produced.stdout)).toMatchObject({ records: 3, partitions: { 2: 3 } });
     const read = await kactus(['consume', 'cli-produce', '--partition', '2', '--offset', 'beginning', '-e', '--format', 'json', '--bootstrap', bootstrap]);
     expect(read.code).toBe(0);
-    const records = lines(read.stdout).map((l) => JSON.parse(l) as { key: string | null; value: string | null; headers: Record<string, string> });
+    const records = lines(read.stdout).map((l) => JSON.parse(l) as { key: string | null; value: string | null; headers: Record<string, string> }).map((r) => ({ ...r, headers: Object.fromEntries((r.headers as unknown as { key: string; value: string }[]).map((h) => [h.key, h.value])) }));
     expect(records.map((r) => [r.key, r.value])).toEqual([['k1', 'v1'], ['k2', null], [null, 'v3']]);
     expect(records[0]!.headers).toMatchObject({ source: 'file', app: 'web' });
     expect(records[2]!.headers).toEqual({ source: 'file', app: 'batch' });

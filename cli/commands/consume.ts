@@ -1,6 +1,9 @@
 /**
- * `kactus consume TOPIC`: prints records as they arrive, like
- * kafka-console-consumer.
+ * `kactus consume TOPIC [TOPIC...]`: prints records as they arrive, like
+ * kafka-console-consumer. --include REGEX (or a TOPIC starting with ^, as in
+ * kcat) reads every topic whose name matches: without --group the topics
+ * matching when reading starts, with --group the group's subscription
+ * follows topics created later too.
  *
  * Without --group it reads every partition (or only --partition P) from the
  * leaders directly (cli/fetch-reader.ts): from the latest offset, or the
@@ -23,6 +26,12 @@
  * --format json (or --json) prints one JSON object per record: topic,
  * partition, offset, timestamp, key, value (UTF-8 text) and headers.
  *
+ * Binary-safe: the text format and --format-string write keys, values and
+ * header values as their bytes, never decoded (as kcat does); --format json
+ * writes each as UTF-8 text when it is valid UTF-8, else as base64 with
+ * `keyEncoding` / `valueEncoding` "base64" beside it (headers: an array of
+ * { key, value[, valueEncoding] }, in order, repeated keys kept).
+ *
  * --property NAME=VALUE takes kafka-console-consumer's formatter properties
  * onto the text format: print.key (--print-key), key.separator
  * (--key-separator), print.value, and print.timestamp, print.partition,
@@ -32,6 +41,7 @@
  * timestamp is always labelled CreateTime (the reader does not carry a
  * batch's timestamp type).
  */
+import { isUtf8 } from 'node:buffer';
 import type { Subscription } from 'rxjs';
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import { UsageError, printLine, printRaw } from '../output.ts';
@@ -76,8 +86,15 @@ async function seekTo(reader: FetchReader, admin: Admin, topic: string, partitio
 /** Largest --max-messages accepted. */
 const messagesMax = Number.MAX_SAFE_INTEGER;
 
-function utf8(bytes: Buffer | Uint8Array | null): string | null {
-  return bytes === null ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+function bytesOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** JSON's view of record bytes: text when they are valid UTF-8, else base64 (and the encoding says so). */
+function jsonBytes(bytes: Uint8Array | null): { text: string | null; base64: boolean } {
+  if (bytes === null) return { text: null, base64: false };
+  const buffer = bytesOf(bytes);
+  return isUtf8(buffer) ? { text: buffer.toString('utf8'), base64: false } : { text: buffer.toString('base64'), base64: true };
 }
 
 /** What the text format prints of a record, in kafka-console-consumer's order, and what goes between the fields. */
@@ -106,27 +123,43 @@ export function textLayout(properties: readonly string[], printKey: boolean, key
   return layout;
 }
 
-export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 'json', layout: TextLayout): string {
+/** One record as --format json prints it (a string), or as the text layout does (its bytes, undecoded). */
+export function formatRecord(topic: string, r: ConsumedRecord, format: 'json', layout: TextLayout): string;
+export function formatRecord(topic: string, r: ConsumedRecord, format: 'text', layout: TextLayout): Buffer;
+export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 'json', layout: TextLayout): string | Buffer;
+export function formatRecord(topic: string, r: ConsumedRecord, format: 'text' | 'json', layout: TextLayout): string | Buffer {
   if (format === 'json') {
-    return JSON.stringify({ topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: utf8(r.key), value: utf8(r.value), headers: Object.fromEntries(r.headers.map((h) => [h.key, utf8(h.value)])) });
+    const key = jsonBytes(r.key);
+    const value = jsonBytes(r.value);
+    const headers = r.headers.map((h) => {
+      const v = jsonBytes(h.value);
+      return v.base64 ? { key: h.key, value: v.text, valueEncoding: 'base64' } : { key: h.key, value: v.text };
+    });
+    return JSON.stringify({ topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: key.text, ...(key.base64 ? { keyEncoding: 'base64' } : {}), value: value.text, ...(value.base64 ? { valueEncoding: 'base64' } : {}), headers });
   }
-  const fields: string[] = [];
+  const fields: (string | Uint8Array)[] = [];
   if (layout.timestamp) fields.push(`CreateTime:${r.timestamp}`);
   if (layout.partition) fields.push(`Partition:${r.partition}`);
   if (layout.offset) fields.push(`Offset:${r.offset}`);
-  if (layout.headers) fields.push(r.headers.length === 0 ? 'NO_HEADERS' : r.headers.map((h) => `${h.key}:${utf8(h.value) ?? 'null'}`).join(','));
-  if (layout.key) fields.push(utf8(r.key) ?? 'null');
-  if (layout.value) fields.push(utf8(r.value) ?? 'null');
-  return fields.join(layout.separator);
+  if (layout.headers) {
+    if (r.headers.length === 0) fields.push('NO_HEADERS');
+    else fields.push(Buffer.concat(r.headers.flatMap((h, i) => [Buffer.from(`${i === 0 ? '' : ','}${h.key}:`), h.value === null ? Buffer.from('null') : bytesOf(h.value)])));
+  }
+  if (layout.key) fields.push(r.key ?? 'null');
+  if (layout.value) fields.push(r.value ?? 'null');
+  const separator = Buffer.from(layout.separator);
+  return Buffer.concat(fields.flatMap((f, i) => [...(i === 0 ? [] : [separator]), typeof f === 'string' ? Buffer.from(f) : bytesOf(f)]));
 }
 
 /**
  * kcat's -f format: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms), %h headers
  * (k=v,k=v), %K / %S key / value length in bytes (-1 for null), %% a percent; \\n, \\t, \\r and \\\\ escapes. Null keys and
- * values print as empty (kcat's default). Checked once: an unknown directive is a usage error.
+ * values print as empty (kcat's default); keys, values and header values are written as their bytes. Checked once:
+ * an unknown directive is a usage error.
  */
-export function compileFormat(template: string): (topic: string, r: ConsumedRecord) => string {
-  const parts: ((topic: string, r: ConsumedRecord) => string)[] = [];
+export function compileFormat(template: string): (topic: string, r: ConsumedRecord) => Buffer {
+  type Part = (topic: string, r: ConsumedRecord) => string | Uint8Array;
+  const parts: Part[] = [];
   let literal = '';
   const flush = (): void => {
     if (literal.length === 0) return;
@@ -151,14 +184,14 @@ export function compileFormat(template: string): (topic: string, r: ConsumedReco
       i += 1;
       continue;
     }
-    const directive: ((topic: string, r: ConsumedRecord) => string) | undefined = {
+    const directive: Part | undefined = {
       t: (topic: string) => topic,
       p: (_t: string, r: ConsumedRecord) => String(r.partition),
       o: (_t: string, r: ConsumedRecord) => String(r.offset),
-      k: (_t: string, r: ConsumedRecord) => utf8(r.key) ?? '',
-      s: (_t: string, r: ConsumedRecord) => utf8(r.value) ?? '',
+      k: (_t: string, r: ConsumedRecord) => r.key ?? '',
+      s: (_t: string, r: ConsumedRecord) => r.value ?? '',
       T: (_t: string, r: ConsumedRecord) => String(r.timestamp),
-      h: (_t: string, r: ConsumedRecord) => r.headers.map((h) => `${h.key}=${utf8(h.value) ?? ''}`).join(','),
+      h: (_t: string, r: ConsumedRecord) => Buffer.concat(r.headers.flatMap((h, i) => [Buffer.from(`${i === 0 ? '' : ','}${h.key}=`), h.value === null ? Buffer.alloc(0) : bytesOf(h.value)])),
       K: (_t: string, r: ConsumedRecord) => String(r.key === null ? -1 : r.key.byteLength),
       S: (_t: string, r: ConsumedRecord) => String(r.value === null ? -1 : r.value.byteLength),
     }[next ?? ''];
@@ -168,7 +201,20 @@ export function compileFormat(template: string): (topic: string, r: ConsumedReco
     i += 1;
   }
   flush();
-  return (topic, r) => parts.map((part) => part(topic, r)).join('');
+  return (topic, r) => Buffer.concat(parts.map((part) => {
+    const out = part(topic, r);
+    return typeof out === 'string' ? Buffer.from(out) : bytesOf(out);
+  }));
+}
+
+type Printer = (topic: string, r: ConsumedRecord) => void;
+
+/** Prints one record: through the format string, as a JSON line, or as the text layout's bytes and a newline. */
+function printerOf(format: 'text' | 'json', layout: TextLayout, template: ((topic: string, r: ConsumedRecord) => Buffer) | undefined): Printer {
+  if (template !== undefined) return (topic, r) => printRaw(template(topic, r));
+  if (format === 'json') return (topic, r) => printLine(formatRecord(topic, r, 'json', layout));
+  const newline = Buffer.from('\n');
+  return (topic, r) => printRaw(Buffer.concat([formatRecord(topic, r, 'text', layout), newline]));
 }
 
 /** Waits until `stop` is called or a signal arrives; resolves with nothing. */
@@ -184,19 +230,17 @@ function stopSignal(): { stopped: Promise<void>; stop: () => void; dispose: () =
 
 async function consumeInGroup(
   v: Parsed['values'],
-  topic: string,
+  topics: TopicSelection,
   groupId: string,
-  format: 'text' | 'json',
   maxMessages: number,
   timeoutMs: number | undefined,
   isolation: 'read_uncommitted' | 'read_committed',
-  template: ((topic: string, r: ConsumedRecord) => string) | undefined,
-  layout: TextLayout,
+  print: Printer,
 ): Promise<number> {
   return withClient(v, async (kactus) => {
-    // The topic must exist: subscribing to a missing topic would wait for it forever.
-    await kactus.admin().describeTopics({ topics: [topic] });
-    const consumer = kactus.consumer({ groupId, autoOffsetReset: v['from-beginning'] ? 'earliest' : 'latest', isolationLevel: isolation, ackMode: 'explicit' }).subscribe([topic]);
+    // Named topics must exist: subscribing to a missing topic would wait for it forever. A pattern follows the cluster.
+    if (topics.pattern === null) await kactus.admin().describeTopics({ topics: topics.names });
+    const consumer = kactus.consumer({ groupId, autoOffsetReset: v['from-beginning'] ? 'earliest' : 'latest', isolationLevel: isolation, ackMode: 'explicit' }).subscribe(topics.pattern ?? topics.names);
     const signal = stopSignal();
     let printed = 0;
     let failure: unknown;
@@ -222,8 +266,7 @@ async function consumeInGroup(
         next: (record) => {
           if (printed >= maxMessages) return;
           const consumed: ConsumedRecord = { partition: record.partition, offset: record.offset, offsetDelta: 0, timestamp: record.timestamp, key: record.key, value: record.value, headers: [...record.headers] };
-          if (template !== undefined) printRaw(template(topic, consumed));
-          else printLine(formatRecord(topic, consumed, format, layout));
+          print(record.topic, consumed);
           record.ack();
           printed += 1;
           armIdle(timeoutMs);
@@ -262,8 +305,9 @@ async function consumeInGroup(
 export const consumeSpec: CommandSpec = {
   name: 'consume',
   description: 'Prints records of TOPIC as they arrive, until --max-messages, --timeout-ms of silence, or Ctrl-C.',
-  arguments: [{ name: 'TOPIC', help: 'the topic to read' }],
+  arguments: [{ name: 'TOPIC', help: 'the topics to read (one or more; a name starting with ^ is a regular expression, as in kcat)', required: false, variadic: true }],
   options: {
+    include: { type: 'string', value: 'REGEX', help: "read every topic whose name matches REGEX (kafka-console-consumer's --include); internal topics are left out" },
     group: { type: 'string', value: 'G', help: 'consume as a member of group G (committed offsets; printed records are committed)' },
     'from-beginning': { type: 'boolean', default: false, help: 'start at the earliest offset (default: the latest)' },
     'max-messages': { type: 'string', value: 'N', help: 'stop after N records' },
@@ -282,19 +326,44 @@ export const consumeSpec: CommandSpec = {
   run: consume,
 };
 
+/** What to read: topic names, or a pattern (a group follows it; without a group it is matched once, at the start). */
+type TopicSelection = { names: string[]; pattern: RegExp | null };
+
+function topicSelection(positionals: readonly string[], include: string | undefined): TopicSelection {
+  const patterns = [...(include === undefined ? [] : [include]), ...positionals.filter((t) => t.startsWith('^'))];
+  const names = positionals.filter((t) => !t.startsWith('^'));
+  if (patterns.length === 0 && names.length === 0) throw new UsageError('consume: name a TOPIC (or several), or --include REGEX');
+  if (patterns.length === 0) return { names: [...new Set(names)], pattern: null };
+  if (names.length > 0 || patterns.length > 1) throw new UsageError('consume: one regular expression (--include, or a TOPIC starting with ^), and no topic names beside it');
+  try {
+    return { names: [], pattern: new RegExp(patterns[0]!) };
+  } catch (err) {
+    throw new UsageError(`consume: ${JSON.stringify(patterns[0])} is not a regular expression: ${(err as Error).message}`);
+  }
+}
+
+/** The topics a pattern matches now (not the internal ones), sorted; none is an error. */
+async function matchingTopics(admin: Admin, pattern: RegExp): Promise<string[]> {
+  const matched = (await admin.listTopics()).filter((t) => !t.startsWith('__') && pattern.test(t)).sort();
+  if (matched.length === 0) throw new KactusError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic matches ${pattern.source}`);
+  return matched;
+}
+
 async function consume(parsed: Parsed): Promise<number> {
-  const topic = parsed.positionals[0]!;
   const v = parsed.values;
+  const selection = topicSelection(parsed.positionals, v.include as string | undefined);
   const format = ((v.format as string | undefined) ?? (v.json ? 'json' : 'text')) as 'text' | 'json';
   const template = typeof v['format-string'] === 'string' ? compileFormat(v['format-string']) : undefined;
   if (template !== undefined && (v.format !== undefined || v.json === true)) throw new UsageError('consume: --format-string and --format/--json exclude each other');
   const properties = (v.property as string[] | undefined) ?? [];
   if (properties.length > 0 && (template !== undefined || format === 'json')) throw new UsageError('consume: --property sets the text format: not with --format json, --json or --format-string');
   const layout = textLayout(properties, v['print-key'] === true, v['key-separator'] as string | undefined);
+  const print = printerOf(format, layout, template);
   const isolation = v['isolation-level'] as 'read_uncommitted' | 'read_committed';
   const maxMessages = integerFlag(v['max-messages'], 'max-messages', 1, messagesMax, messagesMax);
   const timeoutMs = v['timeout-ms'] === undefined ? undefined : integerFlag(v['timeout-ms'], 'timeout-ms', 1, 86_400_000);
   const partition = v.partition === undefined ? undefined : integerFlag(v.partition, 'partition', 0, 2 ** 31 - 1);
+  if (partition !== undefined && (selection.pattern !== null || selection.names.length > 1)) throw new UsageError('consume: --partition reads one partition of one topic');
   const offsetText = v.offset as string | undefined;
   if (offsetText !== undefined && v['from-beginning']) throw new UsageError('consume: --offset and --from-beginning exclude each other');
   const start: StartSpec = offsetText === undefined ? (v['from-beginning'] ? 'earliest' : 'latest') : startSpec(offsetText);
@@ -304,18 +373,26 @@ async function consume(parsed: Parsed): Promise<number> {
     if (offsetText !== undefined) throw new UsageError('consume: --group and --offset exclude each other (the group starts at its committed offsets)');
     if (exitAtEnd) throw new UsageError('consume: --group and --exit-at-end exclude each other (a group member has no fixed end)');
     if ((v.group as string).length === 0) throw new UsageError('consume: --group must not be empty');
-    return consumeInGroup(v, topic, v.group as string, format, maxMessages, timeoutMs, isolation, template, layout);
+    return consumeInGroup(v, selection, v.group as string, maxMessages, timeoutMs, isolation, print);
   }
 
   return withClient(v, async (kactus, context) => {
-    const reader = new FetchReader(context, kactus.admin(), topic, v['from-beginning'] ? 'earliest' : 'latest', isolation === 'read_committed' ? 1 : 0);
-    const partitions = await reader.partitions();
-    if (partition !== undefined && !partitions.includes(partition)) throw new UsageError(`consume: topic "${topic}" has no partition ${partition} (it has ${partitions.length})`);
-    const reading = partition === undefined ? partitions : [partition];
-    await seekTo(reader, kactus.admin(), topic, reading, start);
-    // --exit-at-end: each partition's end when reading began; done once every position reached it.
-    const ends = exitAtEnd ? new Map((await kactus.admin().listOffsets({ topic, partitions: reading, at: 'latest' })).map((o) => [o.partition, o.offset])) : undefined;
-    const atEnd = (): boolean => ends !== undefined && [...ends].every(([p, end]) => (reader.positions.get(p) ?? 0) >= end);
+    const admin = kactus.admin();
+    const topics = selection.pattern === null ? selection.names : await matchingTopics(admin, selection.pattern);
+    // One reader per topic, each polling its partitions' leaders on its own; output interleaves, each partition in order.
+    const readers = await Promise.all(
+      topics.map(async (topic) => {
+        const reader = new FetchReader(context, admin, topic, v['from-beginning'] ? 'earliest' : 'latest', isolation === 'read_committed' ? 1 : 0);
+        const partitions = await reader.partitions();
+        if (partition !== undefined && !partitions.includes(partition)) throw new UsageError(`consume: topic "${topic}" has no partition ${partition} (it has ${partitions.length})`);
+        const reading = partition === undefined ? partitions : [partition];
+        await seekTo(reader, admin, topic, reading, start);
+        // --exit-at-end: each partition's end when reading began; this topic is done once every position reached it.
+        const ends = exitAtEnd ? new Map((await admin.listOffsets({ topic, partitions: reading, at: 'latest' })).map((o) => [o.partition, o.offset])) : undefined;
+        const atEnd = (): boolean => ends !== undefined && [...ends].every(([p, end]) => (reader.positions.get(p) ?? 0) >= end);
+        return { topic, reader, atEnd };
+      }),
+    );
     let stopping = false;
     const stop = (): void => {
       stopping = true;
@@ -325,17 +402,21 @@ async function consume(parsed: Parsed): Promise<number> {
     try {
       let printed = 0;
       let lastRecordAtMs = Date.now();
-      while (!stopping && printed < maxMessages && !atEnd()) {
-        const records = await reader.poll();
-        if (records.length > 0) lastRecordAtMs = Date.now();
-        else if (timeoutMs !== undefined && Date.now() - lastRecordAtMs >= timeoutMs) break;
-        for (const record of records) {
-          if (printed >= maxMessages) break;
-          if (template !== undefined) printRaw(template(topic, record));
-          else printLine(formatRecord(topic, record, format, layout));
-          printed += 1;
-        }
-      }
+      const finished = (): boolean => stopping || printed >= maxMessages || readers.every((r) => r.atEnd());
+      await Promise.all(
+        readers.map(async ({ topic, reader, atEnd }) => {
+          while (!finished() && !atEnd()) {
+            const records = await reader.poll();
+            if (records.length > 0) lastRecordAtMs = Date.now();
+            else if (timeoutMs !== undefined && Date.now() - lastRecordAtMs >= timeoutMs) stopping = true;
+            for (const record of records) {
+              if (printed >= maxMessages) break;
+              print(topic, record);
+              printed += 1;
+            }
+          }
+        }),
+      );
       return 0;
     } finally {
       process.off('SIGINT', stop);
