@@ -382,6 +382,28 @@ describe('kactus consume: several topics, a pattern, binary-safe output', () => 
     }
   }, 90_000);
 
+  it('produce is binary-safe too: lines of bytes that are not UTF-8 are sent as they are, split at the separator\'s bytes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kactus-cli-binary-'));
+    try {
+      const key = Buffer.from([0xc3, 0x28, 0x00]); // an invalid UTF-8 sequence and a NUL
+      const value = Buffer.from([0xff, 0x3d, 0xfe, 0x09]); // 0x3d is '=': only the first separator splits
+      const file = join(dir, 'lines.bin');
+      writeFileSync(file, Buffer.concat([key, Buffer.from('='), value, Buffer.from('\r\n'), Buffer.from('plain=text')]));
+      const created = await kactus(['topics', 'create', 'binary-in', '--partitions', '1', '--bootstrap', bootstrap]);
+      expect(created.code).toBe(0);
+      const produced = await kactus(['produce', 'binary-in', '--file', file, '--key-separator', '=', '--bootstrap', bootstrap]);
+      expect({ code: produced.code, stderr: produced.stderr }).toEqual({ code: 0, stderr: '' });
+      const read = await kactus(['consume', 'binary-in', '--from-beginning', '-e', '--format', 'json', '--bootstrap', bootstrap]);
+      const records = lines(read.stdout).map((l) => JSON.parse(l) as { key: string; keyEncoding?: string; value: string; valueEncoding?: string });
+      expect(records.map((r) => [r.keyEncoding === 'base64' ? Buffer.from(r.key, 'base64').toString('hex') : r.key, r.valueEncoding === 'base64' ? Buffer.from(r.value, 'base64').toString('hex') : r.value])).toEqual([
+        [key.toString('hex'), value.toString('hex')],
+        ['plain', 'text'],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('with --group, a pattern subscription reads the matching topics as a group member', async () => {
     const run = await kactus(['consume', '--include', '^multi-', '--group', 'cli-pattern-group', '--from-beginning', '--max-messages', '3', '--format', 'json', '--bootstrap', bootstrap]);
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });

@@ -18,9 +18,13 @@
  * tombstone). --partition P sends everything to P; --file F reads F instead
  * of stdin. With --json, a summary `{"topic","records","partitions":{p:
  * count}}` is printed at the end.
+ *
+ * Binary-safe: lines are bytes (cli/byte-lines.ts), split at \n and at the
+ * separator's bytes, and sent as they are; only header keys and values read
+ * with --parse-headers are taken as UTF-8 text.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { ByteLines } from '../byte-lines.ts';
 import type { ProducerMessage, RecordMetadata } from '../../client/producer/producer.ts';
 import { UsageError, printJson } from '../output.ts';
 import { integerFlag, keyValues, withClient } from '../common.ts';
@@ -38,6 +42,8 @@ function openFile(path: string): Promise<NodeJS.ReadableStream> {
 export const produceLimits = {
   /** Lines in one send() call. */
   sendRecordsMax: 1_000,
+  /** The longest line read (the producer's own bound on a record, maxRequestSizeBytes, is 1 MiB too). */
+  lineBytesMax: 1024 * 1024,
   /** Sends awaiting acknowledgement before stdin is paused. */
   inflightSendsMax: 16,
 } as const;
@@ -93,7 +99,9 @@ async function produce(parsed: Parsed): Promise<number> {
       throw new UsageError(`produce: --file ${file}: ${(err as Error).message}`);
     }
   }
-  const nulled = (text: string): string | null => (nullMarker !== undefined && text === nullMarker ? null : text);
+  const separatorBytes = separator === undefined ? undefined : Buffer.from(separator);
+  const nullBytes = nullMarker === undefined ? undefined : Buffer.from(nullMarker);
+  const nulled = (bytes: Buffer): Buffer | null => (nullBytes !== undefined && bytes.equals(nullBytes) ? null : bytes);
 
   return withClient(parsed.values, async (kactus) => {
     const producer = kactus.producer({ acks });
@@ -104,8 +112,14 @@ async function produce(parsed: Parsed): Promise<number> {
     let chunk: ProducerMessage[] = [];
     let flushScheduled = false;
     const inflight = new Set<Promise<void>>();
-    const input = createInterface({ input: source, crlfDelay: Infinity, terminal: false });
     let paused = false;
+    let closed!: () => void;
+    const inputClosed = new Promise<void>((resolve) => (closed = resolve));
+    const input = new ByteLines(source, produceLimits.lineBytesMax, {
+      line: (line) => onLine(line),
+      close: () => closed(),
+      error: (err) => (failure ??= err),
+    });
 
     const track = (results: RecordMetadata[]): void => {
       for (const r of results) counts.set(r.partition, (counts.get(r.partition) ?? 0) + 1);
@@ -134,36 +148,36 @@ async function produce(parsed: Parsed): Promise<number> {
       }
     };
 
-    input.on('line', (line) => {
+    const onLine = (line: Buffer): void => {
       lineNumber += 1;
       if (failure) return;
       let message: ProducerMessage;
       let rest = line;
       let ownHeaders: { key: string; value: string }[] | undefined;
       if (parseHeaders) {
-        const tab = rest.indexOf('\t');
+        const tab = rest.indexOf(0x09);
         if (tab < 0) {
           failure = new Error(`line ${lineNumber} has no tab after its headers (--parse-headers)`);
           input.close();
           return;
         }
         try {
-          ownHeaders = lineHeaders(rest.slice(0, tab), lineNumber);
+          ownHeaders = lineHeaders(rest.subarray(0, tab).toString('utf8'), lineNumber);
         } catch (err) {
           failure = err as Error;
           input.close();
           return;
         }
-        rest = rest.slice(tab + 1);
+        rest = rest.subarray(tab + 1);
       }
-      if (separator !== undefined) {
-        const at = rest.indexOf(separator);
+      if (separatorBytes !== undefined) {
+        const at = rest.indexOf(separatorBytes);
         if (at < 0) {
           failure = new Error(`line ${lineNumber} has no key separator "${separator}"`);
           input.close();
           return;
         }
-        message = { key: nulled(rest.slice(0, at)), value: nulled(rest.slice(at + separator.length)) };
+        message = { key: nulled(rest.subarray(0, at)), value: nulled(rest.subarray(at + separatorBytes.length)) };
       } else {
         message = { value: nulled(rest) };
       }
@@ -175,8 +189,8 @@ async function produce(parsed: Parsed): Promise<number> {
         flushScheduled = true;
         setImmediate(sendChunk);
       }
-    });
-    await new Promise<void>((resolve) => input.once('close', resolve));
+    };
+    await inputClosed;
     sendChunk();
     while (inflight.size > 0) await Promise.all([...inflight]);
     if (!failure) await producer.flush().catch((err: Error) => (failure ??= err));
