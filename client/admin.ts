@@ -528,6 +528,17 @@ export class Admin {
     await deleteConsumerGroupOffsets({ connection, requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, request.groupId, partitions);
   }
 
+  /**
+   * Deletes a group's committed offsets of one topic: the partitions named, or every partition of the topic
+   * (kafka-consumer-groups --delete-offsets; deleteConsumerGroupOffsets in Kafka's Admin, which this calls).
+   */
+  async deleteOffsets(request: { groupId: string; topic: string; partitions?: readonly number[] }): Promise<void> {
+    const topic = checkTopicName(request?.topic);
+    const partitions = request.partitions ?? (await this.describeTopics({ topics: [topic] }))[0]!.partitions.map((p) => p.partition);
+    if (!Array.isArray(partitions) || partitions.some((p) => !Number.isInteger(p) || p < 0)) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteOffsets: partitions must be non-negative integers, got ${JSON.stringify(partitions)}`);
+    await this.deleteConsumerGroupOffsets({ groupId: request.groupId, partitions: partitions.map((partition) => ({ topic, partition })) });
+  }
+
   /** Every consumer group the cluster's coordinators know, with its protocol type and state (KafkaJS listGroups). admin-groups.ts. */
   async listGroups(): Promise<{ groups: GroupOverview[] }> {
     const { brokers } = await this.describeCluster(); // learns every broker's address: any may coordinate groups

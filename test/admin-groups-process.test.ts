@@ -1,6 +1,6 @@
 /**
  * The admin client's group operations (#22, item 4: listGroups,
- * describeGroups, fetchOffsets, setOffsets, resetOffsets, deleteGroups) on
+ * describeGroups, fetchOffsets, setOffsets, resetOffsets, deleteOffsets, deleteGroups) on
  * three broker processes, against a real consumer group: what a user of
  * KafkaJS's admin does to inspect and move a group, and what is refused
  * (moving the offsets of a group with a live member, deleting a group that
@@ -77,6 +77,13 @@ describe('admin group operations (3 broker processes)', () => {
     // A topic the group never read: every partition, nothing committed.
     await admin.createTopics({ topics: [{ topic: 'unread', numPartitions: 2, replicationFactor: 1 }] });
     expect(await admin.fetchOffsets({ groupId: 'billing', topics: ['unread'] })).toEqual([{ topic: 'unread', partitions: [0, 1].map((partition) => ({ partition, offset: -1, metadata: '' })) }]);
+
+    // Deleting the offsets of some partitions, then of the whole topic.
+    await admin.deleteOffsets({ groupId: 'billing', topic: 'orders', partitions: [1] });
+    expect((await admin.fetchOffsets({ groupId: 'billing', topics: ['orders'] }))[0]!.partitions.map((p) => p.offset)).toEqual([10, -1, 10]);
+    await admin.deleteOffsets({ groupId: 'billing', topic: 'orders' });
+    expect((await admin.fetchOffsets({ groupId: 'billing', topics: ['orders'] }))[0]!.partitions.map((p) => p.offset)).toEqual([-1, -1, -1]);
+    await expect(admin.deleteOffsets({ groupId: 'billing', topic: 'orders', partitions: [-1] })).rejects.toMatchObject({ type: 'INVALID_REQUEST' });
 
     expect(await admin.deleteGroups(['billing'])).toEqual([{ groupId: 'billing', errorCode: 0 }]);
     expect((await admin.listGroups()).groups.map((g) => g.groupId)).not.toContain('billing');
