@@ -23,7 +23,7 @@ import { Kactus, KactusError, type NewTopic, type Producer } from '../client/ind
 import { controllerRef } from '../actors/controller/actor.ts';
 import type { ControllerMessage, DescribeQuorumReply } from '../actors/controller/messages.ts';
 import { startTestCluster, type TestCluster } from './support/cluster.ts';
-import { killAllChildren } from './support/processes.ts';
+import { killAllChildren, untilValue } from './support/processes.ts';
 import { readPartition } from './client-read.ts';
 
 type Creation = { state: 'pending' } | { state: 'created' } | { state: 'failed'; err: unknown };
@@ -40,23 +40,13 @@ afterAll(async () => {
   await cluster?.cleanup();
 }, 30_000);
 
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadlineMs = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadlineMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const describeQuorum = (c: TestCluster, id: number): Promise<DescribeQuorumReply | undefined> =>
   c.client.ask<ControllerMessage, DescribeQuorumReply>(controllerRef(id), (replyTo) => ({ type: 'DescribeQuorum', replyTo }), { timeoutMs: 1_000 }).catch(() => undefined);
 
 describe('controller quorum of 3 with two voters lost (4 broker processes)', () => {
   it('writes and reads of partitions with live leaders go on; topic creation waits, and succeeds once a voter returns', async () => {
     const c = (cluster = await startTestCluster(4, [], { voters: [...voters] }));
-    const active = await until(async () => {
+    const active = await untilValue(async () => {
       const replies = await Promise.all(voters.map((id) => describeQuorum(c, id)));
       const leaders = replies.filter((r) => r?.active === true);
       return leaders.length === 1 ? leaders[0]!.brokerId : undefined;
@@ -82,7 +72,7 @@ describe('controller quorum of 3 with two voters lost (4 broker processes)', () 
     await c.killBroker(active);
     await c.killBroker(killedToo);
     // The survivor has noticed: it seeks an election it cannot win (one vote of three).
-    const lost = await until(async () => {
+    const lost = await untilValue(async () => {
       const q = await describeQuorum(c, survivor);
       return q !== undefined && (q.role === 'PreCandidate' || q.role === 'Candidate') && !q.active ? q : undefined;
     }, 15_000, `voter ${survivor} to find the quorum lost`);
@@ -130,7 +120,7 @@ describe('controller quorum of 3 with two voters lost (4 broker processes)', () 
 
     // One voter returns: two of three, a quorum again.
     await c.startBroker(killedToo);
-    await until(async () => ((await describeQuorum(c, survivor))?.leaderId ?? null) !== null || undefined, 20_000, 'a leader of the quorum');
+    await untilValue(async () => ((await describeQuorum(c, survivor))?.leaderId ?? null) ?? undefined, 20_000, 'a leader of the quorum');
     await creating;
     if (creationNow().state === 'failed') await admin.admin().createTopics({ topics: [during] }); // it failed retriably: a retry now succeeds
     const [created] = await admin.admin().describeTopics({ topics: ['during'] });

@@ -37,6 +37,7 @@ import { startTestCluster, type TestCluster } from '../client-cluster.ts';
 import { topicByName } from '../../actors/controller/metadata/index.ts';
 import { readPartition } from '../client-read.ts';
 import { clientLogger } from './workloads.ts';
+import { until } from '../support/processes.ts';
 import { encodeBatch } from '../../protocol/record-batch/index.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
@@ -51,14 +52,6 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-/** Polls `condition` every 20 ms until it holds; throws after `timeoutMs`. */
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadlineMs = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadlineMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /**
  * A cluster, a client and one-partition RF-3 topics: `topic`, and with `small` also `small`, whose
@@ -91,13 +84,13 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     const inDoubt = producer.send({ topic: 'stalled', messages: [{ value: 'in-doubt' }] });
     // A is in the leader's log ('before' and A); the high watermark waits for the paused followers.
     const leaderLog = () => cluster.planes[leader - 1]!.registry.get('stalled', 0)!.log;
-    await waitFor(() => leaderLog().logEndOffset === 2, 10_000, 'A appended by the leader');
+    await until(() => leaderLog().logEndOffset === 2, 10_000, 'A appended by the leader');
     expect(leaderLog().highWatermark).toBe(1);
     const refused = await producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(5_000) }] }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(KactusError);
     expect((refused as KactusError).retriable).toBe(false);
     // The reset: a new producer id, taken once A's request ended without an answer (1 s), with A in doubt.
-    await waitFor(() => producer.producerId.producerId !== firstId, 15_000, 'the producer id reset');
+    await until(() => producer.producerId.producerId !== firstId, 15_000, 'the producer id reset');
     expect(producer.stats!.producerIdResets).toBe(1);
     expect(leaderLog().highWatermark).toBe(1); // A still unacknowledged when the new id arrived
     for (const node of followers) node.tell({ node: node.nodeId, path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
@@ -130,7 +123,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
       (err: unknown) => ({ ok: false as const, err }),
     );
     // A is written and its answer dropped: the producer waits 3 s before resending it.
-    await waitFor(() => producer.stats !== undefined && producer.stats.droppedResponses === 1, 10_000, "A's answer dropped");
+    await until(() => producer.stats !== undefined && producer.stats.droppedResponses === 1, 10_000, "A's answer dropped");
     let stored = await readPartition(kactus, 'window', 0);
     expect(producer.stats!.droppedResponses).toBe(1);
     const a = stored[0]!;
@@ -195,7 +188,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     const inDoubt = producer.send({ topic: 'resign', messages: [{ value: 'in-doubt' }] });
     // A is appended by the leader and replicated to nextLeader; the high watermark waits for the paused follower.
     const nextLog = () => cluster.planes[nextLeader - 1]!.registry.get('resign', 0)!.log;
-    await waitFor(() => nextLog().logEndOffset >= 2, 10_000, 'A replicated to the next leader');
+    await until(() => nextLog().logEndOffset >= 2, 10_000, 'A replicated to the next leader');
     expect(nextLog().logEndOffset).toBe(2);
     // A batch fails for good: the producer will take a new id once A's request is answered.
     const refused = await producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(5_000) }] }).catch((e: unknown) => e);
@@ -204,7 +197,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     cluster.quorum.call({ type: 'FenceBroker', brokerId: leader, brokerEpoch: null });
     expect(topicLeader(cluster, 'resign')).toBe(nextLeader);
     // The answer ends A's request and the reset follows: a new producer id while A is unacknowledged.
-    await waitFor(() => producer.producerId.producerId !== firstId, 15_000, 'the producer id reset');
+    await until(() => producer.producerId.producerId !== firstId, 15_000, 'the producer id reset');
     expect(producer.stats!.producerIdResets).toBe(1);
     pausedNode.tell({ node: pausedNode.nodeId, path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
     const [meta] = await inDoubt;
