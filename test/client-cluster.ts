@@ -4,10 +4,12 @@
  * replaced by FakeQuorum (test/support/fake-quorum.ts: the real controller
  * logic, committing at once). Not a test file itself.
  *
- * `fenceAndStop(brokerId)` is the failover tool: the controller fences the
- * broker (moving its leaderships to other ISR members and bumping leader
- * epochs), then its node stops, so clients see their links drop and must
- * find the new leaders through metadata.
+ * `fenceAndStop(brokerId)` moves leadership away, it does not crash anything:
+ * the controller fences the broker (moving its leaderships to other ISR
+ * members and bumping leader epochs), then its logs close and its node stops
+ * gracefully in this process, so clients see their links drop and must find
+ * the new leaders through metadata. A SIGKILLed broker process is what
+ * test/support/cluster.ts (killBroker) gives.
  */
 import type { Node } from '../runtime/node.ts';
 import type { DataPlane } from '../actors/broker/data-plane.ts';

@@ -4,6 +4,11 @@
  * subscriber does not finish records; pause/resume/seek; run() with
  * eachMessage and eachBatch; auto.offset.reset latest and none; a handler
  * stuck past maxPollIntervalMs makes the member leave.
+ *
+ * A check that something does not happen waits for an event that proves it
+ * had its chance (heartbeats answered while no fetch is in flight, records of
+ * another partition or written later arriving), never for a fixed sleep that a
+ * slow machine would pass by default.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Subscription } from 'rxjs';
@@ -33,7 +38,12 @@ function waitUntil(condition: () => boolean, timeoutMs: number, what: string): P
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Sends `values` to one partition of `topic`. */
+async function produceTo(topic: string, partition: number, values: string[]): Promise<void> {
+  const producer = kactus.producer({ lingerMs: 1 });
+  await producer.send({ topic, messages: values.map((value) => ({ value, partition })) });
+  await producer.close();
+}
 
 beforeAll(async () => {
   cluster = await startConsumerTestCluster();
@@ -42,7 +52,7 @@ beforeAll(async () => {
     topics: [
       { topic: 'f-coop', numPartitions: 6, replicationFactor: 3 },
       { topic: 'f-bound', numPartitions: 3, replicationFactor: 3 },
-      { topic: 'f-one', numPartitions: 1, replicationFactor: 3 },
+      { topic: 'f-pause', numPartitions: 2, replicationFactor: 3 },
       { topic: 'f-run', numPartitions: 4, replicationFactor: 3 },
       { topic: 'f-reset', numPartitions: 2, replicationFactor: 3 },
       { topic: 'f-stuck', numPartitions: 2, replicationFactor: 3 },
@@ -80,17 +90,28 @@ describe('consumer features', () => {
   it('bounded prefetch: fetching stops at maxBufferedRecords while records are unfinished, and resumes as they finish', async () => {
     await produce('f-bound', 6_000, 3, 'v', 1_024); // batches of about 80 records
     const consumer = kactus.consumer({ groupId: 'g-bound', ...fast, maxBufferedRecords: 300 }).subscribe('f-bound');
+    let fetchesSent = 0;
+    let fetchesAnswered = 0;
+    let heartbeats = 0;
+    consumer.on(consumer.events.FETCH_START, () => void (fetchesSent += 1));
+    consumer.on(consumer.events.REQUEST, (e) => void (e.payload.apiName === 'Fetch' && (fetchesAnswered += 1)));
+    consumer.on(consumer.events.HEARTBEAT, () => void (heartbeats += 1));
     const held: ConsumerRecord[] = [];
     subs.push(consumer.messages$.subscribe((r) => held.push(r)));
-    await waitUntil(() => held.length > 0, 15_000, 'first records');
-    await sleep(1_000);
+    // Records held, all that were fetched delivered, and no fetch in flight, with thousands more on the brokers: while
+    // there is room the fetcher sends the next fetch in the same turn as an answer (a partition with a position is
+    // always being fetched), so it has stopped, and the buffer is at the bound.
+    await waitUntil(() => held.length > 0 && held.length === consumer.stats()?.fetchedCount && fetchesSent === fetchesAnswered, 15_000, 'records held and no fetch in flight');
     const stats = consumer.stats()!;
     // At the bound: an answer may overshoot by at most one batch per partition (a batch is never split).
     expect(stats.fetchedCount).toBeLessThanOrEqual(300 + 3 * 100);
-    expect(held.length).toBe(stats.fetchedCount);
+    expect(held.length).toBeLessThan(6_000);
     const fetchesAtBound = stats.fetchCount;
-    await sleep(500);
+    // The consumer is alive (two heartbeats answered since) and still fetches nothing while nothing is finished.
+    const heartbeatsAtBound = heartbeats;
+    await waitUntil(() => heartbeats >= heartbeatsAtBound + 2, 10_000, 'two heartbeats at the bound');
     expect(consumer.stats()!.fetchCount).toBe(fetchesAtBound);
+    expect(fetchesSent).toBe(fetchesAnswered);
     // Finish everything as it comes: the rest arrives.
     let acked = 0;
     const ackAll = (): void => {
@@ -104,24 +125,30 @@ describe('consumer features', () => {
     await consumer.close();
   }, 40_000);
 
-  it('pause holds a partition, resume continues, seek re-delivers from the offset', async () => {
-    await produce('f-one', 200, 1);
-    const consumer = kactus.consumer({ groupId: 'g-one', ...fast }).subscribe('f-one');
-    const seen: number[] = [];
+  it('pause holds a partition while the others go on, resume continues, seek re-delivers from the offset', async () => {
+    await produce('f-pause', 200, 1); // all 200 to partition 0
+    const consumer = kactus.consumer({ groupId: 'g-pause', ...fast }).subscribe('f-pause');
+    const seen: number[] = []; // offsets of partition 0
+    const other: string[] = []; // values of partition 1
     subs.push(
       consumer.messages$.subscribe((r) => {
-        seen.push(r.offset);
         r.ack();
-        if (seen.length === 10) consumer.pause([{ topic: 'f-one', partition: 0 }]);
+        if (r.partition === 1) return void other.push(r.value!.toString());
+        seen.push(r.offset);
+        if (seen.length === 10) consumer.pause([{ topic: 'f-pause', partition: 0 }]);
       }),
     );
     await waitUntil(() => seen.length >= 10, 15_000, 'ten records');
-    await sleep(400);
+    // Records written to partition 1 after the pause are fetched and delivered: the feed went on, partition 0 stayed held
+    // (190 of its records were fetched or fetchable all along).
+    await produceTo('f-pause', 1, ['o0', 'o1', 'o2', 'o3', 'o4']);
+    await waitUntil(() => other.length >= 5, 15_000, 'the records of partition 1 written after the pause');
+    expect(other).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
     expect(seen).toHaveLength(10);
-    consumer.resume([{ topic: 'f-one', partition: 0 }]);
+    consumer.resume([{ topic: 'f-pause', partition: 0 }]);
     await waitUntil(() => seen.length >= 200, 15_000, 'the rest after resume');
     expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => i));
-    consumer.seek({ topic: 'f-one', partition: 0, offset: 150 });
+    consumer.seek({ topic: 'f-pause', partition: 0, offset: 150 });
     await waitUntil(() => seen.length >= 250, 15_000, 'records again after seek');
     expect(seen.slice(200)).toEqual(Array.from({ length: 50 }, (_, i) => 150 + i));
     expect(() => consumer.seek({ topic: 'nope', partition: 0, offset: 1 })).toThrow(KactusError);
@@ -142,23 +169,31 @@ describe('consumer features', () => {
     await viaBatch.run({ eachBatch: async ({ batch }) => void (batchRecords += batch.records.length) });
     await waitUntil(() => batchRecords >= 400, 15_000, 'eachBatch saw 400');
     await viaBatch.close();
-    // Both committed: a new member of g-run-m finds nothing left to read.
+    // Both committed: a new member of g-run-m starts at the commits. A record written to each partition now is
+    // the first it reads; anything it read before them would be a record read again.
     const again = kactus.consumer({ groupId: 'g-run-m', ...fast }).subscribe('f-run');
-    const extra: number[] = [];
-    subs.push(again.messages$.subscribe((r) => extra.push(r.offset)));
+    const extra: string[] = [];
+    subs.push(again.messages$.subscribe((r) => extra.push(`${r.partition}:${r.offset}`)));
     await waitUntil(() => again.assignment().length === 4, 15_000, 'reassigned');
-    await sleep(500);
-    expect(extra).toEqual([]);
+    await produce('f-run', 4, 4, 'later');
+    await waitUntil(() => extra.length >= 4, 15_000, 'the records written after the commits');
+    expect(extra.sort()).toEqual(['0:100', '1:100', '2:100', '3:100']);
     await again.close();
   }, 50_000);
 
   it("auto.offset.reset: 'latest' skips what exists, 'none' fails with a typed error", async () => {
     await produce('f-reset', 20, 2, 'old');
     const latest = kactus.consumer({ groupId: 'g-latest', ...fast, autoOffsetReset: 'latest' }).subscribe('f-reset');
+    // A fetch goes out only for a partition whose position is resolved: with one leader per partition, a fetch
+    // answered by each leader shows both 'latest' positions were taken before the new records exist.
+    const [resetTopic] = await kactus.admin().describeTopics({ topics: ['f-reset'] });
+    const leaders = resetTopic!.partitions.map((p) => p.leader);
+    expect(new Set(leaders).size).toBe(2);
+    const fetchedFrom = new Set<number>();
+    latest.on(latest.events.FETCH, (e) => void fetchedFrom.add(e.payload.nodeId));
     const values: string[] = [];
     subs.push(latest.messages$.subscribe((r) => (values.push(r.value!.toString()), r.ack())));
-    await waitUntil(() => latest.assignment().length === 2, 15_000, 'assigned');
-    await sleep(500);
+    await waitUntil(() => latest.assignment().length === 2 && leaders.every((id) => fetchedFrom.has(id)), 15_000, 'assigned, with a fetch answered by each leader');
     await produce('f-reset', 4, 2, 'new');
     await waitUntil(() => values.length >= 4, 15_000, 'new records');
     expect(values.every((v) => v.startsWith('new'))).toBe(true);
@@ -182,12 +217,15 @@ describe('consumer features', () => {
     expect(values.sort()).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4']);
     await consumer.close();
     expect(completed).toBe(true);
+    // close() committed: the next member's first records are the ones written after it, nothing before them.
     const again = kactus.consumer({ groupId: 'g-re', ...fast }).subscribe(/^f-re-/);
     const extra: string[] = [];
     subs.push(again.messages$.subscribe((r) => extra.push(r.value!.toString())));
     await waitUntil(() => again.assignment().length === 2, 15_000, 'reassigned');
-    await sleep(400);
-    expect(extra).toEqual([]);
+    await produce('f-re-a', 1, 1, 'a-later');
+    await produce('f-re-b', 1, 1, 'b-later');
+    await waitUntil(() => extra.length >= 2, 15_000, 'the records written after the commit');
+    expect(extra.sort()).toEqual(['a-later0', 'b-later0']);
     await again.close();
   }, 40_000);
 

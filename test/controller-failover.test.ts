@@ -2,14 +2,17 @@
  * The metadata quorum across real processes: three brokers (actors/broker-main.ts),
  * each a controller voter with its own data dir, on free ports of 127.0.0.1,
  * with default timeouts. Goals: (a) when the active controller is SIGKILLed,
- * another voter is active within 3 s and the metadata committed before is
- * intact; (b) a 3-partition RF 3 topic is placed with leaders 1, 2, 3, and when
- * a broker that leads a partition is SIGKILLed, within
- * broker.session.timeout.ms + 1 s every partition has a live leader from its
- * ISR, with a bumped leader epoch and the dead broker out of the ISR.
- * Method: this test process runs a small client Node (no listener) that asks
- * `/controller` (DescribeQuorum, GetMetadata) and `/controller-client`
- * (ControllerCall, GetMetadata) on the brokers; the measured times are printed.
+ * another voter becomes active and the metadata committed before is intact;
+ * (b) a 3-partition RF 3 topic is placed with leaders 1, 2, 3, and when a
+ * broker that leads a partition is SIGKILLed, every partition gets a live
+ * leader from its ISR, with a bumped leader epoch and the dead broker out of
+ * the ISR. Method: this test process runs a small client Node (no listener)
+ * that asks `/controller` (DescribeQuorum, GetMetadata) and
+ * `/controller-client` (ControllerCall, GetMetadata) on the brokers. The waits
+ * are hang bounds, several times what an election or a fence takes, so a slow
+ * machine does not fail them; the measured times are printed, and how fast a
+ * failover is belongs to `npm run bench:failover` (gaps and new-leader times
+ * over 20 SIGKILLs, the active controller among the victims).
  */
 import { testClusterSecret } from './support/secret.ts';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,8 +35,10 @@ import type { CreateTopicsReply } from '../actors/controller/metadata/index.ts';
 import { freePort, killAllChildren, startChild, type Child } from './support/processes.ts';
 
 const brokerIds = [1, 2, 3] as const;
-const failoverMsMax = 3_000;
 const sessionTimeoutMs = brokerConfigDefault.brokerSessionTimeoutMs;
+/** Hang bounds (not latency limits): an election takes well under a second here, a fence at most the session timeout. */
+const electionHangBoundMs = 15_000;
+const reelectionHangBoundMs = sessionTimeoutMs + 12_000;
 
 const cleanup: { nodes: Node[]; dirs: string[] } = { nodes: [], dirs: [] };
 afterEach(async () => {
@@ -118,7 +123,7 @@ async function readyCluster(): Promise<{ cluster: Cluster; controllerId: number 
 const topicOf = (reply: GetMetadataReply | undefined, name: string) => reply?.response.topics.find((t) => t.name === name && t.errorCode === 0);
 
 describe('controller failover (3 broker processes, default timeouts)', () => {
-  it('a SIGKILLed active controller is replaced within 3 s and committed metadata survives', async () => {
+  it('a SIGKILLed active controller is replaced and committed metadata survives', async () => {
     const { cluster, controllerId } = await readyCluster();
     const { client, children } = cluster;
     await createTopic(client, controllerId, 'before-failover', 3, 3);
@@ -127,11 +132,9 @@ describe('controller failover (3 broker processes, default timeouts)', () => {
 
     const killedAt = Date.now();
     children.get(controllerId)!.process.kill('SIGKILL');
-    const newControllerId = await until(() => activeController(client, survivors), failoverMsMax + 2_000, 'a new active controller');
-    const failoverMs = Date.now() - killedAt;
-    console.log(`controller failover: voter ${controllerId} SIGKILLed, voter ${newControllerId} active after ${failoverMs} ms (limit ${failoverMsMax} ms)`);
+    const newControllerId = await until(() => activeController(client, survivors), electionHangBoundMs, 'a new active controller');
+    console.log(`controller failover: voter ${controllerId} SIGKILLed, voter ${newControllerId} active after ${Date.now() - killedAt} ms`);
     expect(survivors).toContain(newControllerId);
-    expect(failoverMs).toBeLessThanOrEqual(failoverMsMax);
 
     const after = await controllerMetadata(client, newControllerId);
     const topic = topicOf(after, 'before-failover');
@@ -144,7 +147,7 @@ describe('controller failover (3 broker processes, default timeouts)', () => {
       const t = topicOf(m, 'before-failover');
       const fenced = m?.brokers.find((b) => b.brokerId === controllerId)?.fenced === true;
       return fenced && t !== undefined && t.partitions.every((p) => p.leader !== controllerId && p.leader >= 0 && !p.isr.includes(controllerId)) ? Date.now() : undefined;
-    }, sessionTimeoutMs + 3_000, 'partitions to leave the dead controller');
+    }, reelectionHangBoundMs, 'partitions to leave the dead controller');
     console.log(`controller failover: partitions led by broker ${controllerId} have new leaders ${movedAt - killedAt} ms after the kill`);
     // Every survivor's Metadata answer names the new controller, with no metadata change to carry the news
     // (the broker used to learn the controller only with the next image change, so a quiet cluster named the dead one).
@@ -156,9 +159,9 @@ describe('controller failover (3 broker processes, default timeouts)', () => {
     }
     // A new client request goes through the new controller.
     await createTopic(client, survivors[0]!, 'after-failover', 1, 2);
-  });
+  }, 60_000);
 
-  it('places leaders 1, 2, 3 and re-elects from the ISR within the session timeout + 1 s of a broker SIGKILL', async () => {
+  it('places leaders 1, 2, 3 and re-elects from the ISR after a broker SIGKILL', async () => {
     const { cluster, controllerId } = await readyCluster();
     const { client, children } = cluster;
     await createTopic(client, controllerId, 'placed', 3, 3);
@@ -173,16 +176,13 @@ describe('controller failover (3 broker processes, default timeouts)', () => {
     const killedAt = Date.now();
     children.get(victim)!.process.kill('SIGKILL');
 
-    const limitMs = sessionTimeoutMs + 1_000;
     const after = await until(async () => {
       const t = topicOf(await controllerMetadata(client, controllerId), 'placed');
       if (t === undefined) return undefined;
       const settled = t.partitions.every((p) => p.leader >= 0 && p.leader !== victim && p.isr.includes(p.leader) && !p.isr.includes(victim));
       return settled ? t : undefined;
-    }, limitMs + 2_000, 'every partition to have a live leader from its ISR');
-    const electionMs = Date.now() - killedAt;
-    console.log(`broker failover: broker ${victim} SIGKILLed (led partitions ${victimPartitions.join(',')}), all partitions led from the ISR after ${electionMs} ms (limit ${limitMs} ms)`);
-    expect(electionMs).toBeLessThanOrEqual(limitMs);
+    }, reelectionHangBoundMs, 'every partition to have a live leader from its ISR');
+    console.log(`broker failover: broker ${victim} SIGKILLed (led partitions ${victimPartitions.join(',')}), all partitions led from the ISR after ${Date.now() - killedAt} ms`);
     for (const p of after.partitions) {
       const previous = before.partitions[p.partition]!;
       if (victimPartitions.includes(p.partition)) expect(p.leaderEpoch).toBeGreaterThan(previous.leaderEpoch);
@@ -193,6 +193,6 @@ describe('controller failover (3 broker processes, default timeouts)', () => {
     await until(async () => {
       const t = topicOf(await clientMetadata(client, survivor), 'placed');
       return t !== undefined && t.partitions.every((p) => p.leader !== victim && !p.isr.includes(victim)) ? true : undefined;
-    }, 3_000, `broker ${survivor} to see the new leaders`);
-  });
+    }, 5_000, `broker ${survivor} to see the new leaders`);
+  }, 60_000);
 });

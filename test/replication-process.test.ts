@@ -5,8 +5,10 @@
  * rejoins the ISR, and with two of three brokers down acks=all is refused.
  * Method: an idempotent mini-producer in this process (one request in flight
  * per partition, retrying the same batch bytes through leader changes)
- * records what was acknowledged at which offset; afterwards every partition
- * is read back from offset 0 and compared.
+ * records what was acknowledged at which offset; every partition is read back
+ * from offset 0 and compared twice: while the killed broker is down, and
+ * after it returned, rejoined every ISR and leads its preferred partitions
+ * again (so what it truncated and fetched is what it serves).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeBatch, decodeBatches } from '../protocol/record-batch/index.ts';
@@ -101,15 +103,32 @@ describe('replication across broker processes', () => {
     expect(acknowledged.size).toBe(partitions * batchesPerPartition * recordsPerBatch);
 
     // Every acknowledged record is at exactly its acknowledged offset, in order, and no value appears twice.
-    for (let partition = 0; partition < partitions; partition += 1) {
-      const stored = await readAll(c, partition);
-      const seen = new Set<string>();
-      for (const value of stored.values()) {
-        expect(seen.has(value)).toBe(false);
-        seen.add(value);
+    // Reads stop at the high watermark, which a leader that just took over raises once its followers fetch
+    // again: wait (bounded) until it covers every acknowledged offset. A leader that lost records never gets there.
+    const ackedEnd = new Array<number>(partitions).fill(0);
+    for (const at of acknowledged.values()) ackedEnd[at.partition] = Math.max(ackedEnd[at.partition]!, at.offset + 1);
+    const highWatermark = async (partition: number): Promise<number> => {
+      const leader = await leaderOf(c, partition);
+      if (leader < 0) return -1;
+      const reply = await c.client.ask<unknown, { partitions: { errorCode: number; offset: number }[] }>({ node: String(leader), path: '/fetch' }, (replyTo) => ({ type: 'ListOffsets', isolationLevel: 0, partitions: [{ topic, partition, timestamp: -1 }], replyTo }), { timeoutMs: 5_000 }).catch(() => undefined);
+      return reply?.partitions[0]?.errorCode === 0 ? reply.partitions[0].offset : -1;
+    };
+    const checkAcknowledged = async (when: string): Promise<void> => {
+      for (let partition = 0; partition < partitions; partition += 1) {
+        const coveredDeadlineMs = Date.now() + 15_000;
+        while ((await highWatermark(partition)) < ackedEnd[partition]! && Date.now() < coveredDeadlineMs) await new Promise((r) => setTimeout(r, 100));
       }
-      for (const [value, at] of acknowledged) if (at.partition === partition) expect(stored.get(at.offset)).toBe(value);
-    }
+      for (let partition = 0; partition < partitions; partition += 1) {
+        const stored = await readAll(c, partition);
+        const seen = new Set<string>();
+        for (const value of stored.values()) {
+          expect(seen.has(value), `${when}: ${value} stored twice`).toBe(false);
+          seen.add(value);
+        }
+        for (const [value, at] of acknowledged) if (at.partition === partition) expect(stored.get(at.offset), `${when}: partition ${partition} offset ${at.offset}`).toBe(value);
+      }
+    };
+    await checkAcknowledged(`broker ${victim} down`);
 
     // The killed broker comes back, catches up and rejoins every ISR; then preferred-leader
     // election (auto.leader.rebalance.enable) moves leadership back to it.
@@ -117,12 +136,19 @@ describe('replication across broker processes', () => {
     await c.waitForLeaders(topic, partitions, 3, 30_000);
     const rebalanceDeadlineMs = Date.now() + 30_000;
     let balanced = false;
-    while (!balanced && Date.now() < rebalanceDeadlineMs) {
-      const described = (await c.metadata([topic])).topics[0]!;
+    let described = (await c.metadata([topic])).topics[0]!;
+    for (;;) {
       balanced = described.partitions.every((p) => p.leader === p.replicas[0]);
-      if (!balanced) await new Promise((r) => setTimeout(r, 200));
+      if (balanced || Date.now() > rebalanceDeadlineMs) break;
+      await new Promise((r) => setTimeout(r, 200));
+      described = (await c.metadata([topic])).topics[0]!;
     }
     expect(balanced).toBe(true);
+    // It leads again (partition 0 at least, which it led when it was killed), and every acknowledged record
+    // is read back once more, now from it for the partitions it leads.
+    const ledByVictim = described.partitions.filter((p) => p.leader === victim).map((p) => p.partition);
+    expect(ledByVictim).toContain(0);
+    await checkAcknowledged(`broker ${victim} back and leading partitions ${ledByVictim.join(',')}`);
   }, 180_000);
 
   it('followers truly pull: a follower whose fetcher is stopped leaves the ISR after replica.lag.time.max.ms, and rejoins when it resumes', async () => {

@@ -693,18 +693,20 @@ describe('checker: scale', () => {
     return events;
   }
 
-  it('checks 200k events well under 5 s', () => {
+  /**
+   * A hang bound, not a speed limit: unloaded, the check takes about half a second; a checker that
+   * went quadratic in the events (2 * 10^10 steps here) would not finish inside it on any machine.
+   */
+  const scaleHangBoundMs = 30_000;
+
+  it('checks a correct history of 200k events (a checker quadratic in the events would not finish)', () => {
     const events = bigHistory(68_000);
     expect(events.length).toBeGreaterThan(200_000);
     const started = performance.now();
     const report = check(makeHistory(events));
-    const elapsedMs = performance.now() - started;
     expect(report.ok).toBe(true);
     expect(report.operations.acknowledged).toBe(68_000 - 680);
     expect(report.availability.failovers.length).toBe(4);
-    // The bound is loose on purpose: this 2-core machine is shared with
-    // benchmarks. Unloaded, this check takes about a tenth of it.
-    console.log(`checked ${events.length} events in ${elapsedMs.toFixed(0)} ms`);
-    expect(elapsedMs).toBeLessThan(5_000);
-  });
+    console.log(`checked ${events.length} events in ${(performance.now() - started).toFixed(0)} ms`);
+  }, scaleHangBoundMs);
 });

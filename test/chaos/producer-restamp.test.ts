@@ -20,10 +20,12 @@
  * Goal: with a batch in doubt on one partition, a batch failing for good on
  * another does not make the in-doubt one stored twice. Method: in-process
  * cluster; pause the followers' fetchers of partition `stalled`'s leader so
- * an acks=all send A is appended but parked (its 1 s requests time out and
- * are retried); then a record too large for topic `small` is refused
- * (MESSAGE_TOO_LARGE, not retriable), which resets the producer id; resume
- * the fetchers; A must be stored once.
+ * an acks=all send A is appended (seen in the leader's log) but parked (its
+ * 1 s requests time out and are retried); then a record too large for topic
+ * `small` is refused (MESSAGE_TOO_LARGE, not retriable), which resets the
+ * producer id; once the new id is there (the reset waits for A's request to
+ * end, so A is in doubt by then), resume the fetchers; A must be stored once.
+ * Each stage waits for the event it needs, never for a fixed time.
  *
  * Fixed in client/producer/sender.ts: a batch whose attempt got no definite
  * answer is in doubt and is failed (indeterminate, REQUEST_TIMED_OUT) rather
@@ -35,6 +37,7 @@ import { startTestCluster, type TestCluster } from '../client-cluster.ts';
 import { topicByName } from '../../actors/controller/metadata/index.ts';
 import { readPartition } from '../client-read.ts';
 import { clientLogger } from './workloads.ts';
+import { until } from '../support/processes.ts';
 import { encodeBatch } from '../../protocol/record-batch/index.ts';
 import { ErrorCode } from '../../protocol/errors.ts';
 import type { Produce, ProduceReply } from '../../protocol/apis/data.ts';
@@ -49,7 +52,6 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * A cluster, a client and one-partition RF-3 topics: `topic`, and with `small` also `small`, whose
@@ -73,18 +75,24 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     const producer = kactus.producer({ lingerMs: 0, requestTimeoutMs: 1_000, deliveryTimeoutMs: 30_000, retryBackoffMs: 50, retryBackoffMsMax: 200 });
     await producer.send({ topic: 'stalled', messages: [{ value: 'before' }] });
     await producer.send({ topic: 'small', messages: [{ value: 'before' }] });
+    const firstId = producer.producerId.producerId;
     const [described] = await kactus.admin().describeTopics({ topics: ['stalled'] });
     const leader = described!.partitions[0]!.leader;
     const followers = cluster.nodes.filter((n) => Number(n.nodeId) !== leader);
     for (const node of followers) node.tell({ node: node.nodeId, path: '/broker' }, { type: 'PauseFetcher', leaderId: leader });
 
     const inDoubt = producer.send({ topic: 'stalled', messages: [{ value: 'in-doubt' }] });
-    await sleep(300);
+    // A is in the leader's log ('before' and A); the high watermark waits for the paused followers.
+    const leaderLog = () => cluster.planes[leader - 1]!.registry.get('stalled', 0)!.log;
+    await until(() => leaderLog().logEndOffset === 2, 10_000, 'A appended by the leader');
+    expect(leaderLog().highWatermark).toBe(1);
     const refused = await producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(5_000) }] }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(KactusError);
     expect((refused as KactusError).retriable).toBe(false);
-    // The in-doubt request times out (1 s) and the new producer id arrives meanwhile.
-    await sleep(3_000);
+    // The reset: a new producer id, taken once A's request ended without an answer (1 s), with A in doubt.
+    await until(() => producer.producerId.producerId !== firstId, 15_000, 'the producer id reset');
+    expect(producer.stats!.producerIdResets).toBe(1);
+    expect(leaderLog().highWatermark).toBe(1); // A still unacknowledged when the new id arrived
     for (const node of followers) node.tell({ node: node.nodeId, path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
     const [meta] = await inDoubt;
     const stored = await readPartition(kactus, 'stalled', 0);
@@ -115,11 +123,8 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
       (err: unknown) => ({ ok: false as const, err }),
     );
     // A is written and its answer dropped: the producer waits 3 s before resending it.
+    await until(() => producer.stats !== undefined && producer.stats.droppedResponses === 1, 10_000, "A's answer dropped");
     let stored = await readPartition(kactus, 'window', 0);
-    for (let i = 0; i < 50 && (stored.length === 0 || producer.stats!.droppedResponses === 0); i += 1) {
-      await sleep(50);
-      stored = await readPartition(kactus, 'window', 0);
-    }
     expect(producer.stats!.droppedResponses).toBe(1);
     const a = stored[0]!;
     expect(a.value).toBe('in-doubt');
@@ -144,7 +149,10 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     expect(stored.map((r) => r.value)).toEqual(['in-doubt', 'later-1', 'later-2', 'later-3', 'later-4', 'later-5']);
     // The producer goes on under its new id.
     await producer.send({ topic: 'window', messages: [{ value: 'after' }] });
-    expect((await readPartition(kactus, 'window', 0)).at(-1)?.value).toBe('after');
+    expect(producer.stats!.producerIdResets).toBe(1);
+    expect(producer.producerId.producerId).not.toBe(a.producerId);
+    const last = (await readPartition(kactus, 'window', 0)).at(-1);
+    expect(last).toMatchObject({ value: 'after', producerId: producer.producerId.producerId });
   }, 30_000);
 
   /*
@@ -170,6 +178,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     const producer = kactus.producer({ lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 30_000, retryBackoffMs: 3_000, retryBackoffMsMax: 3_000 });
     await producer.send({ topic: 'resign', messages: [{ value: 'before' }] });
     await producer.send({ topic: 'small', messages: [{ value: 'before' }] });
+    const firstId = producer.producerId.producerId;
     const [described] = await kactus.admin().describeTopics({ topics: ['resign'] });
     const leader = described!.partitions[0]!.leader;
     const [nextLeader, paused] = described!.partitions[0]!.replicas.filter((id) => id !== leader) as [number, number];
@@ -179,7 +188,7 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     const inDoubt = producer.send({ topic: 'resign', messages: [{ value: 'in-doubt' }] });
     // A is appended by the leader and replicated to nextLeader; the high watermark waits for the paused follower.
     const nextLog = () => cluster.planes[nextLeader - 1]!.registry.get('resign', 0)!.log;
-    for (let i = 0; i < 100 && nextLog().logEndOffset < 2; i += 1) await sleep(20);
+    await until(() => nextLog().logEndOffset >= 2, 10_000, 'A replicated to the next leader');
     expect(nextLog().logEndOffset).toBe(2);
     // A batch fails for good: the producer will take a new id once A's request is answered.
     const refused = await producer.send({ topic: 'small', messages: [{ value: 'x'.repeat(5_000) }] }).catch((e: unknown) => e);
@@ -187,7 +196,9 @@ describe('idempotent producer: a producer id reset with a batch in doubt', () =>
     // The leader is fenced and resigns: A's parked request is answered NOT_LEADER_OR_FOLLOWER.
     cluster.quorum.call({ type: 'FenceBroker', brokerId: leader, brokerEpoch: null });
     expect(topicLeader(cluster, 'resign')).toBe(nextLeader);
-    await sleep(300);
+    // The answer ends A's request and the reset follows: a new producer id while A is unacknowledged.
+    await until(() => producer.producerId.producerId !== firstId, 15_000, 'the producer id reset');
+    expect(producer.stats!.producerIdResets).toBe(1);
     pausedNode.tell({ node: pausedNode.nodeId, path: '/broker' }, { type: 'ResumeFetcher', leaderId: leader });
     const [meta] = await inDoubt;
     const stored = await readPartition(kactus, 'resign', 0);

@@ -125,3 +125,14 @@ export async function until(condition: () => boolean, timeoutMs: number, what: s
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Polls `probe` (which may ask a broker) until it returns something other than undefined, and returns that; throws after `timeoutMs`. */
+export async function untilValue<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
