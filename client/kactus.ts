@@ -20,6 +20,7 @@
  * component's close() to the client's.
  */
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
+import { Compression, loadCodec } from '../protocol/record-batch/index.ts';
 import { Admin } from './admin.ts';
 import { Connection } from './connection.ts';
 import { MetadataCache } from './metadata-cache.ts';
@@ -104,6 +105,7 @@ export class Kactus {
 
   producer(options: ProducerOptions = {}): Producer {
     const config = parseProducerOptions(options);
+    loadCodec(Compression[config.compression]); // a codec library that did not load fails here, not at the first batch
     const producer = new Producer(config, () => this.context(), (p) => this.unregister(p));
     return this.register(producer);
   }

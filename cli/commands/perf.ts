@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProducerMessage } from '../../client/producer/producer.ts';
 import { UsageError } from '../output.ts';
-import { helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
+import { compressionFlag, helpRequested, integerFlag, parseCommand, withClient, type Parsed } from '../common.ts';
 import { FetchReader } from '../fetch-reader.ts';
 import { LatencyHistogram, Progress, perfResult, printPerf } from '../perf-report.ts';
 
@@ -44,12 +44,14 @@ const common = '  --bootstrap ws://HOST:PORT[,...]   --json  print the result as
 
 export const perfHelp = `Usage: kactus perf <produce|consume|e2e> [options]
 
-  produce --topic T --records N --record-size B [--acks all|1|0] [--throughput -1] [--keys K]
+  produce --topic T --records N --record-size B [--acks all|1|0] [--throughput -1] [--keys K] [--compression C]
   consume --topic T --records N [--timeout-ms T]
   e2e     --topic T --rate R --seconds S [--record-size B]
 
 A progress bar while it runs (on a TTY), then records/s, MB/s and latency
-p50/p95/p99/p99.9 (HDR histogram).
+p50/p95/p99/p99.9 (HDR histogram). --compression (-z) is the producer's codec
+(none, gzip, snappy, lz4, zstd); the payload is random bytes, so it measures
+a codec's cost, not its ratio.
 ${common}`;
 
 function acksFlag(value: unknown): 'all' | 0 | 1 {
@@ -115,8 +117,9 @@ async function perfProduce(parsed: Parsed): Promise<number> {
   if (throughput === 0) throw new UsageError('--throughput must be positive, or -1 for no limit');
   const keys = v.keys === undefined ? 0 : integerFlag(v.keys, 'keys', 1, 1_000_000_000);
   const acks = acksFlag(v.acks);
+  const compression = compressionFlag(v.compression);
   return withClient(v, async (kactus) => {
-    const producer = kactus.producer({ acks, lingerMs: 5, batchSizeBytes: 256 * 1024 });
+    const producer = kactus.producer({ acks, lingerMs: 5, batchSizeBytes: 256 * 1024, compression });
     const payload = randomBytes(recordSize);
     const keyNames = Array.from({ length: Math.min(keys, 100_000) }, (_, i) => `key-${i}`);
     const histogram = new LatencyHistogram();
@@ -235,7 +238,7 @@ async function perfE2e(parsed: Parsed): Promise<number> {
 }
 
 const subcommands: Record<string, { options: Parameters<typeof parseCommand>[2]; run: (parsed: Parsed) => Promise<number> }> = {
-  produce: { options: { topic: { type: 'string' }, records: { type: 'string' }, 'record-size': { type: 'string' }, acks: { type: 'string' }, throughput: { type: 'string' }, keys: { type: 'string' } }, run: perfProduce },
+  produce: { options: { topic: { type: 'string' }, records: { type: 'string' }, 'record-size': { type: 'string' }, acks: { type: 'string' }, throughput: { type: 'string' }, keys: { type: 'string' }, compression: { type: 'string', short: 'z' } }, run: perfProduce },
   consume: { options: { topic: { type: 'string' }, records: { type: 'string' }, 'timeout-ms': { type: 'string' } }, run: perfConsume },
   e2e: { options: { topic: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'record-size': { type: 'string' }, acks: { type: 'string' } }, run: perfE2e },
 };

@@ -23,7 +23,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ProducerMessage, RecordMetadata } from '../../client/producer/producer.ts';
 import { UsageError, printJson } from '../output.ts';
-import { helpRequested, integerFlag, keyValues, parseCommand, withClient } from '../common.ts';
+import { compressionFlag, helpRequested, integerFlag, keyValues, parseCommand, withClient } from '../common.ts';
 
 /** A readable stream of `path`, once it is open (so an unreadable file fails here, before any connection). */
 function openFile(path: string): Promise<NodeJS.ReadableStream> {
@@ -42,7 +42,7 @@ export const produceLimits = {
 } as const;
 
 export const produceHelp = `Usage: kactus produce TOPIC [--key-separator S] [--acks all|1|0] [--header k=v ...] [--partition P] [--file F]
-                      [--null-marker S] [--parse-headers] [--bootstrap ws://HOST:PORT[,...]] [--json]
+                      [--null-marker S] [--parse-headers] [--compression C] [--bootstrap ws://HOST:PORT[,...]] [--json]
 
 Sends one record per line of stdin, or of --file (idempotent, acks=all by default).
   --key-separator S   split each line at the first S into key and value
@@ -52,6 +52,7 @@ Sends one record per line of stdin, or of --file (idempotent, acks=all by defaul
   --file F            read the lines of file F instead of stdin
   --null-marker S     a key or value that is exactly S is sent as null (a tombstone, for a value)
   --parse-headers     each line starts with its own headers, k:v,k:v, then a tab (Kafka's parse.headers)
+  --compression C, -z C  none (default), gzip, snappy, lz4 or zstd (Kafka's compression.type)
   --json              print a summary {"topic","records","partitions"} at the end`;
 
 /** `k:v,k2:v2` (Kafka's parse.headers defaults: headers.separator ',', headers.key.separator ':'). */
@@ -68,7 +69,7 @@ export async function produce(argv: string[]): Promise<number> {
   const parsed = parseCommand(
     'produce',
     argv,
-    { 'key-separator': { type: 'string' }, acks: { type: 'string', default: 'all' }, header: { type: 'string', multiple: true }, partition: { type: 'string' }, file: { type: 'string' }, 'null-marker': { type: 'string' }, 'parse-headers': { type: 'boolean' } },
+    { 'key-separator': { type: 'string' }, acks: { type: 'string', default: 'all' }, header: { type: 'string', multiple: true }, partition: { type: 'string' }, file: { type: 'string' }, 'null-marker': { type: 'string' }, 'parse-headers': { type: 'boolean' }, compression: { type: 'string', short: 'z' } },
     { min: 1, max: 1, names: 'TOPIC' },
   );
   if (helpRequested(parsed, produceHelp)) return 0;
@@ -84,6 +85,7 @@ export async function produce(argv: string[]): Promise<number> {
   const nullMarker = parsed.values['null-marker'] as string | undefined;
   if (nullMarker !== undefined && nullMarker.length === 0) throw new UsageError('produce: --null-marker must not be empty');
   const parseHeaders = parsed.values['parse-headers'] === true;
+  const compression = compressionFlag(parsed.values.compression);
   const file = parsed.values.file as string | undefined;
   let source: NodeJS.ReadableStream = process.stdin;
   if (file !== undefined) {
@@ -97,7 +99,7 @@ export async function produce(argv: string[]): Promise<number> {
   const nulled = (text: string): string | null => (nullMarker !== undefined && text === nullMarker ? null : text);
 
   return withClient(parsed.values, async (kactus) => {
-    const producer = kactus.producer({ acks });
+    const producer = kactus.producer({ acks, compression });
     const counts = new Map<number, number>();
     let records = 0;
     let lineNumber = 0;

@@ -77,6 +77,15 @@ export function compressRecords(codec: CompressionCodec, records: Buffer, level?
   }
 }
 
+/**
+ * Loads `codec`'s library now (a producer does, when it is created, so a
+ * missing library fails there and not at its first batch); throws
+ * KactusError(UNSUPPORTED_COMPRESSION_TYPE) naming why it cannot.
+ */
+export function loadCodec(codec: CompressionCodec): void {
+  compressRecords(codec, Buffer.alloc(0));
+}
+
 /** The records of a batch compressed with codec id `codec` (attribute bits 0-2), decompressed and bounded. */
 export function decompressRecords(codec: number, bytes: Buffer, decompressedBytesMax: number): Decompressed {
   try {
