@@ -33,13 +33,15 @@
  * 255 times its size (an LZ4 sequence costs at least one input byte per 255
  * output bytes: a match length grows by at most 255 per extension byte).
  * The decoder refuses a block that decompresses past the block max size
- * (lz4_flex: OutputTooSmall), so the sum bounds what it can write. The sum
- * can exceed the true size by up to one block max size (the last block is
- * rarely full), so the frames are refused unread when it passes
- * `decompressedBytesMax` plus the largest block max size (4 MiB at most:
- * the most the decoder may allocate past the limit, briefly), and refused
- * after decoding when the true size passes the limit; no frame within the
- * limit is refused. A stated content size over the limit is refused at once.
+ * (lz4_flex: OutputTooSmall), so the sum bounds what it can write. An
+ * encoder fills every block but the last, so the sum exceeds the true size
+ * by less than one block max size; the frames are refused unread when it
+ * passes `decompressedBytesMax` plus the largest block max size (4 MiB at
+ * most: the most the decoder may allocate past the limit, briefly), and
+ * refused after decoding when the true size passes the limit. So a frame
+ * within the limit is refused only if it is cut into many small blocks,
+ * which no Kafka client does (each compresses a batch in one go). A stated
+ * content size over the limit is refused at once.
  * The walk is strict where lz4_flex is lenient: a frame must end with its
  * end mark, and bytes after a frame must be another frame (librdkafka reads
  * concatenated frames; lz4_flex alone would ignore all but the first, so
