@@ -14,11 +14,12 @@
  * retries are smaller than the library's defaults (cliClientLimits).
  *
  * Imports: client/ (the public client and its internal connection through
- * Kactus.context()).
+ * Kactus.context()), protocol/record-batch/header.ts (the codec names).
  */
 import { readFileSync } from 'node:fs';
 import { Kactus, type ClientContext } from '../client/kactus.ts';
 import type { SaslOptions } from '../client/options.ts';
+import { compressionNames, type CompressionName } from '../protocol/record-batch/header.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { readPemTruststore } from '../runtime/tls.ts';
 import { UsageError } from './output.ts';
@@ -63,6 +64,13 @@ export function integerFlag(value: unknown, flag: string, min: number, max: numb
 }
 
 /** `key=value` items into a record; UsageError naming the flag for an item without '='. */
+/** `--compression` / `-z`: one of Kafka's codec names (compression.type, kcat's -z); none when absent. */
+export function compressionFlag(value: unknown): CompressionName {
+  const text = String(value ?? 'none');
+  if (!(compressionNames as readonly string[]).includes(text)) throw new UsageError(`--compression must be one of ${compressionNames.join(', ')}, got "${text}"`);
+  return text as CompressionName;
+}
+
 export function keyValues(items: unknown, flag: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of (items as string[] | undefined) ?? []) {

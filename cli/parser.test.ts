@@ -56,7 +56,7 @@ describe('kactus --version and help', () => {
 
   it('perf produce --help is perf produce\'s alone; perf e2e\'s lists --acks (it takes it)', async () => {
     const produce = (await run(['perf', 'produce', '--help'])).stdout;
-    expect(flagsIn(produce).sort()).toEqual(['--acks', '--bootstrap', '--help', '--json', '--keys', '--record-size', '--records', '--throughput', '--topic']);
+    expect(flagsIn(produce).sort()).toEqual(['--acks', '--bootstrap', '--compression', '--help', '--json', '--keys', '--record-size', '--records', '--throughput', '--topic']);
     expect(produce).not.toContain('--rate');
     expect(produce).not.toContain('--timeout-ms');
     expect(flagsIn((await run(['perf', 'e2e', '--help'])).stdout)).toContain('--acks');

@@ -20,6 +20,7 @@
  * component's close() to the client's.
  */
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
+import { Compression, loadCodec } from '../protocol/record-batch/index.ts';
 import { Admin } from './admin.ts';
 import { Connection } from './connection.ts';
 import { MetadataCache } from './metadata-cache.ts';
@@ -105,6 +106,7 @@ export class Kactus {
 
   producer<K = RawValue, V = RawValue>(options: ProducerOptions<K, V> = {}): Producer<K, V> {
     const config = parseProducerOptions(options);
+    loadCodec(Compression[config.compression]); // a codec library that did not load fails here, not at the first batch
     const producer = new Producer<K, V>(config, () => this.context(), (p) => this.unregister(p));
     return this.register(producer);
   }

@@ -22,9 +22,11 @@
  * Every failure is a KactusError with INVALID_CONFIG (not retriable) and a
  * message naming the option and what it must be.
  *
- * Imports: protocol/errors.ts, runtime/logger.ts (a type).
+ * Imports: protocol/errors.ts, protocol/record-batch/header.ts (the codec
+ * names), runtime/logger.ts (a type).
  */
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
+import { compressionNames, type CompressionName } from '../protocol/record-batch/header.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { RawValue, Serializer, Serializers } from './serde.ts';
 
@@ -266,8 +268,8 @@ export const producerOptionsSpec = {
   batchSizeBytes: integer(1, 64 * MiB, 16 * KiB),
   /** linger.ms: longest a batch waits to fill. */
   lingerMs: integer(0, 60_000, 5),
-  /** compression.type */
-  compression: oneOf(['none', 'gzip'] as const, 'none'),
+  /** compression.type: Kafka's codecs, by Kafka's names. */
+  compression: oneOf(compressionNames, 'none'),
   /** request.timeout.ms: longest wait for one produce answer (also the broker's acks wait). */
   requestTimeoutMs: integer(1, 300_000, 30_000),
   /** delivery.timeout.ms: a send fails if not acknowledged this long after it was accepted. */
@@ -298,7 +300,8 @@ export type ProducerOptions<K = RawValue, V = RawValue> = {
   idempotent?: boolean;
   batchSizeBytes?: number;
   lingerMs?: number;
-  compression?: 'none' | 'gzip';
+  /** compression.type; snappy is written in xerial framing and lz4 in the LZ4 frame format, as Kafka's clients do. */
+  compression?: CompressionName;
   requestTimeoutMs?: number;
   deliveryTimeoutMs?: number;
   retriesMax?: number;

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeBatches } from '../protocol/record-batch/codec.ts';
+import { Compression } from '../protocol/record-batch/header.ts';
 import { encodeEndTxnMarker } from '../protocol/record-batch/control.ts';
 import { ManualClock } from '../runtime/clock.ts';
 import { planCleaning } from './cleaner.ts';
@@ -87,6 +88,32 @@ describe('compaction on a log with a fake clock', () => {
     const reopened = PartitionLog.open({ dir, clock, config });
     expect(records(reopened).slice(0, after.length)).toEqual(after);
     await reopened.close();
+  });
+
+  it('rewrites a batch of every codec with its own codec, keeping the newest record per key', async () => {
+    // One batch per segment (rolled by age after each), so every batch but the last is cleanable.
+    const clock = new ManualClock();
+    const log = PartitionLog.open({ dir, clock, config: { ...config, segmentRollMs: 1_000 } });
+    const codecs = [Compression.none, Compression.gzip, Compression.snappy, Compression.lz4, Compression.zstd];
+    for (const c of codecs) {
+      log.append(makeBatch(3, { keys: [`k${c}`, `k${c}`, `only${c}`], values: ['old', 'new', 'kept'], valueBytes: 200, compression: c }), { leaderEpoch: 0 });
+      clock.advance(2_000);
+      log.maybeRoll();
+    }
+    log.append(makeBatch(1, { keys: ['last'] }), { leaderEpoch: 0 });
+    log.setHighWatermark(log.logEndOffset);
+    expect(log.clean()?.recordsRemoved).toBe(codecs.length);
+    const cleaned = codecs.map((_, i) => {
+      const decoded = decodeBatches(log.read(3 * i, 1 << 20)); // a read stops at its segment's end: here, one batch
+      if (!decoded.ok) throw new Error(decoded.message);
+      return decoded.value[0]!;
+    });
+    expect(cleaned.map((b) => b.header.compression)).toEqual(codecs);
+    // In each, the older record of its key went; the newer one and the other key stayed, at their offsets.
+    expect(cleaned.map((b) => b.records.map((r) => [r.offset, r.key?.toString(), r.value?.subarray(0, 4).toString()]))).toEqual(
+      codecs.map((c, i) => [[3 * i + 1, `k${c}`, 'newa'], [3 * i + 2, `only${c}`, 'kept']]),
+    );
+    await log.close();
   });
 
   it('keeps tombstones for delete.retention.ms after the first cleaning, then drops them', async () => {

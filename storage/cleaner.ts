@@ -22,6 +22,11 @@
  *    bit 6, as Kafka 3 does); a later pass after the horizon drops them, so
  *    consumers have delete.retention.ms to see the delete.
  *
+ * A rewritten batch is compressed with the codec it had (any of Kafka's
+ * five). A batch that does not decode (corrupt, or a codec whose library did
+ * not load on this broker: compression/native.ts) is kept as it is and its
+ * keys do not enter the map, so nothing is dropped on its account.
+ *
  * Left as they are (safe, not minimal): control batches and transactional
  * batches (dropping aborted data needs the transaction index, not built yet);
  * records with a null key. Transactional records do not enter the key map, so
@@ -44,7 +49,7 @@
 import * as path from 'node:path';
 import { decodeBatch, encodeBatch } from '../protocol/record-batch/codec.ts';
 import type { RecordInput } from '../protocol/record-batch/records.ts';
-import { readBatchHeader, TimestampType } from '../protocol/record-batch/header.ts';
+import { type CompressionCodec, readBatchHeader, TimestampType } from '../protocol/record-batch/header.ts';
 import { assert } from '../runtime/assert.ts';
 import { type LogConfig, storageLimits } from './config.ts';
 import { type FileIo, fsyncDirectory, writeFully } from './file-io.ts';
@@ -231,7 +236,8 @@ export function cleanSegments(input: CleanInput): CleanResult {
           ),
           baseOffset: header.baseOffset,
           partitionLeaderEpoch: header.partitionLeaderEpoch,
-          compression: header.compression as 0 | 1,
+          // The batch keeps its codec (validated 0-4 when it was appended), as Kafka's cleaner keeps it.
+          compression: header.compression as CompressionCodec,
           timestampType: header.timestampType,
           ...(logAppendTime ? { logAppendTimeMs: header.maxTimestamp } : {}),
           producerId: header.producerId,

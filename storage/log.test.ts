@@ -78,11 +78,12 @@ describe('partition log: append and read', () => {
     expectCode(() => log.read(-1, 100), ErrorCode.OFFSET_OUT_OF_RANGE);
   });
 
-  it('appends several batches given in one buffer as one write', () => {
+  it('appends several batches given in one buffer as one write, of every codec', () => {
     const log = open();
-    const r = log.append(Buffer.concat([makeBatch(2), makeBatch(3), makeBatch(1, { compression: Compression.gzip })]), { leaderEpoch: 1 });
-    expect(r).toEqual({ baseOffset: 0, lastOffset: 5, logAppendTime: -1 });
-    expect(batchHeaders(log.read(0, 1 << 20)).map((h) => [h.baseOffset, h.lastOffset])).toEqual([[0, 1], [2, 4], [5, 5]]);
+    const compressed = [Compression.gzip, Compression.snappy, Compression.lz4, Compression.zstd].map((compression) => makeBatch(1, { compression }));
+    const r = log.append(Buffer.concat([makeBatch(2), makeBatch(3), ...compressed]), { leaderEpoch: 1 });
+    expect(r).toEqual({ baseOffset: 0, lastOffset: 8, logAppendTime: -1 });
+    expect(batchHeaders(log.read(0, 1 << 20)).map((h) => [h.baseOffset, h.lastOffset, h.compression])).toEqual([[0, 1, 0], [2, 4, 0], [5, 5, 1], [6, 6, 2], [7, 7, 3], [8, 8, 4]]);
   });
 
   it('stamps LogAppendTime from the injected clock and keeps the CRC valid', () => {
@@ -111,10 +112,10 @@ describe('partition log: append and read', () => {
     // A good batch followed by a bad one: the good one is not appended either.
     expectCode(() => log.append(Buffer.concat([makeBatch(1), badCrc]), { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
     expectCode(() => log.append(makeBatch(10, { valueBytes: 300 }), { leaderEpoch: 0 }), ErrorCode.MESSAGE_TOO_LARGE);
-    const snappy = makeBatch(1);
-    snappy.writeInt16BE(2, field.attributes);
-    snappy.writeUInt32BE(crc32c(snappy.subarray(field.attributes)), field.crc);
-    expectCode(() => log.append(snappy, { leaderEpoch: 0 }), ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+    const unknownCodec = makeBatch(1);
+    unknownCodec.writeInt16BE(5, field.attributes);
+    unknownCodec.writeUInt32BE(crc32c(unknownCodec.subarray(field.attributes)), field.crc);
+    expectCode(() => log.append(unknownCodec, { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
     expectCode(() => log.append(Buffer.alloc(0), { leaderEpoch: 0 }), ErrorCode.CORRUPT_MESSAGE);
     expect(log.logEndOffset).toBe(1);
     expect(log.read(0, 1 << 20).equals(before)).toBe(true);

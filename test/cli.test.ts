@@ -26,10 +26,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Kactus } from '../client/index.ts';
 import { main } from '../cli/main.ts';
 import { withOutput } from '../cli/output.ts';
 import { configProblems, readmePath, regenerated } from '../cli/reference.ts';
+import { Kactus } from '../client/index.ts';
+import { readPartition } from './client-read.ts';
 import { startTestCluster, type TestCluster } from './support/cluster.ts';
 import { freePort, killAllChildren, repoRoot } from './support/processes.ts';
 
@@ -149,6 +150,7 @@ describe('kactus CLI', () => {
       ['topics', 'list', '--no-such-flag'],
       ['produce'],
       ['produce', 't', '--acks', '2'],
+      ['produce', 't', '--compression', 'brotli'],
       ['consume', 't', '--format', 'xml'],
       ['topics', 'list', '--bootstrap', 'http://x'],
       ['perf', 'nope'],
@@ -170,7 +172,7 @@ describe('kactus CLI', () => {
       expect({ args: cases[i], stderr: run.stderr, form: form !== null && form[1] === form[2] }).toEqual({ args: cases[i], stderr: run.stderr, form: true });
     });
     expect(runs.map((run) => run.stderr.split(':')[0])).toEqual([
-      'kactus', 'kactus', 'kactus topics', 'kactus topics create', 'kactus topics list', 'kactus produce', 'kactus produce', 'kactus consume', 'kactus topics list', 'kactus perf',
+      'kactus', 'kactus', 'kactus topics', 'kactus topics create', 'kactus topics list', 'kactus produce', 'kactus produce', 'kactus produce', 'kactus consume', 'kactus topics list', 'kactus perf',
       'kactus perf produce', 'kactus consume', 'kactus groups reset-offsets', 'kactus cluster up', 'kactus cluster up', 'kactus broker',
     ]);
     expect(runs.at(-1)!.stderr).toContain('no.such.config');
@@ -412,6 +414,26 @@ describe('kactus consume: several topics, a pattern, binary-safe output', () => 
 });
 
 describe('kactus produce flags', () => {
+  it('--compression / -z: each codec lands in the log as that codec, and consume reads it back', async () => {
+    const codecs = ['gzip', 'snappy', 'lz4', 'zstd'];
+    expect((await kactus(['topics', 'create', 'cli-codecs', '--partitions', String(codecs.length), '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
+    const input = (codec: string): string => Array.from({ length: 20 }, (_, i) => `${codec}-${i}:${`value ${i} of ${codec} `.repeat(4)}`).join('\n') + '\n';
+    const produced = await Promise.all(codecs.map((codec, p) => kactus(['produce', 'cli-codecs', p % 2 === 0 ? '-z' : '--compression', codec, '--partition', String(p), '--key-separator', ':', '--bootstrap', bootstrap], { input: input(codec) })));
+    expect(produced.map((r) => [r.code, r.stderr])).toEqual(codecs.map(() => [0, '']));
+    const read = await kactus(['consume', 'cli-codecs', '--offset', 'beginning', '-e', '-f', '%p %k:%s\n', '--bootstrap', bootstrap]);
+    expect(read.code).toBe(0);
+    for (const [p, codec] of codecs.entries()) {
+      expect(lines(read.stdout).filter((l) => l.startsWith(`${p} `)).map((l) => l.slice(2))).toEqual(lines(input(codec)));
+    }
+    const client = new Kactus({ brokers: [cluster.brokers[0]!.url], clientId: 'cli-codecs-check' });
+    try {
+      const stored = await Promise.all(codecs.map(async (_, p) => new Set((await readPartition(client, 'cli-codecs', p)).map((r) => r.compression))));
+      expect(stored).toEqual(codecs.map((_, i) => new Set([i + 1])));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('--partition, --file, --null-marker and --parse-headers: what is read back is what the lines said', async () => {
     expect((await kactus(['topics', 'create', 'cli-produce', '--partitions', '3', '--replication-factor', '1', '--bootstrap', bootstrap])).code).toBe(0);
     const dir = mkdtempSync(join(tmpdir(), 'kactus-cli-produce-'));

@@ -8,7 +8,7 @@ import type { Fetch, FetchReply } from '../protocol/apis/data.ts';
 import { decodeBatches } from '../protocol/record-batch/index.ts';
 import type { Kactus } from '../client/index.ts';
 
-export type StoredRecord = { offset: number; key: string | null; value: string | null; headers: Record<string, string | null>; timestamp: number; producerId: number; producerEpoch: number; baseSequence: number };
+export type StoredRecord = { offset: number; key: string | null; value: string | null; headers: Record<string, string | null>; timestamp: number; producerId: number; producerEpoch: number; baseSequence: number; /** The batch's codec id. */ compression: number };
 
 export async function readPartition(kactus: Kactus, topic: string, partition: number): Promise<StoredRecord[]> {
   const { connection, metadata } = await kactus.context();
@@ -38,6 +38,7 @@ export async function readPartition(kactus: Kactus, topic: string, partition: nu
           producerId: batch.header.producerId,
           producerEpoch: batch.header.producerEpoch,
           baseSequence: batch.header.baseSequence,
+          compression: batch.header.compression,
         });
         fetchOffset = r.offset + 1;
       }

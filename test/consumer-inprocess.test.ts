@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { Kactus, KactusError, ErrorCode, commitAfter, type ConsumerRecord, type AssignmentEvent } from '../client/index.ts';
+import { readPartition } from './client-read.ts';
 import { startConsumerTestCluster, type ConsumerTestCluster } from './fixtures/consumer-cluster.ts';
 
 let cluster: ConsumerTestCluster;
@@ -70,6 +71,23 @@ describe('consumer on an in-process cluster', () => {
     await again.close();
     await consumer.close();
   }, 40_000);
+
+  it("each of Kafka's codecs: the producer's batches are stored with it, and a group consumer reads every record back", async () => {
+    const codecs = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+    await kactus.admin().createTopics({ topics: codecs.map((codec) => ({ topic: `c-codec-${codec}`, numPartitions: 1, replicationFactor: 3 })) });
+    const messages = Array.from({ length: 200 }, (_, i) => ({ key: `k${i % 9}`, value: `value ${i} `.repeat(1 + (i % 5)), headers: { n: String(i) } }));
+    for (const codec of codecs) {
+      const producer = kactus.producer({ compression: codec, lingerMs: 5 });
+      await producer.send({ topic: `c-codec-${codec}`, messages });
+      await producer.close();
+      const stored = await readPartition(kactus, `c-codec-${codec}`, 0);
+      expect(new Set(stored.map((r) => r.compression)), codec).toEqual(new Set([codecs.indexOf(codec)]));
+      const consumer = kactus.consumer({ groupId: `g-codec-${codec}`, ...fast }).subscribe(`c-codec-${codec}`);
+      const read = await firstValueFrom(consumer.messages$.pipe(take(messages.length), toArray()));
+      expect(read.map((r) => ({ key: r.key!.toString(), value: r.value!.toString(), headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value!.toString()])) })), codec).toEqual(messages);
+      await consumer.close();
+    }
+  }, 60_000);
 
   it('three members of one group split six partitions two each, and every record is read once', async () => {
     await produce('c-group', 600, 6);

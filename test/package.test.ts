@@ -37,7 +37,9 @@ import { freePort, repoRoot } from './support/processes.ts';
 
 const limits = {
   packMs: 180_000,
-  installMs: 120_000,
+  // zstd-napi (an optional dependency) has no prebuilt binary in its tarball: prebuild-install downloads one where
+  // GitHub is reachable; here it compiles libzstd (about 60 s per install on 2 cores, two installs at once).
+  installMs: 300_000,
   commandMs: 60_000,
   brokerReadyMs: 30_000,
   stopMs: 15_000,

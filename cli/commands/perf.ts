@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProducerMessage } from '../../client/producer/producer.ts';
 import { UsageError } from '../output.ts';
-import { integerFlag, withClient } from '../common.ts';
+import { compressionFlag, integerFlag, withClient } from '../common.ts';
 import type { CommandSpec, OptionSpec, Parsed } from '../parser.ts';
 import { FetchReader } from '../fetch-reader.ts';
 import { LatencyHistogram, Progress, perfResult, printPerf } from '../perf-report.ts';
@@ -104,8 +104,9 @@ async function perfProduce(parsed: Parsed): Promise<number> {
   if (throughput === 0) throw new UsageError('--throughput must be positive, or -1 for no limit');
   const keys = v.keys === undefined ? 0 : integerFlag(v.keys, 'keys', 1, 1_000_000_000);
   const acks = acksFlag(v.acks);
+  const compression = compressionFlag(v.compression);
   return withClient(v, async (kactus) => {
-    const producer = kactus.producer({ acks, lingerMs: 5, batchSizeBytes: 256 * 1024 });
+    const producer = kactus.producer({ acks, lingerMs: 5, batchSizeBytes: 256 * 1024, compression });
     const payload = randomBytes(recordSize);
     const keyNames = Array.from({ length: Math.min(keys, 100_000) }, (_, i) => `key-${i}`);
     const histogram = new LatencyHistogram();
@@ -239,6 +240,7 @@ export const perfSpecs = {
       acks: acksOption,
       throughput: { type: 'string', value: 'R', help: 'at most R records/s; -1: as fast as it goes', defaultHelp: '-1' },
       keys: { type: 'string', value: 'K', help: 'K distinct keys, in turn (default: no key)' },
+      compression: { type: 'string', value: 'C', short: 'z', choices: ['none', 'gzip', 'snappy', 'lz4', 'zstd'], help: "the producer's codec; the payload is random bytes, so this measures a codec's cost, not its ratio", defaultHelp: 'none' },
     },
     cluster: true,
     notes,

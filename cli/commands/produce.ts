@@ -27,7 +27,7 @@ import { createReadStream } from 'node:fs';
 import { ByteLines } from '../byte-lines.ts';
 import type { ProducerMessage, RecordMetadata } from '../../client/producer/producer.ts';
 import { UsageError, printJson } from '../output.ts';
-import { integerFlag, keyValues, withClient } from '../common.ts';
+import { compressionFlag, integerFlag, keyValues, withClient } from '../common.ts';
 import type { CommandSpec, Parsed } from '../parser.ts';
 
 /** A readable stream of `path`, once it is open (so an unreadable file fails here, before any connection). */
@@ -60,6 +60,7 @@ export const produceSpec: CommandSpec = {
     file: { type: 'string', value: 'F', help: 'read the lines of file F instead of stdin' },
     'null-marker': { type: 'string', value: 'S', help: 'a key or value that is exactly S is sent as null (a tombstone, for a value)' },
     'parse-headers': { type: 'boolean', help: 'each line starts with its own headers, k:v,k:v, then a tab (Kafka\'s parse.headers)' },
+    compression: { type: 'string', value: 'C', short: 'z', choices: ['none', 'gzip', 'snappy', 'lz4', 'zstd'], help: "the batches' codec (Kafka's compression.type, kcat's -z)", defaultHelp: 'none' },
   },
   cluster: true,
   notes: 'With --json, a summary {"topic","records","partitions"} is printed at the end.',
@@ -89,6 +90,7 @@ async function produce(parsed: Parsed): Promise<number> {
   const nullMarker = parsed.values['null-marker'] as string | undefined;
   if (nullMarker !== undefined && nullMarker.length === 0) throw new UsageError('produce: --null-marker must not be empty');
   const parseHeaders = parsed.values['parse-headers'] === true;
+  const compression = compressionFlag(parsed.values.compression);
   const file = parsed.values.file as string | undefined;
   let source: NodeJS.ReadableStream = process.stdin;
   if (file !== undefined) {
@@ -104,7 +106,7 @@ async function produce(parsed: Parsed): Promise<number> {
   const nulled = (bytes: Buffer): Buffer | null => (nullBytes !== undefined && bytes.equals(nullBytes) ? null : bytes);
 
   return withClient(parsed.values, async (kactus) => {
-    const producer = kactus.producer({ acks });
+    const producer = kactus.producer({ acks, compression });
     const counts = new Map<number, number>();
     let records = 0;
     let lineNumber = 0;

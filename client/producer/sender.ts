@@ -337,7 +337,7 @@ export class Sender {
       }
       delivery.bytes = encodeBatch({
         records: batch.records,
-        compression: this.deps.config.compression === 'gzip' ? Compression.gzip : Compression.none,
+        compression: Compression[this.deps.config.compression],
         ...(idempotence ? { producerId: idempotence.producerId, producerEpoch: idempotence.producerEpoch, baseSequence: delivery.baseSequence } : {}),
         ...(this.deps.transactional ? { isTransactional: true } : {}),
       });

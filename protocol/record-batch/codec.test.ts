@@ -77,7 +77,7 @@ describe('record batch codec', () => {
       records: fc.array(recordArb(baseTs), { minLength: 1, maxLength: 20 }),
       baseOffset: fc.integer({ min: 0, max: 2 ** 50 }),
       partitionLeaderEpoch: fc.integer({ min: -1, max: 2 ** 31 - 1 }),
-      compression: fc.constantFrom(Compression.none, Compression.gzip),
+      compression: fc.constantFrom(Compression.none, Compression.gzip, Compression.snappy, Compression.lz4, Compression.zstd),
       isTransactional: fc.boolean(),
       producerId: fc.integer({ min: -1, max: 2 ** 50 }),
       producerEpoch: fc.integer({ min: -1, max: 32767 }),
@@ -196,9 +196,11 @@ describe('record batch codec', () => {
 
   it('decodes concatenated batches', () => {
     const a = encodeBatch({ records: [{ key: null, value: utf8('1'), timestamp: 1 }], baseOffset: 0 });
-    const b = encodeBatch({ records: [{ key: null, value: utf8('2'), timestamp: 2 }], baseOffset: 1, compression: Compression.gzip });
-    const decoded = decodeBatches(Buffer.concat([a, b]));
-    expect(decoded.ok && decoded.value.map((x) => x.records[0]!.value!.toString())).toEqual(['1', '2']);
+    const compressed = [Compression.gzip, Compression.snappy, Compression.lz4, Compression.zstd].map((compression, i) =>
+      encodeBatch({ records: [{ key: null, value: utf8(`${i + 2}`), timestamp: 2 }], baseOffset: i + 1, compression }),
+    );
+    const decoded = decodeBatches(Buffer.concat([a, ...compressed]));
+    expect(decoded.ok && decoded.value.map((x) => x.records[0]!.value!.toString())).toEqual(['1', '2', '3', '4', '5']);
   });
 });
 
@@ -241,29 +243,37 @@ describe('record batch refusals', () => {
     });
   });
 
-  it('recognises snappy, lz4 and zstd and refuses them as unsupported; ids 5-7 are corrupt', () => {
-    for (const [codec, code] of [
-      [2, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE],
-      [3, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE],
-      [4, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE],
-      [5, ErrorCode.CORRUPT_MESSAGE],
-      [7, ErrorCode.CORRUPT_MESSAGE],
-    ] as const) {
+  it('refuses codec ids 5-7 as corrupt, in the header check and in decoding', () => {
+    for (const codec of [5, 6, 7]) {
       const bytes = sample();
       bytes.writeInt16BE(codec, field.attributes);
       bytes.writeUInt32BE(crc32c(bytes.subarray(field.attributes)), field.crc);
-      expect(validateBatch(bytes, 0, producerCheck)).toMatchObject({ ok: false, errorCode: code });
-      expect(decodeBatch(bytes)).toMatchObject({ ok: false, errorCode: code });
+      expect(validateBatch(bytes, 0, producerCheck)).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE });
+      expect(decodeBatch(bytes)).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE, message: `unknown compression codec id ${codec}` });
     }
-    expect(() => encodeBatch({ records: [], compression: Compression.zstd } as BatchInput)).toThrow(/zstd/);
+    expect(() => encodeBatch({ records: [], compression: 5 } as unknown as BatchInput)).toThrow(/unknown compression 5/);
+  });
+
+  it('a batch that says snappy, lz4 or zstd but holds plain records passes the header check and fails decoding as CORRUPT_MESSAGE naming the codec', () => {
+    for (const [codec, name] of [[2, 'snappy'], [3, 'lz4'], [4, 'zstd']] as const) {
+      const bytes = sample();
+      bytes.writeInt16BE(codec, field.attributes);
+      bytes.writeUInt32BE(crc32c(bytes.subarray(field.attributes)), field.crc);
+      expect(validateBatch(bytes, 0, producerCheck).ok).toBe(true);
+      const decoded = decodeBatch(bytes);
+      expect(decoded).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE });
+      if (!decoded.ok) expect(decoded.message.startsWith(`${name}:`)).toBe(true);
+    }
   });
 
   it('every truncation and random garbage gives an error code, never a throw', () => {
-    const whole = Buffer.concat([sample(), encodeBatch({ records: [{ key: null, value: Buffer.alloc(300, 7), timestamp: 5 }], compression: Compression.gzip })]);
-    for (let cut = 0; cut < whole.length; cut++) {
-      const r = decodeBatches(whole.subarray(0, cut));
-      if (cut === 0 || cut === sample().length) expect(r.ok).toBe(true);
-      else expect(r).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE });
+    for (const compression of [Compression.gzip, Compression.snappy, Compression.lz4, Compression.zstd]) {
+      const whole = Buffer.concat([sample(), encodeBatch({ records: [{ key: null, value: Buffer.alloc(300, 7), timestamp: 5 }], compression })]);
+      for (let cut = 0; cut < whole.length; cut++) {
+        const r = decodeBatches(whole.subarray(0, cut));
+        if (cut === 0 || cut === sample().length) expect(r.ok).toBe(true);
+        else expect(r).toMatchObject({ ok: false, errorCode: ErrorCode.CORRUPT_MESSAGE });
+      }
     }
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {

@@ -6,19 +6,19 @@
  * code (never a throw on bad bytes: STYLE rule 15). The header layout is in
  * header.ts, the record layout in records.ts.
  *
- * Compression: none and gzip (Node's zlib, synchronous: encoding happens in
- * producers and decoding in consumers, not on the broker's path). The codec
- * ids of snappy, lz4 and zstd are recognised and refused with
- * UNSUPPORTED_COMPRESSION_TYPE; ids 5-7 are CORRUPT_MESSAGE. Decompression is
- * bounded by `decompressedBytesMax` so a small gzip bomb cannot take memory.
+ * Compression: Kafka's five codecs, none, gzip, snappy (xerial framing),
+ * lz4 (frame format) and zstd, through compression/ (synchronous: encoding
+ * happens in producers and decoding in consumers, not on the broker's
+ * append path). Ids 5-7 are CORRUPT_MESSAGE. Decompression is bounded by
+ * `decompressedBytesMax` for every codec, so a small compression bomb
+ * cannot take memory: it is CORRUPT_MESSAGE naming the codec.
  *
  * Timestamps: baseTimestamp is the first record's timestamp (Kafka's choice)
  * unless a delete horizon is given (compaction, attribute bit 6), in which
  * case baseTimestamp holds the horizon and record deltas are relative to it.
  * maxTimestamp is the largest record timestamp, or the given log-append time.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { ErrorCode, KactusError } from '../errors.ts';
+import { ErrorCode } from '../errors.ts';
 import { assert } from '../../runtime/assert.ts';
 import {
   attributeBit,
@@ -26,7 +26,6 @@ import {
   Compression,
   type BatchHeader,
   type CompressionCodec,
-  compressionNames,
   computeBatchCrc,
   field,
   logOverheadBytes,
@@ -37,12 +36,12 @@ import {
   noSequence,
   noTimestamp,
   readBatchHeader,
-  supportedCompressionCodecs,
   TimestampType,
   type TimestampTypeValue,
   validateBatch,
   writeInt64,
 } from './header.ts';
+import { compressRecords, decompressRecords } from './compression/index.ts';
 import { decodeRecords, type DecodedRecord, encodeRecords, type RecordInput } from './records.ts';
 import { ByteWriter, DecodeFailure } from './varint.ts';
 
@@ -68,7 +67,7 @@ export interface BatchInput {
   deleteHorizonMs?: number;
   /** For LogAppendTime batches: the append time, stored as maxTimestamp. */
   logAppendTimeMs?: number;
-  /** gzip level 1-9; default zlib's 6. */
+  /** gzip level 1-9 (default zlib's 6) or zstd level -131072 to 22 (default 3); snappy and lz4 take none. */
   compressionLevel?: number;
 }
 
@@ -87,13 +86,10 @@ export interface DecodeOptions {
   verifyCrc?: boolean;
 }
 
-/** Encodes one batch. Throws KactusError(UNSUPPORTED_COMPRESSION_TYPE) for codecs not yet supported; AssertionError on caller bugs. */
+/** Encodes one batch. Throws KactusError(UNSUPPORTED_COMPRESSION_TYPE) when the codec's library did not load; AssertionError on caller bugs. */
 export function encodeBatch(input: BatchInput): Buffer {
   const compression = input.compression ?? Compression.none;
   assert(compression >= 0 && compression <= Compression.zstd, `unknown compression ${compression}`);
-  if (!supportedCompressionCodecs.has(compression)) {
-    throw new KactusError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `${compressionNames[compression]} compression is not supported yet`);
-  }
   const records = input.records;
   let lastOffsetDelta = input.lastOffsetDelta;
   if (lastOffsetDelta === undefined) {
@@ -119,8 +115,7 @@ export function encodeBatch(input: BatchInput): Buffer {
   } else {
     const body = new ByteWriter(64 + records.length * 32);
     encodeRecords(body, records, baseTimestamp);
-    const level = input.compressionLevel;
-    w.bytes(gzipSync(body.result(), level === undefined ? {} : { level }));
+    w.bytes(compressRecords(compression, body.result(), input.compressionLevel));
   }
   const buf = w.result();
   let attributes = compression;
@@ -162,14 +157,10 @@ export function decodeBatch(bytes: Buffer, pos = 0, options: DecodeOptions = {})
     let recordBytes = bytes;
     let start = pos + batchHeaderBytes;
     let stop = end;
-    if (header.compression === Compression.gzip) {
-      try {
-        recordBytes = gunzipSync(bytes.subarray(start, end), {
-          maxOutputLength: options.decompressedBytesMax ?? decompressedBytesMaxDefault,
-        });
-      } catch (err) {
-        return fail(ErrorCode.CORRUPT_MESSAGE, `gzip: ${(err as Error).message}`);
-      }
+    if (header.compression !== Compression.none) {
+      const inflated = decompressRecords(header.compression, bytes.subarray(start, end), options.decompressedBytesMax ?? decompressedBytesMaxDefault);
+      if (!inflated.ok) return fail(inflated.errorCode, inflated.message);
+      recordBytes = inflated.value;
       start = 0;
       stop = recordBytes.length;
     }
