@@ -223,19 +223,32 @@ const offsetDeleteReply = object({
 });
 
 /** Deletes `groupId`'s committed offsets of `partitions` (Kafka Admin deleteConsumerGroupOffsets). */
-export async function deleteConsumerGroupOffsets(deps: AdminGroupDeps, group: unknown, partitions: readonly { topic: string; partition: number }[]): Promise<void> {
-  const groupId = checkGroupId(group, 'deleteConsumerGroupOffsets');
-  if (partitions.length > offsetDeletePartitionsMax) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteConsumerGroupOffsets: at most ${offsetDeletePartitionsMax} partitions per call, got ${partitions.length}`);
+/** One partition's answer to OffsetDelete: 0, or why its offset stays (GROUP_SUBSCRIBED_TO_TOPIC: an active member reads the topic). */
+export type OffsetDeleteResult = { topic: string; partition: number; errorCode: number };
+
+/**
+ * OffsetDelete of `partitions`: each partition's answer; a group-level refusal (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP for
+ * an active group that is not a consumer group) rejects.
+ */
+export async function offsetDeleteResults(deps: AdminGroupDeps, group: unknown, partitions: readonly { topic: string; partition: number }[], what: string): Promise<OffsetDeleteResult[]> {
+  const groupId = checkGroupId(group, what);
+  if (partitions.length > offsetDeletePartitionsMax) throw new KactusError(ErrorCode.INVALID_REQUEST, `${what}: at most ${offsetDeletePartitionsMax} partitions per call, got ${partitions.length}`);
   const asked = partitions.map((p) => {
-    if (!Number.isInteger(p?.partition) || p.partition < 0 || p.partition > 2_147_483_647) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteConsumerGroupOffsets: partition must be an integer >= 0, got ${String(p?.partition)}`);
+    if (!Number.isInteger(p?.partition) || p.partition < 0 || p.partition > 2_147_483_647) throw new KactusError(ErrorCode.INVALID_REQUEST, `${what}: partition must be an integer >= 0, got ${String(p?.partition)}`);
     return { topic: checkTopicName(p.topic), partition: p.partition };
   });
   const raw = await groupCall(deps, groupId, 'OffsetDelete', { type: 'OffsetDelete', partitions: asked });
   const reply = checkReply(offsetDeleteReply, raw, `OffsetDelete reply for group ${groupId}`);
-  if (reply.errorCode !== ErrorCode.NONE) throw new KactusError(reply.errorCode, `deleteConsumerGroupOffsets of group "${groupId}": ${reply.errorMessage || errorInfo(reply.errorCode).message}`);
-  const failed = reply.results.filter((r) => r.errorCode !== ErrorCode.NONE);
+  if (reply.errorCode !== ErrorCode.NONE) throw new KactusError(reply.errorCode, `${what} of group "${groupId}": ${reply.errorMessage || errorInfo(reply.errorCode).message}`);
+  return reply.results.map((r) => ({ topic: r.topic, partition: r.partition, errorCode: r.errorCode }));
+}
+
+/** Kafka Admin's deleteConsumerGroupOffsets: rejects with the first partition that kept its offset. */
+export async function deleteConsumerGroupOffsets(deps: AdminGroupDeps, group: unknown, partitions: readonly { topic: string; partition: number }[]): Promise<void> {
+  const results = await offsetDeleteResults(deps, group, partitions, 'deleteConsumerGroupOffsets');
+  const failed = results.filter((r) => r.errorCode !== ErrorCode.NONE);
   if (failed.length === 0) return;
   const all = failed.map((f) => `${describePartition(f.topic, f.partition)}: ${errorInfo(f.errorCode).name}`).join('; ');
   const first = failed[0]!;
-  throw new PartitionError(first.errorCode, first.topic, first.partition, `deleteConsumerGroupOffsets of group "${groupId}" failed${failed.length > 1 ? ` for ${failed.length} partitions` : ''}: ${all}`);
+  throw new PartitionError(first.errorCode, first.topic, first.partition, `deleteConsumerGroupOffsets of group "${String(group)}" failed${failed.length > 1 ? ` for ${failed.length} partitions` : ''}: ${all}`);
 }

@@ -41,7 +41,7 @@ import { withRetry, type RetryPolicy } from './retry.ts';
 import { checkTopicName } from './topic-name.ts';
 import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, metadataReplyValidator } from './replies.ts';
 import { describeProducers, describeTransactions, listTransactions, type PartitionProducers, type TransactionDescription, type TransactionListing } from './admin-txn.ts';
-import { deleteConsumerGroupOffsets, deleteGroups, describeGroups, fetchOffsets, listGroups, setOffsets, type GroupDescription, type GroupOverview, type GroupTopicOffsets } from './admin-groups.ts';
+import { deleteConsumerGroupOffsets, deleteGroups, describeGroups, fetchOffsets, listGroups, offsetDeleteResults, setOffsets, type GroupDescription, type GroupOverview, type GroupTopicOffsets, type OffsetDeleteResult } from './admin-groups.ts';
 import { deleteRecords, type DeletedRecords, type RecordsToDelete } from './admin-delete-records.ts';
 import { deleteRecordsLimits } from '../protocol/apis/delete-records.ts';
 import { bindingFromCodes, bindingToCodes, filterToCodes, type AclBinding, type AclBindingFilter, type AclEntryCodes, type AclFilterCodes } from './admin-acls.ts';
@@ -530,13 +530,17 @@ export class Admin {
 
   /**
    * Deletes a group's committed offsets of one topic: the partitions named, or every partition of the topic
-   * (kafka-consumer-groups --delete-offsets; deleteConsumerGroupOffsets in Kafka's Admin, which this calls).
+   * (kafka-consumer-groups --delete-offsets). Resolves with each partition's answer: 0, or
+   * GROUP_SUBSCRIBED_TO_TOPIC where an active member reads the topic (its offset stays); a group-level refusal
+   * (GROUP_ID_NOT_FOUND, ...) rejects. admin-groups.ts.
    */
-  async deleteOffsets(request: { groupId: string; topic: string; partitions?: readonly number[] }): Promise<void> {
+  async deleteOffsets(request: { groupId: string; topic: string; partitions?: readonly number[] }): Promise<OffsetDeleteResult[]> {
     const topic = checkTopicName(request?.topic);
-    const partitions = request.partitions ?? (await this.describeTopics({ topics: [topic] }))[0]!.partitions.map((p) => p.partition);
-    if (!Array.isArray(partitions) || partitions.some((p) => !Number.isInteger(p) || p < 0)) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteOffsets: partitions must be non-negative integers, got ${JSON.stringify(partitions)}`);
-    await this.deleteConsumerGroupOffsets({ groupId: request.groupId, partitions: partitions.map((partition) => ({ topic, partition })) });
+    const partitions = request.partitions ?? (await this.describeTopics({ topics: [topic] }))[0]!.partitions.map((p) => p.partition).sort((a, b) => a - b);
+    if (!Array.isArray(partitions)) throw new KactusError(ErrorCode.INVALID_REQUEST, `deleteOffsets: partitions must be an array of partition numbers, got ${JSON.stringify(partitions)}`);
+    await this.describeCluster(); // learns every broker's address: any may coordinate the group
+    const { connection } = await this.deps.connection();
+    return offsetDeleteResults({ connection, requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, request.groupId, partitions.map((partition) => ({ topic, partition })), 'deleteOffsets');
   }
 
   /** Every consumer group the cluster's coordinators know, with its protocol type and state (KafkaJS listGroups). admin-groups.ts. */

@@ -10,7 +10,7 @@ export { Kactus, type ClientContext, type Closeable } from './kactus.ts';
 export { Admin, type NewTopic, type CreatedTopic, type TopicDescription, type ClusterDescription, type ConfigDescription, type ConfigAlteration, type OffsetSpec, type PartitionOffset } from './admin.ts';
 export type { ActiveProducer, PartitionProducers, TransactionDescription, TransactionListing, TransactionStateName } from './admin-txn.ts';
 export type { DeletedRecords, RecordsToDelete } from './admin-delete-records.ts';
-export type { GroupDescription, GroupMemberDescription, GroupOverview, GroupTopicOffsets } from './admin-groups.ts';
+export type { GroupDescription, GroupMemberDescription, GroupOverview, GroupTopicOffsets, OffsetDeleteResult } from './admin-groups.ts';
 export type { AclBinding, AclBindingFilter, AclOperationName, AclPatternTypeName, AclPermissionTypeName, AclResourceTypeName } from './admin-acls.ts';
 export { Producer, type ProducerRecord, type ProducerMessage, type RecordMetadata } from './producer/producer.ts';
 export { KactusError, PartitionError, ErrorCode } from './errors.ts';

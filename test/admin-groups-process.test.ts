@@ -79,7 +79,7 @@ describe('admin group operations (3 broker processes)', () => {
     expect(await admin.fetchOffsets({ groupId: 'billing', topics: ['unread'] })).toEqual([{ topic: 'unread', partitions: [0, 1].map((partition) => ({ partition, offset: -1, metadata: '' })) }]);
 
     // Deleting the offsets of some partitions, then of the whole topic.
-    await admin.deleteOffsets({ groupId: 'billing', topic: 'orders', partitions: [1] });
+    expect(await admin.deleteOffsets({ groupId: 'billing', topic: 'orders', partitions: [1] })).toEqual([{ topic: 'orders', partition: 1, errorCode: 0 }]);
     expect((await admin.fetchOffsets({ groupId: 'billing', topics: ['orders'] }))[0]!.partitions.map((p) => p.offset)).toEqual([10, -1, 10]);
     await admin.deleteOffsets({ groupId: 'billing', topic: 'orders' });
     expect((await admin.fetchOffsets({ groupId: 'billing', topics: ['orders'] }))[0]!.partitions.map((p) => p.offset)).toEqual([-1, -1, -1]);

@@ -22,7 +22,7 @@
  * the other topic's; after LeaveGroup the subscribed topic's offsets are
  * deleted too (through the Kafka listener and the native
  * Admin.deleteConsumerGroupOffsets), and OffsetFetch (Kafka v5 and the
- * native GroupAdmin) shows -1 for them, also after the coordinator broker is
+ * native Admin) shows -1 for them, also after the coordinator broker is
  * SIGKILLed and restarted (the tombstones are replayed by whichever broker
  * leads the offsets partition next).
  */
@@ -297,7 +297,7 @@ describe('Kafka listener: consumer groups shared with native members', () => {
     // 6. The coordinator broker dies and comes back: whoever leads the offsets partition replays the tombstones.
     await cluster.killBroker(coordinatorId);
     await cluster.startBroker(coordinatorId);
-    expect(await nativeOffsets()).toEqual(expected); // GroupAdmin retries NOT_COORDINATOR / LOAD_IN_PROGRESS
+    expect(await nativeOffsets()).toEqual(expected); // the Admin retries NOT_COORDINATOR / LOAD_IN_PROGRESS
     const via = coordinatorId === 1 ? 2 : 1;
     const deadlineMs = Date.now() + 20_000;
     let answer: Awaited<ReturnType<typeof kafkaOffsets>> | Error = new Error('not asked');

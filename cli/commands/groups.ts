@@ -1,8 +1,8 @@
 /**
  * `kactus groups list|describe|reset-offsets|delete-offsets|delete`, like
  * kafka-consumer-groups, through the client's Admin (listGroups,
- * describeGroups, fetchOffsets, setOffsets, deleteGroups; client/admin-groups.ts)
- * and, for delete-offsets' per-partition answer, cli/group-admin.ts.
+ * describeGroups, fetchOffsets, setOffsets, deleteOffsets, deleteGroups;
+ * client/admin-groups.ts).
  *
  * describe G: per partition the group has committed or is assigned: current
  * (committed) offset, log end offset (the high watermark), lag, and the
@@ -36,7 +36,6 @@ import { errorName } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
 import { integerFlag, withClient } from '../common.ts';
 import type { CommandSpec, Parsed } from '../parser.ts';
-import { GroupAdmin } from '../group-admin.ts';
 
 type Row = { group: string; topic: string; partition: number; currentOffset: number | null; logEndOffset: number | null; lag: number | null; memberId: string | null; clientId: string | null; host: string | null };
 
@@ -284,11 +283,8 @@ async function deleteOffsets(parsed: Parsed): Promise<number> {
   const topic = v.topic;
   if (typeof topic !== 'string' || topic.length === 0) throw new UsageError('groups delete-offsets: --topic is required');
   const named = typeof v.partitions === 'string' ? partitionList(v.partitions) : null;
-  return withClient(v, async (kactus, context) => {
-    const admin = kactus.admin();
-    await admin.describeCluster(); // learns every broker's address (the coordinator may be any)
-    const partitions = named ?? (await admin.describeTopics({ topics: [topic] }))[0]!.partitions.map((p) => p.partition).sort((a, b) => a - b);
-    const results = await new GroupAdmin(context, groupId).deleteOffsets(partitions.map((partition) => ({ topic, partition })));
+  return withClient(v, async (kactus) => {
+    const results = await kactus.admin().deleteOffsets({ groupId, topic, ...(named === null ? {} : { partitions: named }) });
     const rows = results.map((r) => ({ group: groupId, topic: r.topic, partition: r.partition, errorCode: r.errorCode, status: r.errorCode === 0 ? 'Successful' : errorName(r.errorCode) }));
     if (v.json) printJson({ group: groupId, partitions: rows });
     else printTable(['GROUP', 'TOPIC', 'PARTITION', 'STATUS'], rows.map((r) => [r.group, r.topic, r.partition, r.status]));
