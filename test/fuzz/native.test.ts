@@ -7,7 +7,7 @@
  * is served throughout with nothing acknowledged lost, reordered or stored
  * twice. Method: runNativeFuzz (native-fuzz.ts) against a real 3-broker
  * cluster of processes, seed 1, capped at 50,000 frames or 10 s (the
- * suite's time budget; `npm run fuzz:native` in .ci/run is the long run); on
+ * suite's time budget; `npm run fuzz:native` is the long run); on
  * a failure the message has the seed and the frames last sent to the broker
  * that died.
  */
