@@ -58,7 +58,7 @@ import { groupTransport, withRequestEvents } from './group-transport.ts';
 import { OffsetCommitter, PartitionProgress, type OffsetToCommit } from './offsets.ts';
 import { processPartitionsInParallel } from './operators.ts';
 import type { ConsumerConfig } from './options.ts';
-import { tpKey, type AssignmentEvent, type ConsumerRecord, type RecordHeader, type TopicPartition } from './types.ts';
+import { offsetsByTopic, tpKey, type AssignmentEvent, type ConsumerRecord, type RecordHeader, type TopicPartition } from './types.ts';
 
 /** Records handed to the subscriber per event-loop turn (then setImmediate). */
 const emitPerTurnMax = 512;
@@ -254,9 +254,12 @@ class Session<K, V> {
         sink: (chunk) => this.onChunk(chunk),
         pendingOf: (key) => this.leases.get(key)?.pendingCount ?? 0,
         onFatal: (err) => this.fail(err),
-        onFetchStart: (nodeId) => events.emit(consumerEvents.FETCH_START, { nodeId }),
+        // Per fetch: payloads are built only when someone listens.
+        onFetchStart: (nodeId) => {
+          if (events.wants(consumerEvents.FETCH_START)) events.emit(consumerEvents.FETCH_START, { nodeId });
+        },
         onFetchEnd: (nodeId, duration, numberOfBatches, errorCode) => {
-          if (errorCode === 0) events.emit(consumerEvents.FETCH, { nodeId, numberOfBatches, duration });
+          if (errorCode === 0 && events.wants(consumerEvents.FETCH)) events.emit(consumerEvents.FETCH, { nodeId, numberOfBatches: numberOfBatches(), duration });
           if (events.wants(consumerEvents.REQUEST)) events.emit(consumerEvents.REQUEST, { broker: nodeId, apiName: 'Fetch', clientId: context.config.clientId, createdAt: Date.now() - Math.round(duration), duration, errorCode });
         },
       },
@@ -847,7 +850,7 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
         if (session === undefined) return Promise.resolve();
         return offsets === undefined ? session.commitIfDue() : session.commitOffsets(flattenOffsets(offsets));
       },
-      uncommittedOffsets: () => nestOffsets(this.session?.uncommitted() ?? []),
+      uncommittedOffsets: () => ({ topics: offsetsByTopic(this.session?.uncommitted() ?? []) }),
     });
     if (autoResolve) batch.ack();
     else if (resolved < records.length && !batch.isStale() && this.session !== undefined) {
@@ -900,14 +903,4 @@ function flattenOffsets(offsets: TopicOffsets): OffsetToCommit[] {
       return { topic: checkTopicName(t.topic), partition: p.partition, offset };
     }),
   );
-}
-
-function nestOffsets(offsets: readonly OffsetToCommit[]): TopicOffsets {
-  const byTopic = new Map<string, { partition: number; offset: number }[]>();
-  for (const o of offsets) {
-    let list = byTopic.get(o.topic);
-    if (list === undefined) byTopic.set(o.topic, (list = []));
-    list.push({ partition: o.partition, offset: o.offset });
-  }
-  return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) };
 }

@@ -115,8 +115,8 @@ export class Fetcher {
       onFatal(err: KactusError): void;
       /** A fetch to `leader` is sent (instrumentation; optional). */
       onFetchStart?(leader: number): void;
-      /** It answered (errorCode 0) or failed: how long it took, and how many partitions brought records. */
-      onFetchEnd?(leader: number, durationMs: number, batchCount: number, errorCode: number): void;
+      /** It answered (errorCode 0) or failed: how long it took, and (counted when asked) how many partitions brought records. */
+      onFetchEnd?(leader: number, durationMs: number, batchCount: () => number, errorCode: number): void;
     },
   ) {}
 
@@ -249,7 +249,7 @@ export class Fetcher {
       (reply) => {
         const durationMs = performance.now() - sentAtMs;
         this.fetchMsTotal += durationMs;
-        this.hooks.onFetchEnd?.(leader, durationMs, countWithRecords(reply), reply.errorCode);
+        this.hooks.onFetchEnd?.(leader, durationMs, () => countWithRecords(reply), reply.errorCode);
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         if (!this.stopped) this.handleReply(reply, sent);
@@ -259,7 +259,7 @@ export class Fetcher {
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
-        this.hooks.onFetchEnd?.(leader, performance.now() - sentAtMs, 0, code);
+        this.hooks.onFetchEnd?.(leader, performance.now() - sentAtMs, () => 0, code);
         // A refusal no retry can change (an ACL: TOPIC_AUTHORIZATION_FAILED) ends the consumer, as Kafka's poll throws.
         const current = sent.find((s) => s.state.epoch === s.epoch);
         if (!this.stopped && current !== undefined && !isRetriable(code) && code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {

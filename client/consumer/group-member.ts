@@ -56,7 +56,7 @@ import { consumerProtocolType, decodeAssignment, decodeSubscription, encodeSubsc
 import { assignForSync, assignorsByName } from '../../protocol/consumer/assignors/index.ts';
 import { backoffMs, type RetryPolicy } from '../retry.ts';
 import type { ConsumerInstrumentation } from './events.ts';
-import { compareTp, tpKey, type TopicPartition } from './types.ts';
+import { compareTp, offsetsByTopic, tpKey, type TopicPartition } from './types.ts';
 
 // ---------------------------------------------------------------- wire shapes (the `/groups` actor)
 
@@ -538,17 +538,6 @@ export class GroupMember {
       else this.wakeHeartbeat = done;
     });
   }
-}
-
-/** KafkaJS's COMMIT_OFFSETS shape: { topic, partitions: [{ partition, offset }] } per topic. */
-function offsetsByTopic(offsets: readonly { topic: string; partition: number; offset: number }[]): { topic: string; partitions: { partition: number; offset: number }[] }[] {
-  const byTopic = new Map<string, { partition: number; offset: number }[]>();
-  for (const o of offsets) {
-    let list = byTopic.get(o.topic);
-    if (list === undefined) byTopic.set(o.topic, (list = []));
-    list.push({ partition: o.partition, offset: o.offset });
-  }
-  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
 /** KafkaJS's GROUP_JOIN memberAssignment: partitions per topic. */

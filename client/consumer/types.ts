@@ -49,6 +49,17 @@ export function tpOf(key: string): TopicPartition {
   return { topic: key.slice(0, i), partition: Number(key.slice(i + 1)) };
 }
 
+/** Offsets grouped by topic, in first-seen order: KafkaJS's { topic, partitions: [{ partition, offset }] } shape. */
+export function offsetsByTopic(offsets: readonly { topic: string; partition: number; offset: number }[]): { topic: string; partitions: { partition: number; offset: number }[] }[] {
+  const byTopic = new Map<string, { partition: number; offset: number }[]>();
+  for (const o of offsets) {
+    let list = byTopic.get(o.topic);
+    if (list === undefined) byTopic.set(o.topic, (list = []));
+    list.push({ partition: o.partition, offset: o.offset });
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
 export function compareTp(a: TopicPartition, b: TopicPartition): number {
   return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
 }
