@@ -36,22 +36,7 @@ import { errorName } from '../../protocol/errors.ts';
 import { UsageError, printJson, printLine, printTable } from '../output.ts';
 import { integerFlag, withClient } from '../common.ts';
 import type { CommandSpec, Parsed } from '../parser.ts';
-
-type Row = { group: string; topic: string; partition: number; currentOffset: number | null; logEndOffset: number | null; lag: number | null; memberId: string | null; clientId: string | null; host: string | null };
-
-/** Log end offsets (high watermarks) of the named partitions, by "topic\0partition"; topics that cannot be read are left out. */
-async function logEndOffsets(admin: Admin, partitions: { topic: string; partition: number }[]): Promise<Map<string, number>> {
-  const byTopic = new Map<string, number[]>();
-  for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
-  const out = new Map<string, number>();
-  await Promise.all(
-    [...byTopic].map(async ([topic, ps]) => {
-      const offsets = await admin.listOffsets({ topic, partitions: ps, at: 'latest' }).catch(() => []);
-      for (const o of offsets) out.set(`${topic}\0${o.partition}`, o.offset);
-    }),
-  );
-  return out;
-}
+import { groupOffsetRows, ResetRefused, resetOffsetsPlan, type ResetTarget } from '../views/group-offsets.ts';
 
 async function list(parsed: Parsed): Promise<number> {
   return withClient(parsed.values, async (kactus) => {
@@ -61,43 +46,6 @@ async function list(parsed: Parsed): Promise<number> {
     else for (const g of groups) printLine(g.groupId);
     return 0;
   });
-}
-
-/** The group's committed offsets, flat. */
-async function committedOffsets(admin: Admin, groupId: string, topics?: readonly string[]): Promise<{ topic: string; partition: number; offset: number }[]> {
-  const byTopic = await admin.fetchOffsets({ groupId, ...(topics === undefined ? {} : { topics }) });
-  return byTopic.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset })));
-}
-
-async function describeRows(admin: Admin, groupId: string): Promise<{ state: string; members: number; rows: Row[]; exists: boolean }> {
-  const [{ groups }, committed] = await Promise.all([admin.describeGroups([groupId]), committedOffsets(admin, groupId)]);
-  const view = groups[0]!;
-  const owner = new Map<string, (typeof view.members)[number]>();
-  for (const m of view.members) for (const p of m.assignment) owner.set(`${p.topic}\0${p.partition}`, m);
-  const keys = new Map<string, { topic: string; partition: number }>();
-  for (const c of committed) keys.set(`${c.topic}\0${c.partition}`, { topic: c.topic, partition: c.partition });
-  for (const m of view.members) for (const p of m.assignment) keys.set(`${p.topic}\0${p.partition}`, p);
-  const ends = await logEndOffsets(admin, [...keys.values()]);
-  const committedBy = new Map(committed.map((c) => [`${c.topic}\0${c.partition}`, c.offset]));
-  const rows = [...keys].map(([key, tp]) => {
-    const current = committedBy.get(key);
-    const currentOffset = current !== undefined && current >= 0 ? current : null;
-    const logEndOffset = ends.get(key) ?? null;
-    const member = owner.get(key);
-    return {
-      group: groupId,
-      topic: tp.topic,
-      partition: tp.partition,
-      currentOffset,
-      logEndOffset,
-      lag: currentOffset !== null && logEndOffset !== null ? Math.max(0, logEndOffset - currentOffset) : null,
-      memberId: member?.memberId ?? null,
-      clientId: member?.clientId ?? null,
-      host: member?.clientHost ?? null,
-    };
-  });
-  rows.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
-  return { state: view.state, members: view.members.length, rows, exists: view.errorCode === 0 || committed.length > 0 };
 }
 
 /** `describe G --members` / `--state`: kafka-consumer-groups' member and state views. */
@@ -129,7 +77,7 @@ async function describe(parsed: Parsed): Promise<number> {
   if (parsed.values.members === true && parsed.values.state === true) throw new UsageError('groups describe: --members and --state exclude each other');
   if (parsed.values.members === true || parsed.values.state === true) return withClient(parsed.values, (kactus) => describeView(parsed, kactus.admin(), groupId));
   return withClient(parsed.values, async (kactus) => {
-    const { state, members, rows, exists } = await describeRows(kactus.admin(), groupId);
+    const { state, members, rows, exists } = await groupOffsetRows(kactus.admin(), groupId);
     if (!exists) throw new Error(`group "${groupId}" does not exist`);
     if (parsed.values.json) {
       printJson({ group: groupId, state, members, partitions: rows });
@@ -214,50 +162,19 @@ async function resetOffsets(parsed: Parsed): Promise<number> {
   }
   const specs = topicFlags.map(topicSpec);
   const execute = v.execute === true;
+  const resetTarget: ResetTarget =
+    target === 'to-offset' ? { kind: 'to-offset', offset: toOffset! }
+    : target === 'shift-by' ? { kind: 'shift-by', by: shiftBy! }
+    : target === 'to-datetime' || target === 'by-duration' ? { kind: 'to-timestamp', timestampMs: toTimestampMs! }
+    : target === 'from-file' ? { kind: 'from-file', offsets: fromFile! }
+    : { kind: target };
+  // --from-file alone: the topics and partitions the file names.
+  const fileSpecs = fromFile !== undefined && specs.length === 0 && !allTopics ? [...fromFile].map(([topic, ps]) => ({ topic, partitions: [...ps.keys()].sort((a, b) => a - b) as number[] | undefined })) : undefined;
   return withClient(v, async (kactus) => {
     const admin = kactus.admin();
-    const view = (await admin.describeGroups([groupId])).groups[0]!;
-    if (view.members.length > 0) throw new Error(`group "${groupId}" is active (${view.state}, ${view.members.length} member${view.members.length === 1 ? '' : 's'}): stop its consumers before resetting offsets`);
-    const committedAll = await committedOffsets(admin, groupId);
-    // --all-topics: every topic the group has committed offsets for (Kafka's meaning).
-    // --from-file alone: the topics and partitions the file names.
-    const fileSpecs = fromFile !== undefined && specs.length === 0 && !allTopics ? [...fromFile].map(([topic, ps]) => ({ topic, partitions: [...ps.keys()].sort((a, b) => a - b) as number[] | undefined })) : undefined;
-    const chosen = fileSpecs ?? (allTopics ? [...new Set(committedAll.map((c) => c.topic))].map((topic) => ({ topic, partitions: undefined as number[] | undefined })) : specs);
-    const plan: { group: string; topic: string; partition: number; currentOffset: number | null; newOffset: number }[] = [];
-    for (const { topic, partitions: named } of chosen) {
-      const [described] = await admin.describeTopics({ topics: [topic] });
-      const all = described!.partitions.map((p) => p.partition).sort((a, b) => a - b);
-      const unknown = (named ?? []).filter((p) => !all.includes(p));
-      if (unknown.length > 0) throw new Error(`topic "${topic}" has partitions 0..${all.length - 1}, not ${unknown.join(',')}`);
-      const partitions = named ?? all;
-      const [earliest, latest] = await Promise.all([admin.listOffsets({ topic, partitions, at: 'earliest' }), admin.listOffsets({ topic, partitions, at: 'latest' })]);
-      const byTime = toTimestampMs !== undefined ? await admin.listOffsets({ topic, partitions, at: { timestamp: toTimestampMs } }) : [];
-      partitions.forEach((partition, i) => {
-        const low = earliest[i]!.offset;
-        const high = latest[i]!.offset;
-        const committed = committedAll.find((c) => c.topic === topic && c.partition === partition)?.offset ?? -1;
-        const current = committed >= 0 ? committed : null;
-        let offset: number;
-        if (target === 'to-earliest') offset = low;
-        else if (target === 'to-latest') offset = high;
-        else if (target === 'to-current') offset = current ?? high;
-        else if (target === 'to-offset') offset = toOffset!;
-        else if (target === 'shift-by') offset = (current ?? high) + shiftBy!;
-        else if (target === 'from-file') {
-          const fromLine = fromFile!.get(topic)?.get(partition);
-          if (fromLine === undefined) return; // a partition the file does not name keeps its offset
-          offset = fromLine;
-        }
-        else offset = byTime[i]!.offset >= 0 ? byTime[i]!.offset : high;
-        // Kafka clamps every target into [earliest, latest] of the partition.
-        plan.push({ group: groupId, topic, partition, currentOffset: current, newOffset: Math.min(high, Math.max(low, offset)) });
-      });
-    }
-    if (execute) {
-      const byTopic = new Map<string, { partition: number; offset: number }[]>();
-      for (const p of plan) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), { partition: p.partition, offset: p.newOffset }]);
-      for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
-    }
+    const plan = await resetOffsetsPlan(admin, { groupId, topics: fileSpecs ?? (allTopics ? 'all' : specs), target: resetTarget, execute }).catch((err: unknown) => {
+      throw err instanceof ResetRefused ? new Error(err.message) : err;
+    });
     if (v.export === true) {
       for (const p of plan) printLine(`${p.topic},${p.partition},${p.newOffset}`);
       if (!execute) process.stderr.write('kactus: dry run: nothing committed (add --execute to commit these offsets)\n');
