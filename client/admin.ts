@@ -43,6 +43,7 @@ import { adminReplyEnvelopeValidator, checkReply, listOffsetsReplyValidator, met
 import { describeProducers, describeTransactions, listTransactions, type PartitionProducers, type TransactionDescription, type TransactionListing } from './admin-txn.ts';
 import { deleteConsumerGroupOffsets, deleteGroups, describeGroups, fetchOffsets, listGroups, offsetDeleteResults, setOffsets, type GroupDescription, type GroupOverview, type GroupTopicOffsets, type OffsetDeleteResult } from './admin-groups.ts';
 import { deleteRecords, type DeletedRecords, type RecordsToDelete } from './admin-delete-records.ts';
+import { describeLogDirs, type BrokerLogDir } from './admin-log-dirs.ts';
 import { deleteRecordsLimits } from '../protocol/apis/delete-records.ts';
 import { bindingFromCodes, bindingToCodes, filterToCodes, type AclBinding, type AclBindingFilter, type AclEntryCodes, type AclFilterCodes } from './admin-acls.ts';
 
@@ -615,6 +616,13 @@ export class Admin {
     const ids = checkArray<string>(request?.transactionalIds, 'describeTransactions: transactionalIds');
     for (const id of ids) if (typeof id !== 'string' || id.length === 0) throw new KactusError(ErrorCode.INVALID_REQUEST, 'describeTransactions: a transactional id is a non-empty string');
     return describeTransactions({ ...(await this.deps.connection()), requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, ids);
+  }
+
+  /** What each broker stores: per hosted partition its bytes on disk and offsets (Kafka Admin describeLogDirs). admin-log-dirs.ts. */
+  async describeLogDirs(request: { brokerIds?: readonly number[] } = {}): Promise<BrokerLogDir[]> {
+    const ids = request?.brokerIds === undefined ? undefined : checkArray<number>(request.brokerIds, 'describeLogDirs: brokerIds');
+    for (const id of ids ?? []) if (!Number.isSafeInteger(id) || id < 0) throw new KactusError(ErrorCode.INVALID_REQUEST, `describeLogDirs: a broker id is an integer >= 0, got ${String(id)}`);
+    return describeLogDirs({ ...(await this.deps.connection()), requestTimeoutMs: this.deps.requestTimeoutMs, retry: this.deps.retry }, ids);
   }
 
   /** The transactions every broker coordinates, filtered (KIP-664; Kafka Admin listTransactions). admin-txn.ts. */

@@ -9,6 +9,8 @@
 export { Kactus, type ClientContext, type Closeable } from './kactus.ts';
 export { Admin, type NewTopic, type CreatedTopic, type TopicDescription, type ClusterDescription, type ConfigDescription, type ConfigAlteration, type OffsetSpec, type PartitionOffset } from './admin.ts';
 export type { ActiveProducer, PartitionProducers, TransactionDescription, TransactionListing, TransactionStateName } from './admin-txn.ts';
+export type { BrokerLogDir } from './admin-log-dirs.ts';
+export type { LogDirPartition } from '../protocol/apis/log-dirs.ts';
 export type { DeletedRecords, RecordsToDelete } from './admin-delete-records.ts';
 export type { GroupDescription, GroupMemberDescription, GroupOverview, GroupTopicOffsets, OffsetDeleteResult } from './admin-groups.ts';
 export type { AclBinding, AclBindingFilter, AclOperationName, AclPatternTypeName, AclPermissionTypeName, AclResourceTypeName } from './admin-acls.ts';

@@ -141,6 +141,31 @@ describe('admin against a 3-broker cluster', () => {
     expect((await admin.listOffsets({ topic: 'offsets', partitions: [0], at: { timestamp: 9_000 } }))[0]!.offset).toBe(-1);
   });
 
+  it('describes each broker\'s log dir: every replica it hosts, its bytes on disk and offsets (kafka-log-dirs)', async () => {
+    const { kactus } = await setup();
+    const admin = kactus.admin();
+    await admin.createTopics({ topics: [{ topic: 'sized', numPartitions: 2, replicationFactor: 3 }] });
+    const producer = kactus.producer({ acks: 'all', idempotent: false });
+    await producer.send({ topic: 'sized', messages: Array.from({ length: 20 }, (_, i) => ({ value: 'x'.repeat(100), partition: 0, key: `k${i}` })) });
+    const dirs = await admin.describeLogDirs();
+    expect(dirs.map((d) => d.brokerId).sort()).toEqual([1, 2, 3]);
+    const [described] = await admin.describeTopics({ topics: ['sized'] });
+    for (const dir of dirs) {
+      const sized = dir.partitions.filter((p) => p.topic === 'sized');
+      expect(sized.map((p) => p.partition)).toEqual([0, 1]);
+      const p0 = sized[0]!;
+      const leads = described!.partitions[0]!.leader === dir.brokerId;
+      expect(p0.role).toBe(leads ? 'leader' : 'follower');
+      // The leader has all 20 records; a follower may still be fetching the last of them.
+      if (leads) expect(p0).toMatchObject({ logStartOffset: 0, logEndOffset: 20, highWatermark: 20 });
+      expect(p0.sizeBytes).toBeGreaterThanOrEqual(p0.logEndOffset * 100);
+      expect(sized[1]).toMatchObject({ sizeBytes: 0, logEndOffset: 0 });
+    }
+    const one = await admin.describeLogDirs({ brokerIds: [2] });
+    expect(one.map((d) => d.brokerId)).toEqual([2]);
+    expect((await rejection(admin.describeLogDirs({ brokerIds: [-1] }))).code).toBe(ErrorCode.INVALID_REQUEST);
+  });
+
   it('refuses bad client options with INVALID_CONFIG naming them', async () => {
     expect(() => new Kactus({ brokers: ['ws://127.0.0.1:1'], clientId: 'x', bogus: true, other: 1 } as never)).toThrow(/unknown Kactus options: bogus, other/);
     expect(() => new Kactus({ brokers: ['http://127.0.0.1:1'] })).toThrow(/ws:\/\/ URL/);

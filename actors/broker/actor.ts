@@ -3,7 +3,8 @@
  * clients, and the one that turns committed metadata into replica roles.
  *
  * Requests it serves: Metadata (from the current image), DescribeProducers
- * (KIP-664, from the partition views: describe-producers.ts), DeleteRecords
+ * (KIP-664, from the partition views: describe-producers.ts), DescribeLogDirs
+ * (sizes and offsets of the hosted partitions, also from the views), DeleteRecords
  * (each partition to its replica actor, answers gathered: delete-records.ts),
  * Produce (validated,
  * then forwarded unchanged to the partition's replica actor, which answers
@@ -78,6 +79,8 @@ import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPa
 import { describeProducersReply } from './describe-producers.ts';
 import { deleteRecordsReply } from './delete-records.ts';
 import { validateDeleteRecords, type DeleteRecords } from '../../protocol/apis/delete-records.ts';
+import { validateDescribeLogDirs, type DescribeLogDirs } from '../../protocol/apis/log-dirs.ts';
+import { describeLogDirsReply } from './describe-log-dirs.ts';
 import type { LogConfig } from '../../storage/config.ts';
 
 /** Admin commands a client may send; everything else is for brokers and controllers only. */
@@ -114,6 +117,8 @@ export const brokerProtocol: RemoteProtocol = {
     InitProducerId: true,
     // KIP-664: read-only, answered from the shared partition views (describe-producers.ts).
     DescribeProducers: true,
+    // Kafka's DescribeLogDirs: read-only, from the partition views (describe-log-dirs.ts).
+    DescribeLogDirs: true,
     // Kafka: "Cannot delete records of internal topic" (the coordinators' logs are theirs to trim).
     DeleteRecords: (message) => {
       const named = Array.isArray(message.partitions) ? (message.partitions as { topic?: unknown }[]).find((p) => typeof p?.topic === 'string' && internalTopics.has(p.topic)) : undefined;
@@ -158,6 +163,7 @@ export type BrokerMessage =
   | WriteTxnMarker
   | DescribeProducersRequest
   | DeleteRecords
+  | DescribeLogDirs
   | { type: 'InitProducerId'; transactionalId: string | null; transactionTimeoutMs: number; replyTo: Ref<unknown> }
   | { type: 'AllocateProducerIdsReply'; errorCode: number; producerIdStart: number; producerIdLength: number }
   | { type: 'CreateTopicsReply'; topics?: readonly { name: string; errorCode: number }[] }
@@ -737,6 +743,18 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             return state;
           }
           ctx.node.tell(request.replyTo, describeProducersReply(request, registry, state.image, brokerId));
+          return state;
+        }
+
+        case 'DescribeLogDirs': {
+          const request = validateDescribeLogDirs(msg);
+          if (isInvalid(request)) {
+            ctx.log.warn({ reason: request.errorMessage }, 'describe_log_dirs.invalid_request');
+            const replyTo = ref((msg as { replyTo?: unknown }).replyTo, 'DescribeLogDirs.replyTo');
+            if (!isInvalid(replyTo)) ctx.node.tell(replyTo, { type: 'DescribeLogDirsError', errorCode: request.errorCode, errorMessage: request.errorMessage });
+            return state;
+          }
+          ctx.node.tell(request.replyTo, describeLogDirsReply(request, registry, config.brokerId, config.dataDir));
           return state;
         }
 

@@ -117,6 +117,8 @@ export function requiredAccess(path: string, message: Readonly<Record<string, un
       return transactionalId === null ? [idempotentWrite] : [txnId(Op.WRITE, transactionalId, 'Write')];
     case '/broker DescribeProducers':
       return topicsOf(message.topics).map((name) => topic(Op.READ, name, 'Read'));
+    case '/broker DescribeLogDirs':
+      return [cluster(Op.DESCRIBE, 'DescribeLogDirs (Describe on the cluster)')];
     case '/broker DeleteRecords':
       return topicsOf(message.partitions).map((name) => topic(Op.DELETE, name, 'Delete records of'));
     case '/broker Admin':
