@@ -1,13 +1,13 @@
 // `npm run build` (and `prepare`): compiles the sources a package user needs
-// (runtime, protocol, storage, actors, client, cli; not tests, benches,
-// examples or test helpers: tsconfig.build.json) to dist/ as ES modules with
+// (runtime, protocol, storage, actors, client, cli, console; not tests,
+// benches, examples or test helpers: tsconfig.build.json) to dist/ as ES modules with
 // declarations and source maps. tsc's rewriteRelativeImportExtensions turns
 // the sources' `./x.ts` imports into `./x.js` in the JavaScript; declaration
 // emit keeps `./x.ts`, so the .d.ts files get the same rewrite here (same
 // length, so their .d.ts.map files stay exact). Plain JavaScript: it runs
 // where tsx is not installed.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,4 +34,6 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
   if (rewritten !== text) writeFileSync(path, rewritten);
   files += 1;
 }
-process.stdout.write(`build: dist/ written (${files} declaration files)\n`);
+// The web console's page is plain files next to its server code (console/server/assets.ts reads ../public/).
+cpSync(join(repoRoot, 'console', 'public'), join(dist, 'console', 'public'), { recursive: true });
+process.stdout.write(`build: dist/ written (${files} declaration files, the console's page)\n`);
