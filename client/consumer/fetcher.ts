@@ -310,11 +310,13 @@ export class Fetcher {
       maxBytes,
       partitions: sent.map((s) => ({ topic: s.state.topic, partition: s.state.partition, fetchOffset: s.fetchOffset })),
     };
-    return consumerFetchChannel.tracePromise(async () => {
-      const reply = await ask();
-      context.result = { errorCode: reply.errorCode, partitions: reply.partitions.map((p) => ({ topic: p.topic, partition: p.partition, errorCode: p.errorCode, highWatermark: p.highWatermark, recordsBytes: p.records?.byteLength ?? 0 })) };
-      return reply;
+    let reply: FetchReply | undefined;
+    // tracePromise sets context.result to what the function resolves with: the summary, not the reply's bytes.
+    const traced = consumerFetchChannel.tracePromise(async () => {
+      reply = await ask();
+      return { errorCode: reply.errorCode, partitions: reply.partitions.map((p) => ({ topic: p.topic, partition: p.partition, errorCode: p.errorCode, highWatermark: p.highWatermark, recordsBytes: p.records?.byteLength ?? 0 })) };
     }, context);
+    return traced.then(() => reply!);
   }
 
   /** The partition's lag after an answer (see the module comment); nothing without metrics. */

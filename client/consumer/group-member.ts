@@ -396,9 +396,8 @@ export class GroupMember {
     const startedMs = performance.now();
     if (consumerRebalanceChannel.hasSubscribers) {
       const context: ConsumerRebalanceContext = { operationId: nextOperationId(), clientId: this.config.clientId, groupId: this.config.groupId, memberId: this.memberId, reason };
-      await consumerRebalanceChannel.tracePromise(async () => {
-        context.result = await this.joinAndSyncOnce(reason, startedMs);
-      }, context);
+      // tracePromise sets context.result to what joinAndSyncOnce resolves with.
+      await consumerRebalanceChannel.tracePromise(() => this.joinAndSyncOnce(reason, startedMs), context);
     } else await this.joinAndSyncOnce(reason, startedMs);
     this.metrics?.rebalanced(performance.now() - startedMs);
   }

@@ -421,12 +421,14 @@ export class Sender {
   /** The Produce ask inside the kactus:producer:request tracing channel (only called when it has subscribers). */
   private tracedAsk(ask: () => Promise<unknown>, pq: PartitionQueue, delivery: Delivery, leader: number, sizeBytes: number): Promise<unknown> {
     const context: ProducerRequestContext = { operationId: nextOperationId(), clientId: this.deps.clientId ?? 'kactus', broker: leader, topic: pq.topic, partition: pq.partition, recordCount: delivery.batch.recordCount, sizeBytes, attempt: delivery.attempts };
-    return producerRequestChannel.tracePromise(async () => {
-      const raw = await ask();
+    let raw: unknown;
+    // tracePromise sets context.result to what the function resolves with: the answer's code and offset.
+    const traced = producerRequestChannel.tracePromise(async () => {
+      raw = await ask();
       const reply = raw as Partial<ReplyLike> | null;
-      context.result = { errorCode: typeof reply?.errorCode === 'number' ? reply.errorCode : ErrorCode.CORRUPT_MESSAGE, baseOffset: typeof reply?.baseOffset === 'number' ? reply.baseOffset : -1 };
-      return raw;
+      return { errorCode: typeof reply?.errorCode === 'number' ? reply.errorCode : ErrorCode.CORRUPT_MESSAGE, baseOffset: typeof reply?.baseOffset === 'number' ? reply.baseOffset : -1 };
     }, context);
+    return traced.then(() => raw);
   }
 
   private afterInFlight(pq: PartitionQueue, delivery: Delivery, leader: number, counted: boolean): void {
