@@ -15,6 +15,10 @@
  * The connection opens on first use, not in the constructor (a constructor
  * cannot await); a failed bootstrap is retried on the next use.
  *
+ * `metrics: { registry }` (client/metrics.ts) is the default registry of the
+ * client's producers and consumers; each may name its own. The clientId is
+ * handed to them for metric labels and diagnostics_channel contexts.
+ *
  * Extension point for the consumer (issue #7): `context()` gives the
  * connection, the metadata cache and the retry policy; `register()` ties a
  * component's close() to the client's.

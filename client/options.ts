@@ -23,7 +23,8 @@
  * message naming the option and what it must be.
  *
  * Imports: protocol/errors.ts, protocol/record-batch/header.ts (the codec
- * names), runtime/logger.ts (a type).
+ * names), runtime/logger.ts (a type), ./metrics.ts (the metrics option's
+ * prefix default and bound; prom-client itself is not loaded here).
  */
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import { compressionNames, type CompressionName } from '../protocol/record-batch/header.ts';
