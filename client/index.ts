@@ -2,7 +2,8 @@
  * The package's public surface (`import { Kactus } from 'kactus'`).
  *
  * Exported: `Kactus` (entry object), `Admin`, `Producer`, `KactusError`,
- * `PartitionError`, `ErrorCode`, and the option/result types. Internal
+ * `PartitionError`, `ErrorCode`, the option/result types, the metric names
+ * (metrics.ts) and the diagnostics_channel names and payloads (diagnostics.ts). Internal
  * modules (connection, metadata cache, accumulator, sender) are not part of
  * the API; the consumer (issue #7) reaches them through `Kactus.context()`.
  */
@@ -25,4 +26,16 @@ export { commitAfter, processPartitionsInParallel, type Ackable } from './consum
 export { exactlyOnce, type ExactlyOnceOptions, type ExactlyOnceCommit } from './consumer/exactly-once.ts';
 export { Transaction, type SendOffsetsArgs, type TxnOffset, type ConsumerGroupMetadata } from './producer/transaction.ts';
 export type { ConsumerOptions } from './consumer/options.ts';
+export { clientMetricNames, metricsPrefixDefault, type MetricsOptions } from './metrics.ts';
+export {
+  diagnosticsChannels,
+  type InstanceEvent,
+  type ProducerSendContext,
+  type ProducerRequestContext,
+  type ProducerRetryEvent,
+  type ConsumerFetchContext,
+  type ConsumerRebalanceContext,
+  type ConsumerCommitContext,
+  type ConsumerProcessContext,
+} from './diagnostics.ts';
 export type { ConsumerRecord, AssignmentEvent, TopicPartition, RecordHeader } from './consumer/types.ts';

@@ -15,6 +15,10 @@
  * The connection opens on first use, not in the constructor (a constructor
  * cannot await); a failed bootstrap is retried on the next use.
  *
+ * `metrics: { registry }` (client/metrics.ts) is the default registry of the
+ * client's producers and consumers; each may name its own. The clientId is
+ * handed to them for metric labels and diagnostics_channel contexts.
+ *
  * Extension point for the consumer (issue #7): `context()` gives the
  * connection, the metadata cache and the retry policy; `register()` ties a
  * component's close() to the client's.
@@ -107,14 +111,14 @@ export class Kactus {
   producer<K = RawValue, V = RawValue>(options: ProducerOptions<K, V> = {}): Producer<K, V> {
     const config = parseProducerOptions(options);
     loadCodec(Compression[config.compression]); // a codec library that did not load fails here, not at the first batch
-    const producer = new Producer<K, V>(config, () => this.context(), (p) => this.unregister(p));
+    const producer = new Producer<K, V>(config, () => this.context(), (p) => this.unregister(p), this.config.clientId);
     return this.register(producer);
   }
 
   /** A group consumer (client/consumer/consumer.ts); options are checked now (INVALID_CONFIG). */
   consumer<K = Buffer, V = Buffer>(options: ConsumerOptions<K, V>): Consumer<K, V> {
     const config = parseConsumerOptions(options);
-    const consumer = new Consumer<K, V>(config, () => this.context(), (c) => this.unregister(c));
+    const consumer = new Consumer<K, V>(config, () => this.context(), (c) => this.unregister(c), undefined, this.config.clientId);
     return this.register(consumer);
   }
 

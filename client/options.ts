@@ -23,12 +23,14 @@
  * message naming the option and what it must be.
  *
  * Imports: protocol/errors.ts, protocol/record-batch/header.ts (the codec
- * names), runtime/logger.ts (a type).
+ * names), runtime/logger.ts (a type), ./metrics.ts (the metrics option's
+ * prefix default and bound; prom-client itself is not loaded here).
  */
 import { ErrorCode, KactusError } from '../protocol/errors.ts';
 import { compressionNames, type CompressionName } from '../protocol/record-batch/header.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { RawValue, Serializer, Serializers } from './serde.ts';
+import { metricsPrefixDefault, metricsPrefixLengthMax, type MetricsConfig, type MetricsOptions } from './metrics.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -147,6 +149,22 @@ const clusterSecretOption: Check<Buffer | undefined> = (value, name) => {
   return Buffer.from(text.trim(), 'utf8');
 };
 
+/**
+ * metrics: { registry, prefix? } (client/metrics.ts). The registry is checked by shape, not by class: the app's
+ * prom-client may be another copy than ours, and a Registry of either works.
+ */
+export const metricsOption: Check<MetricsConfig | undefined> = (value, name) => {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw bad(name, 'must be an object { registry, prefix? } with a prom-client Registry');
+  const source = value as Record<string, unknown>;
+  for (const key of Object.keys(source)) if (key !== 'registry' && key !== 'prefix') throw bad(`${name}.${key}`, 'is not a metrics option (registry, prefix)');
+  const registry = source.registry as { getSingleMetric?: unknown; registerMetric?: unknown } | undefined;
+  if (typeof registry !== 'object' || registry === null || typeof registry.getSingleMetric !== 'function' || typeof registry.registerMetric !== 'function') throw bad(`${name}.registry`, 'must be a prom-client Registry (new Registry() or its default `register`)');
+  const prefix = source.prefix ?? metricsPrefixDefault;
+  if (typeof prefix !== 'string' || prefix.length > metricsPrefixLengthMax || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) throw bad(`${name}.prefix`, `must be at most ${metricsPrefixLengthMax} characters of [a-zA-Z0-9_:] not starting with a digit, got ${JSON.stringify(prefix)}`);
+  return { registry: source.registry as MetricsOptions['registry'], prefix };
+};
+
 // ---------------------------------------------------------------- Kactus
 
 export const kactusOptionsSpec = {
@@ -178,6 +196,8 @@ export const kactusOptionsSpec = {
    * make the first users of a cluster that requires them. Never give it to an application.
    */
   clusterSecret: clusterSecretOption,
+  /** Prometheus metrics of this client's producers and consumers: { registry: a prom-client Registry, prefix? (default kactus_client_) }. */
+  metrics: metricsOption,
 } satisfies Spec;
 
 export type KactusOptions = {
@@ -193,6 +213,8 @@ export type KactusOptions = {
   ssl?: SslOptions;
   sasl?: SaslOptions;
   clusterSecret?: string | Buffer;
+  /** Registers the producers' and consumers' metrics in this prom-client Registry (client/metrics.ts). */
+  metrics?: MetricsOptions;
 };
 
 export type KactusConfig = Parsed<typeof kactusOptionsSpec>;
@@ -291,6 +313,8 @@ export const producerOptionsSpec = {
   transactionTimeoutMs: integer(1, 900_000, 60_000),
   /** key.serializer / value.serializer: serializers.string, serializers.json<T>(), or functions of your own (serde.ts). */
   serializers: functionSlots<Serializer<unknown>>('serializer', '(data, topic: string) => Buffer | string'),
+  /** This producer's metrics go to this registry instead of the Kactus client's (same shape as Kactus.metrics). */
+  metrics: metricsOption,
   /** Testing only: fault injection on the client side. */
   faults: faultsOption,
 } satisfies Spec;
@@ -316,6 +340,8 @@ export type ProducerOptions<K = RawValue, V = RawValue> = {
   transactionTimeoutMs?: number;
   /** Types send() by K and V: serializers.json<Order>() makes value an Order. */
   serializers?: Serializers<K, V>;
+  /** Overrides Kactus.metrics for this producer. */
+  metrics?: MetricsOptions;
   faults?: { dropProduceResponses?: number };
 };
 

@@ -42,7 +42,14 @@
  * handler did not resolve are fetched again (a seek to the first of them).
  * Instrumentation events (./events.ts) come through on() and events$.
  *
- * Imports: rxjs, protocol/errors.ts, ../kactus.ts (types), ../topic-name.ts, ../serde.ts (types),
+ * Metrics (../metrics.ts), with a registry in this consumer's options or the
+ * client's: records and bytes delivered, counted per partition per delivery
+ * turn on counter children the lease holds; the assigned partition count;
+ * the fetcher reports fetch durations and lag, the group member rebalances
+ * and commits. run()'s handler calls go through the kactus:consumer:process
+ * tracing channel when it has subscribers (../diagnostics.ts).
+ *
+ * Imports: rxjs, protocol/errors.ts, ../kactus.ts (types), ../topic-name.ts, ../serde.ts (types), ../metrics.ts, ../diagnostics.ts,
  * ./group-member.ts, ./group-transport.ts, ./fetcher.ts, ./offsets.ts, ./events.ts, ./types.ts.
  */
 import { Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
@@ -51,6 +58,8 @@ import type { DecodedRecord } from '../../protocol/record-batch/index.ts';
 import type { ClientContext, Closeable } from '../kactus.ts';
 import { checkTopicName } from '../topic-name.ts';
 import type { Deserializer } from '../serde.ts';
+import { openConsumerMetrics, type ConsumerMetrics } from '../metrics.ts';
+import { consumerProcessChannel, nextOperationId, publishInstance, type ConsumerProcessContext } from '../diagnostics.ts';
 import { ConsumerInstrumentation, consumerEvents, type ConsumerEvent, type ConsumerEventName, type RemoveListener } from './events.ts';
 import { Fetcher, type FetchedChunk } from './fetcher.ts';
 import { GroupMember, type GroupTransport } from './group-member.ts';
@@ -142,6 +151,8 @@ class Lease {
     readonly progress: PartitionProgress,
     readonly fetchEpoch: number,
     readonly resetCount: number,
+    /** The topic's consumed counters (metrics on), looked up once. */
+    readonly consumed: { records: { inc(count: number): void }; bytes: { inc(count: number): void } } | undefined,
   ) {}
 }
 
@@ -237,6 +248,7 @@ class Session<K, V> {
     private readonly deliver: Deliver<K, V>,
     transport: GroupTransport,
     private readonly events: ConsumerInstrumentation,
+    private readonly metrics: ConsumerMetrics | undefined,
   ) {
     this.keyDeserializer = config.deserializers.key;
     this.valueDeserializer = config.deserializers.value;
@@ -263,6 +275,7 @@ class Session<K, V> {
           if (events.wants(consumerEvents.REQUEST)) events.emit(consumerEvents.REQUEST, { broker: nodeId, apiName: 'Fetch', clientId: context.config.clientId, createdAt: Date.now() - Math.round(duration), duration, errorCode });
         },
       },
+      { groupId: config.groupId, metrics },
     );
     this.member = new GroupMember(
       {
@@ -278,7 +291,7 @@ class Session<K, V> {
         retry: context.retry,
         requireStable: config.isolationLevel === 'read_committed',
       },
-      withRequestEvents(transport, events, context.config.clientId),
+      withRequestEvents(transport, events, context.config.clientId, metrics),
       {
         subscribedTopics: () => this.topics,
         onAssigned: (partitions, generationId) => this.onAssigned(partitions, generationId),
@@ -288,6 +301,7 @@ class Session<K, V> {
         onFatal: (err) => this.fail(err),
       },
       events,
+      metrics,
     );
   }
 
@@ -375,7 +389,7 @@ class Session<K, V> {
       // the partition's progress restarts where these records do, under a new lease.
       this.release(lease);
       lease.progress.reset(chunk.records[0]?.offset ?? chunk.nextOffset);
-      lease = new Lease(lease.key, lease.topic, lease.partition, lease.progress, chunk.epoch, lease.progress.resetCount);
+      lease = new Lease(lease.key, lease.topic, lease.partition, lease.progress, chunk.epoch, lease.progress.resetCount, lease.consumed);
       this.leases.set(chunk.key, lease);
     }
     const recordBytes = chunk.records.length === 0 ? 0 : Math.ceil(chunk.sizeBytes / chunk.records.length);
@@ -405,6 +419,7 @@ class Session<K, V> {
       if (!lease.active || lease.chunks.length === 0 || this.fetcher.isPaused(lease.key)) continue;
       const share = Math.max(1, Math.ceil(budget / Math.max(1, this.leases.size)));
       let sent = 0;
+      let sentBytes = 0;
       while (lease.active && lease.chunks.length > 0 && sent < share && budget > 0 && !this.closed && !this.fetcher.isPaused(lease.key)) {
         const head = lease.chunks[0]!;
         const { chunk } = head;
@@ -425,6 +440,7 @@ class Session<K, V> {
           if (this.deliveredUnfinished === 0) this.lastProgressMs = Date.now();
           this.deliveredUnfinished += records.length;
           sent += records.length;
+          sentBytes += records.length * head.recordBytes;
           budget -= records.length;
           this.deliver.subscriber.next(new Batch(lease.topic, lease.partition, records, chunk.highWatermark, lease));
           continue;
@@ -436,9 +452,14 @@ class Session<K, V> {
         if (this.deliveredUnfinished === 0) this.lastProgressMs = Date.now();
         this.deliveredUnfinished += 1;
         sent += 1;
+        sentBytes += head.recordBytes;
         budget -= 1;
         this.deliver.subscriber.next(record);
         if (this.config.ackMode === 'onDelivery') record.ack();
+      }
+      if (sent > 0 && lease.consumed !== undefined) {
+        lease.consumed.records.inc(sent);
+        lease.consumed.bytes.inc(sentBytes);
       }
       if (lease.chunks.length > 0 && !this.fetcher.isPaused(lease.key)) more = true;
       if (budget <= 0) break;
@@ -500,8 +521,9 @@ class Session<K, V> {
       const progress = new PartitionProgress(offset, offset);
       this.committer.add(key, progress);
       this.fetcher.assign(p.topic, p.partition, offset);
-      this.leases.set(key, new Lease(key, p.topic, p.partition, progress, this.fetcher.epochOf(key)!, progress.resetCount));
+      this.leases.set(key, new Lease(key, p.topic, p.partition, progress, this.fetcher.epochOf(key)!, progress.resetCount, this.metrics?.consumedCounters(p.topic)));
     }
+    this.metrics?.assignedCount(this.leases.size);
     this.consumer.emitAssignment({ type: 'assigned', partitions, generationId });
   }
 
@@ -536,6 +558,7 @@ class Session<K, V> {
       this.leases.delete(key);
       this.committer.remove(key);
     }
+    this.metrics?.assignedCount(this.leases.size);
     this.consumer.emitAssignment({ type: how, partitions, generationId });
   }
 
@@ -548,7 +571,7 @@ class Session<K, V> {
     this.release(lease);
     lease.progress.reset(offset);
     this.fetcher.seek(key, offset);
-    this.leases.set(key, new Lease(key, topic, partition, lease.progress, this.fetcher.epochOf(key)!, lease.progress.resetCount));
+    this.leases.set(key, new Lease(key, topic, partition, lease.progress, this.fetcher.epochOf(key)!, lease.progress.resetCount, lease.consumed));
   }
 
   setPaused(partitions: readonly TopicPartition[], paused: boolean): void {
@@ -589,6 +612,7 @@ class Session<K, V> {
       await this.member.stop();
       for (const lease of this.leases.values()) this.release(lease);
       this.leases.clear();
+      this.metrics?.close();
       if (owned.length > 0) this.consumer.emitAssignment({ type: 'revoked', partitions: owned, generationId: this.member.generationId });
     })();
     return this.stopping;
@@ -616,6 +640,8 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
   private stopping: Promise<void> = Promise.resolve();
   private runSubscription: Subscription | undefined;
   private closed = false;
+  /** Opened with the first feed (prom-client loads then), from this consumer's metrics option or the client's. */
+  private metricsOpening: Promise<ConsumerMetrics | undefined> | undefined;
 
   constructor(
     readonly config: ConsumerConfig,
@@ -623,7 +649,10 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
     private readonly onClose: (consumer: Closeable) => void,
     /** Testing: replaces the `/groups` transport. */
     private readonly transportFor: (context: ClientContext) => GroupTransport = groupTransport,
+    /** The Kactus clientId (tracing contexts; metric labels come from the context's). */
+    private readonly clientId = 'kactus',
   ) {
+    publishInstance({ type: 'consumer', clientId, instance: this });
     this.instrumentation = new ConsumerInstrumentation((err, type) => {
       void this.openContext().then((c) => c.connection.log.warn({ err: String(err), event: type, groupId: config.groupId }, 'consumer.event_listener_failed'), () => undefined);
     });
@@ -690,8 +719,10 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
       const starting = previous.then(async () => {
         if (cancelled) return;
         const context = await this.openContext();
+        this.metricsOpening ??= openConsumerMetrics(this.config.metrics ?? context.config.metrics, context.config.clientId, this.config.groupId);
+        const metrics = await this.metricsOpening;
         if (cancelled) return;
-        session = new Session<K, V>(this, context, this.config, { mode, subscriber } as Deliver<K, V>, this.transportFor(context), this.instrumentation);
+        session = new Session<K, V>(this, context, this.config, { mode, subscriber } as Deliver<K, V>, this.transportFor(context), this.instrumentation, metrics);
         this.session = session;
         await session.start();
       });
@@ -818,7 +849,11 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
       const handle = (batch: ConsumerBatch<K, V>) => this.runBatch(batch, eachBatch, autoResolve, { isRunning, heartbeat, pause: pauseOf(batch.topic, batch.partition) });
       this.runSubscription = this.batches$.pipe(processPartitionsInParallel(handle, concurrency)).subscribe(observer);
     } else {
-      const handle = async (message: ConsumerRecord<K, V>) => eachMessage!({ topic: message.topic, partition: message.partition, message, heartbeat, pause: pauseOf(message.topic, message.partition) });
+      const handle = async (message: ConsumerRecord<K, V>) => {
+        const payload = { topic: message.topic, partition: message.partition, message, heartbeat, pause: pauseOf(message.topic, message.partition) };
+        if (!consumerProcessChannel.hasSubscribers) return eachMessage!(payload);
+        return consumerProcessChannel.tracePromise(async () => eachMessage!(payload), this.processContext('message', message.topic, message.partition, message.offset, message));
+      };
       this.runSubscription = this.messages$.pipe(processPartitionsInParallel(handle, concurrency)).subscribe(observer);
     }
   }
@@ -838,7 +873,7 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
     const started = this.instrumentation.wants(consumerEvents.START_BATCH_PROCESS) || this.instrumentation.wants(consumerEvents.END_BATCH_PROCESS) ? batchPayload(batch) : undefined;
     if (started) this.instrumentation.emit(consumerEvents.START_BATCH_PROCESS, started);
     const startedMs = performance.now();
-    await eachBatch({
+    const call = (): Promise<void> | void => eachBatch({
       batch,
       resolveOffset,
       heartbeat: common.heartbeat,
@@ -852,12 +887,18 @@ export class Consumer<K = Buffer, V = Buffer> implements Closeable {
       },
       uncommittedOffsets: () => ({ topics: offsetsByTopic(this.session?.uncommitted() ?? []) }),
     });
+    if (consumerProcessChannel.hasSubscribers) await consumerProcessChannel.tracePromise(async () => call(), this.processContext('batch', topic, partition, batch.firstOffset() ?? -1, batch));
+    else await call();
     if (autoResolve) batch.ack();
     else if (resolved < records.length && !batch.isStale() && this.session !== undefined) {
       // KafkaJS reads again from the first record the handler did not resolve.
       this.session.seek(topic, partition, records[resolved]!.offset);
     }
     if (started) this.instrumentation.emit(consumerEvents.END_BATCH_PROCESS, { ...started, duration: performance.now() - startedMs });
+  }
+
+  private processContext(mode: 'message' | 'batch', topic: string, partition: number, offset: number, payload: unknown): ConsumerProcessContext {
+    return { operationId: nextOperationId(), clientId: this.clientId, groupId: this.config.groupId, topic, partition, offset, mode, payload };
   }
 
   /** Ends run() (or any feed): commits what finished and leaves the group. */

@@ -36,8 +36,17 @@
  * auto.offset.reset; 'none' and corrupt batches are fatal (`onFatal`, once).
  * A request that fails (timeout, link down) is retried after a backoff.
  *
+ * Metrics (telemetry.metrics, ../metrics.ts): each Fetch's duration and
+ * error, and per assigned partition the lag after each answer: the high
+ * watermark (read_committed: the last stable offset) minus the position,
+ * set on a gauge child the partition holds from assign to unassign, so a
+ * caught-up partition reads 0 and a revoked one disappears. The lag is of
+ * the fetch position: records fetched but not yet delivered do not count.
+ * Each Fetch runs inside the kactus:consumer:fetch tracing channel when it
+ * has subscribers (../diagnostics.ts).
+ *
  * Imports: protocol (data APIs, record-batch, errors), ../retry.ts, ../errors.ts,
- * ../kactus.ts (types), ./read-committed.ts, ./types.ts.
+ * ../kactus.ts (types), ../metrics.ts (types), ../diagnostics.ts, ./read-committed.ts, ./types.ts.
  */
 import type { Fetch, FetchReply, ListOffsets, ListOffsetsReply } from '../../protocol/apis/data.ts';
 import { earliestTimestamp, latestTimestamp } from '../../protocol/apis/data.ts';
@@ -46,6 +55,8 @@ import { ErrorCode, KactusError, isRetriable } from '../../protocol/errors.ts';
 import { partitionError } from '../errors.ts';
 import type { ClientContext } from '../kactus.ts';
 import { backoffMs } from '../retry.ts';
+import type { ConsumerMetrics, LagGauge } from '../metrics.ts';
+import { consumerFetchChannel, nextOperationId, type ConsumerFetchContext } from '../diagnostics.ts';
 import { filterFetchedBatches } from './read-committed.ts';
 import { tpKey } from './types.ts';
 
@@ -85,7 +96,12 @@ type PartitionFetchState = {
   retryAtMs: number;
   failures: number;
   resolving: boolean;
+  /** This partition's lag gauge child (metrics on). */
+  readonly lag: LagGauge | undefined;
 };
+
+/** What the fetcher reports to (metrics, tracing); both optional. */
+export type FetcherTelemetry = { readonly groupId: string; readonly metrics: ConsumerMetrics | undefined };
 
 /** Backoff cap for a partition whose leader is unknown. */
 const leaderRetryMsMax = 1_000;
@@ -118,13 +134,15 @@ export class Fetcher {
       /** It answered (errorCode 0) or failed: how long it took, and (counted when asked) how many partitions brought records. */
       onFetchEnd?(leader: number, durationMs: number, batchCount: () => number, errorCode: number): void;
     },
+    private readonly telemetry: FetcherTelemetry = { groupId: '', metrics: undefined },
   ) {}
 
   /** Starts fetching `key` at `offset` (a committed offset), or, with -1, where auto.offset.reset says. */
   assign(topic: string, partition: number, offset: number): void {
     const key = tpKey(topic, partition);
     this.context.metadata.track(topic);
-    const state: PartitionFetchState = { topic, partition, position: offset >= 0 ? offset : null, paused: false, epoch: ++this.epochCounter, retryAtMs: 0, failures: 0, resolving: false };
+    this.telemetry.metrics?.removeLag(key); // assigned again without an unassign between: one child per partition
+    const state: PartitionFetchState = { topic, partition, position: offset >= 0 ? offset : null, paused: false, epoch: ++this.epochCounter, retryAtMs: 0, failures: 0, resolving: false, lag: this.telemetry.metrics?.lagOf(key, topic, partition) };
     this.partitions.set(key, state);
     if (state.position === null) this.resolve(key, state);
     this.kick();
@@ -132,6 +150,7 @@ export class Fetcher {
 
   unassign(key: string): void {
     this.partitions.delete(key);
+    this.telemetry.metrics?.removeLag(key);
   }
 
   isAssigned(key: string): boolean {
@@ -221,7 +240,8 @@ export class Fetcher {
     const sent = list.map(({ key, state }) => ({ key, state, epoch: state.epoch, fetchOffset: state.position! }));
     const sentAtMs = performance.now();
     this.hooks.onFetchStart?.(leader);
-    const request = this.context.connection.ask<Fetch, FetchReply>(
+    const metrics = this.telemetry.metrics;
+    const ask = (): Promise<FetchReply> => this.context.connection.ask<Fetch, FetchReply>(
       leader,
       '/fetch',
       (replyTo) => ({
@@ -245,10 +265,12 @@ export class Fetcher {
       }),
       this.config.requestTimeoutMs + this.config.fetchMaxWaitMs,
     );
+    const request = consumerFetchChannel.hasSubscribers ? this.tracedAsk(ask, leader, maxBytes, sent) : ask();
     request.then(
       (reply) => {
         const durationMs = performance.now() - sentAtMs;
         this.fetchMsTotal += durationMs;
+        metrics?.requests.observe('Fetch', durationMs, reply.errorCode);
         this.hooks.onFetchEnd?.(leader, durationMs, () => countWithRecords(reply), reply.errorCode);
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
@@ -259,7 +281,9 @@ export class Fetcher {
         this.inFlightLeaders.delete(leader);
         this.reservedBytes -= maxBytes;
         const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
-        this.hooks.onFetchEnd?.(leader, performance.now() - sentAtMs, () => 0, code);
+        const durationMs = performance.now() - sentAtMs;
+        metrics?.requests.observe('Fetch', durationMs, code);
+        this.hooks.onFetchEnd?.(leader, durationMs, () => 0, code);
         // A refusal no retry can change (an ACL: TOPIC_AUTHORIZATION_FAILED) ends the consumer, as Kafka's poll throws.
         const current = sent.find((s) => s.state.epoch === s.epoch);
         if (!this.stopped && current !== undefined && !isRetriable(code) && code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
@@ -274,6 +298,32 @@ export class Fetcher {
         this.kick();
       },
     );
+  }
+
+  /** The Fetch ask inside the kactus:consumer:fetch tracing channel (only called when it has subscribers). */
+  private tracedAsk(ask: () => Promise<FetchReply>, leader: number, maxBytes: number, sent: readonly { state: PartitionFetchState; fetchOffset: number }[]): Promise<FetchReply> {
+    const context: ConsumerFetchContext = {
+      operationId: nextOperationId(),
+      clientId: this.context.config.clientId,
+      groupId: this.telemetry.groupId,
+      broker: leader,
+      maxBytes,
+      partitions: sent.map((s) => ({ topic: s.state.topic, partition: s.state.partition, fetchOffset: s.fetchOffset })),
+    };
+    let reply: FetchReply | undefined;
+    // tracePromise sets context.result to what the function resolves with: the summary, not the reply's bytes.
+    const traced = consumerFetchChannel.tracePromise(async () => {
+      reply = await ask();
+      return { errorCode: reply.errorCode, partitions: reply.partitions.map((p) => ({ topic: p.topic, partition: p.partition, errorCode: p.errorCode, highWatermark: p.highWatermark, recordsBytes: p.records?.byteLength ?? 0 })) };
+    }, context);
+    return traced.then(() => reply!);
+  }
+
+  /** The partition's lag after an answer (see the module comment); nothing without metrics. */
+  private reportLag(state: PartitionFetchState, p: FetchReply['partitions'][number]): void {
+    if (state.lag === undefined || state.position === null) return;
+    const end = this.config.isolationLevel === 1 && p.lastStableOffset >= 0 ? p.lastStableOffset : p.highWatermark;
+    state.lag.set(Math.max(0, end - state.position));
   }
 
   private handleReply(reply: FetchReply, sent: { key: string; state: PartitionFetchState; epoch: number; fetchOffset: number }[]): void {
@@ -320,7 +370,10 @@ export class Fetcher {
         continue;
       }
       state.failures = 0;
-      if (p.records === null || p.records.length === 0) continue;
+      if (p.records === null || p.records.length === 0) {
+        this.reportLag(state, p);
+        continue;
+      }
       const bytes = Buffer.from(p.records.buffer, p.records.byteOffset, p.records.byteLength);
       const decoded = decodeBatches(bytes);
       if (!decoded.ok) {
@@ -329,8 +382,12 @@ export class Fetcher {
       }
       // Control batches never reach users; read_committed also drops aborted transactions' records (read-committed.ts).
       const { records, nextOffset, sizeBytes } = filterFetchedBatches(decoded.value, { fetchOffset: s.fetchOffset, readCommitted: this.config.isolationLevel === 1, abortedTransactions: p.abortedTransactions ?? null });
-      if (nextOffset === s.fetchOffset) continue;
+      if (nextOffset === s.fetchOffset) {
+        this.reportLag(state, p);
+        continue;
+      }
       state.position = nextOffset;
+      this.reportLag(state, p);
       this.hooks.sink({ key, topic: p.topic, partition: p.partition, epoch: state.epoch, records, sizeBytes, nextOffset, highWatermark: p.highWatermark });
     }
   }

@@ -45,16 +45,23 @@
  * interface, so tests drive the member against the real group logic).
  * Instrumentation events (GROUP_JOIN, REBALANCING, HEARTBEAT,
  * COMMIT_OFFSETS) go to the consumer's `ConsumerInstrumentation` if given.
+ * With metrics (../metrics.ts): each completed (re)join counts as a
+ * rebalance, with its duration from the start of the join to the assignment
+ * taking effect (revocation commits included); each commit its duration and,
+ * failed, its error. Joins and commits run inside the kactus:consumer:rebalance
+ * and kactus:consumer:commit tracing channels when they have subscribers.
  *
  * Imports: protocol/errors.ts, actors/group-coordinator/{consumer-protocol,
  * assignors} (pure codecs and assignors the group leader runs, as in Kafka:
  * they belong in protocol/ and should move there; client/ imports nothing
- * else from actors/), ./types.ts.
+ * else from actors/), ../metrics.ts (types), ../diagnostics.ts, ./types.ts.
  */
 import { ErrorCode, KactusError, errorInfo } from '../../protocol/errors.ts';
 import { consumerProtocolType, decodeAssignment, decodeSubscription, encodeSubscription } from '../../protocol/consumer/consumer-protocol.ts';
 import { assignForSync, assignorsByName } from '../../protocol/consumer/assignors/index.ts';
 import { backoffMs, type RetryPolicy } from '../retry.ts';
+import type { ConsumerMetrics } from '../metrics.ts';
+import { consumerCommitChannel, consumerRebalanceChannel, nextOperationId, type ConsumerCommitContext, type ConsumerRebalanceContext } from '../diagnostics.ts';
 import type { ConsumerInstrumentation } from './events.ts';
 import { compareTp, offsetsByTopic, tpKey, type TopicPartition } from './types.ts';
 
@@ -157,6 +164,7 @@ export class GroupMember {
     private readonly transport: GroupTransport,
     private readonly listener: MembershipListener,
     private readonly events?: ConsumerInstrumentation,
+    private readonly metrics?: ConsumerMetrics,
   ) {}
 
   get ownedPartitions(): readonly TopicPartition[] {
@@ -199,6 +207,25 @@ export class GroupMember {
   /** OffsetCommit in the current generation; rejects with a KactusError naming the first failed partition. */
   async commitOffsets(offsets: readonly { topic: string; partition: number; offset: number }[]): Promise<void> {
     if (offsets.length === 0) return;
+    const commit = (): Promise<void> => this.commitOffsetsOnce(offsets);
+    let promise: Promise<void>;
+    if (consumerCommitChannel.hasSubscribers) {
+      const context: ConsumerCommitContext = { operationId: nextOperationId(), clientId: this.config.clientId, groupId: this.config.groupId, memberId: this.memberId, generationId: this.generationId, offsets };
+      promise = consumerCommitChannel.tracePromise(commit, context);
+    } else promise = commit();
+    const metrics = this.metrics;
+    if (metrics === undefined) return promise;
+    const startedMs = performance.now();
+    try {
+      await promise;
+    } catch (err) {
+      metrics.committed(performance.now() - startedMs, err);
+      throw err;
+    }
+    metrics.committed(performance.now() - startedMs, undefined);
+  }
+
+  private async commitOffsetsOnce(offsets: readonly { topic: string; partition: number; offset: number }[]): Promise<void> {
     if (this.memberId === '' || this.generationId < 0) throw new KactusError(ErrorCode.REBALANCE_IN_PROGRESS, `group ${this.config.groupId}: cannot commit while not a member of a generation`);
     const reply = await this.coordinatorRequest<OffsetCommitReply>(
       {
@@ -363,13 +390,25 @@ export class GroupMember {
     return assignorsByName.get(this.protocolName)?.supportedProtocols.includes('cooperative') ?? false;
   }
 
+  /** One (re)join: joinAndSyncOnce, timed and counted (metrics on), traced (subscribers on). */
   private async joinAndSync(): Promise<void> {
     const reason = this.rejoinReason ?? 'rejoin';
     const startedMs = performance.now();
+    if (consumerRebalanceChannel.hasSubscribers) {
+      const context: ConsumerRebalanceContext = { operationId: nextOperationId(), clientId: this.config.clientId, groupId: this.config.groupId, memberId: this.memberId, reason };
+      // tracePromise sets context.result to what joinAndSyncOnce resolves with.
+      await consumerRebalanceChannel.tracePromise(() => this.joinAndSyncOnce(reason, startedMs), context);
+    } else await this.joinAndSyncOnce(reason, startedMs);
+    this.metrics?.rebalanced(performance.now() - startedMs);
+  }
+
+  private async joinAndSyncOnce(reason: string, startedMs: number): Promise<NonNullable<ConsumerRebalanceContext['result']>> {
     if (this.joinCount > 0) this.events?.emit('consumer.rebalancing', { groupId: this.config.groupId, memberId: this.memberId, reason });
     // Eager protocol: give everything back before joining.
+    let revokedBeforeJoin: TopicPartition[] = [];
     if (!this.cooperative() && this.owned.length > 0) {
       const revoked = this.owned;
+      revokedBeforeJoin = revoked;
       this.owned = [];
       await this.listener.onRevoked(revoked, this.generationId);
     }
@@ -423,6 +462,7 @@ export class GroupMember {
     // Cooperative second round: what we gave up can now go to its new owner.
     if (revoked.length > 0 && this.cooperative()) this.requestRejoin('revoked partitions for a cooperative rebalance');
     if (this.rejoinReason === null) for (const w of this.stableWaiters.splice(0)) w();
+    return { generationId, memberId: this.memberId, protocol: protocolName, assigned, revoked: [...revokedBeforeJoin, ...revoked] };
   }
 
   private joinBody(subscription: Uint8Array, reason: string): GroupRequestBody {
@@ -441,7 +481,7 @@ export class GroupMember {
     };
   }
 
-  private async joinFailed(errorCode: number, api: string): Promise<void> {
+  private async joinFailed(errorCode: number, api: string): Promise<never> {
     this.phase = 'unjoined';
     if (errorCode === ErrorCode.REBALANCE_IN_PROGRESS) throw new KactusError(errorCode, `group ${this.config.groupId}: ${api}`);
     if (fencedErrors.has(errorCode)) {

@@ -8,12 +8,18 @@
  * names the coordinator's host and port; a broker the client has not heard
  * of yet is added to the node's peers so the next request can reach it.
  *
- * Imports: runtime ref type, protocol/errors.ts, ../kactus.ts (types), ./group-member.ts (types).
+ * `withRequestEvents` wraps a transport with the REQUEST events and the
+ * request metrics (duration and errors by api: FindCoordinator, JoinGroup,
+ * SyncGroup, Heartbeat, OffsetCommit, OffsetFetch, LeaveGroup); with neither
+ * a listener nor metrics it adds one test per request.
+ *
+ * Imports: runtime ref type, protocol/errors.ts, ../kactus.ts (types), ../metrics.ts (types), ./group-member.ts (types).
  */
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
 import type { Ref } from '../../runtime/ref.ts';
 import type { ClientContext } from '../kactus.ts';
 import { brokerUrl } from '../connection.ts';
+import type { ConsumerMetrics } from '../metrics.ts';
 import type { ConsumerInstrumentation } from './events.ts';
 import type { GroupRequestBody, GroupTransport } from './group-member.ts';
 
@@ -54,25 +60,41 @@ export function groupTransport(context: ClientContext): GroupTransport {
   };
 }
 
-/** `transport` with a REQUEST (or REQUEST_TIMEOUT) event per coordinator request, when someone listens. */
-export function withRequestEvents(transport: GroupTransport, events: ConsumerInstrumentation, clientId: string): GroupTransport {
+/** `transport` with a REQUEST (or REQUEST_TIMEOUT) event per coordinator request when someone listens, and request metrics when on. */
+export function withRequestEvents(transport: GroupTransport, events: ConsumerInstrumentation, clientId: string, metrics?: ConsumerMetrics): GroupTransport {
   return {
-    findCoordinator: (groupId) => transport.findCoordinator(groupId),
+    async findCoordinator(groupId) {
+      if (metrics === undefined) return transport.findCoordinator(groupId);
+      const startedMs = performance.now();
+      try {
+        const nodeId = await transport.findCoordinator(groupId);
+        metrics.requests.observe('FindCoordinator', performance.now() - startedMs, 0);
+        return nodeId;
+      } catch (err) {
+        metrics.requests.observe('FindCoordinator', performance.now() - startedMs, err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION);
+        throw err;
+      }
+    },
     partitionCounts: (topics) => transport.partitionCounts(topics),
     async request<R>(coordinatorId: number, body: GroupRequestBody, timeoutMs: number): Promise<R> {
-      if (!events.wants('consumer.network.request') && !events.wants('consumer.network.request_timeout')) return transport.request<R>(coordinatorId, body, timeoutMs);
+      const listened = events.wants('consumer.network.request') || events.wants('consumer.network.request_timeout');
+      if (!listened && metrics === undefined) return transport.request<R>(coordinatorId, body, timeoutMs);
       const createdAt = Date.now();
       const startedMs = performance.now();
       try {
         const reply = await transport.request<R>(coordinatorId, body, timeoutMs);
-        const errorCode = (reply as { errorCode?: unknown }).errorCode;
-        events.emit('consumer.network.request', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration: performance.now() - startedMs, errorCode: typeof errorCode === 'number' ? errorCode : 0 });
+        const duration = performance.now() - startedMs;
+        const replyCode = (reply as { errorCode?: unknown }).errorCode;
+        const errorCode = typeof replyCode === 'number' ? replyCode : 0;
+        metrics?.requests.observe(body.type, duration, errorCode);
+        if (events.wants('consumer.network.request')) events.emit('consumer.network.request', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration, errorCode });
         return reply;
       } catch (err) {
         const code = err instanceof KactusError ? err.code : ErrorCode.NETWORK_EXCEPTION;
         const duration = performance.now() - startedMs;
-        if (code === ErrorCode.REQUEST_TIMED_OUT) events.emit('consumer.network.request_timeout', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration });
-        events.emit('consumer.network.request', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration, errorCode: code });
+        metrics?.requests.observe(body.type, duration, code);
+        if (code === ErrorCode.REQUEST_TIMED_OUT && events.wants('consumer.network.request_timeout')) events.emit('consumer.network.request_timeout', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration });
+        if (events.wants('consumer.network.request')) events.emit('consumer.network.request', { broker: coordinatorId, apiName: body.type, clientId, createdAt, duration, errorCode: code });
         throw err;
       }
     },

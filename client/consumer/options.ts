@@ -19,7 +19,8 @@
  * so a dead member's partitions move quickly; heartbeatIntervalMs 3 s.
  */
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
-import { boolean, functionSlots, integer, oneOf, parseOptions, type Parsed } from '../options.ts';
+import { boolean, functionSlots, integer, metricsOption, oneOf, parseOptions, type Parsed } from '../options.ts';
+import type { MetricsOptions } from '../metrics.ts';
 import type { Deserializer, Deserializers } from '../serde.ts';
 
 const KiB = 1024;
@@ -77,6 +78,8 @@ export const consumerOptionsSpec = {
   ackMode: oneOf(['explicit', 'onDelivery'] as const, 'explicit'),
   /** How record keys and values are turned from bytes into the app's types (client/serde.ts). */
   deserializers: functionSlots<Deserializer<unknown>>('deserializer', '(bytes: Buffer, topic: string) => value'),
+  /** This consumer's metrics go to this registry instead of the Kactus client's (client/metrics.ts). */
+  metrics: metricsOption,
 } as const;
 
 export type ConsumerOptions<K = Buffer, V = Buffer> = {
@@ -101,6 +104,8 @@ export type ConsumerOptions<K = Buffer, V = Buffer> = {
   ackMode?: 'explicit' | 'onDelivery';
   /** deserializers.string, deserializers.json<T>(), or functions of your own; types messages$ by K and V. */
   deserializers?: Deserializers<K, V>;
+  /** Overrides Kactus.metrics for this consumer: { registry, prefix? }. */
+  metrics?: MetricsOptions;
 };
 
 export type ConsumerConfig = Omit<Parsed<typeof consumerOptionsSpec>, 'autoCommit'> & { autoCommit: boolean };

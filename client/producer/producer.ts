@@ -36,6 +36,13 @@
  * refused with INVALID_TXN_STATE when none is open (and with PRODUCER_FENCED
  * once fenced); while one is open, `send` and the transaction's `send` are
  * the same thing. Its InitProducerId goes to the transaction coordinator.
+ *
+ * Metrics (../metrics.ts) are opened in start() from this producer's
+ * `metrics` option or else the client's; records that fail before they reach
+ * the sender (a send that waited too long, an aborted transaction's unsent
+ * records) are counted as failed here, the rest in the sender. Each send()
+ * runs inside the kactus:producer:send tracing channel when it has
+ * subscribers (../diagnostics.ts).
  */
 import type { Logger } from '../../runtime/logger.ts';
 import type { Ref } from '../../runtime/ref.ts';
@@ -47,6 +54,8 @@ import { withRetry } from '../retry.ts';
 import { checkReply, initProducerIdReplyValidator } from '../replies.ts';
 import type { RawValue, Serializer } from '../serde.ts';
 import { checkTopicName } from '../topic-name.ts';
+import { openProducerMetrics, type ProducerMetrics } from '../metrics.ts';
+import { nextOperationId, producerSendChannel, publishInstance, type ProducerSendContext } from '../diagnostics.ts';
 import { Accumulator, batchOverheadBytes, estimateRecordBytes, type ProducerBatch, type RecordOwner } from './accumulator.ts';
 import { IdempotenceState } from './idempotence.ts';
 import { createPartitioner, type Partitioner } from './partitioner.ts';
@@ -220,15 +229,20 @@ export class Producer<K = RawValue, V = RawValue> {
   private log: Logger | undefined;
   /** Present when config.transactionalId is set (created with the client context). */
   private txn: TransactionManager | undefined;
+  /** Present (after start) when this producer or its client has a metrics registry. */
+  private metrics: ProducerMetrics | undefined;
 
   constructor(
     readonly config: ProducerConfig,
     private readonly openContext: () => Promise<ClientContext>,
     private readonly onClosed: (producer: Closeable) => void,
+    /** The Kactus clientId (metric labels, tracing contexts). */
+    private readonly clientId = 'kactus',
   ) {
     this.accumulator = new Accumulator(config.batchSizeBytes, config.lingerMs);
     this.partitioner = createPartitioner(config.partitioner);
     this.idempotence = config.idempotent ? new IdempotenceState() : undefined;
+    publishInstance({ type: 'producer', clientId, instance: this });
   }
 
   /** Counters for tests and benchmarks. */
@@ -243,12 +257,30 @@ export class Producer<K = RawValue, V = RawValue> {
 
   /** Sends records to one topic; resolves with each record's partition and offset, in the order given. */
   send(record: ProducerRecord<K, V>): Promise<RecordMetadata[]> {
+    if (producerSendChannel.hasSubscribers) return this.traced([record], () => this.sendNow(record));
+    return this.sendNow(record);
+  }
+
+  private sendNow(record: ProducerRecord<K, V>): Promise<RecordMetadata[]> {
     if (this.config.transactionalId !== null) return this.sendInTransaction(this.txn?.txnSeq ?? -1, [record]);
     return this.accept([record]);
   }
 
+  /** `send` inside the kactus:producer:send tracing channel (called only when it has subscribers). */
+  private traced(records: readonly ProducerRecord<K, V>[], send: () => Promise<RecordMetadata[]>): Promise<RecordMetadata[]> {
+    let recordCount = 0;
+    for (const r of records) recordCount += Array.isArray(r?.messages) ? r.messages.length : 0;
+    const context: ProducerSendContext = { operationId: nextOperationId(), clientId: this.clientId, records, recordCount };
+    return producerSendChannel.tracePromise(send, context);
+  }
+
   /** Sends records to several topics as one call. */
   sendBatch(batch: { topicMessages: readonly ProducerRecord<K, V>[] }): Promise<RecordMetadata[]> {
+    if (producerSendChannel.hasSubscribers && Array.isArray(batch?.topicMessages)) return this.traced(batch.topicMessages, () => this.sendBatchNow(batch));
+    return this.sendBatchNow(batch);
+  }
+
+  private sendBatchNow(batch: { topicMessages: readonly ProducerRecord<K, V>[] }): Promise<RecordMetadata[]> {
     if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.topicMessages)) {
       return Promise.reject(new KactusError(ErrorCode.INVALID_REQUEST, 'sendBatch takes { topicMessages: [{ topic, messages }] }'));
     }
@@ -361,6 +393,7 @@ export class Producer<K = RawValue, V = RawValue> {
         const context = await this.openContext();
         this.context = context;
         this.log = context.connection.log.child({ component: 'producer' });
+        this.metrics ??= await openProducerMetrics(this.config.metrics ?? context.config.metrics, this.clientId);
         const transactionalId = this.config.transactionalId;
         if (transactionalId !== null && this.txn === undefined) {
           this.txn = new TransactionManager({
@@ -389,6 +422,8 @@ export class Producer<K = RawValue, V = RawValue> {
           config: this.config,
           idempotence: this.idempotence,
           log: this.log,
+          clientId: this.clientId,
+          metrics: this.metrics,
           nowMs: () => performance.now(),
           random: Math.random,
           onDone: (delivery) => this.onDelivered(delivery),
@@ -421,7 +456,7 @@ export class Producer<K = RawValue, V = RawValue> {
         (err: unknown) => {
           this.startError = asKactusError(err, 'producer start');
           this.starting = undefined; // the next send tries again
-          for (const handle of this.waiting.drain()) handle.fail(this.startError);
+          for (const handle of this.waiting.drain()) this.failWaiting(handle, this.startError);
         },
       );
     }
@@ -462,7 +497,7 @@ export class Producer<K = RawValue, V = RawValue> {
       const handle = this.waiting.first()!;
       if (nowMs - handle.acceptedAtMs >= this.config.deliveryTimeoutMs) {
         this.waiting.shift();
-        handle.fail(new KactusError(ErrorCode.REQUEST_TIMED_OUT, `send waited ${Math.round(nowMs - handle.acceptedAtMs)} ms (deliveryTimeoutMs ${this.config.deliveryTimeoutMs}) for topic metadata or buffer space (topics: ${[...new Set(handle.prepared.map((p) => p.topic))].join(', ')})`));
+        this.failWaiting(handle, new KactusError(ErrorCode.REQUEST_TIMED_OUT, `send waited ${Math.round(nowMs - handle.acceptedAtMs)} ms (deliveryTimeoutMs ${this.config.deliveryTimeoutMs}) for topic metadata or buffer space (topics: ${[...new Set(handle.prepared.map((p) => p.topic))].join(', ')})`));
         continue;
       }
       let missing: string | undefined;
@@ -497,7 +532,7 @@ export class Producer<K = RawValue, V = RawValue> {
         this.appendAll(handle, nowMs);
         appended = true;
       } catch (err) {
-        handle.fail(asKactusError(err, 'send'));
+        this.failWaiting(handle, asKactusError(err, 'send'));
       }
     }
     if (appended) {
@@ -578,7 +613,7 @@ export class Producer<K = RawValue, V = RawValue> {
         this.fetching.delete(topic);
         const error = asKactusError(err, `metadata of topic ${topic}`);
         // Fail the waiting sends that need this topic; the others go on.
-        for (const handle of this.waiting.removeWhere((h) => h.prepared.some((p) => p.topic === topic))) handle.fail(error);
+        for (const handle of this.waiting.removeWhere((h) => h.prepared.some((p) => p.topic === topic))) this.failWaiting(handle, error);
         this.pump();
       },
     );
@@ -628,11 +663,24 @@ export class Producer<K = RawValue, V = RawValue> {
     if (this.waiting.length > 0) this.pump();
   }
 
+  /** Fails a send that never reached the accumulator, counting its records as failed (metrics on). */
+  private failWaiting(handle: SendHandle, error: Error): void {
+    const metrics = this.metrics;
+    if (metrics !== undefined) {
+      // A failure path, not the hot one: the records are counted per topic here.
+      const byTopic = new Map<string, number>();
+      for (const p of handle.prepared) byTopic.set(p.topic, (byTopic.get(p.topic) ?? 0) + 1);
+      for (const [topic, count] of byTopic) metrics.recordsFailed(topic, count, error);
+    }
+    handle.fail(error);
+  }
+
   /** A transaction abort: fails every send not yet on the wire; what is in flight finishes as it will. */
   private dropUnsent(error: KactusError): void {
-    for (const handle of this.waiting.drain()) handle.fail(error);
+    for (const handle of this.waiting.drain()) this.failWaiting(handle, error);
     for (const batch of this.accumulator.abortAll()) {
       this.bufferedBytes -= batch.sizeBytes - batchOverheadBytes;
+      this.metrics?.recordsFailed(batch.topic, batch.recordCount, error);
       for (const owner of batch.owners) owner.fail(error);
     }
     this.sender?.dropQueued(error);
@@ -641,8 +689,11 @@ export class Producer<K = RawValue, V = RawValue> {
   /** Fails everything pending and makes the producer refuse further sends (its sender is stopped). */
   private failEverything(error: KactusError): void {
     this.fatalError ??= error;
-    for (const handle of this.waiting.drain()) handle.fail(error);
-    for (const batch of this.accumulator.abortAll()) for (const owner of batch.owners) owner.fail(error);
+    for (const handle of this.waiting.drain()) this.failWaiting(handle, error);
+    for (const batch of this.accumulator.abortAll()) {
+      this.metrics?.recordsFailed(batch.topic, batch.recordCount, error);
+      for (const owner of batch.owners) owner.fail(error);
+    }
     this.sender?.abort(error);
   }
 

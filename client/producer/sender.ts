@@ -53,6 +53,15 @@
  * (no retry, no new producer id: the producer is fenced). `dropQueued` fails
  * every batch not on the wire (an abort).
  *
+ * Metrics and tracing (../metrics.ts, ../diagnostics.ts): with a registry,
+ * each batch's encoded size and record count are observed once (its first
+ * encoding), each Produce request's duration and error when it answers, the
+ * records of a batch counted as sent when it is acknowledged or as failed
+ * (by error) when it fails for good, and each retry by its cause. The
+ * records-sent counter child is kept on the partition queue, so an ack costs
+ * one add. The tracing channels get a context per request only when
+ * subscribed.
+ *
  * Fault hook (tests): `faults.dropProduceResponses = n` discards the next n
  * successful Produce answers as if the network lost them: the broker has the
  * batch, the sender does not know, and retries it.
@@ -69,6 +78,8 @@ import type { Connection } from '../connection.ts';
 import type { MetadataCache } from '../metadata-cache.ts';
 import type { ProducerConfig } from '../options.ts';
 import { backoffMs, retryPolicyDefault, type RetryPolicy } from '../retry.ts';
+import type { ProducerMetrics } from '../metrics.ts';
+import { producerRequestChannel, producerRetryChannel, nextOperationId, type ProducerRequestContext, type ProducerRetryEvent } from '../diagnostics.ts';
 import type { ProducerBatch } from './accumulator.ts';
 import { stampProducerState, type IdempotenceState } from './idempotence.ts';
 
@@ -138,6 +149,8 @@ class PartitionQueue {
     readonly topic: string,
     readonly partition: number,
     readonly key: string,
+    /** The records-sent counter of the topic (metrics on), looked up once. */
+    readonly sent: { inc(count: number): void } | undefined,
   ) {}
 
   /** Puts a delivery back in creation order. */
@@ -159,6 +172,10 @@ export type SenderDeps = {
   /** Present when the producer is idempotent. */
   idempotence: IdempotenceState | undefined;
   log: Logger;
+  /** The Kactus clientId (tracing contexts); default 'kactus'. */
+  clientId?: string;
+  /** Present when the app passed a metrics registry. */
+  metrics?: ProducerMetrics | undefined;
   nowMs: () => number;
   random: () => number;
   /** A delivery ended (completed or failed): its bytes leave the buffer. */
@@ -217,7 +234,7 @@ export class Sender {
       const key = `${batch.topic}\u0000${batch.partition}`;
       let pq = this.partitions.get(key);
       if (pq === undefined) {
-        pq = new PartitionQueue(batch.topic, batch.partition, key);
+        pq = new PartitionQueue(batch.topic, batch.partition, key, this.deps.metrics?.sentCounter(batch.topic));
         this.partitions.set(key, pq);
       }
       pq.queue.push(new Delivery(batch, this.deps.config.deliveryTimeoutMs));
@@ -346,6 +363,7 @@ export class Sender {
         this.stats.encodeCpuMs += (encodeCpuSampleEvery * (cpu.user + cpu.system)) / 1_000;
       }
       this.stats.encodedBytes += delivery.bytes.length;
+      this.deps.metrics?.batchEncoded(delivery.bytes.length, batch.recordCount);
     } else if (idempotence && delivery.generation !== idempotence.generation && !delivery.inDoubt) {
       // A batch in doubt keeps its old producer id and sequence: the leader answers a copy it holds as a duplicate.
       delivery.baseSequence = idempotence.take(pq.key, delivery.batch.recordCount);
@@ -374,16 +392,21 @@ export class Sender {
     this.inFlightCount += 1;
     const sentAtMs = performance.now();
     delivery.sentAtMs = sentAtMs;
-    connection
-      .ask<Produce, unknown>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, ...(this.deps.transactional ? { transactionalId: this.deps.transactional.transactionalId } : {}), replyTo: replyTo as Ref<ProduceReply> }), config.requestTimeoutMs + produceAnswerSlackMs)
+    const metrics = this.deps.metrics;
+    metrics?.requestStarted();
+    const ask = (): Promise<unknown> => connection.ask<Produce, unknown>(leader, '/broker', (replyTo) => ({ type: 'Produce', topic: pq.topic, partition: pq.partition, acks: config.acks, timeoutMs: config.requestTimeoutMs, batch: bytes, ...(this.deps.transactional ? { transactionalId: this.deps.transactional.transactionalId } : {}), replyTo: replyTo as Ref<ProduceReply> }), config.requestTimeoutMs + produceAnswerSlackMs);
+    (producerRequestChannel.hasSubscribers ? this.tracedAsk(ask, pq, delivery, leader, bytes.length) : ask())
       .then(
         (raw) => {
-          this.stats.requestMsTotal += performance.now() - sentAtMs;
+          const durationMs = performance.now() - sentAtMs;
+          this.stats.requestMsTotal += durationMs;
           const reply = produceReplyValidator(raw, 'ProduceReply');
-          if (isInvalid(reply)) this.onReply(pq, delivery, leader, { errorCode: ErrorCode.CORRUPT_MESSAGE, errorMessage: `malformed answer: ${reply.errorMessage}`, baseOffset: -1, logAppendTimeMs: -1 }, true);
-          else this.onReply(pq, delivery, leader, reply, true);
+          const answer = isInvalid(reply) ? { errorCode: ErrorCode.CORRUPT_MESSAGE, errorMessage: `malformed answer: ${reply.errorMessage}`, baseOffset: -1, logAppendTimeMs: -1 } : reply;
+          metrics?.requestEnded(durationMs, answer.errorCode);
+          this.onReply(pq, delivery, leader, answer, true);
         },
         (err: unknown) => {
+          metrics?.requestEnded(performance.now() - sentAtMs, err instanceof KactusError ? err.code : ErrorCode.UNKNOWN_SERVER_ERROR);
           if (!(err instanceof KactusError)) {
             this.afterInFlight(pq, delivery, leader, true);
             if (!delivery.done) this.fail(delivery, err instanceof Error ? err : new Error(String(err)));
@@ -393,6 +416,19 @@ export class Sender {
           this.onReply(pq, delivery, leader, { errorCode: err.code, errorMessage: err.message, baseOffset: -1, logAppendTimeMs: -1 }, true);
         },
       );
+  }
+
+  /** The Produce ask inside the kactus:producer:request tracing channel (only called when it has subscribers). */
+  private tracedAsk(ask: () => Promise<unknown>, pq: PartitionQueue, delivery: Delivery, leader: number, sizeBytes: number): Promise<unknown> {
+    const context: ProducerRequestContext = { operationId: nextOperationId(), clientId: this.deps.clientId ?? 'kactus', broker: leader, topic: pq.topic, partition: pq.partition, recordCount: delivery.batch.recordCount, sizeBytes, attempt: delivery.attempts };
+    let raw: unknown;
+    // tracePromise sets context.result to what the function resolves with: the answer's code and offset.
+    const traced = producerRequestChannel.tracePromise(async () => {
+      raw = await ask();
+      const reply = raw as Partial<ReplyLike> | null;
+      return { errorCode: typeof reply?.errorCode === 'number' ? reply.errorCode : ErrorCode.CORRUPT_MESSAGE, baseOffset: typeof reply?.baseOffset === 'number' ? reply.baseOffset : -1 };
+    }, context);
+    return traced.then(() => raw);
   }
 
   private afterInFlight(pq: PartitionQueue, delivery: Delivery, leader: number, counted: boolean): void {
@@ -481,6 +517,11 @@ export class Sender {
       pq.retryAtMs = Math.max(pq.retryAtMs, nowMs + backoffMs(delivery.attempts - 1, this.retry, this.deps.random()));
       pq.failedLeader = leader;
       this.active.add(pq);
+      this.deps.metrics?.retried(pq.topic, errorCode);
+      if (producerRetryChannel.hasSubscribers) {
+        const event: ProducerRetryEvent = { clientId: this.deps.clientId ?? 'kactus', topic: pq.topic, partition: pq.partition, errorCode, attempt: delivery.attempts, recordCount: delivery.batch.recordCount, backoffMs: Math.max(0, Math.round(pq.retryAtMs - nowMs)) };
+        producerRetryChannel.publish(event);
+      }
       this.deps.log.debug({ topic: pq.topic, partition: pq.partition, errorCode, attempt: delivery.attempts }, 'producer.batch_retry');
       return;
     }
@@ -515,10 +556,12 @@ export class Sender {
       const record = batch.records[i]!;
       batch.owners[i]!.complete(batch.ownerIndexes[i]!, pq.topic, pq.partition, baseOffset < 0 ? -1 : baseOffset + i, logAppendTimeMs >= 0 ? logAppendTimeMs : record.timestamp);
     }
+    if (!delivery.done) pq.sent?.inc(batch.recordCount);
     this.finished(delivery);
   }
 
   private fail(delivery: Delivery, error: Error): void {
+    if (!delivery.done) this.deps.metrics?.recordsFailed(delivery.batch.topic, delivery.batch.recordCount, error);
     for (const owner of delivery.batch.owners) owner.fail(error);
     this.finished(delivery);
   }
