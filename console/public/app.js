@@ -143,11 +143,11 @@ async function clusterPage() {
   const latencyValue = h('span', { 'data-testid': 'latency-now' }, '-');
   charts.append(
     h('div', { class: 'chart' }, h('div', { class: 'title' }, h('span', {}, 'Records produced per second (cluster)'), throughputValue), throughputCanvas),
-    h('div', { class: 'chart' }, h('div', { class: 'title' }, h('span', {}, 'Request latency on this broker (ms)'), latencyValue), latencyCanvas),
+    h('div', { class: 'chart' }, h('div', { class: 'title' }, h('span', {}, 'Produce latency on this broker (ms, clients\' requests)'), latencyValue), latencyCanvas),
   );
   mount(h('h1', {}, 'Cluster'), summary, charts);
   const throughput = new LineChart(throughputCanvas, { series: [{ label: 'records/s', color: '#2f6f4f' }] });
-  const latency = new LineChart(latencyCanvas, { series: [{ label: 'produce p99', color: '#b54708' }, { label: 'fetch p99', color: '#3e63dd' }, { label: 'produce p50', color: '#e0a050' }], unit: '' });
+  const latency = new LineChart(latencyCanvas, { series: [{ label: 'produce p99', color: '#b54708' }, { label: 'produce p50', color: '#2f6f4f' }], unit: '' });
   const sampler = new ThroughputSampler();
   let slow = 0;
   await live(async () => {
@@ -157,7 +157,7 @@ async function clusterPage() {
       throughputValue.textContent = `${formatNumber(rate)}/s`;
     }
     if (stats !== null) {
-      latency.push([stats.produceP99Ms, stats.fetchP99Ms, stats.produceP50Ms]);
+      latency.push([stats.produceP99Ms, stats.produceP50Ms]);
       latencyValue.textContent = stats.produceP99Ms === null ? '-' : `produce p99 ${formatNumber(stats.produceP99Ms)} ms`;
     }
     // The cluster view costs a few admin requests: every 3 s is enough for it, the charts go every second.

@@ -69,6 +69,8 @@ export function consoleApiHandler(clients: ConsoleClients): HttpHandler {
       if (!response.headersSent) sendJson(response, request.method === 'POST' && url.pathname === '/api/topics' ? 201 : 200, result);
     } catch (err) {
       if (err instanceof HttpError && err.status === 401 && clients.authenticates) response.setHeader('www-authenticate', 'Basic realm="kactus", charset="UTF-8"');
+      // The rest of a body too large is not read: the connection cannot carry another request after it.
+      if (err instanceof HttpError && err.status === 413) response.setHeader('connection', 'close');
       sendError(response, err instanceof ResetRefused ? new HttpError(409, 'REBALANCE_IN_PROGRESS', err.message) : err);
     }
     return true;

@@ -1,6 +1,7 @@
 /**
  * GET /api/stats: this broker's request latency now, for the console's live
- * chart: p50 and p99 of Produce and Fetch over the last few seconds, from the
+ * chart: p50 and p99 of clients' Produce requests over the last second or
+ * two (Fetch is left out: a long-polled fetch's time is mostly its wait), from the
  * broker's request-duration histogram (a prom-client Histogram, read through
  * its `get()`). Quantiles come from the change of the cumulative buckets
  * between two reads (the window), estimated by linear interpolation inside
@@ -13,19 +14,20 @@ import { sendJson } from './http.ts';
 /** What prom-client's Histogram.get() returns (only the parts read here). */
 export type HistogramValues = { values: readonly { labels: Readonly<Record<string, string | number | undefined>>; value: number; metricName?: string }[] };
 
-export type LatencySource = { get(): Promise<HistogramValues> | HistogramValues; requestLabel: string; kinds: { produce: string; fetch: string } };
+/** The histogram, and the labels that pick clients' Produce requests out of it (other labels are summed over). */
+export type LatencySource = { get(): Promise<HistogramValues> | HistogramValues; produceLabels: Readonly<Record<string, string>> };
 
 /** A window shorter than this is widened to the previous read (a page polling every second sees ~1-2 s windows). */
 export const statsWindowMsMin = 900;
 
 type Buckets = Map<number, number>;
 
-/** Cumulative bucket counts of one request kind, summed over the other labels (listeners). */
-function bucketsOf(values: HistogramValues, requestLabel: string, kind: string): Buckets {
+/** Cumulative bucket counts of the series matching `labels`, summed over the other labels (listeners). */
+function bucketsOf(values: HistogramValues, labels: Readonly<Record<string, string>>): Buckets {
   const out: Buckets = new Map();
   for (const v of values.values) {
     if (v.metricName !== undefined && !v.metricName.endsWith('_bucket')) continue;
-    if (v.labels[requestLabel] !== kind || v.labels.le === undefined) continue;
+    if (v.labels.le === undefined || Object.entries(labels).some(([k, want]) => v.labels[k] !== want)) continue;
     const le = v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le);
     out.set(le, (out.get(le) ?? 0) + v.value);
   }
@@ -52,17 +54,17 @@ export function quantileBetween(before: Buckets, after: Buckets, q: number): num
 }
 
 export function consoleStatsHandler(source: LatencySource | null): HttpHandler {
-  type Reading = { atMs: number; produce: Buckets; fetch: Buckets };
+  type Reading = { atMs: number; produce: Buckets };
   let previous: Reading | null = null;
   let older: Reading | null = null;
   return async (request, response, url) => {
     if (url.pathname !== '/api/stats' || request.method !== 'GET') return false;
     if (source === null) {
-      sendJson(response, 200, { atMs: Date.now(), produceP50Ms: null, produceP99Ms: null, fetchP99Ms: null, note: 'metrics are off on this broker' });
+      sendJson(response, 200, { atMs: Date.now(), produceP50Ms: null, produceP99Ms: null, produceRequests: 0, note: 'metrics are off on this broker' });
       return true;
     }
     const values = await source.get();
-    const now = { atMs: Date.now(), produce: bucketsOf(values, source.requestLabel, source.kinds.produce), fetch: bucketsOf(values, source.requestLabel, source.kinds.fetch) };
+    const now = { atMs: Date.now(), produce: bucketsOf(values, source.produceLabels) };
     if (previous !== null && now.atMs - previous.atMs >= statsWindowMsMin) {
       older = previous;
       previous = now;
@@ -74,7 +76,7 @@ export function consoleStatsHandler(source: LatencySource | null): HttpHandler {
       windowMs: now.atMs - base.atMs,
       produceP50Ms: ms(quantileBetween(base.produce, now.produce, 0.5)),
       produceP99Ms: ms(quantileBetween(base.produce, now.produce, 0.99)),
-      fetchP99Ms: ms(quantileBetween(base.fetch, now.fetch, 0.99)),
+      produceRequests: Math.max(0, (now.produce.get(Number.POSITIVE_INFINITY) ?? 0) - (base.produce.get(Number.POSITIVE_INFINITY) ?? 0)),
     });
     return true;
   };
