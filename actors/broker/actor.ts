@@ -77,6 +77,7 @@ import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
 import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPartitionsInTxnRequest, type VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
 import { describeProducersReply } from './describe-producers.ts';
 import { deleteRecordsReply } from './delete-records.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { validateDeleteRecords, type DeleteRecords } from '../../protocol/apis/delete-records.ts';
 import type { LogConfig } from '../../storage/config.ts';
 
@@ -237,6 +238,8 @@ export type BrokerDeps = {
   security?: SecurityView;
   /** The dynamic log.level (null: none set, back to the level the process started with). */
   setLogLevel?: (level: string | null) => void;
+  /** The broker's metrics, handed to every replica it spawns; produce refusals here are counted too. */
+  metrics?: BrokerMetrics;
 };
 
 export const offsetsTopicName = '__consumer_offsets';
@@ -379,6 +382,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         fetchServer: deps.fetchServer,
         broker: ctx.self,
         isrEligible,
+        ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       }),
       deps.replicasParent,
     );
@@ -584,7 +588,11 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
       );
   };
 
-  const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
+  const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => {
+    deps.metrics?.produceError(errorCode);
+    return produceErrorReply(msg, errorCode, errorMessage);
+  };
+  const produceErrorReply = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
     type: 'ProduceReply',
     topic: msg.topic,
     partition: msg.partition,
