@@ -33,6 +33,15 @@
  * A SIGKILL skips all of it: the death watch or the session timeout fences
  * the broker, and leadership moves then.
  *
+ * The HTTP listener (http.listener, off by default) starts last, once the
+ * actors exist, so its handlers never see a half-built node: first
+ * /metrics, /health and /ready (actors/http/probes.ts), then the caller's
+ * `httpHandlers` (the web console). It closes after the controlled shutdown
+ * (so /ready answers 503 while leadership moves away) and before the actors
+ * stop. The metrics (actors/metrics/broker-metrics.ts) exist from the start:
+ * the Node counts native requests into them, the Kafka listeners' handler is
+ * wrapped by them, and the data plane gets them through `extraActors`.
+ *
  * What it must not do: domain logic. The `kactus broker` CLI and
  * actors/broker-main.ts both call `startBrokerNode`.
  */
@@ -57,6 +66,12 @@ import { resolveClusterSecret } from './broker/cluster-secret.ts';
 import { controllerStopped, resignLeadership, spawnController } from './controller/actor.ts';
 import { controlledShutdown, spawnControllerClient } from './controller/client.ts';
 import type { ControllerClientMessage, ControllerMessage } from './controller/messages.ts';
+import { BrokerMetrics } from './metrics/broker-metrics.ts';
+import { startHttpListener, type HttpHandler, type HttpListener } from './http/listener.ts';
+import { brokerProbeHandlers } from './http/probes.ts';
+
+/** What a caller's HTTP handlers (the web console) are built from: the node, its config, its controller client and metrics. */
+export type BrokerHttpContext = { node: Node; config: BrokerConfig; controllerClient: Ref<ControllerClientMessage>; metrics: BrokerMetrics };
 
 /** How long stop() waits for the controller's store to close. */
 export const storeCloseWaitMsMax = 5_000;
@@ -90,7 +105,12 @@ export type BrokerNodeOptions = {
    * Called once, after `/controller` (on voters) and `/controller-client` exist.
    * Use `controllerClient` for SubscribeMetadata and ControllerCall.
    */
-  extraActors?: (node: Node, controllerClient: Ref<ControllerClientMessage>, security: SecurityView) => void;
+  extraActors?: (node: Node, controllerClient: Ref<ControllerClientMessage>, security: SecurityView, metrics: BrokerMetrics) => void;
+  /**
+   * More handlers for the HTTP listener (when http.listener is set), tried after /metrics, /health and
+   * /ready, in order: the web console and its JSON API.
+   */
+  httpHandlers?: (context: BrokerHttpContext) => HttpHandler[];
 };
 
 export type BrokerNode = {
@@ -101,6 +121,10 @@ export type BrokerNode = {
   readonly controllerClient: Ref<ControllerClientMessage>;
   /** The Kafka listeners as registered (advertised addresses, bound ports). */
   readonly kafkaListeners: readonly BrokerListener[];
+  /** The HTTP listener (http.listener), or null when none is configured. */
+  readonly http: HttpListener | null;
+  /** This broker's metrics; `metrics.registry` is the prom-client Registry /metrics serves. */
+  readonly metrics: BrokerMetrics;
   /** Stops every actor and the listener. Idempotent. */
   stop(): Promise<void>;
 };
@@ -123,7 +147,9 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
           failedDelayMs: config.connectionFailedAuthenticationDelayMs,
         }
       : undefined;
+  const metrics = new BrokerMetrics({ enabled: config.metricsEnabled });
   const node = await Node.start({
+    ...(metrics.requestObserver === undefined ? {} : { requestObserver: metrics.requestObserver }),
     ...(clientAuthenticator === undefined ? {} : { clientAuthenticator }),
     ...(security.authorizer === null ? {} : { authorizer: (caller, path, message) => security.authorizeRequest(caller, path, message) }),
     nodeId,
@@ -152,7 +178,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
         await startKafkaListener({
           host: address.host,
           port: address.port,
-          handler: createKafkaHandler({ node, listenerName: address.name, sasl, log: node.log, ...(security.authorizer === null ? {} : { security }) }),
+          handler: metrics.instrumentKafkaHandler(createKafkaHandler({ node, listenerName: address.name, sasl, log: node.log, ...(security.authorizer === null ? {} : { security }) })),
           apiVersions: () => servedApiVersions(sasl),
           log: node.log.child({ listener: address.name }),
           ...(tls ? { tls: brokerTls(config) } : {}),
@@ -189,8 +215,26 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
   spawnSecurity(node, security, controllerClient);
-  options.extraActors?.(node, controllerClient, security);
-  node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null }, 'broker_node.started');
+  metrics.bindNode({ node, config, kafkaConnections: () => kafkaListeners.reduce((n, l) => n + l.connectionCount(), 0) });
+  options.extraActors?.(node, controllerClient, security, metrics);
+  let http: HttpListener | null = null;
+  if (config.httpListener !== null) {
+    const context: BrokerHttpContext = { node, config, controllerClient, metrics };
+    try {
+      http = await startHttpListener({
+        host: config.httpListener.host,
+        port: config.httpListener.port,
+        handlers: [...brokerProbeHandlers({ node, config, metrics }), ...(options.httpHandlers?.(context) ?? [])],
+        log: node.log.child({ listener: 'http' }),
+      });
+    } catch (err) {
+      for (const listener of kafkaListeners) await listener.close();
+      for (const path of node.actorPaths().sort((a, b) => b.split('/').length - a.split('/').length)) node.stopActor({ node: node.nodeId, path });
+      await node.stop();
+      throw err;
+    }
+  }
+  node.log.info({ brokerId: config.brokerId, voter: isVoter, url: node.url ?? null, http: http?.url ?? null }, 'broker_node.started');
   let stopping: Promise<void> | undefined;
   const stopAll = async (): Promise<void> => {
     // Leadership of partitions moves off this broker first (the fence commits while we may still lead the quorum).
@@ -205,6 +249,7 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     // Node.stop() does not stop the actors (nact's system stop misses them), so stop every actor
     // here, deepest first, while the links still work: watchers elsewhere get Terminated('stopped'),
     // and the controller's death watch fences this broker at once instead of after a timeout.
+    await http?.close();
     for (const listener of kafkaListeners) await listener.close();
     const paths = node.actorPaths().sort((a, b) => b.split('/').length - a.split('/').length);
     for (const path of paths) node.stopActor({ node: node.nodeId, path });
@@ -218,6 +263,8 @@ export async function startBrokerNode(config: BrokerConfig, options: BrokerNodeO
     controller,
     controllerClient,
     kafkaListeners: registeredListeners,
+    http,
+    metrics,
     stop: async () => {
       if (stopping === undefined) stopping = stopAll();
       return stopping;

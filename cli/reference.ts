@@ -74,6 +74,8 @@ const meanings: Record<string, string> = {
   'ssl.client.auth': 'none, requested or required: ask clients for a certificate signed by the truststore\'s CAs (required: refuse them without one)',
   'ssl.keystore.type': 'PEM only (JKS and PKCS12 are refused)',
   'ssl.truststore.type': 'PEM only',
+  'http.listener': '`HOST:PORT` of the HTTP listener (`--http-listen`): Prometheus `/metrics`, `/health`, `/ready` and the web console; empty: none (Kactus only; `kactus cluster up` gives broker i 127.0.0.1:9290+i)',
+  'metrics.enabled': 'false: the broker counts nothing on its hot path and serves no `/metrics` (the switch bench:produce measures the cost with) (Kactus only)',
 };
 
 /** Configs whose value is not a field of the kafkaNames map (parsed on their own in config.ts). */
@@ -84,6 +86,7 @@ const specialFields: Record<string, string> = {
   'advertised.listeners': 'kafkaAdvertisedListeners',
   'sasl.enabled.mechanisms': 'saslEnabledMechanisms',
   'super.users': 'superUsers',
+  'http.listener': 'httpListener',
 };
 
 /** Configs given by a required flag: no default. */
@@ -104,6 +107,7 @@ export function configFields(): Map<string, string> {
 function formatDefault(name: string, value: unknown): string {
   if (requiredFlags[name] !== undefined) return requiredFlags[name]!;
   if (value === null || value === undefined) return 'none';
+  if (typeof value === 'object' && !Array.isArray(value) && 'host' in value && 'port' in value) return `${(value as { host: string }).host}:${(value as { port: number }).port}`;
   if (Array.isArray(value)) return value.length === 0 ? 'none' : value.map((v: unknown) => (typeof v === 'object' && v !== null ? `${(v as { name: string }).name}://${(v as { host: string }).host}:${(v as { port: number }).port}` : String(v))).join(',');
   if (value === Number.MAX_SAFE_INTEGER) return 'never';
   if (typeof value === 'number' && value >= 1024 * 1024 && value % (1024 * 1024) === 0) return `${value} (${value / (1024 * 1024) >= 1024 ? `${value / 1024 ** 3} GiB` : `${value / (1024 * 1024)} MiB`})`;

@@ -83,6 +83,7 @@ import { CloseCode, type Link, type Listener, type Transport } from './transport
 import { WsTransport } from './ws-transport.ts';
 import { anonymousPrincipal, wsUrl, type TlsSettings } from './tls.ts';
 import { addressOnly, type ClientAuthenticator, type ClientCredentials } from './client-auth.ts';
+import type { RequestObserver } from './request-observer.ts';
 
 /** Delivered to a watcher when a watched actor stops or its node goes down. */
 export type Terminated = { type: 'Terminated'; ref: Ref<unknown>; reason: TerminationReason };
@@ -150,6 +151,8 @@ export type NodeOptions = {
   authorizer?: RequestAuthorizer;
   /** Called when a top-level actor gave up (its supervision escalated). */
   onGiveUp?: (path: string, error: unknown) => void;
+  /** Told of every admitted request from the network, and times the answers to asks (request-observer.ts). Absent: nothing is counted. */
+  requestObserver?: RequestObserver;
 };
 
 type LocalActor = {
@@ -210,6 +213,7 @@ export class Node implements PeerHost {
   private readonly clientAuthenticator: ClientAuthenticator | undefined;
   private readonly clientCredentials: ClientCredentials | undefined;
   private readonly authorizer: RequestAuthorizer | undefined;
+  private readonly requestObserver: RequestObserver | undefined;
 
   /** Counters for tests and benchmarks. */
   readonly stats = { refusedMailboxFull: 0, refusedLinkFull: 0, deadLetters: 0, lateReplies: 0, badInput: 0, refusedByProtocol: 0, refusedByAuthorizer: 0, authFailures: 0, peersPruned: 0, peersRefused: 0, clientsDisconnected: 0 };
@@ -228,6 +232,7 @@ export class Node implements PeerHost {
     this.clientAuthenticator = options.clientAuthenticator;
     this.clientCredentials = options.clientCredentials;
     this.authorizer = options.authorizer;
+    this.requestObserver = options.requestObserver;
     this.transport = options.transport ?? new WsTransport(this.limits, options.tls);
     this.system = nact.start({ name: `${options.nodeId}-${this.incarnation}` } as never);
     for (const [peerId, url] of Object.entries(options.peers ?? {})) this.addPeer(peerId, url);
@@ -638,8 +643,8 @@ export class Node implements PeerHost {
     if (packed.length > this.limits.frameBytesMax) return ErrorCode.MESSAGE_TOO_LARGE;
     const peer = this.peerFor(nodeId);
     peer.track(this.clock.monotonicMs());
-    if (envelope.kind === Kind.Tell && isTempPath(envelope.targetPath)) peer.answered(envelope.targetPath);
-    else if (envelope.kind === Kind.ErrorReply) peer.answered(envelope.replyToPath);
+    if (envelope.kind === Kind.Tell && isTempPath(envelope.targetPath)) peer.answered(envelope.targetPath, this.clock.monotonicMs());
+    else if (envelope.kind === Kind.ErrorReply) peer.answered(envelope.replyToPath, this.clock.monotonicMs());
     if (!peer.enqueue(packed)) {
       this.stats.refusedLinkFull += 1;
       if (this.stats.refusedLinkFull % 1000 === 1) this.log.warn({ peer: nodeId, queuedBytes: peer.queuedBytes() }, 'link.queue_full');
@@ -874,6 +879,47 @@ export class Node implements PeerHost {
     }
   }
 
+  /**
+   * An admitted request from the network, for the request observer: counted, and an ask (replyToPath set)
+   * timed until this node sends to its reply slot (Peer.answered). A delivery that failed, or a reply to one
+   * of our own asks, is no request.
+   */
+  private observeRequest(connection: Connection, targetPath: string, message: unknown, replyToPath: string | undefined): void {
+    const origin = connection.role === 'peer' ? 'peer' : 'client';
+    const timer = this.requestObserver!.received(targetPath, describeType(message), origin, replyToPath !== undefined);
+    if (timer === undefined || replyToPath === undefined) return;
+    this.peers.get(connection.peerId!)?.timeAsk(replyToPath, timer, this.clock.monotonicMs());
+  }
+
+  /** Connections of this node's listener and its dials, by role (metrics: peers, clients, handshakes still pending). */
+  connectionCounts(): { peer: number; client: number; pending: number } {
+    const counts = { peer: 0, client: 0, pending: 0 };
+    for (const connection of this.connections) {
+      if (connection.role === 'peer') counts.peer += 1;
+      else if (connection.role === 'client') counts.client += 1;
+      else if (connection.role === 'pending') counts.pending += 1;
+    }
+    return counts;
+  }
+
+  /**
+   * The `count` local actors with the deepest mailboxes (messages delivered and not yet handled), deepest
+   * first, and the number of live actors: for metrics, O(actors) per call, so call it per scrape, not per message.
+   */
+  mailboxDepths(count: number): { actors: number; deepest: { path: string; depth: number }[] } {
+    const deepest: { path: string; depth: number }[] = [];
+    let actors = 0;
+    for (const entry of this.actors.values()) {
+      if (entry.stopped) continue;
+      actors += 1;
+      if (count <= 0 || (deepest.length >= count && entry.depth <= deepest[deepest.length - 1]!.depth)) continue;
+      deepest.push({ path: entry.path, depth: entry.depth });
+      deepest.sort((a, b) => b.depth - a.depth);
+      if (deepest.length > count) deepest.pop();
+    }
+    return { actors, deepest };
+  }
+
   private rejectInput(connection: Connection, errorCode: number, errorMessage: string, closeLink: boolean): void {
     if (this.firstOfKind(connection, `input:${errorCode}:${errorMessage.slice(0, 40)}`)) {
       this.log.warn({ peer: connection.peerId ?? null, address: connection.link.remoteAddress, errorCode, closeLink }, `input.rejected: ${errorMessage}`);
@@ -899,6 +945,7 @@ export class Node implements PeerHost {
         return;
       case Kind.Tell: {
         const refusal = this.deliverFromNetwork(connection, envelope.targetPath, envelope.message);
+        if (refusal === null && this.requestObserver !== undefined && !isTempPath(envelope.targetPath)) this.observeRequest(connection, envelope.targetPath, envelope.message, undefined);
         // A refused tell that names a reply slot of the sender gets the error there (its ask fails at once).
         const replyTo = refusal === null ? undefined : replySlotOf(envelope.message, peerId);
         if (refusal !== null && replyTo !== undefined) this.sendRemote(peerId, { kind: Kind.ErrorReply, replyToPath: replyTo, ...refusal });
@@ -913,6 +960,7 @@ export class Node implements PeerHost {
         }
         const refusal = this.deliverFromNetwork(connection, envelope.targetPath, envelope.message);
         if (refusal !== null) this.sendRemote(peerId, { kind: Kind.ErrorReply, replyToPath: envelope.replyToPath, ...refusal });
+        else if (this.requestObserver !== undefined && !isTempPath(envelope.targetPath)) this.observeRequest(connection, envelope.targetPath, envelope.message, envelope.replyToPath);
         return;
       }
       case Kind.ErrorReply: {

@@ -36,6 +36,7 @@ import type { Logger } from './logger.ts';
 import type { FaultPlan } from './faults.ts';
 import type { HelloEnvelope } from './envelope.ts';
 import type { ClientCredentials, ServerAuthStep } from './client-auth.ts';
+import { requestTimingLimits, type RequestTimer } from './request-observer.ts';
 
 /** A client's SASL exchange on a link we accepted: its session once the first step named the mechanism. */
 export type ServerSasl = { readonly side: 'server'; readonly hello: HelloEnvelope; session: { step(bytes: Uint8Array): ServerAuthStep } | undefined };
@@ -101,6 +102,8 @@ export class Peer {
   /** A client's unanswered asks: reply path -> when asked (monotonic ms). */
   private readonly asksInFlight = new Map<string, number>();
   private mutedSinceMs: number | undefined;
+  /** Asks of this peer being timed for metrics (request-observer.ts): reply path -> arrival and timer. */
+  private readonly timedAsks = new Map<string, { receivedMs: number; timer: RequestTimer }>();
 
   constructor(readonly nodeId: string, private readonly host: PeerHost, url?: string) {
     this.url = url;
@@ -152,9 +155,27 @@ export class Peer {
     return true;
   }
 
-  /** Something was sent to the reply slot `replyPath`: that ask is answered. */
-  answered(replyPath: string): void {
+  /** Something was sent to the reply slot `replyPath`: that ask is answered (and its timing, if timed, ends). */
+  answered(replyPath: string, nowMs: number): void {
     if (this.asksInFlight.size > 0) this.asksInFlight.delete(replyPath);
+    if (this.timedAsks.size === 0) return;
+    const timed = this.timedAsks.get(replyPath);
+    if (timed === undefined) return;
+    this.timedAsks.delete(replyPath);
+    timed.timer.answered((nowMs - timed.receivedMs) / 1000);
+  }
+
+  /**
+   * Times an ask of this peer until `answered(replyPath)`. Bounded: when the slots are full, the ones
+   * older than answerWaitMsMax (answered by another node, or never) are dropped first; if none is, the
+   * new ask goes untimed.
+   */
+  timeAsk(replyPath: string, timer: RequestTimer, nowMs: number): void {
+    if (this.timedAsks.size >= requestTimingLimits.timedPerLinkMax) {
+      for (const [path, timed] of this.timedAsks) if (nowMs - timed.receivedMs > requestTimingLimits.answerWaitMsMax) this.timedAsks.delete(path);
+      if (this.timedAsks.size >= requestTimingLimits.timedPerLinkMax) return;
+    }
+    this.timedAsks.set(replyPath, { receivedMs: nowMs, timer });
   }
 
   /** Bytes waiting for this peer: queued here and held by its socket. */
@@ -347,6 +368,7 @@ export class Peer {
     this.pending = [];
     this.pendingBytes = 0;
     this.asksInFlight.clear();
+    this.timedAsks.clear();
   }
 
   close(reason: string): void {

@@ -805,7 +805,7 @@ describe('kactus broker', () => {
 describe('kactus cluster up (npm start)', () => {
   /** `kactus cluster up` on `basePort`, resolved once it printed "cluster ready"; its pid tree is recorded for the checks. */
   const clusterUp = async (basePort: number, dataDir: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; pids: number[] }> => {
-    const child = spawn(process.execPath, [cliPath, 'cluster', 'up', '--data', dataDir, '--base-port', String(basePort), '--kafka-base-port', String(basePort + 11)], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, 'cluster', 'up', '--data', dataDir, '--base-port', String(basePort), '--kafka-base-port', String(basePort + 11), '--http-base-port', String(basePort + 21)], { cwd: repoRoot, env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
@@ -835,8 +835,8 @@ describe('kactus cluster up (npm start)', () => {
     let basePort = 0;
     for (let attempt = 0; attempt < 20 && basePort === 0; attempt += 1) {
       const candidate = 20_000 + Math.floor(Math.random() * 30_000);
-      // Native ports base+1..base+3, Kafka ports base+11..base+13.
-      const free = await Promise.all([1, 2, 3, 11, 12, 13].map((i) => portFree(candidate + i)));
+      // Native ports base+1..base+3, Kafka ports base+11..base+13, HTTP ports base+21..base+23.
+      const free = await Promise.all([1, 2, 3, 11, 12, 13, 21, 22, 23].map((i) => portFree(candidate + i)));
       if (free.every(Boolean)) basePort = candidate;
     }
     expect(basePort).toBeGreaterThan(0);
@@ -852,6 +852,8 @@ describe('kactus cluster up (npm start)', () => {
       const kafkaMetadata = await kafkaRequest('127.0.0.1', basePort + 11, 'Metadata', 9, { topics: null, allowAutoTopicCreation: false });
       expect((kafkaMetadata.brokers as { nodeId: number; port: number }[]).map((b) => [b.nodeId, b.port]).sort()).toEqual([[1, basePort + 11], [2, basePort + 12], [3, basePort + 13]]);
       expect((kafkaMetadata.topics as { name: string; partitions: unknown[] }[]).find((t) => t.name === 'kept')?.partitions).toHaveLength(3);
+      // Each broker serves HTTP on http-base-port+i-1: once the cluster is ready, every one answers /ready 200.
+      for (const i of [0, 1, 2]) expect((await fetch(`http://127.0.0.1:${basePort + 21 + i}/ready`)).status).toBe(200);
       const produced = await kactus(['produce', 'kept', '--bootstrap', upBootstrap], { input: 'one\ntwo\nthree\n' });
       expect(produced).toMatchObject({ code: 0, stderr: '' });
       await interrupt(first);

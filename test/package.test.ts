@@ -321,7 +321,7 @@ describe('an app using the installed package against `kactus cluster up`', () =>
   async function clusterUp(): Promise<string> {
     if (cluster !== null) return bootstrap;
     const base = await freeBase();
-    cluster = startService(installedBin, ['cluster', 'up', '--brokers', '3', '--base-port', String(base), '--data', join(work, 'cluster-data'), '--set', 'group.initial.rebalance.delay.ms=0'], { cwd: appDir });
+    cluster = startService(installedBin, ['cluster', 'up', '--brokers', '3', '--base-port', String(base), '--no-http', '--data', join(work, 'cluster-data'), '--set', 'group.initial.rebalance.delay.ms=0'], { cwd: appDir });
     const ready = await cluster.waitForLine((l) => l.includes('cluster ready'), 60_000, '"cluster ready"');
     bootstrap = /bootstrap (\S+)/.exec(ready)![1]!;
     return bootstrap;

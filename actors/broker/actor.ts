@@ -78,6 +78,7 @@ import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
 import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPartitionsInTxnRequest, type VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
 import { describeProducersReply } from './describe-producers.ts';
 import { deleteRecordsReply } from './delete-records.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { validateDeleteRecords, type DeleteRecords } from '../../protocol/apis/delete-records.ts';
 import { validateDescribeLogDirs, type DescribeLogDirs } from '../../protocol/apis/log-dirs.ts';
 import { describeLogDirsReply } from './describe-log-dirs.ts';
@@ -243,6 +244,8 @@ export type BrokerDeps = {
   security?: SecurityView;
   /** The dynamic log.level (null: none set, back to the level the process started with). */
   setLogLevel?: (level: string | null) => void;
+  /** The broker's metrics, handed to every replica it spawns; produce refusals here are counted too. */
+  metrics?: BrokerMetrics;
 };
 
 export const offsetsTopicName = '__consumer_offsets';
@@ -385,6 +388,7 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
         fetchServer: deps.fetchServer,
         broker: ctx.self,
         isrEligible,
+        ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       }),
       deps.replicasParent,
     );
@@ -590,7 +594,11 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
       );
   };
 
-  const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
+  const produceError = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => {
+    deps.metrics?.produceError(errorCode);
+    return produceErrorReply(msg, errorCode, errorMessage);
+  };
+  const produceErrorReply = (msg: Produce, errorCode: number, errorMessage: string): ProduceReply => ({
     type: 'ProduceReply',
     topic: msg.topic,
     partition: msg.partition,

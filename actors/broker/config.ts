@@ -136,7 +136,24 @@ export type BrokerConfig = {
   superUsers: readonly string[];
   /** allow.everyone.if.no.acl.found: a resource no ACL names is open to all (default false). */
   allowEveryoneIfNoAclFound: boolean;
+  /**
+   * http.listener (Kactus only; Kafka has no HTTP listener): HOST:PORT of the HTTP listener serving /metrics,
+   * /health, /ready and the web console; null (empty, the default) runs none. Port 0 binds a free port.
+   */
+  httpListener: { readonly host: string; readonly port: number } | null;
+  /** metrics.enabled (Kactus only): false makes the metrics' hot-path counting a no-op and /metrics unserved. */
+  metricsEnabled: boolean;
 };
+
+/** Parses http.listener: HOST:PORT (an IPv6 host in brackets), or empty for none. */
+export function parseHttpListener(text: string): { host: string; port: number } | null {
+  const trimmed = text.trim();
+  if (trimmed.length === 0) return null;
+  const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(trimmed);
+  const port = match ? Number(match[2]) : NaN;
+  if (match === null || port > 65_535) throw new ConfigError(`http.listener: "${trimmed}" is not HOST:PORT (e.g. 127.0.0.1:9291; empty for none)`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
 
 /** The authorizer class names that turn ACLs on (Kafka's KRaft authorizer, by its full or short name). */
 export const standardAuthorizerNames: ReadonlySet<string> = new Set(['org.apache.kafka.metadata.authorizer.StandardAuthorizer', 'StandardAuthorizer']);
@@ -233,6 +250,7 @@ const kafkaNames: Record<string, Field> = {
   'connection.failed.authentication.delay.ms': { key: 'connectionFailedAuthenticationDelayMs', kind: 'int', min: 0 },
   'authorizer.class.name': { key: 'authorizerClassName', kind: 'nullable-string' },
   'allow.everyone.if.no.acl.found': { key: 'allowEveryoneIfNoAclFound', kind: 'bool' },
+  'metrics.enabled': { key: 'metricsEnabled', kind: 'bool' },
 };
 
 /** Settings whose only accepted values are listed (Kafka's names; PEM files are the one store type served). */
@@ -289,6 +307,8 @@ export const brokerConfigDefault: Omit<BrokerConfig, 'brokerId' | 'listenHost' |
   authorizerClassName: null,
   superUsers: [],
   allowEveryoneIfNoAclFound: false,
+  httpListener: null,
+  metricsEnabled: true,
 };
 
 export class ConfigError extends Error {
@@ -339,6 +359,10 @@ export function applyKafkaSettings(config: BrokerConfig, settings: Readonly<Reco
     }
     if (name === 'listeners') {
       next.kafkaListeners = parseKafkaListeners(String(raw), 'listeners');
+      continue;
+    }
+    if (name === 'http.listener') {
+      next.httpListener = parseHttpListener(String(raw));
       continue;
     }
     if (name === 'super.users') {
@@ -417,7 +441,7 @@ export function checkBrokerConfig(config: BrokerConfig): BrokerConfig {
 }
 
 export function kafkaConfigNames(): string[] {
-  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', 'sasl.enabled.mechanisms', 'super.users', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
+  return ['controller.quorum.voters', 'process.roles', 'listeners', 'advertised.listeners', 'sasl.enabled.mechanisms', 'super.users', 'http.listener', ...Object.keys(kafkaNames), ...Object.keys(enumNames)];
 }
 
 export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'listenHost' | 'listenPort' | 'dataDir' | 'controllerQuorumVoters'>, overrides: Partial<BrokerConfig> = {}): BrokerConfig {

@@ -25,6 +25,7 @@ import { spawnGroupCoordinator, type GroupCoordinatorDeps } from '../group-coord
 import type { GroupConfig } from '../group-coordinator/group-logic.ts';
 import { spawnTxnCoordinator } from '../txn-coordinator/actor.ts';
 import type { TxnConfig } from '../txn-coordinator/txn-logic.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 
 export type DataPlane = {
   registry: PartitionRegistry;
@@ -48,15 +49,18 @@ export type DataPlaneOptions = {
   txnConfig?: Partial<TxnConfig>;
   /** The node's SecurityView: /broker filters Metadata by what the caller may Describe (ACLs). Absent: no filtering. */
   security?: SecurityView;
+  /** The broker's metrics (broker-node.ts makes them): the replicas, the fetch server and /broker count into them, and they read the registry when scraped. Absent: nothing counted. */
+  metrics?: BrokerMetrics;
 };
 
 export function startDataPlane(node: Node, config: BrokerConfig, controllerClient: Ref<unknown>, clock: Clock = systemClock, options: DataPlaneOptions = {}): DataPlane {
   const registry = new PartitionRegistry(join(config.dataDir, 'partitions'), clock);
+  options.metrics?.bindPartitions(() => registry.all());
   const replicasParent = node.spawn('replicas', idle);
   const fetchersParent = node.spawn('fetchers', idle);
   const fetchServer = node.spawn(
     'fetch',
-    fetchServerBehaviour({ registry, replicaRef: (key) => ({ node: node.nodeId, path: `/replicas/${key}` }) }),
+    fetchServerBehaviour({ registry, replicaRef: (key) => ({ node: node.nodeId, path: `/replicas/${key}` }), ...(options.metrics ? { metrics: options.metrics } : {}) }),
   );
   const groups = spawnGroupCoordinator(node, {
     config,
@@ -78,7 +82,7 @@ export function startDataPlane(node: Node, config: BrokerConfig, controllerClien
   const transactions = spawnTxnCoordinator(node, { config, registry, clock, controllerClient, broker: brokerRef, ...(options.txnConfig ? { txnConfig: options.txnConfig } : {}) });
   const broker = node.spawn(
     'broker',
-    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions, setLogLevel, ...(options.security ? { security: options.security } : {}) }),
+    brokerBehaviour({ config, registry, clock, controllerClient, fetchServer, replicasParent, fetchersParent, groupCoordinator: groups.groups, transactionCoordinator: transactions.transactions, setLogLevel, ...(options.security ? { security: options.security } : {}), ...(options.metrics ? { metrics: options.metrics } : {}) }),
   );
   return { registry, broker, groups: groups.groups, transactions: transactions.transactions, close: () => registry.closeAll() };
 }

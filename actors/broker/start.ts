@@ -9,7 +9,8 @@
  * node with its data plane, print the ready line, stop on SIGTERM/SIGINT).
  *
  * The ready line: one JSON line `{"event":"ready","brokerId":N,"url":...,
- * "incarnation":...}` on stdout once the node listens. Stdout is a control
+ * "incarnation":...}` on stdout once the node listens, with `"http":URL`
+ * when the HTTP listener runs (its bound port: http.listener may ask for 0). Stdout is a control
  * channel for whoever started the process (tests wait for this line; the
  * cluster supervisor counts brokers with it); logs are JSON on stderr.
  *
@@ -169,8 +170,8 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
   const broker: BrokerNode = await startBrokerNode(config, {
     logger,
     ...(faultInjection ? { faults: new FaultPlan(config.brokerId) } : {}),
-    extraActors: (node, controllerClient, security) => {
-      dataPlane = startDataPlane(node, config, controllerClient, undefined, { security });
+    extraActors: (node, controllerClient, security, metrics) => {
+      dataPlane = startDataPlane(node, config, controllerClient, undefined, { security, metrics });
       if (faultInjection) spawnFaultControl(node);
     },
     onGiveUp: (path) => {
@@ -197,6 +198,6 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 
-  process.stdout.write(`${JSON.stringify({ event: 'ready', brokerId: config.brokerId, url: broker.node.url ?? null, incarnation: broker.node.incarnation, ...(faultInjection ? { faultInjection } : {}) })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', brokerId: config.brokerId, url: broker.node.url ?? null, incarnation: broker.node.incarnation, ...(broker.http === null ? {} : { http: broker.http.url }), ...(faultInjection ? { faultInjection } : {}) })}\n`);
   return { broker, exited };
 }

@@ -204,7 +204,43 @@ type State = {
   shuttingDown: boolean;
   /** Callers of controlledShutdown() not told yet. */
   shutdownWaiters: ((outcome: ControlledShutdownOutcome) => void)[];
+  /** The committed offset the last fetch reply named (the voter's highWatermark); -1 before one. */
+  committedOffsetHeard: number;
+  /** When (monotonic ms) a metadata fetch was last answered, and a heartbeat was last answered; -1: never. */
+  fetchAnsweredMs: number;
+  heartbeatAnsweredMs: number;
 };
+
+/**
+ * What /ready and the metrics read of this actor (controllerClientStatus): a snapshot of its registration
+ * and metadata position, made on demand from its live state (no copying per message).
+ */
+export type ControllerClientStatus = {
+  readonly registration: 'unregistered' | 'registering' | 'registered';
+  readonly brokerEpoch: number;
+  /** The last heartbeat answer said this broker is not fenced. */
+  readonly unfenced: boolean;
+  /** Milliseconds since a heartbeat was last answered (Infinity: never). */
+  readonly heartbeatAgeMs: number;
+  /** The last metadata log offset replayed into the image. */
+  readonly position: number;
+  /** The committed offset the last fetch answer named (-1: none yet). */
+  readonly committedOffsetHeard: number;
+  /** Milliseconds since a metadata fetch was last answered (Infinity: never). */
+  readonly fetchAgeMs: number;
+  readonly activeControllerId: number;
+  /** The current image itself (never mutated: replay makes new ones). */
+  readonly image: MetadataImage;
+  readonly shuttingDown: boolean;
+};
+
+/** Per node: how to read its controller client's status (the actor registers it at init). */
+const statusReaders = new WeakMap<Node, () => ControllerClientStatus>();
+
+/** The status of `node`'s /controller-client, or null when it has none (yet). Cheap: call it per probe or scrape. */
+export function controllerClientStatus(node: Node): ControllerClientStatus | null {
+  return statusReaders.get(node)?.() ?? null;
+}
 
 /** Voters the client keeps in its rotation (the bootstrap ones and those NotController replies named). */
 const knownVotersMax = 64;
@@ -436,6 +472,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     const registration = state.registration;
     if (registration.phase !== 'registered') return;
     if (reply.type === 'BrokerHeartbeatReply' && reply.errorCode === 0) {
+      state.heartbeatAnsweredMs = now();
       if (!reply.isFenced && !registration.unfenced && !state.shuttingDown) ctx.log.info({ brokerEpoch: registration.brokerEpoch }, clientEvents.unfenced);
       registration.unfenced = !reply.isFenced;
       // That heartbeat left before the shutdown began (it did not ask to be fenced): ask now, not an interval later.
@@ -478,6 +515,8 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       return;
     }
     state.fetchFailures = 0;
+    state.committedOffsetHeard = reply.highWatermark;
+    state.fetchAnsweredMs = now();
     const previous = state.image;
     let image = state.image;
     if (reply.snapshot !== null && reply.snapshot.offset > state.position) {
@@ -563,6 +602,23 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
     brokers: [...state.image.brokers.values()].map((b) => ({ brokerId: b.brokerId, brokerEpoch: b.brokerEpoch, fenced: b.fenced })),
   });
 
+  const statusOf = (state: State): ControllerClientStatus => {
+    const registration = state.registration;
+    const nowMs = now();
+    return {
+      registration: registration.phase,
+      brokerEpoch: registration.phase === 'registered' ? registration.brokerEpoch : -1,
+      unfenced: registration.phase === 'registered' && registration.unfenced,
+      heartbeatAgeMs: state.heartbeatAnsweredMs < 0 ? Infinity : nowMs - state.heartbeatAnsweredMs,
+      position: state.position,
+      committedOffsetHeard: state.committedOffsetHeard,
+      fetchAgeMs: state.fetchAnsweredMs < 0 ? Infinity : nowMs - state.fetchAnsweredMs,
+      activeControllerId: state.activeController ?? -1,
+      image: state.image,
+      shuttingDown: state.shuttingDown,
+    };
+  };
+
   // ---------------------------------------------------------------- behaviour
 
   const onInternal = (ctx: ActorContext<Incoming>, state: State, msg: Internal): State => {
@@ -619,7 +675,7 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
       generation += 1;
       // Not a tell: init runs inside spawn, before the node has registered this actor.
       ctx.scheduleOnce(0, { type: 'Start', generation });
-      return {
+      const initial: State = {
         generation,
         image: emptyImage,
         position: 0,
@@ -635,7 +691,13 @@ export function spawnControllerClient(node: Node, options: ControllerClientOptio
         recordsSkippedCount: 0,
         shuttingDown: false,
         shutdownWaiters: [],
+        committedOffsetHeard: -1,
+        fetchAnsweredMs: -1,
+        heartbeatAnsweredMs: -1,
       };
+      // The handlers mutate this one state object (they return it), so the reader sees every change; a restart replaces it.
+      statusReaders.set(node, () => statusOf(initial));
+      return initial;
     },
 
     receive: (state, raw, ctx) => {

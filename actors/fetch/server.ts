@@ -51,6 +51,7 @@ import { describeType, type RemoteProtocol } from '../../runtime/protocol.ts';
 import { partitionKey, type PartitionRegistry, type PartitionView } from '../partition/registry.ts';
 import { abortedBetween, lastStableOffset } from '../partition/txn-index.ts';
 import { traceRange, tracing } from '../../runtime/trace.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 
 export const fetchServerLimits = {
   /** Fetches waiting for data at once; past it a fetch is answered immediately. */
@@ -77,6 +78,8 @@ export type FetchServerDeps = {
   registry: PartitionRegistry;
   /** Where follower positions go: the replica actor of a partition. */
   replicaRef: (key: string) => Ref<unknown>;
+  /** The broker's metrics: bytes out per topic and fetch errors, counted per answer (absent: not counted). */
+  metrics?: BrokerMetrics;
 };
 
 function partitionError(topic: string, partition: number, errorCode: number): FetchPartitionReply {
@@ -191,6 +194,12 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
     return { reply: { type: 'FetchReply', errorCode: ErrorCode.NONE, partitions }, bytes, anyError, throttled };
   };
 
+  /** A fetch answer leaves: counted once here (a parked fetch is read several times but answered once). */
+  const answer = (ctx: ActorContext<FetchServerMessage>, request: Fetch, reply: FetchReply): void => {
+    deps.metrics?.fetchAnswered(reply, request.replicaId >= 0);
+    ctx.node.tell(request.replyTo, reply);
+  };
+
   const unpark = (state: FetchServerState, parked: Parked): void => {
     state.parked.delete(parked.fetchId);
     parked.cancelTimer();
@@ -216,7 +225,7 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
           }
           const { reply, bytes, anyError, throttled } = readFetch(request, true, ctx);
           if (anyError || bytes >= Math.max(1, request.minBytes) || request.maxWaitMs === 0 || state.parked.size >= fetchServerLimits.parkedFetchesMax) {
-            ctx.node.tell(request.replyTo, reply);
+            answer(ctx, request, reply);
             return state;
           }
           const fetchId = state.nextFetchId;
@@ -242,7 +251,7 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
             const { reply, bytes, anyError } = readFetch(parked.request, false, ctx);
             if (anyError || bytes >= Math.max(1, parked.request.minBytes)) {
               unpark(state, parked);
-              ctx.node.tell(parked.request.replyTo, reply);
+              answer(ctx, parked.request, reply);
             }
           }
           return state;
@@ -252,7 +261,7 @@ export function fetchServerBehaviour(deps: FetchServerDeps): Behaviour<FetchServ
           const parked = state.parked.get(msg.fetchId);
           if (parked === undefined) return state;
           unpark(state, parked);
-          ctx.node.tell(parked.request.replyTo, readFetch(parked.request, false, ctx).reply);
+          answer(ctx, parked.request, readFetch(parked.request, false, ctx).reply);
           return state;
         }
 

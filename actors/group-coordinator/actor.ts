@@ -266,6 +266,30 @@ export type GroupCoordinatorRefs = { groups: Ref<GroupsMessage> };
 /** What the network may send `/groups`: the wire API, from clients and peers alike (runtime/protocol.ts). */
 export const groupsProtocol: RemoteProtocol = { client: Object.fromEntries([...wireRequestTypes].map((type) => [type, true] as const)) };
 
+/** One committed offset of a group this coordinator holds (for the consumer lag metric). */
+export type GroupCommittedOffset = { readonly groupId: string; readonly topic: string; readonly partition: number; readonly offset: number };
+
+/** Per node: how to read its coordinator's committed offsets (set at the actor's init). */
+const offsetReaders = new WeakMap<Node, () => GroupCommittedOffset[]>();
+
+/**
+ * Every committed offset of the groups `node`'s `/groups` coordinates now (the groups whose
+ * `__consumer_offsets` partition it leads and has loaded), at most `limit`; [] when it runs none.
+ * O(committed offsets): call it per scrape, not per request.
+ */
+export function groupCommittedOffsets(node: Node, limit = Number.MAX_SAFE_INTEGER): GroupCommittedOffset[] {
+  const offsets = offsetReaders.get(node)?.() ?? [];
+  return offsets.length > limit ? offsets.slice(0, limit) : offsets;
+}
+
+function committedOffsetsOf(s: ShellState): GroupCommittedOffset[] {
+  const out: GroupCommittedOffset[] = [];
+  for (const [groupId, entry] of s.groups) {
+    for (const [topic, partitions] of entry.state.offsets) for (const [partition, committed] of partitions) out.push({ groupId, topic, partition, offset: committed.offset });
+  }
+  return out;
+}
+
 /** Spawns `/groups` (top-level, no children). Give the broker its ref: it tells it GroupsLocalMessage. */
 export function spawnGroupCoordinator(node: Node, deps: GroupCoordinatorDeps): GroupCoordinatorRefs {
   return { groups: node.spawn('groups', groupCoordinatorBehaviour(deps)) };
@@ -787,6 +811,8 @@ export function groupCoordinatorBehaviour(deps: GroupCoordinatorDeps): Behaviour
       ctx.node.tell(ctx.self, { type: 'Tick', incarnation: s.incarnation });
       // Also after a restart: the client answers every subscribe with its current image (and keeps one subscription per ref).
       ctx.node.tell(deps.controllerClient, { type: 'SubscribeMetadata', subscriber: ctx.self });
+      // The handlers mutate `s` in place, so the reader sees the live groups; a restart replaces it with the new state.
+      offsetReaders.set(ctx.node, () => committedOffsetsOf(s));
       return s;
     },
     receive: (s, msg, ctx) => {

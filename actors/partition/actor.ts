@@ -55,6 +55,7 @@ import { batchHeaderBytes, readBatchHeader } from '../../protocol/record-batch/h
 import { deletes } from '../../storage/config.ts';
 import type { DeleteRecordsPartition, DeleteRecordsPartitionReply } from '../broker/delete-records.ts';
 import { traceRange, tracing } from '../../runtime/trace.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { awaitLowWatermark, deleteRecordsTarget, invalidLowWatermark, lowWatermark, resignDeleteRecords, settleDeleteRecords, type DeleteRecordsAnswer, type DeleteRecordsWaiting } from './delete-records.ts';
 
 export type BecomeLeaderCommand = {
@@ -102,6 +103,8 @@ export type ReplicaDeps = {
   broker: Ref<unknown>;
   /** Whether a broker may join an ISR now (registered, not fenced, in the broker's latest metadata). */
   isrEligible?: (brokerId: number) => boolean;
+  /** The broker's metrics: bytes and records in, produce errors, ISR changes (absent: not counted). */
+  metrics?: BrokerMetrics;
 };
 
 type ReplicaState =
@@ -150,7 +153,9 @@ export const leaderTickMs = 100;
 export const parkedProducesMax = 10_000;
 
 export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, ReplicaMessage> {
-  const { view, clock } = deps;
+  const { view, clock, metrics } = deps;
+  // Looked up once for this replica's life: the hot path only adds to its fields.
+  const meter = metrics?.topic(view.topic);
 
   const produceError = (msg: Produce, errorCode: number, errorMessage: string | null): ProduceReply => ({
     type: 'ProduceReply',
@@ -163,11 +168,28 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
     logStartOffset: -1,
   });
 
+  /** A produce refused before its append: counted by error, answered unless acks=0. */
+  const refuse = (ctx: ActorContext<ReplicaMessage>, msg: Produce, errorCode: number, errorMessage: string | null): void => {
+    metrics?.produceError(errorCode);
+    if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, errorCode, errorMessage));
+  };
+
+  /** A reply the leader logic decided (acks, timeouts, NOT_LEADER on resignation): an error is counted. */
+  const reply = (ctx: ActorContext<ReplicaMessage>, effect: LeaderEffect & { type: 'Reply' }): void => {
+    if (effect.reply.errorCode !== ErrorCode.NONE) metrics?.produceError(effect.reply.errorCode);
+    ctx.node.tell(effect.to, effect.reply);
+  };
+
+  /** What the metrics read of a leader when scraped (registry.ts): its committed ISR against its replicas and min ISR. */
+  const publishIsr = (leader: LeaderState | null): void => {
+    view.leaderIsr = leader === null ? null : { isrSize: leader.isr.length, replicaCount: leader.replicas.length, minInsyncReplicas: leader.minInsyncReplicas };
+  };
+
   const runEffects = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState & { type: 'Leader' }, effects: LeaderEffect[]): void => {
     for (const effect of effects) {
       switch (effect.type) {
         case 'Reply':
-          ctx.node.tell(effect.to, effect.reply);
+          reply(ctx, effect);
           break;
         case 'HighWatermarkAdvanced':
           if (tracing) traceRange('leader.hw_advanced', view.key, view.log.highWatermark, effect.highWatermark - 1);
@@ -201,7 +223,8 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
 
   const resignIfLeader = (ctx: ActorContext<ReplicaMessage>, state: ReplicaState): void => {
     if (state.type !== 'Leader') return;
-    for (const effect of resign(state.leader)) if (effect.type === 'Reply') ctx.node.tell(effect.to, effect.reply);
+    for (const effect of resign(state.leader)) if (effect.type === 'Reply') reply(ctx, effect);
+    publishIsr(null);
     answerDeletes(ctx, resignDeleteRecords(state.deleteRecords), `broker ${deps.brokerId} no longer leads ${view.key}`);
   };
 
@@ -227,7 +250,8 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
 
   return {
     init: (ctx) => {
-      // After a supervision restart the broker re-sends our role.
+      // After a supervision restart the broker re-sends our role; until then this actor leads nothing.
+      publishIsr(null);
       ctx.node.tell(deps.broker, { type: 'ReplicaRestarted', key: view.key });
       return { type: 'Idle' };
     },
@@ -237,35 +261,35 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
         case 'Produce': {
           const receivedAtMs = tracing ? performance.timeOrigin + performance.now() : 0;
           if (state.type !== 'Leader' || view.role !== 'leader' || view.leaderEpoch !== state.leader.leaderEpoch) {
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`));
+            refuse(ctx, msg, ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${deps.brokerId} does not lead ${view.key}`);
             return state;
           }
           if (msg.acks === -1 && state.leader.parked.length >= parkedProducesMax) {
-            ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${view.key}: ${parkedProducesMax} acks=all requests already wait for replication`));
+            refuse(ctx, msg, ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${view.key}: ${parkedProducesMax} acks=all requests already wait for replication`);
             return state;
           }
           const refusal = checkProduce(state.leader, msg.acks);
           if (refusal !== ErrorCode.NONE) {
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, refusal, `${view.key}: ISR ${state.leader.isr.join(',')} is smaller than min.insync.replicas ${state.leader.minInsyncReplicas}`));
+            refuse(ctx, msg, refusal, `${view.key}: ISR ${state.leader.isr.join(',')} is smaller than min.insync.replicas ${state.leader.minInsyncReplicas}`);
             return state;
           }
           const bytes = Buffer.from(msg.batch.buffer, msg.batch.byteOffset, msg.batch.byteLength);
           if (bytes.length < batchHeaderBytes) {
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.CORRUPT_MESSAGE, `${view.key}: ${bytes.length} bytes is shorter than a batch header`));
+            refuse(ctx, msg, ErrorCode.CORRUPT_MESSAGE, `${view.key}: ${bytes.length} bytes is shorter than a batch header`);
             return state;
           }
           const header = readBatchHeader(bytes, 0);
           if (header.sizeBytes !== bytes.length) {
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.INVALID_RECORD, `${view.key}: a produce request carries exactly one record batch`));
+            refuse(ctx, msg, ErrorCode.INVALID_RECORD, `${view.key}: a produce request carries exactly one record batch`);
             return state;
           }
           if (header.isControl) {
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, ErrorCode.INVALID_RECORD, `${view.key}: producers may not write control batches`));
+            refuse(ctx, msg, ErrorCode.INVALID_RECORD, `${view.key}: producers may not write control batches`);
             return state;
           }
           const check = checkBatch(state.producers, header);
           if (check.type === 'Refuse') {
-            if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, check.errorCode, `${view.key}: ${check.errorMessage}`));
+            refuse(ctx, msg, check.errorCode, `${view.key}: ${check.errorMessage}`);
             return state;
           }
           let appended: { baseOffset: number; lastOffset: number; logAppendTime: number };
@@ -278,12 +302,16 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             } catch (err) {
               const errorCode = toErrorCode(err);
               if (errorCode === ErrorCode.UNKNOWN_SERVER_ERROR) throw err; // a bug: let supervision handle it
-              if (msg.acks !== 0) ctx.node.tell(msg.replyTo, produceError(msg, errorCode, (err as KactusError).message));
+              refuse(ctx, msg, errorCode, (err as KactusError).message);
               if (errorCode === ErrorCode.KAFKA_STORAGE_ERROR) ctx.log.error({ err }, 'partition.log_offline');
               return state;
             }
             recordBatch(state.producers, header, appended.baseOffset, appended.lastOffset);
             recordTxnBatch(view.txns, header, appended.baseOffset, appended.lastOffset, null);
+            if (meter !== undefined) {
+              meter.bytesIn += bytes.length;
+              meter.recordsIn += header.recordCount;
+            }
             if (tracing) {
               traceRange('leader.received', view.key, appended.baseOffset, appended.lastOffset, receivedAtMs);
               traceRange('leader.appended', view.key, appended.baseOffset, appended.lastOffset);
@@ -355,6 +383,8 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
             // Same epoch: an ISR change committed (ours or the controller's), or a reassignment changed the replicas.
             const [leader, effects] = onPartitionChanged(state.leader, msg.isr, msg.partitionEpoch, msg.replicas, nowMs);
             const next = { ...state, leader: onLeaderConfig(leader, msg.minInsyncReplicas, msg.replicaLagTimeMaxMs ?? leader.lagTimeMaxMs) };
+            metrics?.isrChanged(state.leader.isr, next.leader.isr);
+            publishIsr(next.leader);
             runEffects(ctx, next, effects);
             return next;
           }
@@ -388,13 +418,17 @@ export function replicaBehaviour(deps: ReplicaDeps): Behaviour<ReplicaState, Rep
           // Read by /broker for DescribeProducers (registry.ts: readers check the role and this epoch).
           view.producers = { leaderEpoch: msg.leaderEpoch, states: producers };
           const next = scheduleTick(ctx, { type: 'Leader', leader: advanced, topicId: msg.topicId, brokerEpoch: msg.brokerEpoch, tickScheduled: false, producers, followerLogStartOffsets: new Map(), deleteRecords: [] });
+          publishIsr(advanced);
           runEffects(ctx, next as ReplicaState & { type: 'Leader' }, effects);
           return next;
         }
 
-        case 'LeaderConfigChanged':
+        case 'LeaderConfigChanged': {
           if (state.type !== 'Leader') return state;
-          return { ...state, leader: onLeaderConfig(state.leader, msg.minInsyncReplicas, msg.replicaLagTimeMaxMs) };
+          const leader = onLeaderConfig(state.leader, msg.minInsyncReplicas, msg.replicaLagTimeMaxMs);
+          publishIsr(leader);
+          return { ...state, leader };
+        }
 
         case 'BecomeFollower':
           resignIfLeader(ctx, state);

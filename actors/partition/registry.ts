@@ -19,6 +19,9 @@
  *   lost its role cannot append.
  * - Readers read synchronously and keep nothing between messages.
  *
+ * The leader's ISR summary (`leaderIsr`) is published here by the replica
+ * actor for the metrics to read when scraped, by the same single-writer rule.
+ *
  * The replication throttles live here too, for the same reason: the fetch
  * server (leader side) and every fetcher (follower side, one per leader) must
  * share one budget per broker, across all partitions. The broker actor writes
@@ -57,6 +60,12 @@ export type PartitionView = {
   leaderThrottledReplicas: ReadonlySet<number>;
   /** Following: this broker is being added and is not in the ISR, so its fetches are under the follower throttle. Written by the broker actor. */
   followerThrottled: boolean;
+  /**
+   * Leading: the committed ISR's size, the replica count and min.insync.replicas, as the replica actor last
+   * applied them (null while it does not lead). Written by the replica actor only; read by the metrics when
+   * scraped (under-replicated and under-min-ISR partitions), so nothing is computed per message for them.
+   */
+  leaderIsr: { readonly isrSize: number; readonly replicaCount: number; readonly minInsyncReplicas: number } | null;
 };
 
 /** One broker's two replication throttles (leader.replication.throttled.rate, follower.replication.throttled.rate). */
@@ -95,7 +104,7 @@ export class PartitionRegistry {
     const existing = this.views.get(key);
     if (existing) return existing;
     const log = PartitionLog.open({ dir: join(this.dataDir, key), config, clock: this.clock });
-    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex(), producers: null, leaderThrottledReplicas: noThrottledReplicas, followerThrottled: false };
+    const view: PartitionView = { topic, partition, key, log, role: 'offline', leaderEpoch: -1, leaderId: -1, txns: emptyTxnIndex(), producers: null, leaderThrottledReplicas: noThrottledReplicas, followerThrottled: false, leaderIsr: null };
     this.views.set(key, view);
     return view;
   }

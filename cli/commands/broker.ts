@@ -25,6 +25,7 @@ export const brokerSpec: CommandSpec = {
     advertise: { type: 'string', value: 'HOST:PORT', help: 'what other nodes and clients dial (default: --listen)' },
     'kafka-listen': { type: 'string', value: 'HOST:PORT', help: 'listeners=PLAINTEXT://HOST:PORT: also speak Kafka\'s protocol here' },
     'kafka-advertise': { type: 'string', value: 'HOST:PORT', help: 'advertised.listeners=PLAINTEXT://HOST:PORT: what Kafka clients dial' },
+    'http-listen': { type: 'string', value: 'HOST:PORT', help: 'http.listener=HOST:PORT: serve /metrics, /health, /ready and the console here (default: none)' },
     'controller-quorum': { type: 'string', value: 'ID@HOST:PORT,...', required: true, help: 'controller.quorum.voters: id@host:port, comma-separated' },
     data: { type: 'string', value: 'DIR', required: true, help: 'log.dirs: partitions and the metadata log' },
     config: { type: 'string', value: 'FILE', help: 'JSON object of Kafka config names, e.g. {"min.insync.replicas": 2}' },
@@ -39,7 +40,7 @@ Configs: ${kafkaConfigNames().join(', ')}`,
 };
 
 async function broker(parsed: Parsed): Promise<number> {
-  const values = parsed.values as { [name in 'node-id' | 'listen' | 'advertise' | 'kafka-listen' | 'kafka-advertise' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; controller: boolean };
+  const values = parsed.values as { [name in 'node-id' | 'listen' | 'advertise' | 'kafka-listen' | 'kafka-advertise' | 'http-listen' | 'controller-quorum' | 'data' | 'config' | 'rack']?: string } & { set: string[]; controller: boolean };
   const required = (name: 'node-id' | 'listen' | 'controller-quorum' | 'data'): string => {
     const value = values[name];
     if (value === undefined || value.length === 0) throw new UsageError(`broker: --${name} is required; see kactus broker --help`);
@@ -63,6 +64,7 @@ async function broker(parsed: Parsed): Promise<number> {
     settings: [
       ...(values.controller ? ['process.roles=broker,controller'] : []),
       ...kafkaListenerSettings(values['kafka-listen'], values['kafka-advertise']),
+      ...(values['http-listen'] === undefined ? [] : [`http.listener=${values['http-listen']}`]),
       ...(values.set ?? []),
     ],
   });

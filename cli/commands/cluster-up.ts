@@ -1,7 +1,9 @@
 /**
  * `kactus cluster up`: a local cluster of N broker processes on this machine,
  * each a broker and a controller voter, ports base+1..base+N on 127.0.0.1,
- * data under --data/broker-<id>.
+ * data under --data/broker-<id>. Each broker also runs an HTTP listener
+ * (/metrics, /health, /ready, the web console) on 127.0.0.1, broker i on
+ * http-base-port+i-1 (9291, 9292, 9293 by default); `--no-http` runs none.
  *
  * It supervises its brokers the OTP way: a broker that exits unexpectedly is
  * restarted with exponential backoff (at most restartsMax within
@@ -73,6 +75,9 @@ export const clusterUpSpec: CommandSpec = {
 127.0.0.1, native ports base+1..base+N, data under DIR/broker-<id>. Each broker
 also has a Kafka-protocol listener: broker i on kafka-base-port+i-1 (9092,
 9093, 9094 by default), so Kafka tools connect to 127.0.0.1:9092.
+Each broker serves HTTP (Prometheus /metrics, /health, /ready, the web
+console) on 127.0.0.1, broker i on http-base-port+i-1 (9291, 9292, 9293 by
+default; --no-http for none); the console is at http://127.0.0.1:9291/.
 Ctrl-C stops them all. A second run on the same data directory finds the topics
 and records of the first. Without --tls it is plaintext with no authentication
 and no authorizer (every client may do everything): for this machine only.`,
@@ -81,6 +86,8 @@ and no authorizer (every client may do everything): for this machine only.`,
     data: { type: 'string', value: 'DIR', default: './data', help: 'where the brokers keep their data' },
     'base-port': { type: 'string', value: 'PORT', default: '9190', help: 'broker i listens on PORT+i (native protocol)' },
     'kafka-base-port': { type: 'string', value: 'PORT', default: '9092', help: 'broker i\'s Kafka listener is on PORT+i-1' },
+    'http-base-port': { type: 'string', value: 'PORT', default: '9291', help: 'broker i\'s HTTP listener (metrics, health, console) is on PORT+i-1' },
+    'no-http': { type: 'boolean', help: 'run no HTTP listener (no /metrics, no console)' },
     tls: { type: 'boolean', default: false, help: 'TLS everywhere, with a throwaway local CA (below)' },
     set: { type: 'string', value: 'key=value', multiple: true, default: [], help: 'a Kafka config for every broker' },
   },
@@ -108,10 +115,10 @@ function developmentTls(dir: string): { caPath: string; keystore: string; ca: st
   return { caPath, keystore, ca: readFileSync(caPath, 'utf8') };
 }
 
-type Broker = { id: number; port: number; kafkaPort: number; child: ChildProcess | null; restarts: number[]; ready: boolean };
+type Broker = { id: number; port: number; kafkaPort: number; httpPort: number | null; child: ChildProcess | null; restarts: number[]; ready: boolean };
 
 async function clusterUp(parsed: Parsed): Promise<number> {
-  const values = parsed.values as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; set: string[]; tls: boolean };
+  const values = parsed.values as { brokers: string; data: string; 'base-port': string; 'kafka-base-port': string; 'http-base-port': string; 'no-http'?: boolean; set: string[]; tls: boolean };
   const count = Number(values.brokers);
   const basePort = Number(values['base-port']);
   if (!Number.isInteger(count) || count < 1 || count > clusterUpLimits.brokersMax) throw new UsageError(`--brokers must be 1-${clusterUpLimits.brokersMax}, got "${values.brokers}"`);
@@ -119,9 +126,17 @@ async function clusterUp(parsed: Parsed): Promise<number> {
   const kafkaBasePort = Number(values['kafka-base-port']);
   if (!Number.isInteger(kafkaBasePort) || kafkaBasePort < 1024 || kafkaBasePort + count - 1 > 65_535) throw new UsageError(`--kafka-base-port must be 1024-${65_536 - count}, got "${values['kafka-base-port']}"`);
   if (kafkaBasePort <= basePort + count && basePort + 1 <= kafkaBasePort + count - 1) throw new UsageError(`--kafka-base-port ${kafkaBasePort}: the Kafka ports ${kafkaBasePort}-${kafkaBasePort + count - 1} overlap the native ports ${basePort + 1}-${basePort + count}`);
+  // commander reads a lone --no-http as "http is false": the value is false when given, and true (or unset) when not.
+  const httpOn = values['no-http'] !== false;
+  const httpBasePort = Number(values['http-base-port']);
+  if (httpOn) {
+    if (!Number.isInteger(httpBasePort) || httpBasePort < 1024 || httpBasePort + count - 1 > 65_535) throw new UsageError(`--http-base-port must be 1024-${65_536 - count}, got "${values['http-base-port']}" (--no-http for no HTTP listener)`);
+    const overlaps = (from: number, to: number): boolean => httpBasePort <= to && from <= httpBasePort + count - 1;
+    if (overlaps(basePort + 1, basePort + count) || overlaps(kafkaBasePort, kafkaBasePort + count - 1)) throw new UsageError(`--http-base-port ${httpBasePort}: the HTTP ports ${httpBasePort}-${httpBasePort + count - 1} overlap the native or Kafka ports`);
+  }
   const dataDir = resolve(values.data);
   mkdirSync(dataDir, { recursive: true });
-  const brokers: Broker[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, port: basePort + i + 1, kafkaPort: kafkaBasePort + i, child: null, restarts: [], ready: false }));
+  const brokers: Broker[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, port: basePort + i + 1, kafkaPort: kafkaBasePort + i, httpPort: httpOn ? httpBasePort + i : null, child: null, restarts: [], ready: false }));
   const quorum = brokers.map((b) => `${b.id}@127.0.0.1:${b.port}`).join(',');
   const scheme = values.tls ? 'wss' : 'ws';
   const bootstrap = brokers.map((b) => `${scheme}://127.0.0.1:${b.port}`).join(',');
@@ -139,6 +154,7 @@ async function clusterUp(parsed: Parsed): Promise<number> {
   const start = (broker: Broker): void => {
     const args = [...brokerProcessArgs(), '--node-id', String(broker.id), '--listen', `127.0.0.1:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${broker.id}`)];
     args.push('--set', `cluster.secret.file=${secretFile}`, '--set', `listeners=${kafkaListenerName}://127.0.0.1:${broker.kafkaPort}`);
+    if (broker.httpPort !== null) args.push('--set', `http.listener=127.0.0.1:${broker.httpPort}`);
     for (const setting of tlsSettings) args.push('--set', setting);
     for (const setting of values.set ?? []) args.push('--set', setting);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
@@ -146,11 +162,11 @@ async function clusterUp(parsed: Parsed): Promise<number> {
     broker.ready = false;
     createInterface({ input: child.stdout! }).on('line', (text) => {
       try {
-        const line = JSON.parse(text) as { event?: string };
+        const line = JSON.parse(text) as { event?: string; http?: string };
         if (line.event === 'ready') {
           broker.ready = true;
           const up = brokers.filter((b) => b.ready).length;
-          printLine(`kactus: broker ${broker.id} up on ${scheme}://127.0.0.1:${broker.port} (${up}/${count} up)`);
+          printLine(`kactus: broker ${broker.id} up on ${scheme}://127.0.0.1:${broker.port}${typeof line.http === 'string' ? `, HTTP ${line.http}` : ''} (${up}/${count} up)`);
           if (up === count) void announceReady();
         }
       } catch {
@@ -199,6 +215,8 @@ async function clusterUp(parsed: Parsed): Promise<number> {
     announcing = false;
     if (stopping || brokers.some((b) => !b.ready)) return;
     if (registered < count) printError(`only ${registered} of ${count} brokers registered with the controller after ${clusterUpLimits.registrationWaitMsMax / 1000} s; see the broker logs above`);
+    const first = brokers[0]!;
+    if (first.httpPort !== null) printLine(`kactus: console http://127.0.0.1:${first.httpPort}/  (each broker serves /metrics, /health and /ready at its HTTP URL above)`);
     if (tls === undefined) {
       printLine(`kactus: cluster ready. Connect with bootstrap ${bootstrap}  (KACTUS_BOOTSTRAP=${bootstrap}); Kafka clients: ${kafkaBootstrap}. Plaintext, no authentication, no authorizer (every client may do everything): for this machine only (--tls for TLS; a secure cluster: README, Running across machines)`);
     } else {
