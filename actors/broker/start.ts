@@ -28,6 +28,8 @@ import { startBrokerNode, type BrokerNode } from '../broker-node.ts';
 import { applyKafkaSettings, ConfigError, kafkaConfigNames, makeBrokerConfig, parseQuorumVoters, type BrokerConfig } from './config.ts';
 import { startDataPlane, type DataPlane } from './data-plane.ts';
 import { clusterSecretVariable } from './cluster-secret.ts';
+import { consoleHandlers } from '../../console/server/index.ts';
+import { readPemTruststore } from '../../runtime/tls.ts';
 
 /** Largest --config file read (a broker config is a few KiB). */
 export const configFileBytesMax = 1024 * 1024;
@@ -153,6 +155,13 @@ export type RunningBroker = {
  * on SIGTERM/SIGINT. `exit` ends the process (default process.exit); tests of
  * this module may pass their own.
  */
+/** The console's client dials this broker's own listener: a wildcard listen address means this machine. */
+function consoleDialUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.hostname === '0.0.0.0' || parsed.hostname === '[::]' || parsed.hostname === '') parsed.hostname = '127.0.0.1';
+  return parsed.toString().replace(/\/$/, '');
+}
+
 export async function runBroker(config: BrokerConfig, options: { exit?: (code: number) => void } = {}): Promise<RunningBroker> {
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const logger = createLogger({ node: String(config.brokerId) }, process.env.LOG_LEVEL ?? 'info', 2);
@@ -167,12 +176,25 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
   let dataPlane: DataPlane | undefined;
   let started: BrokerNode | undefined;
   const faultInjection = process.env[faultInjectionVariable] === '1';
+  let closeConsole: () => Promise<void> = async () => {};
   const broker: BrokerNode = await startBrokerNode(config, {
     logger,
     ...(faultInjection ? { faults: new FaultPlan(config.brokerId) } : {}),
     extraActors: (node, controllerClient, security, metrics) => {
       dataPlane = startDataPlane(node, config, controllerClient, undefined, { security, metrics });
       if (faultInjection) spawnFaultControl(node);
+    },
+    // The web console on the HTTP listener (console/server): its API reaches the cluster as a client of this broker.
+    httpHandlers: ({ node, metrics }) => {
+      const served = consoleHandlers({
+        url: consoleDialUrl(node.url ?? `ws://127.0.0.1:${config.listenPort}`),
+        ...(config.sslTruststoreLocation === null ? {} : { ca: readPemTruststore(config.sslTruststoreLocation) }),
+        ...(config.nativeClientAuthentication === 'sasl' ? { saslMechanism: config.saslEnabledMechanisms.includes('SCRAM-SHA-256') ? 'SCRAM-SHA-256' : config.saslEnabledMechanisms[0]! } : {}),
+        latency: metrics.enabled ? { get: () => metrics.registry.getSingleMetric('kactus_request_duration_seconds')!.get(), produceLabels: { request: 'Produce', origin: 'client' } } : null,
+        log: node.log.child({ component: 'console' }),
+      });
+      closeConsole = served.close;
+      return served.handlers;
     },
     onGiveUp: (path) => {
       logger.fatal({ path }, 'broker_main.actor_gave_up');
@@ -191,6 +213,7 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
     // Stop the actors first (no more appends), then close the logs cleanly (flush, clean-shutdown marker).
     void broker
       .stop()
+      .then(() => closeConsole())
       .then(() => dataPlane?.close())
       .catch((err: unknown) => logger.error({ err }, 'broker_main.stop_failed'))
       .finally(() => finish(0));
