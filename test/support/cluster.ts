@@ -5,7 +5,10 @@
  * 127.0.0.1, plus a client node in the test process. A cluster can grow
  * (addBroker: one more broker process with the same quorum, as
  * `kactus broker` on a new machine) and lose brokers by SIGKILL (killBroker)
- * or gracefully (stopBroker: SIGTERM, a controlled shutdown).
+ * or gracefully (stopBroker: SIGTERM, a controlled shutdown). With
+ * `{ http: true }` every broker also runs its HTTP listener on a free port
+ * (http.listener=127.0.0.1:0), read back from its ready line into
+ * `httpUrl` (a restarted broker gets a new one).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +19,7 @@ import type { TlsSettings } from '../../runtime/tls.ts';
 import { freePort, startChild, type Child } from './processes.ts';
 import { testClusterSecret } from './secret.ts';
 
-export type TestBroker = { id: number; port: number; url: string; child: Child | null };
+export type TestBroker = { id: number; port: number; url: string; child: Child | null; /** The HTTP listener's URL from the ready line (clusters started with `http: true`), else null. */ httpUrl?: string | null };
 
 export type TestCluster = {
   client: Node;
@@ -45,20 +48,20 @@ export type TestTopic = { name: string; errorCode: number; partitions: { partiti
 export async function startTestCluster(
   count: number,
   settings: string[] = [],
-  options: { env?: Record<string, string>; voters?: number[]; /** The brokers serve wss:// (ssl.* in settings): the test client's TLS. */ clientTls?: TlsSettings } = {},
+  options: { env?: Record<string, string>; voters?: number[]; /** The brokers serve wss:// (ssl.* in settings): the test client's TLS. */ clientTls?: TlsSettings; /** Every broker runs its HTTP listener on a free port (TestBroker.httpUrl). */ http?: boolean } = {},
 ): Promise<TestCluster> {
   const brokers: TestBroker[] = [];
   const scheme = options.clientTls === undefined ? 'ws' : 'wss';
   for (let i = 1; i <= count; i += 1) {
     const port = await freePort();
-    brokers.push({ id: i, port, url: `${scheme}://127.0.0.1:${port}`, child: null });
+    brokers.push({ id: i, port, url: `${scheme}://127.0.0.1:${port}`, child: null, httpUrl: null });
   }
   return launchCluster({
     brokers,
     hostOf: () => '127.0.0.1',
     voters: options.voters,
     dataDir: mkdtempSync(join(tmpdir(), 'kactus-test-cluster-')),
-    settings,
+    settings: options.http === true ? [...settings, 'http.listener=127.0.0.1:0'] : settings,
     env: options.env ?? {},
     clientNodeId: `test-client-${process.pid}-${Date.now()}`,
     ...(options.clientTls === undefined ? {} : { clientTls: options.clientTls }),
@@ -107,7 +110,8 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
     const broker = byId(id);
     const args = ['--node-id', String(id), '--listen', `${spec.hostOf(id)}:${broker.port}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
     broker.child = startChild('actors/broker-main.ts', args, env, { commandPrefix: spec.commandPrefixOf?.(id) });
-    await broker.child.waitFor('ready', 30_000);
+    const ready = await broker.child.waitFor('ready', 30_000);
+    broker.httpUrl = typeof ready.http === 'string' ? ready.http : null;
   };
   try {
     await Promise.all(brokers.map((b) => startBroker(b.id)));
@@ -145,7 +149,7 @@ export async function launchCluster(spec: ClusterSpec): Promise<TestCluster> {
     async addBroker() {
       const id = Math.max(...brokers.map((b) => b.id)) + 1;
       const port = await freePort();
-      const broker: TestBroker = { id, port, url: `${spec.clientTls === undefined ? 'ws' : 'wss'}://${spec.hostOf(id)}:${port}`, child: null };
+      const broker: TestBroker = { id, port, url: `${spec.clientTls === undefined ? 'ws' : 'wss'}://${spec.hostOf(id)}:${port}`, child: null, httpUrl: null };
       brokers.push(broker);
       client.addPeer(String(id), broker.url);
       await startBroker(id);
