@@ -69,6 +69,7 @@ export class LineChart {
 export function formatNumber(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return '-';
   const abs = Math.abs(n);
+  if (Number.isInteger(n) && abs < 1e4) return String(n);
   if (abs >= 1e9) return (n / 1e9).toFixed(1) + 'G';
   if (abs >= 1e6) return (n / 1e6).toFixed(1) + 'M';
   if (abs >= 1e4) return (n / 1e3).toFixed(0) + 'k';
