@@ -14,6 +14,10 @@
  * channel for whoever started the process (tests wait for this line; the
  * cluster supervisor counts brokers with it); logs are JSON on stderr.
  *
+ * The web console (console/server) is mounted on the HTTP listener here: it
+ * is a client of this broker (the public client over the native listener),
+ * so this start-up is the one place under actors/ that reaches client/.
+ *
  * Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: actors first, then the
  * logs close with their clean-shutdown marker); 1 when a top-level actor gave
  * up after its restarts (a supervisor above us sees the failure instead of a
