@@ -91,7 +91,7 @@ export type ConfigResourceType = 'topic' | 'broker';
 export type ConfigDescription = {
   type: ConfigResourceType;
   name: string;
-  configs: { name: string; value: string; source: 'TOPIC_CONFIG' | 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' | 'DEFAULT_CONFIG'; isDefault: boolean; readOnly: boolean; documentation: string }[];
+  configs: { name: string; value: string; source: 'TOPIC_CONFIG' | 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' | 'STATIC_BROKER_CONFIG' | 'DEFAULT_CONFIG'; isDefault: boolean; readOnly: boolean; documentation: string }[];
 };
 
 export type ConfigAlteration = {

@@ -166,6 +166,18 @@ describe('admin against a 3-broker cluster', () => {
     expect((await rejection(admin.describeLogDirs({ brokerIds: [-1] }))).code).toBe(ErrorCode.INVALID_REQUEST);
   });
 
+  it("describes a topic's defaults as the brokers enforce them: a static broker min.insync.replicas shows as STATIC_BROKER_CONFIG", async () => {
+    cluster = await startTestCluster({ config: { minInsyncReplicas: 2 } });
+    kactus = new Kactus({ brokers: [cluster.urls[0]!], clientId: 'admin-test', requestTimeoutMs: 5_000 });
+    const admin = kactus.admin();
+    await admin.createTopics({ topics: [{ topic: 'strict', numPartitions: 1, replicationFactor: 3 }] });
+    const [described] = await admin.describeConfigs({ resources: [{ type: 'topic', name: 'strict', configNames: ['min.insync.replicas', 'retention.ms'] }] });
+    expect(described!.configs).toEqual([
+      expect.objectContaining({ name: 'min.insync.replicas', value: '2', source: 'STATIC_BROKER_CONFIG', isDefault: false }),
+      expect.objectContaining({ name: 'retention.ms', value: '604800000', source: 'DEFAULT_CONFIG', isDefault: true }),
+    ]);
+  });
+
   it('refuses bad client options with INVALID_CONFIG naming them', async () => {
     expect(() => new Kactus({ brokers: ['ws://127.0.0.1:1'], clientId: 'x', bogus: true, other: 1 } as never)).toThrow(/unknown Kactus options: bogus, other/);
     expect(() => new Kactus({ brokers: ['http://127.0.0.1:1'] })).toThrow(/ws:\/\/ URL/);

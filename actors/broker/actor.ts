@@ -72,7 +72,9 @@ import { isThrottledReplica } from '../fetch/replication-quota.ts';
 import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
 import { noThrottledReplicas, partitionKey, type PartitionRegistry } from '../partition/registry.ts';
 import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
-import { nodeIdOf, type BrokerConfig } from './config.ts';
+import { nodeIdOf, staticBrokerConfigValues, type BrokerConfig } from './config.ts';
+import { generateDescribeConfigs, type StaticBrokerConfigs } from '../controller/metadata/configs.ts';
+import { validateCommand } from '../controller/messages.ts';
 import { readBatchHeader, batchHeaderBytes } from '../../protocol/record-batch/header.ts';
 import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
 import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPartitionsInTxnRequest, type VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
@@ -358,6 +360,7 @@ function brokerConfigsChanged(previous: MetadataImage, image: MetadataImage, bro
 export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, BrokerMessage> {
   const { config, registry } = deps;
   const brokerId = config.brokerId;
+  const staticConfigs: StaticBrokerConfigs = { brokerId, values: staticBrokerConfigValues(config) };
   // The newest image this actor applied, for the replicas' ISR eligibility check (read on their turn, not copied).
   let latestImage: MetadataImage = emptyImage;
   /** Counts inits (the first start and every restart): the incarnation timers carry. */
@@ -819,6 +822,17 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
           }
           if (!clientAdminCommands.has(request.command.type)) {
             ctx.node.tell(request.replyTo, { type: 'AdminError', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `${request.command.type} is not an admin command` });
+            return state;
+          }
+          // DescribeConfigs is read-only and answered here, from this broker's image and its static config (which
+          // the controller does not know), as Kafka's brokers answer it.
+          if (request.command.type === 'DescribeConfigs') {
+            const command = validateCommand((msg as { command: unknown }).command, 'Admin.command');
+            if (isInvalid(command) || command.type !== 'DescribeConfigs') {
+              ctx.node.tell(request.replyTo, { type: 'AdminError', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: isInvalid(command) ? command.errorMessage : 'not a DescribeConfigs' });
+              return state;
+            }
+            ctx.node.tell(request.replyTo, generateDescribeConfigs(state.image, command, staticConfigs).reply);
             return state;
           }
           // The controller validates the command itself: it comes from the network either way.

@@ -454,3 +454,20 @@ export function makeBrokerConfig(required: Pick<BrokerConfig, 'brokerId' | 'list
 export function nodeIdOf(brokerId: number): string {
   return String(brokerId);
 }
+
+/**
+ * The broker configs DescribeConfigs reports as STATIC_BROKER_CONFIG: those of the dynamic configs' names
+ * (actors/controller/metadata/configs.ts brokerConfigSchema) that this broker's static config sets away from
+ * Kafka's default, as broker config name -> value.
+ */
+export function staticBrokerConfigValues(config: BrokerConfig): Map<string, string> {
+  const values = new Map<string, string>();
+  const pairs: [string, number, number][] = [
+    ['min.insync.replicas', config.minInsyncReplicas, brokerConfigDefault.minInsyncReplicas],
+    ['log.retention.ms', config.logRetentionMs, brokerConfigDefault.logRetentionMs],
+    ['log.segment.bytes', config.logSegmentBytes, brokerConfigDefault.logSegmentBytes],
+    ['replica.lag.time.max.ms', config.replicaLagTimeMaxMs, brokerConfigDefault.replicaLagTimeMaxMs],
+  ];
+  for (const [name, value, fallback] of pairs) if (value !== fallback) values.set(name, String(value));
+  return values;
+}

@@ -88,7 +88,7 @@ import { kafkaGatewayAskTimeoutMs, type HandlerDeps, type ServedApis } from './s
 /** Kafka's ConfigResource.Type numbers. */
 export const kafkaResourceType = Object.freeze({ topic: 2, broker: 4 });
 /** Kafka's DescribeConfigsResponse.ConfigSource numbers. */
-const configSourceNumber = Object.freeze({ TOPIC_CONFIG: 1, DYNAMIC_BROKER_CONFIG: 2, DYNAMIC_DEFAULT_BROKER_CONFIG: 3, DEFAULT_CONFIG: 5 });
+const configSourceNumber = Object.freeze({ TOPIC_CONFIG: 1, DYNAMIC_BROKER_CONFIG: 2, DYNAMIC_DEFAULT_BROKER_CONFIG: 3, STATIC_BROKER_CONFIG: 4, DEFAULT_CONFIG: 5 });
 /** Kafka's ConfigEntry.ConfigType numbers, by our schema's kinds. */
 const configTypeNumber = Object.freeze({ boolean: 1, enum: 2, int: 3, long: 5, double: 6, list: 7 });
 

@@ -81,6 +81,28 @@ describe('DescribeConfigs / AlterConfigs', () => {
     ]);
   });
 
+  it("a topic without its own value shows the broker's: its dynamic, the cluster default, its static config, then Kafka's", () => {
+    const brokerAlter = (resourceName: string, name: string, value: string) =>
+      generateAlterConfigs(image, { type: 'AlterConfigs', resources: [{ resourceType: 'broker', resourceName, ops: [{ name, op: 'SET', value }] }], validateOnly: false });
+    let withBrokerConfigs = apply(image, brokerAlter('1', 'log.segment.bytes', '2048'));
+    withBrokerConfigs = apply(withBrokerConfigs, brokerAlter('', 'log.retention.bytes', '4096'));
+    const staticConfigs = { brokerId: 1, values: new Map([['min.insync.replicas', '2'], ['log.segment.bytes', '999999']]) };
+    const described = generateDescribeConfigs(withBrokerConfigs, { type: 'DescribeConfigs', resources: [{ resourceType: 'topic', resourceName: 't', configNames: null }, { resourceType: 'broker', resourceName: '1', configNames: ['min.insync.replicas'] }, { resourceType: 'broker', resourceName: '2', configNames: ['min.insync.replicas'] }] }, staticConfigs).reply.results;
+    const topic = new Map(described[0]!.configs.map((c) => [c.name, c]));
+    expect(topic.get('retention.ms')).toMatchObject({ value: '1000', source: 'TOPIC_CONFIG' });
+    expect(topic.get('segment.bytes')).toMatchObject({ value: '2048', source: 'DYNAMIC_BROKER_CONFIG', isDefault: false });
+    expect(topic.get('retention.bytes')).toMatchObject({ value: '4096', source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' });
+    expect(topic.get('min.insync.replicas')).toMatchObject({ value: '2', source: 'STATIC_BROKER_CONFIG', isDefault: false });
+    expect(topic.get('cleanup.policy')).toMatchObject({ value: 'delete', source: 'DEFAULT_CONFIG', isDefault: true });
+    // The answering broker knows only its own static config.
+    expect(described[1]!.configs[0]).toMatchObject({ value: '2', source: 'STATIC_BROKER_CONFIG' });
+    expect(described[2]!.configs[0]).toMatchObject({ value: '1', source: 'DEFAULT_CONFIG' });
+    // The controller, which knows no broker's static config, still sees the dynamic ones.
+    const fromController = new Map(generateDescribeConfigs(withBrokerConfigs, { type: 'DescribeConfigs', resources: [{ resourceType: 'topic', resourceName: 't', configNames: null }] }).reply.results[0]!.configs.map((c) => [c.name, c]));
+    expect(fromController.get('retention.bytes')).toMatchObject({ value: '4096', source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' });
+    expect(fromController.get('min.insync.replicas')).toMatchObject({ value: '1', source: 'DEFAULT_CONFIG' });
+  });
+
   it('describe of an unknown topic is UNKNOWN_TOPIC_OR_PARTITION', () => {
     const result = generateDescribeConfigs(image, { type: 'DescribeConfigs', resources: [{ resourceType: 'topic', resourceName: 'x', configNames: null }] });
     expect(result.reply.results[0]?.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);

@@ -244,10 +244,31 @@ export interface DescribeConfigsCommand {
   }[];
 }
 
+/** Where a described value comes from, highest precedence first (Kafka's ConfigSource names). */
+export type ConfigSource = 'TOPIC_CONFIG' | 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' | 'STATIC_BROKER_CONFIG' | 'DEFAULT_CONFIG';
+
+/**
+ * Topic configs whose default a broker config sets (Kafka's synonyms): a topic that does not set its own takes
+ * the broker's dynamic value, the cluster-wide dynamic default, the broker's static config, then Kafka's default.
+ */
+export const topicConfigBrokerSynonyms: ReadonlyMap<string, string> = new Map([
+  ['min.insync.replicas', 'min.insync.replicas'],
+  ['retention.ms', 'log.retention.ms'],
+  ['retention.bytes', 'log.retention.bytes'],
+  ['segment.bytes', 'log.segment.bytes'],
+]);
+
+/**
+ * The static config (its command line, file and environment) of the broker answering a DescribeConfigs, by
+ * broker config name: only the values set away from Kafka's defaults. The controller does not know them, so a
+ * broker answers DescribeConfigs itself from its metadata image, as Kafka's brokers do.
+ */
+export type StaticBrokerConfigs = { readonly brokerId: number; readonly values: ReadonlyMap<string, string> };
+
 export interface DescribedConfig {
   readonly name: string;
   readonly value: string;
-  readonly source: 'TOPIC_CONFIG' | 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' | 'DEFAULT_CONFIG';
+  readonly source: ConfigSource;
   readonly isDefault: boolean;
   readonly readOnly: boolean;
   readonly documentation: string;
@@ -266,9 +287,11 @@ export interface DescribeConfigsReply {
 export function generateDescribeConfigs(
   image: MetadataImage,
   command: DescribeConfigsCommand,
+  /** The answering broker's static config; none when the controller answers (it knows no broker's). */
+  staticConfigs?: StaticBrokerConfigs,
 ): ControlResult<DescribeConfigsReply> {
   const results = command.resources.map((resource) => {
-    if (resource.resourceType === 'broker') return describeBroker(image, resource.resourceName, resource.configNames);
+    if (resource.resourceType === 'broker') return describeBroker(image, resource.resourceName, resource.configNames, staticConfigs);
     const topic = topicByName(image, resource.resourceName);
     if (topic === undefined) {
       return {
@@ -284,21 +307,28 @@ export function generateDescribeConfigs(
     for (const definition of topicConfigSchema.values()) {
       if (wanted !== null && !wanted.has(definition.name)) continue;
       const override = topic.configs.get(definition.name);
-      configs.push({
-        name: definition.name,
-        value: override ?? definition.defaultValue,
-        source: override === undefined ? 'DEFAULT_CONFIG' : 'TOPIC_CONFIG',
-        isDefault: override === undefined,
-        readOnly: false,
-        documentation: definition.doc,
-      });
+      const [value, source] = override !== undefined ? [override, 'TOPIC_CONFIG' as const] : brokerDefault(image, definition.name, definition.defaultValue, staticConfigs);
+      configs.push({ name: definition.name, value, source, isDefault: source === 'DEFAULT_CONFIG', readOnly: false, documentation: definition.doc });
     }
     return { resourceType: 'topic' as const, resourceName: topic.name, errorCode: 0, errorMessage: null, configs };
   });
   return { records: [], reply: { type: 'DescribeConfigsReply', results } };
 }
 
-function describeBroker(image: MetadataImage, resourceName: string, configNames: readonly string[] | null): DescribeConfigsReply['results'][number] {
+/** A topic config's value where the topic sets none: its broker synonym's dynamic, then static value, else `fallback`. */
+function brokerDefault(image: MetadataImage, topicConfigName: string, fallback: string, staticConfigs: StaticBrokerConfigs | undefined): [string, ConfigSource] {
+  const synonym = topicConfigBrokerSynonyms.get(topicConfigName);
+  if (synonym === undefined) return [fallback, 'DEFAULT_CONFIG'];
+  const own = staticConfigs === undefined ? undefined : image.brokerConfigs.get(String(staticConfigs.brokerId))?.get(synonym);
+  if (own !== undefined) return [own, 'DYNAMIC_BROKER_CONFIG'];
+  const clusterDefault = image.brokerConfigs.get('')?.get(synonym);
+  if (clusterDefault !== undefined) return [clusterDefault, 'DYNAMIC_DEFAULT_BROKER_CONFIG'];
+  const fromStatic = staticConfigs?.values.get(synonym);
+  if (fromStatic !== undefined) return [fromStatic, 'STATIC_BROKER_CONFIG'];
+  return [fallback, 'DEFAULT_CONFIG'];
+}
+
+function describeBroker(image: MetadataImage, resourceName: string, configNames: readonly string[] | null, staticConfigs: StaticBrokerConfigs | undefined): DescribeConfigsReply['results'][number] {
   if (!isBrokerResourceName(resourceName)) {
     return { resourceType: 'broker', resourceName, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Broker config resource ${JSON.stringify(resourceName)} is not a broker id or '' (the cluster default)`, configs: [] };
   }
@@ -310,8 +340,10 @@ function describeBroker(image: MetadataImage, resourceName: string, configNames:
     if (wanted !== null && !wanted.has(definition.name)) continue;
     const ownValue = own?.get(definition.name);
     const defaultValue = clusterDefault?.get(definition.name);
-    const [value, source] =
-      ownValue !== undefined ? [ownValue, 'DYNAMIC_BROKER_CONFIG' as const] : defaultValue !== undefined ? [defaultValue, 'DYNAMIC_DEFAULT_BROKER_CONFIG' as const] : [definition.defaultValue, 'DEFAULT_CONFIG' as const];
+    // The answering broker's own static config applies to its own resource only (another broker's is unknown here).
+    const staticValue = staticConfigs !== undefined && resourceName === String(staticConfigs.brokerId) ? staticConfigs.values.get(definition.name) : undefined;
+    const [value, source]: [string, ConfigSource] =
+      ownValue !== undefined ? [ownValue, 'DYNAMIC_BROKER_CONFIG'] : defaultValue !== undefined ? [defaultValue, 'DYNAMIC_DEFAULT_BROKER_CONFIG'] : staticValue !== undefined ? [staticValue, 'STATIC_BROKER_CONFIG'] : [definition.defaultValue, 'DEFAULT_CONFIG'];
     configs.push({ name: definition.name, value, source, isDefault: source === 'DEFAULT_CONFIG', readOnly: false, documentation: definition.doc });
   }
   return { resourceType: 'broker', resourceName, errorCode: 0, errorMessage: null, configs };
