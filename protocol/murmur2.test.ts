@@ -42,6 +42,7 @@ describe('murmur2', () => {
         expect(p).toBeLessThan(n);
       }),
     );
-    expect(() => partitionForKey(utf8('x'), 0)).toThrow();
+    expect(() => partitionForKey(utf8('x'), 0)).toThrow(/numPartitions must be positive/);
+    expect(() => partitionForKey(utf8('x'), 1.5)).toThrow(/numPartitions must be an integer/);
   });
 });

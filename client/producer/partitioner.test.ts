@@ -92,8 +92,11 @@ describe('partitioner', () => {
           counts[p]! += 1;
           sticky.onBatchClosed('t', p);
         }
-        // Each partition gets its share within a loose bound (random choice).
-        for (const c of counts) expect(c).toBeGreaterThan(batches / n / 3);
+        // Each partition gets its share within a loose bound (random choice): none starved, none favoured.
+        for (const c of counts) {
+          expect(c).toBeGreaterThan(batches / n / 3);
+          expect(c).toBeLessThan((2 * batches) / n);
+        }
         const available = [1, n - 1];
         for (let b = 0; b < 50; b += 1) {
           const p = sticky.partition('t', null, null, n, available);
@@ -105,17 +108,53 @@ describe('partitioner', () => {
     );
   });
 
+  it('sticky: the first partition of a topic may be any, a lone available partition is always chosen, and stale metadata never routes past the partition count', () => {
+    const firsts = new Set<number>();
+    for (let seed = 0; seed < 200; seed += 1) firsts.add(new StickyPartitioner(seededRng(seed).next).partition('t', null, null, 4, []));
+    expect([...firsts].sort()).toEqual([0, 1, 2, 3]);
+    const lone = new StickyPartitioner(seededRng(3).next);
+    for (let b = 0; b < 20; b += 1) {
+      expect(lone.partition('t', null, null, 6, [4])).toBe(4);
+      lone.onBatchClosed('t', 4);
+    }
+    // The topic reported with fewer partitions than before (a stale answer): the sticky choice and the
+    // available list are held to the count the caller gives.
+    const shrunk = new StickyPartitioner(seededRng(5).next);
+    for (let b = 0; b < 50; b += 1) {
+      const p = shrunk.partition('t', null, null, 6, [0, 1, 2, 3, 4, 5]);
+      if (p >= 3) break;
+      shrunk.onBatchClosed('t', p);
+    }
+    for (let b = 0; b < 50; b += 1) {
+      const p = shrunk.partition('t', null, null, 3, [1, 4, 5]);
+      expect(p).toBe(1);
+      shrunk.onBatchClosed('t', p);
+    }
+  });
+
+  it('only the sticky partitioner repartitions a keyless record that would overflow its batch (abortOnNewBatch)', () => {
+    expect(createPartitioner('default').repartitionsOnFullBatch).toBe(true);
+    expect(createPartitioner('round-robin').repartitionsOnFullBatch).toBe(false);
+    expect(createPartitioner(() => 0).repartitionsOnFullBatch).toBe(false);
+  });
+
   it('round-robin: keyless records cycle over the available partitions', () => {
     const rr = new RoundRobinPartitioner();
     expect(Array.from({ length: 7 }, () => rr.partition('t', null, null, 3, []))).toEqual([0, 1, 2, 0, 1, 2, 0]);
     const rr2 = new RoundRobinPartitioner();
     expect(Array.from({ length: 4 }, () => rr2.partition('t', null, null, 4, [1, 3]))).toEqual([1, 3, 1, 3]);
+    // Available partitions past the count (stale metadata) are not used.
+    const rr3 = new RoundRobinPartitioner();
+    expect(Array.from({ length: 4 }, () => rr3.partition('t', null, null, 2, [1, 2, 3]))).toEqual([1, 1, 1, 1]);
   });
 
   it('a custom function decides, and an out-of-range answer is an error naming the topic', () => {
     const custom = createPartitioner(({ key, partitionCount }) => (key ? key.length % partitionCount : 0));
     expect(custom.partition('t', utf8('abcd'), null, 3, [])).toBe(1);
     const broken = createPartitioner(() => 9);
-    expect(() => broken.partition('orders', null, null, 3, [])).toThrow(/returned 9 for topic "orders"/);
+    expect(() => broken.partition('orders', null, null, 3, [])).toThrow(/returned 9 for topic "orders", which has partitions 0\.\.2/);
+    for (const answer of [3, -1, 1.5, Number.NaN]) expect(() => createPartitioner(() => answer).partition('orders', null, null, 3, [])).toThrow(/custom partitioner returned/);
+    expect(createPartitioner(() => 0).partition('orders', null, null, 3, [])).toBe(0);
+    expect(createPartitioner(() => 2).partition('orders', null, null, 3, [])).toBe(2);
   });
 });

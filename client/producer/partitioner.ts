@@ -48,18 +48,18 @@ export function keyedPartition(key: Uint8Array, partitionCount: number): number 
   return partitionForKey(key, partitionCount);
 }
 
+/**
+ * A partition chosen uniformly at random among `available` (all `partitionCount` when it is empty), other than
+ * `avoid` when there is another: uniform over the others, so no partition is favoured after a move.
+ */
 function pickRandom(partitionCount: number, available: readonly number[], avoid: number, random: () => number): number {
-  const candidates = available.length > 0 ? available : undefined;
-  const count = candidates ? candidates.length : partitionCount;
-  if (count === 1) return candidates ? candidates[0]! : 0;
-  for (let attempt = 0; attempt < 8; attempt += 1) {
-    const i = Math.floor(random() * count);
-    const choice = candidates ? candidates[i]! : i;
-    if (choice !== avoid) return choice;
-  }
-  const i = Math.floor(random() * count);
-  const choice = candidates ? candidates[i]! : i;
-  return choice === avoid ? (candidates ? candidates[(i + 1) % count]! : (i + 1) % count) : choice;
+  const fromAvailable = available.length > 0;
+  const count = fromAvailable ? available.length : partitionCount;
+  const at = (i: number): number => (fromAvailable ? available[i]! : i);
+  const avoidIndex = fromAvailable ? available.indexOf(avoid) : avoid >= 0 && avoid < partitionCount ? avoid : -1;
+  if (avoidIndex < 0 || count === 1) return at(Math.floor(random() * count));
+  const i = Math.floor(random() * (count - 1));
+  return at(i >= avoidIndex ? i + 1 : i);
 }
 
 export class StickyPartitioner implements Partitioner {
