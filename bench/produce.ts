@@ -17,11 +17,15 @@
  * listener scraped (every broker's /metrics once a second, as a busy
  * Prometheus would; 15 s is usual), one with metrics.enabled=false (the
  * hot-path counting a no-op, nothing served); RF 3 acks=all runs on each in
- * turn, BENCH_METRICS_ROUNDS rounds (default 5) of BENCH_METRICS_RECORDS
- * records (default 1,000,000), the order swapped every round so neither
- * always runs first. It prints each round, then one line with the medians
- * and `costPercent`: (off - on) / off of the median records/s (negative: on
- * was faster, i.e. the difference is below the noise).
+ * turn: first one warm-up run on each (not counted: the first runs of a
+ * fresh cluster are slower, JIT and new segments), then BENCH_METRICS_ROUNDS
+ * rounds (default 7) of BENCH_METRICS_RECORDS records (default 1,000,000),
+ * the order swapped every round so neither always runs first. It prints each
+ * run, then one line with the medians and two costs: `costPercent`, (off -
+ * on) / off of the median records/s, and `pairedCostPercent`, the median over
+ * rounds of the same within each round (the two runs of a round are seconds
+ * apart, so a load that comes and goes on the machine touches both alike).
+ * Negative: on was faster, i.e. the difference is below the noise.
  * `BENCH_CONFIGS=a,b` runs only those.
  * The broker treats batches as opaque bytes: it validates the header and CRC
  * and writes them; it never decodes records.
@@ -139,7 +143,7 @@ const median = (values: number[]): number => {
 
 /** metrics-cost (see the header): alternating rounds on a metrics-on (scraped) and a metrics-off cluster. */
 async function metricsCost(): Promise<void> {
-  const rounds = Number(process.env.BENCH_METRICS_ROUNDS ?? 5);
+  const rounds = Number(process.env.BENCH_METRICS_ROUNDS ?? 7);
   const records = Number(process.env.BENCH_METRICS_RECORDS ?? 1_000_000);
   const scrapeEveryMs = 1_000;
   const on = await startProcessCluster(3, ['http.listener=127.0.0.1:0']);
@@ -149,6 +153,10 @@ async function metricsCost(): Promise<void> {
     const rates = { on: [] as number[], off: [] as number[] };
     let scrapes = 0;
     let scrapeFailures = 0;
+    for (const which of ['on', 'off'] as const) {
+      const warm = await measure(which === 'on' ? on : off, bench, records, (which === 'on' ? on : off).client, undefined, `bench-metrics-${which}-warm-up`);
+      process.stdout.write(`${JSON.stringify({ ...warm, config: `metrics-${which}-warm-up` })}\n`);
+    }
     for (let round = 0; round < rounds; round += 1) {
       const order: ('on' | 'off')[] = round % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
       for (const which of order) {
@@ -176,6 +184,7 @@ async function metricsCost(): Promise<void> {
         onRecordsPerSec: Math.round(onMedian),
         offRecordsPerSec: Math.round(offMedian),
         costPercent: Number((((offMedian - onMedian) / offMedian) * 100).toFixed(2)),
+        pairedCostPercent: Number(median(rates.on.map((rate, i) => ((rates.off[i]! - rate) / rates.off[i]!) * 100)).toFixed(2)),
         onRounds: rates.on,
         offRounds: rates.off,
       })}\n`,
