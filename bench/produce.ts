@@ -25,7 +25,10 @@
  * on) / off of the median records/s, and `pairedCostPercent`, the median over
  * rounds of the same within each round (the two runs of a round are seconds
  * apart, so a load that comes and goes on the machine touches both alike).
- * Negative: on was faster, i.e. the difference is below the noise.
+ * Negative: on was faster, i.e. the difference is below the noise. Last,
+ * `hotPath`: the metrics' own cost measured in this process alone (ns per
+ * produce request and per follower fetch answer, ms per scrape), which no
+ * machine's noise blurs. BENCH_METRICS_SCRAPE_MS=0: metrics on, not scraped.
  * `BENCH_CONFIGS=a,b` runs only those.
  * The broker treats batches as opaque bytes: it validates the header and CRC
  * and writes them; it never decodes records.
@@ -40,8 +43,10 @@ import { createLogger } from '../runtime/logger.ts';
 import { Node } from '../runtime/node.ts';
 import { readPemTruststore } from '../runtime/tls.ts';
 import { encodeBatch } from '../protocol/record-batch/index.ts';
-import type { Produce, ProduceReply } from '../protocol/apis/data.ts';
+import type { FetchReply, Produce, ProduceReply } from '../protocol/apis/data.ts';
+import { BrokerMetrics } from '../actors/metrics/broker-metrics.ts';
 import { percentile } from './support/child.ts';
+import { errorName } from '../protocol/errors.ts';
 import { startProcessCluster, waitForLeaders, type ProcessCluster } from './support/cluster.ts';
 
 const recordBytes = 100;
@@ -57,7 +62,7 @@ const batch = encodeBatch({ records: Array.from({ length: recordsPerBatch }, () 
 type BenchConfig = { config: string; replicationFactor: number; acks: -1 | 1 };
 
 /** runConfig's producer: the cluster's own (peer) client, or another node (a SASL user's). */
-type RunResult = { config: string; records: number; failedBatches: number; recordsPerSec: number; MBps: number; p50Ms: number; p99Ms: number };
+type RunResult = { config: string; records: number; failedBatches: number; failures?: Record<string, number>; recordsPerSec: number; MBps: number; p50Ms: number; p99Ms: number };
 
 async function runConfig(cluster: ProcessCluster, bench: BenchConfig, producer: Node = cluster.client, beforeProducing?: (topic: string) => Promise<void>): Promise<RunResult> {
   const result = await measure(cluster, bench, totalRecords, producer, beforeProducing);
@@ -75,6 +80,7 @@ async function measure(cluster: ProcessCluster, { config, replicationFactor, ack
   const latenciesMs: number[] = [];
   let sent = 0;
   let failed = 0;
+  const failures: Record<string, number> = {};
   const startMs = performance.now();
   await Promise.all(
     leaders.map(async (leader, partition) => {
@@ -84,7 +90,11 @@ async function measure(cluster: ProcessCluster, { config, replicationFactor, ack
           const t0 = performance.now();
           const reply = await producer.ask<Produce, ProduceReply>({ node: String(leader), path: '/broker' }, (replyTo) => ({ type: 'Produce', topic, partition, acks, timeoutMs: 30_000, batch, replyTo }), { timeoutMs: 60_000 });
           latenciesMs.push(performance.now() - t0);
-          if (reply.errorCode !== 0) failed += 1;
+          if (reply.errorCode !== 0) {
+            failed += 1;
+            const name = errorName(reply.errorCode);
+            failures[name] = (failures[name] ?? 0) + 1;
+          }
         }
       });
       await Promise.all(lanes);
@@ -97,6 +107,7 @@ async function measure(cluster: ProcessCluster, { config, replicationFactor, ack
     config,
     records,
     failedBatches: failed,
+    ...(failed > 0 ? { failures } : {}),
     recordsPerSec: Math.round(records / seconds),
     MBps: Number(((sent * batch.length) / (1024 * 1024) / seconds).toFixed(1)),
     p50Ms: Number(percentile(latenciesMs, 50).toFixed(2)),
@@ -141,11 +152,46 @@ const median = (values: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
 
+/**
+ * The metrics' own cost in this process, without a cluster (so without its noise): ns per produce request
+ * (the native request counted and timed, the topic's bytes and records added) and per follower fetch answer
+ * of 6 partitions, and ms per scrape of an idle registry. What a broker pays per request, next to the
+ * microseconds a 64 KiB batch costs it.
+ */
+async function metricsHotPathCost(): Promise<{ produceRequestNs: number; followerFetchAnswerNs: number; scrapeMs: number }> {
+  const metrics = new BrokerMetrics({ enabled: true });
+  const observer = metrics.requestObserver!;
+  const meter = metrics.topic('bench');
+  const reply: FetchReply = { type: 'FetchReply', errorCode: 0, partitions: Array.from({ length: partitions }, (_, p) => ({ topic: 'bench', partition: p, errorCode: 0, highWatermark: 1, lastStableOffset: 1, logStartOffset: 0, records: batch, divergingEpoch: null })) };
+  const calls = 1_000_000;
+  const best = { produceRequestNs: Infinity, followerFetchAnswerNs: Infinity, scrapeMs: Infinity };
+  for (let round = 0; round < 3; round += 1) {
+    let startMs = performance.now();
+    for (let i = 0; i < calls; i += 1) {
+      observer.received('/broker', 'Produce', 'peer', true)!.answered(0.01);
+      meter.bytesIn += batch.length;
+      meter.recordsIn += recordsPerBatch;
+    }
+    best.produceRequestNs = Math.min(best.produceRequestNs, ((performance.now() - startMs) * 1e6) / calls);
+    startMs = performance.now();
+    for (let i = 0; i < calls; i += 1) {
+      observer.received('/fetch', 'Fetch', 'peer', true)!.answered(0.2);
+      metrics.fetchAnswered(reply, true);
+    }
+    best.followerFetchAnswerNs = Math.min(best.followerFetchAnswerNs, ((performance.now() - startMs) * 1e6) / calls);
+    startMs = performance.now();
+    for (let i = 0; i < 100; i += 1) await metrics.text();
+    best.scrapeMs = Math.min(best.scrapeMs, (performance.now() - startMs) / 100);
+  }
+  return { produceRequestNs: Math.round(best.produceRequestNs), followerFetchAnswerNs: Math.round(best.followerFetchAnswerNs), scrapeMs: Number(best.scrapeMs.toFixed(2)) };
+}
+
 /** metrics-cost (see the header): alternating rounds on a metrics-on (scraped) and a metrics-off cluster. */
 async function metricsCost(): Promise<void> {
   const rounds = Number(process.env.BENCH_METRICS_ROUNDS ?? 7);
   const records = Number(process.env.BENCH_METRICS_RECORDS ?? 1_000_000);
-  const scrapeEveryMs = 1_000;
+  // BENCH_METRICS_SCRAPE_MS=0: metrics on but never scraped (to tell the counting's cost from the scrapes').
+  const scrapeEveryMs = Number(process.env.BENCH_METRICS_SCRAPE_MS ?? 1_000);
   const on = await startProcessCluster(3, ['http.listener=127.0.0.1:0']);
   const off = await startProcessCluster(3, ['metrics.enabled=false']);
   try {
@@ -161,7 +207,7 @@ async function metricsCost(): Promise<void> {
       const order: ('on' | 'off')[] = round % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
       for (const which of order) {
         const cluster = which === 'on' ? on : off;
-        const scraper = which === 'on' ? startScraping(on, scrapeEveryMs) : undefined;
+        const scraper = which === 'on' && scrapeEveryMs > 0 ? startScraping(on, scrapeEveryMs) : undefined;
         const result = await measure(cluster, bench, records, cluster.client, undefined, `bench-metrics-${which}-${round}`);
         const scraped = await scraper?.stop();
         scrapes += scraped?.scrapes ?? 0;
@@ -187,6 +233,7 @@ async function metricsCost(): Promise<void> {
         pairedCostPercent: Number(median(rates.on.map((rate, i) => ((rates.off[i]! - rate) / rates.off[i]!) * 100)).toFixed(2)),
         onRounds: rates.on,
         offRounds: rates.off,
+        hotPath: await metricsHotPathCost(),
       })}\n`,
     );
   } finally {
