@@ -72,3 +72,19 @@ describe('ssl.* (TLS of the native listener, #19)', () => {
     expect(() => applyKafkaSettings(base, { 'ssl.keystore.location': '/k.pem', 'ssl.client.auth': 'required' })).toThrow(/needs ssl.truststore.location/);
   });
 });
+
+describe('http.listener and metrics.enabled (#21, Kactus only)', () => {
+  it('http.listener is off by default, HOST:PORT (IPv6 in brackets, port 0 for a free one) turns it on, empty off again', () => {
+    expect(base.httpListener).toBeNull();
+    expect(base.metricsEnabled).toBe(true);
+    expect(applyKafkaSettings(base, { 'http.listener': '127.0.0.1:9291' }).httpListener).toEqual({ host: '127.0.0.1', port: 9291 });
+    expect(applyKafkaSettings(base, { 'http.listener': '[::1]:0' }).httpListener).toEqual({ host: '::1', port: 0 });
+    expect(applyKafkaSettings({ ...base, httpListener: { host: '0.0.0.0', port: 1 } }, { 'http.listener': '' }).httpListener).toBeNull();
+    expect(applyKafkaSettings(base, { 'metrics.enabled': 'false' }).metricsEnabled).toBe(false);
+  });
+
+  it('refuses what is not HOST:PORT, naming the setting', () => {
+    for (const bad of ['9291', 'localhost', 'h:99999', 'http://h:1']) expect(() => applyKafkaSettings(base, { 'http.listener': bad })).toThrow(/http.listener/);
+    expect(() => applyKafkaSettings(base, { 'metrics.enabled': 'yes' })).toThrow(/metrics.enabled/);
+  });
+});

@@ -17,7 +17,8 @@ import { freePortOnLoopback } from './ports.ts';
 
 export type ProcessCluster = {
   client: Node;
-  brokers: { id: number; port: number; url: string; child: ChildProcess }[];
+  /** `httpUrl`: the broker's HTTP listener from its ready line (settings with http.listener), else null. */
+  brokers: { id: number; port: number; url: string; child: ChildProcess; httpUrl: string | null }[];
   dataDir: string;
   /** SIGKILLs broker `id` (by the pid this cluster started) and resolves once it has exited. */
   kill(id: number): Promise<void>;
@@ -35,12 +36,15 @@ export async function startProcessCluster(count: number, settings: string[] = []
   for (let i = 0; i < count; i += 1) ports.push(await freePortOnLoopback());
   const quorum = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
   const argsOf = (id: number): string[] => ['--node-id', String(id), '--listen', `127.0.0.1:${ports[id - 1]!}`, '--controller-quorum', quorum, '--data', join(dataDir, `broker-${id}`), ...settings.flatMap((s) => ['--set', s])];
-  const startBroker = async (id: number): Promise<ChildProcess> => (await startScript('actors/broker-main.ts', argsOf(id), 'ready', 30_000, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })).child;
+  const startBroker = async (id: number): Promise<{ child: ChildProcess; httpUrl: string | null }> => {
+    const { child, line } = await startScript('actors/broker-main.ts', argsOf(id), 'ready', 30_000, { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+    return { child, httpUrl: typeof line.http === 'string' ? line.http : null };
+  };
   const brokers = await Promise.all(
     ports.map(async (port, i) => {
       const id = i + 1;
-      const child = await startBroker(id);
-      return { id, port, url: `${options.clientTls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`, child };
+      const { child, httpUrl } = await startBroker(id);
+      return { id, port, url: `${options.clientTls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`, child, httpUrl };
     }),
   );
   const client = await Node.start({ nodeId: `bench-client-${process.pid}`, clusterSecret: secret, ...(options.clientTls === undefined ? {} : { tls: options.clientTls }), logger: createLogger({ node: 'bench-client' }, 'warn', 2), peers: Object.fromEntries(brokers.map((b) => [String(b.id), b.url])) });
@@ -72,7 +76,9 @@ export async function startProcessCluster(count: number, settings: string[] = []
       await exited;
     },
     async restart(id) {
-      brokers[id - 1]!.child = await startBroker(id);
+      const { child, httpUrl } = await startBroker(id);
+      brokers[id - 1]!.child = child;
+      brokers[id - 1]!.httpUrl = httpUrl;
     },
     async stop() {
       await client.stop();
