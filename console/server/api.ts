@@ -29,7 +29,7 @@ import { groupOffsetRows, resetOffsetsPlan, ResetRefused, type ResetTarget } fro
 import { minInsyncReplicasOf, partitionHealth } from '../../cli/commands/topics.ts';
 import type { ConsoleClient, ConsoleClients } from './clients.ts';
 import { browseMessages, parseBrowseQuery } from './browser.ts';
-import { HttpError, readJsonBody, sendError, sendJson, type HttpHandler } from './http.ts';
+import { HttpError, readJsonBody, answerError, sendJson, type HttpHandler } from './http.ts';
 
 type Route = { method: string; pattern: RegExp; run: (call: Call) => Promise<unknown> };
 type Call = { request: IncomingMessage; response: ServerResponse; url: URL; params: string[]; client: () => Promise<ConsoleClient> };
@@ -71,7 +71,7 @@ export function consoleApiHandler(clients: ConsoleClients): HttpHandler {
       if (err instanceof HttpError && err.status === 401 && clients.authenticates) response.setHeader('www-authenticate', 'Basic realm="kactus", charset="UTF-8"');
       // The rest of a body too large is not read: the connection cannot carry another request after it.
       if (err instanceof HttpError && err.status === 413) response.setHeader('connection', 'close');
-      sendError(response, err instanceof ResetRefused ? new HttpError(409, 'REBALANCE_IN_PROGRESS', err.message) : err);
+      answerError(response, err instanceof ResetRefused ? new HttpError(409, 'REBALANCE_IN_PROGRESS', err.message) : err);
     }
     return true;
   };

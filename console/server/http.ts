@@ -1,7 +1,7 @@
 /**
- * The HTTP plumbing of the console's handlers: the handler type the broker's
- * HTTP listener runs (actors/http/listener.ts takes the same shape), JSON
- * answers and errors, and reading a bounded JSON body.
+ * The HTTP plumbing of the console's handlers on the broker's HTTP listener
+ * (actors/http/listener.ts: its handler type, refusals and JSON answers):
+ * Kafka errors as HTTP answers, and reading a bounded JSON body.
  *
  * Errors are JSON `{"error":{"code","message"}}` with Kafka's error names
  * where a Kafka error is the cause (UNKNOWN_TOPIC_OR_PARTITION,
@@ -10,31 +10,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, KactusError, errorName } from '../../protocol/errors.ts';
+import { HttpError, readRequestBody, sendJson } from '../../actors/http/listener.ts';
 
-/** Answers the request and returns true, or returns false: the next handler's turn. */
-export type HttpHandler = (request: IncomingMessage, response: ServerResponse, url: URL) => boolean | Promise<boolean>;
+// The listener's own handler type, refusal and JSON answer: the console's handlers run on that listener.
+export { HttpError, sendJson, type HttpHandler } from '../../actors/http/listener.ts';
 
 export const consoleHttpLimits = {
   /** A JSON body the console sends (a topic's configs, an offset reset) is small. */
   requestBodyBytesMax: 1024 * 1024,
 } as const;
-
-/** A refusal with its HTTP status and a code scripts can test. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
-  response.end(text);
-}
 
 /** The HTTP status of a Kafka error: the caller's fault (4xx) or the cluster's (5xx/503 when retriable). */
 function statusOf(error: KactusError): number {
@@ -57,7 +41,8 @@ function statusOf(error: KactusError): number {
   }
 }
 
-export function sendError(response: ServerResponse, error: unknown): void {
+/** Answers any failure of a console handler: its HttpError, a Kafka error with its HTTP status, or a 500. */
+export function answerError(response: ServerResponse, error: unknown): void {
   if (response.headersSent) {
     response.destroy();
     return;
@@ -72,15 +57,9 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   const type = request.headers['content-type'] ?? '';
   // Only application/json: a cross-site form or fetch without a preflight cannot send it (the CSRF guard).
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > consoleHttpLimits.requestBodyBytesMax) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is over ${consoleHttpLimits.requestBodyBytesMax} bytes`);
-    chunks.push(chunk);
-  }
+  const body = await readRequestBody(request, consoleHttpLimits.requestBodyBytesMax);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+    return JSON.parse(body.toString('utf8') || 'null');
   } catch (err) {
     throw new HttpError(400, 'INVALID_REQUEST', `the body is not JSON: ${(err as Error).message}`);
   }
