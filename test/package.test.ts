@@ -261,7 +261,9 @@ describe('the package', () => {
     const paths = packed.files.map((f) => f.path);
     expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'CHANGELOG.md', 'cli/kactus.mjs', 'dist/cli/bin.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/actors/broker-main.js', 'deploy/kactus-broker.service', 'deploy/broker.env']));
     expect(paths.filter((p) => notShipped.some((pattern) => pattern.test(p)))).toEqual([]);
-    expect(paths.filter((p) => !/^(dist\/.+\.(js|d\.ts|js\.map)|cli\/kactus\.mjs|deploy\/.+|package\.json|README\.md|CHANGELOG\.md)$/.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(dist\/.+\.(js|d\.ts|js\.map)|dist\/console\/public\/[a-z]+\.(html|css|js)|cli\/kactus\.mjs|deploy\/.+|package\.json|README\.md|CHANGELOG\.md)$/.test(p))).toEqual([]);
+    // The web console's page (served by a broker's HTTP listener) ships beside its server code.
+    expect(paths).toEqual(expect.arrayContaining(['dist/console/public/index.html', 'dist/console/public/app.js', 'dist/console/public/style.css', 'dist/console/server/assets.js']));
     // A coarse guard against a runaway include: three files (js, d.ts, map) per shipped module, ~170 modules today.
     expect(packed.entryCount).toBeLessThan(700);
     // Declarations name their neighbours as .js (what exists in dist/), as the JavaScript does.

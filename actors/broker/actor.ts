@@ -73,8 +73,7 @@ import { replicaBehaviour, type ReplicaMessage } from '../partition/actor.ts';
 import { noThrottledReplicas, partitionKey, type PartitionRegistry } from '../partition/registry.ts';
 import { fetcherBehaviour, type FetcherMessage } from '../fetch/fetcher.ts';
 import { nodeIdOf, staticBrokerConfigValues, type BrokerConfig } from './config.ts';
-import { generateDescribeConfigs, type StaticBrokerConfigs } from '../controller/metadata/configs.ts';
-import { validateCommand } from '../controller/messages.ts';
+import { withStaticBrokerConfigs, type DescribeConfigsReply, type StaticBrokerConfigs } from '../controller/metadata/configs.ts';
 import { readBatchHeader, batchHeaderBytes } from '../../protocol/record-batch/header.ts';
 import { coordinatorPartitionFor } from '../txn-coordinator/txn-records.ts';
 import { validateDescribeProducers, type DescribeProducersRequest, type VerifyPartitionsInTxnRequest, type VerifyPartitionsInTxnResponse } from '../../protocol/apis/txn.ts';
@@ -172,6 +171,15 @@ export type BrokerMessage =
   | { type: 'CreateTopicsReply'; topics?: readonly { name: string; errorCode: number }[] }
   | { type: 'ControllerCallFailed'; errorCode?: number; errorMessage?: string }
   | { type: 'TxnVerified'; key: string; errorCode: number; errorMessage: string };
+
+/** How long /broker waits for the controller's DescribeConfigs answer (the controller client's call bound, and slack). */
+const describeConfigsWaitMs = 35_000;
+
+/** The controller client's answer has the shape withStaticBrokerConfigs reads (it came over our own node, but check). */
+function isDescribeConfigsReply(reply: unknown): reply is DescribeConfigsReply {
+  const results = (reply as { results?: unknown }).results;
+  return Array.isArray(results) && results.every((r) => typeof r === 'object' && r !== null && Array.isArray((r as { configs?: unknown }).configs));
+}
 
 type BrokerState = {
   /** Which init made this state (1, 2, ... per restart): timers carry it, so a predecessor's timer chain dies out. */
@@ -824,15 +832,16 @@ export function brokerBehaviour(deps: BrokerDeps): Behaviour<BrokerState, Broker
             ctx.node.tell(request.replyTo, { type: 'AdminError', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `${request.command.type} is not an admin command` });
             return state;
           }
-          // DescribeConfigs is read-only and answered here, from this broker's image and its static config (which
-          // the controller does not know), as Kafka's brokers answer it.
-          if (request.command.type === 'DescribeConfigs') {
-            const command = validateCommand((msg as { command: unknown }).command, 'Admin.command');
-            if (isInvalid(command) || command.type !== 'DescribeConfigs') {
-              ctx.node.tell(request.replyTo, { type: 'AdminError', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: isInvalid(command) ? command.errorMessage : 'not a DescribeConfigs' });
-              return state;
-            }
-            ctx.node.tell(request.replyTo, generateDescribeConfigs(state.image, command, staticConfigs).reply);
+          // DescribeConfigs: the controller answers (read-your-writes after an AlterConfigs), and this broker fills in
+          // its static config, which the controller does not know, as Kafka's brokers answer from their own.
+          if (request.command.type === 'DescribeConfigs' && staticConfigs.values.size > 0) {
+            const replyTo = request.replyTo;
+            void ctx.node
+              .ask<unknown, { type?: unknown }>(deps.controllerClient, (slot) => ({ type: 'ControllerCall', command: (msg as { command: unknown }).command, replyTo: slot }), { timeoutMs: describeConfigsWaitMs })
+              .then(
+                (reply) => ctx.node.tell(replyTo, reply?.type === 'DescribeConfigsReply' && isDescribeConfigsReply(reply) ? withStaticBrokerConfigs(reply, staticConfigs) : reply),
+                (err: unknown) => ctx.node.tell(replyTo, { type: 'AdminError', errorCode: ErrorCode.REQUEST_TIMED_OUT, errorMessage: `DescribeConfigs: no answer from the controller: ${(err as Error).message}` }),
+              );
             return state;
           }
           // The controller validates the command itself: it comes from the network either way.

@@ -4,6 +4,7 @@ import {
   effectiveTopicConfig,
   generateAlterConfigs,
   generateDescribeConfigs,
+  withStaticBrokerConfigs,
   topicConfigSchema,
   validateConfigValue,
   type AlterConfigOp,
@@ -81,26 +82,26 @@ describe('DescribeConfigs / AlterConfigs', () => {
     ]);
   });
 
-  it("a topic without its own value shows the broker's: its dynamic, the cluster default, its static config, then Kafka's", () => {
+  it("a topic without its own value shows the cluster's dynamic default, then the asked broker's static config, then Kafka's", () => {
     const brokerAlter = (resourceName: string, name: string, value: string) =>
       generateAlterConfigs(image, { type: 'AlterConfigs', resources: [{ resourceType: 'broker', resourceName, ops: [{ name, op: 'SET', value }] }], validateOnly: false });
-    let withBrokerConfigs = apply(image, brokerAlter('1', 'log.segment.bytes', '2048'));
-    withBrokerConfigs = apply(withBrokerConfigs, brokerAlter('', 'log.retention.bytes', '4096'));
-    const staticConfigs = { brokerId: 1, values: new Map([['min.insync.replicas', '2'], ['log.segment.bytes', '999999']]) };
-    const described = generateDescribeConfigs(withBrokerConfigs, { type: 'DescribeConfigs', resources: [{ resourceType: 'topic', resourceName: 't', configNames: null }, { resourceType: 'broker', resourceName: '1', configNames: ['min.insync.replicas'] }, { resourceType: 'broker', resourceName: '2', configNames: ['min.insync.replicas'] }] }, staticConfigs).reply.results;
-    const topic = new Map(described[0]!.configs.map((c) => [c.name, c]));
+    const withDefault = apply(image, brokerAlter('', 'log.retention.bytes', '4096'));
+    const command = { type: 'DescribeConfigs' as const, resources: [{ resourceType: 'topic' as const, resourceName: 't', configNames: null }, { resourceType: 'broker' as const, resourceName: '1', configNames: ['min.insync.replicas', 'log.retention.bytes'] }, { resourceType: 'broker' as const, resourceName: '2', configNames: ['min.insync.replicas'] }] };
+    const fromController = generateDescribeConfigs(withDefault, command).reply;
+    const controllerTopic = new Map(fromController.results[0]!.configs.map((c) => [c.name, c]));
+    expect(controllerTopic.get('retention.bytes')).toMatchObject({ value: '4096', source: 'DYNAMIC_DEFAULT_BROKER_CONFIG', isDefault: false });
+    expect(controllerTopic.get('min.insync.replicas')).toMatchObject({ value: '1', source: 'DEFAULT_CONFIG' });
+
+    // Broker 1 was started with min.insync.replicas=2 and log.retention.bytes=999 (the dynamic default wins over the latter).
+    const asked = withStaticBrokerConfigs(fromController, { brokerId: 1, values: new Map([['min.insync.replicas', '2'], ['log.retention.bytes', '999']]) }).results;
+    const topic = new Map(asked[0]!.configs.map((c) => [c.name, c]));
     expect(topic.get('retention.ms')).toMatchObject({ value: '1000', source: 'TOPIC_CONFIG' });
-    expect(topic.get('segment.bytes')).toMatchObject({ value: '2048', source: 'DYNAMIC_BROKER_CONFIG', isDefault: false });
     expect(topic.get('retention.bytes')).toMatchObject({ value: '4096', source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' });
     expect(topic.get('min.insync.replicas')).toMatchObject({ value: '2', source: 'STATIC_BROKER_CONFIG', isDefault: false });
     expect(topic.get('cleanup.policy')).toMatchObject({ value: 'delete', source: 'DEFAULT_CONFIG', isDefault: true });
-    // The answering broker knows only its own static config.
-    expect(described[1]!.configs[0]).toMatchObject({ value: '2', source: 'STATIC_BROKER_CONFIG' });
-    expect(described[2]!.configs[0]).toMatchObject({ value: '1', source: 'DEFAULT_CONFIG' });
-    // The controller, which knows no broker's static config, still sees the dynamic ones.
-    const fromController = new Map(generateDescribeConfigs(withBrokerConfigs, { type: 'DescribeConfigs', resources: [{ resourceType: 'topic', resourceName: 't', configNames: null }] }).reply.results[0]!.configs.map((c) => [c.name, c]));
-    expect(fromController.get('retention.bytes')).toMatchObject({ value: '4096', source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' });
-    expect(fromController.get('min.insync.replicas')).toMatchObject({ value: '1', source: 'DEFAULT_CONFIG' });
+    // The asked broker knows only its own static config.
+    expect(asked[1]!.configs.map((c) => [c.name, c.value, c.source])).toEqual([['log.retention.bytes', '4096', 'DYNAMIC_DEFAULT_BROKER_CONFIG'], ['min.insync.replicas', '2', 'STATIC_BROKER_CONFIG']]);
+    expect(asked[2]!.configs[0]).toMatchObject({ value: '1', source: 'DEFAULT_CONFIG' });
   });
 
   it('describe of an unknown topic is UNKNOWN_TOPIC_OR_PARTITION', () => {

@@ -259,9 +259,10 @@ export const topicConfigBrokerSynonyms: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * The static config (its command line, file and environment) of the broker answering a DescribeConfigs, by
- * broker config name: only the values set away from Kafka's defaults. The controller does not know them, so a
- * broker answers DescribeConfigs itself from its metadata image, as Kafka's brokers do.
+ * The static config (its command line, file and environment) of the broker asked a DescribeConfigs, by broker
+ * config name: only the values set away from Kafka's defaults. The controller does not know them, so the broker
+ * fills them into the controller's answer (withStaticBrokerConfigs). The controller answers, not the broker from
+ * its image, so that a describe right after an alter sees it (the broker's image may be a fetch behind).
  */
 export type StaticBrokerConfigs = { readonly brokerId: number; readonly values: ReadonlyMap<string, string> };
 
@@ -287,11 +288,9 @@ export interface DescribeConfigsReply {
 export function generateDescribeConfigs(
   image: MetadataImage,
   command: DescribeConfigsCommand,
-  /** The answering broker's static config; none when the controller answers (it knows no broker's). */
-  staticConfigs?: StaticBrokerConfigs,
 ): ControlResult<DescribeConfigsReply> {
   const results = command.resources.map((resource) => {
-    if (resource.resourceType === 'broker') return describeBroker(image, resource.resourceName, resource.configNames, staticConfigs);
+    if (resource.resourceType === 'broker') return describeBroker(image, resource.resourceName, resource.configNames);
     const topic = topicByName(image, resource.resourceName);
     if (topic === undefined) {
       return {
@@ -307,7 +306,7 @@ export function generateDescribeConfigs(
     for (const definition of topicConfigSchema.values()) {
       if (wanted !== null && !wanted.has(definition.name)) continue;
       const override = topic.configs.get(definition.name);
-      const [value, source] = override !== undefined ? [override, 'TOPIC_CONFIG' as const] : brokerDefault(image, definition.name, definition.defaultValue, staticConfigs);
+      const [value, source] = override !== undefined ? [override, 'TOPIC_CONFIG' as const] : brokerDefault(image, definition.name, definition.defaultValue);
       configs.push({ name: definition.name, value, source, isDefault: source === 'DEFAULT_CONFIG', readOnly: false, documentation: definition.doc });
     }
     return { resourceType: 'topic' as const, resourceName: topic.name, errorCode: 0, errorMessage: null, configs };
@@ -315,20 +314,43 @@ export function generateDescribeConfigs(
   return { records: [], reply: { type: 'DescribeConfigsReply', results } };
 }
 
-/** A topic config's value where the topic sets none: its broker synonym's dynamic, then static value, else `fallback`. */
-function brokerDefault(image: MetadataImage, topicConfigName: string, fallback: string, staticConfigs: StaticBrokerConfigs | undefined): [string, ConfigSource] {
+/**
+ * A topic config's value where the topic sets none, as far as the controller knows: its broker synonym's
+ * cluster-wide dynamic default, else Kafka's default. (Which broker's own values apply depends on the broker:
+ * the asked broker fills in its static config, `withStaticBrokerConfigs`.)
+ */
+function brokerDefault(image: MetadataImage, topicConfigName: string, fallback: string): [string, ConfigSource] {
   const synonym = topicConfigBrokerSynonyms.get(topicConfigName);
-  if (synonym === undefined) return [fallback, 'DEFAULT_CONFIG'];
-  const own = staticConfigs === undefined ? undefined : image.brokerConfigs.get(String(staticConfigs.brokerId))?.get(synonym);
-  if (own !== undefined) return [own, 'DYNAMIC_BROKER_CONFIG'];
-  const clusterDefault = image.brokerConfigs.get('')?.get(synonym);
-  if (clusterDefault !== undefined) return [clusterDefault, 'DYNAMIC_DEFAULT_BROKER_CONFIG'];
-  const fromStatic = staticConfigs?.values.get(synonym);
-  if (fromStatic !== undefined) return [fromStatic, 'STATIC_BROKER_CONFIG'];
-  return [fallback, 'DEFAULT_CONFIG'];
+  const clusterDefault = synonym === undefined ? undefined : image.brokerConfigs.get('')?.get(synonym);
+  return clusterDefault !== undefined ? [clusterDefault, 'DYNAMIC_DEFAULT_BROKER_CONFIG'] : [fallback, 'DEFAULT_CONFIG'];
 }
 
-function describeBroker(image: MetadataImage, resourceName: string, configNames: readonly string[] | null, staticConfigs: StaticBrokerConfigs | undefined): DescribeConfigsReply['results'][number] {
+/**
+ * The controller's DescribeConfigs answer as the asked broker gives it (Kafka's brokers answer from their own
+ * config): a value the controller reports as Kafka's default takes the broker's static config where it sets one
+ * (a topic's through its broker synonym; the broker's own resource directly), as STATIC_BROKER_CONFIG.
+ */
+export function withStaticBrokerConfigs(reply: DescribeConfigsReply, staticConfigs: StaticBrokerConfigs): DescribeConfigsReply {
+  if (staticConfigs.values.size === 0) return reply;
+  const ownResource = String(staticConfigs.brokerId);
+  return {
+    ...reply,
+    results: reply.results.map((result) => {
+      if (result.resourceType === 'broker' && result.resourceName !== ownResource) return result;
+      return {
+        ...result,
+        configs: result.configs.map((c) => {
+          if (c.source !== 'DEFAULT_CONFIG') return c;
+          const brokerName = result.resourceType === 'topic' ? topicConfigBrokerSynonyms.get(c.name) : c.name;
+          const value = brokerName === undefined ? undefined : staticConfigs.values.get(brokerName);
+          return value === undefined ? c : { ...c, value, source: 'STATIC_BROKER_CONFIG' as const, isDefault: false };
+        }),
+      };
+    }),
+  };
+}
+
+function describeBroker(image: MetadataImage, resourceName: string, configNames: readonly string[] | null): DescribeConfigsReply['results'][number] {
   if (!isBrokerResourceName(resourceName)) {
     return { resourceType: 'broker', resourceName, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Broker config resource ${JSON.stringify(resourceName)} is not a broker id or '' (the cluster default)`, configs: [] };
   }
@@ -340,10 +362,8 @@ function describeBroker(image: MetadataImage, resourceName: string, configNames:
     if (wanted !== null && !wanted.has(definition.name)) continue;
     const ownValue = own?.get(definition.name);
     const defaultValue = clusterDefault?.get(definition.name);
-    // The answering broker's own static config applies to its own resource only (another broker's is unknown here).
-    const staticValue = staticConfigs !== undefined && resourceName === String(staticConfigs.brokerId) ? staticConfigs.values.get(definition.name) : undefined;
     const [value, source]: [string, ConfigSource] =
-      ownValue !== undefined ? [ownValue, 'DYNAMIC_BROKER_CONFIG'] : defaultValue !== undefined ? [defaultValue, 'DYNAMIC_DEFAULT_BROKER_CONFIG'] : staticValue !== undefined ? [staticValue, 'STATIC_BROKER_CONFIG'] : [definition.defaultValue, 'DEFAULT_CONFIG'];
+      ownValue !== undefined ? [ownValue, 'DYNAMIC_BROKER_CONFIG'] : defaultValue !== undefined ? [defaultValue, 'DYNAMIC_DEFAULT_BROKER_CONFIG'] : [definition.defaultValue, 'DEFAULT_CONFIG'];
     configs.push({ name: definition.name, value, source, isDefault: source === 'DEFAULT_CONFIG', readOnly: false, documentation: definition.doc });
   }
   return { resourceType: 'broker', resourceName, errorCode: 0, errorMessage: null, configs };
