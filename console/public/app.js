@@ -408,7 +408,7 @@ async function groupPage(groupId) {
     const group = await get(`/api/groups/${encode(groupId)}`);
     fill(
       slot,
-      h('div', { class: 'cards' }, card('State', group.state), card('Members', group.members.length), card('Total lag', group.totalLag, group.totalLag > 0 ? 'warn' : '')),
+      h('div', { class: 'cards' }, card('State', group.state), card('Members', group.members.length), card('Total lag', group.totalLag ?? '-', group.totalLag > 0 ? 'warn' : '')),
       h('h2', {}, 'Members'),
       group.members.length === 0
         ? h('p', { class: 'note' }, 'No members.')
@@ -433,7 +433,7 @@ async function groupPage(groupId) {
         ],
         group.partitions,
       ),
-      h('p', { class: 'note', 'data-testid': 'total-lag' }, `total lag ${group.totalLag}`),
+      h('p', { class: 'note', 'data-testid': 'total-lag' }, group.totalLag === null ? 'total lag - (nothing committed yet)' : `total lag ${group.totalLag}`),
     );
   }, 1000);
 }

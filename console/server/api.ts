@@ -244,7 +244,9 @@ async function groupView({ client, params }: Call): Promise<unknown> {
     protocol: view.protocol,
     members: view.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, clientId: m.clientId, clientHost: m.clientHost, assignment: m.assignment })),
     partitions: offsets.rows.map(({ group: _group, ...row }) => row),
-    totalLag: offsets.rows.reduce((sum, r) => sum + (r.lag ?? 0), 0),
+    // Lag is known only where the group has committed an offset (kafka-consumer-groups prints "-" otherwise):
+    // null until one is, so a group that has not committed yet never reads as caught up.
+    totalLag: offsets.rows.some((r) => r.lag !== null) ? offsets.rows.reduce((sum, r) => sum + (r.lag ?? 0), 0) : null,
   };
 }
 
