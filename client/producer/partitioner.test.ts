@@ -132,6 +132,39 @@ describe('partitioner', () => {
     }
   });
 
+  it('sticky, with no leaders known: a move never repeats the last partition, and a topic reported smaller keeps every partition in use', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 8 }), fc.integer(), (n, seed) => {
+        const sticky = new StickyPartitioner(seededRng(seed).next);
+        let previous = -1;
+        for (let b = 0; b < 40; b += 1) {
+          const p = sticky.partition('t', null, null, n, []);
+          expect(p).not.toBe(previous);
+          expect(p).toBeGreaterThanOrEqual(0);
+          expect(p).toBeLessThan(n);
+          previous = p;
+          sticky.onBatchClosed('t', p);
+        }
+      }),
+      { numRuns: 30 },
+    );
+    // Sticky on partition 5, then the topic is reported with exactly 5 partitions, or with 3 and a stale
+    // available list naming 3: the choice stays in range and still reaches every partition there is.
+    for (const [count, available] of [[5, []], [3, []], [3, [1, 3]]] as [number, number[]][]) {
+      const sticky = new StickyPartitioner(seededRng(11).next);
+      for (let b = 0; b < 200 && sticky.partition('t', null, null, 6, []) !== 5; b += 1) sticky.onBatchClosed('t', sticky.partition('t', null, null, 6, []));
+      expect(sticky.partition('t', null, null, 6, [])).toBe(5);
+      const seen = new Set<number>();
+      for (let b = 0; b < 100; b += 1) {
+        const p = sticky.partition('t', null, null, count, available);
+        expect(p).toBeLessThan(count);
+        seen.add(p);
+        sticky.onBatchClosed('t', p);
+      }
+      expect([...seen].sort()).toEqual(available.length > 0 ? [1] : Array.from({ length: count }, (_, i) => i));
+    }
+  });
+
   it('only the sticky partitioner repartitions a keyless record that would overflow its batch (abortOnNewBatch)', () => {
     expect(createPartitioner('default').repartitionsOnFullBatch).toBe(true);
     expect(createPartitioner('round-robin').repartitionsOnFullBatch).toBe(false);
