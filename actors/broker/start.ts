@@ -34,6 +34,7 @@ import { startDataPlane, type DataPlane } from './data-plane.ts';
 import { clusterSecretVariable } from './cluster-secret.ts';
 import { consoleHandlers } from '../../console/server/index.ts';
 import { readPemTruststore } from '../../runtime/tls.ts';
+import { metricsPrefix } from '../metrics/broker-metrics.ts';
 
 /** Largest --config file read (a broker config is a few KiB). */
 export const configFileBytesMax = 1024 * 1024;
@@ -194,7 +195,7 @@ export async function runBroker(config: BrokerConfig, options: { exit?: (code: n
         url: consoleDialUrl(node.url ?? `ws://127.0.0.1:${config.listenPort}`),
         ...(config.sslTruststoreLocation === null ? {} : { ca: readPemTruststore(config.sslTruststoreLocation) }),
         ...(config.nativeClientAuthentication === 'sasl' ? { saslMechanism: config.saslEnabledMechanisms.includes('SCRAM-SHA-256') ? 'SCRAM-SHA-256' : config.saslEnabledMechanisms[0]! } : {}),
-        latency: metrics.enabled ? { get: () => metrics.registry.getSingleMetric('kactus_request_duration_seconds')!.get(), produceLabels: { request: 'Produce', origin: 'client' } } : null,
+        latency: metrics.enabled ? { get: () => metrics.registry.getSingleMetric(`${metricsPrefix}request_duration_seconds`)!.get(), produceLabels: { request: 'Produce', origin: 'client' } } : null,
         log: node.log.child({ component: 'console' }),
       });
       closeConsole = served.close;

@@ -51,6 +51,9 @@ describe('the console API', () => {
   it('creates a topic, describes it with sizes and configs, alters a config, adds partitions and deletes it', async () => {
     expect(await call('POST', '/api/topics', { name: 'web-orders', partitions: 2, replicationFactor: 3, configs: { 'retention.ms': '3600000' } })).toMatchObject({ status: 201, json: { topic: 'web-orders', numPartitions: 2 } });
     await kactus.producer({ acks: 'all' }).send({ topic: 'web-orders', messages: Array.from({ length: 10 }, () => ({ value: 'v'.repeat(200), partition: 0 })) });
+    const offsets = await call('GET', '/api/offsets');
+    expect(offsets.json.topics.find((t: { topic: string }) => t.topic === 'web-orders').offsets).toEqual([10, 0]);
+    expect(offsets.json.topics.map((t: { topic: string }) => t.topic)).not.toContain('__consumer_offsets');
     const listed = await call('GET', '/api/topics');
     const row = listed.json.find((t: { name: string }) => t.name === 'web-orders');
     expect(row).toMatchObject({ internal: false, messages: 10 });

@@ -16,14 +16,15 @@
  *   GET    /api/groups/ID                       state, members and their assignments, per partition offset, end, lag
  *   POST   /api/groups/ID/reset-offsets         { topic, partitions?, to: earliest|latest|current|{offset}|{timestamp}|{shiftBy}, execute? }
  *                                               the plan; committed only with execute: true (a dry run by default, as Kafka)
- *   GET    /api/offsets                         every partition's log end offset now (the page's throughput from two reads)
+ *   GET    /api/offsets                         every partition's high watermark now, from the leaders' log dirs (the page's throughput from two reads)
  *
  * Writes are POST/DELETE with a JSON body (readJsonBody: application/json only), and a request whose Origin
  * names another host is refused: a page of another site cannot drive the console with the user's credentials.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, KactusError } from '../../protocol/errors.ts';
-import type { Admin } from '../../client/admin.ts';
+import type { Admin, TopicDescription } from '../../client/admin.ts';
+import type { BrokerLogDir } from '../../client/admin-log-dirs.ts';
 import { clusterStatusView } from '../../cli/views/cluster-status.ts';
 import { groupOffsetRows, resetOffsetsPlan, ResetRefused, type ResetTarget } from '../../cli/views/group-offsets.ts';
 import { minInsyncReplicasOf, partitionHealth } from '../../cli/commands/topics.ts';
@@ -92,13 +93,8 @@ function refuseCrossSite(request: IncomingMessage): void {
 
 // ---------------------------------------------------------------- topics
 
-export type PartitionRow = {
-  partition: number;
-  leader: number;
-  leaderEpoch: number;
-  replicas: readonly number[];
-  isr: readonly number[];
-  offlineReplicas: readonly number[];
+/** A partition as the topic description has it, with its health, offsets and bytes on disk. */
+export type PartitionRow = Omit<TopicDescription['partitions'][number], 'errorCode'> & {
   underReplicated: boolean;
   underMinIsr: boolean;
   offline: boolean;
@@ -112,18 +108,22 @@ export type PartitionRow = {
 
 export type TopicRow = { name: string; topicId: string; internal: boolean; minInsyncReplicas: number; sizeBytes: number; messages: number; partitions: PartitionRow[] };
 
+/** The log dirs of the brokers that answer: one broker down leaves its partitions out, not the page. */
+async function answeringLogDirs(admin: Admin, brokerIds: readonly number[]): Promise<BrokerLogDir[]> {
+  const dirs = await Promise.all(brokerIds.map((brokerId) => admin.describeLogDirs({ brokerIds: [brokerId] }).then((d) => d[0]!, () => null)));
+  return dirs.filter((d): d is BrokerLogDir => d !== null);
+}
+
 async function topicsView(admin: Admin, names: readonly string[] | undefined, includeInternal: boolean): Promise<TopicRow[]> {
   const [cluster, described] = await Promise.all([admin.describeCluster(), admin.describeTopics(names === undefined ? {} : { topics: names })]);
   const topics = described.filter((t) => includeInternal || names !== undefined || !t.isInternal).sort((a, b) => a.name.localeCompare(b.name));
   const live = new Set(cluster.brokers.map((b) => b.brokerId));
   const [minIsr, dirs] = await Promise.all([
     minInsyncReplicasOf(admin, topics.map((t) => t.name)),
-    // One broker that does not answer leaves its sizes out, not the page.
-    Promise.all(cluster.brokers.map((b) => admin.describeLogDirs({ brokerIds: [b.brokerId] }).then((d) => d[0]!, () => null))),
+    answeringLogDirs(admin, cluster.brokers.map((b) => b.brokerId)),
   ]);
   const logs = new Map<string, { brokerId: number; sizeBytes: number; logEndOffset: number; logStartOffset: number; highWatermark: number }[]>();
   for (const dir of dirs) {
-    if (dir === null) continue;
     for (const p of dir.partitions) {
       const key = `${p.topic}\0${p.partition}`;
       logs.set(key, [...(logs.get(key) ?? []), { brokerId: dir.brokerId, sizeBytes: p.sizeBytes, logEndOffset: p.logEndOffset, logStartOffset: p.logStartOffset, highWatermark: p.highWatermark }]);
@@ -222,11 +222,24 @@ async function addPartitions({ request, client, params }: Call): Promise<unknown
   return { topic: params[0], partitions: count };
 }
 
+/**
+ * Every partition's high watermark now, from its leader's log dir: one request per broker whatever the number of
+ * topics (the page asks every second), not one ListOffsets per topic.
+ */
 async function endOffsets({ client }: Call): Promise<unknown> {
   const admin = (await client()).kactus.admin();
-  const topics = (await admin.describeTopics({})).filter((t) => !t.isInternal);
-  const perTopic = await Promise.all(topics.map(async (t) => ({ topic: t.name, offsets: await admin.listOffsets({ topic: t.name, at: 'latest' }).then((o) => o.map((p) => p.offset), () => null) })));
-  return { atMs: Date.now(), topics: perTopic };
+  const [topics, cluster] = await Promise.all([admin.describeTopics({}), admin.describeCluster()]);
+  const dirs = await answeringLogDirs(admin, cluster.brokers.map((b) => b.brokerId));
+  const internal = new Set(topics.filter((t) => t.isInternal).map((t) => t.name));
+  const byTopic = new Map<string, number[]>();
+  for (const dir of dirs)
+    for (const p of dir.partitions) {
+      if (p.role !== 'leader' || internal.has(p.topic)) continue;
+      const offsets = byTopic.get(p.topic) ?? [];
+      offsets[p.partition] = p.highWatermark;
+      byTopic.set(p.topic, offsets);
+    }
+  return { atMs: Date.now(), topics: [...byTopic].map(([topic, offsets]) => ({ topic, offsets: Array.from(offsets, (o) => o ?? 0) })) };
 }
 
 // ---------------------------------------------------------------- groups
